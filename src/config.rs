@@ -1,0 +1,101 @@
+//! Settings from the environment, read once.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | GREENIFY_STACK_SIZE | stack of a green thread created without an explicit size: bytes, or with a K/M/G suffix | 256K |
+//! | GREENIFY_STATS | `1`: print one stats line to stderr at exit | off |
+//! | GREENIFY_LOG | off, error, warn, info, debug, trace | warn |
+
+use std::ffi::CStr;
+
+pub const DEFAULT_STACK_SIZE: usize = 256 << 10;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub stack_size: usize,
+    pub stats: bool,
+    pub log_level: ::log::LevelFilter,
+}
+
+impl Config {
+    /// Reads the environment (via libc's getenv, which greenify does not override).
+    pub fn from_env() -> Config {
+        Config::from_lookup(|name| {
+            let name = std::ffi::CString::new(name).ok()?;
+            // SAFETY: getenv takes a NUL-terminated name and returns NULL or a pointer into
+            // the environment that stays valid while nobody calls setenv; we copy it at once.
+            let value = unsafe { libc::getenv(name.as_ptr()) };
+            if value.is_null() {
+                return None;
+            }
+            // SAFETY: a non-NULL getenv result is a NUL-terminated string.
+            let value = unsafe { CStr::from_ptr(value) };
+            Some(value.to_string_lossy().into_owned())
+        })
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Config {
+        let stack_size = lookup("GREENIFY_STACK_SIZE")
+            .and_then(|v| parse_size(&v))
+            .unwrap_or(DEFAULT_STACK_SIZE);
+        let stats = lookup("GREENIFY_STATS").is_some_and(|v| v.trim() == "1");
+        let log_level = lookup("GREENIFY_LOG")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(::log::LevelFilter::Warn);
+        Config {
+            stack_size,
+            stats,
+            log_level,
+        }
+    }
+}
+
+/// "65536", "64K", "8m", "1G" -> bytes; None if malformed or zero.
+pub fn parse_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let (digits, shift) = match text.chars().last()?.to_ascii_uppercase() {
+        'K' => (&text[..text.len() - 1], 10),
+        'M' => (&text[..text.len() - 1], 20),
+        'G' => (&text[..text.len() - 1], 30),
+        _ => (text, 0),
+    };
+    let n: usize = digits.trim().parse().ok()?;
+    n.checked_mul(1usize << shift).filter(|&n| n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("65536"), Some(65536));
+        assert_eq!(parse_size("64k"), Some(65536));
+        assert_eq!(parse_size("8M"), Some(8 << 20));
+        assert_eq!(parse_size("1G"), Some(1 << 30));
+        assert_eq!(parse_size("0"), None);
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_size(""), None);
+    }
+
+    #[test]
+    fn from_lookup_defaults_and_values() {
+        let c = Config::from_lookup(|_| None);
+        assert_eq!(c.stack_size, DEFAULT_STACK_SIZE);
+        assert!(!c.stats);
+        assert_eq!(c.log_level, ::log::LevelFilter::Warn);
+        let c = Config::from_lookup(|k| {
+            Some(
+                match k {
+                    "GREENIFY_STACK_SIZE" => "1M",
+                    "GREENIFY_STATS" => "1",
+                    _ => "debug",
+                }
+                .into(),
+            )
+        });
+        assert_eq!(c.stack_size, 1 << 20);
+        assert!(c.stats);
+        assert_eq!(c.log_level, ::log::LevelFilter::Debug);
+    }
+}

@@ -1,0 +1,237 @@
+//! What greenify knows of each fd number: process-wide, lock-free, indexed by fd.
+//!
+//! * [`Kind::Owned`]: a socket the program created through us. We set O_NONBLOCK on its
+//!   open file description at creation (nobody else shares it yet), so every operation
+//!   can simply be tried and parked on EAGAIN. `user_nonblock` is the program's own view
+//!   of O_NONBLOCK, which fcntl/ioctl show and change.
+//! * [`Kind::Gated`]: a pollable fd we did not create (inherited stdio, pipes, ttys,
+//!   inherited sockets). Its description may be shared with other processes, so we never
+//!   touch its flags: an operation runs only once a zero-timeout poll says it cannot block.
+//! * [`Kind::Passthrough`]: regular files, directories, block devices: never block in
+//!   the poll sense; calls go straight to libc.
+//! * [`Kind::Unknown`]: not looked at yet; [`classify`] finds out with fstat.
+//!
+//! The table is reset whenever an fd number is (re)created or closed through our hooks.
+//! An fd closed and reopened behind our back (inside glibc) may carry stale facts; every
+//! path stays correct with stale facts (see the hooks), only greener or less green.
+
+use rustix::fd::BorrowedFd;
+use rustix::fs::FileType;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Unknown,
+    Passthrough,
+    Owned,
+    Gated,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct FdInfo {
+    pub kind: Kind,
+    /// The program's own O_NONBLOCK view (meaningful for Owned and Gated).
+    pub user_nonblock: bool,
+    pub is_socket: bool,
+    pub recv_timeout: Option<Duration>,
+    pub send_timeout: Option<Duration>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Direction {
+    Recv,
+    Send,
+}
+
+#[derive(Default)]
+struct Entry {
+    flags: AtomicU32,
+    recv_timeout_ns: AtomicU64,
+    send_timeout_ns: AtomicU64,
+}
+
+const KIND_MASK: u32 = 0b11;
+const USER_NONBLOCK: u32 = 1 << 2;
+const IS_SOCKET: u32 = 1 << 3;
+/// Upper bound on the table, whatever RLIMIT_NOFILE says.
+const MAX_FDS: usize = 1 << 20;
+
+fn table() -> &'static [Entry] {
+    static TABLE: OnceLock<Box<[Entry]>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .maximum
+            .map_or(MAX_FDS, |m| m as usize);
+        let len = hard.clamp(1024, MAX_FDS);
+        (0..len).map(|_| Entry::default()).collect()
+    })
+}
+
+fn entry(fd: i32) -> Option<&'static Entry> {
+    usize::try_from(fd).ok().and_then(|i| table().get(i))
+}
+
+fn encode(kind: Kind) -> u32 {
+    match kind {
+        Kind::Unknown => 0,
+        Kind::Passthrough => 1,
+        Kind::Owned => 2,
+        Kind::Gated => 3,
+    }
+}
+
+fn decode(bits: u32) -> Kind {
+    match bits & KIND_MASK {
+        0 => Kind::Unknown,
+        1 => Kind::Passthrough,
+        2 => Kind::Owned,
+        _ => Kind::Gated,
+    }
+}
+
+fn duration(ns: u64) -> Option<Duration> {
+    (ns != 0).then(|| Duration::from_nanos(ns))
+}
+
+/// What we know of `fd` (Unknown for numbers beyond the table).
+pub fn get(fd: i32) -> FdInfo {
+    match entry(fd) {
+        None => FdInfo {
+            kind: Kind::Unknown,
+            user_nonblock: false,
+            is_socket: false,
+            recv_timeout: None,
+            send_timeout: None,
+        },
+        Some(e) => {
+            let flags = e.flags.load(Relaxed);
+            FdInfo {
+                kind: decode(flags),
+                user_nonblock: flags & USER_NONBLOCK != 0,
+                is_socket: flags & IS_SOCKET != 0,
+                recv_timeout: duration(e.recv_timeout_ns.load(Relaxed)),
+                send_timeout: duration(e.send_timeout_ns.load(Relaxed)),
+            }
+        }
+    }
+}
+
+/// Records a fresh fd: its kind and the program's O_NONBLOCK view; clears timeouts.
+pub fn set(fd: i32, kind: Kind, user_nonblock: bool, is_socket: bool) {
+    if let Some(e) = entry(fd) {
+        let mut flags = encode(kind);
+        if user_nonblock {
+            flags |= USER_NONBLOCK;
+        }
+        if is_socket {
+            flags |= IS_SOCKET;
+        }
+        e.flags.store(flags, Relaxed);
+        e.recv_timeout_ns.store(0, Relaxed);
+        e.send_timeout_ns.store(0, Relaxed);
+    }
+}
+
+/// Forgets everything about `fd` (closed, or reopened behind our back).
+pub fn reset(fd: i32) {
+    set(fd, Kind::Unknown, false, false);
+}
+
+pub fn set_user_nonblock(fd: i32, on: bool) {
+    if let Some(e) = entry(fd) {
+        if on {
+            e.flags.fetch_or(USER_NONBLOCK, Relaxed);
+        } else {
+            e.flags.fetch_and(!USER_NONBLOCK, Relaxed);
+        }
+    }
+}
+
+/// SO_RCVTIMEO / SO_SNDTIMEO as the program set them (None or zero: no timeout).
+pub fn set_timeout(fd: i32, direction: Direction, timeout: Option<Duration>) {
+    if let Some(e) = entry(fd) {
+        let ns = timeout.map_or(0, |d| d.as_nanos().min(u128::from(u64::MAX)) as u64);
+        match direction {
+            Direction::Recv => e.recv_timeout_ns.store(ns, Relaxed),
+            Direction::Send => e.send_timeout_ns.store(ns, Relaxed),
+        }
+    }
+}
+
+/// `to` is a duplicate of `from` (same open file description).
+pub fn copy(from: i32, to: i32) {
+    if let (Some(src), Some(dst)) = (entry(from), entry(to)) {
+        dst.flags.store(src.flags.load(Relaxed), Relaxed);
+        dst.recv_timeout_ns
+            .store(src.recv_timeout_ns.load(Relaxed), Relaxed);
+        dst.send_timeout_ns
+            .store(src.send_timeout_ns.load(Relaxed), Relaxed);
+    }
+}
+
+/// Looks at an fd we have not seen yet and records what it is. Returns the new facts,
+/// or `None` if the fd is not open.
+pub fn classify(fd: i32) -> Option<FdInfo> {
+    entry(fd)?;
+    // SAFETY: the fd is only borrowed for fstat/fcntl; if it is not open they fail.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let stat = rustix::fs::fstat(borrowed).ok()?;
+    let file_type = FileType::from_raw_mode(stat.st_mode);
+    let is_socket = file_type == FileType::Socket;
+    let kind = match file_type {
+        FileType::RegularFile | FileType::Directory | FileType::BlockDevice => Kind::Passthrough,
+        _ => Kind::Gated,
+    };
+    let nonblock = rustix::fs::fcntl_getfl(borrowed)
+        .map(|f| f.contains(rustix::fs::OFlags::NONBLOCK))
+        .unwrap_or(false);
+    set(fd, kind, nonblock, is_socket);
+    Some(get(fd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::fd::AsRawFd;
+
+    #[test]
+    fn classifies_pipes_files_and_sockets() {
+        let (rd, _wr) = rustix::pipe::pipe().unwrap();
+        assert_eq!(classify(rd.as_raw_fd()).unwrap().kind, Kind::Gated);
+        let f = rustix::fs::open(
+            "/proc/self/status",
+            rustix::fs::OFlags::RDONLY,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        assert_eq!(classify(f.as_raw_fd()).unwrap().kind, Kind::Passthrough);
+        let (a, _b) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::STREAM,
+            rustix::net::SocketFlags::NONBLOCK,
+            None,
+        )
+        .unwrap();
+        let info = classify(a.as_raw_fd()).unwrap();
+        assert!(info.is_socket && info.user_nonblock);
+        assert_eq!(classify(-1), None);
+    }
+
+    #[test]
+    fn dup_copies_and_reset_forgets() {
+        set(900, Kind::Owned, true, true);
+        set_timeout(900, Direction::Recv, Some(Duration::from_millis(250)));
+        copy(900, 901);
+        let info = get(901);
+        assert_eq!(info.kind, Kind::Owned);
+        assert!(info.user_nonblock);
+        assert_eq!(info.recv_timeout, Some(Duration::from_millis(250)));
+        assert_eq!(info.send_timeout, None);
+        set_user_nonblock(901, false);
+        assert!(!get(901).user_nonblock);
+        reset(901);
+        assert_eq!(get(901).kind, Kind::Unknown);
+    }
+}

@@ -1,0 +1,21 @@
+//! The green runtime: scheduler, stacks, reactor, timers and the fd table.
+//!
+//! It knows nothing of hooks: it speaks of threads, fds, interests and deadlines, never
+//! of libc functions, and it calls no libc function that greenify overrides (its own
+//! I/O is raw syscalls through rustix). Everything here is unit-tested as plain Rust.
+
+pub mod errno;
+pub mod fdtable;
+pub mod overflow;
+pub mod reactor;
+pub mod sched;
+pub mod stack;
+pub mod timer;
+
+pub use reactor::Interest;
+pub use sched::{
+    current_handle, current_is_main, detach, exit_current, exit_main, fd_closed,
+    init_current_thread, is_alive, join, name, park, set_name, sleep_until, spawn, stack_bounds,
+    stats, wait_fd, wait_fds, yield_now, Config, Handle, JoinWait, Reason, SpawnOptions,
+    StackRequest, Stats, Wake,
+};

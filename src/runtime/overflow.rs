@@ -1,0 +1,154 @@
+//! Reporting a green thread's stack overflow, and dying loudly.
+//!
+//! The scheduler records the running thread's protect page and name at every switch
+//! (three plain stores). A SIGSEGV/SIGBUS handler on an alternate signal stack checks
+//! whether the faulting address lies in that page: if so it names the thread on stderr;
+//! in every case it then restores the previous disposition and returns, so the fault
+//! happens again and ends the process exactly as it would have without us (or reaches
+//! the program's own handler).
+//!
+//! Everything here is async-signal-safe: no allocation, raw `write(2)` only.
+
+use super::stack::{page_size, StackKind};
+use std::cell::UnsafeCell;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+static GUARD_LO: AtomicUsize = AtomicUsize::new(0);
+static GUARD_HI: AtomicUsize = AtomicUsize::new(0);
+static STACK_SIZE: AtomicUsize = AtomicUsize::new(0);
+static NAME: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
+/// The scheduler is about to run a thread with this stack.
+pub fn entering(name: &[u8; 16], (bottom, size): (usize, usize), kind: StackKind) {
+    let (lo, hi) = match kind {
+        StackKind::User => (0, 0),
+        _ => (bottom - page_size(), bottom),
+    };
+    GUARD_LO.store(lo, Relaxed);
+    GUARD_HI.store(hi, Relaxed);
+    STACK_SIZE.store(size, Relaxed);
+    NAME[0].store(usize::from_ne_bytes(name[..8].try_into().unwrap()), Relaxed);
+    NAME[1].store(usize::from_ne_bytes(name[8..].try_into().unwrap()), Relaxed);
+}
+
+/// Back on the scheduler's (main) stack.
+pub fn left() {
+    GUARD_LO.store(0, Relaxed);
+    GUARD_HI.store(0, Relaxed);
+}
+
+/// A small fixed buffer that formats without allocating.
+struct Line {
+    buf: [u8; 320],
+    len: usize,
+}
+
+impl Write for Line {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+fn write_stderr(bytes: &[u8]) {
+    // SAFETY: fd 2 is only borrowed for the write; if it is closed the write fails quietly.
+    let stderr = unsafe { rustix::fd::BorrowedFd::borrow_raw(2) };
+    let _ = rustix::io::write(stderr, bytes);
+}
+
+fn name_str(name: &[u8; 16]) -> &str {
+    let end = name.iter().position(|&b| b == 0).unwrap_or(16);
+    match std::str::from_utf8(&name[..end]) {
+        Ok("") | Err(_) => "unnamed",
+        Ok(s) => s,
+    }
+}
+
+fn overflow_line(name: &[u8; 16], size: usize, why: &str) -> Line {
+    let mut line = Line {
+        buf: [0; 320],
+        len: 0,
+    };
+    let _ = writeln!(
+        line,
+        "greenify: stack overflow in green thread \"{}\" ({} KiB stack): {}; give it a \
+         bigger stack (GREENIFY_STACK_SIZE or pthread_attr_setstacksize)",
+        name_str(name),
+        size / 1024,
+        why
+    );
+    line
+}
+
+/// An overflow seen at a switch (canary): report and abort.
+pub fn report(name: &[u8; 16], size: usize, why: &str) -> ! {
+    let line = overflow_line(name, size, why);
+    write_stderr(&line.buf[..line.len]);
+    std::process::abort()
+}
+
+/// A broken invariant of the runtime: say so and abort.
+pub fn die(message: &str) -> ! {
+    write_stderr(message.as_bytes());
+    write_stderr(b"\n");
+    std::process::abort()
+}
+
+struct Saved(UnsafeCell<[libc::sigaction; 2]>);
+// SAFETY: written once by `install` before the handler can run, then only read.
+unsafe impl Sync for Saved {}
+// SAFETY: an all-zero sigaction is a valid (SIG_DFL) value.
+static PREVIOUS: Saved = Saved(UnsafeCell::new(unsafe { std::mem::zeroed() }));
+const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
+const ALT_STACK_BYTES: usize = 64 << 10;
+
+extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let (lo, hi) = (GUARD_LO.load(Relaxed), GUARD_HI.load(Relaxed));
+    if lo != 0 && (lo..hi).contains(&addr) {
+        let mut name = [0u8; 16];
+        name[..8].copy_from_slice(&NAME[0].load(Relaxed).to_ne_bytes());
+        name[8..].copy_from_slice(&NAME[1].load(Relaxed).to_ne_bytes());
+        let line = overflow_line(&name, STACK_SIZE.load(Relaxed), "it hit its guard page");
+        write_stderr(&line.buf[..line.len]);
+    }
+    let slot = if sig == libc::SIGSEGV { 0 } else { 1 };
+    // SAFETY: PREVIOUS was filled by `install`; restoring it makes the re-executed
+    // faulting instruction reach the disposition the program had.
+    unsafe {
+        let previous = &(*PREVIOUS.0.get())[slot];
+        libc::sigaction(sig, previous, std::ptr::null_mut());
+    }
+}
+
+/// Installs the fault handler on an alternate stack for the calling OS thread.
+pub fn install() {
+    // The alternate stack is leaked on purpose: it must outlive the thread's last fault.
+    let alt = vec![0u8; ALT_STACK_BYTES].leak();
+    let stack = libc::stack_t {
+        ss_sp: alt.as_mut_ptr().cast(),
+        ss_flags: 0,
+        ss_size: ALT_STACK_BYTES,
+    };
+    // SAFETY: `stack` describes leaked memory that stays valid; the sigaction structs are
+    // fully initialised; PREVIOUS is written before the handler is installed.
+    unsafe {
+        let mut current: libc::stack_t = std::mem::zeroed();
+        libc::sigaltstack(std::ptr::null(), &mut current);
+        if current.ss_flags & libc::SS_DISABLE != 0 {
+            libc::sigaltstack(&stack, std::ptr::null_mut());
+        }
+        for (i, &sig) in SIGNALS.iter().enumerate() {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_fault as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(sig, std::ptr::null(), &mut (*PREVIOUS.0.get())[i]);
+            libc::sigaction(sig, &action, std::ptr::null_mut());
+        }
+    }
+}

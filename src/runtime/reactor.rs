@@ -1,0 +1,254 @@
+//! The epoll reactor: which parked threads wait for which fd.
+//!
+//! Each fd is registered once, edge-triggered, for every direction, the first time a
+//! thread waits on it, and stays registered until the program closes it ([`Reactor::forget`]).
+//! Edge-triggered is enough on one scheduler: a waiter parks only after its own call
+//! returned EAGAIN (or a zero-timeout poll said "not ready"), so any readiness that
+//! arrives later is a new edge and is reported by the next `epoll_wait`.
+//!
+//! The epoll token carries the fd and a generation; the generation changes whenever the
+//! fd number is closed or reused, so events for an old description are dropped.
+//!
+//! The reactor only hands back the keys of waiters to wake; the scheduler decides.
+
+use super::sched::WaitKey;
+use rustix::event::epoll;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::io::Errno;
+use std::time::Duration;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Interest {
+    Read,
+    Write,
+}
+
+/// Why a waiter could not be registered.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RegisterError {
+    /// epoll refuses this kind of file (regular files, some devices): always ready.
+    NotPollable,
+    /// The fd is not open (or another kernel error).
+    Os(Errno),
+}
+
+#[derive(Default)]
+struct FdSlot {
+    registered: bool,
+    generation: u32,
+    readers: Vec<WaitKey>,
+    writers: Vec<WaitKey>,
+}
+
+pub struct Reactor {
+    epoll: OwnedFd,
+    fds: Vec<FdSlot>,
+    events: Vec<epoll::Event>,
+}
+
+const EVENT_BATCH: usize = 1024;
+/// Stale waiter entries tolerated per fd before they are pruned on the next push.
+const PRUNE_AT: usize = 64;
+
+impl Reactor {
+    /// `fd_floor`: the lowest number the epoll fd may take, to stay out of the program's
+    /// way (programs rely on lowest-free-fd numbering for their own fds).
+    pub fn new(fd_floor: u32) -> Result<Reactor, Errno> {
+        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        let epoll = move_high(epoll, fd_floor);
+        Ok(Reactor {
+            epoll,
+            fds: Vec::new(),
+            events: Vec::with_capacity(EVENT_BATCH),
+        })
+    }
+
+    pub fn epoll_fd(&self) -> BorrowedFd<'_> {
+        self.epoll.as_fd()
+    }
+
+    /// Adds a waiter for `fd` in direction `interest`; registers the fd on first use.
+    pub fn add_waiter(
+        &mut self,
+        fd: i32,
+        interest: Interest,
+        key: WaitKey,
+        is_live: impl Fn(WaitKey) -> bool,
+    ) -> Result<(), RegisterError> {
+        if fd < 0 {
+            return Err(RegisterError::Os(Errno::BADF));
+        }
+        let epoll = self.epoll.as_fd();
+        let slot = {
+            let i = fd as usize;
+            if i >= self.fds.len() {
+                self.fds.resize_with(i + 1, FdSlot::default);
+            }
+            &mut self.fds[i]
+        };
+        if !slot.registered {
+            // SAFETY: the caller says `fd` is an open descriptor of the program; we only
+            // borrow it for the duration of epoll_ctl.
+            let target = unsafe { BorrowedFd::borrow_raw(fd) };
+            let data = epoll::EventData::new_u64(token(fd, slot.generation));
+            let flags = epoll::EventFlags::IN
+                | epoll::EventFlags::OUT
+                | epoll::EventFlags::RDHUP
+                | epoll::EventFlags::PRI
+                | epoll::EventFlags::ET;
+            match epoll::add(epoll, target, data, flags) {
+                Ok(()) => {}
+                // Registered before under this number (closed behind our back and reused,
+                // or dup'ed): take it over with our current token.
+                Err(Errno::EXIST) => {
+                    epoll::modify(epoll, target, data, flags).map_err(RegisterError::Os)?
+                }
+                Err(Errno::PERM) => return Err(RegisterError::NotPollable),
+                Err(e) => return Err(RegisterError::Os(e)),
+            }
+            slot.registered = true;
+        }
+        let list = match interest {
+            Interest::Read => &mut slot.readers,
+            Interest::Write => &mut slot.writers,
+        };
+        if list.len() >= PRUNE_AT {
+            list.retain(|k| is_live(*k));
+        }
+        list.push(key);
+        Ok(())
+    }
+
+    /// The program closed (or is about to close) `fd`: drop the registration and return
+    /// every waiter so the scheduler can wake them.
+    pub fn forget(&mut self, fd: i32, woken: &mut Vec<WaitKey>) {
+        if fd < 0 || fd as usize >= self.fds.len() {
+            return;
+        }
+        let slot = &mut self.fds[fd as usize];
+        if slot.registered {
+            let epoll = self.epoll.as_fd();
+            // SAFETY: `fd` is still open (we run before the real close) or already closed,
+            // in which case the kernel answers EBADF/ENOENT and nothing happens.
+            let _ = epoll::delete(epoll, unsafe { BorrowedFd::borrow_raw(fd) });
+            slot.registered = false;
+        }
+        slot.generation = slot.generation.wrapping_add(1);
+        woken.append(&mut slot.readers);
+        woken.append(&mut slot.writers);
+    }
+
+    /// Waits up to `timeout` (None: forever) and appends the keys of the waiters whose fd
+    /// became ready to `woken`. Returns whether epoll_wait reported anything.
+    pub fn poll(&mut self, timeout: Option<Duration>, woken: &mut Vec<WaitKey>) -> bool {
+        let timeout = timeout.map(|d| rustix::time::Timespec {
+            tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+            tv_nsec: d.subsec_nanos() as _,
+        });
+        self.events.clear();
+        let spare = &mut self.events.spare_capacity_mut()[..EVENT_BATCH];
+        let n = match epoll::wait(self.epoll.as_fd(), spare, timeout.as_ref()) {
+            Ok((filled, _)) => filled.len(),
+            // A signal: the caller re-evaluates timers and loops.
+            Err(_) => 0,
+        };
+        // SAFETY: epoll_wait initialised the first `n` events of the spare capacity.
+        unsafe { self.events.set_len(n) };
+        for i in 0..n {
+            let event = self.events[i];
+            let (fd, generation) = untoken(event.data.u64());
+            let flags = event.flags;
+            let Some(slot) = self.fds.get_mut(fd as usize) else {
+                continue;
+            };
+            if slot.generation != generation {
+                continue;
+            }
+            let hangup = flags.intersects(epoll::EventFlags::HUP | epoll::EventFlags::ERR);
+            if hangup
+                || flags.intersects(
+                    epoll::EventFlags::IN | epoll::EventFlags::RDHUP | epoll::EventFlags::PRI,
+                )
+            {
+                woken.append(&mut slot.readers);
+            }
+            if hangup || flags.contains(epoll::EventFlags::OUT) {
+                woken.append(&mut slot.writers);
+            }
+        }
+        n > 0
+    }
+}
+
+fn token(fd: i32, generation: u32) -> u64 {
+    (u64::from(generation) << 32) | fd as u32 as u64
+}
+
+fn untoken(data: u64) -> (i32, u32) {
+    (data as u32 as i32, (data >> 32) as u32)
+}
+
+/// Moves an internal fd to the lowest free number at or above `floor`, CLOEXEC.
+/// Keeps the original if that fails (e.g. a tiny RLIMIT_NOFILE).
+pub fn move_high(fd: OwnedFd, floor: u32) -> OwnedFd {
+    match rustix::io::fcntl_dupfd_cloexec(&fd, floor as i32) {
+        Ok(high) => high,
+        Err(_) => fd,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::fd::AsRawFd;
+
+    fn key(tid: u32) -> WaitKey {
+        WaitKey { tid, seq: 0 }
+    }
+
+    #[test]
+    fn wakes_readers_when_a_pipe_gets_data() {
+        let mut r = Reactor::new(100).unwrap();
+        assert!(r.epoll_fd().as_raw_fd() >= 100);
+        let (rd, wr) = rustix::pipe::pipe().unwrap();
+        r.add_waiter(rd.as_raw_fd(), Interest::Read, key(1), |_| true)
+            .unwrap();
+        let mut woken = vec![];
+        r.poll(Some(Duration::ZERO), &mut woken);
+        assert!(woken.is_empty());
+        rustix::io::write(&wr, b"x").unwrap();
+        r.poll(Some(Duration::from_secs(5)), &mut woken);
+        assert_eq!(woken, vec![key(1)]);
+    }
+
+    #[test]
+    fn regular_files_are_not_pollable() {
+        let mut r = Reactor::new(100).unwrap();
+        let f = rustix::fs::open(
+            "/proc/self/status",
+            rustix::fs::OFlags::RDONLY,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        assert_eq!(
+            r.add_waiter(f.as_raw_fd(), Interest::Read, key(1), |_| true),
+            Err(RegisterError::NotPollable)
+        );
+    }
+
+    #[test]
+    fn forgetting_an_fd_returns_its_waiters_and_drops_old_events() {
+        let mut r = Reactor::new(100).unwrap();
+        let (rd, wr) = rustix::pipe::pipe().unwrap();
+        let fd = rd.as_raw_fd();
+        r.add_waiter(fd, Interest::Read, key(1), |_| true).unwrap();
+        r.add_waiter(fd, Interest::Write, key(2), |_| true).unwrap();
+        let mut woken = vec![];
+        r.forget(fd, &mut woken);
+        assert_eq!(woken, vec![key(1), key(2)]);
+        woken.clear();
+        rustix::io::write(&wr, b"x").unwrap();
+        r.poll(Some(Duration::from_millis(50)), &mut woken);
+        assert!(woken.is_empty());
+    }
+}

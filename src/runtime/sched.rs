@@ -1,0 +1,964 @@
+//! The scheduler of one OS thread: green threads, the run queue, park and ready.
+//!
+//! # Model
+//! The OS thread's own stack belongs to the green thread [`MAIN`] (the program's main
+//! thread keeps its stack). Every other green thread is a corosensei coroutine on a
+//! [`GreenStack`]. Coroutines are only ever resumed from the *run loop*, and the run loop
+//! only runs on MAIN's stack, inside MAIN's own `park`: when MAIN must wait, it runs the
+//! other threads until it is ready again. A coroutine that parks suspends back into that
+//! loop. So a switch between two coroutines passes through the loop (two ~2 ns switches),
+//! and a green thread never leaves the OS thread that created it.
+//!
+//! # States
+//! ```text
+//!   spawn -> Ready -> Running -> (park) Parked -> (ready) Ready -> ... -> Exited
+//! ```
+//! A parked thread is woken by a [`WaitKey`]: its id plus its wait sequence number. Every
+//! wake bumps the sequence, so the other registrations of the same wait (a timer, other
+//! fds of a poll set) no longer match and are ignored: no wait is ever woken twice, and
+//! no stale event can wake a later wait.
+//!
+//! errno is per green thread: `park` saves it before switching away and restores it after.
+//!
+//! # Access
+//! The scheduler lives in a leaked box reached through a thread-local pointer. [`with`]
+//! lends it out for a short, non-switching section; re-entering it is a bug and aborts.
+
+use super::reactor::{Interest, Reactor, RegisterError};
+use super::stack::{canary_intact_below, round_stack_size, GreenStack, StackKind, StackPool};
+use super::timer::Timers;
+use super::{errno, overflow};
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+use rustix::io::Errno;
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+pub type ThreadId = u32;
+/// The program's main thread (the OS thread's own stack).
+pub const MAIN: ThreadId = 0;
+
+/// Identifies one wait of one thread.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub struct WaitKey {
+    pub tid: ThreadId,
+    pub seq: u32,
+}
+
+/// Why a parked thread was woken.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Wake {
+    /// What it waited for happened (or may have: callers re-check).
+    Ready,
+    TimedOut,
+    /// The fd it waited on was closed.
+    Closed,
+}
+
+/// What a thread parks for; counted in the stats.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Reason {
+    Read,
+    Write,
+    Accept,
+    Connect,
+    Sleep,
+    Poll,
+    Join,
+    Yield,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 8] = [
+        Reason::Read,
+        Reason::Write,
+        Reason::Accept,
+        Reason::Connect,
+        Reason::Sleep,
+        Reason::Poll,
+        Reason::Join,
+        Reason::Yield,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Read => "read",
+            Reason::Write => "write",
+            Reason::Accept => "accept",
+            Reason::Connect => "connect",
+            Reason::Sleep => "sleep",
+            Reason::Poll => "poll",
+            Reason::Join => "join",
+            Reason::Yield => "yield",
+        }
+    }
+}
+
+#[derive(Default, Clone, Copy, Debug)]
+pub struct Stats {
+    pub threads_created: u64,
+    pub peak_alive: u64,
+    pub context_switches: u64,
+    pub epoll_waits: u64,
+    pub parks: [u64; Reason::ALL.len()],
+}
+
+/// A green thread's handle as the program sees it (`pthread_t`).
+///
+/// Handles are non-canonical addresses (top 17 bits set), which no real `pthread_t` can
+/// be: a green handle is recognised without a lookup, and a libc function we failed to
+/// hook crashes at once on it instead of reading garbage.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Handle(pub u64);
+
+const HANDLE_TAG: u64 = 0xFFFF_8000_0000_0000;
+const TID_BITS: u32 = 24;
+const GEN_MASK: u64 = (1 << (47 - TID_BITS)) - 1;
+
+impl Handle {
+    fn new(tid: ThreadId, generation: u32) -> Handle {
+        Handle(HANDLE_TAG | ((u64::from(generation) & GEN_MASK) << TID_BITS) | u64::from(tid))
+    }
+
+    pub fn is_green(raw: u64) -> bool {
+        raw & HANDLE_TAG == HANDLE_TAG
+    }
+
+    fn decode(self) -> Option<(ThreadId, u32)> {
+        if !Handle::is_green(self.0) {
+            return None;
+        }
+        let tid = (self.0 & ((1 << TID_BITS) - 1)) as ThreadId;
+        let generation = ((self.0 >> TID_BITS) & GEN_MASK) as u32;
+        Some((tid, generation))
+    }
+}
+
+/// How `join` may wait.
+#[derive(Clone, Copy, Debug)]
+pub enum JoinWait {
+    Block,
+    Try,
+    Until(Instant),
+}
+
+/// Where a new thread's stack comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum StackRequest {
+    /// One of ours, with at least this many usable bytes.
+    Size(usize),
+    /// The program's own memory (`pthread_attr_setstack`).
+    User { addr: usize, size: usize },
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct SpawnOptions {
+    pub stack: StackRequest,
+    pub detached: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Slots that may get a real guard page (see `stack.rs`).
+    pub guard_budget: usize,
+    /// Lowest fd number for the scheduler's own fds.
+    pub fd_floor: u32,
+}
+
+enum Suspend {
+    Park,
+    Exit(usize),
+}
+
+type Co = Coroutine<(), Suspend, usize, GreenStack>;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    Free,
+    Ready,
+    Running,
+    Parked,
+    Exited,
+}
+
+struct Thread {
+    generation: u32,
+    state: State,
+    /// The coroutine, while the thread is not running (MAIN has none).
+    co: Option<Co>,
+    yielder: *const Yielder<(), Suspend>,
+    seq: u32,
+    wake: Wake,
+    retval: usize,
+    detached: bool,
+    joiner: Option<WaitKey>,
+    name: [u8; 16],
+    stack: (usize, usize),
+    stack_kind: StackKind,
+}
+
+impl Thread {
+    fn free() -> Thread {
+        Thread {
+            generation: 0,
+            state: State::Free,
+            co: None,
+            yielder: std::ptr::null(),
+            seq: 0,
+            wake: Wake::Ready,
+            retval: 0,
+            detached: false,
+            joiner: None,
+            name: [0; 16],
+            stack: (0, 0),
+            stack_kind: StackKind::User,
+        }
+    }
+}
+
+pub struct Scheduler {
+    threads: Vec<Thread>,
+    free_ids: Vec<ThreadId>,
+    run_queue: VecDeque<ThreadId>,
+    current: ThreadId,
+    /// Green threads other than MAIN that have not exited.
+    live: u64,
+    main_exited: bool,
+    reactor: Reactor,
+    timers: Timers,
+    /// Parked threads with an armed timer, for timer compaction.
+    timed_waits: usize,
+    stacks: StackPool,
+    dispatches_since_poll: u32,
+    woken: Vec<WaitKey>,
+    stats: Stats,
+}
+
+/// Dispatches between two non-blocking looks at epoll when threads are always ready.
+const POLL_EVERY: u32 = 61;
+
+struct Tls {
+    sched: Cell<*mut Scheduler>,
+    lent: Cell<bool>,
+}
+
+thread_local! {
+    // No destructor: the scheduler must never be dropped (it holds suspended coroutines
+    // whose stacks have C frames on them), not even by exit()'s TLS destructors.
+    static TLS: Tls = const {
+        Tls { sched: Cell::new(std::ptr::null_mut()), lent: Cell::new(false) }
+    };
+}
+
+/// Creates the scheduler of the calling OS thread; its current code becomes [`MAIN`].
+pub fn init_current_thread(config: Config) -> Result<(), Errno> {
+    if is_active() {
+        return Ok(());
+    }
+    let mut main = Thread::free();
+    main.state = State::Running;
+    main.name[..4].copy_from_slice(b"main");
+    let sched = Box::new(Scheduler {
+        threads: vec![main],
+        free_ids: Vec::new(),
+        run_queue: VecDeque::new(),
+        current: MAIN,
+        live: 0,
+        main_exited: false,
+        reactor: Reactor::new(config.fd_floor)?,
+        timers: Timers::default(),
+        timed_waits: 0,
+        stacks: StackPool::new(config.guard_budget),
+        dispatches_since_poll: 0,
+        woken: Vec::new(),
+        stats: Stats::default(),
+    });
+    TLS.with(|tls| tls.sched.set(Box::into_raw(sched)));
+    Ok(())
+}
+
+/// Whether the calling OS thread runs a scheduler.
+pub fn is_active() -> bool {
+    TLS.with(|tls| !tls.sched.get().is_null())
+}
+
+/// Lends the scheduler out for a section that does not switch.
+fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
+    TLS.with(|tls| {
+        let sched = tls.sched.get();
+        if sched.is_null() {
+            overflow::die("greenify: runtime used on an OS thread without a scheduler");
+        }
+        if tls.lent.replace(true) {
+            overflow::die("greenify: runtime: scheduler re-entered");
+        }
+        // SAFETY: the pointer comes from Box::into_raw and is never freed; `lent` makes
+        // this the only reference for the duration of `f`.
+        let result = f(unsafe { &mut *sched });
+        tls.lent.set(false);
+        result
+    })
+}
+
+impl Scheduler {
+    fn key(&self, tid: ThreadId) -> WaitKey {
+        WaitKey {
+            tid,
+            seq: self.threads[tid as usize].seq,
+        }
+    }
+
+    fn is_waiting(threads: &[Thread], key: WaitKey) -> bool {
+        let t = &threads[key.tid as usize];
+        t.state == State::Parked && t.seq == key.seq
+    }
+
+    /// Makes the waiter of `key` ready, if that wait is still the one it is in.
+    fn ready(&mut self, key: WaitKey, how: Wake) {
+        let t = &mut self.threads[key.tid as usize];
+        if t.state != State::Parked || t.seq != key.seq {
+            return;
+        }
+        t.seq = t.seq.wrapping_add(1);
+        t.wake = how;
+        t.state = State::Ready;
+        self.run_queue.push_back(key.tid);
+    }
+
+    fn resolve(&self, handle: Handle) -> Option<ThreadId> {
+        let (tid, generation) = handle.decode()?;
+        let t = self.threads.get(tid as usize)?;
+        (t.state != State::Free && u64::from(t.generation) & GEN_MASK == u64::from(generation))
+            .then_some(tid)
+    }
+
+    fn handle(&self, tid: ThreadId) -> Handle {
+        Handle::new(tid, self.threads[tid as usize].generation)
+    }
+
+    fn poll_io(&mut self, timeout: Option<Duration>) {
+        self.stats.epoll_waits += 1;
+        let mut woken = std::mem::take(&mut self.woken);
+        self.reactor.poll(timeout, &mut woken);
+        for key in woken.drain(..) {
+            self.ready(key, Wake::Ready);
+        }
+        self.timers.expire(Instant::now(), |key| woken.push(key));
+        for key in woken.drain(..) {
+            self.ready(key, Wake::TimedOut);
+        }
+        self.woken = woken;
+        self.dispatches_since_poll = 0;
+        let threads = &self.threads;
+        self.timers
+            .compact(self.timed_waits, |k| Scheduler::is_waiting(threads, k));
+    }
+
+    fn next_step(&mut self) -> Step {
+        loop {
+            if self.dispatches_since_poll >= POLL_EVERY {
+                self.poll_io(Some(Duration::ZERO));
+            }
+            if let Some(tid) = self.run_queue.pop_front() {
+                self.dispatches_since_poll += 1;
+                self.current = tid;
+                let t = &mut self.threads[tid as usize];
+                t.state = State::Running;
+                if tid == MAIN {
+                    return Step::Main;
+                }
+                self.stats.context_switches += 1;
+                overflow::entering(&t.name, t.stack, t.stack_kind);
+                let co = t.co.take().expect("a ready coroutine has its coroutine");
+                return Step::Run(tid, co);
+            }
+            if self.main_exited && self.live == 0 {
+                return Step::AllExited;
+            }
+            let timeout = self
+                .timers
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            self.poll_io(timeout);
+        }
+    }
+
+    fn after_resume(&mut self, tid: ThreadId, mut co: Co, result: CoroutineResult<Suspend, usize>) {
+        self.current = MAIN;
+        overflow::left();
+        let t = &self.threads[tid as usize];
+        if t.stack_kind == StackKind::Canary && !canary_intact_below(t.stack.0) {
+            overflow::report(&t.name, t.stack.1, "its stack canary was overwritten");
+        }
+        let retval = match result {
+            CoroutineResult::Yield(Suspend::Park) => {
+                self.threads[tid as usize].co = Some(co);
+                return;
+            }
+            CoroutineResult::Yield(Suspend::Exit(retval)) => {
+                // SAFETY: pthread_exit abandons the thread's frames, as natively; the only
+                // Rust frames above the suspend point hold no values that need dropping
+                // (the hooks' exit path keeps none alive across the call).
+                unsafe { co.force_reset() };
+                retval
+            }
+            CoroutineResult::Return(retval) => retval,
+        };
+        self.stacks.free(co.into_stack());
+        self.finish(tid, retval);
+    }
+
+    fn finish(&mut self, tid: ThreadId, retval: usize) {
+        self.live -= 1;
+        let t = &mut self.threads[tid as usize];
+        t.state = State::Exited;
+        t.retval = retval;
+        if t.detached {
+            self.release(tid);
+        } else if let Some(joiner) = t.joiner {
+            self.ready(joiner, Wake::Ready);
+        }
+    }
+
+    fn release(&mut self, tid: ThreadId) {
+        let t = &mut self.threads[tid as usize];
+        t.state = State::Free;
+        t.generation = t.generation.wrapping_add(1);
+        t.joiner = None;
+        t.detached = false;
+        self.free_ids.push(tid);
+    }
+
+    fn allocate_id(&mut self) -> ThreadId {
+        if let Some(tid) = self.free_ids.pop() {
+            return tid;
+        }
+        self.threads.push(Thread::free());
+        (self.threads.len() - 1) as ThreadId
+    }
+}
+
+enum Step {
+    Main,
+    Run(ThreadId, Co),
+    AllExited,
+}
+
+/// Runs other green threads until MAIN is ready again (or, after MAIN exited, until no
+/// thread is left). Only ever called on MAIN's stack.
+fn run_loop() {
+    loop {
+        match with(|s| s.next_step()) {
+            Step::Main | Step::AllExited => return,
+            Step::Run(tid, mut co) => {
+                let result = co.resume(());
+                with(|s| s.after_resume(tid, co, result));
+            }
+        }
+    }
+}
+
+/// Leaves the current thread (already marked Parked or queued as Ready) until the
+/// scheduler picks it again.
+fn switch_out() {
+    let (me, yielder) = with(|s| (s.current, s.threads[s.current as usize].yielder));
+    if me == MAIN {
+        run_loop();
+    } else {
+        // SAFETY: `yielder` was stored by this coroutine's entry closure and lives on its
+        // own stack for as long as the coroutine runs, which it does right now.
+        unsafe { (*yielder).suspend(Suspend::Park) };
+    }
+}
+
+/// Spawns a green thread that runs `body` and exits with its return value.
+pub fn spawn(body: impl FnOnce() -> usize + 'static, options: SpawnOptions) -> Result<Handle, Errno> {
+    with(|s| {
+        let stack = match options.stack {
+            StackRequest::Size(size) => s
+                .stacks
+                .alloc(round_stack_size(size))
+                .map_err(|_| Errno::AGAIN)?,
+            // SAFETY: pthread_attr_setstack's contract: the memory is the thread's.
+            StackRequest::User { addr, size } => unsafe { GreenStack::from_user(addr, size) },
+        };
+        let bounds = stack.bounds();
+        let kind = stack.kind();
+        let co: Co = Coroutine::with_stack(stack, move |yielder: &Yielder<(), Suspend>, ()| {
+            with(|s| {
+                let me = s.current as usize;
+                s.threads[me].yielder = yielder;
+            });
+            errno::set(0);
+            body()
+        });
+        let tid = s.allocate_id();
+        let t = &mut s.threads[tid as usize];
+        t.state = State::Ready;
+        t.co = Some(co);
+        t.detached = options.detached;
+        t.joiner = None;
+        t.retval = 0;
+        t.name = [0; 16];
+        t.stack = bounds;
+        t.stack_kind = kind;
+        s.run_queue.push_back(tid);
+        s.live += 1;
+        s.stats.threads_created += 1;
+        s.stats.peak_alive = s.stats.peak_alive.max(s.live + 1);
+        Ok(s.handle(tid))
+    })
+}
+
+/// The wait key the current thread will park under.
+pub fn current_key() -> WaitKey {
+    with(|s| s.key(s.current))
+}
+
+/// Parks the current thread until its key is woken or `deadline` passes.
+pub fn park(reason: Reason, deadline: Option<Instant>) -> Wake {
+    let saved = errno::get();
+    with(|s| {
+        let me = s.current;
+        s.stats.parks[reason as usize] += 1;
+        if let Some(deadline) = deadline {
+            let key = s.key(me);
+            s.timers.arm(deadline, key);
+            s.timed_waits += 1;
+        }
+        s.threads[me as usize].state = State::Parked;
+    });
+    switch_out();
+    errno::set(saved);
+    with(|s| {
+        if deadline.is_some() {
+            s.timed_waits -= 1;
+        }
+        s.threads[s.current as usize].wake
+    })
+}
+
+/// Waits until `fd` may be ready for `interest`, the deadline passes, or it is closed.
+/// Files epoll cannot watch (regular files) are always ready.
+pub fn wait_fd(fd: i32, interest: Interest, reason: Reason, deadline: Option<Instant>) -> Wake {
+    wait_fds(&[(fd, interest)], reason, deadline)
+}
+
+/// Waits until any of `fds` may be ready (see [`wait_fd`]).
+pub fn wait_fds(fds: &[(i32, Interest)], reason: Reason, deadline: Option<Instant>) -> Wake {
+    let registered = with(|s| {
+        let key = s.key(s.current);
+        for &(fd, interest) in fds {
+            let threads = &s.threads;
+            let result = s
+                .reactor
+                .add_waiter(fd, interest, key, |k| Scheduler::is_waiting(threads, k));
+            match result {
+                Ok(()) => {}
+                // Always ready, or not an fd at all: the caller's next attempt tells.
+                Err(RegisterError::NotPollable) => return Some(Wake::Ready),
+                Err(RegisterError::Os(_)) => return Some(Wake::Closed),
+            }
+        }
+        None
+    });
+    match registered {
+        None => park(reason, deadline),
+        Some(wake) => {
+            // Void the registrations made so far.
+            with(|s| {
+                let me = s.current as usize;
+                s.threads[me].seq = s.threads[me].seq.wrapping_add(1);
+            });
+            wake
+        }
+    }
+}
+
+/// Sleeps until `deadline`.
+pub fn sleep_until(deadline: Instant) {
+    while Instant::now() < deadline {
+        park(Reason::Sleep, Some(deadline));
+    }
+}
+
+/// Lets every other ready thread run once before the current one continues.
+pub fn yield_now() {
+    let others_ready = with(|s| {
+        if s.run_queue.is_empty() {
+            s.poll_io(Some(Duration::ZERO));
+        }
+        if s.run_queue.is_empty() {
+            return false;
+        }
+        let me = s.current;
+        s.stats.parks[Reason::Yield as usize] += 1;
+        s.threads[me as usize].state = State::Ready;
+        s.run_queue.push_back(me);
+        true
+    });
+    if others_ready {
+        let saved = errno::get();
+        switch_out();
+        errno::set(saved);
+    }
+}
+
+/// Ends the current green thread (not MAIN) with `retval`.
+pub fn exit_current(retval: usize) -> ! {
+    let (me, yielder) = with(|s| (s.current, s.threads[s.current as usize].yielder));
+    if me == MAIN {
+        overflow::die("greenify: runtime: exit_current called on the main thread");
+    }
+    // SAFETY: as in switch_out; the scheduler never resumes an exited coroutine.
+    unsafe { (*yielder).suspend(Suspend::Exit(retval)) };
+    overflow::die("greenify: runtime: an exited green thread was resumed");
+}
+
+/// MAIN ends but the process lives on: runs the other threads until none is left.
+pub fn exit_main() {
+    with(|s| {
+        s.main_exited = true;
+        s.threads[MAIN as usize].state = State::Exited;
+    });
+    run_loop();
+}
+
+/// Whether the current thread is MAIN.
+pub fn current_is_main() -> bool {
+    with(|s| s.current == MAIN)
+}
+
+/// The current thread's handle (MAIN has none: it keeps its real identity).
+pub fn current_handle() -> Option<Handle> {
+    with(|s| (s.current != MAIN).then(|| s.handle(s.current)))
+}
+
+/// Waits for `handle`'s thread to exit and returns its value (pthread_join semantics).
+pub fn join(handle: Handle, wait: JoinWait) -> Result<usize, Errno> {
+    let early = with(|s| -> Result<Option<usize>, Errno> {
+        let tid = s.resolve(handle).ok_or(Errno::SRCH)?;
+        if tid == s.current {
+            return Err(Errno::DEADLK);
+        }
+        let t = &s.threads[tid as usize];
+        if t.detached || t.joiner.is_some() {
+            return Err(Errno::INVAL);
+        }
+        if t.state == State::Exited {
+            let retval = t.retval;
+            s.release(tid);
+            return Ok(Some(retval));
+        }
+        match wait {
+            JoinWait::Try => return Err(Errno::BUSY),
+            JoinWait::Until(d) if d <= Instant::now() => return Err(Errno::TIMEDOUT),
+            _ => {}
+        }
+        let key = s.key(s.current);
+        s.threads[tid as usize].joiner = Some(key);
+        Ok(None)
+    })?;
+    if let Some(retval) = early {
+        return Ok(retval);
+    }
+    let deadline = match wait {
+        JoinWait::Until(d) => Some(d),
+        _ => None,
+    };
+    loop {
+        let wake = park(Reason::Join, deadline);
+        let done = with(|s| {
+            let tid = s.resolve(handle).expect("a joined thread stays until reaped");
+            let again = s.key(s.current);
+            let t = &mut s.threads[tid as usize];
+            if t.state == State::Exited {
+                let retval = t.retval;
+                s.release(tid);
+                return Some(Ok(retval));
+            }
+            if wake == Wake::TimedOut {
+                t.joiner = None;
+                return Some(Err(Errno::TIMEDOUT));
+            }
+            // Woken for another reason: wait again under the new key.
+            t.joiner = Some(again);
+            None
+        });
+        if let Some(result) = done {
+            return result;
+        }
+    }
+}
+
+/// pthread_detach semantics.
+pub fn detach(handle: Handle) -> Result<(), Errno> {
+    with(|s| {
+        let tid = s.resolve(handle).ok_or(Errno::SRCH)?;
+        let t = &mut s.threads[tid as usize];
+        if t.detached || t.joiner.is_some() {
+            return Err(Errno::INVAL);
+        }
+        if t.state == State::Exited {
+            s.release(tid);
+        } else {
+            t.detached = true;
+        }
+        Ok(())
+    })
+}
+
+/// Whether `handle` names a thread that has not been reaped.
+pub fn is_alive(handle: Handle) -> bool {
+    with(|s| {
+        s.resolve(handle)
+            .is_some_and(|tid| s.threads[tid as usize].state != State::Exited)
+    })
+}
+
+/// Sets a thread's name (at most 15 bytes; the caller checks the length).
+pub fn set_name(handle: Handle, name: &[u8]) -> Result<(), Errno> {
+    with(|s| {
+        let tid = s.resolve(handle).ok_or(Errno::SRCH)?;
+        let t = &mut s.threads[tid as usize];
+        t.name = [0; 16];
+        let n = name.len().min(15);
+        t.name[..n].copy_from_slice(&name[..n]);
+        Ok(())
+    })
+}
+
+/// A thread's name, NUL-terminated.
+pub fn name(handle: Handle) -> Result<[u8; 16], Errno> {
+    with(|s| {
+        let tid = s.resolve(handle).ok_or(Errno::SRCH)?;
+        Ok(s.threads[tid as usize].name)
+    })
+}
+
+/// (lowest address, size) of a thread's usable stack.
+pub fn stack_bounds(handle: Handle) -> Result<(usize, usize), Errno> {
+    with(|s| {
+        let tid = s.resolve(handle).ok_or(Errno::SRCH)?;
+        Ok(s.threads[tid as usize].stack)
+    })
+}
+
+/// The program closed `fd` (or reused its number): wake its waiters, drop its registration.
+pub fn fd_closed(fd: i32) {
+    with(|s| {
+        let mut woken = std::mem::take(&mut s.woken);
+        s.reactor.forget(fd, &mut woken);
+        for key in woken.drain(..) {
+            s.ready(key, Wake::Closed);
+        }
+        s.woken = woken;
+    })
+}
+
+pub fn stats() -> Stats {
+    with(|s| s.stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::rc::Rc;
+
+    fn init() {
+        init_current_thread(Config {
+            guard_budget: 64,
+            fd_floor: 200,
+        })
+        .unwrap();
+    }
+
+    fn opts() -> SpawnOptions {
+        SpawnOptions {
+            stack: StackRequest::Size(64 << 10),
+            detached: false,
+        }
+    }
+
+    #[test]
+    fn spawn_join_returns_values_in_order() {
+        init();
+        let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let handles: Vec<_> = (0..10)
+            .map(|i| {
+                let log = log.clone();
+                spawn(
+                    move || {
+                        log.borrow_mut().push(i);
+                        yield_now();
+                        log.borrow_mut().push(100 + i);
+                        i * 2
+                    },
+                    opts(),
+                )
+                .unwrap()
+            })
+            .collect();
+        for (i, h) in handles.into_iter().enumerate() {
+            assert_eq!(join(h, JoinWait::Block), Ok(i * 2));
+        }
+        let log = log.borrow();
+        assert_eq!(&log[..10], &(0..10).collect::<Vec<_>>()[..]);
+        assert_eq!(log.len(), 20);
+    }
+
+    #[test]
+    fn join_errors_are_native() {
+        init();
+        let h = spawn(|| 7, opts()).unwrap();
+        assert_eq!(join(h, JoinWait::Try), Err(Errno::BUSY));
+        assert_eq!(
+            join(h, JoinWait::Until(Instant::now() + Duration::from_millis(5))),
+            Ok(7)
+        );
+        assert_eq!(join(h, JoinWait::Block), Err(Errno::SRCH));
+        let d = spawn(|| 0, opts()).unwrap();
+        detach(d).unwrap();
+        assert_eq!(detach(d), Err(Errno::INVAL));
+        assert_eq!(join(d, JoinWait::Block), Err(Errno::INVAL));
+        let slow = spawn(
+            || {
+                sleep_until(Instant::now() + Duration::from_millis(50));
+                1
+            },
+            opts(),
+        )
+        .unwrap();
+        let t0 = Instant::now();
+        assert_eq!(
+            join(slow, JoinWait::Until(t0 + Duration::from_millis(10))),
+            Err(Errno::TIMEDOUT)
+        );
+        assert_eq!(join(slow, JoinWait::Block), Ok(1));
+        assert!(t0.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[test]
+    fn sleepers_run_concurrently_and_wake_in_deadline_order() {
+        init();
+        let order = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let t0 = Instant::now();
+        let handles: Vec<_> = (0..200u64)
+            .map(|i| {
+                let order = order.clone();
+                let ms = 100 - (i % 10) * 10;
+                spawn(
+                    move || {
+                        sleep_until(t0 + Duration::from_millis(ms));
+                        order.borrow_mut().push(ms);
+                        0
+                    },
+                    opts(),
+                )
+                .unwrap()
+            })
+            .collect();
+        for h in handles {
+            join(h, JoinWait::Block).unwrap();
+        }
+        let elapsed = t0.elapsed();
+        assert!(elapsed >= Duration::from_millis(100));
+        // Serialised sleeps would take 11 s; concurrency bound, not a speed target.
+        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+        let order = order.borrow();
+        assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+    }
+
+    #[test]
+    fn errno_is_per_green_thread() {
+        init();
+        let h = spawn(
+            || {
+                errno::set(11);
+                yield_now();
+                errno::get() as usize
+            },
+            opts(),
+        )
+        .unwrap();
+        errno::set(22);
+        yield_now();
+        assert_eq!(errno::get(), 22);
+        assert_eq!(join(h, JoinWait::Block), Ok(11));
+    }
+
+    #[test]
+    fn wait_fd_parks_until_a_pipe_is_readable() {
+        use rustix::fd::AsRawFd;
+        init();
+        let (rd, wr) = rustix::pipe::pipe().unwrap();
+        let fd = rd.as_raw_fd();
+        let reader = spawn(
+            move || {
+                let wake = wait_fd(fd, Interest::Read, Reason::Read, None);
+                assert_eq!(wake, Wake::Ready);
+                let mut b = [0u8; 1];
+                rustix::io::read(&rd, &mut b).unwrap();
+                b[0] as usize
+            },
+            opts(),
+        )
+        .unwrap();
+        yield_now();
+        sleep_until(Instant::now() + Duration::from_millis(20));
+        assert!(is_alive(reader));
+        rustix::io::write(&wr, b"\x2a").unwrap();
+        assert_eq!(join(reader, JoinWait::Block), Ok(42));
+    }
+
+    #[test]
+    fn wait_fd_times_out_and_closing_wakes() {
+        use rustix::fd::AsRawFd;
+        init();
+        let (rd, _wr) = rustix::pipe::pipe().unwrap();
+        let fd = rd.as_raw_fd();
+        let t0 = Instant::now();
+        let wake = wait_fd(
+            fd,
+            Interest::Read,
+            Reason::Read,
+            Some(t0 + Duration::from_millis(30)),
+        );
+        assert_eq!(wake, Wake::TimedOut);
+        assert!(t0.elapsed() >= Duration::from_millis(30));
+        let waiter = spawn(
+            move || (wait_fd(fd, Interest::Read, Reason::Read, None) == Wake::Closed) as usize,
+            opts(),
+        )
+        .unwrap();
+        yield_now();
+        fd_closed(fd);
+        assert_eq!(join(waiter, JoinWait::Block), Ok(1));
+    }
+
+    #[test]
+    fn many_threads_reuse_stacks() {
+        init();
+        for _ in 0..3 {
+            let hs: Vec<_> = (0..2000).map(|i| spawn(move || i, opts()).unwrap()).collect();
+            for (i, h) in hs.into_iter().enumerate() {
+                assert_eq!(join(h, JoinWait::Block), Ok(i));
+            }
+        }
+        let s = stats();
+        assert_eq!(s.threads_created, 6000);
+        assert_eq!(s.peak_alive, 2001);
+    }
+
+    #[test]
+    fn handles_are_tagged_and_checked() {
+        init();
+        let h = spawn(|| 0, opts()).unwrap();
+        assert!(Handle::is_green(h.0));
+        assert!(!Handle::is_green(0x7f00_0000_1000));
+        assert_eq!(join(Handle(0x7f00_0000_1000), JoinWait::Try), Err(Errno::SRCH));
+        set_name(h, b"worker").unwrap();
+        assert_eq!(&name(h).unwrap()[..7], b"worker\0");
+        join(h, JoinWait::Block).unwrap();
+    }
+}
