@@ -1,1 +1,189 @@
+//! The real libc functions behind the ones greenify exports.
+//!
+//! Each is resolved once, on first use, with `dlsym(RTLD_NEXT)` (or `dlvsym` where glibc
+//! keeps several versions), and cached in an atomic. Resolution is lazy because hooks can
+//! run before our constructor (another preloaded library may call `sleep` first).
+//! A missing symbol is a broken installation: say which and abort.
 
+use libc::{
+    c_char, c_int, c_uint, c_ulong, c_void, clockid_t, cpu_set_t, epoll_event, fd_set, iovec,
+    mmsghdr, mode_t, msghdr, nfds_t, off_t, pollfd, pthread_attr_t, pthread_t, sigset_t,
+    size_t, sockaddr, socklen_t, ssize_t, timespec, timeval,
+};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Resolves `name` (NUL-terminated), optionally at glibc symbol `version`.
+#[cold]
+fn resolve(name: &'static str, version: Option<&'static str>, slot: &AtomicUsize) -> usize {
+    // SAFETY: both strings are NUL-terminated literals made by the macro below.
+    let addr = unsafe {
+        match version {
+            None => libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()),
+            Some(v) => libc::dlvsym(libc::RTLD_NEXT, name.as_ptr().cast(), v.as_ptr().cast()),
+        }
+    } as usize;
+    if addr == 0 {
+        crate::runtime::overflow::die(&format!(
+            "greenify: cannot find the real {} in libc",
+            name.trim_end_matches('\0')
+        ));
+    }
+    slot.store(addr, Ordering::Relaxed);
+    addr
+}
+
+/// The cached address of a libc symbol, resolved on first use.
+macro_rules! address {
+    ($name:ident, $version:expr) => {{
+        static SLOT: AtomicUsize = AtomicUsize::new(0);
+        match SLOT.load(Ordering::Relaxed) {
+            0 => resolve(concat!(stringify!($name), "\0"), $version, &SLOT),
+            addr => addr,
+        }
+    }};
+}
+
+macro_rules! real_fn {
+    // A variadic function, called with its one extra argument.
+    ($name:ident, $version:expr, ($($arg:ident: $ty:ty),*), $varg:ident: $vty:ty, $ret:ty) => {
+        /// The libc function of this name (not greenify's hook).
+        ///
+        /// # Safety
+        /// As for the libc function itself.
+        pub unsafe fn $name($($arg: $ty,)* $varg: $vty) -> $ret {
+            let addr = address!($name, $version);
+            // SAFETY: `addr` is libc's definition of this very (variadic) symbol.
+            let f: unsafe extern "C" fn($($ty,)* ...) -> $ret =
+                unsafe { std::mem::transmute::<usize, _>(addr) };
+            // SAFETY: forwarded caller contract.
+            unsafe { f($($arg,)* $varg) }
+        }
+    };
+    ($name:ident, $version:expr, ($($arg:ident: $ty:ty),*), $ret:ty) => {
+        /// The libc function of this name (not greenify's hook).
+        ///
+        /// # Safety
+        /// As for the libc function itself.
+        pub unsafe fn $name($($arg: $ty),*) -> $ret {
+            let addr = address!($name, $version);
+            // SAFETY: `addr` is libc's definition of this very symbol, whose C prototype
+            // is the one declared here.
+            let f: unsafe extern "C" fn($($ty),*) -> $ret =
+                unsafe { std::mem::transmute::<usize, _>(addr) };
+            // SAFETY: forwarded caller contract.
+            unsafe { f($($arg),*) }
+        }
+    };
+}
+
+macro_rules! real_fns {
+    ($(
+        $(#[version = $ver:literal])?
+        fn $name:ident($($arg:ident: $ty:ty),* $(; ...$varg:ident: $vty:ty)?) -> $ret:ty;
+    )*) => {$(
+        real_fn!($name, real_fns!(@version $($ver)?), ($($arg: $ty),*), $($varg: $vty,)? $ret);
+    )*};
+    (@version) => { None };
+    (@version $ver:literal) => { Some(concat!($ver, "\0")) };
+}
+
+real_fns! {
+    // threads
+    fn pthread_create(t: *mut pthread_t, attr: *const pthread_attr_t,
+        start: extern "C" fn(*mut c_void) -> *mut c_void, arg: *mut c_void) -> c_int;
+    fn pthread_join(t: pthread_t, retval: *mut *mut c_void) -> c_int;
+    fn pthread_tryjoin_np(t: pthread_t, retval: *mut *mut c_void) -> c_int;
+    fn pthread_timedjoin_np(t: pthread_t, retval: *mut *mut c_void, abstime: *const timespec) -> c_int;
+    fn pthread_clockjoin_np(t: pthread_t, retval: *mut *mut c_void, clock: clockid_t,
+        abstime: *const timespec) -> c_int;
+    fn pthread_detach(t: pthread_t) -> c_int;
+    fn pthread_self() -> pthread_t;
+    fn pthread_exit(retval: *mut c_void) -> ();
+    fn pthread_getattr_np(t: pthread_t, attr: *mut pthread_attr_t) -> c_int;
+    fn pthread_setname_np(t: pthread_t, name: *const c_char) -> c_int;
+    fn pthread_getname_np(t: pthread_t, name: *mut c_char, len: size_t) -> c_int;
+    fn pthread_kill(t: pthread_t, sig: c_int) -> c_int;
+    fn pthread_sigqueue(t: pthread_t, sig: c_int, value: libc::sigval) -> c_int;
+    fn pthread_cancel(t: pthread_t) -> c_int;
+    fn pthread_getcpuclockid(t: pthread_t, clock: *mut clockid_t) -> c_int;
+    fn pthread_setschedparam(t: pthread_t, policy: c_int, param: *const libc::sched_param) -> c_int;
+    fn pthread_getschedparam(t: pthread_t, policy: *mut c_int, param: *mut libc::sched_param) -> c_int;
+    fn pthread_setschedprio(t: pthread_t, prio: c_int) -> c_int;
+    fn pthread_setaffinity_np(t: pthread_t, size: size_t, set: *const cpu_set_t) -> c_int;
+    fn pthread_getaffinity_np(t: pthread_t, size: size_t, set: *mut cpu_set_t) -> c_int;
+    fn sched_yield() -> c_int;
+
+    // time
+    fn sleep(secs: c_uint) -> c_uint;
+    fn usleep(usecs: libc::useconds_t) -> c_int;
+    fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int;
+    fn clock_nanosleep(clock: clockid_t, flags: c_int, req: *const timespec, rem: *mut timespec) -> c_int;
+
+    // fds
+    fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t;
+    fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t;
+    fn readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t;
+    fn writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t;
+    fn pipe2(fds: *mut c_int, flags: c_int) -> c_int;
+    fn close(fd: c_int) -> c_int;
+    fn dup(fd: c_int) -> c_int;
+    fn dup2(old: c_int, new: c_int) -> c_int;
+    fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int;
+    fn fcntl(fd: c_int, cmd: c_int; ...arg: usize) -> c_int;
+    fn ioctl(fd: c_int, request: c_ulong; ...arg: usize) -> c_int;
+    fn open(path: *const c_char, flags: c_int; ...mode: c_uint) -> c_int;
+    fn open64(path: *const c_char, flags: c_int; ...mode: c_uint) -> c_int;
+    fn openat(dirfd: c_int, path: *const c_char, flags: c_int; ...mode: c_uint) -> c_int;
+    fn openat64(dirfd: c_int, path: *const c_char, flags: c_int; ...mode: c_uint) -> c_int;
+    fn creat(path: *const c_char, mode: mode_t) -> c_int;
+    fn creat64(path: *const c_char, mode: mode_t) -> c_int;
+    fn __open_2(path: *const c_char, flags: c_int) -> c_int;
+    fn __open64_2(path: *const c_char, flags: c_int) -> c_int;
+    fn __openat_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int;
+    fn __openat64_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int;
+    fn eventfd(initval: c_uint, flags: c_int) -> c_int;
+    fn timerfd_create(clock: clockid_t, flags: c_int) -> c_int;
+    fn signalfd(fd: c_int, mask: *const sigset_t, flags: c_int) -> c_int;
+    fn epoll_create(size: c_int) -> c_int;
+    fn epoll_create1(flags: c_int) -> c_int;
+    fn inotify_init() -> c_int;
+    fn inotify_init1(flags: c_int) -> c_int;
+    fn memfd_create(name: *const c_char, flags: c_uint) -> c_int;
+    fn sendfile(out_fd: c_int, in_fd: c_int, offset: *mut off_t, count: size_t) -> ssize_t;
+    fn pread(fd: c_int, buf: *mut c_void, n: size_t, offset: off_t) -> ssize_t;
+    fn pread64(fd: c_int, buf: *mut c_void, n: size_t, offset: off_t) -> ssize_t;
+
+    // sockets
+    fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int;
+    fn socketpair(domain: c_int, ty: c_int, protocol: c_int, sv: *mut c_int) -> c_int;
+    fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int;
+    fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
+    fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t;
+    fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr,
+        len: *mut socklen_t) -> ssize_t;
+    fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t;
+    fn recvmmsg(fd: c_int, msgs: *mut mmsghdr, n: c_uint, flags: c_int, timeout: *mut timespec) -> c_int;
+    fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t;
+    fn sendto(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr,
+        len: socklen_t) -> ssize_t;
+    fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t;
+    fn sendmmsg(fd: c_int, msgs: *mut mmsghdr, n: c_uint, flags: c_int) -> c_int;
+    fn setsockopt(fd: c_int, level: c_int, name: c_int, value: *const c_void, len: socklen_t) -> c_int;
+    fn getsockopt(fd: c_int, level: c_int, name: c_int, value: *mut c_void, len: *mut socklen_t) -> c_int;
+
+    // waiting
+    fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int;
+    fn ppoll(fds: *mut pollfd, n: nfds_t, timeout: *const timespec, mask: *const sigset_t) -> c_int;
+    fn select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, timeout: *mut timeval) -> c_int;
+    fn pselect(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, timeout: *const timespec,
+        mask: *const sigset_t) -> c_int;
+    fn epoll_wait(epfd: c_int, events: *mut epoll_event, max: c_int, timeout: c_int) -> c_int;
+    fn epoll_pwait(epfd: c_int, events: *mut epoll_event, max: c_int, timeout: c_int,
+        mask: *const sigset_t) -> c_int;
+    fn epoll_pwait2(epfd: c_int, events: *mut epoll_event, max: c_int, timeout: *const timespec,
+        mask: *const sigset_t) -> c_int;
+
+    // fortify
+    fn __chk_fail() -> ();
+    fn __fdelt_chk(fd: libc::c_long) -> libc::c_long;
+}

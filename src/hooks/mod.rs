@@ -1,1 +1,133 @@
+//! The exported C ABI: a thin skin over the runtime, one file per family.
+//!
+//! Every hook starts with [`enter`]: it answers whether this call may go green and, if so,
+//! marks the OS thread as "inside greenify" until the returned guard drops. A call that
+//! may not go green (another OS thread, a call made from inside greenify, or before the
+//! runtime could start) goes to the real libc function unchanged.
+//!
+//! The mode is one byte per OS thread. It stays consistent across green switches because
+//! every switch happens inside a hook (mode `LIBRARY` on both sides); a new green thread
+//! starts in `APPLICATION` mode, and goes back to `LIBRARY` when its start routine returns.
 
+pub mod blocking;
+pub mod fortify;
+pub mod io;
+pub mod net;
+pub mod poll;
+pub mod thread;
+pub mod time;
+
+use crate::config::Config;
+use crate::runtime;
+use std::cell::Cell;
+use std::sync::OnceLock;
+
+const UNDECIDED: u8 = 0;
+/// Not a green OS thread: everything passes through.
+const NATIVE: u8 = 1;
+/// A green thread running the program's code.
+const APPLICATION: u8 = 2;
+/// A green thread inside greenify.
+const LIBRARY: u8 = 3;
+
+thread_local! {
+    static MODE: Cell<u8> = const { Cell::new(UNDECIDED) };
+}
+
+/// Proof that the current call runs green; restores APPLICATION mode when dropped.
+#[must_use]
+pub struct Green(());
+
+impl Drop for Green {
+    fn drop(&mut self) {
+        MODE.with(|m| m.set(APPLICATION));
+    }
+}
+
+/// Enters greenify for a hooked call, or says the call must pass through.
+#[inline]
+pub fn enter() -> Option<Green> {
+    MODE.with(|m| match m.get() {
+        APPLICATION => {
+            m.set(LIBRARY);
+            Some(Green(()))
+        }
+        UNDECIDED => {
+            // Calls made while deciding (there should be none) pass through.
+            m.set(LIBRARY);
+            m.set(decide());
+            if m.get() == APPLICATION {
+                m.set(LIBRARY);
+                Some(Green(()))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    })
+}
+
+/// A new green thread's start routine is about to run the program's code.
+pub fn start_application() {
+    MODE.with(|m| m.set(APPLICATION));
+}
+
+/// A green thread's start routine returned into greenify.
+pub fn end_application() {
+    MODE.with(|m| m.set(LIBRARY));
+}
+
+/// Process-wide settings, read at the first hooked call.
+pub fn config() -> &'static Config {
+    static CONFIG: OnceLock<Config> = OnceLock::new();
+    CONFIG.get_or_init(|| {
+        let config = Config::from_env();
+        crate::log::init(config.log_level);
+        config
+    })
+}
+
+/// Decides whether the calling OS thread becomes a green scheduler: only the process's
+/// main thread does (this M:1 model); every other OS thread passes through.
+fn decide() -> u8 {
+    let config = config();
+    if rustix::thread::gettid() != rustix::process::getpid() {
+        ::log::debug!("an OS thread other than main makes calls: they pass through");
+        return NATIVE;
+    }
+    let fd_floor = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .map_or(1024, |soft| soft.min(1 << 20) as u32)
+        .saturating_sub(64)
+        .max(3);
+    let init = runtime::init_current_thread(runtime::sched::Config {
+        guard_budget: runtime::stack::StackPool::default_guard_budget(),
+        fd_floor,
+    });
+    match init {
+        Ok(()) => {
+            runtime::overflow::install();
+            ::log::debug!("green runtime started (stack size {} bytes)", config.stack_size);
+            APPLICATION
+        }
+        Err(e) => {
+            ::log::warn!("cannot start the green runtime ({e}); running natively");
+            NATIVE
+        }
+    }
+}
+
+/// Sets errno (hooks set it last, after every other call).
+pub fn set_errno(value: i32) {
+    runtime::errno::set(value)
+}
+
+pub fn errno() -> i32 {
+    runtime::errno::get()
+}
+
+/// A libc-style failure: errno = `e`, return -1.
+pub fn fail<T: From<i8>>(e: i32) -> T {
+    set_errno(e);
+    T::from(-1)
+}

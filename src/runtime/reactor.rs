@@ -192,9 +192,20 @@ fn untoken(data: u64) -> (i32, u32) {
 /// Keeps the original if that fails (e.g. a tiny RLIMIT_NOFILE).
 pub fn move_high(fd: OwnedFd, floor: u32) -> OwnedFd {
     match rustix::io::fcntl_dupfd_cloexec(&fd, floor as i32) {
-        Ok(high) => high,
+        Ok(high) => {
+            close_raw(fd);
+            high
+        }
         Err(_) => fd,
     }
+}
+
+/// Closes an fd with the raw syscall: dropping an OwnedFd would call libc's close, which
+/// is greenify's own hook.
+pub fn close_raw(fd: OwnedFd) {
+    use rustix::fd::IntoRawFd;
+    // SAFETY: we own the fd and give it up here.
+    unsafe { rustix::io::close(fd.into_raw_fd()) };
 }
 
 #[cfg(test)]

@@ -716,6 +716,11 @@ pub fn is_alive(handle: Handle) -> bool {
     })
 }
 
+/// Whether `handle` names a thread that has not been reaped (it may have exited).
+pub fn exists(handle: Handle) -> bool {
+    with(|s| s.resolve(handle).is_some())
+}
+
 /// Sets a thread's name (at most 15 bytes; the caller checks the length).
 pub fn set_name(handle: Handle, name: &[u8]) -> Result<(), Errno> {
     with(|s| {

@@ -1,0 +1,197 @@
+//! The one way a hook blocks on an fd: try, and park on the reactor instead of blocking.
+//!
+//! How an attempt is made depends on what the fd is (see `runtime::fdtable`):
+//! * an owned socket is O_NONBLOCK underneath: try the call, park on EAGAIN;
+//! * an inherited socket keeps its flags: add MSG_DONTWAIT where the call takes flags;
+//! * any other pollable fd keeps its flags: call only once a zero-timeout poll says the
+//!   call cannot block ("gated"), and write at most PIPE_BUF bytes per call, which a
+//!   writable pipe always takes without blocking;
+//! * regular files, and fds the program made non-blocking itself, go straight through.
+//!
+//! Outside a green thread an owned socket still has to look blocking to the program, so
+//! we wait with a real poll(2) there.
+
+use super::{errno, fail, Green};
+use crate::runtime::fdtable::{self, FdInfo, Kind};
+use crate::runtime::{self, Interest, Reason, Wake};
+use rustix::event::{PollFd, PollFlags};
+use rustix::fd::BorrowedFd;
+use std::time::Instant;
+
+/// How the hook must perform this attempt.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Attempt {
+    /// Just call it (it will not block, or is meant to block natively).
+    Plain,
+    /// Call it with MSG_DONTWAIT added to its flags.
+    DontWait,
+    /// A poll said it cannot block now; write at most PIPE_BUF bytes.
+    Gated,
+}
+
+/// One blocking operation on one fd.
+#[derive(Clone, Copy, Debug)]
+pub struct Op {
+    pub fd: i32,
+    pub interest: Interest,
+    pub reason: Reason,
+    /// The call takes socket flags, so [`Attempt::DontWait`] is possible.
+    pub has_flags: bool,
+}
+
+impl Op {
+    pub fn new(fd: i32, interest: Interest, reason: Reason) -> Op {
+        Op {
+            fd,
+            interest,
+            reason,
+            has_flags: false,
+        }
+    }
+
+    pub fn with_flags(self) -> Op {
+        Op {
+            has_flags: true,
+            ..self
+        }
+    }
+}
+
+/// What we know of `fd`, looking at it the first time. None: not an open fd.
+pub fn facts(fd: i32) -> Option<FdInfo> {
+    let info = fdtable::get(fd);
+    if info.kind == Kind::Unknown {
+        return fdtable::classify(fd);
+    }
+    Some(info)
+}
+
+/// Whether the program sees `fd` as blocking (so its calls must wait).
+pub fn blocks(fd: i32) -> bool {
+    facts(fd).is_some_and(|i| !i.user_nonblock && i.kind != Kind::Passthrough)
+}
+
+fn would_block(e: i32) -> bool {
+    e == libc::EAGAIN || e == libc::EWOULDBLOCK
+}
+
+fn poll_flags(interest: Interest) -> PollFlags {
+    match interest {
+        Interest::Read => PollFlags::IN | PollFlags::PRI,
+        Interest::Write => PollFlags::OUT,
+    }
+}
+
+/// A zero-timeout poll: true if the call would not block now (ready, error or hangup).
+pub fn ready_now(fd: i32, interest: Interest) -> bool {
+    // SAFETY: the fd is only borrowed for this poll; a closed fd reports POLLNVAL.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let mut fds = [PollFd::from_borrowed_fd(borrowed, poll_flags(interest))];
+    let zero = rustix::time::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    matches!(rustix::event::poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
+}
+
+/// Runs one blocking operation as the program expects it to behave. `attempt` performs
+/// the real call the way it is told and returns its result (-1 with errno on failure).
+pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> isize) -> isize {
+    if green.is_none() {
+        return run_native(op, attempt);
+    }
+    let Some(info) = facts(op.fd) else {
+        return attempt(Attempt::Plain);
+    };
+    if info.user_nonblock || info.kind == Kind::Passthrough {
+        return attempt(Attempt::Plain);
+    }
+    let how = match info.kind {
+        Kind::Owned => Attempt::Plain,
+        _ if info.is_socket && op.has_flags => Attempt::DontWait,
+        _ => Attempt::Gated,
+    };
+    let timeout = match op.interest {
+        Interest::Read => info.recv_timeout,
+        Interest::Write => info.send_timeout,
+    };
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        if how != Attempt::Gated || ready_now(op.fd, op.interest) {
+            let result = attempt(how);
+            // A gated call ran only because it could not block: whatever it says stands.
+            if result != -1 || !would_block(errno()) || how == Attempt::Gated {
+                return result;
+            }
+        }
+        match runtime::wait_fd(op.fd, op.interest, op.reason, deadline) {
+            Wake::Ready => {}
+            Wake::TimedOut => return fail(libc::EAGAIN),
+            Wake::Closed => return fail(libc::EBADF),
+        }
+    }
+}
+
+/// Outside a green thread: native behaviour, except that an owned socket (O_NONBLOCK
+/// underneath) must still block where the program believes it blocking.
+fn run_native(op: Op, mut attempt: impl FnMut(Attempt) -> isize) -> isize {
+    let info = fdtable::get(op.fd);
+    if info.kind != Kind::Owned || info.user_nonblock {
+        return attempt(Attempt::Plain);
+    }
+    let timeout = match op.interest {
+        Interest::Read => info.recv_timeout,
+        Interest::Write => info.send_timeout,
+    };
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let result = attempt(Attempt::Plain);
+        if result != -1 || !would_block(errno()) {
+            return result;
+        }
+        let wait = deadline.map(|d| {
+            let left = d.saturating_duration_since(Instant::now());
+            rustix::time::Timespec {
+                tv_sec: left.as_secs() as i64,
+                tv_nsec: left.subsec_nanos() as _,
+            }
+        });
+        if wait.is_some_and(|w| w.tv_sec == 0 && w.tv_nsec == 0) {
+            return fail(libc::EAGAIN);
+        }
+        // SAFETY: borrowed only for this poll.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(op.fd) };
+        let mut fds = [PollFd::from_borrowed_fd(borrowed, poll_flags(op.interest))];
+        let _ = rustix::event::poll(&mut fds, wait.as_ref());
+    }
+}
+
+/// A write-like operation of `total` bytes: as natively on a blocking fd, it returns only
+/// once everything is written (or on an error, or a timeout after partial progress).
+/// `attempt(how, offset, len)` writes up to `len` bytes starting at `offset`.
+pub fn write_all(
+    green: Option<&Green>,
+    op: Op,
+    total: usize,
+    mut attempt: impl FnMut(Attempt, usize, usize) -> isize,
+) -> isize {
+    let blocking = blocks(op.fd);
+    let mut done = 0usize;
+    loop {
+        let result = run(green, op, |how| {
+            let cap = if how == Attempt::Gated {
+                libc::PIPE_BUF
+            } else {
+                usize::MAX
+            };
+            attempt(how, done, (total - done).min(cap))
+        });
+        if result < 0 {
+            return if done > 0 { done as isize } else { result };
+        }
+        done += result as usize;
+        if !blocking || done >= total || result == 0 {
+            return done as isize;
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! read/write and friends, pipes, close/dup, fcntl/ioctl, and the calls that create fds.
+
+use super::blocking::{self, write_all, Attempt, Op};
+use super::{enter, Green};
+use crate::real;
+use crate::runtime::fdtable::{self, Kind};
+use crate::runtime::{self, Interest, Reason};
+use libc::{c_char, c_int, c_uint, c_ulong, c_void, iovec, mode_t, off_t, size_t, ssize_t};
+
+/// The program now has a new fd `fd`: forget whatever that number meant before.
+pub fn fresh_fd(green: Option<&Green>, fd: c_int) {
+    if fd < 0 {
+        return;
+    }
+    fdtable::reset(fd);
+    if green.is_some() {
+        runtime::fd_closed(fd);
+    }
+}
+
+/// Closes the reactor's view of `fd` before the number goes away or is replaced.
+fn fd_going_away(green: Option<&Green>, fd: c_int) {
+    if green.is_some() {
+        runtime::fd_closed(fd);
+    }
+    fdtable::reset(fd);
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
+    let green = enter();
+    let op = Op::new(fd, Interest::Read, Reason::Read).with_flags();
+    blocking::run(green.as_ref(), op, |how| match how {
+        // SAFETY: the program's own arguments, passed on unchanged.
+        Attempt::DontWait => unsafe { real::recv(fd, buf, n, libc::MSG_DONTWAIT) },
+        // SAFETY: as above.
+        _ => unsafe { real::read(fd, buf, n) },
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
+    let green = enter();
+    let op = Op::new(fd, Interest::Write, Reason::Write).with_flags();
+    write_all(green.as_ref(), op, n, |how, offset, len| {
+        // SAFETY: offset + len stays within the program's buffer of n bytes.
+        let at = unsafe { buf.cast::<u8>().add(offset) }.cast();
+        match how {
+            // SAFETY: the program's own buffer and fd.
+            Attempt::DontWait => unsafe { real::send(fd, at, len, libc::MSG_DONTWAIT) },
+            // SAFETY: as above.
+            _ => unsafe { real::write(fd, at, len) },
+        }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, count: c_int) -> ssize_t {
+    let green = enter();
+    let op = Op::new(fd, Interest::Read, Reason::Read);
+    // SAFETY: the program's own arguments, passed on unchanged.
+    blocking::run(green.as_ref(), op, |_| unsafe { real::readv(fd, iov, count) })
+}
+
+/// The part of `iov` left after skipping `skip` bytes.
+///
+/// # Safety
+/// `iov` points to `count` valid iovecs.
+pub unsafe fn iovecs_after(iov: *const iovec, count: usize, mut skip: usize) -> Vec<iovec> {
+    let mut rest = Vec::with_capacity(count);
+    for i in 0..count {
+        // SAFETY: i < count, per the caller's contract.
+        let v = unsafe { *iov.add(i) };
+        if skip >= v.iov_len {
+            skip -= v.iov_len;
+            continue;
+        }
+        rest.push(iovec {
+            // SAFETY: skip < iov_len, so the pointer stays inside this buffer.
+            iov_base: unsafe { v.iov_base.cast::<u8>().add(skip) }.cast(),
+            iov_len: v.iov_len - skip,
+        });
+        skip = 0;
+    }
+    rest
+}
+
+/// Total bytes of `count` iovecs (saturating: the kernel rejects absurd totals itself).
+///
+/// # Safety
+/// `iov` points to `count` valid iovecs (or count is 0).
+pub unsafe fn iovecs_len(iov: *const iovec, count: usize) -> usize {
+    (0..count)
+        // SAFETY: i < count.
+        .map(|i| unsafe { (*iov.add(i)).iov_len })
+        .fold(0usize, usize::saturating_add)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, count: c_int) -> ssize_t {
+    let green = enter();
+    let op = Op::new(fd, Interest::Write, Reason::Write);
+    if count <= 0 || iov.is_null() {
+        // SAFETY: invalid arguments: libc reports the error.
+        return blocking::run(green.as_ref(), op, |_| unsafe { real::writev(fd, iov, count) });
+    }
+    let n = count as usize;
+    // SAFETY: the program promises `count` valid iovecs.
+    let total = unsafe { iovecs_len(iov, n) };
+    write_all(green.as_ref(), op, total, |how, offset, len| {
+        if offset == 0 && how != Attempt::Gated {
+            // SAFETY: the program's own iovecs.
+            return unsafe { real::writev(fd, iov, count) };
+        }
+        // SAFETY: as above; we only re-slice them.
+        let mut rest = unsafe { iovecs_after(iov, n, offset) };
+        let mut budget = len;
+        rest.retain_mut(|v| {
+            let keep = budget > 0;
+            v.iov_len = v.iov_len.min(budget);
+            budget -= v.iov_len;
+            keep
+        });
+        // SAFETY: `rest` points into the program's buffers.
+        unsafe { real::writev(fd, rest.as_ptr(), rest.len() as c_int) }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pipe(fds: *mut c_int) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { pipe2(fds, 0) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
+    let green = enter();
+    // SAFETY: the program's own array of two ints.
+    let result = unsafe { real::pipe2(fds, flags) };
+    if result == 0 {
+        // SAFETY: pipe2 succeeded, so both entries are written.
+        let (a, b) = unsafe { (*fds, *fds.add(1)) };
+        for fd in [a, b] {
+            fresh_fd(green.as_ref(), fd);
+            // Pipes are shared with children more often than not: never touch their flags.
+            fdtable::set(fd, Kind::Gated, flags & libc::O_NONBLOCK != 0, false);
+        }
+    }
+    result
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    let green = enter();
+    fd_going_away(green.as_ref(), fd);
+    // SAFETY: forwarded.
+    unsafe { real::close(fd) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
+    let green = enter();
+    // SAFETY: forwarded.
+    let new = unsafe { real::dup(fd) };
+    if new >= 0 {
+        fresh_fd(green.as_ref(), new);
+        fdtable::copy(fd, new);
+    }
+    new
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    // SAFETY: forwarded; dup3 with no flags is dup2 except for old == new.
+    unsafe { dup_onto(old, new, None) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { dup_onto(old, new, Some(flags)) }
+}
+
+unsafe fn dup_onto(old: c_int, new: c_int, flags: Option<c_int>) -> c_int {
+    let green = enter();
+    let valid_target = old != new && new >= 0;
+    if valid_target && facts_open(old) {
+        // `new` is closed implicitly: drop its registration first (it is replaced).
+        fd_going_away(green.as_ref(), new);
+    }
+    let result = match flags {
+        // SAFETY: forwarded.
+        None => unsafe { real::dup2(old, new) },
+        // SAFETY: forwarded.
+        Some(flags) => unsafe { real::dup3(old, new, flags) },
+    };
+    if result >= 0 && valid_target {
+        fresh_fd(green.as_ref(), result);
+        fdtable::copy(old, result);
+    }
+    result
+}
+
+fn facts_open(fd: c_int) -> bool {
+    blocking::facts(fd).is_some()
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    let green = enter();
+    let info = fdtable::get(fd);
+    match cmd {
+        libc::F_GETFL => {
+            // SAFETY: forwarded.
+            let flags = unsafe { real::fcntl(fd, cmd, arg) };
+            if flags >= 0 && info.kind == Kind::Owned {
+                // Show the program its own choice, not ours.
+                let nonblock = if info.user_nonblock { libc::O_NONBLOCK } else { 0 };
+                return (flags & !libc::O_NONBLOCK) | nonblock;
+            }
+            flags
+        }
+        libc::F_SETFL => {
+            let wanted = arg as c_int;
+            let passed = if info.kind == Kind::Owned {
+                wanted | libc::O_NONBLOCK
+            } else {
+                wanted
+            };
+            // SAFETY: forwarded (with O_NONBLOCK kept on sockets we own).
+            let result = unsafe { real::fcntl(fd, cmd, passed as usize) };
+            if result == 0 && info.kind != Kind::Unknown {
+                fdtable::set_user_nonblock(fd, wanted & libc::O_NONBLOCK != 0);
+            }
+            result
+        }
+        libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => {
+            // SAFETY: forwarded.
+            let new = unsafe { real::fcntl(fd, cmd, arg) };
+            if new >= 0 {
+                fresh_fd(green.as_ref(), new);
+                fdtable::copy(fd, new);
+            }
+            new
+        }
+        // SAFETY: forwarded.
+        _ => unsafe { real::fcntl(fd, cmd, arg) },
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int {
+    let _green = enter();
+    if request != libc::FIONBIO as c_ulong || arg == 0 {
+        // SAFETY: forwarded.
+        return unsafe { real::ioctl(fd, request, arg) };
+    }
+    let info = fdtable::get(fd);
+    // SAFETY: FIONBIO takes a pointer to an int, non-NULL as checked.
+    let wanted = unsafe { *(arg as *const c_int) } != 0;
+    let result = if info.kind == Kind::Owned {
+        let one: c_int = 1;
+        // SAFETY: keeps the socket non-blocking underneath; errors (EBADF) still surface.
+        unsafe { real::ioctl(fd, request, &one as *const c_int as usize) }
+    } else {
+        // SAFETY: forwarded.
+        unsafe { real::ioctl(fd, request, arg) }
+    };
+    if result == 0 && info.kind != Kind::Unknown {
+        fdtable::set_user_nonblock(fd, wanted);
+    }
+    result
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendfile(
+    out_fd: c_int,
+    in_fd: c_int,
+    offset: *mut off_t,
+    count: size_t,
+) -> ssize_t {
+    let green = enter();
+    let op = Op::new(out_fd, Interest::Write, Reason::Write);
+    write_all(green.as_ref(), op, count, |_, _, len| {
+        // SAFETY: forwarded; the kernel advances `offset` (or the file position) itself.
+        unsafe { real::sendfile(out_fd, in_fd, offset, len) }
+    })
+}
+
+// Calls that create fds: the number may have meant something else before.
+macro_rules! creates_fd {
+    ($(fn $name:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> c_int {
+            let green = enter();
+            // SAFETY: forwarded unchanged.
+            let fd = unsafe { real::$name($($arg),*) };
+            fresh_fd(green.as_ref(), fd);
+            fd
+        }
+    )*};
+}
+
+creates_fd! {
+    fn open(path: *const c_char, flags: c_int, mode: c_uint);
+    fn open64(path: *const c_char, flags: c_int, mode: c_uint);
+    fn openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: c_uint);
+    fn openat64(dirfd: c_int, path: *const c_char, flags: c_int, mode: c_uint);
+    fn creat(path: *const c_char, mode: mode_t);
+    fn creat64(path: *const c_char, mode: mode_t);
+    fn __open_2(path: *const c_char, flags: c_int);
+    fn __open64_2(path: *const c_char, flags: c_int);
+    fn __openat_2(dirfd: c_int, path: *const c_char, flags: c_int);
+    fn __openat64_2(dirfd: c_int, path: *const c_char, flags: c_int);
+    fn eventfd(initval: c_uint, flags: c_int);
+    fn timerfd_create(clock: libc::clockid_t, flags: c_int);
+    fn epoll_create(size: c_int);
+    fn epoll_create1(flags: c_int);
+    fn inotify_init();
+    fn inotify_init1(flags: c_int);
+    fn memfd_create(name: *const c_char, flags: c_uint);
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn signalfd(fd: c_int, mask: *const libc::sigset_t, flags: c_int) -> c_int {
+    let green = enter();
+    // SAFETY: forwarded.
+    let new = unsafe { real::signalfd(fd, mask, flags) };
+    if new >= 0 && new != fd {
+        fresh_fd(green.as_ref(), new);
+    }
+    new
+}

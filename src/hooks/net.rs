@@ -1,0 +1,437 @@
+//! Sockets: creation (owned, O_NONBLOCK underneath), accept, connect, the send and recv
+//! families, and the socket timeouts greenify must honour itself.
+
+use super::blocking::{self, ready_now, write_all, Attempt, Op};
+use super::io::{fresh_fd, iovecs_after, iovecs_len};
+use super::{enter, errno, fail, Green};
+use crate::real;
+use crate::runtime::fdtable::{self, Direction, Kind};
+use crate::runtime::{self, Interest, Reason, Wake};
+use libc::{c_int, c_uint, c_void, mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t};
+use std::time::{Duration, Instant};
+
+/// Records a socket the program just got: owned (we made it O_NONBLOCK) when green.
+fn new_socket(green: Option<&Green>, fd: c_int, user_nonblock: bool) {
+    if fd < 0 {
+        return;
+    }
+    fresh_fd(green, fd);
+    if green.is_some() {
+        fdtable::set(fd, Kind::Owned, user_nonblock, true);
+    }
+}
+
+fn nonblock_if(green: Option<&Green>) -> c_int {
+    if green.is_some() {
+        libc::SOCK_NONBLOCK
+    } else {
+        0
+    }
+}
+
+fn dontwait(how: Attempt) -> c_int {
+    if how == Attempt::DontWait {
+        libc::MSG_DONTWAIT
+    } else {
+        0
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+    let green = enter();
+    // SAFETY: forwarded, with SOCK_NONBLOCK added for green threads.
+    let fd = unsafe { real::socket(domain, ty | nonblock_if(green.as_ref()), protocol) };
+    new_socket(green.as_ref(), fd, ty & libc::SOCK_NONBLOCK != 0);
+    fd
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn socketpair(domain: c_int, ty: c_int, protocol: c_int, sv: *mut c_int) -> c_int {
+    let green = enter();
+    // SAFETY: forwarded, with SOCK_NONBLOCK added for green threads.
+    let result = unsafe { real::socketpair(domain, ty | nonblock_if(green.as_ref()), protocol, sv) };
+    if result == 0 {
+        for i in 0..2 {
+            // SAFETY: socketpair succeeded, so both entries are written.
+            let fd = unsafe { *sv.add(i) };
+            new_socket(green.as_ref(), fd, ty & libc::SOCK_NONBLOCK != 0);
+        }
+    }
+    result
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { accept4(fd, addr, len, 0) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn accept4(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: c_int,
+) -> c_int {
+    let green = enter();
+    let extra = nonblock_if(green.as_ref());
+    let op = Op::new(fd, Interest::Read, Reason::Accept);
+    let new = blocking::run(green.as_ref(), op, |_| {
+        // SAFETY: forwarded; the new socket is private, so it may be O_NONBLOCK underneath.
+        unsafe { real::accept4(fd, addr, len, flags | extra) as isize }
+    }) as c_int;
+    new_socket(green.as_ref(), new, flags & libc::SOCK_NONBLOCK != 0);
+    new
+}
+
+fn socket_error(fd: c_int) -> c_int {
+    let mut err: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as socklen_t;
+    // SAFETY: SO_ERROR writes one int into `err`.
+    let r = unsafe {
+        real::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut err as *mut c_int).cast(),
+            &mut len,
+        )
+    };
+    if r == 0 {
+        err
+    } else {
+        errno()
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    let green = enter();
+    // SAFETY: forwarded.
+    let attempt = || unsafe { real::connect(fd, addr, len) };
+    let info = fdtable::get(fd);
+    if info.kind != Kind::Owned || info.user_nonblock {
+        return attempt();
+    }
+    let result = attempt();
+    if result == 0 {
+        return 0;
+    }
+    let deadline = info.send_timeout.map(|t| Instant::now() + t);
+    let mut error = errno();
+    let mut backoff = Duration::from_micros(500);
+    loop {
+        match error {
+            libc::EINPROGRESS => {
+                match wait_writable(green.as_ref(), fd, deadline) {
+                    Wake::Ready if !ready_now(fd, Interest::Write) => continue,
+                    Wake::Ready => {}
+                    // As natively: a blocking connect whose SO_SNDTIMEO expires.
+                    Wake::TimedOut => return fail(libc::EINPROGRESS),
+                    Wake::Closed => return fail(libc::EBADF),
+                }
+                return match socket_error(fd) {
+                    0 => 0,
+                    e => fail(e),
+                };
+            }
+            // A Unix socket whose listener's backlog is full: natively connect waits for
+            // room, which epoll does not announce; retry with a growing pause.
+            libc::EAGAIN => {
+                let pause = Instant::now() + backoff;
+                let until = deadline.map_or(pause, |d| d.min(pause));
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return fail(libc::EAGAIN);
+                }
+                sleep_until(green.as_ref(), until);
+                backoff = (backoff * 2).min(Duration::from_millis(20));
+                if attempt() == 0 {
+                    return 0;
+                }
+                error = errno();
+            }
+            e => return fail(e),
+        }
+    }
+}
+
+fn wait_writable(green: Option<&Green>, fd: c_int, deadline: Option<Instant>) -> Wake {
+    if green.is_some() {
+        return runtime::wait_fd(fd, Interest::Write, Reason::Connect, deadline);
+    }
+    // Not green: a real poll, for the owned socket to behave as blocking.
+    let timeout = deadline.map_or(-1, |d| {
+        d.saturating_duration_since(Instant::now()).as_millis().min(i32::MAX as u128) as c_int
+    });
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    match unsafe { real::poll(&mut pfd, 1, timeout) } {
+        0 => Wake::TimedOut,
+        _ => Wake::Ready,
+    }
+}
+
+fn sleep_until(green: Option<&Green>, until: Instant) {
+    if green.is_some() {
+        runtime::sleep_until(until);
+    } else {
+        let left = until.saturating_duration_since(Instant::now());
+        let ts = rustix::time::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as _,
+        };
+        let _ = rustix::thread::nanosleep(&ts);
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
+    // SAFETY: forwarded.
+    unsafe { recvfrom(fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> ssize_t {
+    let green = enter();
+    let op = Op::new(fd, Interest::Read, Reason::Read).with_flags();
+    let once = |offset: usize, how: Attempt| {
+        // SAFETY: forwarded; offset < n keeps the pointer inside the program's buffer.
+        unsafe {
+            real::recvfrom(
+                fd,
+                buf.cast::<u8>().add(offset).cast(),
+                n - offset,
+                flags | dontwait(how),
+                addr,
+                len,
+            )
+        }
+    };
+    if flags & libc::MSG_DONTWAIT != 0 {
+        return once(0, Attempt::Plain);
+    }
+    let first = blocking::run(green.as_ref(), op, |how| once(0, how));
+    if flags & libc::MSG_WAITALL == 0 || first <= 0 || first as usize >= n || !blocking::blocks(fd) {
+        return first;
+    }
+    // MSG_WAITALL on a blocking stream: natively the call waits for all n bytes.
+    let mut got = first as usize;
+    while got < n {
+        let more = blocking::run(green.as_ref(), op, |how| once(got, how));
+        if more <= 0 {
+            break;
+        }
+        got += more as usize;
+    }
+    got as ssize_t
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    let green = enter();
+    let op = Op::new(fd, Interest::Read, Reason::Read).with_flags();
+    if flags & libc::MSG_DONTWAIT != 0 {
+        // SAFETY: forwarded.
+        return unsafe { real::recvmsg(fd, msg, flags) };
+    }
+    blocking::run(green.as_ref(), op, |how| {
+        // SAFETY: forwarded.
+        unsafe { real::recvmsg(fd, msg, flags | dontwait(how)) }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recvmmsg(
+    fd: c_int,
+    msgs: *mut mmsghdr,
+    vlen: c_uint,
+    flags: c_int,
+    timeout: *mut libc::timespec,
+) -> c_int {
+    let green = enter();
+    let op = Op::new(fd, Interest::Read, Reason::Read).with_flags();
+    if flags & libc::MSG_DONTWAIT != 0 || green.is_none() {
+        // SAFETY: forwarded.
+        return unsafe { real::recvmmsg(fd, msgs, vlen, flags, timeout) };
+    }
+    let batch = |from: c_uint, extra: c_int| {
+        // SAFETY: forwarded; from < vlen keeps the pointer inside the program's array.
+        unsafe {
+            real::recvmmsg(
+                fd,
+                msgs.add(from as usize),
+                vlen - from,
+                flags | extra,
+                std::ptr::null_mut(),
+            ) as isize
+        }
+    };
+    let first = blocking::run(green.as_ref(), op, |how| batch(0, dontwait(how)));
+    if first <= 0 || flags & libc::MSG_WAITFORONE != 0 || !blocking::blocks(fd) {
+        return first as c_int;
+    }
+    // Natively a blocking recvmmsg waits for vlen messages, checking `timeout` after each.
+    let deadline = (!timeout.is_null()).then(|| {
+        // SAFETY: non-NULL timeout from the program.
+        let t = unsafe { *timeout };
+        Instant::now() + Duration::new(t.tv_sec.max(0) as u64, t.tv_nsec.clamp(0, 999_999_999) as u32)
+    });
+    let mut got = first as c_uint;
+    while got < vlen {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let more = batch(got, libc::MSG_DONTWAIT);
+        if more > 0 {
+            got += more as c_uint;
+            continue;
+        }
+        if more < 0 && errno() != libc::EAGAIN {
+            break;
+        }
+        if runtime::wait_fd(fd, Interest::Read, Reason::Read, deadline) != Wake::Ready {
+            break;
+        }
+    }
+    got as c_int
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
+    // SAFETY: forwarded.
+    unsafe { sendto(fd, buf, n, flags, std::ptr::null(), 0) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    n: size_t,
+    flags: c_int,
+    addr: *const sockaddr,
+    len: socklen_t,
+) -> ssize_t {
+    let green = enter();
+    if flags & libc::MSG_DONTWAIT != 0 {
+        // SAFETY: forwarded.
+        return unsafe { real::sendto(fd, buf, n, flags, addr, len) };
+    }
+    let op = Op::new(fd, Interest::Write, Reason::Write).with_flags();
+    write_all(green.as_ref(), op, n, |how, offset, chunk| {
+        // SAFETY: forwarded; offset + chunk stays inside the program's buffer.
+        unsafe {
+            real::sendto(
+                fd,
+                buf.cast::<u8>().add(offset).cast(),
+                chunk,
+                flags | dontwait(how),
+                addr,
+                len,
+            )
+        }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    let green = enter();
+    if flags & libc::MSG_DONTWAIT != 0 || msg.is_null() {
+        // SAFETY: forwarded.
+        return unsafe { real::sendmsg(fd, msg, flags) };
+    }
+    let op = Op::new(fd, Interest::Write, Reason::Write).with_flags();
+    // SAFETY: the program's own msghdr and iovecs.
+    let (header, total) = unsafe { (*msg, iovecs_len((*msg).msg_iov, (*msg).msg_iovlen)) };
+    write_all(green.as_ref(), op, total, |how, offset, chunk| {
+        if offset == 0 && how != Attempt::Gated {
+            // SAFETY: forwarded.
+            return unsafe { real::sendmsg(fd, msg, flags | dontwait(how)) };
+        }
+        // The rest of a partially sent stream message: same header, fewer bytes, and the
+        // ancillary data (already sent with the first part) left out.
+        // SAFETY: re-slices the program's own iovecs.
+        let mut rest = unsafe { iovecs_after(header.msg_iov, header.msg_iovlen, offset) };
+        let mut budget = chunk;
+        rest.retain_mut(|v| {
+            let keep = budget > 0;
+            v.iov_len = v.iov_len.min(budget);
+            budget -= v.iov_len;
+            keep
+        });
+        let mut part = header;
+        part.msg_iov = rest.as_mut_ptr();
+        part.msg_iovlen = rest.len();
+        if offset > 0 {
+            part.msg_control = std::ptr::null_mut();
+            part.msg_controllen = 0;
+        }
+        // SAFETY: `part` points into the program's buffers.
+        unsafe { real::sendmsg(fd, &part, flags | dontwait(how)) }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int {
+    let green = enter();
+    if flags & libc::MSG_DONTWAIT != 0 || green.is_none() {
+        // SAFETY: forwarded.
+        return unsafe { real::sendmmsg(fd, msgs, vlen, flags) };
+    }
+    let op = Op::new(fd, Interest::Write, Reason::Write).with_flags();
+    let mut sent: c_uint = 0;
+    loop {
+        let result = blocking::run(green.as_ref(), op, |how| {
+            // SAFETY: forwarded; sent < vlen keeps the pointer inside the program's array.
+            unsafe { real::sendmmsg(fd, msgs.add(sent as usize), vlen - sent, flags | dontwait(how)) as isize }
+        });
+        if result < 0 {
+            return if sent > 0 { sent as c_int } else { -1 };
+        }
+        sent += result as c_uint;
+        if sent >= vlen || result == 0 || !blocking::blocks(fd) {
+            return sent as c_int;
+        }
+    }
+}
+
+// SO_RCVTIMEO_NEW / SO_SNDTIMEO_NEW (64-bit time) share the timeval layout on x86_64.
+const SO_RCVTIMEO_NEW: c_int = 66;
+const SO_SNDTIMEO_NEW: c_int = 67;
+
+#[no_mangle]
+pub unsafe extern "C" fn setsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    value: *const c_void,
+    len: socklen_t,
+) -> c_int {
+    let _green = enter();
+    // SAFETY: forwarded.
+    let result = unsafe { real::setsockopt(fd, level, name, value, len) };
+    let direction = match name {
+        libc::SO_RCVTIMEO | SO_RCVTIMEO_NEW => Direction::Recv,
+        libc::SO_SNDTIMEO | SO_SNDTIMEO_NEW => Direction::Send,
+        _ => return result,
+    };
+    if result == 0 && level == libc::SOL_SOCKET && len as usize >= std::mem::size_of::<libc::timeval>() {
+        // SAFETY: the kernel accepted it, so `value` holds a timeval.
+        let tv = unsafe { *value.cast::<libc::timeval>() };
+        let timeout = Duration::from_secs(tv.tv_sec.max(0) as u64)
+            + Duration::from_micros(tv.tv_usec.max(0) as u64);
+        fdtable::set_timeout(fd, direction, (!timeout.is_zero()).then_some(timeout));
+    }
+    result
+}

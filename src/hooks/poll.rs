@@ -1,0 +1,332 @@
+//! poll, ppoll, select, pselect and the epoll_wait family on the program's own fds.
+//!
+//! Each is the same loop: ask the kernel with a zero timeout (the real call, so results
+//! and errors are exactly libc's); if nothing is ready, park on the fds until one may be
+//! ready or the deadline passes; ask again.
+
+use super::{enter, fail};
+use crate::real;
+use crate::runtime::{self, Interest, Reason, Wake};
+use libc::{c_int, epoll_event, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
+use std::time::{Duration, Instant};
+
+const ZERO_TS: timespec = timespec {
+    tv_sec: 0,
+    tv_nsec: 0,
+};
+
+fn deadline_after(timeout: Duration) -> Instant {
+    // A timeout too long to represent is as good as forever.
+    Instant::now()
+        .checked_add(timeout)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86400))
+}
+
+fn ms_deadline(timeout_ms: c_int) -> Option<Instant> {
+    (timeout_ms >= 0).then(|| deadline_after(Duration::from_millis(timeout_ms as u64)))
+}
+
+/// A timespec timeout: Err(()) if invalid (EINVAL natively), Ok(None) if NULL (forever).
+///
+/// # Safety
+/// `ts` is NULL or points to a timespec.
+pub unsafe fn ts_deadline(ts: *const timespec) -> Result<Option<Instant>, ()> {
+    if ts.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-NULL, per the caller.
+    let ts = unsafe { *ts };
+    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+        return Err(());
+    }
+    Ok(Some(deadline_after(Duration::new(
+        ts.tv_sec as u64,
+        ts.tv_nsec as u32,
+    ))))
+}
+
+/// Asks `check` until it reports something, the deadline passes, or it is a pure poll;
+/// parks on `fds` in between (on nothing, if empty: then only the deadline wakes it).
+fn wait_loop(
+    mut check: impl FnMut() -> c_int,
+    fds: &[(i32, Interest)],
+    deadline: Option<Instant>,
+) -> c_int {
+    loop {
+        let result = check();
+        if result != 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+            return result;
+        }
+        let wake = if fds.is_empty() {
+            runtime::park(Reason::Poll, deadline)
+        } else {
+            runtime::wait_fds(fds, Reason::Poll, deadline)
+        };
+        if wake == Wake::TimedOut {
+            return check();
+        }
+    }
+}
+
+/// The interests of a pollfd array.
+///
+/// # Safety
+/// `fds` points to `n` pollfds.
+unsafe fn poll_interests(fds: *const pollfd, n: nfds_t) -> Vec<(i32, Interest)> {
+    let mut list = Vec::with_capacity(n as usize);
+    for i in 0..n as usize {
+        // SAFETY: i < n.
+        let p = unsafe { *fds.add(i) };
+        if p.fd < 0 {
+            continue;
+        }
+        let reads = p.events & (libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP | libc::POLLRDNORM | libc::POLLRDBAND);
+        let writes = p.events & (libc::POLLOUT | libc::POLLWRNORM | libc::POLLWRBAND);
+        // Hangups and errors are reported whatever was asked: watch reads for those.
+        if reads != 0 || writes == 0 {
+            list.push((p.fd, Interest::Read));
+        }
+        if writes != 0 {
+            list.push((p.fd, Interest::Write));
+        }
+    }
+    list
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout_ms: c_int) -> c_int {
+    let Some(_green) = enter().filter(|_| timeout_ms != 0) else {
+        // SAFETY: forwarded.
+        return unsafe { real::poll(fds, n, timeout_ms) };
+    };
+    // SAFETY: forwarded; a bad pointer makes the first real call fail with EFAULT.
+    let check = || unsafe { real::poll(fds, n, 0) };
+    if fds.is_null() && n > 0 {
+        return check();
+    }
+    // SAFETY: `n` pollfds (checked non-NULL above when n > 0).
+    let interests = unsafe { poll_interests(fds, n) };
+    wait_loop(check, &interests, ms_deadline(timeout_ms))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn ppoll(
+    fds: *mut pollfd,
+    n: nfds_t,
+    timeout: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    let Some(_green) = enter() else {
+        // SAFETY: forwarded.
+        return unsafe { real::ppoll(fds, n, timeout, mask) };
+    };
+    // SAFETY: NULL or the program's timespec.
+    let Ok(deadline) = (unsafe { ts_deadline(timeout) }) else {
+        return fail(libc::EINVAL);
+    };
+    // SAFETY: forwarded with a zero timeout.
+    let check = || unsafe { real::ppoll(fds, n, &ZERO_TS, mask) };
+    if fds.is_null() && n > 0 {
+        return check();
+    }
+    // SAFETY: `n` pollfds.
+    let interests = unsafe { poll_interests(fds, n) };
+    wait_loop(check, &interests, deadline)
+}
+
+/// The fd_set words that hold the first `nfds` bits.
+fn set_words(nfds: c_int) -> usize {
+    (nfds.max(0) as usize).div_ceil(64)
+}
+
+/// A copy of the first `nfds` bits of a set (empty if NULL).
+///
+/// # Safety
+/// `set` is NULL or points to at least `set_words(nfds)` words.
+unsafe fn copy_set(set: *const fd_set, nfds: c_int) -> Vec<u64> {
+    if set.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: per the caller.
+    unsafe { std::slice::from_raw_parts(set.cast::<u64>(), set_words(nfds)) }.to_vec()
+}
+
+/// Writes `bits` back into the program's set (no-op for NULL sets).
+///
+/// # Safety
+/// As for [`copy_set`].
+unsafe fn store_set(set: *mut fd_set, bits: &[u64]) {
+    if !set.is_null() {
+        // SAFETY: per the caller; `bits` has set_words(nfds) words.
+        unsafe { std::ptr::copy_nonoverlapping(bits.as_ptr(), set.cast::<u64>(), bits.len()) };
+    }
+}
+
+fn set_interests(nfds: c_int, sets: [(&[u64], Interest); 3]) -> Vec<(i32, Interest)> {
+    let mut list = Vec::new();
+    for (bits, interest) in sets {
+        for (w, &word) in bits.iter().enumerate() {
+            let mut word = word;
+            while word != 0 {
+                let fd = (w * 64 + word.trailing_zeros() as usize) as i32;
+                word &= word - 1;
+                if fd < nfds {
+                    list.push((fd, interest));
+                }
+            }
+        }
+    }
+    list
+}
+
+/// The select loop shared by select and pselect: `call(r, w, e)` is the real call with a
+/// zero timeout on scratch copies of the sets.
+///
+/// # Safety
+/// The sets are NULL or hold `nfds` bits.
+unsafe fn select_loop(
+    nfds: c_int,
+    sets: [*mut fd_set; 3],
+    deadline: Option<Instant>,
+    mut call: impl FnMut(*mut fd_set, *mut fd_set, *mut fd_set) -> c_int,
+) -> c_int {
+    // SAFETY: per the caller.
+    let original = sets.map(|s| unsafe { copy_set(s, nfds) });
+    let interests = set_interests(
+        nfds,
+        [
+            (&original[0], Interest::Read),
+            (&original[1], Interest::Write),
+            (&original[2], Interest::Read),
+        ],
+    );
+    let mut scratch = original.clone();
+    let check = || {
+        scratch.clone_from(&original);
+        let ptrs = [0, 1, 2].map(|i| {
+            if sets[i].is_null() {
+                std::ptr::null_mut()
+            } else {
+                scratch[i].as_mut_ptr().cast::<fd_set>()
+            }
+        });
+        let result = call(ptrs[0], ptrs[1], ptrs[2]);
+        if result >= 0 {
+            // SAFETY: per the caller.
+            (0..3).for_each(|i| unsafe { store_set(sets[i], &scratch[i]) });
+        }
+        result
+    };
+    wait_loop(check, &interests, deadline)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn select(
+    nfds: c_int,
+    r: *mut fd_set,
+    w: *mut fd_set,
+    e: *mut fd_set,
+    timeout: *mut timeval,
+) -> c_int {
+    let green = enter();
+    // SAFETY: NULL or the program's timeval.
+    let tv = (!timeout.is_null()).then(|| unsafe { *timeout });
+    let zero_timeout = tv.is_some_and(|t| t.tv_sec == 0 && t.tv_usec == 0);
+    if green.is_none() || zero_timeout || nfds < 0 || tv.is_some_and(|t| t.tv_sec < 0 || t.tv_usec < 0) {
+        // SAFETY: forwarded: libc reports invalid arguments itself.
+        return unsafe { real::select(nfds, r, w, e, timeout) };
+    }
+    let deadline = tv.map(|t| {
+        deadline_after(Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64))
+    });
+    let zero_select = |r, w, e| {
+        let mut zero = timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        };
+        // SAFETY: scratch sets and a zero timeout.
+        unsafe { real::select(nfds, r, w, e, &mut zero) }
+    };
+    // SAFETY: the program's sets hold nfds bits.
+    let result = unsafe { select_loop(nfds, [r, w, e], deadline, zero_select) };
+    if let Some(deadline) = deadline {
+        // Linux writes the time left back into the timeval.
+        let left = deadline.saturating_duration_since(Instant::now());
+        // SAFETY: non-NULL (deadline came from it).
+        unsafe {
+            (*timeout).tv_sec = left.as_secs() as libc::time_t;
+            (*timeout).tv_usec = left.subsec_micros() as libc::suseconds_t;
+        }
+    }
+    result
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pselect(
+    nfds: c_int,
+    r: *mut fd_set,
+    w: *mut fd_set,
+    e: *mut fd_set,
+    timeout: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    let green = enter();
+    // SAFETY: NULL or the program's timespec.
+    let deadline = unsafe { ts_deadline(timeout) };
+    let zero_timeout = !timeout.is_null() && matches!(deadline, Ok(Some(d)) if d <= Instant::now());
+    let (Some(_green), Ok(deadline)) = (green.filter(|_| !zero_timeout && nfds >= 0), deadline) else {
+        // SAFETY: forwarded: libc reports invalid arguments itself.
+        return unsafe { real::pselect(nfds, r, w, e, timeout, mask) };
+    };
+    // SAFETY: scratch sets and a zero timeout.
+    let zero_pselect = |r, w, e| unsafe { real::pselect(nfds, r, w, e, &ZERO_TS, mask) };
+    // SAFETY: the program's sets hold nfds bits; glibc's pselect leaves the timeout alone.
+    unsafe { select_loop(nfds, [r, w, e], deadline, zero_pselect) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_wait(epfd: c_int, events: *mut epoll_event, max: c_int, timeout_ms: c_int) -> c_int {
+    let Some(_green) = enter().filter(|_| timeout_ms != 0) else {
+        // SAFETY: forwarded.
+        return unsafe { real::epoll_wait(epfd, events, max, timeout_ms) };
+    };
+    // SAFETY: forwarded with a zero timeout.
+    let check = || unsafe { real::epoll_wait(epfd, events, max, 0) };
+    wait_loop(check, &[(epfd, Interest::Read)], ms_deadline(timeout_ms))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_pwait(
+    epfd: c_int,
+    events: *mut epoll_event,
+    max: c_int,
+    timeout_ms: c_int,
+    mask: *const sigset_t,
+) -> c_int {
+    let Some(_green) = enter().filter(|_| timeout_ms != 0) else {
+        // SAFETY: forwarded.
+        return unsafe { real::epoll_pwait(epfd, events, max, timeout_ms, mask) };
+    };
+    // SAFETY: forwarded with a zero timeout.
+    let check = || unsafe { real::epoll_pwait(epfd, events, max, 0, mask) };
+    wait_loop(check, &[(epfd, Interest::Read)], ms_deadline(timeout_ms))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_pwait2(
+    epfd: c_int,
+    events: *mut epoll_event,
+    max: c_int,
+    timeout: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    let green = enter();
+    // SAFETY: NULL or the program's timespec.
+    let (Some(_green), Ok(deadline)) = (green, unsafe { ts_deadline(timeout) }) else {
+        // SAFETY: forwarded (libc reports an invalid timeout itself).
+        return unsafe { real::epoll_pwait2(epfd, events, max, timeout, mask) };
+    };
+    // SAFETY: forwarded with a zero timeout.
+    let check = || unsafe { real::epoll_pwait2(epfd, events, max, &ZERO_TS, mask) };
+    wait_loop(check, &[(epfd, Interest::Read)], deadline)
+}

@@ -1,0 +1,424 @@
+//! pthread_create and every function that takes a `pthread_t`.
+//!
+//! A green thread's `pthread_t` is a runtime handle (see `runtime::sched::Handle`); the
+//! program's main thread keeps its real one, so calls about it go to libc unchanged.
+//! Functions that act on an OS thread (scheduling, affinity, CPU clock, signals) act on
+//! the OS thread the green thread runs on.
+
+use super::{enter, end_application, start_application, Green};
+use crate::real;
+use crate::runtime::{self, Handle, JoinWait, SpawnOptions, StackRequest};
+use libc::{
+    c_char, c_int, c_void, clockid_t, cpu_set_t, pthread_attr_t, pthread_t, sched_param,
+    size_t, timespec,
+};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+extern "C" {
+    // Deprecated, but the one way to tell "no stack address set" (NULL) apart.
+    fn pthread_attr_getstackaddr(attr: *const pthread_attr_t, addr: *mut *mut c_void) -> c_int;
+    fn pthread_attr_getdetachstate(attr: *const pthread_attr_t, state: *mut c_int) -> c_int;
+}
+
+type StartRoutine = extern "C" fn(*mut c_void) -> *mut c_void;
+
+/// The stack size a fresh attr reports: the program did not choose one if it sees this.
+fn native_default_stack_size() -> usize {
+    static SIZE: OnceLock<usize> = OnceLock::new();
+    *SIZE.get_or_init(|| {
+        // SAFETY: a local attr, initialised, read and destroyed.
+        unsafe {
+            let mut attr: pthread_attr_t = std::mem::zeroed();
+            let mut size = 0;
+            libc::pthread_attr_init(&mut attr);
+            libc::pthread_attr_getstacksize(&attr, &mut size);
+            libc::pthread_attr_destroy(&mut attr);
+            size
+        }
+    })
+}
+
+/// Spawn options from a pthread attr (NULL: defaults).
+///
+/// # Safety
+/// `attr` is NULL or an initialised attr.
+unsafe fn spawn_options(attr: *const pthread_attr_t) -> SpawnOptions {
+    let default = SpawnOptions {
+        stack: StackRequest::Size(super::config().stack_size),
+        detached: false,
+    };
+    if attr.is_null() {
+        return default;
+    }
+    let mut detach = 0;
+    let mut size = 0;
+    let mut addr = std::ptr::null_mut();
+    // SAFETY: an initialised attr, per the caller.
+    unsafe {
+        pthread_attr_getdetachstate(attr, &mut detach);
+        libc::pthread_attr_getstacksize(attr, &mut size);
+        pthread_attr_getstackaddr(attr, &mut addr);
+    }
+    let stack = if !addr.is_null() {
+        // glibc keeps the top of a program-provided stack.
+        StackRequest::User {
+            addr: addr as usize - size,
+            size,
+        }
+    } else if size == native_default_stack_size() {
+        default.stack
+    } else {
+        StackRequest::Size(size)
+    };
+    SpawnOptions {
+        stack,
+        detached: detach == libc::PTHREAD_CREATE_DETACHED,
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_create(
+    thread: *mut pthread_t,
+    attr: *const pthread_attr_t,
+    start: StartRoutine,
+    arg: *mut c_void,
+) -> c_int {
+    let Some(_green) = enter() else {
+        // SAFETY: forwarded.
+        return unsafe { real::pthread_create(thread, attr, start, arg) };
+    };
+    // SAFETY: NULL or the program's initialised attr.
+    let options = unsafe { spawn_options(attr) };
+    let arg = arg as usize;
+    let body = move || {
+        start_application();
+        let retval = start(arg as *mut c_void) as usize;
+        end_application();
+        retval
+    };
+    match runtime::spawn(body, options) {
+        Ok(handle) => {
+            // SAFETY: the program's out-pointer.
+            unsafe { *thread = handle.0 as pthread_t };
+            0
+        }
+        Err(e) => {
+            ::log::warn!("pthread_create: no stack for a green thread ({e})");
+            e.raw_os_error()
+        }
+    }
+}
+
+/// `t` as a green handle, if it is one and we are green.
+fn green_handle(green: &Option<Green>, t: pthread_t) -> Option<Handle> {
+    (green.is_some() && Handle::is_green(t as u64)).then_some(Handle(t as u64))
+}
+
+unsafe fn join_with(t: pthread_t, retval: *mut *mut c_void, wait: JoinWait) -> c_int {
+    match runtime::join(Handle(t as u64), wait) {
+        Ok(value) => {
+            if !retval.is_null() {
+                // SAFETY: the program's out-pointer.
+                unsafe { *retval = value as *mut c_void };
+            }
+            0
+        }
+        Err(e) => e.raw_os_error(),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_join(t: pthread_t, retval: *mut *mut c_void) -> c_int {
+    let green = enter();
+    if green_handle(&green, t).is_none() {
+        // SAFETY: forwarded.
+        return unsafe { real::pthread_join(t, retval) };
+    }
+    // SAFETY: the program's out-pointer.
+    unsafe { join_with(t, retval, JoinWait::Block) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_tryjoin_np(t: pthread_t, retval: *mut *mut c_void) -> c_int {
+    let green = enter();
+    if green_handle(&green, t).is_none() {
+        // SAFETY: forwarded.
+        return unsafe { real::pthread_tryjoin_np(t, retval) };
+    }
+    // SAFETY: the program's out-pointer.
+    unsafe { join_with(t, retval, JoinWait::Try) }
+}
+
+/// A join deadline from an absolute time on `clock` (EINVAL for a bad one).
+fn join_deadline(clock: clockid_t, abstime: &timespec) -> Result<Instant, c_int> {
+    if abstime.tv_sec < 0 && abstime.tv_nsec == 0 {
+        // Negative absolute times are simply in the past.
+        return Ok(Instant::now());
+    }
+    if !(0..1_000_000_000).contains(&abstime.tv_nsec) {
+        return Err(libc::EINVAL);
+    }
+    let id = match clock {
+        libc::CLOCK_REALTIME => rustix::time::ClockId::Realtime,
+        libc::CLOCK_MONOTONIC => rustix::time::ClockId::Monotonic,
+        _ => return Err(libc::EINVAL),
+    };
+    let now = rustix::time::clock_gettime(id);
+    let now = Duration::new(now.tv_sec as u64, now.tv_nsec as u32);
+    let target = Duration::new(abstime.tv_sec.max(0) as u64, abstime.tv_nsec as u32);
+    Ok(Instant::now() + target.saturating_sub(now))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_timedjoin_np(
+    t: pthread_t,
+    retval: *mut *mut c_void,
+    abstime: *const timespec,
+) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { clockjoin(t, retval, libc::CLOCK_REALTIME, abstime, false) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_clockjoin_np(
+    t: pthread_t,
+    retval: *mut *mut c_void,
+    clock: clockid_t,
+    abstime: *const timespec,
+) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { clockjoin(t, retval, clock, abstime, true) }
+}
+
+unsafe fn clockjoin(
+    t: pthread_t,
+    retval: *mut *mut c_void,
+    clock: clockid_t,
+    abstime: *const timespec,
+    with_clock: bool,
+) -> c_int {
+    let green = enter();
+    if green_handle(&green, t).is_none() {
+        // SAFETY: forwarded.
+        return unsafe {
+            if with_clock {
+                real::pthread_clockjoin_np(t, retval, clock, abstime)
+            } else {
+                real::pthread_timedjoin_np(t, retval, abstime)
+            }
+        };
+    }
+    let wait = if abstime.is_null() {
+        JoinWait::Block
+    } else {
+        // SAFETY: non-NULL, from the program.
+        match join_deadline(clock, unsafe { &*abstime }) {
+            Ok(deadline) => JoinWait::Until(deadline),
+            Err(e) => return e,
+        }
+    };
+    // SAFETY: the program's out-pointer.
+    unsafe { join_with(t, retval, wait) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_detach(t: pthread_t) -> c_int {
+    let green = enter();
+    match green_handle(&green, t) {
+        Some(h) => runtime::detach(h).err().map_or(0, |e| e.raw_os_error()),
+        // SAFETY: forwarded.
+        None => unsafe { real::pthread_detach(t) },
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_self() -> pthread_t {
+    let handle = enter().and_then(|_green| runtime::current_handle());
+    match handle {
+        Some(h) => h.0 as pthread_t,
+        // SAFETY: forwarded.
+        None => unsafe { real::pthread_self() },
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn pthread_equal(a: pthread_t, b: pthread_t) -> c_int {
+    (a == b) as c_int
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_exit(retval: *mut c_void) -> ! {
+    if let Some(green) = enter() {
+        if runtime::current_is_main() {
+            // The process lives on until the last thread ends, then exits with status 0,
+            // as glibc does.
+            runtime::exit_main();
+            drop(green);
+            // SAFETY: ends the process as the last thread's exit does natively.
+            unsafe { libc::exit(0) }
+        }
+        runtime::exit_current(retval as usize);
+    }
+    // SAFETY: forwarded.
+    unsafe { real::pthread_exit(retval) };
+    // SAFETY: the real pthread_exit never returns.
+    unsafe { std::hint::unreachable_unchecked() }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_getattr_np(t: pthread_t, attr: *mut pthread_attr_t) -> c_int {
+    let green = enter();
+    let Some(handle) = green_handle(&green, t) else {
+        // SAFETY: forwarded.
+        return unsafe { real::pthread_getattr_np(t, attr) };
+    };
+    let (bottom, size) = match runtime::stack_bounds(handle) {
+        Ok(bounds) => bounds,
+        Err(e) => return e.raw_os_error(),
+    };
+    // SAFETY: the program's attr, which pthread_getattr_np initialises itself.
+    unsafe {
+        libc::pthread_attr_init(attr);
+        libc::pthread_attr_setstack(attr, bottom as *mut c_void, size);
+    }
+    0
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_setname_np(t: pthread_t, name: *const c_char) -> c_int {
+    let green = enter();
+    let Some(handle) = green_handle(&green, t) else {
+        // SAFETY: forwarded.
+        return unsafe { real::pthread_setname_np(t, name) };
+    };
+    // SAFETY: a NUL-terminated name from the program.
+    let bytes = unsafe { std::ffi::CStr::from_ptr(name) }.to_bytes();
+    if bytes.len() > 15 {
+        return libc::ERANGE;
+    }
+    runtime::set_name(handle, bytes).err().map_or(0, |e| e.raw_os_error())
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_getname_np(t: pthread_t, buf: *mut c_char, len: size_t) -> c_int {
+    let green = enter();
+    let Some(handle) = green_handle(&green, t) else {
+        // SAFETY: forwarded.
+        return unsafe { real::pthread_getname_np(t, buf, len) };
+    };
+    let name = match runtime::name(handle) {
+        Ok(name) => name,
+        Err(e) => return e.raw_os_error(),
+    };
+    let n = name.iter().position(|&b| b == 0).unwrap_or(15);
+    if len < n + 1 {
+        return libc::ERANGE;
+    }
+    // SAFETY: `buf` has room for `len` >= n + 1 bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(name.as_ptr(), buf.cast(), n);
+        *buf.add(n) = 0;
+    }
+    0
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sched_yield() -> c_int {
+    let Some(_green) = enter() else {
+        // SAFETY: forwarded.
+        return unsafe { real::sched_yield() };
+    };
+    runtime::yield_now();
+    0
+}
+
+/// The OS thread's real handle, for calls that act on the OS thread a green one runs on.
+fn os_thread() -> pthread_t {
+    // SAFETY: no arguments.
+    unsafe { real::pthread_self() }
+}
+
+/// Runs `on_os_thread` for a live green handle (ESRCH for a reaped one), or forwards.
+fn on_thread(t: pthread_t, on_os_thread: impl FnOnce(pthread_t) -> c_int) -> c_int {
+    let green = enter();
+    match green_handle(&green, t) {
+        Some(h) if !runtime::exists(h) => libc::ESRCH,
+        Some(_) => on_os_thread(os_thread()),
+        None => on_os_thread(t),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
+    let green = enter();
+    if let Some(h) = green_handle(&green, t) {
+        if !runtime::exists(h) {
+            return libc::ESRCH;
+        }
+        if sig == 0 {
+            return 0;
+        }
+        // Signals reach the OS thread that runs the green thread (see the README).
+        // SAFETY: the OS thread's own handle.
+        return unsafe { real::pthread_kill(os_thread(), sig) };
+    }
+    // SAFETY: forwarded.
+    unsafe { real::pthread_kill(t, sig) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_sigqueue(t: pthread_t, sig: c_int, value: libc::sigval) -> c_int {
+    // SAFETY: forwarded to the (OS) thread.
+    on_thread(t, |os| unsafe { real::pthread_sigqueue(os, sig, value) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_cancel(t: pthread_t) -> c_int {
+    let green = enter();
+    match green_handle(&green, t) {
+        Some(h) if !runtime::exists(h) => libc::ESRCH,
+        Some(_) => {
+            ::log::warn!("pthread_cancel of a green thread is not supported yet: ENOTSUP");
+            libc::ENOTSUP
+        }
+        // SAFETY: forwarded.
+        None => unsafe { real::pthread_cancel(t) },
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_getcpuclockid(t: pthread_t, clock: *mut clockid_t) -> c_int {
+    // SAFETY: forwarded to the (OS) thread.
+    on_thread(t, |os| unsafe { real::pthread_getcpuclockid(os, clock) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_setschedparam(t: pthread_t, policy: c_int, param: *const sched_param) -> c_int {
+    // SAFETY: forwarded to the (OS) thread.
+    on_thread(t, |os| unsafe { real::pthread_setschedparam(os, policy, param) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_getschedparam(t: pthread_t, policy: *mut c_int, param: *mut sched_param) -> c_int {
+    // SAFETY: forwarded to the (OS) thread.
+    on_thread(t, |os| unsafe { real::pthread_getschedparam(os, policy, param) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_setschedprio(t: pthread_t, prio: c_int) -> c_int {
+    // SAFETY: forwarded to the (OS) thread.
+    on_thread(t, |os| unsafe { real::pthread_setschedprio(os, prio) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_setaffinity_np(t: pthread_t, size: size_t, set: *const cpu_set_t) -> c_int {
+    // SAFETY: forwarded to the (OS) thread.
+    on_thread(t, |os| unsafe { real::pthread_setaffinity_np(os, size, set) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_getaffinity_np(t: pthread_t, size: size_t, set: *mut cpu_set_t) -> c_int {
+    // SAFETY: forwarded to the (OS) thread.
+    on_thread(t, |os| unsafe { real::pthread_getaffinity_np(os, size, set) })
+}
