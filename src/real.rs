@@ -7,8 +7,8 @@
 
 use libc::{
     c_char, c_int, c_uint, c_ulong, c_void, clockid_t, cpu_set_t, epoll_event, fd_set, iovec,
-    mmsghdr, mode_t, msghdr, nfds_t, off_t, pollfd, pthread_attr_t, pthread_t, sigset_t,
-    size_t, sockaddr, socklen_t, ssize_t, timespec, timeval,
+    mmsghdr, mode_t, msghdr, nfds_t, off_t, pollfd, pthread_attr_t, pthread_t, sigset_t, size_t,
+    sockaddr, socklen_t, ssize_t, timespec, timeval,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -52,8 +52,8 @@ macro_rules! real_fn {
         /// As for the libc function itself.
         pub unsafe fn $name($($arg: $ty,)* $varg: $vty) -> $ret {
             let addr = address!($name, $version);
-            // SAFETY: `addr` is libc's definition of this very (variadic) symbol.
             let f: unsafe extern "C" fn($($ty,)* ...) -> $ret =
+                // SAFETY: `addr` is libc's definition of this very (variadic) symbol.
                 unsafe { std::mem::transmute::<usize, _>(addr) };
             // SAFETY: forwarded caller contract.
             unsafe { f($($arg,)* $varg) }
@@ -66,9 +66,9 @@ macro_rules! real_fn {
         /// As for the libc function itself.
         pub unsafe fn $name($($arg: $ty),*) -> $ret {
             let addr = address!($name, $version);
-            // SAFETY: `addr` is libc's definition of this very symbol, whose C prototype
-            // is the one declared here.
             let f: unsafe extern "C" fn($($ty),*) -> $ret =
+                // SAFETY: `addr` is libc's definition of this very symbol, whose C
+                // prototype is the one declared here.
                 unsafe { std::mem::transmute::<usize, _>(addr) };
             // SAFETY: forwarded caller contract.
             unsafe { f($($arg),*) }

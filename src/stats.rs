@@ -22,7 +22,12 @@ extern "C" fn print_at_exit() {
         stats.threads_created, stats.peak_alive, stats.context_switches, stats.epoll_waits
     );
     for reason in Reason::ALL {
-        let _ = write!(line, " parks_{}={}", reason.name(), stats.parks[reason as usize]);
+        let _ = write!(
+            line,
+            " parks_{}={}",
+            reason.name(),
+            stats.parks[reason as usize]
+        );
     }
     line.push('\n');
     // SAFETY: fd 2 borrowed for one write.

@@ -5,7 +5,10 @@
 
 use super::{io, net, poll};
 use crate::real;
-use libc::{c_int, c_long, c_void, nfds_t, off_t, pollfd, sigset_t, size_t, sockaddr, socklen_t, ssize_t, timespec};
+use libc::{
+    c_int, c_long, c_void, nfds_t, off_t, pollfd, sigset_t, size_t, sockaddr, socklen_t, ssize_t,
+    timespec,
+};
 
 fn check(needed: usize, available: usize) {
     if needed > available {
@@ -15,14 +18,25 @@ fn check(needed: usize, available: usize) {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t {
+pub unsafe extern "C" fn __read_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    buflen: size_t,
+) -> ssize_t {
     check(n, buflen);
     // SAFETY: forwarded after the size check.
     unsafe { io::read(fd, buf, n) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int) -> ssize_t {
+pub unsafe extern "C" fn __recv_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    buflen: size_t,
+    flags: c_int,
+) -> ssize_t {
     check(n, buflen);
     // SAFETY: forwarded after the size check.
     unsafe { net::recv(fd, buf, n, flags) }
@@ -44,21 +58,38 @@ pub unsafe extern "C" fn __recvfrom_chk(
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __pread_chk(fd: c_int, buf: *mut c_void, n: size_t, offset: off_t, buflen: size_t) -> ssize_t {
+pub unsafe extern "C" fn __pread_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    offset: off_t,
+    buflen: size_t,
+) -> ssize_t {
     check(n, buflen);
     // SAFETY: forwarded after the size check (pread never waits on readiness).
     unsafe { real::pread(fd, buf, n, offset) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __pread64_chk(fd: c_int, buf: *mut c_void, n: size_t, offset: off_t, buflen: size_t) -> ssize_t {
+pub unsafe extern "C" fn __pread64_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    offset: off_t,
+    buflen: size_t,
+) -> ssize_t {
     check(n, buflen);
     // SAFETY: forwarded after the size check.
     unsafe { real::pread64(fd, buf, n, offset) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __poll_chk(fds: *mut pollfd, n: nfds_t, timeout: c_int, fdslen: size_t) -> c_int {
+pub unsafe extern "C" fn __poll_chk(
+    fds: *mut pollfd,
+    n: nfds_t,
+    timeout: c_int,
+    fdslen: size_t,
+) -> c_int {
     check(n as usize, fdslen / std::mem::size_of::<pollfd>());
     // SAFETY: forwarded after the size check.
     unsafe { poll::poll(fds, n, timeout) }

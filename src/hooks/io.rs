@@ -59,7 +59,9 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, count: c_int) -> ss
     let green = enter();
     let op = Op::new(fd, Interest::Read, Reason::Read);
     // SAFETY: the program's own arguments, passed on unchanged.
-    blocking::run(green.as_ref(), op, |_| unsafe { real::readv(fd, iov, count) })
+    blocking::run(green.as_ref(), op, |_| unsafe {
+        real::readv(fd, iov, count)
+    })
 }
 
 /// The part of `iov` left after skipping `skip` bytes.
@@ -102,7 +104,9 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, count: c_int) -> s
     let op = Op::new(fd, Interest::Write, Reason::Write);
     if count <= 0 || iov.is_null() {
         // SAFETY: invalid arguments: libc reports the error.
-        return blocking::run(green.as_ref(), op, |_| unsafe { real::writev(fd, iov, count) });
+        return blocking::run(green.as_ref(), op, |_| unsafe {
+            real::writev(fd, iov, count)
+        });
     }
     let n = count as usize;
     // SAFETY: the program promises `count` valid iovecs.
@@ -215,7 +219,11 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
             let flags = unsafe { real::fcntl(fd, cmd, arg) };
             if flags >= 0 && info.kind == Kind::Owned {
                 // Show the program its own choice, not ours.
-                let nonblock = if info.user_nonblock { libc::O_NONBLOCK } else { 0 };
+                let nonblock = if info.user_nonblock {
+                    libc::O_NONBLOCK
+                } else {
+                    0
+                };
                 return (flags & !libc::O_NONBLOCK) | nonblock;
             }
             flags

@@ -107,7 +107,10 @@ fn decide() -> u8 {
     match init {
         Ok(()) => {
             runtime::overflow::install();
-            ::log::debug!("green runtime started (stack size {} bytes)", config.stack_size);
+            ::log::debug!(
+                "green runtime started (stack size {} bytes)",
+                config.stack_size
+            );
             APPLICATION
         }
         Err(e) => {

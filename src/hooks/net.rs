@@ -47,10 +47,16 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn socketpair(domain: c_int, ty: c_int, protocol: c_int, sv: *mut c_int) -> c_int {
+pub unsafe extern "C" fn socketpair(
+    domain: c_int,
+    ty: c_int,
+    protocol: c_int,
+    sv: *mut c_int,
+) -> c_int {
     let green = enter();
     // SAFETY: forwarded, with SOCK_NONBLOCK added for green threads.
-    let result = unsafe { real::socketpair(domain, ty | nonblock_if(green.as_ref()), protocol, sv) };
+    let result =
+        unsafe { real::socketpair(domain, ty | nonblock_if(green.as_ref()), protocol, sv) };
     if result == 0 {
         for i in 0..2 {
             // SAFETY: socketpair succeeded, so both entries are written.
@@ -162,7 +168,9 @@ fn wait_writable(green: Option<&Green>, fd: c_int, deadline: Option<Instant>) ->
     }
     // Not green: a real poll, for the owned socket to behave as blocking.
     let timeout = deadline.map_or(-1, |d| {
-        d.saturating_duration_since(Instant::now()).as_millis().min(i32::MAX as u128) as c_int
+        d.saturating_duration_since(Instant::now())
+            .as_millis()
+            .min(i32::MAX as u128) as c_int
     });
     let mut pfd = libc::pollfd {
         fd,
@@ -192,7 +200,16 @@ fn sleep_until(green: Option<&Green>, until: Instant) {
 #[no_mangle]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
     // SAFETY: forwarded.
-    unsafe { recvfrom(fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()) }
+    unsafe {
+        recvfrom(
+            fd,
+            buf,
+            n,
+            flags,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    }
 }
 
 #[no_mangle]
@@ -223,7 +240,8 @@ pub unsafe extern "C" fn recvfrom(
         return once(0, Attempt::Plain);
     }
     let first = blocking::run(green.as_ref(), op, |how| once(0, how));
-    if flags & libc::MSG_WAITALL == 0 || first <= 0 || first as usize >= n || !blocking::blocks(fd) {
+    if flags & libc::MSG_WAITALL == 0 || first <= 0 || first as usize >= n || !blocking::blocks(fd)
+    {
         return first;
     }
     // MSG_WAITALL on a blocking stream: natively the call waits for all n bytes.
@@ -286,7 +304,11 @@ pub unsafe extern "C" fn recvmmsg(
     let deadline = (!timeout.is_null()).then(|| {
         // SAFETY: non-NULL timeout from the program.
         let t = unsafe { *timeout };
-        Instant::now() + Duration::new(t.tv_sec.max(0) as u64, t.tv_nsec.clamp(0, 999_999_999) as u32)
+        Instant::now()
+            + Duration::new(
+                t.tv_sec.max(0) as u64,
+                t.tv_nsec.clamp(0, 999_999_999) as u32,
+            )
     });
     let mut got = first as c_uint;
     while got < vlen {
@@ -383,7 +405,12 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int {
+pub unsafe extern "C" fn sendmmsg(
+    fd: c_int,
+    msgs: *mut mmsghdr,
+    vlen: c_uint,
+    flags: c_int,
+) -> c_int {
     let green = enter();
     if flags & libc::MSG_DONTWAIT != 0 || green.is_none() {
         // SAFETY: forwarded.
@@ -394,7 +421,14 @@ pub unsafe extern "C" fn sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, f
     loop {
         let result = blocking::run(green.as_ref(), op, |how| {
             // SAFETY: forwarded; sent < vlen keeps the pointer inside the program's array.
-            unsafe { real::sendmmsg(fd, msgs.add(sent as usize), vlen - sent, flags | dontwait(how)) as isize }
+            unsafe {
+                real::sendmmsg(
+                    fd,
+                    msgs.add(sent as usize),
+                    vlen - sent,
+                    flags | dontwait(how),
+                ) as isize
+            }
         });
         if result < 0 {
             return if sent > 0 { sent as c_int } else { -1 };
@@ -426,7 +460,10 @@ pub unsafe extern "C" fn setsockopt(
         libc::SO_SNDTIMEO | SO_SNDTIMEO_NEW => Direction::Send,
         _ => return result,
     };
-    if result == 0 && level == libc::SOL_SOCKET && len as usize >= std::mem::size_of::<libc::timeval>() {
+    if result == 0
+        && level == libc::SOL_SOCKET
+        && len as usize >= std::mem::size_of::<libc::timeval>()
+    {
         // SAFETY: the kernel accepted it, so `value` holds a timeval.
         let tv = unsafe { *value.cast::<libc::timeval>() };
         let timeout = Duration::from_secs(tv.tv_sec.max(0) as u64)

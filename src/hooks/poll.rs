@@ -80,7 +80,12 @@ unsafe fn poll_interests(fds: *const pollfd, n: nfds_t) -> Vec<(i32, Interest)> 
         if p.fd < 0 {
             continue;
         }
-        let reads = p.events & (libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP | libc::POLLRDNORM | libc::POLLRDBAND);
+        let reads = p.events
+            & (libc::POLLIN
+                | libc::POLLPRI
+                | libc::POLLRDHUP
+                | libc::POLLRDNORM
+                | libc::POLLRDBAND);
         let writes = p.events & (libc::POLLOUT | libc::POLLWRNORM | libc::POLLWRBAND);
         // Hangups and errors are reported whatever was asked: watch reads for those.
         if reads != 0 || writes == 0 {
@@ -232,12 +237,18 @@ pub unsafe extern "C" fn select(
     // SAFETY: NULL or the program's timeval.
     let tv = (!timeout.is_null()).then(|| unsafe { *timeout });
     let zero_timeout = tv.is_some_and(|t| t.tv_sec == 0 && t.tv_usec == 0);
-    if green.is_none() || zero_timeout || nfds < 0 || tv.is_some_and(|t| t.tv_sec < 0 || t.tv_usec < 0) {
+    if green.is_none()
+        || zero_timeout
+        || nfds < 0
+        || tv.is_some_and(|t| t.tv_sec < 0 || t.tv_usec < 0)
+    {
         // SAFETY: forwarded: libc reports invalid arguments itself.
         return unsafe { real::select(nfds, r, w, e, timeout) };
     }
     let deadline = tv.map(|t| {
-        deadline_after(Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64))
+        deadline_after(
+            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64),
+        )
     });
     let zero_select = |r, w, e| {
         let mut zero = timeval {
@@ -274,7 +285,8 @@ pub unsafe extern "C" fn pselect(
     // SAFETY: NULL or the program's timespec.
     let deadline = unsafe { ts_deadline(timeout) };
     let zero_timeout = !timeout.is_null() && matches!(deadline, Ok(Some(d)) if d <= Instant::now());
-    let (Some(_green), Ok(deadline)) = (green.filter(|_| !zero_timeout && nfds >= 0), deadline) else {
+    let (Some(_green), Ok(deadline)) = (green.filter(|_| !zero_timeout && nfds >= 0), deadline)
+    else {
         // SAFETY: forwarded: libc reports invalid arguments itself.
         return unsafe { real::pselect(nfds, r, w, e, timeout, mask) };
     };
@@ -285,7 +297,12 @@ pub unsafe extern "C" fn pselect(
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn epoll_wait(epfd: c_int, events: *mut epoll_event, max: c_int, timeout_ms: c_int) -> c_int {
+pub unsafe extern "C" fn epoll_wait(
+    epfd: c_int,
+    events: *mut epoll_event,
+    max: c_int,
+    timeout_ms: c_int,
+) -> c_int {
     let Some(_green) = enter().filter(|_| timeout_ms != 0) else {
         // SAFETY: forwarded.
         return unsafe { real::epoll_wait(epfd, events, max, timeout_ms) };

@@ -5,12 +5,12 @@
 //! Functions that act on an OS thread (scheduling, affinity, CPU clock, signals) act on
 //! the OS thread the green thread runs on.
 
-use super::{enter, end_application, start_application, Green};
+use super::{end_application, enter, start_application, Green};
 use crate::real;
 use crate::runtime::{self, Handle, JoinWait, SpawnOptions, StackRequest};
 use libc::{
-    c_char, c_int, c_void, clockid_t, cpu_set_t, pthread_attr_t, pthread_t, sched_param,
-    size_t, timespec,
+    c_char, c_int, c_void, clockid_t, cpu_set_t, pthread_attr_t, pthread_t, sched_param, size_t,
+    timespec,
 };
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -100,7 +100,7 @@ pub unsafe extern "C" fn pthread_create(
     match runtime::spawn(body, options) {
         Ok(handle) => {
             // SAFETY: the program's out-pointer.
-            unsafe { *thread = handle.0 as pthread_t };
+            unsafe { *thread = handle.0 };
             0
         }
         Err(e) => {
@@ -112,11 +112,11 @@ pub unsafe extern "C" fn pthread_create(
 
 /// `t` as a green handle, if it is one and we are green.
 fn green_handle(green: &Option<Green>, t: pthread_t) -> Option<Handle> {
-    (green.is_some() && Handle::is_green(t as u64)).then_some(Handle(t as u64))
+    (green.is_some() && Handle::is_green(t)).then_some(Handle(t))
 }
 
 unsafe fn join_with(t: pthread_t, retval: *mut *mut c_void, wait: JoinWait) -> c_int {
-    match runtime::join(Handle(t as u64), wait) {
+    match runtime::join(Handle(t), wait) {
         Ok(value) => {
             if !retval.is_null() {
                 // SAFETY: the program's out-pointer.
@@ -236,7 +236,7 @@ pub unsafe extern "C" fn pthread_detach(t: pthread_t) -> c_int {
 pub unsafe extern "C" fn pthread_self() -> pthread_t {
     let handle = enter().and_then(|_green| runtime::current_handle());
     match handle {
-        Some(h) => h.0 as pthread_t,
+        Some(h) => h.0,
         // SAFETY: forwarded.
         None => unsafe { real::pthread_self() },
     }
@@ -297,7 +297,9 @@ pub unsafe extern "C" fn pthread_setname_np(t: pthread_t, name: *const c_char) -
     if bytes.len() > 15 {
         return libc::ERANGE;
     }
-    runtime::set_name(handle, bytes).err().map_or(0, |e| e.raw_os_error())
+    runtime::set_name(handle, bytes)
+        .err()
+        .map_or(0, |e| e.raw_os_error())
 }
 
 #[no_mangle]
@@ -394,15 +396,27 @@ pub unsafe extern "C" fn pthread_getcpuclockid(t: pthread_t, clock: *mut clockid
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_setschedparam(t: pthread_t, policy: c_int, param: *const sched_param) -> c_int {
+pub unsafe extern "C" fn pthread_setschedparam(
+    t: pthread_t,
+    policy: c_int,
+    param: *const sched_param,
+) -> c_int {
     // SAFETY: forwarded to the (OS) thread.
-    on_thread(t, |os| unsafe { real::pthread_setschedparam(os, policy, param) })
+    on_thread(t, |os| unsafe {
+        real::pthread_setschedparam(os, policy, param)
+    })
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_getschedparam(t: pthread_t, policy: *mut c_int, param: *mut sched_param) -> c_int {
+pub unsafe extern "C" fn pthread_getschedparam(
+    t: pthread_t,
+    policy: *mut c_int,
+    param: *mut sched_param,
+) -> c_int {
     // SAFETY: forwarded to the (OS) thread.
-    on_thread(t, |os| unsafe { real::pthread_getschedparam(os, policy, param) })
+    on_thread(t, |os| unsafe {
+        real::pthread_getschedparam(os, policy, param)
+    })
 }
 
 #[no_mangle]
@@ -412,13 +426,25 @@ pub unsafe extern "C" fn pthread_setschedprio(t: pthread_t, prio: c_int) -> c_in
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_setaffinity_np(t: pthread_t, size: size_t, set: *const cpu_set_t) -> c_int {
+pub unsafe extern "C" fn pthread_setaffinity_np(
+    t: pthread_t,
+    size: size_t,
+    set: *const cpu_set_t,
+) -> c_int {
     // SAFETY: forwarded to the (OS) thread.
-    on_thread(t, |os| unsafe { real::pthread_setaffinity_np(os, size, set) })
+    on_thread(t, |os| unsafe {
+        real::pthread_setaffinity_np(os, size, set)
+    })
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_getaffinity_np(t: pthread_t, size: size_t, set: *mut cpu_set_t) -> c_int {
+pub unsafe extern "C" fn pthread_getaffinity_np(
+    t: pthread_t,
+    size: size_t,
+    set: *mut cpu_set_t,
+) -> c_int {
     // SAFETY: forwarded to the (OS) thread.
-    on_thread(t, |os| unsafe { real::pthread_getaffinity_np(os, size, set) })
+    on_thread(t, |os| unsafe {
+        real::pthread_getaffinity_np(os, size, set)
+    })
 }

@@ -472,7 +472,10 @@ fn switch_out() {
 }
 
 /// Spawns a green thread that runs `body` and exits with its return value.
-pub fn spawn(body: impl FnOnce() -> usize + 'static, options: SpawnOptions) -> Result<Handle, Errno> {
+pub fn spawn(
+    body: impl FnOnce() -> usize + 'static,
+    options: SpawnOptions,
+) -> Result<Handle, Errno> {
     with(|s| {
         let stack = match options.stack {
             StackRequest::Size(size) => s
@@ -669,7 +672,9 @@ pub fn join(handle: Handle, wait: JoinWait) -> Result<usize, Errno> {
     loop {
         let wake = park(Reason::Join, deadline);
         let done = with(|s| {
-            let tid = s.resolve(handle).expect("a joined thread stays until reaped");
+            let tid = s
+                .resolve(handle)
+                .expect("a joined thread stays until reaped");
             let again = s.key(s.current);
             let t = &mut s.threads[tid as usize];
             if t.state == State::Exited {
@@ -818,7 +823,10 @@ mod tests {
         let h = spawn(|| 7, opts()).unwrap();
         assert_eq!(join(h, JoinWait::Try), Err(Errno::BUSY));
         assert_eq!(
-            join(h, JoinWait::Until(Instant::now() + Duration::from_millis(5))),
+            join(
+                h,
+                JoinWait::Until(Instant::now() + Duration::from_millis(5))
+            ),
             Ok(7)
         );
         assert_eq!(join(h, JoinWait::Block), Err(Errno::SRCH));
@@ -945,7 +953,9 @@ mod tests {
     fn many_threads_reuse_stacks() {
         init();
         for _ in 0..3 {
-            let hs: Vec<_> = (0..2000).map(|i| spawn(move || i, opts()).unwrap()).collect();
+            let hs: Vec<_> = (0..2000)
+                .map(|i| spawn(move || i, opts()).unwrap())
+                .collect();
             for (i, h) in hs.into_iter().enumerate() {
                 assert_eq!(join(h, JoinWait::Block), Ok(i));
             }
@@ -961,7 +971,10 @@ mod tests {
         let h = spawn(|| 0, opts()).unwrap();
         assert!(Handle::is_green(h.0));
         assert!(!Handle::is_green(0x7f00_0000_1000));
-        assert_eq!(join(Handle(0x7f00_0000_1000), JoinWait::Try), Err(Errno::SRCH));
+        assert_eq!(
+            join(Handle(0x7f00_0000_1000), JoinWait::Try),
+            Err(Errno::SRCH)
+        );
         set_name(h, b"worker").unwrap();
         assert_eq!(&name(h).unwrap()[..7], b"worker\0");
         join(h, JoinWait::Block).unwrap();

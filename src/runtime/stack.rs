@@ -255,7 +255,11 @@ fn read_max_map_count() -> Option<usize> {
     let mut buf = [0u8; 32];
     let n = rustix::io::read(&fd, &mut buf);
     super::reactor::close_raw(fd);
-    std::str::from_utf8(&buf[..n.ok()?]).ok()?.trim().parse().ok()
+    std::str::from_utf8(&buf[..n.ok()?])
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]

@@ -44,6 +44,10 @@ impl Timers {
         self.heap.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
     /// Drops the entries whose waiter is gone, when they are the majority.
     pub fn compact(&mut self, live: usize, is_live: impl Fn(WaitKey) -> bool) {
         if self.heap.len() > 2 * live + 1024 {
