@@ -5,6 +5,7 @@
 //! | GREENIFY_STACK_SIZE | stack of a green thread created without an explicit size: bytes, or with a K/M/G suffix | 256K |
 //! | GREENIFY_STATS | `1`: print one stats line to stderr at exit | off |
 //! | GREENIFY_LOG | off, error, warn, info, debug, trace | warn |
+//! | GREENIFY_GUARD_PAGES | how many stacks get a guard page (the rest a canary) | what vm.max_map_count affords |
 
 use std::ffi::CStr;
 
@@ -15,6 +16,9 @@ pub struct Config {
     pub stack_size: usize,
     pub stats: bool,
     pub log_level: ::log::LevelFilter,
+    /// At most this many stacks get a real guard page (None: as many as the kernel's
+    /// mapping limit affords).
+    pub guard_pages: Option<usize>,
 }
 
 impl Config {
@@ -42,10 +46,12 @@ impl Config {
         let log_level = lookup("GREENIFY_LOG")
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(::log::LevelFilter::Warn);
+        let guard_pages = lookup("GREENIFY_GUARD_PAGES").and_then(|v| v.trim().parse().ok());
         Config {
             stack_size,
             stats,
             log_level,
+            guard_pages,
         }
     }
 }
@@ -84,11 +90,13 @@ mod tests {
         assert_eq!(c.stack_size, DEFAULT_STACK_SIZE);
         assert!(!c.stats);
         assert_eq!(c.log_level, ::log::LevelFilter::Warn);
+        assert_eq!(c.guard_pages, None);
         let c = Config::from_lookup(|k| {
             Some(
                 match k {
                     "GREENIFY_STACK_SIZE" => "1M",
                     "GREENIFY_STATS" => "1",
+                    "GREENIFY_GUARD_PAGES" => "0",
                     _ => "debug",
                 }
                 .into(),
@@ -97,5 +105,6 @@ mod tests {
         assert_eq!(c.stack_size, 1 << 20);
         assert!(c.stats);
         assert_eq!(c.log_level, ::log::LevelFilter::Debug);
+        assert_eq!(c.guard_pages, Some(0));
     }
 }

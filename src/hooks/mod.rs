@@ -101,7 +101,8 @@ fn decide() -> u8 {
         .saturating_sub(64)
         .max(3);
     let init = runtime::init_current_thread(runtime::sched::Config {
-        guard_budget: runtime::stack::StackPool::default_guard_budget(),
+        guard_budget: runtime::stack::StackPool::default_guard_budget()
+            .min(config.guard_pages.unwrap_or(usize::MAX)),
         fd_floor,
     });
     match init {

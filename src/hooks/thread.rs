@@ -150,24 +150,22 @@ pub unsafe extern "C" fn pthread_tryjoin_np(t: pthread_t, retval: *mut *mut c_vo
     unsafe { join_with(t, retval, JoinWait::Try) }
 }
 
-/// A join deadline from an absolute time on `clock` (EINVAL for a bad one).
-fn join_deadline(clock: clockid_t, abstime: &timespec) -> Result<Instant, c_int> {
-    if abstime.tv_sec < 0 && abstime.tv_nsec == 0 {
-        // Negative absolute times are simply in the past.
-        return Ok(Instant::now());
-    }
-    if !(0..1_000_000_000).contains(&abstime.tv_nsec) {
-        return Err(libc::EINVAL);
-    }
+/// How a timed join waits for an absolute time on `clock` (EINVAL for a bad clock).
+fn join_deadline(clock: clockid_t, abstime: &timespec) -> Result<JoinWait, c_int> {
     let id = match clock {
         libc::CLOCK_REALTIME => rustix::time::ClockId::Realtime,
         libc::CLOCK_MONOTONIC => rustix::time::ClockId::Monotonic,
         _ => return Err(libc::EINVAL),
     };
+    if !(0..1_000_000_000).contains(&abstime.tv_nsec) {
+        // glibc 2.36 retries its futex wait on the EINVAL this gives, until the thread
+        // exits: the join simply blocks.
+        return Ok(JoinWait::Block);
+    }
     let now = rustix::time::clock_gettime(id);
     let now = Duration::new(now.tv_sec as u64, now.tv_nsec as u32);
     let target = Duration::new(abstime.tv_sec.max(0) as u64, abstime.tv_nsec as u32);
-    Ok(Instant::now() + target.saturating_sub(now))
+    Ok(JoinWait::Until(Instant::now() + target.saturating_sub(now)))
 }
 
 #[no_mangle]
@@ -214,7 +212,7 @@ unsafe fn clockjoin(
     } else {
         // SAFETY: non-NULL, from the program.
         match join_deadline(clock, unsafe { &*abstime }) {
-            Ok(deadline) => JoinWait::Until(deadline),
+            Ok(wait) => wait,
             Err(e) => return e,
         }
     };

@@ -1,8 +1,9 @@
 //! Reporting a green thread's stack overflow, and dying loudly.
 //!
-//! The scheduler records the running thread's protect page and name at every switch
-//! (three plain stores). A SIGSEGV/SIGBUS handler on an alternate signal stack checks
-//! whether the faulting address lies in that page: if so it names the thread on stderr;
+//! The scheduler records the running thread's stack bottom and name at every switch
+//! (a few plain stores). A SIGSEGV/SIGBUS handler on an alternate signal stack checks
+//! whether the faulting address lies just below that bottom (in the protect page, or a
+//! little further for a large frame that jumped over it): if so it names the thread;
 //! in every case it then restores the previous disposition and returns, so the fault
 //! happens again and ends the process exactly as it would have without us (or reaches
 //! the program's own handler).
@@ -14,6 +15,9 @@ use std::cell::UnsafeCell;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
+/// How far below a stack's bottom a fault still counts as that stack's overflow.
+const OVERFLOW_WINDOW: usize = 64 << 10;
+
 static GUARD_LO: AtomicUsize = AtomicUsize::new(0);
 static GUARD_HI: AtomicUsize = AtomicUsize::new(0);
 static STACK_SIZE: AtomicUsize = AtomicUsize::new(0);
@@ -23,7 +27,10 @@ static NAME: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
 pub fn entering(name: &[u8; 16], (bottom, size): (usize, usize), kind: StackKind) {
     let (lo, hi) = match kind {
         StackKind::User => (0, 0),
-        _ => (bottom - page_size(), bottom),
+        _ => (
+            bottom.saturating_sub(OVERFLOW_WINDOW.max(page_size())),
+            bottom,
+        ),
     };
     GUARD_LO.store(lo, Relaxed);
     GUARD_HI.store(hi, Relaxed);
@@ -113,7 +120,11 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
         let mut name = [0u8; 16];
         name[..8].copy_from_slice(&NAME[0].load(Relaxed).to_ne_bytes());
         name[8..].copy_from_slice(&NAME[1].load(Relaxed).to_ne_bytes());
-        let line = overflow_line(&name, STACK_SIZE.load(Relaxed), "it hit its guard page");
+        let line = overflow_line(
+            &name,
+            STACK_SIZE.load(Relaxed),
+            "it ran past the bottom of its stack",
+        );
         write_stderr(&line.buf[..line.len]);
     }
     let slot = if sig == libc::SIGSEGV { 0 } else { 1 };
