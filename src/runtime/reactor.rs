@@ -13,8 +13,9 @@
 
 use super::sched::WaitKey;
 use rustix::event::epoll;
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -43,7 +44,7 @@ struct FdSlot {
 pub struct Reactor {
     epoll: OwnedFd,
     fds: Vec<FdSlot>,
-    events: Vec<epoll::Event>,
+    events: Vec<libc::epoll_event>,
 }
 
 const EVENT_BATCH: usize = 1024;
@@ -141,43 +142,84 @@ impl Reactor {
     /// Waits up to `timeout` (None: forever) and appends the keys of the waiters whose fd
     /// became ready to `woken`. Returns whether epoll_wait reported anything.
     pub fn poll(&mut self, timeout: Option<Duration>, woken: &mut Vec<WaitKey>) -> bool {
-        let timeout = timeout.map(|d| rustix::time::Timespec {
-            tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
-            tv_nsec: d.subsec_nanos() as _,
-        });
         self.events.clear();
-        let spare = &mut self.events.spare_capacity_mut()[..EVENT_BATCH];
-        let n = match epoll::wait(self.epoll.as_fd(), spare, timeout.as_ref()) {
-            Ok((filled, _)) => filled.len(),
-            // A signal: the caller re-evaluates timers and loops.
-            Err(_) => 0,
-        };
-        // SAFETY: epoll_wait initialised the first `n` events of the spare capacity.
+        let n = precise_wait(
+            self.epoll.as_raw_fd(),
+            &mut self.events.spare_capacity_mut()[..EVENT_BATCH],
+            timeout,
+        );
+        // SAFETY: the kernel initialised the first `n` events of the spare capacity.
         unsafe { self.events.set_len(n) };
-        for i in 0..n {
-            let event = self.events[i];
-            let (fd, generation) = untoken(event.data.u64());
-            let flags = event.flags;
+        for event in &self.events {
+            let (fd, generation) = untoken(event.u64);
+            let flags = event.events as i32;
             let Some(slot) = self.fds.get_mut(fd as usize) else {
                 continue;
             };
             if slot.generation != generation {
                 continue;
             }
-            let hangup = flags.intersects(epoll::EventFlags::HUP | epoll::EventFlags::ERR);
-            if hangup
-                || flags.intersects(
-                    epoll::EventFlags::IN | epoll::EventFlags::RDHUP | epoll::EventFlags::PRI,
-                )
-            {
+            let hangup = flags & (libc::EPOLLHUP | libc::EPOLLERR) != 0;
+            if hangup || flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0 {
                 woken.append(&mut slot.readers);
             }
-            if hangup || flags.contains(epoll::EventFlags::OUT) {
+            if hangup || flags & libc::EPOLLOUT != 0 {
                 woken.append(&mut slot.writers);
             }
         }
         n > 0
     }
+}
+
+/// epoll_pwait2 (nanosecond timeouts, Linux >= 5.11), falling back to epoll_pwait with the
+/// timeout rounded up to whole milliseconds on older kernels. Returns the number of events
+/// (0 on EINTR or any error: the caller re-evaluates its timers and loops).
+/// Leaves errno as it found it.
+fn precise_wait(
+    epfd: i32,
+    events: &mut [std::mem::MaybeUninit<libc::epoll_event>],
+    timeout: Option<Duration>,
+) -> usize {
+    static NO_PWAIT2: AtomicBool = AtomicBool::new(false);
+    let saved = super::errno::get();
+    let buf = events.as_mut_ptr().cast::<libc::epoll_event>();
+    let len = events.len() as libc::c_long;
+    let mut result = -1;
+    if !NO_PWAIT2.load(Ordering::Relaxed) {
+        let ts = timeout.map(|d| libc::timespec {
+            tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        });
+        let ts_ptr = ts
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: `buf` has room for `len` events; the timespec lives across the call; no
+        // signal mask is passed.
+        result = unsafe {
+            libc::syscall(
+                libc::SYS_epoll_pwait2,
+                epfd,
+                buf,
+                len,
+                ts_ptr,
+                0usize,
+                8usize,
+            )
+        };
+        if result < 0 && super::errno::get() == libc::ENOSYS {
+            NO_PWAIT2.store(true, Ordering::Relaxed);
+        }
+    }
+    if NO_PWAIT2.load(Ordering::Relaxed) {
+        let ms = timeout.map_or(-1, |d| {
+            d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_long
+        });
+        // SAFETY: as above, with a millisecond timeout.
+        result =
+            unsafe { libc::syscall(libc::SYS_epoll_pwait, epfd, buf, len, ms, 0usize, 8usize) };
+    }
+    super::errno::set(saved);
+    result.max(0) as usize
 }
 
 fn token(fd: i32, generation: u32) -> u64 {

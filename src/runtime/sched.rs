@@ -883,6 +883,27 @@ mod tests {
     }
 
     #[test]
+    fn sleeps_are_finer_than_a_millisecond() {
+        init();
+        // With millisecond epoll timeouts every 100 us sleep would last >= 1 ms; the
+        // median is immune to a noisy machine's occasional late wakeup.
+        let mut took: Vec<Duration> = (0..101)
+            .map(|_| {
+                let t0 = Instant::now();
+                sleep_until(t0 + Duration::from_micros(100));
+                t0.elapsed()
+            })
+            .collect();
+        took.sort();
+        assert!(took[0] >= Duration::from_micros(100));
+        assert!(
+            took[50] < Duration::from_micros(900),
+            "median {:?}",
+            took[50]
+        );
+    }
+
+    #[test]
     fn errno_is_per_green_thread() {
         init();
         let h = spawn(
