@@ -1,0 +1,742 @@
+//! Core integration tests: the c-examples run natively and under `LD_PRELOAD=libgreenify.so`
+//! and must behave the same; greenified they must stay on one OS thread.
+//!
+//! Every run is bounded by a timeout, only loopback addresses are used, and every process is
+//! killed (with its process group) when its guard drops, also when a test fails. Heavy or
+//! timing-sensitive tests hold [`exclusive`] so that they run alone.
+//!
+//! Run: `cargo test --release -p cdylib-tests` (builds libgreenify.so itself).
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::process::Command;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use cdylib_tests::*;
+
+const LOOPBACK: &str = "127.0.0.1";
+
+/// Shows the lines of two outputs that differ (for a mismatch message).
+fn diff_lines(a_name: &str, a: &str, b_name: &str, b: &str) -> String {
+    let a: Vec<&str> = a.lines().collect();
+    let b: Vec<&str> = b.lines().collect();
+    let mut out = String::new();
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (a.get(i), b.get(i));
+        if x != y {
+            out.push_str(&format!(
+                "line {}:\n  {a_name:>10}: {}\n  {b_name:>10}: {}\n",
+                i + 1,
+                x.unwrap_or(&"<missing>"),
+                y.unwrap_or(&"<missing>")
+            ));
+        }
+    }
+    out
+}
+
+/// Panics with a line diff and both reports unless the two runs printed the same stdout.
+#[track_caller]
+fn assert_same_stdout(native: &Output, green: &Output) {
+    assert!(
+        native.stdout == green.stdout,
+        "stdout differs between the native and the greenified run\n{}\n=== native ===\n{}\n=== greenified ===\n{}",
+        diff_lines("native", &native.stdout, "greenified", &green.stdout),
+        native.report(),
+        green.report()
+    );
+}
+
+/// Runs `program args` natively and greenified; both must succeed and print the same stdout.
+/// Returns (native, greenified).
+#[track_caller]
+fn native_vs_greenified(program: &Path, args: &[&str], timeout: Duration) -> (Output, Output) {
+    let native = Cmd::new(program).args(args).timeout(timeout).run();
+    native.assert_success();
+    let green = Cmd::new(program)
+        .args(args)
+        .greenified()
+        .timeout(timeout)
+        .run();
+    green.assert_success();
+    assert_same_stdout(&native, &green);
+    (native, green)
+}
+
+/// Runs the native load client against `server`; on failure the message carries the server's
+/// output too. Checks the server is still alive afterwards.
+#[track_caller]
+fn load_client(server: &mut Server, args: &[&str], timeout: Duration) -> Output {
+    let port = server.port_arg();
+    let out = Cmd::new(example("load_client"))
+        .args(args)
+        .args([LOOPBACK, port.as_str()])
+        .timeout(timeout)
+        .run();
+    if !out.status.success() {
+        panic!("load client failed\n{}\n{}", out.report(), server.report());
+    }
+    server.assert_alive();
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Echo and HTTP servers
+// ---------------------------------------------------------------------------------------------
+
+/// The headline: a greenified thread-per-connection server holds 2,000 concurrent connections
+/// (every byte verified) on a single OS thread.
+#[test]
+fn echo_server_greenified_serves_2000_connections_on_one_os_thread() {
+    let _serial = exclusive();
+    let server_bin = example("echo_server");
+    example("load_client");
+    let mut server = Server::start(&server_bin, Mode::Greenified, &[]);
+    let sampler = Sampler::start(server.pid());
+    let out = load_client(
+        &mut server,
+        &["-c", "2000", "-r", "20", "-s", "64", "-H", "1500"],
+        Duration::from_secs(120),
+    );
+    let samples = sampler.stop();
+    out.assert_stdout("mode=echo conns=2000 rounds=20 size=64 ok=40000 errors=0\n");
+    assert!(samples.count >= 10, "too few samples: {samples:?}");
+    assert!(
+        samples.threads_max == 1,
+        "the greenified server used up to {} OS threads (want exactly 1): {samples:?}\n{}",
+        samples.threads_max,
+        server.report()
+    );
+    assert!(
+        samples.fds_max >= 2003,
+        "the server never held 2,000 connections at once (max {} open fds, want >= 2003): \
+         {samples:?}\n{}",
+        samples.fds_max,
+        server.report()
+    );
+}
+
+/// Same client result against the server run natively and greenified.
+#[test]
+fn echo_server_native_vs_greenified() {
+    let _serial = exclusive();
+    let server_bin = example("echo_server");
+    example("load_client");
+    let mut outs = Vec::new();
+    for mode in Mode::BOTH {
+        let mut server = Server::start(&server_bin, mode, &[]);
+        let out = load_client(
+            &mut server,
+            &["-c", "100", "-r", "200"],
+            Duration::from_secs(60),
+        );
+        out.assert_stdout("mode=echo conns=100 rounds=200 size=16 ok=20000 errors=0\n");
+        outs.push(out);
+    }
+    assert_same_stdout(&outs[0], &outs[1]);
+}
+
+/// The greenified client (500 pthreads, blocking connect/usleep/write/read) against a native
+/// server: correct, and on one OS thread.
+#[test]
+fn echo_client_greenified_against_native_server() {
+    let _serial = exclusive();
+    let client = example("load_client");
+    let mut server = Server::start(&example("echo_server"), Mode::Native, &[]);
+    let port = server.port_arg();
+    let args = [
+        "-c",
+        "500",
+        "-r",
+        "20",
+        "-H",
+        "300",
+        LOOPBACK,
+        port.as_str(),
+    ];
+    let expected = "mode=echo conns=500 rounds=20 size=16 ok=10000 errors=0\n";
+
+    let native = Cmd::new(&client)
+        .args(args)
+        .timeout(Duration::from_secs(60))
+        .run();
+    native.assert_success().assert_stdout(expected);
+
+    let running = Cmd::new(&client)
+        .args(args)
+        .greenified()
+        .timeout(Duration::from_secs(60))
+        .spawn();
+    let sampler = Sampler::start(running.pid());
+    let green = running.wait();
+    let samples = sampler.stop();
+    if !green.status.success() {
+        panic!(
+            "greenified client failed\n{}\n{}",
+            green.report(),
+            server.report()
+        );
+    }
+    green.assert_stdout(expected);
+    server.assert_alive();
+    assert!(samples.count >= 5, "too few samples: {samples:?}");
+    assert!(
+        samples.threads_max == 1,
+        "the greenified client used up to {} OS threads (want exactly 1): {samples:?}\n{}",
+        samples.threads_max,
+        green.report()
+    );
+}
+
+/// HTTP/1.1 keep-alive server, native vs greenified, same client output, no errors.
+#[test]
+fn http_server_native_vs_greenified() {
+    let _serial = exclusive();
+    let server_bin = example("http_server");
+    example("load_client");
+    let mut outs = Vec::new();
+    for mode in Mode::BOTH {
+        let mut server = Server::start(&server_bin, mode, &[]);
+        let out = load_client(
+            &mut server,
+            &["-m", "http", "-c", "100", "-r", "50"],
+            Duration::from_secs(60),
+        );
+        assert!(
+            out.stdout.starts_with("mode=http conns=100 rounds=50 ")
+                && out.stdout.contains(" ok=5000 ")
+                && out.stdout.ends_with(" errors=0\n"),
+            "unexpected client output against the {mode} http server\n{}\n{}",
+            out.report(),
+            server.report()
+        );
+        outs.push(out);
+    }
+    assert_same_stdout(&outs[0], &outs[1]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sleepers, pipes, timeouts
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn sleepers_native_vs_greenified() {
+    let _serial = exclusive();
+    let (native, _) = native_vs_greenified(
+        &example("sleepers"),
+        &["1000", "3", "100"],
+        Duration::from_secs(60),
+    );
+    native.assert_stdout("threads=1000 sleeps=3 ms=100 done\n");
+}
+
+/// 10,000 threads each sleeping 500 ms: all sleep at once (wall time far below the 5,000 s that
+/// serialised sleeps would take; 5 s is a correctness bound, not a speed target) on one OS
+/// thread.
+#[track_caller]
+fn ten_thousand_sleepers(extra_env: &[(&str, &str)]) {
+    let _serial = exclusive();
+    let mut cmd = Cmd::new(example("sleepers"))
+        .args(["10000", "1", "500"])
+        .greenified()
+        .timeout(Duration::from_secs(60));
+    for (k, v) in extra_env {
+        cmd = cmd.env(k, v);
+    }
+    let running = cmd.spawn();
+    let sampler = Sampler::start(running.pid());
+    let out = running.wait();
+    let samples = sampler.stop();
+    out.assert_success()
+        .assert_stdout("threads=10000 sleeps=1 ms=500 done\n");
+    assert!(
+        samples.count >= 5,
+        "too few samples: {samples:?}\n{}",
+        out.report()
+    );
+    assert!(
+        samples.threads_max == 1,
+        "greenified sleepers used up to {} OS threads (want exactly 1): {samples:?}\n{}",
+        samples.threads_max,
+        out.report()
+    );
+    assert!(
+        out.elapsed < Duration::from_secs(5),
+        "10,000 concurrent 500 ms sleeps took {:.3} s (bound: 5 s)\n{}",
+        out.elapsed.as_secs_f64(),
+        out.report()
+    );
+}
+
+#[test]
+fn sleepers_10000_greenified_one_os_thread() {
+    ten_thousand_sleepers(&[]);
+}
+
+#[test]
+fn sleepers_10000_greenified_small_stack_one_os_thread() {
+    ten_thousand_sleepers(&[("SLEEPERS_SMALL_STACK", "1")]);
+}
+
+#[test]
+fn pipe_pingpong_native_vs_greenified() {
+    let _serial = exclusive();
+    let (native, _) = native_vs_greenified(
+        &example("pipe_pingpong"),
+        &["10000"],
+        Duration::from_secs(60),
+    );
+    assert!(
+        native.stdout.starts_with("rounds=10000 "),
+        "{}",
+        native.report()
+    );
+}
+
+/// Every timeout-related check of `timeouts` gives the same line natively and greenified.
+#[test]
+fn timeouts_native_vs_greenified() {
+    let _serial = exclusive();
+    let (native, _) = native_vs_greenified(&example("timeouts"), &[], Duration::from_secs(60));
+    assert!(
+        native.stdout.lines().count() >= 20,
+        "timeouts printed too few lines\n{}",
+        native.report()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// _FORTIFY_SOURCE
+// ---------------------------------------------------------------------------------------------
+
+const CHK_SYMBOLS: [&str; 7] = [
+    "__read_chk",
+    "__recv_chk",
+    "__recvfrom_chk",
+    "__poll_chk",
+    "__ppoll_chk",
+    "__fdelt_chk",
+    "__pread_chk",
+];
+
+fn fortified_io() -> std::path::PathBuf {
+    example_with("fortified_io", "fortify", &["-O2", "-D_FORTIFY_SOURCE=2"])
+}
+
+/// The fortified build really calls the `*_chk` entry points (else the next test proves
+/// nothing).
+#[test]
+fn fortified_io_references_chk_symbols() {
+    let _serial = shared();
+    let bin = fortified_io();
+    let out = Cmd::new("nm").arg("-D").arg(&bin).run();
+    out.assert_success();
+    let undefined: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            match (it.next(), it.next()) {
+                (Some("U"), Some(sym)) => Some(sym.split('@').next().unwrap_or(sym)),
+                _ => None,
+            }
+        })
+        .collect();
+    let missing: Vec<&str> = CHK_SYMBOLS
+        .iter()
+        .copied()
+        .filter(|s| !undefined.contains(s))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} does not reference {missing:?}\n{}",
+        bin.display(),
+        out.report()
+    );
+}
+
+#[test]
+fn fortified_io_native_vs_greenified() {
+    let _serial = exclusive();
+    let bin = fortified_io();
+    native_vs_greenified(&bin, &[], Duration::from_secs(30));
+    let stats_run = Cmd::new(&bin)
+        .greenified()
+        .env("GREENIFY_STATS", "1")
+        .timeout(Duration::from_secs(30))
+        .run();
+    stats_run.assert_success();
+    let stats = stats_run.stats();
+    assert!(
+        stat(&stats, "parks_read") + stat(&stats, "parks_poll") > 0,
+        "the fortified reads/polls never parked (were the *_chk calls hooked?): {stats:?}\n{}",
+        stats_run.report()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The status flags of inherited stdio are left alone (DESIGN.md trap 7)
+// ---------------------------------------------------------------------------------------------
+
+/// Asserts that neither kept descriptor's open file description has O_NONBLOCK.
+#[track_caller]
+fn assert_blocking(when: &str, stdin_keep: &OwnedFd, stdout_keep: &OwnedFd) {
+    let (i, o) = (is_nonblocking(stdin_keep), is_nonblocking(stdout_keep));
+    assert!(
+        !i && !o,
+        "{when}: O_NONBLOCK set on the shared open file description of stdin: {i}, of stdout: {o} \
+         (greenify must not change flags that other processes share)"
+    );
+}
+
+/// Reads everything from `r` on a thread (EOF arrives once every write end is closed).
+fn read_all_async(r: OwnedFd) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let res = File::from(r).read_to_end(&mut buf);
+        let _ = tx.send(res.map(|_| buf).unwrap_or_default());
+    });
+    rx
+}
+
+/// Greenified `/bin/cat` between two pipes whose ends the test also holds: data arrives slowly,
+/// comes out byte-exact, and the shared open file descriptions never get O_NONBLOCK.
+#[test]
+fn stdio_flags_unchanged_greenified_cat() {
+    let _serial = shared();
+    lib_path();
+    let (in_r, in_w) = pipe();
+    let (out_r, out_w) = pipe();
+    let stdin_keep = dup_cloexec(&in_r);
+    let stdout_keep = dup_cloexec(&out_w);
+    assert_blocking("before the run", &stdin_keep, &stdout_keep);
+
+    let running = Cmd::new("/bin/cat")
+        .greenified()
+        .stdin(in_r)
+        .stdout(out_w)
+        .timeout(Duration::from_secs(20))
+        .spawn();
+    let output = read_all_async(out_r);
+
+    let data: Vec<u8> = (0..3 * 1500u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let mut writer = File::from(in_w);
+    for (k, chunk) in data.chunks(1500).enumerate() {
+        writer.write_all(chunk).expect("write to cat's stdin");
+        thread::sleep(Duration::from_millis(50));
+        // cat has copied the chunk and waits in read() again: the moment a library that
+        // flips O_NONBLOCK around its waits would be caught.
+        assert_blocking(
+            &format!("while cat waits (after chunk {k})"),
+            &stdin_keep,
+            &stdout_keep,
+        );
+    }
+    drop(writer);
+
+    let out = running.wait();
+    out.assert_success();
+    assert_blocking("after cat exited", &stdin_keep, &stdout_keep);
+    drop(stdout_keep); // last write end: the reader gets EOF
+    let got = output
+        .recv_timeout(Duration::from_secs(10))
+        .expect("reading cat's output did not finish");
+    assert!(
+        got == data,
+        "cat's output differs: got {} bytes, want {} (first difference at byte {:?})\n{}",
+        got.len(),
+        data.len(),
+        got.iter().zip(&data).position(|(a, b)| a != b),
+        out.report()
+    );
+}
+
+/// One run of `timeouts` with stdin and stdout on pipes whose ends the test also holds.
+/// Returns the run and its stdout.
+#[track_caller]
+fn timeouts_on_pipes(mode: Mode) -> (Output, String) {
+    let (in_r, in_w) = pipe();
+    let (out_r, out_w) = pipe();
+    let stdin_keep = dup_cloexec(&in_r);
+    let stdout_keep = dup_cloexec(&out_w);
+    assert_blocking("before the run", &stdin_keep, &stdout_keep);
+    let running = Cmd::new(example("timeouts"))
+        .mode(mode)
+        .stdin(in_r)
+        .stdout(out_w)
+        .timeout(Duration::from_secs(60))
+        .spawn();
+    let output = read_all_async(out_r);
+    let out = running.wait();
+    out.assert_success();
+    assert_blocking(&format!("after the {mode} run"), &stdin_keep, &stdout_keep);
+    drop(in_w);
+    drop(stdout_keep);
+    let stdout = output
+        .recv_timeout(Duration::from_secs(10))
+        .expect("reading the output did not finish");
+    (out, String::from_utf8_lossy(&stdout).into_owned())
+}
+
+#[test]
+fn stdio_flags_unchanged_greenified_timeouts() {
+    let _serial = exclusive();
+    let (native, native_stdout) = timeouts_on_pipes(Mode::Native);
+    let (green, green_stdout) = timeouts_on_pipes(Mode::Greenified);
+    let flags = |s: &str| -> String {
+        s.lines()
+            .filter(|l| l.starts_with("stdio_flags"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    let (n, g) = (flags(&native_stdout), flags(&green_stdout));
+    assert!(
+        n.lines().count() == 2,
+        "expected two stdio_flags lines natively, got:\n{native_stdout}\n{}",
+        native.report()
+    );
+    assert!(
+        n == g,
+        "stdio_flags lines differ\n{}\n=== greenified ===\n{}",
+        diff_lines("native", &n, "greenified", &g),
+        green.report()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn stats_line_printed_with_greenify_stats() {
+    let _serial = shared();
+    let out = Cmd::new(example("sleepers"))
+        .args(["10", "2", "10"])
+        .greenified()
+        .env("GREENIFY_STATS", "1")
+        .timeout(Duration::from_secs(30))
+        .run();
+    out.assert_success()
+        .assert_stdout("threads=10 sleeps=2 ms=10 done\n");
+    let stats = out.stats();
+    for key in STATS_KEYS {
+        stat(&stats, key);
+    }
+    assert!(
+        stat(&stats, "threads_created") >= 10,
+        "{stats:?}\n{}",
+        out.report()
+    );
+    assert!(
+        stat(&stats, "parks_sleep") >= 20,
+        "{stats:?}\n{}",
+        out.report()
+    );
+    assert!(
+        stat(&stats, "parks_join") >= 1,
+        "{stats:?}\n{}",
+        out.report()
+    );
+}
+
+#[test]
+fn stats_line_absent_without_greenify_stats() {
+    let _serial = shared();
+    let out = Cmd::new(example("sleepers"))
+        .args(["10", "2", "10"])
+        .greenified()
+        .timeout(Duration::from_secs(30))
+        .run();
+    out.assert_success()
+        .assert_stdout("threads=10 sleeps=2 ms=10 done\n");
+    assert!(
+        !out.stderr.contains("greenify stats"),
+        "stats printed although GREENIFY_STATS is not set\n{}",
+        out.report()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The wrapper scripts/greenify
+// ---------------------------------------------------------------------------------------------
+
+/// The `version` of the root package in the workspace's Cargo.toml.
+fn package_version() -> String {
+    let toml = std::fs::read_to_string(workspace_root().join("Cargo.toml")).expect("Cargo.toml");
+    let mut in_package = false;
+    for line in toml.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+        } else if in_package {
+            if let Some(v) = line
+                .strip_prefix("version")
+                .map(str::trim_start)
+                .and_then(|r| r.strip_prefix('='))
+            {
+                return v.trim().trim_matches('"').to_string();
+            }
+        }
+    }
+    panic!("no [package] version in Cargo.toml");
+}
+
+#[test]
+fn wrapper_help_and_version() {
+    let _serial = shared();
+    let help = Cmd::new(wrapper_path())
+        .arg("--help")
+        .timeout(Duration::from_secs(20))
+        .run();
+    help.assert_success();
+    assert!(
+        help.stdout.contains("--stats"),
+        "--help does not describe the options\n{}",
+        help.report()
+    );
+    let version = Cmd::new(wrapper_path())
+        .arg("--version")
+        .timeout(Duration::from_secs(20))
+        .run();
+    version.assert_success();
+    assert_eq!(
+        version.stdout.lines().next(),
+        Some(format!("greenify {}", package_version()).as_str()),
+        "\n{}",
+        version.report()
+    );
+}
+
+/// Runs the wrapper on `program` and expects a refusal: exit 2, the program's name on stderr,
+/// and the program not run.
+#[track_caller]
+fn assert_refused(program: &str, why: &str) {
+    let name = Path::new(program)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| program.to_string());
+    let out = Cmd::new(wrapper_path())
+        .arg(program)
+        .env("GREENIFY_LIB", lib_path())
+        .timeout(Duration::from_secs(20))
+        .run();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the wrapper should refuse {why} with exit status 2\n{}",
+        out.report()
+    );
+    assert!(
+        out.stderr.contains(&name),
+        "the refusal of {why} does not name {name:?}\n{}",
+        out.report()
+    );
+    assert!(
+        !out.stdout.contains("program ran"),
+        "the wrapper ran {why}\n{}",
+        out.report()
+    );
+}
+
+#[test]
+fn wrapper_refuses_missing_program() {
+    let _serial = shared();
+    assert_refused(
+        "/nonexistent-greenify-dir/no-such-program",
+        "a missing program (path)",
+    );
+    assert_refused(
+        "greenify-no-such-program-in-path",
+        "a missing program (PATH lookup)",
+    );
+}
+
+#[test]
+fn wrapper_refuses_non_elf_file() {
+    let _serial = shared();
+    let path = write_executable("not-an-elf-file", "program ran: this is plain text\n");
+    assert_refused(path.to_str().expect("utf-8 path"), "a non-ELF file");
+}
+
+#[test]
+fn wrapper_refuses_static_binary() {
+    let _serial = shared();
+    let path = compile_c_source(
+        "static_hello",
+        "#include <stdio.h>\nint main(void) { puts(\"program ran\"); return 0; }\n",
+        &["-O2", "-static"],
+    );
+    // Make sure it really is static (else the refusal would be for another reason).
+    let file = Command::new("file").arg(&path).output();
+    if let Ok(file) = file {
+        let text = String::from_utf8_lossy(&file.stdout);
+        assert!(text.contains("statically linked"), "{text}");
+    }
+    assert_refused(
+        path.to_str().expect("utf-8 path"),
+        "a statically linked binary",
+    );
+}
+
+#[test]
+fn wrapper_stats_option() {
+    let _serial = shared();
+    let sleepers = example("sleepers");
+    let out = Cmd::new(wrapper_path())
+        .arg("--stats")
+        .arg(&sleepers)
+        .args(["10", "1", "10"])
+        .env("GREENIFY_LIB", lib_path())
+        .timeout(Duration::from_secs(30))
+        .run();
+    out.assert_success()
+        .assert_stdout("threads=10 sleeps=1 ms=10 done\n");
+    let stats = out.stats();
+    assert!(
+        stat(&stats, "threads_created") >= 10,
+        "{stats:?}\n{}",
+        out.report()
+    );
+}
+
+/// An LD_PRELOAD already in the environment is kept, after ours.
+#[test]
+fn wrapper_keeps_existing_ld_preload() {
+    let _serial = shared();
+    let other = [
+        "/lib/x86_64-linux-gnu/libm.so.6",
+        "/usr/lib/x86_64-linux-gnu/libm.so.6",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+    .expect("no libm.so.6 to preload");
+    let lib = lib_path();
+    let out = Cmd::new(wrapper_path())
+        .arg("/usr/bin/env")
+        .env("GREENIFY_LIB", lib)
+        .env("LD_PRELOAD", other)
+        .timeout(Duration::from_secs(20))
+        .run();
+    out.assert_success();
+    let preload = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("LD_PRELOAD="))
+        .unwrap_or_else(|| panic!("env printed no LD_PRELOAD\n{}", out.report()));
+    let lib = lib.to_str().expect("utf-8 path");
+    assert!(
+        preload.starts_with(lib),
+        "LD_PRELOAD={preload:?} does not start with {lib:?}\n{}",
+        out.report()
+    );
+    assert!(
+        preload[lib.len()..].contains(other),
+        "LD_PRELOAD={preload:?} lost the preset {other:?}\n{}",
+        out.report()
+    );
+}
