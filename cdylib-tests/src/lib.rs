@@ -190,6 +190,19 @@ pub fn example_with(name: &str, tag: &str, extra_cflags: &[&str]) -> PathBuf {
     compile_cached(&src, &out_name, &flags)
 }
 
+/// Compiles the test-only program `cdylib-tests/c/NAME.c` (with the examples' flags plus
+/// `extra_cflags`) into `<target>/c-examples/NAME`, once per process.
+#[track_caller]
+pub fn test_program(name: &str, extra_cflags: &[&str]) -> PathBuf {
+    let src = workspace_root()
+        .join("cdylib-tests")
+        .join("c")
+        .join(format!("{name}.c"));
+    let mut flags: Vec<&str> = BASE_CFLAGS.to_vec();
+    flags.extend_from_slice(extra_cflags);
+    compile_cached(&src, name, &flags)
+}
+
 /// Writes `source` to `<target>/c-examples/OUT_NAME.c` and compiles it with exactly `cflags`
 /// (no base flags) into `<target>/c-examples/OUT_NAME`, once per process.
 #[track_caller]

@@ -1,0 +1,216 @@
+//! Test-only C programs (`cdylib-tests/c/`): the pthread API on green handles, main's
+//! pthread_exit, errno across switches, fd semantics and the less common send/recv calls,
+//! hooks called from another preloaded library's constructor, stack overflows, and more
+//! green threads than the kernel's mapping limit allows guard pages for.
+//!
+//! Run: `cargo test --release -p cdylib-tests` (builds libgreenify.so itself).
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::time::Duration;
+
+use cdylib_tests::*;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `program` natively and greenified: both succeed and print the same stdout.
+#[track_caller]
+fn same_both_ways(program: &Path, args: &[&str]) -> (Output, Output) {
+    let native = Cmd::new(program).args(args).timeout(TIMEOUT).run();
+    native.assert_success();
+    let green = Cmd::new(program)
+        .args(args)
+        .greenified()
+        .timeout(TIMEOUT)
+        .run();
+    green.assert_success();
+    assert_eq!(
+        native.stdout,
+        green.stdout,
+        "stdout differs\n=== native ===\n{}\n=== greenified ===\n{}",
+        native.report(),
+        green.report()
+    );
+    (native, green)
+}
+
+#[test]
+fn pthread_api_on_green_handles_is_native() {
+    let _g = shared();
+    let (_, green) = same_both_ways(&test_program("thread_api", &[]), &[]);
+    assert!(
+        green.stdout.contains("tryjoin running: EBUSY"),
+        "{}",
+        green.report()
+    );
+    assert!(
+        green.stdout.contains("join self: EDEADLK"),
+        "{}",
+        green.report()
+    );
+}
+
+#[test]
+fn main_pthread_exit_waits_for_the_last_thread_then_runs_atexit() {
+    let _g = shared();
+    let (_, green) = same_both_ways(&test_program("main_exit", &[]), &[]);
+    assert!(
+        green
+            .stdout
+            .ends_with("worker 3 done\natexit handler ran\n"),
+        "{}",
+        green.report()
+    );
+}
+
+#[test]
+fn errno_survives_switches() {
+    let _g = shared();
+    let (_, green) = same_both_ways(&test_program("errno_switch", &[]), &[]);
+    assert_eq!(
+        green.stdout,
+        "threads with intact errno: 20/20, main intact: 1\n"
+    );
+}
+
+#[test]
+fn fd_semantics_and_socket_calls_match_native() {
+    let _g = shared();
+    let (_, green) = same_both_ways(&test_program("fd_semantics", &[]), &[]);
+    // The program's own fds start at 3: greenify's epoll fd lives far away.
+    assert!(
+        green.stdout.starts_with("first fds: socket=3 pipe=4,5\n"),
+        "{}",
+        green.report()
+    );
+    assert!(green.stdout.contains("socket flags: nonblock=0\n"));
+}
+
+#[test]
+fn hooks_called_from_an_earlier_constructor_work() {
+    let _g = shared();
+    let early = {
+        let src = std::fs::read_to_string(workspace_root().join("cdylib-tests/c/early_ctor.c"))
+            .expect("early_ctor.c");
+        compile_c_source(
+            "libearly_ctor.so",
+            &src,
+            &["-O2", "-Wall", "-Werror", "-pthread", "-shared", "-fPIC"],
+        )
+    };
+    let program = test_program("main_exit", &[]);
+    // Both orders: the other library's constructor runs before anything of greenify's.
+    for preload in [
+        format!("{}:{}", lib_path().display(), early.display()),
+        format!("{}:{}", early.display(), lib_path().display()),
+    ] {
+        let out = Cmd::new(&program)
+            .env("LD_PRELOAD", &preload)
+            .timeout(TIMEOUT)
+            .run();
+        out.assert_success();
+        assert!(
+            out.stdout
+                .starts_with("early constructor: joined 5\nmain exits first\n"),
+            "{}",
+            out.report()
+        );
+    }
+}
+
+/// The overflow report: stderr names the thread, and the process dies by a signal.
+#[track_caller]
+fn assert_overflow_reported(out: &Output, why: &str, signal: i32) {
+    assert!(
+        out.stderr.contains(&format!(
+            "stack overflow in green thread \"hog\" (64 KiB stack): {why}"
+        )),
+        "{}",
+        out.report()
+    );
+    assert_eq!(out.status.signal(), Some(signal), "{}", out.report());
+    assert!(!out.stdout.contains("survived"), "{}", out.report());
+}
+
+#[test]
+fn stack_overflow_hits_the_guard_page_and_names_the_thread() {
+    let _g = shared();
+    let program = test_program("stack_overflow", &[]);
+    let native = Cmd::new(&program).timeout(TIMEOUT).run();
+    assert_eq!(
+        native.status.signal(),
+        Some(libc::SIGSEGV),
+        "{}",
+        native.report()
+    );
+    let green = Cmd::new(&program).greenified().timeout(TIMEOUT).run();
+    assert_overflow_reported(&green, "it ran past the bottom of its stack", libc::SIGSEGV);
+}
+
+#[test]
+fn stack_overflow_without_guard_pages_is_still_caught() {
+    let _g = shared();
+    let program = test_program("stack_overflow", &[]);
+    // Nothing mapped below: the fault itself is seen.
+    let alone = Cmd::new(&program)
+        .greenified()
+        .env("GREENIFY_GUARD_PAGES", "0")
+        .timeout(TIMEOUT)
+        .run();
+    assert_overflow_reported(&alone, "it ran past the bottom of its stack", libc::SIGSEGV);
+    // A neighbour's stack below: the canary check at the next switch sees it.
+    let neighbour = Cmd::new(&program)
+        .arg("neighbour")
+        .greenified()
+        .env("GREENIFY_GUARD_PAGES", "0")
+        .timeout(TIMEOUT)
+        .run();
+    assert_overflow_reported(
+        &neighbour,
+        "its stack canary was overwritten",
+        libc::SIGABRT,
+    );
+}
+
+#[test]
+fn more_green_threads_than_guard_pages_fit_under_max_map_count() {
+    let _g = exclusive();
+    let max_maps: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .expect("max_map_count")
+        .trim()
+        .parse()
+        .expect("a number");
+    // One guarded stack costs two mappings: this many could never all be guarded.
+    let threads = (max_maps / 2 + 20_000).max(100_000);
+    let n = threads.to_string();
+    let running = Cmd::new(example("sleepers"))
+        .args([n.as_str(), "1", "1500"])
+        .greenified()
+        .env("GREENIFY_STATS", "1")
+        .timeout(Duration::from_secs(120))
+        .spawn();
+    let sampler = Sampler::start(running.pid());
+    let out = running.wait();
+    let samples = sampler.stop();
+    out.assert_success()
+        .assert_stdout(&format!("threads={threads} sleeps=1 ms=1500 done\n"));
+    assert_eq!(samples.threads_max, 1, "{samples:?}\n{}", out.report());
+    let stats = out.stats();
+    assert_eq!(stats["peak_alive"], threads as u64 + 1, "{}", out.report());
+}
+
+/// Documents a known difference (README, "Limitations"): `__thread` variables belong to
+/// the OS thread, so all green threads share them.
+#[test]
+fn thread_local_variables_are_shared_by_green_threads() {
+    let _g = shared();
+    let program = test_program("tls_shared", &[]);
+    let native = Cmd::new(&program).timeout(TIMEOUT).run();
+    native
+        .assert_success()
+        .assert_stdout("threads that kept their own __thread value: 4/4\n");
+    let green = Cmd::new(&program).greenified().timeout(TIMEOUT).run();
+    green
+        .assert_success()
+        .assert_stdout("threads that kept their own __thread value: 1/4\n");
+}
