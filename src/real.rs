@@ -183,6 +183,38 @@ real_fns! {
     fn epoll_pwait2(epfd: c_int, events: *mut epoll_event, max: c_int, timeout: *const timespec,
         mask: *const sigset_t) -> c_int;
 
+    // process-shared synchronisation objects, left to glibc
+    #[version = "GLIBC_2.3.2"]
+    fn pthread_cond_init(c: *mut libc::pthread_cond_t, attr: *const libc::pthread_condattr_t) -> c_int;
+    #[version = "GLIBC_2.3.2"]
+    fn pthread_cond_destroy(c: *mut libc::pthread_cond_t) -> c_int;
+    #[version = "GLIBC_2.3.2"]
+    fn pthread_cond_wait(c: *mut libc::pthread_cond_t, m: *mut libc::pthread_mutex_t) -> c_int;
+    #[version = "GLIBC_2.3.2"]
+    fn pthread_cond_timedwait(c: *mut libc::pthread_cond_t, m: *mut libc::pthread_mutex_t,
+        abstime: *const timespec) -> c_int;
+    fn pthread_cond_clockwait(c: *mut libc::pthread_cond_t, m: *mut libc::pthread_mutex_t,
+        clock: clockid_t, abstime: *const timespec) -> c_int;
+    #[version = "GLIBC_2.3.2"]
+    fn pthread_cond_signal(c: *mut libc::pthread_cond_t) -> c_int;
+    #[version = "GLIBC_2.3.2"]
+    fn pthread_cond_broadcast(c: *mut libc::pthread_cond_t) -> c_int;
+    fn pthread_rwlock_init(l: *mut libc::pthread_rwlock_t, attr: *const libc::pthread_rwlockattr_t) -> c_int;
+    fn pthread_rwlock_destroy(l: *mut libc::pthread_rwlock_t) -> c_int;
+    fn pthread_rwlock_rdlock(l: *mut libc::pthread_rwlock_t) -> c_int;
+    fn pthread_rwlock_wrlock(l: *mut libc::pthread_rwlock_t) -> c_int;
+    fn pthread_rwlock_tryrdlock(l: *mut libc::pthread_rwlock_t) -> c_int;
+    fn pthread_rwlock_trywrlock(l: *mut libc::pthread_rwlock_t) -> c_int;
+    fn pthread_rwlock_clockrdlock(l: *mut libc::pthread_rwlock_t, clock: clockid_t,
+        abstime: *const timespec) -> c_int;
+    fn pthread_rwlock_clockwrlock(l: *mut libc::pthread_rwlock_t, clock: clockid_t,
+        abstime: *const timespec) -> c_int;
+    fn pthread_rwlock_unlock(l: *mut libc::pthread_rwlock_t) -> c_int;
+    fn pthread_barrier_init(b: *mut libc::pthread_barrier_t, attr: *const libc::pthread_barrierattr_t,
+        count: c_uint) -> c_int;
+    fn pthread_barrier_destroy(b: *mut libc::pthread_barrier_t) -> c_int;
+    fn pthread_barrier_wait(b: *mut libc::pthread_barrier_t) -> c_int;
+
     // fortify
     fn __chk_fail() -> ();
     fn __fdelt_chk(fd: libc::c_long) -> libc::c_long;

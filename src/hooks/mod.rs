@@ -10,10 +10,14 @@
 //! starts in `APPLICATION` mode, and goes back to `LIBRARY` when its start routine returns.
 
 pub mod blocking;
+pub mod clock;
 pub mod fortify;
 pub mod io;
+pub mod keys;
 pub mod net;
 pub mod poll;
+pub mod sem;
+pub mod sync;
 pub mod thread;
 pub mod time;
 
@@ -75,6 +79,28 @@ pub fn start_application() {
 /// A green thread's start routine returned into greenify.
 pub fn end_application() {
     MODE.with(|m| m.set(LIBRARY));
+}
+
+/// Runs the program's code (a once routine, a key destructor) from inside a hook.
+pub fn run_application<R>(f: impl FnOnce() -> R) -> R {
+    let mode = MODE.with(|m| m.replace(APPLICATION));
+    let result = f();
+    MODE.with(|m| m.set(mode));
+    result
+}
+
+/// Who is calling, for the synchronisation objects.
+pub fn caller(green: &Option<Green>) -> runtime::sync::Caller {
+    match green {
+        Some(_) => runtime::sync::Caller {
+            green: true,
+            owner: runtime::sync::GREEN_OWNER_BASE | runtime::sched::current_id() as i32,
+        },
+        None => runtime::sync::Caller {
+            green: false,
+            owner: runtime::sync::os_tid(),
+        },
+    }
 }
 
 /// Process-wide settings, read at the first hooked call.

@@ -13,7 +13,6 @@ use libc::{
     timespec,
 };
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 extern "C" {
     // Deprecated, but the one way to tell "no stack address set" (NULL) apart.
@@ -94,6 +93,7 @@ pub unsafe extern "C" fn pthread_create(
     let body = move || {
         start_application();
         let retval = start(arg as *mut c_void) as usize;
+        thread_ending();
         end_application();
         retval
     };
@@ -108,6 +108,14 @@ pub unsafe extern "C" fn pthread_create(
             e.raw_os_error()
         }
     }
+}
+
+/// The current green thread is ending (its start routine returned, or it called
+/// pthread_exit): its key destructors run, its robust mutexes become "owner dead".
+fn thread_ending() {
+    super::keys::run_destructors();
+    let owner = runtime::sync::GREEN_OWNER_BASE | runtime::sched::current_id() as i32;
+    runtime::sync::owner_exited(owner, true);
 }
 
 /// `t` as a green handle, if it is one and we are green.
@@ -152,20 +160,15 @@ pub unsafe extern "C" fn pthread_tryjoin_np(t: pthread_t, retval: *mut *mut c_vo
 
 /// How a timed join waits for an absolute time on `clock` (EINVAL for a bad clock).
 fn join_deadline(clock: clockid_t, abstime: &timespec) -> Result<JoinWait, c_int> {
-    let id = match clock {
-        libc::CLOCK_REALTIME => rustix::time::ClockId::Realtime,
-        libc::CLOCK_MONOTONIC => rustix::time::ClockId::Monotonic,
-        _ => return Err(libc::EINVAL),
-    };
-    if !(0..1_000_000_000).contains(&abstime.tv_nsec) {
-        // glibc 2.36 retries its futex wait on the EINVAL this gives, until the thread
-        // exits: the join simply blocks.
-        return Ok(JoinWait::Block);
+    match super::clock::abs_deadline(clock, abstime) {
+        Ok(deadline) => Ok(JoinWait::Until(deadline)),
+        // glibc 2.36 retries its futex wait on the EINVAL an invalid nanosecond field gives,
+        // until the thread exits: the join simply blocks.
+        Err(_) if matches!(clock, libc::CLOCK_REALTIME | libc::CLOCK_MONOTONIC) => {
+            Ok(JoinWait::Block)
+        }
+        Err(e) => Err(e),
     }
-    let now = rustix::time::clock_gettime(id);
-    let now = Duration::new(now.tv_sec as u64, now.tv_nsec as u32);
-    let target = Duration::new(abstime.tv_sec.max(0) as u64, abstime.tv_nsec as u32);
-    Ok(JoinWait::Until(Instant::now() + target.saturating_sub(now)))
 }
 
 #[no_mangle]
@@ -248,6 +251,7 @@ pub extern "C" fn pthread_equal(a: pthread_t, b: pthread_t) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn pthread_exit(retval: *mut c_void) -> ! {
     if let Some(green) = enter() {
+        thread_ending();
         if runtime::current_is_main() {
             // The process lives on until the last thread ends, then exits with status 0,
             // as glibc does.

@@ -6,10 +6,13 @@
 
 pub mod errno;
 pub mod fdtable;
+pub mod futex;
+pub mod keys;
 pub mod overflow;
 pub mod reactor;
 pub mod sched;
 pub mod stack;
+pub mod sync;
 pub mod timer;
 
 pub use reactor::Interest;

@@ -48,6 +48,8 @@ pub struct Reactor {
 }
 
 const EVENT_BATCH: usize = 1024;
+/// The epoll token of the doorbell eventfd (no fd token can be all ones: fds are >= 0).
+const DOORBELL_TOKEN: u64 = u64::MAX;
 /// Stale waiter entries tolerated per fd before they are pruned on the next push.
 const PRUNE_AT: usize = 64;
 
@@ -66,6 +68,17 @@ impl Reactor {
 
     pub fn epoll_fd(&self) -> BorrowedFd<'_> {
         self.epoll.as_fd()
+    }
+
+    /// Watches `fd` (an eventfd): [`Reactor::poll`] reports when it becomes readable.
+    pub fn watch_doorbell(&mut self, fd: BorrowedFd<'_>) -> Result<(), Errno> {
+        let data = epoll::EventData::new_u64(DOORBELL_TOKEN);
+        epoll::add(
+            self.epoll.as_fd(),
+            fd,
+            data,
+            epoll::EventFlags::IN | epoll::EventFlags::ET,
+        )
     }
 
     /// Adds a waiter for `fd` in direction `interest`; registers the fd on first use.
@@ -140,7 +153,7 @@ impl Reactor {
     }
 
     /// Waits up to `timeout` (None: forever) and appends the keys of the waiters whose fd
-    /// became ready to `woken`. Returns whether epoll_wait reported anything.
+    /// became ready to `woken`. Returns whether the doorbell rang.
     pub fn poll(&mut self, timeout: Option<Duration>, woken: &mut Vec<WaitKey>) -> bool {
         self.events.clear();
         let n = precise_wait(
@@ -150,7 +163,12 @@ impl Reactor {
         );
         // SAFETY: the kernel initialised the first `n` events of the spare capacity.
         unsafe { self.events.set_len(n) };
+        let mut doorbell = false;
         for event in &self.events {
+            if event.u64 == DOORBELL_TOKEN {
+                doorbell = true;
+                continue;
+            }
             let (fd, generation) = untoken(event.u64);
             let flags = event.events as i32;
             let Some(slot) = self.fds.get_mut(fd as usize) else {
@@ -167,7 +185,7 @@ impl Reactor {
                 woken.append(&mut slot.writers);
             }
         }
-        n > 0
+        doorbell
     }
 }
 

@@ -24,10 +24,11 @@
 //! The scheduler lives in a leaked box reached through a thread-local pointer. [`with`]
 //! lends it out for a short, non-switching section; re-entering it is a bug and aborts.
 
+use super::keys::Values;
 use super::reactor::{Interest, Reactor, RegisterError};
 use super::stack::{canary_intact_below, round_stack_size, GreenStack, StackKind, StackPool};
 use super::timer::Timers;
-use super::{errno, overflow};
+use super::{errno, futex, overflow};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use rustix::io::Errno;
 use std::cell::Cell;
@@ -66,10 +67,12 @@ pub enum Reason {
     Poll,
     Join,
     Yield,
+    /// Mutexes, condition variables, semaphores and the other synchronisation objects.
+    Sync,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 8] = [
+    pub const ALL: [Reason; 9] = [
         Reason::Read,
         Reason::Write,
         Reason::Accept,
@@ -78,6 +81,7 @@ impl Reason {
         Reason::Poll,
         Reason::Join,
         Reason::Yield,
+        Reason::Sync,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,6 +94,7 @@ impl Reason {
             Reason::Poll => "poll",
             Reason::Join => "join",
             Reason::Yield => "yield",
+            Reason::Sync => "sync",
         }
     }
 }
@@ -195,6 +200,8 @@ struct Thread {
     name: [u8; 16],
     stack: (usize, usize),
     stack_kind: StackKind,
+    /// pthread_setspecific values.
+    specific: Values,
 }
 
 impl Thread {
@@ -212,6 +219,7 @@ impl Thread {
             name: [0; 16],
             stack: (0, 0),
             stack_kind: StackKind::User,
+            specific: Values::default(),
         }
     }
 }
@@ -231,6 +239,12 @@ pub struct Scheduler {
     stacks: StackPool,
     dispatches_since_poll: u32,
     woken: Vec<WaitKey>,
+    /// Green threads parked by address (the green futex).
+    futex: futex::Table,
+    /// Wakes posted from outside this thread; its doorbell eventfd stays open for the
+    /// process's life.
+    mailbox: &'static futex::Mailbox,
+    _doorbell: rustix::fd::OwnedFd,
     stats: Stats,
 }
 
@@ -258,6 +272,14 @@ pub fn init_current_thread(config: Config) -> Result<(), Errno> {
     let mut main = Thread::free();
     main.state = State::Running;
     main.name[..4].copy_from_slice(b"main");
+    let mut reactor = Reactor::new(config.fd_floor)?;
+    let doorbell = rustix::event::eventfd(
+        0,
+        rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+    )?;
+    let doorbell = super::reactor::move_high(doorbell, config.fd_floor);
+    reactor.watch_doorbell(rustix::fd::AsFd::as_fd(&doorbell))?;
+    let mailbox = futex::new_mailbox(rustix::fd::AsRawFd::as_raw_fd(&doorbell));
     let sched = Box::new(Scheduler {
         threads: vec![main],
         free_ids: Vec::new(),
@@ -265,12 +287,15 @@ pub fn init_current_thread(config: Config) -> Result<(), Errno> {
         current: MAIN,
         live: 0,
         main_exited: false,
-        reactor: Reactor::new(config.fd_floor)?,
+        reactor,
         timers: Timers::default(),
         timed_waits: 0,
         stacks: StackPool::new(config.guard_budget),
         dispatches_since_poll: 0,
         woken: Vec::new(),
+        futex: futex::Table::default(),
+        mailbox,
+        _doorbell: doorbell,
         stats: Stats::default(),
     });
     TLS.with(|tls| tls.sched.set(Box::into_raw(sched)));
@@ -339,9 +364,12 @@ impl Scheduler {
     fn poll_io(&mut self, timeout: Option<Duration>) {
         self.stats.epoll_waits += 1;
         let mut woken = std::mem::take(&mut self.woken);
-        self.reactor.poll(timeout, &mut woken);
+        let doorbell = self.reactor.poll(timeout, &mut woken);
         for key in woken.drain(..) {
             self.ready(key, Wake::Ready);
+        }
+        if doorbell {
+            self.answer_doorbell();
         }
         self.timers.expire(Instant::now(), |key| woken.push(key));
         for key in woken.drain(..) {
@@ -352,6 +380,33 @@ impl Scheduler {
         let threads = &self.threads;
         self.timers
             .compact(self.timed_waits, |k| Scheduler::is_waiting(threads, k));
+    }
+
+    /// Wakes every green sleeper of the addresses posted from outside this thread.
+    fn answer_doorbell(&mut self) {
+        let mut addrs = Vec::new();
+        if self.mailbox.take(&mut addrs) {
+            addrs = self.futex.addresses();
+        }
+        for addr in addrs {
+            self.futex_wake(addr, usize::MAX);
+        }
+    }
+
+    fn futex_wake(&mut self, addr: usize, n: usize) -> usize {
+        let mut woken = std::mem::take(&mut self.woken);
+        let threads = &self.threads;
+        let count = self.futex.pop(
+            addr,
+            n,
+            |k| Scheduler::is_waiting(threads, k),
+            |k| woken.push(k),
+        );
+        for key in woken.drain(..) {
+            self.ready(key, Wake::Ready);
+        }
+        self.woken = woken;
+        count
     }
 
     fn next_step(&mut self) -> Step {
@@ -505,6 +560,7 @@ pub fn spawn(
         t.name = [0; 16];
         t.stack = bounds;
         t.stack_kind = kind;
+        t.specific = Values::default();
         s.run_queue.push_back(tid);
         s.live += 1;
         s.stats.threads_created += 1;
@@ -724,6 +780,54 @@ pub fn is_alive(handle: Handle) -> bool {
 /// Whether `handle` names a thread that has not been reaped (it may have exited).
 pub fn exists(handle: Handle) -> bool {
     with(|s| s.resolve(handle).is_some())
+}
+
+/// Parks the current thread on `addr` if `still_waiting()` (checked atomically with
+/// respect to green wakers) says so; returns Ready at once otherwise.
+pub fn futex_wait(
+    addr: usize,
+    still_waiting: impl FnOnce() -> bool,
+    reason: Reason,
+    deadline: Option<Instant>,
+) -> Wake {
+    // Counted before the check, so that a waker on another OS thread that changes the word
+    // after our check is sure to see us (see futex.rs).
+    futex::green_sleeper_added();
+    let queued = with(|s| {
+        if !still_waiting() {
+            return false;
+        }
+        let key = s.key(s.current);
+        let threads = &s.threads;
+        s.futex
+            .push(addr, key, |k| Scheduler::is_waiting(threads, k));
+        true
+    });
+    let wake = if queued {
+        park(reason, deadline)
+    } else {
+        Wake::Ready
+    };
+    futex::green_sleeper_gone();
+    wake
+}
+
+/// Wakes up to `n` green threads parked on `addr`, oldest first; returns how many.
+pub fn futex_wake(addr: usize, n: usize) -> usize {
+    with(|s| s.futex_wake(addr, n))
+}
+
+/// Runs `f` on the current green thread's pthread_setspecific values.
+pub fn specific<R>(f: impl FnOnce(&mut Values) -> R) -> R {
+    with(|s| {
+        let me = s.current as usize;
+        f(&mut s.threads[me].specific)
+    })
+}
+
+/// The current green thread's id (MAIN is 0): unique among live green threads.
+pub fn current_id() -> ThreadId {
+    with(|s| s.current)
 }
 
 /// Sets a thread's name (at most 15 bytes; the caller checks the length).

@@ -1,0 +1,305 @@
+//! Park by address: a futex that parks green threads, and wakes them from anywhere.
+//!
+//! Every green synchronisation object (mutex, condvar, rwlock, semaphore, barrier, once)
+//! is an atomic word plus this one primitive: `wait(word, expected, deadline)` sleeps
+//! while the word still holds `expected`; `wake(word, n)` wakes up to n sleepers, oldest
+//! first.
+//!
+//! Three kinds of sleepers may wait on one word:
+//! * green threads of the scheduler: queued per address in the scheduler's [`Table`];
+//! * other OS threads of this process (not green): the kernel's futex;
+//! * other processes, for PTHREAD_PROCESS_SHARED objects: the kernel's shared futex. A
+//!   green thread cannot sit in the kernel's queue without blocking its OS thread, so on
+//!   a shared word it re-checks every [`SHARED_POLL`] instead.
+//!
+//! A waker on the scheduler's own thread wakes green sleepers directly. A waker anywhere
+//! else (another OS thread, or a signal handler that interrupted greenify itself) cannot
+//! touch a scheduler: it drops the address into each scheduler's lock-free mailbox and
+//! pokes an eventfd its reactor watches ([`post_remote`]); the scheduler then wakes every
+//! green sleeper of that address, who re-check their word (all wakeups may be spurious).
+//! Global counters of sleepers of each kind let a waker skip what nobody needs.
+
+use super::sched::WaitKey;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicUsize, Ordering::SeqCst,
+};
+use std::time::{Duration, Instant};
+
+/// How often a green sleeper on a process-shared word looks again.
+pub const SHARED_POLL: Duration = Duration::from_micros(500);
+
+/// Green threads currently parked on some word.
+static GREEN_SLEEPERS: AtomicUsize = AtomicUsize::new(0);
+/// OS threads of this process currently in a futex wait of ours.
+static NATIVE_SLEEPERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Stale (woken or timed out) entries tolerated per address before pruning.
+const PRUNE_AT: usize = 64;
+
+/// The green sleepers of one scheduler, per address, oldest first.
+#[derive(Default)]
+pub struct Table {
+    queues: HashMap<usize, VecDeque<WaitKey>>,
+}
+
+impl Table {
+    pub fn push(&mut self, addr: usize, key: WaitKey, is_live: impl Fn(WaitKey) -> bool) {
+        let queue = self.queues.entry(addr).or_default();
+        if queue.len() >= PRUNE_AT {
+            queue.retain(|k| is_live(*k));
+        }
+        queue.push_back(key);
+    }
+
+    /// Pops up to `n` live sleepers of `addr`, oldest first, handing each to `wake`.
+    pub fn pop(
+        &mut self,
+        addr: usize,
+        n: usize,
+        is_live: impl Fn(WaitKey) -> bool,
+        mut wake: impl FnMut(WaitKey),
+    ) -> usize {
+        let Some(queue) = self.queues.get_mut(&addr) else {
+            return 0;
+        };
+        let mut woken = 0;
+        while woken < n {
+            let Some(key) = queue.pop_front() else { break };
+            if is_live(key) {
+                wake(key);
+                woken += 1;
+            }
+        }
+        if queue.is_empty() {
+            self.queues.remove(&addr);
+        }
+        woken
+    }
+
+    /// Every address with sleepers (after a mailbox overflow: wake them all).
+    pub fn addresses(&self) -> Vec<usize> {
+        self.queues.keys().copied().collect()
+    }
+}
+
+pub fn green_sleeper_added() {
+    GREEN_SLEEPERS.fetch_add(1, SeqCst);
+}
+
+pub fn green_sleeper_gone() {
+    GREEN_SLEEPERS.fetch_sub(1, SeqCst);
+}
+
+// ---- the mailboxes for wakes from outside a scheduler's thread ----
+
+const MAILBOX_SLOTS: usize = 64;
+/// At most this many schedulers (OS threads running green threads) can be woken remotely.
+const MAX_SCHEDULERS: usize = 64;
+
+/// One scheduler's mailbox: addresses posted from outside, and the eventfd to ring.
+pub struct Mailbox {
+    slots: [AtomicUsize; MAILBOX_SLOTS],
+    /// The mailbox was full: every green sleeper must look again.
+    overflow: AtomicBool,
+    doorbell: AtomicI32,
+}
+
+static MAILBOXES: [AtomicPtr<Mailbox>; MAX_SCHEDULERS] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_SCHEDULERS];
+
+/// A new scheduler's mailbox, rung through `doorbell` (an eventfd its reactor watches).
+/// Lives for the rest of the process.
+pub fn new_mailbox(doorbell: i32) -> &'static Mailbox {
+    let mailbox: &'static Mailbox = Box::leak(Box::new(Mailbox {
+        slots: [const { AtomicUsize::new(0) }; MAILBOX_SLOTS],
+        overflow: AtomicBool::new(false),
+        doorbell: AtomicI32::new(doorbell),
+    }));
+    let ptr = mailbox as *const Mailbox as *mut Mailbox;
+    let registered = MAILBOXES.iter().any(|slot| {
+        slot.compare_exchange(std::ptr::null_mut(), ptr, SeqCst, SeqCst)
+            .is_ok()
+    });
+    if !registered {
+        ::log::warn!("more than {MAX_SCHEDULERS} schedulers: wakes from other threads may be late");
+    }
+    mailbox
+}
+
+/// Asks every scheduler to wake its green sleepers of `addr`. Lock-free and
+/// async-signal-safe: usable from any thread and from signal handlers.
+pub fn post_remote(addr: usize) {
+    for slot in &MAILBOXES {
+        let ptr = slot.load(SeqCst);
+        if ptr.is_null() {
+            break;
+        }
+        // SAFETY: registered mailboxes are leaked, so they live forever.
+        let mailbox = unsafe { &*ptr };
+        mailbox.post(addr);
+    }
+}
+
+impl Mailbox {
+    fn post(&self, addr: usize) {
+        let posted = self.slots.iter().any(|slot| {
+            slot.compare_exchange(0, addr, SeqCst, SeqCst).is_ok() || slot.load(SeqCst) == addr
+        });
+        if !posted {
+            self.overflow.store(true, SeqCst);
+        }
+        let fd = self.doorbell.load(SeqCst);
+        // SAFETY: the doorbell is the scheduler's eventfd, never closed; borrowed for one
+        // 8-byte write (EAGAIN on a saturated counter is fine: it is already ringing).
+        let doorbell = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
+        let _ = rustix::io::write(doorbell, &1u64.to_ne_bytes());
+    }
+
+    /// Quiets the doorbell and empties the mailbox: the addresses posted, and whether it
+    /// overflowed (then every sleeper must look again).
+    pub fn take(&self, addrs: &mut Vec<usize>) -> bool {
+        let mut buf = [0u8; 8];
+        // SAFETY: as in `post`; a non-blocking read of the counter.
+        let doorbell = unsafe { rustix::fd::BorrowedFd::borrow_raw(self.doorbell.load(SeqCst)) };
+        let _ = rustix::io::read(doorbell, &mut buf);
+        for slot in &self.slots {
+            let addr = slot.swap(0, SeqCst);
+            if addr != 0 {
+                addrs.push(addr);
+            }
+        }
+        self.overflow.swap(false, SeqCst)
+    }
+}
+
+/// Whether a waker outside the scheduler's thread must post to the mailbox.
+pub fn green_sleepers_exist() -> bool {
+    GREEN_SLEEPERS.load(SeqCst) > 0
+}
+
+// ---- the kernel futex, for OS threads that are not green ----
+
+fn futex_op(shared: bool, op: libc::c_int) -> libc::c_int {
+    if shared {
+        op
+    } else {
+        op | libc::FUTEX_PRIVATE_FLAG
+    }
+}
+
+/// Blocks the calling OS thread while `*word == expected`, until woken or `deadline`.
+/// Returns false on timeout. Leaves errno as it was.
+pub fn native_wait(
+    word: &AtomicU32,
+    expected: u32,
+    deadline: Option<Instant>,
+    shared: bool,
+) -> bool {
+    let saved = super::errno::get();
+    NATIVE_SLEEPERS.fetch_add(1, SeqCst);
+    let timeout = deadline.map(|d| {
+        let left = d.saturating_duration_since(Instant::now());
+        libc::timespec {
+            tv_sec: left.as_secs() as libc::time_t,
+            tv_nsec: left.subsec_nanos() as libc::c_long,
+        }
+    });
+    let mut in_time = true;
+    if timeout.is_some_and(|t| t.tv_sec == 0 && t.tv_nsec == 0) {
+        in_time = false;
+    } else {
+        let ts = timeout
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: FUTEX_WAIT reads the word atomically and sleeps; `ts` outlives the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                futex_op(shared, libc::FUTEX_WAIT),
+                expected,
+                ts,
+            )
+        };
+        if r < 0 && super::errno::get() == libc::ETIMEDOUT {
+            in_time = false;
+        }
+    }
+    NATIVE_SLEEPERS.fetch_sub(1, SeqCst);
+    super::errno::set(saved);
+    in_time
+}
+
+/// Wakes up to `n` OS threads (or processes, for a shared word) sleeping on `word`, when
+/// any may be there. Leaves errno as it was.
+pub fn native_wake(word: &AtomicU32, n: u32, shared: bool) {
+    if !shared && NATIVE_SLEEPERS.load(SeqCst) == 0 {
+        return;
+    }
+    let saved = super::errno::get();
+    // SAFETY: FUTEX_WAKE only reads the address.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            futex_op(shared, libc::FUTEX_WAKE),
+            n.min(i32::MAX as u32),
+        );
+    }
+    super::errno::set(saved);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(tid: u32) -> WaitKey {
+        WaitKey { tid, seq: 0 }
+    }
+
+    #[test]
+    fn table_wakes_oldest_live_first() {
+        let mut t = Table::default();
+        for tid in 1..=4 {
+            t.push(0x1000, key(tid), |_| true);
+        }
+        let mut woken = vec![];
+        let n = t.pop(0x1000, 2, |k| k.tid != 1, |k| woken.push(k.tid));
+        assert_eq!((n, woken.clone()), (2, vec![2, 3]));
+        assert_eq!(t.pop(0x1000, 10, |_| true, |k| woken.push(k.tid)), 1);
+        assert_eq!(t.pop(0x1000, 10, |_| true, |_| {}), 0);
+        assert!(t.addresses().is_empty());
+    }
+
+    #[test]
+    fn native_wait_times_out_and_wakes() {
+        let word = AtomicU32::new(7);
+        let t0 = Instant::now();
+        assert!(!native_wait(
+            &word,
+            7,
+            Some(t0 + Duration::from_millis(20)),
+            false
+        ));
+        assert!(t0.elapsed() >= Duration::from_millis(20));
+        // A changed value returns at once.
+        assert!(native_wait(&word, 8, None, false));
+        let word = std::sync::Arc::new(AtomicU32::new(0));
+        let w = word.clone();
+        let waker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            w.store(1, SeqCst);
+            native_wake(&w, 1, false);
+        });
+        while word.load(SeqCst) == 0 {
+            native_wait(
+                &word,
+                0,
+                Some(Instant::now() + Duration::from_secs(5)),
+                false,
+            );
+        }
+        waker.join().unwrap();
+    }
+}

@@ -1,0 +1,149 @@
+//! pthread keys: one process-wide table of keys; the values live with each green thread
+//! (see `sched::specific`), or in a thread-local table for OS threads that are not green.
+//!
+//! A key's slot carries a sequence number, odd while the key exists. A value remembers
+//! the sequence it was set under, so after pthread_key_delete and a new
+//! pthread_key_create of the same slot, old values read as NULL, as in glibc.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+
+/// PTHREAD_KEYS_MAX on glibc.
+pub const KEYS_MAX: usize = 1024;
+/// PTHREAD_DESTRUCTOR_ITERATIONS on glibc.
+pub const DESTRUCTOR_ROUNDS: usize = 4;
+
+struct Slot {
+    seq: AtomicU64,
+    destructor: AtomicUsize,
+}
+
+static SLOTS: [Slot; KEYS_MAX] = [const {
+    Slot {
+        seq: AtomicU64::new(0),
+        destructor: AtomicUsize::new(0),
+    }
+}; KEYS_MAX];
+
+/// Creates a key with an optional destructor (a C function address, 0 for none).
+pub fn create(destructor: usize) -> Result<u32, i32> {
+    for (key, slot) in SLOTS.iter().enumerate() {
+        let seq = slot.seq.load(SeqCst);
+        if seq % 2 == 0
+            && slot
+                .seq
+                .compare_exchange(seq, seq + 1, SeqCst, SeqCst)
+                .is_ok()
+        {
+            slot.destructor.store(destructor, SeqCst);
+            return Ok(key as u32);
+        }
+    }
+    Err(libc::EAGAIN)
+}
+
+/// Deletes a key (its values are not destroyed, as natively).
+pub fn delete(key: u32) -> Result<(), i32> {
+    let slot = SLOTS.get(key as usize).ok_or(libc::EINVAL)?;
+    let seq = slot.seq.load(SeqCst);
+    if seq % 2 == 0
+        || slot
+            .seq
+            .compare_exchange(seq, seq + 1, SeqCst, SeqCst)
+            .is_err()
+    {
+        return Err(libc::EINVAL);
+    }
+    Ok(())
+}
+
+/// The live sequence of `key`, or None if it does not exist.
+pub fn sequence(key: u32) -> Option<u64> {
+    let seq = SLOTS.get(key as usize)?.seq.load(SeqCst);
+    (seq % 2 == 1).then_some(seq)
+}
+
+/// The destructor of a live key, if it has one and `seq` is still its sequence.
+pub fn destructor(key: u32, seq: u64) -> Option<usize> {
+    let slot = SLOTS.get(key as usize)?;
+    (slot.seq.load(SeqCst) == seq)
+        .then(|| slot.destructor.load(SeqCst))
+        .filter(|&d| d != 0)
+}
+
+/// The values of one thread: (value, sequence it was set under) per key.
+#[derive(Default)]
+pub struct Values {
+    values: Vec<(usize, u64)>,
+}
+
+impl Values {
+    pub fn get(&self, key: u32) -> usize {
+        match (self.values.get(key as usize), sequence(key)) {
+            (Some(&(value, seq)), Some(live)) if seq == live => value,
+            _ => 0,
+        }
+    }
+
+    pub fn set(&mut self, key: u32, value: usize) -> Result<(), i32> {
+        let seq = sequence(key).ok_or(libc::EINVAL)?;
+        let i = key as usize;
+        if i >= self.values.len() {
+            self.values.resize(i + 1, (0, 0));
+        }
+        self.values[i] = (value, seq);
+        Ok(())
+    }
+
+    /// One round of destruction: every non-NULL value of a live key with a destructor is
+    /// cleared and returned with its destructor, in key order.
+    pub fn take_for_destruction(&mut self) -> Vec<(usize, usize)> {
+        let mut due = Vec::new();
+        for (key, entry) in self.values.iter_mut().enumerate() {
+            let (value, seq) = *entry;
+            if value == 0 {
+                continue;
+            }
+            if let Some(destructor) = destructor(key as u32, seq) {
+                *entry = (0, 0);
+                due.push((destructor, value));
+            }
+        }
+        due
+    }
+}
+
+thread_local! {
+    /// Values of an OS thread that is not green.
+    static NATIVE_VALUES: RefCell<Values> = RefCell::new(Values::default());
+}
+
+/// Runs `f` on the calling (non-green) OS thread's values.
+pub fn with_native<R>(f: impl FnOnce(&mut Values) -> R) -> R {
+    NATIVE_VALUES.with(|v| f(&mut v.borrow_mut()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_follow_key_lifetimes() {
+        let a = create(0).unwrap();
+        let b = create(0x1234).unwrap();
+        assert_ne!(a, b);
+        let mut v = Values::default();
+        assert_eq!(v.get(a), 0);
+        v.set(a, 10).unwrap();
+        v.set(b, 20).unwrap();
+        assert_eq!((v.get(a), v.get(b)), (10, 20));
+        assert_eq!(v.take_for_destruction(), vec![(0x1234, 20)]);
+        assert_eq!(v.get(b), 0);
+        delete(a).unwrap();
+        assert_eq!(delete(a), Err(libc::EINVAL));
+        assert_eq!(v.get(a), 0);
+        assert_eq!(v.set(a, 1), Err(libc::EINVAL));
+        delete(b).unwrap();
+        assert_eq!(delete(KEYS_MAX as u32), Err(libc::EINVAL));
+    }
+}
