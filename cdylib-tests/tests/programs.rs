@@ -214,3 +214,44 @@ fn thread_local_variables_are_shared_by_green_threads() {
         .assert_success()
         .assert_stdout("threads that kept their own __thread value: 1/4\n");
 }
+
+#[test]
+fn synchronisation_error_codes_and_timeouts_match_native() {
+    let _g = exclusive();
+    let (_, green) = same_both_ways(&test_program("sync_errors", &[]), &[]);
+    for line in [
+        "errorcheck relock: EDEADLK\n",
+        "unlock errorcheck by non-owner: EPERM\n",
+        "robust lock after owner died: EOWNERDEAD\n",
+        "cond timedwait monotonic attr: ETIMEDOUT waited=ok\n",
+        "sem_trywait empty: EAGAIN\n",
+    ] {
+        assert!(
+            green.stdout.contains(line),
+            "{line:?} missing\n{}",
+            green.report()
+        );
+    }
+}
+
+/// A process-shared mutex, condvar and semaphore in shared memory, used by a greenified
+/// process together with a native one, and by two greenified ones.
+#[test]
+fn process_shared_objects_work_across_greenified_and_native_processes() {
+    let _g = shared();
+    let program = test_program("pshared", &["-lrt"]);
+    for (mode, peer) in [
+        (Mode::Native, "native"),
+        (Mode::Greenified, "native"),
+        (Mode::Greenified, "green"),
+    ] {
+        let name = format!("/greenify-test-{}-{mode}-{peer}", std::process::id());
+        let out = Cmd::new(&program)
+            .args([name.as_str(), "1000", peer])
+            .mode(mode)
+            .timeout(TIMEOUT)
+            .run();
+        out.assert_success()
+            .assert_stdout("counter=2000 expected=2000 peer_exit=0\n");
+    }
+}
