@@ -1,0 +1,90 @@
+/* The differential catalogue's harness: every file in cdylib-tests/diff/ includes this and
+ * defines cases with CASE(name) { ... }. The program runs one case per process:
+ *   ./prog --list      prints the case names, one per line
+ *   ./prog NAME        runs case NAME, printing its observations, then "end"
+ * Each case is run natively and greenified (cdylib-tests/tests/differential.rs) and
+ * everything observable must be the same: stdout, exit status, terminating signal.
+ * So print only what is deterministic: return values, errno names, data, and timing
+ * classes (never raw times, addresses, pids or ports). */
+#ifndef GREENIFY_DIFF_CASE_H
+#define GREENIFY_DIFF_CASE_H
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef void (*case_fn)(void);
+static struct { const char *name; case_fn fn; } diff_cases[512];
+static int diff_ncases;
+
+static void diff_register(const char *name, case_fn fn) {
+    if (diff_ncases == 512) { fprintf(stderr, "too many cases\n"); exit(99); }
+    diff_cases[diff_ncases].name = name;
+    diff_cases[diff_ncases].fn = fn;
+    diff_ncases++;
+}
+
+#define CASE(name)                                                                   \
+    static void case_##name(void);                                                   \
+    __attribute__((constructor)) static void register_##name(void) {                 \
+        diff_register(#name, case_##name);                                           \
+    }                                                                                \
+    static void case_##name(void)
+
+/* errno's name, or "0". */
+static inline const char *en(int e) { return e ? strerrorname_np(e) : "0"; }
+
+/* Prints "what: ret=R errno=E" for a libc-style result (errno only shown when R == -1). */
+#define SHOW(what, expr)                                                             \
+    do {                                                                             \
+        errno = 0;                                                                   \
+        long show_r_ = (long)(expr);                                                 \
+        int show_e_ = errno;                                                         \
+        printf("%s: ret=%ld errno=%s\n", what, show_r_, show_r_ == -1 ? en(show_e_) : "0"); \
+    } while (0)
+
+/* Prints "what: R" for a pthread-style result (an error number, 0 on success). */
+#define SHOWRC(what, expr)                                                           \
+    do {                                                                             \
+        int show_rc_ = (expr);                                                       \
+        printf("%s: %s\n", what, en(show_rc_));                                      \
+    } while (0)
+
+static inline double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* "ok" if elapsed is within [expected - 1, expected + 150] ms, else "early"/"late". */
+static inline const char *timing(double elapsed_ms, double expected_ms) {
+    if (elapsed_ms < expected_ms - 1) return "early";
+    if (elapsed_ms > expected_ms + 150) return "late";
+    return "ok";
+}
+
+static inline void msleep(long ms) {
+    struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&t, NULL);
+}
+
+int main(int argc, char **argv) {
+    if (argc == 2 && !strcmp(argv[1], "--list")) {
+        for (int i = 0; i < diff_ncases; i++) puts(diff_cases[i].name);
+        return 0;
+    }
+    if (argc != 2) { fprintf(stderr, "usage: %s --list | CASE\n", argv[0]); return 2; }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    for (int i = 0; i < diff_ncases; i++) {
+        if (!strcmp(diff_cases[i].name, argv[1])) {
+            diff_cases[i].fn();
+            printf("end\n");
+            return 0;
+        }
+    }
+    fprintf(stderr, "no case %s\n", argv[1]);
+    return 2;
+}
+#endif
