@@ -9,6 +9,8 @@
 //! * run them natively or under `LD_PRELOAD` ([`Cmd`], [`Mode`]), every run bounded by a
 //!   timeout, every child killed (with its whole process group) when the test ends or fails,
 //! * start servers and read their port ([`Server`]),
+//! * run the Python scripts of `cdylib-tests/py/` with the real interpreter ([`python3`],
+//!   [`py_script`]),
 //! * watch a process from outside: [`os_threads`], [`open_fds`], [`Sampler`],
 //! * read the library's exit statistics ([`parse_stats`]).
 //!
@@ -286,6 +288,56 @@ pub fn write_executable(name: &str, content: &str) -> PathBuf {
     fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))
         .unwrap_or_else(|e| panic!("chmod {}: {e}", tmp.display()));
     fs::rename(&tmp, &path).unwrap_or_else(|e| panic!("renaming to {}: {e}", path.display()));
+    path
+}
+
+// ---------------------------------------------------------------------------------------------
+// Python programs
+// ---------------------------------------------------------------------------------------------
+
+/// The path of the CPython interpreter that `python3` on `PATH` runs (its `sys.executable`),
+/// asked once per process; panics with a clear message when there is none.
+///
+/// Tests run this path rather than `python3` itself: `python3` on `PATH` may be a shell shim
+/// (pyenv's is a bash script that forks helpers before it execs the interpreter), and a
+/// greenified run must preload the interpreter, not a shell in front of it; the [`Sampler`]
+/// then watches the interpreter's own pid.
+#[track_caller]
+pub fn python3() -> &'static Path {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let found = PYTHON.get_or_init(|| {
+        let mut cmd = Command::new("python3");
+        cmd.args(["-c", "import sys; print(sys.executable)"])
+            .env_remove("LD_PRELOAD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let out = run_command(
+            cmd,
+            "python3 -c 'import sys; print(sys.executable)'",
+            Duration::from_secs(60),
+        )
+        .map_err(|e| format!("python3 is needed for this test but could not be run: {e}"))?;
+        let path = PathBuf::from(out.stdout.trim());
+        if !out.status.success() || !path.is_file() {
+            return Err(format!(
+                "python3 is needed for this test but did not name its interpreter\n{}",
+                out.report()
+            ));
+        }
+        Ok(path)
+    });
+    match found {
+        Ok(path) => path,
+        Err(msg) => panic!("{msg}"),
+    }
+}
+
+/// The path of the test script `cdylib-tests/py/NAME`; panics if it does not exist.
+#[track_caller]
+pub fn py_script(name: &str) -> PathBuf {
+    let path = workspace_root().join("cdylib-tests").join("py").join(name);
+    assert!(path.is_file(), "{} does not exist", path.display());
     path
 }
 
@@ -738,7 +790,19 @@ impl Server {
     /// `listening on PORT` line.
     #[track_caller]
     pub fn start(program: &Path, mode: Mode, env: &[(&str, &str)]) -> Server {
-        let mut cmd = Cmd::new(program).arg("0").mode(mode);
+        Server::start_with_args(program, &[], mode, env)
+    }
+
+    /// Like [`start`](Self::start), with `args` before the port: starts `program ARGS... 0`
+    /// (for a server that is a script: `python3 server.py 0`).
+    #[track_caller]
+    pub fn start_with_args(
+        program: &Path,
+        args: &[&OsStr],
+        mode: Mode,
+        env: &[(&str, &str)],
+    ) -> Server {
+        let mut cmd = Cmd::new(program).args(args).arg("0").mode(mode);
         for (k, v) in env {
             cmd = cmd.env(k, v);
         }

@@ -52,7 +52,9 @@ fn catalogue() -> Vec<Case> {
         let program = compile_c_source(
             &format!("diff-{stem}"),
             &source,
-            &["-O2", "-Wall", "-Wextra", "-Werror", "-pthread", &include, "-lrt"],
+            &[
+                "-O2", "-Wall", "-Wextra", "-Werror", "-pthread", &include, "-lrt",
+            ],
         );
         let list = Cmd::new(&program).arg("--list").timeout(CASE_TIMEOUT).run();
         list.assert_success();
@@ -133,7 +135,12 @@ fn catalogue_matches_native() {
         results.len(),
         KNOWN_DIFFERENCES.len()
     );
-    assert!(failures.is_empty(), "{}\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{}\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]
