@@ -215,6 +215,14 @@ real_fns! {
     fn pthread_barrier_destroy(b: *mut libc::pthread_barrier_t) -> c_int;
     fn pthread_barrier_wait(b: *mut libc::pthread_barrier_t) -> c_int;
 
+    // signals
+    fn sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int;
+    fn pause() -> c_int;
+    fn sigsuspend(mask: *const sigset_t) -> c_int;
+    fn sigtimedwait(set: *const sigset_t, info: *mut libc::siginfo_t, timeout: *const timespec) -> c_int;
+    fn sigwaitinfo(set: *const sigset_t, info: *mut libc::siginfo_t) -> c_int;
+    fn sigwait(set: *const sigset_t, sig: *mut c_int) -> c_int;
+
     // fortify
     fn __chk_fail() -> ();
     fn __fdelt_chk(fd: libc::c_long) -> libc::c_long;

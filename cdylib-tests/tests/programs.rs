@@ -255,3 +255,66 @@ fn process_shared_objects_work_across_greenified_and_native_processes() {
             .assert_stdout("counter=2000 expected=2000 peer_exit=0\n");
     }
 }
+
+#[test]
+fn signals_interrupt_parked_calls_as_natively() {
+    let _g = exclusive();
+    let (_, green) = same_both_ways(&test_program("signals", &[]), &[]);
+    assert!(green
+        .stdout
+        .starts_with("read no-restart: -1 EINTR\nread restart: 1 x\n"));
+}
+
+/// Ctrl-C stops a greenified `python3 -m http.server` with its KeyboardInterrupt, as
+/// natively (the parked poll returns EINTR, so python runs its signal handler).
+#[test]
+fn ctrl_c_stops_a_greenified_python_http_server() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let _g = shared();
+    for mode in Mode::BOTH {
+        let mut cmd = std::process::Command::new(python3());
+        cmd.args(["-u", "-m", "http.server", "0", "--bind", "127.0.0.1"])
+            .env_remove("LD_PRELOAD")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if mode == Mode::Greenified {
+            cmd.env("LD_PRELOAD", lib_path());
+        }
+        let mut child = cmd.spawn().expect("python3 starts");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("a first line");
+        let port: u16 = line
+            .split("port ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{mode}: no port in {line:?}"));
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        conn.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply).unwrap();
+        assert!(reply.starts_with("HTTP/1.0 200"), "{mode}: {reply:?}");
+        // SAFETY: signals our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{mode}: python did not stop on SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut rest = String::new();
+        stdout.read_to_string(&mut rest).unwrap();
+        assert_eq!(status.code(), Some(0), "{mode}: {status:?}");
+        assert!(
+            rest.contains("Keyboard interrupt received, exiting."),
+            "{mode}: {rest:?}"
+        );
+    }
+}

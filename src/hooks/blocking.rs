@@ -128,6 +128,9 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
             Wake::Ready => {}
             Wake::TimedOut => return fail(libc::EAGAIN),
             Wake::Closed => return fail(libc::EBADF),
+            // SA_RESTART restarts the call, unless the socket has a timeout (signal(7)).
+            Wake::Interrupted { restart } if restart && timeout.is_none() => {}
+            Wake::Interrupted { .. } => return fail(libc::EINTR),
         }
     }
 }

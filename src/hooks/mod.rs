@@ -17,6 +17,7 @@ pub mod keys;
 pub mod net;
 pub mod poll;
 pub mod sem;
+pub mod signal;
 pub mod sync;
 pub mod thread;
 pub mod time;
@@ -133,7 +134,7 @@ fn decide() -> u8 {
     });
     match init {
         Ok(()) => {
-            runtime::overflow::install();
+            runtime::overflow::install(crate::real::sigaction);
             ::log::debug!(
                 "green runtime started (stack size {} bytes)",
                 config.stack_size

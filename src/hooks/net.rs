@@ -136,6 +136,8 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
                     // As natively: a blocking connect whose SO_SNDTIMEO expires.
                     Wake::TimedOut => return fail(libc::EINPROGRESS),
                     Wake::Closed => return fail(libc::EBADF),
+                    Wake::Interrupted { restart: true } if info.send_timeout.is_none() => continue,
+                    Wake::Interrupted { .. } => return fail(libc::EINTR),
                 }
                 return match socket_error(fd) {
                     0 => 0,

@@ -58,12 +58,15 @@ fn wait_loop(
             return result;
         }
         let wake = if fds.is_empty() {
-            runtime::park(Reason::Poll, deadline)
+            runtime::park_interruptible(Reason::Poll, deadline)
         } else {
             runtime::wait_fds(fds, Reason::Poll, deadline)
         };
-        if wake == Wake::TimedOut {
-            return check();
+        match wake {
+            Wake::TimedOut => return check(),
+            // Never restarted, whatever SA_RESTART says (signal(7)).
+            Wake::Interrupted { .. } => return fail(libc::EINTR),
+            _ => {}
         }
     }
 }

@@ -338,7 +338,7 @@ pub unsafe extern "C" fn sched_yield() -> c_int {
 }
 
 /// The OS thread's real handle, for calls that act on the OS thread a green one runs on.
-fn os_thread() -> pthread_t {
+pub fn os_thread() -> pthread_t {
     // SAFETY: no arguments.
     unsafe { real::pthread_self() }
 }
@@ -363,9 +363,10 @@ pub unsafe extern "C" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
         if sig == 0 {
             return 0;
         }
-        // Signals reach the OS thread that runs the green thread (see the README).
-        // SAFETY: the OS thread's own handle.
-        return unsafe { real::pthread_kill(os_thread(), sig) };
+        // The signal reaches the OS thread; the green thread it aims at is the one a
+        // handler interrupts (see signal.rs).
+        let tid = runtime::sched::thread_id(h).unwrap_or(0);
+        return super::signal::kill_green(tid, sig);
     }
     // SAFETY: forwarded.
     unsafe { real::pthread_kill(t, sig) }

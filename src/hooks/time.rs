@@ -5,21 +5,35 @@
 
 use super::{enter, fail};
 use crate::real;
-use crate::runtime;
+use crate::runtime::{self, Reason, Wake};
 use libc::{c_int, c_uint, clockid_t, timespec};
 use std::time::{Duration, Instant};
 
-fn sleep_for(duration: Duration) {
+/// Sleeps; returns the time left if a signal handler interrupted the sleep (sleeps are
+/// never restarted, whatever SA_RESTART says).
+fn sleep_for(duration: Duration) -> Option<Duration> {
     if duration.is_zero() {
         runtime::yield_now();
-        return;
+        return None;
     }
-    match Instant::now().checked_add(duration) {
-        Some(deadline) => runtime::sleep_until(deadline),
-        // Longer than the clock can express: forever, as far as anyone can tell.
-        None => loop {
-            runtime::park(runtime::Reason::Sleep, None);
-        },
+    let Some(deadline) = Instant::now().checked_add(duration) else {
+        // Longer than the clock can express: until a signal, as far as anyone can tell.
+        loop {
+            if let Wake::Interrupted { .. } = runtime::park_interruptible(Reason::Sleep, None) {
+                return Some(duration);
+            }
+        }
+    };
+    match runtime::sleep_until(deadline) {
+        Wake::Interrupted { .. } => Some(deadline.saturating_duration_since(Instant::now())),
+        _ => None,
+    }
+}
+
+fn to_timespec(d: Duration) -> timespec {
+    timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
     }
 }
 
@@ -37,8 +51,14 @@ pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
         // SAFETY: forwarded.
         return unsafe { real::sleep(secs) };
     };
-    sleep_for(Duration::from_secs(u64::from(secs)));
-    0
+    match sleep_for(Duration::from_secs(u64::from(secs))) {
+        // glibc's sleep: the whole seconds left (errno stays EINTR).
+        Some(left) => {
+            super::set_errno(libc::EINTR);
+            left.as_secs() as c_uint
+        }
+        None => 0,
+    }
 }
 
 #[no_mangle]
@@ -47,8 +67,10 @@ pub unsafe extern "C" fn usleep(usecs: libc::useconds_t) -> c_int {
         // SAFETY: forwarded.
         return unsafe { real::usleep(usecs) };
     };
-    sleep_for(Duration::from_micros(u64::from(usecs)));
-    0
+    match sleep_for(Duration::from_micros(u64::from(usecs))) {
+        Some(_) => fail(libc::EINTR),
+        None => 0,
+    }
 }
 
 #[no_mangle]
@@ -62,8 +84,16 @@ pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> 
     if !valid(&req) {
         return fail(libc::EINVAL);
     }
-    sleep_for(duration(&req));
-    0
+    match sleep_for(duration(&req)) {
+        Some(left) => {
+            if !rem.is_null() {
+                // SAFETY: the program's out-pointer.
+                unsafe { *rem = to_timespec(left) };
+            }
+            fail(libc::EINTR)
+        }
+        None => 0,
+    }
 }
 
 /// Now on `clock`, or None for a clock we do not emulate.
@@ -106,6 +136,15 @@ pub unsafe extern "C" fn clock_nanosleep(
     if flags & libc::TIMER_ABSTIME != 0 && wait.is_zero() {
         return 0;
     }
-    sleep_for(wait);
-    0
+    match sleep_for(wait) {
+        Some(left) => {
+            // The remaining time is reported for relative sleeps only.
+            if flags & libc::TIMER_ABSTIME == 0 && !rem.is_null() {
+                // SAFETY: the program's out-pointer.
+                unsafe { *rem = to_timespec(left) };
+            }
+            libc::EINTR
+        }
+        None => 0,
+    }
 }

@@ -141,7 +141,28 @@ pub fn post_remote(addr: usize) {
     }
 }
 
+/// Rings every scheduler's doorbell (a signal arrived: see interrupt.rs).
+/// Async-signal-safe.
+pub fn ring_doorbells() {
+    for slot in &MAILBOXES {
+        let ptr = slot.load(SeqCst);
+        if ptr.is_null() {
+            break;
+        }
+        // SAFETY: registered mailboxes are leaked, so they live forever.
+        unsafe { &*ptr }.ring();
+    }
+}
+
 impl Mailbox {
+    fn ring(&self) {
+        let fd = self.doorbell.load(SeqCst);
+        // SAFETY: the doorbell is the scheduler's eventfd, never closed; borrowed for one
+        // 8-byte write (EAGAIN on a saturated counter is fine: it is already ringing).
+        let doorbell = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
+        let _ = rustix::io::write(doorbell, &1u64.to_ne_bytes());
+    }
+
     fn post(&self, addr: usize) {
         let posted = self.slots.iter().any(|slot| {
             slot.compare_exchange(0, addr, SeqCst, SeqCst).is_ok() || slot.load(SeqCst) == addr
@@ -149,11 +170,7 @@ impl Mailbox {
         if !posted {
             self.overflow.store(true, SeqCst);
         }
-        let fd = self.doorbell.load(SeqCst);
-        // SAFETY: the doorbell is the scheduler's eventfd, never closed; borrowed for one
-        // 8-byte write (EAGAIN on a saturated counter is fine: it is already ringing).
-        let doorbell = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
-        let _ = rustix::io::write(doorbell, &1u64.to_ne_bytes());
+        self.ring();
     }
 
     /// Quiets the doorbell and empties the mailbox: the addresses posted, and whether it

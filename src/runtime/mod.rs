@@ -7,6 +7,7 @@
 pub mod errno;
 pub mod fdtable;
 pub mod futex;
+pub mod interrupt;
 pub mod keys;
 pub mod overflow;
 pub mod reactor;
@@ -18,7 +19,7 @@ pub mod timer;
 pub use reactor::Interest;
 pub use sched::{
     current_handle, current_is_main, detach, exists, exit_current, exit_main, fd_closed,
-    init_current_thread, is_alive, join, name, park, set_name, sleep_until, spawn, stack_bounds,
-    stats, wait_fd, wait_fds, yield_now, Config, Handle, JoinWait, Reason, SpawnOptions,
-    StackRequest, Stats, Wake,
+    init_current_thread, is_alive, join, name, park, park_interruptible, set_name, sleep_until,
+    spawn, stack_bounds, stats, wait_fd, wait_fds, yield_now, Config, Handle, JoinWait, Reason,
+    SpawnOptions, StackRequest, Stats, Wake,
 };

@@ -104,6 +104,11 @@ pub fn die(message: &str) -> ! {
     std::process::abort()
 }
 
+/// The sigaction to use (the real libc one: the library's own is a hook).
+type SigactionFn =
+    unsafe fn(libc::c_int, *const libc::sigaction, *mut libc::sigaction) -> libc::c_int;
+static SIGACTION: AtomicUsize = AtomicUsize::new(0);
+
 struct Saved(UnsafeCell<[libc::sigaction; 2]>);
 // SAFETY: written once by `install` before the handler can run, then only read.
 unsafe impl Sync for Saved {}
@@ -128,16 +133,19 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
         write_stderr(&line.buf[..line.len]);
     }
     let slot = if sig == libc::SIGSEGV { 0 } else { 1 };
-    // SAFETY: PREVIOUS was filled by `install`; restoring it makes the re-executed
-    // faulting instruction reach the disposition the program had.
+    // SAFETY: PREVIOUS and SIGACTION were filled by `install`; restoring the previous
+    // action makes the re-executed faulting instruction reach the program's disposition.
     unsafe {
+        let sigaction: SigactionFn = std::mem::transmute(SIGACTION.load(Relaxed));
         let previous = &(*PREVIOUS.0.get())[slot];
-        libc::sigaction(sig, previous, std::ptr::null_mut());
+        sigaction(sig, previous, std::ptr::null_mut());
     }
 }
 
-/// Installs the fault handler on an alternate stack for the calling OS thread.
-pub fn install() {
+/// Installs the fault handler on an alternate stack for the calling OS thread, with
+/// `sigaction` (the real one).
+pub fn install(sigaction: SigactionFn) {
+    SIGACTION.store(sigaction as usize, Relaxed);
     // The alternate stack is leaked on purpose: it must outlive the thread's last fault.
     let alt = vec![0u8; ALT_STACK_BYTES].leak();
     let stack = libc::stack_t {
@@ -158,8 +166,8 @@ pub fn install() {
             action.sa_sigaction = on_fault as *const () as usize;
             action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
             libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(sig, std::ptr::null(), &mut (*PREVIOUS.0.get())[i]);
-            libc::sigaction(sig, &action, std::ptr::null_mut());
+            sigaction(sig, std::ptr::null(), &mut (*PREVIOUS.0.get())[i]);
+            sigaction(sig, &action, std::ptr::null_mut());
         }
     }
 }

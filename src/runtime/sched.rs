@@ -28,7 +28,7 @@ use super::keys::Values;
 use super::reactor::{Interest, Reactor, RegisterError};
 use super::stack::{canary_intact_below, round_stack_size, GreenStack, StackKind, StackPool};
 use super::timer::Timers;
-use super::{errno, futex, overflow};
+use super::{errno, futex, interrupt, overflow};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use rustix::io::Errno;
 use std::cell::Cell;
@@ -54,6 +54,10 @@ pub enum Wake {
     TimedOut,
     /// The fd it waited on was closed.
     Closed,
+    /// A signal handler ran (EINTR); with SA_RESTART, restartable calls go on waiting.
+    Interrupted {
+        restart: bool,
+    },
 }
 
 /// What a thread parks for; counted in the stats.
@@ -202,6 +206,10 @@ struct Thread {
     stack_kind: StackKind,
     /// pthread_setspecific values.
     specific: Values,
+    /// The current park may be interrupted by a signal (EINTR).
+    interruptible: bool,
+    /// The number of the current park (see interrupt.rs).
+    parked_at: u64,
 }
 
 impl Thread {
@@ -220,6 +228,8 @@ impl Thread {
             stack: (0, 0),
             stack_kind: StackKind::User,
             specific: Values::default(),
+            interruptible: false,
+            parked_at: 0,
         }
     }
 }
@@ -370,6 +380,7 @@ impl Scheduler {
         }
         if doorbell {
             self.answer_doorbell();
+            interrupt::take(|i| self.interrupt(i));
         }
         self.timers.expire(Instant::now(), |key| woken.push(key));
         for key in woken.drain(..) {
@@ -390,6 +401,29 @@ impl Scheduler {
         }
         for addr in addrs {
             self.futex_wake(addr, usize::MAX);
+        }
+    }
+
+    /// Applies a signal's interruption to the thread the kernel would have chosen.
+    fn interrupt(&mut self, i: interrupt::Interruption) {
+        let eligible = |t: &Thread| {
+            t.state == State::Parked
+                && t.interruptible
+                && interrupt::parked_before(t.parked_at, i.epoch)
+        };
+        let target = match i.target {
+            Some(tid) => Some(tid),
+            None if !self.main_exited => Some(MAIN),
+            // After main's pthread_exit the kernel picks another thread.
+            None => {
+                (0..self.threads.len() as ThreadId).find(|&t| eligible(&self.threads[t as usize]))
+            }
+        };
+        if let Some(tid) = target {
+            if self.threads.get(tid as usize).is_some_and(eligible) {
+                let key = self.key(tid);
+                self.ready(key, Wake::Interrupted { restart: i.restart });
+            }
         }
     }
 
@@ -576,9 +610,24 @@ pub fn current_key() -> WaitKey {
 
 /// Parks the current thread until its key is woken or `deadline` passes.
 pub fn park(reason: Reason, deadline: Option<Instant>) -> Wake {
+    park_as(reason, deadline, false)
+}
+
+/// Like [`park`], but a signal handler running meanwhile ends it with
+/// [`Wake::Interrupted`] (for calls that return EINTR natively).
+pub fn park_interruptible(reason: Reason, deadline: Option<Instant>) -> Wake {
+    park_as(reason, deadline, true)
+}
+
+fn park_as(reason: Reason, deadline: Option<Instant>, interruptible: bool) -> Wake {
     let saved = errno::get();
     with(|s| {
         let me = s.current;
+        let t = &mut s.threads[me as usize];
+        t.interruptible = interruptible;
+        if interruptible {
+            t.parked_at = interrupt::next_park();
+        }
         s.stats.parks[reason as usize] += 1;
         if let Some(deadline) = deadline {
             let key = s.key(me);
@@ -622,7 +671,7 @@ pub fn wait_fds(fds: &[(i32, Interest)], reason: Reason, deadline: Option<Instan
         None
     });
     match registered {
-        None => park(reason, deadline),
+        None => park_interruptible(reason, deadline),
         Some(wake) => {
             // Void the registrations made so far.
             with(|s| {
@@ -634,11 +683,15 @@ pub fn wait_fds(fds: &[(i32, Interest)], reason: Reason, deadline: Option<Instan
     }
 }
 
-/// Sleeps until `deadline`.
-pub fn sleep_until(deadline: Instant) {
+/// Sleeps until `deadline`, unless a signal handler interrupts the sleep.
+pub fn sleep_until(deadline: Instant) -> Wake {
     while Instant::now() < deadline {
-        park(Reason::Sleep, Some(deadline));
+        let wake = park_interruptible(Reason::Sleep, Some(deadline));
+        if matches!(wake, Wake::Interrupted { .. }) {
+            return wake;
+        }
     }
+    Wake::TimedOut
 }
 
 /// Lets every other ready thread run once before the current one continues.
@@ -777,6 +830,11 @@ pub fn is_alive(handle: Handle) -> bool {
     })
 }
 
+/// The id of the thread `handle` names (if not reaped).
+pub fn thread_id(handle: Handle) -> Option<ThreadId> {
+    with(|s| s.resolve(handle))
+}
+
 /// Whether `handle` names a thread that has not been reaped (it may have exited).
 pub fn exists(handle: Handle) -> bool {
     with(|s| s.resolve(handle).is_some())
@@ -789,6 +847,7 @@ pub fn futex_wait(
     still_waiting: impl FnOnce() -> bool,
     reason: Reason,
     deadline: Option<Instant>,
+    interruptible: bool,
 ) -> Wake {
     // Counted before the check, so that a waker on another OS thread that changes the word
     // after our check is sure to see us (see futex.rs).
@@ -804,7 +863,7 @@ pub fn futex_wait(
         true
     });
     let wake = if queued {
-        park(reason, deadline)
+        park_as(reason, deadline, interruptible)
     } else {
         Wake::Ready
     };

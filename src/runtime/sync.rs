@@ -57,7 +57,17 @@ impl LockWait {
     }
 }
 
-/// Sleeps while `*word == expected`. False when `deadline` passed.
+/// How a sleep on a word ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Slept {
+    /// Woken, or the word changed, or a spurious wakeup: look again.
+    Woken,
+    TimedOut,
+    /// A signal handler ran (only for interruptible sleeps).
+    Interrupted,
+}
+
+/// Sleeps while `*word == expected`.
 fn wait_word(
     word: &AtomicU32,
     expected: u32,
@@ -65,8 +75,23 @@ fn wait_word(
     shared: bool,
     caller: Caller,
 ) -> bool {
+    sleep_on(word, expected, deadline, shared, caller, false) != Slept::TimedOut
+}
+
+fn sleep_on(
+    word: &AtomicU32,
+    expected: u32,
+    deadline: Option<Instant>,
+    shared: bool,
+    caller: Caller,
+    interruptible: bool,
+) -> Slept {
     if !caller.green {
-        return futex::native_wait(word, expected, deadline, shared);
+        return if futex::native_wait(word, expected, deadline, shared) {
+            Slept::Woken
+        } else {
+            Slept::TimedOut
+        };
     }
     // A shared word may be changed by another process, which cannot wake a green
     // thread: look again every SHARED_POLL.
@@ -76,8 +101,12 @@ fn wait_word(
         (d, n) => d.or(n),
     };
     let addr = word.as_ptr() as usize;
-    let wake = sched::futex_wait(addr, || word.load(SeqCst) == expected, Reason::Sync, until);
-    wake != Wake::TimedOut || deadline.is_none_or(|d| Instant::now() < d)
+    let still = || word.load(SeqCst) == expected;
+    match sched::futex_wait(addr, still, Reason::Sync, until, interruptible) {
+        Wake::Interrupted { .. } => Slept::Interrupted,
+        Wake::TimedOut if deadline.is_some_and(|d| Instant::now() >= d) => Slept::TimedOut,
+        _ => Slept::Woken,
+    }
 }
 
 /// Wakes up to `n` sleepers of `word`, green and native.
@@ -623,12 +652,21 @@ impl Semaphore {
                 return Err(libc::EAGAIN);
             }
             self.data.fetch_add(SEM_NWAITERS_ONE, SeqCst);
-            let in_time = wait_word(self.value_word(), 0, wait.deadline(), self.shared(), caller);
+            // sem_wait is never restarted after a signal handler: EINTR.
+            let slept = sleep_on(
+                self.value_word(),
+                0,
+                wait.deadline(),
+                self.shared(),
+                caller,
+                true,
+            );
             self.data.fetch_sub(SEM_NWAITERS_ONE, SeqCst);
-            if !in_time && !self.try_take() {
-                return Err(libc::ETIMEDOUT);
-            } else if !in_time {
-                return Ok(());
+            match slept {
+                Slept::Woken => {}
+                Slept::Interrupted => return Err(libc::EINTR),
+                Slept::TimedOut if self.try_take() => return Ok(()),
+                Slept::TimedOut => return Err(libc::ETIMEDOUT),
             }
         }
     }

@@ -1,0 +1,313 @@
+//! Signal handlers and the calls that wait for signals.
+//!
+//! The program's handlers are wrapped: the kernel runs our trampoline, which notes that a
+//! handler ran (so that a parked green thread returns EINTR, or restarts under
+//! SA_RESTART, as the thread the kernel chose would have; see runtime/interrupt.rs) and
+//! then calls the program's handler with the arguments the kernel gave. `sigaction`
+//! reports the program's own handler and flags back, never the trampoline.
+
+use super::{enter, fail, thread};
+use crate::real;
+use crate::runtime::{self, interrupt, Reason, Wake};
+use libc::{c_int, c_void, siginfo_t, sigset_t, timespec};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::time::Instant;
+
+const NSIG: usize = 65;
+
+/// The program's handler and flags, per signal, while the trampoline stands in for it.
+static HANDLERS: [AtomicUsize; NSIG] = [const { AtomicUsize::new(0) }; NSIG];
+static FLAGS: [AtomicI32; NSIG] = [const { AtomicI32::new(0) }; NSIG];
+/// Signals whose `signal()` handlers must not restart calls (siginterrupt).
+static INTERRUPTING: AtomicU64 = AtomicU64::new(0);
+/// The green thread (id + 1) a pthread_kill in progress aims at; 0: none.
+static TARGET: AtomicUsize = AtomicUsize::new(0);
+/// Handlers run so far (sigsuspend checks whether one ran while it changed the mask).
+static HANDLED: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
+    let i = sig as usize;
+    let (handler, flags) = (HANDLERS[i].load(SeqCst), FLAGS[i].load(SeqCst));
+    let target = TARGET.swap(0, SeqCst);
+    interrupt::post(
+        (target != 0).then(|| (target - 1) as u32),
+        flags & libc::SA_RESTART != 0,
+    );
+    HANDLED.fetch_add(1, SeqCst);
+    if handler == 0 {
+        return;
+    }
+    if flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the program installed this as an SA_SIGINFO handler.
+        let f: extern "C" fn(c_int, *mut siginfo_t, *mut c_void) =
+            unsafe { std::mem::transmute(handler) };
+        f(sig, info, context);
+    } else {
+        // SAFETY: the program installed this as a plain handler.
+        let f: extern "C" fn(c_int) = unsafe { std::mem::transmute(handler) };
+        f(sig);
+    }
+}
+
+fn is_function(handler: usize) -> bool {
+    handler != libc::SIG_DFL && handler != libc::SIG_IGN && handler != libc::SIG_ERR
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sigaction(
+    sig: c_int,
+    act: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> c_int {
+    let _green = enter();
+    let valid = (1..NSIG as c_int).contains(&sig) && sig != libc::SIGKILL && sig != libc::SIGSTOP;
+    if !valid {
+        // SAFETY: forwarded: libc reports the error.
+        return unsafe { real::sigaction(sig, act, old) };
+    }
+    let i = sig as usize;
+    // SAFETY: an all-zero sigaction is a valid value to read the current one into.
+    let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: reading the current action.
+    if unsafe { real::sigaction(sig, std::ptr::null(), &mut current) } != 0 {
+        return -1;
+    }
+    if current.sa_sigaction == trampoline as *const () as usize {
+        current.sa_sigaction = HANDLERS[i].load(SeqCst);
+        current.sa_flags =
+            (current.sa_flags & !libc::SA_SIGINFO) | (FLAGS[i].load(SeqCst) & libc::SA_SIGINFO);
+    }
+    if !act.is_null() {
+        // SAFETY: the program's action.
+        let mut wanted = unsafe { *act };
+        if is_function(wanted.sa_sigaction) {
+            HANDLERS[i].store(wanted.sa_sigaction, SeqCst);
+            FLAGS[i].store(wanted.sa_flags, SeqCst);
+            wanted.sa_sigaction = trampoline as *const () as usize;
+            wanted.sa_flags |= libc::SA_SIGINFO;
+        }
+        // SAFETY: installs the (wrapped) action.
+        if unsafe { real::sigaction(sig, &wanted, std::ptr::null_mut()) } != 0 {
+            return -1;
+        }
+    }
+    if !old.is_null() {
+        // SAFETY: the program's out-pointer.
+        unsafe { *old = current };
+    }
+    0
+}
+
+/// signal(), bsd_signal() and sysv_signal() through our sigaction.
+unsafe fn install(sig: c_int, handler: usize, flags: c_int, mask_self: bool) -> usize {
+    // SAFETY: zeroed sigactions are valid; the fields are set below.
+    let (mut act, mut old): (libc::sigaction, libc::sigaction) =
+        unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+    act.sa_sigaction = handler;
+    act.sa_flags = flags;
+    // SAFETY: a local sigset.
+    unsafe {
+        libc::sigemptyset(&mut act.sa_mask);
+        if mask_self && sig > 0 && (sig as usize) < NSIG {
+            libc::sigaddset(&mut act.sa_mask, sig);
+        }
+    }
+    // SAFETY: our own hook, with valid pointers.
+    if unsafe { sigaction(sig, &act, &mut old) } != 0 {
+        return libc::SIG_ERR;
+    }
+    old.sa_sigaction
+}
+
+fn bsd_flags(sig: c_int) -> c_int {
+    let interrupting = (1..64).contains(&sig) && INTERRUPTING.load(SeqCst) & (1 << sig) != 0;
+    if interrupting {
+        0
+    } else {
+        libc::SA_RESTART
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn signal(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
+    // SAFETY: glibc's signal() is bsd_signal().
+    unsafe { install(sig, handler, bsd_flags(sig), true) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn bsd_signal(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
+    // SAFETY: as glibc's bsd_signal.
+    unsafe { install(sig, handler, bsd_flags(sig), true) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sysv_signal(
+    sig: c_int,
+    handler: libc::sighandler_t,
+) -> libc::sighandler_t {
+    // SAFETY: as glibc's sysv_signal: one-shot, not masked while running.
+    unsafe { install(sig, handler, libc::SA_RESETHAND | libc::SA_NODEFER, false) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn siginterrupt(sig: c_int, interrupt: c_int) -> c_int {
+    // SAFETY: a zeroed sigaction to read into.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: our own hook, reading the program's view.
+    if unsafe { sigaction(sig, std::ptr::null(), &mut action) } != 0 {
+        return -1;
+    }
+    if interrupt != 0 {
+        INTERRUPTING.fetch_or(1 << sig, SeqCst);
+        action.sa_flags &= !libc::SA_RESTART;
+    } else {
+        INTERRUPTING.fetch_and(!(1 << sig), SeqCst);
+        action.sa_flags |= libc::SA_RESTART;
+    }
+    // SAFETY: our own hook.
+    unsafe { sigaction(sig, &action, std::ptr::null_mut()) }
+}
+
+/// Sends `sig` to the OS thread on behalf of a pthread_kill aimed at green thread `tid`:
+/// if a handler runs, that thread is the one interrupted.
+pub fn kill_green(tid: u32, sig: c_int) -> c_int {
+    TARGET.store(tid as usize + 1, SeqCst);
+    // SAFETY: the OS thread's own handle; the signal is delivered before this returns.
+    let r = unsafe { real::pthread_kill(thread::os_thread(), sig) };
+    TARGET.store(0, SeqCst);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pause() -> c_int {
+    let Some(_green) = enter() else {
+        // SAFETY: forwarded.
+        return unsafe { real::pause() };
+    };
+    loop {
+        if let Wake::Interrupted { .. } = runtime::park_interruptible(Reason::Sleep, None) {
+            return fail(libc::EINTR);
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sigsuspend(mask: *const sigset_t) -> c_int {
+    let Some(_green) = enter() else {
+        // SAFETY: forwarded.
+        return unsafe { real::sigsuspend(mask) };
+    };
+    // SAFETY: a zeroed sigset to save into.
+    let mut saved: sigset_t = unsafe { std::mem::zeroed() };
+    let before = HANDLED.load(SeqCst);
+    // SAFETY: the program's mask, applied to the OS thread for the wait.
+    if unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, mask, &mut saved) } != 0 {
+        return -1;
+    }
+    // A signal pending under the old mask is delivered as soon as the mask changes.
+    let mut interrupted = HANDLED.load(SeqCst) != before;
+    while !interrupted {
+        interrupted = matches!(
+            runtime::park_interruptible(Reason::Sleep, None),
+            Wake::Interrupted { .. }
+        );
+    }
+    // SAFETY: restores the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &saved, std::ptr::null_mut()) };
+    fail(libc::EINTR)
+}
+
+/// Waits for one of `set` (blocked by the program) with a signalfd the reactor watches.
+unsafe fn wait_signal(
+    set: *const sigset_t,
+    info: *mut siginfo_t,
+    deadline: Option<Instant>,
+) -> c_int {
+    let zero = timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: the program's set; a signalfd of our own, closed below.
+    let fd = unsafe { real::signalfd(-1, set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+    if fd < 0 {
+        return -1;
+    }
+    let result = loop {
+        // SAFETY: the program's set and out-pointer; a zero timeout never blocks.
+        let r = unsafe { real::sigtimedwait(set, info, &zero) };
+        if r >= 0 || super::errno() != libc::EAGAIN {
+            break r;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break fail(libc::EAGAIN);
+        }
+        match runtime::wait_fd(fd, runtime::Interest::Read, Reason::Poll, deadline) {
+            Wake::Interrupted { .. } => break fail(libc::EINTR),
+            Wake::TimedOut => {
+                // SAFETY: as above.
+                let r = unsafe { real::sigtimedwait(set, info, &zero) };
+                break r;
+            }
+            _ => {}
+        }
+    };
+    let saved = super::errno();
+    runtime::fd_closed(fd);
+    // SAFETY: our own signalfd.
+    unsafe { real::close(fd) };
+    super::set_errno(saved);
+    result
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sigtimedwait(
+    set: *const sigset_t,
+    info: *mut siginfo_t,
+    timeout: *const timespec,
+) -> c_int {
+    let green = enter();
+    // SAFETY: NULL or the program's timespec.
+    let deadline = unsafe { super::poll::ts_deadline(timeout) };
+    let (Some(_green), Ok(deadline)) = (green, deadline) else {
+        // SAFETY: forwarded (libc reports an invalid timeout).
+        return unsafe { real::sigtimedwait(set, info, timeout) };
+    };
+    // SAFETY: forwarded.
+    unsafe { wait_signal(set, info, deadline) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sigwaitinfo(set: *const sigset_t, info: *mut siginfo_t) -> c_int {
+    let Some(_green) = enter() else {
+        // SAFETY: forwarded.
+        return unsafe { real::sigwaitinfo(set, info) };
+    };
+    // SAFETY: forwarded.
+    unsafe { wait_signal(set, info, None) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sigwait(set: *const sigset_t, sig: *mut c_int) -> c_int {
+    let Some(green) = enter() else {
+        // SAFETY: forwarded.
+        return unsafe { real::sigwait(set, sig) };
+    };
+    drop(green);
+    // SAFETY: a zeroed siginfo to receive into.
+    let mut info: siginfo_t = unsafe { std::mem::zeroed() };
+    loop {
+        let green = enter();
+        // SAFETY: the program's set; our own siginfo.
+        let r = unsafe { wait_signal(set, &mut info, None) };
+        drop(green);
+        if r > 0 {
+            // SAFETY: the program's out-pointer.
+            unsafe { *sig = r };
+            return 0;
+        }
+        // sigwait is restarted after a handler runs; it returns an error number otherwise.
+        if super::errno() != libc::EINTR {
+            return super::errno();
+        }
+    }
+}

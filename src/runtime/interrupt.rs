@@ -1,0 +1,87 @@
+//! Signals that interrupt parked green threads (EINTR).
+//!
+//! A signal handler that runs while green threads are parked must make one of them
+//! return EINTR, as the kernel would for the thread it delivered the signal to: the
+//! thread a `pthread_kill` named, or else the main thread (the kernel's choice for a
+//! process-directed signal when main does not block it). The signal trampoline records
+//! that in a small lock-free queue ([`post`], async-signal-safe) and rings the
+//! schedulers' doorbells; the scheduler applies it ([`take`]).
+//!
+//! Only a thread that was already parked when the signal arrived is interrupted: every
+//! park takes a number from [`PARKS`], and the signal records the number current at
+//! its arrival. A call that begins after the handler ran waits normally, as natively.
+
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+
+/// Numbers the parks (38 bits are kept: comparisons wrap).
+static PARKS: AtomicU64 = AtomicU64::new(1);
+const EPOCH_BITS: u32 = 38;
+const EPOCH_MASK: u64 = (1 << EPOCH_BITS) - 1;
+
+const SLOTS: usize = 32;
+static QUEUE: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+
+/// One pending interruption.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interruption {
+    /// The green thread a pthread_kill aimed at; None: process-directed.
+    pub target: Option<u32>,
+    /// The handler has SA_RESTART: restartable calls go on waiting.
+    pub restart: bool,
+    /// Parks numbered below this were already parked when the signal came.
+    pub epoch: u64,
+}
+
+/// The number of a park that starts now.
+pub fn next_park() -> u64 {
+    PARKS.fetch_add(1, SeqCst) & EPOCH_MASK
+}
+
+/// Whether a park numbered `park` started before the signal of `epoch`.
+pub fn parked_before(park: u64, epoch: u64) -> bool {
+    let distance = epoch.wrapping_sub(park) & EPOCH_MASK;
+    distance != 0 && distance < (1 << (EPOCH_BITS - 1))
+}
+
+/// Records an interruption (from a signal handler). Lock-free, async-signal-safe.
+pub fn post(target: Option<u32>, restart: bool) {
+    let epoch = PARKS.load(SeqCst) & EPOCH_MASK;
+    let target_bits = target.map_or(0, |t| u64::from(t) + 1) & 0xFF_FFFF;
+    let entry = 1 | (u64::from(restart) << 1) | (target_bits << 2) | (epoch << 26);
+    for slot in &QUEUE {
+        if slot.compare_exchange(0, entry, SeqCst, SeqCst).is_ok() {
+            break;
+        }
+    }
+    super::futex::ring_doorbells();
+}
+
+/// Hands every pending interruption to `apply`, oldest slots first.
+pub fn take(mut apply: impl FnMut(Interruption)) {
+    for slot in &QUEUE {
+        let entry = slot.swap(0, SeqCst);
+        if entry == 0 {
+            continue;
+        }
+        let target_bits = (entry >> 2) & 0xFF_FFFF;
+        apply(Interruption {
+            target: (target_bits != 0).then(|| (target_bits - 1) as u32),
+            restart: entry & 2 != 0,
+            epoch: entry >> 26,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs_order_parks_and_signals() {
+        assert!(parked_before(5, 6));
+        assert!(!parked_before(6, 6));
+        assert!(!parked_before(7, 6));
+        // Wrapping at 38 bits.
+        assert!(parked_before(EPOCH_MASK, 1));
+    }
+}
