@@ -106,11 +106,7 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
     if info.user_nonblock || info.kind == Kind::Passthrough {
         return attempt(Attempt::Plain);
     }
-    let how = match info.kind {
-        Kind::Owned => Attempt::Plain,
-        _ if info.is_socket && op.has_flags => Attempt::DontWait,
-        _ => Attempt::Gated,
-    };
+    let how = attempt_kind(&info, op);
     let timeout = match op.interest {
         Interest::Read => info.recv_timeout,
         Interest::Write => info.send_timeout,
@@ -119,8 +115,8 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
     loop {
         if how != Attempt::Gated || ready_now(op.fd, op.interest) {
             let result = attempt(how);
-            // A gated call ran only because it could not block: whatever it says stands.
-            if result != -1 || !would_block(errno()) || how == Attempt::Gated {
+            // The program sees this fd as blocking: a "would block" means wait.
+            if result != -1 || !would_block(errno()) {
                 return result;
             }
         }
@@ -132,6 +128,22 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
             Wake::Interrupted { restart } if restart && timeout.is_none() => {}
             Wake::Interrupted { .. } => return fail(libc::EINTR),
         }
+    }
+}
+
+/// How to try an operation on an fd the program sees as blocking.
+///
+/// A socket's O_NONBLOCK belongs to its open file description, which a child process
+/// can share and clear (greenify clears it for children that exec, see process.rs).
+/// So even on sockets greenify made non-blocking, calls that take flags add
+/// MSG_DONTWAIT, and calls that cannot (accept) wait for readiness first: a socket
+/// whose description became blocking behind our back still never blocks the thread.
+fn attempt_kind(info: &FdInfo, op: Op) -> Attempt {
+    match info.kind {
+        _ if info.is_socket && op.has_flags => Attempt::DontWait,
+        Kind::Owned if op.reason == Reason::Accept => Attempt::Gated,
+        Kind::Owned => Attempt::Plain,
+        _ => Attempt::Gated,
     }
 }
 

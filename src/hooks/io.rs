@@ -54,13 +54,27 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
     })
 }
 
+/// A msghdr carrying just `count` iovecs (for readv/writev on sockets as recvmsg/sendmsg).
+fn iov_msg(iov: *const iovec, count: usize) -> libc::msghdr {
+    // SAFETY: an all-zero msghdr is valid (no name, no control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov as *mut iovec;
+    msg.msg_iovlen = count;
+    msg
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, count: c_int) -> ssize_t {
     let green = enter();
-    let op = Op::new(fd, Interest::Read, Reason::Read);
-    // SAFETY: the program's own arguments, passed on unchanged.
-    blocking::run(green.as_ref(), op, |_| unsafe {
-        real::readv(fd, iov, count)
+    let op = Op::new(fd, Interest::Read, Reason::Read).with_flags();
+    blocking::run(green.as_ref(), op, |how| match how {
+        Attempt::DontWait if count > 0 => {
+            let mut msg = iov_msg(iov, count as usize);
+            // SAFETY: readv on a socket is recvmsg of the same iovecs.
+            unsafe { real::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) }
+        }
+        // SAFETY: the program's own arguments, passed on unchanged.
+        _ => unsafe { real::readv(fd, iov, count) },
     })
 }
 
@@ -101,7 +115,7 @@ pub unsafe fn iovecs_len(iov: *const iovec, count: usize) -> usize {
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, count: c_int) -> ssize_t {
     let green = enter();
-    let op = Op::new(fd, Interest::Write, Reason::Write);
+    let op = Op::new(fd, Interest::Write, Reason::Write).with_flags();
     if count <= 0 || iov.is_null() {
         // SAFETY: invalid arguments: libc reports the error.
         return blocking::run(green.as_ref(), op, |_| unsafe {
@@ -111,10 +125,19 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, count: c_int) -> s
     let n = count as usize;
     // SAFETY: the program promises `count` valid iovecs.
     let total = unsafe { iovecs_len(iov, n) };
+    let send = |iov: *const iovec, count: usize, how: Attempt| {
+        if how == Attempt::DontWait {
+            let msg = iov_msg(iov, count);
+            // SAFETY: writev on a socket is sendmsg of the same iovecs.
+            unsafe { real::sendmsg(fd, &msg, libc::MSG_DONTWAIT) }
+        } else {
+            // SAFETY: the program's own (or re-sliced) iovecs.
+            unsafe { real::writev(fd, iov, count as c_int) }
+        }
+    };
     write_all(green.as_ref(), op, total, |how, offset, len| {
         if offset == 0 && how != Attempt::Gated {
-            // SAFETY: the program's own iovecs.
-            return unsafe { real::writev(fd, iov, count) };
+            return send(iov, n, how);
         }
         // SAFETY: as above; we only re-slice them.
         let mut rest = unsafe { iovecs_after(iov, n, offset) };
@@ -125,8 +148,7 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, count: c_int) -> s
             budget -= v.iov_len;
             keep
         });
-        // SAFETY: `rest` points into the program's buffers.
-        unsafe { real::writev(fd, rest.as_ptr(), rest.len() as c_int) }
+        send(rest.as_ptr(), rest.len(), how)
     })
 }
 
