@@ -171,6 +171,32 @@ pub fn copy(from: i32, to: i32) {
     }
 }
 
+/// Before a child process may inherit fds (fork, posix_spawn, exec): every socket we
+/// made O_NONBLOCK underneath, that the program sees as blocking and that survives
+/// exec, gets its description back to blocking, as the child (greenified or not)
+/// expects. This process then treats it as a socket it does not own: MSG_DONTWAIT and
+/// readiness waits keep it from ever blocking a green thread.
+pub fn release_for_children() {
+    for (fd, e) in table().iter().enumerate() {
+        let flags = e.flags.load(Relaxed);
+        if decode(flags) != Kind::Owned || flags & USER_NONBLOCK != 0 {
+            continue;
+        }
+        // SAFETY: borrowed for two fcntl calls; a closed fd just fails them.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd as i32) };
+        let inherited = rustix::io::fcntl_getfd(borrowed)
+            .is_ok_and(|f| !f.contains(rustix::io::FdFlags::CLOEXEC));
+        if !inherited {
+            continue;
+        }
+        if let Ok(status) = rustix::fs::fcntl_getfl(borrowed) {
+            let _ = rustix::fs::fcntl_setfl(borrowed, status - rustix::fs::OFlags::NONBLOCK);
+        }
+        e.flags
+            .store((flags & !KIND_MASK) | encode(Kind::Gated), Relaxed);
+    }
+}
+
 /// Looks at an fd we have not seen yet and records what it is. Returns the new facts,
 /// or `None` if the fd is not open.
 pub fn classify(fd: i32) -> Option<FdInfo> {

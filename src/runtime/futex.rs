@@ -127,6 +127,14 @@ pub fn new_mailbox(doorbell: i32) -> &'static Mailbox {
     mailbox
 }
 
+/// In a forked child: the registered mailboxes are the parent's schedulers' (their
+/// doorbells are shared eventfds); forget them.
+pub fn forget_mailboxes() {
+    for slot in &MAILBOXES {
+        slot.store(std::ptr::null_mut(), SeqCst);
+    }
+}
+
 /// Asks every scheduler to wake its green sleepers of `addr`. Lock-free and
 /// async-signal-safe: usable from any thread and from signal handlers.
 pub fn post_remote(addr: usize) {

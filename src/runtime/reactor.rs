@@ -66,6 +66,11 @@ impl Reactor {
         })
     }
 
+    /// Closes the epoll instance (in a forked child: it is the parent's).
+    pub fn close(self) {
+        close_raw(self.epoll);
+    }
+
     pub fn epoll_fd(&self) -> BorrowedFd<'_> {
         self.epoll.as_fd()
     }

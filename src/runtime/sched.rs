@@ -254,7 +254,12 @@ pub struct Scheduler {
     /// Wakes posted from outside this thread; its doorbell eventfd stays open for the
     /// process's life.
     mailbox: &'static futex::Mailbox,
-    _doorbell: rustix::fd::OwnedFd,
+    doorbell: rustix::fd::OwnedFd,
+    /// Lowest number for our own fds.
+    fd_floor: u32,
+    /// In a child forked by another green thread, MAIN does not exist: when the last
+    /// thread ends the process exits, instead of returning into MAIN's code.
+    main_gone: bool,
     stats: Stats,
 }
 
@@ -274,6 +279,69 @@ thread_local! {
     };
 }
 
+/// An epoll reactor watching a new doorbell eventfd, and the mailbox it rings.
+fn new_reactor(
+    fd_floor: u32,
+) -> Result<(Reactor, &'static futex::Mailbox, rustix::fd::OwnedFd), Errno> {
+    let mut reactor = Reactor::new(fd_floor)?;
+    let doorbell = rustix::event::eventfd(
+        0,
+        rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+    )?;
+    let doorbell = super::reactor::move_high(doorbell, fd_floor);
+    reactor.watch_doorbell(rustix::fd::AsFd::as_fd(&doorbell))?;
+    let mailbox = futex::new_mailbox(rustix::fd::AsRawFd::as_raw_fd(&doorbell));
+    Ok((reactor, mailbox, doorbell))
+}
+
+/// In the child of a fork, on the thread that forked: only this green thread exists.
+/// The epoll instance and the doorbell are the parent's (shared across fork), so they
+/// are replaced; the other threads, their waits and timers are dropped (their
+/// coroutines are forgotten, never resumed nor unwound).
+pub fn after_fork_child() {
+    futex::forget_mailboxes();
+    interrupt::take(|_| {});
+    if !is_active() {
+        return;
+    }
+    with(|s| {
+        let (reactor, mailbox, doorbell) = match new_reactor(s.fd_floor) {
+            Ok(parts) => parts,
+            Err(e) => overflow::die(&format!("greenify: cannot rebuild epoll after fork: {e}")),
+        };
+        std::mem::replace(&mut s.reactor, reactor).close();
+        super::reactor::close_raw(std::mem::replace(&mut s.doorbell, doorbell));
+        s.mailbox = mailbox;
+        let me = s.current;
+        s.free_ids.clear();
+        for (tid, t) in s.threads.iter_mut().enumerate() {
+            let tid = tid as ThreadId;
+            if tid == me || tid == MAIN || t.state == State::Free {
+                continue;
+            }
+            std::mem::forget(t.co.take());
+            t.state = State::Free;
+            t.generation = t.generation.wrapping_add(1);
+            t.joiner = None;
+            t.detached = false;
+            s.free_ids.push(tid);
+        }
+        if me != MAIN {
+            s.main_exited = true;
+            s.main_gone = true;
+            s.threads[MAIN as usize].state = State::Exited;
+            s.live = 1;
+        } else {
+            s.live = 0;
+        }
+        s.run_queue.clear();
+        s.timers = Timers::default();
+        s.timed_waits = 0;
+        s.futex = futex::Table::default();
+        s.woken.clear();
+    });
+}
+
 /// Creates the scheduler of the calling OS thread; its current code becomes [`MAIN`].
 pub fn init_current_thread(config: Config) -> Result<(), Errno> {
     if is_active() {
@@ -282,14 +350,7 @@ pub fn init_current_thread(config: Config) -> Result<(), Errno> {
     let mut main = Thread::free();
     main.state = State::Running;
     main.name[..4].copy_from_slice(b"main");
-    let mut reactor = Reactor::new(config.fd_floor)?;
-    let doorbell = rustix::event::eventfd(
-        0,
-        rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
-    )?;
-    let doorbell = super::reactor::move_high(doorbell, config.fd_floor);
-    reactor.watch_doorbell(rustix::fd::AsFd::as_fd(&doorbell))?;
-    let mailbox = futex::new_mailbox(rustix::fd::AsRawFd::as_raw_fd(&doorbell));
+    let (reactor, mailbox, doorbell) = new_reactor(config.fd_floor)?;
     let sched = Box::new(Scheduler {
         threads: vec![main],
         free_ids: Vec::new(),
@@ -305,7 +366,9 @@ pub fn init_current_thread(config: Config) -> Result<(), Errno> {
         woken: Vec::new(),
         futex: futex::Table::default(),
         mailbox,
-        _doorbell: doorbell,
+        doorbell,
+        fd_floor: config.fd_floor,
+        main_gone: false,
         stats: Stats::default(),
     });
     TLS.with(|tls| tls.sched.set(Box::into_raw(sched)));
@@ -553,6 +616,11 @@ fn switch_out() {
     let (me, yielder) = with(|s| (s.current, s.threads[s.current as usize].yielder));
     if me == MAIN {
         run_loop();
+        if with(|s| s.main_gone) {
+            // The last thread of a child forked by a green thread ended: as natively,
+            // the process exits with status 0.
+            std::process::exit(0);
+        }
     } else {
         // SAFETY: `yielder` was stored by this coroutine's entry closure and lives on its
         // own stack for as long as the coroutine runs, which it does right now.

@@ -1,0 +1,406 @@
+//! Processes: fork, vfork, posix_spawn, exec, the wait family, system and popen.
+//!
+//! * fork: the child keeps only the calling thread, with its own epoll instance and
+//!   doorbell (the parent's are shared across fork); atfork handlers run in the usual
+//!   order (inside glibc's fork, while greenify passes every nested call through).
+//! * Before any child can inherit fds, sockets greenify made O_NONBLOCK go back to
+//!   blocking for it (see fdtable::release_for_children).
+//! * The waits park: a child's exit is watched through a pidfd; waits for "any child",
+//!   or for stops, look again every few milliseconds.
+//! * system() and popen() are rebuilt on posix_spawn and a green wait (glibc's own wait
+//!   internally, which no hook sees).
+
+use super::{enter, fail, Green};
+use crate::real;
+use crate::runtime::{self, fdtable, Interest, Reason, Wake};
+use libc::{c_char, c_int, id_t, idtype_t, pid_t, siginfo_t};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+extern "C" {
+    static mut environ: *mut *mut c_char;
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fork() -> pid_t {
+    let green = enter();
+    fdtable::release_for_children();
+    // Nested hook calls (atfork handlers) pass through: we are inside greenify.
+    // SAFETY: forwarded.
+    let pid = unsafe { real::fork() };
+    if pid == 0 {
+        runtime::sched::after_fork_child();
+    }
+    drop(green);
+    pid
+}
+
+/// vfork behaves as fork: a hook cannot return into a vfork child while sharing the
+/// parent's stack (see the README).
+#[no_mangle]
+pub unsafe extern "C" fn vfork() -> pid_t {
+    // SAFETY: fork is a valid implementation of vfork for conforming programs.
+    unsafe { fork() }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawn(
+    pid: *mut pid_t,
+    path: *const c_char,
+    actions: *const libc::posix_spawn_file_actions_t,
+    attr: *const libc::posix_spawnattr_t,
+    argv: *const *mut c_char,
+    envp: *const *mut c_char,
+) -> c_int {
+    let _green = enter();
+    fdtable::release_for_children();
+    // SAFETY: forwarded.
+    unsafe { real::posix_spawn(pid, path, actions, attr, argv, envp) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawnp(
+    pid: *mut pid_t,
+    file: *const c_char,
+    actions: *const libc::posix_spawn_file_actions_t,
+    attr: *const libc::posix_spawnattr_t,
+    argv: *const *mut c_char,
+    envp: *const *mut c_char,
+) -> c_int {
+    let _green = enter();
+    fdtable::release_for_children();
+    // SAFETY: forwarded.
+    unsafe { real::posix_spawnp(pid, file, actions, attr, argv, envp) }
+}
+
+macro_rules! exec_hooks {
+    ($($name:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> c_int {
+            let _green = enter();
+            fdtable::release_for_children();
+            // SAFETY: forwarded.
+            unsafe { real::$name($($arg),*) }
+        }
+    )*};
+}
+
+exec_hooks! {
+    execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char);
+    execv(path: *const c_char, argv: *const *const c_char);
+    execvp(file: *const c_char, argv: *const *const c_char);
+    execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char);
+    fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char);
+}
+
+/// How often a wait that no pidfd can watch looks again.
+const WAIT_POLL: Duration = Duration::from_millis(5);
+
+/// Parks until `check` (a WNOHANG version of the wait) reports something. `pid > 0`
+/// waits on that child's pidfd; anything else looks again every WAIT_POLL.
+fn green_wait(pid: pid_t, watch_pidfd: bool, mut check: impl FnMut() -> Option<c_int>) -> c_int {
+    let pidfd = if pid > 0 && watch_pidfd {
+        // SAFETY: pidfd_open takes a pid and flags; the fd is ours and closed below.
+        unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) as c_int }
+    } else {
+        -1
+    };
+    let result = loop {
+        if let Some(result) = check() {
+            break result;
+        }
+        let wake = if pidfd >= 0 {
+            runtime::wait_fd(pidfd, Interest::Read, Reason::Join, None)
+        } else {
+            let deadline = Instant::now() + WAIT_POLL;
+            runtime::park_interruptible(Reason::Join, Some(deadline))
+        };
+        match wake {
+            // waitpid is restarted under SA_RESTART (signal(7)).
+            Wake::Interrupted { restart: false } => break fail(libc::EINTR),
+            _ => continue,
+        }
+    };
+    if pidfd >= 0 {
+        let saved = super::errno();
+        runtime::fd_closed(pidfd);
+        // SAFETY: our own pidfd.
+        unsafe { real::close(pidfd) };
+        super::set_errno(saved);
+    }
+    result
+}
+
+fn watches_exit_only(options: c_int) -> bool {
+    options & (libc::WUNTRACED | libc::WCONTINUED) == 0
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn waitpid(pid: pid_t, status: *mut c_int, options: c_int) -> pid_t {
+    // SAFETY: forwarded.
+    unsafe { wait4(pid, status, options, std::ptr::null_mut()) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn wait(status: *mut c_int) -> pid_t {
+    // SAFETY: forwarded.
+    unsafe { wait4(-1, status, 0, std::ptr::null_mut()) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn wait3(
+    status: *mut c_int,
+    options: c_int,
+    usage: *mut libc::rusage,
+) -> pid_t {
+    // SAFETY: forwarded.
+    unsafe { wait4(-1, status, options, usage) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn wait4(
+    pid: pid_t,
+    status: *mut c_int,
+    options: c_int,
+    usage: *mut libc::rusage,
+) -> pid_t {
+    let green = enter();
+    if green.is_none() || options & libc::WNOHANG != 0 {
+        // SAFETY: forwarded.
+        return unsafe { real::wait4(pid, status, options, usage) };
+    }
+    green_wait(pid, watches_exit_only(options), || {
+        // SAFETY: forwarded with WNOHANG.
+        let r = unsafe { real::wait4(pid, status, options | libc::WNOHANG, usage) };
+        (r != 0).then_some(r)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn waitid(
+    idtype: idtype_t,
+    id: id_t,
+    info: *mut siginfo_t,
+    options: c_int,
+) -> c_int {
+    let green = enter();
+    if green.is_none() || options & libc::WNOHANG != 0 || info.is_null() {
+        // SAFETY: forwarded.
+        return unsafe { real::waitid(idtype, id, info, options) };
+    }
+    let pid = if idtype == libc::P_PID {
+        id as pid_t
+    } else {
+        -1
+    };
+    let exit_only = options & (libc::WSTOPPED | libc::WCONTINUED) == 0;
+    green_wait(pid, exit_only, || {
+        // SAFETY: the program's siginfo; si_pid stays 0 when no child changed state.
+        unsafe {
+            std::ptr::write_bytes(info, 0, 1);
+            let r = real::waitid(idtype, id, info, options | libc::WNOHANG);
+            (r != 0 || (*info).si_pid() != 0).then_some(r)
+        }
+    })
+}
+
+/// Spawns `/bin/sh -c cmd` with `actions`, the signal settings system() and popen()
+/// give the child. Returns the pid or an error number.
+unsafe fn spawn_shell(
+    cmd: *const c_char,
+    actions: *const libc::posix_spawn_file_actions_t,
+    default_signals: &[c_int],
+    mask: Option<&libc::sigset_t>,
+) -> Result<pid_t, c_int> {
+    let sh = c"/bin/sh";
+    let argv: [*const c_char; 4] = [c"sh".as_ptr(), c"-c".as_ptr(), cmd, std::ptr::null()];
+    // SAFETY: a local spawn attr, initialised, filled and destroyed here.
+    unsafe {
+        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+        libc::posix_spawnattr_init(&mut attr);
+        let mut flags = 0;
+        let mut defaults: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut defaults);
+        for &sig in default_signals {
+            libc::sigaddset(&mut defaults, sig);
+        }
+        if !default_signals.is_empty() {
+            libc::posix_spawnattr_setsigdefault(&mut attr, &defaults);
+            flags |= libc::POSIX_SPAWN_SETSIGDEF;
+        }
+        if let Some(mask) = mask {
+            libc::posix_spawnattr_setsigmask(&mut attr, mask);
+            flags |= libc::POSIX_SPAWN_SETSIGMASK;
+        }
+        libc::posix_spawnattr_setflags(&mut attr, flags as libc::c_short);
+        let mut pid = 0;
+        let err = posix_spawn(
+            &mut pid,
+            sh.as_ptr(),
+            actions,
+            &attr,
+            argv.as_ptr() as *const *mut c_char,
+            environ as *const *mut c_char,
+        );
+        libc::posix_spawnattr_destroy(&mut attr);
+        if err == 0 {
+            Ok(pid)
+        } else {
+            Err(err)
+        }
+    }
+}
+
+/// Waits for `pid` as glibc's system()/pclose() do: restarting after signals.
+fn wait_child(pid: pid_t) -> c_int {
+    let mut status = 0;
+    loop {
+        // SAFETY: our own child and status.
+        let r = unsafe { wait4(pid, &mut status, 0, std::ptr::null_mut()) };
+        if r == pid {
+            return status;
+        }
+        if r < 0 && super::errno() != libc::EINTR {
+            return -1;
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
+    let Some(green) = enter() else {
+        // SAFETY: forwarded.
+        return unsafe { real::system(cmd) };
+    };
+    if cmd.is_null() {
+        drop(green);
+        // SAFETY: system(NULL) only asks whether a shell exists.
+        return unsafe { real::system(cmd) };
+    }
+    // As glibc: SIGINT and SIGQUIT ignored and SIGCHLD blocked while the command runs;
+    // the child gets the defaults and the original mask back.
+    // SAFETY: zeroed sigactions and sigsets are valid; the calls use local values.
+    unsafe {
+        let mut ignore: libc::sigaction = std::mem::zeroed();
+        ignore.sa_sigaction = libc::SIG_IGN;
+        let (mut old_int, mut old_quit): (libc::sigaction, libc::sigaction) =
+            (std::mem::zeroed(), std::mem::zeroed());
+        real::sigaction(libc::SIGINT, &ignore, &mut old_int);
+        real::sigaction(libc::SIGQUIT, &ignore, &mut old_quit);
+        let (mut chld, mut old_mask): (libc::sigset_t, libc::sigset_t) =
+            (std::mem::zeroed(), std::mem::zeroed());
+        libc::sigemptyset(&mut chld);
+        libc::sigaddset(&mut chld, libc::SIGCHLD);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &chld, &mut old_mask);
+        let status = match spawn_shell(
+            cmd,
+            std::ptr::null(),
+            &[libc::SIGINT, libc::SIGQUIT],
+            Some(&old_mask),
+        ) {
+            Ok(pid) => wait_child(pid),
+            // The shell could not run: status 127, as glibc.
+            Err(_) => 127 << 8,
+        };
+        real::sigaction(libc::SIGINT, &old_int, std::ptr::null_mut());
+        real::sigaction(libc::SIGQUIT, &old_quit, std::ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
+        status
+    }
+}
+
+/// popen streams greenify opened: the FILE, its fd, the child.
+struct Popened {
+    fd: c_int,
+    pid: pid_t,
+}
+
+fn popened() -> &'static Mutex<HashMap<usize, Popened>> {
+    static MAP: std::sync::OnceLock<Mutex<HashMap<usize, Popened>>> = std::sync::OnceLock::new();
+    MAP.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut libc::FILE {
+    let Some(green) = enter() else {
+        // SAFETY: forwarded.
+        return unsafe { real::popen(cmd, mode) };
+    };
+    // SAFETY: the program's mode string.
+    let mode_bytes = unsafe { std::ffi::CStr::from_ptr(mode) }.to_bytes();
+    let reading = match mode_bytes.first() {
+        Some(b'r') => true,
+        Some(b'w') => false,
+        _ => return fail::<isize>(libc::EINVAL) as usize as *mut libc::FILE,
+    };
+    let cloexec = mode_bytes.contains(&b'e');
+    let mut fds = [0; 2];
+    // SAFETY: a local array; both ends CLOEXEC until the child has its end.
+    if unsafe { real::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return std::ptr::null_mut();
+    }
+    let (mine, theirs, target) = if reading {
+        (fds[0], fds[1], 1)
+    } else {
+        (fds[1], fds[0], 0)
+    };
+    // SAFETY: local file actions: the child's end onto its stdin/stdout, and the other
+    // popen streams closed in the child, as POSIX asks.
+    let spawned = unsafe {
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        libc::posix_spawn_file_actions_init(&mut actions);
+        libc::posix_spawn_file_actions_adddup2(&mut actions, theirs, target);
+        for other in popened().lock().unwrap_or_else(|e| e.into_inner()).values() {
+            libc::posix_spawn_file_actions_addclose(&mut actions, other.fd);
+        }
+        let r = spawn_shell(cmd, &actions, &[], None);
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        r
+    };
+    // SAFETY: our own pipe end.
+    unsafe { real::close(theirs) };
+    let pid = match spawned {
+        Ok(pid) => pid,
+        Err(e) => {
+            // SAFETY: our own pipe end.
+            unsafe { real::close(mine) };
+            return fail::<isize>(e) as usize as *mut libc::FILE;
+        }
+    };
+    if !cloexec {
+        // SAFETY: our own fd.
+        unsafe { real::fcntl(mine, libc::F_SETFD, 0) };
+    }
+    fdtable::set(mine, fdtable::Kind::Gated, false, false);
+    drop(green);
+    // SAFETY: our own fd; the stream parks on it (see stdio.rs).
+    let file = unsafe { super::stdio::green_stream(mine, reading) };
+    if file.is_null() {
+        // SAFETY: our own fd.
+        unsafe { real::close(mine) };
+        return file;
+    }
+    popened()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(file as usize, Popened { fd: mine, pid });
+    file
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pclose(file: *mut libc::FILE) -> c_int {
+    let entry = popened()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&(file as usize));
+    let Some(entry) = entry else {
+        // SAFETY: a stream glibc's popen opened.
+        return unsafe { real::pclose(file) };
+    };
+    // SAFETY: our own stream: closing it closes the pipe, so the child sees EOF.
+    unsafe { libc::fclose(file) };
+    let green: Option<Green> = None;
+    drop(green);
+    wait_child(entry.pid)
+}
