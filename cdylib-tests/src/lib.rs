@@ -610,8 +610,20 @@ impl Running {
     /// Waits for the exit, bounded by the timeout of the [`Cmd`]: on timeout the process group
     /// is killed and the test fails with what the program printed so far.
     #[track_caller]
-    pub fn wait(mut self) -> Output {
+    pub fn wait(self) -> Output {
+        let timeout = self.timeout;
+        match self.wait_bounded() {
+            Ok(out) => out,
+            Err(out) => panic!("TIMEOUT: killed after {timeout:?}\n{}", out.report()),
+        }
+    }
+
+    /// Like [`wait`](Self::wait), but a timeout is an `Err` carrying what the program did
+    /// until it was killed (for tests that record outcomes instead of failing at once).
+    #[track_caller]
+    pub fn wait_bounded(mut self) -> Result<Output, Output> {
         let mut child = self.child.take().expect("running");
+        let mut timed_out = false;
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
@@ -623,24 +635,22 @@ impl Running {
             }
             if self.started.elapsed() > self.timeout {
                 kill_and_reap(&mut child);
-                let out = Output {
-                    desc: self.desc.clone(),
-                    status: child.wait().expect("reaped"),
-                    stdout: collect(self.stdout.take()),
-                    stderr: collect(self.stderr.take()),
-                    elapsed: self.started.elapsed(),
-                };
-                panic!("TIMEOUT: killed after {:?}\n{}", self.timeout, out.report());
+                timed_out = true;
+                break child.wait().expect("reaped");
             }
             thread::sleep(Duration::from_millis(5));
         };
-        let elapsed = self.started.elapsed();
-        Output {
+        let out = Output {
             desc: self.desc.clone(),
             status,
             stdout: collect(self.stdout.take()),
             stderr: collect(self.stderr.take()),
-            elapsed,
+            elapsed: self.started.elapsed(),
+        };
+        if timed_out {
+            Err(out)
+        } else {
+            Ok(out)
         }
     }
 }

@@ -27,6 +27,9 @@ pub enum Attempt {
     DontWait,
     /// A poll said it cannot block now; write at most PIPE_BUF bytes.
     Gated,
+    /// Call the preadv2/pwritev2 form with RWF_NOWAIT (pipes, FIFOs, eventfds: the
+    /// kernel checks the call as usual and answers EAGAIN instead of blocking).
+    NoWait,
 }
 
 /// One blocking operation on one fd.
@@ -37,6 +40,8 @@ pub struct Op {
     pub reason: Reason,
     /// The call takes socket flags, so [`Attempt::DontWait`] is possible.
     pub has_flags: bool,
+    /// The call has a preadv2/pwritev2 form, so [`Attempt::NoWait`] is possible.
+    pub has_nowait: bool,
 }
 
 impl Op {
@@ -46,12 +51,20 @@ impl Op {
             interest,
             reason,
             has_flags: false,
+            has_nowait: false,
         }
     }
 
     pub fn with_flags(self) -> Op {
         Op {
             has_flags: true,
+            ..self
+        }
+    }
+
+    pub fn with_nowait(self) -> Op {
+        Op {
+            has_nowait: true,
             ..self
         }
     }
@@ -103,10 +116,10 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
     let Some(info) = facts(op.fd) else {
         return attempt(Attempt::Plain);
     };
-    if info.user_nonblock || info.kind == Kind::Passthrough {
+    if info.kind == Kind::Passthrough || (info.kind == Kind::Owned && info.user_nonblock) {
         return attempt(Attempt::Plain);
     }
-    let how = attempt_kind(&info, op);
+    let mut how = attempt_kind(&info, op);
     let timeout = match op.interest {
         Interest::Read => info.recv_timeout,
         Interest::Write => info.send_timeout,
@@ -115,10 +128,25 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
     loop {
         if how != Attempt::Gated || ready_now(op.fd, op.interest) {
             let result = attempt(how);
-            // The program sees this fd as blocking: a "would block" means wait.
-            if result != -1 || !would_block(errno()) {
+            if result != -1 {
                 return result;
             }
+            let error = errno();
+            // Files that cannot do RWF_NOWAIT say so: fall back to waiting for readiness.
+            if how == Attempt::NoWait && matches!(error, libc::EOPNOTSUPP | libc::EINVAL) && !info.is_socket {
+                if error == libc::EOPNOTSUPP || !is_pipe(op.fd) {
+                    how = Attempt::Gated;
+                    continue;
+                }
+            }
+            if !would_block(error) {
+                return result;
+            }
+        }
+        // Not ready. O_NONBLOCK belongs to the open file description: if the program (or
+        // anyone sharing it) made it non-blocking, the answer is the call's own EAGAIN.
+        if info.kind != Kind::Owned && description_nonblocking(op.fd) {
+            return attempt(Attempt::Plain);
         }
         match runtime::wait_fd(op.fd, op.interest, op.reason, deadline) {
             Wake::Ready => {}
@@ -129,6 +157,19 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
             Wake::Interrupted { .. } => return fail(libc::EINTR),
         }
     }
+}
+
+fn description_nonblocking(fd: i32) -> bool {
+    // SAFETY: borrowed for one fcntl.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    rustix::fs::fcntl_getfl(borrowed).is_ok_and(|f| f.contains(rustix::fs::OFlags::NONBLOCK))
+}
+
+fn is_pipe(fd: i32) -> bool {
+    // SAFETY: borrowed for one fstat.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    rustix::fs::fstat(borrowed)
+        .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Fifo)
 }
 
 /// How to try an operation on an fd the program sees as blocking.
@@ -143,6 +184,7 @@ fn attempt_kind(info: &FdInfo, op: Op) -> Attempt {
         _ if info.is_socket && op.has_flags => Attempt::DontWait,
         Kind::Owned if op.reason == Reason::Accept => Attempt::Gated,
         Kind::Owned => Attempt::Plain,
+        _ if op.has_nowait => Attempt::NoWait,
         _ => Attempt::Gated,
     }
 }

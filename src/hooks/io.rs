@@ -26,13 +26,26 @@ fn fd_going_away(green: Option<&Green>, fd: c_int) {
     fdtable::reset(fd);
 }
 
+/// preadv2(fd, iov, count, -1, RWF_NOWAIT): a read at the current position that the
+/// kernel checks as usual but answers EAGAIN instead of blocking.
+fn read_nowait(fd: c_int, iov: *const iovec, count: c_int) -> ssize_t {
+    // SAFETY: the program's iovecs, for the kernel to check.
+    unsafe { libc::preadv2(fd, iov, count, -1, libc::RWF_NOWAIT) }
+}
+
+fn write_nowait(fd: c_int, iov: *const iovec, count: c_int) -> ssize_t {
+    // SAFETY: as above.
+    unsafe { libc::pwritev2(fd, iov, count, -1, libc::RWF_NOWAIT) }
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
     let green = enter();
-    let op = Op::new(fd, Interest::Read, Reason::Read).with_flags();
+    let op = Op::new(fd, Interest::Read, Reason::Read).with_flags().with_nowait();
     blocking::run(green.as_ref(), op, |how| match how {
         // SAFETY: the program's own arguments, passed on unchanged.
         Attempt::DontWait => unsafe { real::recv(fd, buf, n, libc::MSG_DONTWAIT) },
+        Attempt::NoWait => read_nowait(fd, &iovec { iov_base: buf, iov_len: n }, 1),
         // SAFETY: as above.
         _ => unsafe { real::read(fd, buf, n) },
     })
@@ -41,13 +54,14 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
     let green = enter();
-    let op = Op::new(fd, Interest::Write, Reason::Write).with_flags();
+    let op = Op::new(fd, Interest::Write, Reason::Write).with_flags().with_nowait();
     write_all(green.as_ref(), op, n, |how, offset, len| {
         // SAFETY: offset + len stays within the program's buffer of n bytes.
         let at = unsafe { buf.cast::<u8>().add(offset) }.cast();
         match how {
             // SAFETY: the program's own buffer and fd.
             Attempt::DontWait => unsafe { real::send(fd, at, len, libc::MSG_DONTWAIT) },
+            Attempt::NoWait => write_nowait(fd, &iovec { iov_base: at as *mut c_void, iov_len: len }, 1),
             // SAFETY: as above.
             _ => unsafe { real::write(fd, at, len) },
         }
@@ -66,8 +80,9 @@ fn iov_msg(iov: *const iovec, count: usize) -> libc::msghdr {
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, count: c_int) -> ssize_t {
     let green = enter();
-    let op = Op::new(fd, Interest::Read, Reason::Read).with_flags();
+    let op = Op::new(fd, Interest::Read, Reason::Read).with_flags().with_nowait();
     blocking::run(green.as_ref(), op, |how| match how {
+        Attempt::NoWait => read_nowait(fd, iov, count),
         Attempt::DontWait if count > 0 => {
             let mut msg = iov_msg(iov, count as usize);
             // SAFETY: readv on a socket is recvmsg of the same iovecs.
@@ -115,32 +130,37 @@ pub unsafe fn iovecs_len(iov: *const iovec, count: usize) -> usize {
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, count: c_int) -> ssize_t {
     let green = enter();
-    let op = Op::new(fd, Interest::Write, Reason::Write).with_flags();
-    if count <= 0 || iov.is_null() {
-        // SAFETY: invalid arguments: libc reports the error.
-        return blocking::run(green.as_ref(), op, |_| unsafe {
-            real::writev(fd, iov, count)
-        });
+    let op = Op::new(fd, Interest::Write, Reason::Write).with_flags().with_nowait();
+    // Invalid counts and unreadable iovecs: the kernel's own answer (EINVAL, EFAULT).
+    let iovecs = (0..=libc::UIO_MAXIOV).contains(&count)
+        .then(|| super::memory::read_slice(iov, count as usize))
+        .flatten();
+    let Some(iovecs) = iovecs.filter(|v| !v.is_empty()) else {
+        // SAFETY: forwarded: libc reports the error (or writes nothing).
+        return unsafe { real::writev(fd, iov, count) };
+    };
+    let n = iovecs.len();
+    let total = iovecs.iter().fold(0usize, |t, v| t.saturating_add(v.iov_len));
+    if total > isize::MAX as usize {
+        // SAFETY: forwarded: the kernel answers EINVAL.
+        return unsafe { real::writev(fd, iov, count) };
     }
-    let n = count as usize;
-    // SAFETY: the program promises `count` valid iovecs.
-    let total = unsafe { iovecs_len(iov, n) };
-    let send = |iov: *const iovec, count: usize, how: Attempt| {
-        if how == Attempt::DontWait {
+    let send = |iov: *const iovec, count: usize, how: Attempt| match how {
+        Attempt::DontWait => {
             let msg = iov_msg(iov, count);
             // SAFETY: writev on a socket is sendmsg of the same iovecs.
             unsafe { real::sendmsg(fd, &msg, libc::MSG_DONTWAIT) }
-        } else {
-            // SAFETY: the program's own (or re-sliced) iovecs.
-            unsafe { real::writev(fd, iov, count as c_int) }
         }
+        Attempt::NoWait => write_nowait(fd, iov, count as c_int),
+        // SAFETY: the program's own (or re-sliced) iovecs.
+        _ => unsafe { real::writev(fd, iov, count as c_int) },
     };
     write_all(green.as_ref(), op, total, |how, offset, len| {
         if offset == 0 && how != Attempt::Gated {
-            return send(iov, n, how);
+            return send(iovecs.as_ptr(), n, how);
         }
-        // SAFETY: as above; we only re-slice them.
-        let mut rest = unsafe { iovecs_after(iov, n, offset) };
+        // SAFETY: re-slices the program's own iovecs (read above).
+        let mut rest = unsafe { iovecs_after(iovecs.as_ptr(), n, offset) };
         let mut budget = len;
         rest.retain_mut(|v| {
             let keep = budget > 0;
@@ -286,8 +306,11 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int
         return unsafe { real::ioctl(fd, request, arg) };
     }
     let info = fdtable::get(fd);
-    // SAFETY: FIONBIO takes a pointer to an int, non-NULL as checked.
-    let wanted = unsafe { *(arg as *const c_int) } != 0;
+    let Some(wanted) = super::memory::read(arg as *const c_int) else {
+        // SAFETY: forwarded: the kernel answers EFAULT.
+        return unsafe { real::ioctl(fd, request, arg) };
+    };
+    let wanted = wanted != 0;
     let result = if info.kind == Kind::Owned {
         let one: c_int = 1;
         // SAFETY: keeps the socket non-blocking underneath; errors (EBADF) still surface.
@@ -311,7 +334,9 @@ pub unsafe extern "C" fn sendfile(
 ) -> ssize_t {
     let green = enter();
     let op = Op::new(out_fd, Interest::Write, Reason::Write);
-    write_all(green.as_ref(), op, count, |_, _, len| {
+    // One transfer, as natively (it may be short); a gated pipe takes PIPE_BUF at once.
+    blocking::run(green.as_ref(), op, |how| {
+        let len = if how == Attempt::Gated { count.min(libc::PIPE_BUF) } else { count };
         // SAFETY: forwarded; the kernel advances `offset` (or the file position) itself.
         unsafe { real::sendfile(out_fd, in_fd, offset, len) }
     })

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod fortify;
 pub mod io;
 pub mod keys;
+pub mod memory;
 pub mod net;
 pub mod poll;
 pub mod process;

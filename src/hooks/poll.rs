@@ -34,8 +34,8 @@ pub unsafe fn ts_deadline(ts: *const timespec) -> Result<Option<Instant>, ()> {
     if ts.is_null() {
         return Ok(None);
     }
-    // SAFETY: non-NULL, per the caller.
-    let ts = unsafe { *ts };
+    // Unreadable: Err, and the real call reports it as it does natively.
+    let ts = super::memory::read(ts).ok_or(())?;
     if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
         return Err(());
     }
@@ -46,17 +46,21 @@ pub unsafe fn ts_deadline(ts: *const timespec) -> Result<Option<Instant>, ()> {
 }
 
 /// Asks `check` until it reports something, the deadline passes, or it is a pure poll;
-/// parks on `fds` in between (on nothing, if empty: then only the deadline wakes it).
+/// parks on the fds `interests()` lists in between (on nothing, if empty: then only the
+/// deadline wakes it). `interests` is called after the first check, once the kernel has
+/// validated the program's arguments.
 fn wait_loop(
     mut check: impl FnMut() -> c_int,
-    fds: &[(i32, Interest)],
+    interests: impl FnOnce() -> Vec<(i32, Interest)>,
     deadline: Option<Instant>,
 ) -> c_int {
+    let first = check();
+    if first != 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+        return first;
+    }
+    let fds = interests();
+    let fds = &fds[..];
     loop {
-        let result = check();
-        if result != 0 || deadline.is_some_and(|d| Instant::now() >= d) {
-            return result;
-        }
         let wake = if fds.is_empty() {
             runtime::park_interruptible(Reason::Poll, deadline)
         } else {
@@ -67,6 +71,10 @@ fn wait_loop(
             // Never restarted, whatever SA_RESTART says (signal(7)).
             Wake::Interrupted { .. } => return fail(libc::EINTR),
             _ => {}
+        }
+        let result = check();
+        if result != 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+            return result;
         }
     }
 }
@@ -109,12 +117,9 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout_ms: c_int) ->
     };
     // SAFETY: forwarded; a bad pointer makes the first real call fail with EFAULT.
     let check = || unsafe { real::poll(fds, n, 0) };
-    if fds.is_null() && n > 0 {
-        return check();
-    }
-    // SAFETY: `n` pollfds (checked non-NULL above when n > 0).
-    let interests = unsafe { poll_interests(fds, n) };
-    wait_loop(check, &interests, ms_deadline(timeout_ms))
+    // SAFETY: read only after the kernel accepted `n` pollfds at `fds`.
+    let interests = || unsafe { poll_interests(fds, n) };
+    wait_loop(check, interests, ms_deadline(timeout_ms))
 }
 
 #[no_mangle]
@@ -130,16 +135,14 @@ pub unsafe extern "C" fn ppoll(
     };
     // SAFETY: NULL or the program's timespec.
     let Ok(deadline) = (unsafe { ts_deadline(timeout) }) else {
-        return fail(libc::EINVAL);
+        // SAFETY: forwarded: libc and the kernel report a bad timeout as natively.
+        return unsafe { real::ppoll(fds, n, timeout, mask) };
     };
     // SAFETY: forwarded with a zero timeout.
     let check = || unsafe { real::ppoll(fds, n, &ZERO_TS, mask) };
-    if fds.is_null() && n > 0 {
-        return check();
-    }
-    // SAFETY: `n` pollfds.
-    let interests = unsafe { poll_interests(fds, n) };
-    wait_loop(check, &interests, deadline)
+    // SAFETY: read only after the kernel accepted `n` pollfds at `fds`.
+    let interests = || unsafe { poll_interests(fds, n) };
+    wait_loop(check, interests, deadline)
 }
 
 /// The fd_set words that hold the first `nfds` bits.
@@ -147,16 +150,12 @@ fn set_words(nfds: c_int) -> usize {
     (nfds.max(0) as usize).div_ceil(64)
 }
 
-/// A copy of the first `nfds` bits of a set (empty if NULL).
-///
-/// # Safety
-/// `set` is NULL or points to at least `set_words(nfds)` words.
-unsafe fn copy_set(set: *const fd_set, nfds: c_int) -> Vec<u64> {
+/// A copy of the first `nfds` bits of a set (empty if NULL); None if unreadable.
+fn copy_set(set: *const fd_set, nfds: c_int) -> Option<Vec<u64>> {
     if set.is_null() {
-        return Vec::new();
+        return Some(Vec::new());
     }
-    // SAFETY: per the caller.
-    unsafe { std::slice::from_raw_parts(set.cast::<u64>(), set_words(nfds)) }.to_vec()
+    super::memory::read_slice(set.cast::<u64>(), set_words(nfds))
 }
 
 /// Writes `bits` back into the program's set (no-op for NULL sets).
@@ -198,8 +197,12 @@ unsafe fn select_loop(
     deadline: Option<Instant>,
     mut call: impl FnMut(*mut fd_set, *mut fd_set, *mut fd_set) -> c_int,
 ) -> c_int {
-    // SAFETY: per the caller.
-    let original = sets.map(|s| unsafe { copy_set(s, nfds) });
+    let copies = sets.map(|s| copy_set(s, nfds));
+    let [Some(r), Some(w), Some(e)] = copies else {
+        // An unreadable set: the real call reports EFAULT, as natively.
+        return call(sets[0], sets[1], sets[2]);
+    };
+    let original = [r, w, e];
     let interests = set_interests(
         nfds,
         [
@@ -225,7 +228,7 @@ unsafe fn select_loop(
         }
         result
     };
-    wait_loop(check, &interests, deadline)
+    wait_loop(check, || interests, deadline)
 }
 
 #[no_mangle]
@@ -237,8 +240,14 @@ pub unsafe extern "C" fn select(
     timeout: *mut timeval,
 ) -> c_int {
     let green = enter();
-    // SAFETY: NULL or the program's timeval.
-    let tv = (!timeout.is_null()).then(|| unsafe { *timeout });
+    let tv = match timeout.is_null() {
+        true => None,
+        false => match super::memory::read(timeout) {
+            Some(tv) => Some(tv),
+            // SAFETY: forwarded: an unreadable timeout is libc's business, as natively.
+            None => return unsafe { real::select(nfds, r, w, e, timeout) },
+        },
+    };
     let zero_timeout = tv.is_some_and(|t| t.tv_sec == 0 && t.tv_usec == 0);
     if green.is_none()
         || zero_timeout
@@ -312,7 +321,7 @@ pub unsafe extern "C" fn epoll_wait(
     };
     // SAFETY: forwarded with a zero timeout.
     let check = || unsafe { real::epoll_wait(epfd, events, max, 0) };
-    wait_loop(check, &[(epfd, Interest::Read)], ms_deadline(timeout_ms))
+    wait_loop(check, || vec![(epfd, Interest::Read)], ms_deadline(timeout_ms))
 }
 
 #[no_mangle]
@@ -329,7 +338,7 @@ pub unsafe extern "C" fn epoll_pwait(
     };
     // SAFETY: forwarded with a zero timeout.
     let check = || unsafe { real::epoll_pwait(epfd, events, max, 0, mask) };
-    wait_loop(check, &[(epfd, Interest::Read)], ms_deadline(timeout_ms))
+    wait_loop(check, || vec![(epfd, Interest::Read)], ms_deadline(timeout_ms))
 }
 
 #[no_mangle]
@@ -348,5 +357,5 @@ pub unsafe extern "C" fn epoll_pwait2(
     };
     // SAFETY: forwarded with a zero timeout.
     let check = || unsafe { real::epoll_pwait2(epfd, events, max, &ZERO_TS, mask) };
-    wait_loop(check, &[(epfd, Interest::Read)], deadline)
+    wait_loop(check, || vec![(epfd, Interest::Read)], deadline)
 }

@@ -75,12 +75,11 @@ pub unsafe extern "C" fn usleep(usecs: libc::useconds_t) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
-    let Some(_green) = enter().filter(|_| !req.is_null()) else {
-        // SAFETY: forwarded (a NULL request fails there with EFAULT).
+    let request = super::memory::read(req);
+    let (Some(_green), Some(req)) = (enter(), request) else {
+        // SAFETY: forwarded (an unreadable request fails there with EFAULT).
         return unsafe { real::nanosleep(req, rem) };
     };
-    // SAFETY: non-NULL request from the program.
-    let req = unsafe { *req };
     if !valid(&req) {
         return fail(libc::EINVAL);
     }
@@ -96,16 +95,54 @@ pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> 
     }
 }
 
-/// Now on `clock`, or None for a clock we do not emulate.
+/// Now on `clock`, for the wall and monotonic clocks we wait on with a timer.
 fn now_on(clock: clockid_t) -> Option<Duration> {
-    let clock = match clock {
-        libc::CLOCK_REALTIME => rustix::time::ClockId::Realtime,
-        libc::CLOCK_MONOTONIC => rustix::time::ClockId::Monotonic,
-        libc::CLOCK_BOOTTIME => rustix::time::ClockId::Boottime,
-        _ => return None,
+    match clock {
+        libc::CLOCK_REALTIME | libc::CLOCK_MONOTONIC | libc::CLOCK_BOOTTIME | libc::CLOCK_TAI => {
+            clock_now(clock)
+        }
+        _ => None,
+    }
+}
+
+fn clock_now(clock: clockid_t) -> Option<Duration> {
+    let mut now = timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime (not a hook) writes one timespec.
+    (unsafe { libc::clock_gettime(clock, &mut now) } == 0)
+        .then(|| Duration::new(now.tv_sec as u64, now.tv_nsec as u32))
+}
+
+/// A process CPU clock (ours, or another process's from clock_getcpuclockid): it only
+/// advances while green threads run, so the sleeper must let them run. Thread CPU
+/// clocks are left to the kernel, which refuses them (EINVAL).
+fn is_cpu_clock(clock: clockid_t) -> bool {
+    const PER_THREAD: clockid_t = 4;
+    clock == libc::CLOCK_PROCESS_CPUTIME_ID || (clock < 0 && clock & PER_THREAD == 0 && clock & 3 != 3)
+}
+
+/// clock_nanosleep on a CPU clock: parks in slices until the clock reaches the target.
+fn cpu_sleep(clock: clockid_t, flags: c_int, req: &timespec) -> c_int {
+    let Some(start) = clock_now(clock) else {
+        return libc::EINVAL;
     };
-    let now = rustix::time::clock_gettime(clock);
-    Some(Duration::new(now.tv_sec as u64, now.tv_nsec as u32))
+    let target = if flags & libc::TIMER_ABSTIME != 0 {
+        duration(req)
+    } else {
+        start + duration(req)
+    };
+    loop {
+        let Some(now) = clock_now(clock) else {
+            return libc::EINVAL;
+        };
+        if now >= target {
+            return 0;
+        }
+        // CPU time cannot pass faster than wall time on one OS thread.
+        let slice = (target - now).max(Duration::from_micros(100));
+        if let Wake::Interrupted { .. } = runtime::sleep_until(Instant::now() + slice) {
+            return libc::EINTR;
+        }
+    }
 }
 
 #[no_mangle]
@@ -116,16 +153,21 @@ pub unsafe extern "C" fn clock_nanosleep(
     rem: *mut timespec,
 ) -> c_int {
     let green = enter();
-    let now = now_on(clock);
-    let (Some(_green), Some(now), false) = (green, now, req.is_null()) else {
-        // SAFETY: forwarded: other clocks (CPU time) and bad pointers are libc's business.
+    let request = super::memory::read(req);
+    let (Some(_green), Some(req)) = (green, request) else {
+        // SAFETY: forwarded: bad pointers are the kernel's business.
         return unsafe { real::clock_nanosleep(clock, flags, req, rem) };
     };
-    // SAFETY: non-NULL request from the program.
-    let req = unsafe { *req };
     if !valid(&req) {
         return libc::EINVAL;
     }
+    let Some(now) = now_on(clock) else {
+        if is_cpu_clock(clock) {
+            return cpu_sleep(clock, flags, &req);
+        }
+        // SAFETY: forwarded: libc answers for clocks it does not support.
+        return unsafe { real::clock_nanosleep(clock, flags, &req, rem) };
+    };
     let wait = if flags & libc::TIMER_ABSTIME != 0 {
         // An absolute time on that clock: wait out the distance from now (a realtime
         // clock step during the wait is not followed; see the README).
