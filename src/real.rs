@@ -64,6 +64,7 @@ macro_rules! real_fn {
         ///
         /// # Safety
         /// As for the libc function itself.
+        #[allow(clippy::too_many_arguments)]
         pub unsafe fn $name($($arg: $ty),*) -> $ret {
             let addr = address!($name, $version);
             let f: unsafe extern "C" fn($($ty),*) -> $ret =
@@ -126,6 +127,7 @@ real_fns! {
     fn writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t;
     fn pipe2(fds: *mut c_int, flags: c_int) -> c_int;
     fn close(fd: c_int) -> c_int;
+    fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int;
     fn dup(fd: c_int) -> c_int;
     fn dup2(old: c_int, new: c_int) -> c_int;
     fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int;
@@ -240,6 +242,22 @@ real_fns! {
     fn popen(cmd: *const c_char, mode: *const c_char) -> *mut libc::FILE;
     fn pclose(file: *mut libc::FILE) -> c_int;
     fn fdopen(fd: c_int, mode: *const c_char) -> *mut libc::FILE;
+
+    // offloaded
+    fn getaddrinfo(node: *const c_char, service: *const c_char, hints: *const libc::addrinfo,
+        res: *mut *mut libc::addrinfo) -> c_int;
+    fn getnameinfo(sa: *const sockaddr, salen: socklen_t, host: *mut c_char, hostlen: socklen_t,
+        serv: *mut c_char, servlen: socklen_t, flags: c_int) -> c_int;
+    fn gethostbyname_r(name: *const c_char, ret: *mut libc::hostent, buf: *mut c_char, buflen: size_t,
+        result: *mut *mut libc::hostent, h_errnop: *mut c_int) -> c_int;
+    fn gethostbyname2_r(name: *const c_char, af: c_int, ret: *mut libc::hostent, buf: *mut c_char,
+        buflen: size_t, result: *mut *mut libc::hostent, h_errnop: *mut c_int) -> c_int;
+    fn gethostbyaddr_r(addr: *const c_void, len: socklen_t, ty: c_int, ret: *mut libc::hostent,
+        buf: *mut c_char, buflen: size_t, result: *mut *mut libc::hostent, h_errnop: *mut c_int) -> c_int;
+    fn flock(fd: c_int, op: c_int) -> c_int;
+    fn lockf(fd: c_int, cmd: c_int, len: off_t) -> c_int;
+    fn fsync(fd: c_int) -> c_int;
+    fn fdatasync(fd: c_int) -> c_int;
 
     // fortify
     fn __chk_fail() -> ();

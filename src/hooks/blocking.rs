@@ -120,6 +120,11 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
         return attempt(Attempt::Plain);
     }
     let mut how = attempt_kind(&info, op);
+    // An owned socket is normally still O_NONBLOCK underneath: then just try (errors such
+    // as accept's EINVAL come at once); only a description a child made blocking is gated.
+    if how == Attempt::Gated && info.kind == Kind::Owned && description_nonblocking(op.fd) {
+        how = Attempt::Plain;
+    }
     let timeout = match op.interest {
         Interest::Read => info.recv_timeout,
         Interest::Write => info.send_timeout,
@@ -133,11 +138,12 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
             }
             let error = errno();
             // Files that cannot do RWF_NOWAIT say so: fall back to waiting for readiness.
-            if how == Attempt::NoWait && matches!(error, libc::EOPNOTSUPP | libc::EINVAL) && !info.is_socket {
-                if error == libc::EOPNOTSUPP || !is_pipe(op.fd) {
-                    how = Attempt::Gated;
-                    continue;
-                }
+            if how == Attempt::NoWait
+                && matches!(error, libc::EOPNOTSUPP | libc::EINVAL)
+                && (error == libc::EOPNOTSUPP || lacks_read_iter(op.fd))
+            {
+                how = Attempt::Gated;
+                continue;
             }
             if !would_block(error) {
                 return result;
@@ -165,11 +171,41 @@ fn description_nonblocking(fd: i32) -> bool {
     rustix::fs::fcntl_getfl(borrowed).is_ok_and(|f| f.contains(rustix::fs::OFlags::NONBLOCK))
 }
 
-fn is_pipe(fd: i32) -> bool {
-    // SAFETY: borrowed for one fstat.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    rustix::fs::fstat(borrowed)
-        .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Fifo)
+/// preadv2 gives EINVAL for files with a plain read method (inotify, timerfd...); pipes,
+/// sockets, eventfds and epoll fds mean it (a bad argument). Only on that error path.
+fn lacks_read_iter(fd: i32) -> bool {
+    let mut path = [0u8; 32];
+    let mut link = [0u8; 64];
+    let prefix = b"/proc/self/fd/";
+    path[..prefix.len()].copy_from_slice(prefix);
+    let mut digits = itoa(fd as u32);
+    let n = digits.len();
+    path[prefix.len()..prefix.len() + n].copy_from_slice(&digits[..]);
+    digits.clear();
+    // SAFETY: a NUL-terminated path in a local buffer; readlink writes at most 63 bytes.
+    let len = unsafe { libc::readlink(path.as_ptr().cast(), link.as_mut_ptr().cast(), 63) };
+    if len <= 0 {
+        return false;
+    }
+    let target = &link[..len as usize];
+    let is = |name: &[u8]| target.windows(name.len()).any(|w| w == name);
+    !(target.starts_with(b"pipe:")
+        || target.starts_with(b"socket:")
+        || is(b"[eventfd")
+        || is(b"[eventpoll]"))
+}
+
+fn itoa(mut n: u32) -> Vec<u8> {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(b'0' + (n % 10) as u8);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.reverse();
+    digits
 }
 
 /// How to try an operation on an fd the program sees as blocking.

@@ -4,7 +4,7 @@ use super::blocking::{self, write_all, Attempt, Op};
 use super::{enter, Green};
 use crate::real;
 use crate::runtime::fdtable::{self, Kind};
-use crate::runtime::{self, Interest, Reason};
+use crate::runtime::{self, reactor, Interest, Reason};
 use libc::{c_char, c_int, c_uint, c_ulong, c_void, iovec, mode_t, off_t, size_t, ssize_t};
 
 /// The program now has a new fd `fd`: forget whatever that number meant before.
@@ -41,11 +41,21 @@ fn write_nowait(fd: c_int, iov: *const iovec, count: c_int) -> ssize_t {
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
     let green = enter();
-    let op = Op::new(fd, Interest::Read, Reason::Read).with_flags().with_nowait();
+    let op = Op::new(fd, Interest::Read, Reason::Read)
+        .with_flags()
+        .with_nowait();
     blocking::run(green.as_ref(), op, |how| match how {
         // SAFETY: the program's own arguments, passed on unchanged.
         Attempt::DontWait => unsafe { real::recv(fd, buf, n, libc::MSG_DONTWAIT) },
-        Attempt::NoWait => read_nowait(fd, &iovec { iov_base: buf, iov_len: n }, 1),
+        // preadv2 refuses counts above SSIZE_MAX (EINVAL) where read gives EFAULT.
+        Attempt::NoWait if n <= isize::MAX as usize => read_nowait(
+            fd,
+            &iovec {
+                iov_base: buf,
+                iov_len: n,
+            },
+            1,
+        ),
         // SAFETY: as above.
         _ => unsafe { real::read(fd, buf, n) },
     })
@@ -54,14 +64,23 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
     let green = enter();
-    let op = Op::new(fd, Interest::Write, Reason::Write).with_flags().with_nowait();
+    let op = Op::new(fd, Interest::Write, Reason::Write)
+        .with_flags()
+        .with_nowait();
     write_all(green.as_ref(), op, n, |how, offset, len| {
         // SAFETY: offset + len stays within the program's buffer of n bytes.
         let at = unsafe { buf.cast::<u8>().add(offset) }.cast();
         match how {
             // SAFETY: the program's own buffer and fd.
             Attempt::DontWait => unsafe { real::send(fd, at, len, libc::MSG_DONTWAIT) },
-            Attempt::NoWait => write_nowait(fd, &iovec { iov_base: at as *mut c_void, iov_len: len }, 1),
+            Attempt::NoWait if len <= isize::MAX as usize => write_nowait(
+                fd,
+                &iovec {
+                    iov_base: at as *mut c_void,
+                    iov_len: len,
+                },
+                1,
+            ),
             // SAFETY: as above.
             _ => unsafe { real::write(fd, at, len) },
         }
@@ -80,7 +99,9 @@ fn iov_msg(iov: *const iovec, count: usize) -> libc::msghdr {
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, count: c_int) -> ssize_t {
     let green = enter();
-    let op = Op::new(fd, Interest::Read, Reason::Read).with_flags().with_nowait();
+    let op = Op::new(fd, Interest::Read, Reason::Read)
+        .with_flags()
+        .with_nowait();
     blocking::run(green.as_ref(), op, |how| match how {
         Attempt::NoWait => read_nowait(fd, iov, count),
         Attempt::DontWait if count > 0 => {
@@ -130,9 +151,12 @@ pub unsafe fn iovecs_len(iov: *const iovec, count: usize) -> usize {
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, count: c_int) -> ssize_t {
     let green = enter();
-    let op = Op::new(fd, Interest::Write, Reason::Write).with_flags().with_nowait();
+    let op = Op::new(fd, Interest::Write, Reason::Write)
+        .with_flags()
+        .with_nowait();
     // Invalid counts and unreadable iovecs: the kernel's own answer (EINVAL, EFAULT).
-    let iovecs = (0..=libc::UIO_MAXIOV).contains(&count)
+    let iovecs = (0..=libc::UIO_MAXIOV)
+        .contains(&count)
         .then(|| super::memory::read_slice(iov, count as usize))
         .flatten();
     let Some(iovecs) = iovecs.filter(|v| !v.is_empty()) else {
@@ -140,7 +164,9 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, count: c_int) -> s
         return unsafe { real::writev(fd, iov, count) };
     };
     let n = iovecs.len();
-    let total = iovecs.iter().fold(0usize, |t, v| t.saturating_add(v.iov_len));
+    let total = iovecs
+        .iter()
+        .fold(0usize, |t, v| t.saturating_add(v.iov_len));
     if total > isize::MAX as usize {
         // SAFETY: forwarded: the kernel answers EINVAL.
         return unsafe { real::writev(fd, iov, count) };
@@ -198,9 +224,58 @@ pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     let green = enter();
+    if reactor::is_internal(fd) {
+        // Not the program's fd: to it, that number is not open.
+        return super::fail(libc::EBADF);
+    }
     fd_going_away(green.as_ref(), fd);
     // SAFETY: forwarded.
     unsafe { real::close(fd) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
+    let green = enter();
+    if first > last {
+        // SAFETY: forwarded: the kernel answers EINVAL.
+        return unsafe { real::close_range(first, last, flags) };
+    }
+    // The program's ranges, around greenify's own fds.
+    let mut start = first;
+    for own in reactor::internal_fds() {
+        let own = own as c_uint;
+        if own < start || own > last {
+            continue;
+        }
+        if own > start {
+            // SAFETY: forwarded for the part below our fd.
+            let r = unsafe { real::close_range(start, own - 1, flags) };
+            if r != 0 {
+                return r;
+            }
+        }
+        start = own + 1;
+    }
+    let r = if start <= last {
+        // SAFETY: forwarded for the rest.
+        unsafe { real::close_range(start, last, flags) }
+    } else {
+        0
+    };
+    if r == 0 && flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 {
+        for fd in first..=last.min(fdtable::tracked_limit() as c_uint) {
+            if !reactor::is_internal(fd as c_int) {
+                fd_going_away(green.as_ref(), fd as c_int);
+            }
+        }
+    }
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn closefrom(lowest: c_int) {
+    // SAFETY: closefrom is close_range to the end (errors are ignored, as in glibc).
+    unsafe { close_range(lowest.max(0) as c_uint, c_uint::MAX, 0) };
 }
 
 #[no_mangle]
@@ -293,6 +368,7 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
             }
             new
         }
+        libc::F_SETLKW | libc::F_OFD_SETLKW => super::offloaded::waiting_lock(&green, fd, cmd, arg),
         // SAFETY: forwarded.
         _ => unsafe { real::fcntl(fd, cmd, arg) },
     }
@@ -334,12 +410,40 @@ pub unsafe extern "C" fn sendfile(
 ) -> ssize_t {
     let green = enter();
     let op = Op::new(out_fd, Interest::Write, Reason::Write);
-    // One transfer, as natively (it may be short); a gated pipe takes PIPE_BUF at once.
+    // SAFETY: forwarded; the kernel advances `offset` (or the file position) itself.
+    let transfer = |len: usize| unsafe { real::sendfile(out_fd, in_fd, offset, len) };
+    if blocking::facts(out_fd).is_some_and(|i| i.is_socket) {
+        // To a blocking socket, sendfile sends everything (or fails).
+        return write_all(green.as_ref(), op, count, |_, _, len| transfer(len));
+    }
+    // To a pipe: one transfer of what fits once there is room, as natively.
     blocking::run(green.as_ref(), op, |how| {
-        let len = if how == Attempt::Gated { count.min(libc::PIPE_BUF) } else { count };
-        // SAFETY: forwarded; the kernel advances `offset` (or the file position) itself.
-        unsafe { real::sendfile(out_fd, in_fd, offset, len) }
+        let len = if how == Attempt::Gated {
+            count.min(pipe_room(out_fd))
+        } else {
+            count
+        };
+        transfer(len)
     })
+}
+
+/// Bytes a pipe takes now without blocking (at least one, so a ready pipe makes progress).
+fn pipe_room(fd: c_int) -> usize {
+    // SAFETY: F_GETPIPE_SZ and FIONREAD only read the pipe's sizes.
+    let (capacity, queued) = unsafe {
+        let mut queued: c_int = 0;
+        let capacity = real::fcntl(fd, libc::F_GETPIPE_SZ, 0);
+        real::ioctl(
+            fd,
+            libc::FIONREAD as c_ulong,
+            &mut queued as *mut c_int as usize,
+        );
+        (capacity, queued)
+    };
+    if capacity <= 0 {
+        return libc::PIPE_BUF;
+    }
+    (capacity - queued).max(1) as usize
 }
 
 // Calls that create fds: the number may have meant something else before.
@@ -356,11 +460,66 @@ macro_rules! creates_fd {
     )*};
 }
 
+/// open and openat: a FIFO's open waits for the other end, on a helper thread.
+fn opened(
+    green: Option<Green>,
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    call: impl FnOnce() -> c_int,
+) -> c_int {
+    let fd = if green.is_some() && super::offloaded::opens_fifo_and_waits(dirfd, path, flags) {
+        super::offloaded::open_fifo(&green, call)
+    } else {
+        call()
+    };
+    fresh_fd(green.as_ref(), fd);
+    fd
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
+    // SAFETY: forwarded unchanged.
+    opened(enter(), libc::AT_FDCWD, path, flags, || unsafe {
+        real::open(path, flags, mode)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
+    // SAFETY: forwarded unchanged.
+    opened(enter(), libc::AT_FDCWD, path, flags, || unsafe {
+        real::open64(path, flags, mode)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn openat(
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: c_uint,
+) -> c_int {
+    // SAFETY: forwarded unchanged.
+    opened(enter(), dirfd, path, flags, || unsafe {
+        real::openat(dirfd, path, flags, mode)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn openat64(
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: c_uint,
+) -> c_int {
+    // SAFETY: forwarded unchanged.
+    opened(enter(), dirfd, path, flags, || unsafe {
+        real::openat64(dirfd, path, flags, mode)
+    })
+}
+
 creates_fd! {
-    fn open(path: *const c_char, flags: c_int, mode: c_uint);
-    fn open64(path: *const c_char, flags: c_int, mode: c_uint);
-    fn openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: c_uint);
-    fn openat64(dirfd: c_int, path: *const c_char, flags: c_int, mode: c_uint);
     fn creat(path: *const c_char, mode: mode_t);
     fn creat64(path: *const c_char, mode: mode_t);
     fn __open_2(path: *const c_char, flags: c_int);

@@ -16,6 +16,7 @@ pub mod io;
 pub mod keys;
 pub mod memory;
 pub mod net;
+pub mod offloaded;
 pub mod poll;
 pub mod process;
 pub mod sem;

@@ -88,27 +88,30 @@ pub unsafe extern "C" fn accept4(
         unsafe { real::accept4(fd, addr, len, flags | extra) as isize }
     }) as c_int;
     new_socket(green.as_ref(), new, flags & libc::SOCK_NONBLOCK != 0);
+    if new >= 0 {
+        // The kernel copies the listener's SO_RCVTIMEO/SO_SNDTIMEO to accepted sockets.
+        let listener = fdtable::get(fd);
+        fdtable::set_timeout(new, Direction::Recv, listener.recv_timeout);
+        fdtable::set_timeout(new, Direction::Send, listener.send_timeout);
+    }
     new
 }
 
-fn socket_error(fd: c_int) -> c_int {
-    let mut err: c_int = 0;
+/// Whether `fd` is a SOCK_STREAM socket (MSG_WAITALL waits for all bytes only there).
+fn is_stream(fd: c_int) -> bool {
+    let mut ty: c_int = 0;
     let mut len = std::mem::size_of::<c_int>() as socklen_t;
-    // SAFETY: SO_ERROR writes one int into `err`.
+    // SAFETY: SO_TYPE writes one int.
     let r = unsafe {
         real::getsockopt(
             fd,
             libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            (&mut err as *mut c_int).cast(),
+            libc::SO_TYPE,
+            (&mut ty as *mut c_int).cast(),
             &mut len,
         )
     };
-    if r == 0 {
-        err
-    } else {
-        errno()
-    }
+    r == 0 && ty == libc::SOCK_STREAM
 }
 
 #[no_mangle]
@@ -129,7 +132,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     let mut backoff = Duration::from_micros(500);
     loop {
         match error {
-            libc::EINPROGRESS => {
+            libc::EINPROGRESS | libc::EALREADY => {
                 match wait_writable(green.as_ref(), fd, deadline) {
                     Wake::Ready if !ready_now(fd, Interest::Write) => continue,
                     Wake::Ready => {}
@@ -139,10 +142,19 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
                     Wake::Interrupted { restart: true } if info.send_timeout.is_none() => continue,
                     Wake::Interrupted { .. } => return fail(libc::EINTR),
                 }
-                return match socket_error(fd) {
-                    0 => 0,
-                    e => fail(e),
-                };
+                // Connect once more, as the kernel's blocking connect does after its wait:
+                // it reports the outcome and leaves the socket in the state a blocking
+                // connect would (connected, or unconnected after a failure).
+                if attempt() == 0 {
+                    return 0;
+                }
+                error = errno();
+                if error == libc::EISCONN {
+                    return 0;
+                }
+                if !matches!(error, libc::EINPROGRESS | libc::EALREADY) {
+                    return fail(error);
+                }
             }
             // A Unix socket whose listener's backlog is full: natively connect waits for
             // room, which epoll does not announce; retry with a growing pause.
@@ -242,8 +254,8 @@ pub unsafe extern "C" fn recvfrom(
         return once(0, Attempt::Plain);
     }
     let first = blocking::run(green.as_ref(), op, |how| once(0, how));
-    if flags & libc::MSG_WAITALL == 0 || first <= 0 || first as usize >= n || !blocking::blocks(fd)
-    {
+    let wait_all = flags & libc::MSG_WAITALL != 0 && flags & libc::MSG_PEEK == 0 && is_stream(fd);
+    if !wait_all || first <= 0 || first as usize >= n || !blocking::blocks(fd) {
         return first;
     }
     // MSG_WAITALL on a blocking stream: natively the call waits for all n bytes.

@@ -84,8 +84,10 @@ fn wait_loop(
 /// # Safety
 /// `fds` points to `n` pollfds.
 unsafe fn poll_interests(fds: *const pollfd, n: nfds_t) -> Vec<(i32, Interest)> {
-    let mut list = Vec::with_capacity(n as usize);
-    for i in 0..n as usize {
+    // The kernel takes nfds as an unsigned int.
+    let n = n as u32 as usize;
+    let mut list = Vec::with_capacity(n);
+    for i in 0..n {
         // SAFETY: i < n.
         let p = unsafe { *fds.add(i) };
         if p.fd < 0 {
@@ -321,7 +323,11 @@ pub unsafe extern "C" fn epoll_wait(
     };
     // SAFETY: forwarded with a zero timeout.
     let check = || unsafe { real::epoll_wait(epfd, events, max, 0) };
-    wait_loop(check, || vec![(epfd, Interest::Read)], ms_deadline(timeout_ms))
+    wait_loop(
+        check,
+        || vec![(epfd, Interest::Read)],
+        ms_deadline(timeout_ms),
+    )
 }
 
 #[no_mangle]
@@ -338,7 +344,11 @@ pub unsafe extern "C" fn epoll_pwait(
     };
     // SAFETY: forwarded with a zero timeout.
     let check = || unsafe { real::epoll_pwait(epfd, events, max, 0, mask) };
-    wait_loop(check, || vec![(epfd, Interest::Read)], ms_deadline(timeout_ms))
+    wait_loop(
+        check,
+        || vec![(epfd, Interest::Read)],
+        ms_deadline(timeout_ms),
+    )
 }
 
 #[no_mangle]

@@ -22,6 +22,22 @@ static FLAGS: [AtomicI32; NSIG] = [const { AtomicI32::new(0) }; NSIG];
 static INTERRUPTING: AtomicU64 = AtomicU64::new(0);
 /// The green thread (id + 1) a pthread_kill in progress aims at; 0: none.
 static TARGET: AtomicUsize = AtomicUsize::new(0);
+/// Its handle, for pthread_self inside the handler.
+static TARGET_HANDLE: AtomicU64 = AtomicU64::new(0);
+/// Who a running handler runs as, for pthread_self: 0 none, MAIN_IDENTITY the main
+/// thread, else a green handle (the kernel runs a handler on the thread it chose).
+static HANDLER_IDENTITY: AtomicU64 = AtomicU64::new(0);
+const MAIN_IDENTITY: u64 = 1;
+
+/// The thread a running signal handler runs as, if a handler is running:
+/// Some(None) for the main thread, Some(Some(handle)) for a green one.
+pub fn handler_identity() -> Option<Option<u64>> {
+    match HANDLER_IDENTITY.load(SeqCst) {
+        0 => None,
+        MAIN_IDENTITY => Some(None),
+        handle => Some(Some(handle)),
+    }
+}
 /// Handlers run so far (sigsuspend checks whether one ran while it changed the mask).
 static HANDLED: AtomicU64 = AtomicU64::new(0);
 
@@ -29,6 +45,7 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
     let i = sig as usize;
     let (handler, flags) = (HANDLERS[i].load(SeqCst), FLAGS[i].load(SeqCst));
     let target = TARGET.swap(0, SeqCst);
+    let target_handle = TARGET_HANDLE.swap(0, SeqCst);
     interrupt::post(
         (target != 0).then(|| (target - 1) as u32),
         flags & libc::SA_RESTART != 0,
@@ -37,6 +54,12 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
     if handler == 0 {
         return;
     }
+    let identity = if target != 0 {
+        target_handle
+    } else {
+        MAIN_IDENTITY
+    };
+    let outer = HANDLER_IDENTITY.swap(identity, SeqCst);
     if flags & libc::SA_SIGINFO != 0 {
         // SAFETY: the program installed this as an SA_SIGINFO handler.
         let f: extern "C" fn(c_int, *mut siginfo_t, *mut c_void) =
@@ -47,6 +70,7 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
         let f: extern "C" fn(c_int) = unsafe { std::mem::transmute(handler) };
         f(sig);
     }
+    HANDLER_IDENTITY.store(outer, SeqCst);
 }
 
 fn is_function(handler: usize) -> bool {
@@ -170,11 +194,13 @@ pub unsafe extern "C" fn siginterrupt(sig: c_int, interrupt: c_int) -> c_int {
 
 /// Sends `sig` to the OS thread on behalf of a pthread_kill aimed at green thread `tid`:
 /// if a handler runs, that thread is the one interrupted.
-pub fn kill_green(tid: u32, sig: c_int) -> c_int {
+pub fn kill_green(tid: u32, handle: u64, sig: c_int) -> c_int {
+    TARGET_HANDLE.store(handle, SeqCst);
     TARGET.store(tid as usize + 1, SeqCst);
     // SAFETY: the OS thread's own handle; the signal is delivered before this returns.
     let r = unsafe { real::pthread_kill(thread::os_thread(), sig) };
     TARGET.store(0, SeqCst);
+    TARGET_HANDLE.store(0, SeqCst);
     r
 }
 

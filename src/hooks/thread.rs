@@ -22,20 +22,45 @@ extern "C" {
 
 type StartRoutine = extern "C" fn(*mut c_void) -> *mut c_void;
 
-/// The stack size a fresh attr reports: the program did not choose one if it sees this.
+/// The default thread stack size glibc reports now (pthread_setattr_default_np changes it).
+fn glibc_default_stack_size() -> usize {
+    // SAFETY: a local attr, filled by glibc, read and destroyed.
+    unsafe {
+        let mut attr: pthread_attr_t = std::mem::zeroed();
+        let mut size = 0;
+        libc::pthread_attr_init(&mut attr);
+        libc::pthread_attr_getstacksize(&attr, &mut size);
+        libc::pthread_attr_destroy(&mut attr);
+        size
+    }
+}
+
+/// glibc's default stack size when the process started: a size equal to it was not
+/// chosen by the program, so greenify's own default applies.
 fn native_default_stack_size() -> usize {
     static SIZE: OnceLock<usize> = OnceLock::new();
-    *SIZE.get_or_init(|| {
-        // SAFETY: a local attr, initialised, read and destroyed.
-        unsafe {
-            let mut attr: pthread_attr_t = std::mem::zeroed();
-            let mut size = 0;
-            libc::pthread_attr_init(&mut attr);
-            libc::pthread_attr_getstacksize(&attr, &mut size);
-            libc::pthread_attr_destroy(&mut attr);
-            size
-        }
-    })
+    *SIZE.get_or_init(glibc_default_stack_size)
+}
+
+/// The stack of a thread created without an explicit size: greenify's default, unless the
+/// program changed glibc's default (pthread_setattr_default_np).
+fn default_stack() -> StackRequest {
+    let current = glibc_default_stack_size();
+    if current != native_default_stack_size() {
+        return StackRequest::Size(current);
+    }
+    StackRequest::Size(super::config().stack_size)
+}
+
+/// The name a new thread inherits: its creator's (for main, the process's comm).
+fn creator_name() -> [u8; 16] {
+    if let Some(handle) = runtime::current_handle() {
+        return runtime::name(handle).unwrap_or([0; 16]);
+    }
+    let mut name = [0u8; 16];
+    // SAFETY: PR_GET_NAME writes at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) };
+    name
 }
 
 /// Spawn options from a pthread attr (NULL: defaults).
@@ -44,8 +69,9 @@ fn native_default_stack_size() -> usize {
 /// `attr` is NULL or an initialised attr.
 unsafe fn spawn_options(attr: *const pthread_attr_t) -> SpawnOptions {
     let default = SpawnOptions {
-        stack: StackRequest::Size(super::config().stack_size),
+        stack: default_stack(),
         detached: false,
+        name: creator_name(),
     };
     if attr.is_null() {
         return default;
@@ -73,6 +99,7 @@ unsafe fn spawn_options(attr: *const pthread_attr_t) -> SpawnOptions {
     SpawnOptions {
         stack,
         detached: detach == libc::PTHREAD_CREATE_DETACHED,
+        name: default.name,
     }
 }
 
@@ -235,6 +262,10 @@ pub unsafe extern "C" fn pthread_detach(t: pthread_t) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn pthread_self() -> pthread_t {
+    if let Some(identity) = super::signal::handler_identity() {
+        // SAFETY: forwarded for the main thread.
+        return identity.unwrap_or_else(|| unsafe { real::pthread_self() });
+    }
     let handle = enter().and_then(|_green| runtime::current_handle());
     match handle {
         Some(h) => h.0,
@@ -279,10 +310,14 @@ pub unsafe extern "C" fn pthread_getattr_np(t: pthread_t, attr: *mut pthread_att
         Ok(bounds) => bounds,
         Err(e) => return e.raw_os_error(),
     };
+    let detached = runtime::sched::is_detached(handle).unwrap_or(false);
     // SAFETY: the program's attr, which pthread_getattr_np initialises itself.
     unsafe {
         libc::pthread_attr_init(attr);
         libc::pthread_attr_setstack(attr, bottom as *mut c_void, size);
+        if detached {
+            libc::pthread_attr_setdetachstate(attr, libc::PTHREAD_CREATE_DETACHED);
+        }
     }
     0
 }
@@ -366,7 +401,7 @@ pub unsafe extern "C" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
         // The signal reaches the OS thread; the green thread it aims at is the one a
         // handler interrupts (see signal.rs).
         let tid = runtime::sched::thread_id(h).unwrap_or(0);
-        return super::signal::kill_green(tid, sig);
+        return super::signal::kill_green(tid, h.0, sig);
     }
     // SAFETY: forwarded.
     unsafe { real::pthread_kill(t, sig) }

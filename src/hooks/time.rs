@@ -106,7 +106,10 @@ fn now_on(clock: clockid_t) -> Option<Duration> {
 }
 
 fn clock_now(clock: clockid_t) -> Option<Duration> {
-    let mut now = timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut now = timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime (not a hook) writes one timespec.
     (unsafe { libc::clock_gettime(clock, &mut now) } == 0)
         .then(|| Duration::new(now.tv_sec as u64, now.tv_nsec as u32))
@@ -117,7 +120,8 @@ fn clock_now(clock: clockid_t) -> Option<Duration> {
 /// clocks are left to the kernel, which refuses them (EINVAL).
 fn is_cpu_clock(clock: clockid_t) -> bool {
     const PER_THREAD: clockid_t = 4;
-    clock == libc::CLOCK_PROCESS_CPUTIME_ID || (clock < 0 && clock & PER_THREAD == 0 && clock & 3 != 3)
+    clock == libc::CLOCK_PROCESS_CPUTIME_ID
+        || (clock < 0 && clock & PER_THREAD == 0 && clock & 3 != 3)
 }
 
 /// clock_nanosleep on a CPU clock: parks in slices until the clock reaches the target.

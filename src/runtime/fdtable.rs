@@ -50,6 +50,35 @@ struct Entry {
     flags: AtomicU32,
     recv_timeout_ns: AtomicU64,
     send_timeout_ns: AtomicU64,
+    /// Which open file description this fd names (dups share it, and with it the
+    /// O_NONBLOCK view and the socket timeouts); 0: unknown.
+    description: AtomicU32,
+}
+
+/// Description numbers handed out so far.
+static DESCRIPTIONS: AtomicU32 = AtomicU32::new(0);
+/// One past the highest fd ever recorded (bounds the scans for dups).
+static HIGH_WATER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One past the highest fd number ever recorded.
+pub fn tracked_limit() -> usize {
+    HIGH_WATER.load(Relaxed)
+}
+
+/// Every entry naming the same description as `fd` (including `fd` itself).
+fn same_description(fd: i32, mut f: impl FnMut(&Entry)) {
+    let Some(e) = entry(fd) else { return };
+    let description = e.description.load(Relaxed);
+    if description == 0 {
+        f(e);
+        return;
+    }
+    let high = HIGH_WATER.load(Relaxed).min(table().len());
+    for other in &table()[..high] {
+        if other.description.load(Relaxed) == description {
+            f(other);
+        }
+    }
 }
 
 const KIND_MASK: u32 = 0b11;
@@ -131,6 +160,13 @@ pub fn set(fd: i32, kind: Kind, user_nonblock: bool, is_socket: bool) {
         e.flags.store(flags, Relaxed);
         e.recv_timeout_ns.store(0, Relaxed);
         e.send_timeout_ns.store(0, Relaxed);
+        let description = if kind == Kind::Unknown {
+            0
+        } else {
+            DESCRIPTIONS.fetch_add(1, Relaxed) + 1
+        };
+        e.description.store(description, Relaxed);
+        HIGH_WATER.fetch_max(fd as usize + 1, Relaxed);
     }
 }
 
@@ -139,25 +175,25 @@ pub fn reset(fd: i32) {
     set(fd, Kind::Unknown, false, false);
 }
 
+/// The program's O_NONBLOCK view, for `fd` and every dup of it.
 pub fn set_user_nonblock(fd: i32, on: bool) {
-    if let Some(e) = entry(fd) {
+    same_description(fd, |e| {
         if on {
             e.flags.fetch_or(USER_NONBLOCK, Relaxed);
         } else {
             e.flags.fetch_and(!USER_NONBLOCK, Relaxed);
         }
-    }
+    });
 }
 
 /// SO_RCVTIMEO / SO_SNDTIMEO as the program set them (None or zero: no timeout).
+/// (They belong to the socket, so every dup of `fd` sees them.)
 pub fn set_timeout(fd: i32, direction: Direction, timeout: Option<Duration>) {
-    if let Some(e) = entry(fd) {
-        let ns = timeout.map_or(0, |d| d.as_nanos().min(u128::from(u64::MAX)) as u64);
-        match direction {
-            Direction::Recv => e.recv_timeout_ns.store(ns, Relaxed),
-            Direction::Send => e.send_timeout_ns.store(ns, Relaxed),
-        }
-    }
+    let ns = timeout.map_or(0, |d| d.as_nanos().min(u128::from(u64::MAX)) as u64);
+    same_description(fd, |e| match direction {
+        Direction::Recv => e.recv_timeout_ns.store(ns, Relaxed),
+        Direction::Send => e.send_timeout_ns.store(ns, Relaxed),
+    });
 }
 
 /// `to` is a duplicate of `from` (same open file description).
@@ -168,6 +204,9 @@ pub fn copy(from: i32, to: i32) {
             .store(src.recv_timeout_ns.load(Relaxed), Relaxed);
         dst.send_timeout_ns
             .store(src.send_timeout_ns.load(Relaxed), Relaxed);
+        dst.description
+            .store(src.description.load(Relaxed), Relaxed);
+        HIGH_WATER.fetch_max(to as usize + 1, Relaxed);
     }
 }
 
@@ -257,6 +296,10 @@ mod tests {
         assert_eq!(info.send_timeout, None);
         set_user_nonblock(901, false);
         assert!(!get(901).user_nonblock);
+        // The view belongs to the description: the original sees it too.
+        assert!(!get(900).user_nonblock);
+        set_timeout(900, Direction::Send, Some(Duration::from_millis(5)));
+        assert_eq!(get(901).send_timeout, Some(Duration::from_millis(5)));
         reset(901);
         assert_eq!(get(901).kind, Kind::Unknown);
     }

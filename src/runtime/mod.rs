@@ -9,6 +9,7 @@ pub mod fdtable;
 pub mod futex;
 pub mod interrupt;
 pub mod keys;
+pub mod offload;
 pub mod overflow;
 pub mod reactor;
 pub mod sched;

@@ -59,6 +59,7 @@ impl Reactor {
     pub fn new(fd_floor: u32) -> Result<Reactor, Errno> {
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         let epoll = move_high(epoll, fd_floor);
+        mark_internal(epoll.as_raw_fd());
         Ok(Reactor {
             epoll,
             fds: Vec::new(),
@@ -253,6 +254,49 @@ fn untoken(data: u64) -> (i32, u32) {
     (data as u32 as i32, (data >> 32) as u32)
 }
 
+/// greenify's own long-lived fds (epoll instances, doorbells): the program must not be
+/// able to close them (daemons close "all" fds), see hooks::io::close.
+static INTERNAL: [std::sync::atomic::AtomicI32; 8] =
+    [const { std::sync::atomic::AtomicI32::new(-1) }; 8];
+
+/// Records `fd` as greenify's own.
+pub fn mark_internal(fd: i32) {
+    for slot in &INTERNAL {
+        if slot
+            .compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            return;
+        }
+    }
+}
+
+/// `fd` is no longer greenify's own.
+pub fn unmark_internal(fd: i32) {
+    for slot in &INTERNAL {
+        let _ = slot.compare_exchange(fd, -1, Ordering::SeqCst, Ordering::SeqCst);
+    }
+}
+
+/// Whether `fd` is one of greenify's own.
+pub fn is_internal(fd: i32) -> bool {
+    fd >= 0
+        && INTERNAL
+            .iter()
+            .any(|slot| slot.load(Ordering::Relaxed) == fd)
+}
+
+/// greenify's own fds, sorted.
+pub fn internal_fds() -> Vec<i32> {
+    let mut fds: Vec<i32> = INTERNAL
+        .iter()
+        .map(|slot| slot.load(Ordering::Relaxed))
+        .filter(|&fd| fd >= 0)
+        .collect();
+    fds.sort_unstable();
+    fds
+}
+
 /// Moves an internal fd to the lowest free number at or above `floor`, CLOEXEC.
 /// Keeps the original if that fails (e.g. a tiny RLIMIT_NOFILE).
 pub fn move_high(fd: OwnedFd, floor: u32) -> OwnedFd {
@@ -269,8 +313,10 @@ pub fn move_high(fd: OwnedFd, floor: u32) -> OwnedFd {
 /// is greenify's own hook.
 pub fn close_raw(fd: OwnedFd) {
     use rustix::fd::IntoRawFd;
+    let fd = fd.into_raw_fd();
+    unmark_internal(fd);
     // SAFETY: we own the fd and give it up here.
-    unsafe { rustix::io::close(fd.into_raw_fd()) };
+    unsafe { rustix::io::close(fd) };
 }
 
 #[cfg(test)]

@@ -164,6 +164,8 @@ pub enum StackRequest {
 pub struct SpawnOptions {
     pub stack: StackRequest,
     pub detached: bool,
+    /// The new thread's name (a new thread inherits its creator's, as natively).
+    pub name: [u8; 16],
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -289,6 +291,7 @@ fn new_reactor(
         rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
     )?;
     let doorbell = super::reactor::move_high(doorbell, fd_floor);
+    super::reactor::mark_internal(rustix::fd::AsRawFd::as_raw_fd(&doorbell));
     reactor.watch_doorbell(rustix::fd::AsFd::as_fd(&doorbell))?;
     let mailbox = futex::new_mailbox(rustix::fd::AsRawFd::as_raw_fd(&doorbell));
     Ok((reactor, mailbox, doorbell))
@@ -659,7 +662,7 @@ pub fn spawn(
         t.detached = options.detached;
         t.joiner = None;
         t.retval = 0;
-        t.name = [0; 16];
+        t.name = options.name;
         t.stack = bounds;
         t.stack_kind = kind;
         t.specific = Values::default();
@@ -977,6 +980,14 @@ pub fn name(handle: Handle) -> Result<[u8; 16], Errno> {
     })
 }
 
+/// Whether a thread is detached.
+pub fn is_detached(handle: Handle) -> Result<bool, Errno> {
+    with(|s| {
+        let tid = s.resolve(handle).ok_or(Errno::SRCH)?;
+        Ok(s.threads[tid as usize].detached)
+    })
+}
+
 /// (lowest address, size) of a thread's usable stack.
 pub fn stack_bounds(handle: Handle) -> Result<(usize, usize), Errno> {
     with(|s| {
@@ -1018,6 +1029,7 @@ mod tests {
         SpawnOptions {
             stack: StackRequest::Size(64 << 10),
             detached: false,
+            name: [0; 16],
         }
     }
 

@@ -235,7 +235,14 @@ impl Mutex {
                     self.count.store(count + 1, Relaxed);
                     return Ok(());
                 }
-                MUTEX_ERRORCHECK if !matches!(wait, LockWait::Try) => return Err(libc::EDEADLK),
+                // glibc: trylock on a plain errorcheck mutex says EBUSY, on a robust or
+                // priority-inheriting one EDEADLK, like every other lock call.
+                MUTEX_ERRORCHECK
+                    if !matches!(wait, LockWait::Try)
+                        || kind & (MUTEX_ROBUST | MUTEX_PRIO_INHERIT) != 0 =>
+                {
+                    return Err(libc::EDEADLK)
+                }
                 _ if robust && !matches!(wait, LockWait::Try) => return Err(libc::EDEADLK),
                 _ => {}
             }
@@ -325,13 +332,10 @@ impl Mutex {
         }
     }
 
-    /// pthread_mutex_consistent.
-    pub fn make_consistent(&self, caller: Caller) -> Result<(), i32> {
+    /// pthread_mutex_consistent (glibc does not check who calls it).
+    pub fn make_consistent(&self) -> Result<(), i32> {
         let robust = self.kind() & MUTEX_ROBUST != 0;
-        if !robust
-            || self.owner.load(Relaxed) != self.me(caller)
-            || self.count.load(Relaxed) & INCONSISTENT == 0
-        {
+        if !robust || self.count.load(Relaxed) & INCONSISTENT == 0 {
             return Err(libc::EINVAL);
         }
         self.count.fetch_and(!INCONSISTENT, Relaxed);
@@ -509,10 +513,20 @@ impl RwLock {
         }
     }
 
-    pub fn read(&self, caller: Caller, wait: LockWait) -> Result<(), i32> {
+    /// The caller holds the write lock: EDEADLK for a waiting call, EBUSY for a try.
+    fn own_writer(&self, caller: Caller, wait: LockWait) -> Result<(), i32> {
         if self.writer.load(Relaxed) == caller.owner && self.state.load(Relaxed) == WRITER {
-            return Err(libc::EDEADLK);
+            return Err(if matches!(wait, LockWait::Try) {
+                libc::EBUSY
+            } else {
+                libc::EDEADLK
+            });
         }
+        Ok(())
+    }
+
+    pub fn read(&self, caller: Caller, wait: LockWait) -> Result<(), i32> {
+        self.own_writer(caller, wait)?;
         loop {
             let seq = self.seq.load(SeqCst);
             let state = self.state.load(SeqCst);
@@ -539,9 +553,7 @@ impl RwLock {
     }
 
     pub fn write(&self, caller: Caller, wait: LockWait) -> Result<(), i32> {
-        if self.writer.load(Relaxed) == caller.owner && self.state.load(Relaxed) == WRITER {
-            return Err(libc::EDEADLK);
-        }
+        self.own_writer(caller, wait)?;
         loop {
             let seq = self.seq.load(SeqCst);
             if self
@@ -799,6 +811,7 @@ mod tests {
         SpawnOptions {
             stack: StackRequest::Size(64 << 10),
             detached: false,
+            name: [0; 16],
         }
     }
 
@@ -912,7 +925,7 @@ mod tests {
         fixed.lock(me(), LockWait::Block).unwrap();
         owner_exited(me().owner, true);
         assert_eq!(fixed.lock(me(), LockWait::Block), Err(libc::EOWNERDEAD));
-        fixed.make_consistent(me()).unwrap();
+        fixed.make_consistent().unwrap();
         fixed.unlock(me()).unwrap();
         assert_eq!(fixed.lock(me(), LockWait::Block), Ok(()));
     }
