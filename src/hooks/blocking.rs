@@ -216,7 +216,10 @@ fn itoa(mut n: u32) -> Vec<u8> {
 /// MSG_DONTWAIT, and calls that cannot (accept) wait for readiness first: a socket
 /// whose description became blocking behind our back still never blocks the thread.
 fn attempt_kind(info: &FdInfo, op: Op) -> Attempt {
+    let socket_call = (op.has_flags && !op.has_nowait) || op.reason == Reason::Accept;
     match info.kind {
+        // recv/send/accept on something that is not a socket: ENOTSOCK, at once.
+        _ if socket_call && !info.is_socket => Attempt::Plain,
         _ if info.is_socket && op.has_flags => Attempt::DontWait,
         Kind::Owned if op.reason == Reason::Accept => Attempt::Gated,
         Kind::Owned => Attempt::Plain,

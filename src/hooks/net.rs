@@ -129,6 +129,10 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     }
     let deadline = info.send_timeout.map(|t| Instant::now() + t);
     let mut error = errno();
+    if error == libc::EALREADY {
+        // The program's own earlier non-blocking connect is still in progress.
+        return fail(error);
+    }
     let mut backoff = Duration::from_micros(500);
     loop {
         match error {

@@ -31,6 +31,7 @@ pub unsafe extern "C" fn fork() -> pid_t {
     let pid = unsafe { real::fork() };
     if pid == 0 {
         runtime::sched::after_fork_child();
+        runtime::offload::after_fork_child();
     }
     drop(green);
     pid
@@ -54,6 +55,19 @@ pub unsafe extern "C" fn posix_spawn(
     envp: *const *mut c_char,
 ) -> c_int {
     let _green = enter();
+    // SAFETY: forwarded.
+    unsafe { spawn(pid, path, actions, attr, argv, envp) }
+}
+
+/// posix_spawn with the fds released for the child first (also for system and popen).
+unsafe fn spawn(
+    pid: *mut pid_t,
+    path: *const c_char,
+    actions: *const libc::posix_spawn_file_actions_t,
+    attr: *const libc::posix_spawnattr_t,
+    argv: *const *mut c_char,
+    envp: *const *mut c_char,
+) -> c_int {
     fdtable::release_for_children();
     // SAFETY: forwarded.
     unsafe { real::posix_spawn(pid, path, actions, attr, argv, envp) }
@@ -166,6 +180,18 @@ pub unsafe extern "C" fn wait4(
     usage: *mut libc::rusage,
 ) -> pid_t {
     let green = enter();
+    // SAFETY: forwarded.
+    unsafe { wait4_as(green.as_ref(), pid, status, options, usage) }
+}
+
+/// wait4 for a caller that is (`Some`) or is not green.
+unsafe fn wait4_as(
+    green: Option<&Green>,
+    pid: pid_t,
+    status: *mut c_int,
+    options: c_int,
+    usage: *mut libc::rusage,
+) -> pid_t {
     if green.is_none() || options & libc::WNOHANG != 0 {
         // SAFETY: forwarded.
         return unsafe { real::wait4(pid, status, options, usage) };
@@ -235,7 +261,7 @@ unsafe fn spawn_shell(
         }
         libc::posix_spawnattr_setflags(&mut attr, flags as libc::c_short);
         let mut pid = 0;
-        let err = posix_spawn(
+        let err = spawn(
             &mut pid,
             sh.as_ptr(),
             actions,
@@ -253,11 +279,11 @@ unsafe fn spawn_shell(
 }
 
 /// Waits for `pid` as glibc's system()/pclose() do: restarting after signals.
-fn wait_child(pid: pid_t) -> c_int {
+fn wait_child(green: Option<&Green>, pid: pid_t) -> c_int {
     let mut status = 0;
     loop {
         // SAFETY: our own child and status.
-        let r = unsafe { wait4(pid, &mut status, 0, std::ptr::null_mut()) };
+        let r = unsafe { wait4_as(green, pid, &mut status, 0, std::ptr::null_mut()) };
         if r == pid {
             return status;
         }
@@ -299,7 +325,7 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
             &[libc::SIGINT, libc::SIGQUIT],
             Some(&old_mask),
         ) {
-            Ok(pid) => wait_child(pid),
+            Ok(pid) => wait_child(Some(&green), pid),
             // The shell could not run: status 127, as glibc.
             Err(_) => 127 << 8,
         };
@@ -400,7 +426,6 @@ pub unsafe extern "C" fn pclose(file: *mut libc::FILE) -> c_int {
     };
     // SAFETY: our own stream: closing it closes the pipe, so the child sees EOF.
     unsafe { libc::fclose(file) };
-    let green: Option<Green> = None;
-    drop(green);
-    wait_child(entry.pid)
+    let green = enter();
+    wait_child(green.as_ref(), entry.pid)
 }

@@ -42,6 +42,16 @@ fn native_default_stack_size() -> usize {
     *SIZE.get_or_init(glibc_default_stack_size)
 }
 
+/// Records glibc's default stack size when the library loads, before the program can
+/// change it.
+extern "C" fn record_native_default() {
+    native_default_stack_size();
+}
+
+#[used]
+#[link_section = ".init_array"]
+static RECORD_NATIVE_DEFAULT: extern "C" fn() = record_native_default;
+
 /// The stack of a thread created without an explicit size: greenify's default, unless the
 /// program changed glibc's default (pthread_setattr_default_np).
 fn default_stack() -> StackRequest {

@@ -7,8 +7,8 @@
 use super::futex;
 use super::sched::{self, Reason};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Condvar, Mutex};
 
 /// At most this many helpers (more calls queue).
 const MAX_HELPERS: usize = 16;
@@ -31,14 +31,34 @@ struct Pool {
     idle: AtomicUsize,
 }
 
-fn pool() -> &'static Pool {
-    static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| Pool {
+static POOL: AtomicPtr<Pool> = AtomicPtr::new(std::ptr::null_mut());
+
+fn new_pool() -> *mut Pool {
+    Box::into_raw(Box::new(Pool {
         queue: Mutex::new(VecDeque::new()),
         ready: Condvar::new(),
         helpers: AtomicUsize::new(0),
         idle: AtomicUsize::new(0),
-    })
+    }))
+}
+
+fn pool() -> &'static Pool {
+    let mut ptr = POOL.load(SeqCst);
+    if ptr.is_null() {
+        let fresh = new_pool();
+        ptr = match POOL.compare_exchange(std::ptr::null_mut(), fresh, SeqCst, SeqCst) {
+            Ok(_) => fresh,
+            Err(existing) => existing,
+        };
+    }
+    // SAFETY: pools are leaked, never freed.
+    unsafe { &*ptr }
+}
+
+/// In a forked child the helpers do not exist (and may have held the queue's lock):
+/// start over with a new pool; the old one is leaked.
+pub fn after_fork_child() {
+    POOL.store(new_pool(), SeqCst);
 }
 
 struct Job<F, R> {
