@@ -258,7 +258,23 @@ pub unsafe extern "C" fn recvfrom(
         return once(0, Attempt::Plain);
     }
     let first = blocking::run(green.as_ref(), op, |how| once(0, how));
-    let wait_all = flags & libc::MSG_WAITALL != 0 && flags & libc::MSG_PEEK == 0 && is_stream(fd);
+    let stream_wait_all = flags & libc::MSG_WAITALL != 0 && is_stream(fd);
+    if stream_wait_all && flags & libc::MSG_PEEK != 0 && green.is_some() {
+        // Peeking for all n bytes: look again each time more data arrives.
+        let mut seen = first;
+        while seen > 0 && (seen as usize) < n && blocking::blocks(fd) {
+            if runtime::wait_fd(fd, Interest::Read, Reason::Read, None) != Wake::Ready {
+                break;
+            }
+            let again = once(0, Attempt::DontWait);
+            if again < 0 && errno() == libc::EAGAIN {
+                continue;
+            }
+            seen = again;
+        }
+        return seen;
+    }
+    let wait_all = stream_wait_all && flags & libc::MSG_PEEK == 0;
     if !wait_all || first <= 0 || first as usize >= n || !blocking::blocks(fd) {
         return first;
     }
