@@ -113,6 +113,12 @@ real_fns! {
     fn pthread_setaffinity_np(t: pthread_t, size: size_t, set: *const cpu_set_t) -> c_int;
     fn pthread_getaffinity_np(t: pthread_t, size: size_t, set: *mut cpu_set_t) -> c_int;
     fn sched_yield() -> c_int;
+    fn __pthread_register_cancel(buffer: *mut c_void) -> ();
+    fn __pthread_unregister_cancel(buffer: *mut c_void) -> ();
+    fn __pthread_unwind_next(buffer: *mut c_void) -> ();
+    fn pthread_setcancelstate(state: c_int, old: *mut c_int) -> c_int;
+    fn pthread_setcanceltype(ty: c_int, old: *mut c_int) -> c_int;
+    fn pthread_testcancel() -> ();
 
     // time
     fn sleep(secs: c_uint) -> c_uint;

@@ -2447,7 +2447,7 @@ struct slow_reader {
 
 static void *slow_reader_main(void *p) {
     struct slow_reader *r = p;
-    static unsigned char b[32768];
+    unsigned char b[32768];
     long n;
     int i = 0;
     r->sum = 7;
@@ -2972,4 +2972,307 @@ CASE(sock_poll_socket_readiness) {
     SHOW("poll after peer close", poll(&p, 1, 0));
     printf("POLLIN=%d\n", (p.revents & POLLIN) != 0);
     close(s);
+}
+
+/* ---------- more timeouts, low-water marks, wakeups ---------- */
+
+/* A negative SO_RCVTIMEO is stored as a zero timeout: the socket answers EAGAIN at once. */
+CASE(sock_rcvtimeo_negative_is_immediate) {
+    int sv[2];
+    unix_pair(SOCK_STREAM, sv);
+    struct timeval neg = { -1, 0 };
+    SHOW("setsockopt SO_RCVTIMEO {-1, 0}", setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &neg, sizeof neg));
+    struct act w;
+    double t0 = now_ms();
+    act_start(&w, ACT_SEND, sv[1], 300, "late");
+    char b[8];
+    SHOW("recv", recv(sv[0], b, sizeof b, 0));
+    printf("time=%s\n", timing(now_ms() - t0, 0));
+    act_join(&w);
+    close(sv[0]); close(sv[1]);
+}
+
+CASE(sock_sndtimeo_negative_is_immediate) {
+    int sv[2];
+    unix_pair(SOCK_STREAM, sv);
+    fill(sv[0]);
+    struct timeval neg = { -5, 0 };
+    SHOW("setsockopt SO_SNDTIMEO {-5, 0}", setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &neg, sizeof neg));
+    struct act d;
+    double t0 = now_ms();
+    act_start(&d, ACT_RECV_DRAIN, sv[1], 300, NULL);
+    SHOW("send on a full socket", send(sv[0], "x", 1, 0));
+    printf("time=%s\n", timing(now_ms() - t0, 0));
+    act_join(&d);
+    close(sv[0]); close(sv[1]);
+}
+
+/* Unix sockets do not copy the listener's options to accepted sockets (TCP does). */
+CASE(sock_unix_accepted_no_inherited_rcvtimeo) {
+    struct sockaddr_un a;
+    int l = unix_listener(SOCK_STREAM, 4, &a, "noinh");
+    set_timeo(l, SO_RCVTIMEO, 80);
+    int c = unix_connect(SOCK_STREAM, &a);
+    int s = accept(l, NULL, NULL);
+    unlink(a.sun_path);
+    struct timeval tv;
+    socklen_t len = sizeof tv;
+    getsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, &len);
+    printf("accepted SO_RCVTIMEO: %ld.%06ld\n", (long)tv.tv_sec, (long)tv.tv_usec);
+    struct act w;
+    double t0 = now_ms();
+    act_start(&w, ACT_SEND, c, 250, "data");
+    char b[8];
+    SHOW("recv on the accepted socket", recv(s, b, sizeof b, 0));
+    printf("time=%s\n", timing(now_ms() - t0, 250));
+    act_join(&w);
+    close(c); close(s); close(l);
+}
+
+/* TCP copies the listener's options when the connection is made, not at accept. */
+CASE(sock_tcp_listener_timeout_set_after_connect) {
+    struct sockaddr_in a;
+    int l = tcp_listener(4, &a);
+    int c = tcp_connect(&a);
+    msleep(10);
+    set_timeo(l, SO_RCVTIMEO, 80);
+    int s = accept(l, NULL, NULL);
+    struct timeval tv;
+    socklen_t len = sizeof tv;
+    getsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, &len);
+    printf("accepted SO_RCVTIMEO: %ld.%06ld\n", (long)tv.tv_sec, (long)tv.tv_usec);
+    struct act w;
+    double t0 = now_ms();
+    act_start(&w, ACT_SEND, c, 250, "data");
+    char b[8];
+    SHOW("recv on the accepted socket", recv(s, b, sizeof b, 0));
+    printf("time=%s\n", timing(now_ms() - t0, 250));
+    act_join(&w);
+    close(c); close(s); close(l);
+}
+
+CASE(sock_tcp_listener_timeout_cleared_after_connect) {
+    struct sockaddr_in a;
+    int l = tcp_listener(4, &a);
+    set_timeo(l, SO_RCVTIMEO, 80);
+    int c = tcp_connect(&a);
+    msleep(10);
+    set_timeo(l, SO_RCVTIMEO, 0);
+    int s = accept(l, NULL, NULL);
+    struct timeval tv;
+    socklen_t len = sizeof tv;
+    getsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, &len);
+    printf("accepted SO_RCVTIMEO: %ld.%06ld\n", (long)tv.tv_sec, (long)tv.tv_usec);
+    struct act w;
+    double t0 = now_ms();
+    act_start(&w, ACT_SEND, c, 300, "data");
+    char b[8];
+    SHOW("recv on the accepted socket", recv(s, b, sizeof b, 0));
+    printf("time=%s\n", timing(now_ms() - t0, 80));
+    act_join(&w);
+    close(c); close(s); close(l);
+}
+
+/* SO_RCVLOWAT: a blocking recv waits until that many bytes are there. */
+CASE(sock_so_rcvlowat_tcp) {
+    int c, s;
+    tcp_pair(&c, &s);
+    int lowat = 5;
+    SHOW("setsockopt SO_RCVLOWAT 5", setsockopt(s, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat));
+    send(c, "ab", 2, 0);
+    msleep(10);
+    struct act w;
+    double t0 = now_ms();
+    act_start(&w, ACT_SEND, c, 80, "cdefg");
+    char b[17] = { 0 };
+    SHOW("recv 16", recv(s, b, 16, 0));
+    printf("time=%s data=%s\n", timing(now_ms() - t0, 80), b);
+    act_join(&w);
+    close(c); close(s);
+}
+
+CASE(sock_so_rcvlowat_unix) {
+    int sv[2];
+    unix_pair(SOCK_STREAM, sv);
+    int lowat = 4;
+    SHOW("setsockopt SO_RCVLOWAT 4", setsockopt(sv[0], SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat));
+    send(sv[1], "x", 1, 0);
+    struct act w;
+    double t0 = now_ms();
+    act_start(&w, ACT_SEND, sv[1], 80, "yzw");
+    char b[17] = { 0 };
+    SHOW("read 16", read(sv[0], b, 16));
+    printf("time=%s data=%s\n", timing(now_ms() - t0, 80), b);
+    act_join(&w);
+    close(sv[0]); close(sv[1]);
+}
+
+CASE(sock_so_rcvlowat_nonblocking_returns_what_is_there) {
+    int sv[2];
+    unix_pair(SOCK_STREAM | SOCK_NONBLOCK, sv);
+    int lowat = 4;
+    setsockopt(sv[0], SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat);
+    send(sv[1], "x", 1, 0);
+    char b[8];
+    SHOW("recv on a non-blocking socket below the low-water mark", recv(sv[0], b, sizeof b, 0));
+    close(sv[0]); close(sv[1]);
+}
+
+/* shutdown(SHUT_WR) by another thread makes a send blocked on a full socket fail. */
+CASE(sock_shutdown_wr_wakes_parked_send_unix) {
+    signal(SIGPIPE, SIG_IGN);
+    int sv[2];
+    unix_pair(SOCK_STREAM, sv);
+    fill(sv[0]);
+    struct act sh, d;
+    double t0 = now_ms();
+    act_start(&sh, ACT_SHUT_WR, sv[0], 50, NULL);
+    act_start(&d, ACT_RECV_DRAIN, sv[1], 400, NULL);
+    SHOW("send on a full socket", send(sv[0], "x", 1, 0));
+    printf("time=%s\n", timing(now_ms() - t0, 50));
+    act_join(&sh); act_join(&d);
+    close(sv[0]); close(sv[1]);
+}
+
+CASE(sock_shutdown_wr_wakes_parked_send_tcp) {
+    signal(SIGPIPE, SIG_IGN);
+    int c, s;
+    tcp_pair(&c, &s);
+    fill(c);
+    struct act sh, d;
+    double t0 = now_ms();
+    act_start(&sh, ACT_SHUT_WR, c, 50, NULL);
+    act_start(&d, ACT_RECV_DRAIN, s, 400, NULL);
+    SHOW("send on a full socket", send(c, "x", 1, 0));
+    printf("time=%s\n", timing(now_ms() - t0, 50));
+    act_join(&sh); act_join(&d);
+    close(c); close(s);
+}
+
+CASE(sock_peer_close_wakes_parked_send) {
+    signal(SIGPIPE, SIG_IGN);
+    int sv[2];
+    unix_pair(SOCK_STREAM, sv);
+    fill(sv[0]);
+    struct act cl;
+    double t0 = now_ms();
+    act_start(&cl, ACT_CLOSE, sv[1], 50, NULL);
+    SHOW("send on a full socket", send(sv[0], "x", 1, 0));
+    printf("time=%s\n", timing(now_ms() - t0, 50));
+    act_join(&cl);
+    close(sv[0]);
+}
+
+/* The same without ignoring SIGPIPE: natively the blocked send reports the reset (no
+ * SIGPIPE, which only comes with EPIPE). */
+CASE(sock_peer_close_wakes_parked_send_sigpipe_default) {
+    int sv[2];
+    unix_pair(SOCK_STREAM, sv);
+    fill(sv[0]);
+    struct act cl;
+    double t0 = now_ms();
+    act_start(&cl, ACT_CLOSE, sv[1], 50, NULL);
+    printf("sending on a full socket\n");
+    SHOW("send on a full socket", send(sv[0], "x", 1, 0));
+    printf("time=%s\n", timing(now_ms() - t0, 50));
+    act_join(&cl);
+    close(sv[0]);
+}
+
+CASE(sock_writev_sigpipe_kills) {
+    int sv[2];
+    unix_pair(SOCK_STREAM, sv);
+    close(sv[1]);
+    printf("writev to a closed peer\n");
+    struct iovec iov[2] = { { "a", 1 }, { "b", 1 } };
+    writev(sv[0], iov, 2);
+    printf("survived\n");
+}
+
+CASE(sock_sendfile_sigpipe_kills) {
+    int sv[2];
+    unix_pair(SOCK_STREAM, sv);
+    int f = temp_file("sfpipe", 10, NULL);
+    close(sv[1]);
+    printf("sendfile to a closed peer\n");
+    sendfile(sv[0], f, NULL, 10);
+    printf("survived\n");
+}
+
+struct one_byte_reader { pthread_t th; int fd; long r; char c; };
+
+static void *one_byte_main(void *p) {
+    struct one_byte_reader *r = p;
+    r->r = recv(r->fd, &r->c, 1, 0);
+    return NULL;
+}
+
+CASE(sock_ten_readers_one_socket) {
+    int sv[2];
+    unix_pair(SOCK_STREAM, sv);
+    struct one_byte_reader rd[10];
+    for (int i = 0; i < 10; i++) {
+        rd[i].fd = sv[0];
+        pthread_create(&rd[i].th, NULL, one_byte_main, &rd[i]);
+    }
+    msleep(30);
+    send(sv[1], "0123", 4, 0);
+    msleep(20);
+    for (int i = 4; i < 10; i++) { char ch = '0' + i; send(sv[1], &ch, 1, 0); msleep(3); }
+    int mask = 0, ok = 0;
+    for (int i = 0; i < 10; i++) {
+        pthread_join(rd[i].th, NULL);
+        if (rd[i].r == 1) { ok++; mask |= 1 << (rd[i].c - '0'); }
+    }
+    printf("readers with one byte: %d all bytes seen once: %d\n", ok, mask == 0x3ff);
+    close(sv[0]); close(sv[1]);
+}
+
+CASE(sock_ten_udp_readers_burst) {
+    struct sockaddr_in a;
+    int r = udp_bound(&a), s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct one_byte_reader rd[10];
+    for (int i = 0; i < 10; i++) {
+        rd[i].fd = r;
+        pthread_create(&rd[i].th, NULL, one_byte_main, &rd[i]);
+    }
+    msleep(30);
+    for (int i = 0; i < 10; i++) { char ch = '0' + i; sendto(s, &ch, 1, 0, (struct sockaddr *)&a, sizeof a); }
+    int mask = 0, ok = 0;
+    for (int i = 0; i < 10; i++) {
+        pthread_join(rd[i].th, NULL);
+        if (rd[i].r == 1) { ok++; mask |= 1 << (rd[i].c - '0'); }
+    }
+    printf("readers with one datagram: %d all seen once: %d\n", ok, mask == 0x3ff);
+    close(r); close(s);
+}
+
+struct big_writer { pthread_t th; int fd; unsigned char *p; size_t n; long w; };
+
+static void *big_writer_main(void *x) {
+    struct big_writer *b = x;
+    b->w = send(b->fd, b->p, b->n, 0);
+    shutdown(b->fd, SHUT_WR);
+    return NULL;
+}
+
+/* Both directions at once, each with a blocking writer and a reader thread. */
+CASE(sock_full_duplex_threads) {
+    int c, s;
+    tcp_pair(&c, &s);
+    size_t n = 2 << 20;
+    unsigned char *p = pattern(n);
+    struct slow_reader r1 = { .fd = s }, r2 = { .fd = c };
+    struct big_writer w1 = { .fd = c, .p = p, .n = n }, w2 = { .fd = s, .p = p, .n = n };
+    pthread_create(&r1.th, NULL, slow_reader_main, &r1);
+    pthread_create(&r2.th, NULL, slow_reader_main, &r2);
+    pthread_create(&w1.th, NULL, big_writer_main, &w1);
+    pthread_create(&w2.th, NULL, big_writer_main, &w2);
+    pthread_join(w1.th, NULL); pthread_join(w2.th, NULL);
+    pthread_join(r1.th, NULL); pthread_join(r2.th, NULL);
+    unsigned sum = checksum(p, n, 7);
+    printf("c->s: sent all %d received all %d checksum %d\n", w1.w == (long)n, r1.total == n, r1.sum == sum);
+    printf("s->c: sent all %d received all %d checksum %d\n", w2.w == (long)n, r2.total == n, r2.sum == sum);
+    free(p);
+    close(c); close(s);
 }

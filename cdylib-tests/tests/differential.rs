@@ -116,18 +116,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "a socket passed with SCM_RIGHTS keeps the O_NONBLOCK greenify set underneath",
     ),
     (
-        "cancel_sleeping_thread",
-        "pthread_cancel of a green thread is not supported (ENOTSUP)",
-    ),
-    (
-        "pthread_exit_runs_cleanup_handlers",
-        "pthread_exit does not run pthread_cleanup_push handlers",
-    ),
-    (
-        "once_routine_pthread_exits_then_retried",
-        "a once routine that exits its thread leaves the once in progress",
-    ),
-    (
         "join_cycle_edeadlk",
         "a green thread cannot join the main thread",
     ),

@@ -10,6 +10,7 @@
 //! starts in `APPLICATION` mode, and goes back to `LIBRARY` when its start routine returns.
 
 pub mod blocking;
+pub mod cancel;
 pub mod clock;
 pub mod fortify;
 pub mod io;
@@ -139,6 +140,7 @@ fn decide() -> u8 {
     match init {
         Ok(()) => {
             runtime::overflow::install(crate::real::sigaction);
+            cancel::install();
             ::log::debug!(
                 "green runtime started (stack size {} bytes)",
                 config.stack_size

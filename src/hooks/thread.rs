@@ -292,21 +292,29 @@ pub extern "C" fn pthread_equal(a: pthread_t, b: pthread_t) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn pthread_exit(retval: *mut c_void) -> ! {
     if let Some(green) = enter() {
-        thread_ending();
-        if runtime::current_is_main() {
-            // The process lives on until the last thread ends, then exits with status 0,
-            // as glibc does.
-            runtime::exit_main();
-            drop(green);
-            // SAFETY: ends the process as the last thread's exit does natively.
-            unsafe { libc::exit(0) }
-        }
-        runtime::exit_current(retval as usize);
+        drop(green);
+        // Cleanup handlers first (cancel.rs), then keys and the thread's end.
+        super::cancel::unwind_or_finish(retval as usize);
     }
     // SAFETY: forwarded.
     unsafe { real::pthread_exit(retval) };
     // SAFETY: the real pthread_exit never returns.
     unsafe { std::hint::unreachable_unchecked() }
+}
+
+/// Ends the current green thread after its cleanup handlers ran: key destructors, robust
+/// mutexes, then the thread itself (for main: the process lives until the last thread
+/// ends, then exits with status 0, as glibc does).
+pub fn finish_exit(retval: usize) -> ! {
+    let green = enter();
+    thread_ending();
+    if runtime::current_is_main() {
+        runtime::exit_main();
+        drop(green);
+        // SAFETY: ends the process as the last thread's exit does natively.
+        unsafe { libc::exit(0) }
+    }
+    runtime::exit_current(retval);
 }
 
 #[no_mangle]
@@ -427,11 +435,9 @@ pub unsafe extern "C" fn pthread_sigqueue(t: pthread_t, sig: c_int, value: libc:
 pub unsafe extern "C" fn pthread_cancel(t: pthread_t) -> c_int {
     let green = enter();
     match green_handle(&green, t) {
-        Some(h) if !runtime::exists(h) => libc::ESRCH,
-        Some(_) => {
-            ::log::warn!("pthread_cancel of a green thread is not supported yet: ENOTSUP");
-            libc::ENOTSUP
-        }
+        Some(h) => runtime::sched::cancel(h)
+            .err()
+            .map_or(0, |e| e.raw_os_error()),
         // SAFETY: forwarded.
         None => unsafe { real::pthread_cancel(t) },
     }

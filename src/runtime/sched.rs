@@ -212,6 +212,16 @@ struct Thread {
     interruptible: bool,
     /// The number of the current park (see interrupt.rs).
     parked_at: u64,
+    /// The current park is a cancellation point.
+    cancellable: bool,
+    /// pthread_cancel was called for this thread.
+    cancel_pending: bool,
+    /// PTHREAD_CANCEL_DISABLE.
+    cancel_disabled: bool,
+    /// PTHREAD_CANCEL_ASYNCHRONOUS (recorded; acted on as deferred).
+    cancel_async: bool,
+    /// The innermost pthread_cleanup_push buffer (the program's memory), 0 if none.
+    cleanup_top: usize,
 }
 
 impl Thread {
@@ -232,6 +242,11 @@ impl Thread {
             specific: Values::default(),
             interruptible: false,
             parked_at: 0,
+            cancellable: false,
+            cancel_pending: false,
+            cancel_disabled: false,
+            cancel_async: false,
+            cleanup_top: 0,
         }
     }
 }
@@ -663,6 +678,10 @@ pub fn spawn(
         t.joiner = None;
         t.retval = 0;
         t.name = options.name;
+        t.cancel_pending = false;
+        t.cancel_disabled = false;
+        t.cancel_async = false;
+        t.cleanup_top = 0;
         t.stack = bounds;
         t.stack_kind = kind;
         t.specific = Values::default();
@@ -690,12 +709,39 @@ pub fn park_interruptible(reason: Reason, deadline: Option<Instant>) -> Wake {
     park_as(reason, deadline, true)
 }
 
+/// What to do when a cancellation point finds a cancel request (set by the hooks; it
+/// runs the thread's cleanup handlers and ends it, never returning).
+static CANCEL_ACTION: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Sets the action a cancellation point runs (see [`CANCEL_ACTION`]).
+pub fn set_cancel_action(action: fn() -> !) {
+    CANCEL_ACTION.store(action as usize, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn act_on_cancel_if_requested() {
+    if !cancel_requested() {
+        return;
+    }
+    let action = CANCEL_ACTION.load(std::sync::atomic::Ordering::SeqCst);
+    if action != 0 {
+        // SAFETY: the address was stored from a `fn() -> !` by set_cancel_action.
+        let action: fn() -> ! = unsafe { std::mem::transmute(action) };
+        action();
+    }
+}
+
 fn park_as(reason: Reason, deadline: Option<Instant>, interruptible: bool) -> Wake {
+    // Waiting calls are cancellation points (condition and lock waits excepted).
+    let cancellable = interruptible || reason == Reason::Join;
+    if cancellable {
+        act_on_cancel_if_requested();
+    }
     let saved = errno::get();
     with(|s| {
         let me = s.current;
         let t = &mut s.threads[me as usize];
         t.interruptible = interruptible;
+        t.cancellable = cancellable;
         if interruptible {
             t.parked_at = interrupt::next_park();
         }
@@ -709,11 +755,74 @@ fn park_as(reason: Reason, deadline: Option<Instant>, interruptible: bool) -> Wa
     });
     switch_out();
     errno::set(saved);
-    with(|s| {
+    let wake = with(|s| {
         if deadline.is_some() {
             s.timed_waits -= 1;
         }
         s.threads[s.current as usize].wake
+    });
+    if cancellable {
+        act_on_cancel_if_requested();
+    }
+    wake
+}
+
+/// pthread_cancel: marks the thread; one parked at a cancellation point wakes up to act.
+pub fn cancel(handle: Handle) -> Result<(), Errno> {
+    with(|s| {
+        let tid = s.resolve(handle).ok_or(Errno::SRCH)?;
+        let t = &mut s.threads[tid as usize];
+        t.cancel_pending = true;
+        if t.state == State::Parked && t.cancellable && !t.cancel_disabled {
+            let key = s.key(tid);
+            s.ready(key, Wake::Interrupted { restart: false });
+        }
+        Ok(())
+    })
+}
+
+/// A cancel request the current thread must act on now.
+pub fn cancel_requested() -> bool {
+    with(|s| {
+        let t = &s.threads[s.current as usize];
+        t.cancel_pending && !t.cancel_disabled
+    })
+}
+
+/// The current thread is acting on its cancel request: no second time.
+pub fn cancel_taken() {
+    with(|s| {
+        let me = s.current as usize;
+        s.threads[me].cancel_pending = false;
+        s.threads[me].cancel_disabled = true;
+    })
+}
+
+/// pthread_setcancelstate: sets "disabled", returns the previous value.
+pub fn set_cancel_disabled(disabled: bool) -> bool {
+    with(|s| {
+        let me = s.current as usize;
+        std::mem::replace(&mut s.threads[me].cancel_disabled, disabled)
+    })
+}
+
+/// pthread_setcanceltype: sets "asynchronous", returns the previous value.
+pub fn set_cancel_async(asynchronous: bool) -> bool {
+    with(|s| {
+        let me = s.current as usize;
+        std::mem::replace(&mut s.threads[me].cancel_async, asynchronous)
+    })
+}
+
+/// The current thread's innermost cleanup buffer (0: none).
+pub fn cleanup_top() -> usize {
+    with(|s| s.threads[s.current as usize].cleanup_top)
+}
+
+pub fn set_cleanup_top(buffer: usize) {
+    with(|s| {
+        let me = s.current as usize;
+        s.threads[me].cleanup_top = buffer;
     })
 }
 

@@ -343,8 +343,18 @@ impl Mutex {
     }
 }
 
-/// A green thread with owner id `owner` exited: its robust mutexes become "owner dead".
+/// A green thread with owner id `owner` exited: its robust mutexes become "owner dead",
+/// and a once routine it was running is reset for the next caller.
 pub fn owner_exited(owner: i32, green: bool) {
+    let mut onces = Vec::new();
+    once_running_by(|m| onces = m.remove(&owner).unwrap_or_default());
+    for addr in onces {
+        // SAFETY: a once control whose routine was running when its thread exited; the
+        // program keeps it alive (it is a static in practice).
+        let control = unsafe { &*(addr as *const AtomicU32) };
+        control.store(0, Release);
+        wake_word(control, u32::MAX, false, Caller { green, owner: 0 });
+    }
     let mut held = Vec::new();
     robust_held(|map| held = map.remove(&owner).unwrap_or_default());
     for addr in held {
@@ -760,12 +770,28 @@ impl Barrier {
 const ONCE_RUNNING: u32 = 1;
 const ONCE_DONE: u32 = 2;
 
+/// Once controls whose routine is running, per owner: reset if that thread exits inside
+/// the routine (pthread_exit or cancellation), so that another caller runs it again.
+static ONCE_RUNNING_BY: StdMutex<Option<HashMap<i32, Vec<usize>>>> = StdMutex::new(None);
+
+fn once_running_by(f: impl FnOnce(&mut HashMap<i32, Vec<usize>>)) {
+    let mut guard = ONCE_RUNNING_BY.lock().unwrap_or_else(|e| e.into_inner());
+    f(guard.get_or_insert_with(HashMap::new));
+}
+
 /// pthread_once: runs `init` exactly once; later callers wait until it has finished.
 pub fn once(control: &AtomicU32, caller: Caller, init: impl FnOnce()) {
+    let addr = control as *const AtomicU32 as usize;
     loop {
         match control.compare_exchange(0, ONCE_RUNNING, Acquire, Acquire) {
             Ok(_) => {
+                once_running_by(|m| m.entry(caller.owner).or_default().push(addr));
                 init();
+                once_running_by(|m| {
+                    if let Some(list) = m.get_mut(&caller.owner) {
+                        list.retain(|&a| a != addr);
+                    }
+                });
                 control.store(ONCE_DONE, Release);
                 wake_word(control, u32::MAX, false, caller);
                 return;
