@@ -314,11 +314,10 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
             (std::mem::zeroed(), std::mem::zeroed());
         real::sigaction(libc::SIGINT, &ignore, &mut old_int);
         real::sigaction(libc::SIGQUIT, &ignore, &mut old_quit);
-        let (mut chld, mut old_mask): (libc::sigset_t, libc::sigset_t) =
-            (std::mem::zeroed(), std::mem::zeroed());
-        libc::sigemptyset(&mut chld);
-        libc::sigaddset(&mut chld, libc::SIGCHLD);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &chld, &mut old_mask);
+        let chld = 1u64 << (libc::SIGCHLD - 1);
+        let old = runtime::sched::sigmask(libc::SIG_BLOCK, Some(chld)).unwrap_or(0);
+        let mut old_mask: libc::sigset_t = std::mem::zeroed();
+        *(&mut old_mask as *mut libc::sigset_t).cast::<u64>() = old;
         let status = match spawn_shell(
             cmd,
             std::ptr::null(),
@@ -331,7 +330,7 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
         };
         real::sigaction(libc::SIGINT, &old_int, std::ptr::null_mut());
         real::sigaction(libc::SIGQUIT, &old_quit, std::ptr::null_mut());
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
+        let _ = runtime::sched::sigmask(libc::SIG_SETMASK, Some(old));
         status
     }
 }

@@ -47,6 +47,7 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
     let target = TARGET.swap(0, SeqCst);
     let target_handle = TARGET_HANDLE.swap(0, SeqCst);
     interrupt::post(
+        sig as u32,
         (target != 0).then(|| (target - 1) as u32),
         flags & libc::SA_RESTART != 0,
     );
@@ -204,6 +205,66 @@ pub fn kill_green(tid: u32, handle: u64, sig: c_int) -> c_int {
     r
 }
 
+/// The kernel mask (first 8 bytes) of a sigset_t.
+fn kernel_mask(set: &sigset_t) -> u64 {
+    // SAFETY: a sigset_t starts with the 64 bits the kernel uses.
+    unsafe { *(set as *const sigset_t).cast::<u64>() }
+}
+
+fn to_sigset(mask: u64) -> sigset_t {
+    // SAFETY: an all-zero sigset is empty; its first 8 bytes take the kernel mask.
+    let mut set: sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { *(&mut set as *mut sigset_t).cast::<u64>() = mask };
+    set
+}
+
+/// A green thread's pthread_sigmask: an error number, or 0.
+fn green_sigmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> Result<(), c_int> {
+    let wanted = if set.is_null() {
+        None
+    } else {
+        Some(kernel_mask(&super::memory::read(set).ok_or(libc::EFAULT)?))
+    };
+    let previous = runtime::sched::sigmask(how, wanted).map_err(|e| e.raw_os_error())?;
+    if !old.is_null() {
+        // SAFETY: the program's out-pointer.
+        unsafe { *old = to_sigset(previous) };
+    }
+    Ok(())
+}
+
+/// Signal masks are per green thread: the scheduler gives the OS thread the running
+/// thread's mask at every switch.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_sigmask(
+    how: c_int,
+    set: *const sigset_t,
+    old: *mut sigset_t,
+) -> c_int {
+    let Some(_green) = enter() else {
+        // SAFETY: forwarded.
+        return unsafe { real::pthread_sigmask(how, set, old) };
+    };
+    green_sigmask(how, set, old).err().unwrap_or(0)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sigprocmask(
+    how: c_int,
+    set: *const sigset_t,
+    old: *mut sigset_t,
+) -> c_int {
+    let Some(_green) = enter() else {
+        // SAFETY: forwarded.
+        return unsafe { real::sigprocmask(how, set, old) };
+    };
+    match green_sigmask(how, set, old) {
+        Ok(()) => 0,
+        Err(e) => fail(e),
+    }
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn pause() -> c_int {
     let Some(_green) = enter() else {
@@ -223,13 +284,14 @@ pub unsafe extern "C" fn sigsuspend(mask: *const sigset_t) -> c_int {
         // SAFETY: forwarded.
         return unsafe { real::sigsuspend(mask) };
     };
-    // SAFETY: a zeroed sigset to save into.
-    let mut saved: sigset_t = unsafe { std::mem::zeroed() };
+    let Some(wanted) = super::memory::read(mask) else {
+        return fail(libc::EFAULT);
+    };
     let before = HANDLED.load(SeqCst);
-    // SAFETY: the program's mask, applied to the OS thread for the wait.
-    if unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, mask, &mut saved) } != 0 {
-        return -1;
-    }
+    // The program's mask for this thread during the wait.
+    let Ok(saved) = runtime::sched::sigmask(libc::SIG_SETMASK, Some(kernel_mask(&wanted))) else {
+        return fail(libc::EINVAL);
+    };
     // A signal pending under the old mask is delivered as soon as the mask changes.
     let mut interrupted = HANDLED.load(SeqCst) != before;
     while !interrupted {
@@ -238,8 +300,7 @@ pub unsafe extern "C" fn sigsuspend(mask: *const sigset_t) -> c_int {
             Wake::Interrupted { .. }
         );
     }
-    // SAFETY: restores the mask saved above.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &saved, std::ptr::null_mut()) };
+    let _ = runtime::sched::sigmask(libc::SIG_SETMASK, Some(saved));
     fail(libc::EINTR)
 }
 

@@ -18,6 +18,7 @@ extern "C" {
     // Deprecated, but the one way to tell "no stack address set" (NULL) apart.
     fn pthread_attr_getstackaddr(attr: *const pthread_attr_t, addr: *mut *mut c_void) -> c_int;
     fn pthread_attr_getdetachstate(attr: *const pthread_attr_t, state: *mut c_int) -> c_int;
+    fn pthread_attr_getsigmask_np(attr: *const pthread_attr_t, mask: *mut libc::sigset_t) -> c_int;
 }
 
 type StartRoutine = extern "C" fn(*mut c_void) -> *mut c_void;
@@ -82,6 +83,7 @@ unsafe fn spawn_options(attr: *const pthread_attr_t) -> SpawnOptions {
         stack: default_stack(),
         detached: false,
         name: creator_name(),
+        sigmask: None,
     };
     if attr.is_null() {
         return default;
@@ -106,10 +108,17 @@ unsafe fn spawn_options(attr: *const pthread_attr_t) -> SpawnOptions {
     } else {
         StackRequest::Size(size)
     };
+    // pthread_attr_setsigmask_np: the new thread's mask (0 means one was set).
+    // SAFETY: a zeroed sigset to fill from the program's attr.
+    let mut mask: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: an initialised attr, per the caller.
+    let has_mask = unsafe { pthread_attr_getsigmask_np(attr, &mut mask) } == 0;
     SpawnOptions {
         stack,
         detached: detach == libc::PTHREAD_CREATE_DETACHED,
         name: default.name,
+        // SAFETY: the first 8 bytes of a sigset_t are the kernel's mask.
+        sigmask: has_mask.then(|| unsafe { *(&mask as *const libc::sigset_t).cast::<u64>() }),
     }
 }
 

@@ -13,9 +13,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
-/// Numbers the parks (38 bits are kept: comparisons wrap).
+/// Numbers the parks (31 bits are kept: comparisons wrap).
 static PARKS: AtomicU64 = AtomicU64::new(1);
-const EPOCH_BITS: u32 = 38;
+const EPOCH_BITS: u32 = 31;
 const EPOCH_MASK: u64 = (1 << EPOCH_BITS) - 1;
 
 const SLOTS: usize = 32;
@@ -30,6 +30,8 @@ pub struct Interruption {
     pub restart: bool,
     /// Parks numbered below this were already parked when the signal came.
     pub epoch: u64,
+    /// The signal.
+    pub sig: u32,
 }
 
 /// The number of a park that starts now.
@@ -44,10 +46,12 @@ pub fn parked_before(park: u64, epoch: u64) -> bool {
 }
 
 /// Records an interruption (from a signal handler). Lock-free, async-signal-safe.
-pub fn post(target: Option<u32>, restart: bool) {
+pub fn post(sig: u32, target: Option<u32>, restart: bool) {
     let epoch = PARKS.load(SeqCst) & EPOCH_MASK;
     let target_bits = target.map_or(0, |t| u64::from(t) + 1) & 0xFF_FFFF;
-    let entry = 1 | (u64::from(restart) << 1) | (target_bits << 2) | (epoch << 26);
+    let sig_bits = u64::from(sig) & 0x7F;
+    let entry =
+        1 | (u64::from(restart) << 1) | (target_bits << 2) | (sig_bits << 26) | (epoch << 33);
     for slot in &QUEUE {
         if slot.compare_exchange(0, entry, SeqCst, SeqCst).is_ok() {
             break;
@@ -67,7 +71,8 @@ pub fn take(mut apply: impl FnMut(Interruption)) {
         apply(Interruption {
             target: (target_bits != 0).then(|| (target_bits - 1) as u32),
             restart: entry & 2 != 0,
-            epoch: entry >> 26,
+            sig: ((entry >> 26) & 0x7F) as u32,
+            epoch: entry >> 33,
         });
     }
 }

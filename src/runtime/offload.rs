@@ -170,6 +170,7 @@ mod tests {
                 stack: StackRequest::Size(64 << 10),
                 detached: false,
                 name: [0; 16],
+                sigmask: None,
             },
         )
         .unwrap();

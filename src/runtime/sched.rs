@@ -166,6 +166,8 @@ pub struct SpawnOptions {
     pub detached: bool,
     /// The new thread's name (a new thread inherits its creator's, as natively).
     pub name: [u8; 16],
+    /// Its signal mask; None: its creator's, as natively.
+    pub sigmask: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -222,6 +224,8 @@ struct Thread {
     cancel_async: bool,
     /// The innermost pthread_cleanup_push buffer (the program's memory), 0 if none.
     cleanup_top: usize,
+    /// This thread's signal mask (kernel sigset: bit n-1 for signal n).
+    sigmask: u64,
 }
 
 impl Thread {
@@ -247,6 +251,7 @@ impl Thread {
             cancel_disabled: false,
             cancel_async: false,
             cleanup_top: 0,
+            sigmask: 0,
         }
     }
 }
@@ -277,6 +282,10 @@ pub struct Scheduler {
     /// In a child forked by another green thread, MAIN does not exist: when the last
     /// thread ends the process exits, instead of returning into MAIN's code.
     main_gone: bool,
+    /// The signal mask the OS thread has now.
+    applied_mask: u64,
+    /// Some thread's mask differs from the others'.
+    masks_vary: bool,
     stats: Stats,
 }
 
@@ -368,6 +377,8 @@ pub fn init_current_thread(config: Config) -> Result<(), Errno> {
     let mut main = Thread::free();
     main.state = State::Running;
     main.name[..4].copy_from_slice(b"main");
+    let os_mask = os_sigmask(None);
+    main.sigmask = os_mask;
     let (reactor, mailbox, doorbell) = new_reactor(config.fd_floor)?;
     let sched = Box::new(Scheduler {
         threads: vec![main],
@@ -387,6 +398,8 @@ pub fn init_current_thread(config: Config) -> Result<(), Errno> {
         doorbell,
         fd_floor: config.fd_floor,
         main_gone: false,
+        applied_mask: os_mask,
+        masks_vary: false,
         stats: Stats::default(),
     });
     TLS.with(|tls| tls.sched.set(Box::into_raw(sched)));
@@ -485,8 +498,29 @@ impl Scheduler {
         }
     }
 
+    fn apply_mask(&mut self, mask: u64) {
+        if mask != self.applied_mask {
+            os_sigmask(Some(mask));
+            self.applied_mask = mask;
+        }
+    }
+
+    /// Signals every live thread blocks (only these stay blocked while all wait).
+    fn idle_mask(&self) -> u64 {
+        if !self.masks_vary {
+            return self.threads[self.current as usize].sigmask;
+        }
+        self.threads
+            .iter()
+            .filter(|t| !matches!(t.state, State::Free | State::Exited))
+            .fold(u64::MAX, |all, t| all & t.sigmask)
+    }
+
     /// Applies a signal's interruption to the thread the kernel would have chosen.
     fn interrupt(&mut self, i: interrupt::Interruption) {
+        let bit = 1u64 << (i.sig.clamp(1, 64) - 1);
+        let accepts =
+            |t: &Thread| t.sigmask & bit == 0 && !matches!(t.state, State::Free | State::Exited);
         let eligible = |t: &Thread| {
             t.state == State::Parked
                 && t.interruptible
@@ -494,10 +528,10 @@ impl Scheduler {
         };
         let target = match i.target {
             Some(tid) => Some(tid),
-            None if !self.main_exited => Some(MAIN),
-            // After main's pthread_exit the kernel picks another thread.
+            // The kernel prefers the main thread, else a thread not blocking the signal.
+            None if !self.main_exited && accepts(&self.threads[MAIN as usize]) => Some(MAIN),
             None => {
-                (0..self.threads.len() as ThreadId).find(|&t| eligible(&self.threads[t as usize]))
+                (0..self.threads.len() as ThreadId).find(|&t| accepts(&self.threads[t as usize]))
             }
         };
         if let Some(tid) = target {
@@ -532,6 +566,8 @@ impl Scheduler {
             if let Some(tid) = self.run_queue.pop_front() {
                 self.dispatches_since_poll += 1;
                 self.current = tid;
+                let mask = self.threads[tid as usize].sigmask;
+                self.apply_mask(mask);
                 let t = &mut self.threads[tid as usize];
                 t.state = State::Running;
                 if tid == MAIN {
@@ -549,6 +585,9 @@ impl Scheduler {
                 .timers
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
+            // While everyone waits, a signal is deliverable if any thread accepts it.
+            let idle_mask = self.idle_mask();
+            self.apply_mask(idle_mask);
             self.poll_io(timeout);
         }
     }
@@ -662,6 +701,7 @@ pub fn spawn(
         };
         let bounds = stack.bounds();
         let kind = stack.kind();
+        let creator_mask = s.threads[s.current as usize].sigmask;
         let co: Co = Coroutine::with_stack(stack, move |yielder: &Yielder<(), Suspend>, ()| {
             with(|s| {
                 let me = s.current as usize;
@@ -683,6 +723,10 @@ pub fn spawn(
         t.cancel_async = false;
         t.cleanup_top = 0;
         t.stack = bounds;
+        t.sigmask = options.sigmask.unwrap_or(creator_mask);
+        if t.sigmask != creator_mask {
+            s.masks_vary = true;
+        }
         t.stack_kind = kind;
         t.specific = Values::default();
         s.run_queue.push_back(tid);
@@ -765,6 +809,51 @@ fn park_as(reason: Reason, deadline: Option<Instant>, interruptible: bool) -> Wa
         act_on_cancel_if_requested();
     }
     wake
+}
+
+/// The OS thread's signal mask (rt_sigprocmask, raw: greenify hooks pthread_sigmask):
+/// sets it to `mask` if given; returns the previous one.
+fn os_sigmask(mask: Option<u64>) -> u64 {
+    let mut old: u64 = 0;
+    let new_ptr = mask.as_ref().map_or(std::ptr::null(), |m| m as *const u64);
+    let saved = errno::get();
+    // SAFETY: rt_sigprocmask with an 8-byte kernel sigset, both pointers valid or NULL.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            new_ptr,
+            &mut old as *mut u64,
+            8usize,
+        );
+    }
+    errno::set(saved);
+    old
+}
+
+/// pthread_sigmask for the current green thread: `how` is SIG_BLOCK, SIG_UNBLOCK or
+/// SIG_SETMASK with `set`, or just a query without one. Returns the previous mask.
+pub fn sigmask(how: i32, set: Option<u64>) -> Result<u64, Errno> {
+    // SIGKILL and SIGSTOP cannot be blocked; glibc keeps its own SIGCANCEL and SIGSETXID
+    // (32, 33) deliverable too.
+    const NEVER: u64 =
+        (1 << (libc::SIGKILL - 1)) | (1 << (libc::SIGSTOP - 1)) | (1 << 31) | (1 << 32);
+    with(|s| {
+        let me = s.current as usize;
+        let old = s.threads[me].sigmask;
+        let Some(set) = set else { return Ok(old) };
+        let new = match how {
+            libc::SIG_BLOCK => old | set,
+            libc::SIG_UNBLOCK => old & !set,
+            libc::SIG_SETMASK => set,
+            _ => return Err(Errno::INVAL),
+        } & !NEVER;
+        s.threads[me].sigmask = new;
+        // From now on threads may differ: idle waits compute the common mask.
+        s.masks_vary |= new != old;
+        s.apply_mask(new);
+        Ok(old)
+    })
 }
 
 /// pthread_cancel: marks the thread; one parked at a cancellation point wakes up to act.
@@ -1139,6 +1228,7 @@ mod tests {
             stack: StackRequest::Size(64 << 10),
             detached: false,
             name: [0; 16],
+            sigmask: None,
         }
     }
 
