@@ -3276,3 +3276,88 @@ CASE(sock_full_duplex_threads) {
     free(p);
     close(c); close(s);
 }
+
+/* A blocking connect waiting for room in a full Unix backlog fails when the listener goes. */
+CASE(sock_connect_unix_full_backlog_listener_closed) {
+    struct sockaddr_un a;
+    int l = unix_listener(SOCK_STREAM, 0, &a, "fullgone");
+    int c1 = unix_connect(SOCK_STREAM, &a);
+    struct act cl;
+    double t0 = now_ms();
+    act_start(&cl, ACT_CLOSE, l, 80, NULL);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    SHOW("blocking connect", connect(s, (struct sockaddr *)&a, sizeof a));
+    printf("time=%s\n", timing(now_ms() - t0, 80));
+    act_join(&cl);
+    close(c1); close(s);
+    unlink(a.sun_path);
+}
+
+/* A blocking zero-length recv on an empty stream waits for data, then returns 0. */
+CASE(sock_recv_zero_length_blocking_waits) {
+    int sv[2];
+    unix_pair(SOCK_STREAM, sv);
+    struct act w;
+    double t0 = now_ms();
+    act_start(&w, ACT_SEND, sv[1], 60, "d");
+    char b[2];
+    SHOW("recv 0 bytes", recv(sv[0], b, 0, 0));
+    printf("time=%s\n", timing(now_ms() - t0, 60));
+    act_join(&w);
+    SHOW("recv 1 (the byte is still there)", recv(sv[0], b, 1, MSG_DONTWAIT));
+    close(sv[0]); close(sv[1]);
+}
+
+struct fd_counter { pthread_t th; int fd; size_t total; int fds; int fd_in_first; };
+
+static void *fd_counter_main(void *p) {
+    struct fd_counter *c = p;
+    char b[65536];
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int) * 4)]; } u;
+    for (int i = 0;; i++) {
+        struct iovec iov = { b, sizeof b };
+        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+        long n = recvmsg(c->fd, &m, 0);
+        if (n <= 0) break;
+        for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+            if (h->cmsg_type == SCM_RIGHTS) {
+                int got = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                c->fds += got;
+                if (i == 0) c->fd_in_first = 1;
+                int fds[4];
+                memcpy(fds, CMSG_DATA(h), got * sizeof(int));
+                for (int k = 0; k < got; k++) close(fds[k]);
+            }
+        }
+        c->total += n;
+        if (i % 8 == 0) msleep(1);
+    }
+    return NULL;
+}
+
+/* A big stream sendmsg carrying an fd: sent whole, the fd arrives once, with the start. */
+CASE(sock_scm_rights_with_big_payload) {
+    int sv[2], p[2];
+    unix_pair(SOCK_STREAM, sv);
+    pipe(p);
+    size_t n = 1 << 20;
+    char *big = calloc(1, n);
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+    memset(&u, 0, sizeof u);
+    struct iovec iov = { big, n };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(h), &p[0], sizeof(int));
+    struct fd_counter c = { .fd = sv[1] };
+    pthread_create(&c.th, NULL, fd_counter_main, &c);
+    long sent = sendmsg(sv[0], &m, 0);
+    shutdown(sv[0], SHUT_WR);
+    pthread_join(c.th, NULL);
+    printf("sent all: %d received all: %d fds received: %d in the first read: %d\n",
+           sent == (long)n, c.total == n, c.fds, c.fd_in_first);
+    free(big);
+    close(p[0]); close(p[1]); close(sv[0]); close(sv[1]);
+}

@@ -318,3 +318,57 @@ fn ctrl_c_stops_a_greenified_python_http_server() {
         );
     }
 }
+
+/// Name resolution runs on a helper thread: other green threads keep running during a
+/// slow lookup. A local DNS server on 127.0.0.77 answers after 500 ms; the program runs
+/// in a private mount namespace whose /etc/resolv.conf points at it.
+#[test]
+fn other_threads_run_during_a_slow_name_lookup() {
+    use std::io::{BufRead, BufReader};
+    let _g = exclusive();
+    let program = test_program("slow_lookup", &[]);
+    let mut dns = std::process::Command::new(python3())
+        .arg(py_script("slow_dns.py"))
+        .args(["127.0.0.77", "0.5"])
+        .env_remove("LD_PRELOAD")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("the DNS server starts");
+    let mut ready = String::new();
+    BufReader::new(dns.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .expect("the DNS server says ready");
+    let dir = std::env::temp_dir().join(format!("greenify-dns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let resolv = dir.join("resolv.conf");
+    std::fs::write(
+        &resolv,
+        "nameserver 127.0.0.77\noptions timeout:3 attempts:1\n",
+    )
+    .unwrap();
+    let script = format!(
+        "mount --bind {} /etc/resolv.conf && exec {}",
+        resolv.display(),
+        program.display()
+    );
+    let mut outputs = Vec::new();
+    for mode in Mode::BOTH {
+        let out = Cmd::new("unshare")
+            .args(["-m", "sh", "-c", &script])
+            .mode(mode)
+            .timeout(TIMEOUT)
+            .run();
+        outputs.push(out);
+    }
+    let _ = dns.kill();
+    let _ = dns.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    for out in &outputs {
+        out.assert_success().assert_stdout(
+            "getaddrinfo: ok address=127.1.2.3\n\
+             lookup took at least 400 ms: 1\n\
+             the other thread ran during the lookup: 1\n",
+        );
+    }
+}
