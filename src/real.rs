@@ -163,6 +163,7 @@ real_fns! {
 
     // sockets
     fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int;
+    fn shutdown(fd: c_int, how: c_int) -> c_int;
     fn socketpair(domain: c_int, ty: c_int, protocol: c_int, sv: *mut c_int) -> c_int;
     fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int;
     fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;

@@ -65,7 +65,7 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     ),
     (
         "sock_accept_shutdown_wakes_unix",
-        "a parked accept on an AF_UNIX listener that another thread shuts down returns late",
+        "a parked accept on an AF_UNIX listener another thread shuts down waits (EAGAIN) until the close",
     ),
     (
         "io_fcntl_dupfd_near_rlimit",
@@ -118,6 +118,22 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     (
         "mutex_trylock_self_held_each_kind",
         "priority-protect mutexes behave as plain ones (no ceiling check)",
+    ),
+    (
+        "sock_so_rcvlowat_tcp",
+        "a blocking read returns what is queued below SO_RCVLOWAT (the non-blocking path)",
+    ),
+    (
+        "sock_so_rcvlowat_unix",
+        "a blocking read returns what is queued below SO_RCVLOWAT (the non-blocking path)",
+    ),
+    (
+        "sock_peer_close_wakes_parked_send",
+        "a send parked on an AF_UNIX stream whose peer closed with unread data retries and gets EPIPE, not ECONNRESET",
+    ),
+    (
+        "sock_peer_close_wakes_parked_send_sigpipe_default",
+        "the same send gets EPIPE (and SIGPIPE), not ECONNRESET",
     ),
 ];
 

@@ -89,10 +89,7 @@ pub unsafe extern "C" fn accept4(
     }) as c_int;
     new_socket(green.as_ref(), new, flags & libc::SOCK_NONBLOCK != 0);
     if new >= 0 {
-        // The kernel copies the listener's SO_RCVTIMEO/SO_SNDTIMEO to accepted sockets.
-        let listener = fdtable::get(fd);
-        fdtable::set_timeout(new, Direction::Recv, listener.recv_timeout);
-        fdtable::set_timeout(new, Direction::Send, listener.send_timeout);
+        record_timeouts(new);
     }
     new
 }
@@ -213,6 +210,19 @@ fn sleep_until(green: Option<&Green>, until: Instant) {
         };
         let _ = rustix::thread::nanosleep(&ts);
     }
+}
+
+/// shutdown: a send parked on the socket must see its own SHUT_WR (epoll does not always
+/// report it), so its waiters look again.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
+    let green = enter();
+    // SAFETY: forwarded.
+    let r = unsafe { real::shutdown(fd, how) };
+    if r == 0 && green.is_some() {
+        runtime::fd_poke(fd);
+    }
+    r
 }
 
 #[no_mangle]
@@ -474,6 +484,51 @@ pub unsafe extern "C" fn sendmmsg(
     }
 }
 
+/// A socket timeout as the kernel keeps it: {0, 0} is none; a negative one means "do
+/// not wait" (kept as one nanosecond).
+fn timeout_of(tv: libc::timeval) -> Option<Duration> {
+    if tv.tv_sec < 0 {
+        return Some(Duration::from_nanos(1));
+    }
+    let timeout =
+        Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec.max(0) as u64);
+    (!timeout.is_zero()).then_some(timeout)
+}
+
+/// Some socket timeout was ever set (else accepted sockets need not be asked for theirs).
+static TIMEOUTS_USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The timeouts the kernel gave an accepted socket (TCP copies the listener's at the
+/// handshake; AF_UNIX starts without).
+fn record_timeouts(fd: c_int) {
+    if !TIMEOUTS_USED.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    for (name, direction) in [
+        (libc::SO_RCVTIMEO, Direction::Recv),
+        (libc::SO_SNDTIMEO, Direction::Send),
+    ] {
+        let mut tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        };
+        let mut len = std::mem::size_of::<libc::timeval>() as socklen_t;
+        // SAFETY: reads one timeval into a local.
+        let r = unsafe {
+            real::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                name,
+                (&mut tv as *mut libc::timeval).cast(),
+                &mut len,
+            )
+        };
+        if r == 0 {
+            fdtable::set_timeout(fd, direction, timeout_of(tv));
+        }
+    }
+}
+
 // SO_RCVTIMEO_NEW / SO_SNDTIMEO_NEW (64-bit time) share the timeval layout on x86_64.
 const SO_RCVTIMEO_NEW: c_int = 66;
 const SO_SNDTIMEO_NEW: c_int = 67;
@@ -500,9 +555,8 @@ pub unsafe extern "C" fn setsockopt(
     {
         // SAFETY: the kernel accepted it, so `value` holds a timeval.
         let tv = unsafe { *value.cast::<libc::timeval>() };
-        let timeout = Duration::from_secs(tv.tv_sec.max(0) as u64)
-            + Duration::from_micros(tv.tv_usec.max(0) as u64);
-        fdtable::set_timeout(fd, direction, (!timeout.is_zero()).then_some(timeout));
+        fdtable::set_timeout(fd, direction, timeout_of(tv));
+        TIMEOUTS_USED.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     result
 }

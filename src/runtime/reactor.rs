@@ -139,6 +139,14 @@ impl Reactor {
         Ok(())
     }
 
+    /// Something happened on `fd` that epoll may not report: hand back its waiters.
+    pub fn poke(&mut self, fd: i32, woken: &mut Vec<WaitKey>) {
+        if let Some(slot) = self.fds.get_mut(fd.max(0) as usize) {
+            woken.append(&mut slot.readers);
+            woken.append(&mut slot.writers);
+        }
+    }
+
     /// The program closed (or is about to close) `fd`: drop the registration and return
     /// every waiter so the scheduler can wake them.
     pub fn forget(&mut self, fd: i32, woken: &mut Vec<WaitKey>) {

@@ -1206,6 +1206,18 @@ pub fn fd_closed(fd: i32) {
     })
 }
 
+/// Wakes every thread waiting on `fd` to look again (it stays registered).
+pub fn fd_poke(fd: i32) {
+    with(|s| {
+        let mut woken = std::mem::take(&mut s.woken);
+        s.reactor.poke(fd, &mut woken);
+        for key in woken.drain(..) {
+            s.ready(key, Wake::Ready);
+        }
+        s.woken = woken;
+    })
+}
+
 pub fn stats() -> Stats {
     with(|s| s.stats)
 }
