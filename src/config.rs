@@ -5,6 +5,7 @@
 //! | GREENIFY_STACK_SIZE | stack of a green thread created without an explicit size: bytes, or with a K/M/G suffix | 256K |
 //! | GREENIFY_STATS | `1`: print one stats line to stderr at exit | off |
 //! | GREENIFY_LOG | off, error, warn, info, debug, trace | warn |
+//! | GREENIFY_OFFLOAD_FILES | `1`: reads and writes of regular files run on helper threads (a slow disk then stalls only the calling thread) | off: inline, from the page cache |
 //! | GREENIFY_GUARD_PAGES | how many stacks get a guard page (the rest a canary) | what vm.max_map_count affords |
 
 use std::ffi::CStr;
@@ -19,6 +20,8 @@ pub struct Config {
     /// At most this many stacks get a real guard page (None: as many as the kernel's
     /// mapping limit affords).
     pub guard_pages: Option<usize>,
+    /// Regular-file reads and writes go to helper threads.
+    pub offload_files: bool,
 }
 
 impl Config {
@@ -47,11 +50,13 @@ impl Config {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(::log::LevelFilter::Warn);
         let guard_pages = lookup("GREENIFY_GUARD_PAGES").and_then(|v| v.trim().parse().ok());
+        let offload_files = lookup("GREENIFY_OFFLOAD_FILES").is_some_and(|v| v.trim() == "1");
         Config {
             stack_size,
             stats,
             log_level,
             guard_pages,
+            offload_files,
         }
     }
 }
@@ -91,6 +96,7 @@ mod tests {
         assert!(!c.stats);
         assert_eq!(c.log_level, ::log::LevelFilter::Warn);
         assert_eq!(c.guard_pages, None);
+        assert!(!c.offload_files);
         let c = Config::from_lookup(|k| {
             Some(
                 match k {

@@ -372,3 +372,39 @@ fn other_threads_run_during_a_slow_name_lookup() {
         );
     }
 }
+
+/// stdio on an fdopen'ed socket parks instead of blocking the OS thread.
+#[test]
+fn stdio_streams_on_sockets_park() {
+    let _g = shared();
+    let (_, green) = same_both_ways(&test_program("stdio_socket", &[]), &[]);
+    assert!(
+        green.stdout.contains("ticker ran during fgets: 1\n"),
+        "{}",
+        green.report()
+    );
+}
+
+/// GREENIFY_OFFLOAD_FILES=1 sends regular-file reads and writes to helper threads, with
+/// the same results: `cat` of a file, byte-exact.
+#[test]
+fn regular_file_io_can_be_offloaded() {
+    let _g = shared();
+    let path = std::env::temp_dir().join(format!("greenify-offload-{}", std::process::id()));
+    let content: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&path, &content).unwrap();
+    let out = Cmd::new("/bin/cat")
+        .arg(&path)
+        .greenified()
+        .env("GREENIFY_OFFLOAD_FILES", "1")
+        .timeout(TIMEOUT)
+        .run();
+    let _ = std::fs::remove_file(&path);
+    out.assert_success();
+    assert!(
+        out.stdout == content,
+        "cat's output differs from the file ({} vs {} bytes)",
+        out.stdout.len(),
+        content.len()
+    );
+}

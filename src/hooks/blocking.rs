@@ -116,7 +116,18 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
     let Some(info) = facts(op.fd) else {
         return attempt(Attempt::Plain);
     };
-    if info.kind == Kind::Passthrough || (info.kind == Kind::Owned && info.user_nonblock) {
+    if info.kind == Kind::Passthrough {
+        // Regular files: inline (the page cache answers), or on a helper if asked.
+        if super::config().offload_files && matches!(op.reason, Reason::Read | Reason::Write) {
+            return runtime::offload::run(|| {
+                let result = attempt(Attempt::Plain);
+                (result, errno())
+            })
+            .with_errno();
+        }
+        return attempt(Attempt::Plain);
+    }
+    if info.kind == Kind::Owned && info.user_nonblock {
         return attempt(Attempt::Plain);
     }
     let mut how = attempt_kind(&info, op);
@@ -162,6 +173,20 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
             Wake::Interrupted { restart } if restart && timeout.is_none() => {}
             Wake::Interrupted { .. } => return fail(libc::EINTR),
         }
+    }
+}
+
+/// A result made on another thread, with that thread's errno.
+trait WithErrno {
+    fn with_errno(self) -> isize;
+}
+
+impl WithErrno for (isize, i32) {
+    fn with_errno(self) -> isize {
+        if self.0 < 0 {
+            super::set_errno(self.1);
+        }
+        self.0
     }
 }
 
