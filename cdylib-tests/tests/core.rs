@@ -20,37 +20,6 @@ use cdylib_tests::*;
 
 const LOOPBACK: &str = "127.0.0.1";
 
-/// Shows the lines of two outputs that differ (for a mismatch message).
-fn diff_lines(a_name: &str, a: &str, b_name: &str, b: &str) -> String {
-    let a: Vec<&str> = a.lines().collect();
-    let b: Vec<&str> = b.lines().collect();
-    let mut out = String::new();
-    for i in 0..a.len().max(b.len()) {
-        let (x, y) = (a.get(i), b.get(i));
-        if x != y {
-            out.push_str(&format!(
-                "line {}:\n  {a_name:>10}: {}\n  {b_name:>10}: {}\n",
-                i + 1,
-                x.unwrap_or(&"<missing>"),
-                y.unwrap_or(&"<missing>")
-            ));
-        }
-    }
-    out
-}
-
-/// Panics with a line diff and both reports unless the two runs printed the same stdout.
-#[track_caller]
-fn assert_same_stdout(native: &Output, green: &Output) {
-    assert!(
-        native.stdout == green.stdout,
-        "stdout differs between the native and the greenified run\n{}\n=== native ===\n{}\n=== greenified ===\n{}",
-        diff_lines("native", &native.stdout, "greenified", &green.stdout),
-        native.report(),
-        green.report()
-    );
-}
-
 /// Runs `program args` natively and greenified; both must succeed and print the same stdout.
 /// Returns (native, greenified).
 #[track_caller]

@@ -24,13 +24,7 @@ fn same_both_ways(program: &Path, args: &[&str]) -> (Output, Output) {
         .timeout(TIMEOUT)
         .run();
     green.assert_success();
-    assert_eq!(
-        native.stdout,
-        green.stdout,
-        "stdout differs\n=== native ===\n{}\n=== greenified ===\n{}",
-        native.report(),
-        green.report()
-    );
+    assert_same_stdout(&native, &green);
     (native, green)
 }
 
