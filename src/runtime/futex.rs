@@ -37,10 +37,38 @@ static NATIVE_SLEEPERS: AtomicUsize = AtomicUsize::new(0);
 /// Stale (woken or timed out) entries tolerated per address before pruning.
 const PRUNE_AT: usize = 64;
 
+/// Hashes an address: a multiply spreads the aligned bits (SipHash would cost more than
+/// the rest of a lock handover).
+#[derive(Default, Clone, Copy)]
+pub struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
+    }
+}
+
+type AddressMap<V> = HashMap<usize, V, std::hash::BuildHasherDefault<AddressHasher>>;
+
+/// Empty queues kept for reuse (no allocation per wait) until the map has this many.
+const KEEP_EMPTY_QUEUES: usize = 4096;
+
 /// The green sleepers of one scheduler, per address, oldest first.
 #[derive(Default)]
 pub struct Table {
-    queues: HashMap<usize, VecDeque<WaitKey>>,
+    queues: AddressMap<VecDeque<WaitKey>>,
 }
 
 impl Table {
@@ -71,7 +99,7 @@ impl Table {
                 woken += 1;
             }
         }
-        if queue.is_empty() {
+        if queue.is_empty() && self.queues.len() > KEEP_EMPTY_QUEUES {
             self.queues.remove(&addr);
         }
         woken
@@ -79,7 +107,11 @@ impl Table {
 
     /// Every address with sleepers (after a mailbox overflow: wake them all).
     pub fn addresses(&self) -> Vec<usize> {
-        self.queues.keys().copied().collect()
+        self.queues
+            .iter()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(addr, _)| *addr)
+            .collect()
     }
 }
 

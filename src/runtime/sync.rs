@@ -263,8 +263,11 @@ impl Mutex {
     }
 
     fn acquired(&self, me: i32, ty: i32, robust: bool) -> Result<(), i32> {
-        let previous = self.owner.swap(me, Relaxed);
-        self.nusers.fetch_add(1, Relaxed);
+        // Plain loads and stores, as glibc: the lock we now hold protects these fields.
+        let previous = self.owner.load(Relaxed);
+        self.owner.store(me, Relaxed);
+        self.nusers
+            .store(self.nusers.load(Relaxed).wrapping_add(1), Relaxed);
         self.count.store(u32::from(ty == MUTEX_RECURSIVE), Relaxed);
         if !robust {
             return Ok(());
