@@ -48,6 +48,7 @@ int main(int argc, char **argv) {
     if (s == MAP_FAILED) { perror("mmap"); return 1; }
     if (peer) {
         add(s, n);
+        usleep(100 * 1000); /* the creator is surely waiting on the condvar by now */
         pthread_mutex_lock(&s->mutex);
         s->peer_finished = 1;
         pthread_cond_signal(&s->cond);

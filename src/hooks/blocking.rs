@@ -42,6 +42,8 @@ pub struct Op {
     pub has_flags: bool,
     /// The call has a preadv2/pwritev2 form, so [`Attempt::NoWait`] is possible.
     pub has_nowait: bool,
+    /// A read that consumes up to this many bytes (0: not such a read).
+    pub read_len: usize,
 }
 
 impl Op {
@@ -52,6 +54,16 @@ impl Op {
             reason,
             has_flags: false,
             has_nowait: false,
+            read_len: 0,
+        }
+    }
+
+    /// A consuming read of up to `len` bytes: on a stream socket a short result means
+    /// the queue is empty, so the next read can wait for readiness without trying.
+    pub fn reading(self, len: usize) -> Op {
+        Op {
+            read_len: len,
+            ..self
         }
     }
 
@@ -141,9 +153,14 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
         Interest::Write => info.send_timeout,
     };
     let deadline = timeout.map(|t| Instant::now() + t);
+    let tracks_drain = op.read_len > 0 && info.kind == Kind::Owned && info.is_stream;
+    let mut skip = tracks_drain && runtime::sched::is_drained(op.fd);
     loop {
-        if how != Attempt::Gated || ready_now(op.fd, op.interest) {
+        if !skip && (how != Attempt::Gated || ready_now(op.fd, op.interest)) {
             let result = attempt(how);
+            if tracks_drain && result > 0 && (result as usize) < op.read_len {
+                runtime::sched::set_drained(op.fd);
+            }
             if result != -1 {
                 return result;
             }
@@ -165,6 +182,7 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
         if info.kind != Kind::Owned && description_nonblocking(op.fd) {
             return attempt(Attempt::Plain);
         }
+        skip = false;
         match runtime::wait_fd(op.fd, op.interest, op.reason, deadline) {
             Wake::Ready => {}
             Wake::TimedOut => return fail(libc::EAGAIN),

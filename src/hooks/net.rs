@@ -11,14 +11,22 @@ use libc::{c_int, c_uint, c_void, mmsghdr, msghdr, size_t, sockaddr, socklen_t, 
 use std::time::{Duration, Instant};
 
 /// Records a socket the program just got: owned (we made it O_NONBLOCK) when green.
-fn new_socket(green: Option<&Green>, fd: c_int, user_nonblock: bool) {
+fn new_socket(green: Option<&Green>, fd: c_int, user_nonblock: bool, stream: bool) {
     if fd < 0 {
         return;
     }
     fresh_fd(green, fd);
     if green.is_some() {
         fdtable::set(fd, Kind::Owned, user_nonblock, true);
+        if stream {
+            fdtable::mark_stream(fd);
+        }
     }
+}
+
+/// Whether a socket type (with its flags) is SOCK_STREAM.
+fn stream_type(ty: c_int) -> bool {
+    ty & 0xF == libc::SOCK_STREAM
 }
 
 fn nonblock_if(green: Option<&Green>) -> c_int {
@@ -42,7 +50,12 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     let green = enter();
     // SAFETY: forwarded, with SOCK_NONBLOCK added for green threads.
     let fd = unsafe { real::socket(domain, ty | nonblock_if(green.as_ref()), protocol) };
-    new_socket(green.as_ref(), fd, ty & libc::SOCK_NONBLOCK != 0);
+    new_socket(
+        green.as_ref(),
+        fd,
+        ty & libc::SOCK_NONBLOCK != 0,
+        stream_type(ty),
+    );
     fd
 }
 
@@ -61,7 +74,12 @@ pub unsafe extern "C" fn socketpair(
         for i in 0..2 {
             // SAFETY: socketpair succeeded, so both entries are written.
             let fd = unsafe { *sv.add(i) };
-            new_socket(green.as_ref(), fd, ty & libc::SOCK_NONBLOCK != 0);
+            new_socket(
+                green.as_ref(),
+                fd,
+                ty & libc::SOCK_NONBLOCK != 0,
+                stream_type(ty),
+            );
         }
     }
     result
@@ -87,7 +105,13 @@ pub unsafe extern "C" fn accept4(
         // SAFETY: forwarded; the new socket is private, so it may be O_NONBLOCK underneath.
         unsafe { real::accept4(fd, addr, len, flags | extra) as isize }
     }) as c_int;
-    new_socket(green.as_ref(), new, flags & libc::SOCK_NONBLOCK != 0);
+    let listener_is_stream = fdtable::get(fd).is_stream;
+    new_socket(
+        green.as_ref(),
+        new,
+        flags & libc::SOCK_NONBLOCK != 0,
+        listener_is_stream,
+    );
     if new >= 0 {
         record_timeouts(new);
     }
@@ -267,6 +291,8 @@ pub unsafe extern "C" fn recvfrom(
     if flags & libc::MSG_DONTWAIT != 0 {
         return once(0, Attempt::Plain);
     }
+    let consuming = flags & (libc::MSG_PEEK | libc::MSG_OOB | libc::MSG_WAITALL) == 0;
+    let op = if consuming { op.reading(n) } else { op };
     let first = blocking::run(green.as_ref(), op, |how| once(0, how));
     let stream_wait_all = flags & libc::MSG_WAITALL != 0 && is_stream(fd);
     if stream_wait_all && flags & libc::MSG_PEEK != 0 && green.is_some() {

@@ -159,8 +159,8 @@ pub unsafe extern "C" fn pthread_mutex_consistent_np(m: *mut pthread_mutex_t) ->
 
 // ---- condition variables ----
 
-/// Offset of glibc's `__wrefs` in pthread_cond_t; bit 1 marks a process-shared condvar
-/// (initialised by glibc). Our own layout never touches it.
+/// Offset of glibc's `__wrefs` in pthread_cond_t; its bit 0 marks a process-shared condvar
+/// (initialised by glibc; bit 1 is its clock). Our own layout never touches it.
 const COND_WREFS: usize = 36;
 
 /// # Safety
@@ -168,7 +168,7 @@ const COND_WREFS: usize = 36;
 unsafe fn cond_is_shared(c: *mut pthread_cond_t) -> bool {
     // SAFETY: a 4-aligned word inside the 48-byte object.
     let wrefs = unsafe { &*c.cast::<u8>().add(COND_WREFS).cast::<AtomicU32>() };
-    wrefs.load(Ordering::Relaxed) & 2 != 0
+    wrefs.load(Ordering::Relaxed) & 1 != 0
 }
 
 #[no_mangle]

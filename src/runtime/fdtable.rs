@@ -35,6 +35,7 @@ pub struct FdInfo {
     /// The program's own O_NONBLOCK view (meaningful for Owned and Gated).
     pub user_nonblock: bool,
     pub is_socket: bool,
+    pub is_stream: bool,
     pub recv_timeout: Option<Duration>,
     pub send_timeout: Option<Duration>,
 }
@@ -84,6 +85,8 @@ fn same_description(fd: i32, mut f: impl FnMut(&Entry)) {
 const KIND_MASK: u32 = 0b11;
 const USER_NONBLOCK: u32 = 1 << 2;
 const IS_SOCKET: u32 = 1 << 3;
+/// A SOCK_STREAM socket (a short read means its receive queue was empty).
+const IS_STREAM: u32 = 1 << 4;
 /// Upper bound on the table, whatever RLIMIT_NOFILE says.
 const MAX_FDS: usize = 1 << 20;
 
@@ -131,6 +134,7 @@ pub fn get(fd: i32) -> FdInfo {
             kind: Kind::Unknown,
             user_nonblock: false,
             is_socket: false,
+            is_stream: false,
             recv_timeout: None,
             send_timeout: None,
         },
@@ -140,6 +144,7 @@ pub fn get(fd: i32) -> FdInfo {
                 kind: decode(flags),
                 user_nonblock: flags & USER_NONBLOCK != 0,
                 is_socket: flags & IS_SOCKET != 0,
+                is_stream: flags & IS_STREAM != 0,
                 recv_timeout: duration(e.recv_timeout_ns.load(Relaxed)),
                 send_timeout: duration(e.send_timeout_ns.load(Relaxed)),
             }
@@ -167,6 +172,13 @@ pub fn set(fd: i32, kind: Kind, user_nonblock: bool, is_socket: bool) {
         };
         e.description.store(description, Relaxed);
         HIGH_WATER.fetch_max(fd as usize + 1, Relaxed);
+    }
+}
+
+/// `fd` is a SOCK_STREAM socket.
+pub fn mark_stream(fd: i32) {
+    if let Some(e) = entry(fd) {
+        e.flags.fetch_or(IS_STREAM, Relaxed);
     }
 }
 

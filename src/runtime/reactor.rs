@@ -36,6 +36,12 @@ pub enum RegisterError {
 #[derive(Default)]
 struct FdSlot {
     registered: bool,
+    /// A stream read came back short (its queue was empty) and no readable event came
+    /// since: a read now would only say EAGAIN.
+    drained: bool,
+    /// The peer shut down (or an error came): a read returns at once from now on (EOF
+    /// or the error) and no further event will say so, so never skip it.
+    ended: bool,
     generation: u32,
     readers: Vec<WaitKey>,
     writers: Vec<WaitKey>,
@@ -142,6 +148,8 @@ impl Reactor {
     /// Something happened on `fd` that epoll may not report: hand back its waiters.
     pub fn poke(&mut self, fd: i32, woken: &mut Vec<WaitKey>) {
         if let Some(slot) = self.fds.get_mut(fd.max(0) as usize) {
+            slot.drained = false;
+            slot.ended = true;
             woken.append(&mut slot.readers);
             woken.append(&mut slot.writers);
         }
@@ -162,8 +170,22 @@ impl Reactor {
             slot.registered = false;
         }
         slot.generation = slot.generation.wrapping_add(1);
+        slot.drained = false;
+        slot.ended = false;
         woken.append(&mut slot.readers);
         woken.append(&mut slot.writers);
+    }
+
+    /// A read of `fd` came back short: until epoll reports it readable again, reads
+    /// would find nothing (only for registered fds: their next data is an edge).
+    pub fn set_drained(&mut self, fd: i32) {
+        if let Some(slot) = self.fds.get_mut(fd.max(0) as usize) {
+            slot.drained = slot.registered && !slot.ended;
+        }
+    }
+
+    pub fn is_drained(&self, fd: i32) -> bool {
+        self.fds.get(fd.max(0) as usize).is_some_and(|s| s.drained)
     }
 
     /// Waits up to `timeout` (None: forever) and appends the keys of the waiters whose fd
@@ -193,7 +215,11 @@ impl Reactor {
             }
             let hangup = flags & (libc::EPOLLHUP | libc::EPOLLERR) != 0;
             if hangup || flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0 {
+                slot.drained = false;
                 woken.append(&mut slot.readers);
+            }
+            if hangup || flags & libc::EPOLLRDHUP != 0 {
+                slot.ended = true;
             }
             if hangup || flags & libc::EPOLLOUT != 0 {
                 woken.append(&mut slot.writers);

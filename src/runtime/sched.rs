@@ -1206,6 +1206,16 @@ pub fn fd_closed(fd: i32) {
     })
 }
 
+/// A stream read of `fd` came back short: skip reads until it is readable again.
+pub fn set_drained(fd: i32) {
+    with(|s| s.reactor.set_drained(fd))
+}
+
+/// Whether a read of `fd` would only find nothing (see [`set_drained`]).
+pub fn is_drained(fd: i32) -> bool {
+    with(|s| s.reactor.is_drained(fd))
+}
+
 /// Wakes every thread waiting on `fd` to look again (it stays registered).
 pub fn fd_poke(fd: i32) {
     with(|s| {
