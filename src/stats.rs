@@ -3,6 +3,32 @@
 use crate::runtime::{self, Reason};
 use std::fmt::Write;
 
+/// Where the stats line goes: a private copy of stderr taken when the library loads, so
+/// that programs which close stderr at exit (coreutils' close_stdout) still get it.
+static OUTPUT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(2);
+
+/// Runs from `.init_array`: keeps a copy of stderr if stats are wanted.
+extern "C" fn keep_stderr() {
+    if !crate::hooks::config().stats {
+        return;
+    }
+    // SAFETY: fd 2 is only borrowed for the dup.
+    let stderr = unsafe { rustix::fd::BorrowedFd::borrow_raw(2) };
+    let floor = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .map_or(1024, |soft| soft.min(1 << 20))
+        .saturating_sub(96) as i32;
+    if let Ok(copy) = rustix::io::fcntl_dupfd_cloexec(stderr, floor.max(3)) {
+        let fd = rustix::fd::IntoRawFd::into_raw_fd(copy);
+        runtime::reactor::mark_internal(fd);
+        OUTPUT.store(fd, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[used]
+#[link_section = ".init_array"]
+static KEEP_STDERR: extern "C" fn() = keep_stderr;
+
 /// Runs from `.fini_array`, after the program's atexit handlers.
 extern "C" fn print_at_exit() {
     let config = crate::hooks::config();
@@ -30,9 +56,11 @@ extern "C" fn print_at_exit() {
         );
     }
     line.push('\n');
-    // SAFETY: fd 2 borrowed for one write.
-    let stderr = unsafe { rustix::fd::BorrowedFd::borrow_raw(2) };
-    let _ = rustix::io::write(stderr, line.as_bytes());
+    // SAFETY: our copy of stderr (or fd 2), borrowed for one write.
+    let out = unsafe {
+        rustix::fd::BorrowedFd::borrow_raw(OUTPUT.load(std::sync::atomic::Ordering::Relaxed))
+    };
+    let _ = rustix::io::write(out, line.as_bytes());
 }
 
 #[used]

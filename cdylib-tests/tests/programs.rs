@@ -402,3 +402,17 @@ fn regular_file_io_can_be_offloaded() {
         content.len()
     );
 }
+
+/// Programs that close stderr at exit (coreutils' close_stdout) still get the stats line.
+#[test]
+fn stats_reach_stderr_after_the_program_closed_it() {
+    let _g = shared();
+    let out = Cmd::new("/bin/echo")
+        .arg("hi")
+        .greenified()
+        .env("GREENIFY_STATS", "1")
+        .timeout(TIMEOUT)
+        .run();
+    out.assert_success().assert_stdout("hi\n");
+    out.stats();
+}
