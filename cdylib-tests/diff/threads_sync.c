@@ -1679,8 +1679,12 @@ CASE(spin_counter_4_threads) {
 
 static pthread_key_t k1, k2, k3;
 static char key_log[256];
+static pthread_mutex_t key_log_lock = PTHREAD_MUTEX_INITIALIZER;
 static void key_logf(const char *s) {
+    /* destructors of different threads may log at the same time */
+    pthread_mutex_lock(&key_log_lock);
     strncat(key_log, s, sizeof key_log - strlen(key_log) - 1);
+    pthread_mutex_unlock(&key_log_lock);
 }
 static void dtor_k1(void *v) {
     char b[32];
