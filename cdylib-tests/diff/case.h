@@ -10,6 +10,9 @@
 #define GREENIFY_DIFF_CASE_H
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +72,50 @@ static inline void msleep(long ms) {
     struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
     nanosleep(&t, NULL);
 }
+
+/* Values the compiler cannot see through, so deliberate misuse does not warn. */
+static inline void *opaque_ptr(uintptr_t v) {
+    volatile uintptr_t x = v;
+    return (void *)x;
+}
+static inline long opaque(long v) {
+    volatile long x = v;
+    return x;
+}
+#define BADPTR opaque_ptr(1)
+#define NULLPTR opaque_ptr(0)
+
+/* Runs fn(fd) on a new thread after ms milliseconds. */
+struct after {
+    long ms;
+    void (*fn)(int);
+    int fd;
+    pthread_t t;
+};
+
+static inline void *after_main(void *p) {
+    struct after *a = p;
+    msleep(a->ms);
+    a->fn(a->fd);
+    return NULL;
+}
+
+static inline struct after *after(long ms, void (*fn)(int), int fd) {
+    struct after *a = malloc(sizeof *a);
+    a->ms = ms;
+    a->fn = fn;
+    a->fd = fd;
+    pthread_create(&a->t, NULL, after_main, a);
+    return a;
+}
+
+static inline void after_join(struct after *a) {
+    pthread_join(a->t, NULL);
+    free(a);
+}
+
+static inline void write_x(int fd) { (void)!write(fd, "x", 1); }
+static inline void close_fd(int fd) { close(fd); }
 
 int main(int argc, char **argv) {
     if (argc == 2 && !strcmp(argv[1], "--list")) {

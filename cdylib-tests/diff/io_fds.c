@@ -19,49 +19,6 @@
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
-/* Values the compiler cannot see through, so deliberate misuse does not warn. */
-static void *opaque_ptr(uintptr_t v) {
-    volatile uintptr_t x = v;
-    return (void *)x;
-}
-static long opaque(long v) {
-    volatile long x = v;
-    return x;
-}
-#define BADPTR opaque_ptr(1)
-#define NULLPTR opaque_ptr(0)
-
-/* Runs fn(fd) on a new thread after ms milliseconds. */
-struct after {
-    long ms;
-    void (*fn)(int);
-    int fd;
-    pthread_t t;
-};
-
-static void *after_main(void *p) {
-    struct after *a = p;
-    msleep(a->ms);
-    a->fn(a->fd);
-    return NULL;
-}
-
-static struct after *after(long ms, void (*fn)(int), int fd) {
-    struct after *a = malloc(sizeof *a);
-    a->ms = ms;
-    a->fn = fn;
-    a->fd = fd;
-    pthread_create(&a->t, NULL, after_main, a);
-    return a;
-}
-
-static void after_join(struct after *a) {
-    pthread_join(a->t, NULL);
-    free(a);
-}
-
-static void write_x(int fd) { (void)!write(fd, "x", 1); }
-static void close_fd(int fd) { close(fd); }
 /* Empties a pipe; one read takes a whole 64 KiB pipe at once (under the pipe's lock), so a
  * waiting writer wakes to a completely empty pipe. */
 static void drain(int fd) {
