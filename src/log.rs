@@ -9,22 +9,53 @@ struct RawStderr;
 
 static LOGGER: RawStderr = RawStderr;
 
+/// The longest log line (longer ones are cut, keeping their newline).
+const N_LOG: usize = 512;
+
 thread_local! {
     static WRITING: Cell<bool> = const { Cell::new(false) };
 }
 
-struct Line {
-    buf: [u8; 512],
+/// A line formatted into a fixed buffer (no allocation; usable in a signal handler).
+/// What does not fit is cut off.
+pub struct Line<const N: usize> {
+    buf: [u8; N],
     len: usize,
 }
 
-impl Write for Line {
+impl<const N: usize> Default for Line<N> {
+    fn default() -> Self {
+        Line::new()
+    }
+}
+
+impl<const N: usize> Line<N> {
+    pub fn new() -> Self {
+        Line {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl<const N: usize> Write for Line<N> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let n = s.len().min(self.buf.len() - self.len);
+        let n = s.len().min(N - self.len);
         self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
         self.len += n;
         Ok(())
     }
+}
+
+/// Writes to fd 2 with a raw write(2); a closed stderr just fails quietly.
+pub fn write_stderr(bytes: &[u8]) {
+    // SAFETY: fd 2 is only borrowed for this write.
+    let stderr = unsafe { rustix::fd::BorrowedFd::borrow_raw(2) };
+    let _ = rustix::io::write(stderr, bytes);
 }
 
 impl ::log::Log for RawStderr {
@@ -36,22 +67,17 @@ impl ::log::Log for RawStderr {
         if !self.enabled(record.metadata()) || WRITING.with(|w| w.replace(true)) {
             return;
         }
-        let mut line = Line {
-            buf: [0; 512],
-            len: 0,
-        };
+        let mut line = Line::<N_LOG>::new();
         let _ = writeln!(
             line,
             "greenify: {}: {}",
             record.level().as_str().to_ascii_lowercase(),
             record.args()
         );
-        if line.len == line.buf.len() {
-            line.buf[line.len - 1] = b'\n';
+        if line.len == N_LOG {
+            line.buf[N_LOG - 1] = b'\n';
         }
-        // SAFETY: fd 2 is only borrowed for this write; a closed stderr just fails.
-        let stderr = unsafe { rustix::fd::BorrowedFd::borrow_raw(2) };
-        let _ = rustix::io::write(stderr, &line.buf[..line.len]);
+        write_stderr(line.bytes());
         WRITING.with(|w| w.set(false));
     }
 

@@ -14,11 +14,8 @@ extern "C" fn keep_stderr() {
     }
     // SAFETY: fd 2 is only borrowed for the dup.
     let stderr = unsafe { rustix::fd::BorrowedFd::borrow_raw(2) };
-    let floor = rustix::process::getrlimit(rustix::process::Resource::Nofile)
-        .current
-        .map_or(1024, |soft| soft.min(1 << 20))
-        .saturating_sub(96) as i32;
-    if let Ok(copy) = rustix::io::fcntl_dupfd_cloexec(stderr, floor.max(3)) {
+    let floor = runtime::reactor::internal_fd_floor() as i32;
+    if let Ok(copy) = rustix::io::fcntl_dupfd_cloexec(stderr, floor) {
         let fd = rustix::fd::IntoRawFd::into_raw_fd(copy);
         runtime::reactor::mark_internal(fd);
         OUTPUT.store(fd, std::sync::atomic::Ordering::Relaxed);

@@ -127,11 +127,7 @@ fn decide() -> u8 {
         ::log::debug!("an OS thread other than main makes calls: they pass through");
         return NATIVE;
     }
-    let fd_floor = rustix::process::getrlimit(rustix::process::Resource::Nofile)
-        .current
-        .map_or(1024, |soft| soft.min(1 << 20) as u32)
-        .saturating_sub(64)
-        .max(3);
+    let fd_floor = runtime::reactor::internal_fd_floor();
     let init = runtime::init_current_thread(runtime::sched::Config {
         guard_budget: runtime::stack::StackPool::default_guard_budget()
             .min(config.guard_pages.unwrap_or(usize::MAX)),

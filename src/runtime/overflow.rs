@@ -11,6 +11,7 @@
 //! Everything here is async-signal-safe: no allocation, raw `write(2)` only.
 
 use super::stack::{page_size, StackKind};
+use crate::log::{write_stderr, Line};
 use std::cell::UnsafeCell;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -45,27 +46,6 @@ pub fn left() {
     GUARD_HI.store(0, Relaxed);
 }
 
-/// A small fixed buffer that formats without allocating.
-struct Line {
-    buf: [u8; 320],
-    len: usize,
-}
-
-impl Write for Line {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let n = s.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
-}
-
-fn write_stderr(bytes: &[u8]) {
-    // SAFETY: fd 2 is only borrowed for the write; if it is closed the write fails quietly.
-    let stderr = unsafe { rustix::fd::BorrowedFd::borrow_raw(2) };
-    let _ = rustix::io::write(stderr, bytes);
-}
-
 fn name_str(name: &[u8; 16]) -> &str {
     let end = name.iter().position(|&b| b == 0).unwrap_or(16);
     match std::str::from_utf8(&name[..end]) {
@@ -74,11 +54,8 @@ fn name_str(name: &[u8; 16]) -> &str {
     }
 }
 
-fn overflow_line(name: &[u8; 16], size: usize, why: &str) -> Line {
-    let mut line = Line {
-        buf: [0; 320],
-        len: 0,
-    };
+fn overflow_line(name: &[u8; 16], size: usize, why: &str) -> Line<320> {
+    let mut line = Line::new();
     let _ = writeln!(
         line,
         "greenify: stack overflow in green thread \"{}\" ({} KiB stack): {}; give it a \
@@ -93,7 +70,7 @@ fn overflow_line(name: &[u8; 16], size: usize, why: &str) -> Line {
 /// An overflow seen at a switch (canary): report and abort.
 pub fn report(name: &[u8; 16], size: usize, why: &str) -> ! {
     let line = overflow_line(name, size, why);
-    write_stderr(&line.buf[..line.len]);
+    write_stderr(line.bytes());
     std::process::abort()
 }
 
@@ -130,7 +107,7 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
             STACK_SIZE.load(Relaxed),
             "it ran past the bottom of its stack",
         );
-        write_stderr(&line.buf[..line.len]);
+        write_stderr(line.bytes());
     }
     let slot = if sig == libc::SIGSEGV { 0 } else { 1 };
     // SAFETY: PREVIOUS and SIGACTION were filled by `install`; restoring the previous

@@ -331,6 +331,16 @@ pub fn internal_fds() -> Vec<i32> {
     fds
 }
 
+/// Where greenify's own fds go: just below the soft RLIMIT_NOFILE, out of the way of
+/// the program's lowest-free numbering.
+pub fn internal_fd_floor() -> u32 {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .map_or(1024, |soft| soft.min(1 << 20) as u32)
+        .saturating_sub(64)
+        .max(3)
+}
+
 /// Moves an internal fd to the lowest free number at or above `floor`, CLOEXEC.
 /// Keeps the original if that fails (e.g. a tiny RLIMIT_NOFILE).
 pub fn move_high(fd: OwnedFd, floor: u32) -> OwnedFd {
