@@ -217,15 +217,9 @@ fn description_nonblocking(fd: i32) -> bool {
 /// preadv2 gives EINVAL for files with a plain read method (inotify, timerfd...); pipes,
 /// sockets, eventfds and epoll fds mean it (a bad argument). Only on that error path.
 fn lacks_read_iter(fd: i32) -> bool {
-    let mut path = [0u8; 32];
+    let path = format!("/proc/self/fd/{fd}\0");
     let mut link = [0u8; 64];
-    let prefix = b"/proc/self/fd/";
-    path[..prefix.len()].copy_from_slice(prefix);
-    let mut digits = itoa(fd as u32);
-    let n = digits.len();
-    path[prefix.len()..prefix.len() + n].copy_from_slice(&digits[..]);
-    digits.clear();
-    // SAFETY: a NUL-terminated path in a local buffer; readlink writes at most 63 bytes.
+    // SAFETY: a NUL-terminated path; readlink writes at most 63 bytes into `link`.
     let len = unsafe { libc::readlink(path.as_ptr().cast(), link.as_mut_ptr().cast(), 63) };
     if len <= 0 {
         return false;
@@ -236,19 +230,6 @@ fn lacks_read_iter(fd: i32) -> bool {
         || target.starts_with(b"socket:")
         || is(b"[eventfd")
         || is(b"[eventpoll]"))
-}
-
-fn itoa(mut n: u32) -> Vec<u8> {
-    let mut digits = Vec::new();
-    loop {
-        digits.push(b'0' + (n % 10) as u8);
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    digits.reverse();
-    digits
 }
 
 /// How to try an operation on an fd the program sees as blocking.
