@@ -153,7 +153,7 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
         Interest::Write => info.send_timeout,
     };
     let deadline = timeout.map(|t| Instant::now() + t);
-    let tracks_drain = op.read_len > 0 && info.kind == Kind::Owned && info.is_stream;
+    let tracks_drain = op.read_len > 0 && info.kind == Kind::Owned && info.is_tcp;
     let mut skip = tracks_drain && runtime::sched::is_drained(op.fd);
     loop {
         if !skip && (how != Attempt::Gated || ready_now(op.fd, op.interest)) {

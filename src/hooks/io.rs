@@ -43,7 +43,8 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
     let green = enter();
     let op = Op::new(fd, Interest::Read, Reason::Read)
         .with_flags()
-        .with_nowait();
+        .with_nowait()
+        .reading(n);
     blocking::run(green.as_ref(), op, |how| match how {
         // SAFETY: the program's own arguments, passed on unchanged.
         Attempt::DontWait => unsafe { real::recv(fd, buf, n, libc::MSG_DONTWAIT) },

@@ -30,6 +30,7 @@ pub mod time;
 use crate::config::Config;
 use crate::runtime;
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::OnceLock;
 
 const UNDECIDED: u8 = 0;
@@ -44,54 +45,79 @@ thread_local! {
     static MODE: Cell<u8> = const { Cell::new(UNDECIDED) };
 }
 
+/// The mode of the process's main OS thread once its scheduler runs: a static, because
+/// it is read on every hooked call (a thread-local costs a `__tls_get_addr` call).
+/// LIBRARY until `decide` has finished there.
+static MAIN_MODE: AtomicU8 = AtomicU8::new(LIBRARY);
+
+fn mode() -> u8 {
+    if runtime::os_thread::is_main() {
+        MAIN_MODE.load(Relaxed)
+    } else {
+        MODE.with(Cell::get)
+    }
+}
+
+fn set_mode(mode: u8) {
+    if runtime::os_thread::is_main() {
+        MAIN_MODE.store(mode, Relaxed);
+    } else {
+        MODE.with(|m| m.set(mode));
+    }
+}
+
 /// Proof that the current call runs green; restores APPLICATION mode when dropped.
 #[must_use]
 pub struct Green(());
 
 impl Drop for Green {
+    #[inline]
     fn drop(&mut self) {
-        MODE.with(|m| m.set(APPLICATION));
+        set_mode(APPLICATION);
     }
 }
 
 /// Enters greenify for a hooked call, or says the call must pass through.
 #[inline]
 pub fn enter() -> Option<Green> {
-    MODE.with(|m| match m.get() {
+    match mode() {
         APPLICATION => {
-            m.set(LIBRARY);
+            set_mode(LIBRARY);
             Some(Green(()))
         }
         UNDECIDED => {
             // Calls made while deciding (there should be none) pass through.
-            m.set(LIBRARY);
-            m.set(decide());
-            if m.get() == APPLICATION {
-                m.set(LIBRARY);
+            set_mode(LIBRARY);
+            let decided = decide();
+            // Deciding may have made this the main OS thread, whose mode is MAIN_MODE.
+            set_mode(decided);
+            if decided == APPLICATION {
+                set_mode(LIBRARY);
                 Some(Green(()))
             } else {
                 None
             }
         }
         _ => None,
-    })
+    }
 }
 
 /// A new green thread's start routine is about to run the program's code.
 pub fn start_application() {
-    MODE.with(|m| m.set(APPLICATION));
+    set_mode(APPLICATION);
 }
 
 /// A green thread's start routine returned into greenify.
 pub fn end_application() {
-    MODE.with(|m| m.set(LIBRARY));
+    set_mode(LIBRARY);
 }
 
 /// Runs the program's code (a once routine, a key destructor) from inside a hook.
 pub fn run_application<R>(f: impl FnOnce() -> R) -> R {
-    let mode = MODE.with(|m| m.replace(APPLICATION));
+    let previous = mode();
+    set_mode(APPLICATION);
     let result = f();
-    MODE.with(|m| m.set(mode));
+    set_mode(previous);
     result
 }
 

@@ -11,22 +11,22 @@ use libc::{c_int, c_uint, c_void, mmsghdr, msghdr, size_t, sockaddr, socklen_t, 
 use std::time::{Duration, Instant};
 
 /// Records a socket the program just got: owned (we made it O_NONBLOCK) when green.
-fn new_socket(green: Option<&Green>, fd: c_int, user_nonblock: bool, stream: bool) {
+fn new_socket(green: Option<&Green>, fd: c_int, user_nonblock: bool, tcp: bool) {
     if fd < 0 {
         return;
     }
     fresh_fd(green, fd);
     if green.is_some() {
         fdtable::set(fd, Kind::Owned, user_nonblock, true);
-        if stream {
-            fdtable::mark_stream(fd);
+        if tcp {
+            fdtable::mark_tcp(fd);
         }
     }
 }
 
-/// Whether a socket type (with its flags) is SOCK_STREAM.
-fn stream_type(ty: c_int) -> bool {
-    ty & 0xF == libc::SOCK_STREAM
+/// Whether a socket of this domain and type (with its flags) is TCP.
+fn is_tcp(domain: c_int, ty: c_int) -> bool {
+    ty & 0xF == libc::SOCK_STREAM && matches!(domain, libc::AF_INET | libc::AF_INET6)
 }
 
 fn nonblock_if(green: Option<&Green>) -> c_int {
@@ -54,7 +54,7 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
         green.as_ref(),
         fd,
         ty & libc::SOCK_NONBLOCK != 0,
-        stream_type(ty),
+        is_tcp(domain, ty),
     );
     fd
 }
@@ -78,7 +78,7 @@ pub unsafe extern "C" fn socketpair(
                 green.as_ref(),
                 fd,
                 ty & libc::SOCK_NONBLOCK != 0,
-                stream_type(ty),
+                is_tcp(domain, ty),
             );
         }
     }
@@ -105,12 +105,12 @@ pub unsafe extern "C" fn accept4(
         // SAFETY: forwarded; the new socket is private, so it may be O_NONBLOCK underneath.
         unsafe { real::accept4(fd, addr, len, flags | extra) as isize }
     }) as c_int;
-    let listener_is_stream = fdtable::get(fd).is_stream;
+    let listener_is_tcp = fdtable::get(fd).is_tcp;
     new_socket(
         green.as_ref(),
         new,
         flags & libc::SOCK_NONBLOCK != 0,
-        listener_is_stream,
+        listener_is_tcp,
     );
     if new >= 0 {
         record_timeouts(new);

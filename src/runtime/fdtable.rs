@@ -35,7 +35,9 @@ pub struct FdInfo {
     /// The program's own O_NONBLOCK view (meaningful for Owned and Gated).
     pub user_nonblock: bool,
     pub is_socket: bool,
-    pub is_stream: bool,
+    /// A TCP socket: a short read means its receive queue was empty (not so for AF_UNIX
+    /// streams, whose reads stop at a message carrying fds or other credentials).
+    pub is_tcp: bool,
     pub recv_timeout: Option<Duration>,
     pub send_timeout: Option<Duration>,
 }
@@ -85,8 +87,8 @@ fn same_description(fd: i32, mut f: impl FnMut(&Entry)) {
 const KIND_MASK: u32 = 0b11;
 const USER_NONBLOCK: u32 = 1 << 2;
 const IS_SOCKET: u32 = 1 << 3;
-/// A SOCK_STREAM socket (a short read means its receive queue was empty).
-const IS_STREAM: u32 = 1 << 4;
+/// See [`FdInfo::is_tcp`].
+const IS_TCP: u32 = 1 << 4;
 /// Upper bound on the table, whatever RLIMIT_NOFILE says.
 const MAX_FDS: usize = 1 << 20;
 
@@ -97,7 +99,19 @@ fn table() -> &'static [Entry] {
             .maximum
             .map_or(MAX_FDS, |m| m as usize);
         let len = hard.clamp(1024, MAX_FDS);
-        (0..len).map(|_| Entry::default()).collect()
+        // Zeroed memory straight from the allocator (fresh mmap pages for a large table):
+        // writing a default into every entry would touch ~0.5 MiB in every process, and
+        // copy it in every fork.
+        let layout = std::alloc::Layout::array::<Entry>(len).expect("the table fits in memory");
+        // SAFETY: `layout` has a non-zero size; an all-zero Entry is its Default (atomic
+        // zeros), so the zeroed allocation is `len` valid entries, owned by the Box.
+        unsafe {
+            let ptr = std::alloc::alloc_zeroed(layout).cast::<Entry>();
+            if ptr.is_null() {
+                std::alloc::handle_alloc_error(layout);
+            }
+            Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len))
+        }
     })
 }
 
@@ -134,7 +148,7 @@ pub fn get(fd: i32) -> FdInfo {
             kind: Kind::Unknown,
             user_nonblock: false,
             is_socket: false,
-            is_stream: false,
+            is_tcp: false,
             recv_timeout: None,
             send_timeout: None,
         },
@@ -144,7 +158,7 @@ pub fn get(fd: i32) -> FdInfo {
                 kind: decode(flags),
                 user_nonblock: flags & USER_NONBLOCK != 0,
                 is_socket: flags & IS_SOCKET != 0,
-                is_stream: flags & IS_STREAM != 0,
+                is_tcp: flags & IS_TCP != 0,
                 recv_timeout: duration(e.recv_timeout_ns.load(Relaxed)),
                 send_timeout: duration(e.send_timeout_ns.load(Relaxed)),
             }
@@ -175,10 +189,10 @@ pub fn set(fd: i32, kind: Kind, user_nonblock: bool, is_socket: bool) {
     }
 }
 
-/// `fd` is a SOCK_STREAM socket.
-pub fn mark_stream(fd: i32) {
+/// `fd` is a TCP socket (see [`FdInfo::is_tcp`]).
+pub fn mark_tcp(fd: i32) {
     if let Some(e) = entry(fd) {
-        e.flags.fetch_or(IS_STREAM, Relaxed);
+        e.flags.fetch_or(IS_TCP, Relaxed);
     }
 }
 

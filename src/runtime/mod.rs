@@ -10,6 +10,7 @@ pub mod futex;
 pub mod interrupt;
 pub mod keys;
 pub mod offload;
+pub mod os_thread;
 pub mod overflow;
 pub mod reactor;
 pub mod sched;

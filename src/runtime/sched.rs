@@ -28,11 +28,12 @@ use super::keys::Values;
 use super::reactor::{Interest, Reactor, RegisterError};
 use super::stack::{canary_intact_below, round_stack_size, GreenStack, StackKind, StackPool};
 use super::timer::Timers;
-use super::{errno, futex, interrupt, overflow};
+use super::{errno, futex, interrupt, os_thread, overflow};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use rustix::io::Errno;
 use std::cell::Cell;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicPtr, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 pub type ThreadId = u32;
@@ -287,22 +288,39 @@ pub struct Scheduler {
     /// Some thread's mask differs from the others'.
     masks_vary: bool,
     stats: Stats,
+    /// A `with` section holds the scheduler (re-entering it is a bug).
+    lent: bool,
 }
 
 /// Dispatches between two non-blocking looks at epoll when threads are always ready.
 const POLL_EVERY: u32 = 61;
 
-struct Tls {
-    sched: Cell<*mut Scheduler>,
-    lent: Cell<bool>,
-}
-
 thread_local! {
     // No destructor: the scheduler must never be dropped (it holds suspended coroutines
     // whose stacks have C frames on them), not even by exit()'s TLS destructors.
-    static TLS: Tls = const {
-        Tls { sched: Cell::new(std::ptr::null_mut()), lent: Cell::new(false) }
-    };
+    static SCHED: Cell<*mut Scheduler> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// The scheduler of the process's main OS thread, reached without a thread-local lookup
+/// (see os_thread.rs); every other OS thread's is in `SCHED`.
+static MAIN_SCHED: AtomicPtr<Scheduler> = AtomicPtr::new(std::ptr::null_mut());
+
+/// The calling OS thread's scheduler, or null.
+#[inline(always)]
+fn current_sched() -> *mut Scheduler {
+    if os_thread::is_main() {
+        return MAIN_SCHED.load(Relaxed);
+    }
+    SCHED.with(|s| s.get())
+}
+
+/// Makes the calling OS thread's scheduler reachable through the fast path, when this
+/// thread is the process's main one (it lives as long as the process).
+fn claim_if_main(sched: *mut Scheduler) {
+    if rustix::thread::gettid() == rustix::process::getpid() {
+        MAIN_SCHED.store(sched, Relaxed);
+        os_thread::claim_main();
+    }
 }
 
 /// An epoll reactor watching a new doorbell eventfd, and the mailbox it rings.
@@ -331,6 +349,8 @@ pub fn after_fork_child() {
     if !is_active() {
         return;
     }
+    // The forking thread is the child's main OS thread.
+    claim_if_main(current_sched());
     with(|s| {
         let (reactor, mailbox, doorbell) = match new_reactor(s.fd_floor) {
             Ok(parts) => parts,
@@ -401,32 +421,36 @@ pub fn init_current_thread(config: Config) -> Result<(), Errno> {
         applied_mask: os_mask,
         masks_vary: false,
         stats: Stats::default(),
+        lent: false,
     });
-    TLS.with(|tls| tls.sched.set(Box::into_raw(sched)));
+    let sched = Box::into_raw(sched);
+    SCHED.with(|s| s.set(sched));
+    claim_if_main(sched);
     Ok(())
 }
 
 /// Whether the calling OS thread runs a scheduler.
 pub fn is_active() -> bool {
-    TLS.with(|tls| !tls.sched.get().is_null())
+    !current_sched().is_null()
 }
 
 /// Lends the scheduler out for a section that does not switch.
+#[inline]
 fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
-    TLS.with(|tls| {
-        let sched = tls.sched.get();
-        if sched.is_null() {
-            overflow::die("greenify: runtime used on an OS thread without a scheduler");
-        }
-        if tls.lent.replace(true) {
+    let sched = current_sched();
+    if sched.is_null() {
+        overflow::die("greenify: runtime used on an OS thread without a scheduler");
+    }
+    // SAFETY: the pointer comes from Box::into_raw and is never freed. Only this OS
+    // thread uses it, and `lent` makes the reference below the only one while `f` runs.
+    unsafe {
+        if std::mem::replace(&mut (*sched).lent, true) {
             overflow::die("greenify: runtime: scheduler re-entered");
         }
-        // SAFETY: the pointer comes from Box::into_raw and is never freed; `lent` makes
-        // this the only reference for the duration of `f`.
-        let result = f(unsafe { &mut *sched });
-        tls.lent.set(false);
+        let result = f(&mut *sched);
+        (*sched).lent = false;
         result
-    })
+    }
 }
 
 impl Scheduler {
