@@ -1,6 +1,7 @@
 //! Test-only C programs (`cdylib-tests/c/`): the pthread API on green handles, main's
 //! pthread_exit, errno across switches, fd semantics and the less common send/recv calls,
-//! hooks called from another preloaded library's constructor, stack overflows, and more
+//! hooks called from another preloaded library's constructor, stack overflows, shell and
+//! debugger waits, and more
 //! green threads than the kernel's mapping limit allows guard pages for.
 //!
 //! Run: `cargo test --release -p cdylib-tests` (builds libgreenify.so itself).
@@ -257,6 +258,18 @@ fn signals_interrupt_parked_calls_as_natively() {
     assert!(green
         .stdout
         .starts_with("read no-restart: -1 EINTR\nread restart: 1 x\n"));
+}
+
+/// Waits as shells and debuggers make them: for any child with SIGCHLD blocked, for a
+/// child that asked to be traced (its stop comes through no pidfd), and for a child a
+/// tracer seized.
+#[test]
+fn shell_and_debugger_waits_match_native() {
+    let _g = shared();
+    let (_, green) = same_both_ways(&test_program("children", &[]), &[]);
+    assert!(green.stdout.starts_with(
+        "shell: reaped 20, sum of codes 210, then No child processes\ntraceme: stopped by 19\n"
+    ));
 }
 
 /// Ctrl-C stops a greenified `python3 -m http.server` with its KeyboardInterrupt, as

@@ -11,6 +11,7 @@
 
 pub mod blocking;
 pub mod cancel;
+pub mod children;
 pub mod clock;
 pub mod fortify;
 pub mod io;

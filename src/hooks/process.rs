@@ -5,16 +5,18 @@
 //!   order (inside glibc's fork, while greenify passes every nested call through).
 //! * Before any child can inherit fds, sockets greenify made O_NONBLOCK go back to
 //!   blocking for it (see fdtable::release_for_children).
-//! * The waits park: a child's exit is watched through a pidfd; waits for "any child",
-//!   or for stops, look again every few milliseconds.
+//! * The waits park: a child's exit is watched through its pidfd; a wait for "any
+//!   child" watches the pidfds of the children started here (children.rs); waits for
+//!   stops, and for children started behind our back, look again every few milliseconds.
 //! * system() and popen() are rebuilt on posix_spawn and a green wait (glibc's own wait
 //!   internally, which no hook sees).
 
-use super::{enter, fail, Green};
+use super::{children, enter, fail, Green};
 use crate::real;
 use crate::runtime::{self, fdtable, Interest, Reason, Wake};
 use libc::{c_char, c_int, id_t, idtype_t, pid_t, siginfo_t};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -32,6 +34,9 @@ pub unsafe extern "C" fn fork() -> pid_t {
     if pid == 0 {
         runtime::sched::after_fork_child();
         runtime::offload::after_fork_child();
+        children::forget_all();
+    } else {
+        children::started(pid);
     }
     drop(green);
     pid
@@ -70,7 +75,12 @@ unsafe fn spawn(
 ) -> c_int {
     fdtable::release_for_children();
     // SAFETY: forwarded.
-    unsafe { real::posix_spawn(pid, path, actions, attr, argv, envp) }
+    let result = unsafe { real::posix_spawn(pid, path, actions, attr, argv, envp) };
+    if result == 0 && !pid.is_null() {
+        // SAFETY: posix_spawn succeeded and wrote the pid.
+        children::started(unsafe { *pid });
+    }
+    result
 }
 
 #[no_mangle]
@@ -85,7 +95,12 @@ pub unsafe extern "C" fn posix_spawnp(
     let _green = enter();
     fdtable::release_for_children();
     // SAFETY: forwarded.
-    unsafe { real::posix_spawnp(pid, file, actions, attr, argv, envp) }
+    let result = unsafe { real::posix_spawnp(pid, file, actions, attr, argv, envp) };
+    if result == 0 && !pid.is_null() {
+        // SAFETY: posix_spawnp succeeded and wrote the pid.
+        children::started(unsafe { *pid });
+    }
+    result
 }
 
 macro_rules! exec_hooks {
@@ -108,13 +123,19 @@ exec_hooks! {
     fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char);
 }
 
-/// How often a wait that no pidfd can watch looks again.
+/// How often a wait that no pidfd can watch looks again (stops, children not started
+/// through the hooks).
 const WAIT_POLL: Duration = Duration::from_millis(5);
+/// How often a wait on a pidfd looks again anyway: a child that asked to be traced
+/// (PTRACE_TRACEME) reports its stops to a plain waitpid, and no pidfd signals them.
+const TRACEME_POLL: Duration = Duration::from_millis(50);
 
-/// Parks until `check` (a WNOHANG version of the wait) reports something. `pid > 0`
-/// waits on that child's pidfd; anything else looks again every WAIT_POLL.
-fn green_wait(pid: pid_t, watch_pidfd: bool, mut check: impl FnMut() -> Option<c_int>) -> c_int {
-    let pidfd = if pid > 0 && watch_pidfd {
+/// Parks until `check` (a WNOHANG version of the wait) reports something. With
+/// `exits_only`, `pid > 0` waits on that child's pidfd and other waits on the pidfds of
+/// the children started through the hooks; every wait also looks again every WAIT_POLL
+/// (TRACEME_POLL on a single child's pidfd).
+fn green_wait(pid: pid_t, exits_only: bool, mut check: impl FnMut() -> Option<c_int>) -> c_int {
+    let pidfd = if pid > 0 && exits_only {
         // SAFETY: pidfd_open takes a pid and flags; the fd is ours and closed below.
         unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) as c_int }
     } else {
@@ -125,10 +146,22 @@ fn green_wait(pid: pid_t, watch_pidfd: bool, mut check: impl FnMut() -> Option<c
             break result;
         }
         let wake = if pidfd >= 0 {
-            runtime::wait_fd(pidfd, Interest::Read, Reason::Join, None)
+            let deadline = Instant::now() + TRACEME_POLL;
+            runtime::wait_fd(pidfd, Interest::Read, Reason::Join, Some(deadline))
         } else {
             let deadline = Instant::now() + WAIT_POLL;
-            runtime::park_interruptible(Reason::Join, Some(deadline))
+            let watch = (pid <= 0 && exits_only).then(children::Watch::open);
+            let fds: Vec<(c_int, Interest)> = watch
+                .as_ref()
+                .map_or(&[][..], |w| w.fds())
+                .iter()
+                .map(|&fd| (fd, Interest::Read))
+                .collect();
+            if fds.is_empty() {
+                runtime::park_interruptible(Reason::Join, Some(deadline))
+            } else {
+                runtime::wait_fds(&fds, Reason::Join, Some(deadline))
+            }
         };
         match wake {
             // waitpid is restarted under SA_RESTART (signal(7)).
@@ -146,8 +179,60 @@ fn green_wait(pid: pid_t, watch_pidfd: bool, mut check: impl FnMut() -> Option<c
     result
 }
 
+/// The process has traced another (ptrace): its waits also report the tracees' stops,
+/// which no pidfd signals.
+static TRACER: AtomicBool = AtomicBool::new(false);
+
 fn watches_exit_only(options: c_int) -> bool {
-    options & (libc::WUNTRACED | libc::WCONTINUED) == 0
+    options & (libc::WUNTRACED | libc::WCONTINUED) == 0 && !TRACER.load(Relaxed)
+}
+
+/// ptrace, as glibc's wrapper (PEEK requests return the word and clear errno), noting
+/// that this process traces: from then on its waits look for stops too.
+#[no_mangle]
+pub unsafe extern "C" fn ptrace(
+    request: libc::c_uint,
+    pid: pid_t,
+    addr: *mut libc::c_void,
+    data: *mut libc::c_void,
+) -> libc::c_long {
+    if request != libc::PTRACE_TRACEME {
+        TRACER.store(true, Relaxed);
+    }
+    let peek = matches!(
+        request,
+        libc::PTRACE_PEEKTEXT | libc::PTRACE_PEEKDATA | libc::PTRACE_PEEKUSER
+    );
+    let mut word: libc::c_long = 0;
+    let data = if peek {
+        (&mut word as *mut libc::c_long).cast()
+    } else {
+        data
+    };
+    // SAFETY: the program's own arguments (for PEEK requests, our own word to fill).
+    let result = unsafe { libc::syscall(libc::SYS_ptrace, request, pid, addr, data) };
+    if peek && result >= 0 {
+        super::set_errno(0);
+        return word;
+    }
+    result
+}
+
+/// A wait returned `pid` with `status` (or NULL): if the child ended, it was reaped.
+fn note_reaped(pid: pid_t, status: *const c_int, exits_only: bool) {
+    if pid <= 0 {
+        return;
+    }
+    let ended = if status.is_null() {
+        exits_only
+    } else {
+        // SAFETY: the kernel just wrote the program's status word.
+        let status = unsafe { *status };
+        libc::WIFEXITED(status) || libc::WIFSIGNALED(status)
+    };
+    if ended {
+        children::reaped(pid);
+    }
 }
 
 #[no_mangle]
@@ -192,15 +277,19 @@ unsafe fn wait4_as(
     options: c_int,
     usage: *mut libc::rusage,
 ) -> pid_t {
-    if green.is_none() || options & libc::WNOHANG != 0 {
+    let exits_only = watches_exit_only(options);
+    let r = if green.is_none() || options & libc::WNOHANG != 0 {
         // SAFETY: forwarded.
-        return unsafe { real::wait4(pid, status, options, usage) };
-    }
-    green_wait(pid, watches_exit_only(options), || {
-        // SAFETY: forwarded with WNOHANG.
-        let r = unsafe { real::wait4(pid, status, options | libc::WNOHANG, usage) };
-        (r != 0).then_some(r)
-    })
+        unsafe { real::wait4(pid, status, options, usage) }
+    } else {
+        green_wait(pid, exits_only, || {
+            // SAFETY: forwarded with WNOHANG.
+            let r = unsafe { real::wait4(pid, status, options | libc::WNOHANG, usage) };
+            (r != 0).then_some(r)
+        })
+    };
+    note_reaped(r, status, exits_only);
+    r
 }
 
 #[no_mangle]
@@ -211,24 +300,34 @@ pub unsafe extern "C" fn waitid(
     options: c_int,
 ) -> c_int {
     let green = enter();
-    if green.is_none() || options & libc::WNOHANG != 0 || info.is_null() {
+    let r = if green.is_none() || options & libc::WNOHANG != 0 || info.is_null() {
         // SAFETY: forwarded.
-        return unsafe { real::waitid(idtype, id, info, options) };
-    }
-    let pid = if idtype == libc::P_PID {
-        id as pid_t
+        unsafe { real::waitid(idtype, id, info, options) }
     } else {
-        -1
+        let pid = if idtype == libc::P_PID {
+            id as pid_t
+        } else {
+            -1
+        };
+        let exits_only =
+            options & (libc::WSTOPPED | libc::WCONTINUED) == 0 && !TRACER.load(Relaxed);
+        green_wait(pid, exits_only, || {
+            // SAFETY: the program's siginfo; si_pid stays 0 when no child changed state.
+            unsafe {
+                std::ptr::write_bytes(info, 0, 1);
+                let r = real::waitid(idtype, id, info, options | libc::WNOHANG);
+                (r != 0 || (*info).si_pid() != 0).then_some(r)
+            }
+        })
     };
-    let exit_only = options & (libc::WSTOPPED | libc::WCONTINUED) == 0;
-    green_wait(pid, exit_only, || {
-        // SAFETY: the program's siginfo; si_pid stays 0 when no child changed state.
-        unsafe {
-            std::ptr::write_bytes(info, 0, 1);
-            let r = real::waitid(idtype, id, info, options | libc::WNOHANG);
-            (r != 0 || (*info).si_pid() != 0).then_some(r)
+    if r == 0 && !info.is_null() && options & libc::WNOWAIT == 0 {
+        // SAFETY: waitid succeeded and filled the program's siginfo.
+        let (pid, code) = unsafe { ((*info).si_pid(), (*info).si_code) };
+        if matches!(code, libc::CLD_EXITED | libc::CLD_KILLED | libc::CLD_DUMPED) {
+            children::reaped(pid);
         }
-    })
+    }
+    r
 }
 
 /// Spawns `/bin/sh -c cmd` with `actions`, the signal settings system() and popen()

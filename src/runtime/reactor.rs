@@ -42,6 +42,9 @@ struct FdSlot {
     /// The peer shut down (or an error came): a read returns at once from now on (EOF
     /// or the error) and no further event will say so, so never skip it.
     ended: bool,
+    /// Urgent (out-of-band) data came: a TCP read stops short at its mark with data
+    /// still queued, so short reads no longer mean "drained" for this fd.
+    urgent: bool,
     generation: u32,
     readers: Vec<WaitKey>,
     writers: Vec<WaitKey>,
@@ -172,6 +175,7 @@ impl Reactor {
         slot.generation = slot.generation.wrapping_add(1);
         slot.drained = false;
         slot.ended = false;
+        slot.urgent = false;
         woken.append(&mut slot.readers);
         woken.append(&mut slot.writers);
     }
@@ -180,7 +184,7 @@ impl Reactor {
     /// would find nothing (only for registered fds: their next data is an edge).
     pub fn set_drained(&mut self, fd: i32) {
         if let Some(slot) = self.fds.get_mut(fd.max(0) as usize) {
-            slot.drained = slot.registered && !slot.ended;
+            slot.drained = slot.registered && !slot.ended && !slot.urgent;
         }
     }
 
@@ -220,6 +224,9 @@ impl Reactor {
             }
             if hangup || flags & libc::EPOLLRDHUP != 0 {
                 slot.ended = true;
+            }
+            if flags & libc::EPOLLPRI != 0 {
+                slot.urgent = true;
             }
             if hangup || flags & libc::EPOLLOUT != 0 {
                 woken.append(&mut slot.writers);
@@ -288,21 +295,17 @@ fn untoken(data: u64) -> (i32, u32) {
     (data as u32 as i32, (data >> 32) as u32)
 }
 
-/// greenify's own long-lived fds (epoll instances, doorbells): the program must not be
-/// able to close them (daemons close "all" fds), see hooks::io::close.
-static INTERNAL: [std::sync::atomic::AtomicI32; 8] =
-    [const { std::sync::atomic::AtomicI32::new(-1) }; 8];
+/// greenify's own fds (epoll instances, doorbells, the pidfds of a wait): the program
+/// must not be able to close them (daemons close "all" fds), see hooks::io::close.
+static INTERNAL: [std::sync::atomic::AtomicI32; 32] =
+    [const { std::sync::atomic::AtomicI32::new(-1) }; 32];
 
-/// Records `fd` as greenify's own.
-pub fn mark_internal(fd: i32) {
-    for slot in &INTERNAL {
-        if slot
-            .compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst)
+/// Records `fd` as greenify's own; false if every slot is taken.
+pub fn mark_internal(fd: i32) -> bool {
+    INTERNAL.iter().any(|slot| {
+        slot.compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
-        {
-            return;
-        }
-    }
+    })
 }
 
 /// `fd` is no longer greenify's own.
@@ -416,5 +419,39 @@ mod tests {
         rustix::io::write(&wr, b"x").unwrap();
         r.poll(Some(Duration::from_millis(50)), &mut woken);
         assert!(woken.is_empty());
+    }
+
+    #[test]
+    fn drained_lasts_until_data_comes_and_never_after_urgent_data() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let fd = server.as_raw_fd();
+        let mut r = Reactor::new(100).unwrap();
+        let mut woken = vec![];
+        r.add_waiter(fd, Interest::Read, key(1), |_| true).unwrap();
+        r.poll(Some(Duration::ZERO), &mut woken);
+        r.set_drained(fd);
+        assert!(r.is_drained(fd));
+        client.write_all(b"x").unwrap();
+        r.poll(Some(Duration::from_secs(5)), &mut woken);
+        assert_eq!(woken, vec![key(1)]);
+        assert!(!r.is_drained(fd));
+        r.set_drained(fd);
+        assert!(r.is_drained(fd));
+
+        // Urgent data: a read stops short at its mark, so "short" no longer means "empty".
+        // SAFETY: a valid socket and a one-byte buffer.
+        let sent =
+            unsafe { libc::send(client.as_raw_fd(), b"u".as_ptr().cast(), 1, libc::MSG_OOB) };
+        assert_eq!(sent, 1);
+        r.add_waiter(fd, Interest::Read, key(2), |_| true).unwrap();
+        woken.clear();
+        r.poll(Some(Duration::from_secs(5)), &mut woken);
+        assert_eq!(woken, vec![key(2)]);
+        r.set_drained(fd);
+        assert!(!r.is_drained(fd));
     }
 }

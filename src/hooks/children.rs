@@ -1,0 +1,101 @@
+//! The children this process started through the hooks (fork, vfork, posix_spawn), so
+//! that a green wait for "any child" or a process group can watch their pidfds and wake
+//! the moment one exits. Without them such a wait could only look again every few
+//! milliseconds: a shell running short commands would pay that for every command.
+//!
+//! Lock-free slots, because waits are often made from SIGCHLD handlers, which may
+//! interrupt a fork in progress.
+
+use crate::runtime;
+use libc::pid_t;
+use rustix::fd::{AsRawFd, IntoRawFd};
+use std::sync::atomic::{AtomicI32, Ordering::SeqCst};
+
+/// Children tracked at once; more are still waited for, by looking again periodically.
+const TRACKED: usize = 256;
+/// Pidfds one wait watches (they sit in greenify's small reserved fd range).
+const WATCHED: usize = 16;
+
+static CHILDREN: [AtomicI32; TRACKED] = [const { AtomicI32::new(0) }; TRACKED];
+
+/// `pid` was just started by this process.
+pub fn started(pid: pid_t) {
+    if pid <= 0 {
+        return;
+    }
+    for slot in &CHILDREN {
+        if slot.compare_exchange(0, pid, SeqCst, SeqCst).is_ok() {
+            return;
+        }
+    }
+}
+
+/// `pid` was reaped (or is gone): stop watching it.
+pub fn reaped(pid: pid_t) {
+    if pid <= 0 {
+        return;
+    }
+    for slot in &CHILDREN {
+        let _ = slot.compare_exchange(pid, 0, SeqCst, SeqCst);
+    }
+}
+
+/// In a new child: its parent's children are not its own.
+pub fn forget_all() {
+    for slot in &CHILDREN {
+        slot.store(0, SeqCst);
+    }
+}
+
+/// Pidfds of tracked children, open for the length of one wait.
+pub struct Watch {
+    fds: Vec<i32>,
+}
+
+impl Watch {
+    /// Opens pidfds for up to [`WATCHED`] tracked children; children that no longer
+    /// exist are forgotten.
+    pub fn open() -> Watch {
+        let floor = runtime::reactor::internal_fd_floor();
+        let mut fds = Vec::new();
+        for slot in &CHILDREN {
+            if fds.len() == WATCHED {
+                break;
+            }
+            let pid = slot.load(SeqCst);
+            let Some(pid) = rustix::process::Pid::from_raw(pid) else {
+                continue;
+            };
+            let fd = match rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) {
+                Ok(fd) => fd,
+                Err(rustix::io::Errno::SRCH) => {
+                    let _ = slot.compare_exchange(pid.as_raw_nonzero().get(), 0, SeqCst, SeqCst);
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            // Out of the program's fd numbering, and safe from its close-everything.
+            let fd = runtime::reactor::move_high(fd, floor);
+            if (fd.as_raw_fd() as u32) < floor || !runtime::reactor::mark_internal(fd.as_raw_fd()) {
+                runtime::reactor::close_raw(fd);
+                continue;
+            }
+            fds.push(fd.into_raw_fd());
+        }
+        Watch { fds }
+    }
+
+    pub fn fds(&self) -> &[i32] {
+        &self.fds
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        for &fd in &self.fds {
+            runtime::fd_closed(fd);
+            // SAFETY: our own pidfd, opened in `open` and closed only here.
+            runtime::reactor::close_raw(unsafe { rustix::fd::FromRawFd::from_raw_fd(fd) });
+        }
+    }
+}
