@@ -242,7 +242,8 @@ pub fn copy(from: i32, to: i32) {
 /// expects. This process then treats it as a socket it does not own: MSG_DONTWAIT and
 /// readiness waits keep it from ever blocking a green thread.
 pub fn release_for_children() {
-    for (fd, e) in table().iter().enumerate() {
+    let high = tracked_limit().min(table().len());
+    for (fd, e) in table()[..high].iter().enumerate() {
         let flags = e.flags.load(Relaxed);
         if decode(flags) != Kind::Owned || flags & USER_NONBLOCK != 0 {
             continue;

@@ -50,9 +50,53 @@ struct FdSlot {
     writers: Vec<WaitKey>,
 }
 
+/// Per-fd state by fd number. greenify's own fds sit just below RLIMIT_NOFILE: they live
+/// in a short list, so that watching one does not grow the table to ~20,000 entries
+/// (a megabyte that every fork would copy).
+struct Slots {
+    low: Vec<FdSlot>,
+    high: Vec<(i32, FdSlot)>,
+    floor: i32,
+}
+
+impl Slots {
+    fn get(&self, fd: i32) -> Option<&FdSlot> {
+        if fd >= self.floor {
+            return self.high.iter().find(|(f, _)| *f == fd).map(|(_, s)| s);
+        }
+        self.low.get(usize::try_from(fd).ok()?)
+    }
+
+    fn get_mut(&mut self, fd: i32) -> Option<&mut FdSlot> {
+        if fd >= self.floor {
+            return self.high.iter_mut().find(|(f, _)| *f == fd).map(|(_, s)| s);
+        }
+        self.low.get_mut(usize::try_from(fd).ok()?)
+    }
+
+    /// `fd` must be >= 0.
+    fn get_or_insert(&mut self, fd: i32) -> &mut FdSlot {
+        if fd >= self.floor {
+            let i = match self.high.iter().position(|(f, _)| *f == fd) {
+                Some(i) => i,
+                None => {
+                    self.high.push((fd, FdSlot::default()));
+                    self.high.len() - 1
+                }
+            };
+            return &mut self.high[i].1;
+        }
+        let i = fd as usize;
+        if i >= self.low.len() {
+            self.low.resize_with(i + 1, FdSlot::default);
+        }
+        &mut self.low[i]
+    }
+}
+
 pub struct Reactor {
     epoll: OwnedFd,
-    fds: Vec<FdSlot>,
+    fds: Slots,
     events: Vec<libc::epoll_event>,
 }
 
@@ -71,7 +115,11 @@ impl Reactor {
         mark_internal(epoll.as_raw_fd());
         Ok(Reactor {
             epoll,
-            fds: Vec::new(),
+            fds: Slots {
+                low: Vec::new(),
+                high: Vec::new(),
+                floor: i32::try_from(fd_floor).unwrap_or(i32::MAX),
+            },
             events: Vec::with_capacity(EVENT_BATCH),
         })
     }
@@ -108,13 +156,7 @@ impl Reactor {
             return Err(RegisterError::Os(Errno::BADF));
         }
         let epoll = self.epoll.as_fd();
-        let slot = {
-            let i = fd as usize;
-            if i >= self.fds.len() {
-                self.fds.resize_with(i + 1, FdSlot::default);
-            }
-            &mut self.fds[i]
-        };
+        let slot = self.fds.get_or_insert(fd);
         if !slot.registered {
             // SAFETY: the caller says `fd` is an open descriptor of the program; we only
             // borrow it for the duration of epoll_ctl.
@@ -150,7 +192,7 @@ impl Reactor {
 
     /// Something happened on `fd` that epoll may not report: hand back its waiters.
     pub fn poke(&mut self, fd: i32, woken: &mut Vec<WaitKey>) {
-        if let Some(slot) = self.fds.get_mut(fd.max(0) as usize) {
+        if let Some(slot) = self.fds.get_mut(fd) {
             slot.drained = false;
             slot.ended = true;
             woken.append(&mut slot.readers);
@@ -161,10 +203,9 @@ impl Reactor {
     /// The program closed (or is about to close) `fd`: drop the registration and return
     /// every waiter so the scheduler can wake them.
     pub fn forget(&mut self, fd: i32, woken: &mut Vec<WaitKey>) {
-        if fd < 0 || fd as usize >= self.fds.len() {
+        let Some(slot) = self.fds.get_mut(fd) else {
             return;
-        }
-        let slot = &mut self.fds[fd as usize];
+        };
         if slot.registered {
             let epoll = self.epoll.as_fd();
             // SAFETY: `fd` is still open (we run before the real close) or already closed,
@@ -183,13 +224,13 @@ impl Reactor {
     /// A read of `fd` came back short: until epoll reports it readable again, reads
     /// would find nothing (only for registered fds: their next data is an edge).
     pub fn set_drained(&mut self, fd: i32) {
-        if let Some(slot) = self.fds.get_mut(fd.max(0) as usize) {
+        if let Some(slot) = self.fds.get_mut(fd) {
             slot.drained = slot.registered && !slot.ended && !slot.urgent;
         }
     }
 
     pub fn is_drained(&self, fd: i32) -> bool {
-        self.fds.get(fd.max(0) as usize).is_some_and(|s| s.drained)
+        self.fds.get(fd).is_some_and(|s| s.drained)
     }
 
     /// Waits up to `timeout` (None: forever) and appends the keys of the waiters whose fd
@@ -211,7 +252,7 @@ impl Reactor {
             }
             let (fd, generation) = untoken(event.u64);
             let flags = event.events as i32;
-            let Some(slot) = self.fds.get_mut(fd as usize) else {
+            let Some(slot) = self.fds.get_mut(fd) else {
                 continue;
             };
             if slot.generation != generation {
@@ -453,5 +494,22 @@ mod tests {
         assert_eq!(woken, vec![key(2)]);
         r.set_drained(fd);
         assert!(!r.is_drained(fd));
+    }
+
+    #[test]
+    fn fds_in_the_reserved_range_do_not_grow_the_table() {
+        let mut r = Reactor::new(100).unwrap();
+        let (rd, wr) = rustix::pipe::pipe().unwrap();
+        let high = rustix::io::fcntl_dupfd_cloexec(&rd, 300).unwrap();
+        let fd = high.as_raw_fd();
+        assert!(fd >= 300);
+        r.add_waiter(fd, Interest::Read, key(1), |_| true).unwrap();
+        assert!(r.fds.low.len() < 100);
+        rustix::io::write(&wr, b"x").unwrap();
+        let mut woken = vec![];
+        r.poll(Some(Duration::from_secs(5)), &mut woken);
+        assert_eq!(woken, vec![key(1)]);
+        r.forget(fd, &mut woken);
+        assert_eq!(r.fds.high.len(), 1);
     }
 }
