@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 /* A hung case dies by SIGKILL after 10 s (well before the harness's 30 s timeout); no
@@ -1949,4 +1950,44 @@ CASE(robust_mutex_with_condvar) {
     pthread_cond_signal(&cv);
     pthread_mutex_unlock(&mx);
     printf("waiter: %s\n", en((int)join_long(t)));
+}
+
+/* prctl(PR_SET_NAME/PR_GET_NAME) names the calling thread only; a new thread inherits
+ * its creator's name; pthread_getname_np of another thread sees its prctl name. */
+static char name_seen[3][16];
+static sem_t name_set, name_read;
+static void *rename_self(void *arg) {
+    prctl(PR_GET_NAME, name_seen[0]);
+    SHOW("PR_SET_NAME long", prctl(PR_SET_NAME, (const char *)arg));
+    prctl(PR_GET_NAME, name_seen[1]);
+    SHOW("PR_GET_NAME bad pointer", prctl(PR_GET_NAME, (char *)1));
+    SHOW("PR_SET_NAME bad pointer", prctl(PR_SET_NAME, (char *)1));
+    sem_post(&name_set);
+    sem_wait(&name_read);
+    return NULL;
+}
+
+CASE(prctl_names_are_per_thread) {
+    sem_init(&name_set, 0, 0);
+    sem_init(&name_read, 0, 0);
+    SHOW("PR_SET_NAME main", prctl(PR_SET_NAME, "case-main"));
+    pthread_t t = spawn(rename_self, "worker-with-a-long-name");
+    sem_wait(&name_set);
+    char other[16] = "";
+    SHOWRC("getname_np of the worker", pthread_getname_np(t, other, sizeof other));
+    sem_post(&name_read);
+    join_long(t);
+    printf("worker inherited \"%s\", then named itself \"%s\", seen by main as \"%s\"\n",
+           name_seen[0], name_seen[1], other);
+    char mine[16] = "";
+    prctl(PR_GET_NAME, mine);
+    printf("main is still \"%s\"\n", mine);
+    SHOWRC("getname_np of main", pthread_getname_np(pthread_self(), mine, sizeof mine));
+    printf("main by getname_np \"%s\"\n", mine);
+    SHOW("PR_SET_NAME main again", prctl(PR_SET_NAME, "renamed"));
+    t = spawn(rename_self, "second");
+    sem_wait(&name_set);
+    sem_post(&name_read);
+    join_long(t);
+    printf("second worker inherited \"%s\"\n", name_seen[0]);
 }

@@ -1,6 +1,7 @@
-//! Reading the program's memory without trusting it: a bad pointer must give the
-//! program EFAULT (from the real call), never crash greenify. process_vm_readv on our own
-//! process copies through the kernel, which reports a bad address instead of faulting.
+//! Reading and writing the program's memory without trusting it: a bad pointer must give
+//! the program EFAULT (as the real call would), never crash greenify. process_vm_readv and
+//! process_vm_writev on our own process copy through the kernel, which reports a bad
+//! address instead of faulting.
 
 use std::mem::{size_of, MaybeUninit};
 
@@ -45,4 +46,66 @@ pub fn read_slice<T: Copy>(ptr: *const T, n: usize) -> Option<Vec<T>> {
 /// Copies one value from the program's memory, or None if it is not readable.
 pub fn read<T: Copy>(ptr: *const T) -> Option<T> {
     read_slice(ptr, 1).map(|v| v[0])
+}
+
+/// Copies `bytes` into the program's memory at `ptr`; false if it is not writable.
+pub fn write_bytes(ptr: *mut u8, bytes: &[u8]) -> bool {
+    if bytes.is_empty() {
+        return true;
+    }
+    if ptr.is_null() {
+        return false;
+    }
+    let local = libc::iovec {
+        iov_base: bytes.as_ptr() as *mut libc::c_void,
+        iov_len: bytes.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: ptr.cast(),
+        iov_len: bytes.len(),
+    };
+    let saved = super::errno();
+    // SAFETY: `local` is our own buffer; the kernel writes `remote` (ours too) and reports
+    // EFAULT rather than faulting.
+    let copied = unsafe { libc::process_vm_writev(libc::getpid(), &local, 1, &remote, 1, 0) };
+    let error = super::errno();
+    super::set_errno(saved);
+    if copied < 0 && matches!(error, libc::EPERM | libc::ENOSYS) {
+        // Forbidden here (a seccomp profile): trust the pointer, as libc itself would.
+        // SAFETY: the program passed this pointer for `bytes.len()` bytes.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr, bytes.len()) };
+        return true;
+    }
+    copied == bytes.len() as isize
+}
+
+/// A NUL-terminated string of at most `max` bytes (without the NUL) from the program's
+/// memory, as the kernel reads one (strncpy_from_user): None if its first bytes are not
+/// readable.
+pub fn read_c_string(ptr: *const u8, max: usize) -> Option<Vec<u8>> {
+    // One copy normally; byte by byte only if the string ends right before unreadable
+    // memory.
+    let mut bytes = read_slice(ptr, max + 1).or_else(|| {
+        let mut v = Vec::new();
+        for i in 0..=max {
+            // SAFETY: only an address computation; the read itself is checked.
+            match read(unsafe { ptr.add(i) }) {
+                Some(b) => {
+                    v.push(b);
+                    if b == 0 {
+                        break;
+                    }
+                }
+                None if i > 0 => break,
+                None => return None,
+            }
+        }
+        Some(v)
+    })?;
+    let end = bytes
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(max.min(bytes.len()));
+    bytes.truncate(end);
+    Some(bytes)
 }

@@ -12,6 +12,7 @@ use libc::{
     c_char, c_int, c_void, clockid_t, cpu_set_t, pthread_attr_t, pthread_t, sched_param, size_t,
     timespec,
 };
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::OnceLock;
 
 extern "C" {
@@ -68,10 +69,82 @@ fn creator_name() -> [u8; 16] {
     if let Some(handle) = runtime::current_handle() {
         return runtime::name(handle).unwrap_or([0; 16]);
     }
+    os_thread_name()
+}
+
+/// Renames of the OS thread seen so far (prctl, pthread_setname_np): the cached name below
+/// is good while no rename came since it was read.
+static RENAMES: AtomicU64 = AtomicU64::new(1);
+static CACHED_AT: AtomicU64 = AtomicU64::new(0);
+static CACHED_NAME: [AtomicU8; 16] = [const { AtomicU8::new(0) }; 16];
+
+/// The OS thread may have been renamed.
+fn os_thread_renamed() {
+    RENAMES.fetch_add(1, SeqCst);
+}
+
+/// main's OS thread name (its comm), asked of the kernel once per rename rather than
+/// once per pthread_create. Only main's OS thread creates green threads, so only it
+/// reads and fills the cache. (A rename by writing /proc/self/comm is not seen.)
+fn os_thread_name() -> [u8; 16] {
+    let renames = RENAMES.load(SeqCst);
     let mut name = [0u8; 16];
-    // SAFETY: PR_GET_NAME writes at most 16 bytes.
-    unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) };
+    if CACHED_AT.load(SeqCst) == renames {
+        for (b, cached) in name.iter_mut().zip(&CACHED_NAME) {
+            *b = cached.load(Relaxed);
+        }
+        return name;
+    }
+    // SAFETY: PR_GET_NAME writes 16 bytes (a raw syscall: prctl is greenify's own hook).
+    unsafe { libc::syscall(libc::SYS_prctl, libc::PR_GET_NAME, name.as_mut_ptr()) };
+    for (b, cached) in name.iter().zip(&CACHED_NAME) {
+        cached.store(*b, Relaxed);
+    }
+    CACHED_AT.store(renames, SeqCst);
     name
+}
+
+/// prctl: PR_SET_NAME and PR_GET_NAME name the calling green thread, as they name the
+/// calling thread natively (not the OS thread that all green threads share).
+#[no_mangle]
+pub unsafe extern "C" fn prctl(
+    option: c_int,
+    arg2: libc::c_ulong,
+    arg3: libc::c_ulong,
+    arg4: libc::c_ulong,
+    arg5: libc::c_ulong,
+) -> c_int {
+    let green = enter();
+    if green.is_some() && matches!(option, libc::PR_SET_NAME | libc::PR_GET_NAME) {
+        if let Some(handle) = runtime::current_handle() {
+            return green_thread_name(option, handle, arg2 as *mut u8);
+        }
+    }
+    // SAFETY: glibc's prctl is this system call with the same five arguments.
+    let result = unsafe { libc::syscall(libc::SYS_prctl, option, arg2, arg3, arg4, arg5) };
+    if option == libc::PR_SET_NAME && result == 0 {
+        os_thread_renamed();
+    }
+    result as c_int
+}
+
+/// PR_SET_NAME / PR_GET_NAME for a green thread other than main.
+fn green_thread_name(option: c_int, handle: Handle, buf: *mut u8) -> c_int {
+    if option == libc::PR_SET_NAME {
+        let Some(name) = super::memory::read_c_string(buf, 15) else {
+            return super::fail(libc::EFAULT);
+        };
+        return match runtime::set_name(handle, &name) {
+            Ok(()) => 0,
+            Err(e) => super::fail(e.raw_os_error()),
+        };
+    }
+    let name = runtime::name(handle).unwrap_or([0; 16]);
+    if super::memory::write_bytes(buf, &name) {
+        0
+    } else {
+        super::fail(libc::EFAULT)
+    }
 }
 
 /// Spawn options from a pthread attr (NULL: defaults).
@@ -354,7 +427,9 @@ pub unsafe extern "C" fn pthread_setname_np(t: pthread_t, name: *const c_char) -
     let green = enter();
     let Some(handle) = green_handle(&green, t) else {
         // SAFETY: forwarded.
-        return unsafe { real::pthread_setname_np(t, name) };
+        let result = unsafe { real::pthread_setname_np(t, name) };
+        os_thread_renamed();
+        return result;
     };
     // SAFETY: a NUL-terminated name from the program.
     let bytes = unsafe { std::ffi::CStr::from_ptr(name) }.to_bytes();
