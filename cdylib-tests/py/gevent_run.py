@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs a Python script under gevent's monkey patching (for scripts/bench-sync).
+"""Runs a Python script under gevent's monkey patching (for scripts/bench).
 
 Usage: gevent_run.py SCRIPT [ARGS...]
 
