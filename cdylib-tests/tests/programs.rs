@@ -260,6 +260,19 @@ fn signals_interrupt_parked_calls_as_natively() {
         .starts_with("read no-restart: -1 EINTR\nread restart: 1 x\n"));
 }
 
+/// greenify's own fds stay below 1024 even when RLIMIT_NOFILE is high (the harness
+/// raises it to the hard limit): the kernel's fd table, which every fork copies, grows to
+/// the highest open fd.
+#[test]
+fn greenify_fds_stay_below_1024_under_a_high_fd_limit() {
+    let _g = shared();
+    let (_, green) = same_both_ways(&test_program("fd_placement", &[]), &[]);
+    assert_eq!(
+        green.stdout,
+        "soft limit above 1024: yes\nhighest fd below 1024: yes\n"
+    );
+}
+
 /// Waits as shells and debuggers make them: for any child with SIGCHLD blocked, for a
 /// child that asked to be traced (its stop comes through no pidfd), and for a child a
 /// tracer seized.
