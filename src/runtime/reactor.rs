@@ -56,19 +56,20 @@ struct FdSlot {
 struct Slots {
     low: Vec<FdSlot>,
     high: Vec<(i32, FdSlot)>,
-    floor: i32,
+    /// The reserved range (the program's fds may be there too, and above it).
+    reserved: std::ops::Range<i32>,
 }
 
 impl Slots {
     fn get(&self, fd: i32) -> Option<&FdSlot> {
-        if fd >= self.floor {
+        if self.reserved.contains(&fd) {
             return self.high.iter().find(|(f, _)| *f == fd).map(|(_, s)| s);
         }
         self.low.get(usize::try_from(fd).ok()?)
     }
 
     fn get_mut(&mut self, fd: i32) -> Option<&mut FdSlot> {
-        if fd >= self.floor {
+        if self.reserved.contains(&fd) {
             return self.high.iter_mut().find(|(f, _)| *f == fd).map(|(_, s)| s);
         }
         self.low.get_mut(usize::try_from(fd).ok()?)
@@ -76,7 +77,7 @@ impl Slots {
 
     /// `fd` must be >= 0.
     fn get_or_insert(&mut self, fd: i32) -> &mut FdSlot {
-        if fd >= self.floor {
+        if self.reserved.contains(&fd) {
             let i = match self.high.iter().position(|(f, _)| *f == fd) {
                 Some(i) => i,
                 None => {
@@ -118,7 +119,10 @@ impl Reactor {
             fds: Slots {
                 low: Vec::new(),
                 high: Vec::new(),
-                floor: i32::try_from(fd_floor).unwrap_or(i32::MAX),
+                reserved: {
+                    let floor = i32::try_from(fd_floor).unwrap_or(i32::MAX);
+                    floor..floor.saturating_add(RESERVED_FDS as i32)
+                },
             },
             events: Vec::with_capacity(EVENT_BATCH),
         })
@@ -375,7 +379,7 @@ pub fn internal_fds() -> Vec<i32> {
     fds
 }
 
-/// Where greenify's own fds go: the 64 numbers below 1024 (or below the soft
+/// Where greenify's own fds go: the [`RESERVED_FDS`] numbers below 1024 (or below the soft
 /// RLIMIT_NOFILE, if lower), out of the way of the program's lowest-free numbering.
 /// Not just below a higher limit: the kernel's fd table grows to the highest open fd and
 /// every fork copies it (at 20,000 a fork took 170 µs longer; under a container's
@@ -385,9 +389,12 @@ pub fn internal_fd_floor() -> u32 {
     rustix::process::getrlimit(rustix::process::Resource::Nofile)
         .current
         .map_or(CEILING, |soft| soft.min(CEILING))
-        .saturating_sub(64)
+        .saturating_sub(u64::from(RESERVED_FDS))
         .max(3) as u32
 }
+
+/// How many fd numbers from [`internal_fd_floor`] up are greenify's range.
+pub const RESERVED_FDS: u32 = 64;
 
 /// Moves an internal fd to the lowest free number at or above `floor`, CLOEXEC.
 /// Keeps the original if that fails (e.g. a tiny RLIMIT_NOFILE).
@@ -504,9 +511,9 @@ mod tests {
     fn fds_in_the_reserved_range_do_not_grow_the_table() {
         let mut r = Reactor::new(100).unwrap();
         let (rd, wr) = rustix::pipe::pipe().unwrap();
-        let high = rustix::io::fcntl_dupfd_cloexec(&rd, 300).unwrap();
+        let high = rustix::io::fcntl_dupfd_cloexec(&rd, 100).unwrap();
         let fd = high.as_raw_fd();
-        assert!(fd >= 300);
+        assert!((100..100 + RESERVED_FDS as i32).contains(&fd));
         r.add_waiter(fd, Interest::Read, key(1), |_| true).unwrap();
         assert!(r.fds.low.len() < 100);
         rustix::io::write(&wr, b"x").unwrap();
@@ -515,5 +522,20 @@ mod tests {
         assert_eq!(woken, vec![key(1)]);
         r.forget(fd, &mut woken);
         assert_eq!(r.fds.high.len(), 1);
+    }
+
+    #[test]
+    fn fds_above_the_reserved_range_are_indexed_directly() {
+        let mut r = Reactor::new(100).unwrap();
+        let (rd, wr) = rustix::pipe::pipe().unwrap();
+        let above = rustix::io::fcntl_dupfd_cloexec(&rd, 100 + RESERVED_FDS as i32).unwrap();
+        let fd = above.as_raw_fd();
+        r.add_waiter(fd, Interest::Read, key(1), |_| true).unwrap();
+        assert!(r.fds.high.is_empty());
+        assert!(r.fds.low.len() > fd as usize);
+        rustix::io::write(&wr, b"x").unwrap();
+        let mut woken = vec![];
+        r.poll(Some(Duration::from_secs(5)), &mut woken);
+        assert_eq!(woken, vec![key(1)]);
     }
 }
