@@ -461,7 +461,9 @@ macro_rules! creates_fd {
     )*};
 }
 
-/// open and openat: a FIFO's open waits for the other end, on a helper thread.
+/// open and openat: a FIFO's open waits for the other end, on a helper thread. What the
+/// look before the open found also classifies the new fd (a file replaced by something
+/// else in between would only make greenify less green for it, never wrong).
 fn opened(
     green: Option<Green>,
     dirfd: c_int,
@@ -469,12 +471,21 @@ fn opened(
     flags: c_int,
     call: impl FnOnce() -> c_int,
 ) -> c_int {
-    let fd = if green.is_some() && super::offloaded::opens_fifo_and_waits(dirfd, path, flags) {
-        super::offloaded::open_fifo(&green, call)
+    use super::offloaded::{before_open, open_fifo, BeforeOpen};
+    let found = if green.is_some() {
+        before_open(dirfd, path, flags)
+    } else {
+        BeforeOpen::NotLooked
+    };
+    let fd = if found == BeforeOpen::WaitingFifo {
+        open_fifo(&green, call)
     } else {
         call()
     };
     fresh_fd(green.as_ref(), fd);
+    if fd >= 0 && found == BeforeOpen::NeverWaits {
+        fdtable::set(fd, fdtable::Kind::Passthrough, false, false);
+    }
     fd
 }
 

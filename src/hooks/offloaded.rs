@@ -181,16 +181,37 @@ pub fn waiting_lock(green: &Option<Green>, fd: c_int, cmd: c_int, arg: usize) ->
     off_errno(green, || unsafe { real::fcntl(fd, cmd, arg) })
 }
 
-/// Whether opening `path` with `flags` waits for the other end of a FIFO.
-pub fn opens_fifo_and_waits(dirfd: c_int, path: *const c_char, flags: c_int) -> bool {
+/// What a look at `path` before opening it found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum BeforeOpen {
+    /// Not looked at: the open cannot wait (O_NONBLOCK, O_RDWR) or there is no path.
+    NotLooked,
+    /// A FIFO: the open waits for the other end.
+    WaitingFifo,
+    /// A regular file, directory or block device: no call on it ever waits in the poll
+    /// sense, so the fd needs no classifying later.
+    NeverWaits,
+    /// Anything else, or nothing there (the open says why).
+    Other,
+}
+
+/// Looks at `path` before it is opened with `flags`: an open of a FIFO without
+/// O_NONBLOCK waits for the other end, so it must run on a helper.
+pub fn before_open(dirfd: c_int, path: *const c_char, flags: c_int) -> BeforeOpen {
     if flags & libc::O_NONBLOCK != 0 || flags & libc::O_ACCMODE == libc::O_RDWR || path.is_null() {
-        return false;
+        return BeforeOpen::NotLooked;
     }
     // SAFETY: an all-zero stat is a valid value to fill.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: the program's NUL-terminated path (fstatat is not a hook).
-    let found = unsafe { libc::fstatat(dirfd, path, &mut st, 0) } == 0;
-    found && st.st_mode & libc::S_IFMT == libc::S_IFIFO
+    if unsafe { libc::fstatat(dirfd, path, &mut st, 0) } != 0 {
+        return BeforeOpen::Other;
+    }
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFIFO => BeforeOpen::WaitingFifo,
+        libc::S_IFREG | libc::S_IFDIR | libc::S_IFBLK => BeforeOpen::NeverWaits,
+        _ => BeforeOpen::Other,
+    }
 }
 
 /// An open that waits for a FIFO's other end, on a helper.

@@ -276,9 +276,10 @@ pub fn classify(fd: i32) -> Option<FdInfo> {
         FileType::RegularFile | FileType::Directory | FileType::BlockDevice => Kind::Passthrough,
         _ => Kind::Gated,
     };
-    let nonblock = rustix::fs::fcntl_getfl(borrowed)
-        .map(|f| f.contains(rustix::fs::OFlags::NONBLOCK))
-        .unwrap_or(false);
+    // Calls on a Passthrough fd never look at O_NONBLOCK.
+    let nonblock = kind != Kind::Passthrough
+        && rustix::fs::fcntl_getfl(borrowed)
+            .is_ok_and(|f| f.contains(rustix::fs::OFlags::NONBLOCK));
     set(fd, kind, nonblock, is_socket);
     Some(get(fd))
 }
