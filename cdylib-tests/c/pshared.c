@@ -2,8 +2,11 @@
  * and the other not: `pshared NAME N native|green` creates a shared memory object, spawns
  * a peer process (with LD_PRELOAD removed for "native", kept for "green"), and both add 1
  * to a counter N times under a shared mutex (pausing inside the critical section). The
- * peer then sets a flag under the mutex, signals a shared condvar, and posts a shared
- * semaphore. The creator checks the counter is 2N. */
+ * peer then waits on a shared semaphore the creator posts 100 ms later, sets a flag under
+ * the mutex, signals a shared condvar, and 100 ms later posts another semaphore the
+ * creator waits on: both semaphores are really waited on, across the two processes.
+ * The creator checks the counter is 2N. PSHARED_PEER_PRELOAD=LIB greenifies the peer of
+ * a creator that is not greenified itself. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
@@ -22,6 +25,7 @@ struct shared {
     pthread_mutex_t mutex;
     pthread_cond_t cond;
     sem_t done;
+    sem_t go;
     long counter;
     int peer_finished;
 };
@@ -48,11 +52,13 @@ int main(int argc, char **argv) {
     if (s == MAP_FAILED) { perror("mmap"); return 1; }
     if (peer) {
         add(s, n);
+        if (sem_wait(&s->go)) { perror("sem_wait go"); return 1; }
         usleep(100 * 1000); /* the creator is surely waiting on the condvar by now */
         pthread_mutex_lock(&s->mutex);
         s->peer_finished = 1;
         pthread_cond_signal(&s->cond);
         pthread_mutex_unlock(&s->mutex);
+        usleep(100 * 1000); /* and then on the semaphore */
         sem_post(&s->done);
         return 0;
     }
@@ -65,20 +71,29 @@ int main(int argc, char **argv) {
     pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
     pthread_cond_init(&s->cond, &ca);
     sem_init(&s->done, 1, 0);
+    sem_init(&s->go, 1, 0);
 
     /* the peer's environment: ours, less LD_PRELOAD for a native peer */
     int count = 0;
     while (environ[count]) count++;
-    char **env = calloc(count + 1, sizeof *env);
+    char **env = calloc(count + 2, sizeof *env);
     int k = 0;
     for (int i = 0; i < count; i++)
         if (strcmp(argv[3], "native") || strncmp(environ[i], "LD_PRELOAD=", 11)) env[k++] = environ[i];
+    const char *peer_preload = getenv("PSHARED_PEER_PRELOAD");
+    char preload[4096];
+    if (peer_preload && !strcmp(argv[3], "green") && !getenv("LD_PRELOAD")) {
+        snprintf(preload, sizeof preload, "LD_PRELOAD=%s", peer_preload);
+        env[k++] = preload;
+    }
     char *peer_argv[] = { argv[0], argv[1], argv[2], "peer", NULL };
     pid_t pid;
     int err = posix_spawn(&pid, "/proc/self/exe", NULL, NULL, peer_argv, env);
     if (err) { fprintf(stderr, "posix_spawn: %s\n", strerror(err)); shm_unlink(name); return 1; }
 
     add(s, n);
+    usleep(100 * 1000); /* the peer is surely waiting on the semaphore by now */
+    sem_post(&s->go);
     pthread_mutex_lock(&s->mutex);
     while (!s->peer_finished) pthread_cond_wait(&s->cond, &s->mutex);
     pthread_mutex_unlock(&s->mutex);

@@ -235,14 +235,19 @@ fn synchronisation_error_codes_and_timeouts_match_native() {
 fn process_shared_objects_work_across_greenified_and_native_processes() {
     let _g = shared();
     let program = test_program("pshared", &["-lrt"]);
+    let lib = lib_path().to_str().unwrap().to_string();
+    // (creator, peer): glibc and greenify initialise the objects in turn, and each side
+    // really waits on a semaphore the other posts.
     for (mode, peer) in [
         (Mode::Native, "native"),
+        (Mode::Native, "green"),
         (Mode::Greenified, "native"),
         (Mode::Greenified, "green"),
     ] {
         let name = format!("/greenify-test-{}-{mode}-{peer}", std::process::id());
         let out = Cmd::new(&program)
             .args([name.as_str(), "1000", peer])
+            .env("PSHARED_PEER_PRELOAD", &lib)
             .mode(mode)
             .timeout(TIMEOUT)
             .run();

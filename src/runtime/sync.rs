@@ -616,7 +616,8 @@ const SEM_NWAITERS_ONE: u64 = 1 << 32;
 #[repr(C)]
 pub struct Semaphore {
     data: AtomicU64,
-    /// 0 for process-shared, FUTEX_PRIVATE_FLAG otherwise (glibc's `private`).
+    /// glibc's `private`: FUTEX_PRIVATE_FLAG for process-shared (LLL_SHARED, also what
+    /// sem_open writes), 0 for process-private (so a zeroed sem_t is private).
     private: AtomicI32,
 }
 
@@ -633,13 +634,13 @@ impl Semaphore {
             return Err(libc::EINVAL);
         }
         self.data.store(u64::from(value), Relaxed);
-        let private = if shared { 0 } else { libc::FUTEX_PRIVATE_FLAG };
+        let private = if shared { libc::FUTEX_PRIVATE_FLAG } else { 0 };
         self.private.store(private, Release);
         Ok(())
     }
 
     fn shared(&self) -> bool {
-        self.private.load(Relaxed) == 0
+        self.private.load(Relaxed) != 0
     }
 
     /// The 32-bit value word (the low half on little-endian x86_64), glibc's futex word.
