@@ -289,6 +289,25 @@ fn python_threading_all_native_vs_greenified_on_one_os_thread() {
     );
 }
 
+/// multiprocessing.Pool runs and closes greenified as natively. Its workers wait on named
+/// semaphores (sem_open: glibc marks them process-shared) that another process posts,
+/// and its parent's worker-handler thread polls in a loop that only the result-handler
+/// thread's reads end: without fairness among green threads it spun forever.
+#[test]
+fn python_multiprocessing_pool_native_vs_greenified() {
+    let _g = shared();
+    let script = py_script("mp_pool.py");
+    for mode in [Mode::Native, Mode::Greenified] {
+        let out = Cmd::new(python3())
+            .arg(script.as_os_str())
+            .mode(mode)
+            .timeout(Duration::from_secs(60))
+            .run();
+        out.assert_success()
+            .assert_stdout("10000\n[1, 2, 3]\nclosed\n");
+    }
+}
+
 const PY_ECHO_ARGS: [&str; 6] = ["-c", "1000", "-r", "10", "-s", "64"];
 const PY_ECHO_EXPECTED: &str = "mode=echo conns=1000 rounds=10 size=64 ok=10000 errors=0\n";
 

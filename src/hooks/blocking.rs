@@ -155,6 +155,7 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
     let deadline = timeout.map(|t| Instant::now() + t);
     let tracks_drain = op.read_len > 0 && info.kind == Kind::Owned && info.is_tcp;
     let mut skip = tracks_drain && runtime::sched::is_drained(op.fd);
+    let mut parked = false;
     loop {
         if !skip && (how != Attempt::Gated || ready_now(op.fd, op.interest)) {
             let result = attempt(how);
@@ -162,6 +163,9 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
                 runtime::sched::set_drained(op.fd);
             }
             if result != -1 {
+                if !parked {
+                    runtime::sched::completed_without_parking();
+                }
                 return result;
             }
             let error = errno();
@@ -183,6 +187,7 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
             return attempt(Attempt::Plain);
         }
         skip = false;
+        parked = true;
         match runtime::wait_fd(op.fd, op.interest, op.reason, deadline) {
             Wake::Ready => {}
             Wake::TimedOut => return fail(libc::EAGAIN),

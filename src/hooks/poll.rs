@@ -56,6 +56,7 @@ fn wait_loop(
 ) -> c_int {
     let first = check();
     if first != 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+        runtime::sched::completed_without_parking();
         return first;
     }
     let fds = interests();

@@ -290,6 +290,9 @@ pub struct Scheduler {
     stats: Stats,
     /// A `with` section holds the scheduler (re-entering it is a bug).
     lent: bool,
+    /// Waiting calls that came back at once since the last switch (see
+    /// [`completed_without_parking`]).
+    unparked_calls: u32,
 }
 
 /// Dispatches between two non-blocking looks at epoll when threads are always ready.
@@ -422,6 +425,7 @@ pub fn init_current_thread(config: Config) -> Result<(), Errno> {
         masks_vary: false,
         stats: Stats::default(),
         lent: false,
+        unparked_calls: 0,
     });
     let sched = Box::into_raw(sched);
     SCHED.with(|s| s.set(sched));
@@ -589,6 +593,7 @@ impl Scheduler {
             }
             if let Some(tid) = self.run_queue.pop_front() {
                 self.dispatches_since_poll += 1;
+                self.unparked_calls = 0;
                 self.current = tid;
                 let mask = self.threads[tid as usize].sigmask;
                 self.apply_mask(mask);
@@ -1006,6 +1011,25 @@ pub fn yield_now() {
         let saved = errno::get();
         switch_out();
         errno::set(saved);
+    }
+}
+
+/// Waiting calls a thread may complete without parking before it lets the others run.
+const FAIR_CALLS: u32 = 64;
+
+/// A waiting call (a read, a poll, an accept...) came back without parking. A thread
+/// that loops on such calls (a poll that is always ready, because the thread that would
+/// drain it never runs) would keep every other thread out, where natively the kernel's
+/// time slices let them run: after [`FAIR_CALLS`] of them in a row, it yields (which also
+/// looks at epoll, so parked threads whose fds became ready get their turn).
+pub fn completed_without_parking() {
+    let due = with(|s| {
+        s.unparked_calls += 1;
+        s.unparked_calls >= FAIR_CALLS
+    });
+    if due {
+        with(|s| s.unparked_calls = 0);
+        yield_now();
     }
 }
 
@@ -1456,6 +1480,43 @@ mod tests {
         yield_now();
         fd_closed(fd);
         assert_eq!(join(waiter, JoinWait::Block), Ok(1));
+    }
+
+    #[test]
+    fn a_thread_whose_calls_never_wait_still_lets_the_others_run() {
+        init();
+        let done = std::rc::Rc::new(std::cell::Cell::new(false));
+        let flag = done.clone();
+        let spinner = spawn(
+            move || {
+                let mut calls = 0;
+                // Natively the kernel would run the other thread meanwhile.
+                while !flag.get() {
+                    completed_without_parking();
+                    calls += 1;
+                }
+                calls
+            },
+            opts(),
+        )
+        .unwrap();
+        let setter = spawn(
+            {
+                let done = done.clone();
+                move || {
+                    done.set(true);
+                    0
+                }
+            },
+            opts(),
+        )
+        .unwrap();
+        let calls = join(spinner, JoinWait::Block).unwrap();
+        join(setter, JoinWait::Block).unwrap();
+        assert!(
+            calls <= FAIR_CALLS as usize,
+            "{calls} calls before the other ran"
+        );
     }
 
     #[test]
