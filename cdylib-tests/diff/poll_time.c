@@ -1394,3 +1394,47 @@ CASE(pt_select_as_sleep_with_thread) {
     printf("thread done during select=%d\n", done);
     pthread_join(t, NULL);
 }
+
+/* ---- busy waiting: a thread that spins on calls that never wait --------------------- */
+
+/* Natively the writer runs on another core (or the kernel's time slice) while this thread
+ * spins; greenified, the spinner's calls must let it run. alarm: a hang dies visibly. */
+CASE(pt_spin_on_zero_timeout_poll_lets_the_writer_run) {
+    alarm(5);
+    int p[2];
+    pipe(p);
+    struct after *a = after(20, write_x, p[1]);
+    struct pollfd f = {p[0], POLLIN, 0};
+    while (poll(&f, 1, 0) == 0) {}
+    printf("poll(0) loop: revents=%s\n", f.revents & POLLIN ? "POLLIN" : "?");
+    after_join(a);
+    alarm(0);
+}
+
+CASE(pt_spin_on_nonblocking_read_lets_the_writer_run) {
+    alarm(5);
+    int s[2];
+    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s);
+    struct after *a = after(20, write_x, s[1]);
+    char c;
+    ssize_t n;
+    while ((n = read(s[0], &c, 1)) < 0 && errno == EAGAIN) {}
+    printf("EAGAIN loop: read=%zd byte=%c\n", n, c);
+    after_join(a);
+    alarm(0);
+}
+
+CASE(pt_spin_on_zero_timeout_epoll_wait_lets_the_writer_run) {
+    alarm(5);
+    int p[2];
+    pipe(p);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 7};
+    epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
+    struct after *a = after(20, write_x, p[1]);
+    struct epoll_event out;
+    while (epoll_wait(ep, &out, 1, 0) == 0) {}
+    printf("epoll_wait(0) loop: data=%llu\n", (unsigned long long)out.data.u64);
+    after_join(a);
+    alarm(0);
+}

@@ -140,7 +140,10 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
         return attempt(Attempt::Plain);
     }
     if info.kind == Kind::Owned && info.user_nonblock {
-        return attempt(Attempt::Plain);
+        // The program's own non-blocking call: a loop of them waits for another thread.
+        let result = attempt(Attempt::Plain);
+        runtime::sched::completed_without_parking();
+        return result;
     }
     let mut how = attempt_kind(&info, op);
     // An owned socket is normally still O_NONBLOCK underneath: then just try (errors such
@@ -184,7 +187,9 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
         // Not ready. O_NONBLOCK belongs to the open file description: if the program (or
         // anyone sharing it) made it non-blocking, the answer is the call's own EAGAIN.
         if info.kind != Kind::Owned && description_nonblocking(op.fd) {
-            return attempt(Attempt::Plain);
+            let result = attempt(Attempt::Plain);
+            runtime::sched::completed_without_parking();
+            return result;
         }
         skip = false;
         parked = true;

@@ -45,6 +45,15 @@ pub unsafe fn ts_deadline(ts: *const timespec) -> Result<Option<Instant>, ()> {
     ))))
 }
 
+/// A green caller's zero-timeout poll: a loop of them waits for another thread, which
+/// must get its turn (see runtime::sched::completed_without_parking).
+fn polled_without_waiting(green: &Option<super::Green>, result: c_int) -> c_int {
+    if green.is_some() {
+        runtime::sched::completed_without_parking();
+    }
+    result
+}
+
 /// Asks `check` until it reports something, the deadline passes, or it is a pure poll;
 /// parks on the fds `interests()` lists in between (on nothing, if empty: then only the
 /// deadline wakes it). `interests` is called after the first check, once the kernel has
@@ -114,10 +123,12 @@ unsafe fn poll_interests(fds: *const pollfd, n: nfds_t) -> Vec<(i32, Interest)> 
 
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout_ms: c_int) -> c_int {
-    let Some(_green) = enter().filter(|_| timeout_ms != 0) else {
+    let green = enter();
+    if green.is_none() || timeout_ms == 0 {
         // SAFETY: forwarded.
-        return unsafe { real::poll(fds, n, timeout_ms) };
-    };
+        let result = unsafe { real::poll(fds, n, timeout_ms) };
+        return polled_without_waiting(&green, result);
+    }
     // SAFETY: forwarded; a bad pointer makes the first real call fail with EFAULT.
     let check = || unsafe { real::poll(fds, n, 0) };
     // SAFETY: read only after the kernel accepted `n` pollfds at `fds`.
@@ -258,7 +269,8 @@ pub unsafe extern "C" fn select(
         || tv.is_some_and(|t| t.tv_sec < 0 || t.tv_usec < 0)
     {
         // SAFETY: forwarded: libc reports invalid arguments itself.
-        return unsafe { real::select(nfds, r, w, e, timeout) };
+        let result = unsafe { real::select(nfds, r, w, e, timeout) };
+        return polled_without_waiting(&green, result);
     }
     let deadline = tv.map(|t| {
         deadline_after(
@@ -318,10 +330,12 @@ pub unsafe extern "C" fn epoll_wait(
     max: c_int,
     timeout_ms: c_int,
 ) -> c_int {
-    let Some(_green) = enter().filter(|_| timeout_ms != 0) else {
+    let green = enter();
+    if green.is_none() || timeout_ms == 0 {
         // SAFETY: forwarded.
-        return unsafe { real::epoll_wait(epfd, events, max, timeout_ms) };
-    };
+        let result = unsafe { real::epoll_wait(epfd, events, max, timeout_ms) };
+        return polled_without_waiting(&green, result);
+    }
     // SAFETY: forwarded with a zero timeout.
     let check = || unsafe { real::epoll_wait(epfd, events, max, 0) };
     wait_loop(
@@ -339,10 +353,12 @@ pub unsafe extern "C" fn epoll_pwait(
     timeout_ms: c_int,
     mask: *const sigset_t,
 ) -> c_int {
-    let Some(_green) = enter().filter(|_| timeout_ms != 0) else {
+    let green = enter();
+    if green.is_none() || timeout_ms == 0 {
         // SAFETY: forwarded.
-        return unsafe { real::epoll_pwait(epfd, events, max, timeout_ms, mask) };
-    };
+        let result = unsafe { real::epoll_pwait(epfd, events, max, timeout_ms, mask) };
+        return polled_without_waiting(&green, result);
+    }
     // SAFETY: forwarded with a zero timeout.
     let check = || unsafe { real::epoll_pwait(epfd, events, max, 0, mask) };
     wait_loop(
