@@ -1025,10 +1025,13 @@ const FAIR_CALLS: u32 = 64;
 pub fn completed_without_parking() {
     let due = with(|s| {
         s.unparked_calls += 1;
-        s.unparked_calls >= FAIR_CALLS
+        let due = s.unparked_calls >= FAIR_CALLS;
+        if due {
+            s.unparked_calls = 0;
+        }
+        due
     });
     if due {
-        with(|s| s.unparked_calls = 0);
         yield_now();
     }
 }
