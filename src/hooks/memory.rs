@@ -23,17 +23,11 @@ pub fn read_slice<T: Copy>(ptr: *const T, n: usize) -> Option<Vec<T>> {
         iov_base: ptr as *mut libc::c_void,
         iov_len: bytes,
     };
-    let saved = super::errno();
-    // SAFETY: `local` is our own buffer of `bytes` bytes; the kernel reads `remote`
-    // (ours too) and reports EFAULT rather than faulting.
-    let copied = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
-    let error = super::errno();
-    super::set_errno(saved);
-    if copied < 0 && matches!(error, libc::EPERM | libc::ENOSYS) {
+    let Some(copied) = through_kernel(&local, &remote, Direction::Read) else {
         // Forbidden here (a seccomp profile): trust the pointer, as libc itself would.
         // SAFETY: the program passed this pointer for `n` values.
         return Some(unsafe { std::slice::from_raw_parts(ptr, n) }.to_vec());
-    }
+    };
     if copied != bytes as isize {
         return None;
     }
@@ -64,19 +58,43 @@ pub fn write_bytes(ptr: *mut u8, bytes: &[u8]) -> bool {
         iov_base: ptr.cast(),
         iov_len: bytes.len(),
     };
-    let saved = super::errno();
-    // SAFETY: `local` is our own buffer; the kernel writes `remote` (ours too) and reports
-    // EFAULT rather than faulting.
-    let copied = unsafe { libc::process_vm_writev(libc::getpid(), &local, 1, &remote, 1, 0) };
-    let error = super::errno();
-    super::set_errno(saved);
-    if copied < 0 && matches!(error, libc::EPERM | libc::ENOSYS) {
+    let Some(copied) = through_kernel(&local, &remote, Direction::Write) else {
         // Forbidden here (a seccomp profile): trust the pointer, as libc itself would.
         // SAFETY: the program passed this pointer for `bytes.len()` bytes.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr, bytes.len()) };
         return true;
-    }
+    };
     copied == bytes.len() as isize
+}
+
+enum Direction {
+    Read,
+    Write,
+}
+
+/// One process_vm_readv (remote to local) or process_vm_writev (local to remote) on our
+/// own process: the bytes copied, or -1 for a bad address; None if the calls are
+/// forbidden here. errno is left as it was.
+fn through_kernel(
+    local: &libc::iovec,
+    remote: &libc::iovec,
+    direction: Direction,
+) -> Option<isize> {
+    let saved = super::errno();
+    // SAFETY: `local` is our own buffer of its length; the kernel copies to or from
+    // `remote` (ours too) and reports EFAULT rather than faulting.
+    let copied = unsafe {
+        match direction {
+            Direction::Read => libc::process_vm_readv(libc::getpid(), local, 1, remote, 1, 0),
+            Direction::Write => libc::process_vm_writev(libc::getpid(), local, 1, remote, 1, 0),
+        }
+    };
+    let error = super::errno();
+    super::set_errno(saved);
+    if copied < 0 && matches!(error, libc::EPERM | libc::ENOSYS) {
+        return None;
+    }
+    Some(copied)
 }
 
 /// A NUL-terminated string of at most `max` bytes (without the NUL) from the program's
