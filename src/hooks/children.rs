@@ -49,7 +49,21 @@ pub fn forget_all() {
 
 /// Pidfds of tracked children, open for the length of one wait.
 pub struct Watch {
-    fds: Vec<i32>,
+    /// Each pidfd, with the interest a wait on it takes (readable: the child ended).
+    fds: Vec<(i32, runtime::Interest)>,
+}
+
+/// A pidfd for `pid` (a number of the program's own, as the kernel picks it), or None.
+pub fn open_pidfd(pid: libc::pid_t) -> Option<rustix::fd::OwnedFd> {
+    let pid = rustix::process::Pid::from_raw(pid)?;
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+}
+
+/// Closes a pidfd a wait opened, and forgets the reactor's registration of it.
+pub fn close_pidfd(fd: i32) {
+    runtime::fd_closed(fd);
+    // SAFETY: a pidfd the caller opened and closes only here.
+    runtime::reactor::close_raw(unsafe { rustix::fd::FromRawFd::from_raw_fd(fd) });
 }
 
 impl Watch {
@@ -80,22 +94,20 @@ impl Watch {
                 runtime::reactor::close_raw(fd);
                 continue;
             }
-            fds.push(fd.into_raw_fd());
+            fds.push((fd.into_raw_fd(), runtime::Interest::Read));
         }
         Watch { fds }
     }
 
-    pub fn fds(&self) -> &[i32] {
+    pub fn fds(&self) -> &[(i32, runtime::Interest)] {
         &self.fds
     }
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        for &fd in &self.fds {
-            runtime::fd_closed(fd);
-            // SAFETY: our own pidfd, opened in `open` and closed only here.
-            runtime::reactor::close_raw(unsafe { rustix::fd::FromRawFd::from_raw_fd(fd) });
+        for &(fd, _) in &self.fds {
+            close_pidfd(fd);
         }
     }
 }

@@ -15,6 +15,7 @@ use super::{children, enter, fail, Green};
 use crate::real;
 use crate::runtime::{self, fdtable, Interest, Reason, Wake};
 use libc::{c_char, c_int, id_t, idtype_t, pid_t, siginfo_t};
+use rustix::fd::IntoRawFd;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -136,8 +137,7 @@ const TRACEME_POLL: Duration = Duration::from_millis(50);
 /// (TRACEME_POLL on a single child's pidfd).
 fn green_wait(pid: pid_t, exits_only: bool, mut check: impl FnMut() -> Option<c_int>) -> c_int {
     let pidfd = if pid > 0 && exits_only {
-        // SAFETY: pidfd_open takes a pid and flags; the fd is ours and closed below.
-        unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) as c_int }
+        children::open_pidfd(pid).map_or(-1, IntoRawFd::into_raw_fd)
     } else {
         -1
     };
@@ -151,16 +151,11 @@ fn green_wait(pid: pid_t, exits_only: bool, mut check: impl FnMut() -> Option<c_
         } else {
             let deadline = Instant::now() + WAIT_POLL;
             let watch = (pid <= 0 && exits_only).then(children::Watch::open);
-            let fds: Vec<(c_int, Interest)> = watch
-                .as_ref()
-                .map_or(&[][..], |w| w.fds())
-                .iter()
-                .map(|&fd| (fd, Interest::Read))
-                .collect();
-            if fds.is_empty() {
-                runtime::park_interruptible(Reason::Join, Some(deadline))
-            } else {
-                runtime::wait_fds(&fds, Reason::Join, Some(deadline))
+            match watch.as_ref().map(children::Watch::fds) {
+                Some(fds) if !fds.is_empty() => {
+                    runtime::wait_fds(fds, Reason::Join, Some(deadline))
+                }
+                _ => runtime::park_interruptible(Reason::Join, Some(deadline)),
             }
         };
         match wake {
@@ -170,11 +165,7 @@ fn green_wait(pid: pid_t, exits_only: bool, mut check: impl FnMut() -> Option<c_
         }
     };
     if pidfd >= 0 {
-        let saved = super::errno();
-        runtime::fd_closed(pidfd);
-        // SAFETY: our own pidfd.
-        unsafe { real::close(pidfd) };
-        super::set_errno(saved);
+        children::close_pidfd(pidfd);
     }
     result
 }
