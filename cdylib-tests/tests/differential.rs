@@ -7,6 +7,7 @@
 //! differ, so that fixing it (or breaking it differently) is noticed.
 //!
 //! Run: `cargo test --release -p cdylib-tests --test differential` (builds the library).
+//! `DIFF_FILTER=text` runs only the cases whose name contains `text` (while working on them).
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
@@ -195,7 +196,11 @@ fn observed(out: &Output) -> String {
 #[test]
 fn catalogue_matches_native() {
     let _g = exclusive();
-    let cases = catalogue();
+    let filter = std::env::var("DIFF_FILTER").unwrap_or_default();
+    let cases: Vec<Case> = catalogue()
+        .into_iter()
+        .filter(|c| c.name.contains(&filter))
+        .collect();
     let next = Mutex::new(0usize);
     let results: Mutex<BTreeMap<String, (String, String, String)>> = Mutex::new(BTreeMap::new());
     thread::scope(|scope| {
