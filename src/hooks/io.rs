@@ -44,8 +44,24 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
     let op = Op::new(fd, Interest::Read, Reason::Read)
         .with_flags()
         .with_nowait()
-        .reading(n);
+        // A count past SSIZE_MAX consumes nothing (EFAULT comes without waiting).
+        .reading(if n > isize::MAX as usize { 0 } else { n });
     blocking::run(green.as_ref(), op, |how| match how {
+        // What read(2) checks before the socket: a zero count is 0 at once, a count past
+        // SSIZE_MAX EFAULT (recv would wait for data, or take it).
+        // SAFETY: the program's own arguments, passed on unchanged.
+        Attempt::DontWait if n == 0 || n > isize::MAX as usize => unsafe { real::read(fd, buf, n) },
+        // read checks that the whole count is addressable, recv only its first
+        // MAX_RW_COUNT bytes; recvmsg checks its iovec whole, as read does.
+        Attempt::DontWait if n > MAX_RW_COUNT => {
+            let one = iovec {
+                iov_base: buf,
+                iov_len: n,
+            };
+            let mut msg = iov_msg(&one, 1);
+            // SAFETY: the program's buffer, for the kernel to check.
+            unsafe { real::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) }
+        }
         // SAFETY: the program's own arguments, passed on unchanged.
         Attempt::DontWait => unsafe { real::recv(fd, buf, n, libc::MSG_DONTWAIT) },
         // preadv2 refuses counts above SSIZE_MAX (EINVAL) where read gives EFAULT.
@@ -72,6 +88,18 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
         // SAFETY: offset + len stays within the program's buffer of n bytes.
         let at = unsafe { buf.cast::<u8>().add(offset) }.cast();
         match how {
+            // As for read: write(2)'s own answer to a count past SSIZE_MAX (EFAULT).
+            // SAFETY: the program's own buffer and fd.
+            Attempt::DontWait if len > isize::MAX as usize => unsafe { real::write(fd, at, len) },
+            Attempt::DontWait if len > MAX_RW_COUNT => {
+                let one = iovec {
+                    iov_base: at as *mut c_void,
+                    iov_len: len,
+                };
+                let msg = iov_msg(&one, 1);
+                // SAFETY: the program's buffer, for the kernel to check.
+                unsafe { real::sendmsg(fd, &msg, libc::MSG_DONTWAIT) }
+            }
             // SAFETY: the program's own buffer and fd.
             Attempt::DontWait => unsafe { real::send(fd, at, len, libc::MSG_DONTWAIT) },
             Attempt::NoWait if len <= isize::MAX as usize => write_nowait(
@@ -88,6 +116,10 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
     })
 }
 
+/// The most the kernel moves in one call (MAX_RW_COUNT: INT_MAX rounded down to a page);
+/// recv and send take at most this much of a larger count.
+const MAX_RW_COUNT: usize = 0x7fff_f000;
+
 /// A msghdr carrying just `count` iovecs (for readv/writev on sockets as recvmsg/sendmsg).
 fn iov_msg(iov: *const iovec, count: usize) -> libc::msghdr {
     // SAFETY: an all-zero msghdr is valid (no name, no control data).
@@ -103,9 +135,15 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, count: c_int) -> ss
     let op = Op::new(fd, Interest::Read, Reason::Read)
         .with_flags()
         .with_nowait();
+    // recvmsg only where it means readv: readv answers a bad count (EINVAL) and an empty
+    // read (0) at once, where recvmsg would say EMSGSIZE or wait for data.
+    let as_recvmsg = (1..=libc::UIO_MAXIOV).contains(&count)
+        // Unreadable iovecs: readv's own EFAULT.
+        && super::memory::read_slice(iov, count as usize)
+            .is_some_and(|v| v.iter().any(|v| v.iov_len > 0));
     blocking::run(green.as_ref(), op, |how| match how {
         Attempt::NoWait => read_nowait(fd, iov, count),
-        Attempt::DontWait if count > 0 => {
+        Attempt::DontWait if as_recvmsg => {
             let mut msg = iov_msg(iov, count as usize);
             // SAFETY: readv on a socket is recvmsg of the same iovecs.
             unsafe { real::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) }
