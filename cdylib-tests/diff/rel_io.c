@@ -159,3 +159,46 @@ CASE(rel_io_recv_zero_length_tcp_waits_for_data) {
     after_join(a);
     SHOW("read 8", read(c, big, 8));
 }
+
+/* ---------- a peer reset met after partial progress ---------- */
+
+static char huge[32 << 20];
+
+/* Reads 64 KiB of the big write, then resets the connection (SO_LINGER {1, 0}, and
+ * unread data). */
+static void *read_some_then_reset(void *p) {
+    int s = *(int *)p;
+    size_t got = 0;
+    while (got < (64 << 10)) {
+        ssize_t n = read(s, big, sizeof big);
+        if (n <= 0) break;
+        got += n;
+    }
+    struct linger lg = { 1, 0 };
+    setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(s);
+    return NULL;
+}
+
+/* Natively the big write returns short, the reset stays pending for the next call
+ * (ECONNRESET, no signal); only the call after that gets EPIPE and SIGPIPE. */
+static void reset_during_big_write(int next_is_read) {
+    int c, s;
+    tcp_pair(&c, &s);
+    pthread_t t;
+    pthread_create(&t, NULL, read_some_then_reset, &s);
+    ssize_t n = write(c, huge, sizeof huge);
+    printf("big write: %s\n", n > 0 && n < (ssize_t)sizeof huge ? "short" : en(errno));
+    pthread_join(t, NULL);
+    if (next_is_read)
+        SHOW("next read", read(c, big, sizeof big));
+    else
+        SHOW("next write", write(c, "x", 1));
+    signal(SIGPIPE, SIG_IGN);
+    SHOW("then write", write(c, "x", 1));
+    SHOW("then read", read(c, big, sizeof big));
+}
+
+CASE(rel_io_peer_reset_during_big_write_next_write) { reset_during_big_write(0); }
+
+CASE(rel_io_peer_reset_during_big_write_next_read) { reset_during_big_write(1); }

@@ -169,6 +169,13 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
                 if !parked {
                     runtime::sched::completed_without_parking();
                 }
+                // A reset socket reads as closed once its error is taken: hand over the
+                // one a write of ours took (see write_all).
+                if result == 0 && op.interest == Interest::Read {
+                    if let Some(error) = fdtable::take_error(op.fd) {
+                        return fail(error);
+                    }
+                }
                 return result;
             }
             let error = errno();
@@ -202,6 +209,22 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
             Wake::Interrupted { .. } => return fail(libc::EINTR),
         }
     }
+}
+
+/// Errors a socket reports once from its pending error (sk_err), not from its state.
+fn is_socket_error(e: i32) -> bool {
+    matches!(
+        e,
+        libc::ECONNRESET
+            | libc::ETIMEDOUT
+            | libc::ECONNREFUSED
+            | libc::ECONNABORTED
+            | libc::EHOSTUNREACH
+            | libc::ENETUNREACH
+            | libc::EHOSTDOWN
+            | libc::ENETDOWN
+            | libc::EPROTO
+    )
 }
 
 /// A result made on another thread, with that thread's errno.
@@ -305,6 +328,9 @@ pub fn write_all(
     total: usize,
     mut attempt: impl FnMut(Attempt, usize, usize) -> isize,
 ) -> isize {
+    if let Some(error) = fdtable::take_error(op.fd) {
+        return fail(error);
+    }
     let blocking = blocks(op.fd);
     let mut done = 0usize;
     loop {
@@ -317,7 +343,15 @@ pub fn write_all(
             attempt(how, done, (total - done).min(cap))
         });
         if result < 0 {
-            return if done > 0 { done as isize } else { result };
+            if done == 0 {
+                return result;
+            }
+            // Natively the call returns short and the socket keeps its error for the
+            // next call; our retry took it from the kernel, so keep it ourselves.
+            if is_socket_error(errno()) {
+                fdtable::keep_error(op.fd, errno());
+            }
+            return done as isize;
         }
         done += result as usize;
         if !blocking || done >= total || result == 0 {

@@ -89,6 +89,10 @@ const USER_NONBLOCK: u32 = 1 << 2;
 const IS_SOCKET: u32 = 1 << 3;
 /// See [`FdInfo::is_tcp`].
 const IS_TCP: u32 = 1 << 4;
+/// Bits 8..16: an error the kernel reported for the socket after a write had made
+/// progress (see [`keep_error`]); 0: none.
+const PENDING_SHIFT: u32 = 8;
+const PENDING_MASK: u32 = 0xff << PENDING_SHIFT;
 /// Upper bound on the table, whatever RLIMIT_NOFILE says.
 const MAX_FDS: usize = 1 << 20;
 
@@ -196,6 +200,28 @@ pub fn mark_tcp(fd: i32) {
     }
 }
 
+/// Keeps `error` (a socket's pending error, which the kernel reports once) for the next
+/// call on `fd`: greenify's own retry met it after part of a write had gone, so the
+/// write returns short, and natively the next call would be the one to see it.
+pub fn keep_error(fd: i32, error: i32) {
+    if let (Some(e), Ok(error)) = (entry(fd), u32::try_from(error)) {
+        if error > 0 && error <= 0xff {
+            e.flags.fetch_or(error << PENDING_SHIFT, Relaxed);
+        }
+    }
+}
+
+/// The error kept for `fd` by [`keep_error`], now handed over (so forgotten).
+pub fn take_error(fd: i32) -> Option<i32> {
+    let e = entry(fd)?;
+    if e.flags.load(Relaxed) & PENDING_MASK == 0 {
+        return None;
+    }
+    let old = e.flags.fetch_and(!PENDING_MASK, Relaxed);
+    let error = (old & PENDING_MASK) >> PENDING_SHIFT;
+    (error != 0).then_some(error as i32)
+}
+
 /// Forgets everything about `fd` (closed, or reopened behind our back).
 pub fn reset(fd: i32) {
     set(fd, Kind::Unknown, false, false);
@@ -225,7 +251,8 @@ pub fn set_timeout(fd: i32, direction: Direction, timeout: Option<Duration>) {
 /// `to` is a duplicate of `from` (same open file description).
 pub fn copy(from: i32, to: i32) {
     if let (Some(src), Some(dst)) = (entry(from), entry(to)) {
-        dst.flags.store(src.flags.load(Relaxed), Relaxed);
+        dst.flags
+            .store(src.flags.load(Relaxed) & !PENDING_MASK, Relaxed);
         dst.recv_timeout_ns
             .store(src.recv_timeout_ns.load(Relaxed), Relaxed);
         dst.send_timeout_ns
@@ -330,5 +357,20 @@ mod tests {
         assert_eq!(get(901).send_timeout, Some(Duration::from_millis(5)));
         reset(901);
         assert_eq!(get(901).kind, Kind::Unknown);
+    }
+
+    #[test]
+    fn kept_error_is_handed_over_once() {
+        set(902, Kind::Owned, false, true);
+        assert_eq!(take_error(902), None);
+        keep_error(902, libc::ECONNRESET);
+        // The facts themselves are unchanged.
+        assert_eq!(get(902).kind, Kind::Owned);
+        assert!(!get(902).user_nonblock);
+        assert_eq!(take_error(902), Some(libc::ECONNRESET));
+        assert_eq!(take_error(902), None);
+        keep_error(902, libc::ETIMEDOUT);
+        reset(902);
+        assert_eq!(take_error(902), None);
     }
 }
