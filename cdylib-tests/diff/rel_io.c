@@ -12,6 +12,7 @@
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 /* ---------- helpers ---------- */
@@ -202,3 +203,65 @@ static void reset_during_big_write(int next_is_read) {
 CASE(rel_io_peer_reset_during_big_write_next_write) { reset_during_big_write(0); }
 
 CASE(rel_io_peer_reset_during_big_write_next_read) { reset_during_big_write(1); }
+
+/* ---------- connect on a socket a child could inherit ---------- */
+
+static void accept_one(int l) {
+    int a = accept(l, NULL, NULL);
+    printf("accepted: %s\n", a >= 0 ? "yes" : en(errno));
+}
+
+/* Runs /bin/true with posix_spawn and waits for it: before the child can inherit the
+ * program's sockets, greenify makes them blocking again underneath. */
+static void spawn_true(void) {
+    char *argv[] = { "true", NULL };
+    pid_t pid;
+    int rc = posix_spawn(&pid, "/bin/true", NULL, NULL, argv, NULL);
+    int status = 0;
+    if (rc == 0) waitpid(pid, &status, 0);
+    printf("spawned /bin/true: %s, status %d\n", en(rc), status);
+}
+
+/* An AF_UNIX listener whose backlog is full, so a blocking connect waits for an accept
+ * (that another thread makes); the socket was created before a posix_spawn. */
+CASE(rel_io_connect_after_spawn_waits_for_accept) {
+    alarm(5);
+    int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof a.sun_path, "/tmp/rel_io_connect_%d", (int)getpid());
+    unlink(a.sun_path);
+    SHOW("bind", bind(l, (struct sockaddr *)&a, sizeof a));
+    SHOW("listen backlog 0", listen(l, 0));
+    int filler = socket(AF_UNIX, SOCK_STREAM, 0);
+    SHOW("first connect fills the backlog", connect(filler, (struct sockaddr *)&a, sizeof a));
+    int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    spawn_true();
+    struct after *t = after(100, accept_one, l);
+    SHOW("connect waits for the accept", connect(c, (struct sockaddr *)&a, sizeof a));
+    after_join(t);
+    printf("O_NONBLOCK after connect: %d\n", (fcntl(c, F_GETFL) & O_NONBLOCK) != 0);
+    SHOW("write", write(c, "x", 1));
+    unlink(a.sun_path);
+}
+
+/* The same with SO_SNDTIMEO and nobody accepting: the timeout's answer, on time. */
+CASE(rel_io_connect_after_spawn_sndtimeo) {
+    alarm(5);
+    int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof a.sun_path, "/tmp/rel_io_sndtimeo_%d", (int)getpid());
+    unlink(a.sun_path);
+    bind(l, (struct sockaddr *)&a, sizeof a);
+    listen(l, 0);
+    int filler = socket(AF_UNIX, SOCK_STREAM, 0);
+    SHOW("first connect fills the backlog", connect(filler, (struct sockaddr *)&a, sizeof a));
+    int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct timeval tv = { 0, 200000 };
+    SHOW("SO_SNDTIMEO 200 ms", setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv));
+    spawn_true();
+    double t0 = now_ms();
+    SHOW("connect", connect(c, (struct sockaddr *)&a, sizeof a));
+    printf("after the timeout: %s\n", timing(now_ms() - t0, 200));
+    printf("O_NONBLOCK after connect: %d\n", (fcntl(c, F_GETFL) & O_NONBLOCK) != 0);
+    unlink(a.sun_path);
+}

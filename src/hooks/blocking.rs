@@ -241,7 +241,8 @@ impl WithErrno for (isize, i32) {
     }
 }
 
-fn description_nonblocking(fd: i32) -> bool {
+/// Whether the open file description behind `fd` is O_NONBLOCK now.
+pub fn description_nonblocking(fd: i32) -> bool {
     // SAFETY: borrowed for one fcntl.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     rustix::fs::fcntl_getfl(borrowed).is_ok_and(|f| f.contains(rustix::fs::OFlags::NONBLOCK))

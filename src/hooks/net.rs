@@ -8,6 +8,8 @@ use crate::real;
 use crate::runtime::fdtable::{self, Direction, Kind};
 use crate::runtime::{self, Interest, Reason, Wake};
 use libc::{c_int, c_uint, c_void, mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t};
+use rustix::fd::BorrowedFd;
+use rustix::fs::OFlags;
 use std::time::{Duration, Instant};
 
 /// Records a socket the program just got: owned (we made it O_NONBLOCK) when green.
@@ -140,15 +142,50 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     let green = enter();
     // SAFETY: forwarded.
     let attempt = || unsafe { real::connect(fd, addr, len) };
-    let info = fdtable::get(fd);
-    if info.kind != Kind::Owned || info.user_nonblock {
+    let Some(info) = blocking::facts(fd) else {
+        return attempt();
+    };
+    if info.user_nonblock {
         return attempt();
     }
+    match info.kind {
+        Kind::Owned => connect_waiting(green.as_ref(), fd, info.send_timeout, attempt),
+        // A socket a child may share (see process.rs) is blocking underneath, and connect
+        // takes no MSG_DONTWAIT: make it non-blocking just for this call, so the wait is
+        // green, then blocking again. One that is non-blocking already connects as is.
+        Kind::Gated
+            if green.is_some() && info.is_socket && !blocking::description_nonblocking(fd) =>
+        {
+            // SAFETY: borrowed for the fcntl calls of this connect.
+            let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+            let Ok(status) = rustix::fs::fcntl_getfl(borrowed) else {
+                return attempt();
+            };
+            if rustix::fs::fcntl_setfl(borrowed, status | OFlags::NONBLOCK).is_err() {
+                return attempt();
+            }
+            let result = connect_waiting(green.as_ref(), fd, info.send_timeout, attempt);
+            // rustix does not touch errno, so connect's own stays.
+            let _ = rustix::fs::fcntl_setfl(borrowed, status);
+            result
+        }
+        _ => attempt(),
+    }
+}
+
+/// A blocking connect on a socket that is non-blocking underneath: start it, wait for it
+/// (green, or with a real poll outside green threads), then report as natively.
+fn connect_waiting(
+    green: Option<&Green>,
+    fd: c_int,
+    timeout: Option<Duration>,
+    attempt: impl Fn() -> c_int,
+) -> c_int {
     let result = attempt();
     if result == 0 {
         return 0;
     }
-    let deadline = info.send_timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.map(|t| Instant::now() + t);
     let mut error = errno();
     if error == libc::EALREADY {
         // The program's own earlier non-blocking connect is still in progress.
@@ -158,13 +195,13 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     loop {
         match error {
             libc::EINPROGRESS | libc::EALREADY => {
-                match wait_writable(green.as_ref(), fd, deadline) {
+                match wait_writable(green, fd, deadline) {
                     Wake::Ready if !ready_now(fd, Interest::Write) => continue,
                     Wake::Ready => {}
                     // As natively: a blocking connect whose SO_SNDTIMEO expires.
                     Wake::TimedOut => return fail(libc::EINPROGRESS),
                     Wake::Closed => return fail(libc::EBADF),
-                    Wake::Interrupted { restart: true } if info.send_timeout.is_none() => continue,
+                    Wake::Interrupted { restart: true } if timeout.is_none() => continue,
                     Wake::Interrupted { .. } => return fail(libc::EINTR),
                 }
                 // Connect once more, as the kernel's blocking connect does after its wait:
@@ -189,7 +226,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     return fail(libc::EAGAIN);
                 }
-                sleep_until(green.as_ref(), until);
+                sleep_until(green, until);
                 backoff = (backoff * 2).min(Duration::from_millis(20));
                 if attempt() == 0 {
                     return 0;
