@@ -265,3 +265,42 @@ CASE(rel_io_connect_after_spawn_sndtimeo) {
     printf("O_NONBLOCK after connect: %d\n", (fcntl(c, F_GETFL) & O_NONBLOCK) != 0);
     unlink(a.sun_path);
 }
+
+/* ---------- close with SO_LINGER ---------- */
+
+static volatile int closing_done;
+static volatile int ticks;
+
+static void *tick_until_closed(void *p) {
+    (void)p;
+    while (!closing_done) {
+        msleep(20);
+        ticks++;
+    }
+    return NULL;
+}
+
+/* A socket whose unsent data the peer never reads, closed with SO_LINGER {1, 1}: close
+ * lingers its full second, and meanwhile the other thread runs. Afterwards the number
+ * is free again, as lowest-free numbering expects. */
+CASE(rel_io_close_lingering_socket_others_run) {
+    int c, s;
+    tcp_pair(&c, &s);
+    int hole = socket(AF_INET, SOCK_STREAM, 0); /* takes the listener's old number */
+    fill(c);
+    struct linger lg = { 1, 1 };
+    SHOW("SO_LINGER {1, 1}", setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
+    pthread_t t;
+    pthread_create(&t, NULL, tick_until_closed, NULL);
+    double t0 = now_ms();
+    SHOW("close", close(c));
+    printf("close lingered: %s\n", timing(now_ms() - t0, 1000));
+    closing_done = 1;
+    pthread_join(t, NULL);
+    printf("the other thread ran during the close: %s\n", ticks >= 10 ? "yes" : "no");
+    int again = socket(AF_INET, SOCK_STREAM, 0);
+    printf("the next socket takes the closed number: %s\n", again == c ? "yes" : "no");
+    SHOW("close the peer", close(s));
+    close(again);
+    close(hole);
+}

@@ -267,9 +267,36 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         // Not the program's fd: to it, that number is not open.
         return super::fail(libc::EBADF);
     }
+    let lingers = green.is_some() && super::net::lingers(fd);
     fd_going_away(green.as_ref(), fd);
+    if lingers {
+        if let Some(result) = close_lingering(fd) {
+            return result;
+        }
+    }
     // SAFETY: forwarded.
     unsafe { real::close(fd) }
+}
+
+/// The close of a lingering socket blocks until its data is sent or the linger time
+/// passes. So a spare greenify-owned dup keeps the socket open while the program's
+/// number closes at once (and is free, as natively, when close returns); the dup's
+/// close, the last one, lingers on a helper thread while this green thread waits.
+/// None: no spare fd, so close as usual.
+fn close_lingering(fd: c_int) -> Option<c_int> {
+    // SAFETY: borrowed for one fcntl.
+    let borrowed = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
+    let floor = reactor::internal_fd_floor() as i32;
+    let spare = rustix::io::fcntl_dupfd_cloexec(borrowed, floor).ok()?;
+    // Out of the program's reach (its close-everything) until the helper closes it.
+    if !reactor::mark_internal(rustix::fd::AsRawFd::as_raw_fd(&spare)) {
+        reactor::close_raw(spare);
+        return None;
+    }
+    // SAFETY: the program's own fd, which it closes.
+    let result = unsafe { real::close(fd) };
+    runtime::offload::run(move || reactor::close_raw(spare));
+    Some(result)
 }
 
 #[no_mangle]

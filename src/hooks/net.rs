@@ -592,6 +592,34 @@ fn record_timeouts(fd: c_int) {
     }
 }
 
+/// Some socket was ever set to linger (else closes need not ask).
+static LINGER_USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether closing `fd` may linger: a socket with SO_LINGER on and a time to wait (its
+/// close then blocks until the data is sent or the time passes). Accepted sockets
+/// inherit it from their listener, so ask the kernel.
+pub fn lingers(fd: c_int) -> bool {
+    if !LINGER_USED.load(std::sync::atomic::Ordering::Relaxed) || !fdtable::get(fd).is_socket {
+        return false;
+    }
+    let mut linger = libc::linger {
+        l_onoff: 0,
+        l_linger: 0,
+    };
+    let mut len = std::mem::size_of::<libc::linger>() as socklen_t;
+    // SAFETY: reads one linger into a local.
+    let r = unsafe {
+        real::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&mut linger as *mut libc::linger).cast(),
+            &mut len,
+        )
+    };
+    r == 0 && linger.l_onoff != 0 && linger.l_linger > 0
+}
+
 // SO_RCVTIMEO_NEW / SO_SNDTIMEO_NEW (64-bit time) share the timeval layout on x86_64.
 const SO_RCVTIMEO_NEW: c_int = 66;
 const SO_SNDTIMEO_NEW: c_int = 67;
@@ -607,6 +635,17 @@ pub unsafe extern "C" fn setsockopt(
     let _green = enter();
     // SAFETY: forwarded.
     let result = unsafe { real::setsockopt(fd, level, name, value, len) };
+    if result == 0
+        && level == libc::SOL_SOCKET
+        && name == libc::SO_LINGER
+        && len as usize >= std::mem::size_of::<libc::linger>()
+    {
+        // SAFETY: the kernel accepted it, so `value` holds a linger.
+        let linger = unsafe { *value.cast::<libc::linger>() };
+        if linger.l_onoff != 0 && linger.l_linger > 0 {
+            LINGER_USED.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
     let direction = match name {
         libc::SO_RCVTIMEO | SO_RCVTIMEO_NEW => Direction::Recv,
         libc::SO_SNDTIMEO | SO_SNDTIMEO_NEW => Direction::Send,
