@@ -160,6 +160,12 @@ real_fns! {
     fn sendfile(out_fd: c_int, in_fd: c_int, offset: *mut off_t, count: size_t) -> ssize_t;
     fn pread(fd: c_int, buf: *mut c_void, n: size_t, offset: off_t) -> ssize_t;
     fn pread64(fd: c_int, buf: *mut c_void, n: size_t, offset: off_t) -> ssize_t;
+    fn preadv2(fd: c_int, iov: *const iovec, n: c_int, offset: off_t, flags: c_int) -> ssize_t;
+    fn pwritev2(fd: c_int, iov: *const iovec, n: c_int, offset: off_t, flags: c_int) -> ssize_t;
+    fn splice(fd_in: c_int, off_in: *mut libc::loff_t, fd_out: c_int, off_out: *mut libc::loff_t,
+        len: size_t, flags: c_uint) -> ssize_t;
+    fn tee(fd_in: c_int, fd_out: c_int, len: size_t, flags: c_uint) -> ssize_t;
+    fn vmsplice(fd: c_int, iov: *const iovec, n: size_t, flags: c_uint) -> ssize_t;
 
     // sockets
     fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int;

@@ -10,7 +10,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -303,4 +305,239 @@ CASE(rel_io_close_lingering_socket_others_run) {
     SHOW("close the peer", close(s));
     close(again);
     close(hole);
+}
+
+/* ---------- splice, tee, vmsplice, preadv2, pwritev2 ---------- */
+
+static void make_pipe(int p[2]) {
+    if (pipe(p)) {
+        printf("pipe failed: %s\n", en(errno));
+        exit(3);
+    }
+}
+
+/* Fills a pipe through a non-blocking moment of its own. */
+static void fill_pipe(int fd) {
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    while (write(fd, big, sizeof big) > 0) {
+    }
+    fcntl(fd, F_SETFL, fl);
+}
+
+/* Reads whatever is queued (socket or pipe), without waiting. */
+static void drain(int fd) {
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    while (read(fd, big, sizeof big) > 0) {
+    }
+    fcntl(fd, F_SETFL, fl);
+}
+
+/* The call waits ~100 ms for another thread to make it possible. */
+#define WAITS_FOR_OTHER(what, expr)                                                  \
+    do {                                                                             \
+        double t0_ = now_ms();                                                       \
+        SHOW(what, expr);                                                            \
+        printf("  waited for the other thread: %s\n", timing(now_ms() - t0_, 100)); \
+    } while (0)
+
+CASE(rel_io_splice_from_blocking_socket_waits_for_data) {
+    alarm(5);
+    int c, s, p[2];
+    tcp_pair(&c, &s);
+    make_pipe(p);
+    struct after *a = after(100, write_abc, s);
+    WAITS_FOR_OTHER("splice socket -> pipe", splice(c, NULL, p[1], NULL, 100, 0));
+    after_join(a);
+    SHOW("read the pipe", read(p[0], big, sizeof big));
+}
+
+CASE(rel_io_splice_to_blocking_socket_waits_for_room) {
+    alarm(5);
+    int c, s, p[2];
+    tcp_pair(&c, &s);
+    make_pipe(p);
+    fill(c);
+    SHOW("write the pipe", write(p[1], "abc", 3));
+    struct after *a = after(100, drain, s);
+    WAITS_FOR_OTHER("splice pipe -> socket", splice(p[0], NULL, c, NULL, 3, 0));
+    after_join(a);
+}
+
+/* SPLICE_F_NONBLOCK reaches only the pipe end: a full pipe answers EAGAIN at once, but
+ * an empty blocking socket still waits. */
+CASE(rel_io_splice_nonblock_flag_only_for_pipes) {
+    alarm(5);
+    int c, s, p[2];
+    tcp_pair(&c, &s);
+    make_pipe(p);
+    fill_pipe(p[1]);
+    SHOW("peer writes", write(s, "abc", 3));
+    msleep(50);
+    SHOW("splice to a full pipe, SPLICE_F_NONBLOCK",
+         splice(c, NULL, p[1], NULL, 3, SPLICE_F_NONBLOCK));
+    drain(p[0]);
+    SHOW("splice", splice(c, NULL, p[1], NULL, 3, SPLICE_F_NONBLOCK));
+    struct after *a = after(100, write_abc, s);
+    WAITS_FOR_OTHER("splice from an empty socket, SPLICE_F_NONBLOCK",
+                    splice(c, NULL, p[1], NULL, 3, SPLICE_F_NONBLOCK));
+    after_join(a);
+}
+
+/* A full blocking pipe: splice waits while the thread that drains it runs. */
+CASE(rel_io_splice_to_full_pipe_others_run) {
+    alarm(5);
+    int c, s, p[2];
+    tcp_pair(&c, &s);
+    make_pipe(p);
+    fill_pipe(p[1]);
+    SHOW("peer writes", write(s, "abc", 3));
+    msleep(50);
+    struct after *a = after(100, drain, p[0]);
+    WAITS_FOR_OTHER("splice socket -> full pipe", splice(c, NULL, p[1], NULL, 3, 0));
+    after_join(a);
+}
+
+CASE(rel_io_tee_empty_pipe_others_run) {
+    alarm(5);
+    int p[2], q[2];
+    make_pipe(p);
+    make_pipe(q);
+    struct after *a = after(100, write_abc, p[1]);
+    WAITS_FOR_OTHER("tee from an empty pipe", tee(p[0], q[1], 10, 0));
+    after_join(a);
+    SHOW("read the copy", read(q[0], big, sizeof big));
+    SHOW("tee SPLICE_F_NONBLOCK copies the same bytes again",
+         tee(p[0], q[1], 10, SPLICE_F_NONBLOCK));
+}
+
+CASE(rel_io_vmsplice_full_pipe_others_run) {
+    alarm(5);
+    int p[2];
+    make_pipe(p);
+    fill_pipe(p[1]);
+    struct iovec v = { big, 10 };
+    SHOW("vmsplice SPLICE_F_NONBLOCK", vmsplice(p[1], &v, 1, SPLICE_F_NONBLOCK));
+    struct after *a = after(100, drain, p[0]);
+    WAITS_FOR_OTHER("vmsplice into a full pipe", vmsplice(p[1], &v, 1, 0));
+    after_join(a);
+}
+
+CASE(rel_io_preadv2_blocking_socket_waits) {
+    alarm(5);
+    int c, s;
+    tcp_pair(&c, &s);
+    struct iovec v = { big, 10 };
+    SHOW("preadv2 RWF_NOWAIT", preadv2(c, &v, 1, -1, RWF_NOWAIT));
+    struct after *a = after(100, write_abc, s);
+    WAITS_FOR_OTHER("preadv2", preadv2(c, &v, 1, -1, 0));
+    after_join(a);
+    SHOW("preadv2 at an offset", preadv2(c, &v, 1, 0, 0));
+}
+
+CASE(rel_io_pwritev2_blocking_socket_waits) {
+    alarm(5);
+    int c, s;
+    tcp_pair(&c, &s);
+    fill(c);
+    struct iovec v = { big, 10 };
+    SHOW("pwritev2 RWF_NOWAIT", pwritev2(c, &v, 1, -1, RWF_NOWAIT));
+    struct after *a = after(100, drain, s);
+    WAITS_FOR_OTHER("pwritev2", pwritev2(c, &v, 1, -1, 0));
+    after_join(a);
+}
+
+/* sendfile to a full socket or pipe waits for room; copy_file_range takes only files. */
+CASE(rel_io_sendfile_waits_copy_file_range_files_only) {
+    alarm(5);
+    int c, s, p[2];
+    tcp_pair(&c, &s);
+    make_pipe(p);
+    char path[] = "/tmp/rel_io_sendfile_XXXXXX";
+    int f = mkstemp(path);
+    unlink(path);
+    SHOW("write the file", write(f, "abc", 3));
+    fill(c);
+    fill_pipe(p[1]);
+    off_t off = 0;
+    struct after *a = after(100, drain, s);
+    WAITS_FOR_OTHER("sendfile to a full socket", sendfile(c, f, &off, 3));
+    after_join(a);
+    off = 0;
+    a = after(100, drain, p[0]);
+    WAITS_FOR_OTHER("sendfile to a full pipe", sendfile(p[1], f, &off, 3));
+    after_join(a);
+    off = 0;
+    SHOW("copy_file_range file -> socket", copy_file_range(f, &off, c, NULL, 3, 0));
+    SHOW("copy_file_range file -> pipe", copy_file_range(f, &off, p[1], NULL, 3, 0));
+}
+
+static void on_alarm(int sig) { (void)sig; }
+
+static void set_nonblock(int fd, int on) {
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+}
+
+/* Each end blocks by its own rule: a pipe unless SPLICE_F_NONBLOCK or its O_NONBLOCK,
+ * a socket unless its O_NONBLOCK (then SO_RCVTIMEO/SO_SNDTIMEO bound the wait). A wait
+ * with no timeout ends with a signal (no SA_RESTART): EINTR. */
+CASE(rel_io_splice_blocking_rules_matrix) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval stop = { { 0, 0 }, { 0, 400000 } }, none = { { 0, 0 }, { 0, 0 } };
+    struct timeval tv = { 0, 200000 }; /* well before the signal */
+#define RULE(what, expr)                                                             \
+    do {                                                                             \
+        setitimer(ITIMER_REAL, &stop, NULL);                                         \
+        double t0_ = now_ms();                                                       \
+        errno = 0;                                                                   \
+        long r_ = (long)(expr);                                                      \
+        int e_ = errno;                                                              \
+        double took_ = now_ms() - t0_;                                               \
+        setitimer(ITIMER_REAL, &none, NULL);                                         \
+        printf("  %s: ret=%ld errno=%s %s\n", what, r_, r_ == -1 ? en(e_) : "0",     \
+               took_ < 150 ? "at once" : "after waiting");                           \
+    } while (0)
+    for (int sock_nb = 0; sock_nb < 2; sock_nb++)
+        for (int pipe_nb = 0; pipe_nb < 2; pipe_nb++)
+            for (int flag = 0; flag < 2; flag++) {
+                unsigned f = flag ? SPLICE_F_NONBLOCK : 0;
+                int c, s, p[2], q[2], r[2];
+                tcp_pair(&c, &s);
+                make_pipe(p);
+                make_pipe(q);
+                make_pipe(r);
+                setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+                setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+                set_nonblock(c, sock_nb);
+                for (int i = 0; i < 2; i++) {
+                    set_nonblock(p[i], pipe_nb);
+                    set_nonblock(q[i], pipe_nb);
+                    set_nonblock(r[i], pipe_nb);
+                }
+                printf("socket O_NONBLOCK %d, pipes O_NONBLOCK %d, SPLICE_F_NONBLOCK %d:\n",
+                       sock_nb, pipe_nb, flag);
+                RULE("empty socket -> pipe", splice(c, NULL, p[1], NULL, 10, f));
+                (void)!write(s, "abc", 3);
+                msleep(30);
+                fill_pipe(p[1]);
+                RULE("socket with data -> full pipe", splice(c, NULL, p[1], NULL, 10, f));
+                RULE("empty pipe -> socket", splice(q[0], NULL, c, NULL, 10, f));
+                (void)!write(q[1], "abc", 3);
+                fill(c);
+                RULE("pipe with data -> full socket", splice(q[0], NULL, c, NULL, 3, f));
+                RULE("tee from an empty pipe", tee(r[0], q[1], 10, f));
+                close(c);
+                close(s);
+                for (int i = 0; i < 2; i++) {
+                    close(p[i]);
+                    close(q[i]);
+                    close(r[i]);
+                }
+            }
+#undef RULE
 }

@@ -16,6 +16,7 @@ use crate::runtime::fdtable::{self, FdInfo, Kind};
 use crate::runtime::{self, Interest, Reason, Wake};
 use rustix::event::{PollFd, PollFlags};
 use rustix::fd::BorrowedFd;
+use rustix::fs::FileType;
 use std::time::Instant;
 
 /// How the hook must perform this attempt.
@@ -225,6 +226,136 @@ fn is_socket_error(e: i32) -> bool {
             | libc::ENETDOWN
             | libc::EPROTO
     )
+}
+
+/// Waits until `fd` may be ready for `interest` (or the deadline): parked when green,
+/// else with a real poll (an owned socket must still behave as blocking there).
+pub fn wait(
+    green: Option<&Green>,
+    fd: i32,
+    interest: Interest,
+    reason: Reason,
+    deadline: Option<Instant>,
+) -> Wake {
+    if green.is_some() {
+        return runtime::wait_fd(fd, interest, reason, deadline);
+    }
+    let timeout = deadline.map(|d| {
+        let left = d.saturating_duration_since(Instant::now());
+        rustix::time::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as _,
+        }
+    });
+    // SAFETY: borrowed only for this poll.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let mut fds = [PollFd::from_borrowed_fd(borrowed, poll_flags(interest))];
+    match rustix::event::poll(&mut fds, timeout.as_ref()) {
+        Ok(0) => Wake::TimedOut,
+        _ => Wake::Ready,
+    }
+}
+
+/// Sleeps until `until`: parked when green, else a real nanosleep.
+pub fn sleep_until(green: Option<&Green>, until: Instant) {
+    if green.is_some() {
+        runtime::sleep_until(until);
+    } else {
+        let left = until.saturating_duration_since(Instant::now());
+        let ts = rustix::time::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as _,
+        };
+        let _ = rustix::thread::nanosleep(&ts);
+    }
+}
+
+/// One end of a transfer between fds (splice, tee, vmsplice): read from, or written to.
+#[derive(Clone, Copy, Debug)]
+pub struct End {
+    pub fd: i32,
+    pub interest: Interest,
+}
+
+/// splice, tee and vmsplice, as natively. Each end blocks by its own rule (measured): a
+/// pipe unless the call asks SPLICE_F_NONBLOCK or the pipe is O_NONBLOCK, a socket unless
+/// it is O_NONBLOCK (SPLICE_F_NONBLOCK does not reach sockets). `attempt` makes the call
+/// with SPLICE_F_NONBLOCK added, so that no pipe blocks the thread, and greenify's own
+/// O_NONBLOCK under owned sockets does the rest. On EAGAIN, an end that is not ready
+/// decides: the answer stands if the program sees that end as non-blocking, else the
+/// thread waits for it (a socket's SO_RCVTIMEO or SO_SNDTIMEO bounds that) and retries.
+/// A socket greenify does not own, blocking underneath, is only called once it is ready.
+pub fn transfer(
+    green: Option<&Green>,
+    ends: &[End],
+    asked_nonblock: bool,
+    mut attempt: impl FnMut() -> isize,
+) -> isize {
+    let start = Instant::now();
+    loop {
+        let unready_gated = ends.iter().find(|e| {
+            facts(e.fd).is_some_and(|i| i.kind == Kind::Gated && i.is_socket)
+                && !description_nonblocking(e.fd)
+                && !ready_now(e.fd, e.interest)
+        });
+        let stuck = match unready_gated {
+            Some(end) => *end,
+            None => {
+                let result = attempt();
+                if result != -1 || !would_block(errno()) {
+                    return result;
+                }
+                let Some(end) = ends.iter().find(|e| !ready_now(e.fd, e.interest)) else {
+                    // Every end looks ready, yet the call would block: look again soon.
+                    sleep_until(green, Instant::now() + std::time::Duration::from_millis(1));
+                    continue;
+                };
+                if end_nonblocking(*end, asked_nonblock) {
+                    return fail(libc::EAGAIN);
+                }
+                *end
+            }
+        };
+        let info = facts(stuck.fd);
+        let timeout = info
+            .filter(|i| i.is_socket)
+            .and_then(|i| match stuck.interest {
+                Interest::Read => i.recv_timeout,
+                Interest::Write => i.send_timeout,
+            });
+        let reason = match stuck.interest {
+            Interest::Read => Reason::Read,
+            Interest::Write => Reason::Write,
+        };
+        match wait(
+            green,
+            stuck.fd,
+            stuck.interest,
+            reason,
+            timeout.map(|t| start + t),
+        ) {
+            Wake::Ready => {}
+            Wake::TimedOut => return fail(libc::EAGAIN),
+            Wake::Closed => return fail(libc::EBADF),
+            Wake::Interrupted { restart } if restart && timeout.is_none() => {}
+            Wake::Interrupted { .. } => return fail(libc::EINTR),
+        }
+    }
+}
+
+/// Whether the program sees this end of a transfer as non-blocking (see [`transfer`]).
+fn end_nonblocking(end: End, asked_nonblock: bool) -> bool {
+    let Some(info) = facts(end.fd) else {
+        return true;
+    };
+    if info.kind == Kind::Owned {
+        return info.user_nonblock;
+    }
+    // SAFETY: borrowed for one fstat.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(end.fd) };
+    let is_pipe = rustix::fs::fstat(borrowed)
+        .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Fifo);
+    (is_pipe && asked_nonblock) || description_nonblocking(end.fd)
 }
 
 /// A result made on another thread, with that thread's errno.

@@ -1,6 +1,6 @@
 //! read/write and friends, pipes, close/dup, fcntl/ioctl, and the calls that create fds.
 
-use super::blocking::{self, write_all, Attempt, Op};
+use super::blocking::{self, write_all, Attempt, End, Op};
 use super::{enter, Green};
 use crate::real;
 use crate::runtime::fdtable::{self, Kind};
@@ -26,16 +26,16 @@ fn fd_going_away(green: Option<&Green>, fd: c_int) {
     fdtable::reset(fd);
 }
 
-/// preadv2(fd, iov, count, -1, RWF_NOWAIT): a read at the current position that the
-/// kernel checks as usual but answers EAGAIN instead of blocking.
-fn read_nowait(fd: c_int, iov: *const iovec, count: c_int) -> ssize_t {
+/// preadv2(fd, iov, count, -1, flags | RWF_NOWAIT): a read at the current position that
+/// the kernel checks as usual but answers EAGAIN instead of blocking.
+fn read_nowait(fd: c_int, iov: *const iovec, count: c_int, flags: c_int) -> ssize_t {
     // SAFETY: the program's iovecs, for the kernel to check.
-    unsafe { libc::preadv2(fd, iov, count, -1, libc::RWF_NOWAIT) }
+    unsafe { real::preadv2(fd, iov, count, -1, flags | libc::RWF_NOWAIT) }
 }
 
-fn write_nowait(fd: c_int, iov: *const iovec, count: c_int) -> ssize_t {
+fn write_nowait(fd: c_int, iov: *const iovec, count: c_int, flags: c_int) -> ssize_t {
     // SAFETY: as above.
-    unsafe { libc::pwritev2(fd, iov, count, -1, libc::RWF_NOWAIT) }
+    unsafe { real::pwritev2(fd, iov, count, -1, flags | libc::RWF_NOWAIT) }
 }
 
 #[no_mangle]
@@ -72,6 +72,7 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
                 iov_len: n,
             },
             1,
+            0,
         ),
         // SAFETY: as above.
         _ => unsafe { real::read(fd, buf, n) },
@@ -109,6 +110,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
                     iov_len: len,
                 },
                 1,
+                0,
             ),
             // SAFETY: as above.
             _ => unsafe { real::write(fd, at, len) },
@@ -131,10 +133,45 @@ fn iov_msg(iov: *const iovec, count: usize) -> libc::msghdr {
 
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, count: c_int) -> ssize_t {
+    // SAFETY: forwarded.
+    unsafe { read_vectored(fd, iov, count, 0) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn preadv2(
+    fd: c_int,
+    iov: *const iovec,
+    count: c_int,
+    offset: off_t,
+    flags: c_int,
+) -> ssize_t {
+    if offset != -1 || flags & libc::RWF_NOWAIT != 0 {
+        // A positioned read (files; others say ESPIPE), or one asked not to wait.
+        // SAFETY: forwarded.
+        return unsafe { real::preadv2(fd, iov, count, offset, flags) };
+    }
+    // SAFETY: forwarded.
+    unsafe { read_vectored(fd, iov, count, flags) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn preadv64v2(
+    fd: c_int,
+    iov: *const iovec,
+    count: c_int,
+    offset: off_t,
+    flags: c_int,
+) -> ssize_t {
+    // SAFETY: the same call (off_t is 64 bits here).
+    unsafe { preadv2(fd, iov, count, offset, flags) }
+}
+
+/// readv, and preadv2 at the current position with RWF flags: a read that may wait.
+unsafe fn read_vectored(fd: c_int, iov: *const iovec, count: c_int, flags: c_int) -> ssize_t {
     let green = enter();
-    let op = Op::new(fd, Interest::Read, Reason::Read)
-        .with_flags()
-        .with_nowait();
+    let op = Op::new(fd, Interest::Read, Reason::Read).with_nowait();
+    // RWF flags have no recvmsg form: then a socket takes preadv2 with RWF_NOWAIT.
+    let op = if flags == 0 { op.with_flags() } else { op };
     // recvmsg only where it means readv: readv answers a bad count (EINVAL) and an empty
     // read (0) at once, where recvmsg would say EMSGSIZE or wait for data.
     let as_recvmsg = (1..=libc::UIO_MAXIOV).contains(&count)
@@ -142,14 +179,16 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, count: c_int) -> ss
         && super::memory::read_slice(iov, count as usize)
             .is_some_and(|v| v.iter().any(|v| v.iov_len > 0));
     blocking::run(green.as_ref(), op, |how| match how {
-        Attempt::NoWait => read_nowait(fd, iov, count),
+        Attempt::NoWait => read_nowait(fd, iov, count, flags),
         Attempt::DontWait if as_recvmsg => {
             let mut msg = iov_msg(iov, count as usize);
             // SAFETY: readv on a socket is recvmsg of the same iovecs.
             unsafe { real::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) }
         }
         // SAFETY: the program's own arguments, passed on unchanged.
-        _ => unsafe { real::readv(fd, iov, count) },
+        _ if flags == 0 => unsafe { real::readv(fd, iov, count) },
+        // SAFETY: as above.
+        _ => unsafe { real::preadv2(fd, iov, count, -1, flags) },
     })
 }
 
@@ -189,26 +228,71 @@ pub unsafe fn iovecs_len(iov: *const iovec, count: usize) -> usize {
 
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, count: c_int) -> ssize_t {
+    // SAFETY: forwarded.
+    unsafe { write_vectored(fd, iov, count, 0) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pwritev2(
+    fd: c_int,
+    iov: *const iovec,
+    count: c_int,
+    offset: off_t,
+    flags: c_int,
+) -> ssize_t {
+    if offset != -1 || flags & libc::RWF_NOWAIT != 0 {
+        // A positioned write (files; others say ESPIPE), or one asked not to wait.
+        // SAFETY: forwarded.
+        return unsafe { real::pwritev2(fd, iov, count, offset, flags) };
+    }
+    // SAFETY: forwarded.
+    unsafe { write_vectored(fd, iov, count, flags) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pwritev64v2(
+    fd: c_int,
+    iov: *const iovec,
+    count: c_int,
+    offset: off_t,
+    flags: c_int,
+) -> ssize_t {
+    // SAFETY: the same call (off_t is 64 bits here).
+    unsafe { pwritev2(fd, iov, count, offset, flags) }
+}
+
+/// writev, and pwritev2 at the current position with RWF flags: as natively on a
+/// blocking fd, everything is written before it returns.
+unsafe fn write_vectored(fd: c_int, iov: *const iovec, count: c_int, flags: c_int) -> ssize_t {
     let green = enter();
-    let op = Op::new(fd, Interest::Write, Reason::Write)
-        .with_flags()
-        .with_nowait();
+    let op = Op::new(fd, Interest::Write, Reason::Write).with_nowait();
+    // RWF flags have no sendmsg form: then a socket takes pwritev2 with RWF_NOWAIT.
+    let op = if flags == 0 { op.with_flags() } else { op };
+    let plain = |iov: *const iovec, count: c_int| {
+        if flags == 0 {
+            // SAFETY: the program's own (or re-sliced) iovecs.
+            unsafe { real::writev(fd, iov, count) }
+        } else {
+            // SAFETY: as above.
+            unsafe { real::pwritev2(fd, iov, count, -1, flags) }
+        }
+    };
     // Invalid counts and unreadable iovecs: the kernel's own answer (EINVAL, EFAULT).
     let iovecs = (0..=libc::UIO_MAXIOV)
         .contains(&count)
         .then(|| super::memory::read_slice(iov, count as usize))
         .flatten();
     let Some(iovecs) = iovecs.filter(|v| !v.is_empty()) else {
-        // SAFETY: forwarded: libc reports the error (or writes nothing).
-        return unsafe { real::writev(fd, iov, count) };
+        // Forwarded: the kernel reports the error (or writes nothing).
+        return plain(iov, count);
     };
     let n = iovecs.len();
     let total = iovecs
         .iter()
         .fold(0usize, |t, v| t.saturating_add(v.iov_len));
     if total > isize::MAX as usize {
-        // SAFETY: forwarded: the kernel answers EINVAL.
-        return unsafe { real::writev(fd, iov, count) };
+        // Forwarded: the kernel answers EINVAL.
+        return plain(iov, count);
     }
     let send = |iov: *const iovec, count: usize, how: Attempt| match how {
         Attempt::DontWait => {
@@ -216,9 +300,8 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, count: c_int) -> s
             // SAFETY: writev on a socket is sendmsg of the same iovecs.
             unsafe { real::sendmsg(fd, &msg, libc::MSG_DONTWAIT) }
         }
-        Attempt::NoWait => write_nowait(fd, iov, count as c_int),
-        // SAFETY: the program's own (or re-sliced) iovecs.
-        _ => unsafe { real::writev(fd, iov, count as c_int) },
+        Attempt::NoWait => write_nowait(fd, iov, count as c_int, flags),
+        _ => plain(iov, count as c_int),
     };
     write_all(green.as_ref(), op, total, |how, offset, len| {
         if offset == 0 && how != Attempt::Gated {
@@ -490,6 +573,83 @@ pub unsafe extern "C" fn sendfile(
             count
         };
         transfer(len)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn splice(
+    fd_in: c_int,
+    off_in: *mut libc::loff_t,
+    fd_out: c_int,
+    off_out: *mut libc::loff_t,
+    len: size_t,
+    flags: c_uint,
+) -> ssize_t {
+    let ends = [
+        End {
+            fd: fd_in,
+            interest: Interest::Read,
+        },
+        End {
+            fd: fd_out,
+            interest: Interest::Write,
+        },
+    ];
+    // SAFETY: forwarded, with the flags given.
+    transfer(&ends, flags, |flags| unsafe {
+        real::splice(fd_in, off_in, fd_out, off_out, len, flags)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn tee(fd_in: c_int, fd_out: c_int, len: size_t, flags: c_uint) -> ssize_t {
+    let ends = [
+        End {
+            fd: fd_in,
+            interest: Interest::Read,
+        },
+        End {
+            fd: fd_out,
+            interest: Interest::Write,
+        },
+    ];
+    // SAFETY: forwarded, with the flags given.
+    transfer(&ends, flags, |flags| unsafe {
+        real::tee(fd_in, fd_out, len, flags)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn vmsplice(
+    fd: c_int,
+    iov: *const iovec,
+    count: size_t,
+    flags: c_uint,
+) -> ssize_t {
+    // Into the pipe from its write end, out of it from its read end.
+    // SAFETY: reads the fd's access mode.
+    let mode = unsafe { real::fcntl(fd, libc::F_GETFL, 0) } & libc::O_ACCMODE;
+    let interest = if mode == libc::O_RDONLY {
+        Interest::Read
+    } else {
+        Interest::Write
+    };
+    // SAFETY: forwarded, with the flags given.
+    transfer(&[End { fd, interest }], flags, |flags| unsafe {
+        real::vmsplice(fd, iov, count, flags)
+    })
+}
+
+/// splice, tee and vmsplice: see [`blocking::transfer`]. `call(flags)` makes the call.
+fn transfer(ends: &[End], flags: c_uint, call: impl Fn(c_uint) -> ssize_t) -> ssize_t {
+    let green = enter();
+    let owned = |e: &End| fdtable::get(e.fd).kind == Kind::Owned;
+    if green.is_none() && !ends.iter().any(owned) {
+        return call(flags);
+    }
+    let asked = flags & libc::SPLICE_F_NONBLOCK != 0;
+    blocking::transfer(green.as_ref(), ends, asked, || {
+        call(flags | libc::SPLICE_F_NONBLOCK)
     })
 }
 

@@ -195,7 +195,7 @@ fn connect_waiting(
     loop {
         match error {
             libc::EINPROGRESS | libc::EALREADY => {
-                match wait_writable(green, fd, deadline) {
+                match blocking::wait(green, fd, Interest::Write, Reason::Connect, deadline) {
                     Wake::Ready if !ready_now(fd, Interest::Write) => continue,
                     Wake::Ready => {}
                     // As natively: a blocking connect whose SO_SNDTIMEO expires.
@@ -226,7 +226,7 @@ fn connect_waiting(
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     return fail(libc::EAGAIN);
                 }
-                sleep_until(green, until);
+                blocking::sleep_until(green, until);
                 backoff = (backoff * 2).min(Duration::from_millis(20));
                 if attempt() == 0 {
                     return 0;
@@ -235,41 +235,6 @@ fn connect_waiting(
             }
             e => return fail(e),
         }
-    }
-}
-
-fn wait_writable(green: Option<&Green>, fd: c_int, deadline: Option<Instant>) -> Wake {
-    if green.is_some() {
-        return runtime::wait_fd(fd, Interest::Write, Reason::Connect, deadline);
-    }
-    // Not green: a real poll, for the owned socket to behave as blocking.
-    let timeout = deadline.map_or(-1, |d| {
-        d.saturating_duration_since(Instant::now())
-            .as_millis()
-            .min(i32::MAX as u128) as c_int
-    });
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    match unsafe { real::poll(&mut pfd, 1, timeout) } {
-        0 => Wake::TimedOut,
-        _ => Wake::Ready,
-    }
-}
-
-fn sleep_until(green: Option<&Green>, until: Instant) {
-    if green.is_some() {
-        runtime::sleep_until(until);
-    } else {
-        let left = until.saturating_duration_since(Instant::now());
-        let ts = rustix::time::Timespec {
-            tv_sec: left.as_secs() as i64,
-            tv_nsec: left.subsec_nanos() as _,
-        };
-        let _ = rustix::thread::nanosleep(&ts);
     }
 }
 
