@@ -183,9 +183,11 @@ static void *read_some_then_reset(void *p) {
     return NULL;
 }
 
+enum next_call { NEXT_WRITE, NEXT_READ, NEXT_SO_ERROR };
+
 /* Natively the big write returns short, the reset stays pending for the next call
  * (ECONNRESET, no signal); only the call after that gets EPIPE and SIGPIPE. */
-static void reset_during_big_write(int next_is_read) {
+static void reset_during_big_write(enum next_call next) {
     int c, s;
     tcp_pair(&c, &s);
     pthread_t t;
@@ -193,18 +195,26 @@ static void reset_during_big_write(int next_is_read) {
     ssize_t n = write(c, huge, sizeof huge);
     printf("big write: %s\n", n > 0 && n < (ssize_t)sizeof huge ? "short" : en(errno));
     pthread_join(t, NULL);
-    if (next_is_read)
+    if (next == NEXT_READ) {
         SHOW("next read", read(c, big, sizeof big));
-    else
+    } else if (next == NEXT_SO_ERROR) {
+        int error = 0;
+        socklen_t len = sizeof error;
+        SHOW("getsockopt SO_ERROR", getsockopt(c, SOL_SOCKET, SO_ERROR, &error, &len));
+        printf("SO_ERROR: %s\n", en(error));
+    } else {
         SHOW("next write", write(c, "x", 1));
+    }
     signal(SIGPIPE, SIG_IGN);
     SHOW("then write", write(c, "x", 1));
     SHOW("then read", read(c, big, sizeof big));
 }
 
-CASE(rel_io_peer_reset_during_big_write_next_write) { reset_during_big_write(0); }
+CASE(rel_io_peer_reset_during_big_write_next_write) { reset_during_big_write(NEXT_WRITE); }
 
-CASE(rel_io_peer_reset_during_big_write_next_read) { reset_during_big_write(1); }
+CASE(rel_io_peer_reset_during_big_write_next_read) { reset_during_big_write(NEXT_READ); }
+
+CASE(rel_io_peer_reset_during_big_write_so_error) { reset_during_big_write(NEXT_SO_ERROR); }
 
 /* ---------- connect on a socket a child could inherit ---------- */
 

@@ -124,14 +124,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "sock_so_rcvlowat_unix",
         "a blocking read returns what is queued below SO_RCVLOWAT (the non-blocking path)",
     ),
-    (
-        "sock_peer_close_wakes_parked_send",
-        "a send parked on an AF_UNIX stream whose peer closed with unread data retries and gets EPIPE, not ECONNRESET",
-    ),
-    (
-        "sock_peer_close_wakes_parked_send_sigpipe_default",
-        "the same send gets EPIPE (and SIGPIPE), not ECONNRESET",
-    ),
 ];
 
 /// The catalogue must keep at least this many cases.

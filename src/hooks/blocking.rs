@@ -202,6 +202,13 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
         skip = false;
         parked = true;
         match runtime::wait_fd(op.fd, op.interest, op.reason, deadline) {
+            // A sender the kernel wakes looks at the socket's error first (a peer that
+            // closed with unread data: ECONNRESET), before its state (EPIPE, SIGPIPE).
+            Wake::Ready if op.interest == Interest::Write && info.is_socket => {
+                if let Some(error) = take_socket_error(op.fd) {
+                    return fail(error);
+                }
+            }
             Wake::Ready => {}
             Wake::TimedOut => return fail(libc::EAGAIN),
             Wake::Closed => return fail(libc::EBADF),
@@ -209,6 +216,16 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
             Wake::Interrupted { restart } if restart && timeout.is_none() => {}
             Wake::Interrupted { .. } => return fail(libc::EINTR),
         }
+    }
+}
+
+/// The socket's pending error (SO_ERROR), taken as the kernel's own waits take it.
+fn take_socket_error(fd: i32) -> Option<i32> {
+    // SAFETY: borrowed for one getsockopt.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    match rustix::net::sockopt::socket_error(borrowed) {
+        Ok(Err(error)) => Some(error.raw_os_error()),
+        _ => None,
     }
 }
 
@@ -478,9 +495,9 @@ pub fn write_all(
             if done == 0 {
                 return result;
             }
-            // Natively the call returns short and the socket keeps its error for the
+            // Natively a TCP send returns short and the socket keeps its error for the
             // next call; our retry took it from the kernel, so keep it ourselves.
-            if is_socket_error(errno()) {
+            if fdtable::get(op.fd).is_tcp && is_socket_error(errno()) {
                 fdtable::keep_error(op.fd, errno());
             }
             return done as isize;

@@ -557,6 +557,32 @@ fn record_timeouts(fd: c_int) {
     }
 }
 
+#[no_mangle]
+pub unsafe extern "C" fn getsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    value: *mut c_void,
+    len: *mut socklen_t,
+) -> c_int {
+    let _green = enter();
+    // SAFETY: forwarded.
+    let result = unsafe { real::getsockopt(fd, level, name, value, len) };
+    if result == 0 && level == libc::SOL_SOCKET && name == libc::SO_ERROR {
+        // The kernel checked the arguments and wrote an int: the error greenify kept
+        // for the socket (see blocking::write_all) is the one it would have shown.
+        let slot = value.cast::<c_int>();
+        // SAFETY: getsockopt(SO_ERROR) succeeded, so `value` holds one writable int.
+        if unsafe { *slot } == 0 {
+            if let Some(error) = fdtable::take_error(fd) {
+                // SAFETY: as above.
+                unsafe { *slot = error };
+            }
+        }
+    }
+    result
+}
+
 /// Some socket was ever set to linger (else closes need not ask).
 static LINGER_USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
