@@ -59,6 +59,8 @@ static void unix_pair(int type, int sv[2]) {
     }
 }
 
+static void on_alarm(int sig) { (void)sig; }
+
 /* Fills fd's send path until a non-blocking send says EAGAIN. */
 static void fill(int fd) {
     while (send(fd, big, sizeof big, MSG_DONTWAIT) > 0) {
@@ -483,8 +485,6 @@ CASE(rel_io_sendfile_waits_copy_file_range_files_only) {
     SHOW("copy_file_range file -> pipe", copy_file_range(f, &off, p[1], NULL, 3, 0));
 }
 
-static void on_alarm(int sig) { (void)sig; }
-
 static void set_nonblock(int fd, int on) {
     int fl = fcntl(fd, F_GETFL);
     fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
@@ -551,3 +551,34 @@ CASE(rel_io_splice_blocking_rules_matrix) {
             }
 #undef RULE
 }
+
+/* The same full backlog, and a signal without SA_RESTART during the wait: EINTR (with
+ * or without a child started before). */
+static void connect_full_backlog_eintr(int spawn_first) {
+    alarm(5);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof a.sun_path, "/tmp/rel_io_eintr_%d", (int)getpid());
+    unlink(a.sun_path);
+    bind(l, (struct sockaddr *)&a, sizeof a);
+    listen(l, 0);
+    int filler = socket(AF_UNIX, SOCK_STREAM, 0);
+    SHOW("first connect fills the backlog", connect(filler, (struct sockaddr *)&a, sizeof a));
+    int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (spawn_first) spawn_true();
+    struct itimerval stop = { { 0, 0 }, { 0, 200000 } };
+    setitimer(ITIMER_REAL, &stop, NULL);
+    double t0 = now_ms();
+    SHOW("connect", connect(c, (struct sockaddr *)&a, sizeof a));
+    printf("interrupted by the signal: %s\n", timing(now_ms() - t0, 200));
+    printf("O_NONBLOCK after connect: %d\n", (fcntl(c, F_GETFL) & O_NONBLOCK) != 0);
+    unlink(a.sun_path);
+}
+
+CASE(rel_io_connect_full_unix_backlog_eintr) { connect_full_backlog_eintr(0); }
+
+CASE(rel_io_connect_after_spawn_eintr) { connect_full_backlog_eintr(1); }

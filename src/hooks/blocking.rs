@@ -273,18 +273,19 @@ pub fn wait(
     }
 }
 
-/// Sleeps until `until`: parked when green, else a real nanosleep.
-pub fn sleep_until(green: Option<&Green>, until: Instant) {
+/// Sleeps until `until` (or a signal handler runs): parked when green, else a real
+/// nanosleep.
+pub fn sleep_until(green: Option<&Green>, until: Instant) -> Wake {
     if green.is_some() {
-        runtime::sleep_until(until);
-    } else {
-        let left = until.saturating_duration_since(Instant::now());
-        let ts = rustix::time::Timespec {
-            tv_sec: left.as_secs() as i64,
-            tv_nsec: left.subsec_nanos() as _,
-        };
-        let _ = rustix::thread::nanosleep(&ts);
+        return runtime::sleep_until(until);
     }
+    let left = until.saturating_duration_since(Instant::now());
+    let ts = rustix::time::Timespec {
+        tv_sec: left.as_secs() as i64,
+        tv_nsec: left.subsec_nanos() as _,
+    };
+    let _ = rustix::thread::nanosleep(&ts);
+    Wake::TimedOut
 }
 
 /// One end of a transfer between fds (splice, tee, vmsplice): read from, or written to.
@@ -309,6 +310,15 @@ pub fn transfer(
     mut attempt: impl FnMut() -> isize,
 ) -> isize {
     let start = Instant::now();
+    // What a wake means for the call: go on (None) or return this.
+    let after_wait = |wake: Wake, timeout: Option<std::time::Duration>| match wake {
+        Wake::Ready => None,
+        Wake::TimedOut if timeout.is_none() => None,
+        Wake::TimedOut => Some(fail(libc::EAGAIN)),
+        Wake::Closed => Some(fail(libc::EBADF)),
+        Wake::Interrupted { restart } if restart && timeout.is_none() => None,
+        Wake::Interrupted { .. } => Some(fail(libc::EINTR)),
+    };
     loop {
         let unready_gated = ends.iter().find(|e| {
             facts(e.fd).is_some_and(|i| i.kind == Kind::Gated && i.is_socket)
@@ -324,7 +334,10 @@ pub fn transfer(
                 }
                 let Some(end) = ends.iter().find(|e| !ready_now(e.fd, e.interest)) else {
                     // Every end looks ready, yet the call would block: look again soon.
-                    sleep_until(green, Instant::now() + std::time::Duration::from_millis(1));
+                    let soon = Instant::now() + std::time::Duration::from_millis(1);
+                    if let Some(result) = after_wait(sleep_until(green, soon), None) {
+                        return result;
+                    }
                     continue;
                 };
                 if end_nonblocking(*end, asked_nonblock) {
@@ -344,18 +357,15 @@ pub fn transfer(
             Interest::Read => Reason::Read,
             Interest::Write => Reason::Write,
         };
-        match wait(
+        let wake = wait(
             green,
             stuck.fd,
             stuck.interest,
             reason,
             timeout.map(|t| start + t),
-        ) {
-            Wake::Ready => {}
-            Wake::TimedOut => return fail(libc::EAGAIN),
-            Wake::Closed => return fail(libc::EBADF),
-            Wake::Interrupted { restart } if restart && timeout.is_none() => {}
-            Wake::Interrupted { .. } => return fail(libc::EINTR),
+        );
+        if let Some(result) = after_wait(wake, timeout) {
+            return result;
         }
     }
 }

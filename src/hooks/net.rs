@@ -226,7 +226,11 @@ fn connect_waiting(
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     return fail(libc::EAGAIN);
                 }
-                blocking::sleep_until(green, until);
+                match blocking::sleep_until(green, until) {
+                    Wake::Interrupted { restart: true } if timeout.is_none() => {}
+                    Wake::Interrupted { .. } => return fail(libc::EINTR),
+                    _ => {}
+                }
                 backoff = (backoff * 2).min(Duration::from_millis(20));
                 if attempt() == 0 {
                     return 0;
