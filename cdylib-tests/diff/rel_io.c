@@ -294,10 +294,12 @@ static void *tick_until_closed(void *p) {
     return NULL;
 }
 
-/* A socket whose unsent data the peer never reads, closed with SO_LINGER {1, 1}: close
- * lingers its full second, and meanwhile the other thread runs. Afterwards the number
- * is free again, as lowest-free numbering expects. */
-CASE(rel_io_close_lingering_socket_others_run) {
+enum closing { BY_CLOSE, BY_DUP2, BY_CLOSE_RANGE };
+
+/* A socket whose unsent data the peer never reads, closed with SO_LINGER {1, 1}: the
+ * close lingers its full second, and meanwhile the other thread runs. Afterwards the
+ * number is free (or replaced) at once, as natively. */
+static void close_lingering(enum closing how) {
     int c, s;
     tcp_pair(&c, &s);
     int hole = socket(AF_INET, SOCK_STREAM, 0); /* takes the listener's old number */
@@ -307,17 +309,31 @@ CASE(rel_io_close_lingering_socket_others_run) {
     pthread_t t;
     pthread_create(&t, NULL, tick_until_closed, NULL);
     double t0 = now_ms();
-    SHOW("close", close(c));
-    printf("close lingered: %s\n", timing(now_ms() - t0, 1000));
+    if (how == BY_CLOSE)
+        SHOW("close", close(c));
+    else if (how == BY_DUP2)
+        SHOW("dup2 over it", dup2(hole, c));
+    else
+        SHOW("close_range over it", close_range(c, c, 0));
+    printf("closing lingered: %s\n", timing(now_ms() - t0, 1000));
     closing_done = 1;
     pthread_join(t, NULL);
-    printf("the other thread ran during the close: %s\n", ticks >= 10 ? "yes" : "no");
-    int again = socket(AF_INET, SOCK_STREAM, 0);
-    printf("the next socket takes the closed number: %s\n", again == c ? "yes" : "no");
+    printf("the other thread ran meanwhile: %s\n", ticks >= 10 ? "yes" : "no");
+    if (how == BY_DUP2) {
+        printf("the number now names the other socket: %s\n",
+               fcntl(c, F_GETFL) >= 0 ? "yes" : en(errno));
+    } else {
+        int again = socket(AF_INET, SOCK_STREAM, 0);
+        printf("the next socket takes the closed number: %s\n", again == c ? "yes" : "no");
+    }
     SHOW("close the peer", close(s));
-    close(again);
-    close(hole);
 }
+
+CASE(rel_io_close_lingering_socket_others_run) { close_lingering(BY_CLOSE); }
+
+CASE(rel_io_dup2_over_lingering_socket_others_run) { close_lingering(BY_DUP2); }
+
+CASE(rel_io_close_range_lingering_socket_others_run) { close_lingering(BY_CLOSE_RANGE); }
 
 /* ---------- splice, tee, vmsplice, preadv2, pwritev2 ---------- */
 

@@ -350,36 +350,49 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         // Not the program's fd: to it, that number is not open.
         return super::fail(libc::EBADF);
     }
-    let lingers = green.is_some() && super::net::lingers(fd);
+    let spares = linger_spares(green.as_ref(), [fd]);
     fd_going_away(green.as_ref(), fd);
-    if lingers {
-        if let Some(result) = close_lingering(fd) {
-            return result;
-        }
-    }
     // SAFETY: forwarded.
-    unsafe { real::close(fd) }
+    let result = unsafe { real::close(fd) };
+    close_spares(spares);
+    result
 }
 
-/// The close of a lingering socket blocks until its data is sent or the linger time
-/// passes. So a spare greenify-owned dup keeps the socket open while the program's
-/// number closes at once (and is free, as natively, when close returns); the dup's
-/// close, the last one, lingers on a helper thread while this green thread waits.
-/// None: no spare fd, so close as usual.
-fn close_lingering(fd: c_int) -> Option<c_int> {
-    // SAFETY: borrowed for one fcntl.
-    let borrowed = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
-    let floor = reactor::internal_fd_floor() as i32;
-    let spare = rustix::io::fcntl_dupfd_cloexec(borrowed, floor).ok()?;
-    // Out of the program's reach (its close-everything) until the helper closes it.
-    if !reactor::mark_internal(rustix::fd::AsRawFd::as_raw_fd(&spare)) {
-        reactor::close_raw(spare);
-        return None;
+/// The last close of a lingering socket blocks until its data is sent or the linger time
+/// passes. So before the program's numbers close, each lingering socket among `fds` gets
+/// a spare greenify-owned dup: the program's close then returns at once, with the number
+/// free as natively, and [`close_spares`] makes the last close, which lingers, on a
+/// helper thread. A socket that gets no spare (no fd free) closes as usual.
+fn linger_spares(
+    green: Option<&Green>,
+    fds: impl IntoIterator<Item = c_int>,
+) -> Vec<rustix::fd::OwnedFd> {
+    let mut spares = Vec::new();
+    if green.is_none() {
+        return spares;
     }
-    // SAFETY: the program's own fd, which it closes.
-    let result = unsafe { real::close(fd) };
-    runtime::offload::run(move || reactor::close_raw(spare));
-    Some(result)
+    let floor = reactor::internal_fd_floor() as i32;
+    for fd in fds.into_iter().filter(|&fd| super::net::lingers(fd)) {
+        // SAFETY: borrowed for one fcntl.
+        let borrowed = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
+        let Ok(spare) = rustix::io::fcntl_dupfd_cloexec(borrowed, floor) else {
+            continue;
+        };
+        // Out of the program's reach (its close-everything) until the helper closes it.
+        if reactor::mark_internal(rustix::fd::AsRawFd::as_raw_fd(&spare)) {
+            spares.push(spare);
+        } else {
+            reactor::close_raw(spare);
+        }
+    }
+    spares
+}
+
+/// Closes the spares of [`linger_spares`] on a helper thread while this green thread waits.
+fn close_spares(spares: Vec<rustix::fd::OwnedFd>) {
+    if !spares.is_empty() {
+        runtime::offload::run(move || spares.into_iter().for_each(reactor::close_raw));
+    }
 }
 
 #[no_mangle]
@@ -389,7 +402,26 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
         // SAFETY: forwarded: the kernel answers EINVAL.
         return unsafe { real::close_range(first, last, flags) };
     }
-    // The program's ranges, around greenify's own fds.
+    let spares = if flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 {
+        let high = last.min(fdtable::tracked_limit() as c_uint);
+        linger_spares(green.as_ref(), (first..=high).map(|fd| fd as c_int))
+    } else {
+        Vec::new()
+    };
+    let r = close_program_range(first, last, flags);
+    close_spares(spares);
+    if r == 0 && flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 {
+        for fd in first..=last.min(fdtable::tracked_limit() as c_uint) {
+            if !reactor::is_internal(fd as c_int) {
+                fd_going_away(green.as_ref(), fd as c_int);
+            }
+        }
+    }
+    r
+}
+
+/// close_range over the program's ranges, around greenify's own fds.
+fn close_program_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     let mut start = first;
     for own in reactor::internal_fds() {
         let own = own as c_uint;
@@ -405,20 +437,12 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
         }
         start = own + 1;
     }
-    let r = if start <= last {
+    if start <= last {
         // SAFETY: forwarded for the rest.
         unsafe { real::close_range(start, last, flags) }
     } else {
         0
-    };
-    if r == 0 && flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 {
-        for fd in first..=last.min(fdtable::tracked_limit() as c_uint) {
-            if !reactor::is_internal(fd as c_int) {
-                fd_going_away(green.as_ref(), fd as c_int);
-            }
-        }
     }
-    r
 }
 
 #[no_mangle]
@@ -454,8 +478,11 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
 unsafe fn dup_onto(old: c_int, new: c_int, flags: Option<c_int>) -> c_int {
     let green = enter();
     let valid_target = old != new && new >= 0;
+    let mut spares = Vec::new();
     if valid_target && facts_open(old) {
-        // `new` is closed implicitly: drop its registration first (it is replaced).
+        // `new` is closed implicitly (lingering, if so, on a helper): drop its
+        // registration first (it is replaced).
+        spares = linger_spares(green.as_ref(), [new]);
         fd_going_away(green.as_ref(), new);
     }
     let result = match flags {
@@ -464,6 +491,7 @@ unsafe fn dup_onto(old: c_int, new: c_int, flags: Option<c_int>) -> c_int {
         // SAFETY: forwarded.
         Some(flags) => unsafe { real::dup3(old, new, flags) },
     };
+    close_spares(spares);
     if result >= 0 && valid_target {
         fresh_fd(green.as_ref(), result);
         fdtable::copy(old, result);
