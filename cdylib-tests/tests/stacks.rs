@@ -1,0 +1,64 @@
+//! Green thread stacks at the edges: overflows of stacks that have no guard page left (past
+//! the kernel's mapping limit), and the address-space limit (`ulimit -v`): how many threads
+//! fit, whether a joined burst gives its address space back, and stack requests the system
+//! cannot back.
+//!
+//! Run: `cargo test --release -p cdylib-tests --test stacks`.
+
+use std::os::unix::process::ExitStatusExt;
+use std::time::Duration;
+
+use cdylib_tests::*;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// More live green threads than the guard budget could ever cover (one guard page costs two
+/// of `vm.max_map_count`'s mappings), and at least 30,000.
+fn threads_past_the_guard_budget() -> usize {
+    let max_maps: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .expect("max_map_count")
+        .trim()
+        .parse()
+        .expect("a number");
+    (max_maps / 2).max(30_000)
+}
+
+/// Each kind of overflow of a stack without a guard page ends the process with greenify's
+/// report naming the thread and a signal, before the neighbouring thread (whose stack lies
+/// just below) can run on a corrupted stack.
+#[test]
+fn overflows_past_the_guard_budget_are_reported_and_never_corrupt_a_neighbour() {
+    let _g = shared();
+    let program = test_program("stack_past_guards", &["-fno-stack-clash-protection"]);
+    // Natively, runaway recursion and a filled 1 MiB buffer hit the guard page.
+    for mode in ["recursion", "buffer"] {
+        let native = Cmd::new(&program).args(["10", mode]).timeout(TIMEOUT).run();
+        assert_eq!(
+            native.status.signal(),
+            Some(libc::SIGSEGV),
+            "{}",
+            native.report()
+        );
+    }
+    let fillers = threads_past_the_guard_budget().to_string();
+    for (mode, why, signal) in [
+        ("sparse", "it wrote below the bottom of its stack", libc::SIGABRT),
+        ("recursion", "it ran past the bottom of its stack", libc::SIGSEGV),
+        ("buffer", "it wrote below the bottom of its stack", libc::SIGABRT),
+    ] {
+        let green = Cmd::new(&program)
+            .args([fillers.as_str(), mode])
+            .greenified()
+            .timeout(TIMEOUT)
+            .run();
+        assert!(
+            green.stderr.contains(&format!(
+                "stack overflow in green thread \"hog\" (64 KiB stack): {why}"
+            )),
+            "{mode}: {}",
+            green.report()
+        );
+        assert_eq!(green.status.signal(), Some(signal), "{mode}: {}", green.report());
+        assert_eq!(green.stdout, "", "{mode}: {}", green.report());
+    }
+}
