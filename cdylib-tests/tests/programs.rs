@@ -155,7 +155,11 @@ fn stack_overflow_without_guard_pages_is_still_caught() {
             .env("GREENIFY_GUARD_PAGES", "0")
             .timeout(TIMEOUT)
             .run();
-        assert_overflow_reported(&out, "it wrote below the bottom of its stack", libc::SIGABRT);
+        assert_overflow_reported(
+            &out,
+            "it wrote below the bottom of its stack",
+            libc::SIGABRT,
+        );
     }
 }
 

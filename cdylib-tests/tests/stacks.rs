@@ -42,9 +42,21 @@ fn overflows_past_the_guard_budget_are_reported_and_never_corrupt_a_neighbour() 
     }
     let fillers = threads_past_the_guard_budget().to_string();
     for (mode, why, signal) in [
-        ("sparse", "it wrote below the bottom of its stack", libc::SIGABRT),
-        ("recursion", "it ran past the bottom of its stack", libc::SIGSEGV),
-        ("buffer", "it wrote below the bottom of its stack", libc::SIGABRT),
+        (
+            "sparse",
+            "it wrote below the bottom of its stack",
+            libc::SIGABRT,
+        ),
+        (
+            "recursion",
+            "it ran past the bottom of its stack",
+            libc::SIGSEGV,
+        ),
+        (
+            "buffer",
+            "it wrote below the bottom of its stack",
+            libc::SIGABRT,
+        ),
     ] {
         let green = Cmd::new(&program)
             .args([fillers.as_str(), mode])
@@ -58,7 +70,78 @@ fn overflows_past_the_guard_budget_are_reported_and_never_corrupt_a_neighbour() 
             "{mode}: {}",
             green.report()
         );
-        assert_eq!(green.status.signal(), Some(signal), "{mode}: {}", green.report());
+        assert_eq!(
+            green.status.signal(),
+            Some(signal),
+            "{mode}: {}",
+            green.report()
+        );
         assert_eq!(green.stdout, "", "{mode}: {}", green.report());
+    }
+}
+
+/// Runs `stack_limits MODE LIMIT_MIB` natively and greenified; both succeed.
+fn limits_both_ways(mode: &str, limit_mib: &str) -> (Output, Output) {
+    let program = test_program("stack_limits", &[]);
+    let native = Cmd::new(&program)
+        .args([mode, limit_mib])
+        .timeout(TIMEOUT)
+        .run();
+    native.assert_success();
+    let green = Cmd::new(&program)
+        .args([mode, limit_mib])
+        .greenified()
+        .timeout(TIMEOUT)
+        .run();
+    green.assert_success();
+    (native, green)
+}
+
+/// "threads N stopped by E" -> (N, E).
+fn threads_created(out: &Output) -> (usize, String) {
+    let line = out.stdout.trim();
+    let rest = line
+        .strip_prefix("threads ")
+        .unwrap_or_else(|| panic!("{}", out.report()));
+    let (n, why) = rest
+        .split_once(" stopped by ")
+        .unwrap_or_else(|| panic!("{}", out.report()));
+    (n.parse().expect("a count"), why.to_string())
+}
+
+#[test]
+fn under_an_address_space_limit_at_least_as_many_threads_as_natively() {
+    let _g = shared();
+    let (native, green) = limits_both_ways("count", "150");
+    let (native_n, native_why) = threads_created(&native);
+    let (green_n, green_why) = threads_created(&green);
+    assert!(native_n > 0, "{}", native.report());
+    assert!(
+        green_n >= native_n,
+        "{}\n{}",
+        native.report(),
+        green.report()
+    );
+    assert_eq!(native_why, "EAGAIN", "{}", native.report());
+    assert_eq!(green_why, "EAGAIN", "{}", green.report());
+}
+
+#[test]
+fn a_joined_burst_of_threads_gives_its_address_space_back() {
+    let _g = shared();
+    let (native, green) = limits_both_ways("burst", "2048");
+    native
+        .assert_stdout("after joining a burst of threads (stopped by EAGAIN), malloc 1 GiB: ok\n");
+    assert_same_stdout(&native, &green);
+}
+
+#[test]
+fn a_stack_the_system_cannot_back_fails_as_natively() {
+    let _g = shared();
+    // With and without an address-space limit: natively EAGAIN (overcommit refuses a
+    // 1 TiB stack on any machine with less memory than that).
+    for limit in ["0", "2048"] {
+        let (native, green) = limits_both_ways("huge", limit);
+        assert_same_stdout(&native, &green);
     }
 }

@@ -250,7 +250,10 @@ impl StackPool {
                 key
             }
         };
-        let arena = class.arenas.get_mut(&key).expect("the carving arena is mapped");
+        let arena = class
+            .arenas
+            .get_mut(&key)
+            .expect("the carving arena is mapped");
         let slot = key + arena.carved * class.slot_bytes;
         arena.carved += 1;
         arena.live += 1;
