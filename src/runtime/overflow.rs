@@ -101,6 +101,9 @@ fn stack_pointer(ctx: *mut libc::c_void) -> usize {
     // SAFETY: as above.
     #[cfg(target_arch = "aarch64")]
     let sp = unsafe { (*ctx).uc_mcontext.sp };
+    // Elsewhere only faults just below the stack's bottom are recognised.
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let sp = usize::MAX;
     sp as usize
 }
 
