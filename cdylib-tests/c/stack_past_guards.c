@@ -1,9 +1,11 @@
 /* Overflows a green thread's stack after so many threads that it has no guard page left.
  *
- * Usage: stack_past_guards FILLERS MODE, MODE one of
+ * Usage: stack_past_guards FILLERS MODE [fork], MODE one of
  *   sparse     a frame 16 KiB larger than the stack that writes only its lowest bytes
  *   recursion  runaway recursion
  *   buffer     a 1 MiB local buffer, filled
+ * With "fork", main first runs a thread to its end, then forks, and the child does the rest
+ * (the parent ends as the child did).
  * FILLERS threads (64 KiB stacks) wait on a condition variable; then "neighbour" puts a
  * pattern on its stack and waits too; then "hog" (64 KiB stack, created right after the
  * neighbour, so its stack lies next to the neighbour's) overflows, wakes everyone, sleeps
@@ -13,7 +15,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define STACK (64 * 1024)
@@ -90,14 +94,35 @@ static void *hog(void *arg) {
     return (void *)r;
 }
 
+static void *nothing(void *arg) {
+    return arg;
+}
+
 int main(int argc, char **argv) {
-    if (argc != 3)
+    if (argc < 3)
         return 2;
     long fillers = atol(argv[1]);
     mode = argv[2];
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, STACK);
+    if (argc > 3 && strcmp(argv[3], "fork") == 0) {
+        pthread_t first;
+        pthread_create(&first, &attr, nothing, NULL);
+        pthread_join(first, NULL);
+        fflush(stdout);
+        pid_t child = fork();
+        if (child > 0) {
+            int status;
+            if (waitpid(child, &status, 0) != child)
+                return 1;
+            if (WIFSIGNALED(status)) {
+                signal(WTERMSIG(status), SIG_DFL);
+                raise(WTERMSIG(status));
+            }
+            return WEXITSTATUS(status);
+        }
+    }
     pthread_t *threads = calloc(fillers + 1, sizeof *threads);
     for (long i = 0; i < fillers; i++)
         if (pthread_create(&threads[i], &attr, filler, NULL) != 0) {

@@ -5,7 +5,8 @@
 //! whether the faulting address lies below that bottom and not far below the lower of the
 //! bottom and the stack pointer: a guard page hit, a large frame that jumped over the
 //! guard, or a thread whose stack pointer ran far below its stack (runaway recursion,
-//! a huge local array) and faulted at the bottom of the arena. If so it names the thread;
+//! a huge local array) and faulted at the bottom of the arena or in a watched gap (whose
+//! SIGBUS becomes a SIGSEGV, as natively). If so it names the thread;
 //! in every case it then restores the previous disposition and returns, so the fault
 //! happens again and ends the process exactly as it would have without us (or reaches
 //! the program's own handler).
@@ -114,6 +115,21 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
     let lowest = bottom.min(stack_pointer(ctx));
     let window = OVERFLOW_WINDOW.max(page_size());
     if bottom != 0 && (lowest.saturating_sub(window)..bottom).contains(&addr) {
+        if sig == libc::SIGBUS {
+            // A write into a gap watched by the userfaultfd (stack.rs). Make the page
+            // PROT_NONE and return: the write faults again as a SIGSEGV, which is reported
+            // below and ends the process as an overflow does natively.
+            let page = addr & !(page_size() - 1);
+            // SAFETY: a green thread overflowed its stack into this page (it lies in the
+            // overflow window) and the process is ending; taking the page away only turns
+            // the repeated fault into a SIGSEGV.
+            let protected = unsafe {
+                rustix::mm::mprotect(page as *mut _, 1, rustix::mm::MprotectFlags::empty())
+            };
+            if protected.is_ok() {
+                return;
+            }
+        }
         let mut name = [0u8; 16];
         name[..8].copy_from_slice(&NAME[0].load(Relaxed).to_ne_bytes());
         name[8..].copy_from_slice(&NAME[1].load(Relaxed).to_ne_bytes());

@@ -22,11 +22,14 @@
 //! [`WARM_STACKS`] they are returned to the kernel with `MADV_DONTNEED` first, and an arena
 //! whose slots are all free is unmapped.
 
+use super::reactor::{close_raw, internal_fd_floor, mark_internal, move_high};
 use corosensei::stack::{Stack, StackPointer};
 use memmap2::{MmapMut, MmapOptions};
+use rustix::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
 
 /// Bytes below each usable stack that no healthy thread touches: the guard page (or, past
 /// the guard budget, the gap checked at every switch) and room for a large frame that
@@ -62,7 +65,11 @@ pub struct GreenStack {
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum StackKind {
+    /// A `PROT_NONE` page just below the stack.
     Guarded,
+    /// The gap is write-protected by the process's userfaultfd: a write there faults.
+    Watched,
+    /// The gap is checked with `mincore` at every switch away from the thread.
     Canary,
     /// The program's own memory: no guard, no canary, never freed by us.
     User,
@@ -92,17 +99,20 @@ impl GreenStack {
         (self.bottom, self.top - self.bottom)
     }
 
-    /// The gap below the stack: where an overflow lands first.
-    pub fn gap(&self) -> Option<(usize, usize)> {
-        match self.kind {
-            StackKind::User => None,
-            _ => Some((self.bottom - GAP_BYTES, self.bottom)),
-        }
-    }
-
-    /// False once a thread on this unguarded stack wrote below it (always true otherwise).
+    /// False once a thread on this stack wrote below it where only a check can see it
+    /// (always true for a stack whose overflow faults).
     pub fn gap_untouched(&self) -> bool {
-        self.kind != StackKind::Canary || gap_untouched_below(self.bottom)
+        !gap_check_needed(self.kind) || gap_untouched_below(self.bottom)
+    }
+}
+
+/// Whether a stack of this kind needs [`gap_untouched_below`] at every switch away from it:
+/// an unwatched gap, or a watched one in a forked child (which does not inherit the watch).
+pub fn gap_check_needed(kind: StackKind) -> bool {
+    match kind {
+        StackKind::Canary => true,
+        StackKind::Watched => GAP_WATCH.load(Relaxed) < 0,
+        StackKind::Guarded | StackKind::User => false,
     }
 }
 
@@ -170,6 +180,8 @@ struct Arena {
     live: usize,
     /// Guard pages given to its slots, returned to the budget when it is unmapped.
     guarded: usize,
+    /// Registered with the userfaultfd: its unguarded slots' gaps can be write-protected.
+    watched: bool,
     /// Freed slots whose pages went back to the kernel; capacity for every slot is
     /// reserved when the arena is made, so freeing never allocates.
     free: Vec<GreenStack>,
@@ -273,8 +285,8 @@ impl StackPool {
                     rustix::mm::MprotectFlags::empty(),
                 )
             };
-            // Past the kernel's mapping limit mprotect fails with ENOMEM: fall back to the
-            // gap check and stop spending guards.
+            // Past the kernel's mapping limit mprotect fails with ENOMEM: fall back to
+            // watching the gap and stop spending guards.
             match protected {
                 Ok(()) => {
                     self.guard_budget -= 1;
@@ -283,6 +295,9 @@ impl StackPool {
                 }
                 Err(_) => self.guard_budget = 0,
             }
+        }
+        if kind == StackKind::Canary && arena.watched && watch_gap(slot) {
+            kind = StackKind::Watched;
         }
         match kind {
             StackKind::Guarded => self.stats.guarded += 1,
@@ -382,9 +397,112 @@ fn map_arena(slot_bytes: usize) -> io::Result<(usize, Arena)> {
             carved: 0,
             live: 0,
             guarded: 0,
+            watched: register_for_watch(first, slots * slot_bytes),
             free,
         },
     ))
+}
+
+// Watching gaps with userfaultfd: the arena is registered for write protection (one flag
+// on its mapping, no split), then each unguarded slot's gap is write-protected page by page
+// (markers in the page table, no mapping either); with UFFD_FEATURE_SIGBUS a write there
+// raises SIGBUS in the writing thread at once, and no other thread has to serve faults.
+// Unprivileged processes may use it for faults in user mode (UFFD_USER_MODE_ONLY, Linux
+// 5.11); UFFD_FEATURE_WP_UNPOPULATED (Linux 6.4) protects pages never touched. Where it is
+// missing (older kernels, seccomp filters), slots fall back to the check at switches.
+
+/// The process's userfaultfd (-1: not opened yet; [`NO_WATCH`]: unavailable, or lost in a
+/// forked child).
+static GAP_WATCH: AtomicI32 = AtomicI32::new(-1);
+const NO_WATCH: i32 = -2;
+const UFFD_USER_MODE_ONLY: libc::c_int = 1;
+const UFFD_API: u64 = 0xaa;
+const UFFD_FEATURE_SIGBUS: u64 = 1 << 7;
+const UFFD_FEATURE_WP_UNPOPULATED: u64 = 1 << 13;
+const UFFDIO_API: u64 = 0xc018_aa3f;
+const UFFDIO_REGISTER: u64 = 0xc020_aa00;
+const UFFDIO_REGISTER_MODE_WP: u64 = 1 << 1;
+const UFFDIO_WRITEPROTECT: u64 = 0xc018_aa06;
+const UFFDIO_WRITEPROTECT_MODE_WP: u64 = 1;
+
+/// The userfaultfd, opened on first use; None if the kernel cannot watch gaps.
+fn gap_watch() -> Option<i32> {
+    let mut fd = GAP_WATCH.load(Relaxed);
+    if fd == -1 {
+        let opened = open_gap_watch().unwrap_or(NO_WATCH);
+        fd = match GAP_WATCH.compare_exchange(-1, opened, Relaxed, Relaxed) {
+            Ok(_) => opened,
+            Err(first) => {
+                // Another scheduler's thread opened one first.
+                close_watch(opened);
+                first
+            }
+        };
+    }
+    (fd >= 0).then_some(fd)
+}
+
+fn open_gap_watch() -> Option<i32> {
+    // SAFETY: userfaultfd takes only flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC | UFFD_USER_MODE_ONLY) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a fresh fd that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let fd = move_high(fd, internal_fd_floor()).into_raw_fd();
+    mark_internal(fd);
+    let wanted = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_WP_UNPOPULATED;
+    let mut api = [UFFD_API, wanted, 0];
+    if uffd_ioctl(fd, UFFDIO_API, &mut api) && api[1] & wanted == wanted {
+        Some(fd)
+    } else {
+        close_watch(fd);
+        None
+    }
+}
+
+fn close_watch(fd: i32) {
+    if fd >= 0 {
+        // SAFETY: `fd` is our userfaultfd, given up here.
+        close_raw(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+}
+
+/// An ioctl on the userfaultfd with its argument struct (as u64 words). Through the raw
+/// system call: libc's ioctl is greenify's own hook.
+fn uffd_ioctl(fd: i32, request: u64, arg: &mut [u64]) -> bool {
+    // SAFETY: `request` is a userfaultfd ioctl whose argument struct is `arg`'s words.
+    unsafe { libc::syscall(libc::SYS_ioctl, fd, request, arg.as_mut_ptr()) == 0 }
+}
+
+/// Registers an arena's slots for write protection; false if gaps cannot be watched.
+fn register_for_watch(start: usize, len: usize) -> bool {
+    let Some(fd) = gap_watch() else {
+        return false;
+    };
+    let mut register = [start as u64, len as u64, UFFDIO_REGISTER_MODE_WP, 0];
+    uffd_ioctl(fd, UFFDIO_REGISTER, &mut register)
+}
+
+/// Write-protects the gap starting at `gap`, in a registered arena.
+fn watch_gap(gap: usize) -> bool {
+    let Some(fd) = gap_watch() else {
+        return false;
+    };
+    let mut protect = [gap as u64, GAP_BYTES as u64, UFFDIO_WRITEPROTECT_MODE_WP];
+    uffd_ioctl(fd, UFFDIO_WRITEPROTECT, &mut protect)
+}
+
+/// In a forked child: an open userfaultfd still serves the parent's memory and the
+/// child's arenas lost their registration, so it is closed and the child's gaps are
+/// checked at switches from then on. (A child forked before any arena may still open one.)
+pub fn after_fork_child() {
+    let fd = GAP_WATCH.load(Relaxed);
+    if fd >= 0 {
+        GAP_WATCH.store(NO_WATCH, Relaxed);
+        close_watch(fd);
+    }
 }
 
 fn read_max_map_count() -> Option<usize> {
@@ -396,7 +514,7 @@ fn read_max_map_count() -> Option<usize> {
     .ok()?;
     let mut buf = [0u8; 32];
     let n = rustix::io::read(&fd, &mut buf);
-    super::reactor::close_raw(fd);
+    close_raw(fd);
     std::str::from_utf8(&buf[..n.ok()?])
         .ok()?
         .trim()
@@ -422,7 +540,8 @@ mod tests {
         let c = pool.alloc(MIN_STACK).unwrap();
         assert_eq!(a.kind(), StackKind::Guarded);
         assert_eq!(b.kind(), StackKind::Guarded);
-        assert_eq!(c.kind(), StackKind::Canary);
+        // Watched where the kernel lets us, else checked at switches.
+        assert!(matches!(c.kind(), StackKind::Watched | StackKind::Canary));
         assert!(c.gap_untouched());
         // Slots of one class are adjacent and disjoint, a gap below each stack.
         assert_eq!(a.bounds().1, MIN_STACK);
@@ -431,14 +550,17 @@ mod tests {
 
     #[test]
     fn a_write_anywhere_in_the_gap_is_seen() {
-        let mut pool = StackPool::new(0);
-        for offset in [GAP_BYTES - 8, GAP_BYTES / 2, 0] {
-            let s = pool.alloc(MIN_STACK).unwrap();
-            let (lo, _) = s.gap().unwrap();
-            assert!(s.gap_untouched());
-            // SAFETY: the gap of a canary slot is readable and writable arena memory.
-            unsafe { *((lo + offset) as *mut u8) = 0 };
-            assert!(!s.gap_untouched(), "a zero written at gap offset {offset}");
+        let map = MmapOptions::new().len(4 * GAP_BYTES).map_anon().unwrap();
+        let base = map.as_ptr() as usize;
+        for (i, offset) in [GAP_BYTES - 8, GAP_BYTES / 2, 0].into_iter().enumerate() {
+            let bottom = base + (i + 1) * GAP_BYTES;
+            assert!(gap_untouched_below(bottom));
+            // SAFETY: inside our own writable mapping.
+            unsafe { *((bottom - GAP_BYTES + offset) as *mut u8) = 0 };
+            assert!(
+                !gap_untouched_below(bottom),
+                "a zero written at offset {offset}"
+            );
         }
     }
 
