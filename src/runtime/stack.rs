@@ -7,13 +7,17 @@
 //!
 //! Guarding: `vm.max_map_count` (65530 here) caps the number of mappings a process may
 //! have, and an `mprotect`ed guard page splits the arena into two extra mappings. So only
-//! the first `guard_budget` slots get a real `PROT_NONE` guard page (the gap's top page);
-//! for the rest the scheduler checks at every switch away from the thread that no page of
-//! its gap has become resident (`mincore`): a write anywhere in the gap, even of zeros or by
-//! a sparse frame that skipped the gap's top, is seen before any other thread runs. Both
-//! kinds report an overflow naming the thread; a guard page catches it at the faulting
-//! instruction, the gap at the next switch, and a write further down than the gap faults
-//! (the arena's first page) or lands in a neighbour's gap or stack.
+//! the first `guard_budget` slots get a real `PROT_NONE` guard page (the gap's top page).
+//! The rest are [`StackKind::Watched`]: their whole gap is write-protected with the
+//! process's userfaultfd, which costs no mapping, so a write anywhere in it (of zeros too,
+//! or by a sparse frame that skipped the gap's top) faults at once, like a guard page.
+//! Where userfaultfd cannot do that (older kernels, seccomp filters, a forked child) they
+//! are [`StackKind::Canary`]: the scheduler checks at every switch away from the thread that
+//! no page of its gap has become resident (`mincore`, about 1 µs), before any other thread
+//! runs. Every kind reports an overflow naming the thread. A write further down than the gap
+//! faults (the arena's first page) or lands in a neighbour's gap (which faults or is
+//! checked) or, for a frame that skips more than the gap and writes only its far end, in a
+//! neighbour's stack, as a frame larger than the guard page can natively.
 //!
 //! Memory: the arenas are reserved, not committed; a thread costs only the pages it
 //! touched. They are mapped without `MAP_NORESERVE`, as glibc maps thread stacks, so the
@@ -32,8 +36,8 @@ use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
 
 /// Bytes below each usable stack that no healthy thread touches: the guard page (or, past
-/// the guard budget, the gap checked at every switch) and room for a large frame that
-/// skips it. Address space only: these pages are never written, so they cost no memory.
+/// the guard budget, the watched or checked gap) and room for a large frame that skips it.
+/// Address space only: these pages are never written, so they cost no memory.
 pub const GAP_BYTES: usize = 64 << 10;
 /// Freed stacks kept without `MADV_DONTNEED`, per size class.
 const WARM_STACKS: usize = 256;
