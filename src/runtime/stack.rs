@@ -121,9 +121,9 @@ pub fn gap_check_needed(kind: StackKind) -> bool {
 }
 
 /// Whether no page of the gap below the usable stack starting at `bottom` is resident,
-/// i.e. nothing read or wrote there since the slot was made. Only for stacks of kind
-/// [`StackKind::Canary`]. One `mincore`: it sees a write of zeros, and one far from the
-/// gap's top, which a check of the gap's contents would miss.
+/// i.e. nothing read or wrote there since the slot was made. Only for stacks that
+/// [`gap_check_needed`]. One `mincore`: it sees a write of zeros, and one far from the gap's
+/// top, which a check of the gap's contents would miss.
 pub fn gap_untouched_below(bottom: usize) -> bool {
     let page = page_size();
     let mut resident = [0u8; GAP_BYTES / 4096];
