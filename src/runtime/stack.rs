@@ -7,8 +7,9 @@
 //!
 //! Guarding: `vm.max_map_count` (65530 here) caps the number of mappings a process may
 //! have, and an `mprotect`ed guard page splits the arena into two extra mappings. So only
-//! the first `guard_budget` slots get a real `PROT_NONE` guard page (the gap's top page).
-//! The rest are [`StackKind::Watched`]: their whole gap is write-protected with the
+//! the first `guard_budget` slots get a real `PROT_NONE` guard page (the gap's top page,
+//! the rest of their gap watched as below). The rest are [`StackKind::Watched`]: their
+//! whole gap is write-protected with the
 //! process's userfaultfd, which costs no mapping, so a write anywhere in it (of zeros too,
 //! or by a sparse frame that skipped the gap's top) faults at once, like a guard page.
 //! Where userfaultfd cannot do that (older kernels, seccomp filters, a forked child) they
@@ -300,7 +301,13 @@ impl StackPool {
                 Err(_) => self.guard_budget = 0,
             }
         }
-        if kind == StackKind::Canary && arena.watched && watch_gap(slot) {
+        // Below a guard page the rest of the gap is watched too: a sparse frame that skips
+        // the guard page still faults.
+        let watched_bytes = match kind {
+            StackKind::Guarded => GAP_BYTES - page_size(),
+            _ => GAP_BYTES,
+        };
+        if arena.watched && watch_gap(slot, watched_bytes) && kind == StackKind::Canary {
             kind = StackKind::Watched;
         }
         match kind {
@@ -489,12 +496,12 @@ fn register_for_watch(start: usize, len: usize) -> bool {
     uffd_ioctl(fd, UFFDIO_REGISTER, &mut register)
 }
 
-/// Write-protects the gap starting at `gap`, in a registered arena.
-fn watch_gap(gap: usize) -> bool {
+/// Write-protects `len` bytes of gap from `start`, in a registered arena.
+fn watch_gap(start: usize, len: usize) -> bool {
     let Some(fd) = gap_watch() else {
         return false;
     };
-    let mut protect = [gap as u64, GAP_BYTES as u64, UFFDIO_WRITEPROTECT_MODE_WP];
+    let mut protect = [start as u64, len as u64, UFFDIO_WRITEPROTECT_MODE_WP];
     uffd_ioctl(fd, UFFDIO_WRITEPROTECT, &mut protect)
 }
 
