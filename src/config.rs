@@ -6,7 +6,7 @@
 //! | GREENIFY_STATS | `1`: print one stats line to stderr at exit | off |
 //! | GREENIFY_LOG | off, error, warn, info, debug, trace | warn |
 //! | GREENIFY_OFFLOAD_FILES | `1`: reads and writes of regular files run on helper threads (a slow disk then stalls only the calling thread) | off: inline, from the page cache |
-//! | GREENIFY_GUARD_PAGES | how many stacks get a guard page (the rest a canary) | what vm.max_map_count affords |
+//! | GREENIFY_GUARD_PAGES | how many stacks get a guard page (the rest a write-protected or checked gap) | what vm.max_map_count affords |
 
 use std::ffi::CStr;
 

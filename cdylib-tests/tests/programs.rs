@@ -143,31 +143,6 @@ fn stack_overflow_hits_the_guard_page_and_names_the_thread() {
 }
 
 #[test]
-fn stack_overflow_without_guard_pages_is_still_caught() {
-    let _g = shared();
-    let program = test_program("stack_overflow", &[]);
-    // Nothing mapped below: the fault itself is seen.
-    let alone = Cmd::new(&program)
-        .greenified()
-        .env("GREENIFY_GUARD_PAGES", "0")
-        .timeout(TIMEOUT)
-        .run();
-    assert_overflow_reported(&alone, "it ran past the bottom of its stack", libc::SIGSEGV);
-    // A neighbour's stack below: the canary check at the next switch sees it.
-    let neighbour = Cmd::new(&program)
-        .arg("neighbour")
-        .greenified()
-        .env("GREENIFY_GUARD_PAGES", "0")
-        .timeout(TIMEOUT)
-        .run();
-    assert_overflow_reported(
-        &neighbour,
-        "its stack canary was overwritten",
-        libc::SIGABRT,
-    );
-}
-
-#[test]
 fn more_green_threads_than_guard_pages_fit_under_max_map_count() {
     let _g = exclusive();
     let max_maps: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count")

@@ -2,8 +2,11 @@
 //!
 //! The scheduler records the running thread's stack bottom and name at every switch
 //! (a few plain stores). A SIGSEGV/SIGBUS handler on an alternate signal stack checks
-//! whether the faulting address lies just below that bottom (in the protect page, or a
-//! little further for a large frame that jumped over it): if so it names the thread;
+//! whether the faulting address lies below that bottom and not far below the lower of the
+//! bottom and the stack pointer: a guard page hit, a large frame that jumped over the
+//! guard, or a thread whose stack pointer ran far below its stack (runaway recursion,
+//! a huge local array) and faulted at the bottom of the arena or in a watched gap (whose
+//! SIGBUS becomes a SIGSEGV, as natively). If so it names the thread;
 //! in every case it then restores the previous disposition and returns, so the fault
 //! happens again and ends the process exactly as it would have without us (or reaches
 //! the program's own handler).
@@ -16,25 +19,22 @@ use std::cell::UnsafeCell;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-/// How far below a stack's bottom a fault still counts as that stack's overflow.
+/// How far below the lower of a stack's bottom and the stack pointer a fault still counts
+/// as that stack's overflow (a frame's writes land at or a little below its stack pointer).
 const OVERFLOW_WINDOW: usize = 64 << 10;
 
-static GUARD_LO: AtomicUsize = AtomicUsize::new(0);
-static GUARD_HI: AtomicUsize = AtomicUsize::new(0);
+/// The running green thread's stack bottom (0: none of ours, or MAIN).
+static BOTTOM: AtomicUsize = AtomicUsize::new(0);
 static STACK_SIZE: AtomicUsize = AtomicUsize::new(0);
 static NAME: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
 
 /// The scheduler is about to run a thread with this stack.
 pub fn entering(name: &[u8; 16], (bottom, size): (usize, usize), kind: StackKind) {
-    let (lo, hi) = match kind {
-        StackKind::User => (0, 0),
-        _ => (
-            bottom.saturating_sub(OVERFLOW_WINDOW.max(page_size())),
-            bottom,
-        ),
+    let bottom = match kind {
+        StackKind::User => 0,
+        _ => bottom,
     };
-    GUARD_LO.store(lo, Relaxed);
-    GUARD_HI.store(hi, Relaxed);
+    BOTTOM.store(bottom, Relaxed);
     STACK_SIZE.store(size, Relaxed);
     NAME[0].store(usize::from_ne_bytes(name[..8].try_into().unwrap()), Relaxed);
     NAME[1].store(usize::from_ne_bytes(name[8..].try_into().unwrap()), Relaxed);
@@ -42,8 +42,7 @@ pub fn entering(name: &[u8; 16], (bottom, size): (usize, usize), kind: StackKind
 
 /// Back on the scheduler's (main) stack.
 pub fn left() {
-    GUARD_LO.store(0, Relaxed);
-    GUARD_HI.store(0, Relaxed);
+    BOTTOM.store(0, Relaxed);
 }
 
 fn name_str(name: &[u8; 16]) -> &str {
@@ -94,11 +93,43 @@ static PREVIOUS: Saved = Saved(UnsafeCell::new(unsafe { std::mem::zeroed() }));
 const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
 const ALT_STACK_BYTES: usize = 64 << 10;
 
-extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+/// The interrupted code's stack pointer.
+fn stack_pointer(ctx: *mut libc::c_void) -> usize {
+    let ctx = ctx as *const libc::ucontext_t;
+    // SAFETY: the kernel passes a valid ucontext as the third argument of SA_SIGINFO handlers.
+    #[cfg(target_arch = "x86_64")]
+    let sp = unsafe { (*ctx).uc_mcontext.gregs[libc::REG_RSP as usize] };
+    // SAFETY: as above.
+    #[cfg(target_arch = "aarch64")]
+    let sp = unsafe { (*ctx).uc_mcontext.sp };
+    // Elsewhere only faults just below the stack's bottom are recognised.
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let sp = usize::MAX;
+    sp as usize
+}
+
+extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
-    let (lo, hi) = (GUARD_LO.load(Relaxed), GUARD_HI.load(Relaxed));
-    if lo != 0 && (lo..hi).contains(&addr) {
+    let bottom = BOTTOM.load(Relaxed);
+    let lowest = bottom.min(stack_pointer(ctx));
+    let window = OVERFLOW_WINDOW.max(page_size());
+    if bottom != 0 && (lowest.saturating_sub(window)..bottom).contains(&addr) {
+        if sig == libc::SIGBUS {
+            // A write into a gap watched by the userfaultfd (stack.rs). Make the page
+            // PROT_NONE and return: the write faults again as a SIGSEGV, which is reported
+            // below and ends the process as an overflow does natively.
+            let page = addr & !(page_size() - 1);
+            // SAFETY: a green thread overflowed its stack into this page (it lies in the
+            // overflow window) and the process is ending; taking the page away only turns
+            // the repeated fault into a SIGSEGV.
+            let protected = unsafe {
+                rustix::mm::mprotect(page as *mut _, 1, rustix::mm::MprotectFlags::empty())
+            };
+            if protected.is_ok() {
+                return;
+            }
+        }
         let mut name = [0u8; 16];
         name[..8].copy_from_slice(&NAME[0].load(Relaxed).to_ne_bytes());
         name[8..].copy_from_slice(&NAME[1].load(Relaxed).to_ne_bytes());

@@ -26,7 +26,9 @@
 
 use super::keys::Values;
 use super::reactor::{Interest, Reactor, RegisterError};
-use super::stack::{canary_intact_below, round_stack_size, GreenStack, StackKind, StackPool};
+use super::stack::{
+    gap_check_needed, gap_untouched_below, round_stack_size, GreenStack, StackKind, StackPool,
+};
 use super::timer::Timers;
 use super::{errno, futex, interrupt, os_thread, overflow};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
@@ -348,6 +350,7 @@ fn new_reactor(
 /// coroutines are forgotten, never resumed nor unwound).
 pub fn after_fork_child() {
     futex::forget_mailboxes();
+    super::stack::after_fork_child();
     interrupt::take(|_| {});
     if !is_active() {
         return;
@@ -625,8 +628,8 @@ impl Scheduler {
         self.current = MAIN;
         overflow::left();
         let t = &self.threads[tid as usize];
-        if t.stack_kind == StackKind::Canary && !canary_intact_below(t.stack.0) {
-            overflow::report(&t.name, t.stack.1, "its stack canary was overwritten");
+        if gap_check_needed(t.stack_kind) && !gap_untouched_below(t.stack.0) {
+            overflow::report(&t.name, t.stack.1, "it wrote below the bottom of its stack");
         }
         let retval = match result {
             CoroutineResult::Yield(Suspend::Park) => {
