@@ -771,15 +771,29 @@ pub fn current_key() -> WaitKey {
     with(|s| s.key(s.current))
 }
 
+/// What may end a park early, besides what it waits for and its deadline.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Interrupts {
+    /// Nothing (a join still acts on a cancel request: it is a cancellation point).
+    Nothing,
+    /// A signal handler ([`Wake::Interrupted`], for calls that return EINTR natively);
+    /// a cancel request ends the thread there.
+    Signals,
+    /// A cancel request, returned as [`Wake::Interrupted`]: the caller first restores
+    /// what it must (a condition wait relocks its mutex), then calls
+    /// [`cancellation_point`].
+    Cancel,
+}
+
 /// Parks the current thread until its key is woken or `deadline` passes.
 pub fn park(reason: Reason, deadline: Option<Instant>) -> Wake {
-    park_as(reason, deadline, false)
+    park_as(reason, deadline, Interrupts::Nothing)
 }
 
 /// Like [`park`], but a signal handler running meanwhile ends it with
 /// [`Wake::Interrupted`] (for calls that return EINTR natively).
 pub fn park_interruptible(reason: Reason, deadline: Option<Instant>) -> Wake {
-    park_as(reason, deadline, true)
+    park_as(reason, deadline, Interrupts::Signals)
 }
 
 /// What to do when a cancellation point finds a cancel request (set by the hooks; it
@@ -791,7 +805,8 @@ pub fn set_cancel_action(action: fn() -> !) {
     CANCEL_ACTION.store(action as usize, std::sync::atomic::Ordering::SeqCst);
 }
 
-fn act_on_cancel_if_requested() {
+/// A cancellation point: acts on a pending cancel request (and then never returns).
+pub fn cancellation_point() {
     if !cancel_requested() {
         return;
     }
@@ -803,11 +818,13 @@ fn act_on_cancel_if_requested() {
     }
 }
 
-fn park_as(reason: Reason, deadline: Option<Instant>, interruptible: bool) -> Wake {
-    // Waiting calls are cancellation points (condition and lock waits excepted).
-    let cancellable = interruptible || reason == Reason::Join;
-    if cancellable {
-        act_on_cancel_if_requested();
+fn park_as(reason: Reason, deadline: Option<Instant>, interrupts: Interrupts) -> Wake {
+    // Waiting calls are cancellation points (lock waits excepted).
+    let interruptible = interrupts == Interrupts::Signals;
+    let cancellable = interrupts != Interrupts::Nothing || reason == Reason::Join;
+    let acts_here = cancellable && interrupts != Interrupts::Cancel;
+    if acts_here {
+        cancellation_point();
     }
     let saved = errno::get();
     with(|s| {
@@ -834,8 +851,8 @@ fn park_as(reason: Reason, deadline: Option<Instant>, interruptible: bool) -> Wa
         }
         s.threads[s.current as usize].wake
     });
-    if cancellable {
-        act_on_cancel_if_requested();
+    if acts_here {
+        cancellation_point();
     }
     wake
 }
@@ -1167,7 +1184,7 @@ pub fn futex_wait(
     still_waiting: impl FnOnce() -> bool,
     reason: Reason,
     deadline: Option<Instant>,
-    interruptible: bool,
+    interrupts: Interrupts,
 ) -> Wake {
     // Counted before the check, so that a waker on another OS thread that changes the word
     // after our check is sure to see us (see futex.rs).
@@ -1183,7 +1200,7 @@ pub fn futex_wait(
         true
     });
     let wake = if queued {
-        park_as(reason, deadline, interruptible)
+        park_as(reason, deadline, interrupts)
     } else {
         Wake::Ready
     };
