@@ -499,3 +499,226 @@ CASE(rel_cancel_mutex_lock_is_not_a_cancellation_point) {
     printf("value is PTHREAD_CANCELED: %d, stage reached: %d, cleanup: %s\n",
            v == PTHREAD_CANCELED, stage, cleanup_saw);
 }
+
+/* ---------------------------------------------------------------- busy-waits on try-calls */
+
+/* Each case busy-waits (no sleep, no yield) on a call that never waits, for something
+ * another thread does 20 ms later; natively the kernel runs that thread meanwhile. The
+ * loop gives up after 3 s, so that a livelock shows as "gave up". */
+static double busy_t0;
+static int busy_expired(void) { return now_ms() - busy_t0 > 3000; }
+static void busy_report(int released) {
+    printf("released while busy-waiting: %s\n", released ? "yes" : "gave up");
+}
+
+static pthread_mutex_t busy_m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t busy_rw = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_spinlock_t busy_spin;
+static sem_t busy_sem;
+static volatile int busy_held, busy_flag;
+
+static void *hold_mutex_20ms(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&busy_m);
+    busy_held = 1;
+    msleep(20);
+    pthread_mutex_unlock(&busy_m);
+    return NULL;
+}
+
+static void *hold_rwlock_20ms(void *arg) {
+    (void)arg;
+    pthread_rwlock_wrlock(&busy_rw);
+    busy_held = 1;
+    msleep(20);
+    pthread_rwlock_unlock(&busy_rw);
+    return NULL;
+}
+
+static void *hold_spin_20ms(void *arg) {
+    (void)arg;
+    pthread_spin_lock(&busy_spin);
+    busy_held = 1;
+    msleep(20);
+    pthread_spin_unlock(&busy_spin);
+    return NULL;
+}
+
+static void *post_after_20ms(void *arg) {
+    (void)arg;
+    msleep(20);
+    sem_post(&busy_sem);
+    return NULL;
+}
+
+static void *set_flag_under_mutex_after_20ms(void *arg) {
+    (void)arg;
+    msleep(20);
+    pthread_mutex_lock(&busy_m);
+    busy_flag = 1;
+    pthread_mutex_unlock(&busy_m);
+    return NULL;
+}
+
+/* Starts a thread that takes a lock, and waits (sleeping) until it holds it. */
+static pthread_t busy_holder(void *(*fn)(void *)) {
+    busy_held = 0;
+    pthread_t t = spawn(fn, NULL);
+    while (!busy_held) msleep(1);
+    busy_t0 = now_ms();
+    return t;
+}
+
+CASE(rel_busy_wait_on_mutex_trylock) {
+    pthread_t t = busy_holder(hold_mutex_20ms);
+    int r;
+    while ((r = pthread_mutex_trylock(&busy_m)) == EBUSY && !busy_expired()) {}
+    busy_report(r == 0);
+    if (r == 0) pthread_mutex_unlock(&busy_m);
+    pthread_join(t, NULL);
+}
+
+CASE(rel_busy_wait_on_rwlock_trywrlock_and_tryrdlock) {
+    pthread_t t = busy_holder(hold_rwlock_20ms);
+    int r;
+    while ((r = pthread_rwlock_trywrlock(&busy_rw)) == EBUSY && !busy_expired()) {}
+    busy_report(r == 0);
+    if (r == 0) pthread_rwlock_unlock(&busy_rw);
+    pthread_join(t, NULL);
+    t = busy_holder(hold_rwlock_20ms);
+    while ((r = pthread_rwlock_tryrdlock(&busy_rw)) == EBUSY && !busy_expired()) {}
+    busy_report(r == 0);
+    if (r == 0) pthread_rwlock_unlock(&busy_rw);
+    pthread_join(t, NULL);
+}
+
+CASE(rel_busy_wait_on_spin_trylock) {
+    pthread_spin_init(&busy_spin, PTHREAD_PROCESS_PRIVATE);
+    pthread_t t = busy_holder(hold_spin_20ms);
+    int r;
+    while ((r = pthread_spin_trylock(&busy_spin)) == EBUSY && !busy_expired()) {}
+    busy_report(r == 0);
+    if (r == 0) pthread_spin_unlock(&busy_spin);
+    pthread_join(t, NULL);
+}
+
+CASE(rel_busy_wait_on_sem_trywait) {
+    sem_init(&busy_sem, 0, 0);
+    busy_t0 = now_ms();
+    pthread_t t = spawn(post_after_20ms, NULL);
+    int r;
+    while ((r = sem_trywait(&busy_sem)) == -1 && errno == EAGAIN && !busy_expired()) {}
+    busy_report(r == 0);
+    pthread_join(t, NULL);
+}
+
+CASE(rel_busy_wait_on_tryjoin) {
+    busy_t0 = now_ms();
+    pthread_t t = spawn(sleep_100ms, (void *)5L);
+    void *v = NULL;
+    int r;
+    while ((r = pthread_tryjoin_np(t, &v)) == EBUSY && !busy_expired()) {}
+    busy_report(r == 0);
+    printf("value: %ld\n", (long)v);
+    if (r) pthread_join(t, NULL);
+}
+
+/* The flag is set under the mutex; the waiter's lock/check/unlock is never contended. */
+CASE(rel_busy_wait_on_lock_check_unlock) {
+    busy_flag = 0;
+    busy_t0 = now_ms();
+    pthread_t t = spawn(set_flag_under_mutex_after_20ms, NULL);
+    int seen = 0;
+    while (!seen && !busy_expired()) {
+        pthread_mutex_lock(&busy_m);
+        seen = busy_flag;
+        pthread_mutex_unlock(&busy_m);
+    }
+    busy_report(seen);
+    pthread_join(t, NULL);
+}
+
+/* ---------------------------------------------------------------- ping-pong beside a poller */
+
+/* A condvar or semaphore ping-pong pair must make PAIR_ROUNDS rounds while a third thread
+ * polls a set of pipes with a zero timeout in a loop (its calls never wait) and a 1 ms
+ * timer fires. The timer is the clock: natively the pair is done long before 2,000 ticks
+ * (2 s, more on a busy machine, where ticks merge); a pair that gets one hand-off per turn
+ * of the poller is not. */
+#define PAIR_ROUNDS 5000
+#define PAIR_TICKS 2000
+#define POLLED_PIPES 128
+
+static volatile int pair_stop;
+static int pair_turn;
+static long pair_rounds;
+static pthread_mutex_t pair_m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pair_c = PTHREAD_COND_INITIALIZER;
+static sem_t pair_sem[2];
+static long poller_polls;
+
+static int pair_round_done(void) {
+    if (++pair_rounds >= PAIR_ROUNDS || storm_signals >= PAIR_TICKS) pair_stop = 1;
+    return pair_stop;
+}
+
+static void *cond_side(void *arg) {
+    int me = (int)(long)arg;
+    pthread_mutex_lock(&pair_m);
+    while (!pair_stop) {
+        while (pair_turn != me && !pair_stop) pthread_cond_wait(&pair_c, &pair_m);
+        if (pair_stop) break;
+        if (me == 0) pair_round_done();
+        pair_turn = !me;
+        pthread_cond_signal(&pair_c);
+    }
+    pthread_cond_broadcast(&pair_c);
+    pthread_mutex_unlock(&pair_m);
+    return NULL;
+}
+
+static void *sem_side(void *arg) {
+    int me = (int)(long)arg;
+    while (!pair_stop) {
+        if (sem_wait(&pair_sem[me]) == -1) continue;
+        if (me == 0 && pair_round_done()) sem_post(&pair_sem[me]); /* let it see the stop */
+        sem_post(&pair_sem[!me]);
+    }
+    sem_post(&pair_sem[!me]);
+    return NULL;
+}
+
+static void *poller(void *arg) {
+    struct pollfd *fds = arg;
+    while (!pair_stop) {
+        poll(fds, POLLED_PIPES, 0);
+        poller_polls++;
+    }
+    return NULL;
+}
+
+static void pair_beside_poller(void *(*side)(void *)) {
+    static struct pollfd fds[POLLED_PIPES];
+    int p[2];
+    for (int i = 0; i < POLLED_PIPES; i++) {
+        if (pipe(p)) { printf("pipe failed\n"); exit(1); }
+        fds[i].fd = p[0];
+        fds[i].events = POLLIN;
+    }
+    sem_init(&pair_sem[0], 0, 1);
+    sem_init(&pair_sem[1], 0, 0);
+    storm_start(1);
+    pthread_t pt = spawn(poller, fds);
+    pthread_t a = spawn(side, (void *)0L), b = spawn(side, (void *)1L);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    pthread_join(pt, NULL);
+    int ticks = storm_signals;
+    storm_stop();
+    printf("pair made %d rounds before %d ticks: %s\n", PAIR_ROUNDS, PAIR_TICKS,
+           pair_rounds >= PAIR_ROUNDS && ticks < PAIR_TICKS ? "yes" : "no");
+    printf("poller polled: %s\n", poller_polls > 0 ? "yes" : "no");
+}
+
+CASE(rel_cond_pingpong_beside_busy_poller_under_storm) { pair_beside_poller(cond_side); }
+CASE(rel_sem_pingpong_beside_busy_poller_under_storm) { pair_beside_poller(sem_side); }
