@@ -940,10 +940,16 @@ pub fn sigmask(how: i32, set: Option<u64>) -> Result<u64, Errno> {
     })
 }
 
+/// Some thread of this process was asked to cancel (pthread_cancel, only ever on this
+/// OS thread's green threads).
+static CANCEL_EVER_REQUESTED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// pthread_cancel: marks the thread; one parked at a cancellation point wakes up to act.
 pub fn cancel(handle: Handle) -> Result<(), Errno> {
     with(|s| {
         let tid = s.resolve(handle).ok_or(Errno::SRCH)?;
+        CANCEL_EVER_REQUESTED.store(true, std::sync::atomic::Ordering::Relaxed);
         let t = &mut s.threads[tid as usize];
         t.cancel_pending = true;
         if t.state == State::Parked && t.cancellable && !t.cancel_disabled {
@@ -956,6 +962,10 @@ pub fn cancel(handle: Handle) -> Result<(), Errno> {
 
 /// A cancel request the current thread must act on now.
 pub fn cancel_requested() -> bool {
+    // Condition waits ask twice per call: a program that never cancels skips the look.
+    if !CANCEL_EVER_REQUESTED.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
     with(|s| {
         let t = &s.threads[s.current as usize];
         t.cancel_pending && !t.cancel_disabled
