@@ -1081,7 +1081,7 @@ pub fn yield_now() {
 const SLICE: Duration = Duration::from_micros(200);
 
 /// Calls between two looks at the clock (a look costs more than an uncontended lock).
-const CLOCK_EVERY: u32 = 8;
+const CLOCK_EVERY: u32 = 32;
 
 /// A hooked call came back without waiting (a read, a poll, an accept, a try-lock, an
 /// uncontended lock...). A thread that loops on such calls (busy-waiting on a try-lock,
