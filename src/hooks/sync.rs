@@ -41,6 +41,16 @@ fn code(result: Result<(), i32>) -> c_int {
     result.err().unwrap_or(0)
 }
 
+/// A lock or try call of a green thread: a loop of them (a busy-wait on a try-lock, or an
+/// uncontended lock/check/unlock of a flag) waits for another thread, which must get its
+/// turn (see runtime::sched::completed_without_parking). Called before the lock is taken,
+/// so that a thread never steps aside holding it.
+pub(super) fn lock_call(green: &Option<super::Green>) {
+    if green.is_some() {
+        crate::runtime::sched::completed_without_parking();
+    }
+}
+
 // ---- mutexes ----
 
 /// The glibc mutex kind an attr describes.
@@ -94,6 +104,7 @@ pub unsafe extern "C" fn pthread_mutex_destroy(m: *mut pthread_mutex_t) -> c_int
 #[no_mangle]
 pub unsafe extern "C" fn pthread_mutex_lock(m: *mut pthread_mutex_t) -> c_int {
     let green = enter();
+    lock_call(&green);
     // SAFETY: the program's mutex.
     code(unsafe { Mutex::at(m) }.lock(caller(&green), LockWait::Block))
 }
@@ -101,6 +112,7 @@ pub unsafe extern "C" fn pthread_mutex_lock(m: *mut pthread_mutex_t) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn pthread_mutex_trylock(m: *mut pthread_mutex_t) -> c_int {
     let green = enter();
+    lock_call(&green);
     // SAFETY: the program's mutex.
     code(unsafe { Mutex::at(m) }.lock(caller(&green), LockWait::Try))
 }
@@ -121,6 +133,7 @@ pub unsafe extern "C" fn pthread_mutex_clocklock(
     abstime: *const timespec,
 ) -> c_int {
     let green = enter();
+    lock_call(&green);
     // SAFETY: the program's mutex.
     let mutex = unsafe { Mutex::at(m) };
     if !matches!(clock, libc::CLOCK_REALTIME | libc::CLOCK_MONOTONIC) {
@@ -376,6 +389,7 @@ unsafe fn rwlock_lock(l: *mut pthread_rwlock_t, side: Side, wait: Wait) -> c_int
             }
         };
     }
+    lock_call(&green);
     let how = match wait {
         Wait::Block => LockWait::Block,
         Wait::Try => LockWait::Try,
@@ -543,6 +557,7 @@ pub unsafe extern "C" fn pthread_spin_destroy(_lock: *mut libc::pthread_spinlock
 #[no_mangle]
 pub unsafe extern "C" fn pthread_spin_lock(lock: *mut libc::pthread_spinlock_t) -> c_int {
     let green = enter();
+    lock_call(&green);
     // SAFETY: the program's spinlock.
     sync::spin_lock(unsafe { spin_word(lock) }, caller(&green));
     0
@@ -550,6 +565,7 @@ pub unsafe extern "C" fn pthread_spin_lock(lock: *mut libc::pthread_spinlock_t) 
 
 #[no_mangle]
 pub unsafe extern "C" fn pthread_spin_trylock(lock: *mut libc::pthread_spinlock_t) -> c_int {
+    lock_call(&enter());
     // SAFETY: the program's spinlock.
     match unsafe { spin_word(lock) }.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed) {
         Ok(_) => 0,

@@ -135,7 +135,7 @@ pub fn run<F: FnOnce() -> R, R>(call: F) -> R {
             || job.done.load(SeqCst) == 0,
             Reason::Sync,
             None,
-            false,
+            sched::Interrupts::Nothing,
         );
     }
     job.result.take().expect("a finished job has its result")

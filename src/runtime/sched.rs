@@ -292,9 +292,14 @@ pub struct Scheduler {
     stats: Stats,
     /// A `with` section holds the scheduler (re-entering it is a bug).
     lent: bool,
-    /// Waiting calls that came back at once since the last switch (see
-    /// [`completed_without_parking`]).
+    /// Hooked calls that came back without waiting since the current thread was
+    /// dispatched, and when its slice began (see [`completed_without_parking`]).
     unparked_calls: u32,
+    slice_start: Option<Instant>,
+    /// Ready threads that used up their slice: they wait while the others run, for up to
+    /// a slice since `preempted_turn` (when this queue last had a turn).
+    preempted: VecDeque<ThreadId>,
+    preempted_turn: Instant,
 }
 
 /// Dispatches between two non-blocking looks at epoll when threads are always ready.
@@ -388,6 +393,7 @@ pub fn after_fork_child() {
             s.live = 0;
         }
         s.run_queue.clear();
+        s.preempted.clear();
         s.timers = Timers::default();
         s.timed_waits = 0;
         s.futex = futex::Table::default();
@@ -429,6 +435,9 @@ pub fn init_current_thread(config: Config) -> Result<(), Errno> {
         stats: Stats::default(),
         lent: false,
         unparked_calls: 0,
+        slice_start: None,
+        preempted: VecDeque::new(),
+        preempted_turn: Instant::now(),
     });
     let sched = Box::into_raw(sched);
     SCHED.with(|s| s.set(sched));
@@ -594,9 +603,10 @@ impl Scheduler {
             if self.dispatches_since_poll >= POLL_EVERY {
                 self.poll_io(Some(Duration::ZERO));
             }
-            if let Some(tid) = self.run_queue.pop_front() {
+            if let Some(tid) = self.pop_ready() {
                 self.dispatches_since_poll += 1;
                 self.unparked_calls = 0;
+                self.slice_start = None;
                 self.current = tid;
                 let mask = self.threads[tid as usize].sigmask;
                 self.apply_mask(mask);
@@ -622,6 +632,27 @@ impl Scheduler {
             self.apply_mask(idle_mask);
             self.poll_io(timeout);
         }
+    }
+
+    /// The next thread to run: the run queue's first, unless a preempted thread has waited
+    /// a slice (or nothing else is ready).
+    fn pop_ready(&mut self) -> Option<ThreadId> {
+        if !self.preempted.is_empty()
+            && (self.run_queue.is_empty() || self.preempted_turn.elapsed() >= SLICE)
+        {
+            self.preempted_turn = Instant::now();
+            return self.preempted.pop_front();
+        }
+        self.run_queue.pop_front()
+    }
+
+    /// Whether another thread is ready, after a look at epoll when none is (parked
+    /// threads whose fds became ready or whose timers are due get their turn).
+    fn others_ready(&mut self) -> bool {
+        if self.run_queue.is_empty() && self.preempted.is_empty() {
+            self.poll_io(Some(Duration::ZERO));
+        }
+        !self.run_queue.is_empty() || !self.preempted.is_empty()
     }
 
     fn after_resume(&mut self, tid: ThreadId, mut co: Co, result: CoroutineResult<Suspend, usize>) {
@@ -717,6 +748,13 @@ fn switch_out() {
     }
 }
 
+/// Leaves the current thread (queued as Ready) and comes back with its errno.
+fn switch_keeping_errno() {
+    let saved = errno::get();
+    switch_out();
+    errno::set(saved);
+}
+
 /// Spawns a green thread that runs `body` and exits with its return value.
 pub fn spawn(
     body: impl FnOnce() -> usize + 'static,
@@ -774,15 +812,29 @@ pub fn current_key() -> WaitKey {
     with(|s| s.key(s.current))
 }
 
+/// What may end a park early, besides what it waits for and its deadline.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Interrupts {
+    /// Nothing (a join still acts on a cancel request: it is a cancellation point).
+    Nothing,
+    /// A signal handler ([`Wake::Interrupted`], for calls that return EINTR natively);
+    /// a cancel request ends the thread there.
+    Signals,
+    /// A cancel request, returned as [`Wake::Interrupted`]: the caller first restores
+    /// what it must (a condition wait relocks its mutex), then calls
+    /// [`cancellation_point`].
+    Cancel,
+}
+
 /// Parks the current thread until its key is woken or `deadline` passes.
 pub fn park(reason: Reason, deadline: Option<Instant>) -> Wake {
-    park_as(reason, deadline, false)
+    park_as(reason, deadline, Interrupts::Nothing)
 }
 
 /// Like [`park`], but a signal handler running meanwhile ends it with
 /// [`Wake::Interrupted`] (for calls that return EINTR natively).
 pub fn park_interruptible(reason: Reason, deadline: Option<Instant>) -> Wake {
-    park_as(reason, deadline, true)
+    park_as(reason, deadline, Interrupts::Signals)
 }
 
 /// What to do when a cancellation point finds a cancel request (set by the hooks; it
@@ -794,7 +846,8 @@ pub fn set_cancel_action(action: fn() -> !) {
     CANCEL_ACTION.store(action as usize, std::sync::atomic::Ordering::SeqCst);
 }
 
-fn act_on_cancel_if_requested() {
+/// A cancellation point: acts on a pending cancel request (and then never returns).
+pub fn cancellation_point() {
     if !cancel_requested() {
         return;
     }
@@ -806,11 +859,13 @@ fn act_on_cancel_if_requested() {
     }
 }
 
-fn park_as(reason: Reason, deadline: Option<Instant>, interruptible: bool) -> Wake {
-    // Waiting calls are cancellation points (condition and lock waits excepted).
-    let cancellable = interruptible || reason == Reason::Join;
-    if cancellable {
-        act_on_cancel_if_requested();
+fn park_as(reason: Reason, deadline: Option<Instant>, interrupts: Interrupts) -> Wake {
+    // Waiting calls are cancellation points (lock waits excepted).
+    let interruptible = interrupts == Interrupts::Signals;
+    let cancellable = interrupts != Interrupts::Nothing || reason == Reason::Join;
+    let acts_here = cancellable && interrupts != Interrupts::Cancel;
+    if acts_here {
+        cancellation_point();
     }
     let saved = errno::get();
     with(|s| {
@@ -837,8 +892,8 @@ fn park_as(reason: Reason, deadline: Option<Instant>, interruptible: bool) -> Wa
         }
         s.threads[s.current as usize].wake
     });
-    if cancellable {
-        act_on_cancel_if_requested();
+    if acts_here {
+        cancellation_point();
     }
     wake
 }
@@ -888,10 +943,16 @@ pub fn sigmask(how: i32, set: Option<u64>) -> Result<u64, Errno> {
     })
 }
 
+/// Some thread of this process was asked to cancel (pthread_cancel, only ever on this
+/// OS thread's green threads).
+static CANCEL_EVER_REQUESTED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// pthread_cancel: marks the thread; one parked at a cancellation point wakes up to act.
 pub fn cancel(handle: Handle) -> Result<(), Errno> {
     with(|s| {
         let tid = s.resolve(handle).ok_or(Errno::SRCH)?;
+        CANCEL_EVER_REQUESTED.store(true, std::sync::atomic::Ordering::Relaxed);
         let t = &mut s.threads[tid as usize];
         t.cancel_pending = true;
         if t.state == State::Parked && t.cancellable && !t.cancel_disabled {
@@ -904,6 +965,10 @@ pub fn cancel(handle: Handle) -> Result<(), Errno> {
 
 /// A cancel request the current thread must act on now.
 pub fn cancel_requested() -> bool {
+    // Condition waits ask twice per call: a program that never cancels skips the look.
+    if !CANCEL_EVER_REQUESTED.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
     with(|s| {
         let t = &s.threads[s.current as usize];
         t.cancel_pending && !t.cancel_disabled
@@ -998,10 +1063,7 @@ pub fn sleep_until(deadline: Instant) -> Wake {
 /// Lets every other ready thread run once before the current one continues.
 pub fn yield_now() {
     let others_ready = with(|s| {
-        if s.run_queue.is_empty() {
-            s.poll_io(Some(Duration::ZERO));
-        }
-        if s.run_queue.is_empty() {
+        if !s.others_ready() {
             return false;
         }
         let me = s.current;
@@ -1011,31 +1073,63 @@ pub fn yield_now() {
         true
     });
     if others_ready {
-        let saved = errno::get();
-        switch_out();
-        errno::set(saved);
+        switch_keeping_errno();
     }
 }
 
-/// Waiting calls a thread may complete without parking before it lets the others run.
-const FAIR_CALLS: u32 = 64;
+/// How long a thread may run through hooked calls that never wait while others are
+/// ready (natively the kernel's time slices would let them run meanwhile). Short next to
+/// a kernel's slice (milliseconds), so the others wait little; long next to a switch
+/// (0.1 us), so stepping aside costs nothing measurable.
+const SLICE: Duration = Duration::from_micros(200);
 
-/// A waiting call (a read, a poll, an accept...) came back without parking. A thread
-/// that loops on such calls (a poll that is always ready, because the thread that would
-/// drain it never runs) would keep every other thread out, where natively the kernel's
-/// time slices let them run: after [`FAIR_CALLS`] of them in a row, it yields (which also
-/// looks at epoll, so parked threads whose fds became ready get their turn).
+/// Calls between two looks at the clock (a look costs more than an uncontended lock).
+const CLOCK_EVERY: u32 = 32;
+
+/// A hooked call came back without waiting (a read, a poll, an accept, a try-lock, an
+/// uncontended lock...). A thread that loops on such calls (busy-waiting on a try-lock,
+/// or on a poll that is always ready because the thread that would drain it never runs)
+/// would keep every other thread out, where natively the kernel's time slices let them
+/// run. Once it has run for a [`SLICE`] since it was dispatched, it steps aside: it
+/// waits (in `preempted`) while the ready threads run, for up to a slice, then runs
+/// again; threads that wait for each other (a ping-pong pair) keep going meanwhile.
 pub fn completed_without_parking() {
     let due = with(|s| {
         s.unparked_calls += 1;
-        let due = s.unparked_calls >= FAIR_CALLS;
-        if due {
-            s.unparked_calls = 0;
+        if s.unparked_calls % CLOCK_EVERY != 0 {
+            return false;
         }
-        due
+        let now = Instant::now();
+        match s.slice_start {
+            Some(start) if now.saturating_duration_since(start) >= SLICE => {
+                s.slice_start = Some(now);
+                true
+            }
+            Some(_) => false,
+            None => {
+                s.slice_start = Some(now);
+                false
+            }
+        }
     });
-    if due {
-        yield_now();
+    if !due {
+        return;
+    }
+    let others_ready = with(|s| {
+        if !s.others_ready() {
+            return false;
+        }
+        let me = s.current;
+        s.stats.parks[Reason::Yield as usize] += 1;
+        s.threads[me as usize].state = State::Ready;
+        if s.preempted.is_empty() {
+            s.preempted_turn = Instant::now();
+        }
+        s.preempted.push_back(me);
+        true
+    });
+    if others_ready {
+        switch_keeping_errno();
     }
 }
 
@@ -1071,6 +1165,11 @@ pub fn current_handle() -> Option<Handle> {
 
 /// Waits for `handle`'s thread to exit and returns its value (pthread_join semantics).
 pub fn join(handle: Handle, wait: JoinWait) -> Result<usize, Errno> {
+    if !matches!(wait, JoinWait::Block) {
+        // A loop of tryjoins (or of timed joins past their deadline) waits for the thread
+        // it joins, which must get its turn.
+        completed_without_parking();
+    }
     let early = with(|s| -> Result<Option<usize>, Errno> {
         let tid = s.resolve(handle).ok_or(Errno::SRCH)?;
         if tid == s.current {
@@ -1170,7 +1269,7 @@ pub fn futex_wait(
     still_waiting: impl FnOnce() -> bool,
     reason: Reason,
     deadline: Option<Instant>,
-    interruptible: bool,
+    interrupts: Interrupts,
 ) -> Wake {
     // Counted before the check, so that a waker on another OS thread that changes the word
     // after our check is sure to see us (see futex.rs).
@@ -1186,7 +1285,7 @@ pub fn futex_wait(
         true
     });
     let wake = if queued {
-        park_as(reason, deadline, interruptible)
+        park_as(reason, deadline, interrupts)
     } else {
         Wake::Ready
     };
@@ -1495,13 +1594,12 @@ mod tests {
         let flag = done.clone();
         let spinner = spawn(
             move || {
-                let mut calls = 0;
+                let t0 = Instant::now();
                 // Natively the kernel would run the other thread meanwhile.
                 while !flag.get() {
                     completed_without_parking();
-                    calls += 1;
                 }
-                calls
+                t0.elapsed().as_micros() as usize
             },
             opts(),
         )
@@ -1517,12 +1615,61 @@ mod tests {
             opts(),
         )
         .unwrap();
-        let calls = join(spinner, JoinWait::Block).unwrap();
+        let spun = join(spinner, JoinWait::Block).unwrap();
         join(setter, JoinWait::Block).unwrap();
-        assert!(
-            calls <= FAIR_CALLS as usize,
-            "{calls} calls before the other ran"
-        );
+        // One slice, or a few on a busy machine; never the forever of a livelock.
+        assert!(spun < 1_000_000, "spun {spun} us before the other ran");
+    }
+
+    #[test]
+    fn threads_that_wait_for_each_other_keep_going_beside_one_that_never_waits() {
+        init();
+        let stop = Rc::new(Cell::new(false));
+        let progress = Rc::new(Cell::new(0usize));
+        let hog = spawn(
+            {
+                let (stop, progress) = (stop.clone(), progress.clone());
+                move || {
+                    let mut turns = 0;
+                    while !stop.get() {
+                        let before = progress.get();
+                        completed_without_parking();
+                        // The pair ran meanwhile: the hog had stepped aside.
+                        turns += usize::from(progress.get() != before);
+                    }
+                    turns
+                }
+            },
+            opts(),
+        )
+        .unwrap();
+        // A pair handing the turn back and forth: each hand-off goes through the
+        // scheduler, as in a condvar or semaphore ping-pong.
+        let rounds = 20_000;
+        let pair: Vec<_> = (0..2)
+            .map(|_| {
+                let progress = progress.clone();
+                spawn(
+                    move || {
+                        for _ in 0..rounds {
+                            progress.set(progress.get() + 1);
+                            yield_now();
+                        }
+                        0
+                    },
+                    opts(),
+                )
+                .unwrap()
+            })
+            .collect();
+        for h in pair {
+            join(h, JoinWait::Block).unwrap();
+        }
+        stop.set(true);
+        let turns = join(hog, JoinWait::Block).unwrap();
+        // Stepping aside for one hand-off at a time would take 40,000 turns: the pair
+        // runs a slice at a time beside the hog (a few dozen turns).
+        assert!(turns < 2_000, "{turns} hog turns");
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! any kernel thread id, so the two never collide.
 
 use super::futex;
-use super::sched::{self, Reason, Wake};
+use super::sched::{self, Interrupts, Reason, Wake};
 use std::collections::HashMap;
 use std::sync::atomic::{
     AtomicI32, AtomicU32, AtomicU64, AtomicUsize,
@@ -63,8 +63,11 @@ enum Slept {
     /// Woken, or the word changed, or a spurious wakeup: look again.
     Woken,
     TimedOut,
-    /// A signal handler ran (only for interruptible sleeps).
-    Interrupted,
+    /// A signal handler ran (`restart`: it has SA_RESTART), or a cancel request came (see
+    /// [`Interrupts`]).
+    Interrupted {
+        restart: bool,
+    },
 }
 
 /// Sleeps while `*word == expected`.
@@ -75,7 +78,14 @@ fn wait_word(
     shared: bool,
     caller: Caller,
 ) -> bool {
-    sleep_on(word, expected, deadline, shared, caller, false) != Slept::TimedOut
+    sleep_on(
+        word,
+        expected,
+        deadline,
+        shared,
+        caller,
+        Interrupts::Nothing,
+    ) != Slept::TimedOut
 }
 
 fn sleep_on(
@@ -84,7 +94,7 @@ fn sleep_on(
     deadline: Option<Instant>,
     shared: bool,
     caller: Caller,
-    interruptible: bool,
+    interrupts: Interrupts,
 ) -> Slept {
     if !caller.green {
         return if futex::native_wait(word, expected, deadline, shared) {
@@ -102,8 +112,8 @@ fn sleep_on(
     };
     let addr = word.as_ptr() as usize;
     let still = || word.load(SeqCst) == expected;
-    match sched::futex_wait(addr, still, Reason::Sync, until, interruptible) {
-        Wake::Interrupted { .. } => Slept::Interrupted,
+    match sched::futex_wait(addr, still, Reason::Sync, until, interrupts) {
+        Wake::Interrupted { restart } => Slept::Interrupted { restart },
         Wake::TimedOut if deadline.is_some_and(|d| Instant::now() >= d) => Slept::TimedOut,
         _ => Slept::Woken,
     }
@@ -410,13 +420,18 @@ impl Cond {
         Ok(())
     }
 
-    /// Unlocks `mutex`, sleeps until signalled (or `deadline`), relocks `mutex`.
+    /// Unlocks `mutex`, sleeps until signalled (or `deadline`), relocks `mutex`. A
+    /// cancellation point for green callers (POSIX): a cancel request acts with `mutex`
+    /// held, so that cleanup handlers may unlock it.
     pub fn wait(
         &self,
         mutex: &Mutex,
         caller: Caller,
         deadline: Option<Instant>,
     ) -> Result<(), i32> {
+        if caller.green {
+            sched::cancellation_point();
+        }
         let seq = self.seq.load(SeqCst);
         self.waiters.fetch_add(1, SeqCst);
         if let Err(e) = mutex.unlock(caller) {
@@ -424,9 +439,18 @@ impl Cond {
             return Err(e);
         }
         let shared = self.flags.load(Relaxed) & COND_SHARED != 0;
-        let in_time = wait_word(&self.seq, seq, deadline, shared, caller);
+        let slept = sleep_on(&self.seq, seq, deadline, shared, caller, Interrupts::Cancel);
         self.waiters.fetch_sub(1, SeqCst);
         let relocked = mutex.lock(caller, LockWait::Block);
+        if caller.green && sched::cancel_requested() {
+            // A signal this waiter took (it may have been cancelled after it was woken)
+            // goes to another waiter, as glibc passes it on: at worst a spurious wakeup.
+            if slept == Slept::Woken {
+                self.signal(caller);
+            }
+            sched::cancellation_point();
+        }
+        let in_time = slept != Slept::TimedOut;
         match relocked {
             Err(libc::EOWNERDEAD) => Err(libc::EOWNERDEAD),
             Err(e) => Err(e),
@@ -678,19 +702,21 @@ impl Semaphore {
                 return Err(libc::EAGAIN);
             }
             self.data.fetch_add(SEM_NWAITERS_ONE, SeqCst);
-            // sem_wait is never restarted after a signal handler: EINTR.
             let slept = sleep_on(
                 self.value_word(),
                 0,
                 wait.deadline(),
                 self.shared(),
                 caller,
-                true,
+                Interrupts::Signals,
             );
             self.data.fetch_sub(SEM_NWAITERS_ONE, SeqCst);
             match slept {
                 Slept::Woken => {}
-                Slept::Interrupted => return Err(libc::EINTR),
+                // As the kernel's futex wait under glibc: a wait without a deadline is
+                // restarted after an SA_RESTART handler, a timed one never is.
+                Slept::Interrupted { restart } if restart && wait.deadline().is_none() => {}
+                Slept::Interrupted { .. } => return Err(libc::EINTR),
                 Slept::TimedOut if self.try_take() => return Ok(()),
                 Slept::TimedOut => return Err(libc::ETIMEDOUT),
             }
