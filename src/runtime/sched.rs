@@ -274,10 +274,10 @@ pub struct Scheduler {
     woken: Vec<WaitKey>,
     /// Green threads parked by address (the green futex).
     futex: futex::Table,
-    /// Wakes posted from outside this thread; its doorbell eventfd stays open for the
-    /// process's life.
+    /// Wakes posted from outside this thread; its doorbell eventfd (owned, -1 in a
+    /// child that could not make one) stays open for the process's life.
     mailbox: &'static futex::Mailbox,
-    doorbell: rustix::fd::OwnedFd,
+    doorbell: i32,
     /// Lowest number for our own fds.
     fd_floor: u32,
     /// In a child forked by another green thread, MAIN does not exist: when the last
@@ -326,42 +326,88 @@ fn claim_if_main(sched: *mut Scheduler) {
     }
 }
 
-/// An epoll reactor watching a new doorbell eventfd, and the mailbox it rings.
-fn new_reactor(
+/// A new doorbell eventfd (above `fd_floor`, our own) that `reactor` watches, and the
+/// mailbox it rings.
+fn new_doorbell(
+    reactor: &mut Reactor,
     fd_floor: u32,
-) -> Result<(Reactor, &'static futex::Mailbox, rustix::fd::OwnedFd), Errno> {
-    let mut reactor = Reactor::new(fd_floor)?;
+) -> Result<(&'static futex::Mailbox, i32), Errno> {
+    use rustix::fd::{AsFd, AsRawFd, IntoRawFd};
     let doorbell = rustix::event::eventfd(
         0,
         rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
     )?;
     let doorbell = super::reactor::move_high(doorbell, fd_floor);
-    super::reactor::mark_internal(rustix::fd::AsRawFd::as_raw_fd(&doorbell));
-    reactor.watch_doorbell(rustix::fd::AsFd::as_fd(&doorbell))?;
-    let mailbox = futex::new_mailbox(rustix::fd::AsRawFd::as_raw_fd(&doorbell));
-    Ok((reactor, mailbox, doorbell))
+    super::reactor::mark_internal(doorbell.as_raw_fd());
+    if let Err(e) = reactor.watch_doorbell(doorbell.as_fd()) {
+        super::reactor::close_raw(doorbell);
+        return Err(e);
+    }
+    let fd = doorbell.into_raw_fd();
+    Ok((futex::new_mailbox(fd), fd))
+}
+
+/// Runs `make` (which opens fds); if the soft fd limit stops it, runs it once more under
+/// the hard limit and then puts the soft one back (fds above a soft limit stay usable).
+/// A program that used every fd up to its soft limit can still fork natively, and its
+/// child must get greenify's fds all the same.
+fn under_hard_fd_limit<T>(mut make: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    match make() {
+        Err(Errno::MFILE) => {}
+        other => return other,
+    }
+    let soft = getrlimit(Resource::Nofile);
+    if soft.current == soft.maximum {
+        return Err(Errno::MFILE);
+    }
+    let hard = Rlimit {
+        current: soft.maximum,
+        maximum: soft.maximum,
+    };
+    setrlimit(Resource::Nofile, hard)?;
+    let result = make();
+    let _ = setrlimit(Resource::Nofile, soft);
+    result
 }
 
 /// In the child of a fork, on the thread that forked: only this green thread exists.
 /// The epoll instance and the doorbell are the parent's (shared across fork), so they
 /// are replaced; the other threads, their waits and timers are dropped (their
 /// coroutines are forgotten, never resumed nor unwound).
-pub fn after_fork_child() {
+///
+/// Returns false if the child cannot have an epoll instance and a doorbell (every fd
+/// number it may open is taken, under a hard limit below greenify's own numbers): the
+/// caller must then give up the green runtime in this process.
+pub fn after_fork_child() -> bool {
     futex::forget_mailboxes();
-    interrupt::take(|_| {});
     if !is_active() {
-        return;
+        interrupt::take(|_| {});
+        return true;
     }
     // The forking thread is the child's main OS thread.
-    claim_if_main(current_sched());
-    with(|s| {
-        let (reactor, mailbox, doorbell) = match new_reactor(s.fd_floor) {
-            Ok(parts) => parts,
-            Err(e) => overflow::die(&format!("greenify: cannot rebuild epoll after fork: {e}")),
-        };
-        std::mem::replace(&mut s.reactor, reactor).close();
-        super::reactor::close_raw(std::mem::replace(&mut s.doorbell, doorbell));
-        s.mailbox = mailbox;
+    let sched = current_sched();
+    claim_if_main(sched);
+    // A fork from a signal handler may have interrupted a scheduler section (the idle
+    // epoll_wait): the child's handler returns into it, so it stays lent afterwards.
+    // SAFETY: the scheduler is never freed; only this thread exists in the child.
+    let interrupted_section = unsafe { std::mem::replace(&mut (*sched).lent, false) };
+    let rebuilt = with(|s| {
+        // The parent's fds go first: a child of a parent at its fd limit has no others.
+        if s.doorbell >= 0 {
+            // SAFETY: our own doorbell fd, closed once here.
+            super::reactor::close_raw(unsafe { rustix::fd::FromRawFd::from_raw_fd(s.doorbell) });
+            s.doorbell = -1;
+        }
+        let fd_floor = s.fd_floor;
+        let rebuilt = under_hard_fd_limit(|| {
+            s.reactor.reopen(fd_floor)?;
+            new_doorbell(&mut s.reactor, fd_floor)
+        })
+        .map(|(mailbox, doorbell)| {
+            s.mailbox = mailbox;
+            s.doorbell = doorbell;
+        });
         let me = s.current;
         s.free_ids.clear();
         for (tid, t) in s.threads.iter_mut().enumerate() {
@@ -389,7 +435,24 @@ pub fn after_fork_child() {
         s.timed_waits = 0;
         s.futex = futex::Table::default();
         s.woken.clear();
+        // A handler that forked interrupted this thread's wait: it gets its EINTR (or
+        // restart) as natively, or else waits again, in the new reactor and timers.
+        interrupt::take(|i| s.interrupt(i));
+        if s.threads[me as usize].state == State::Parked {
+            let key = s.key(me);
+            s.ready(key, Wake::Ready);
+        }
+        rebuilt
     });
+    // SAFETY: as above.
+    unsafe { (*sched).lent = interrupted_section };
+    match rebuilt {
+        Ok(()) => true,
+        Err(e) => {
+            ::log::warn!("cannot make epoll and eventfd after fork ({e}): the child runs natively");
+            false
+        }
+    }
 }
 
 /// Creates the scheduler of the calling OS thread; its current code becomes [`MAIN`].
@@ -402,7 +465,8 @@ pub fn init_current_thread(config: Config) -> Result<(), Errno> {
     main.name[..4].copy_from_slice(b"main");
     let os_mask = os_sigmask(None);
     main.sigmask = os_mask;
-    let (reactor, mailbox, doorbell) = new_reactor(config.fd_floor)?;
+    let mut reactor = Reactor::new(config.fd_floor)?;
+    let (mailbox, doorbell) = new_doorbell(&mut reactor, config.fd_floor)?;
     let sched = Box::new(Scheduler {
         threads: vec![main],
         free_ids: Vec::new(),
@@ -830,7 +894,8 @@ fn park_as(reason: Reason, deadline: Option<Instant>, interruptible: bool) -> Wa
     errno::set(saved);
     let wake = with(|s| {
         if deadline.is_some() {
-            s.timed_waits -= 1;
+            // Saturating: a fork (in a signal handler) during this park reset the count.
+            s.timed_waits = s.timed_waits.saturating_sub(1);
         }
         s.threads[s.current as usize].wake
     });
