@@ -354,10 +354,6 @@ pub unsafe extern "C" fn pthread_detach(t: pthread_t) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn pthread_self() -> pthread_t {
-    if let Some(identity) = super::signal::handler_identity() {
-        // SAFETY: forwarded for the main thread.
-        return identity.unwrap_or_else(|| unsafe { real::pthread_self() });
-    }
     let handle = enter().and_then(|_green| runtime::current_handle());
     match handle {
         Some(h) => h.0,
@@ -503,7 +499,11 @@ pub unsafe extern "C" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
         // The signal reaches the OS thread; the green thread it aims at is the one a
         // handler interrupts (see signal.rs).
         let tid = runtime::sched::thread_id(h).unwrap_or(0);
-        return super::signal::kill_green(tid, h.0, sig);
+        return super::signal::kill_green(tid, sig);
+    }
+    if green.is_some() && sig != 0 && t == os_thread() {
+        // The main thread's own handle: its handler runs in the main thread.
+        return super::signal::kill_green(runtime::sched::MAIN, sig);
     }
     // SAFETY: forwarded.
     unsafe { real::pthread_kill(t, sig) }

@@ -227,6 +227,11 @@ struct Thread {
     cleanup_top: usize,
     /// This thread's signal mask (kernel sigset: bit n-1 for signal n).
     sigmask: u64,
+    /// Signals whose handlers this thread must run (see interrupt.rs), same bits.
+    handlers_due: u64,
+    /// Its waits do not run handlers (a helper thread writes into its stack until the
+    /// wait ends, so the handler must not jump out of it).
+    holds_handlers: bool,
 }
 
 impl Thread {
@@ -253,6 +258,8 @@ impl Thread {
             cancel_async: false,
             cleanup_top: 0,
             sigmask: 0,
+            handlers_due: 0,
+            holds_handlers: false,
         }
     }
 }
@@ -437,7 +444,16 @@ pub fn after_fork_child() -> bool {
         s.woken.clear();
         // A handler that forked interrupted this thread's wait: it gets its EINTR (or
         // restart) as natively, or else waits again, in the new reactor and timers.
-        interrupt::take(|i| s.interrupt(i));
+        // Handlers that had not run yet are the parent's (pending signals are not
+        // inherited).
+        s.threads[me as usize].handlers_due = 0;
+        interrupt::take(|i| {
+            s.interrupt(interrupt::Interruption {
+                deliver: false,
+                ..i
+            })
+        });
+        interrupt::set_deliveries_pending(false);
         if s.threads[me as usize].state == State::Parked {
             let key = s.key(me);
             s.ready(key, Wake::Ready);
@@ -608,29 +624,51 @@ impl Scheduler {
             .fold(u64::MAX, |all, t| all & t.sigmask)
     }
 
-    /// Applies a signal's interruption to the thread the kernel would have chosen.
-    fn interrupt(&mut self, i: interrupt::Interruption) {
-        let bit = 1u64 << (i.sig.clamp(1, 64) - 1);
+    /// The thread the kernel would run the handler of `sig` on: `target` (a
+    /// pthread_kill's), else the main thread, else a thread not blocking the signal.
+    fn chosen(&self, sig: u32, target: Option<ThreadId>) -> Option<ThreadId> {
+        let bit = sig_bit(sig);
         let accepts =
             |t: &Thread| t.sigmask & bit == 0 && !matches!(t.state, State::Free | State::Exited);
+        match target {
+            Some(tid) => Some(tid),
+            None if !self.main_exited && accepts(&self.threads[MAIN as usize]) => Some(MAIN),
+            None => {
+                (0..self.threads.len() as ThreadId).find(|&t| accepts(&self.threads[t as usize]))
+            }
+        }
+    }
+
+    /// Applies a signal's interruption to the thread the kernel would have chosen; hands
+    /// it the handler to run if the handler has not run yet, waking it from any wait to
+    /// do so (a wait that is not interrupted goes on after the handler: callers re-check).
+    fn interrupt(&mut self, i: interrupt::Interruption) {
         let eligible = |t: &Thread| {
             t.state == State::Parked
                 && t.interruptible
                 && interrupt::parked_before(t.parked_at, i.epoch)
         };
-        let target = match i.target {
-            Some(tid) => Some(tid),
-            // The kernel prefers the main thread, else a thread not blocking the signal.
-            None if !self.main_exited && accepts(&self.threads[MAIN as usize]) => Some(MAIN),
-            None => {
-                (0..self.threads.len() as ThreadId).find(|&t| accepts(&self.threads[t as usize]))
+        let target = self.chosen(i.sig, i.target);
+        let Some(tid) = target.filter(|&t| (t as usize) < self.threads.len()) else {
+            // No thread takes it: the one running now does, when it unblocks it.
+            if i.deliver {
+                let me = self.current as usize;
+                self.threads[me].handlers_due |= sig_bit(i.sig);
             }
+            return;
         };
-        if let Some(tid) = target {
-            if self.threads.get(tid as usize).is_some_and(eligible) {
-                let key = self.key(tid);
-                self.ready(key, Wake::Interrupted { restart: i.restart });
-            }
+        if eligible(&self.threads[tid as usize]) {
+            let key = self.key(tid);
+            self.ready(key, Wake::Interrupted { restart: i.restart });
+        }
+        let t = &mut self.threads[tid as usize];
+        if !i.deliver || matches!(t.state, State::Free | State::Exited) {
+            return;
+        }
+        t.handlers_due |= sig_bit(i.sig);
+        if t.state == State::Parked && t.sigmask & sig_bit(i.sig) == 0 && !t.holds_handlers {
+            let key = self.key(tid);
+            self.ready(key, Wake::Ready);
         }
     }
 
@@ -817,6 +855,8 @@ pub fn spawn(
         t.cleanup_top = 0;
         t.stack = bounds;
         t.sigmask = options.sigmask.unwrap_or(creator_mask);
+        t.handlers_due = 0;
+        t.holds_handlers = false;
         if t.sigmask != creator_mask {
             s.masks_vary = true;
         }
@@ -892,17 +932,118 @@ fn park_as(reason: Reason, deadline: Option<Instant>, interruptible: bool) -> Wa
     });
     switch_out();
     errno::set(saved);
-    let wake = with(|s| {
+    let (wake, handlers_due) = with(|s| {
         if deadline.is_some() {
             // Saturating: a fork (in a signal handler) during this park reset the count.
             s.timed_waits = s.timed_waits.saturating_sub(1);
         }
-        s.threads[s.current as usize].wake
+        let t = &s.threads[s.current as usize];
+        (t.wake, t.has_handlers_due())
     });
     if cancellable {
         act_on_cancel_if_requested();
     }
+    if handlers_due {
+        run_due_handlers();
+    }
     wake
+}
+
+/// A signal's bit in a kernel sigset.
+fn sig_bit(sig: u32) -> u64 {
+    1u64 << (sig.clamp(1, 64) - 1)
+}
+
+impl Thread {
+    /// Handlers handed to this thread that it may run now (the others wait until it
+    /// unblocks their signals), unless its wait must not run them.
+    fn has_handlers_due(&self) -> bool {
+        self.handlers_due & !self.sigmask != 0 && !self.holds_handlers
+    }
+}
+
+/// Runs the handlers due in the current thread (set by the hooks: signal.rs).
+static HANDLER_ACTION: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Sets what runs the handlers a thread must run (see [`take_due_handlers`]).
+pub fn set_handler_action(action: fn()) {
+    HANDLER_ACTION.store(action as usize, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn run_due_handlers() {
+    let action = HANDLER_ACTION.load(std::sync::atomic::Ordering::SeqCst);
+    if action != 0 {
+        // SAFETY: the address was stored from a `fn()` by set_handler_action.
+        let action: fn() = unsafe { std::mem::transmute(action) };
+        action();
+    }
+}
+
+/// Hands out the interruptions posted since the scheduler last looked (from a hook that
+/// returns: the handlers they bring may be the current thread's to run before it goes on).
+pub fn apply_interruptions() {
+    with(|s| interrupt::take(|i| s.interrupt(i)));
+}
+
+/// Takes the signals whose handlers the current thread must run now (not those it
+/// blocks, nor any during a wait that holds them); says whether any thread still has
+/// handlers to run.
+pub fn take_due_handlers() -> u64 {
+    with(|s| {
+        let t = &mut s.threads[s.current as usize];
+        let due = if t.holds_handlers {
+            0
+        } else {
+            t.handlers_due & !t.sigmask
+        };
+        t.handlers_due &= !due;
+        let waiting = s
+            .threads
+            .iter()
+            .any(|t| t.handlers_due != 0 && !matches!(t.state, State::Free | State::Exited));
+        interrupt::set_deliveries_pending(waiting);
+        due
+    })
+}
+
+/// Whether the handler of `sig` (process-directed) belongs to the current thread: the
+/// kernel would have chosen it, or no thread at all.
+pub fn signal_is_for_current(sig: u32) -> bool {
+    let sched = current_sched();
+    // SAFETY: the scheduler is never freed; only this OS thread uses it. A section that
+    // holds it (the signal interrupted it) answers yes: the handler runs here, as before.
+    if sched.is_null() || unsafe { (*sched).lent } {
+        return true;
+    }
+    with(|s| s.chosen(sig, None).is_none_or(|t| t == s.current))
+}
+
+/// The current thread's waits run no handlers while `hold` (see `holds_handlers`).
+pub fn hold_handlers(hold: bool) {
+    with(|s| {
+        let me = s.current as usize;
+        s.threads[me].holds_handlers = hold;
+    })
+}
+
+/// An OS mask no thread can have (SIGKILL and SIGSTOP cannot be blocked): the mask the
+/// OS thread has is not known (a handler ran and may have jumped out, restoring a mask
+/// behind the scheduler's back), so the next switch sets it whatever it is.
+const UNKNOWN_MASK: u64 = u64::MAX;
+
+/// While a delivered handler runs: the OS thread blocks `extra` too, on top of the
+/// current thread's mask, as the kernel does around a handler. `None` when it returned.
+pub fn handler_mask(extra: Option<u64>) {
+    with(|s| {
+        let mine = s.threads[s.current as usize].sigmask;
+        s.applied_mask = UNKNOWN_MASK;
+        match extra {
+            Some(extra) => {
+                os_sigmask(Some(mine | extra));
+            }
+            None => s.apply_mask(mine),
+        }
+    })
 }
 
 /// The OS thread's signal mask (rt_sigprocmask, raw: greenify hooks pthread_sigmask):
@@ -1076,6 +1217,9 @@ pub fn yield_now() {
         let saved = errno::get();
         switch_out();
         errno::set(saved);
+        if with(|s| s.threads[s.current as usize].has_handlers_due()) {
+            run_due_handlers();
+        }
     }
 }
 
