@@ -49,20 +49,42 @@ static void rp_on(int sig, void (*handler)(int), int flags) {
     sigaction(sig, &sa, NULL);
 }
 
-/* What the jumping thread does after the jump: waits, sleeps, reads, as before. */
-static void rp_after_jump(int rfd, int wfd) {
+/* After the jump the thread keeps working with the others: it wakes a thread that was
+ * started before the signal, waits for that thread's answer, sleeps and joins it. */
+static int rp_go[2], rp_back[2];
+static pthread_t rp_writer, rp_self_before;
+
+static void *rp_writer_thread(void *arg) {
+    (void)arg;
+    char c = 0;
+    if (read(rp_go[0], &c, 1) == 1) write(rp_back[1], &c, 1);
+    return NULL;
+}
+
+static void rp_start_writer(void) {
+    if (pipe(rp_go) != 0 || pipe(rp_back) != 0) return;
+    rp_self_before = pthread_self();
+    pthread_create(&rp_writer, NULL, rp_writer_thread, NULL);
+}
+
+static void rp_after_jump(void) {
+    printf("after jump: same pthread_self %d\n", pthread_equal(pthread_self(), rp_self_before));
+    SHOW("after jump: wake the writer", write(rp_go[1], "y", 1));
+    char c = 0;
+    SHOW("after jump: read its answer", read(rp_back[0], &c, 1));
+    printf("after jump: got %c\n", c);
     double t0 = now_ms();
     msleep(20);
     printf("after jump: sleep %s\n", timing(now_ms() - t0, 20));
-    char c = 'y';
-    SHOW("after jump: write", write(wfd, &c, 1));
-    c = 0;
-    SHOW("after jump: read", read(rfd, &c, 1));
-    printf("after jump: got %c\n", c);
+    SHOWRC("after jump: join the writer", pthread_join(rp_writer, NULL));
     int mask_has = -1;
     sigset_t now;
     if (pthread_sigmask(SIG_BLOCK, NULL, &now) == 0) mask_has = sigismember(&now, SIGUSR1);
     printf("after jump: SIGUSR1 blocked %d\n", mask_has);
+    close(rp_go[0]);
+    close(rp_go[1]);
+    close(rp_back[0]);
+    close(rp_back[1]);
 }
 
 enum rp_wait { RP_READ, RP_NANOSLEEP, RP_COND, RP_SEM, RP_POLL, RP_CPU };
@@ -98,16 +120,13 @@ static void rp_wait_forever(void) {
 
 static void *rp_jumping_thread(void *arg) {
     (void)arg;
-    int wp[2];
-    if (pipe(wp) != 0) return NULL;
+    rp_start_writer();
     if (sigsetjmp(rp_jmp, 1) == 0) {
         rp_wait_forever();
     } else {
         printf("thread: jumped back (%d)\n", (int)rp_jumps);
-        rp_after_jump(wp[0], wp[1]);
+        rp_after_jump();
     }
-    close(wp[0]);
-    close(wp[1]);
     return (void *)42;
 }
 
@@ -167,8 +186,7 @@ static void *rp_cpu_thread(void *arg) {
     sigemptyset(&s);
     sigaddset(&s, SIGALRM);
     pthread_sigmask(SIG_UNBLOCK, &s, NULL);
-    int wp[2];
-    if (pipe(wp) != 0) return NULL;
+    rp_start_writer();
     if (sigsetjmp(rp_jmp, 1) == 0) {
         struct itimerval it = { { 0, 0 }, { 0, 20000 } };
         setitimer(ITIMER_REAL, &it, NULL);
@@ -176,10 +194,8 @@ static void *rp_cpu_thread(void *arg) {
         printf("spin ended without a jump\n");
     } else {
         printf("thread: jumped out of the loop (%d)\n", (int)rp_jumps);
-        rp_after_jump(wp[0], wp[1]);
+        rp_after_jump();
     }
-    close(wp[0]);
-    close(wp[1]);
     return (void *)43;
 }
 
@@ -203,8 +219,7 @@ CASE(rp_siglongjmp_thread_cpu_sigalrm) {
 /* The thread raises a signal at itself (pthread_kill, raise) while computing. */
 static void *rp_self_kill_thread(void *arg) {
     int use_raise = (int)(intptr_t)arg;
-    int wp[2];
-    if (pipe(wp) != 0) return NULL;
+    rp_start_writer();
     if (sigsetjmp(rp_jmp, 1) == 0) {
         if (use_raise)
             raise(SIGUSR1);
@@ -214,10 +229,8 @@ static void *rp_self_kill_thread(void *arg) {
     } else {
         printf("thread: jumped out of %s (%d)\n", use_raise ? "raise" : "pthread_kill",
                (int)rp_jumps);
-        rp_after_jump(wp[0], wp[1]);
+        rp_after_jump();
     }
-    close(wp[0]);
-    close(wp[1]);
     return (void *)44;
 }
 
@@ -265,9 +278,8 @@ static void *rp_fault_thread(void *arg) {
     ss.ss_size = 64 * 1024;
     ss.ss_sp = malloc(ss.ss_size);
     sigaltstack(&ss, NULL);
-    int wp[2];
-    if (pipe(wp) != 0) return NULL;
     for (volatile int round = 0; round < 2; round++) {
+        rp_start_writer();
         if (sigsetjmp(rp_jmp, 1) == 0) {
             if (round == 0)
                 *rp_null = 1;
@@ -277,11 +289,9 @@ static void *rp_fault_thread(void *arg) {
         } else {
             printf("thread: recovered from %s code %d (%d)\n", sigabbrev_np(rp_last_fault),
                    (int)rp_fault_code, (int)rp_jumps);
-            rp_after_jump(wp[0], wp[1]);
+            rp_after_jump();
         }
     }
-    close(wp[0]);
-    close(wp[1]);
     ss.ss_flags = SS_DISABLE;
     sigaltstack(&ss, NULL);
     return (void *)45;
@@ -308,25 +318,22 @@ static void rp_main_jump(enum rp_wait how) {
     rp_spin = 0;
     sem_init(&rp_sem, 0, 0);
     if (pipe(rp_pipe) != 0) return;
-    int wp[2];
-    if (pipe(wp) != 0) return;
     rp_on(SIGALRM, rp_jump_handler, SA_RESTART);
     /* Another thread parked meanwhile, woken after the jump. */
     pthread_t b;
     pthread_create(&b, NULL, rp_bystander, NULL);
+    rp_start_writer();
     if (sigsetjmp(rp_jmp, 1) == 0) {
         struct itimerval it = { { 0, 0 }, { 0, 30000 } };
         setitimer(ITIMER_REAL, &it, NULL);
         rp_wait_forever();
     } else {
         printf("main: jumped back (%d)\n", (int)rp_jumps);
-        rp_after_jump(wp[0], wp[1]);
+        rp_after_jump();
     }
     ssize_t wrote = write(rp_pipe[1], "m", 1);
     SHOWRC("join bystander", pthread_join(b, NULL));
     printf("write for bystander: %zd\n", wrote);
-    close(wp[0]);
-    close(wp[1]);
     close(rp_pipe[0]);
     close(rp_pipe[1]);
 }
@@ -339,11 +346,13 @@ CASE(rp_siglongjmp_main_cpu) { rp_main_jump(RP_CPU); }
 CASE(rp_siglongjmp_main_sigsegv) {
     rp_jumps = 0;
     rp_on_fault(SIGSEGV);
+    rp_start_writer();
     if (sigsetjmp(rp_jmp, 1) == 0) {
         *rp_null = 2;
         printf("no fault\n");
     } else {
         printf("main: recovered from %s (%d)\n", sigabbrev_np(rp_last_fault), (int)rp_jumps);
+        rp_after_jump();
     }
     pthread_t t;
     pthread_create(&t, NULL, rp_fault_thread, NULL);
