@@ -12,6 +12,7 @@
 #include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 extern char **environ;
@@ -359,4 +360,321 @@ CASE(rp_siglongjmp_main_sigsegv) {
     void *rv = NULL;
     SHOWRC("join", pthread_join(t, &rv));
     printf("thread returned %ld\n", (long)rv);
+}
+
+/* ---- fork at awkward moments ---- */
+
+static pthread_mutex_t rp_held = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t rp_cond_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t rp_cond2 = PTHREAD_COND_INITIALIZER;
+static volatile int rp_cond_flag;
+static int rp_release[2];
+
+static void *rp_holder(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&rp_held);
+    rp_waiting++;
+    char c;
+    read(rp_release[0], &c, 1);
+    pthread_mutex_unlock(&rp_held);
+    return NULL;
+}
+
+static void *rp_cond_waiter(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&rp_cond_mutex);
+    rp_waiting++;
+    while (!rp_cond_flag) pthread_cond_wait(&rp_cond2, &rp_cond_mutex);
+    pthread_mutex_unlock(&rp_cond_mutex);
+    return NULL;
+}
+
+static void *rp_return_7(void *arg) {
+    (void)arg;
+    msleep(5);
+    return (void *)7;
+}
+
+/* What a forked child checks: its lone thread can start, join, sleep and read. */
+static int rp_child_works(void) {
+    pthread_t t;
+    void *rv = NULL;
+    if (pthread_create(&t, NULL, rp_return_7, NULL) != 0) return 10;
+    if (pthread_join(t, &rv) != 0 || rv != (void *)7) return 11;
+    int p[2];
+    if (pipe(p) != 0) return 12;
+    double t0 = now_ms();
+    msleep(10);
+    if (now_ms() - t0 < 9) return 13;
+    if (write(p[1], "z", 1) != 1) return 14;
+    char c = 0;
+    if (read(p[0], &c, 1) != 1 || c != 'z') return 15;
+    return 0;
+}
+
+static void rp_show_child(const char *what, pid_t pid) {
+    int st = 0;
+    pid_t r = waitpid(pid, &st, 0);
+    if (r != pid)
+        printf("%s: waitpid %s\n", what, en(errno));
+    else if (WIFEXITED(st))
+        printf("%s: exit %d\n", what, WEXITSTATUS(st));
+    else
+        printf("%s: signal %s\n", what, sigabbrev_np(WTERMSIG(st)));
+}
+
+CASE(rp_fork_while_threads_hold_mutex_and_wait) {
+    rp_waiting = 0;
+    rp_cond_flag = 0;
+    if (pipe(rp_release) != 0) return;
+    pthread_t h, w;
+    pthread_create(&h, NULL, rp_holder, NULL);
+    pthread_create(&w, NULL, rp_cond_waiter, NULL);
+    while (rp_waiting < 2) msleep(1);
+    msleep(20);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Only this thread: the mutex stays held by a thread that does not exist here, the
+         * condition variable's mutex is free, and the child's own threads work. */
+        int held = pthread_mutex_trylock(&rp_held);
+        int free_one = pthread_mutex_trylock(&rp_cond_mutex);
+        if (free_one == 0) pthread_mutex_unlock(&rp_cond_mutex);
+        int works = rp_child_works();
+        _exit(held == EBUSY && free_one == 0 ? works : 20);
+    }
+    rp_show_child("child", pid);
+    write(rp_release[1], "r", 1);
+    pthread_mutex_lock(&rp_cond_mutex);
+    rp_cond_flag = 1;
+    pthread_cond_broadcast(&rp_cond2);
+    pthread_mutex_unlock(&rp_cond_mutex);
+    SHOWRC("join holder", pthread_join(h, NULL));
+    SHOWRC("join waiter", pthread_join(w, NULL));
+    close(rp_release[0]);
+    close(rp_release[1]);
+}
+
+/* A thread other than main forks: in the child it is the only thread, keeps its
+ * pthread_self, and the process ends with status 0 when it returns. */
+static void *rp_forking_thread(void *arg) {
+    (void)arg;
+    pthread_t me = pthread_self();
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int code = rp_child_works();
+        if (!pthread_equal(me, pthread_self())) code = 30;
+        if (code != 0) _exit(code);
+        return NULL; /* the last thread returns: the process exits with 0 */
+    }
+    rp_show_child("child of a thread", pid);
+    return (void *)8;
+}
+
+CASE(rp_fork_from_non_main_thread) {
+    pthread_t t;
+    void *rv = NULL;
+    pthread_create(&t, NULL, rp_forking_thread, NULL);
+    SHOWRC("join", pthread_join(t, &rv));
+    printf("thread returned %ld\n", (long)rv);
+}
+
+/* A SIGALRM handler forks while main waits in read (no SA_RESTART). Both the parent and
+ * the child get EINTR from the read once the handler returns. */
+static volatile pid_t rp_forked;
+
+static void rp_fork_handler(int sig) {
+    (void)sig;
+    rp_forked = fork();
+}
+
+static void rp_fork_in_handler(enum rp_wait how) {
+    rp_forked = -1;
+    rp_how = how;
+    if (pipe(rp_pipe) != 0) return;
+    rp_on(SIGALRM, rp_fork_handler, 0);
+    fflush(stdout);
+    struct itimerval it = { { 0, 0 }, { 0, 20000 } };
+    setitimer(ITIMER_REAL, &it, NULL);
+    char c;
+    struct timespec long_sleep = { 5, 0 };
+    errno = 0;
+    int r = how == RP_READ ? (int)read(rp_pipe[0], &c, 1) : nanosleep(&long_sleep, NULL);
+    int e = errno;
+    if (rp_forked == 0) _exit(r == -1 && e == EINTR ? 40 + rp_child_works() : 50);
+    printf("parent wait: ret=%d errno=%s\n", r, en(e));
+    if (rp_forked > 0) rp_show_child("child forked in a handler", rp_forked);
+    close(rp_pipe[0]);
+    close(rp_pipe[1]);
+}
+
+CASE(rp_fork_in_handler_during_read) { rp_fork_in_handler(RP_READ); }
+CASE(rp_fork_in_handler_during_nanosleep) { rp_fork_in_handler(RP_NANOSLEEP); }
+
+/* The same while another thread is parked too: the handler interrupts the idle wait. */
+CASE(rp_fork_in_handler_while_all_wait) {
+    rp_waiting = 0;
+    if (pipe(rp_release) != 0) return;
+    pthread_t h;
+    pthread_create(&h, NULL, rp_holder, NULL);
+    while (rp_waiting < 1) msleep(1);
+    rp_fork_in_handler(RP_READ);
+    write(rp_release[1], "r", 1);
+    SHOWRC("join holder", pthread_join(h, NULL));
+    close(rp_release[0]);
+    close(rp_release[1]);
+}
+
+/* ---- exec failures: the process goes on, its threads and sockets as before ---- */
+
+static int rp_sock[2];
+
+static void *rp_sock_reader(void *arg) {
+    (void)arg;
+    char buf[8] = { 0 };
+    ssize_t n = read(rp_sock[0], buf, sizeof buf - 1);
+    printf("reader: %zd %s\n", n, buf);
+    return NULL;
+}
+
+CASE(rp_exec_failures_then_threads_go_on) {
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, rp_sock) != 0) return;
+    pthread_t t;
+    pthread_create(&t, NULL, rp_sock_reader, NULL);
+    msleep(10);
+    char *argv[] = { "x", NULL };
+    char *envp[] = { NULL };
+    SHOW("execve missing", execve("/nonexistent/prog", argv, envp));
+    SHOW("execve directory", execve("/tmp", argv, envp));
+    SHOW("execve not executable", execve("/etc/hostname", argv, envp));
+    SHOW("execv empty path", execv("", argv));
+    SHOW("execvp unknown", execvp("no-such-command-greenify", argv));
+    SHOW("execvpe unknown", execvpe("no-such-command-greenify", argv, envp));
+    SHOW("fexecve bad fd", fexecve(-1, argv, envp));
+    SHOW("execve bad pointer", execve(opaque_ptr(1), argv, envp));
+    int fl = fcntl(rp_sock[0], F_GETFL);
+    printf("socket O_NONBLOCK after: %d\n", (fl & O_NONBLOCK) != 0);
+    SHOW("write", write(rp_sock[1], "after", 5));
+    SHOWRC("join", pthread_join(t, NULL));
+    close(rp_sock[0]);
+    close(rp_sock[1]);
+}
+
+CASE(rp_posix_spawn_failures) {
+    pid_t pid = 0;
+    char *argv[] = { "x", NULL };
+    int r = posix_spawn(&pid, "/nonexistent/prog", NULL, NULL, argv, environ);
+    printf("posix_spawn missing: %s\n", en(r));
+    r = posix_spawnp(&pid, "no-such-command-greenify", NULL, NULL, argv, environ);
+    printf("posix_spawnp unknown: %s\n", en(r));
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 5, "/nonexistent/file", O_RDONLY, 0);
+    char *sh[] = { "sh", "-c", "exit 0", NULL };
+    r = posix_spawn(&pid, "/bin/sh", &fa, NULL, sh, environ);
+    printf("posix_spawn failing action: %s\n", en(r));
+    posix_spawn_file_actions_destroy(&fa);
+    SHOW("wait after failures", wait(NULL));
+}
+
+/* ---- bad arguments ---- */
+
+CASE(rp_waitpid_bad_arguments) {
+    int st = 0;
+    SHOW("waitpid any, no children", waitpid(-1, &st, 0));
+    SHOW("waitpid init (not a child)", waitpid(1, &st, 0));
+    SHOW("waitpid self", waitpid(getpid(), &st, 0));
+    SHOW("waitpid group, no children", waitpid(0, &st, 0));
+    SHOW("wait, no children", wait(&st));
+    SHOW("wait4 WNOHANG, no children", wait4(-1, &st, WNOHANG, NULL));
+    siginfo_t si;
+    SHOW("waitid bad idtype", waitid((idtype_t)99, 0, &si, WEXITED));
+    SHOW("waitid no options", waitid(P_ALL, 0, &si, 0));
+    SHOW("waitid not a child", waitid(P_PID, 1, &si, WEXITED));
+    pid_t pid = fork();
+    if (pid == 0) {
+        msleep(20);
+        _exit(5);
+    }
+    SHOW("waitpid bad options", waitpid(pid, &st, 0x4000000));
+    SHOW("waitid bad options", waitid(P_PID, pid, &si, WEXITED | 0x4000000));
+    pid_t r = waitpid(pid, &st, 0);
+    printf("waitpid child: same=%d exit=%d\n", r == pid, WEXITSTATUS(st));
+    SHOW("waitpid reaped child", waitpid(pid, &st, 0));
+    SHOW("waitpid reaped child WNOHANG", waitpid(pid, &st, WNOHANG));
+}
+
+CASE(rp_kill_sigqueue_bad_arguments) {
+    union sigval v = { .sival_int = 1 };
+    SHOW("kill sig 65", kill(getpid(), 65));
+    SHOW("kill sig -1", kill(getpid(), -1));
+    SHOW("kill no such pid", kill(4194304 + 7, 0));
+    SHOW("kill self sig 0", kill(getpid(), 0));
+    SHOW("sigqueue sig 65", sigqueue(getpid(), 65, v));
+    SHOW("sigqueue no such pid", sigqueue(4194304 + 7, SIGUSR1, v));
+    SHOWRC("pthread_kill self sig 65", pthread_kill(pthread_self(), 65));
+    SHOWRC("pthread_kill self sig 0", pthread_kill(pthread_self(), 0));
+    SHOWRC("pthread_sigqueue self sig 65", pthread_sigqueue(pthread_self(), 65, v));
+    pthread_t t;
+    pthread_create(&t, NULL, rp_return_7, NULL);
+    SHOWRC("pthread_kill thread sig 65", pthread_kill(t, 65));
+    SHOWRC("pthread_kill thread sig -3", pthread_kill(t, -3));
+    SHOWRC("pthread_kill thread sig 0", pthread_kill(t, 0));
+    SHOWRC("pthread_sigqueue thread sig 65", pthread_sigqueue(t, 65, v));
+    SHOWRC("join", pthread_join(t, NULL));
+}
+
+static void rp_noop(int sig) { (void)sig; }
+
+CASE(rp_sigaction_bad_signals) {
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = rp_noop;
+    sigemptyset(&sa.sa_mask);
+    int sigs[] = { SIGKILL, SIGSTOP, 0, 65, -1, 32, 33, 1000 };
+    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        char what[48];
+        snprintf(what, sizeof what, "sigaction set %d", sigs[i]);
+        SHOW(what, sigaction(sigs[i], &sa, NULL));
+        memset(&old, 0, sizeof old);
+        snprintf(what, sizeof what, "sigaction query %d", sigs[i]);
+        SHOW(what, sigaction(sigs[i], NULL, &old));
+        errno = 0;
+        sighandler_t h = signal(sigs[i], rp_noop);
+        printf("signal %d: %s errno=%s\n", sigs[i], h == SIG_ERR ? "SIG_ERR" : "ok",
+               h == SIG_ERR ? en(errno) : "0");
+    }
+    memset(&old, 0, sizeof old);
+    SHOW("sigaction query SIGKILL", sigaction(SIGKILL, NULL, &old));
+    printf("SIGKILL handler default: %d\n", old.sa_handler == SIG_DFL);
+}
+
+CASE(rp_sigprocmask_bad_how) {
+    sigset_t s, old;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    SHOW("sigprocmask how 7", sigprocmask(7, &s, &old));
+    SHOW("sigprocmask how -1", sigprocmask(-1, &s, NULL));
+    SHOW("sigprocmask how 7 query", sigprocmask(7, NULL, &old));
+    SHOWRC("pthread_sigmask how 7", pthread_sigmask(7, &s, NULL));
+    SHOWRC("pthread_sigmask how 7 query", pthread_sigmask(7, NULL, &old));
+    SHOW("sigprocmask bad old", sigprocmask(SIG_BLOCK, &s, opaque_ptr(1)));
+    sigprocmask(SIG_BLOCK, NULL, &old);
+    printf("SIGUSR1 blocked after: %d\n", sigismember(&old, SIGUSR1));
+    sigset_t all;
+    sigfillset(&all);
+    SHOW("block all", sigprocmask(SIG_SETMASK, &all, &old));
+    sigprocmask(SIG_BLOCK, NULL, &s);
+    printf("SIGKILL blocked: %d, SIGSTOP blocked: %d, SIGUSR2 blocked: %d\n",
+           sigismember(&s, SIGKILL), sigismember(&s, SIGSTOP), sigismember(&s, SIGUSR2));
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    SHOW("sigsuspend bad mask", sigsuspend(opaque_ptr(1)));
+}
+
+/* glibc reads the new set itself (to keep its own signals out): a bad pointer faults. */
+CASE(rp_sigprocmask_bad_set_faults) {
+    fflush(stdout);
+    sigprocmask(SIG_BLOCK, opaque_ptr(1), NULL);
+    printf("not reached\n");
 }

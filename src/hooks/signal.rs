@@ -313,17 +313,21 @@ fn to_sigset(mask: u64) -> sigset_t {
     set
 }
 
-/// A green thread's pthread_sigmask: an error number, or 0.
+/// A green thread's pthread_sigmask: an error number, or 0. As glibc's: the new set is
+/// read in the caller's memory (a bad pointer faults), the old one is written as the
+/// kernel does (EFAULT, with the new mask already in place).
 fn green_sigmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> Result<(), c_int> {
-    let wanted = if set.is_null() {
-        None
-    } else {
-        Some(kernel_mask(&super::memory::read(set).ok_or(libc::EFAULT)?))
-    };
+    // SAFETY: the program's set, read as glibc reads it.
+    let wanted = (!set.is_null()).then(|| kernel_mask(unsafe { &*set }));
     let previous = runtime::sched::sigmask(how, wanted).map_err(|e| e.raw_os_error())?;
     if !old.is_null() {
-        // SAFETY: the program's out-pointer.
-        unsafe { *old = to_sigset(previous) };
+        let previous = to_sigset(previous);
+        // SAFETY: a local sigset, seen as bytes.
+        let bytes =
+            unsafe { std::slice::from_raw_parts((&previous as *const sigset_t).cast::<u8>(), 8) };
+        if !super::memory::write_bytes(old.cast(), bytes) {
+            return Err(libc::EFAULT);
+        }
     }
     Ok(())
 }
