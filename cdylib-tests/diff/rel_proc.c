@@ -678,3 +678,84 @@ CASE(rp_sigprocmask_bad_set_faults) {
     sigprocmask(SIG_BLOCK, opaque_ptr(1), NULL);
     printf("not reached\n");
 }
+
+/* ---- which thread runs a handler ---- */
+
+static volatile sig_atomic_t rp_value;
+static pthread_t rp_ran_in;
+
+static void rp_info_handler(int sig, siginfo_t *info, void *ctx) {
+    (void)sig;
+    (void)ctx;
+    rp_ran_in = pthread_self();
+    rp_value = info->si_code == SI_QUEUE ? info->si_value.sival_int : -1;
+}
+
+static void *rp_parked_reader(void *arg) {
+    (void)arg;
+    char c;
+    rp_waiting = 1;
+    errno = 0;
+    ssize_t n = read(rp_pipe[0], &c, 1);
+    int e = errno;
+    printf("reader: ret=%zd errno=%s, handler ran here %d, value %d\n", n, en(e),
+           pthread_equal(rp_ran_in, pthread_self()), (int)rp_value);
+    return NULL;
+}
+
+static void rp_signal_parked_reader(int queue) {
+    rp_waiting = 0;
+    rp_value = 0;
+    if (pipe(rp_pipe) != 0) return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = rp_info_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR2, &sa, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, rp_parked_reader, NULL);
+    while (!rp_waiting) msleep(1);
+    msleep(20);
+    union sigval v = { .sival_int = 77 };
+    int rc = queue ? pthread_sigqueue(t, SIGUSR2, v) : pthread_kill(t, SIGUSR2);
+    int join_rc = pthread_join(t, NULL);
+    SHOWRC(queue ? "pthread_sigqueue" : "pthread_kill", rc);
+    SHOWRC("join", join_rc);
+    printf("handler ran in main: %d\n", pthread_equal(rp_ran_in, pthread_self()));
+    close(rp_pipe[0]);
+    close(rp_pipe[1]);
+}
+
+CASE(rp_pthread_kill_handler_runs_in_target) { rp_signal_parked_reader(0); }
+CASE(rp_pthread_sigqueue_handler_runs_in_target) { rp_signal_parked_reader(1); }
+
+static void *rp_kill_main(void *arg) {
+    (void)arg;
+    msleep(20);
+    union sigval v = { .sival_int = 78 };
+    printf("pthread_sigqueue main: %s\n", en(pthread_sigqueue(rp_self_before, SIGUSR2, v)));
+    return NULL;
+}
+
+/* A thread signals main through main's pthread_t while main sleeps. */
+CASE(rp_pthread_kill_main_from_thread) {
+    rp_value = 0;
+    rp_ran_in = 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = rp_info_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR2, &sa, NULL);
+    pthread_t t;
+    rp_self_before = pthread_self();
+    pthread_create(&t, NULL, rp_kill_main, NULL);
+    struct timespec long_sleep = { 5, 0 };
+    errno = 0;
+    int r = nanosleep(&long_sleep, NULL);
+    int e = errno;
+    SHOWRC("join", pthread_join(t, NULL));
+    printf("nanosleep: ret=%d errno=%s, handler ran in main %d, value %d\n", r, en(e),
+           pthread_equal(rp_ran_in, pthread_self()), (int)rp_value);
+}

@@ -289,12 +289,12 @@ pub unsafe extern "C" fn siginterrupt(sig: c_int, interrupt: c_int) -> c_int {
     unsafe { sigaction(sig, &action, std::ptr::null_mut()) }
 }
 
-/// Sends `sig` to the OS thread on behalf of a pthread_kill aimed at green thread `tid`:
-/// if a handler runs, that thread runs it and is the one interrupted.
-pub fn kill_green(tid: u32, sig: c_int) -> c_int {
+/// Runs `send` (a pthread_kill or pthread_sigqueue of the OS thread, whose signal is
+/// delivered before it returns) on behalf of one aimed at green thread `tid`: if a
+/// handler runs, that thread runs it and is the one interrupted.
+pub fn send_to_green(tid: u32, send: impl FnOnce(libc::pthread_t) -> c_int) -> c_int {
     TARGET.store(tid as usize + 1, SeqCst);
-    // SAFETY: the OS thread's own handle; the signal is delivered before this returns.
-    let r = unsafe { real::pthread_kill(thread::os_thread(), sig) };
+    let r = send(thread::os_thread());
     TARGET.store(0, SeqCst);
     r
 }
