@@ -74,11 +74,11 @@ pub struct Green(());
 impl Drop for Green {
     #[inline]
     fn drop(&mut self) {
-        set_mode(APPLICATION);
         // Handlers that waited for greenify's code to finish (see signal.rs).
         if runtime::interrupt::deliveries_pending() {
             signal::run_delivered();
         }
+        set_mode(APPLICATION);
     }
 }
 

@@ -1007,13 +1007,14 @@ pub fn take_due_handlers() -> u64 {
 }
 
 /// Whether the handler of `sig` (process-directed) belongs to the current thread: the
-/// kernel would have chosen it, or no thread at all.
+/// kernel would have chosen it, or no thread at all. No while a scheduler section runs
+/// (the signal interrupted it): the handler must not run, nor jump, out of the middle
+/// of one.
 pub fn signal_is_for_current(sig: u32) -> bool {
     let sched = current_sched();
-    // SAFETY: the scheduler is never freed; only this OS thread uses it. A section that
-    // holds it (the signal interrupted it) answers yes: the handler runs here, as before.
+    // SAFETY: the scheduler is never freed; only this OS thread uses it.
     if sched.is_null() || unsafe { (*sched).lent } {
-        return true;
+        return sched.is_null();
     }
     with(|s| s.chosen(sig, None).is_none_or(|t| t == s.current))
 }
