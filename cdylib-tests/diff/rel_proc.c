@@ -495,7 +495,7 @@ static void rp_fork_in_handler(enum rp_wait how) {
     if (pipe(rp_pipe) != 0) return;
     rp_on(SIGALRM, rp_fork_handler, 0);
     fflush(stdout);
-    struct itimerval it = { { 0, 0 }, { 0, 20000 } };
+    struct itimerval it = { { 0, 0 }, { 0, 50000 } };
     setitimer(ITIMER_REAL, &it, NULL);
     char c;
     struct timespec long_sleep = { 5, 0 };
@@ -555,8 +555,9 @@ CASE(rp_exec_failures_then_threads_go_on) {
     SHOW("execve bad pointer", execve(opaque_ptr(1), argv, envp));
     int fl = fcntl(rp_sock[0], F_GETFL);
     printf("socket O_NONBLOCK after: %d\n", (fl & O_NONBLOCK) != 0);
-    SHOW("write", write(rp_sock[1], "after", 5));
+    ssize_t wrote = write(rp_sock[1], "after", 5);
     SHOWRC("join", pthread_join(t, NULL));
+    printf("write: %zd\n", wrote);
     close(rp_sock[0]);
     close(rp_sock[1]);
 }
