@@ -73,10 +73,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "greenify's fds just below 1024 grow the kernel's fd table to 1,024 entries, which select checks",
     ),
     (
-        "blocked_in_main_delivered_to_other_thread",
-        "a handler for a signal main blocks sees main as pthread_self, not the thread it interrupts",
-    ),
-    (
         "fcntl_setlkw_eintr",
         "a lock wait runs on a helper thread, which a signal does not interrupt",
     ),

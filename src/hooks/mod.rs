@@ -74,6 +74,10 @@ pub struct Green(());
 impl Drop for Green {
     #[inline]
     fn drop(&mut self) {
+        // Handlers that waited for greenify's code to finish (see signal.rs).
+        if runtime::interrupt::deliveries_pending() {
+            signal::run_delivered();
+        }
         set_mode(APPLICATION);
     }
 }

@@ -5,11 +5,19 @@
 //! SA_RESTART, as the thread the kernel chose would have; see runtime/interrupt.rs) and
 //! then calls the program's handler with the arguments the kernel gave. `sigaction`
 //! reports the program's own handler and flags back, never the trampoline.
+//!
+//! A handler runs in the green thread the kernel would have chosen, on that thread's own
+//! stack, so that it may siglongjmp back into the thread's frames: at once if that thread
+//! is running the program's code (and always for a fault, which belongs to the code that
+//! caused it); otherwise the signal is *delivered*: the chosen thread is woken and runs
+//! the handler when it leaves its wait or greenify's code (see [`run_delivered`]).
 
 use super::{enter, fail, thread};
 use crate::real;
 use crate::runtime::{self, interrupt, Reason, Wake};
-use libc::{c_int, c_void, siginfo_t, sigset_t, timespec};
+use libc::{c_int, c_void, siginfo_t, sigset_t, timespec, ucontext_t};
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::time::Instant;
 
@@ -18,49 +26,60 @@ const NSIG: usize = 65;
 /// The program's handler and flags, per signal, while the trampoline stands in for it.
 static HANDLERS: [AtomicUsize; NSIG] = [const { AtomicUsize::new(0) }; NSIG];
 static FLAGS: [AtomicI32; NSIG] = [const { AtomicI32::new(0) }; NSIG];
+/// Their sa_mask (kernel bits): blocked while a delivered handler runs.
+static MASKS: [AtomicU64; NSIG] = [const { AtomicU64::new(0) }; NSIG];
 /// Signals whose `signal()` handlers must not restart calls (siginterrupt).
 static INTERRUPTING: AtomicU64 = AtomicU64::new(0);
 /// The green thread (id + 1) a pthread_kill in progress aims at; 0: none.
 static TARGET: AtomicUsize = AtomicUsize::new(0);
-/// Its handle, for pthread_self inside the handler.
-static TARGET_HANDLE: AtomicU64 = AtomicU64::new(0);
-/// Who a running handler runs as, for pthread_self: 0 none, MAIN_IDENTITY the main
-/// thread, else a green handle (the kernel runs a handler on the thread it chose).
-static HANDLER_IDENTITY: AtomicU64 = AtomicU64::new(0);
-const MAIN_IDENTITY: u64 = 1;
-
-/// The thread a running signal handler runs as, if a handler is running:
-/// Some(None) for the main thread, Some(Some(handle)) for a green one.
-pub fn handler_identity() -> Option<Option<u64>> {
-    match HANDLER_IDENTITY.load(SeqCst) {
-        0 => None,
-        MAIN_IDENTITY => Some(None),
-        handle => Some(Some(handle)),
-    }
-}
 /// Handlers run so far (sigsuspend checks whether one ran while it changed the mask).
 static HANDLED: AtomicU64 = AtomicU64::new(0);
+
+/// The siginfo and context of the latest signal of each number whose handler waits to
+/// be delivered (a second one of the same number before that replaces it, as standard
+/// signals merge natively).
+struct Saved(UnsafeCell<[MaybeUninit<(siginfo_t, ucontext_t)>; NSIG]>);
+
+// SAFETY: only the one green OS thread writes (in the trampoline) and reads (before it
+// runs the delivered handler); a signal arriving during the read of the same number
+// only makes the copy mixed, as a second instance of a standard signal would.
+unsafe impl Sync for Saved {}
+
+static SAVED: Saved = Saved(UnsafeCell::new([const { MaybeUninit::uninit() }; NSIG]));
 
 extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
     let i = sig as usize;
     let (handler, flags) = (HANDLERS[i].load(SeqCst), FLAGS[i].load(SeqCst));
     let target = TARGET.swap(0, SeqCst);
-    let target_handle = TARGET_HANDLE.swap(0, SeqCst);
-    interrupt::post(
-        sig as u32,
-        (target != 0).then(|| (target - 1) as u32),
-        flags & libc::SA_RESTART != 0,
-    );
+    let target = (target != 0).then(|| (target - 1) as u32);
+    let restart = flags & libc::SA_RESTART != 0;
     HANDLED.fetch_add(1, SeqCst);
-    if handler == 0 {
-        return;
-    }
-    let identity = if target != 0 {
-        target_handle
+    if is_function(handler) && must_wait(sig, info, target) {
+        // SAFETY: the kernel's siginfo and context for this handler; our own slot.
+        unsafe {
+            (*SAVED.0.get())[i].write((*info, *context.cast::<ucontext_t>()));
+        }
+        runtime::sched::set_handler_action(run_delivered);
+        if interrupt::post(sig as u32, target, restart, true) {
+            return;
+        }
     } else {
-        MAIN_IDENTITY
-    };
-    let outer = HANDLER_IDENTITY.swap(identity, SeqCst);
+        interrupt::post(sig as u32, target, restart, false);
+    }
+    if is_function(handler) {
+        // SAFETY: the program's handler with the kernel's arguments.
+        unsafe { call(handler, flags, sig, info, context) };
+    }
+}
+
+/// Calls the program's handler as the kernel would.
+unsafe fn call(
+    handler: usize,
+    flags: c_int,
+    sig: c_int,
+    info: *mut siginfo_t,
+    context: *mut c_void,
+) {
     if flags & libc::SA_SIGINFO != 0 {
         // SAFETY: the program installed this as an SA_SIGINFO handler.
         let f: extern "C" fn(c_int, *mut siginfo_t, *mut c_void) =
@@ -71,7 +90,83 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
         let f: extern "C" fn(c_int) = unsafe { std::mem::transmute(handler) };
         f(sig);
     }
-    HANDLER_IDENTITY.store(outer, SeqCst);
+}
+
+/// Whether the handler of a signal that just arrived must wait to be delivered to its
+/// green thread (see the module's comment) instead of running here, now.
+fn must_wait(sig: c_int, info: *const siginfo_t, target: Option<u32>) -> bool {
+    // A fault belongs to the code that caused it (and happens again if not handled).
+    const FAULTS: [c_int; 6] = [
+        libc::SIGSEGV,
+        libc::SIGBUS,
+        libc::SIGILL,
+        libc::SIGFPE,
+        libc::SIGTRAP,
+        libc::SIGSYS,
+    ];
+    let code = if info.is_null() {
+        0
+    } else {
+        // SAFETY: the kernel's siginfo (SA_SIGINFO is always set for the trampoline).
+        unsafe { (*info).si_code }
+    };
+    let from_kernel = code > 0;
+    if !runtime::sched::is_active() || (FAULTS.contains(&sig) && from_kernel) {
+        return false;
+    }
+    match super::mode() {
+        // greenify's own code runs (the scheduler, or a hook): never the place.
+        super::LIBRARY => true,
+        // A tgkill of this OS thread made outside greenify's hooks (raise) is the running
+        // thread's; the program's pthread_kill names its target through the hook.
+        super::APPLICATION => {
+            target.is_some()
+                || (code != libc::SI_TKILL && !runtime::sched::signal_is_for_current(sig as u32))
+        }
+        // Not a green OS thread.
+        _ => false,
+    }
+}
+
+/// Runs the handlers the current green thread must run (delivered signals), as the
+/// kernel runs a handler: with its signal and sa_mask blocked, errno kept. Called where
+/// the thread leaves a wait or a hooked call; a handler may siglongjmp out of it.
+pub fn run_delivered() {
+    let saved = super::errno();
+    runtime::sched::apply_interruptions();
+    loop {
+        let due = runtime::sched::take_due_handlers();
+        if due == 0 {
+            break;
+        }
+        for sig in 1..NSIG {
+            if due & (1 << (sig - 1)) != 0 {
+                run_one_delivered(sig);
+            }
+        }
+    }
+    super::set_errno(saved);
+}
+
+fn run_one_delivered(sig: usize) {
+    let (handler, flags) = (HANDLERS[sig].load(SeqCst), FLAGS[sig].load(SeqCst));
+    if !is_function(handler) {
+        return;
+    }
+    // SAFETY: written by the trampoline before it posted this delivery; copied out
+    // first, as another signal of this number may replace it while the handler runs.
+    let (mut info, mut context) = unsafe { (*SAVED.0.get())[sig].assume_init_read() };
+    let mut block = MASKS[sig].load(SeqCst);
+    if flags & libc::SA_NODEFER == 0 {
+        block |= 1 << (sig - 1);
+    }
+    runtime::sched::handler_mask(Some(block));
+    super::run_application(|| {
+        let context = (&mut context as *mut ucontext_t).cast();
+        // SAFETY: the program's handler, with copies of the kernel's arguments.
+        unsafe { call(handler, flags, sig as c_int, &mut info, context) };
+    });
+    runtime::sched::handler_mask(None);
 }
 
 fn is_function(handler: usize) -> bool {
@@ -108,6 +203,7 @@ pub unsafe extern "C" fn sigaction(
         if is_function(wanted.sa_sigaction) {
             HANDLERS[i].store(wanted.sa_sigaction, SeqCst);
             FLAGS[i].store(wanted.sa_flags, SeqCst);
+            MASKS[i].store(kernel_mask(&wanted.sa_mask), SeqCst);
             wanted.sa_sigaction = trampoline as *const () as usize;
             wanted.sa_flags |= libc::SA_SIGINFO;
         }
@@ -193,15 +289,13 @@ pub unsafe extern "C" fn siginterrupt(sig: c_int, interrupt: c_int) -> c_int {
     unsafe { sigaction(sig, &action, std::ptr::null_mut()) }
 }
 
-/// Sends `sig` to the OS thread on behalf of a pthread_kill aimed at green thread `tid`:
-/// if a handler runs, that thread is the one interrupted.
-pub fn kill_green(tid: u32, handle: u64, sig: c_int) -> c_int {
-    TARGET_HANDLE.store(handle, SeqCst);
+/// Runs `send` (a pthread_kill or pthread_sigqueue of the OS thread, whose signal is
+/// delivered before it returns) on behalf of one aimed at green thread `tid`: if a
+/// handler runs, that thread runs it and is the one interrupted.
+pub fn send_to_green(tid: u32, send: impl FnOnce(libc::pthread_t) -> c_int) -> c_int {
     TARGET.store(tid as usize + 1, SeqCst);
-    // SAFETY: the OS thread's own handle; the signal is delivered before this returns.
-    let r = unsafe { real::pthread_kill(thread::os_thread(), sig) };
+    let r = send(thread::os_thread());
     TARGET.store(0, SeqCst);
-    TARGET_HANDLE.store(0, SeqCst);
     r
 }
 
@@ -219,17 +313,21 @@ fn to_sigset(mask: u64) -> sigset_t {
     set
 }
 
-/// A green thread's pthread_sigmask: an error number, or 0.
+/// A green thread's pthread_sigmask: an error number, or 0. As glibc's: the new set is
+/// read in the caller's memory (a bad pointer faults), the old one is written as the
+/// kernel does (EFAULT, with the new mask already in place).
 fn green_sigmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> Result<(), c_int> {
-    let wanted = if set.is_null() {
-        None
-    } else {
-        Some(kernel_mask(&super::memory::read(set).ok_or(libc::EFAULT)?))
-    };
+    // SAFETY: the program's set, read as glibc reads it.
+    let wanted = (!set.is_null()).then(|| kernel_mask(unsafe { &*set }));
     let previous = runtime::sched::sigmask(how, wanted).map_err(|e| e.raw_os_error())?;
     if !old.is_null() {
-        // SAFETY: the program's out-pointer.
-        unsafe { *old = to_sigset(previous) };
+        let previous = to_sigset(previous);
+        // SAFETY: a local sigset, seen as bytes.
+        let bytes =
+            unsafe { std::slice::from_raw_parts((&previous as *const sigset_t).cast::<u8>(), 8) };
+        if !super::memory::write_bytes(old.cast(), bytes) {
+            return Err(libc::EFAULT);
+        }
     }
     Ok(())
 }
@@ -300,6 +398,8 @@ pub unsafe extern "C" fn sigsuspend(mask: *const sigset_t) -> c_int {
             Wake::Interrupted { .. }
         );
     }
+    // Its handler runs under the mask of the wait, as natively.
+    run_delivered();
     let _ = runtime::sched::sigmask(libc::SIG_SETMASK, Some(saved));
     fail(libc::EINTR)
 }

@@ -354,10 +354,6 @@ pub unsafe extern "C" fn pthread_detach(t: pthread_t) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn pthread_self() -> pthread_t {
-    if let Some(identity) = super::signal::handler_identity() {
-        // SAFETY: forwarded for the main thread.
-        return identity.unwrap_or_else(|| unsafe { real::pthread_self() });
-    }
     let handle = enter().and_then(|_green| runtime::current_handle());
     match handle {
         Some(h) => h.0,
@@ -503,7 +499,14 @@ pub unsafe extern "C" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
         // The signal reaches the OS thread; the green thread it aims at is the one a
         // handler interrupts (see signal.rs).
         let tid = runtime::sched::thread_id(h).unwrap_or(0);
-        return super::signal::kill_green(tid, h.0, sig);
+        // SAFETY: the OS thread's own handle.
+        return super::signal::send_to_green(tid, |os| unsafe { real::pthread_kill(os, sig) });
+    }
+    if green.is_some() && sig != 0 && t == os_thread() {
+        // The main thread's own handle: its handler runs in the main thread.
+        // SAFETY: as above.
+        let send = |os| unsafe { real::pthread_kill(os, sig) };
+        return super::signal::send_to_green(runtime::sched::MAIN, send);
     }
     // SAFETY: forwarded.
     unsafe { real::pthread_kill(t, sig) }
@@ -511,8 +514,17 @@ pub unsafe extern "C" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn pthread_sigqueue(t: pthread_t, sig: c_int, value: libc::sigval) -> c_int {
-    // SAFETY: forwarded to the (OS) thread.
-    on_thread(t, |os| unsafe { real::pthread_sigqueue(os, sig, value) })
+    let green = enter();
+    let tid = match green_handle(&green, t) {
+        Some(h) if !runtime::exists(h) => return libc::ESRCH,
+        Some(h) => runtime::sched::thread_id(h).unwrap_or(0),
+        None if green.is_some() && t == os_thread() => runtime::sched::MAIN,
+        // SAFETY: forwarded.
+        None => return unsafe { real::pthread_sigqueue(t, sig, value) },
+    };
+    // SAFETY: the OS thread's own handle; as pthread_kill, the handler runs in `tid`.
+    let send = |os| unsafe { real::pthread_sigqueue(os, sig, value) };
+    super::signal::send_to_green(tid, send)
 }
 
 #[no_mangle]

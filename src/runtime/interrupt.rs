@@ -10,12 +10,18 @@
 //! Only a thread that was already parked when the signal arrived is interrupted: every
 //! park takes a number from [`PARKS`], and the signal records the number current at
 //! its arrival. A call that begins after the handler ran waits normally, as natively.
+//!
+//! A handler that must run in another green thread than the one the OS thread runs now
+//! (or while greenify's own code runs) is *delivered*: the interruption says so, the
+//! scheduler hands the signal to the chosen thread, and that thread runs the handler
+//! itself, on its own stack, when it next leaves a wait or a hooked call. So a handler
+//! may siglongjmp back into its thread's frames, as natively.
 
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 
-/// Numbers the parks (31 bits are kept: comparisons wrap).
+/// Numbers the parks (30 bits are kept: comparisons wrap).
 static PARKS: AtomicU64 = AtomicU64::new(1);
-const EPOCH_BITS: u32 = 31;
+const EPOCH_BITS: u32 = 30;
 const EPOCH_MASK: u64 = (1 << EPOCH_BITS) - 1;
 
 const SLOTS: usize = 32;
@@ -32,7 +38,30 @@ pub struct Interruption {
     pub epoch: u64,
     /// The signal.
     pub sig: u32,
+    /// The handler has not run: the chosen thread runs it (see the module's comment).
+    pub deliver: bool,
 }
+
+/// Some handler waits to be delivered (posted, or handed to a thread that has not run
+/// it yet): the hooks look for it when they return. Set here and by the scheduler.
+static DELIVERIES: AtomicBool = AtomicBool::new(false);
+
+/// Whether a handler may wait to be delivered (cheap: read at every hook's return).
+#[inline]
+pub fn deliveries_pending() -> bool {
+    DELIVERIES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Records whether handlers still wait to be delivered (the scheduler, after handing
+/// them out); an interruption still queued keeps the answer yes.
+pub fn set_deliveries_pending(pending: bool) {
+    DELIVERIES.store(pending, SeqCst);
+    if !pending && QUEUE.iter().any(|slot| slot.load(SeqCst) & DELIVER != 0) {
+        DELIVERIES.store(true, SeqCst);
+    }
+}
+
+const DELIVER: u64 = 4;
 
 /// The number of a park that starts now.
 pub fn next_park() -> u64 {
@@ -45,19 +74,27 @@ pub fn parked_before(park: u64, epoch: u64) -> bool {
     distance != 0 && distance < (1 << (EPOCH_BITS - 1))
 }
 
-/// Records an interruption (from a signal handler). Lock-free, async-signal-safe.
-pub fn post(sig: u32, target: Option<u32>, restart: bool) {
+/// Records an interruption (from a signal handler); with `deliver`, the handler has not
+/// run and waits for its thread. Lock-free, async-signal-safe. False if the queue is
+/// full (the caller then runs the handler itself).
+pub fn post(sig: u32, target: Option<u32>, restart: bool, deliver: bool) -> bool {
     let epoch = PARKS.load(SeqCst) & EPOCH_MASK;
     let target_bits = target.map_or(0, |t| u64::from(t) + 1) & 0xFF_FFFF;
     let sig_bits = u64::from(sig) & 0x7F;
-    let entry =
-        1 | (u64::from(restart) << 1) | (target_bits << 2) | (sig_bits << 26) | (epoch << 33);
-    for slot in &QUEUE {
-        if slot.compare_exchange(0, entry, SeqCst, SeqCst).is_ok() {
-            break;
-        }
+    let entry = 1
+        | (u64::from(restart) << 1)
+        | (u64::from(deliver) * DELIVER)
+        | (target_bits << 3)
+        | (sig_bits << 27)
+        | (epoch << 34);
+    let posted = QUEUE
+        .iter()
+        .any(|slot| slot.compare_exchange(0, entry, SeqCst, SeqCst).is_ok());
+    if posted && deliver {
+        DELIVERIES.store(true, SeqCst);
     }
     super::futex::ring_doorbells();
+    posted
 }
 
 /// Hands every pending interruption to `apply`, oldest slots first.
@@ -67,12 +104,13 @@ pub fn take(mut apply: impl FnMut(Interruption)) {
         if entry == 0 {
             continue;
         }
-        let target_bits = (entry >> 2) & 0xFF_FFFF;
+        let target_bits = (entry >> 3) & 0xFF_FFFF;
         apply(Interruption {
             target: (target_bits != 0).then(|| (target_bits - 1) as u32),
             restart: entry & 2 != 0,
-            sig: ((entry >> 26) & 0x7F) as u32,
-            epoch: entry >> 33,
+            deliver: entry & DELIVER != 0,
+            sig: ((entry >> 27) & 0x7F) as u32,
+            epoch: entry >> 34,
         });
     }
 }
@@ -86,7 +124,23 @@ mod tests {
         assert!(parked_before(5, 6));
         assert!(!parked_before(6, 6));
         assert!(!parked_before(7, 6));
-        // Wrapping at 38 bits.
+        // Wrapping at 30 bits.
         assert!(parked_before(EPOCH_MASK, 1));
+    }
+
+    #[test]
+    fn an_interruption_comes_back_as_posted() {
+        assert!(post(10, Some(0xAB_CDEF), true, true));
+        assert!(deliveries_pending());
+        let mut seen = vec![];
+        take(|i| seen.push(i));
+        assert_eq!(seen.len(), 1);
+        let i = seen[0];
+        assert_eq!(
+            (i.sig, i.target, i.restart, i.deliver),
+            (10, Some(0xAB_CDEF), true, true)
+        );
+        set_deliveries_pending(false);
+        assert!(!deliveries_pending());
     }
 }

@@ -129,6 +129,9 @@ pub fn run<F: FnOnce() -> R, R>(call: F) -> R {
         });
     pool.ready.notify_one();
     let addr = job.done.as_ptr() as usize;
+    // The helper writes into `job` on this stack until it is done: no signal handler
+    // may jump out of this wait (they run when the hooked call returns).
+    sched::hold_handlers(true);
     while job.done.load(SeqCst) == 0 {
         sched::futex_wait(
             addr,
@@ -138,6 +141,7 @@ pub fn run<F: FnOnce() -> R, R>(call: F) -> R {
             sched::Interrupts::Nothing,
         );
     }
+    sched::hold_handlers(false);
     job.result.take().expect("a finished job has its result")
 }
 

@@ -13,7 +13,7 @@
 
 use super::sched::WaitKey;
 use rustix::event::epoll;
-use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use rustix::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use rustix::io::Errno;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -96,7 +96,9 @@ impl Slots {
 }
 
 pub struct Reactor {
-    epoll: OwnedFd,
+    /// The epoll fd (owned; raw so that a forked child can close the parent's before it
+    /// has a new one, see [`Reactor::reopen`]).
+    epoll: i32,
     fds: Slots,
     events: Vec<libc::epoll_event>,
 }
@@ -111,11 +113,8 @@ impl Reactor {
     /// `fd_floor`: the lowest number the epoll fd may take, to stay out of the program's
     /// way (programs rely on lowest-free-fd numbering for their own fds).
     pub fn new(fd_floor: u32) -> Result<Reactor, Errno> {
-        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-        let epoll = move_high(epoll, fd_floor);
-        mark_internal(epoll.as_raw_fd());
         Ok(Reactor {
-            epoll,
+            epoll: new_epoll(fd_floor)?,
             fds: Slots {
                 low: Vec::new(),
                 high: Vec::new(),
@@ -128,20 +127,33 @@ impl Reactor {
         })
     }
 
-    /// Closes the epoll instance (in a forked child: it is the parent's).
-    pub fn close(self) {
-        close_raw(self.epoll);
+    /// In a forked child: the epoll instance is the parent's (shared across fork) and every
+    /// registration in it too. Closes it *before* making a new one, so that a child of a
+    /// parent at its fd limit has the number to make it with; forgets every registration.
+    /// On failure the reactor has no epoll instance (the caller gives up the runtime).
+    pub fn reopen(&mut self, fd_floor: u32) -> Result<(), Errno> {
+        if self.epoll >= 0 {
+            // SAFETY: our own epoll fd, closed once (it becomes -1 below until replaced).
+            close_raw(unsafe { OwnedFd::from_raw_fd(self.epoll) });
+        }
+        self.epoll = -1;
+        self.fds.low.clear();
+        self.fds.high.clear();
+        self.epoll = new_epoll(fd_floor)?;
+        Ok(())
     }
 
     pub fn epoll_fd(&self) -> BorrowedFd<'_> {
-        self.epoll.as_fd()
+        // SAFETY: the reactor owns its epoll fd while it lives (-1 only in a child that
+        // gave up the runtime, which never polls; the kernel answers EBADF).
+        unsafe { BorrowedFd::borrow_raw(self.epoll) }
     }
 
     /// Watches `fd` (an eventfd): [`Reactor::poll`] reports when it becomes readable.
     pub fn watch_doorbell(&mut self, fd: BorrowedFd<'_>) -> Result<(), Errno> {
         let data = epoll::EventData::new_u64(DOORBELL_TOKEN);
         epoll::add(
-            self.epoll.as_fd(),
+            self.epoll_fd(),
             fd,
             data,
             epoll::EventFlags::IN | epoll::EventFlags::ET,
@@ -159,7 +171,8 @@ impl Reactor {
         if fd < 0 {
             return Err(RegisterError::Os(Errno::BADF));
         }
-        let epoll = self.epoll.as_fd();
+        // SAFETY: as in epoll_fd (the borrow of `self.fds` below forbids calling it).
+        let epoll = unsafe { BorrowedFd::borrow_raw(self.epoll) };
         let slot = self.fds.get_or_insert(fd);
         if !slot.registered {
             // SAFETY: the caller says `fd` is an open descriptor of the program; we only
@@ -211,7 +224,8 @@ impl Reactor {
             return;
         };
         if slot.registered {
-            let epoll = self.epoll.as_fd();
+            // SAFETY: as in epoll_fd (the borrow of `self.fds` forbids calling it).
+            let epoll = unsafe { BorrowedFd::borrow_raw(self.epoll) };
             // SAFETY: `fd` is still open (we run before the real close) or already closed,
             // in which case the kernel answers EBADF/ENOENT and nothing happens.
             let _ = epoll::delete(epoll, unsafe { BorrowedFd::borrow_raw(fd) });
@@ -242,7 +256,7 @@ impl Reactor {
     pub fn poll(&mut self, timeout: Option<Duration>, woken: &mut Vec<WaitKey>) -> bool {
         self.events.clear();
         let n = precise_wait(
-            self.epoll.as_raw_fd(),
+            self.epoll,
             &mut self.events.spare_capacity_mut()[..EVENT_BATCH],
             timeout,
         );
@@ -395,6 +409,14 @@ pub fn internal_fd_floor() -> u32 {
 
 /// How many fd numbers from [`internal_fd_floor`] up are greenify's range.
 pub const RESERVED_FDS: u32 = 64;
+
+/// A new epoll instance, CLOEXEC, moved to `fd_floor` or above and marked as our own.
+fn new_epoll(fd_floor: u32) -> Result<i32, Errno> {
+    use rustix::fd::IntoRawFd;
+    let epoll = move_high(epoll::create(epoll::CreateFlags::CLOEXEC)?, fd_floor);
+    mark_internal(epoll.as_raw_fd());
+    Ok(epoll.into_raw_fd())
+}
 
 /// Moves an internal fd to the lowest free number at or above `floor`, CLOEXEC.
 /// Keeps the original if that fails (e.g. a tiny RLIMIT_NOFILE).

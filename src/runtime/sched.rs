@@ -229,6 +229,11 @@ struct Thread {
     cleanup_top: usize,
     /// This thread's signal mask (kernel sigset: bit n-1 for signal n).
     sigmask: u64,
+    /// Signals whose handlers this thread must run (see interrupt.rs), same bits.
+    handlers_due: u64,
+    /// Its waits do not run handlers (a helper thread writes into its stack until the
+    /// wait ends, so the handler must not jump out of it).
+    holds_handlers: bool,
 }
 
 impl Thread {
@@ -255,6 +260,8 @@ impl Thread {
             cancel_async: false,
             cleanup_top: 0,
             sigmask: 0,
+            handlers_due: 0,
+            holds_handlers: false,
         }
     }
 }
@@ -276,10 +283,10 @@ pub struct Scheduler {
     woken: Vec<WaitKey>,
     /// Green threads parked by address (the green futex).
     futex: futex::Table,
-    /// Wakes posted from outside this thread; its doorbell eventfd stays open for the
-    /// process's life.
+    /// Wakes posted from outside this thread; its doorbell eventfd (owned, -1 in a
+    /// child that could not make one) stays open for the process's life.
     mailbox: &'static futex::Mailbox,
-    doorbell: rustix::fd::OwnedFd,
+    doorbell: i32,
     /// Lowest number for our own fds.
     fd_floor: u32,
     /// In a child forked by another green thread, MAIN does not exist: when the last
@@ -333,43 +340,89 @@ fn claim_if_main(sched: *mut Scheduler) {
     }
 }
 
-/// An epoll reactor watching a new doorbell eventfd, and the mailbox it rings.
-fn new_reactor(
+/// A new doorbell eventfd (above `fd_floor`, our own) that `reactor` watches, and the
+/// mailbox it rings.
+fn new_doorbell(
+    reactor: &mut Reactor,
     fd_floor: u32,
-) -> Result<(Reactor, &'static futex::Mailbox, rustix::fd::OwnedFd), Errno> {
-    let mut reactor = Reactor::new(fd_floor)?;
+) -> Result<(&'static futex::Mailbox, i32), Errno> {
+    use rustix::fd::{AsFd, AsRawFd, IntoRawFd};
     let doorbell = rustix::event::eventfd(
         0,
         rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
     )?;
     let doorbell = super::reactor::move_high(doorbell, fd_floor);
-    super::reactor::mark_internal(rustix::fd::AsRawFd::as_raw_fd(&doorbell));
-    reactor.watch_doorbell(rustix::fd::AsFd::as_fd(&doorbell))?;
-    let mailbox = futex::new_mailbox(rustix::fd::AsRawFd::as_raw_fd(&doorbell));
-    Ok((reactor, mailbox, doorbell))
+    super::reactor::mark_internal(doorbell.as_raw_fd());
+    if let Err(e) = reactor.watch_doorbell(doorbell.as_fd()) {
+        super::reactor::close_raw(doorbell);
+        return Err(e);
+    }
+    let fd = doorbell.into_raw_fd();
+    Ok((futex::new_mailbox(fd), fd))
+}
+
+/// Runs `make` (which opens fds); if the soft fd limit stops it, runs it once more under
+/// the hard limit and then puts the soft one back (fds above a soft limit stay usable).
+/// A program that used every fd up to its soft limit can still fork natively, and its
+/// child must get greenify's fds all the same.
+fn under_hard_fd_limit<T>(mut make: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    match make() {
+        Err(Errno::MFILE) => {}
+        other => return other,
+    }
+    let soft = getrlimit(Resource::Nofile);
+    if soft.current == soft.maximum {
+        return Err(Errno::MFILE);
+    }
+    let hard = Rlimit {
+        current: soft.maximum,
+        maximum: soft.maximum,
+    };
+    setrlimit(Resource::Nofile, hard)?;
+    let result = make();
+    let _ = setrlimit(Resource::Nofile, soft);
+    result
 }
 
 /// In the child of a fork, on the thread that forked: only this green thread exists.
 /// The epoll instance and the doorbell are the parent's (shared across fork), so they
 /// are replaced; the other threads, their waits and timers are dropped (their
 /// coroutines are forgotten, never resumed nor unwound).
-pub fn after_fork_child() {
+///
+/// Returns false if the child cannot have an epoll instance and a doorbell (every fd
+/// number it may open is taken, under a hard limit below greenify's own numbers): the
+/// caller must then give up the green runtime in this process.
+pub fn after_fork_child() -> bool {
     futex::forget_mailboxes();
     super::stack::after_fork_child();
-    interrupt::take(|_| {});
     if !is_active() {
-        return;
+        interrupt::take(|_| {});
+        return true;
     }
     // The forking thread is the child's main OS thread.
-    claim_if_main(current_sched());
-    with(|s| {
-        let (reactor, mailbox, doorbell) = match new_reactor(s.fd_floor) {
-            Ok(parts) => parts,
-            Err(e) => overflow::die(&format!("greenify: cannot rebuild epoll after fork: {e}")),
-        };
-        std::mem::replace(&mut s.reactor, reactor).close();
-        super::reactor::close_raw(std::mem::replace(&mut s.doorbell, doorbell));
-        s.mailbox = mailbox;
+    let sched = current_sched();
+    claim_if_main(sched);
+    // A fork from a signal handler may have interrupted a scheduler section (the idle
+    // epoll_wait): the child's handler returns into it, so it stays lent afterwards.
+    // SAFETY: the scheduler is never freed; only this thread exists in the child.
+    let interrupted_section = unsafe { std::mem::replace(&mut (*sched).lent, false) };
+    let rebuilt = with(|s| {
+        // The parent's fds go first: a child of a parent at its fd limit has no others.
+        if s.doorbell >= 0 {
+            // SAFETY: our own doorbell fd, closed once here.
+            super::reactor::close_raw(unsafe { rustix::fd::FromRawFd::from_raw_fd(s.doorbell) });
+            s.doorbell = -1;
+        }
+        let fd_floor = s.fd_floor;
+        let rebuilt = under_hard_fd_limit(|| {
+            s.reactor.reopen(fd_floor)?;
+            new_doorbell(&mut s.reactor, fd_floor)
+        })
+        .map(|(mailbox, doorbell)| {
+            s.mailbox = mailbox;
+            s.doorbell = doorbell;
+        });
         let me = s.current;
         s.free_ids.clear();
         for (tid, t) in s.threads.iter_mut().enumerate() {
@@ -398,7 +451,33 @@ pub fn after_fork_child() {
         s.timed_waits = 0;
         s.futex = futex::Table::default();
         s.woken.clear();
+        // A handler that forked interrupted this thread's wait: it gets its EINTR (or
+        // restart) as natively, or else waits again, in the new reactor and timers.
+        // Handlers that had not run yet are the parent's (pending signals are not
+        // inherited).
+        s.threads[me as usize].handlers_due = 0;
+        interrupt::take(|i| {
+            s.interrupt(interrupt::Interruption {
+                deliver: false,
+                ..i
+            })
+        });
+        interrupt::set_deliveries_pending(false);
+        if s.threads[me as usize].state == State::Parked {
+            let key = s.key(me);
+            s.ready(key, Wake::Ready);
+        }
+        rebuilt
     });
+    // SAFETY: as above.
+    unsafe { (*sched).lent = interrupted_section };
+    match rebuilt {
+        Ok(()) => true,
+        Err(e) => {
+            ::log::warn!("cannot make epoll and eventfd after fork ({e}): the child runs natively");
+            false
+        }
+    }
 }
 
 /// Creates the scheduler of the calling OS thread; its current code becomes [`MAIN`].
@@ -411,7 +490,8 @@ pub fn init_current_thread(config: Config) -> Result<(), Errno> {
     main.name[..4].copy_from_slice(b"main");
     let os_mask = os_sigmask(None);
     main.sigmask = os_mask;
-    let (reactor, mailbox, doorbell) = new_reactor(config.fd_floor)?;
+    let mut reactor = Reactor::new(config.fd_floor)?;
+    let (mailbox, doorbell) = new_doorbell(&mut reactor, config.fd_floor)?;
     let sched = Box::new(Scheduler {
         threads: vec![main],
         free_ids: Vec::new(),
@@ -556,29 +636,51 @@ impl Scheduler {
             .fold(u64::MAX, |all, t| all & t.sigmask)
     }
 
-    /// Applies a signal's interruption to the thread the kernel would have chosen.
-    fn interrupt(&mut self, i: interrupt::Interruption) {
-        let bit = 1u64 << (i.sig.clamp(1, 64) - 1);
+    /// The thread the kernel would run the handler of `sig` on: `target` (a
+    /// pthread_kill's), else the main thread, else a thread not blocking the signal.
+    fn chosen(&self, sig: u32, target: Option<ThreadId>) -> Option<ThreadId> {
+        let bit = sig_bit(sig);
         let accepts =
             |t: &Thread| t.sigmask & bit == 0 && !matches!(t.state, State::Free | State::Exited);
+        match target {
+            Some(tid) => Some(tid),
+            None if !self.main_exited && accepts(&self.threads[MAIN as usize]) => Some(MAIN),
+            None => {
+                (0..self.threads.len() as ThreadId).find(|&t| accepts(&self.threads[t as usize]))
+            }
+        }
+    }
+
+    /// Applies a signal's interruption to the thread the kernel would have chosen; hands
+    /// it the handler to run if the handler has not run yet, waking it from any wait to
+    /// do so (a wait that is not interrupted goes on after the handler: callers re-check).
+    fn interrupt(&mut self, i: interrupt::Interruption) {
         let eligible = |t: &Thread| {
             t.state == State::Parked
                 && t.interruptible
                 && interrupt::parked_before(t.parked_at, i.epoch)
         };
-        let target = match i.target {
-            Some(tid) => Some(tid),
-            // The kernel prefers the main thread, else a thread not blocking the signal.
-            None if !self.main_exited && accepts(&self.threads[MAIN as usize]) => Some(MAIN),
-            None => {
-                (0..self.threads.len() as ThreadId).find(|&t| accepts(&self.threads[t as usize]))
+        let target = self.chosen(i.sig, i.target);
+        let Some(tid) = target.filter(|&t| (t as usize) < self.threads.len()) else {
+            // No thread takes it: the one running now does, when it unblocks it.
+            if i.deliver {
+                let me = self.current as usize;
+                self.threads[me].handlers_due |= sig_bit(i.sig);
             }
+            return;
         };
-        if let Some(tid) = target {
-            if self.threads.get(tid as usize).is_some_and(eligible) {
-                let key = self.key(tid);
-                self.ready(key, Wake::Interrupted { restart: i.restart });
-            }
+        if eligible(&self.threads[tid as usize]) {
+            let key = self.key(tid);
+            self.ready(key, Wake::Interrupted { restart: i.restart });
+        }
+        let t = &mut self.threads[tid as usize];
+        if !i.deliver || matches!(t.state, State::Free | State::Exited) {
+            return;
+        }
+        t.handlers_due |= sig_bit(i.sig);
+        if t.state == State::Parked && t.sigmask & sig_bit(i.sig) == 0 && !t.holds_handlers {
+            let key = self.key(tid);
+            self.ready(key, Wake::Ready);
         }
     }
 
@@ -749,10 +851,15 @@ fn switch_out() {
 }
 
 /// Leaves the current thread (queued as Ready) and comes back with its errno.
+/// Switches away from a thread that stays ready (a yield, a step aside), keeping its
+/// errno; handlers delivered to it meanwhile run as it resumes.
 fn switch_keeping_errno() {
     let saved = errno::get();
     switch_out();
     errno::set(saved);
+    if with(|s| s.threads[s.current as usize].has_handlers_due()) {
+        run_due_handlers();
+    }
 }
 
 /// Spawns a green thread that runs `body` and exits with its return value.
@@ -794,6 +901,8 @@ pub fn spawn(
         t.cleanup_top = 0;
         t.stack = bounds;
         t.sigmask = options.sigmask.unwrap_or(creator_mask);
+        t.handlers_due = 0;
+        t.holds_handlers = false;
         if t.sigmask != creator_mask {
             s.masks_vary = true;
         }
@@ -886,16 +995,119 @@ fn park_as(reason: Reason, deadline: Option<Instant>, interrupts: Interrupts) ->
     });
     switch_out();
     errno::set(saved);
-    let wake = with(|s| {
+    let (wake, handlers_due) = with(|s| {
         if deadline.is_some() {
-            s.timed_waits -= 1;
+            // Saturating: a fork (in a signal handler) during this park reset the count.
+            s.timed_waits = s.timed_waits.saturating_sub(1);
         }
-        s.threads[s.current as usize].wake
+        let t = &s.threads[s.current as usize];
+        (t.wake, t.has_handlers_due())
     });
     if acts_here {
         cancellation_point();
     }
+    if handlers_due {
+        run_due_handlers();
+    }
     wake
+}
+
+/// A signal's bit in a kernel sigset.
+fn sig_bit(sig: u32) -> u64 {
+    1u64 << (sig.clamp(1, 64) - 1)
+}
+
+impl Thread {
+    /// Handlers handed to this thread that it may run now (the others wait until it
+    /// unblocks their signals), unless its wait must not run them.
+    fn has_handlers_due(&self) -> bool {
+        self.handlers_due & !self.sigmask != 0 && !self.holds_handlers
+    }
+}
+
+/// Runs the handlers due in the current thread (set by the hooks: signal.rs).
+static HANDLER_ACTION: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Sets what runs the handlers a thread must run (see [`take_due_handlers`]).
+pub fn set_handler_action(action: fn()) {
+    HANDLER_ACTION.store(action as usize, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn run_due_handlers() {
+    let action = HANDLER_ACTION.load(std::sync::atomic::Ordering::SeqCst);
+    if action != 0 {
+        // SAFETY: the address was stored from a `fn()` by set_handler_action.
+        let action: fn() = unsafe { std::mem::transmute(action) };
+        action();
+    }
+}
+
+/// Hands out the interruptions posted since the scheduler last looked (from a hook that
+/// returns: the handlers they bring may be the current thread's to run before it goes on).
+pub fn apply_interruptions() {
+    with(|s| interrupt::take(|i| s.interrupt(i)));
+}
+
+/// Takes the signals whose handlers the current thread must run now (not those it
+/// blocks, nor any during a wait that holds them); says whether any thread still has
+/// handlers to run.
+pub fn take_due_handlers() -> u64 {
+    with(|s| {
+        let t = &mut s.threads[s.current as usize];
+        let due = if t.holds_handlers {
+            0
+        } else {
+            t.handlers_due & !t.sigmask
+        };
+        t.handlers_due &= !due;
+        let waiting = s
+            .threads
+            .iter()
+            .any(|t| t.handlers_due != 0 && !matches!(t.state, State::Free | State::Exited));
+        interrupt::set_deliveries_pending(waiting);
+        due
+    })
+}
+
+/// Whether the handler of `sig` (process-directed) belongs to the current thread: the
+/// kernel would have chosen it, or no thread at all. No while a scheduler section runs
+/// (the signal interrupted it): the handler must not run, nor jump, out of the middle
+/// of one.
+pub fn signal_is_for_current(sig: u32) -> bool {
+    let sched = current_sched();
+    // SAFETY: the scheduler is never freed; only this OS thread uses it.
+    if sched.is_null() || unsafe { (*sched).lent } {
+        return sched.is_null();
+    }
+    with(|s| s.chosen(sig, None).is_none_or(|t| t == s.current))
+}
+
+/// The current thread's waits run no handlers while `hold` (see `holds_handlers`).
+pub fn hold_handlers(hold: bool) {
+    with(|s| {
+        let me = s.current as usize;
+        s.threads[me].holds_handlers = hold;
+    })
+}
+
+/// An OS mask no thread can have (SIGKILL and SIGSTOP cannot be blocked): the mask the
+/// OS thread has is not known (a handler ran and may have jumped out, restoring a mask
+/// behind the scheduler's back), so the next switch sets it whatever it is.
+const UNKNOWN_MASK: u64 = u64::MAX;
+
+/// While a delivered handler runs: the OS thread blocks `extra` too, on top of the
+/// current thread's mask, as the kernel does around a handler. `None` when it returned.
+pub fn handler_mask(extra: Option<u64>) {
+    with(|s| {
+        let mine = s.threads[s.current as usize].sigmask;
+        s.applied_mask = UNKNOWN_MASK;
+        match extra {
+            Some(extra) => {
+                os_sigmask(Some(mine | extra));
+            }
+            None => s.apply_mask(mine),
+        }
+    })
 }
 
 /// The OS thread's signal mask (rt_sigprocmask, raw: greenify hooks pthread_sigmask):
