@@ -1092,6 +1092,48 @@ pub fn is_nonblocking(fd: impl AsFd) -> bool {
     status_flags(fd) & libc::O_NONBLOCK != 0
 }
 
+// ---------------------------------------------------------------------------------------------
+// Hostile tests' helpers
+// ---------------------------------------------------------------------------------------------
+
+impl Server {
+    /// What the server printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&lock(&self.stderr)).into_owned()
+    }
+}
+
+/// The lines of `stderr` in which the library reports an error or dies (`greenify: error: ...`
+/// or a fatal `greenify: ...` message); its warnings and the stats line are not errors.
+pub fn greenify_errors(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("greenify:"))
+        .filter(|l| {
+            ![
+                "greenify: warn:",
+                "greenify: info:",
+                "greenify: debug:",
+                "greenify: trace:",
+            ]
+            .iter()
+            .any(|p| l.starts_with(p))
+        })
+        .collect()
+}
+
+/// One echo round trip on a fresh loopback connection to `port`: whether `payload` came back
+/// whole within `timeout`.
+pub fn echo_round_trip(port: u16, payload: &[u8], timeout: Duration) -> io::Result<bool> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(timeout))?;
+    s.write_all(payload)?;
+    let mut back = vec![0u8; payload.len()];
+    s.read_exact(&mut back)?;
+    Ok(back == payload)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

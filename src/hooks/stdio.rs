@@ -92,13 +92,50 @@ pub unsafe extern "C" fn fdopen(fd: c_int, mode: *const c_char) -> *mut libc::FI
         // SAFETY: forwarded.
         return unsafe { real::fdopen(fd, mode) };
     }
-    // As glibc's fdopen, the mode must fit the fd's access mode.
-    // SAFETY: forwarded fcntl on the program's fd.
-    if unsafe { real::fcntl(fd, libc::F_GETFL, 0) } < 0 {
+    // SAFETY: forwarded; glibc's fdopen reads the mode string as well.
+    if let Err(e) = unsafe { fit_mode(fd, mode) } {
+        super::set_errno(e);
         return std::ptr::null_mut();
     }
     // SAFETY: the program hands the fd to the stream.
     unsafe { green_stream_mode(fd, mode) }
+}
+
+/// What glibc's fdopen checks before it makes a stream, in its order: the mode is valid
+/// (else EINVAL), the fd is open, the mode asks only for the access the fd has (else
+/// EINVAL); and "a" sets O_APPEND on the fd if it lacks it.
+///
+/// # Safety
+/// `mode` is a NUL-terminated string (glibc's fdopen reads it too).
+unsafe fn fit_mode(fd: c_int, mode: *const c_char) -> Result<(), c_int> {
+    // SAFETY: the caller's promise; glibc looks at the first byte and up to four more,
+    // stopping at the NUL or at a '+'.
+    let mode = unsafe { std::ffi::CStr::from_ptr(mode) }.to_bytes();
+    let Some(&first) = mode.first() else {
+        return Err(libc::EINVAL);
+    };
+    let plus = mode[1..].iter().take(4).any(|&c| c == b'+');
+    let (read, write) = match first {
+        b'r' => (true, plus),
+        b'w' | b'a' => (plus, true),
+        _ => return Err(libc::EINVAL),
+    };
+    // SAFETY: forwarded fcntl on the program's fd.
+    let flags = unsafe { real::fcntl(fd, libc::F_GETFL, 0) };
+    if flags < 0 {
+        return Err(super::errno());
+    }
+    let access = flags & libc::O_ACCMODE;
+    if (access == libc::O_RDONLY && write) || (access == libc::O_WRONLY && read) {
+        return Err(libc::EINVAL);
+    }
+    if first == b'a' && flags & libc::O_APPEND == 0 {
+        // SAFETY: forwarded fcntl on the program's fd.
+        if unsafe { real::fcntl(fd, libc::F_SETFL, (flags | libc::O_APPEND) as usize) } < 0 {
+            return Err(super::errno());
+        }
+    }
+    Ok(())
 }
 
 fn is_tty(fd: c_int) -> bool {
