@@ -55,6 +55,14 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
     let restart = flags & libc::SA_RESTART != 0;
     HANDLED.fetch_add(1, SeqCst);
     if is_function(handler) && must_wait(sig, info, target) {
+        // A signal this OS thread sent itself outside the hooks (raise) while the running
+        // thread blocked it, unblocked now inside a hooked call (sigsuspend): natively it
+        // was pending on that thread, so it is that thread's.
+        let target = target.or_else(|| {
+            raised_here(info)
+                .then(runtime::sched::current_for_signal)
+                .flatten()
+        });
         // SAFETY: the kernel's siginfo and context for this handler; our own slot.
         unsafe {
             (*SAVED.0.get())[i].write((*info, *context.cast::<ucontext_t>()));
@@ -70,6 +78,17 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
         // SAFETY: the program's handler with the kernel's arguments.
         unsafe { call(handler, flags, sig, info, context) };
     }
+}
+
+/// Whether a signal came from this process's tgkill of this OS thread (raise).
+fn raised_here(info: *const siginfo_t) -> bool {
+    // SAFETY: the kernel's siginfo (SA_SIGINFO is always set for the trampoline); si_pid
+    // is meaningful for SI_TKILL.
+    !info.is_null()
+        && unsafe {
+            (*info).si_code == libc::SI_TKILL
+                && (*info).si_pid() == rustix::process::getpid().as_raw_nonzero().get()
+        }
 }
 
 /// Calls the program's handler as the kernel would.

@@ -1073,6 +1073,15 @@ pub fn take_due_handlers() -> u64 {
 /// kernel would have chosen it, or no thread at all. No while a scheduler section runs
 /// (the signal interrupted it): the handler must not run, nor jump, out of the middle
 /// of one.
+/// The running green thread, read from a signal handler (None on an OS thread without a
+/// scheduler). Inside a section that switches threads it may name either of the two.
+pub fn current_for_signal() -> Option<ThreadId> {
+    let sched = current_sched();
+    // SAFETY: the scheduler is never freed and only this OS thread uses it; a u32 read
+    // through the raw pointer, no reference made while a section may hold one.
+    (!sched.is_null()).then(|| unsafe { std::ptr::addr_of!((*sched).current).read_volatile() })
+}
+
 pub fn signal_is_for_current(sig: u32) -> bool {
     let sched = current_sched();
     // SAFETY: the scheduler is never freed; only this OS thread uses it.
