@@ -94,7 +94,18 @@ BOTH(hostile_proc_fexecve_bad_fd, { char *argv[] = {"x", NULL}; SHOW("fexecve", 
 BOTH(hostile_proc_fexecve_not_executable, { int fd = open("/etc/hostname", O_RDONLY); char *argv[] = {"x", NULL}; SHOW("fexecve", fexecve(fd, argv, environ)); })
 BOTH(hostile_proc_system_null, { printf("system(NULL): %d\n", system(NULL) != 0); })
 BOTH(hostile_proc_system_missing, { int r = system("exec /nonexistent/nope 2>/dev/null"); printf("system: exited=%d status=%d\n", WIFEXITED(r), WEXITSTATUS(r)); })
-BOTH(hostile_proc_popen_bad_mode, { errno = 0; FILE *f = popen("true", "z"); printf("popen: %s errno=%s\n", f ? "stream" : "NULL", f ? "0" : en(errno)); errno = 0; f = popen("true", "rw"); printf("popen rw: %s errno=%s\n", f ? "stream" : "NULL", f ? "0" : en(errno)); if (f) pclose(f); })
+/* glibc's mode parsing: 'r', 'w', 'e' in any order and repeated, exactly one of r and w. */
+BOTH(hostile_proc_popen_bad_mode, {
+    const char *modes[] = {"z", "rw", "wr", "", "e", "ee", "r+", "rb", "rex", "rr", "ww", "er", "eer", "we"};
+    for (unsigned i = 0; i < sizeof modes / sizeof *modes; i++) {
+        errno = 0;
+        FILE *f = popen("true", modes[i]);
+        printf("popen \"%s\": %s errno=%s", modes[i], f ? "stream" : "NULL", f ? "0" : en(errno));
+        if (f) printf(" reading=%d cloexec=%d", (fcntl(fileno(f), F_GETFL) & O_ACCMODE) == O_RDONLY, fcntl(fileno(f), F_GETFD) & FD_CLOEXEC);
+        printf("\n");
+        if (f) pclose(f);
+    }
+})
 BOTH(hostile_proc_popen_missing_program, { FILE *f = popen("exec /nonexistent/nope 2>/dev/null", "r"); char b[8]; size_t n = f ? fread(b, 1, sizeof b, f) : 0; int r = f ? pclose(f) : -1; printf("read=%zu exited=%d status=%d\n", n, WIFEXITED(r), WEXITSTATUS(r)); })
 BOTH(hostile_proc_pclose_twice_reaped, { FILE *f = popen("exit 3", "r"); int st; waitpid(-1, &st, 0); errno = 0; int r = pclose(f); printf("pclose after reap: %d errno=%s\n", r, r == -1 ? en(errno) : "0"); })
 

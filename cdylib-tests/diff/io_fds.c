@@ -131,8 +131,8 @@ CASE(io_read_eof_when_writer_thread_closes) {
 CASE(io_read_zero_len_empty_pipe) {
     int p[2];
     pipe(p);
-    struct after *a = after(300, write_x, p[1]);
     double t0 = now_ms();
+    struct after *a = after(300, write_x, p[1]);
     char b[4];
     SHOW("read(0 bytes)", read(p[0], b, 0));
     show_elapsed(t0, 0);
@@ -144,8 +144,8 @@ CASE(io_write_zero_len_full_pipe) {
     int p[2];
     pipe(p);
     printf("filled=%ld\n", fill_pipe(p[1]));
-    struct after *a = after(300, drain, p[0]);
     double t0 = now_ms();
+    struct after *a = after(300, drain, p[0]);
     SHOW("write(0 bytes)", write(p[1], "", 0));
     show_elapsed(t0, 0);
     after_join(a);
@@ -178,8 +178,8 @@ CASE(io_read_write_closed_fd) {
 CASE(io_read_on_pipe_write_end) {
     int p[2];
     pipe(p);
-    struct after *a = after(300, close_fd, p[0]);
     double t0 = now_ms();
+    struct after *a = after(300, close_fd, p[0]);
     char b[4];
     SHOW("read(write end)", read(p[1], b, 1));
     show_elapsed(t0, 0);
@@ -191,8 +191,8 @@ CASE(io_write_on_pipe_read_end) {
     int p[2];
     pipe(p);
     signal(SIGPIPE, SIG_IGN);
-    struct after *a = after(300, close_fd, p[1]);
     double t0 = now_ms();
+    struct after *a = after(300, close_fd, p[1]);
     SHOW("write(read end)", write(p[0], "x", 1));
     show_elapsed(t0, 0);
     after_join(a);
@@ -211,8 +211,8 @@ CASE(io_read_efault_pipe_with_data) {
 CASE(io_read_efault_waits_for_data) {
     int p[2];
     pipe(p);
-    struct after *a = after(50, write_x, p[1]);
     double t0 = now_ms();
+    struct after *a = after(50, write_x, p[1]);
     SHOW("read((void*)1)", read(p[0], BADPTR, 5));
     show_elapsed(t0, 50);
     after_join(a);
@@ -488,10 +488,10 @@ CASE(io_readv_writev_pipe) {
 CASE(io_readv_waits_for_writer_thread) {
     int p[2];
     pipe(p);
+    double t0 = now_ms();
     struct after *a = after(50, write_x, p[1]);
     char x[4] = {0};
     struct iovec r = {x, 3};
-    double t0 = now_ms();
     SHOW("readv", readv(p[0], &r, 1));
     show_elapsed(t0, 50);
     printf("x=%s\n", x);
@@ -528,8 +528,8 @@ CASE(io_readv_einval_empty_pipe) {
 CASE(io_readv_efault_empty_pipe) {
     int p[2];
     pipe(p);
-    struct after *a = after(300, write_x, p[1]);
     double t0 = now_ms();
+    struct after *a = after(300, write_x, p[1]);
     SHOW("readv((void*)1)", readv(p[0], BADPTR, 1));
     show_elapsed(t0, 0);
     after_join(a);
@@ -747,9 +747,9 @@ CASE(io_dup2_onto_nonblock_fd_resets_view) {
     pipe(q);
     dup2(q[0], p[0]);
     show_flags("p0 after dup2 of blocking q0", p[0]);
+    double t0 = now_ms();
     struct after *a = after(40, write_x, q[1]);
     char b[2];
-    double t0 = now_ms();
     SHOW("read p0 blocks", read(p[0], b, 1));
     show_elapsed(t0, 40);
     after_join(a);
@@ -1237,8 +1237,8 @@ CASE(io_fifo_nonblock_open_and_read) {
     int w = open(path, O_WRONLY);
     SHOW("read empty, writer open", read(r, b, 1));
     SHOW("F_SETFL 0", fcntl(r, F_SETFL, 0));
-    struct after *a = after(40, write_x, w);
     double t0 = now_ms();
+    struct after *a = after(40, write_x, w);
     SHOW("read blocking", read(r, b, 1));
     show_elapsed(t0, 40);
     after_join(a);
@@ -1338,8 +1338,8 @@ CASE(io_sendfile_waits_for_reader_thread) {
     int p[2];
     pipe(p);
     fill_pipe(p[1]);
-    struct after *a = after(60, drain, p[0]);
     double t0 = now_ms();
+    struct after *a = after(60, drain, p[0]);
     SHOW("sendfile 5000 into full pipe", sendfile(p[1], f, NULL, 5000));
     show_elapsed(t0, 60);
     after_join(a);
@@ -1417,9 +1417,9 @@ CASE(io_eventfd_short_buffer_einval) {
 
 CASE(io_eventfd_blocking_read_from_thread) {
     int e = eventfd(0, 0);
+    double t0 = now_ms();
     struct after *a = after(50, eventfd_one, e);
     uint64_t v = 0;
-    double t0 = now_ms();
     SHOW("read eventfd", read(e, &v, 8));
     show_elapsed(t0, 50);
     printf("value=%llu\n", (unsigned long long)v);

@@ -132,8 +132,8 @@ CASE(pt_poll_infinite_data_from_thread) {
     int p[2];
     pipe(p);
     struct pollfd f = {p[0], POLLIN, 0};
-    struct after *a = after(60, write_x, p[1]);
     double t0 = now_ms();
+    struct after *a = after(60, write_x, p[1]);
     SHOW("poll(-1)", poll(&f, 1, -1));
     show_elapsed(t0, 60);
     printf("revents=%s\n", ev_names(f.revents));
@@ -144,15 +144,15 @@ CASE(pt_poll_other_negative_timeout_is_infinite) {
     int p[2];
     pipe(p);
     struct pollfd f = {p[0], POLLIN, 0};
-    struct after *a = after(60, write_x, p[1]);
     double t0 = now_ms();
+    struct after *a = after(60, write_x, p[1]);
     SHOW("poll(-5)", poll(&f, 1, -5));
     show_elapsed(t0, 60);
     after_join(a);
     f.revents = 0;
     read(p[0], (char[2]){0}, 1);
-    a = after(40, write_x, p[1]);
     t0 = now_ms();
+    a = after(40, write_x, p[1]);
     SHOW("poll(INT_MIN)", poll(&f, 1, INT_MIN));
     show_elapsed(t0, 40);
     after_join(a);
@@ -162,8 +162,8 @@ CASE(pt_poll_huge_timeout_data_from_thread) {
     int p[2];
     pipe(p);
     struct pollfd f = {p[0], POLLIN, 0};
-    struct after *a = after(50, write_x, p[1]);
     double t0 = now_ms();
+    struct after *a = after(50, write_x, p[1]);
     SHOW("poll(INT_MAX)", poll(&f, 1, INT_MAX));
     show_elapsed(t0, 50);
     after_join(a);
@@ -288,8 +288,8 @@ CASE(pt_poll_hup_arrives_while_parked) {
     int p[2];
     pipe(p);
     struct pollfd f = {p[0], POLLIN, 0};
-    struct after *a = after(50, close_fd, p[1]);
     double t0 = now_ms();
+    struct after *a = after(50, close_fd, p[1]);
     SHOW("poll(-1)", poll(&f, 1, -1));
     show_elapsed(t0, 50);
     printf("revents=%s\n", ev_names(f.revents));
@@ -300,8 +300,8 @@ CASE(pt_poll_events0_err_arrives_while_parked) {
     int p[2];
     pipe(p);
     struct pollfd f = {p[1], 0, 0};
-    struct after *a = after(50, close_fd, p[0]);
     double t0 = now_ms();
+    struct after *a = after(50, close_fd, p[0]);
     SHOW("poll(events 0, 1000)", poll(&f, 1, 1000));
     show_elapsed(t0, 50);
     printf("revents=%s\n", ev_names(f.revents));
@@ -313,8 +313,8 @@ CASE(pt_poll_rdhup_arrives_while_parked) {
     socketpair(AF_UNIX, SOCK_STREAM, 0, s);
     struct pollfd f = {s[0], POLLRDHUP, 0};
     int peer = s[1];
-    struct after *a = after(50, close_fd, peer);
     double t0 = now_ms();
+    struct after *a = after(50, close_fd, peer);
     SHOW("poll(POLLRDHUP, 1000)", poll(&f, 1, 1000));
     show_elapsed(t0, 50);
     printf("revents=%s\n", ev_names(f.revents));
@@ -329,8 +329,8 @@ CASE(pt_poll_many_fds) {
         pipe(p[i]);
         f[i] = (struct pollfd){p[i][0], POLLIN, 0};
     }
-    struct after *a = after(40, write_x, p[137][1]);
     double t0 = now_ms();
+    struct after *a = after(40, write_x, p[137][1]);
     SHOW("poll 200 fds", poll(f, N, 2000));
     show_elapsed(t0, 40);
     for (int i = 0; i < N; i++)
@@ -344,8 +344,8 @@ CASE(pt_poll_pollout_after_thread_drains) {
     fill_pipe(p[1]);
     struct pollfd f = {p[1], POLLOUT, 0};
     SHOW("poll full pipe (0)", poll(&f, 1, 0));
-    struct after *a = after(50, drain, p[0]);
     double t0 = now_ms();
+    struct after *a = after(50, drain, p[0]);
     SHOW("poll full pipe (-1)", poll(&f, 1, -1));
     show_elapsed(t0, 50);
     printf("revents=%s\n", ev_names(f.revents));
@@ -378,8 +378,8 @@ CASE(pt_poll_pollpri_only_times_out) {
     pipe(p);
     write(p[1], "x", 1);
     struct pollfd f = {p[0], POLLPRI, 0};
-    struct after *a = after(20, write_x, p[1]);
     double t0 = now_ms();
+    struct after *a = after(20, write_x, p[1]);
     SHOW("poll(POLLPRI, 80)", poll(&f, 1, 80));
     show_elapsed(t0, 80);
     after_join(a);
@@ -392,8 +392,8 @@ CASE(pt_poll_fd_closed_by_thread_while_parked) {
     int p[2];
     pipe(p);
     struct pollfd f = {p[0], POLLIN, 0};
-    struct after *a = after(50, close_fd, p[0]);
     double t0 = now_ms();
+    struct after *a = after(50, close_fd, p[0]);
     SHOW("poll(300)", poll(&f, 1, 300));
     show_elapsed(t0, 300);
     printf("revents=%s\n", ev_names(f.revents));
@@ -405,9 +405,9 @@ CASE(pt_poll_readiness_from_two_threads) {
     pipe(p);
     pipe(q);
     struct pollfd f[2] = {{p[0], POLLIN, 0}, {q[0], POLLIN, 0}};
+    double t0 = now_ms();
     struct after *a = after(40, write_x, q[1]);
     struct after *b = after(150, write_x, p[1]);
-    double t0 = now_ms();
     SHOW("poll first", poll(f, 2, -1));
     show_elapsed(t0, 40);
     printf("revents=%s,%s\n", ev_names(f[0].revents), ev_names(f[1].revents));
@@ -425,8 +425,8 @@ CASE(pt_ppoll_null_timeout_data_from_thread) {
     int p[2];
     pipe(p);
     struct pollfd f = {p[0], POLLIN, 0};
-    struct after *a = after(50, write_x, p[1]);
     double t0 = now_ms();
+    struct after *a = after(50, write_x, p[1]);
     SHOW("ppoll(NULL)", ppoll(&f, 1, NULL, NULL));
     show_elapsed(t0, 50);
     printf("revents=%s\n", ev_names(f.revents));
@@ -560,8 +560,8 @@ CASE(pt_select_null_timeout_data_from_thread) {
     fd_set r;
     FD_ZERO(&r);
     FD_SET(p[0], &r);
-    struct after *a = after(50, write_x, p[1]);
     double t0 = now_ms();
+    struct after *a = after(50, write_x, p[1]);
     SHOW("select(NULL)", select(p[0] + 1, &r, NULL, NULL, NULL));
     show_elapsed(t0, 50);
     printf("isset=%d\n", FD_ISSET(p[0], &r));
@@ -682,8 +682,8 @@ CASE(pt_select_many_fds) {
         FD_SET(p[i][0], &r);
         if (p[i][1] > maxfd) maxfd = p[i][1];
     }
-    struct after *a = after(40, write_x, p[63][1]);
     double t0 = now_ms();
+    struct after *a = after(40, write_x, p[63][1]);
     SHOW("select 100 fds", select(maxfd + 1, &r, NULL, NULL, NULL));
     show_elapsed(t0, 40);
     for (int i = 0; i < N; i++)
@@ -698,8 +698,8 @@ CASE(pt_select_write_ready_after_drain) {
     fd_set w;
     FD_ZERO(&w);
     FD_SET(p[1], &w);
-    struct after *a = after(50, drain, p[0]);
     double t0 = now_ms();
+    struct after *a = after(50, drain, p[0]);
     SHOW("select write", select(p[1] + 1, NULL, &w, NULL, NULL));
     show_elapsed(t0, 50);
     printf("isset=%d\n", FD_ISSET(p[1], &w));
@@ -787,8 +787,8 @@ CASE(pt_pselect_null_timeout_data_from_thread) {
     FD_SET(p[0], &r);
     sigset_t mask;
     sigemptyset(&mask);
-    struct after *a = after(50, write_x, p[1]);
     double t0 = now_ms();
+    struct after *a = after(50, write_x, p[1]);
     SHOW("pselect(NULL, empty mask)", pselect(p[0] + 1, &r, NULL, NULL, NULL, &mask));
     show_elapsed(t0, 50);
     after_join(a);
@@ -881,8 +881,8 @@ CASE(pt_epoll_wait_infinite_data_from_thread) {
     pipe(p);
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0xabcdef}, out[4];
     epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
-    struct after *a = after(50, write_x, p[1]);
     double t0 = now_ms();
+    struct after *a = after(50, write_x, p[1]);
     SHOW("epoll_wait(-1)", epoll_wait(ep, out, 4, -1));
     show_elapsed(t0, 50);
     printf("data=%llx events=%s\n", (unsigned long long)out[0].data.u64, ev_names(out[0].events));
@@ -895,13 +895,13 @@ CASE(pt_epoll_wait_huge_and_negative_timeouts) {
     pipe(p);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = 1}, out[4];
     epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
-    struct after *a = after(40, write_x, p[1]);
     double t0 = now_ms();
+    struct after *a = after(40, write_x, p[1]);
     SHOW("epoll_wait(INT_MAX)", epoll_wait(ep, out, 4, INT_MAX));
     show_elapsed(t0, 40);
     after_join(a);
-    a = after(40, write_x, p[1]);
     t0 = now_ms();
+    a = after(40, write_x, p[1]);
     SHOW("epoll_wait(-7)", epoll_wait(ep, out, 4, -7));
     show_elapsed(t0, 40);
     after_join(a);
@@ -927,8 +927,8 @@ CASE(pt_epoll_wait_events_efault) {
     pipe(p);
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 1};
     epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
-    struct after *a = after(30, write_x, p[1]);
     double t0 = now_ms();
+    struct after *a = after(30, write_x, p[1]);
     SHOW("epoll_wait(events bad ptr, 1000)", epoll_wait(ep, BADPTR, 4, 1000));
     show_elapsed(t0, 30);
     after_join(a);
@@ -1007,9 +1007,9 @@ CASE(pt_epoll_many_fds_parked) {
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = i};
         epoll_ctl(ep, EPOLL_CTL_ADD, p[i][0], &ev);
     }
+    double t0 = now_ms();
     struct after *a = after(50, write_x, p[71][1]);
     struct epoll_event out[8];
-    double t0 = now_ms();
     SHOW("epoll_wait(-1)", epoll_wait(ep, out, 8, -1));
     show_elapsed(t0, 50);
     printf("index=%llu\n", (unsigned long long)out[0].data.u64);
@@ -1044,8 +1044,8 @@ CASE(pt_epoll_hup_arrives_while_parked) {
     pipe(p);
     struct epoll_event ev = {.events = 0, .data.u64 = 9}, out[2];
     epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
-    struct after *a = after(50, close_fd, p[1]);
     double t0 = now_ms();
+    struct after *a = after(50, close_fd, p[1]);
     SHOW("epoll_wait(-1) events 0", epoll_wait(ep, out, 2, -1));
     show_elapsed(t0, 50);
     printf("events=%s\n", ev_names(out[0].events));
@@ -1064,8 +1064,8 @@ CASE(pt_epoll_pwait_mask) {
     double t0 = now_ms();
     SHOW("epoll_pwait(40, mask)", epoll_pwait(ep, out, 2, 40, &mask));
     show_elapsed(t0, 40);
-    struct after *a = after(30, write_x, p[1]);
     t0 = now_ms();
+    struct after *a = after(30, write_x, p[1]);
     SHOW("epoll_pwait(-1, NULL)", epoll_pwait(ep, out, 2, -1, NULL));
     show_elapsed(t0, 30);
     after_join(a);
@@ -1089,8 +1089,8 @@ CASE(pt_epoll_pwait2_timespecs) {
     SHOW("epoll_pwait2(40ms)", epoll_pwait2(ep, out, 2, &t, NULL));
     show_elapsed(t0, 40);
     printf("timespec=%ld.%09ld\n", (long)t.tv_sec, t.tv_nsec);
-    struct after *a = after(30, write_x, p[1]);
     t0 = now_ms();
+    struct after *a = after(30, write_x, p[1]);
     SHOW("epoll_pwait2(NULL)", epoll_pwait2(ep, out, 2, NULL, NULL));
     show_elapsed(t0, 30);
     after_join(a);
@@ -1124,8 +1124,8 @@ CASE(pt_epoll_wait_epfd_closed_by_thread) {
     pipe(p);
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 1}, out[2];
     epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
-    struct after *a = after(50, close_fd, ep);
     double t0 = now_ms();
+    struct after *a = after(50, close_fd, ep);
     SHOW("epoll_wait(300)", epoll_wait(ep, out, 2, 300));
     show_elapsed(t0, 300);
     after_join(a);
@@ -1139,8 +1139,8 @@ CASE(pt_epoll_nested_and_polled) {
     epoll_ctl(inner, EPOLL_CTL_ADD, p[0], &ev);
     struct epoll_event ev2 = {.events = EPOLLIN, .data.u64 = 2}, out[2];
     epoll_ctl(outer, EPOLL_CTL_ADD, inner, &ev2);
-    struct after *a = after(40, write_x, p[1]);
     double t0 = now_ms();
+    struct after *a = after(40, write_x, p[1]);
     SHOW("outer epoll_wait(-1)", epoll_wait(outer, out, 2, -1));
     show_elapsed(t0, 40);
     printf("data=%llu\n", (unsigned long long)out[0].data.u64);
@@ -1150,8 +1150,8 @@ CASE(pt_epoll_nested_and_polled) {
     printf("revents=%s\n", ev_names(f.revents));
     drain(p[0]);
     f.revents = 0;
-    a = after(40, write_x, p[1]);
     t0 = now_ms();
+    a = after(40, write_x, p[1]);
     SHOW("poll on epoll fd (-1)", poll(&f, 1, -1));
     show_elapsed(t0, 40);
     after_join(a);
@@ -1163,8 +1163,8 @@ CASE(pt_epoll_socketpair_rdhup_from_thread) {
     socketpair(AF_UNIX, SOCK_STREAM, 0, s);
     struct epoll_event ev = {.events = EPOLLRDHUP, .data.u64 = 4}, out[2];
     epoll_ctl(ep, EPOLL_CTL_ADD, s[0], &ev);
-    struct after *a = after(40, close_fd, s[1]);
     double t0 = now_ms();
+    struct after *a = after(40, close_fd, s[1]);
     SHOW("epoll_wait(-1) RDHUP", epoll_wait(ep, out, 2, -1));
     show_elapsed(t0, 40);
     printf("events=%s\n", ev_names(out[0].events));

@@ -12,12 +12,13 @@
 //! * system() and popen() are rebuilt on posix_spawn and a green wait (glibc's own wait
 //!   internally, which no hook sees).
 
-use super::{children, enter, fail, Green};
+use super::{children, enter, fail, memory, Green};
 use crate::real;
 use crate::runtime::{self, fdtable, Interest, Reason, Wake};
 use libc::{c_char, c_int, id_t, idtype_t, pid_t, siginfo_t};
 use rustix::fd::IntoRawFd;
 use std::collections::HashMap;
+use std::mem::size_of;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -299,34 +300,61 @@ pub unsafe extern "C" fn waitid(
     options: c_int,
 ) -> c_int {
     let green = enter();
-    let r = if green.is_none() || options & libc::WNOHANG != 0 || info.is_null() {
+    if green.is_none() || options & libc::WNOHANG != 0 || info.is_null() {
         // SAFETY: forwarded.
-        unsafe { real::waitid(idtype, id, info, options) }
-    } else {
-        let pid = if idtype == libc::P_PID {
-            id as pid_t
-        } else {
-            -1
-        };
-        let exits_only =
-            options & (libc::WSTOPPED | libc::WCONTINUED) == 0 && !TRACER.load(Relaxed);
-        green_wait(pid, exits_only, || {
-            // SAFETY: the program's siginfo; si_pid stays 0 when no child changed state.
-            unsafe {
-                std::ptr::write_bytes(info, 0, 1);
-                let r = real::waitid(idtype, id, info, options | libc::WNOHANG);
-                (r != 0 || (*info).si_pid() != 0).then_some(r)
-            }
-        })
-    };
-    if r == 0 && !info.is_null() && options & libc::WNOWAIT == 0 {
-        // SAFETY: waitid succeeded and filled the program's siginfo.
-        let (pid, code) = unsafe { ((*info).si_pid(), (*info).si_code) };
-        if matches!(code, libc::CLD_EXITED | libc::CLD_KILLED | libc::CLD_DUMPED) {
-            children::reaped(pid);
+        let r = unsafe { real::waitid(idtype, id, info, options) };
+        if r == 0 && !info.is_null() {
+            // SAFETY: waitid succeeded, so it filled the program's siginfo.
+            note_waited(unsafe { &*info }, options);
         }
+        return r;
     }
-    r
+    let pid = if idtype == libc::P_PID {
+        id as pid_t
+    } else {
+        -1
+    };
+    let exits_only = options & (libc::WSTOPPED | libc::WCONTINUED) == 0 && !TRACER.load(Relaxed);
+    // Waited into our own siginfo, then copied out: a bad pointer gives EFAULT (after the
+    // child is reaped, as the kernel does) instead of crashing greenify.
+    // SAFETY: siginfo_t is plain data; zero is its "no child changed state" value.
+    let mut mine: siginfo_t = unsafe { std::mem::zeroed() };
+    let r = green_wait(pid, exits_only, || {
+        // SAFETY: our own siginfo; si_pid stays 0 when no child changed state.
+        unsafe {
+            mine = std::mem::zeroed();
+            let r = real::waitid(idtype, id, &mut mine, options | libc::WNOHANG);
+            (r != 0 || mine.si_pid() != 0).then_some(r)
+        }
+    });
+    if r != 0 {
+        return r;
+    }
+    note_waited(&mine, options);
+    // SAFETY: only the address is taken; the bytes are copied through the kernel.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(
+            (&mine as *const siginfo_t).cast::<u8>(),
+            size_of::<siginfo_t>(),
+        )
+    };
+    if !memory::write_bytes(info.cast(), bytes) {
+        return fail(libc::EFAULT);
+    }
+    0
+}
+
+/// Records a child that waitid reaped (WNOWAIT leaves it waitable).
+fn note_waited(info: &siginfo_t, options: c_int) {
+    if options & libc::WNOWAIT == 0
+        && matches!(
+            info.si_code,
+            libc::CLD_EXITED | libc::CLD_KILLED | libc::CLD_DUMPED
+        )
+    {
+        // SAFETY: a siginfo a successful waitid filled, so si_pid is set.
+        children::reaped(unsafe { info.si_pid() });
+    }
 }
 
 /// Spawns `/bin/sh -c cmd` with `actions`, the signal settings system() and popen()
@@ -452,12 +480,9 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
     };
     // SAFETY: the program's mode string.
     let mode_bytes = unsafe { std::ffi::CStr::from_ptr(mode) }.to_bytes();
-    let reading = match mode_bytes.first() {
-        Some(b'r') => true,
-        Some(b'w') => false,
-        _ => return fail::<isize>(libc::EINVAL) as usize as *mut libc::FILE,
+    let Some((reading, cloexec)) = popen_mode(mode_bytes) else {
+        return no_stream(libc::EINVAL);
     };
-    let cloexec = mode_bytes.contains(&b'e');
     let mut fds = [0; 2];
     // SAFETY: a local array; both ends CLOEXEC until the child has its end.
     if unsafe { real::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -488,7 +513,7 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
         Err(e) => {
             // SAFETY: our own pipe end.
             unsafe { real::close(mine) };
-            return fail::<isize>(e) as usize as *mut libc::FILE;
+            return no_stream(e);
         }
     };
     if !cloexec {
@@ -509,6 +534,27 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
         .unwrap_or_else(|e| e.into_inner())
         .insert(file as usize, Popened { fd: mine, pid });
     file
+}
+
+/// popen's mode as glibc parses it: any sequence of 'r', 'w' and 'e' with exactly one of
+/// 'r' and 'w' (repeats allowed); gives (reading, close-on-exec).
+fn popen_mode(mode: &[u8]) -> Option<(bool, bool)> {
+    let (mut read, mut write, mut cloexec) = (false, false, false);
+    for &c in mode {
+        match c {
+            b'r' => read = true,
+            b'w' => write = true,
+            b'e' => cloexec = true,
+            _ => return None,
+        }
+    }
+    (read != write).then_some((read, cloexec))
+}
+
+/// popen's failure: NULL with errno `e`.
+fn no_stream(e: c_int) -> *mut libc::FILE {
+    super::set_errno(e);
+    std::ptr::null_mut()
 }
 
 #[no_mangle]
