@@ -157,8 +157,8 @@ CASE(rel_io_recv_zero_length_tcp_waits_for_data) {
     alarm(5);
     int c, s;
     tcp_pair(&c, &s);
-    struct after *a = after(100, write_abc, s);
     double t0 = now_ms();
+    struct after *a = after(100, write_abc, s);
     SHOW("recv 0", recv(c, big, 0, 0));
     printf("waited for the data: %s\n", timing(now_ms() - t0, 100));
     after_join(a);
