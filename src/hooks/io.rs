@@ -454,6 +454,10 @@ pub unsafe extern "C" fn closefrom(lowest: c_int) {
 #[no_mangle]
 pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     let green = enter();
+    if reactor::is_internal(fd) {
+        // Not the program's fd (as in close).
+        return super::fail(libc::EBADF);
+    }
     // SAFETY: forwarded.
     let new = unsafe { real::dup(fd) };
     if new >= 0 {
@@ -506,6 +510,10 @@ fn facts_open(fd: c_int) -> bool {
 #[no_mangle]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     let green = enter();
+    if reactor::is_internal(fd) {
+        // Not the program's fd (as in close).
+        return super::fail(libc::EBADF);
+    }
     let info = fdtable::get(fd);
     match cmd {
         libc::F_GETFL => {
@@ -595,7 +603,8 @@ pub unsafe extern "C" fn sendfile(
     }
     // To a pipe: one transfer of what fits once there is room, as natively.
     blocking::run(green.as_ref(), op, |how| {
-        let len = if how == Attempt::Gated {
+        // A count past SSIZE_MAX reaches the kernel whole: its EINVAL.
+        let len = if how == Attempt::Gated && count <= isize::MAX as usize {
             count.min(pipe_room(out_fd))
         } else {
             count
