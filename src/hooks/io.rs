@@ -215,17 +215,6 @@ pub unsafe fn iovecs_after(iov: *const iovec, count: usize, mut skip: usize) -> 
     rest
 }
 
-/// Total bytes of `count` iovecs (saturating: the kernel rejects absurd totals itself).
-///
-/// # Safety
-/// `iov` points to `count` valid iovecs (or count is 0).
-pub unsafe fn iovecs_len(iov: *const iovec, count: usize) -> usize {
-    (0..count)
-        // SAFETY: i < count.
-        .map(|i| unsafe { (*iov.add(i)).iov_len })
-        .fold(0usize, usize::saturating_add)
-}
-
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, count: c_int) -> ssize_t {
     // SAFETY: forwarded.
