@@ -41,6 +41,10 @@ fn write_nowait(fd: c_int, iov: *const iovec, count: c_int, flags: c_int) -> ssi
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
     let green = enter();
+    if past_user_space(buf, n) {
+        // SAFETY: forwarded: the kernel answers EFAULT at once.
+        return unsafe { real::read(fd, buf, n) };
+    }
     let op = Op::new(fd, Interest::Read, Reason::Read)
         .with_flags()
         .with_nowait()
@@ -82,6 +86,10 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
     let green = enter();
+    if past_user_space(buf, n) {
+        // SAFETY: forwarded: the kernel answers EFAULT at once.
+        return unsafe { real::write(fd, buf, n) };
+    }
     let op = Op::new(fd, Interest::Write, Reason::Write)
         .with_flags()
         .with_nowait();
@@ -116,6 +124,15 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
             _ => unsafe { real::write(fd, at, len) },
         }
     })
+}
+
+/// Whether `n` bytes at `buf` end past any user address space (2^56 bounds every 64-bit
+/// Linux layout). read and write check the whole count (EFAULT, without waiting) before
+/// they cut it to [`MAX_RW_COUNT`]; the preadv2/pwritev2 and recv/send forms cut first.
+fn past_user_space(buf: *const c_void, n: size_t) -> bool {
+    (buf as usize)
+        .checked_add(n)
+        .is_none_or(|end| end > 1 << 56)
 }
 
 /// The most the kernel moves in one call (MAX_RW_COUNT: INT_MAX rounded down to a page);
