@@ -123,6 +123,10 @@ pub fn ready_now(fd: i32, interest: Interest) -> bool {
 /// Runs one blocking operation as the program expects it to behave. `attempt` performs
 /// the real call the way it is told and returns its result (-1 with errno on failure).
 pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> isize) -> isize {
+    if runtime::reactor::is_internal(op.fd) {
+        // Not the program's fd: to it, that number is not open.
+        return fail(libc::EBADF);
+    }
     if green.is_none() {
         return run_native(op, attempt);
     }
@@ -198,6 +202,11 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
             let result = attempt(Attempt::Plain);
             runtime::sched::completed_without_parking();
             return result;
+        }
+        if how == Attempt::Gated && !parked {
+            if let Some(error) = refused_at_once(op) {
+                return fail(error);
+            }
         }
         skip = false;
         parked = true;
@@ -409,19 +418,44 @@ pub fn description_nonblocking(fd: i32) -> bool {
 /// preadv2 gives EINVAL for files with a plain read method (inotify, timerfd...); pipes,
 /// sockets, eventfds and epoll fds mean it (a bad argument). Only on that error path.
 fn lacks_read_iter(fd: i32) -> bool {
+    fd_link(fd, |target| {
+        let is = |name: &[u8]| target.windows(name.len()).any(|w| w == name);
+        !(target.starts_with(b"pipe:")
+            || target.starts_with(b"socket:")
+            || is(b"[eventfd")
+            || is(b"[eventpoll]"))
+    })
+}
+
+/// `test` of what /proc/self/fd/`fd` links to (false if it cannot be read).
+fn fd_link(fd: i32, test: impl FnOnce(&[u8]) -> bool) -> bool {
     let path = format!("/proc/self/fd/{fd}\0");
     let mut link = [0u8; 64];
     // SAFETY: a NUL-terminated path; readlink writes at most 63 bytes into `link`.
     let len = unsafe { libc::readlink(path.as_ptr().cast(), link.as_mut_ptr().cast(), 63) };
-    if len <= 0 {
-        return false;
+    len > 0 && test(&link[..len as usize])
+}
+
+/// What the kernel answers before any wait for a call that a gated fd would make wait
+/// forever (its readiness never comes): an fd not open for the direction (EBADF), a
+/// timerfd read shorter than its 8-byte count or any timerfd write (EINVAL). Asked only
+/// before a gated call first parks.
+fn refused_at_once(op: Op) -> Option<i32> {
+    // SAFETY: F_GETFL only reads the fd's flags.
+    let mode = unsafe { crate::real::fcntl(op.fd, libc::F_GETFL, 0) } & libc::O_ACCMODE;
+    let wrong_way = match op.interest {
+        Interest::Read => mode == libc::O_WRONLY,
+        Interest::Write => mode == libc::O_RDONLY,
+    };
+    if wrong_way {
+        return Some(libc::EBADF);
     }
-    let target = &link[..len as usize];
-    let is = |name: &[u8]| target.windows(name.len()).any(|w| w == name);
-    !(target.starts_with(b"pipe:")
-        || target.starts_with(b"socket:")
-        || is(b"[eventfd")
-        || is(b"[eventpoll]"))
+    let timerfd = fd_link(op.fd, |target| target.ends_with(b"[timerfd]"));
+    let refused = match op.interest {
+        Interest::Read => op.reason == Reason::Read && (1..8).contains(&op.read_len),
+        Interest::Write => op.reason == Reason::Write,
+    };
+    (timerfd && refused).then_some(libc::EINVAL)
 }
 
 /// How to try an operation on an fd the program sees as blocking.

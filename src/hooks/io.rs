@@ -41,6 +41,10 @@ fn write_nowait(fd: c_int, iov: *const iovec, count: c_int, flags: c_int) -> ssi
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
     let green = enter();
+    if past_user_space(buf, n) {
+        // SAFETY: forwarded: the kernel answers EFAULT at once.
+        return unsafe { real::read(fd, buf, n) };
+    }
     let op = Op::new(fd, Interest::Read, Reason::Read)
         .with_flags()
         .with_nowait()
@@ -82,6 +86,10 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
     let green = enter();
+    if past_user_space(buf, n) {
+        // SAFETY: forwarded: the kernel answers EFAULT at once.
+        return unsafe { real::write(fd, buf, n) };
+    }
     let op = Op::new(fd, Interest::Write, Reason::Write)
         .with_flags()
         .with_nowait();
@@ -116,6 +124,15 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
             _ => unsafe { real::write(fd, at, len) },
         }
     })
+}
+
+/// Whether `n` bytes at `buf` end past any user address space (2^56 bounds every 64-bit
+/// Linux layout). read and write check the whole count (EFAULT, without waiting) before
+/// they cut it to [`MAX_RW_COUNT`]; the preadv2/pwritev2 and recv/send forms cut first.
+fn past_user_space(buf: *const c_void, n: size_t) -> bool {
+    (buf as usize)
+        .checked_add(n)
+        .is_none_or(|end| end > 1 << 56)
 }
 
 /// The most the kernel moves in one call (MAX_RW_COUNT: INT_MAX rounded down to a page);
@@ -213,17 +230,6 @@ pub unsafe fn iovecs_after(iov: *const iovec, count: usize, mut skip: usize) -> 
         skip = 0;
     }
     rest
-}
-
-/// Total bytes of `count` iovecs (saturating: the kernel rejects absurd totals itself).
-///
-/// # Safety
-/// `iov` points to `count` valid iovecs (or count is 0).
-pub unsafe fn iovecs_len(iov: *const iovec, count: usize) -> usize {
-    (0..count)
-        // SAFETY: i < count.
-        .map(|i| unsafe { (*iov.add(i)).iov_len })
-        .fold(0usize, usize::saturating_add)
 }
 
 #[no_mangle]
@@ -454,6 +460,10 @@ pub unsafe extern "C" fn closefrom(lowest: c_int) {
 #[no_mangle]
 pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     let green = enter();
+    if reactor::is_internal(fd) {
+        // Not the program's fd (as in close).
+        return super::fail(libc::EBADF);
+    }
     // SAFETY: forwarded.
     let new = unsafe { real::dup(fd) };
     if new >= 0 {
@@ -506,6 +516,10 @@ fn facts_open(fd: c_int) -> bool {
 #[no_mangle]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     let green = enter();
+    if reactor::is_internal(fd) {
+        // Not the program's fd (as in close).
+        return super::fail(libc::EBADF);
+    }
     let info = fdtable::get(fd);
     match cmd {
         libc::F_GETFL => {
@@ -595,7 +609,8 @@ pub unsafe extern "C" fn sendfile(
     }
     // To a pipe: one transfer of what fits once there is room, as natively.
     blocking::run(green.as_ref(), op, |how| {
-        let len = if how == Attempt::Gated {
+        // A count past SSIZE_MAX reaches the kernel whole: its EINVAL.
+        let len = if how == Attempt::Gated && count <= isize::MAX as usize {
             count.min(pipe_room(out_fd))
         } else {
             count

@@ -2,7 +2,7 @@
 //! families, and the socket timeouts greenify must honour itself.
 
 use super::blocking::{self, ready_now, write_all, Attempt, Op};
-use super::io::{fresh_fd, iovecs_after, iovecs_len};
+use super::io::{fresh_fd, iovecs_after};
 use super::{enter, errno, fail, Green};
 use crate::real;
 use crate::runtime::fdtable::{self, Direction, Kind};
@@ -294,7 +294,8 @@ pub unsafe extern "C" fn recvfrom(
             )
         }
     };
-    if flags & libc::MSG_DONTWAIT != 0 {
+    // The error queue never blocks: empty, it answers EAGAIN at once.
+    if flags & (libc::MSG_DONTWAIT | libc::MSG_ERRQUEUE) != 0 {
         return once(0, Attempt::Plain);
     }
     let consuming = flags & (libc::MSG_PEEK | libc::MSG_OOB | libc::MSG_WAITALL) == 0;
@@ -336,7 +337,8 @@ pub unsafe extern "C" fn recvfrom(
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     let green = enter();
     let op = Op::new(fd, Interest::Read, Reason::Read).with_flags();
-    if flags & libc::MSG_DONTWAIT != 0 {
+    // The error queue never blocks, as in recvfrom.
+    if flags & (libc::MSG_DONTWAIT | libc::MSG_ERRQUEUE) != 0 {
         // SAFETY: forwarded.
         return unsafe { real::recvmsg(fd, msg, flags) };
     }
@@ -360,6 +362,19 @@ pub unsafe extern "C" fn recvmmsg(
         // SAFETY: forwarded.
         return unsafe { real::recvmmsg(fd, msgs, vlen, flags, timeout) };
     }
+    // The kernel checks the timeout before it receives anything: unreadable is EFAULT,
+    // out of range EINVAL.
+    let timeout = if timeout.is_null() {
+        None
+    } else {
+        match super::memory::read(timeout) {
+            None => return super::fail(libc::EFAULT),
+            Some(t) if t.tv_sec < 0 || !(0..1_000_000_000).contains(&t.tv_nsec) => {
+                return super::fail(libc::EINVAL)
+            }
+            Some(t) => Some(Duration::new(t.tv_sec as u64, t.tv_nsec as u32)),
+        }
+    };
     let batch = |from: c_uint, extra: c_int| {
         // SAFETY: forwarded; from < vlen keeps the pointer inside the program's array.
         unsafe {
@@ -377,15 +392,7 @@ pub unsafe extern "C" fn recvmmsg(
         return first as c_int;
     }
     // Natively a blocking recvmmsg waits for vlen messages, checking `timeout` after each.
-    let deadline = (!timeout.is_null()).then(|| {
-        // SAFETY: non-NULL timeout from the program.
-        let t = unsafe { *timeout };
-        Instant::now()
-            + Duration::new(
-                t.tv_sec.max(0) as u64,
-                t.tv_nsec.clamp(0, 999_999_999) as u32,
-            )
-    });
+    let deadline = timeout.map(|t| Instant::now() + t);
     let mut got = first as c_uint;
     while got < vlen {
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -445,13 +452,19 @@ pub unsafe extern "C" fn sendto(
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
     let green = enter();
-    if flags & libc::MSG_DONTWAIT != 0 || msg.is_null() {
+    // A copy of the header and iovecs, read safely; unreadable or too many iovecs go to
+    // the kernel for its own answer (EFAULT, EMSGSIZE).
+    let copied = super::memory::read(msg)
+        .filter(|h| h.msg_iovlen <= libc::UIO_MAXIOV as usize)
+        .and_then(|h| Some((h, super::memory::read_slice(h.msg_iov, h.msg_iovlen)?)));
+    let Some((header, iovecs)) = copied.filter(|_| flags & libc::MSG_DONTWAIT == 0) else {
         // SAFETY: forwarded.
         return unsafe { real::sendmsg(fd, msg, flags) };
-    }
+    };
     let op = Op::new(fd, Interest::Write, Reason::Write).with_flags();
-    // SAFETY: the program's own msghdr and iovecs.
-    let (header, total) = unsafe { (*msg, iovecs_len((*msg).msg_iov, (*msg).msg_iovlen)) };
+    let total = iovecs
+        .iter()
+        .fold(0usize, |t, v| t.saturating_add(v.iov_len));
     write_all(green.as_ref(), op, total, |how, offset, chunk| {
         if offset == 0 && how != Attempt::Gated {
             // SAFETY: forwarded.
@@ -459,8 +472,8 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
         }
         // The rest of a partially sent stream message: same header, fewer bytes, and the
         // ancillary data (already sent with the first part) left out.
-        // SAFETY: re-slices the program's own iovecs.
-        let mut rest = unsafe { iovecs_after(header.msg_iov, header.msg_iovlen, offset) };
+        // SAFETY: re-slices our copy of the program's iovecs.
+        let mut rest = unsafe { iovecs_after(iovecs.as_ptr(), iovecs.len(), offset) };
         let mut budget = chunk;
         rest.retain_mut(|v| {
             let keep = budget > 0;

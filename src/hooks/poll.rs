@@ -331,6 +331,10 @@ pub unsafe extern "C" fn epoll_wait(
     timeout_ms: c_int,
 ) -> c_int {
     let green = enter();
+    if crate::runtime::reactor::is_internal(epfd) {
+        // Not the program's fd (as in close).
+        return super::fail(libc::EBADF);
+    }
     if green.is_none() || timeout_ms == 0 {
         // SAFETY: forwarded.
         let result = unsafe { real::epoll_wait(epfd, events, max, timeout_ms) };

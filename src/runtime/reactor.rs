@@ -359,8 +359,13 @@ fn untoken(data: u64) -> (i32, u32) {
 static INTERNAL: [std::sync::atomic::AtomicI32; 32] =
     [const { std::sync::atomic::AtomicI32::new(-1) }; 32];
 
+/// The lowest fd ever marked internal: most fds are below it, and the hooks ask about
+/// every fd they see (see [`is_internal`]).
+static LOWEST_INTERNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(i32::MAX);
+
 /// Records `fd` as greenify's own; false if every slot is taken.
 pub fn mark_internal(fd: i32) -> bool {
+    LOWEST_INTERNAL.fetch_min(fd, Ordering::SeqCst);
     INTERNAL.iter().any(|slot| {
         slot.compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
@@ -377,6 +382,7 @@ pub fn unmark_internal(fd: i32) {
 /// Whether `fd` is one of greenify's own.
 pub fn is_internal(fd: i32) -> bool {
     fd >= 0
+        && fd >= LOWEST_INTERNAL.load(Ordering::Relaxed)
         && INTERNAL
             .iter()
             .any(|slot| slot.load(Ordering::Relaxed) == fd)
