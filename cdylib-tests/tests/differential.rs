@@ -69,6 +69,10 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "a parked accept on an AF_UNIX listener another thread shuts down waits (EAGAIN) until the close",
     ),
     (
+        "hostile_io_dup2_onto_reserved",
+        "a dup2 onto one of greenify's own fd numbers is refused with EBADF (natively the number is free)",
+    ),
+    (
         "pt_select_bits_beyond_fd_table",
         "greenify's fds just below 1024 grow the kernel's fd table to 1,024 entries, which select checks",
     ),

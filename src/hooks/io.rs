@@ -486,6 +486,11 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
 }
 
 unsafe fn dup_onto(old: c_int, new: c_int, flags: Option<c_int>) -> c_int {
+    // greenify's own fds are not the program's to replace (its waits would break): the
+    // number answers as one beyond the program's fd table.
+    if reactor::is_internal(new) {
+        return super::fail(libc::EBADF);
+    }
     let green = enter();
     let valid_target = old != new && new >= 0;
     let mut spares = Vec::new();
