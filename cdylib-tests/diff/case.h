@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 
 typedef void (*case_fn)(void);
 static struct { const char *name; case_fn fn; } diff_cases[512];
@@ -134,4 +135,32 @@ int main(int argc, char **argv) {
     fprintf(stderr, "no case %s\n", argv[1]);
     return 2;
 }
+/* One page that may not be touched (for EFAULT cases). */
+static inline void *noaccess(void) {
+    static void *p;
+    if (!p) p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p;
+}
+
+/* An fd number that was open a moment ago and is closed now. */
+static inline int closed_fd(void) {
+    int fd = dup(1);
+    close(fd);
+    return fd;
+}
+
+/* BOTH(name, { body }) runs the body in main, then again on a new thread: greenified,
+ * the main thread and a green thread may take different paths. */
+#define BOTH(name, ...)                                                              \
+    static void body_##name(void) __VA_ARGS__                                        \
+    static void *thread_##name(void *a) { body_##name(); return a; }                \
+    CASE(name) {                                                                     \
+        printf("-- main\n");                                                         \
+        body_##name();                                                               \
+        printf("-- thread\n");                                                       \
+        pthread_t t_;                                                                \
+        pthread_create(&t_, NULL, thread_##name, NULL);                              \
+        pthread_join(t_, NULL);                                                      \
+    }
+
 #endif

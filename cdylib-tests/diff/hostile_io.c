@@ -26,13 +26,6 @@ extern int __openat_2(int dirfd, const char *path, int flags);
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
-/* One page that may not be touched. */
-static void *noaccess(void) {
-    static void *p;
-    if (!p) p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p;
-}
-
 /* A readable, writable page followed by an unmapped one: its last `n` bytes. */
 static char *edge(size_t n) {
     static char *p;
@@ -41,13 +34,6 @@ static char *edge(size_t n) {
         mprotect(p + 4096, 4096, PROT_NONE);
     }
     return p + 4096 - n;
-}
-
-/* An fd number that was open a moment ago and is closed now. */
-static int closed_fd(void) {
-    int fd = dup(1);
-    close(fd);
-    return fd;
 }
 
 static void *nothing(void *a) { return a; }

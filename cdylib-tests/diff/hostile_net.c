@@ -22,18 +22,6 @@ extern ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int 
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
-static void *noaccess(void) {
-    static void *p;
-    if (!p) p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p;
-}
-
-static int closed_fd(void) {
-    int fd = dup(1);
-    close(fd);
-    return fd;
-}
-
 static char buf[65536];
 
 /* A bound, listening loopback TCP socket; its address in *a. */

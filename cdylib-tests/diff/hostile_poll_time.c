@@ -23,32 +23,6 @@ extern int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *t
                        const sigset_t *ss, size_t fdslen);
 extern long int __fdelt_chk(long int d);
 
-static void *noaccess(void) {
-    static void *p;
-    if (!p) p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p;
-}
-
-static int closed_fd(void) {
-    int fd = dup(1);
-    close(fd);
-    return fd;
-}
-
-/* Runs a case body on a new thread too: greenified, the main thread and a green thread
- * may take different paths. */
-#define BOTH(name, ...)                                                              \
-    static void body_##name(void) __VA_ARGS__                                        \
-    static void *thread_##name(void *a) { body_##name(); return a; }                \
-    CASE(name) {                                                                     \
-        printf("-- main\n");                                                         \
-        body_##name();                                                               \
-        printf("-- thread\n");                                                       \
-        pthread_t t_;                                                                \
-        pthread_create(&t_, NULL, thread_##name, NULL);                              \
-        pthread_join(t_, NULL);                                                      \
-    }
-
 /* Prints the timing class too, for calls that should return at once (0 ms expected). */
 #define SHOWQ(what, expr)                                                            \
     do {                                                                             \

@@ -18,24 +18,6 @@ extern char **environ;
 extern __sighandler_t bsd_signal(int sig, __sighandler_t handler);
 extern __sighandler_t sysv_signal(int sig, __sighandler_t handler);
 
-static void *noaccess(void) {
-    static void *p;
-    if (!p) p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p;
-}
-
-#define BOTH(name, ...)                                                              \
-    static void body_##name(void) __VA_ARGS__                                        \
-    static void *thread_##name(void *a) { body_##name(); return a; }                \
-    CASE(name) {                                                                     \
-        printf("-- main\n");                                                         \
-        body_##name();                                                               \
-        printf("-- thread\n");                                                       \
-        pthread_t t_;                                                                \
-        pthread_create(&t_, NULL, thread_##name, NULL);                              \
-        pthread_join(t_, NULL);                                                      \
-    }
-
 #define SHOWSIG(what, expr)                                                          \
     do {                                                                             \
         errno = 0;                                                                   \

@@ -9,18 +9,6 @@
 #include <signal.h>
 
 
-#define BOTH(name, ...)                                                              \
-    static void body_##name(void) __VA_ARGS__                                        \
-    static void *thread_##name(void *a) { body_##name(); return a; }                \
-    CASE(name) {                                                                     \
-        printf("-- main\n");                                                         \
-        body_##name();                                                               \
-        printf("-- thread\n");                                                       \
-        pthread_t t_;                                                                \
-        pthread_create(&t_, NULL, thread_##name, NULL);                              \
-        pthread_join(t_, NULL);                                                      \
-    }
-
 static struct timespec ts(long s, long ns) { struct timespec t = {s, ns}; return t; }
 
 /* An absolute CLOCK_REALTIME time `ms` from now. */
