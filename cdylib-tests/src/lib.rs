@@ -1,8 +1,8 @@
 //! Harness for greenify's integration tests.
 //!
 //! The library under test is a cdylib that exports `read`, `write`, `pthread_create`, ...; it
-//! must never be linked into a test binary (its hooks would hijack the harness itself, see
-//! DESIGN.md trap 14). Instead the tests:
+//! must never be linked into a test binary (its hooks would hijack the harness itself, and
+//! `cargo test` does not build a cdylib). Instead the tests:
 //!
 //! * build `libgreenify.so` once per test process with a nested `cargo build` ([`lib_path`]),
 //! * compile the demo programs of `c-examples/` with gcc ([`example`], [`example_with`]),

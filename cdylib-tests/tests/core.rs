@@ -348,7 +348,8 @@ fn fortified_io_native_vs_greenified() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The status flags of inherited stdio are left alone (DESIGN.md trap 7)
+// The status flags of inherited stdio are left alone: O_NONBLOCK belongs to the open file
+// description, which the parent shell and other processes share
 // ---------------------------------------------------------------------------------------------
 
 /// Asserts that neither kept descriptor's open file description has O_NONBLOCK.
