@@ -218,13 +218,35 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
                     return fail(error);
                 }
             }
-            Wake::Ready => {}
-            Wake::TimedOut => return fail(libc::EAGAIN),
-            Wake::Closed => return fail(libc::EBADF),
-            // SA_RESTART restarts the call, unless the socket has a timeout (signal(7)).
-            Wake::Interrupted { restart } if restart && timeout.is_none() => {}
-            Wake::Interrupted { .. } => return fail(libc::EINTR),
+            wake => {
+                if let Some(result) = after_wake(wake, timeout) {
+                    return result;
+                }
+            }
         }
+    }
+}
+
+/// What a wake means for a blocking call bounded by a socket `timeout`: go on (None), or
+/// return this. SA_RESTART restarts the call, unless the socket has a timeout (signal(7));
+/// with no timeout, a timed-out wait was only a pause of greenify's own.
+fn after_wake(wake: Wake, timeout: Option<std::time::Duration>) -> Option<isize> {
+    match wake {
+        Wake::Ready => None,
+        Wake::TimedOut if timeout.is_none() => None,
+        Wake::TimedOut => Some(fail(libc::EAGAIN)),
+        Wake::Closed => Some(fail(libc::EBADF)),
+        Wake::Interrupted { restart } if restart && timeout.is_none() => None,
+        Wake::Interrupted { .. } => Some(fail(libc::EINTR)),
+    }
+}
+
+/// The time from now until `until` (zero once it has passed), for a real poll or sleep.
+fn time_left(until: Instant) -> rustix::time::Timespec {
+    let left = until.saturating_duration_since(Instant::now());
+    rustix::time::Timespec {
+        tv_sec: left.as_secs() as i64,
+        tv_nsec: left.subsec_nanos() as _,
     }
 }
 
@@ -266,13 +288,7 @@ pub fn wait(
     if green.is_some() {
         return runtime::wait_fd(fd, interest, reason, deadline);
     }
-    let timeout = deadline.map(|d| {
-        let left = d.saturating_duration_since(Instant::now());
-        rustix::time::Timespec {
-            tv_sec: left.as_secs() as i64,
-            tv_nsec: left.subsec_nanos() as _,
-        }
-    });
+    let timeout = deadline.map(time_left);
     // SAFETY: borrowed only for this poll.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     let mut fds = [PollFd::from_borrowed_fd(borrowed, poll_flags(interest))];
@@ -288,12 +304,7 @@ pub fn sleep_until(green: Option<&Green>, until: Instant) -> Wake {
     if green.is_some() {
         return runtime::sleep_until(until);
     }
-    let left = until.saturating_duration_since(Instant::now());
-    let ts = rustix::time::Timespec {
-        tv_sec: left.as_secs() as i64,
-        tv_nsec: left.subsec_nanos() as _,
-    };
-    let _ = rustix::thread::nanosleep(&ts);
+    let _ = rustix::thread::nanosleep(&time_left(until));
     Wake::TimedOut
 }
 
@@ -319,15 +330,6 @@ pub fn transfer(
     mut attempt: impl FnMut() -> isize,
 ) -> isize {
     let start = Instant::now();
-    // What a wake means for the call: go on (None) or return this.
-    let after_wait = |wake: Wake, timeout: Option<std::time::Duration>| match wake {
-        Wake::Ready => None,
-        Wake::TimedOut if timeout.is_none() => None,
-        Wake::TimedOut => Some(fail(libc::EAGAIN)),
-        Wake::Closed => Some(fail(libc::EBADF)),
-        Wake::Interrupted { restart } if restart && timeout.is_none() => None,
-        Wake::Interrupted { .. } => Some(fail(libc::EINTR)),
-    };
     loop {
         let unready_gated = ends.iter().find(|e| {
             facts(e.fd).is_some_and(|i| i.kind == Kind::Gated && i.is_socket)
@@ -344,7 +346,7 @@ pub fn transfer(
                 let Some(end) = ends.iter().find(|e| !ready_now(e.fd, e.interest)) else {
                     // Every end looks ready, yet the call would block: look again soon.
                     let soon = Instant::now() + std::time::Duration::from_millis(1);
-                    if let Some(result) = after_wait(sleep_until(green, soon), None) {
+                    if let Some(result) = after_wake(sleep_until(green, soon), None) {
                         return result;
                     }
                     continue;
@@ -373,7 +375,7 @@ pub fn transfer(
             reason,
             timeout.map(|t| start + t),
         );
-        if let Some(result) = after_wait(wake, timeout) {
+        if let Some(result) = after_wake(wake, timeout) {
             return result;
         }
     }
@@ -495,13 +497,7 @@ fn run_native(op: Op, mut attempt: impl FnMut(Attempt) -> isize) -> isize {
         if result != -1 || !would_block(errno()) {
             return result;
         }
-        let wait = deadline.map(|d| {
-            let left = d.saturating_duration_since(Instant::now());
-            rustix::time::Timespec {
-                tv_sec: left.as_secs() as i64,
-                tv_nsec: left.subsec_nanos() as _,
-            }
-        });
+        let wait = deadline.map(time_left);
         if wait.is_some_and(|w| w.tv_sec == 0 && w.tv_nsec == 0) {
             return fail(libc::EAGAIN);
         }

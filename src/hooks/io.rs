@@ -48,13 +48,13 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
     let op = Op::new(fd, Interest::Read, Reason::Read)
         .with_flags()
         .with_nowait()
-        // A count past SSIZE_MAX consumes nothing (EFAULT comes without waiting).
-        .reading(if n > isize::MAX as usize { 0 } else { n });
+        .reading(n);
+    // Counts past user space were answered above, so from here n <= SSIZE_MAX.
     blocking::run(green.as_ref(), op, |how| match how {
-        // What read(2) checks before the socket: a zero count is 0 at once, a count past
-        // SSIZE_MAX EFAULT (recv would wait for data, or take it).
+        // What read(2) answers before the socket: a zero count is 0 at once (recv would
+        // wait for data).
         // SAFETY: the program's own arguments, passed on unchanged.
-        Attempt::DontWait if n == 0 || n > isize::MAX as usize => unsafe { real::read(fd, buf, n) },
+        Attempt::DontWait if n == 0 => unsafe { real::read(fd, buf, n) },
         // read checks that the whole count is addressable, recv only its first
         // MAX_RW_COUNT bytes; recvmsg checks its iovec whole, as read does.
         Attempt::DontWait if n > MAX_RW_COUNT => {
@@ -68,8 +68,7 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
         }
         // SAFETY: the program's own arguments, passed on unchanged.
         Attempt::DontWait => unsafe { real::recv(fd, buf, n, libc::MSG_DONTWAIT) },
-        // preadv2 refuses counts above SSIZE_MAX (EINVAL) where read gives EFAULT.
-        Attempt::NoWait if n <= isize::MAX as usize => read_nowait(
+        Attempt::NoWait => read_nowait(
             fd,
             &iovec {
                 iov_base: buf,
@@ -93,13 +92,11 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
     let op = Op::new(fd, Interest::Write, Reason::Write)
         .with_flags()
         .with_nowait();
+    // Counts past user space were answered above, so from here n <= SSIZE_MAX.
     write_all(green.as_ref(), op, n, |how, offset, len| {
         // SAFETY: offset + len stays within the program's buffer of n bytes.
         let at = unsafe { buf.cast::<u8>().add(offset) }.cast();
         match how {
-            // As for read: write(2)'s own answer to a count past SSIZE_MAX (EFAULT).
-            // SAFETY: the program's own buffer and fd.
-            Attempt::DontWait if len > isize::MAX as usize => unsafe { real::write(fd, at, len) },
             Attempt::DontWait if len > MAX_RW_COUNT => {
                 let one = iovec {
                     iov_base: at as *mut c_void,
@@ -111,7 +108,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
             }
             // SAFETY: the program's own buffer and fd.
             Attempt::DontWait => unsafe { real::send(fd, at, len, libc::MSG_DONTWAIT) },
-            Attempt::NoWait if len <= isize::MAX as usize => write_nowait(
+            Attempt::NoWait => write_nowait(
                 fd,
                 &iovec {
                     iov_base: at as *mut c_void,
