@@ -220,9 +220,13 @@ CASE(rel_io_peer_reset_during_big_write_so_error) { reset_during_big_write(NEXT_
 
 /* ---------- connect on a socket a child could inherit ---------- */
 
+/* accept's result, printed by the main thread after the join (the two threads would
+ * otherwise print in either order). */
+static const char *accepted;
+
 static void accept_one(int l) {
     int a = accept(l, NULL, NULL);
-    printf("accepted: %s\n", a >= 0 ? "yes" : en(errno));
+    accepted = a >= 0 ? "yes" : en(errno);
 }
 
 /* Runs /bin/true with posix_spawn and waits for it: before the child can inherit the
@@ -253,6 +257,7 @@ CASE(rel_io_connect_after_spawn_waits_for_accept) {
     struct after *t = after(100, accept_one, l);
     SHOW("connect waits for the accept", connect(c, (struct sockaddr *)&a, sizeof a));
     after_join(t);
+    printf("accepted: %s\n", accepted);
     printf("O_NONBLOCK after connect: %d\n", (fcntl(c, F_GETFL) & O_NONBLOCK) != 0);
     SHOW("write", write(c, "x", 1));
     unlink(a.sun_path);
@@ -362,12 +367,12 @@ static void drain(int fd) {
     fcntl(fd, F_SETFL, fl);
 }
 
-/* The call waits ~100 ms for another thread to make it possible. */
-#define WAITS_FOR_OTHER(what, expr)                                                  \
+/* The call waits ~100 ms for another thread to make it possible; t0 is taken before that
+ * thread starts, so a late t0 can never make the native run look early. */
+#define WAITS_FOR_OTHER(t0, what, expr)                                              \
     do {                                                                             \
-        double t0_ = now_ms();                                                       \
         SHOW(what, expr);                                                            \
-        printf("  waited for the other thread: %s\n", timing(now_ms() - t0_, 100)); \
+        printf("  waited for the other thread: %s\n", timing(now_ms() - (t0), 100)); \
     } while (0)
 
 CASE(rel_io_splice_from_blocking_socket_waits_for_data) {
@@ -375,8 +380,9 @@ CASE(rel_io_splice_from_blocking_socket_waits_for_data) {
     int c, s, p[2];
     tcp_pair(&c, &s);
     make_pipe(p);
+    double t0 = now_ms();
     struct after *a = after(100, write_abc, s);
-    WAITS_FOR_OTHER("splice socket -> pipe", splice(c, NULL, p[1], NULL, 100, 0));
+    WAITS_FOR_OTHER(t0, "splice socket -> pipe", splice(c, NULL, p[1], NULL, 100, 0));
     after_join(a);
     SHOW("read the pipe", read(p[0], big, sizeof big));
 }
@@ -388,8 +394,9 @@ CASE(rel_io_splice_to_blocking_socket_waits_for_room) {
     make_pipe(p);
     fill(c);
     SHOW("write the pipe", write(p[1], "abc", 3));
+    double t0 = now_ms();
     struct after *a = after(100, drain, s);
-    WAITS_FOR_OTHER("splice pipe -> socket", splice(p[0], NULL, c, NULL, 3, 0));
+    WAITS_FOR_OTHER(t0, "splice pipe -> socket", splice(p[0], NULL, c, NULL, 3, 0));
     after_join(a);
 }
 
@@ -407,8 +414,9 @@ CASE(rel_io_splice_nonblock_flag_only_for_pipes) {
          splice(c, NULL, p[1], NULL, 3, SPLICE_F_NONBLOCK));
     drain(p[0]);
     SHOW("splice", splice(c, NULL, p[1], NULL, 3, SPLICE_F_NONBLOCK));
+    double t0 = now_ms();
     struct after *a = after(100, write_abc, s);
-    WAITS_FOR_OTHER("splice from an empty socket, SPLICE_F_NONBLOCK",
+    WAITS_FOR_OTHER(t0, "splice from an empty socket, SPLICE_F_NONBLOCK",
                     splice(c, NULL, p[1], NULL, 3, SPLICE_F_NONBLOCK));
     after_join(a);
 }
@@ -422,8 +430,9 @@ CASE(rel_io_splice_to_full_pipe_others_run) {
     fill_pipe(p[1]);
     SHOW("peer writes", write(s, "abc", 3));
     msleep(50);
+    double t0 = now_ms();
     struct after *a = after(100, drain, p[0]);
-    WAITS_FOR_OTHER("splice socket -> full pipe", splice(c, NULL, p[1], NULL, 3, 0));
+    WAITS_FOR_OTHER(t0, "splice socket -> full pipe", splice(c, NULL, p[1], NULL, 3, 0));
     after_join(a);
 }
 
@@ -432,8 +441,9 @@ CASE(rel_io_tee_empty_pipe_others_run) {
     int p[2], q[2];
     make_pipe(p);
     make_pipe(q);
+    double t0 = now_ms();
     struct after *a = after(100, write_abc, p[1]);
-    WAITS_FOR_OTHER("tee from an empty pipe", tee(p[0], q[1], 10, 0));
+    WAITS_FOR_OTHER(t0, "tee from an empty pipe", tee(p[0], q[1], 10, 0));
     after_join(a);
     SHOW("read the copy", read(q[0], big, sizeof big));
     SHOW("tee SPLICE_F_NONBLOCK copies the same bytes again",
@@ -447,8 +457,9 @@ CASE(rel_io_vmsplice_full_pipe_others_run) {
     fill_pipe(p[1]);
     struct iovec v = { big, 10 };
     SHOW("vmsplice SPLICE_F_NONBLOCK", vmsplice(p[1], &v, 1, SPLICE_F_NONBLOCK));
+    double t0 = now_ms();
     struct after *a = after(100, drain, p[0]);
-    WAITS_FOR_OTHER("vmsplice into a full pipe", vmsplice(p[1], &v, 1, 0));
+    WAITS_FOR_OTHER(t0, "vmsplice into a full pipe", vmsplice(p[1], &v, 1, 0));
     after_join(a);
 }
 
@@ -458,8 +469,9 @@ CASE(rel_io_preadv2_blocking_socket_waits) {
     tcp_pair(&c, &s);
     struct iovec v = { big, 10 };
     SHOW("preadv2 RWF_NOWAIT", preadv2(c, &v, 1, -1, RWF_NOWAIT));
+    double t0 = now_ms();
     struct after *a = after(100, write_abc, s);
-    WAITS_FOR_OTHER("preadv2", preadv2(c, &v, 1, -1, 0));
+    WAITS_FOR_OTHER(t0, "preadv2", preadv2(c, &v, 1, -1, 0));
     after_join(a);
     SHOW("preadv2 at an offset", preadv2(c, &v, 1, 0, 0));
 }
@@ -471,8 +483,9 @@ CASE(rel_io_pwritev2_blocking_socket_waits) {
     fill(c);
     struct iovec v = { big, 10 };
     SHOW("pwritev2 RWF_NOWAIT", pwritev2(c, &v, 1, -1, RWF_NOWAIT));
+    double t0 = now_ms();
     struct after *a = after(100, drain, s);
-    WAITS_FOR_OTHER("pwritev2", pwritev2(c, &v, 1, -1, 0));
+    WAITS_FOR_OTHER(t0, "pwritev2", pwritev2(c, &v, 1, -1, 0));
     after_join(a);
 }
 
@@ -489,12 +502,14 @@ CASE(rel_io_sendfile_waits_copy_file_range_files_only) {
     fill(c);
     fill_pipe(p[1]);
     off_t off = 0;
+    double t0 = now_ms();
     struct after *a = after(100, drain, s);
-    WAITS_FOR_OTHER("sendfile to a full socket", sendfile(c, f, &off, 3));
+    WAITS_FOR_OTHER(t0, "sendfile to a full socket", sendfile(c, f, &off, 3));
     after_join(a);
     off = 0;
+    t0 = now_ms();
     a = after(100, drain, p[0]);
-    WAITS_FOR_OTHER("sendfile to a full pipe", sendfile(p[1], f, &off, 3));
+    WAITS_FOR_OTHER(t0, "sendfile to a full pipe", sendfile(p[1], f, &off, 3));
     after_join(a);
     off = 0;
     SHOW("copy_file_range file -> socket", copy_file_range(f, &off, c, NULL, 3, 0));
