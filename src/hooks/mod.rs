@@ -9,6 +9,7 @@
 //! every switch happens inside a hook (mode `LIBRARY` on both sides); a new green thread
 //! starts in `APPLICATION` mode, and goes back to `LIBRARY` when its start routine returns.
 
+pub mod aliases;
 pub mod blocking;
 pub mod cancel;
 pub mod children;
