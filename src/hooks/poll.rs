@@ -54,6 +54,31 @@ fn polled_without_waiting(green: &Option<super::Green>, result: c_int) -> c_int 
     result
 }
 
+/// Runs the wait of ppoll, pselect or epoll_pwait(2) with the call's signal mask as the
+/// thread's own, as the kernel does: a signal the mask lets in ends the wait at once with
+/// EINTR (also one pending before the call) and its handler runs under that mask; one the
+/// mask blocks waits until the thread's own mask is back. None if the mask is unreadable
+/// (the real call then says EFAULT).
+fn under_mask(mask: *const sigset_t, wait: impl FnOnce() -> c_int) -> Option<c_int> {
+    if mask.is_null() {
+        return Some(wait());
+    }
+    // The kernel's sigset: the first 64 bits of glibc's.
+    let wanted = super::memory::read(mask.cast::<u64>())?;
+    let handled = super::signal::handled();
+    let saved = runtime::sched::sigmask(libc::SIG_SETMASK, Some(wanted)).ok()?;
+    // A signal pending under the old mask arrives as soon as the mask lets it in.
+    let result = if super::signal::handled() != handled {
+        fail(libc::EINTR)
+    } else {
+        wait()
+    };
+    // Handlers the call's mask let in run before it returns, under that mask.
+    super::signal::run_delivered();
+    let _ = runtime::sched::sigmask(libc::SIG_SETMASK, Some(saved));
+    Some(result)
+}
+
 /// Asks `check` until it reports something, the deadline passes, or it is a pure poll;
 /// parks on the fds `interests()` lists in between (on nothing, if empty: then only the
 /// deadline wakes it). `interests` is called after the first check, once the kernel has
@@ -156,7 +181,9 @@ pub unsafe extern "C" fn ppoll(
     let check = || unsafe { real::ppoll(fds, n, &ZERO_TS, mask) };
     // SAFETY: read only after the kernel accepted `n` pollfds at `fds`.
     let interests = || unsafe { poll_interests(fds, n) };
-    wait_loop(check, interests, deadline)
+    under_mask(mask, || wait_loop(check, interests, deadline))
+        // SAFETY: forwarded: the kernel reports the unreadable mask.
+        .unwrap_or_else(|| unsafe { real::ppoll(fds, n, timeout, mask) })
 }
 
 /// The fd_set words that hold the first `nfds` bits.
@@ -311,16 +338,24 @@ pub unsafe extern "C" fn pselect(
     let green = enter();
     // SAFETY: NULL or the program's timespec.
     let deadline = unsafe { ts_deadline(timeout) };
-    let zero_timeout = !timeout.is_null() && matches!(deadline, Ok(Some(d)) if d <= Instant::now());
-    let (Some(_green), Ok(deadline)) = (green.filter(|_| !zero_timeout && nfds >= 0), deadline)
-    else {
-        // SAFETY: forwarded: libc reports invalid arguments itself.
-        return unsafe { real::pselect(nfds, r, w, e, timeout, mask) };
+    // SAFETY: forwarded: libc reports invalid arguments itself.
+    let forward = || unsafe { real::pselect(nfds, r, w, e, timeout, mask) };
+    let (Some(_green), Ok(deadline)) = (green.filter(|_| nfds >= 0), deadline) else {
+        return forward();
     };
-    // SAFETY: scratch sets and a zero timeout.
-    let zero_pselect = |r, w, e| unsafe { real::pselect(nfds, r, w, e, &ZERO_TS, mask) };
-    // SAFETY: the program's sets hold nfds bits; glibc's pselect leaves the timeout alone.
-    unsafe { select_loop(nfds, [r, w, e], deadline, zero_pselect) }
+    let zero_timeout = deadline.is_some_and(|d| d <= Instant::now());
+    let waited = under_mask(mask, || {
+        if zero_timeout {
+            let result = forward();
+            runtime::sched::completed_without_parking();
+            return result;
+        }
+        // SAFETY: scratch sets and a zero timeout.
+        let zero_pselect = |r, w, e| unsafe { real::pselect(nfds, r, w, e, &ZERO_TS, mask) };
+        // SAFETY: the program's sets hold nfds bits; glibc's pselect leaves the timeout alone.
+        unsafe { select_loop(nfds, [r, w, e], deadline, zero_pselect) }
+    });
+    waited.unwrap_or_else(forward)
 }
 
 #[no_mangle]
@@ -357,19 +392,16 @@ pub unsafe extern "C" fn epoll_pwait(
     timeout_ms: c_int,
     mask: *const sigset_t,
 ) -> c_int {
-    let green = enter();
-    if green.is_none() || timeout_ms == 0 {
-        // SAFETY: forwarded.
-        let result = unsafe { real::epoll_pwait(epfd, events, max, timeout_ms, mask) };
-        return polled_without_waiting(&green, result);
-    }
+    // SAFETY: forwarded.
+    let forward = || unsafe { real::epoll_pwait(epfd, events, max, timeout_ms, mask) };
+    let Some(_green) = enter() else {
+        return forward();
+    };
     // SAFETY: forwarded with a zero timeout.
     let check = || unsafe { real::epoll_pwait(epfd, events, max, 0, mask) };
-    wait_loop(
-        check,
-        || vec![(epfd, Interest::Read)],
-        ms_deadline(timeout_ms),
-    )
+    let interests = || vec![(epfd, Interest::Read)];
+    under_mask(mask, || wait_loop(check, interests, ms_deadline(timeout_ms)))
+        .unwrap_or_else(forward)
 }
 
 #[no_mangle]
@@ -381,12 +413,14 @@ pub unsafe extern "C" fn epoll_pwait2(
     mask: *const sigset_t,
 ) -> c_int {
     let green = enter();
+    // SAFETY: forwarded (libc reports an invalid timeout itself).
+    let forward = || unsafe { real::epoll_pwait2(epfd, events, max, timeout, mask) };
     // SAFETY: NULL or the program's timespec.
     let (Some(_green), Ok(deadline)) = (green, unsafe { ts_deadline(timeout) }) else {
-        // SAFETY: forwarded (libc reports an invalid timeout itself).
-        return unsafe { real::epoll_pwait2(epfd, events, max, timeout, mask) };
+        return forward();
     };
     // SAFETY: forwarded with a zero timeout.
     let check = || unsafe { real::epoll_pwait2(epfd, events, max, &ZERO_TS, mask) };
-    wait_loop(check, || vec![(epfd, Interest::Read)], deadline)
+    let interests = || vec![(epfd, Interest::Read)];
+    under_mask(mask, || wait_loop(check, interests, deadline)).unwrap_or_else(forward)
 }

@@ -517,3 +517,9 @@ pub unsafe extern "C" fn sigwait(set: *const sigset_t, sig: *mut c_int) -> c_int
         }
     }
 }
+
+/// Handlers run so far: a call that changes the thread's mask for its wait (ppoll,
+/// pselect) sees whether a signal pending under the old mask arrived at the change.
+pub fn handled() -> u64 {
+    HANDLED.load(SeqCst)
+}
