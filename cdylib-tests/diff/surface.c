@@ -400,3 +400,53 @@ CASE(surface_signal_names_errors) {
                bad2, en(e2), bad3, en(e3));
     }
 }
+
+/* A green thread other than main waits; main, blocking the signal, sends it. */
+static void *ppoll_unblocking(void *arg) {
+    (void)arg;
+    sigset_t none;
+    sigemptyset(&none);
+    masked_wait(PPOLL, &none, -1);
+    return NULL;
+}
+
+CASE(surface_ppoll_mask_in_thread_signal_from_main) {
+    masks_setup(SIGUSR1);
+    pthread_t t;
+    pthread_create(&t, NULL, ppoll_unblocking, NULL);
+    msleep(100);
+    kill(getpid(), SIGUSR1);
+    pthread_join(t, NULL);
+    printf("main: handled=%d\n", (int)handled);
+}
+
+/* make's jobserver: SIGCHLD blocked, pselect lets it in, a child exits meanwhile. */
+static volatile sig_atomic_t children;
+static void on_chld(int sig) { (void)sig; children++; }
+
+CASE(surface_pselect_sigchld_from_exiting_child) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_chld;
+    sigaction(SIGCHLD, &sa, NULL);
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, &old);
+    pid_t pid = fork();
+    if (pid == 0) {
+        msleep(100);
+        _exit(3);
+    }
+    int p[2];
+    pipe(p);
+    fd_set set;
+    FD_ZERO(&set);
+    FD_SET(p[0], &set);
+    errno = 0;
+    int r = pselect(p[0] + 1, &set, NULL, NULL, NULL, &old);
+    printf("pselect: ret=%d errno=%s children=%d\n", r, r < 0 ? en(errno) : "0", (int)children);
+    int status;
+    SHOW("reaped", waitpid(pid, &status, 0) == pid);
+    printf("exit=%d\n", WEXITSTATUS(status));
+}
