@@ -450,3 +450,64 @@ CASE(surface_pselect_sigchld_from_exiting_child) {
     SHOW("reaped", waitpid(pid, &status, 0) == pid);
     printf("exit=%d\n", WEXITSTATUS(status));
 }
+
+/* ---- sendfile from a socket: it waits for data too ------------------------------------ */
+
+static void write_abcd(int fd) { (void)!write(fd, "abcd", 4); }
+
+/* From an empty socket into a pipe, a file and (via sendfile64) a pipe again: each waits
+ * for the writer; from an O_NONBLOCK socket, EAGAIN at once. */
+CASE(surface_sendfile_from_empty_socket_waits) {
+    int s[2], p[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, s);
+    pipe(p);
+    struct after *a = after(100, write_abcd, s[1]);
+    double t0 = now_ms();
+    SHOW("sendfile socket -> pipe", sendfile(p[1], s[0], NULL, 16));
+    printf("waited=%d\n", now_ms() - t0 >= 50);
+    after_join(a);
+    char b[16];
+    SHOW("read the pipe", read(p[0], b, sizeof b));
+    char path[] = "/tmp/surface_sendfile_XXXXXX";
+    int f = mkstemp(path);
+    unlink(path);
+    a = after(100, write_abcd, s[1]);
+    SHOW("sendfile socket -> file", sendfile(f, s[0], NULL, 16));
+    after_join(a);
+    SHOW("pread the file", pread(f, b, sizeof b, 0));
+    SHOW("read what the file did not take", read(s[0], b, sizeof b));
+    a = after(100, write_abcd, s[1]);
+    SHOW("sendfile64 socket -> pipe", sendfile64(p[1], s[0], NULL, 2));
+    after_join(a);
+    SHOW("sendfile64 the rest", sendfile64(p[1], s[0], NULL, 16));
+    fcntl(s[0], F_SETFL, fcntl(s[0], F_GETFL) | O_NONBLOCK);
+    SHOW("sendfile from an empty O_NONBLOCK socket", sendfile(p[1], s[0], NULL, 16));
+    close(s[1]);
+    SHOW("sendfile after the peer closed", sendfile(p[1], s[0], NULL, 16));
+}
+
+/* From a socket with data into a full pipe: EAGAIN if the pipe is O_NONBLOCK, else it
+ * waits for the pipe's reader (also when the socket is O_NONBLOCK). */
+CASE(surface_sendfile_from_socket_into_full_pipe) {
+    int s[2], p[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, s);
+    pipe(p);
+    write_abcd(s[1]);
+    long queued = fill_nonblocking(p[1]);
+    fcntl(p[1], F_SETFL, O_NONBLOCK);
+    SHOW("sendfile, pipe O_NONBLOCK", sendfile(p[1], s[0], NULL, 4));
+    fcntl(p[1], F_SETFL, 0);
+    fcntl(s[0], F_SETFL, fcntl(s[0], F_GETFL) | O_NONBLOCK);
+    struct drain d;
+    drain_start(&d, p[0], queued + 4);
+    SHOW("sendfile, socket O_NONBLOCK", sendfile(p[1], s[0], NULL, 4));
+    pthread_join(d.t, NULL);
+    printf("reader got all=%d\n", d.got == queued + 4);
+    queued = fill_nonblocking(p[1]);
+    write_abcd(s[1]);
+    fcntl(s[0], F_SETFL, fcntl(s[0], F_GETFL) & ~O_NONBLOCK);
+    drain_start(&d, p[0], queued + 4);
+    SHOW("sendfile, both blocking", sendfile(p[1], s[0], NULL, 4));
+    pthread_join(d.t, NULL);
+    printf("reader got all=%d\n", d.got == queued + 4);
+}

@@ -601,13 +601,37 @@ pub unsafe extern "C" fn sendfile(
     offset: *mut off_t,
     count: size_t,
 ) -> ssize_t {
+    // SAFETY: forwarded; the kernel advances `offset` (or the file position) itself.
+    let transfer_up_to = |len: usize| unsafe { real::sendfile(out_fd, in_fd, offset, len) };
+    if blocking::facts(in_fd).is_some_and(|i| i.is_socket) {
+        // From a socket (only into a pipe: anything else is EINVAL), the call waits for
+        // data as well as for room: each end by its own rule, as splice (measured: the
+        // socket's O_NONBLOCK makes only the read not wait, the pipe's only the write).
+        let ends = [
+            End {
+                fd: in_fd,
+                interest: Interest::Read,
+            },
+            End {
+                fd: out_fd,
+                interest: Interest::Write,
+            },
+        ];
+        // The pipe's wait for room would block the thread: the call goes once it has a
+        // free slot, and then fills what it can without waiting.
+        return transfer(&ends, 0, |_| {
+            if blocking::ready_now(out_fd, Interest::Write) {
+                transfer_up_to(count)
+            } else {
+                super::fail(libc::EAGAIN)
+            }
+        });
+    }
     let green = enter();
     let op = Op::new(out_fd, Interest::Write, Reason::Write);
-    // SAFETY: forwarded; the kernel advances `offset` (or the file position) itself.
-    let transfer = |len: usize| unsafe { real::sendfile(out_fd, in_fd, offset, len) };
     if blocking::facts(out_fd).is_some_and(|i| i.is_socket) {
-        // To a blocking socket, sendfile sends everything (or fails).
-        return write_all(green.as_ref(), op, count, |_, _, len| transfer(len));
+        // From a file to a blocking socket, sendfile sends everything (or fails).
+        return write_all(green.as_ref(), op, count, |_, _, len| transfer_up_to(len));
     }
     // To a pipe: one transfer of what fits once there is room, as natively.
     blocking::run(green.as_ref(), op, |how| {
@@ -617,7 +641,7 @@ pub unsafe extern "C" fn sendfile(
         } else {
             count
         };
-        transfer(len)
+        transfer_up_to(len)
     })
 }
 
@@ -685,7 +709,8 @@ pub unsafe extern "C" fn vmsplice(
     })
 }
 
-/// splice, tee and vmsplice: see [`blocking::transfer`]. `call(flags)` makes the call.
+/// splice, tee, vmsplice and sendfile from a socket: see [`blocking::transfer`].
+/// `call(flags)` makes the call.
 fn transfer(ends: &[End], flags: c_uint, call: impl Fn(c_uint) -> ssize_t) -> ssize_t {
     let green = enter();
     let owned = |e: &End| fdtable::get(e.fd).kind == Kind::Owned;
