@@ -18,8 +18,8 @@
 use super::{fortify, io, keys, net, offloaded, poll, process, signal, stdio, sync, thread, time};
 use libc::{
     c_char, c_int, c_long, c_void, fd_set, nfds_t, off_t, pid_t, pollfd, pthread_key_t,
-    pthread_mutex_t, pthread_mutexattr_t, pthread_rwlock_t, pthread_rwlockattr_t, size_t,
-    sockaddr, socklen_t, ssize_t, timespec, timeval,
+    pthread_mutex_t, pthread_mutexattr_t, pthread_rwlock_t, pthread_rwlockattr_t, size_t, sockaddr,
+    socklen_t, ssize_t, timespec, timeval,
 };
 
 macro_rules! aliases {

@@ -400,8 +400,10 @@ pub unsafe extern "C" fn epoll_pwait(
     // SAFETY: forwarded with a zero timeout.
     let check = || unsafe { real::epoll_pwait(epfd, events, max, 0, mask) };
     let interests = || vec![(epfd, Interest::Read)];
-    under_mask(mask, || wait_loop(check, interests, ms_deadline(timeout_ms)))
-        .unwrap_or_else(forward)
+    under_mask(mask, || {
+        wait_loop(check, interests, ms_deadline(timeout_ms))
+    })
+    .unwrap_or_else(forward)
 }
 
 #[no_mangle]
