@@ -12,6 +12,7 @@
 pub mod blocking;
 pub mod cancel;
 pub mod children;
+pub mod c11;
 pub mod clock;
 pub mod fortify;
 pub mod io;
