@@ -114,6 +114,11 @@ static int records_identity(void *arg) {
     return 0;
 }
 
+static void *records_identity_pthread(void *arg) {
+    records_identity(arg);
+    return (void *)5;
+}
+
 CASE(c11_current_is_pthread_self) {
     printf("main: thrd_current == pthread_self: %d\n",
            thrd_equal(thrd_current(), pthread_self()) != 0);
@@ -124,6 +129,17 @@ CASE(c11_current_is_pthread_self) {
     printf("thread: thrd_current == pthread_self: %d\n", agrees_with_pthread_self);
     printf("thread: thrd_current == creator's handle: %d\n", thrd_equal(seen_current, handle) != 0);
     printf("thread != main: %d\n", !thrd_equal(seen_current, thrd_current()));
+    pthread_t p;
+    SHOWRC("pthread_create", pthread_create(&p, NULL, records_identity_pthread, NULL));
+    int res = 0;
+    SHOWT("thrd_join of a pthread", thrd_join(p, &res));
+    printf("pthread: thrd_current == pthread_self: %d\n", agrees_with_pthread_self);
+    printf("pthread: thrd_current == creator's handle: %d\n", thrd_equal(seen_current, p) != 0);
+    printf("pthread returned %d\n", res);
+    SHOWT("create", thrd_create(&t, returns_arg, (void *)9));
+    void *value = NULL;
+    SHOWRC("pthread_join of a C11 thread", pthread_join(t, &value));
+    printf("C11 thread returned %d\n", (int)(intptr_t)value);
 }
 
 static mtx_t detach_m;
@@ -200,33 +216,47 @@ CASE(c11_mtx_timedlock_held_by_other) {
     mtx_destroy(&held_m);
 }
 
-/* Four C11 threads contend on one mutex and sleep while holding it. */
+/* Two C11 threads and two pthreads take turns on one mutex, each waiting for the one
+ * before it, and sleep while holding it. */
 static mtx_t count_m;
+static cnd_t count_c;
 static long counted;
 static int in_section, overlaps;
 
 static int counts(void *arg) {
-    (void)arg;
-    for (int i = 0; i < 20; i++) {
+    long me = (long)(intptr_t)arg;
+    for (int i = 0; i < 10; i++) {
         mtx_lock(&count_m);
+        while (counted % 4 != me) cnd_wait(&count_c, &count_m);
         if (in_section++) overlaps++;
-        long v = counted;
         struct timespec t = { 0, 1000000L };
         thrd_sleep(&t, NULL);
-        counted = v + 1;
+        counted++;
         in_section--;
+        cnd_broadcast(&count_c);
         mtx_unlock(&count_m);
         thrd_yield();
     }
     return 0;
 }
 
-CASE(c11_mtx_contention) {
+static void *counts_pthread(void *arg) { return (void *)(intptr_t)counts(arg); }
+
+CASE(c11_mtx_contention_with_pthreads) {
     mtx_init(&count_m, mtx_plain);
-    thrd_t t[4];
-    for (int i = 0; i < 4; i++) thrd_create(&t[i], counts, NULL);
-    for (int i = 0; i < 4; i++) SHOWT("join", thrd_join(t[i], NULL));
+    cnd_init(&count_c);
+    thrd_t t[2];
+    pthread_t p[2];
+    for (int i = 0; i < 2; i++) {
+        thrd_create(&t[i], counts, (void *)(intptr_t)(2 * i));
+        pthread_create(&p[i], NULL, counts_pthread, (void *)(intptr_t)(2 * i + 1));
+    }
+    for (int i = 0; i < 2; i++) {
+        SHOWT("thrd_join", thrd_join(t[i], NULL));
+        SHOWRC("pthread_join", pthread_join(p[i], NULL));
+    }
     printf("counted=%ld overlaps=%d\n", counted, overlaps);
+    cnd_destroy(&count_c);
     mtx_destroy(&count_m);
 }
 
@@ -360,6 +390,11 @@ static int uses_tss(void *arg) {
     return 0;
 }
 
+static void *uses_tss_pthread(void *arg) {
+    uses_tss(arg);
+    return NULL;
+}
+
 CASE(c11_tss_destructors_at_exit) {
     mtx_init(&tss_m, mtx_plain);
     SHOWT("tss_create", tss_create(&key, tss_dtor));
@@ -370,6 +405,9 @@ CASE(c11_tss_destructors_at_exit) {
         thrd_create(&t[i], uses_tss, (void *)vals[i]);
         thrd_join(t[i], NULL);
     }
+    pthread_t p;
+    pthread_create(&p, NULL, uses_tss_pthread, (void *)20);
+    pthread_join(p, NULL);
     printf("main keeps %d\n", (int)(intptr_t)tss_get(key));
     printf("destructor calls=%d sum=%d\n", dtor_calls, dtor_sum);
     tss_delete(key);
@@ -383,11 +421,11 @@ static void on_usr1(int sig) { (void)sig; }
 
 static thrd_t sleeper;
 
-static int interrupts_sleeper(void *arg) {
+static void *interrupts_sleeper(void *arg) {
     (void)arg;
     msleep(40);
     pthread_kill(sleeper, SIGUSR1);
-    return 0;
+    return NULL;
 }
 
 CASE(c11_sleep_interrupted_by_signal) {
@@ -396,8 +434,8 @@ CASE(c11_sleep_interrupted_by_signal) {
     sa.sa_handler = on_usr1;
     sigaction(SIGUSR1, &sa, NULL);
     sleeper = thrd_current();
-    thrd_t t;
-    thrd_create(&t, interrupts_sleeper, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, interrupts_sleeper, NULL);
     struct timespec d = { 2, 0 }, rem = { -1, -1 };
     double t0 = now_ms();
     int r = thrd_sleep(&d, &rem);
@@ -405,7 +443,7 @@ CASE(c11_sleep_interrupted_by_signal) {
     printf("thrd_sleep: %d interrupted early: %d\n", r, took < 1500);
     printf("remaining in (0.5 s, 2 s): %d\n",
            rem.tv_sec >= 0 && (rem.tv_sec > 0 || rem.tv_nsec > 500000000L) && rem.tv_sec < 2);
-    thrd_join(t, NULL);
+    pthread_join(t, NULL);
 }
 
 CASE(c11_sleep_and_yield) {
