@@ -16,6 +16,7 @@ pub mod c11;
 pub mod clock;
 pub mod fortify;
 pub mod io;
+pub mod ipc;
 pub mod keys;
 pub mod memory;
 pub mod net;
