@@ -106,10 +106,10 @@ static void mq_receive_one(int q) {
 
 CASE(ipc_mq_receive_waits_for_sender) {
     mqd_t q = mq_make(O_RDWR, 4, 32);
+    double t0 = now_ms();
     struct after *a = after(40, mq_send_x, q);
     char b[64];
     unsigned prio = 0;
-    double t0 = now_ms();
     ssize_t n = mq_receive(q, b, sizeof b, &prio);
     printf("mq_receive: ret=%zd data=%.*s prio=%u time=%s\n", n, n > 0 ? (int)n : 0, b, prio,
            timing(now_ms() - t0, 40));
@@ -120,8 +120,8 @@ CASE(ipc_mq_receive_waits_for_sender) {
 CASE(ipc_mq_send_waits_for_room) {
     mqd_t q = mq_make(O_RDWR, 1, 32);
     SHOW("mq_send fills", mq_send(q, "one", 3, 1));
-    struct after *a = after(40, mq_receive_one, q);
     double t0 = now_ms();
+    struct after *a = after(40, mq_receive_one, q);
     SHOW("mq_send waits", mq_send(q, "two", 3, 2));
     printf("time=%s\n", timing(now_ms() - t0, 40));
     join_show(a);
@@ -191,8 +191,8 @@ CASE(ipc_mq_nonblock) {
     struct mq_attr attr = { 0 }, old;
     SHOW("mq_setattr blocking", mq_setattr(q, &attr, &old));
     printf("was O_NONBLOCK: %d\n", (old.mq_flags & O_NONBLOCK) != 0);
-    struct after *a = after(30, mq_send_x, q);
     double t0 = now_ms();
+    struct after *a = after(30, mq_send_x, q);
     SHOW("mq_receive now waits", mq_receive(q, b, sizeof b, NULL));
     printf("time=%s\n", timing(now_ms() - t0, 30));
     join_show(a);
@@ -257,8 +257,8 @@ static void mq_eintr(int flags) {
     mqd_t q = mq_make(O_RDWR, 1, 32);
     char b[64];
     struct after *kill = after(30, signal_main, 0);
-    struct after *send = after(120, mq_send_x, q);
     double t0 = now_ms();
+    struct after *send = after(120, mq_send_x, q);
     SHOW("mq_receive", mq_receive(q, b, sizeof b, NULL));
     double took = now_ms() - t0;
     printf("returned at the signal: %d\n", took < 100);
@@ -311,9 +311,9 @@ static void msgctl_rmid(int fd) {
 CASE(ipc_msgrcv_waits_for_sender) {
     msq = msgget(IPC_PRIVATE, 0600);
     ticker_start();
+    double t0 = now_ms();
     struct after *a = after(60, msgsnd_later, 7);
     struct msg m = { 0, "" };
-    double t0 = now_ms();
     SHOW("msgrcv", msgrcv(msq, &m, sizeof m.text, 0, 0));
     printf("type=%ld text=%s time=%s\n", m.type, m.text, timing(now_ms() - t0, 60));
     printf("the other thread ran during the wait: %d\n", ticker_stop() >= 5);
@@ -337,8 +337,8 @@ CASE(ipc_msgrcv_by_type) {
     printf("  %ld %.2s\n", m.type, m.text);
     SHOW("msgrcv type 9, IPC_NOWAIT", msgrcv(msq, &m, sizeof m.text, 9, IPC_NOWAIT));
     SHOW("msgrcv MSG_COPY without IPC_NOWAIT", msgrcv(msq, &m, sizeof m.text, 0, 040000));
-    struct after *w = after(40, msgsnd_later, 9);
     double t0 = now_ms();
+    struct after *w = after(40, msgsnd_later, 9);
     SHOW("msgrcv MSG_EXCEPT 1 waits", msgrcv(msq, &m, sizeof m.text, 1, MSG_EXCEPT));
     printf("  %ld %s time=%s\n", m.type, m.text, timing(now_ms() - t0, 40));
     join_show(w);
@@ -356,8 +356,8 @@ CASE(ipc_msgsnd_waits_for_room) {
     struct msg m = { 1, "0123456789abcdef" };
     SHOW("msgsnd fills", msgsnd(msq, &m, 16, 0));
     SHOW("msgsnd IPC_NOWAIT", msgsnd(msq, &m, 4, IPC_NOWAIT));
-    struct after *a = after(40, msgrcv_any, 0);
     double t0 = now_ms();
+    struct after *a = after(40, msgrcv_any, 0);
     SHOW("msgsnd waits", msgsnd(msq, &m, 4, 0));
     printf("time=%s\n", timing(now_ms() - t0, 40));
     join_show(a);
@@ -367,9 +367,9 @@ CASE(ipc_msgsnd_waits_for_room) {
 
 CASE(ipc_msgrcv_queue_removed_while_waiting) {
     msq = msgget(IPC_PRIVATE, 0600);
+    double t0 = now_ms();
     struct after *a = after(40, msgctl_rmid, 0);
     struct msg m;
-    double t0 = now_ms();
     SHOW("msgrcv", msgrcv(msq, &m, sizeof m.text, 0, 0));
     printf("time=%s\n", timing(now_ms() - t0, 40));
     join_show(a);
@@ -412,9 +412,9 @@ static int sem_make(int value) {
 CASE(ipc_semop_waits_for_post) {
     semid = sem_make(0);
     ticker_start();
+    double t0 = now_ms();
     struct after *a = after(60, sem_add, 2);
     struct sembuf op = { 0, -2, 0 };
-    double t0 = now_ms();
     SHOW("semop -2", semop(semid, &op, 1));
     printf("time=%s value=%d\n", timing(now_ms() - t0, 60), semctl(semid, 0, GETVAL));
     printf("the other thread ran during the wait: %d\n", ticker_stop() >= 5);
@@ -429,9 +429,9 @@ static void sem_take(int n) {
 
 CASE(ipc_semop_wait_for_zero) {
     semid = sem_make(3);
+    double t0 = now_ms();
     struct after *a = after(40, sem_take, 3);
     struct sembuf op = { 0, 0, 0 };
-    double t0 = now_ms();
     SHOW("semop wait for zero", semop(semid, &op, 1));
     printf("time=%s\n", timing(now_ms() - t0, 40));
     join_show(a);
@@ -472,9 +472,9 @@ CASE(ipc_semtimedop_timeouts) {
     SHOW("semtimedop bad, could go", semtimedop(semid, &op, 1, &bad));
     SHOW("semtimedop bad pointer, could go", semtimedop(semid, &op, 1, BADPTR));
     semctl(semid, 0, SETVAL, 0);
+    t0 = now_ms();
     struct after *a = after(30, sem_add, 1);
     struct timespec long_wait = { 5, 0 };
-    t0 = now_ms();
     SHOW("semtimedop until posted", semtimedop(semid, &op, 1, &long_wait));
     printf("time=%s\n", timing(now_ms() - t0, 30));
     join_show(a);
