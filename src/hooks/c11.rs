@@ -41,7 +41,11 @@ extern "C" fn start_c11(boxed: *mut c_void) -> *mut c_void {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn thrd_create(thr: *mut pthread_t, func: ThrdStart, arg: *mut c_void) -> c_int {
+pub unsafe extern "C" fn thrd_create(
+    thr: *mut pthread_t,
+    func: ThrdStart,
+    arg: *mut c_void,
+) -> c_int {
     let boxed = Box::into_raw(Box::new((func, arg as usize)));
     // SAFETY: forwarded; the new thread owns the box.
     let error = unsafe { thread::pthread_create(thr, std::ptr::null(), start_c11, boxed.cast()) };

@@ -117,7 +117,12 @@ pub unsafe extern "C" fn mq_timedsend(
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn mq_send(mq: c_int, msg: *const c_char, len: size_t, prio: c_uint) -> c_int {
+pub unsafe extern "C" fn mq_send(
+    mq: c_int,
+    msg: *const c_char,
+    len: size_t,
+    prio: c_uint,
+) -> c_int {
     // SAFETY: forwarded.
     unsafe { mq_timedsend(mq, msg, len, prio, std::ptr::null()) }
 }
@@ -146,7 +151,12 @@ fn sysv_call(
 const MSG_COPY: c_int = 0o40000;
 
 #[no_mangle]
-pub unsafe extern "C" fn msgsnd(id: c_int, msg: *const c_void, size: size_t, flags: c_int) -> c_int {
+pub unsafe extern "C" fn msgsnd(
+    id: c_int,
+    msg: *const c_void,
+    size: size_t,
+    flags: c_int,
+) -> c_int {
     let green = enter().filter(|_| flags & libc::IPC_NOWAIT == 0);
     sysv_call(
         green,

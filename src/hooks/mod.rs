@@ -10,9 +10,9 @@
 //! starts in `APPLICATION` mode, and goes back to `LIBRARY` when its start routine returns.
 
 pub mod blocking;
+pub mod c11;
 pub mod cancel;
 pub mod children;
-pub mod c11;
 pub mod clock;
 pub mod fortify;
 pub mod io;
