@@ -274,6 +274,41 @@ real_fns! {
     fn fsync(fd: c_int) -> c_int;
     fn fdatasync(fd: c_int) -> c_int;
 
+    // message queues and semaphores (ipc.rs), NSS and the resolver (offloaded.rs)
+    fn mq_timedreceive(mq: c_int, msg: *mut c_char, len: size_t, prio: *mut c_uint,
+        abstime: *const timespec) -> ssize_t;
+    fn mq_timedsend(mq: c_int, msg: *const c_char, len: size_t, prio: c_uint,
+        abstime: *const timespec) -> c_int;
+    fn msgsnd(id: c_int, msg: *const c_void, size: size_t, flags: c_int) -> c_int;
+    fn msgrcv(id: c_int, msg: *mut c_void, size: size_t, ty: libc::c_long, flags: c_int) -> ssize_t;
+    fn semtimedop(id: c_int, sops: *mut libc::sembuf, n: size_t, timeout: *const timespec) -> c_int;
+    fn getpwnam_r(name: *const c_char, pwd: *mut libc::passwd, buf: *mut c_char, len: size_t,
+        result: *mut *mut libc::passwd) -> c_int;
+    fn getpwuid_r(uid: libc::uid_t, pwd: *mut libc::passwd, buf: *mut c_char, len: size_t,
+        result: *mut *mut libc::passwd) -> c_int;
+    fn getgrnam_r(name: *const c_char, grp: *mut libc::group, buf: *mut c_char, len: size_t,
+        result: *mut *mut libc::group) -> c_int;
+    fn getgrgid_r(gid: libc::gid_t, grp: *mut libc::group, buf: *mut c_char, len: size_t,
+        result: *mut *mut libc::group) -> c_int;
+    fn getpwnam(name: *const c_char) -> *mut libc::passwd;
+    fn getpwuid(uid: libc::uid_t) -> *mut libc::passwd;
+    fn getgrnam(name: *const c_char) -> *mut libc::group;
+    fn getgrgid(gid: libc::gid_t) -> *mut libc::group;
+    fn getgrouplist(user: *const c_char, group: libc::gid_t, groups: *mut libc::gid_t,
+        ngroups: *mut c_int) -> c_int;
+    fn getservbyname_r(name: *const c_char, proto: *const c_char, ret: *mut libc::servent,
+        buf: *mut c_char, len: size_t, result: *mut *mut libc::servent) -> c_int;
+    fn res_query(name: *const c_char, class: c_int, ty: c_int, answer: *mut u8, len: c_int) -> c_int;
+    fn res_search(name: *const c_char, class: c_int, ty: c_int, answer: *mut u8, len: c_int) -> c_int;
+    fn res_querydomain(name: *const c_char, domain: *const c_char, class: c_int, ty: c_int,
+        answer: *mut u8, len: c_int) -> c_int;
+    fn res_nquery(state: *mut c_void, name: *const c_char, class: c_int, ty: c_int,
+        answer: *mut u8, len: c_int) -> c_int;
+    fn res_nsearch(state: *mut c_void, name: *const c_char, class: c_int, ty: c_int,
+        answer: *mut u8, len: c_int) -> c_int;
+    fn res_nquerydomain(state: *mut c_void, name: *const c_char, domain: *const c_char,
+        class: c_int, ty: c_int, answer: *mut u8, len: c_int) -> c_int;
+
     // fortify
     fn __chk_fail() -> ();
     fn __fdelt_chk(fd: libc::c_long) -> libc::c_long;

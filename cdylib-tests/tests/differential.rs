@@ -81,6 +81,10 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "a lock wait runs on a helper thread, which a signal does not interrupt",
     ),
     (
+        "ipc_msgrcv_eintr",
+        "a SysV message queue or semaphore wait runs on a helper thread, which a signal does not interrupt",
+    ),
+    (
         "sock_connect_blocking_after_inprogress",
         "a blocking connect while a non-blocking one is in progress returns EALREADY at once",
     ),

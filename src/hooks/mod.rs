@@ -11,11 +11,13 @@
 
 pub mod aliases;
 pub mod blocking;
+pub mod c11;
 pub mod cancel;
 pub mod children;
 pub mod clock;
 pub mod fortify;
 pub mod io;
+pub mod ipc;
 pub mod keys;
 pub mod memory;
 pub mod net;

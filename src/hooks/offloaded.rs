@@ -1,6 +1,7 @@
 //! Calls that block in the kernel with nothing to wait on, run on a helper OS thread
-//! while the green thread parks (runtime/offload.rs): name resolution, file locks,
-//! fsync, and opening a FIFO (which waits for the other end).
+//! while the green thread parks (runtime/offload.rs): name resolution, NSS lookups (users,
+//! groups, services: their modules may ask a network service), resolver queries, file
+//! locks, fsync, and opening a FIFO (which waits for the other end).
 
 use super::{enter, Green};
 use crate::real;
@@ -9,6 +10,9 @@ use libc::{addrinfo, c_char, c_int, hostent, size_t, sockaddr, socklen_t};
 
 extern "C" {
     fn inet_pton(af: c_int, src: *const c_char, dst: *mut libc::c_void) -> c_int;
+    fn __h_errno_location() -> *mut c_int;
+    fn __res_state() -> *mut ResState;
+    fn __res_init() -> c_int;
 }
 
 /// A raw pointer that the parked caller keeps valid while a helper uses it.
@@ -23,6 +27,36 @@ fn off<R>(green: &Option<Green>, call: impl FnOnce() -> R) -> R {
         Some(_) => offload::run(call),
         None => call(),
     }
+}
+
+fn h_errno() -> c_int {
+    // SAFETY: the calling thread's h_errno.
+    unsafe { *__h_errno_location() }
+}
+
+fn set_h_errno(value: c_int) {
+    // SAFETY: the calling thread's h_errno.
+    unsafe { *__h_errno_location() = value };
+}
+
+/// Runs a lookup on a helper when green, right here otherwise. Lookups report through
+/// errno and h_errno on success as on failure (ERANGE, ENOENT, HOST_NOT_FOUND, and errno
+/// left alone when nothing went wrong), and both are per thread: the helper starts with
+/// the caller's values, and the caller gets the helper's back.
+fn lookup<R>(green: &Option<Green>, call: impl FnOnce() -> R) -> R {
+    if green.is_none() {
+        return call();
+    }
+    let before = (super::errno(), h_errno());
+    let (result, after) = offload::run(move || {
+        super::set_errno(before.0);
+        set_h_errno(before.1);
+        let result = call();
+        (result, (super::errno(), h_errno()))
+    });
+    set_h_errno(after.1);
+    super::set_errno(after.0);
+    result
 }
 
 /// An address literal (or no name at all) needs no lookup: resolve it right here.
@@ -51,7 +85,7 @@ pub unsafe extern "C" fn getaddrinfo(
 ) -> c_int {
     let green = enter().filter(|_| !is_numeric(node, hints));
     let args = Lent((node, service, hints, res));
-    off(&green, move || {
+    lookup(&green, move || {
         let (node, service, hints, res) = args.0;
         // SAFETY: the program's arguments, valid while it waits.
         unsafe { real::getaddrinfo(node, service, hints, res) }
@@ -71,7 +105,7 @@ pub unsafe extern "C" fn getnameinfo(
     let numeric = flags & libc::NI_NUMERICHOST != 0 || host.is_null();
     let green = enter().filter(|_| !numeric);
     let args = Lent((sa, host, serv));
-    off(&green, move || {
+    lookup(&green, move || {
         let (sa, host, serv) = args.0;
         // SAFETY: the program's arguments, valid while it waits.
         unsafe { real::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags) }
@@ -89,7 +123,7 @@ pub unsafe extern "C" fn gethostbyname_r(
 ) -> c_int {
     let green = enter();
     let args = Lent((name, ret, buf, result, h_errnop));
-    off(&green, move || {
+    lookup(&green, move || {
         let (name, ret, buf, result, h_errnop) = args.0;
         // SAFETY: the program's arguments, valid while it waits.
         unsafe { real::gethostbyname_r(name, ret, buf, buflen, result, h_errnop) }
@@ -108,7 +142,7 @@ pub unsafe extern "C" fn gethostbyname2_r(
 ) -> c_int {
     let green = enter();
     let args = Lent((name, ret, buf, result, h_errnop));
-    off(&green, move || {
+    lookup(&green, move || {
         let (name, ret, buf, result, h_errnop) = args.0;
         // SAFETY: the program's arguments, valid while it waits.
         unsafe { real::gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop) }
@@ -128,20 +162,280 @@ pub unsafe extern "C" fn gethostbyaddr_r(
 ) -> c_int {
     let green = enter();
     let args = Lent((addr, ret, buf, result, h_errnop));
-    off(&green, move || {
+    lookup(&green, move || {
         let (addr, ret, buf, result, h_errnop) = args.0;
         // SAFETY: the program's arguments, valid while it waits.
         unsafe { real::gethostbyaddr_r(addr, len, ty, ret, buf, buflen, result, h_errnop) }
     })
 }
 
+/// A user or group lookup by name or number into the caller's buffer (the `_r` forms):
+/// the same five-argument shape for passwd and group entries.
+macro_rules! entry_r {
+    ($name:ident, $key:ty, $entry:ty) => {
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(
+            key: $key,
+            entry: *mut $entry,
+            buf: *mut c_char,
+            len: size_t,
+            result: *mut *mut $entry,
+        ) -> c_int {
+            let green = enter();
+            let args = Lent((entry, buf, result));
+            lookup(&green, move || {
+                let (entry, buf, result) = args.0;
+                // SAFETY: the program's arguments, valid while it waits.
+                unsafe { real::$name(key, entry, buf, len, result) }
+            })
+        }
+    };
+}
+
+entry_r!(getpwnam_r, *const c_char, libc::passwd);
+entry_r!(getpwuid_r, libc::uid_t, libc::passwd);
+entry_r!(getgrnam_r, *const c_char, libc::group);
+entry_r!(getgrgid_r, libc::gid_t, libc::group);
+
+/// The forms that return libc's static entry: the caller is its only user meanwhile.
+macro_rules! entry {
+    ($name:ident, $key:ty, $entry:ty) => {
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(key: $key) -> *mut $entry {
+            let green = enter();
+            let key = Lent(key);
+            lookup(&green, move || {
+                // SAFETY: the program's argument, valid while it waits.
+                Lent(unsafe { real::$name(key.0) })
+            })
+            .0
+        }
+    };
+}
+
+entry!(getpwnam, *const c_char, libc::passwd);
+entry!(getpwuid, libc::uid_t, libc::passwd);
+entry!(getgrnam, *const c_char, libc::group);
+entry!(getgrgid, libc::gid_t, libc::group);
+
+#[no_mangle]
+pub unsafe extern "C" fn getgrouplist(
+    user: *const c_char,
+    group: libc::gid_t,
+    groups: *mut libc::gid_t,
+    ngroups: *mut c_int,
+) -> c_int {
+    let green = enter();
+    let args = Lent((user, groups, ngroups));
+    lookup(&green, move || {
+        let (user, groups, ngroups) = args.0;
+        // SAFETY: the program's arguments, valid while it waits.
+        unsafe { real::getgrouplist(user, group, groups, ngroups) }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn getservbyname_r(
+    name: *const c_char,
+    proto: *const c_char,
+    ret: *mut libc::servent,
+    buf: *mut c_char,
+    len: size_t,
+    result: *mut *mut libc::servent,
+) -> c_int {
+    let green = enter();
+    let args = Lent((name, proto, ret, buf, result));
+    lookup(&green, move || {
+        let (name, proto, ret, buf, result) = args.0;
+        // SAFETY: the program's arguments, valid while it waits.
+        unsafe { real::getservbyname_r(name, proto, ret, buf, len, result) }
+    })
+}
+
+/// The start of glibc's `struct __res_state`, enough to see whether it is initialised.
+#[repr(C)]
+struct ResState {
+    retrans: c_int,
+    retry: c_int,
+    options: libc::c_ulong,
+}
+
+const RES_INIT: libc::c_ulong = 1;
+const NETDB_INTERNAL: c_int = -1;
+
+/// The calling thread's resolver state (`_res`), initialised as res_query does on first
+/// use; None (h_errno set) if that fails. The queries that use it run on a helper, whose
+/// own `_res` is not the program's, so they run as the `res_n*` form on this one (a
+/// resolv.conf changed after the first query is not reloaded, as it is natively).
+fn callers_state() -> Option<*mut libc::c_void> {
+    // SAFETY: glibc's per-thread resolver state, which lives as long as the thread.
+    let state = unsafe { __res_state() };
+    // SAFETY: as above; `options` is where glibc keeps RES_INIT.
+    if unsafe { (*state).options } & RES_INIT == 0 && unsafe { __res_init() } == -1 {
+        set_h_errno(NETDB_INTERNAL);
+        return None;
+    }
+    Some(state.cast())
+}
+
+/// res_query, res_search: the implicit-state form of `$n`.
+macro_rules! res_call {
+    ($name:ident, $alias:ident, $n:ident, $nalias:ident) => {
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(
+            name: *const c_char,
+            class: c_int,
+            ty: c_int,
+            answer: *mut u8,
+            len: c_int,
+        ) -> c_int {
+            let Some(green) = enter() else {
+                // SAFETY: forwarded.
+                return unsafe { real::$name(name, class, ty, answer, len) };
+            };
+            let Some(state) = callers_state() else {
+                return -1;
+            };
+            let args = Lent((state, name, answer));
+            lookup(&Some(green), move || {
+                let (state, name, answer) = args.0;
+                // SAFETY: the program's arguments and resolver state, valid while it waits.
+                unsafe { real::$n(state, name, class, ty, answer, len) }
+            })
+        }
+
+        #[no_mangle]
+        pub unsafe extern "C" fn $n(
+            state: *mut libc::c_void,
+            name: *const c_char,
+            class: c_int,
+            ty: c_int,
+            answer: *mut u8,
+            len: c_int,
+        ) -> c_int {
+            let green = enter();
+            let args = Lent((state, name, answer));
+            lookup(&green, move || {
+                let (state, name, answer) = args.0;
+                // SAFETY: the program's arguments and resolver state, valid while it waits.
+                unsafe { real::$n(state, name, class, ty, answer, len) }
+            })
+        }
+
+        /// The name programs built against glibc before 2.34 call.
+        #[no_mangle]
+        pub unsafe extern "C" fn $alias(
+            name: *const c_char,
+            class: c_int,
+            ty: c_int,
+            answer: *mut u8,
+            len: c_int,
+        ) -> c_int {
+            // SAFETY: forwarded.
+            unsafe { $name(name, class, ty, answer, len) }
+        }
+
+        /// The name programs built against glibc before 2.34 call.
+        #[no_mangle]
+        pub unsafe extern "C" fn $nalias(
+            state: *mut libc::c_void,
+            name: *const c_char,
+            class: c_int,
+            ty: c_int,
+            answer: *mut u8,
+            len: c_int,
+        ) -> c_int {
+            // SAFETY: forwarded.
+            unsafe { $n(state, name, class, ty, answer, len) }
+        }
+    };
+}
+
+res_call!(res_query, __res_query, res_nquery, __res_nquery);
+res_call!(res_search, __res_search, res_nsearch, __res_nsearch);
+
+#[no_mangle]
+pub unsafe extern "C" fn res_querydomain(
+    name: *const c_char,
+    domain: *const c_char,
+    class: c_int,
+    ty: c_int,
+    answer: *mut u8,
+    len: c_int,
+) -> c_int {
+    let Some(green) = enter() else {
+        // SAFETY: forwarded.
+        return unsafe { real::res_querydomain(name, domain, class, ty, answer, len) };
+    };
+    let Some(state) = callers_state() else {
+        return -1;
+    };
+    let args = Lent((state, name, domain, answer));
+    lookup(&Some(green), move || {
+        let (state, name, domain, answer) = args.0;
+        // SAFETY: the program's arguments and resolver state, valid while it waits.
+        unsafe { real::res_nquerydomain(state, name, domain, class, ty, answer, len) }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn res_nquerydomain(
+    state: *mut libc::c_void,
+    name: *const c_char,
+    domain: *const c_char,
+    class: c_int,
+    ty: c_int,
+    answer: *mut u8,
+    len: c_int,
+) -> c_int {
+    let green = enter();
+    let args = Lent((state, name, domain, answer));
+    lookup(&green, move || {
+        let (state, name, domain, answer) = args.0;
+        // SAFETY: the program's arguments and resolver state, valid while it waits.
+        unsafe { real::res_nquerydomain(state, name, domain, class, ty, answer, len) }
+    })
+}
+
+/// The name programs built against glibc before 2.34 call.
+#[no_mangle]
+pub unsafe extern "C" fn __res_querydomain(
+    name: *const c_char,
+    domain: *const c_char,
+    class: c_int,
+    ty: c_int,
+    answer: *mut u8,
+    len: c_int,
+) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { res_querydomain(name, domain, class, ty, answer, len) }
+}
+
+/// The name programs built against glibc before 2.34 call.
+#[no_mangle]
+pub unsafe extern "C" fn __res_nquerydomain(
+    state: *mut libc::c_void,
+    name: *const c_char,
+    domain: *const c_char,
+    class: c_int,
+    ty: c_int,
+    answer: *mut u8,
+    len: c_int,
+) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { res_nquerydomain(state, name, domain, class, ty, answer, len) }
+}
+
 /// Runs a call that reports failure through errno on a helper, carrying errno back.
-fn off_errno(green: &Option<Green>, call: impl FnOnce() -> c_int) -> c_int {
+pub fn off_errno<R: Copy + PartialOrd + From<i8>>(
+    green: &Option<Green>,
+    call: impl FnOnce() -> R,
+) -> R {
     let (result, error) = off(green, || {
         let r = call();
         (r, super::errno())
     });
-    if result < 0 {
+    if result < R::from(0) {
         super::set_errno(error);
     }
     result
