@@ -277,4 +277,12 @@ real_fns! {
     // fortify
     fn __chk_fail() -> ();
     fn __fdelt_chk(fd: libc::c_long) -> libc::c_long;
+
+    // thread ids and per-thread kernel state
+    fn gettid() -> libc::pid_t;
+    fn tgkill(pid: libc::pid_t, tid: libc::pid_t, sig: c_int) -> c_int;
+    fn sigaltstack(ss: *const libc::stack_t, old: *mut libc::stack_t) -> c_int;
+    // The seventh argument is read from the stack, as every variadic one would be.
+    fn syscall(nr: libc::c_long, a1: libc::c_long, a2: libc::c_long, a3: libc::c_long,
+        a4: libc::c_long, a5: libc::c_long; ...a6: libc::c_long) -> libc::c_long;
 }

@@ -14,6 +14,7 @@ pub mod cancel;
 pub mod children;
 pub mod clock;
 pub mod fortify;
+pub mod identity;
 pub mod io;
 pub mod keys;
 pub mod memory;
@@ -25,6 +26,7 @@ pub mod sem;
 pub mod signal;
 pub mod stdio;
 pub mod sync;
+pub mod syscall;
 pub mod thread;
 pub mod time;
 
