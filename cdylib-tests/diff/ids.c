@@ -5,6 +5,8 @@
 #include <linux/futex.h>
 #include <signal.h>
 #include <dirent.h>
+#include <sched.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -176,8 +178,51 @@ CASE(ids_tgkill_joined_thread_esrch) {
     SHOW("tgkill", tgkill(getpid(), tid, SIGUSR1));
     SHOW("syscall tkill", syscall(SYS_tkill, tid, 0));
     SHOW("syscall tgkill", syscall(SYS_tgkill, getpid(), tid, SIGUSR1));
+    SHOW("sched_getscheduler", sched_getscheduler(tid));
+    SHOW("getpriority", getpriority(PRIO_PROCESS, tid));
     SHOW("tgkill tid 0", tgkill(getpid(), 0, 0));
     SHOW("tgkill pid 0", tgkill(0, gettid(), 0));
+}
+
+CASE(ids_timer_signals_thread_by_id) {
+    install_note_tid();
+    struct waiter w;
+    pthread_t t;
+    start_waiter(&w, &t);
+    struct sigevent ev = {0};
+    ev.sigev_notify = SIGEV_THREAD_ID;
+    ev.sigev_signo = SIGUSR1;
+    ev._sigev_un._tid = w.tid;
+    timer_t timer;
+    SHOW("timer_create", timer_create(CLOCK_MONOTONIC, &ev, &timer));
+    struct itimerspec in10ms = {{0, 0}, {0, 10 * 1000000L}};
+    SHOW("timer_settime", timer_settime(timer, 0, &in10ms, NULL));
+    await_handler("timer", w.tid);
+    SHOW("timer_delete", timer_delete(timer));
+    stop_waiter(&w, t);
+    /* A thread that is gone. */
+    for (int i = 0; i < 2000 && tgkill(getpid(), w.tid, 0) == 0; i++) usleep(1000);
+    SHOW("timer_create for a gone thread", timer_create(CLOCK_MONOTONIC, &ev, &timer));
+}
+
+static void *own_scheduling(void *arg) {
+    (void)arg;
+    cpu_set_t set;
+    SHOW("sched_getaffinity", sched_getaffinity(gettid(), sizeof set, &set));
+    SHOW("sched_setaffinity", sched_setaffinity(gettid(), sizeof set, &set));
+    SHOW("sched_getscheduler", sched_getscheduler(gettid()));
+    struct sched_param param;
+    SHOW("sched_getparam", sched_getparam(gettid(), &param));
+    SHOW("sched_setscheduler", sched_setscheduler(gettid(), SCHED_OTHER, &param));
+    SHOW("setpriority", setpriority(PRIO_PROCESS, gettid(), 5));
+    SHOW("getpriority", getpriority(PRIO_PROCESS, gettid()));
+    return NULL;
+}
+
+CASE(ids_scheduling_calls_take_thread_id) {
+    pthread_t t;
+    pthread_create(&t, NULL, own_scheduling, NULL);
+    pthread_join(t, NULL);
 }
 
 /* ---- futex through syscall() ---- */

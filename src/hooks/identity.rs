@@ -7,6 +7,10 @@
 //! `pthread_kill` on its handle; an id in the green range that names no live thread is
 //! ESRCH, as the kernel says for an exited thread; any other id (a real OS thread of this
 //! process, or another process) is the kernel's.
+//!
+//! The calls that set or read a thread's scheduling (affinity, policy, nice value) act on
+//! the OS thread for a green thread's id, as `pthread_setaffinity_np` and friends do on
+//! its handle: the green threads share that OS thread.
 
 use super::{enter, fail, signal};
 use crate::real;
@@ -122,6 +126,64 @@ fn send(
     }
     let os_tid = rustix::thread::gettid().as_raw_nonzero().get();
     Some(signal::send_to_green(target, |_| deliver(os_tid)))
+}
+
+/// The kernel's id for `tid`, for a green caller: the OS thread's for a live green
+/// thread's id.
+fn kernel_tid(green: &Option<super::Green>, tid: pid_t) -> pid_t {
+    if green.is_some() && tid > sched::PID_MAX_LIMIT && sched::thread_by_tid(tid).is_some() {
+        rustix::thread::gettid().as_raw_nonzero().get()
+    } else {
+        tid
+    }
+}
+
+/// Hooks whose first argument is a thread id: the kernel gets its id for it.
+macro_rules! takes_tid {
+    ($(fn $name:ident(tid: pid_t $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*) => {$(
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(tid: pid_t $(, $arg: $ty)*) -> $ret {
+            let green = enter();
+            let tid = kernel_tid(&green, tid);
+            // SAFETY: forwarded, with the kernel's id.
+            unsafe { real::$name(tid $(, $arg)*) }
+        }
+    )*};
+}
+
+takes_tid! {
+    fn sched_setaffinity(tid: pid_t, size: libc::size_t, set: *const libc::cpu_set_t) -> c_int;
+    fn sched_getaffinity(tid: pid_t, size: libc::size_t, set: *mut libc::cpu_set_t) -> c_int;
+    fn sched_setscheduler(tid: pid_t, policy: c_int, param: *const libc::sched_param) -> c_int;
+    fn sched_getscheduler(tid: pid_t) -> c_int;
+    fn sched_setparam(tid: pid_t, param: *const libc::sched_param) -> c_int;
+    fn sched_getparam(tid: pid_t, param: *mut libc::sched_param) -> c_int;
+    fn sched_rr_get_interval(tid: pid_t, interval: *mut libc::timespec) -> c_int;
+}
+
+/// The id a PRIO_PROCESS priority call gives the kernel.
+fn priority_who(green: &Option<super::Green>, which: c_int, who: libc::id_t) -> libc::id_t {
+    if which == libc::PRIO_PROCESS as c_int {
+        kernel_tid(green, who as pid_t) as libc::id_t
+    } else {
+        who
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn setpriority(which: c_int, who: libc::id_t, prio: c_int) -> c_int {
+    let green = enter();
+    let who = priority_who(&green, which, who);
+    // SAFETY: forwarded, with the kernel's id.
+    unsafe { real::setpriority(which, who, prio) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn getpriority(which: c_int, who: libc::id_t) -> c_int {
+    let green = enter();
+    let who = priority_who(&green, which, who);
+    // SAFETY: forwarded, with the kernel's id.
+    unsafe { real::getpriority(which, who) }
 }
 
 fn getpid() -> pid_t {

@@ -51,7 +51,9 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
     let i = sig as usize;
     let (handler, flags) = (HANDLERS[i].load(SeqCst), FLAGS[i].load(SeqCst));
     let target = TARGET.swap(0, SeqCst);
-    let target = (target != 0).then(|| (target - 1) as u32);
+    let target = (target != 0)
+        .then(|| (target - 1) as u32)
+        .or_else(|| timer_target(info));
     let restart = flags & libc::SA_RESTART != 0;
     HANDLED.fetch_add(1, SeqCst);
     if is_function(handler) && must_wait(sig, info, target) {
@@ -78,6 +80,47 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
         // SAFETY: the program's handler with the kernel's arguments.
         unsafe { call(handler, flags, sig, info, context) };
     }
+}
+
+/// Timers whose signal names a green thread (timer_create with SIGEV_THREAD_ID): the
+/// kernel's timer id + 1 in the high half, the green thread in the low; 0: free. Read by
+/// the trampoline, so lock-free.
+static THREAD_TIMERS: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
+
+/// Sends the signals of kernel timer `timer` to green thread `target` (None: as the
+/// kernel routes them). False if too many timers name green threads already.
+pub fn route_timer(timer: i32, target: Option<u32>) -> bool {
+    let key = (timer as u32 as u64 + 1) << 32;
+    for slot in &THREAD_TIMERS {
+        if slot.load(SeqCst) & !0xFFFF_FFFF == key {
+            slot.store(0, SeqCst);
+        }
+    }
+    let Some(target) = target else { return true };
+    let entry = key | u64::from(target);
+    THREAD_TIMERS
+        .iter()
+        .any(|slot| slot.compare_exchange(0, entry, SeqCst, SeqCst).is_ok())
+}
+
+/// The green thread a timer's signal names, if it does.
+fn timer_target(info: *const siginfo_t) -> Option<u32> {
+    if info.is_null() {
+        return None;
+    }
+    // SAFETY: the kernel's siginfo; for SI_TIMER its union starts with the timer id
+    // (`si_timerid`, at offset 16 on every 64-bit Linux).
+    let timer = unsafe {
+        if (*info).si_code != libc::SI_TIMER {
+            return None;
+        }
+        *info.cast::<u8>().add(16).cast::<i32>()
+    };
+    let key = (timer as u32 as u64 + 1) << 32;
+    THREAD_TIMERS.iter().find_map(|slot| {
+        let entry = slot.load(SeqCst);
+        (entry & !0xFFFF_FFFF == key).then_some(entry as u32)
+    })
 }
 
 /// Whether a signal came from this process's tgkill of this OS thread (raise).
