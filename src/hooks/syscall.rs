@@ -12,7 +12,8 @@
 //!   already syscall()'s convention. `pread64`/`pwrite64` need no hook: they only work on
 //!   seekable files, which never wait.
 //!
-//! Every other number, and every call that is not green, is the real `syscall()`.
+//! Every other number, and every call that is not green (among them greenify's own, made
+//! inside its hooks), is the real `syscall()`.
 
 use super::{enter, fail, identity, io, net, poll, process, signal, thread, time};
 use crate::real;
@@ -44,18 +45,19 @@ pub unsafe extern "C" fn syscall(
     // SAFETY: forwarded unchanged.
     let pass = || unsafe { real::syscall(nr, a1, a2, a3, a4, a5, a6) };
     if !DISPATCHED.contains(&nr) {
-        // greenify's own raw calls come here too (they are made inside its hooks).
         return pass();
     }
     let Some(green) = enter() else {
-        if nr == libc::SYS_futex {
+        // Another OS thread's wake (not greenify's own, made inside a hook) may be meant
+        // for green sleepers too.
+        if nr == libc::SYS_futex && super::mode() == super::NATIVE {
             // SAFETY: forwarded.
             return unsafe { futex_not_green(a1, a2 as c_int, a5, pass) };
         }
         return pass();
     };
     let (fd, int) = (a1 as c_int, |a: c_long| a as c_int);
-    // SAFETY (every arm): the program's arguments for this number, passed on unchanged
+    // SAFETY: in every arm, the program's arguments for this number, passed on unchanged
     // to the function the kernel's call corresponds to (or read as the kernel reads them).
     unsafe {
         match nr {
@@ -251,7 +253,12 @@ unsafe fn waitid(
     if r != 0 {
         return c_long::from(r);
     }
-    pass()
+    let r = pass();
+    if r == 0 && !info.is_null() {
+        // SAFETY: waitid succeeded, so it filled the program's siginfo.
+        process::note_waited(unsafe { &*info }, options);
+    }
+    r
 }
 
 // ---- futex ----
