@@ -312,4 +312,23 @@ real_fns! {
     // fortify
     fn __chk_fail() -> ();
     fn __fdelt_chk(fd: libc::c_long) -> libc::c_long;
+
+    // thread ids and per-thread kernel state
+    fn gettid() -> libc::pid_t;
+    fn tgkill(pid: libc::pid_t, tid: libc::pid_t, sig: c_int) -> c_int;
+    fn sigaltstack(ss: *const libc::stack_t, old: *mut libc::stack_t) -> c_int;
+    fn timer_create(clock: clockid_t, event: *mut libc::sigevent, timer: *mut libc::timer_t) -> c_int;
+    fn timer_delete(timer: libc::timer_t) -> c_int;
+    fn sched_setaffinity(tid: libc::pid_t, size: size_t, set: *const cpu_set_t) -> c_int;
+    fn sched_getaffinity(tid: libc::pid_t, size: size_t, set: *mut cpu_set_t) -> c_int;
+    fn sched_setscheduler(tid: libc::pid_t, policy: c_int, param: *const libc::sched_param) -> c_int;
+    fn sched_getscheduler(tid: libc::pid_t) -> c_int;
+    fn sched_setparam(tid: libc::pid_t, param: *const libc::sched_param) -> c_int;
+    fn sched_getparam(tid: libc::pid_t, param: *mut libc::sched_param) -> c_int;
+    fn sched_rr_get_interval(tid: libc::pid_t, interval: *mut timespec) -> c_int;
+    fn setpriority(which: c_int, who: libc::id_t, prio: c_int) -> c_int;
+    fn getpriority(which: c_int, who: libc::id_t) -> c_int;
+    // The seventh argument is read from the stack, as every variadic one would be.
+    fn syscall(nr: libc::c_long, a1: libc::c_long, a2: libc::c_long, a3: libc::c_long,
+        a4: libc::c_long, a5: libc::c_long; ...a6: libc::c_long) -> libc::c_long;
 }

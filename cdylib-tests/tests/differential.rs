@@ -21,6 +21,18 @@ use cdylib_tests::*;
 /// Cases that behave differently greenified, with the reason (see the README's limits).
 const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     (
+        "ids_proc_self_task_lists_threads",
+        "/proc/self/task lists the OS threads: all green threads share one",
+    ),
+    (
+        "ids_thread_cputime_is_per_thread",
+        "CLOCK_THREAD_CPUTIME_ID is the OS thread's CPU time, which every green thread on it adds to",
+    ),
+    (
+        "ids_robust_list_per_thread",
+        "the kernel keeps one robust-list head per OS thread (greenify itself releases a robust mutex whose green owner exits)",
+    ),
+    (
         "io_close_while_thread_reads_pipe",
         "closing an fd wakes the threads parked on it with EBADF; natively the blocked call keeps its reference to the file",
     ),

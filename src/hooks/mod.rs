@@ -16,6 +16,7 @@ pub mod cancel;
 pub mod children;
 pub mod clock;
 pub mod fortify;
+pub mod identity;
 pub mod io;
 pub mod ipc;
 pub mod keys;
@@ -28,6 +29,7 @@ pub mod sem;
 pub mod signal;
 pub mod stdio;
 pub mod sync;
+pub mod syscall;
 pub mod thread;
 pub mod time;
 

@@ -345,7 +345,7 @@ pub unsafe extern "C" fn waitid(
 }
 
 /// Records a child that waitid reaped (WNOWAIT leaves it waitable).
-fn note_waited(info: &siginfo_t, options: c_int) {
+pub(super) fn note_waited(info: &siginfo_t, options: c_int) {
     if options & libc::WNOWAIT == 0
         && matches!(
             info.si_code,

@@ -51,7 +51,9 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
     let i = sig as usize;
     let (handler, flags) = (HANDLERS[i].load(SeqCst), FLAGS[i].load(SeqCst));
     let target = TARGET.swap(0, SeqCst);
-    let target = (target != 0).then(|| (target - 1) as u32);
+    let target = (target != 0)
+        .then(|| (target - 1) as u32)
+        .or_else(|| timer_target(info));
     let restart = flags & libc::SA_RESTART != 0;
     HANDLED.fetch_add(1, SeqCst);
     if is_function(handler) && must_wait(sig, info, target) {
@@ -78,6 +80,47 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
         // SAFETY: the program's handler with the kernel's arguments.
         unsafe { call(handler, flags, sig, info, context) };
     }
+}
+
+/// Timers whose signal names a green thread (timer_create with SIGEV_THREAD_ID): the
+/// kernel's timer id + 1 in the high half, the green thread in the low; 0: free. Read by
+/// the trampoline, so lock-free.
+static THREAD_TIMERS: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
+
+/// Sends the signals of kernel timer `timer` to green thread `target` (None: as the
+/// kernel routes them). False if too many timers name green threads already.
+pub fn route_timer(timer: i32, target: Option<u32>) -> bool {
+    let key = (timer as u32 as u64 + 1) << 32;
+    for slot in &THREAD_TIMERS {
+        if slot.load(SeqCst) & !0xFFFF_FFFF == key {
+            slot.store(0, SeqCst);
+        }
+    }
+    let Some(target) = target else { return true };
+    let entry = key | u64::from(target);
+    THREAD_TIMERS
+        .iter()
+        .any(|slot| slot.compare_exchange(0, entry, SeqCst, SeqCst).is_ok())
+}
+
+/// The green thread a timer's signal names, if it does.
+fn timer_target(info: *const siginfo_t) -> Option<u32> {
+    if info.is_null() {
+        return None;
+    }
+    // SAFETY: the kernel's siginfo; for SI_TIMER its union starts with the timer id
+    // (`si_timerid`, at offset 16 on every 64-bit Linux).
+    let timer = unsafe {
+        if (*info).si_code != libc::SI_TIMER {
+            return None;
+        }
+        *info.cast::<u8>().add(16).cast::<i32>()
+    };
+    let key = (timer as u32 as u64 + 1) << 32;
+    THREAD_TIMERS.iter().find_map(|slot| {
+        let entry = slot.load(SeqCst);
+        (entry & !0xFFFF_FFFF == key).then_some(entry as u32)
+    })
 }
 
 /// Whether a signal came from this process's tgkill of this OS thread (raise).
@@ -379,6 +422,112 @@ pub unsafe extern "C" fn sigprocmask(
     match green_sigmask(how, set, old) {
         Ok(()) => 0,
         Err(e) => fail(e),
+    }
+}
+
+/// sigaltstack: each green thread has its own, as the program set it (a new thread none,
+/// as natively), checked as the kernel checks it. The OS thread keeps the alternate stack
+/// greenify gave it (runtime/overflow.rs): a handler the kernel runs on an alternate
+/// stack runs there, so one thread's stack going away (Rust's std unmaps it at thread
+/// exit) never leaves another's handler without one. While such a handler runs for a
+/// thread that has an alternate stack, that thread is reported on it (SS_ONSTACK).
+#[no_mangle]
+pub unsafe extern "C" fn sigaltstack(ss: *const libc::stack_t, old: *mut libc::stack_t) -> c_int {
+    let Some(_green) = enter() else {
+        // SAFETY: forwarded.
+        return unsafe { real::sigaltstack(ss, old) };
+    };
+    let wanted = if ss.is_null() {
+        None
+    } else {
+        match super::memory::read(ss) {
+            Some(wanted) => Some(wanted),
+            None => return fail(libc::EFAULT),
+        }
+    };
+    let mine = runtime::sched::altstack();
+    let here = &wanted as *const _ as usize;
+    let on_it = is_on(&mine, here) || (mine.size != 0 && is_on(&os_altstack(), here));
+    if let Some(wanted) = wanted {
+        if on_it {
+            return fail(libc::EPERM);
+        }
+        match checked_altstack(&wanted) {
+            Ok(stack) => runtime::sched::set_altstack(stack),
+            Err(e) => return fail(e),
+        }
+    }
+    if !old.is_null() {
+        let state = if on_it {
+            libc::SS_ONSTACK
+        } else if mine.size == 0 {
+            libc::SS_DISABLE
+        } else {
+            0
+        };
+        let reported = libc::stack_t {
+            ss_sp: mine.sp as *mut c_void,
+            ss_flags: state | (mine.flags & SS_AUTODISARM),
+            ss_size: mine.size,
+        };
+        // SAFETY: a local stack_t, seen as bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&reported as *const libc::stack_t).cast::<u8>(),
+                std::mem::size_of::<libc::stack_t>(),
+            )
+        };
+        if !super::memory::write_bytes(old.cast(), bytes) {
+            return fail(libc::EFAULT);
+        }
+    }
+    0
+}
+
+/// sigaltstack's flag: disarm the stack while a handler runs on it (<linux/signal.h>).
+const SS_AUTODISARM: c_int = 1 << 31;
+
+/// A new alternate stack as the kernel accepts it (its mode 0, SS_ONSTACK, which old
+/// programs pass, or SS_DISABLE, with SS_AUTODISARM; at least MINSIGSTKSZ bytes), or its
+/// error.
+fn checked_altstack(wanted: &libc::stack_t) -> Result<runtime::sched::AltStack, c_int> {
+    const MINSIGSTKSZ: usize = 2048;
+    let mode = wanted.ss_flags & !SS_AUTODISARM;
+    if mode == libc::SS_DISABLE {
+        return Ok(runtime::sched::AltStack::DISABLED);
+    }
+    if mode != 0 && mode != libc::SS_ONSTACK {
+        return Err(libc::EINVAL);
+    }
+    if wanted.ss_size < MINSIGSTKSZ {
+        return Err(libc::ENOMEM);
+    }
+    Ok(runtime::sched::AltStack {
+        sp: wanted.ss_sp as usize,
+        size: wanted.ss_size,
+        flags: wanted.ss_flags & SS_AUTODISARM,
+    })
+}
+
+/// Whether the stack pointer `sp` lies on `stack`, as the kernel decides it.
+fn is_on(stack: &runtime::sched::AltStack, sp: usize) -> bool {
+    sp > stack.sp && sp - stack.sp <= stack.size
+}
+
+/// The OS thread's own alternate stack.
+fn os_altstack() -> runtime::sched::AltStack {
+    // SAFETY: an all-zero stack_t to read into.
+    let mut os: libc::stack_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a query into our own stack_t.
+    if unsafe { real::sigaltstack(std::ptr::null(), &mut os) } != 0
+        || os.ss_flags & libc::SS_DISABLE != 0
+    {
+        return runtime::sched::AltStack::DISABLED;
+    }
+    runtime::sched::AltStack {
+        sp: os.ss_sp as usize,
+        size: os.ss_size,
+        flags: 0,
     }
 }
 

@@ -1,9 +1,10 @@
-//! sleep, usleep, nanosleep, clock_nanosleep: park on a timer.
+//! sleep, usleep, nanosleep, clock_nanosleep: park on a timer. POSIX timers that signal a
+//! green thread by its id (SIGEV_THREAD_ID).
 //!
 //! A zero-length sleep yields to the other green threads (a native zero sleep lets the
 //! kernel run others too; a spin loop around `usleep(0)` must not starve them).
 
-use super::{enter, fail};
+use super::{enter, fail, signal};
 use crate::real;
 use crate::runtime::{self, Reason, Wake};
 use libc::{c_int, c_uint, clockid_t, timespec};
@@ -193,4 +194,58 @@ pub unsafe extern "C" fn clock_nanosleep(
         }
         None => 0,
     }
+}
+
+/// timer_create: a SIGEV_THREAD_ID timer naming a green thread's id signals the OS thread,
+/// and its handler runs in the green thread named (see signal.rs), as natively. A timer
+/// aimed at a thread that exits before the timer is deleted may reach the thread that
+/// later takes its place in the scheduler.
+#[no_mangle]
+pub unsafe extern "C" fn timer_create(
+    clock: clockid_t,
+    event: *mut libc::sigevent,
+    timer: *mut libc::timer_t,
+) -> c_int {
+    let green = enter();
+    let wanted = super::memory::read(event).filter(|_| green.is_some());
+    let target = wanted
+        .filter(|e| e.sigev_notify == libc::SIGEV_THREAD_ID)
+        .and_then(|e| runtime::sched::thread_by_tid(e.sigev_notify_thread_id));
+    let (Some(mut event), Some(target)) = (wanted, target) else {
+        // SAFETY: forwarded.
+        let r = unsafe { real::timer_create(clock, event, timer) };
+        if r == 0 && green.is_some() && kernel_timer(event).is_some() {
+            // A timer of the same kernel id deleted earlier no longer names a thread.
+            // SAFETY: timer_create filled it.
+            signal::route_timer(unsafe { *timer } as usize as i32, None);
+        }
+        return r;
+    };
+    event.sigev_notify_thread_id = rustix::thread::gettid().as_raw_nonzero().get();
+    // SAFETY: the program's clock and out-pointer, our copy of its event.
+    let r = unsafe { real::timer_create(clock, &mut event, timer) };
+    // SAFETY: timer_create filled it: a SIGEV_THREAD_ID timer_t is the kernel's timer id.
+    if r == 0 && !signal::route_timer(unsafe { *timer } as usize as i32, Some(target)) {
+        ::log::warn!("too many timers signal green threads: this one goes to any thread");
+    }
+    r
+}
+
+/// Whether `event` makes glibc hand back the kernel's own timer id (every notification
+/// but SIGEV_THREAD, which glibc runs itself).
+fn kernel_timer(event: *const libc::sigevent) -> Option<()> {
+    match super::memory::read(event) {
+        Some(e) if e.sigev_notify == libc::SIGEV_THREAD => None,
+        _ => Some(()),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn timer_delete(timer: libc::timer_t) -> c_int {
+    // SAFETY: forwarded.
+    let r = unsafe { real::timer_delete(timer) };
+    if r == 0 && (timer as isize) >= 0 {
+        signal::route_timer(timer as usize as i32, None);
+    }
+    r
 }

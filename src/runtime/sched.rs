@@ -35,7 +35,7 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 use rustix::io::Errno;
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicPtr, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 pub type ThreadId = u32;
@@ -234,6 +234,8 @@ struct Thread {
     /// Its waits do not run handlers (a helper thread writes into its stack until the
     /// wait ends, so the handler must not jump out of it).
     holds_handlers: bool,
+    /// Its thread id and the per-thread kernel state greenify keeps for it.
+    identity: Identity,
 }
 
 impl Thread {
@@ -262,6 +264,7 @@ impl Thread {
             sigmask: 0,
             handlers_due: 0,
             holds_handlers: false,
+            identity: Identity::OS_THREAD,
         }
     }
 }
@@ -456,6 +459,8 @@ pub fn after_fork_child() -> bool {
         // Handlers that had not run yet are the parent's (pending signals are not
         // inherited).
         s.threads[me as usize].handlers_due = 0;
+        // The forking thread is the child's first thread: its id is the OS thread's again.
+        s.threads[me as usize].identity.tid = Identity::OS_THREAD.tid;
         interrupt::take(|i| {
             s.interrupt(interrupt::Interruption {
                 deliver: false,
@@ -888,6 +893,7 @@ pub fn spawn(
             body()
         });
         let tid = s.allocate_id();
+        let green_tid = next_green_tid(&s.threads);
         let t = &mut s.threads[tid as usize];
         t.state = State::Ready;
         t.co = Some(co);
@@ -908,6 +914,7 @@ pub fn spawn(
         }
         t.stack_kind = kind;
         t.specific = Values::default();
+        t.identity = Identity::new(green_tid);
         s.run_queue.push_back(tid);
         s.live += 1;
         s.stats.threads_created += 1;
@@ -1600,6 +1607,114 @@ pub fn fd_poke(fd: i32) {
         }
         s.woken = woken;
     })
+}
+
+// ---- Thread ids and per-thread kernel state ----
+//
+// The program sees a thread id per green thread (gettid, tgkill). MAIN keeps the OS
+// thread's own id (== getpid in the process's first thread); every other green thread gets
+// a number the kernel never hands out, above PID_MAX_LIMIT, never reused while numbers
+// last. Looking a thread up by id scans the threads: only signals sent by id need it, so
+// spawn and exit pay one counter increment and nothing else.
+
+/// The kernel's largest thread id on 64-bit (PID_MAX_LIMIT): green ids start above it.
+pub const PID_MAX_LIMIT: i32 = 4 << 20;
+
+static NEXT_GREEN_TID: AtomicI32 = AtomicI32::new(PID_MAX_LIMIT + 1);
+/// The numbers ran out once and started again: a new one may be taken.
+static GREEN_TIDS_WRAPPED: AtomicBool = AtomicBool::new(false);
+
+/// An alternate signal stack as the program set it (`sigaltstack`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct AltStack {
+    pub sp: usize,
+    pub size: usize,
+    pub flags: i32,
+}
+
+impl AltStack {
+    pub const DISABLED: AltStack = AltStack {
+        sp: 0,
+        size: 0,
+        flags: libc::SS_DISABLE,
+    };
+}
+
+/// What the program sees of a green thread's kernel identity.
+#[derive(Clone, Copy, Debug)]
+struct Identity {
+    /// Its thread id; 0: the OS thread's own.
+    tid: i32,
+    altstack: AltStack,
+}
+
+impl Identity {
+    const OS_THREAD: Identity = Identity {
+        tid: 0,
+        altstack: AltStack::DISABLED,
+    };
+
+    fn new(tid: i32) -> Identity {
+        Identity {
+            tid,
+            altstack: AltStack::DISABLED,
+        }
+    }
+}
+
+/// A fresh green thread id. After i32::MAX the numbers start again from the bottom of the
+/// range, skipping those live threads hold (as the kernel's own ids wrap at pid_max).
+fn next_green_tid(threads: &[Thread]) -> i32 {
+    loop {
+        let tid = NEXT_GREEN_TID
+            .fetch_update(Relaxed, Relaxed, |t| {
+                Some(t.checked_add(1).unwrap_or_else(|| {
+                    GREEN_TIDS_WRAPPED.store(true, Relaxed);
+                    PID_MAX_LIMIT + 1
+                }))
+            })
+            .unwrap_or(PID_MAX_LIMIT + 1);
+        let taken = GREEN_TIDS_WRAPPED.load(Relaxed)
+            && threads
+                .iter()
+                .any(|t| t.state != State::Free && t.identity.tid == tid);
+        if !taken {
+            return tid;
+        }
+    }
+}
+
+fn os_tid() -> i32 {
+    rustix::thread::gettid().as_raw_nonzero().get()
+}
+
+/// The current green thread's id, as gettid shows it.
+pub fn current_tid() -> i32 {
+    match with(|s| s.threads[s.current as usize].identity.tid) {
+        0 => os_tid(),
+        tid => tid,
+    }
+}
+
+/// The live (not exited) green thread whose id is `tid`, if any.
+pub fn thread_by_tid(tid: i32) -> Option<ThreadId> {
+    let os = os_tid();
+    with(|s| {
+        s.threads.iter().position(|t| {
+            matches!(t.state, State::Ready | State::Running | State::Parked)
+                && (t.identity.tid == tid || (t.identity.tid == 0 && tid == os))
+        })
+    })
+    .map(|i| i as ThreadId)
+}
+
+/// The current green thread's alternate signal stack, as the program set it.
+pub fn altstack() -> AltStack {
+    with(|s| s.threads[s.current as usize].identity.altstack)
+}
+
+pub fn set_altstack(stack: AltStack) {
+    with(|s| s.threads[s.current as usize].identity.altstack = stack);
 }
 
 pub fn stats() -> Stats {

@@ -1,0 +1,537 @@
+/* Thread ids (gettid, tgkill, tkill), syscall() with the futex and identity numbers, and
+ * the kernel state that is per thread (sigaltstack, /proc/self/task, CPU-time clocks).
+ * Thread ids are never printed: only whether they are distinct, equal, or known. */
+#include "case.h"
+#include <linux/futex.h>
+#include <signal.h>
+#include <dirent.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+static long sys_futex(void *addr, int op, unsigned val, const struct timespec *ts,
+                      unsigned bitset) {
+    return syscall(SYS_futex, addr, op, val, ts, NULL, bitset);
+}
+
+/* ---- gettid ---- */
+
+#define NIDS 3
+static pthread_barrier_t ids_barrier;
+static pid_t ids[NIDS + 1];
+static int ids_stable[NIDS + 1], ids_sys[NIDS + 1];
+
+static void *record_id(void *arg) {
+    long i = (long)arg;
+    pid_t first = gettid();
+    usleep(1000);
+    ids[i] = first;
+    ids_stable[i] = gettid() == first;
+    ids_sys[i] = syscall(SYS_gettid) == first;
+    /* Everyone alive until all have looked (the kernel reuses an exited thread's id). */
+    pthread_barrier_wait(&ids_barrier);
+    return NULL;
+}
+
+CASE(ids_gettid_distinct_stable) {
+    pthread_t t[NIDS];
+    pthread_barrier_init(&ids_barrier, NULL, NIDS + 1);
+    for (long i = 1; i <= NIDS; i++) pthread_create(&t[i - 1], NULL, record_id, (void *)i);
+    ids[0] = gettid();
+    ids_stable[0] = gettid() == ids[0];
+    ids_sys[0] = syscall(SYS_gettid) == ids[0];
+    pthread_barrier_wait(&ids_barrier);
+    for (int i = 0; i < NIDS; i++) pthread_join(t[i], NULL);
+    printf("main: gettid == getpid: %s\n", ids[0] == getpid() ? "yes" : "no");
+    int distinct = 1;
+    for (int i = 0; i <= NIDS; i++) {
+        printf("thread %d: stable %s, syscall(SYS_gettid) same %s, is getpid %s\n", i,
+               ids_stable[i] ? "yes" : "no", ids_sys[i] ? "yes" : "no",
+               ids[i] == getpid() ? "yes" : "no");
+        for (int j = 0; j < i; j++) distinct &= ids[i] != ids[j];
+    }
+    printf("all distinct: %s\n", distinct ? "yes" : "no");
+}
+
+static void *fork_and_report(void *arg) {
+    (void)arg;
+    pid_t before = gettid();
+    pid_t child = fork();
+    if (child == 0) {
+        /* The child's only thread is its first: its id is its pid. */
+        _exit(gettid() == getpid() && syscall(SYS_gettid) == getpid() ? 0 : 1);
+    }
+    int status;
+    waitpid(child, &status, 0);
+    printf("child's thread id is its pid: %s\n", WEXITSTATUS(status) == 0 ? "yes" : "no");
+    printf("parent's thread id kept: %s\n", gettid() == before ? "yes" : "no");
+    return NULL;
+}
+
+CASE(ids_fork_from_thread_child_tid_is_pid) {
+    pthread_t t;
+    pthread_create(&t, NULL, fork_and_report, NULL);
+    pthread_join(t, NULL);
+}
+
+/* ---- signals by thread id ---- */
+
+static volatile pid_t handled_in;
+static volatile int handled_value;
+static volatile int handled;
+
+static void note_tid(int sig, siginfo_t *info, void *ctx) {
+    (void)sig, (void)ctx;
+    handled_in = gettid();
+    handled_value = info->si_code == SI_QUEUE ? info->si_value.sival_int : -1;
+    handled = 1;
+}
+
+struct waiter {
+    int pipe[2];
+    pid_t tid;
+    volatile int ready;
+};
+
+/* Waits in read() (restarted after the handler: SA_RESTART) until released. */
+static void *wait_in_read(void *arg) {
+    struct waiter *w = arg;
+    w->tid = gettid();
+    w->ready = 1;
+    char c;
+    (void)!read(w->pipe[0], &c, 1);
+    return NULL;
+}
+
+static void start_waiter(struct waiter *w, pthread_t *t) {
+    (void)!pipe(w->pipe);
+    w->ready = 0;
+    pthread_create(t, NULL, wait_in_read, w);
+    while (!w->ready) usleep(1000);
+}
+
+static void stop_waiter(struct waiter *w, pthread_t t) {
+    (void)!write(w->pipe[1], "x", 1);
+    pthread_join(t, NULL);
+    close(w->pipe[0]);
+    close(w->pipe[1]);
+}
+
+static void install_note_tid(void) {
+    struct sigaction sa = {0};
+    sa.sa_sigaction = note_tid;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
+static void await_handler(const char *what, pid_t target) {
+    for (int i = 0; i < 5000 && !handled; i++) usleep(1000);
+    printf("%s: handler ran %s, in the target %s\n", what, handled ? "yes" : "no",
+           handled_in == target ? "yes" : "no");
+    handled = 0;
+    handled_in = 0;
+}
+
+CASE(ids_tgkill_tkill_reach_target_thread) {
+    install_note_tid();
+    struct waiter w;
+    pthread_t t;
+    start_waiter(&w, &t);
+    SHOW("tgkill sig 0", tgkill(getpid(), w.tid, 0));
+    SHOW("tgkill", tgkill(getpid(), w.tid, SIGUSR1));
+    await_handler("tgkill", w.tid);
+    SHOW("syscall tgkill", syscall(SYS_tgkill, getpid(), w.tid, SIGUSR1));
+    await_handler("syscall tgkill", w.tid);
+    SHOW("syscall tkill", syscall(SYS_tkill, w.tid, SIGUSR1));
+    await_handler("syscall tkill", w.tid);
+    siginfo_t info = {0};
+    info.si_signo = SIGUSR1;
+    info.si_code = SI_QUEUE;
+    info.si_pid = getpid();
+    info.si_uid = getuid();
+    info.si_value.sival_int = 42;
+    SHOW("rt_tgsigqueueinfo", syscall(SYS_rt_tgsigqueueinfo, getpid(), w.tid, SIGUSR1, &info));
+    await_handler("rt_tgsigqueueinfo", w.tid);
+    printf("queued value: %d\n", handled_value);
+    SHOW("tgkill bad signal", tgkill(getpid(), w.tid, 65));
+    SHOW("tgkill other process's tid", tgkill(getppid(), w.tid, 0));
+    stop_waiter(&w, t);
+    /* The main thread's id. */
+    SHOW("tgkill main", tgkill(getpid(), gettid(), SIGUSR1));
+    await_handler("tgkill main", getpid());
+}
+
+static void *note_own_tid(void *arg) {
+    *(pid_t *)arg = gettid();
+    return NULL;
+}
+
+CASE(ids_tgkill_joined_thread_esrch) {
+    pid_t tid;
+    pthread_t t;
+    pthread_create(&t, NULL, note_own_tid, &tid);
+    pthread_join(t, NULL);
+    /* The kernel frees the id when the exiting task is reaped, a moment after join. */
+    for (int i = 0; i < 2000 && tgkill(getpid(), tid, 0) == 0; i++) usleep(1000);
+    SHOW("tgkill sig 0", tgkill(getpid(), tid, 0));
+    SHOW("tgkill", tgkill(getpid(), tid, SIGUSR1));
+    SHOW("syscall tkill", syscall(SYS_tkill, tid, 0));
+    SHOW("syscall tgkill", syscall(SYS_tgkill, getpid(), tid, SIGUSR1));
+    SHOW("sched_getscheduler", sched_getscheduler(tid));
+    SHOW("getpriority", getpriority(PRIO_PROCESS, tid));
+    SHOW("tgkill tid 0", tgkill(getpid(), 0, 0));
+    SHOW("tgkill pid 0", tgkill(0, gettid(), 0));
+}
+
+CASE(ids_timer_signals_thread_by_id) {
+    install_note_tid();
+    struct waiter w;
+    pthread_t t;
+    start_waiter(&w, &t);
+    struct sigevent ev = {0};
+    ev.sigev_notify = SIGEV_THREAD_ID;
+    ev.sigev_signo = SIGUSR1;
+    ev._sigev_un._tid = w.tid;
+    timer_t timer;
+    SHOW("timer_create", timer_create(CLOCK_MONOTONIC, &ev, &timer));
+    struct itimerspec in10ms = {{0, 0}, {0, 10 * 1000000L}};
+    SHOW("timer_settime", timer_settime(timer, 0, &in10ms, NULL));
+    await_handler("timer", w.tid);
+    SHOW("timer_delete", timer_delete(timer));
+    stop_waiter(&w, t);
+    /* A thread that is gone. */
+    for (int i = 0; i < 2000 && tgkill(getpid(), w.tid, 0) == 0; i++) usleep(1000);
+    SHOW("timer_create for a gone thread", timer_create(CLOCK_MONOTONIC, &ev, &timer));
+}
+
+static void *own_scheduling(void *arg) {
+    (void)arg;
+    cpu_set_t set;
+    SHOW("sched_getaffinity", sched_getaffinity(gettid(), sizeof set, &set));
+    SHOW("sched_setaffinity", sched_setaffinity(gettid(), sizeof set, &set));
+    SHOW("sched_getscheduler", sched_getscheduler(gettid()));
+    struct sched_param param;
+    SHOW("sched_getparam", sched_getparam(gettid(), &param));
+    SHOW("sched_setscheduler", sched_setscheduler(gettid(), SCHED_OTHER, &param));
+    SHOW("setpriority", setpriority(PRIO_PROCESS, gettid(), 5));
+    SHOW("getpriority", getpriority(PRIO_PROCESS, gettid()));
+    return NULL;
+}
+
+CASE(ids_scheduling_calls_take_thread_id) {
+    pthread_t t;
+    pthread_create(&t, NULL, own_scheduling, NULL);
+    pthread_join(t, NULL);
+}
+
+/* ---- futex through syscall() ---- */
+
+static _Atomic unsigned ping_word;
+#define ROUNDS 2000
+
+struct pinger {
+    int op_wait, op_wake;
+    unsigned me;
+};
+
+/* Waits for its turn on ping_word, then hands the turn to the other. */
+static void *ping(void *arg) {
+    struct pinger *p = arg;
+    for (int i = 0; i < ROUNDS; i++) {
+        unsigned v;
+        while ((v = ping_word) % 2 != p->me) sys_futex(&ping_word, p->op_wait, v, NULL, FUTEX_BITSET_MATCH_ANY);
+        ping_word = v + 1;
+        sys_futex(&ping_word, p->op_wake, 1, NULL, FUTEX_BITSET_MATCH_ANY);
+    }
+    return NULL;
+}
+
+static void ping_pong(const char *what, int op_wait, int op_wake) {
+    ping_word = 0;
+    struct pinger a = {op_wait, op_wake, 0}, b = {op_wait, op_wake, 1};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, ping, &a);
+    pthread_create(&tb, NULL, ping, &b);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    printf("%s: %u handovers\n", what, ping_word);
+}
+
+CASE(ids_syscall_futex_ping_pong) {
+    ping_pong("private", FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE);
+    ping_pong("bitset private", FUTEX_WAIT_BITSET_PRIVATE, FUTEX_WAKE_BITSET_PRIVATE);
+    ping_pong("shared", FUTEX_WAIT, FUTEX_WAKE);
+}
+
+static _Atomic unsigned lock_word;
+static long lock_counter;
+
+/* A mutex as Rust's std builds it: 0 free, 1 locked, 2 locked with waiters. */
+static void word_lock(void) {
+    unsigned c = 0;
+    if (__atomic_compare_exchange_n(&lock_word, &c, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return;
+    while (__atomic_exchange_n(&lock_word, 2, __ATOMIC_ACQUIRE) != 0)
+        sys_futex(&lock_word, FUTEX_WAIT_BITSET_PRIVATE, 2, NULL, FUTEX_BITSET_MATCH_ANY);
+}
+
+static void word_unlock(void) {
+    if (__atomic_exchange_n(&lock_word, 0, __ATOMIC_RELEASE) == 2)
+        sys_futex(&lock_word, FUTEX_WAKE_PRIVATE, 1, NULL, 0);
+}
+
+static void *contend(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 300; i++) {
+        word_lock();
+        long seen = lock_counter;
+        usleep(50); /* parks while holding the lock */
+        lock_counter = seen + 1;
+        word_unlock();
+    }
+    return NULL;
+}
+
+CASE(ids_syscall_futex_contended_lock) {
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++) pthread_create(&t[i], NULL, contend, NULL);
+    for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
+    printf("counter: %ld\n", lock_counter);
+}
+
+CASE(ids_syscall_futex_errors) {
+    static _Atomic unsigned word = 7;
+    struct timespec rel = {0, 20 * 1000000L}, past = {0, 0}, bad = {0, 1000000000L};
+    double t0 = now_ms();
+    SHOW("wait value mismatch", sys_futex(&word, FUTEX_WAIT_PRIVATE, 8, NULL, 0));
+    SHOW("wait relative timeout", sys_futex(&word, FUTEX_WAIT_PRIVATE, 7, &rel, 0));
+    printf("timeout took: %s\n", timing(now_ms() - t0, 20));
+    SHOW("wait shared timeout", sys_futex(&word, FUTEX_WAIT, 7, &rel, 0));
+    SHOW("bitset absolute past", sys_futex(&word, FUTEX_WAIT_BITSET_PRIVATE, 7, &past, ~0u));
+    struct timespec abs;
+    clock_gettime(CLOCK_REALTIME, &abs);
+    abs.tv_nsec += 20 * 1000000L;
+    if (abs.tv_nsec >= 1000000000L) abs.tv_sec++, abs.tv_nsec -= 1000000000L;
+    t0 = now_ms();
+    SHOW("bitset realtime absolute",
+         sys_futex(&word, FUTEX_WAIT_BITSET_PRIVATE | FUTEX_CLOCK_REALTIME, 7, &abs, ~0u));
+    printf("realtime timeout took: %s\n", timing(now_ms() - t0, 20));
+    SHOW("bitset zero", sys_futex(&word, FUTEX_WAIT_BITSET_PRIVATE, 7, &rel, 0));
+    SHOW("bad nanoseconds", sys_futex(&word, FUTEX_WAIT_PRIVATE, 7, &bad, 0));
+    SHOW("misaligned", sys_futex((char *)&word + 1, FUTEX_WAIT_PRIVATE, 7, &rel, 0));
+    SHOW("null word", sys_futex(NULLPTR, FUTEX_WAIT_PRIVATE, 7, &rel, 0));
+    SHOW("bad timeout pointer", sys_futex(&word, FUTEX_WAIT_PRIVATE, 7, BADPTR, 0));
+    SHOW("wake nobody", sys_futex(&word, FUTEX_WAKE_PRIVATE, 1, NULL, 0));
+    SHOW("wake bitset zero", sys_futex(&word, FUTEX_WAKE_BITSET_PRIVATE, 1, NULL, 0));
+    SHOW("wake realtime", sys_futex(&word, FUTEX_WAKE_PRIVATE | FUTEX_CLOCK_REALTIME, 1, NULL, 0));
+    SHOW("unknown op", sys_futex(&word, 99, 1, NULL, 0));
+}
+
+static _Atomic unsigned eintr_word;
+static volatile int eintr_done;
+static volatile long eintr_result;
+static volatile int eintr_errno;
+
+static void on_usr2(int sig) { (void)sig; }
+
+static void *futex_wait_once(void *arg) {
+    const struct timespec *ts = arg;
+    errno = 0;
+    long r = sys_futex(&eintr_word, FUTEX_WAIT_PRIVATE, 0, ts, 0);
+    eintr_result = r;
+    eintr_errno = r == -1 ? errno : 0;
+    eintr_done = 1;
+    return NULL;
+}
+
+/* Signals the waiter until its wait returns (a signal before the wait only runs the
+ * handler), or, when it restarts, for a while and then wakes it. */
+static void futex_signal_case(const char *what, int flags, const struct timespec *ts) {
+    struct sigaction sa = {0};
+    sa.sa_handler = on_usr2;
+    sa.sa_flags = flags;
+    sigaction(SIGUSR2, &sa, NULL);
+    eintr_word = 0;
+    eintr_done = 0;
+    pthread_t t;
+    pthread_create(&t, NULL, futex_wait_once, (void *)ts);
+    for (int i = 0; i < 50 && !eintr_done; i++) {
+        pthread_kill(t, SIGUSR2);
+        usleep(2000);
+    }
+    if (!eintr_done) {
+        eintr_word = 1;
+        sys_futex(&eintr_word, FUTEX_WAKE_PRIVATE, 1, NULL, 0);
+    }
+    pthread_join(t, NULL);
+    printf("%s: ret=%ld errno=%s\n", what, eintr_result, en(eintr_errno));
+}
+
+CASE(ids_syscall_futex_signal) {
+    static const struct timespec long_wait = {5, 0};
+    futex_signal_case("no SA_RESTART", 0, NULL);
+    futex_signal_case("no SA_RESTART, timeout", 0, &long_wait);
+    futex_signal_case("SA_RESTART, timeout", SA_RESTART, &long_wait);
+    /* Restarted after every handler until woken. */
+    futex_signal_case("SA_RESTART", SA_RESTART, NULL);
+}
+
+/* ---- sigaltstack ---- */
+
+#define ALT_SIZE (64 * 1024)
+
+static int same_stack(const stack_t *a, void *sp, size_t size, int flags) {
+    return a->ss_sp == sp && a->ss_size == size && a->ss_flags == flags;
+}
+
+static volatile int onstack_seen, eperm_seen;
+
+static void on_alt(int sig) {
+    (void)sig;
+    stack_t now, other = {0};
+    sigaltstack(NULL, &now);
+    onstack_seen = (now.ss_flags & SS_ONSTACK) != 0;
+    other.ss_sp = malloc(ALT_SIZE);
+    other.ss_size = ALT_SIZE;
+    eperm_seen = sigaltstack(&other, NULL) == -1 && errno == EPERM;
+    free(other.ss_sp);
+}
+
+static pthread_barrier_t alt_barrier;
+
+static void *alt_keeper(void *arg) {
+    (void)arg;
+    stack_t now;
+    sigaltstack(NULL, &now);
+    printf("new thread: disabled %s\n", now.ss_flags == SS_DISABLE ? "yes" : "no");
+    void *mine = malloc(ALT_SIZE);
+    stack_t s = {.ss_sp = mine, .ss_size = ALT_SIZE, .ss_flags = 0};
+    SHOW("keeper set", sigaltstack(&s, NULL));
+    pthread_barrier_wait(&alt_barrier); /* the other sets its own, then exits */
+    pthread_barrier_wait(&alt_barrier);
+    sigaltstack(NULL, &now);
+    printf("keeper's after the other's exit: %s\n", same_stack(&now, mine, ALT_SIZE, 0) ? "same" : "changed");
+    raise(SIGUSR2);
+    printf("handler on the alternate stack: %s, change refused: %s\n", onstack_seen ? "yes" : "no",
+           eperm_seen ? "yes" : "no");
+    sigaltstack(NULL, &now);
+    printf("after the handler: %s\n", same_stack(&now, mine, ALT_SIZE, 0) ? "same" : "changed");
+    return NULL;
+}
+
+/* As Rust's std does for each thread: its own stack, disabled and freed at exit. */
+static void *alt_leaver(void *arg) {
+    (void)arg;
+    void *mine = malloc(ALT_SIZE);
+    stack_t s = {.ss_sp = mine, .ss_size = ALT_SIZE, .ss_flags = 0}, old, now;
+    pthread_barrier_wait(&alt_barrier);
+    SHOW("leaver set", sigaltstack(&s, &old));
+    printf("leaver's old: disabled %s\n", old.ss_flags == SS_DISABLE ? "yes" : "no");
+    sigaltstack(NULL, &now);
+    printf("leaver's own: %s\n", same_stack(&now, mine, ALT_SIZE, 0) ? "same" : "changed");
+    stack_t off = {.ss_flags = SS_DISABLE};
+    SHOW("leaver disable", sigaltstack(&off, NULL));
+    free(mine);
+    return NULL;
+}
+
+CASE(ids_sigaltstack_per_thread) {
+    struct sigaction sa = {0};
+    sa.sa_handler = on_alt;
+    sa.sa_flags = SA_ONSTACK;
+    sigaction(SIGUSR2, &sa, NULL);
+    void *main_stack = malloc(ALT_SIZE);
+    stack_t s = {.ss_sp = main_stack, .ss_size = ALT_SIZE, .ss_flags = 0}, now;
+    SHOW("main set", sigaltstack(&s, NULL));
+    pthread_barrier_init(&alt_barrier, NULL, 2);
+    pthread_t keeper, leaver;
+    pthread_create(&keeper, NULL, alt_keeper, NULL);
+    pthread_create(&leaver, NULL, alt_leaver, NULL);
+    pthread_join(leaver, NULL);
+    pthread_barrier_wait(&alt_barrier);
+    pthread_join(keeper, NULL);
+    sigaltstack(NULL, &now);
+    printf("main's: %s\n", same_stack(&now, main_stack, ALT_SIZE, 0) ? "same" : "changed");
+}
+
+CASE(ids_sigaltstack_errors) {
+    char *mem = malloc(ALT_SIZE);
+    stack_t small = {.ss_sp = mem, .ss_size = 1024}, flags = {.ss_sp = mem, .ss_size = ALT_SIZE, .ss_flags = 12345};
+    stack_t now;
+    SHOW("too small", sigaltstack(&small, NULL));
+    SHOW("bad flags", sigaltstack(&flags, NULL));
+    SHOW("bad pointer", sigaltstack(BADPTR, NULL));
+    SHOW("bad old pointer", sigaltstack(NULL, BADPTR));
+    stack_t legacy = {.ss_sp = mem, .ss_size = ALT_SIZE, .ss_flags = SS_ONSTACK};
+    SHOW("SS_ONSTACK accepted", sigaltstack(&legacy, NULL));
+    sigaltstack(NULL, &now);
+    printf("then: flags %d, same %s\n", now.ss_flags, now.ss_sp == mem ? "yes" : "no");
+    stack_t off = {.ss_flags = SS_DISABLE};
+    SHOW("disable", sigaltstack(&off, NULL));
+    sigaltstack(NULL, &now);
+    printf("then: flags %d, size %zu\n", now.ss_flags, now.ss_size);
+}
+
+/* ---- what stays per OS thread (known differences) ---- */
+
+static void *park_on_barrier(void *arg) {
+    (void)arg;
+    pthread_barrier_wait(&ids_barrier);
+    pthread_barrier_wait(&ids_barrier);
+    return NULL;
+}
+
+CASE(ids_proc_self_task_lists_threads) {
+    pthread_t t[2];
+    pthread_barrier_init(&ids_barrier, NULL, 3);
+    for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, park_on_barrier, NULL);
+    pthread_barrier_wait(&ids_barrier);
+    int n = 0;
+    DIR *d = opendir("/proc/self/task");
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+    closedir(d);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d", gettid());
+    printf("threads listed: %d, own entry: %s\n", n, opendir(path) ? "yes" : "no");
+    pthread_barrier_wait(&ids_barrier);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+}
+
+static volatile int burn_done;
+
+static void *burn_cpu(void *arg) {
+    (void)arg;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+    do clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < 100);
+    burn_done = 1;
+    return NULL;
+}
+
+CASE(ids_thread_cputime_is_per_thread) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+    pthread_t t;
+    pthread_create(&t, NULL, burn_cpu, NULL);
+    pthread_join(t, NULL);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    printf("main's CPU time while another thread burned 100 ms: %s\n", ms < 50 ? "small" : "large");
+}
+
+static void *robust_head(void *arg) {
+    size_t len;
+    syscall(SYS_get_robust_list, 0, (void **)arg, &len);
+    return NULL;
+}
+
+CASE(ids_robust_list_per_thread) {
+    void *mine, *other;
+    size_t len;
+    syscall(SYS_get_robust_list, 0, &mine, &len);
+    pthread_t t;
+    pthread_create(&t, NULL, robust_head, &other);
+    pthread_join(t, NULL);
+    printf("robust list heads distinct: %s\n", mine != other ? "yes" : "no");
+}
