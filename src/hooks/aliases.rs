@@ -15,7 +15,9 @@
 //! Every alias forwards the caller's arguments unchanged, so each call has the hook's own
 //! contract (the libc function's).
 
-use super::{fortify, io, keys, net, offloaded, poll, process, signal, stdio, sync, thread, time};
+use super::{
+    fortify, identity, io, keys, net, offloaded, poll, process, signal, stdio, sync, thread, time,
+};
 use libc::{
     c_char, c_int, c_long, c_void, fd_set, nfds_t, off_t, pid_t, pollfd, pthread_key_t,
     pthread_mutex_t, pthread_mutexattr_t, pthread_rwlock_t, pthread_rwlockattr_t, size_t, sockaddr,
@@ -64,6 +66,11 @@ aliases! {
         timeout: *mut timeval) -> c_int;
     time::nanosleep as [__nanosleep](req: *const timespec, rem: *mut timespec) -> c_int;
     thread::sched_yield as [__sched_yield]() -> c_int;
+    identity::sched_setscheduler as [__sched_setscheduler](tid: pid_t, policy: c_int,
+        param: *const libc::sched_param) -> c_int;
+    identity::sched_getscheduler as [__sched_getscheduler](tid: pid_t) -> c_int;
+    identity::sched_getparam as [__sched_getparam](tid: pid_t, param: *mut libc::sched_param)
+        -> c_int;
 
     // processes
     process::fork as [__fork]() -> pid_t;
