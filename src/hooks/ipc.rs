@@ -6,9 +6,9 @@
 //! ETIMEDOUT at once, and the queue's own O_NONBLOCK still answers EAGAIN as natively.
 //!
 //! SysV message queues and semaphores have no fd: the call is first made so that it cannot
-//! wait (with IPC_NOWAIT); when it would wait, the blocking call
-//! runs on a helper thread while the green thread parks. A signal does not interrupt the
-//! helper's wait: the handler runs once the call has returned.
+//! wait (with IPC_NOWAIT); when it would wait, the blocking call runs on a helper thread
+//! while the green thread parks. A signal does not interrupt the helper's wait: the
+//! handler runs once the call has returned.
 
 use super::clock::abs_deadline;
 use super::offloaded::off_errno;
@@ -194,8 +194,9 @@ pub unsafe extern "C" fn msgrcv(
     )
 }
 
-/// More operations than any kernel takes at once (its semopm is 500 by default): such a
-/// call is refused at once (E2BIG), so it goes straight through.
+/// Far more operations than a kernel takes at once (its semopm is 500 by default): such
+/// a call goes straight through (the kernel refuses it with E2BIG unless semopm was
+/// raised that high).
 const MAX_SEMOPS: size_t = 1 << 16;
 
 #[no_mangle]
