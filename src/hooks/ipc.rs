@@ -6,9 +6,9 @@
 //! ETIMEDOUT at once, and the queue's own O_NONBLOCK still answers EAGAIN as natively.
 //!
 //! SysV message queues and semaphores have no fd: the call is first made so that it cannot
-//! wait (IPC_NOWAIT, or a zero timeout for semop); when it would wait, the blocking call
-//! runs on a helper thread while the green thread parks. A signal does not interrupt the
-//! helper's wait: the handler runs once the call has returned.
+//! wait (with IPC_NOWAIT); when it would wait, the blocking call runs on a helper thread
+//! while the green thread parks. A signal does not interrupt the helper's wait: the
+//! handler runs once the call has returned.
 
 use super::clock::abs_deadline;
 use super::offloaded::off_errno;
@@ -129,11 +129,13 @@ pub unsafe extern "C" fn mq_send(
 
 /// A SysV call that may wait, from a green thread (`green`): `attempt` makes it so that
 /// it cannot wait, failing with `busy` where it would; then `wait`, the blocking call,
-/// runs on a helper. Not green: `wait` right here.
+/// runs on a helper. Before that, the other ready threads run once and the call is tried
+/// again: the thread that would post or send is often one of them, and a helper costs two
+/// wakes of OS threads. Not green: `wait` right here.
 fn sysv_call(
     green: Option<super::Green>,
     busy: c_int,
-    attempt: impl FnOnce() -> isize,
+    mut attempt: impl FnMut() -> isize,
     wait: impl FnOnce() -> isize,
 ) -> isize {
     if green.is_none() {
@@ -142,6 +144,11 @@ fn sysv_call(
     let result = attempt();
     if result != -1 || errno() != busy {
         runtime::sched::completed_without_parking();
+        return result;
+    }
+    runtime::yield_now();
+    let result = attempt();
+    if result != -1 || errno() != busy {
         return result;
     }
     off_errno(&green, wait)
@@ -187,6 +194,11 @@ pub unsafe extern "C" fn msgrcv(
     )
 }
 
+/// Far more operations than a kernel takes at once (its semopm is 500 by default): such
+/// a call goes straight through (the kernel refuses it with E2BIG unless semopm was
+/// raised that high).
+const MAX_SEMOPS: size_t = 1 << 16;
+
 #[no_mangle]
 pub unsafe extern "C" fn semtimedop(
     id: c_int,
@@ -197,13 +209,22 @@ pub unsafe extern "C" fn semtimedop(
     // A zero timeout (or one the kernel refuses) never waits.
     let waits = timeout.is_null()
         || memory::read(timeout).is_some_and(|t| valid(&t) && (t.tv_sec, t.tv_nsec) != (0, 0));
-    let green = enter().filter(|_| waits);
-    // Each operation may carry its own IPC_NOWAIT: a zero timeout tries them all at once.
+    let green = enter().filter(|_| waits && n <= MAX_SEMOPS);
+    // The attempt gives every operation IPC_NOWAIT (a zero timeout would still sleep for
+    // the timer slack). Operations that cannot be read: the kernel says EFAULT at once.
+    let ops = green.as_ref().and_then(|_| memory::read_slice(sops, n));
+    let Some(mut ops) = ops else {
+        // SAFETY: forwarded.
+        return unsafe { real::semtimedop(id, sops, n, timeout) };
+    };
+    for op in &mut ops {
+        op.sem_flg |= libc::IPC_NOWAIT as libc::c_short;
+    }
     sysv_call(
         green,
         libc::EAGAIN,
-        // SAFETY: the program's arguments, with a zero relative timeout.
-        || unsafe { real::semtimedop(id, sops, n, &PAST) as isize },
+        // SAFETY: our copy of the program's operations, with IPC_NOWAIT.
+        || unsafe { real::semtimedop(id, ops.as_mut_ptr(), n, std::ptr::null()) as isize },
         // SAFETY: the program's arguments, valid while it waits.
         || unsafe { real::semtimedop(id, sops, n, timeout) as isize },
     ) as c_int

@@ -252,7 +252,8 @@ pub unsafe extern "C" fn getservbyname_r(
     })
 }
 
-/// The start of glibc's `struct __res_state`, enough to see whether it is initialised.
+/// The start of glibc's `struct __res_state`, enough to see whether it is initialised
+/// (the first two fields only place `options`).
 #[repr(C)]
 struct ResState {
     retrans: c_int,
@@ -265,8 +266,8 @@ const NETDB_INTERNAL: c_int = -1;
 
 /// The calling thread's resolver state (`_res`), initialised as res_query does on first
 /// use; None (h_errno set) if that fails. The queries that use it run on a helper, whose
-/// own `_res` is not the program's, so they run as the `res_n*` form on this one (a
-/// resolv.conf changed after the first query is not reloaded, as it is natively).
+/// own `_res` is not the program's, so they run as the `res_n*` form on this one (unlike
+/// natively, a resolv.conf changed after the first query is then not reloaded).
 fn callers_state() -> Option<*mut libc::c_void> {
     // SAFETY: glibc's per-thread resolver state, which lives as long as the thread.
     let state = unsafe { __res_state() };
