@@ -212,7 +212,7 @@ static void *kill_later(void *arg) {
 enum waiter { PSELECT, PPOLL, EPOLL_PWAIT };
 
 /* One wait of `kind` on a pipe nobody writes, with the signal mask `mask` and a timeout
- * of `ms` (-1: none); prints what it returned and whether it came back before 3 s. */
+ * of `ms` (-1: none); prints what it returned and whether it came back before 7.5 s. */
 static void masked_wait(enum waiter kind, const sigset_t *mask, long ms) {
     int p[2];
     pipe(p);
@@ -237,7 +237,7 @@ static void masked_wait(enum waiter kind, const sigset_t *mask, long ms) {
     }
     e = errno;
     printf("wait: ret=%d errno=%s handled during=%d soon=%d\n", r, r < 0 ? en(e) : "0",
-           (int)handled, now_ms() - t0 < 3000);
+           (int)handled, now_ms() - t0 < 7500);
 }
 
 /* The thread blocks SIGUSR1; the call's mask lets it in; another thread sends it. */
@@ -253,10 +253,10 @@ static void signal_from_thread(enum waiter kind, long ms) {
 }
 
 CASE(surface_pselect_mask_signal_from_thread_no_timeout) { signal_from_thread(PSELECT, -1); }
-CASE(surface_pselect_mask_signal_from_thread_timeout) { signal_from_thread(PSELECT, 8000); }
+CASE(surface_pselect_mask_signal_from_thread_timeout) { signal_from_thread(PSELECT, 15000); }
 CASE(surface_ppoll_mask_signal_from_thread_no_timeout) { signal_from_thread(PPOLL, -1); }
-CASE(surface_ppoll_mask_signal_from_thread_timeout) { signal_from_thread(PPOLL, 8000); }
-CASE(surface_epoll_pwait_mask_signal_from_thread) { signal_from_thread(EPOLL_PWAIT, 8000); }
+CASE(surface_ppoll_mask_signal_from_thread_timeout) { signal_from_thread(PPOLL, 15000); }
+CASE(surface_epoll_pwait_mask_signal_from_thread) { signal_from_thread(EPOLL_PWAIT, 15000); }
 
 /* The same signal from a child process (make's jobserver wait with SIGCHLD pending). */
 static void signal_from_child(enum waiter kind, long ms) {
@@ -276,7 +276,7 @@ static void signal_from_child(enum waiter kind, long ms) {
 }
 
 CASE(surface_pselect_mask_signal_from_child_no_timeout) { signal_from_child(PSELECT, -1); }
-CASE(surface_ppoll_mask_signal_from_child_timeout) { signal_from_child(PPOLL, 8000); }
+CASE(surface_ppoll_mask_signal_from_child_timeout) { signal_from_child(PPOLL, 15000); }
 
 /* Pending before the call: the call's mask lets it in at once. */
 static void signal_pending_before(enum waiter kind, long ms) {
@@ -290,7 +290,7 @@ static void signal_pending_before(enum waiter kind, long ms) {
 }
 
 CASE(surface_pselect_mask_signal_pending_before) { signal_pending_before(PSELECT, -1); }
-CASE(surface_ppoll_mask_signal_pending_before) { signal_pending_before(PPOLL, 8000); }
+CASE(surface_ppoll_mask_signal_pending_before) { signal_pending_before(PPOLL, 15000); }
 CASE(surface_epoll_pwait_mask_signal_pending_before) { signal_pending_before(EPOLL_PWAIT, -1); }
 
 /* The reverse: the thread takes SIGUSR2, the call's mask blocks it. It waits out its
@@ -302,7 +302,7 @@ static void signal_blocked_by_call(enum waiter kind) {
     sigaddset(&usr2, SIGUSR2);
     pthread_t t;
     pthread_create(&t, NULL, kill_later, (void *)(intptr_t)SIGUSR2);
-    masked_wait(kind, &usr2, 1500);
+    masked_wait(kind, &usr2, 3000);
     pthread_join(t, NULL);
     show_mask_after();
 }
