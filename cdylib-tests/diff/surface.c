@@ -212,7 +212,7 @@ static void *kill_later(void *arg) {
 enum waiter { PSELECT, PPOLL, EPOLL_PWAIT };
 
 /* One wait of `kind` on a pipe nobody writes, with the signal mask `mask` and a timeout
- * of `ms` (-1: none); prints what it returned and whether it came back before 3 s. */
+ * of `ms` (-1: none); prints what it returned and whether it came back before 7.5 s. */
 static void masked_wait(enum waiter kind, const sigset_t *mask, long ms) {
     int p[2];
     pipe(p);
@@ -237,7 +237,7 @@ static void masked_wait(enum waiter kind, const sigset_t *mask, long ms) {
     }
     e = errno;
     printf("wait: ret=%d errno=%s handled during=%d soon=%d\n", r, r < 0 ? en(e) : "0",
-           (int)handled, now_ms() - t0 < 3000);
+           (int)handled, now_ms() - t0 < 7500);
 }
 
 /* The thread blocks SIGUSR1; the call's mask lets it in; another thread sends it. */
@@ -253,10 +253,10 @@ static void signal_from_thread(enum waiter kind, long ms) {
 }
 
 CASE(surface_pselect_mask_signal_from_thread_no_timeout) { signal_from_thread(PSELECT, -1); }
-CASE(surface_pselect_mask_signal_from_thread_timeout) { signal_from_thread(PSELECT, 8000); }
+CASE(surface_pselect_mask_signal_from_thread_timeout) { signal_from_thread(PSELECT, 15000); }
 CASE(surface_ppoll_mask_signal_from_thread_no_timeout) { signal_from_thread(PPOLL, -1); }
-CASE(surface_ppoll_mask_signal_from_thread_timeout) { signal_from_thread(PPOLL, 8000); }
-CASE(surface_epoll_pwait_mask_signal_from_thread) { signal_from_thread(EPOLL_PWAIT, 8000); }
+CASE(surface_ppoll_mask_signal_from_thread_timeout) { signal_from_thread(PPOLL, 15000); }
+CASE(surface_epoll_pwait_mask_signal_from_thread) { signal_from_thread(EPOLL_PWAIT, 15000); }
 
 /* The same signal from a child process (make's jobserver wait with SIGCHLD pending). */
 static void signal_from_child(enum waiter kind, long ms) {
@@ -276,7 +276,7 @@ static void signal_from_child(enum waiter kind, long ms) {
 }
 
 CASE(surface_pselect_mask_signal_from_child_no_timeout) { signal_from_child(PSELECT, -1); }
-CASE(surface_ppoll_mask_signal_from_child_timeout) { signal_from_child(PPOLL, 8000); }
+CASE(surface_ppoll_mask_signal_from_child_timeout) { signal_from_child(PPOLL, 15000); }
 
 /* Pending before the call: the call's mask lets it in at once. */
 static void signal_pending_before(enum waiter kind, long ms) {
@@ -290,7 +290,7 @@ static void signal_pending_before(enum waiter kind, long ms) {
 }
 
 CASE(surface_pselect_mask_signal_pending_before) { signal_pending_before(PSELECT, -1); }
-CASE(surface_ppoll_mask_signal_pending_before) { signal_pending_before(PPOLL, 8000); }
+CASE(surface_ppoll_mask_signal_pending_before) { signal_pending_before(PPOLL, 15000); }
 CASE(surface_epoll_pwait_mask_signal_pending_before) { signal_pending_before(EPOLL_PWAIT, -1); }
 
 /* The reverse: the thread takes SIGUSR2, the call's mask blocks it. It waits out its
@@ -302,7 +302,7 @@ static void signal_blocked_by_call(enum waiter kind) {
     sigaddset(&usr2, SIGUSR2);
     pthread_t t;
     pthread_create(&t, NULL, kill_later, (void *)(intptr_t)SIGUSR2);
-    masked_wait(kind, &usr2, 1500);
+    masked_wait(kind, &usr2, 3000);
     pthread_join(t, NULL);
     show_mask_after();
 }
@@ -419,4 +419,131 @@ CASE(surface_getspecific_bad_keys) {
         void *v = pthread_getspecific(bad[i]);
         printf("key %u: %s errno=%s\n", i, v ? "value" : "NULL", en(errno));
     }
+}
+
+/* A green thread other than main waits; main, blocking the signal, sends it. */
+static void *ppoll_unblocking(void *arg) {
+    (void)arg;
+    sigset_t none;
+    sigemptyset(&none);
+    masked_wait(PPOLL, &none, -1);
+    return NULL;
+}
+
+CASE(surface_ppoll_mask_in_thread_signal_from_main) {
+    masks_setup(SIGUSR1);
+    pthread_t t;
+    pthread_create(&t, NULL, ppoll_unblocking, NULL);
+    msleep(100);
+    kill(getpid(), SIGUSR1);
+    pthread_join(t, NULL);
+    printf("main: handled=%d\n", (int)handled);
+}
+
+/* make's jobserver: SIGCHLD blocked, pselect lets it in, a child exits meanwhile. */
+static volatile sig_atomic_t children;
+static void on_chld(int sig) { (void)sig; children++; }
+
+CASE(surface_pselect_sigchld_from_exiting_child) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_chld;
+    sigaction(SIGCHLD, &sa, NULL);
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, &old);
+    pid_t pid = fork();
+    if (pid == 0) {
+        msleep(100);
+        _exit(3);
+    }
+    int p[2];
+    pipe(p);
+    fd_set set;
+    FD_ZERO(&set);
+    FD_SET(p[0], &set);
+    errno = 0;
+    int r = pselect(p[0] + 1, &set, NULL, NULL, NULL, &old);
+    printf("pselect: ret=%d errno=%s children=%d\n", r, r < 0 ? en(errno) : "0", (int)children);
+    int status;
+    SHOW("reaped", waitpid(pid, &status, 0) == pid);
+    printf("exit=%d\n", WEXITSTATUS(status));
+}
+
+/* ---- sendfile from a socket: it waits for data too ------------------------------------ */
+
+static void write_abcd(int fd) { (void)!write(fd, "abcd", 4); }
+
+/* From an empty socket into a pipe, a file and (via sendfile64) a pipe again: each waits
+ * for the writer; from an O_NONBLOCK socket, EAGAIN at once. */
+CASE(surface_sendfile_from_empty_socket_waits) {
+    int s[2], p[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, s);
+    pipe(p);
+    struct after *a = after(100, write_abcd, s[1]);
+    double t0 = now_ms();
+    SHOW("sendfile socket -> pipe", sendfile(p[1], s[0], NULL, 16));
+    printf("waited=%d\n", now_ms() - t0 >= 50);
+    after_join(a);
+    char b[16];
+    SHOW("read the pipe", read(p[0], b, sizeof b));
+    char path[] = "/tmp/surface_sendfile_XXXXXX";
+    int f = mkstemp(path);
+    unlink(path);
+    a = after(100, write_abcd, s[1]);
+    SHOW("sendfile socket -> file", sendfile(f, s[0], NULL, 16));
+    after_join(a);
+    SHOW("pread the file", pread(f, b, sizeof b, 0));
+    SHOW("read what the file did not take", read(s[0], b, sizeof b));
+    a = after(100, write_abcd, s[1]);
+    SHOW("sendfile64 socket -> pipe", sendfile64(p[1], s[0], NULL, 2));
+    after_join(a);
+    SHOW("sendfile64 the rest", sendfile64(p[1], s[0], NULL, 16));
+    fcntl(s[0], F_SETFL, fcntl(s[0], F_GETFL) | O_NONBLOCK);
+    SHOW("sendfile from an empty O_NONBLOCK socket", sendfile(p[1], s[0], NULL, 16));
+    close(s[1]);
+    SHOW("sendfile after the peer closed", sendfile(p[1], s[0], NULL, 16));
+}
+
+/* From a socket with data into a full pipe: EAGAIN if the pipe is O_NONBLOCK, else it
+ * waits for the pipe's reader (also when the socket is O_NONBLOCK). */
+CASE(surface_sendfile_from_socket_into_full_pipe) {
+    int s[2], p[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, s);
+    pipe(p);
+    write_abcd(s[1]);
+    long queued = fill_nonblocking(p[1]);
+    fcntl(p[1], F_SETFL, O_NONBLOCK);
+    SHOW("sendfile, pipe O_NONBLOCK", sendfile(p[1], s[0], NULL, 4));
+    fcntl(p[1], F_SETFL, 0);
+    fcntl(s[0], F_SETFL, fcntl(s[0], F_GETFL) | O_NONBLOCK);
+    struct drain d;
+    drain_start(&d, p[0], queued + 4);
+    SHOW("sendfile, socket O_NONBLOCK", sendfile(p[1], s[0], NULL, 4));
+    pthread_join(d.t, NULL);
+    printf("reader got all=%d\n", d.got == queued + 4);
+    queued = fill_nonblocking(p[1]);
+    write_abcd(s[1]);
+    fcntl(s[0], F_SETFL, fcntl(s[0], F_GETFL) & ~O_NONBLOCK);
+    drain_start(&d, p[0], queued + 4);
+    SHOW("sendfile, both blocking", sendfile(p[1], s[0], NULL, 4));
+    pthread_join(d.t, NULL);
+    printf("reader got all=%d\n", d.got == queued + 4);
+}
+
+/* Into a full pipe from an empty O_NONBLOCK socket: the wait for room comes first, then
+ * the socket says EAGAIN. */
+CASE(surface_sendfile_full_pipe_then_empty_nonblocking_socket) {
+    int s[2], p[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, s);
+    pipe(p);
+    long queued = fill_nonblocking(p[1]);
+    fcntl(s[0], F_SETFL, fcntl(s[0], F_GETFL) | O_NONBLOCK);
+    struct drain d;
+    drain_start(&d, p[0], queued);
+    double t0 = now_ms();
+    SHOW("sendfile", sendfile(p[1], s[0], NULL, 4));
+    printf("waited for room=%d\n", now_ms() - t0 >= 50);
+    pthread_join(d.t, NULL);
 }

@@ -605,16 +605,17 @@ pub unsafe extern "C" fn sendfile(
     let transfer_up_to = |len: usize| unsafe { real::sendfile(out_fd, in_fd, offset, len) };
     if blocking::facts(in_fd).is_some_and(|i| i.is_socket) {
         // From a socket (only into a pipe: anything else is EINVAL), the call waits for
-        // data as well as for room: each end by its own rule, as splice (measured: the
-        // socket's O_NONBLOCK makes only the read not wait, the pipe's only the write).
+        // room as well as for data: each end by its own rule, as splice (measured: the
+        // socket's O_NONBLOCK makes only the read not wait, the pipe's only the write),
+        // and room first, as the kernel.
         let ends = [
-            End {
-                fd: in_fd,
-                interest: Interest::Read,
-            },
             End {
                 fd: out_fd,
                 interest: Interest::Write,
+            },
+            End {
+                fd: in_fd,
+                interest: Interest::Read,
             },
         ];
         // The pipe's wait for room would block the thread: the call goes once it has a
