@@ -158,8 +158,7 @@ mod tests {
         init_current_thread(Config {
             guard_budget: 4,
             fd_floor: 200,
-        })
-        .unwrap();
+        });
         let ticks = std::rc::Rc::new(std::cell::Cell::new(0));
         let t = ticks.clone();
         let ticker = spawn(
