@@ -105,6 +105,10 @@ impl Slots {
 enum Backend {
     /// Nothing yet: no waiter has needed the kernel.
     Unopened,
+    /// Nothing yet, in a forked child: this fd is the parent's epoll instance, kept open
+    /// only to hold its number (the child's fds number as the parent's did); the child's
+    /// own instance takes that number when it is made.
+    Inherited(i32),
     /// This epoll fd (owned; raw so that a forked child can close the parent's).
     Epoll(i32),
     /// No epoll instance could be made: poll(2) on the waiters' fds.
@@ -146,16 +150,30 @@ impl Reactor {
 
     /// Whether no epoll instance was made yet (nor given up on).
     pub fn is_unopened(&self) -> bool {
-        self.backend == Backend::Unopened
+        matches!(self.backend, Backend::Unopened | Backend::Inherited(_))
     }
 
     /// Makes the epoll instance, at `fd_floor` or above (programs rely on lowest-free-fd
-    /// numbering for their own fds). Does nothing if it exists.
+    /// numbering for their own fds), or at the number the parent's held. Does nothing if
+    /// it exists.
     pub fn open(&mut self, fd_floor: u32) -> Result<(), Errno> {
-        if let Backend::Epoll(_) = self.backend {
-            return Ok(());
-        }
-        self.backend = Backend::Epoll(new_epoll(fd_floor)?);
+        let mut placeholder = match self.backend {
+            Backend::Epoll(_) => return Ok(()),
+            Backend::Inherited(fd) => Some(fd),
+            Backend::Unopened | Backend::Degraded => None,
+        };
+        let made = new_internal_fd(
+            || epoll::create(epoll::CreateFlags::CLOEXEC),
+            &mut placeholder,
+            fd_floor,
+        );
+        self.backend = match (made, placeholder) {
+            (Ok(fd), _) => Backend::Epoll(fd),
+            (Err(e), held) => {
+                self.backend = held.map_or(Backend::Unopened, Backend::Inherited);
+                return Err(e);
+            }
+        };
         self.events = Vec::with_capacity(EVENT_BATCH);
         Ok(())
     }
@@ -167,18 +185,21 @@ impl Reactor {
     }
 
     /// In a forked child: the epoll instance is the parent's (shared across fork) and every
-    /// registration in it too. Closes it and forgets every registration; the child makes
-    /// its own instance when it first needs one.
+    /// registration in it too. Forgets every registration and keeps the parent's instance
+    /// only as a placeholder; the child makes its own when it first needs one (a child
+    /// that only execs never does, and exec closes the placeholder).
     pub fn after_fork(&mut self) {
-        self.close();
-        self.backend = Backend::Unopened;
+        self.backend = match self.backend {
+            Backend::Epoll(fd) | Backend::Inherited(fd) => Backend::Inherited(fd),
+            Backend::Unopened | Backend::Degraded => Backend::Unopened,
+        };
         self.fds.low.clear();
         self.fds.high.clear();
     }
 
     fn close(&mut self) {
-        if let Backend::Epoll(fd) = self.backend {
-            // SAFETY: our own epoll fd, closed once (the backend changes right after).
+        if let Backend::Epoll(fd) | Backend::Inherited(fd) = self.backend {
+            // SAFETY: our own fd, closed once (the backend changes right after).
             close_raw(unsafe { OwnedFd::from_raw_fd(fd) });
         }
         self.backend = Backend::Unopened;
@@ -300,7 +321,7 @@ impl Reactor {
     pub fn poll(&mut self, timeout: Option<Duration>, woken: &mut Vec<WaitKey>) -> bool {
         let epoll = match self.backend {
             Backend::Epoll(fd) => fd,
-            Backend::Unopened => return false,
+            Backend::Unopened | Backend::Inherited(_) => return false,
             Backend::Degraded => {
                 self.poll_degraded(timeout, woken);
                 return false;
@@ -518,12 +539,38 @@ pub fn internal_fd_floor() -> u32 {
 /// How many fd numbers from [`internal_fd_floor`] up are greenify's range.
 pub const RESERVED_FDS: u32 = 64;
 
-/// A new epoll instance, CLOEXEC, moved to `fd_floor` or above and marked as our own.
-fn new_epoll(fd_floor: u32) -> Result<i32, Errno> {
+/// A new fd of greenify's own from `make` (CLOEXEC), marked as such: put at the number of
+/// `placeholder` (an fd of ours inherited across fork, replaced in one dup3), or else
+/// moved to `fd_floor` or above. Without a free number (EMFILE), the placeholder is
+/// closed first to free its number (it is None afterwards).
+pub fn new_internal_fd(
+    mut make: impl FnMut() -> Result<OwnedFd, Errno>,
+    placeholder: &mut Option<i32>,
+    fd_floor: u32,
+) -> Result<i32, Errno> {
     use rustix::fd::IntoRawFd;
-    let epoll = move_high(epoll::create(epoll::CreateFlags::CLOEXEC)?, fd_floor);
-    mark_internal(epoll.as_raw_fd());
-    Ok(epoll.into_raw_fd())
+    let fd = match (make(), *placeholder) {
+        (Err(Errno::MFILE), Some(held)) => {
+            // SAFETY: our own placeholder, closed once (forgotten just below).
+            close_raw(unsafe { OwnedFd::from_raw_fd(held) });
+            *placeholder = None;
+            make()?
+        }
+        (made, _) => made?,
+    };
+    let Some(held) = *placeholder else {
+        let fd = move_high(fd, fd_floor);
+        mark_internal(fd.as_raw_fd());
+        return Ok(fd.into_raw_fd());
+    };
+    // SAFETY: our placeholder is replaced in place (dup3 closes it); it stays marked.
+    let mut target = unsafe { OwnedFd::from_raw_fd(held) };
+    let placed = rustix::io::dup3(&fd, &mut target, rustix::io::DupFlags::CLOEXEC);
+    let target = target.into_raw_fd();
+    close_raw(fd);
+    placed?;
+    *placeholder = None;
+    Ok(target)
 }
 
 /// Moves an internal fd to the lowest free number at or above `floor`, CLOEXEC.
@@ -577,6 +624,10 @@ mod tests {
         assert!(is_internal(fd));
         r.after_fork();
         assert!(r.is_unopened());
+        // The child's instance takes the number of the parent's.
+        r.open(100).unwrap();
+        assert_eq!(r.backend, Backend::Epoll(fd));
+        r.degrade();
     }
 
     #[test]

@@ -286,6 +286,8 @@ pub struct Scheduler {
     futex: futex::Table,
     /// Wakes posted from outside this thread; its doorbell eventfd (owned, -1 until the
     /// reactor is opened, see [`Scheduler::open_reactor`]) stays open for the process's life.
+    /// While the reactor is unopened in a forked child, `doorbell` is the parent's, kept
+    /// only to hold its number (see `Reactor::after_fork`).
     mailbox: &'static futex::Mailbox,
     doorbell: i32,
     /// Lowest number for our own fds.
@@ -341,20 +343,28 @@ fn claim_if_main(sched: *mut Scheduler) {
     }
 }
 
-/// A new doorbell eventfd (above `fd_floor`, our own) that `reactor` watches.
-fn new_doorbell(reactor: &mut Reactor, fd_floor: u32) -> Result<i32, Errno> {
-    use rustix::fd::{AsFd, AsRawFd, IntoRawFd};
-    let doorbell = rustix::event::eventfd(
-        0,
-        rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
-    )?;
-    let doorbell = super::reactor::move_high(doorbell, fd_floor);
-    super::reactor::mark_internal(doorbell.as_raw_fd());
-    if let Err(e) = reactor.watch_doorbell(doorbell.as_fd()) {
-        super::reactor::close_raw(doorbell);
+/// A new doorbell eventfd (above `fd_floor` or at `placeholder`'s number, our own) that
+/// `reactor` watches.
+fn new_doorbell(
+    reactor: &mut Reactor,
+    fd_floor: u32,
+    placeholder: &mut Option<i32>,
+) -> Result<i32, Errno> {
+    use rustix::fd::{BorrowedFd, FromRawFd};
+    let make = || {
+        rustix::event::eventfd(
+            0,
+            rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+        )
+    };
+    let doorbell = super::reactor::new_internal_fd(make, placeholder, fd_floor)?;
+    // SAFETY: the fd just made, borrowed for one epoll_ctl.
+    if let Err(e) = reactor.watch_doorbell(unsafe { BorrowedFd::borrow_raw(doorbell) }) {
+        // SAFETY: the fd just made, given up.
+        super::reactor::close_raw(unsafe { rustix::fd::OwnedFd::from_raw_fd(doorbell) });
         return Err(e);
     }
-    Ok(doorbell.into_raw_fd())
+    Ok(doorbell)
 }
 
 /// Runs `make` (which opens fds); if the soft fd limit stops it, runs it once more under
@@ -401,11 +411,8 @@ pub fn after_fork_child() {
     // SAFETY: the scheduler is never freed; only this thread exists in the child.
     let interrupted_section = unsafe { std::mem::replace(&mut (*sched).lent, false) };
     with(|s| {
-        if s.doorbell >= 0 {
-            // SAFETY: our own doorbell fd, closed once here.
-            super::reactor::close_raw(unsafe { rustix::fd::FromRawFd::from_raw_fd(s.doorbell) });
-            s.doorbell = -1;
-        }
+        // The parent's epoll instance and doorbell stay open, unused, holding their
+        // numbers until the child makes its own (exec closes them).
         s.reactor.after_fork();
         s.mailbox = futex::new_mailbox();
         let me = s.current;
@@ -598,10 +605,16 @@ impl Scheduler {
         }
         let fd_floor = self.fd_floor;
         let reactor = &mut self.reactor;
+        let mut placeholder = (self.doorbell >= 0).then_some(self.doorbell);
         let opened = under_hard_fd_limit(|| {
             reactor.open(fd_floor)?;
-            new_doorbell(reactor, fd_floor)
+            new_doorbell(reactor, fd_floor, &mut placeholder)
         });
+        if let Some(held) = placeholder {
+            // SAFETY: the parent's doorbell, ours to close; not used again.
+            super::reactor::close_raw(unsafe { rustix::fd::FromRawFd::from_raw_fd(held) });
+        }
+        self.doorbell = -1;
         match opened {
             Ok(doorbell) => {
                 self.doorbell = doorbell;
