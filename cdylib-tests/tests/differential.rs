@@ -21,6 +21,10 @@ use cdylib_tests::*;
 /// Cases that behave differently greenified, with the reason (see the README's limits).
 const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     (
+        "lazy_thread_join_without_io_fds",
+        "the first green thread's stack brings greenify's userfaultfd (CLOEXEC, in its reserved fd range) and its SIGSEGV/SIGBUS handler; a native first thread brings glibc's SIGCANCEL handler instead",
+    ),
+    (
         "io_close_while_thread_reads_pipe",
         "closing an fd wakes the threads parked on it with EBADF; natively the blocked call keeps its reference to the file",
     ),

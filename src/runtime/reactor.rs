@@ -220,7 +220,12 @@ impl Reactor {
     pub fn watch_doorbell(&mut self, fd: BorrowedFd<'_>) -> Result<(), Errno> {
         let data = epoll::EventData::new_u64(DOORBELL_TOKEN);
         let epoll = self.epoll().ok_or(Errno::BADF)?;
-        epoll::add(epoll, fd, data, epoll::EventFlags::IN | epoll::EventFlags::ET)
+        epoll::add(
+            epoll,
+            fd,
+            data,
+            epoll::EventFlags::IN | epoll::EventFlags::ET,
+        )
     }
 
     /// Adds a waiter for `fd` in direction `interest`; registers the fd on first use.
@@ -234,7 +239,10 @@ impl Reactor {
         if fd < 0 {
             return Err(RegisterError::Os(Errno::BADF));
         }
-        debug_assert!(!self.is_unopened(), "a waiter before the reactor was opened");
+        debug_assert!(
+            !self.is_unopened(),
+            "a waiter before the reactor was opened"
+        );
         let epoll = self.epoll();
         let slot = self.fds.get_or_insert(fd);
         // Degraded: no registration, the next look polls the fd.
@@ -371,13 +379,22 @@ impl Reactor {
     /// [`DEGRADED_TICK`]; wakes the waiters of each fd that is ready.
     fn poll_degraded(&mut self, timeout: Option<Duration>, woken: &mut Vec<WaitKey>) {
         let waited = |s: &FdSlot| !s.readers.is_empty() || !s.writers.is_empty();
-        let fds = (0..).zip(&self.fds.low).chain(self.fds.high.iter().map(|(f, s)| (*f, s)));
+        let fds = (0..)
+            .zip(&self.fds.low)
+            .chain(self.fds.high.iter().map(|(f, s)| (*f, s)));
         let mut polled: Vec<libc::pollfd> = fds
             .filter(|(_, s)| waited(s))
             .map(|(fd, s)| libc::pollfd {
                 fd,
-                events: (if s.readers.is_empty() { 0 } else { libc::POLLIN | libc::POLLPRI })
-                    | (if s.writers.is_empty() { 0 } else { libc::POLLOUT }),
+                events: (if s.readers.is_empty() {
+                    0
+                } else {
+                    libc::POLLIN | libc::POLLPRI
+                }) | (if s.writers.is_empty() {
+                    0
+                } else {
+                    libc::POLLOUT
+                }),
                 revents: 0,
             })
             .collect();
