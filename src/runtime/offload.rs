@@ -104,6 +104,8 @@ pub fn run<F: FnOnce() -> R, R>(call: F) -> R {
         result: std::cell::Cell::new(None),
         done: AtomicU32::new(0),
     };
+    // The helper's wake needs the doorbell, and no helper may run while it is made.
+    sched::open_reactor();
     let pool = pool();
     let started = pool.idle.load(SeqCst) > 0 || pool.helpers.load(SeqCst) >= MAX_HELPERS || {
         pool.helpers.fetch_add(1, SeqCst);

@@ -1,7 +1,8 @@
 //! Reporting a green thread's stack overflow, and dying loudly.
 //!
 //! The scheduler records the running thread's stack bottom and name at every switch
-//! (a few plain stores). A SIGSEGV/SIGBUS handler on an alternate signal stack checks
+//! (a few plain stores). A SIGSEGV/SIGBUS handler on an alternate signal stack (both
+//! installed with the first green stack, see [`arm`]) checks
 //! whether the faulting address lies below that bottom and not far below the lower of the
 //! bottom and the stack pointer: a guard page hit, a large frame that jumped over the
 //! guard, or a thread whose stack pointer ran far below its stack (runaway recursion,

@@ -507,6 +507,14 @@ pub fn init_current_thread(config: Config) {
     claim_if_main(sched);
 }
 
+/// Opens the calling thread's reactor now, if it is not yet (see
+/// [`Scheduler::open_reactor`]), before another thread of ours can run: its fds are made
+/// at the lowest free number and then moved up, a moment in which another thread's call
+/// on that number (a helper's fsync of a closed fd) would reach our fd.
+pub fn open_reactor() {
+    with(|s| s.open_reactor())
+}
+
 /// Whether the calling OS thread runs a scheduler.
 pub fn is_active() -> bool {
     !current_sched().is_null()
