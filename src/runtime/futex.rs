@@ -337,6 +337,17 @@ pub fn native_wake(word: &AtomicU32, n: u32, shared: bool) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_post_before_the_doorbell_exists_marks_the_mailbox() {
+        let mailbox = new_mailbox();
+        mailbox.post(0x1000);
+        assert!(mailbox.rung());
+        let mut addrs = vec![];
+        mailbox.take(&mut addrs);
+        // Other tests post to every mailbox too.
+        assert!(addrs.contains(&0x1000));
+    }
+
     fn key(tid: u32) -> WaitKey {
         WaitKey { tid, seq: 0 }
     }

@@ -1690,6 +1690,30 @@ mod tests {
     }
 
     #[test]
+    fn the_reactor_is_opened_by_the_first_sleep_not_before() {
+        init();
+        let h = spawn(
+            || {
+                yield_now();
+                3
+            },
+            opts(),
+        )
+        .unwrap();
+        assert_eq!(join(h, JoinWait::Block), Ok(3));
+        assert!(with(|s| s.reactor.is_unopened() && s.doorbell < 0));
+        // A wake posted from another thread before the doorbell exists marks the mailbox.
+        std::thread::spawn(|| futex::post_remote(0x10))
+            .join()
+            .unwrap();
+        assert!(with(|s| s.mailbox.rung()));
+        let start = Instant::now();
+        sleep_until(start + Duration::from_millis(2));
+        assert!(start.elapsed() >= Duration::from_millis(2));
+        assert!(with(|s| !s.reactor.is_unopened() && s.doorbell >= 0));
+    }
+
+    #[test]
     fn join_errors_are_native() {
         init();
         let h = spawn(|| 7, opts()).unwrap();
