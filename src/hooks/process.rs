@@ -1,9 +1,9 @@
 //! Processes: fork, vfork, posix_spawn, exec, the wait family, system and popen.
 //!
 //! * fork: the child keeps only the calling thread; the parent's epoll instance and
-//!   doorbell (shared across fork) are closed in it, and it makes its own when it first
-//!   waits (see sched::after_fork_child); atfork handlers run in the usual order (inside
-//!   glibc's fork, while greenify passes every nested call through).
+//!   doorbell (shared across fork) only hold their numbers in it until its own replace
+//!   them at its first wait (see sched::after_fork_child); atfork handlers run in the
+//!   usual order (inside glibc's fork, while greenify passes every nested call through).
 //! * Before any child can inherit fds, sockets greenify made O_NONBLOCK go back to
 //!   blocking for it (see fdtable::release_for_children).
 //! * The waits park: a child's exit is watched through its pidfd; a wait for "any
