@@ -33,6 +33,10 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "the kernel keeps one robust-list head per OS thread (greenify itself releases a robust mutex whose green owner exits)",
     ),
     (
+        "lazy_thread_join_without_io_fds",
+        "the first green thread's stack brings greenify's userfaultfd (CLOEXEC, in its reserved fd range) and its SIGSEGV/SIGBUS handler; a native first thread brings glibc's SIGCANCEL handler instead",
+    ),
+    (
         "io_close_while_thread_reads_pipe",
         "closing an fd wakes the threads parked on it with EBADF; natively the blocked call keeps its reference to the file",
     ),
@@ -85,8 +89,8 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "a dup2 onto one of greenify's own fd numbers is refused with EBADF (natively the number is free)",
     ),
     (
-        "pt_select_bits_beyond_fd_table",
-        "greenify's fds just below 1024 grow the kernel's fd table to 1,024 entries, which select checks",
+        "lazy_select_bits_beyond_fd_table_after_first_wait",
+        "greenify's fds (made at the first wait) sit just below 1024 and grow the kernel's fd table to 1,024 entries, which select checks",
     ),
     (
         "fcntl_setlkw_eintr",

@@ -163,27 +163,18 @@ fn decide() -> u8 {
         ::log::debug!("an OS thread other than main makes calls: they pass through");
         return NATIVE;
     }
-    let fd_floor = runtime::reactor::internal_fd_floor();
-    let init = runtime::init_current_thread(runtime::sched::Config {
-        guard_budget: runtime::stack::StackPool::default_guard_budget()
-            .min(config.guard_pages.unwrap_or(usize::MAX)),
-        fd_floor,
+    // Nothing of ours (fds, handlers, stacks) is made here: each on its first use.
+    runtime::init_current_thread(runtime::sched::Config {
+        guard_budget: config.guard_pages.unwrap_or(usize::MAX),
+        fd_floor: runtime::reactor::internal_fd_floor(),
     });
-    match init {
-        Ok(()) => {
-            runtime::overflow::install(crate::real::sigaction);
-            cancel::install();
-            ::log::debug!(
-                "green runtime started (stack size {} bytes)",
-                config.stack_size
-            );
-            APPLICATION
-        }
-        Err(e) => {
-            ::log::warn!("cannot start the green runtime ({e}); running natively");
-            NATIVE
-        }
-    }
+    runtime::overflow::set_sigaction(crate::real::sigaction);
+    cancel::install();
+    ::log::debug!(
+        "green runtime started (stack size {} bytes)",
+        config.stack_size
+    );
+    APPLICATION
 }
 
 /// Sets errno (hooks set it last, after every other call).

@@ -1,9 +1,9 @@
 //! Processes: fork, vfork, posix_spawn, exec, the wait family, system and popen.
 //!
-//! * fork: the child keeps only the calling thread, with its own epoll instance and
-//!   doorbell (the parent's are shared across fork); atfork handlers run in the usual
-//!   order (inside glibc's fork, while greenify passes every nested call through). A
-//!   child that cannot open those two fds (see sched::after_fork_child) runs natively.
+//! * fork: the child keeps only the calling thread; the parent's epoll instance and
+//!   doorbell (shared across fork) only hold their numbers in it until its own replace
+//!   them at its first wait (see sched::after_fork_child); atfork handlers run in the
+//!   usual order (inside glibc's fork, while greenify passes every nested call through).
 //! * Before any child can inherit fds, sockets greenify made O_NONBLOCK go back to
 //!   blocking for it (see fdtable::release_for_children).
 //! * The waits park: a child's exit is watched through its pidfd; a wait for "any
@@ -35,16 +35,9 @@ pub unsafe extern "C" fn fork() -> pid_t {
     // SAFETY: forwarded.
     let pid = unsafe { real::fork() };
     if pid == 0 {
-        let runtime_kept = runtime::sched::after_fork_child();
+        runtime::sched::after_fork_child();
         runtime::offload::after_fork_child();
         children::forget_all();
-        if !runtime_kept {
-            // No fd left for an epoll instance: the child's one thread makes every call
-            // itself from now on, which is exactly what it would do natively.
-            std::mem::forget(green);
-            super::set_mode(super::NATIVE);
-            return pid;
-        }
     } else {
         children::started(pid);
     }

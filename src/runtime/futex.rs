@@ -14,8 +14,9 @@
 //!
 //! A waker on the scheduler's own thread wakes green sleepers directly. A waker anywhere
 //! else (another OS thread, or a signal handler that interrupted greenify itself) cannot
-//! touch a scheduler: it drops the address into each scheduler's lock-free mailbox and
-//! pokes an eventfd its reactor watches ([`post_remote`]); the scheduler then wakes every
+//! touch a scheduler: it drops the address into each scheduler's lock-free mailbox, marks
+//! it rung and pokes the eventfd its reactor watches, once the scheduler has made one
+//! ([`post_remote`]); the scheduler, which looks at the mark before it sleeps, then wakes every
 //! green sleeper of that address, who re-check their word (all wakeups may be spurious).
 //! Global counters of sleepers of each kind let a waker skip what nobody needs.
 
@@ -134,19 +135,23 @@ pub struct Mailbox {
     slots: [AtomicUsize; MAILBOX_SLOTS],
     /// The mailbox was full: every green sleeper must look again.
     overflow: AtomicBool,
+    /// Something was posted (or a signal came) since the scheduler last took the mailbox.
+    rung: AtomicBool,
+    /// The eventfd that wakes the scheduler from its sleep; -1 until it first sleeps.
     doorbell: AtomicI32,
 }
 
 static MAILBOXES: [AtomicPtr<Mailbox>; MAX_SCHEDULERS] =
     [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_SCHEDULERS];
 
-/// A new scheduler's mailbox, rung through `doorbell` (an eventfd its reactor watches).
+/// A new scheduler's mailbox, with no doorbell yet ([`Mailbox::set_doorbell`]).
 /// Lives for the rest of the process.
-pub fn new_mailbox(doorbell: i32) -> &'static Mailbox {
+pub fn new_mailbox() -> &'static Mailbox {
     let mailbox: &'static Mailbox = Box::leak(Box::new(Mailbox {
         slots: [const { AtomicUsize::new(0) }; MAILBOX_SLOTS],
         overflow: AtomicBool::new(false),
-        doorbell: AtomicI32::new(doorbell),
+        rung: AtomicBool::new(false),
+        doorbell: AtomicI32::new(-1),
     }));
     let ptr = mailbox as *const Mailbox as *mut Mailbox;
     let registered = MAILBOXES.iter().any(|slot| {
@@ -195,8 +200,24 @@ pub fn ring_doorbells() {
 }
 
 impl Mailbox {
+    /// From now on, rings also write to `fd` (an eventfd the scheduler's reactor watches).
+    /// The scheduler looks at [`Mailbox::rung`] after this and before it sleeps: a ring
+    /// that did not see `fd` is seen there (both sides are SeqCst).
+    pub fn set_doorbell(&self, fd: i32) {
+        self.doorbell.store(fd, SeqCst);
+    }
+
+    /// Whether something was posted since the last [`Mailbox::take`].
+    pub fn rung(&self) -> bool {
+        self.rung.load(SeqCst)
+    }
+
     fn ring(&self) {
+        self.rung.store(true, SeqCst);
         let fd = self.doorbell.load(SeqCst);
+        if fd < 0 {
+            return;
+        }
         // SAFETY: the doorbell is the scheduler's eventfd, never closed; borrowed for one
         // 8-byte write (EAGAIN on a saturated counter is fine: it is already ringing).
         let doorbell = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
@@ -215,11 +236,16 @@ impl Mailbox {
 
     /// Quiets the doorbell and empties the mailbox: the addresses posted, and whether it
     /// overflowed (then every sleeper must look again).
+    /// A post made after the mark is cleared marks it again, so none is missed.
     pub fn take(&self, addrs: &mut Vec<usize>) -> bool {
-        let mut buf = [0u8; 8];
-        // SAFETY: as in `post`; a non-blocking read of the counter.
-        let doorbell = unsafe { rustix::fd::BorrowedFd::borrow_raw(self.doorbell.load(SeqCst)) };
-        let _ = rustix::io::read(doorbell, &mut buf);
+        self.rung.store(false, SeqCst);
+        let fd = self.doorbell.load(SeqCst);
+        if fd >= 0 {
+            let mut buf = [0u8; 8];
+            // SAFETY: as in `ring`; a non-blocking read of the counter.
+            let doorbell = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
+            let _ = rustix::io::read(doorbell, &mut buf);
+        }
         for slot in &self.slots {
             let addr = slot.swap(0, SeqCst);
             if addr != 0 {
@@ -310,6 +336,17 @@ pub fn native_wake(word: &AtomicU32, n: u32, shared: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_post_before_the_doorbell_exists_marks_the_mailbox() {
+        let mailbox = new_mailbox();
+        mailbox.post(0x1000);
+        assert!(mailbox.rung());
+        let mut addrs = vec![];
+        mailbox.take(&mut addrs);
+        // Other tests post to every mailbox too.
+        assert!(addrs.contains(&0x1000));
+    }
 
     fn key(tid: u32) -> WaitKey {
         WaitKey { tid, seq: 0 }

@@ -104,6 +104,8 @@ pub fn run<F: FnOnce() -> R, R>(call: F) -> R {
         result: std::cell::Cell::new(None),
         done: AtomicU32::new(0),
     };
+    // The helper's wake needs the doorbell, and no helper may run while it is made.
+    sched::open_reactor();
     let pool = pool();
     let started = pool.idle.load(SeqCst) > 0 || pool.helpers.load(SeqCst) >= MAX_HELPERS || {
         pool.helpers.fetch_add(1, SeqCst);
@@ -158,8 +160,7 @@ mod tests {
         init_current_thread(Config {
             guard_budget: 4,
             fd_floor: 200,
-        })
-        .unwrap();
+        });
         let ticks = std::rc::Rc::new(std::cell::Cell::new(0));
         let t = ticks.clone();
         let ticker = spawn(

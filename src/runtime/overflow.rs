@@ -1,7 +1,8 @@
 //! Reporting a green thread's stack overflow, and dying loudly.
 //!
 //! The scheduler records the running thread's stack bottom and name at every switch
-//! (a few plain stores). A SIGSEGV/SIGBUS handler on an alternate signal stack checks
+//! (a few plain stores). A SIGSEGV/SIGBUS handler on an alternate signal stack (both
+//! installed with the first green stack, see [`arm`]) checks
 //! whether the faulting address lies below that bottom and not far below the lower of the
 //! bottom and the stack pointer: a guard page hit, a large frame that jumped over the
 //! guard, or a thread whose stack pointer ran far below its stack (runaway recursion,
@@ -17,7 +18,7 @@ use super::stack::{page_size, StackKind};
 use crate::log::{write_stderr, Line};
 use std::cell::UnsafeCell;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
 /// How far below the lower of a stack's bottom and the stack pointer a fault still counts
 /// as that stack's overflow (a frame's writes land at or a little below its stack pointer).
@@ -86,7 +87,7 @@ type SigactionFn =
 static SIGACTION: AtomicUsize = AtomicUsize::new(0);
 
 struct Saved(UnsafeCell<[libc::sigaction; 2]>);
-// SAFETY: written once by `install` before the handler can run, then only read.
+// SAFETY: written once by `arm` before the handler can run, then only read.
 unsafe impl Sync for Saved {}
 // SAFETY: an all-zero sigaction is a valid (SIG_DFL) value.
 static PREVIOUS: Saved = Saved(UnsafeCell::new(unsafe { std::mem::zeroed() }));
@@ -141,7 +142,7 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
         write_stderr(line.bytes());
     }
     let slot = if sig == libc::SIGSEGV { 0 } else { 1 };
-    // SAFETY: PREVIOUS and SIGACTION were filled by `install`; restoring the previous
+    // SAFETY: PREVIOUS and SIGACTION were filled by `arm`; restoring the previous
     // action makes the re-executed faulting instruction reach the program's disposition.
     unsafe {
         let sigaction: SigactionFn = std::mem::transmute(SIGACTION.load(Relaxed));
@@ -150,10 +151,23 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
     }
 }
 
-/// Installs the fault handler on an alternate stack for the calling OS thread, with
-/// `sigaction` (the real one).
-pub fn install(sigaction: SigactionFn) {
+/// The sigaction [`arm`] will use (the real one: the library's own is a hook).
+pub fn set_sigaction(sigaction: SigactionFn) {
     SIGACTION.store(sigaction as usize, Relaxed);
+}
+
+/// Installs the fault handler on an alternate stack for the calling OS thread, once, when
+/// the first green stack is mapped: until then no thread can overflow one of ours, and the
+/// program's signal dispositions and alternate stack stay exactly its own. Does nothing
+/// before [`set_sigaction`] (unit tests).
+pub fn arm() {
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    let sigaction = SIGACTION.load(Relaxed);
+    if sigaction == 0 || ARMED.swap(true, Relaxed) {
+        return;
+    }
+    // SAFETY: SIGACTION holds a SigactionFn (set_sigaction).
+    let sigaction: SigactionFn = unsafe { std::mem::transmute::<usize, SigactionFn>(sigaction) };
     // The alternate stack is leaked on purpose: it must outlive the thread's last fault.
     let alt = vec![0u8; ALT_STACK_BYTES].leak();
     let stack = libc::stack_t {

@@ -10,6 +10,11 @@
 //! fd number is closed or reused, so events for an old description are dropped.
 //!
 //! The reactor only hands back the keys of waiters to wake; the scheduler decides.
+//!
+//! The epoll instance is made on first need ([`Reactor::open`]: the scheduler's first wait
+//! on an fd or first sleep in the kernel), so a program that never waits has no fd of
+//! ours. Where it cannot be made (every fd number taken), the reactor is *degraded*: the
+//! same waiters, watched with a level-triggered poll(2) of their fds at each look.
 
 use super::sched::WaitKey;
 use rustix::event::epoll;
@@ -95,13 +100,30 @@ impl Slots {
     }
 }
 
+/// How readiness is watched.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Backend {
+    /// Nothing yet: no waiter has needed the kernel.
+    Unopened,
+    /// Nothing yet, in a forked child: this fd is the parent's epoll instance, kept open
+    /// only to hold its number (the child's fds number as the parent's did); the child's
+    /// own instance takes that number when it is made.
+    Inherited(i32),
+    /// This epoll fd (owned; raw so that a forked child can close the parent's).
+    Epoll(i32),
+    /// No epoll instance could be made: poll(2) on the waiters' fds.
+    Degraded,
+}
+
 pub struct Reactor {
-    /// The epoll fd (owned; raw so that a forked child can close the parent's before it
-    /// has a new one, see [`Reactor::reopen`]).
-    epoll: i32,
+    backend: Backend,
     fds: Slots,
     events: Vec<libc::epoll_event>,
 }
+
+/// The longest a degraded reactor sleeps: it has no doorbell, so wakes posted from other
+/// threads are seen at its next look.
+pub const DEGRADED_TICK: Duration = Duration::from_millis(10);
 
 const EVENT_BATCH: usize = 1024;
 /// The epoll token of the doorbell eventfd (no fd token can be all ones: fds are >= 0).
@@ -110,11 +132,10 @@ const DOORBELL_TOKEN: u64 = u64::MAX;
 const PRUNE_AT: usize = 64;
 
 impl Reactor {
-    /// `fd_floor`: the lowest number the epoll fd may take, to stay out of the program's
-    /// way (programs rely on lowest-free-fd numbering for their own fds).
-    pub fn new(fd_floor: u32) -> Result<Reactor, Errno> {
-        Ok(Reactor {
-            epoll: new_epoll(fd_floor)?,
+    /// A reactor with no epoll instance yet (see [`Reactor::open`]).
+    pub fn new(fd_floor: u32) -> Reactor {
+        Reactor {
+            backend: Backend::Unopened,
             fds: Slots {
                 low: Vec::new(),
                 high: Vec::new(),
@@ -123,37 +144,84 @@ impl Reactor {
                     floor..floor.saturating_add(RESERVED_FDS as i32)
                 },
             },
-            events: Vec::with_capacity(EVENT_BATCH),
-        })
+            events: Vec::new(),
+        }
     }
 
-    /// In a forked child: the epoll instance is the parent's (shared across fork) and every
-    /// registration in it too. Closes it *before* making a new one, so that a child of a
-    /// parent at its fd limit has the number to make it with; forgets every registration.
-    /// On failure the reactor has no epoll instance (the caller gives up the runtime).
-    pub fn reopen(&mut self, fd_floor: u32) -> Result<(), Errno> {
-        if self.epoll >= 0 {
-            // SAFETY: our own epoll fd, closed once (it becomes -1 below until replaced).
-            close_raw(unsafe { OwnedFd::from_raw_fd(self.epoll) });
-        }
-        self.epoll = -1;
-        self.fds.low.clear();
-        self.fds.high.clear();
-        self.epoll = new_epoll(fd_floor)?;
+    /// Whether no epoll instance was made yet (nor given up on).
+    pub fn is_unopened(&self) -> bool {
+        matches!(self.backend, Backend::Unopened | Backend::Inherited(_))
+    }
+
+    /// Makes the epoll instance, at `fd_floor` or above (programs rely on lowest-free-fd
+    /// numbering for their own fds), or at the number the parent's held. Does nothing if
+    /// it exists.
+    pub fn open(&mut self, fd_floor: u32) -> Result<(), Errno> {
+        let mut placeholder = match self.backend {
+            Backend::Epoll(_) => return Ok(()),
+            Backend::Inherited(fd) => Some(fd),
+            Backend::Unopened | Backend::Degraded => None,
+        };
+        let made = new_internal_fd(
+            || epoll::create(epoll::CreateFlags::CLOEXEC),
+            &mut placeholder,
+            fd_floor,
+        );
+        self.backend = match (made, placeholder) {
+            (Ok(fd), _) => Backend::Epoll(fd),
+            (Err(e), held) => {
+                self.backend = held.map_or(Backend::Unopened, Backend::Inherited);
+                return Err(e);
+            }
+        };
+        self.events = Vec::with_capacity(EVENT_BATCH);
         Ok(())
     }
 
-    pub fn epoll_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: the reactor owns its epoll fd while it lives (-1 only in a child that
-        // gave up the runtime, which never polls; the kernel answers EBADF).
-        unsafe { BorrowedFd::borrow_raw(self.epoll) }
+    /// No epoll instance can be had: watch the waiters with poll(2) from now on.
+    pub fn degrade(&mut self) {
+        self.close();
+        self.backend = Backend::Degraded;
+    }
+
+    /// In a forked child: the epoll instance is the parent's (shared across fork) and every
+    /// registration in it too. Forgets every registration and keeps the parent's instance
+    /// only as a placeholder; the child makes its own when it first needs one (a child
+    /// that only execs never does, and exec closes the placeholder).
+    pub fn after_fork(&mut self) {
+        self.backend = match self.backend {
+            Backend::Epoll(fd) | Backend::Inherited(fd) => Backend::Inherited(fd),
+            Backend::Unopened | Backend::Degraded => Backend::Unopened,
+        };
+        self.fds.low.clear();
+        self.fds.high.clear();
+    }
+
+    fn close(&mut self) {
+        if let Backend::Epoll(fd) | Backend::Inherited(fd) = self.backend {
+            // SAFETY: our own fd, closed once (the backend changes right after).
+            close_raw(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        self.backend = Backend::Unopened;
+    }
+
+    /// The epoll fd, if there is one.
+    fn epoll(&self) -> Option<BorrowedFd<'static>> {
+        match self.backend {
+            // SAFETY: the reactor owns its epoll fd until `close`, which never runs while
+            // a borrow made here is in use (each is used for one call).
+            Backend::Epoll(fd) => Some(unsafe { BorrowedFd::borrow_raw(fd) }),
+            _ => None,
+        }
     }
 
     /// Watches `fd` (an eventfd): [`Reactor::poll`] reports when it becomes readable.
+    /// Needs the epoll instance ([`Reactor::open`]).
     pub fn watch_doorbell(&mut self, fd: BorrowedFd<'_>) -> Result<(), Errno> {
         let data = epoll::EventData::new_u64(DOORBELL_TOKEN);
+        let epoll = self.epoll().ok_or(Errno::BADF)?;
         epoll::add(
-            self.epoll_fd(),
+            epoll,
             fd,
             data,
             epoll::EventFlags::IN | epoll::EventFlags::ET,
@@ -171,10 +239,14 @@ impl Reactor {
         if fd < 0 {
             return Err(RegisterError::Os(Errno::BADF));
         }
-        // SAFETY: as in epoll_fd (the borrow of `self.fds` below forbids calling it).
-        let epoll = unsafe { BorrowedFd::borrow_raw(self.epoll) };
+        debug_assert!(
+            !self.is_unopened(),
+            "a waiter before the reactor was opened"
+        );
+        let epoll = self.epoll();
         let slot = self.fds.get_or_insert(fd);
-        if !slot.registered {
+        // Degraded: no registration, the next look polls the fd.
+        if let (Some(epoll), false) = (epoll, slot.registered) {
             // SAFETY: the caller says `fd` is an open descriptor of the program; we only
             // borrow it for the duration of epoll_ctl.
             let target = unsafe { BorrowedFd::borrow_raw(fd) };
@@ -223,9 +295,9 @@ impl Reactor {
         let Some(slot) = self.fds.get_mut(fd) else {
             return;
         };
-        if slot.registered {
-            // SAFETY: as in epoll_fd (the borrow of `self.fds` forbids calling it).
-            let epoll = unsafe { BorrowedFd::borrow_raw(self.epoll) };
+        if let (true, Backend::Epoll(epoll)) = (slot.registered, self.backend) {
+            // SAFETY: as in `epoll` (the borrow of `self.fds` forbids calling it).
+            let epoll = unsafe { BorrowedFd::borrow_raw(epoll) };
             // SAFETY: `fd` is still open (we run before the real close) or already closed,
             // in which case the kernel answers EBADF/ENOENT and nothing happens.
             let _ = epoll::delete(epoll, unsafe { BorrowedFd::borrow_raw(fd) });
@@ -253,10 +325,19 @@ impl Reactor {
 
     /// Waits up to `timeout` (None: forever) and appends the keys of the waiters whose fd
     /// became ready to `woken`. Returns whether the doorbell rang.
+    /// Never blocks while unopened (the scheduler opens it before it would).
     pub fn poll(&mut self, timeout: Option<Duration>, woken: &mut Vec<WaitKey>) -> bool {
+        let epoll = match self.backend {
+            Backend::Epoll(fd) => fd,
+            Backend::Unopened | Backend::Inherited(_) => return false,
+            Backend::Degraded => {
+                self.poll_degraded(timeout, woken);
+                return false;
+            }
+        };
         self.events.clear();
         let n = precise_wait(
-            self.epoll,
+            epoll,
             &mut self.events.spare_capacity_mut()[..EVENT_BATCH],
             timeout,
         );
@@ -292,6 +373,65 @@ impl Reactor {
             }
         }
         doorbell
+    }
+
+    /// The degraded look: one poll(2) of every fd with waiters, for at most
+    /// [`DEGRADED_TICK`]; wakes the waiters of each fd that is ready.
+    fn poll_degraded(&mut self, timeout: Option<Duration>, woken: &mut Vec<WaitKey>) {
+        let waited = |s: &FdSlot| !s.readers.is_empty() || !s.writers.is_empty();
+        let fds = (0..)
+            .zip(&self.fds.low)
+            .chain(self.fds.high.iter().map(|(f, s)| (*f, s)));
+        let mut polled: Vec<libc::pollfd> = fds
+            .filter(|(_, s)| waited(s))
+            .map(|(fd, s)| libc::pollfd {
+                fd,
+                events: (if s.readers.is_empty() {
+                    0
+                } else {
+                    libc::POLLIN | libc::POLLPRI
+                }) | (if s.writers.is_empty() {
+                    0
+                } else {
+                    libc::POLLOUT
+                }),
+                revents: 0,
+            })
+            .collect();
+        let wait = timeout.map_or(DEGRADED_TICK, |t| t.min(DEGRADED_TICK));
+        let ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: wait.as_nanos() as libc::c_long,
+        };
+        let saved = super::errno::get();
+        // SAFETY: `polled` holds `len` pollfds and `ts` lives across the call; no signal
+        // mask is passed. The raw system call: libc's ppoll is greenify's own hook.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_ppoll,
+                polled.as_mut_ptr(),
+                polled.len(),
+                &ts as *const libc::timespec,
+                0usize,
+                8usize,
+            )
+        };
+        super::errno::set(saved);
+        if n <= 0 {
+            return;
+        }
+        for p in &polled {
+            let Some(slot) = self.fds.get_mut(p.fd) else {
+                continue;
+            };
+            let failed = p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0;
+            if failed || p.revents & (libc::POLLIN | libc::POLLPRI) != 0 {
+                woken.append(&mut slot.readers);
+            }
+            if failed || p.revents & libc::POLLOUT != 0 {
+                woken.append(&mut slot.writers);
+            }
+        }
     }
 }
 
@@ -416,12 +556,38 @@ pub fn internal_fd_floor() -> u32 {
 /// How many fd numbers from [`internal_fd_floor`] up are greenify's range.
 pub const RESERVED_FDS: u32 = 64;
 
-/// A new epoll instance, CLOEXEC, moved to `fd_floor` or above and marked as our own.
-fn new_epoll(fd_floor: u32) -> Result<i32, Errno> {
+/// A new fd of greenify's own from `make` (CLOEXEC), marked as such: put at the number of
+/// `placeholder` (an fd of ours inherited across fork, replaced in one dup3), or else
+/// moved to `fd_floor` or above. Without a free number (EMFILE), the placeholder is
+/// closed first to free its number (it is None afterwards).
+pub fn new_internal_fd(
+    mut make: impl FnMut() -> Result<OwnedFd, Errno>,
+    placeholder: &mut Option<i32>,
+    fd_floor: u32,
+) -> Result<i32, Errno> {
     use rustix::fd::IntoRawFd;
-    let epoll = move_high(epoll::create(epoll::CreateFlags::CLOEXEC)?, fd_floor);
-    mark_internal(epoll.as_raw_fd());
-    Ok(epoll.into_raw_fd())
+    let fd = match (make(), *placeholder) {
+        (Err(Errno::MFILE), Some(held)) => {
+            // SAFETY: our own placeholder, closed once (forgotten just below).
+            close_raw(unsafe { OwnedFd::from_raw_fd(held) });
+            *placeholder = None;
+            make()?
+        }
+        (made, _) => made?,
+    };
+    let Some(held) = *placeholder else {
+        let fd = move_high(fd, fd_floor);
+        mark_internal(fd.as_raw_fd());
+        return Ok(fd.into_raw_fd());
+    };
+    // SAFETY: our placeholder is replaced in place (dup3 closes it); it stays marked.
+    let mut target = unsafe { OwnedFd::from_raw_fd(held) };
+    let placed = rustix::io::dup3(&fd, &mut target, rustix::io::DupFlags::CLOEXEC);
+    let target = target.into_raw_fd();
+    close_raw(fd);
+    placed?;
+    *placeholder = None;
+    Ok(target)
 }
 
 /// Moves an internal fd to the lowest free number at or above `floor`, CLOEXEC.
@@ -455,10 +621,58 @@ mod tests {
         WaitKey { tid, seq: 0 }
     }
 
+    fn opened(fd_floor: u32) -> Reactor {
+        let mut r = Reactor::new(fd_floor);
+        r.open(fd_floor).unwrap();
+        r
+    }
+
+    #[test]
+    fn makes_no_fd_until_opened() {
+        let mut r = Reactor::new(100);
+        let mut woken = vec![];
+        assert!(!r.poll(Some(Duration::ZERO), &mut woken));
+        r.forget(5, &mut woken);
+        assert!(r.is_unopened() && r.events.capacity() == 0);
+        r.open(100).unwrap();
+        let Backend::Epoll(fd) = r.backend else {
+            panic!("no epoll instance");
+        };
+        assert!(is_internal(fd));
+        r.after_fork();
+        assert!(r.is_unopened());
+        // The child's instance takes the number of the parent's.
+        r.open(100).unwrap();
+        assert_eq!(r.backend, Backend::Epoll(fd));
+        r.degrade();
+    }
+
+    #[test]
+    fn a_degraded_reactor_wakes_readers_by_poll() {
+        let mut r = Reactor::new(100);
+        r.degrade();
+        let (rd, wr) = rustix::pipe::pipe().unwrap();
+        r.add_waiter(rd.as_raw_fd(), Interest::Read, key(1), |_| true)
+            .unwrap();
+        r.add_waiter(wr.as_raw_fd(), Interest::Write, key(2), |_| true)
+            .unwrap();
+        let mut woken = vec![];
+        let start = std::time::Instant::now();
+        r.poll(None, &mut woken);
+        assert!(start.elapsed() < Duration::from_secs(1));
+        assert_eq!(woken, vec![key(2)]);
+        woken.clear();
+        r.poll(Some(Duration::ZERO), &mut woken);
+        assert!(woken.is_empty());
+        rustix::io::write(&wr, b"x").unwrap();
+        r.poll(Some(Duration::from_secs(5)), &mut woken);
+        assert_eq!(woken, vec![key(1)]);
+    }
+
     #[test]
     fn wakes_readers_when_a_pipe_gets_data() {
-        let mut r = Reactor::new(100).unwrap();
-        assert!(r.epoll_fd().as_raw_fd() >= 100);
+        let mut r = opened(100);
+        assert!(matches!(r.backend, Backend::Epoll(fd) if fd >= 100));
         let (rd, wr) = rustix::pipe::pipe().unwrap();
         r.add_waiter(rd.as_raw_fd(), Interest::Read, key(1), |_| true)
             .unwrap();
@@ -472,7 +686,7 @@ mod tests {
 
     #[test]
     fn regular_files_are_not_pollable() {
-        let mut r = Reactor::new(100).unwrap();
+        let mut r = opened(100);
         let f = rustix::fs::open(
             "/proc/self/status",
             rustix::fs::OFlags::RDONLY,
@@ -487,7 +701,7 @@ mod tests {
 
     #[test]
     fn forgetting_an_fd_returns_its_waiters_and_drops_old_events() {
-        let mut r = Reactor::new(100).unwrap();
+        let mut r = opened(100);
         let (rd, wr) = rustix::pipe::pipe().unwrap();
         let fd = rd.as_raw_fd();
         r.add_waiter(fd, Interest::Read, key(1), |_| true).unwrap();
@@ -509,7 +723,7 @@ mod tests {
         let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
         let fd = server.as_raw_fd();
-        let mut r = Reactor::new(100).unwrap();
+        let mut r = opened(100);
         let mut woken = vec![];
         r.add_waiter(fd, Interest::Read, key(1), |_| true).unwrap();
         r.poll(Some(Duration::ZERO), &mut woken);
@@ -537,7 +751,7 @@ mod tests {
 
     #[test]
     fn fds_in_the_reserved_range_do_not_grow_the_table() {
-        let mut r = Reactor::new(100).unwrap();
+        let mut r = opened(100);
         let (rd, wr) = rustix::pipe::pipe().unwrap();
         let high = rustix::io::fcntl_dupfd_cloexec(&rd, 100).unwrap();
         let fd = high.as_raw_fd();
@@ -554,7 +768,7 @@ mod tests {
 
     #[test]
     fn fds_above_the_reserved_range_are_indexed_directly() {
-        let mut r = Reactor::new(100).unwrap();
+        let mut r = opened(100);
         let (rd, wr) = rustix::pipe::pipe().unwrap();
         let above = rustix::io::fcntl_dupfd_cloexec(&rd, 100 + RESERVED_FDS as i32).unwrap();
         let fd = above.as_raw_fd();

@@ -175,7 +175,8 @@ pub struct SpawnOptions {
 
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
-    /// Slots that may get a real guard page (see `stack.rs`).
+    /// At most this many slots get a real guard page (fewer if the machine's mapping
+    /// limit affords fewer, see `stack.rs`).
     pub guard_budget: usize,
     /// Lowest fd number for the scheduler's own fds.
     pub fd_floor: u32,
@@ -286,8 +287,10 @@ pub struct Scheduler {
     woken: Vec<WaitKey>,
     /// Green threads parked by address (the green futex).
     futex: futex::Table,
-    /// Wakes posted from outside this thread; its doorbell eventfd (owned, -1 in a
-    /// child that could not make one) stays open for the process's life.
+    /// Wakes posted from outside this thread; its doorbell eventfd (owned, -1 until the
+    /// reactor is opened, see [`Scheduler::open_reactor`]) stays open for the process's life.
+    /// While the reactor is unopened in a forked child, `doorbell` is the parent's, kept
+    /// only to hold its number (see `Reactor::after_fork`).
     mailbox: &'static futex::Mailbox,
     doorbell: i32,
     /// Lowest number for our own fds.
@@ -343,31 +346,34 @@ fn claim_if_main(sched: *mut Scheduler) {
     }
 }
 
-/// A new doorbell eventfd (above `fd_floor`, our own) that `reactor` watches, and the
-/// mailbox it rings.
+/// A new doorbell eventfd (above `fd_floor` or at `placeholder`'s number, our own) that
+/// `reactor` watches.
 fn new_doorbell(
     reactor: &mut Reactor,
     fd_floor: u32,
-) -> Result<(&'static futex::Mailbox, i32), Errno> {
-    use rustix::fd::{AsFd, AsRawFd, IntoRawFd};
-    let doorbell = rustix::event::eventfd(
-        0,
-        rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
-    )?;
-    let doorbell = super::reactor::move_high(doorbell, fd_floor);
-    super::reactor::mark_internal(doorbell.as_raw_fd());
-    if let Err(e) = reactor.watch_doorbell(doorbell.as_fd()) {
-        super::reactor::close_raw(doorbell);
+    placeholder: &mut Option<i32>,
+) -> Result<i32, Errno> {
+    use rustix::fd::{BorrowedFd, FromRawFd};
+    let make = || {
+        rustix::event::eventfd(
+            0,
+            rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+        )
+    };
+    let doorbell = super::reactor::new_internal_fd(make, placeholder, fd_floor)?;
+    // SAFETY: the fd just made, borrowed for one epoll_ctl.
+    if let Err(e) = reactor.watch_doorbell(unsafe { BorrowedFd::borrow_raw(doorbell) }) {
+        // SAFETY: the fd just made, given up.
+        super::reactor::close_raw(unsafe { rustix::fd::OwnedFd::from_raw_fd(doorbell) });
         return Err(e);
     }
-    let fd = doorbell.into_raw_fd();
-    Ok((futex::new_mailbox(fd), fd))
+    Ok(doorbell)
 }
 
 /// Runs `make` (which opens fds); if the soft fd limit stops it, runs it once more under
 /// the hard limit and then puts the soft one back (fds above a soft limit stay usable).
-/// A program that used every fd up to its soft limit can still fork natively, and its
-/// child must get greenify's fds all the same.
+/// A program that used every fd up to its soft limit still gets greenify's fds when it
+/// first waits.
 fn under_hard_fd_limit<T>(mut make: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
     match make() {
@@ -390,18 +396,15 @@ fn under_hard_fd_limit<T>(mut make: impl FnMut() -> Result<T, Errno>) -> Result<
 
 /// In the child of a fork, on the thread that forked: only this green thread exists.
 /// The epoll instance and the doorbell are the parent's (shared across fork), so they
-/// are replaced; the other threads, their waits and timers are dropped (their
+/// are closed, and the child makes its own when it first needs them (a child that only
+/// execs never does); the other threads, their waits and timers are dropped (their
 /// coroutines are forgotten, never resumed nor unwound).
-///
-/// Returns false if the child cannot have an epoll instance and a doorbell (every fd
-/// number it may open is taken, under a hard limit below greenify's own numbers): the
-/// caller must then give up the green runtime in this process.
-pub fn after_fork_child() -> bool {
+pub fn after_fork_child() {
     futex::forget_mailboxes();
     super::stack::after_fork_child();
     if !is_active() {
         interrupt::take(|_| {});
-        return true;
+        return;
     }
     // The forking thread is the child's main OS thread.
     let sched = current_sched();
@@ -410,22 +413,11 @@ pub fn after_fork_child() -> bool {
     // epoll_wait): the child's handler returns into it, so it stays lent afterwards.
     // SAFETY: the scheduler is never freed; only this thread exists in the child.
     let interrupted_section = unsafe { std::mem::replace(&mut (*sched).lent, false) };
-    let rebuilt = with(|s| {
-        // The parent's fds go first: a child of a parent at its fd limit has no others.
-        if s.doorbell >= 0 {
-            // SAFETY: our own doorbell fd, closed once here.
-            super::reactor::close_raw(unsafe { rustix::fd::FromRawFd::from_raw_fd(s.doorbell) });
-            s.doorbell = -1;
-        }
-        let fd_floor = s.fd_floor;
-        let rebuilt = under_hard_fd_limit(|| {
-            s.reactor.reopen(fd_floor)?;
-            new_doorbell(&mut s.reactor, fd_floor)
-        })
-        .map(|(mailbox, doorbell)| {
-            s.mailbox = mailbox;
-            s.doorbell = doorbell;
-        });
+    with(|s| {
+        // The parent's epoll instance and doorbell stay open, unused, holding their
+        // numbers until the child makes its own (exec closes them).
+        s.reactor.after_fork();
+        s.mailbox = futex::new_mailbox();
         let me = s.current;
         s.free_ids.clear();
         for (tid, t) in s.threads.iter_mut().enumerate() {
@@ -472,31 +464,22 @@ pub fn after_fork_child() -> bool {
             let key = s.key(me);
             s.ready(key, Wake::Ready);
         }
-        rebuilt
     });
     // SAFETY: as above.
     unsafe { (*sched).lent = interrupted_section };
-    match rebuilt {
-        Ok(()) => true,
-        Err(e) => {
-            ::log::warn!("cannot make epoll and eventfd after fork ({e}): the child runs natively");
-            false
-        }
-    }
 }
 
 /// Creates the scheduler of the calling OS thread; its current code becomes [`MAIN`].
-pub fn init_current_thread(config: Config) -> Result<(), Errno> {
+/// It opens no fd: its reactor is opened when it first has to wait.
+pub fn init_current_thread(config: Config) {
     if is_active() {
-        return Ok(());
+        return;
     }
     let mut main = Thread::free();
     main.state = State::Running;
     main.name[..4].copy_from_slice(b"main");
     let os_mask = os_sigmask(None);
     main.sigmask = os_mask;
-    let mut reactor = Reactor::new(config.fd_floor)?;
-    let (mailbox, doorbell) = new_doorbell(&mut reactor, config.fd_floor)?;
     let sched = Box::new(Scheduler {
         threads: vec![main],
         free_ids: Vec::new(),
@@ -504,15 +487,15 @@ pub fn init_current_thread(config: Config) -> Result<(), Errno> {
         current: MAIN,
         live: 0,
         main_exited: false,
-        reactor,
+        reactor: Reactor::new(config.fd_floor),
         timers: Timers::default(),
         timed_waits: 0,
         stacks: StackPool::new(config.guard_budget),
         dispatches_since_poll: 0,
         woken: Vec::new(),
         futex: futex::Table::default(),
-        mailbox,
-        doorbell,
+        mailbox: futex::new_mailbox(),
+        doorbell: -1,
         fd_floor: config.fd_floor,
         main_gone: false,
         applied_mask: os_mask,
@@ -527,7 +510,14 @@ pub fn init_current_thread(config: Config) -> Result<(), Errno> {
     let sched = Box::into_raw(sched);
     SCHED.with(|s| s.set(sched));
     claim_if_main(sched);
-    Ok(())
+}
+
+/// Opens the calling thread's reactor now, if it is not yet (see
+/// [`Scheduler::open_reactor`]), before another thread of ours can run: its fds are made
+/// at the lowest free number and then moved up, a moment in which another thread's call
+/// on that number (a helper's fsync of a closed fd) would reach our fd.
+pub fn open_reactor() {
+    with(|s| s.open_reactor())
 }
 
 /// Whether the calling OS thread runs a scheduler.
@@ -592,8 +582,14 @@ impl Scheduler {
 
     fn poll_io(&mut self, timeout: Option<Duration>) {
         self.stats.epoll_waits += 1;
+        if timeout != Some(Duration::ZERO) {
+            self.open_reactor();
+        }
+        // Posted before the doorbell existed, or since the last look: look, do not sleep.
+        let rung = self.mailbox.rung();
+        let timeout = if rung { Some(Duration::ZERO) } else { timeout };
         let mut woken = std::mem::take(&mut self.woken);
-        let doorbell = self.reactor.poll(timeout, &mut woken);
+        let doorbell = self.reactor.poll(timeout, &mut woken) || rung;
         for key in woken.drain(..) {
             self.ready(key, Wake::Ready);
         }
@@ -610,6 +606,42 @@ impl Scheduler {
         let threads = &self.threads;
         self.timers
             .compact(self.timed_waits, |k| Scheduler::is_waiting(threads, k));
+    }
+
+    /// Makes the epoll instance and the doorbell on first need: the first wait on an fd,
+    /// or the first sleep in the kernel (a wake from another thread or a signal must be
+    /// able to end it). Where no fd can be had, even under the hard limit, the reactor
+    /// degrades to polling (one warning): every call still behaves as natively.
+    fn open_reactor(&mut self) {
+        if !self.reactor.is_unopened() {
+            return;
+        }
+        let fd_floor = self.fd_floor;
+        let reactor = &mut self.reactor;
+        let mut placeholder = (self.doorbell >= 0).then_some(self.doorbell);
+        let opened = under_hard_fd_limit(|| {
+            reactor.open(fd_floor)?;
+            new_doorbell(reactor, fd_floor, &mut placeholder)
+        });
+        if let Some(held) = placeholder {
+            // SAFETY: the parent's doorbell, ours to close; not used again.
+            super::reactor::close_raw(unsafe { rustix::fd::FromRawFd::from_raw_fd(held) });
+        }
+        self.doorbell = -1;
+        match opened {
+            Ok(doorbell) => {
+                self.doorbell = doorbell;
+                self.mailbox.set_doorbell(doorbell);
+            }
+            Err(e) => {
+                ::log::warn!(
+                    "cannot make an epoll instance and an eventfd ({e}): waits use poll(2), \
+                     and wakes from other threads may take {} ms",
+                    super::reactor::DEGRADED_TICK.as_millis()
+                );
+                self.reactor.degrade();
+            }
+        }
     }
 
     /// Wakes every green sleeper of the addresses posted from outside this thread.
@@ -1249,6 +1281,9 @@ pub fn wait_fd(fd: i32, interest: Interest, reason: Reason, deadline: Option<Ins
 /// Waits until any of `fds` may be ready (see [`wait_fd`]).
 pub fn wait_fds(fds: &[(i32, Interest)], reason: Reason, deadline: Option<Instant>) -> Wake {
     let registered = with(|s| {
+        if !fds.is_empty() {
+            s.open_reactor();
+        }
         let key = s.key(s.current);
         for &(fd, interest) in fds {
             let threads = &s.threads;
@@ -1730,8 +1765,7 @@ mod tests {
         init_current_thread(Config {
             guard_budget: 64,
             fd_floor: 200,
-        })
-        .unwrap();
+        });
     }
 
     fn opts() -> SpawnOptions {
@@ -1768,6 +1802,30 @@ mod tests {
         let log = log.borrow();
         assert_eq!(&log[..10], &(0..10).collect::<Vec<_>>()[..]);
         assert_eq!(log.len(), 20);
+    }
+
+    #[test]
+    fn the_reactor_is_opened_by_the_first_sleep_not_before() {
+        init();
+        let h = spawn(
+            || {
+                yield_now();
+                3
+            },
+            opts(),
+        )
+        .unwrap();
+        assert_eq!(join(h, JoinWait::Block), Ok(3));
+        assert!(with(|s| s.reactor.is_unopened() && s.doorbell < 0));
+        // A wake posted from another thread before the doorbell exists marks the mailbox.
+        std::thread::spawn(|| futex::post_remote(0x10))
+            .join()
+            .unwrap();
+        assert!(with(|s| s.mailbox.rung()));
+        let start = Instant::now();
+        sleep_until(start + Duration::from_millis(2));
+        assert!(start.elapsed() >= Duration::from_millis(2));
+        assert!(with(|s| !s.reactor.is_unopened() && s.doorbell >= 0));
     }
 
     #[test]

@@ -195,8 +195,11 @@ struct Arena {
 /// All stacks of one scheduler.
 pub struct StackPool {
     classes: HashMap<usize, SizeClass>,
-    /// How many more slots may get a real guard page.
+    /// How many more slots may get a real guard page (before the first arena: the
+    /// caller's cap, to be lowered to what the machine affords).
     guard_budget: usize,
+    /// An arena was mapped: the budget is settled and the fault handler armed.
+    started: bool,
     pub stats: StackStats,
 }
 
@@ -209,17 +212,20 @@ pub struct StackStats {
 }
 
 impl StackPool {
+    /// At most `guard_budget` slots get a real guard page. Nothing is read nor mapped
+    /// until the first stack is asked for.
     pub fn new(guard_budget: usize) -> StackPool {
         StackPool {
             classes: HashMap::new(),
             guard_budget,
+            started: false,
             stats: StackStats::default(),
         }
     }
 
     /// The guard budget this machine affords: half of what is left of `vm.max_map_count`
     /// after a generous reserve for the program's own mappings.
-    pub fn default_guard_budget() -> usize {
+    fn default_guard_budget() -> usize {
         let max_maps = read_max_map_count().unwrap_or(65530);
         max_maps.saturating_sub(16384) / 2
     }
@@ -255,6 +261,11 @@ impl StackPool {
         let key = match class.carving {
             Some(key) => key,
             None => {
+                if !self.started {
+                    self.started = true;
+                    self.guard_budget = self.guard_budget.min(Self::default_guard_budget());
+                    super::overflow::arm();
+                }
                 let (key, arena) = map_arena(class.slot_bytes)?;
                 // Room for this arena's entry, so that freeing never allocates.
                 class
