@@ -5,6 +5,7 @@
  * before or after, a process at its fd limit, close_range and dup2 over the numbers
  * greenify takes later. */
 #include "case.h"
+#include <pwd.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -208,15 +209,45 @@ CASE(lazy_first_wait_is_a_pipe_read) {
     rerun("lazy_list_fds");
 }
 
-/* The first wait is for a helper thread (fsync runs on one), whose wake may come before
- * the scheduler has its doorbell. */
+/* A thread parked on a condition variable (a wait that needs no fd) while main's calls
+ * run: with another thread alive, greenify hands fsync and lookups to a helper thread. */
+static pthread_mutex_t companion_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t companion_cond = PTHREAD_COND_INITIALIZER;
+static int companion_done;
+
+static void *companion(void *arg) {
+    pthread_mutex_lock(&companion_lock);
+    while (!companion_done) pthread_cond_wait(&companion_cond, &companion_lock);
+    pthread_mutex_unlock(&companion_lock);
+    return arg;
+}
+
+static pthread_t companion_start(void) {
+    pthread_t t;
+    companion_done = 0;
+    if (pthread_create(&t, NULL, companion, NULL) != 0) { printf("pthread_create failed\n"); exit(1); }
+    return t;
+}
+
+static void companion_stop(pthread_t t) {
+    pthread_mutex_lock(&companion_lock);
+    companion_done = 1;
+    pthread_cond_signal(&companion_cond);
+    pthread_mutex_unlock(&companion_lock);
+    SHOWRC("companion join", pthread_join(t, NULL));
+}
+
+/* The first wait is for a helper thread (fsync runs on one while another thread is
+ * alive), whose wake may come before the scheduler has its doorbell. */
 CASE(lazy_first_wait_is_a_helper_fsync) {
     char path[] = "/tmp/greenify-lazy-XXXXXX";
     int fd = mkstemp(path);
     if (fd < 0) { printf("mkstemp: %s\n", en(errno)); return; }
     unlink(path);
     SHOW("write", write(fd, "data", 4));
+    pthread_t t = companion_start();
     for (int i = 0; i < 3; i++) SHOW("fsync", fsync(fd));
+    companion_stop(t);
     close(fd);
     sleep_20ms();
     read_from_thread();
@@ -224,6 +255,7 @@ CASE(lazy_first_wait_is_a_helper_fsync) {
 
 /* The first wait is a name lookup on a helper thread. */
 CASE(lazy_first_wait_is_getaddrinfo) {
+    pthread_t t = companion_start();
     for (int i = 0; i < 3; i++) {
         struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
         struct addrinfo *res = NULL;
@@ -237,8 +269,26 @@ CASE(lazy_first_wait_is_getaddrinfo) {
             freeaddrinfo(res);
         }
     }
+    companion_stop(t);
     sleep_20ms();
     read_from_thread();
+}
+
+/* A program with no other thread runs its lookups and fsync right where it calls them
+ * (a helper thread would gain it nothing): no thread, fd or handler appears. */
+CASE(lazy_lookups_alone_make_no_thread) {
+    struct passwd pw, *found = NULL;
+    char buf[4096];
+    SHOWRC("getpwuid_r", getpwuid_r(0, &pw, buf, sizeof buf, &found));
+    printf("root found: %s\n", found ? pw.pw_name : "no");
+    char path[] = "/tmp/greenify-lazy-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) { printf("mkstemp: %s\n", en(errno)); return; }
+    unlink(path);
+    SHOW("fsync", fsync(fd));
+    close(fd);
+    print_fds();
+    print_status(IDENTITY, 4);
 }
 
 /* fork before anything waited: the child's first waits work, and so do the parent's. */

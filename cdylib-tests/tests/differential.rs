@@ -93,10 +93,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "greenify's fds (made at the first wait) sit just below 1024 and grow the kernel's fd table to 1,024 entries, which select checks",
     ),
     (
-        "fcntl_setlkw_eintr",
-        "a lock wait runs on a helper thread, which a signal does not interrupt",
-    ),
-    (
         "ipc_msgrcv_eintr",
         "a SysV message queue or semaphore wait runs on a helper thread, which a signal does not interrupt",
     ),

@@ -97,8 +97,13 @@ fn helper_loop() {
 }
 
 /// Runs `call` on a helper OS thread while the current green thread parks; returns its
-/// result. Falls back to running it right here if no helper can be started.
+/// result. Runs it right here when no other green thread could use the time (a
+/// single-threaded `ls -l` then makes no helper thread, and a signal interrupts the call
+/// as natively), or if no helper can be started.
 pub fn run<F: FnOnce() -> R, R>(call: F) -> R {
+    if sched::is_alone() {
+        return call();
+    }
     let job = Job {
         call: std::cell::Cell::new(Some(call)),
         result: std::cell::Cell::new(None),

@@ -1416,6 +1416,15 @@ pub fn exit_main() {
     run_loop();
 }
 
+/// Whether the current thread is the only one that could run: no other green thread is
+/// alive, so handing its blocking call to a helper would gain nothing.
+pub fn is_alone() -> bool {
+    with(|s| {
+        let main_alive = !s.main_exited && !s.main_gone;
+        s.live + u64::from(main_alive) == 1
+    })
+}
+
 /// Whether the current thread is MAIN.
 pub fn current_is_main() -> bool {
     with(|s| s.current == MAIN)
