@@ -20,7 +20,7 @@ use crate::real;
 use crate::runtime::futex as green_futex;
 use crate::runtime::sched::{self, Interrupts, Reason, Wake};
 use libc::{c_int, c_long, timespec};
-use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::SeqCst};
 use std::time::Instant;
 
 /// syscall(2).
@@ -265,6 +265,12 @@ unsafe fn waitid(
 
 const CMD_MASK: c_int = !(libc::FUTEX_PRIVATE_FLAG | libc::FUTEX_CLOCK_REALTIME);
 
+/// Other OS threads of this process in a kernel futex wait through syscall(): counted
+/// before they wait, so a green waker that changed the word first and sees none here
+/// needs no kernel wake (the kernel's wait would find the word changed). A process-shared
+/// word may have sleepers in other processes: it is always woken in the kernel too.
+static RAW_WAITERS: AtomicUsize = AtomicUsize::new(0);
+
 /// A futex call from a thread that is not green: the kernel's, and a call that may wake
 /// sleepers also wakes the green sleepers of the addresses it names (they look again).
 unsafe fn futex_not_green(
@@ -273,8 +279,14 @@ unsafe fn futex_not_green(
     addr2: c_long,
     pass: impl FnOnce() -> c_long,
 ) -> c_long {
+    if is_wait(op) {
+        RAW_WAITERS.fetch_add(1, SeqCst);
+        let r = pass();
+        RAW_WAITERS.fetch_sub(1, SeqCst);
+        return r;
+    }
     let r = pass();
-    if r >= 0 && !is_wait(op) && green_futex::green_sleepers_exist() {
+    if r >= 0 && green_futex::green_sleepers_exist() {
         green_futex::post_remote(addr as usize);
         if names_second_address(op) {
             green_futex::post_remote(addr2 as usize);
@@ -418,7 +430,8 @@ fn far_future() -> Instant {
 fn futex_wake(addr: usize, op: c_int, n: c_int, bitset: u32) -> c_long {
     let n = n.max(1);
     let woken = sched::futex_wake(addr, n as usize) as c_int;
-    if woken == n {
+    let private = op & libc::FUTEX_PRIVATE_FLAG != 0;
+    if woken == n || (private && RAW_WAITERS.load(SeqCst) == 0) {
         return c_long::from(woken);
     }
     // SAFETY: a wake of the program's word with its own operation and bitset; the kernel
