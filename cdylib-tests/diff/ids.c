@@ -518,6 +518,19 @@ CASE(ids_thread_cputime_is_per_thread) {
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
     long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     printf("main's CPU time while another thread burned 100 ms: %s\n", ms < 50 ? "small" : "large");
+    /* And a parked thread's clock, read through its handle while this one burns. */
+    pthread_barrier_init(&ids_barrier, NULL, 2);
+    pthread_create(&t, NULL, park_on_barrier, NULL);
+    pthread_barrier_wait(&ids_barrier);
+    clockid_t clock;
+    pthread_getcpuclockid(t, &clock);
+    clock_gettime(clock, &t0);
+    burn_cpu(NULL);
+    clock_gettime(clock, &t1);
+    ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    printf("a parked thread's CPU time meanwhile: %s\n", ms < 50 ? "small" : "large");
+    pthread_barrier_wait(&ids_barrier);
+    pthread_join(t, NULL);
 }
 
 static void *robust_head(void *arg) {
