@@ -168,7 +168,7 @@ fn decide() -> u8 {
     });
     match init {
         Ok(()) => {
-            runtime::overflow::install(crate::real::sigaction);
+            runtime::overflow::install(crate::real::sigaction, crate::real::sigaltstack);
             cancel::install();
             ::log::debug!(
                 "green runtime started (stack size {} bytes)",

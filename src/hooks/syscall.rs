@@ -265,11 +265,36 @@ unsafe fn waitid(
 
 const CMD_MASK: c_int = !(libc::FUTEX_PRIVATE_FLAG | libc::FUTEX_CLOCK_REALTIME);
 
-/// Other OS threads of this process in a kernel futex wait through syscall(): counted
-/// before they wait, so a green waker that changed the word first and sees none here
-/// needs no kernel wake (the kernel's wait would find the word changed). A process-shared
-/// word may have sleepers in other processes: it is always woken in the kernel too.
-static RAW_WAITERS: AtomicUsize = AtomicUsize::new(0);
+/// The words other OS threads of this process wait on in the kernel through syscall()
+/// (0: a free slot), and how many such waits found no free slot. A green waker that
+/// changed its word first and finds it in neither needs no kernel wake (a wait that
+/// registers later finds the word changed). Words of other processes' sleepers (a
+/// process-shared futex) are never known: those are always woken in the kernel too.
+static RAW_WAITS: [AtomicUsize; 32] = [const { AtomicUsize::new(0) }; 32];
+static RAW_WAITS_UNLISTED: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs `wait`, a kernel futex wait on `addr`, listed in [`RAW_WAITS`].
+fn listed_raw_wait(addr: usize, wait: impl FnOnce() -> c_long) -> c_long {
+    let slot = RAW_WAITS
+        .iter()
+        .position(|s| s.compare_exchange(0, addr, SeqCst, SeqCst).is_ok());
+    if slot.is_none() {
+        RAW_WAITS_UNLISTED.fetch_add(1, SeqCst);
+    }
+    let r = wait();
+    match slot {
+        Some(i) => RAW_WAITS[i].store(0, SeqCst),
+        None => {
+            RAW_WAITS_UNLISTED.fetch_sub(1, SeqCst);
+        }
+    }
+    r
+}
+
+/// Whether an OS thread of this process may sleep in the kernel on `addr`.
+fn raw_waiters_may_exist(addr: usize) -> bool {
+    RAW_WAITS_UNLISTED.load(SeqCst) != 0 || RAW_WAITS.iter().any(|s| s.load(SeqCst) == addr)
+}
 
 /// A futex call from a thread that is not green: the kernel's, and a call that may wake
 /// sleepers also wakes the green sleepers of the addresses it names (they look again).
@@ -280,10 +305,7 @@ unsafe fn futex_not_green(
     pass: impl FnOnce() -> c_long,
 ) -> c_long {
     if is_wait(op) {
-        RAW_WAITERS.fetch_add(1, SeqCst);
-        let r = pass();
-        RAW_WAITERS.fetch_sub(1, SeqCst);
-        return r;
+        return listed_raw_wait(addr as usize, pass);
     }
     let r = pass();
     if r >= 0 && green_futex::green_sleepers_exist() {
@@ -431,7 +453,7 @@ fn futex_wake(addr: usize, op: c_int, n: c_int, bitset: u32) -> c_long {
     let n = n.max(1);
     let woken = sched::futex_wake(addr, n as usize) as c_int;
     let private = op & libc::FUTEX_PRIVATE_FLAG != 0;
-    if woken == n || (private && RAW_WAITERS.load(SeqCst) == 0) {
+    if woken == n || (private && !raw_waiters_may_exist(addr)) {
         return c_long::from(woken);
     }
     // SAFETY: a wake of the program's word with its own operation and bitset; the kernel

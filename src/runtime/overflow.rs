@@ -150,9 +150,12 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
     }
 }
 
+/// The sigaltstack to use (the real libc one: the library's own is a hook).
+type SigaltstackFn = unsafe fn(*const libc::stack_t, *mut libc::stack_t) -> libc::c_int;
+
 /// Installs the fault handler on an alternate stack for the calling OS thread, with
-/// `sigaction` (the real one).
-pub fn install(sigaction: SigactionFn) {
+/// `sigaction` and `sigaltstack` (the real ones).
+pub fn install(sigaction: SigactionFn, sigaltstack: SigaltstackFn) {
     SIGACTION.store(sigaction as usize, Relaxed);
     // The alternate stack is leaked on purpose: it must outlive the thread's last fault.
     let alt = vec![0u8; ALT_STACK_BYTES].leak();
@@ -165,9 +168,9 @@ pub fn install(sigaction: SigactionFn) {
     // fully initialised; PREVIOUS is written before the handler is installed.
     unsafe {
         let mut current: libc::stack_t = std::mem::zeroed();
-        libc::sigaltstack(std::ptr::null(), &mut current);
+        sigaltstack(std::ptr::null(), &mut current);
         if current.ss_flags & libc::SS_DISABLE != 0 {
-            libc::sigaltstack(&stack, std::ptr::null_mut());
+            sigaltstack(&stack, std::ptr::null_mut());
         }
         for (i, &sig) in SIGNALS.iter().enumerate() {
             let mut action: libc::sigaction = std::mem::zeroed();
