@@ -5,6 +5,9 @@
 #include <linux/futex.h>
 #include <signal.h>
 #include <dirent.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -376,6 +379,78 @@ CASE(ids_syscall_futex_signal) {
     futex_signal_case("SA_RESTART", SA_RESTART, NULL);
 }
 
+/* ---- the waiting numbers through syscall() ---- */
+
+static void write_x_later(int fd) { write_x(fd); }
+
+CASE(ids_syscall_waits_take_the_hooks_paths) {
+    int p[2];
+    (void)!pipe(p);
+    /* The writer is another thread: the read must let it run. */
+    struct after *a = after(20, write_x_later, p[1]);
+    char c;
+    SHOW("read", syscall(SYS_read, p[0], &c, 1));
+    after_join(a);
+    struct pollfd pfd = {p[0], POLLIN, 0};
+    struct timespec ts = {0, 30 * 1000000L};
+    SHOW("ppoll, nothing to read", syscall(SYS_ppoll, &pfd, 1, &ts, NULL, 8));
+    printf("time left written back: %s\n", ts.tv_sec == 0 && ts.tv_nsec == 0 ? "zero" : "not zero");
+    write_x(p[1]);
+    ts.tv_nsec = 500 * 1000000L;
+    SHOW("ppoll, ready", syscall(SYS_ppoll, &pfd, 1, &ts, NULL, 8));
+    printf("time left written back: %s\n", ts.tv_nsec > 400 * 1000000L ? "most" : "little");
+    sigset_t mask;
+    sigemptyset(&mask);
+    SHOW("ppoll, mask size 4", syscall(SYS_ppoll, &pfd, 1, &ts, &mask, 4));
+    fd_set r;
+    FD_ZERO(&r);
+    FD_SET(p[0], &r);
+    struct { const sigset_t *ss; size_t len; } sig6 = {&mask, 8}, bad6 = {&mask, 4};
+    ts.tv_nsec = 500 * 1000000L;
+    SHOW("pselect6, ready", syscall(SYS_pselect6, p[0] + 1, &r, NULL, NULL, &ts, &sig6));
+    printf("time left written back: %s\n", ts.tv_nsec > 400 * 1000000L ? "most" : "little");
+    SHOW("pselect6, mask size 4", syscall(SYS_pselect6, p[0] + 1, &r, NULL, NULL, &ts, &bad6));
+    SHOW("pselect6, bad mask argument", syscall(SYS_pselect6, p[0] + 1, &r, NULL, NULL, &ts, BADPTR));
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN}, out;
+    epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
+    SHOW("epoll_pwait, mask size 4", syscall(SYS_epoll_pwait, ep, &out, 1, 0, &mask, 4));
+    SHOW("epoll_pwait", syscall(SYS_epoll_pwait, ep, &out, 1, 100, &mask, 8));
+    SHOW("read", syscall(SYS_read, p[0], &c, 1));
+    a = after(20, write_x_later, p[1]);
+    SHOW("epoll_wait for the writer", syscall(SYS_epoll_wait, ep, &out, 1, 2000));
+    after_join(a);
+    struct timespec bad = {0, 1000000000L}, tenms = {0, 10 * 1000000L};
+    SHOW("clock_nanosleep, bad time", syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &bad, NULL));
+    SHOW("clock_nanosleep", syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &tenms, NULL));
+    SHOW("nanosleep", syscall(SYS_nanosleep, &tenms, NULL));
+    SHOW("sched_yield", syscall(SYS_sched_yield));
+    close(ep);
+    close(p[0]);
+    close(p[1]);
+}
+
+CASE(ids_syscall_child_waits) {
+    pid_t child = fork();
+    if (child == 0) {
+        msleep(20);
+        _exit(7);
+    }
+    siginfo_t info = {0};
+    struct rusage ru;
+    SHOW("waitid with rusage", syscall(SYS_waitid, P_PID, child, &info, WEXITED, &ru));
+    printf("status %d, same child %s\n", info.si_status, info.si_pid == child ? "yes" : "no");
+    SHOW("waitid again", syscall(SYS_waitid, P_PID, child, &info, WEXITED, NULL));
+    child = fork();
+    if (child == 0) {
+        msleep(20);
+        _exit(3);
+    }
+    int status = 0;
+    SHOW("wait4", syscall(SYS_wait4, child, &status, 0, NULL) == child);
+    printf("status %d\n", WEXITSTATUS(status));
+}
+
 /* ---- sigaltstack ---- */
 
 #define ALT_SIZE (64 * 1024)
@@ -518,6 +593,19 @@ CASE(ids_thread_cputime_is_per_thread) {
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
     long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     printf("main's CPU time while another thread burned 100 ms: %s\n", ms < 50 ? "small" : "large");
+    /* And a parked thread's clock, read through its handle while this one burns. */
+    pthread_barrier_init(&ids_barrier, NULL, 2);
+    pthread_create(&t, NULL, park_on_barrier, NULL);
+    pthread_barrier_wait(&ids_barrier);
+    clockid_t clock;
+    pthread_getcpuclockid(t, &clock);
+    clock_gettime(clock, &t0);
+    burn_cpu(NULL);
+    clock_gettime(clock, &t1);
+    ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    printf("a parked thread's CPU time meanwhile: %s\n", ms < 50 ? "small" : "large");
+    pthread_barrier_wait(&ids_barrier);
+    pthread_join(t, NULL);
 }
 
 static void *robust_head(void *arg) {

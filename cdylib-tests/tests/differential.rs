@@ -26,7 +26,7 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     ),
     (
         "ids_thread_cputime_is_per_thread",
-        "CLOCK_THREAD_CPUTIME_ID is the OS thread's CPU time, which every green thread on it adds to",
+        "CLOCK_THREAD_CPUTIME_ID and pthread_getcpuclockid's clock are the OS thread's CPU time, which every green thread on it adds to",
     ),
     (
         "ids_robust_list_per_thread",

@@ -168,7 +168,7 @@ fn decide() -> u8 {
         guard_budget: config.guard_pages.unwrap_or(usize::MAX),
         fd_floor: runtime::reactor::internal_fd_floor(),
     });
-    runtime::overflow::set_sigaction(crate::real::sigaction);
+    runtime::overflow::set_sigaction(crate::real::sigaction, crate::real::sigaltstack);
     cancel::install();
     ::log::debug!(
         "green runtime started (stack size {} bytes)",

@@ -425,18 +425,27 @@ pub unsafe extern "C" fn sigprocmask(
     }
 }
 
-/// sigaltstack: each green thread has its own, as the program set it (a new thread none,
-/// as natively), checked as the kernel checks it. The OS thread keeps the alternate stack
+/// sigaltstack: once green threads exist, each has its own, as the program set it (a new
+/// thread none, as natively; main the one it had set before), checked as the kernel
+/// checks it. The OS thread keeps the alternate stack
 /// greenify gave it (runtime/overflow.rs): a handler the kernel runs on an alternate
 /// stack runs there, so one thread's stack going away (Rust's std unmaps it at thread
 /// exit) never leaves another's handler without one. While such a handler runs for a
 /// thread that has an alternate stack, that thread is reported on it (SS_ONSTACK).
 #[no_mangle]
 pub unsafe extern "C" fn sigaltstack(ss: *const libc::stack_t, old: *mut libc::stack_t) -> c_int {
-    let Some(_green) = enter() else {
+    let green = enter();
+    if green.is_none() || !runtime::overflow::armed() {
+        // Another OS thread's, or no green thread has a stack of greenify's yet: the OS
+        // thread's alternate stack is still the program's own.
         // SAFETY: forwarded.
         return unsafe { real::sigaltstack(ss, old) };
-    };
+    }
+    if runtime::sched::current_is_main() {
+        if let Some((sp, size)) = runtime::overflow::take_program_altstack() {
+            runtime::sched::set_altstack(runtime::sched::AltStack { sp, size, flags: 0 });
+        }
+    }
     let wanted = if ss.is_null() {
         None
     } else {

@@ -20,7 +20,7 @@ use crate::real;
 use crate::runtime::futex as green_futex;
 use crate::runtime::sched::{self, Interrupts, Reason, Wake};
 use libc::{c_int, c_long, timespec};
-use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::SeqCst};
 use std::time::Instant;
 
 /// syscall(2).
@@ -265,6 +265,37 @@ unsafe fn waitid(
 
 const CMD_MASK: c_int = !(libc::FUTEX_PRIVATE_FLAG | libc::FUTEX_CLOCK_REALTIME);
 
+/// The words other OS threads of this process wait on in the kernel through syscall()
+/// (0: a free slot), and how many such waits found no free slot. A green waker that
+/// changed its word first and finds it in neither needs no kernel wake (a wait that
+/// registers later finds the word changed). Words of other processes' sleepers (a
+/// process-shared futex) are never known: those are always woken in the kernel too.
+static RAW_WAITS: [AtomicUsize; 32] = [const { AtomicUsize::new(0) }; 32];
+static RAW_WAITS_UNLISTED: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs `wait`, a kernel futex wait on `addr`, listed in [`RAW_WAITS`].
+fn listed_raw_wait(addr: usize, wait: impl FnOnce() -> c_long) -> c_long {
+    let slot = RAW_WAITS
+        .iter()
+        .position(|s| s.compare_exchange(0, addr, SeqCst, SeqCst).is_ok());
+    if slot.is_none() {
+        RAW_WAITS_UNLISTED.fetch_add(1, SeqCst);
+    }
+    let r = wait();
+    match slot {
+        Some(i) => RAW_WAITS[i].store(0, SeqCst),
+        None => {
+            RAW_WAITS_UNLISTED.fetch_sub(1, SeqCst);
+        }
+    }
+    r
+}
+
+/// Whether an OS thread of this process may sleep in the kernel on `addr`.
+fn raw_waiters_may_exist(addr: usize) -> bool {
+    RAW_WAITS_UNLISTED.load(SeqCst) != 0 || RAW_WAITS.iter().any(|s| s.load(SeqCst) == addr)
+}
+
 /// A futex call from a thread that is not green: the kernel's, and a call that may wake
 /// sleepers also wakes the green sleepers of the addresses it names (they look again).
 unsafe fn futex_not_green(
@@ -273,8 +304,11 @@ unsafe fn futex_not_green(
     addr2: c_long,
     pass: impl FnOnce() -> c_long,
 ) -> c_long {
+    if is_wait(op) {
+        return listed_raw_wait(addr as usize, pass);
+    }
     let r = pass();
-    if r >= 0 && !is_wait(op) && green_futex::green_sleepers_exist() {
+    if r >= 0 && green_futex::green_sleepers_exist() {
         green_futex::post_remote(addr as usize);
         if names_second_address(op) {
             green_futex::post_remote(addr2 as usize);
@@ -418,7 +452,8 @@ fn far_future() -> Instant {
 fn futex_wake(addr: usize, op: c_int, n: c_int, bitset: u32) -> c_long {
     let n = n.max(1);
     let woken = sched::futex_wake(addr, n as usize) as c_int;
-    if woken == n {
+    let private = op & libc::FUTEX_PRIVATE_FLAG != 0;
+    if woken == n || (private && !raw_waiters_may_exist(addr)) {
         return c_long::from(woken);
     }
     // SAFETY: a wake of the program's word with its own operation and bitset; the kernel

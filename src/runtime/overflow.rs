@@ -151,8 +151,19 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
     }
 }
 
-/// The sigaction [`arm`] will use (the real one: the library's own is a hook).
-pub fn set_sigaction(sigaction: SigactionFn) {
+/// The sigaltstack to use (the real libc one: the library's own is a hook).
+type SigaltstackFn = unsafe fn(*const libc::stack_t, *mut libc::stack_t) -> libc::c_int;
+static SIGALTSTACK: AtomicUsize = AtomicUsize::new(0);
+
+/// The alternate stack the program had set when [`arm`] gave the OS thread greenify's
+/// (sp, size; size 0: none), for the thread that made it to see as its own.
+static PROGRAM_ALTSTACK: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+static ARMED: AtomicBool = AtomicBool::new(false);
+
+/// The sigaction and sigaltstack [`arm`] will use (the real ones: the library's own are
+/// hooks).
+pub fn set_sigaction(sigaction: SigactionFn, sigaltstack: SigaltstackFn) {
+    SIGALTSTACK.store(sigaltstack as usize, Relaxed);
     SIGACTION.store(sigaction as usize, Relaxed);
 }
 
@@ -161,13 +172,17 @@ pub fn set_sigaction(sigaction: SigactionFn) {
 /// program's signal dispositions and alternate stack stay exactly its own. Does nothing
 /// before [`set_sigaction`] (unit tests).
 pub fn arm() {
-    static ARMED: AtomicBool = AtomicBool::new(false);
     let sigaction = SIGACTION.load(Relaxed);
     if sigaction == 0 || ARMED.swap(true, Relaxed) {
         return;
     }
-    // SAFETY: SIGACTION holds a SigactionFn (set_sigaction).
-    let sigaction: SigactionFn = unsafe { std::mem::transmute::<usize, SigactionFn>(sigaction) };
+    // SAFETY: SIGACTION and SIGALTSTACK hold the functions set_sigaction stored.
+    let (sigaction, sigaltstack) = unsafe {
+        (
+            std::mem::transmute::<usize, SigactionFn>(sigaction),
+            std::mem::transmute::<usize, SigaltstackFn>(SIGALTSTACK.load(Relaxed)),
+        )
+    };
     // The alternate stack is leaked on purpose: it must outlive the thread's last fault.
     let alt = vec![0u8; ALT_STACK_BYTES].leak();
     let stack = libc::stack_t {
@@ -178,11 +193,15 @@ pub fn arm() {
     // SAFETY: `stack` describes leaked memory that stays valid; the sigaction structs are
     // fully initialised; PREVIOUS is written before the handler is installed.
     unsafe {
+        // From here on green threads have alternate stacks of their own (the sigaltstack
+        // hook keeps them) and the OS thread has greenify's, which no thread can take away.
         let mut current: libc::stack_t = std::mem::zeroed();
-        libc::sigaltstack(std::ptr::null(), &mut current);
-        if current.ss_flags & libc::SS_DISABLE != 0 {
-            libc::sigaltstack(&stack, std::ptr::null_mut());
+        sigaltstack(std::ptr::null(), &mut current);
+        if current.ss_flags & libc::SS_DISABLE == 0 {
+            PROGRAM_ALTSTACK[0].store(current.ss_sp as usize, Relaxed);
+            PROGRAM_ALTSTACK[1].store(current.ss_size, Relaxed);
         }
+        sigaltstack(&stack, std::ptr::null_mut());
         for (i, &sig) in SIGNALS.iter().enumerate() {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = on_fault as *const () as usize;
@@ -192,4 +211,17 @@ pub fn arm() {
             sigaction(sig, &action, std::ptr::null_mut());
         }
     }
+}
+
+/// Whether green threads have alternate stacks of their own yet (see [`arm`]); before,
+/// the program's sigaltstack calls are the OS thread's, as natively.
+pub fn armed() -> bool {
+    ARMED.load(Relaxed)
+}
+
+/// The alternate stack the program had set before [`arm`] (sp, size), once: the thread
+/// that set it takes it as its own.
+pub fn take_program_altstack() -> Option<(usize, usize)> {
+    let size = PROGRAM_ALTSTACK[1].swap(0, Relaxed);
+    (size != 0).then(|| (PROGRAM_ALTSTACK[0].load(Relaxed), size))
 }

@@ -265,7 +265,7 @@ impl Thread {
             sigmask: 0,
             handlers_due: 0,
             holds_handlers: false,
-            identity: Identity::OS_THREAD,
+            identity: Identity::FREE,
         }
     }
 }
@@ -452,7 +452,7 @@ pub fn after_fork_child() {
         // inherited).
         s.threads[me as usize].handlers_due = 0;
         // The forking thread is the child's first thread: its id is the OS thread's again.
-        s.threads[me as usize].identity.tid = Identity::OS_THREAD.tid;
+        s.threads[me as usize].identity.tid = os_tid();
         interrupt::take(|i| {
             s.interrupt(interrupt::Interruption {
                 deliver: false,
@@ -478,6 +478,7 @@ pub fn init_current_thread(config: Config) {
     let mut main = Thread::free();
     main.state = State::Running;
     main.name[..4].copy_from_slice(b"main");
+    main.identity = Identity::new(os_tid());
     let os_mask = os_sigmask(None);
     main.sigmask = os_mask;
     let sched = Box::new(Scheduler {
@@ -1687,13 +1688,14 @@ impl AltStack {
 /// What the program sees of a green thread's kernel identity.
 #[derive(Clone, Copy, Debug)]
 struct Identity {
-    /// Its thread id; 0: the OS thread's own.
+    /// Its thread id: the OS thread's own for MAIN (and for the thread that forked, in the
+    /// child), kept here so that gettid makes no system call.
     tid: i32,
     altstack: AltStack,
 }
 
 impl Identity {
-    const OS_THREAD: Identity = Identity {
+    const FREE: Identity = Identity {
         tid: 0,
         altstack: AltStack::DISABLED,
     };
@@ -1708,16 +1710,16 @@ impl Identity {
 
 /// A fresh green thread id. After i32::MAX the numbers start again from the bottom of the
 /// range, skipping those live threads hold (as the kernel's own ids wrap at pid_max).
+/// Only the main OS thread's scheduler spawns (see hooks/mod.rs), so a plain load and
+/// store suffice: no locked instruction on the spawn path.
 fn next_green_tid(threads: &[Thread]) -> i32 {
     loop {
-        let tid = NEXT_GREEN_TID
-            .fetch_update(Relaxed, Relaxed, |t| {
-                Some(t.checked_add(1).unwrap_or_else(|| {
-                    GREEN_TIDS_WRAPPED.store(true, Relaxed);
-                    PID_MAX_LIMIT + 1
-                }))
-            })
-            .unwrap_or(PID_MAX_LIMIT + 1);
+        let tid = NEXT_GREEN_TID.load(Relaxed);
+        let next = tid.checked_add(1).unwrap_or_else(|| {
+            GREEN_TIDS_WRAPPED.store(true, Relaxed);
+            PID_MAX_LIMIT + 1
+        });
+        NEXT_GREEN_TID.store(next, Relaxed);
         let taken = GREEN_TIDS_WRAPPED.load(Relaxed)
             && threads
                 .iter()
@@ -1734,19 +1736,15 @@ fn os_tid() -> i32 {
 
 /// The current green thread's id, as gettid shows it.
 pub fn current_tid() -> i32 {
-    match with(|s| s.threads[s.current as usize].identity.tid) {
-        0 => os_tid(),
-        tid => tid,
-    }
+    with(|s| s.threads[s.current as usize].identity.tid)
 }
 
 /// The live (not exited) green thread whose id is `tid`, if any.
 pub fn thread_by_tid(tid: i32) -> Option<ThreadId> {
-    let os = os_tid();
     with(|s| {
         s.threads.iter().position(|t| {
             matches!(t.state, State::Ready | State::Running | State::Parked)
-                && (t.identity.tid == tid || (t.identity.tid == 0 && tid == os))
+                && t.identity.tid == tid
         })
     })
     .map(|i| i as ThreadId)
