@@ -202,13 +202,17 @@ pub unsafe extern "C" fn ptrace(
     } else {
         data
     };
+    let args = [request as usize, pid as usize, addr as usize, data as usize];
     // SAFETY: the program's own arguments (for PEEK requests, our own word to fill).
-    let result = unsafe { libc::syscall(libc::SYS_ptrace, request, pid, addr, data) };
-    if peek && result >= 0 {
+    let result = unsafe { crate::runtime::raw::syscall(libc::SYS_ptrace, &args) };
+    if result < 0 {
+        return super::fail(-result as c_int);
+    }
+    if peek {
         super::set_errno(0);
         return word;
     }
-    result
+    result as libc::c_long
 }
 
 /// A wait returned `pid` with `status` (or NULL): if the child ended, it was reaped.

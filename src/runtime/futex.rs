@@ -279,7 +279,6 @@ pub fn native_wait(
     deadline: Option<Instant>,
     shared: bool,
 ) -> bool {
-    let saved = super::errno::get();
     NATIVE_SLEEPERS.fetch_add(1, SeqCst);
     let timeout = deadline.map(|d| {
         let left = d.saturating_duration_since(Instant::now());
@@ -297,20 +296,21 @@ pub fn native_wait(
             .map_or(std::ptr::null(), |t| t as *const libc::timespec);
         // SAFETY: FUTEX_WAIT reads the word atomically and sleeps; `ts` outlives the call.
         let r = unsafe {
-            libc::syscall(
+            super::raw::syscall(
                 libc::SYS_futex,
-                word.as_ptr(),
-                futex_op(shared, libc::FUTEX_WAIT),
-                expected,
-                ts,
+                &[
+                    word.as_ptr() as usize,
+                    futex_op(shared, libc::FUTEX_WAIT) as usize,
+                    expected as usize,
+                    ts as usize,
+                ],
             )
         };
-        if r < 0 && super::errno::get() == libc::ETIMEDOUT {
+        if r == -(libc::ETIMEDOUT as isize) {
             in_time = false;
         }
     }
     NATIVE_SLEEPERS.fetch_sub(1, SeqCst);
-    super::errno::set(saved);
     in_time
 }
 
@@ -320,17 +320,17 @@ pub fn native_wake(word: &AtomicU32, n: u32, shared: bool) {
     if !shared && NATIVE_SLEEPERS.load(SeqCst) == 0 {
         return;
     }
-    let saved = super::errno::get();
     // SAFETY: FUTEX_WAKE only reads the address.
     unsafe {
-        libc::syscall(
+        super::raw::syscall(
             libc::SYS_futex,
-            word.as_ptr(),
-            futex_op(shared, libc::FUTEX_WAKE),
-            n.min(i32::MAX as u32),
+            &[
+                word.as_ptr() as usize,
+                futex_op(shared, libc::FUTEX_WAKE) as usize,
+                n.min(i32::MAX as u32) as usize,
+            ],
         );
     }
-    super::errno::set(saved);
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //!
 //! It knows nothing of hooks: it speaks of threads, fds, interests and deadlines, never
 //! of libc functions, and it calls no libc function that greenify overrides (its own
-//! I/O is raw syscalls through rustix). Everything here is unit-tested as plain Rust.
+//! I/O is raw syscalls through rustix or `raw`). Everything here is unit-tested as plain Rust.
 
 pub mod errno;
 pub mod fdtable;
@@ -12,6 +12,7 @@ pub mod keys;
 pub mod offload;
 pub mod os_thread;
 pub mod overflow;
+pub mod raw;
 pub mod reactor;
 pub mod sched;
 pub mod stack;

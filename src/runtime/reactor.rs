@@ -403,20 +403,20 @@ impl Reactor {
             tv_sec: 0,
             tv_nsec: wait.as_nanos() as libc::c_long,
         };
-        let saved = super::errno::get();
         // SAFETY: `polled` holds `len` pollfds and `ts` lives across the call; no signal
         // mask is passed. The raw system call: libc's ppoll is greenify's own hook.
         let n = unsafe {
-            libc::syscall(
+            super::raw::syscall(
                 libc::SYS_ppoll,
-                polled.as_mut_ptr(),
-                polled.len(),
-                &ts as *const libc::timespec,
-                0usize,
-                8usize,
+                &[
+                    polled.as_mut_ptr() as usize,
+                    polled.len(),
+                    &ts as *const libc::timespec as usize,
+                    0,
+                    8,
+                ],
             )
         };
-        super::errno::set(saved);
         if n <= 0 {
             return;
         }
@@ -445,9 +445,8 @@ fn precise_wait(
     timeout: Option<Duration>,
 ) -> usize {
     static NO_PWAIT2: AtomicBool = AtomicBool::new(false);
-    let saved = super::errno::get();
-    let buf = events.as_mut_ptr().cast::<libc::epoll_event>();
-    let len = events.len() as libc::c_long;
+    let buf = events.as_mut_ptr() as usize;
+    let len = events.len();
     let mut result = -1;
     if !NO_PWAIT2.load(Ordering::Relaxed) {
         let ts = timeout.map(|d| libc::timespec {
@@ -460,29 +459,27 @@ fn precise_wait(
         // SAFETY: `buf` has room for `len` events; the timespec lives across the call; no
         // signal mask is passed.
         result = unsafe {
-            libc::syscall(
+            super::raw::syscall(
                 libc::SYS_epoll_pwait2,
-                epfd,
-                buf,
-                len,
-                ts_ptr,
-                0usize,
-                8usize,
+                &[epfd as usize, buf, len, ts_ptr as usize, 0, 8],
             )
         };
-        if result < 0 && super::errno::get() == libc::ENOSYS {
+        if result == -(libc::ENOSYS as isize) {
             NO_PWAIT2.store(true, Ordering::Relaxed);
         }
     }
     if NO_PWAIT2.load(Ordering::Relaxed) {
         let ms = timeout.map_or(-1, |d| {
-            d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_long
+            d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
         });
         // SAFETY: as above, with a millisecond timeout.
-        result =
-            unsafe { libc::syscall(libc::SYS_epoll_pwait, epfd, buf, len, ms, 0usize, 8usize) };
+        result = unsafe {
+            super::raw::syscall(
+                libc::SYS_epoll_pwait,
+                &[epfd as usize, buf, len, ms as usize, 0, 8],
+            )
+        };
     }
-    super::errno::set(saved);
     result.max(0) as usize
 }
 

@@ -1164,18 +1164,18 @@ pub fn handler_mask(extra: Option<u64>) {
 fn os_sigmask(mask: Option<u64>) -> u64 {
     let mut old: u64 = 0;
     let new_ptr = mask.as_ref().map_or(std::ptr::null(), |m| m as *const u64);
-    let saved = errno::get();
     // SAFETY: rt_sigprocmask with an 8-byte kernel sigset, both pointers valid or NULL.
     unsafe {
-        libc::syscall(
+        super::raw::syscall(
             libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK,
-            new_ptr,
-            &mut old as *mut u64,
-            8usize,
+            &[
+                libc::SIG_SETMASK as usize,
+                new_ptr as usize,
+                &mut old as *mut u64 as usize,
+                8,
+            ],
         );
     }
-    errno::set(saved);
     old
 }
 

@@ -465,8 +465,9 @@ fn gap_watch() -> Option<i32> {
 }
 
 fn open_gap_watch() -> Option<i32> {
-    // SAFETY: userfaultfd takes only flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC | UFFD_USER_MODE_ONLY) };
+    let flags = (libc::O_CLOEXEC | UFFD_USER_MODE_ONLY) as usize;
+    // SAFETY: userfaultfd takes only flags and returns a new fd or -errno.
+    let fd = unsafe { super::raw::syscall(libc::SYS_userfaultfd, &[flags]) };
     if fd < 0 {
         return None;
     }
@@ -495,7 +496,10 @@ fn close_watch(fd: i32) {
 /// system call: libc's ioctl is greenify's own hook.
 fn uffd_ioctl(fd: i32, request: u64, arg: &mut [u64]) -> bool {
     // SAFETY: `request` is a userfaultfd ioctl whose argument struct is `arg`'s words.
-    unsafe { libc::syscall(libc::SYS_ioctl, fd, request, arg.as_mut_ptr()) == 0 }
+    unsafe {
+        let args = [fd as usize, request as usize, arg.as_mut_ptr() as usize];
+        super::raw::syscall(libc::SYS_ioctl, &args) == 0
+    }
 }
 
 /// Registers an arena's slots for write protection; false if gaps cannot be watched.

@@ -1,0 +1,64 @@
+//! System calls made with the instruction itself.
+//!
+//! greenify exports a `syscall` of its own (a hook), so `libc::syscall` from inside the
+//! library would reach it; and the runtime must not touch the program's errno. A raw call
+//! does neither: it answers the kernel's value, a negative errno on failure.
+
+/// Makes system call `nr` with up to six arguments (missing ones are 0) and returns the
+/// kernel's answer: the result, or `-errno`.
+///
+/// # Safety
+/// The arguments must be what the kernel expects for `nr`: pointers valid for what the
+/// call reads and writes.
+#[inline]
+pub unsafe fn syscall(nr: libc::c_long, args: &[usize]) -> isize {
+    let mut a = [0usize; 6];
+    a[..args.len()].copy_from_slice(args);
+    let ret: isize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the x86_64 Linux system call convention: number in rax, arguments in rdi,
+    // rsi, rdx, r10, r8, r9; the kernel clobbers rcx and r11 and returns in rax. The
+    // caller vouches for the arguments.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            inlateout("rax") nr as isize => ret,
+            in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
+            in("r10") a[3], in("r8") a[4], in("r9") a[5],
+            lateout("rcx") _, lateout("r11") _,
+            options(nostack),
+        );
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: the aarch64 Linux convention: number in x8, arguments and result in x0..x5.
+    // The caller vouches for the arguments.
+    unsafe {
+        std::arch::asm!(
+            "svc 0",
+            in("x8") nr,
+            inlateout("x0") a[0] as isize => ret,
+            in("x1") a[1], in("x2") a[2], in("x3") a[3], in("x4") a[4], in("x5") a[5],
+            options(nostack),
+        );
+    }
+    ret
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_results_and_negative_errnos_without_touching_errno() {
+        // SAFETY: getpid takes no argument; close(-1) only fails.
+        unsafe {
+            assert_eq!(syscall(libc::SYS_getpid, &[]), libc::getpid() as isize);
+            *libc::__errno_location() = 1234;
+            assert_eq!(
+                syscall(libc::SYS_close, &[usize::MAX]),
+                -(libc::EBADF as isize)
+            );
+            assert_eq!(*libc::__errno_location(), 1234);
+        }
+    }
+}
