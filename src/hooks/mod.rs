@@ -8,6 +8,9 @@
 //! The mode is one byte per OS thread. It stays consistent across green switches because
 //! every switch happens inside a hook (mode `LIBRARY` on both sides); a new green thread
 //! starts in `APPLICATION` mode, and goes back to `LIBRARY` when its start routine returns.
+//! Only one OS thread runs a scheduler (see [`decide`]), so its mode is a static; every
+//! other OS thread is told apart by its scheduler word (`runtime::os_thread`), which no
+//! thread-pointer switch can move.
 
 pub mod blocking;
 pub mod cancel;
@@ -30,10 +33,11 @@ pub mod time;
 
 use crate::config::Config;
 use crate::runtime;
-use std::cell::Cell;
+use runtime::os_thread::{self, NO_SCHEDULER};
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::OnceLock;
 
+/// An OS thread that made no hooked call yet.
 const UNDECIDED: u8 = 0;
 /// Not a green OS thread: everything passes through.
 const NATIVE: u8 = 1;
@@ -42,29 +46,20 @@ const APPLICATION: u8 = 2;
 /// A green thread inside greenify.
 const LIBRARY: u8 = 3;
 
-thread_local! {
-    static MODE: Cell<u8> = const { Cell::new(UNDECIDED) };
-}
+/// The mode of the OS thread that runs the scheduler.
+static SCHEDULER_MODE: AtomicU8 = AtomicU8::new(LIBRARY);
 
-/// The mode of the process's main OS thread once its scheduler runs: a static, because
-/// it is read on every hooked call (a thread-local costs a `__tls_get_addr` call).
-/// LIBRARY until `decide` has finished there.
-static MAIN_MODE: AtomicU8 = AtomicU8::new(LIBRARY);
-
+#[inline]
 fn mode() -> u8 {
-    if runtime::os_thread::is_main() {
-        MAIN_MODE.load(Relaxed)
-    } else {
-        MODE.with(Cell::get)
+    match os_thread::sched_word() {
+        os_thread::UNDECIDED => UNDECIDED,
+        NO_SCHEDULER => NATIVE,
+        _ => SCHEDULER_MODE.load(Relaxed),
     }
 }
 
 fn set_mode(mode: u8) {
-    if runtime::os_thread::is_main() {
-        MAIN_MODE.store(mode, Relaxed);
-    } else {
-        MODE.with(|m| m.set(mode));
-    }
+    SCHEDULER_MODE.store(mode, Relaxed);
 }
 
 /// Proof that the current call runs green; restores APPLICATION mode when dropped.
@@ -92,12 +87,8 @@ pub fn enter() -> Option<Green> {
         }
         UNDECIDED => {
             // Calls made while deciding (there should be none) pass through.
-            set_mode(LIBRARY);
-            let decided = decide();
-            // Deciding may have made this the main OS thread, whose mode is MAIN_MODE.
-            set_mode(decided);
-            if decided == APPLICATION {
-                set_mode(LIBRARY);
+            os_thread::set_sched_word(NO_SCHEDULER);
+            if decide() {
                 Some(Green(()))
             } else {
                 None
@@ -119,7 +110,7 @@ pub fn end_application() {
 
 /// Runs the program's code (a once routine, a key destructor) from inside a hook.
 pub fn run_application<R>(f: impl FnOnce() -> R) -> R {
-    let previous = mode();
+    let previous = SCHEDULER_MODE.load(Relaxed);
     set_mode(APPLICATION);
     let result = f();
     set_mode(previous);
@@ -146,23 +137,28 @@ pub fn config() -> &'static Config {
     CONFIG.get_or_init(|| {
         let config = Config::from_env();
         crate::log::init(config.log_level);
+        if config.tls_bad_value {
+            ::log::warn!("GREENIFY_TLS must be auto, on or off: auto it is");
+        }
         config
     })
 }
 
 /// Decides whether the calling OS thread becomes a green scheduler: only the process's
 /// main thread does (this M:1 model); every other OS thread passes through.
-fn decide() -> u8 {
+/// Says whether the call that asked goes green (the scheduler's mode is then LIBRARY).
+fn decide() -> bool {
     let config = config();
     if rustix::thread::gettid() != rustix::process::getpid() {
         ::log::debug!("an OS thread other than main makes calls: they pass through");
-        return NATIVE;
+        return false;
     }
     let fd_floor = runtime::reactor::internal_fd_floor();
     let init = runtime::init_current_thread(runtime::sched::Config {
         guard_budget: runtime::stack::StackPool::default_guard_budget()
             .min(config.guard_pages.unwrap_or(usize::MAX)),
         fd_floor,
+        tls: config.tls,
     });
     match init {
         Ok(()) => {
@@ -172,11 +168,12 @@ fn decide() -> u8 {
                 "green runtime started (stack size {} bytes)",
                 config.stack_size
             );
-            APPLICATION
+            set_mode(LIBRARY);
+            true
         }
         Err(e) => {
             ::log::warn!("cannot start the green runtime ({e}); running natively");
-            NATIVE
+            false
         }
     }
 }

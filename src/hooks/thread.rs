@@ -1,7 +1,8 @@
 //! pthread_create and every function that takes a `pthread_t`.
 //!
-//! A green thread's `pthread_t` is a runtime handle (see `runtime::sched::Handle`); the
-//! program's main thread keeps its real one, so calls about it go to libc unchanged.
+//! A green thread's `pthread_t` is a runtime handle (see `runtime::sched::Handle`: its TCB
+//! address when green threads have TCBs of their own); the program's main thread keeps its
+//! real one, so calls about it go to libc unchanged.
 //! Functions that act on an OS thread (scheduling, affinity, CPU clock, signals) act on
 //! the OS thread the green thread runs on.
 
@@ -230,8 +231,10 @@ pub unsafe extern "C" fn pthread_create(
 }
 
 /// The current green thread is ending (its start routine returned, or it called
-/// pthread_exit): its key destructors run, its robust mutexes become "owner dead".
+/// pthread_exit): its thread_local destructors run, then its key destructors (glibc's
+/// order), and its robust mutexes become "owner dead".
 fn thread_ending() {
+    super::run_application(runtime::sched::thread_exiting);
     super::keys::run_destructors();
     let owner = runtime::sync::GREEN_OWNER_BASE | runtime::sched::current_id() as i32;
     runtime::sync::owner_exited(owner, true);
@@ -239,7 +242,7 @@ fn thread_ending() {
 
 /// `t` as a green handle, if it is one and we are green.
 fn green_handle(green: &Option<Green>, t: pthread_t) -> Option<Handle> {
-    (green.is_some() && Handle::is_green(t)).then_some(Handle(t))
+    (green.is_some() && runtime::sched::is_green_handle(t)).then_some(Handle(t))
 }
 
 unsafe fn join_with(t: pthread_t, retval: *mut *mut c_void, wait: JoinWait) -> c_int {

@@ -20,6 +20,13 @@
 //!
 //! errno is per green thread: `park` saves it before switching away and restores it after.
 //!
+//! # TCBs
+//! With per-thread TLS on (see tcb.rs and [`Config::tls`]), every green thread but MAIN
+//! has a TCB of its own, made at spawn and put back on the pool's free list when the thread
+//! is done; the run loop switches the thread pointer as it dispatches, and a thread's
+//! `pthread_t` is its TCB's address. Off, all share the OS thread's TCB and handles are
+//! tagged numbers.
+//!
 //! # Access
 //! The scheduler lives in a leaked box reached through a thread-local pointer. [`with`]
 //! lends it out for a short, non-switching section; re-entering it is a bug and aborts.
@@ -30,12 +37,10 @@ use super::stack::{
     gap_check_needed, gap_untouched_below, round_stack_size, GreenStack, StackKind, StackPool,
 };
 use super::timer::Timers;
-use super::{errno, futex, interrupt, os_thread, overflow};
+use super::{errno, futex, interrupt, os_thread, overflow, tcb};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use rustix::io::Errno;
-use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicPtr, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 pub type ThreadId = u32;
@@ -117,9 +122,10 @@ pub struct Stats {
 
 /// A green thread's handle as the program sees it (`pthread_t`).
 ///
-/// Handles are non-canonical addresses (top 17 bits set), which no real `pthread_t` can
-/// be: a green handle is recognised without a lookup, and a libc function we failed to
-/// hook crashes at once on it instead of reading garbage.
+/// With TCBs per thread, a handle is the thread's TCB address (what glibc's own
+/// `pthread_self` reads from the TCB). Otherwise handles are non-canonical addresses (top
+/// 17 bits set), which no real `pthread_t` can be: a libc function we failed to hook
+/// crashes at once on one instead of reading garbage.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Handle(pub u64);
 
@@ -132,12 +138,12 @@ impl Handle {
         Handle(HANDLE_TAG | ((u64::from(generation) & GEN_MASK) << TID_BITS) | u64::from(tid))
     }
 
-    pub fn is_green(raw: u64) -> bool {
+    fn is_tagged(raw: u64) -> bool {
         raw & HANDLE_TAG == HANDLE_TAG
     }
 
     fn decode(self) -> Option<(ThreadId, u32)> {
-        if !Handle::is_green(self.0) {
+        if !Handle::is_tagged(self.0) {
             return None;
         }
         let tid = (self.0 & ((1 << TID_BITS) - 1)) as ThreadId;
@@ -179,6 +185,16 @@ pub struct Config {
     pub guard_budget: usize,
     /// Lowest fd number for the scheduler's own fds.
     pub fd_floor: u32,
+    /// Whether green threads get TCBs of their own (decided at the first spawn).
+    pub tls: crate::config::Tls,
+}
+
+/// Whether green threads have TCBs of their own.
+enum Tls {
+    /// Decided at the first spawn (auto mode looks at the modules loaded by then).
+    Undecided(crate::config::Tls),
+    Shared,
+    PerThread(tcb::Pool),
 }
 
 enum Suspend {
@@ -211,6 +227,8 @@ struct Thread {
     name: [u8; 16],
     stack: (usize, usize),
     stack_kind: StackKind,
+    /// Its own TCB (0: the OS thread's).
+    tcb: usize,
     /// pthread_setspecific values.
     specific: Values,
     /// The current park may be interrupted by a signal (EINTR).
@@ -251,6 +269,7 @@ impl Thread {
             name: [0; 16],
             stack: (0, 0),
             stack_kind: StackKind::User,
+            tcb: 0,
             specific: Values::default(),
             interruptible: false,
             parked_at: 0,
@@ -307,36 +326,19 @@ pub struct Scheduler {
     /// a slice since `preempted_turn` (when this queue last had a turn).
     preempted: VecDeque<ThreadId>,
     preempted_turn: Instant,
+    tls: Tls,
 }
 
 /// Dispatches between two non-blocking looks at epoll when threads are always ready.
 const POLL_EVERY: u32 = 61;
 
-thread_local! {
-    // No destructor: the scheduler must never be dropped (it holds suspended coroutines
-    // whose stacks have C frames on them), not even by exit()'s TLS destructors.
-    static SCHED: Cell<*mut Scheduler> = const { Cell::new(std::ptr::null_mut()) };
-}
-
-/// The scheduler of the process's main OS thread, reached without a thread-local lookup
-/// (see os_thread.rs); every other OS thread's is in `SCHED`.
-static MAIN_SCHED: AtomicPtr<Scheduler> = AtomicPtr::new(std::ptr::null_mut());
-
-/// The calling OS thread's scheduler, or null.
+/// The calling OS thread's scheduler (from a word of the TCB that every green TCB
+/// carries too: see os_thread.rs), or null.
 #[inline(always)]
 fn current_sched() -> *mut Scheduler {
-    if os_thread::is_main() {
-        return MAIN_SCHED.load(Relaxed);
-    }
-    SCHED.with(|s| s.get())
-}
-
-/// Makes the calling OS thread's scheduler reachable through the fast path, when this
-/// thread is the process's main one (it lives as long as the process).
-fn claim_if_main(sched: *mut Scheduler) {
-    if rustix::thread::gettid() == rustix::process::getpid() {
-        MAIN_SCHED.store(sched, Relaxed);
-        os_thread::claim_main();
+    match os_thread::sched_word() {
+        os_thread::UNDECIDED | os_thread::NO_SCHEDULER => std::ptr::null_mut(),
+        sched => sched as *mut Scheduler,
     }
 }
 
@@ -400,9 +402,7 @@ pub fn after_fork_child() -> bool {
         interrupt::take(|_| {});
         return true;
     }
-    // The forking thread is the child's main OS thread.
     let sched = current_sched();
-    claim_if_main(sched);
     // A fork from a signal handler may have interrupted a scheduler section (the idle
     // epoll_wait): the child's handler returns into it, so it stays lent afterwards.
     // SAFETY: the scheduler is never freed; only this thread exists in the child.
@@ -518,10 +518,11 @@ pub fn init_current_thread(config: Config) -> Result<(), Errno> {
         slice_start: None,
         preempted: VecDeque::new(),
         preempted_turn: Instant::now(),
+        tls: Tls::Undecided(config.tls),
     });
     let sched = Box::into_raw(sched);
-    SCHED.with(|s| s.set(sched));
-    claim_if_main(sched);
+    os_thread::set_sched_word(sched as usize);
+    os_thread::set_thread_word(MAIN as usize + 1);
     Ok(())
 }
 
@@ -575,6 +576,16 @@ impl Scheduler {
     }
 
     fn resolve(&self, handle: Handle) -> Option<ThreadId> {
+        if let Tls::PerThread(pool) = &self.tls {
+            let tcb = handle.0 as usize;
+            if !pool.contains(tcb) {
+                return None;
+            }
+            // SAFETY: one of our TCBs, whose thread word is its thread's id + 1.
+            let tid = unsafe { *((tcb + 0x38) as *const usize) }.checked_sub(1)? as ThreadId;
+            let t = self.threads.get(tid as usize)?;
+            return (t.state != State::Free && t.tcb == tcb).then_some(tid);
+        }
         let (tid, generation) = handle.decode()?;
         let t = self.threads.get(tid as usize)?;
         (t.state != State::Free && u64::from(t.generation) & GEN_MASK == u64::from(generation))
@@ -582,7 +593,51 @@ impl Scheduler {
     }
 
     fn handle(&self, tid: ThreadId) -> Handle {
-        Handle::new(tid, self.threads[tid as usize].generation)
+        match self.threads[tid as usize].tcb {
+            0 => Handle::new(tid, self.threads[tid as usize].generation),
+            tcb => Handle(tcb as u64),
+        }
+    }
+
+    /// Decides, at the first spawn, whether green threads get TCBs of their own.
+    fn decide_tls(&mut self) {
+        use crate::config::Tls as Mode;
+        let Tls::Undecided(mode) = self.tls else {
+            return;
+        };
+        let layout = match (mode, tcb::Layout::get()) {
+            (Mode::Off, _) => None,
+            (Mode::On, Err(why)) => {
+                ::log::warn!("GREENIFY_TLS=on, but green threads share one TCB: {why}");
+                None
+            }
+            (Mode::Auto, Err(why)) => {
+                ::log::debug!("green threads share one TCB: {why}");
+                None
+            }
+            (Mode::On, Ok(layout)) => Some(layout),
+            (Mode::Auto, Ok(layout)) => tcb::foreign_tls_present(layout).then_some(layout),
+        };
+        ::log::debug!("a TCB per green thread: {}", layout.is_some());
+        self.tls = match layout {
+            Some(layout) => Tls::PerThread(tcb::Pool::new(layout)),
+            None => Tls::Shared,
+        };
+    }
+
+    /// Makes `tid`'s TCB the current one (or, sharing one, names it the running thread).
+    #[inline]
+    fn switch_tcb(&mut self, tid: ThreadId) {
+        match &mut self.tls {
+            Tls::PerThread(pool) => {
+                let tcb = match self.threads[tid as usize].tcb {
+                    0 => pool.main(),
+                    tcb => tcb,
+                };
+                pool.switch_to(tcb);
+            }
+            _ => os_thread::set_thread_word(tid as usize + 1),
+        }
     }
 
     fn poll_io(&mut self, timeout: Option<Duration>) {
@@ -710,6 +765,7 @@ impl Scheduler {
                 self.unparked_calls = 0;
                 self.slice_start = None;
                 self.current = tid;
+                self.switch_tcb(tid);
                 let mask = self.threads[tid as usize].sigmask;
                 self.apply_mask(mask);
                 let t = &mut self.threads[tid as usize];
@@ -796,6 +852,11 @@ impl Scheduler {
 
     fn release(&mut self, tid: ThreadId) {
         let t = &mut self.threads[tid as usize];
+        if let (Tls::PerThread(pool), tcb @ 1..) = (&mut self.tls, t.tcb) {
+            // Kept until now: the handle names this thread until it is reaped.
+            pool.release(tcb);
+        }
+        t.tcb = 0;
         t.state = State::Free;
         t.generation = t.generation.wrapping_add(1);
         t.joiner = None;
@@ -868,6 +929,7 @@ pub fn spawn(
     options: SpawnOptions,
 ) -> Result<Handle, Errno> {
     with(|s| {
+        s.decide_tls();
         let stack = match options.stack {
             StackRequest::Size(size) => s
                 .stacks
@@ -879,16 +941,31 @@ pub fn spawn(
         let bounds = stack.bounds();
         let kind = stack.kind();
         let creator_mask = s.threads[s.current as usize].sigmask;
+        let tid = s.allocate_id();
+        let (tcb, layout) = match &mut s.tls {
+            Tls::PerThread(pool) => match pool.make(tid, bounds) {
+                Some(tcb) => (tcb, Some(pool.layout())),
+                None => {
+                    s.stacks.free(stack);
+                    s.free_ids.push(tid);
+                    return Err(Errno::AGAIN);
+                }
+            },
+            _ => (0, None),
+        };
         let co: Co = Coroutine::with_stack(stack, move |yielder: &Yielder<(), Suspend>, ()| {
             with(|s| {
                 let me = s.current as usize;
                 s.threads[me].yielder = yielder;
             });
+            if let Some(layout) = layout {
+                tcb::thread_started(layout);
+            }
             errno::set(0);
             body()
         });
-        let tid = s.allocate_id();
         let t = &mut s.threads[tid as usize];
+        t.tcb = tcb;
         t.state = State::Ready;
         t.co = Some(co);
         t.detached = options.detached;
@@ -1354,6 +1431,36 @@ pub fn completed_without_parking() {
     }
 }
 
+/// The current green thread is about to end: with a TCB of its own, its C++ and Rust
+/// thread_local destructors run now, in it (before its key destructors, as in glibc).
+pub fn thread_exiting() {
+    let layout = with(|s| match &s.tls {
+        Tls::PerThread(pool) if s.threads[s.current as usize].tcb != 0 => Some(pool.layout()),
+        _ => None,
+    });
+    if let Some(layout) = layout {
+        tcb::thread_exiting(layout);
+    }
+}
+
+/// A module was loaded (dlopen): green TCBs get its static TLS initialised.
+pub fn modules_loaded() {
+    if is_active() {
+        with(|s| {
+            if let Tls::PerThread(pool) = &mut s.tls {
+                pool.modules_changed();
+            }
+        })
+    }
+}
+
+/// Whether `raw` may be a green thread's `pthread_t` (a tagged handle, or one of our
+/// TCBs); hooks then ask the runtime about it, which answers ESRCH for a stale one.
+pub fn is_green_handle(raw: u64) -> bool {
+    Handle::is_tagged(raw)
+        || with(|s| matches!(&s.tls, Tls::PerThread(pool) if pool.contains(raw as usize)))
+}
+
 /// Ends the current green thread (not MAIN) with `retval`.
 pub fn exit_current(retval: usize) -> ! {
     let (me, yielder) = with(|s| (s.current, s.threads[s.current as usize].yielder));
@@ -1615,6 +1722,7 @@ mod tests {
         init_current_thread(Config {
             guard_budget: 64,
             fd_floor: 200,
+            tls: crate::config::Tls::Off,
         })
         .unwrap();
     }
@@ -1913,8 +2021,8 @@ mod tests {
     fn handles_are_tagged_and_checked() {
         init();
         let h = spawn(|| 0, opts()).unwrap();
-        assert!(Handle::is_green(h.0));
-        assert!(!Handle::is_green(0x7f00_0000_1000));
+        assert!(is_green_handle(h.0));
+        assert!(!is_green_handle(0x7f00_0000_1000));
         assert_eq!(
             join(Handle(0x7f00_0000_1000), JoinWait::Try),
             Err(Errno::SRCH)
