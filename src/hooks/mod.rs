@@ -153,6 +153,11 @@ fn decide() -> bool {
         ::log::debug!("an OS thread other than main makes calls: they pass through");
         return false;
     }
+    if os_thread::thread_word() != 0 {
+        // Its neighbour, now NO_SCHEDULER, was 0 too (UNDECIDED).
+        ::log::warn!("this glibc uses the TCB words greenify keeps its state in; running natively");
+        return false;
+    }
     let fd_floor = runtime::reactor::internal_fd_floor();
     let init = runtime::init_current_thread(runtime::sched::Config {
         guard_budget: runtime::stack::StackPool::default_guard_budget()

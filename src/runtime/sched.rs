@@ -327,6 +327,8 @@ pub struct Scheduler {
     preempted: VecDeque<ThreadId>,
     preempted_turn: Instant,
     tls: Tls,
+    /// The OS thread it runs on.
+    os_tid: rustix::thread::Pid,
 }
 
 /// Dispatches between two non-blocking looks at epoll when threads are always ready.
@@ -424,6 +426,7 @@ pub fn after_fork_child() -> bool {
             s.doorbell = doorbell;
         });
         let me = s.current;
+        s.os_tid = rustix::thread::gettid();
         s.free_ids.clear();
         for (tid, t) in s.threads.iter_mut().enumerate() {
             let tid = tid as ThreadId;
@@ -482,7 +485,11 @@ pub fn after_fork_child() -> bool {
 
 /// Creates the scheduler of the calling OS thread; its current code becomes [`MAIN`].
 pub fn init_current_thread(config: Config) -> Result<(), Errno> {
-    if is_active() {
+    let os_tid = rustix::thread::gettid();
+    // glibc hands an exited thread's TCB, words and all, to a new thread: a scheduler
+    // word is this thread's only if the scheduler says so.
+    // SAFETY: schedulers are never freed.
+    if is_active() && unsafe { (*current_sched()).os_tid } == os_tid {
         return Ok(());
     }
     let mut main = Thread::free();
@@ -519,6 +526,7 @@ pub fn init_current_thread(config: Config) -> Result<(), Errno> {
         preempted: VecDeque::new(),
         preempted_turn: Instant::now(),
         tls: Tls::Undecided(config.tls),
+        os_tid,
     });
     let sched = Box::into_raw(sched);
     os_thread::set_sched_word(sched as usize);
@@ -1716,6 +1724,7 @@ pub fn stats() -> Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
     use std::rc::Rc;
 
     fn init() {
@@ -2015,6 +2024,55 @@ mod tests {
         let s = stats();
         assert_eq!(s.threads_created, 6000);
         assert_eq!(s.peak_alive, 2001);
+    }
+
+    #[test]
+    fn with_tcbs_thread_locals_and_errno_are_per_green_thread() {
+        init_current_thread(Config {
+            guard_budget: 64,
+            fd_floor: 200,
+            tls: crate::config::Tls::On,
+        })
+        .unwrap();
+        thread_local! {
+            static MINE: Cell<usize> = const { Cell::new(0) };
+        }
+        MINE.with(|m| m.set(1000));
+        let main_tp = os_thread::thread_pointer();
+        let handles: Vec<_> = (1..=3)
+            .map(|i| {
+                spawn(
+                    move || {
+                        assert_eq!(MINE.with(Cell::get), 0, "a fresh TLS block");
+                        MINE.with(|m| m.set(i));
+                        errno::set(i as i32);
+                        yield_now();
+                        let tp = os_thread::thread_pointer();
+                        assert_ne!(tp, main_tp);
+                        // The handle is the TCB, as glibc's pthread_self reads it.
+                        assert_eq!(current_handle().unwrap().0 as usize, tp);
+                        assert_eq!(errno::get(), i as i32);
+                        MINE.with(Cell::get)
+                    },
+                    opts(),
+                )
+                .unwrap()
+            })
+            .collect();
+        yield_now();
+        for (i, h) in handles.into_iter().enumerate() {
+            assert!(is_green_handle(h.0));
+            assert_eq!(join(h, JoinWait::Block), Ok(i + 1));
+        }
+        assert_eq!(MINE.with(Cell::get), 1000);
+        assert_eq!(os_thread::thread_pointer(), main_tp);
+        // Reused blocks start from the TLS image again.
+        for _ in 0..3 {
+            let h = spawn(|| MINE.with(Cell::get), opts()).unwrap();
+            assert_eq!(join(h, JoinWait::Block), Ok(0));
+        }
+        assert!(!is_green_handle(main_tp as u64));
+        assert_eq!(join(Handle(main_tp as u64 + 8), JoinWait::Try), Err(Errno::SRCH));
     }
 
     #[test]
