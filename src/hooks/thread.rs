@@ -473,10 +473,11 @@ pub unsafe extern "C" fn sched_yield() -> c_int {
     0
 }
 
-/// The OS thread's real handle, for calls that act on the OS thread a green one runs on.
+/// The OS thread's real handle, for calls that act on the OS thread a green one runs on
+/// (glibc's pthread_self names the running green thread's TCB when it has its own).
 pub fn os_thread() -> pthread_t {
     // SAFETY: no arguments.
-    unsafe { real::pthread_self() }
+    runtime::sched::os_thread_tcb().unwrap_or_else(|| unsafe { real::pthread_self() })
 }
 
 /// Runs `on_os_thread` for a live green handle (ESRCH for a reaped one), or forwards.

@@ -1451,15 +1451,15 @@ pub fn thread_exiting() {
     }
 }
 
-/// A module was loaded (dlopen): green TCBs get its static TLS initialised.
-pub fn modules_loaded() {
-    if is_active() {
-        with(|s| {
-            if let Tls::PerThread(pool) = &mut s.tls {
-                pool.modules_changed();
-            }
-        })
+/// The OS thread's own TCB, when green threads have TCBs of their own.
+pub fn os_thread_tcb() -> Option<u64> {
+    if !is_active() {
+        return None;
     }
+    with(|s| match &s.tls {
+        Tls::PerThread(pool) => Some(pool.main() as u64),
+        _ => None,
+    })
 }
 
 /// Whether `raw` may be a green thread's `pthread_t` (a tagged handle, or one of our

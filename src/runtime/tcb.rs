@@ -50,6 +50,8 @@ struct Table {
     version: &'static str,
     sizeof_pthread: usize,
     tid: usize,
+    list: usize,
+    cancelhandling: usize,
     robust_prev: usize,
     robust_head: usize,
     specific_1stblock: usize,
@@ -60,12 +62,20 @@ struct Table {
     res_size: usize,
     l_tls_offset: usize,
     l_tls_modid: usize,
+    /// In `_rtld_global`: the list of threads with user stacks; the stack cache list and
+    /// its lock (an int) follow it.
+    dl_stack_user: usize,
+    dl_stack_cache: usize,
+    dl_in_flight_stack: usize,
+    dl_stack_cache_lock: usize,
 }
 
 const TABLES: &[Table] = &[Table {
     version: "2.36",
     sizeof_pthread: 2368,
     tid: 720,
+    list: 704,
+    cancelhandling: 776,
     robust_prev: 728,
     robust_head: 736,
     specific_1stblock: 784,
@@ -76,7 +86,15 @@ const TABLES: &[Table] = &[Table {
     res_size: std::mem::size_of::<ResState>(),
     l_tls_offset: 1144,
     l_tls_modid: 1152,
+    dl_stack_user: 4280,
+    dl_stack_cache: 4296,
+    dl_in_flight_stack: 4320,
+    dl_stack_cache_lock: 4328,
 }];
+
+/// `cancelhandling`'s EXITING bit: glibc's setxid broadcast (setuid and friends) skips
+/// such threads. A green TCB must be skipped: its thread cannot answer the signal.
+const EXITING_BITMASK: i32 = 0x10;
 
 /// `struct __res_state` is 568 bytes on x86_64.
 #[repr(C)]
@@ -108,6 +126,8 @@ pub struct Layout {
     libc_base: usize,
     /// Load address of greenify itself (not a reason to turn TLS on in auto mode).
     own_base: usize,
+    /// `_rtld_global`.
+    rtld_global: usize,
 }
 
 // SAFETY: function pointers and plain numbers.
@@ -192,7 +212,11 @@ impl Layout {
             && db(c"_thread_db_pthread_specific", table.specific)
             && db(c"_thread_db_pthread_dtvp", DTV)
             && db(c"_thread_db_link_map_l_tls_offset", table.l_tls_offset)
-            && db(c"_thread_db_link_map_l_tls_modid", table.l_tls_modid))
+            && db(c"_thread_db_link_map_l_tls_modid", table.l_tls_modid)
+            && db(c"_thread_db_pthread_list", table.list)
+            && db(c"_thread_db_pthread_cancelhandling", table.cancelhandling)
+            && db(c"_thread_db_rtld_global__dl_stack_user", table.dl_stack_user)
+            && db(c"_thread_db_rtld_global__dl_stack_used", table.dl_stack_user - 16))
         {
             return Err("glibc's thread_db descriptors disagree with the known layout");
         }
@@ -228,6 +252,29 @@ impl Layout {
             .ok_or("__call_tls_dtors is missing")?;
         let ctype_init =
             fn_at(c"__ctype_init", Some(c"GLIBC_PRIVATE")).ok_or("__ctype_init is missing")?;
+        let rtld_global = symbol(c"_rtld_global", Some(c"GLIBC_PRIVATE"))
+            .ok_or("_rtld_global is missing")?;
+        // The stack cache list after dl_stack_user is a well-formed circular list, and
+        // this thread (glibc made it) is on one of the two thread lists.
+        // SAFETY: ld.so's _rtld_global, laid out as the descriptors just confirmed.
+        let lists_ok = unsafe {
+            let cache = rtld_global + table.dl_stack_cache;
+            let user = rtld_global + table.dl_stack_user;
+            let on_list = |head: usize| {
+                let mut at = word(head, 0);
+                while at != head && at != 0 {
+                    if at == tp + table.list {
+                        return true;
+                    }
+                    at = word(at, 0);
+                }
+                false
+            };
+            word(word(cache, 0), 8) == cache && (on_list(user) || on_list(user - 16))
+        };
+        if !lists_ok {
+            return Err("ld.so's thread lists are not where expected");
+        }
         let libc_base = module_base(fn_at(c"gnu_get_libc_version", None).unwrap_or(0));
         let own_base = module_base(Layout::get as *const () as usize);
         // SAFETY: the functions were found under these names and versions.
@@ -253,6 +300,7 @@ impl Layout {
             fsgsbase: fsgsbase(),
             libc_base,
             own_base,
+            rtld_global,
         };
         Ok(layout)
     }
@@ -410,6 +458,19 @@ unsafe extern "C" fn each_module(info: *mut dl_phdr_info, _size: size_t, data: *
     0
 }
 
+/// How many modules were loaded and unloaded so far (ld.so's counters).
+fn loads() -> u64 {
+    unsafe extern "C" fn first(info: *mut dl_phdr_info, _: size_t, data: *mut c_void) -> c_int {
+        // SAFETY: dl_iterate_phdr's info and our counter.
+        unsafe { *(data as *mut u64) = (*info).dlpi_adds.wrapping_add((*info).dlpi_subs) };
+        1
+    }
+    let mut count = 0u64;
+    // SAFETY: the callback writes our counter and stops at the first module.
+    unsafe { libc::dl_iterate_phdr(Some(first), (&mut count as *mut u64).cast()) };
+    count
+}
+
 /// Whether a module other than libc, ld.so, the vDSO and greenify has TLS of its own
 /// (auto mode turns per-thread TCBs on then).
 pub fn foreign_tls_present(layout: &Layout) -> bool {
@@ -437,8 +498,11 @@ pub struct Pool {
     /// Every block ever made (a `pthread_t` is checked here before it is read).
     ours: BTreeSet<usize>,
     free: Vec<usize>,
-    /// Static TLS to copy again into a reused block.
+    /// Static TLS to copy again into a reused block, as of `loads` module loads and
+    /// unloads (a library loaded later gets its initial-exec TLS initialised in every
+    /// block by glibc itself: the blocks are on its thread list).
     modules: Vec<Block>,
+    loads: u64,
     /// The OS thread's own TCB (MAIN keeps it).
     main: usize,
     /// The FS base now.
@@ -449,12 +513,14 @@ impl Pool {
     /// A pool for the calling OS thread, whose TCB stays MAIN's.
     pub fn new(layout: &'static Layout) -> Pool {
         let main = os_thread::thread_pointer();
+        let loads = loads();
         let modules = Modules::scan_with(layout.table, main, layout.libc_base, layout.own_base);
         Pool {
             layout,
             ours: BTreeSet::new(),
             free: Vec::new(),
             modules: modules.blocks,
+            loads,
             main,
             current: main,
         }
@@ -473,6 +539,13 @@ impl Pool {
     pub fn make(&mut self, id: u32, stack: (usize, usize)) -> Option<usize> {
         let tcb = match self.free.pop() {
             Some(tcb) => {
+                let loads = loads();
+                if loads != self.loads {
+                    let l = self.layout;
+                    self.modules =
+                        Modules::scan_with(l.table, self.main, l.libc_base, l.own_base).blocks;
+                    self.loads = loads;
+                }
                 self.reinit(tcb);
                 tcb
             }
@@ -483,11 +556,42 @@ impl Pool {
                     return None;
                 }
                 self.ours.insert(tcb);
+                self.link(tcb);
                 tcb
             }
         };
         self.fill(tcb, id, stack);
         Some(tcb)
+    }
+
+    /// Puts a new block on ld.so's list of threads with user stacks, for good: glibc then
+    /// initialises the static (initial-exec) TLS of a library loaded later in it, as in
+    /// every thread it knows, and a fork from a green thread finds its TCB on a list.
+    fn link(&self, tcb: usize) {
+        let t = self.layout.table;
+        let g = self.layout.rtld_global;
+        let lock = (g + t.dl_stack_cache_lock) as *const std::sync::atomic::AtomicI32;
+        let head = g + t.dl_stack_user;
+        let elem = tcb + t.list;
+        // SAFETY: ld.so's lock word and lists (verified by Layout::check); the lock is
+        // glibc's lll_lock: 0 free, 1 taken, 2 taken with waiters.
+        unsafe {
+            use std::sync::atomic::Ordering::{Acquire, Release};
+            while (*lock).compare_exchange(0, 1, Acquire, Acquire).is_err() {
+                // Held only for list updates by another OS thread: let it finish.
+                libc::syscall(libc::SYS_sched_yield);
+            }
+            set_word(g, t.dl_in_flight_stack, elem | 1);
+            let first = word(head, 0);
+            set_word(elem, 0, first);
+            set_word(elem, 8, head);
+            set_word(first, 8, elem);
+            set_word(head, 0, elem);
+            set_word(g, t.dl_in_flight_stack, 0);
+            if (*lock).swap(0, Release) == 2 {
+                libc::syscall(libc::SYS_futex, lock, libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1);
+            }
+        }
     }
 
     /// Back on the free list (its thread ran its exit path; the FS base is elsewhere or
@@ -534,6 +638,7 @@ impl Pool {
             set_word(tcb, TCB_SELF_PTR, tcb);
             set_word(tcb, SELF, tcb);
             *((tcb + MULTIPLE_THREADS) as *mut i32) = 1;
+            *((tcb + t.cancelhandling) as *mut i32) = EXITING_BITMASK;
             for offset in [SYSINFO, STACK_GUARD, POINTER_GUARD] {
                 set_word(tcb, offset, word(main, offset));
             }
@@ -567,30 +672,6 @@ impl Pool {
             set_thread_pointer(self.layout, tp);
             self.current = tp;
         }
-    }
-
-    /// A module was loaded: its static (initial-exec) TLS, which glibc initialises only
-    /// in the threads it knows, is initialised in every green TCB.
-    pub fn modules_changed(&mut self) {
-        let fresh =
-            Modules::scan_with(self.layout.table, self.main, self.layout.libc_base, self.layout.own_base);
-        let new: Vec<Block> = fresh
-            .blocks
-            .iter()
-            .filter(|b| !self.modules.contains(b))
-            .copied()
-            .collect();
-        for &tcb in &self.ours {
-            for b in &new {
-                let at = tcb - b.offset;
-                // SAFETY: as in `reinit`.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(b.image as *const u8, at as *mut u8, b.filesz);
-                    std::ptr::write_bytes((at + b.filesz) as *mut u8, 0, b.memsz - b.filesz);
-                }
-            }
-        }
-        self.modules = fresh.blocks;
     }
 }
 
