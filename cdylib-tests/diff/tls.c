@@ -7,6 +7,7 @@
 #include <resolv.h>
 #include <sched.h>
 #include <setjmp.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <threads.h>
 
@@ -296,3 +297,116 @@ CASE(tls_uselocale_is_per_thread) {
     printf("next thread too: %ld\n", (long)r);
 }
 
+
+/* Stream locks: a thread parks while it holds a stream's lock (flockfile), and another
+ * thread writes to the stream meanwhile, with its own flockfile section or a bare fputs. */
+static FILE *shared_stream;
+
+static void *holds_stream(void *arg) {
+    (void)arg;
+    flockfile(shared_stream);
+    fputs("a1", shared_stream);
+    usleep(20000);
+    fputs("a2", shared_stream);
+    funlockfile(shared_stream);
+    return NULL;
+}
+
+static void *section_after(void *arg) {
+    (void)arg;
+    usleep(5000);
+    flockfile(shared_stream);
+    fputs("b1", shared_stream);
+    fputs("b2", shared_stream);
+    funlockfile(shared_stream);
+    return NULL;
+}
+
+static void *bare_write(void *arg) {
+    (void)arg;
+    usleep(5000);
+    fputs("b", shared_stream);
+    return NULL;
+}
+
+static void stream_contention(void *(*other)(void *), int sorted) {
+    shared_stream = tmpfile();
+    pthread_t a, b;
+    pthread_create(&a, NULL, holds_stream, NULL);
+    pthread_create(&b, NULL, other, NULL);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    char buf[64] = {0};
+    rewind(shared_stream);
+    size_t n = fread(buf, 1, sizeof buf - 1, shared_stream);
+    fclose(shared_stream);
+    if (sorted) {
+        /* A bare write may land inside the other's section (see the README): only what
+         * was written is compared. */
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = i + 1; j < n; j++)
+                if (buf[j] < buf[i]) {
+                    char c = buf[i];
+                    buf[i] = buf[j];
+                    buf[j] = c;
+                }
+    }
+    printf("stream holds %zu bytes: %s\n", n, buf);
+}
+
+CASE(tls_flockfile_sections_exclude_each_other_across_parks) {
+    stream_contention(section_after, 0);
+}
+
+CASE(tls_write_to_a_stream_another_thread_holds_while_parked_never_hangs) {
+    stream_contention(bare_write, 1);
+}
+
+/* A socket stream (fdopen) whose write parks inside glibc's stream lock, while another
+ * thread writes to the same stream. */
+static int stream_reader_fd;
+
+static void *big_write(void *arg) {
+    static char big[1 << 20];
+    memset(big, 'a', sizeof big);
+    fwrite(big, 1, sizeof big, (FILE *)arg);
+    fflush((FILE *)arg);
+    return NULL;
+}
+
+static void *small_write(void *arg) {
+    usleep(5000);
+    fputs("b", (FILE *)arg);
+    fflush((FILE *)arg);
+    return NULL;
+}
+
+static void *drain(void *arg) {
+    (void)arg;
+    usleep(20000);
+    long n = 0, bs = 0;
+    char buf[65536];
+    ssize_t r;
+    while ((r = read(stream_reader_fd, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i < r; i++) bs += buf[i] == 'b';
+        n += r;
+    }
+    printf("received %ld bytes, %ld of them b\n", n, bs);
+    return NULL;
+}
+
+CASE(tls_socket_stream_written_by_two_threads_while_one_parks_never_hangs) {
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    stream_reader_fd = sv[1];
+    FILE *f = fdopen(sv[0], "w");
+    pthread_t a, b, c;
+    pthread_create(&c, NULL, drain, NULL);
+    pthread_create(&a, NULL, big_write, f);
+    pthread_create(&b, NULL, small_write, f);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    fclose(f);
+    pthread_join(c, NULL);
+    close(sv[1]);
+}

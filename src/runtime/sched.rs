@@ -231,6 +231,8 @@ struct Thread {
     tcb: usize,
     /// pthread_setspecific values.
     specific: Values,
+    /// glibc stdio locks it holds (see `tcb::LentLock`), once per level of nesting.
+    stdio_locks: Vec<usize>,
     /// The current park may be interrupted by a signal (EINTR).
     interruptible: bool,
     /// The number of the current park (see interrupt.rs).
@@ -271,6 +273,7 @@ impl Thread {
             stack_kind: StackKind::User,
             tcb: 0,
             specific: Values::default(),
+            stdio_locks: Vec::new(),
             interruptible: false,
             parked_at: 0,
             cancellable: false,
@@ -902,8 +905,48 @@ fn run_loop() {
 }
 
 /// Leaves the current thread (already marked Parked or queued as Ready) until the
-/// scheduler picks it again.
+/// scheduler picks it again. The stdio locks it holds are free meanwhile.
 fn switch_out() {
+    let lent = with(|s| {
+        let locks = &mut s.threads[s.current as usize].stdio_locks;
+        if locks.is_empty() {
+            return Vec::new();
+        }
+        let mut unique = locks.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        // SAFETY: a stream's lock stays valid while a thread holds it.
+        unique.into_iter().filter_map(|l| unsafe { tcb::lend_io_lock(l) }).collect()
+    });
+    switch_thread();
+    for lock in lent {
+        // SAFETY: lent above; the stream is still locked by this thread's count.
+        while !unsafe { tcb::retake_io_lock(&lock) } {
+            // Another thread entered the stream meanwhile: let it finish.
+            with(|s| {
+                let me = s.current;
+                s.threads[me as usize].state = State::Ready;
+                s.run_queue.push_back(me);
+            });
+            switch_thread();
+        }
+    }
+}
+
+/// The current thread holds (`held`) or released one level of a glibc stdio lock.
+pub fn stdio_lock(lock: usize, held: bool) {
+    with(|s| {
+        let locks = &mut s.threads[s.current as usize].stdio_locks;
+        if held {
+            locks.push(lock);
+        } else if let Some(i) = locks.iter().rposition(|&l| l == lock) {
+            locks.swap_remove(i);
+        }
+    })
+}
+
+/// Switches to the run loop (see [`switch_out`]).
+fn switch_thread() {
     let (me, yielder) = with(|s| (s.current, s.threads[s.current as usize].yielder));
     if me == MAIN {
         run_loop();
@@ -993,6 +1036,7 @@ pub fn spawn(
         }
         t.stack_kind = kind;
         t.specific = Values::default();
+        t.stdio_locks.clear();
         s.run_queue.push_back(tid);
         s.live += 1;
         s.stats.threads_created += 1;

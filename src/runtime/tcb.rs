@@ -700,3 +700,63 @@ impl Pool {
         self.layout
     }
 }
+
+/// A glibc stdio lock (`_IO_lock_t`: lock word, recursion count, owner TCB) lent out
+/// while the green thread that holds it is switched out.
+///
+/// With a TCB per green thread, glibc tells green threads apart as lock owners: a second
+/// green thread that enters a stream whose lock a parked one holds would wait in the
+/// kernel, and the OS thread, which would run the holder, would hang. So a thread that
+/// holds stream locks leaves them free while it is switched out and takes them back
+/// before it goes on (waiting its turn if another holds one then).
+#[derive(Clone, Copy, Debug)]
+pub struct LentLock {
+    lock: usize,
+    cnt: i32,
+    owner: usize,
+}
+
+/// `_IO_lock_t` words.
+const IO_LOCK_CNT: usize = 4;
+const IO_LOCK_OWNER: usize = 8;
+
+/// Frees the stdio lock at `lock` if the calling thread (its TCB) holds it.
+///
+/// # Safety
+/// `lock` points to a live `_IO_lock_t`.
+pub unsafe fn lend_io_lock(lock: usize) -> Option<LentLock> {
+    let word = lock as *const std::sync::atomic::AtomicI32;
+    // SAFETY: per the caller; only the owner changes cnt and owner.
+    unsafe {
+        let owner = *((lock + IO_LOCK_OWNER) as *const usize);
+        if owner != os_thread::thread_pointer() {
+            return None;
+        }
+        let cnt = *((lock + IO_LOCK_CNT) as *const i32);
+        *((lock + IO_LOCK_OWNER) as *mut usize) = 0;
+        *((lock + IO_LOCK_CNT) as *mut i32) = 0;
+        if (*word).swap(0, std::sync::atomic::Ordering::Release) == 2 {
+            // An OS thread sleeps on it (glibc's lll_unlock does the same).
+            libc::syscall(libc::SYS_futex, word, libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1);
+        }
+        Some(LentLock { lock, cnt, owner })
+    }
+}
+
+/// Takes a lent lock back; false if another holds it now (try again later).
+///
+/// # Safety
+/// `lent` came from [`lend_io_lock`] and its stream is still open.
+pub unsafe fn retake_io_lock(lent: &LentLock) -> bool {
+    use std::sync::atomic::{AtomicI32, Ordering::Acquire};
+    // SAFETY: per the caller.
+    unsafe {
+        let word = &*(lent.lock as *const AtomicI32);
+        if word.compare_exchange(0, 1, Acquire, Acquire).is_err() {
+            return false;
+        }
+        *((lent.lock + IO_LOCK_OWNER) as *mut usize) = lent.owner;
+        *((lent.lock + IO_LOCK_CNT) as *mut i32) = lent.cnt;
+    }
+    true
+}
