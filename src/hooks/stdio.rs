@@ -218,7 +218,9 @@ fn section_lock(file: *mut libc::FILE) -> &'static sync::Mutex {
     let mutex = *locks.entry(file as usize).or_insert_with(|| {
         // SAFETY: a zeroed pthread_mutex_t is a valid (normal) mutex; leaked, so the
         // reference below lives for ever.
-        let raw = Box::into_raw(Box::new(unsafe { std::mem::zeroed::<libc::pthread_mutex_t>() }));
+        let raw = Box::into_raw(Box::new(unsafe {
+            std::mem::zeroed::<libc::pthread_mutex_t>()
+        }));
         // SAFETY: as above.
         unsafe { sync::Mutex::at(raw) }.init(sync::MUTEX_RECURSIVE);
         raw as usize

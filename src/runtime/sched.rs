@@ -916,7 +916,10 @@ fn switch_out() {
         unique.sort_unstable();
         unique.dedup();
         // SAFETY: a stream's lock stays valid while a thread holds it.
-        unique.into_iter().filter_map(|l| unsafe { tcb::lend_io_lock(l) }).collect()
+        unique
+            .into_iter()
+            .filter_map(|l| unsafe { tcb::lend_io_lock(l) })
+            .collect()
     });
     switch_thread();
     for lock in lent {
@@ -2116,7 +2119,10 @@ mod tests {
             assert_eq!(join(h, JoinWait::Block), Ok(0));
         }
         assert!(!is_green_handle(main_tp as u64));
-        assert_eq!(join(Handle(main_tp as u64 + 8), JoinWait::Try), Err(Errno::SRCH));
+        assert_eq!(
+            join(Handle(main_tp as u64 + 8), JoinWait::Try),
+            Err(Errno::SRCH)
+        );
     }
 
     #[test]

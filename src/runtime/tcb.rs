@@ -215,8 +215,14 @@ impl Layout {
             && db(c"_thread_db_link_map_l_tls_modid", table.l_tls_modid)
             && db(c"_thread_db_pthread_list", table.list)
             && db(c"_thread_db_pthread_cancelhandling", table.cancelhandling)
-            && db(c"_thread_db_rtld_global__dl_stack_user", table.dl_stack_user)
-            && db(c"_thread_db_rtld_global__dl_stack_used", table.dl_stack_user - 16))
+            && db(
+                c"_thread_db_rtld_global__dl_stack_user",
+                table.dl_stack_user,
+            )
+            && db(
+                c"_thread_db_rtld_global__dl_stack_used",
+                table.dl_stack_user - 16,
+            ))
         {
             return Err("glibc's thread_db descriptors disagree with the known layout");
         }
@@ -229,8 +235,7 @@ impl Layout {
                 *((tp + table.tid) as *const i32),
             )
         };
-        if tcb != tp || self_ptr != tp || tid != rustix::thread::gettid().as_raw_nonzero().get()
-        {
+        if tcb != tp || self_ptr != tp || tid != rustix::thread::gettid().as_raw_nonzero().get() {
             return Err("the TCB's self pointers or thread id are not where expected");
         }
         let mut static_size: size_t = 0;
@@ -252,8 +257,8 @@ impl Layout {
             .ok_or("__call_tls_dtors is missing")?;
         let ctype_init =
             fn_at(c"__ctype_init", Some(c"GLIBC_PRIVATE")).ok_or("__ctype_init is missing")?;
-        let rtld_global = symbol(c"_rtld_global", Some(c"GLIBC_PRIVATE"))
-            .ok_or("_rtld_global is missing")?;
+        let rtld_global =
+            symbol(c"_rtld_global", Some(c"GLIBC_PRIVATE")).ok_or("_rtld_global is missing")?;
         // The stack cache list after dl_stack_user is a well-formed circular list, and
         // this thread (glibc made it) is on one of the two thread lists.
         // SAFETY: ld.so's _rtld_global, laid out as the descriptors just confirmed.
@@ -415,7 +420,11 @@ fn link_map_of(table: &Table, modid: usize) -> Option<usize> {
     None
 }
 
-unsafe extern "C" fn each_module(info: *mut dl_phdr_info, _size: size_t, data: *mut c_void) -> c_int {
+unsafe extern "C" fn each_module(
+    info: *mut dl_phdr_info,
+    _size: size_t,
+    data: *mut c_void,
+) -> c_int {
     // SAFETY: dl_iterate_phdr passes a valid info and our data pointer.
     let (info, scan) = unsafe { (&*info, &mut *(data as *mut Scan)) };
     if info.dlpi_tls_modid == 0 {
@@ -589,7 +598,12 @@ impl Pool {
             set_word(head, 0, elem);
             set_word(g, t.dl_in_flight_stack, 0);
             if (*lock).swap(0, Release) == 2 {
-                libc::syscall(libc::SYS_futex, lock, libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1);
+                libc::syscall(
+                    libc::SYS_futex,
+                    lock,
+                    libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                    1,
+                );
             }
         }
     }
@@ -737,7 +751,12 @@ pub unsafe fn lend_io_lock(lock: usize) -> Option<LentLock> {
         *((lock + IO_LOCK_CNT) as *mut i32) = 0;
         if (*word).swap(0, std::sync::atomic::Ordering::Release) == 2 {
             // An OS thread sleeps on it (glibc's lll_unlock does the same).
-            libc::syscall(libc::SYS_futex, word, libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1);
+            libc::syscall(
+                libc::SYS_futex,
+                word,
+                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                1,
+            );
         }
         Some(LentLock { lock, cnt, owner })
     }
