@@ -240,6 +240,12 @@ fn thread_ending() {
     runtime::sync::owner_exited(owner, true);
 }
 
+/// A green thread cannot wait for the main thread: glibc would wait in the kernel for the
+/// OS thread, which runs them all, to end (with shared TCBs glibc sees a self-join).
+fn joins_main(green: &Option<Green>, t: pthread_t) -> bool {
+    green.is_some() && t == os_thread()
+}
+
 /// `t` as a green handle, if it is one and we are green.
 fn green_handle(green: &Option<Green>, t: pthread_t) -> Option<Handle> {
     (green.is_some() && runtime::sched::is_green_handle(t)).then_some(Handle(t))
@@ -261,6 +267,9 @@ unsafe fn join_with(t: pthread_t, retval: *mut *mut c_void, wait: JoinWait) -> c
 #[no_mangle]
 pub unsafe extern "C" fn pthread_join(t: pthread_t, retval: *mut *mut c_void) -> c_int {
     let green = enter();
+    if joins_main(&green, t) {
+        return libc::EDEADLK;
+    }
     if green_handle(&green, t).is_none() {
         // SAFETY: forwarded.
         return unsafe { real::pthread_join(t, retval) };
@@ -322,6 +331,9 @@ unsafe fn clockjoin(
     with_clock: bool,
 ) -> c_int {
     let green = enter();
+    if joins_main(&green, t) {
+        return libc::EDEADLK;
+    }
     if green_handle(&green, t).is_none() {
         // SAFETY: forwarded.
         return unsafe {

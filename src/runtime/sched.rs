@@ -28,7 +28,8 @@
 //! tagged numbers.
 //!
 //! # Access
-//! The scheduler lives in a leaked box reached through a thread-local pointer. [`with`]
+//! The scheduler lives in a leaked box reached through a word of the TCB (see
+//! os_thread.rs), which every green TCB carries too. [`with`]
 //! lends it out for a short, non-switching section; re-entering it is a bug and aborts.
 
 use super::keys::Values;

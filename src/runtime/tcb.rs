@@ -535,8 +535,14 @@ impl Pool {
         }
     }
 
+    /// The OS thread's own TCB.
     pub fn main(&self) -> usize {
         self.main
+    }
+
+    /// The layout behind the pool (for [`thread_started`] and [`thread_exiting`]).
+    pub fn layout(&self) -> &'static Layout {
+        self.layout
     }
 
     /// Whether `tcb` is one of this pool's blocks (safe to read).
@@ -708,13 +714,6 @@ pub fn thread_exiting(layout: &Layout) {
     }
 }
 
-/// The layout behind a pool (for the per-thread calls above).
-impl Pool {
-    pub fn layout(&self) -> &'static Layout {
-        self.layout
-    }
-}
-
 /// A glibc stdio lock (`_IO_lock_t`: lock word, recursion count, owner TCB) lent out
 /// while the green thread that holds it is switched out.
 ///
@@ -778,4 +777,42 @@ pub unsafe fn retake_io_lock(lent: &LentLock) -> bool {
         *((lent.lock + IO_LOCK_CNT) as *mut i32) = lent.cnt;
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layout_self_check_passes_on_the_glibc_it_was_measured_on() {
+        extern "C" {
+            fn gnu_get_libc_version() -> *const c_char;
+        }
+        // SAFETY: a static string.
+        let version = unsafe { CStr::from_ptr(gnu_get_libc_version()) };
+        let known = TABLES
+            .iter()
+            .any(|t| t.version.as_bytes() == version.to_bytes());
+        let layout = Layout::get();
+        assert_eq!(layout.is_ok(), known, "{:?}", layout.err());
+        if let Ok(layout) = layout {
+            assert!(layout.resp.is_some(), "__resp found in libc's TLS");
+        }
+    }
+
+    #[test]
+    fn loads_counts_a_dlopen() {
+        let name = c"libresolv.so.2";
+        // SAFETY: asks whether a library is loaded, by name.
+        let loaded = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
+        assert!(
+            loaded.is_null(),
+            "the test binary does not load libresolv itself"
+        );
+        let before = loads();
+        // SAFETY: loads a library every glibc system has.
+        let h = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW) };
+        assert!(!h.is_null());
+        assert!(loads() > before);
+    }
 }
