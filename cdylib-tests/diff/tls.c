@@ -6,6 +6,7 @@
 #include <locale.h>
 #include <resolv.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <setjmp.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -301,11 +302,13 @@ CASE(tls_uselocale_is_per_thread) {
 /* Stream locks: a thread parks while it holds a stream's lock (flockfile), and another
  * thread writes to the stream meanwhile, with its own flockfile section or a bare fputs. */
 static FILE *shared_stream;
+static sem_t stream_held;
 
 static void *holds_stream(void *arg) {
     (void)arg;
     flockfile(shared_stream);
     fputs("a1", shared_stream);
+    sem_post(&stream_held);
     usleep(20000);
     fputs("a2", shared_stream);
     funlockfile(shared_stream);
@@ -314,7 +317,7 @@ static void *holds_stream(void *arg) {
 
 static void *section_after(void *arg) {
     (void)arg;
-    usleep(5000);
+    sem_wait(&stream_held);
     flockfile(shared_stream);
     fputs("b1", shared_stream);
     fputs("b2", shared_stream);
@@ -324,13 +327,14 @@ static void *section_after(void *arg) {
 
 static void *bare_write(void *arg) {
     (void)arg;
-    usleep(5000);
+    sem_wait(&stream_held);
     fputs("b", shared_stream);
     return NULL;
 }
 
 static void stream_contention(void *(*other)(void *), int sorted) {
     shared_stream = tmpfile();
+    sem_init(&stream_held, 0, 0);
     pthread_t a, b;
     pthread_create(&a, NULL, holds_stream, NULL);
     pthread_create(&b, NULL, other, NULL);
