@@ -791,6 +791,11 @@ impl Scheduler {
                 return Step::Run(tid, co);
             }
             if self.main_exited && self.live == 0 {
+                // The process ends on the OS thread's own TCB (in a child forked by a
+                // green thread, the forking thread's is the child's own).
+                if !self.main_gone {
+                    self.switch_tcb(MAIN);
+                }
                 return Step::AllExited;
             }
             let timeout = self
