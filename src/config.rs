@@ -7,10 +7,19 @@
 //! | GREENIFY_LOG | off, error, warn, info, debug, trace | warn |
 //! | GREENIFY_OFFLOAD_FILES | `1`: reads and writes of regular files run on helper threads (a slow disk then stalls only the calling thread) | off: inline, from the page cache |
 //! | GREENIFY_GUARD_PAGES | how many stacks get a guard page (the rest a write-protected or checked gap) | what vm.max_map_count affords |
+//! | GREENIFY_TLS | `on`: every green thread has its own TCB and TLS; `off`: all share the OS thread's; `auto`: on when a loaded module other than libc has TLS of its own when the first thread is created | auto |
 
 use std::ffi::CStr;
 
 pub const DEFAULT_STACK_SIZE: usize = 256 << 10;
+
+/// GREENIFY_TLS: whether green threads get TCBs (and TLS) of their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tls {
+    Auto,
+    On,
+    Off,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -22,6 +31,9 @@ pub struct Config {
     pub guard_pages: Option<usize>,
     /// Regular-file reads and writes go to helper threads.
     pub offload_files: bool,
+    pub tls: Tls,
+    /// GREENIFY_TLS had another value (warned about, then auto).
+    pub tls_bad_value: bool,
 }
 
 impl Config {
@@ -51,12 +63,20 @@ impl Config {
             .unwrap_or(::log::LevelFilter::Warn);
         let guard_pages = lookup("GREENIFY_GUARD_PAGES").and_then(|v| v.trim().parse().ok());
         let offload_files = lookup("GREENIFY_OFFLOAD_FILES").is_some_and(|v| v.trim() == "1");
+        let tls = match lookup("GREENIFY_TLS").as_deref().map(str::trim) {
+            None | Some("auto") => Ok(Tls::Auto),
+            Some("on") => Ok(Tls::On),
+            Some("off") => Ok(Tls::Off),
+            Some(_) => Err(Tls::Auto),
+        };
         Config {
             stack_size,
             stats,
             log_level,
             guard_pages,
             offload_files,
+            tls: tls.unwrap_or_else(|auto| auto),
+            tls_bad_value: tls.is_err(),
         }
     }
 }
@@ -97,12 +117,14 @@ mod tests {
         assert_eq!(c.log_level, ::log::LevelFilter::Warn);
         assert_eq!(c.guard_pages, None);
         assert!(!c.offload_files);
+        assert_eq!(c.tls, Tls::Auto);
         let c = Config::from_lookup(|k| {
             Some(
                 match k {
                     "GREENIFY_STACK_SIZE" => "1M",
                     "GREENIFY_STATS" => "1",
                     "GREENIFY_GUARD_PAGES" => "0",
+                    "GREENIFY_TLS" => "off",
                     _ => "debug",
                 }
                 .into(),
@@ -112,5 +134,11 @@ mod tests {
         assert!(c.stats);
         assert_eq!(c.log_level, ::log::LevelFilter::Debug);
         assert_eq!(c.guard_pages, Some(0));
+        assert_eq!(c.tls, Tls::Off);
+        let on = |v: &'static str| move |k: &str| (k == "GREENIFY_TLS").then(|| v.to_string());
+        assert_eq!(Config::from_lookup(on("on")).tls, Tls::On);
+        assert_eq!(Config::from_lookup(on("maybe")).tls, Tls::Auto);
+        assert!(Config::from_lookup(on("maybe")).tls_bad_value);
+        assert!(!Config::from_lookup(on("auto")).tls_bad_value);
     }
 }

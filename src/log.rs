@@ -1,9 +1,11 @@
 //! The `log` backend: formats into a fixed buffer and writes it to stderr with a raw
 //! write(2), so logging never allocates and never enters greenify's own hooks. A
-//! thread-local flag drops a message logged while another is being written (a signal).
+//! message logged while the same thread is writing another (from a signal handler) is
+//! dropped: the writer is named by its thread pointer, not a thread-local (which would
+//! cost an allocation in a green thread's TCB, and move with it).
 
-use std::cell::Cell;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 struct RawStderr;
 
@@ -12,9 +14,9 @@ static LOGGER: RawStderr = RawStderr;
 /// The longest log line (longer ones are cut, keeping their newline).
 const N_LOG: usize = 512;
 
-thread_local! {
-    static WRITING: Cell<bool> = const { Cell::new(false) };
-}
+/// The thread pointer of the thread writing a message now (0: none). Another thread
+/// that logs meanwhile just writes its own line.
+static WRITER: AtomicUsize = AtomicUsize::new(0);
 
 /// A line formatted into a fixed buffer (no allocation; usable in a signal handler).
 /// What does not fit is cut off.
@@ -64,9 +66,14 @@ impl ::log::Log for RawStderr {
     }
 
     fn log(&self, record: &::log::Record) {
-        if !self.enabled(record.metadata()) || WRITING.with(|w| w.replace(true)) {
+        if !self.enabled(record.metadata()) {
             return;
         }
+        let me = crate::runtime::os_thread::thread_pointer();
+        if WRITER.load(Relaxed) == me {
+            return;
+        }
+        let claimed = WRITER.compare_exchange(0, me, Relaxed, Relaxed).is_ok();
         let mut line = Line::<N_LOG>::new();
         let _ = writeln!(
             line,
@@ -78,7 +85,9 @@ impl ::log::Log for RawStderr {
             line.buf[N_LOG - 1] = b'\n';
         }
         write_stderr(line.bytes());
-        WRITING.with(|w| w.set(false));
+        if claimed {
+            WRITER.store(0, Relaxed);
+        }
     }
 
     fn flush(&self) {}

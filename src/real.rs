@@ -257,6 +257,9 @@ real_fns! {
     fn popen(cmd: *const c_char, mode: *const c_char) -> *mut libc::FILE;
     fn pclose(file: *mut libc::FILE) -> c_int;
     fn fdopen(fd: c_int, mode: *const c_char) -> *mut libc::FILE;
+    fn flockfile(file: *mut libc::FILE) -> ();
+    fn ftrylockfile(file: *mut libc::FILE) -> c_int;
+    fn funlockfile(file: *mut libc::FILE) -> ();
 
     // offloaded
     fn getaddrinfo(node: *const c_char, service: *const c_char, hints: *const libc::addrinfo,

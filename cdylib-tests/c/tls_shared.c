@@ -1,6 +1,7 @@
 /* A __thread variable, set by each thread before it sleeps and read after. Natively each
- * thread sees its own value. Greenified, every green thread shares the OS thread's TLS
- * (a documented limitation), so a thread sees the value of the last one that wrote. */
+ * thread sees its own value; greenified too, unless GREENIFY_TLS=off makes every green
+ * thread share the OS thread's TLS (then a thread sees the value of the last one that
+ * wrote). */
 #include <pthread.h>
 #include <stdio.h>
 #include <unistd.h>

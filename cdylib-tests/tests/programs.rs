@@ -169,20 +169,56 @@ fn more_green_threads_than_guard_pages_fit_under_max_map_count() {
     assert_eq!(stats["peak_alive"], threads as u64 + 1, "{}", out.report());
 }
 
-/// Documents a known difference (README, "Limitations"): `__thread` variables belong to
-/// the OS thread, so all green threads share them.
+/// `__thread` variables are per green thread (each has its own TCB: on by default for a
+/// program with TLS of its own); GREENIFY_TLS=off makes them the OS thread's, shared.
 #[test]
-fn thread_local_variables_are_shared_by_green_threads() {
+fn thread_local_variables_are_per_green_thread_unless_tls_is_off() {
     let _g = shared();
     let program = test_program("tls_shared", &[]);
-    let native = Cmd::new(&program).timeout(TIMEOUT).run();
-    native
+    let own = "threads that kept their own __thread value: 4/4\n";
+    Cmd::new(&program)
+        .timeout(TIMEOUT)
+        .run()
         .assert_success()
-        .assert_stdout("threads that kept their own __thread value: 4/4\n");
-    let green = Cmd::new(&program).greenified().timeout(TIMEOUT).run();
-    green
+        .assert_stdout(own);
+    for mode in ["auto", "on"] {
+        Cmd::new(&program)
+            .greenified()
+            .env("GREENIFY_TLS", mode)
+            .timeout(TIMEOUT)
+            .run()
+            .assert_success()
+            .assert_stdout(own);
+    }
+    Cmd::new(&program)
+        .greenified()
+        .env("GREENIFY_TLS", "off")
+        .timeout(TIMEOUT)
+        .run()
         .assert_success()
         .assert_stdout("threads that kept their own __thread value: 1/4\n");
+}
+
+/// GREENIFY_TLS with another value: one warning, then auto.
+#[test]
+fn a_bad_greenify_tls_value_warns_and_means_auto() {
+    let _g = shared();
+    let program = test_program("tls_shared", &[]);
+    let out = Cmd::new(&program)
+        .greenified()
+        .env("GREENIFY_TLS", "sometimes")
+        .timeout(TIMEOUT)
+        .run();
+    out.assert_success()
+        .assert_stdout("threads that kept their own __thread value: 4/4\n");
+    assert_eq!(
+        out.stderr
+            .matches("GREENIFY_TLS must be auto, on or off")
+            .count(),
+        1,
+        "{}",
+        out.report()
+    );
 }
 
 #[test]

@@ -8,6 +8,9 @@
 //! The mode is one byte per OS thread. It stays consistent across green switches because
 //! every switch happens inside a hook (mode `LIBRARY` on both sides); a new green thread
 //! starts in `APPLICATION` mode, and goes back to `LIBRARY` when its start routine returns.
+//! Only one OS thread runs a scheduler (see [`decide`]), so its mode is a static; every
+//! other OS thread is told apart by its scheduler word (`runtime::os_thread`), which no
+//! thread-pointer switch can move.
 
 pub mod aliases;
 pub mod blocking;
@@ -35,10 +38,11 @@ pub mod time;
 
 use crate::config::Config;
 use crate::runtime;
-use std::cell::Cell;
+use runtime::os_thread::{self, NO_SCHEDULER};
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::OnceLock;
 
+/// An OS thread that made no hooked call yet.
 const UNDECIDED: u8 = 0;
 /// Not a green OS thread: everything passes through.
 const NATIVE: u8 = 1;
@@ -47,29 +51,20 @@ const APPLICATION: u8 = 2;
 /// A green thread inside greenify.
 const LIBRARY: u8 = 3;
 
-thread_local! {
-    static MODE: Cell<u8> = const { Cell::new(UNDECIDED) };
-}
+/// The mode of the OS thread that runs the scheduler.
+static SCHEDULER_MODE: AtomicU8 = AtomicU8::new(LIBRARY);
 
-/// The mode of the process's main OS thread once its scheduler runs: a static, because
-/// it is read on every hooked call (a thread-local costs a `__tls_get_addr` call).
-/// LIBRARY until `decide` has finished there.
-static MAIN_MODE: AtomicU8 = AtomicU8::new(LIBRARY);
-
+#[inline]
 fn mode() -> u8 {
-    if runtime::os_thread::is_main() {
-        MAIN_MODE.load(Relaxed)
-    } else {
-        MODE.with(Cell::get)
+    match os_thread::sched_word() {
+        os_thread::UNDECIDED => UNDECIDED,
+        NO_SCHEDULER => NATIVE,
+        _ => SCHEDULER_MODE.load(Relaxed),
     }
 }
 
 fn set_mode(mode: u8) {
-    if runtime::os_thread::is_main() {
-        MAIN_MODE.store(mode, Relaxed);
-    } else {
-        MODE.with(|m| m.set(mode));
-    }
+    SCHEDULER_MODE.store(mode, Relaxed);
 }
 
 /// Proof that the current call runs green; restores APPLICATION mode when dropped.
@@ -97,12 +92,8 @@ pub fn enter() -> Option<Green> {
         }
         UNDECIDED => {
             // Calls made while deciding (there should be none) pass through.
-            set_mode(LIBRARY);
-            let decided = decide();
-            // Deciding may have made this the main OS thread, whose mode is MAIN_MODE.
-            set_mode(decided);
-            if decided == APPLICATION {
-                set_mode(LIBRARY);
+            os_thread::set_sched_word(NO_SCHEDULER);
+            if decide() {
                 Some(Green(()))
             } else {
                 None
@@ -124,7 +115,7 @@ pub fn end_application() {
 
 /// Runs the program's code (a once routine, a key destructor) from inside a hook.
 pub fn run_application<R>(f: impl FnOnce() -> R) -> R {
-    let previous = mode();
+    let previous = SCHEDULER_MODE.load(Relaxed);
     set_mode(APPLICATION);
     let result = f();
     set_mode(previous);
@@ -151,22 +142,32 @@ pub fn config() -> &'static Config {
     CONFIG.get_or_init(|| {
         let config = Config::from_env();
         crate::log::init(config.log_level);
+        if config.tls_bad_value {
+            ::log::warn!("GREENIFY_TLS must be auto, on or off: auto it is");
+        }
         config
     })
 }
 
 /// Decides whether the calling OS thread becomes a green scheduler: only the process's
 /// main thread does (this M:1 model); every other OS thread passes through.
-fn decide() -> u8 {
+/// Says whether the call that asked goes green (the scheduler's mode is then LIBRARY).
+fn decide() -> bool {
     let config = config();
     if rustix::thread::gettid() != rustix::process::getpid() {
         ::log::debug!("an OS thread other than main makes calls: they pass through");
-        return NATIVE;
+        return false;
+    }
+    if os_thread::thread_word() != 0 {
+        // Its neighbour, now NO_SCHEDULER, was 0 too (UNDECIDED).
+        ::log::warn!("this glibc uses the TCB words greenify keeps its state in; running natively");
+        return false;
     }
     // Nothing of ours (fds, handlers, stacks) is made here: each on its first use.
     runtime::init_current_thread(runtime::sched::Config {
         guard_budget: config.guard_pages.unwrap_or(usize::MAX),
         fd_floor: runtime::reactor::internal_fd_floor(),
+        tls: config.tls,
     });
     runtime::overflow::set_sigaction(crate::real::sigaction, crate::real::sigaltstack);
     cancel::install();
@@ -174,7 +175,8 @@ fn decide() -> u8 {
         "green runtime started (stack size {} bytes)",
         config.stack_size
     );
-    APPLICATION
+    set_mode(LIBRARY);
+    true
 }
 
 /// Sets errno (hooks set it last, after every other call).

@@ -11,7 +11,7 @@ use libc::{addrinfo, c_char, c_int, hostent, size_t, sockaddr, socklen_t};
 extern "C" {
     fn inet_pton(af: c_int, src: *const c_char, dst: *mut libc::c_void) -> c_int;
     fn __h_errno_location() -> *mut c_int;
-    fn __res_state() -> *mut ResState;
+    fn __res_state() -> *mut libc::c_void;
     fn __res_init() -> c_int;
 }
 
@@ -270,7 +270,7 @@ const NETDB_INTERNAL: c_int = -1;
 /// natively, a resolv.conf changed after the first query is then not reloaded).
 fn callers_state() -> Option<*mut libc::c_void> {
     // SAFETY: glibc's per-thread resolver state, which lives as long as the thread.
-    let state = unsafe { __res_state() };
+    let state = unsafe { __res_state() }.cast::<ResState>();
     // SAFETY: as above; `options` is where glibc keeps RES_INIT.
     if unsafe { (*state).options } & RES_INIT == 0 && unsafe { __res_init() } == -1 {
         set_h_errno(NETDB_INTERNAL);

@@ -3,12 +3,23 @@
 //! whole OS thread. `fdopen` on a socket or pipe (and greenify's `popen`) returns a
 //! `fopencookie` stream instead, whose reads and writes go through greenify's own
 //! `read`/`write` and so park. `fileno` still gives the fd.
+//!
+//! Stream locks: `flockfile` sections of green threads exclude each other with a green
+//! recursive mutex per stream, so a thread that waits for one parks. glibc's own lock of
+//! the stream is still taken, and while a green thread that holds it (in a `flockfile`
+//! section, or inside a green stream's read or write) is parked, it is lent out (see
+//! `runtime::tcb::LentLock`): another green thread's `printf` to that stream then goes
+//! ahead instead of hanging the OS thread in glibc's lock.
 
 use super::blocking;
 use super::io;
 use crate::real;
 use crate::runtime::fdtable::Kind;
+use crate::runtime::{sched, sync};
 use libc::{c_char, c_int, c_void, size_t, ssize_t};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Mutex as StdMutex;
 
 /// glibc's `cookie_io_functions_t`.
 #[repr(C)]
@@ -30,10 +41,49 @@ extern "C" {
 /// Offset of `_fileno` in glibc's `struct _IO_FILE` on x86_64 (after the flags word and
 /// eleven pointers, `_markers` and `_chain`).
 const FILENO_OFFSET: usize = 112;
+/// Offset of `_lock` (a pointer to the stream's `_IO_lock_t`).
+const LOCK_OFFSET: usize = 136;
+
+/// The address of a stream's glibc lock.
+///
+/// # Safety
+/// `file` is an open stream.
+unsafe fn lock_of(file: *mut libc::FILE) -> usize {
+    // SAFETY: per the caller.
+    unsafe { *file.cast::<u8>().add(LOCK_OFFSET).cast::<usize>() }
+}
+
+/// A green stream's cookie: its fd, and the stream (known once fopencookie returned).
+struct Cookie {
+    fd: c_int,
+    file: AtomicUsize,
+}
+
+/// Runs a green stream's I/O, which may park while glibc holds the stream's lock for
+/// this thread: the lock is lent meanwhile.
+///
+/// # Safety
+/// `cookie` is one of ours.
+unsafe fn stream_io(cookie: *mut c_void, io: impl FnOnce(c_int) -> ssize_t) -> ssize_t {
+    // SAFETY: per the caller.
+    let cookie = unsafe { &*(cookie as *const Cookie) };
+    let file = cookie.file.load(Relaxed) as *mut libc::FILE;
+    let lent = !file.is_null() && sched::is_active();
+    // SAFETY: the stream is open while glibc calls its functions.
+    let lock = if lent { unsafe { lock_of(file) } } else { 0 };
+    if lent {
+        sched::stdio_lock(lock, true);
+    }
+    let result = io(cookie.fd);
+    if lent {
+        sched::stdio_lock(lock, false);
+    }
+    result
+}
 
 unsafe extern "C" fn cookie_read(cookie: *mut c_void, buf: *mut c_char, size: size_t) -> ssize_t {
-    // SAFETY: glibc passes its buffer of `size` bytes; the cookie is our fd.
-    unsafe { io::read(cookie as usize as c_int, buf.cast(), size) }
+    // SAFETY: glibc passes its buffer of `size` bytes and our cookie.
+    unsafe { stream_io(cookie, |fd| io::read(fd, buf.cast(), size)) }
 }
 
 unsafe extern "C" fn cookie_write(
@@ -42,12 +92,14 @@ unsafe extern "C" fn cookie_write(
     size: size_t,
 ) -> ssize_t {
     // SAFETY: as above. glibc wants a count, never a negative value.
-    unsafe { io::write(cookie as usize as c_int, buf.cast(), size) }.max(0)
+    unsafe { stream_io(cookie, |fd| io::write(fd, buf.cast(), size).max(0)) }
 }
 
 unsafe extern "C" fn cookie_close(cookie: *mut c_void) -> c_int {
+    // SAFETY: our cookie, made by Box::into_raw, freed once here with its stream.
+    let cookie = unsafe { Box::from_raw(cookie as *mut Cookie) };
     // SAFETY: the stream owns its fd.
-    unsafe { io::close(cookie as usize as c_int) }
+    unsafe { io::close(cookie.fd) }
 }
 
 /// A stdio stream on `fd` whose I/O goes through greenify's hooks.
@@ -61,12 +113,22 @@ pub unsafe fn green_stream_mode(fd: c_int, mode: *const c_char) -> *mut libc::FI
         seek: None,
         close: Some(cookie_close),
     };
-    // SAFETY: the cookie is the fd itself; the functions stay valid for ever.
-    let file = unsafe { fopencookie(fd as usize as *mut c_void, mode, functions) };
-    if !file.is_null() {
-        // SAFETY: glibc marks cookie streams with _fileno -2; the fd makes fileno() work
-        // and changes nothing else for a cookie stream (its I/O uses the functions).
-        unsafe { *file.cast::<u8>().add(FILENO_OFFSET).cast::<c_int>() = fd };
+    let cookie = Box::into_raw(Box::new(Cookie {
+        fd,
+        file: AtomicUsize::new(0),
+    }));
+    // SAFETY: the cookie lives until the stream's close; the functions for ever.
+    let file = unsafe { fopencookie(cookie.cast(), mode, functions) };
+    if file.is_null() {
+        // SAFETY: not handed to a stream.
+        drop(unsafe { Box::from_raw(cookie) });
+        return file;
+    }
+    // SAFETY: glibc marks cookie streams with _fileno -2; the fd makes fileno() work
+    // and changes nothing else for a cookie stream (its I/O uses the functions).
+    unsafe {
+        *file.cast::<u8>().add(FILENO_OFFSET).cast::<c_int>() = fd;
+        (*cookie).file.store(file as usize, Relaxed);
     }
     file
 }
@@ -146,4 +208,75 @@ unsafe fn fit_mode(fd: c_int, mode: *const c_char) -> Result<(), c_int> {
 fn is_tty(fd: c_int) -> bool {
     // SAFETY: borrowed for one ioctl.
     rustix::termios::isatty(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) })
+}
+
+/// The green recursive mutex of a stream's `flockfile` sections (made on first use, kept
+/// for the stream's address).
+fn section_lock(file: *mut libc::FILE) -> &'static sync::Mutex {
+    static LOCKS: StdMutex<BTreeMap<usize, usize>> = StdMutex::new(BTreeMap::new());
+    let mut locks = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    let mutex = *locks.entry(file as usize).or_insert_with(|| {
+        // SAFETY: a zeroed pthread_mutex_t is a valid (normal) mutex; leaked, so the
+        // reference below lives for ever.
+        let raw = Box::into_raw(Box::new(unsafe {
+            std::mem::zeroed::<libc::pthread_mutex_t>()
+        }));
+        // SAFETY: as above.
+        unsafe { sync::Mutex::at(raw) }.init(sync::MUTEX_RECURSIVE);
+        raw as usize
+    });
+    // SAFETY: made above, never freed.
+    unsafe { sync::Mutex::at(mutex as *mut libc::pthread_mutex_t) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn flockfile(file: *mut libc::FILE) {
+    let green = super::enter();
+    if green.is_some() {
+        // A recursive mutex: it fails only on misuse, which glibc does not check either.
+        let _ = section_lock(file).lock(super::caller(&green), sync::LockWait::Block);
+    }
+    // SAFETY: forwarded.
+    unsafe { real::flockfile(file) };
+    if green.is_some() {
+        // SAFETY: the program's open stream.
+        sched::stdio_lock(unsafe { lock_of(file) }, true);
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn ftrylockfile(file: *mut libc::FILE) -> c_int {
+    let green = super::enter();
+    let Some(_) = green else {
+        // SAFETY: forwarded.
+        return unsafe { real::ftrylockfile(file) };
+    };
+    let section = section_lock(file);
+    let caller = super::caller(&green);
+    if section.lock(caller, sync::LockWait::Try).is_err() {
+        return -1;
+    }
+    // SAFETY: forwarded.
+    if unsafe { real::ftrylockfile(file) } != 0 {
+        let _ = section.unlock(caller);
+        return -1;
+    }
+    // SAFETY: the program's open stream.
+    sched::stdio_lock(unsafe { lock_of(file) }, true);
+    0
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn funlockfile(file: *mut libc::FILE) {
+    let green = super::enter();
+    if green.is_some() {
+        // SAFETY: the program's open stream.
+        sched::stdio_lock(unsafe { lock_of(file) }, false);
+    }
+    // SAFETY: forwarded.
+    unsafe { real::funlockfile(file) };
+    if green.is_some() {
+        // Not held (misuse): glibc does not check either.
+        let _ = section_lock(file).unlock(super::caller(&green));
+    }
 }

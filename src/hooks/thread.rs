@@ -1,7 +1,8 @@
 //! pthread_create and every function that takes a `pthread_t`.
 //!
-//! A green thread's `pthread_t` is a runtime handle (see `runtime::sched::Handle`); the
-//! program's main thread keeps its real one, so calls about it go to libc unchanged.
+//! A green thread's `pthread_t` is a runtime handle (see `runtime::sched::Handle`: its TCB
+//! address when green threads have TCBs of their own); the program's main thread keeps its
+//! real one, so calls about it go to libc unchanged.
 //! Functions that act on an OS thread (scheduling, affinity, CPU clock, signals) act on
 //! the OS thread the green thread runs on.
 
@@ -230,16 +231,24 @@ pub unsafe extern "C" fn pthread_create(
 }
 
 /// The current green thread is ending (its start routine returned, or it called
-/// pthread_exit): its key destructors run, its robust mutexes become "owner dead".
+/// pthread_exit): its thread_local destructors run, then its key destructors (glibc's
+/// order), and its robust mutexes become "owner dead".
 fn thread_ending() {
+    super::run_application(runtime::sched::thread_exiting);
     super::keys::run_destructors();
     let owner = runtime::sync::GREEN_OWNER_BASE | runtime::sched::current_id() as i32;
     runtime::sync::owner_exited(owner, true);
 }
 
+/// A green thread cannot wait for the main thread: glibc would wait in the kernel for the
+/// OS thread, which runs them all, to end (with shared TCBs glibc sees a self-join).
+fn joins_main(green: &Option<Green>, t: pthread_t) -> bool {
+    green.is_some() && t == os_thread()
+}
+
 /// `t` as a green handle, if it is one and we are green.
 fn green_handle(green: &Option<Green>, t: pthread_t) -> Option<Handle> {
-    (green.is_some() && Handle::is_green(t)).then_some(Handle(t))
+    (green.is_some() && runtime::sched::is_green_handle(t)).then_some(Handle(t))
 }
 
 unsafe fn join_with(t: pthread_t, retval: *mut *mut c_void, wait: JoinWait) -> c_int {
@@ -258,6 +267,9 @@ unsafe fn join_with(t: pthread_t, retval: *mut *mut c_void, wait: JoinWait) -> c
 #[no_mangle]
 pub unsafe extern "C" fn pthread_join(t: pthread_t, retval: *mut *mut c_void) -> c_int {
     let green = enter();
+    if joins_main(&green, t) {
+        return libc::EDEADLK;
+    }
     if green_handle(&green, t).is_none() {
         // SAFETY: forwarded.
         return unsafe { real::pthread_join(t, retval) };
@@ -319,6 +331,9 @@ unsafe fn clockjoin(
     with_clock: bool,
 ) -> c_int {
     let green = enter();
+    if joins_main(&green, t) {
+        return libc::EDEADLK;
+    }
     if green_handle(&green, t).is_none() {
         // SAFETY: forwarded.
         return unsafe {
@@ -470,10 +485,11 @@ pub unsafe extern "C" fn sched_yield() -> c_int {
     0
 }
 
-/// The OS thread's real handle, for calls that act on the OS thread a green one runs on.
+/// The OS thread's real handle, for calls that act on the OS thread a green one runs on
+/// (glibc's pthread_self names the running green thread's TCB when it has its own).
 pub fn os_thread() -> pthread_t {
     // SAFETY: no arguments.
-    unsafe { real::pthread_self() }
+    runtime::sched::os_thread_tcb().unwrap_or_else(|| unsafe { real::pthread_self() })
 }
 
 /// Runs `on_os_thread` for a live green handle (ESRCH for a reaped one), or forwards.

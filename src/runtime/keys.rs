@@ -114,7 +114,8 @@ impl Values {
 }
 
 thread_local! {
-    /// Values of an OS thread that is not green.
+    /// Values of an OS thread that is not green. A thread-local is right here: such a
+    /// thread keeps its own TCB (only green threads have theirs switched).
     static NATIVE_VALUES: RefCell<Values> = RefCell::new(Values::default());
 }
 

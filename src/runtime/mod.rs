@@ -17,6 +17,7 @@ pub mod reactor;
 pub mod sched;
 pub mod stack;
 pub mod sync;
+pub mod tcb;
 pub mod timer;
 
 pub use reactor::Interest;

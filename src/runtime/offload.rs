@@ -165,6 +165,7 @@ mod tests {
         init_current_thread(Config {
             guard_budget: 4,
             fd_floor: 200,
+            tls: crate::config::Tls::Off,
         });
         let ticks = std::rc::Rc::new(std::cell::Cell::new(0));
         let t = ticks.clone();

@@ -1,39 +1,112 @@
-//! Which OS thread is running, answered without a thread-local lookup.
+//! Greenify's per-OS-thread words, kept where a switch of the thread pointer carries them.
 //!
-//! A `thread_local!` in a shared library costs a call to `__tls_get_addr` on every
-//! access, and the hooks ask "is this the green OS thread?" several times per call. The
-//! thread pointer (the FS base on x86_64) names the OS thread in one instruction. The
-//! process's main OS thread lives as long as the process, so its thread pointer can
-//! stand for it in a process-wide static; no other OS thread can ever have it.
+//! When every green thread has its own TCB (tcb.rs), the thread pointer (the FS base on
+//! x86_64) names the green thread, not the OS thread, and a Rust `thread_local!` would be
+//! per green thread. So greenify keeps its own state in two words of glibc's `tcbhead_t`
+//! that glibc leaves unused (`__unused_vgetcpu_cache`, at `%fs:0x38` and `%fs:0x40`), and
+//! writes them into every TCB it makes: switching the thread pointer switches them too.
+//!
+//! - [`sched_word`] (`%fs:0x40`): the OS thread's scheduler, [`UNDECIDED`] (0) on an OS
+//!   thread that never made a hooked call, or [`NO_SCHEDULER`].
+//! - [`thread_word`] (`%fs:0x38`): the running green thread's id + 1 (0: none).
+//!
+//! The TCB self-check (tcb.rs) verifies both words are 0 in glibc's TCBs before the first
+//! write; elsewhere than x86_64 they are thread-locals (no TCB per green thread there).
 
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+/// `sched_word` of an OS thread that has made no hooked call yet.
+pub const UNDECIDED: usize = 0;
+/// `sched_word` of an OS thread that runs no scheduler (its calls pass through).
+pub const NO_SCHEDULER: usize = 1;
 
-/// The calling OS thread's thread pointer (glibc's TCB address). A coroutine never moves
-/// between OS threads, so the value is stable within any function body.
+#[cfg(target_arch = "x86_64")]
+mod words {
+    /// `tcbhead_t.__unused_vgetcpu_cache[0]`: the running green thread.
+    pub const THREAD: usize = 0x38;
+    /// `tcbhead_t.__unused_vgetcpu_cache[1]`: the scheduler.
+    pub const SCHED: usize = 0x40;
+
+    #[inline(always)]
+    pub fn read<const OFFSET: usize>() -> usize {
+        let value: usize;
+        // SAFETY: every glibc thread's %fs points at its TCB, whose first 0x48 bytes are
+        // tcbhead_t; the two words read here are ours (see the module doc).
+        unsafe {
+            std::arch::asm!("mov {}, fs:[{off}]", out(reg) value, off = const OFFSET,
+                options(nostack, readonly, preserves_flags));
+        }
+        value
+    }
+
+    #[inline(always)]
+    pub fn write<const OFFSET: usize>(value: usize) {
+        // SAFETY: as in `read`; the word is unused by glibc and ours to write.
+        unsafe {
+            std::arch::asm!("mov fs:[{off}], {}", in(reg) value, off = const OFFSET,
+                options(nostack, preserves_flags));
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod words {
+    use std::cell::Cell;
+
+    pub const THREAD: usize = 0;
+    pub const SCHED: usize = 1;
+
+    thread_local! {
+        // No TCB per green thread on this architecture: the OS thread's TLS is stable.
+        static WORDS: [Cell<usize>; 2] = const { [Cell::new(0), Cell::new(0)] };
+    }
+
+    pub fn read<const OFFSET: usize>() -> usize {
+        WORDS.with(|w| w[OFFSET].get())
+    }
+
+    pub fn write<const OFFSET: usize>(value: usize) {
+        WORDS.with(|w| w[OFFSET].set(value))
+    }
+}
+
+/// The calling OS thread's scheduler address, or [`UNDECIDED`] / [`NO_SCHEDULER`].
+#[inline(always)]
+pub fn sched_word() -> usize {
+    words::read::<{ words::SCHED }>()
+}
+
+/// Sets [`sched_word`] in the current TCB.
+#[inline(always)]
+pub fn set_sched_word(value: usize) {
+    words::write::<{ words::SCHED }>(value)
+}
+
+/// The running green thread's id + 1 (0: none).
+#[inline(always)]
+pub fn thread_word() -> usize {
+    words::read::<{ words::THREAD }>()
+}
+
+/// Sets [`thread_word`] in the current TCB.
+#[inline(always)]
+pub fn set_thread_word(value: usize) {
+    words::write::<{ words::THREAD }>(value)
+}
+
+/// The calling thread's thread pointer (the FS base on x86_64): names the green thread
+/// when green threads have their own TCBs, else the OS thread.
 #[inline(always)]
 pub fn thread_pointer() -> usize {
     #[cfg(target_arch = "x86_64")]
     {
         let tp: usize;
-        // SAFETY: on x86_64 Linux, %fs:0 holds the TCB's own address (tcbhead_t.tcb),
-        // readable by every thread; the read has no side effect.
+        // SAFETY: on x86_64 Linux, %fs:0 holds the TCB's own address (tcbhead_t.tcb).
         unsafe {
             std::arch::asm!("mov {}, fs:0", out(reg) tp, options(nostack, readonly, preserves_flags));
         }
         tp
     }
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(not(target_arch = "x86_64"))]
     {
-        let tp: usize;
-        // SAFETY: TPIDR_EL0 is the thread pointer, readable at EL0 without side effects.
-        unsafe {
-            std::arch::asm!("mrs {}, tpidr_el0", out(reg) tp, options(nostack, nomem, preserves_flags));
-        }
-        tp
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        // Elsewhere: the address of a thread-local (pthread_self is greenify's own hook).
         thread_local! {
             static ANCHOR: u8 = const { 0 };
         }
@@ -41,31 +114,22 @@ pub fn thread_pointer() -> usize {
     }
 }
 
-/// The thread pointer of the process's main OS thread, once it runs a scheduler.
-static MAIN: AtomicUsize = AtomicUsize::new(0);
-
-/// Records the calling thread as the process's main OS thread (the one that lives as
-/// long as the process: the first thread, or the thread that forked this child).
-pub fn claim_main() {
-    MAIN.store(thread_pointer(), Relaxed);
-}
-
-/// Whether the calling OS thread is the one recorded by [`claim_main`].
-#[inline(always)]
-pub fn is_main() -> bool {
-    thread_pointer() == MAIN.load(Relaxed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn thread_pointers_differ_between_threads_and_are_stable() {
+    fn words_are_per_os_thread() {
         let here = thread_pointer();
         assert_ne!(here, 0);
-        assert_eq!(here, thread_pointer());
-        let there = std::thread::spawn(thread_pointer).join().unwrap();
-        assert_ne!(here, there);
+        let there = std::thread::spawn(|| {
+            assert_eq!((sched_word(), thread_word()), (0, 0));
+            set_thread_word(7);
+            (thread_pointer(), thread_word())
+        })
+        .join()
+        .unwrap();
+        assert_ne!(here, there.0);
+        assert_eq!(there.1, 7);
     }
 }

@@ -20,8 +20,16 @@
 //!
 //! errno is per green thread: `park` saves it before switching away and restores it after.
 //!
+//! # TCBs
+//! With per-thread TLS on (see tcb.rs and [`Config::tls`]), every green thread but MAIN
+//! has a TCB of its own, made at spawn and put back on the pool's free list when the thread
+//! is done; the run loop switches the thread pointer as it dispatches, and a thread's
+//! `pthread_t` is its TCB's address. Off, all share the OS thread's TCB and handles are
+//! tagged numbers.
+//!
 //! # Access
-//! The scheduler lives in a leaked box reached through a thread-local pointer. [`with`]
+//! The scheduler lives in a leaked box reached through a word of the TCB (see
+//! os_thread.rs), which every green TCB carries too. [`with`]
 //! lends it out for a short, non-switching section; re-entering it is a bug and aborts.
 
 use super::keys::Values;
@@ -30,12 +38,11 @@ use super::stack::{
     gap_check_needed, gap_untouched_below, round_stack_size, GreenStack, StackKind, StackPool,
 };
 use super::timer::Timers;
-use super::{errno, futex, interrupt, os_thread, overflow};
+use super::{errno, futex, interrupt, os_thread, overflow, tcb};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use rustix::io::Errno;
-use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 pub type ThreadId = u32;
@@ -117,9 +124,10 @@ pub struct Stats {
 
 /// A green thread's handle as the program sees it (`pthread_t`).
 ///
-/// Handles are non-canonical addresses (top 17 bits set), which no real `pthread_t` can
-/// be: a green handle is recognised without a lookup, and a libc function we failed to
-/// hook crashes at once on it instead of reading garbage.
+/// With TCBs per thread, a handle is the thread's TCB address (what glibc's own
+/// `pthread_self` reads from the TCB). Otherwise handles are non-canonical addresses (top
+/// 17 bits set), which no real `pthread_t` can be: a libc function we failed to hook
+/// crashes at once on one instead of reading garbage.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Handle(pub u64);
 
@@ -132,12 +140,12 @@ impl Handle {
         Handle(HANDLE_TAG | ((u64::from(generation) & GEN_MASK) << TID_BITS) | u64::from(tid))
     }
 
-    pub fn is_green(raw: u64) -> bool {
+    fn is_tagged(raw: u64) -> bool {
         raw & HANDLE_TAG == HANDLE_TAG
     }
 
     fn decode(self) -> Option<(ThreadId, u32)> {
-        if !Handle::is_green(self.0) {
+        if !Handle::is_tagged(self.0) {
             return None;
         }
         let tid = (self.0 & ((1 << TID_BITS) - 1)) as ThreadId;
@@ -180,6 +188,16 @@ pub struct Config {
     pub guard_budget: usize,
     /// Lowest fd number for the scheduler's own fds.
     pub fd_floor: u32,
+    /// Whether green threads get TCBs of their own (decided at the first spawn).
+    pub tls: crate::config::Tls,
+}
+
+/// Whether green threads have TCBs of their own.
+enum Tls {
+    /// Decided at the first spawn (auto mode looks at the modules loaded by then).
+    Undecided(crate::config::Tls),
+    Shared,
+    PerThread(tcb::Pool),
 }
 
 enum Suspend {
@@ -212,8 +230,12 @@ struct Thread {
     name: [u8; 16],
     stack: (usize, usize),
     stack_kind: StackKind,
+    /// Its own TCB (0: the OS thread's).
+    tcb: usize,
     /// pthread_setspecific values.
     specific: Values,
+    /// glibc stdio locks it holds (see `tcb::LentLock`), once per level of nesting.
+    stdio_locks: Vec<usize>,
     /// The current park may be interrupted by a signal (EINTR).
     interruptible: bool,
     /// The number of the current park (see interrupt.rs).
@@ -254,7 +276,9 @@ impl Thread {
             name: [0; 16],
             stack: (0, 0),
             stack_kind: StackKind::User,
+            tcb: 0,
             specific: Values::default(),
+            stdio_locks: Vec::new(),
             interruptible: false,
             parked_at: 0,
             cancellable: false,
@@ -313,36 +337,21 @@ pub struct Scheduler {
     /// a slice since `preempted_turn` (when this queue last had a turn).
     preempted: VecDeque<ThreadId>,
     preempted_turn: Instant,
+    tls: Tls,
+    /// The OS thread it runs on.
+    os_tid: rustix::thread::Pid,
 }
 
 /// Dispatches between two non-blocking looks at epoll when threads are always ready.
 const POLL_EVERY: u32 = 61;
 
-thread_local! {
-    // No destructor: the scheduler must never be dropped (it holds suspended coroutines
-    // whose stacks have C frames on them), not even by exit()'s TLS destructors.
-    static SCHED: Cell<*mut Scheduler> = const { Cell::new(std::ptr::null_mut()) };
-}
-
-/// The scheduler of the process's main OS thread, reached without a thread-local lookup
-/// (see os_thread.rs); every other OS thread's is in `SCHED`.
-static MAIN_SCHED: AtomicPtr<Scheduler> = AtomicPtr::new(std::ptr::null_mut());
-
-/// The calling OS thread's scheduler, or null.
+/// The calling OS thread's scheduler (from a word of the TCB that every green TCB
+/// carries too: see os_thread.rs), or null.
 #[inline(always)]
 fn current_sched() -> *mut Scheduler {
-    if os_thread::is_main() {
-        return MAIN_SCHED.load(Relaxed);
-    }
-    SCHED.with(|s| s.get())
-}
-
-/// Makes the calling OS thread's scheduler reachable through the fast path, when this
-/// thread is the process's main one (it lives as long as the process).
-fn claim_if_main(sched: *mut Scheduler) {
-    if rustix::thread::gettid() == rustix::process::getpid() {
-        MAIN_SCHED.store(sched, Relaxed);
-        os_thread::claim_main();
+    match os_thread::sched_word() {
+        os_thread::UNDECIDED | os_thread::NO_SCHEDULER => std::ptr::null_mut(),
+        sched => sched as *mut Scheduler,
     }
 }
 
@@ -406,9 +415,7 @@ pub fn after_fork_child() {
         interrupt::take(|_| {});
         return;
     }
-    // The forking thread is the child's main OS thread.
     let sched = current_sched();
-    claim_if_main(sched);
     // A fork from a signal handler may have interrupted a scheduler section (the idle
     // epoll_wait): the child's handler returns into it, so it stays lent afterwards.
     // SAFETY: the scheduler is never freed; only this thread exists in the child.
@@ -419,6 +426,7 @@ pub fn after_fork_child() {
         s.reactor.after_fork();
         s.mailbox = futex::new_mailbox();
         let me = s.current;
+        s.os_tid = rustix::thread::gettid();
         s.free_ids.clear();
         for (tid, t) in s.threads.iter_mut().enumerate() {
             let tid = tid as ThreadId;
@@ -472,7 +480,11 @@ pub fn after_fork_child() {
 /// Creates the scheduler of the calling OS thread; its current code becomes [`MAIN`].
 /// It opens no fd: its reactor is opened when it first has to wait.
 pub fn init_current_thread(config: Config) {
-    if is_active() {
+    let os_thread = rustix::thread::gettid();
+    // glibc hands an exited thread's TCB, words and all, to a new thread: a scheduler
+    // word is this thread's only if the scheduler says so.
+    // SAFETY: schedulers are never freed.
+    if is_active() && unsafe { (*current_sched()).os_tid } == os_thread {
         return;
     }
     let mut main = Thread::free();
@@ -507,10 +519,12 @@ pub fn init_current_thread(config: Config) {
         slice_start: None,
         preempted: VecDeque::new(),
         preempted_turn: Instant::now(),
+        tls: Tls::Undecided(config.tls),
+        os_tid: os_thread,
     });
     let sched = Box::into_raw(sched);
-    SCHED.with(|s| s.set(sched));
-    claim_if_main(sched);
+    os_thread::set_sched_word(sched as usize);
+    os_thread::set_thread_word(MAIN as usize + 1);
 }
 
 /// Opens the calling thread's reactor now, if it is not yet (see
@@ -571,6 +585,16 @@ impl Scheduler {
     }
 
     fn resolve(&self, handle: Handle) -> Option<ThreadId> {
+        if let Tls::PerThread(pool) = &self.tls {
+            let tcb = handle.0 as usize;
+            if !pool.contains(tcb) {
+                return None;
+            }
+            // SAFETY: one of our TCBs, whose thread word is its thread's id + 1.
+            let tid = unsafe { *((tcb + 0x38) as *const usize) }.checked_sub(1)? as ThreadId;
+            let t = self.threads.get(tid as usize)?;
+            return (t.state != State::Free && t.tcb == tcb).then_some(tid);
+        }
         let (tid, generation) = handle.decode()?;
         let t = self.threads.get(tid as usize)?;
         (t.state != State::Free && u64::from(t.generation) & GEN_MASK == u64::from(generation))
@@ -578,7 +602,51 @@ impl Scheduler {
     }
 
     fn handle(&self, tid: ThreadId) -> Handle {
-        Handle::new(tid, self.threads[tid as usize].generation)
+        match self.threads[tid as usize].tcb {
+            0 => Handle::new(tid, self.threads[tid as usize].generation),
+            tcb => Handle(tcb as u64),
+        }
+    }
+
+    /// Decides, at the first spawn, whether green threads get TCBs of their own.
+    fn decide_tls(&mut self) {
+        use crate::config::Tls as Mode;
+        let Tls::Undecided(mode) = self.tls else {
+            return;
+        };
+        let layout = match (mode, tcb::Layout::get()) {
+            (Mode::Off, _) => None,
+            (Mode::On, Err(why)) => {
+                ::log::warn!("GREENIFY_TLS=on, but green threads share one TCB: {why}");
+                None
+            }
+            (Mode::Auto, Err(why)) => {
+                ::log::debug!("green threads share one TCB: {why}");
+                None
+            }
+            (Mode::On, Ok(layout)) => Some(layout),
+            (Mode::Auto, Ok(layout)) => tcb::foreign_tls_present(layout).then_some(layout),
+        };
+        ::log::debug!("a TCB per green thread: {}", layout.is_some());
+        self.tls = match layout {
+            Some(layout) => Tls::PerThread(tcb::Pool::new(layout)),
+            None => Tls::Shared,
+        };
+    }
+
+    /// Makes `tid`'s TCB the current one (or, sharing one, names it the running thread).
+    #[inline]
+    fn switch_tcb(&mut self, tid: ThreadId) {
+        match &mut self.tls {
+            Tls::PerThread(pool) => {
+                let tcb = match self.threads[tid as usize].tcb {
+                    0 => pool.main(),
+                    tcb => tcb,
+                };
+                pool.switch_to(tcb);
+            }
+            _ => os_thread::set_thread_word(tid as usize + 1),
+        }
     }
 
     fn poll_io(&mut self, timeout: Option<Duration>) {
@@ -748,6 +816,7 @@ impl Scheduler {
                 self.unparked_calls = 0;
                 self.slice_start = None;
                 self.current = tid;
+                self.switch_tcb(tid);
                 let mask = self.threads[tid as usize].sigmask;
                 self.apply_mask(mask);
                 let t = &mut self.threads[tid as usize];
@@ -761,6 +830,11 @@ impl Scheduler {
                 return Step::Run(tid, co);
             }
             if self.main_exited && self.live == 0 {
+                // The process ends on the OS thread's own TCB (in a child forked by a
+                // green thread, the forking thread's is the child's own).
+                if !self.main_gone {
+                    self.switch_tcb(MAIN);
+                }
                 return Step::AllExited;
             }
             let timeout = self
@@ -834,6 +908,11 @@ impl Scheduler {
 
     fn release(&mut self, tid: ThreadId) {
         let t = &mut self.threads[tid as usize];
+        if let (Tls::PerThread(pool), tcb @ 1..) = (&mut self.tls, t.tcb) {
+            // Kept until now: the handle names this thread until it is reaped.
+            pool.release(tcb);
+        }
+        t.tcb = 0;
         t.state = State::Free;
         t.generation = t.generation.wrapping_add(1);
         t.joiner = None;
@@ -871,8 +950,51 @@ fn run_loop() {
 }
 
 /// Leaves the current thread (already marked Parked or queued as Ready) until the
-/// scheduler picks it again.
+/// scheduler picks it again. The stdio locks it holds are free meanwhile.
 fn switch_out() {
+    let lent = with(|s| {
+        let locks = &mut s.threads[s.current as usize].stdio_locks;
+        if locks.is_empty() {
+            return Vec::new();
+        }
+        let mut unique = locks.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        // SAFETY: a stream's lock stays valid while a thread holds it.
+        unique
+            .into_iter()
+            .filter_map(|l| unsafe { tcb::lend_io_lock(l) })
+            .collect()
+    });
+    switch_thread();
+    for lock in lent {
+        // SAFETY: lent above; the stream is still locked by this thread's count.
+        while !unsafe { tcb::retake_io_lock(&lock) } {
+            // Another thread entered the stream meanwhile: let it finish.
+            with(|s| {
+                let me = s.current;
+                s.threads[me as usize].state = State::Ready;
+                s.run_queue.push_back(me);
+            });
+            switch_thread();
+        }
+    }
+}
+
+/// The current thread holds (`held`) or released one level of a glibc stdio lock.
+pub fn stdio_lock(lock: usize, held: bool) {
+    with(|s| {
+        let locks = &mut s.threads[s.current as usize].stdio_locks;
+        if held {
+            locks.push(lock);
+        } else if let Some(i) = locks.iter().rposition(|&l| l == lock) {
+            locks.swap_remove(i);
+        }
+    })
+}
+
+/// Switches to the run loop (see [`switch_out`]).
+fn switch_thread() {
     let (me, yielder) = with(|s| (s.current, s.threads[s.current as usize].yielder));
     if me == MAIN {
         run_loop();
@@ -906,6 +1028,7 @@ pub fn spawn(
     options: SpawnOptions,
 ) -> Result<Handle, Errno> {
     with(|s| {
+        s.decide_tls();
         let stack = match options.stack {
             StackRequest::Size(size) => s
                 .stacks
@@ -917,17 +1040,32 @@ pub fn spawn(
         let bounds = stack.bounds();
         let kind = stack.kind();
         let creator_mask = s.threads[s.current as usize].sigmask;
+        let tid = s.allocate_id();
+        let (tcb, layout) = match &mut s.tls {
+            Tls::PerThread(pool) => match pool.make(tid, bounds) {
+                Some(tcb) => (tcb, Some(pool.layout())),
+                None => {
+                    s.stacks.free(stack);
+                    s.free_ids.push(tid);
+                    return Err(Errno::AGAIN);
+                }
+            },
+            _ => (0, None),
+        };
         let co: Co = Coroutine::with_stack(stack, move |yielder: &Yielder<(), Suspend>, ()| {
             with(|s| {
                 let me = s.current as usize;
                 s.threads[me].yielder = yielder;
             });
+            if let Some(layout) = layout {
+                tcb::thread_started(layout);
+            }
             errno::set(0);
             body()
         });
-        let tid = s.allocate_id();
         let green_tid = next_green_tid(&s.threads);
         let t = &mut s.threads[tid as usize];
+        t.tcb = tcb;
         t.state = State::Ready;
         t.co = Some(co);
         t.detached = options.detached;
@@ -948,6 +1086,7 @@ pub fn spawn(
         t.stack_kind = kind;
         t.specific = Values::default();
         t.identity = Identity::new(green_tid);
+        t.stdio_locks.clear();
         s.run_queue.push_back(tid);
         s.live += 1;
         s.stats.threads_created += 1;
@@ -1397,6 +1536,36 @@ pub fn completed_without_parking() {
     }
 }
 
+/// The current green thread is about to end: with a TCB of its own, its C++ and Rust
+/// thread_local destructors run now, in it (before its key destructors, as in glibc).
+pub fn thread_exiting() {
+    let layout = with(|s| match &s.tls {
+        Tls::PerThread(pool) if s.threads[s.current as usize].tcb != 0 => Some(pool.layout()),
+        _ => None,
+    });
+    if let Some(layout) = layout {
+        tcb::thread_exiting(layout);
+    }
+}
+
+/// The OS thread's own TCB, when green threads have TCBs of their own.
+pub fn os_thread_tcb() -> Option<u64> {
+    if !is_active() {
+        return None;
+    }
+    with(|s| match &s.tls {
+        Tls::PerThread(pool) => Some(pool.main() as u64),
+        _ => None,
+    })
+}
+
+/// Whether `raw` may be a green thread's `pthread_t` (a tagged handle, or one of our
+/// TCBs); hooks then ask the runtime about it, which answers ESRCH for a stale one.
+pub fn is_green_handle(raw: u64) -> bool {
+    Handle::is_tagged(raw)
+        || with(|s| matches!(&s.tls, Tls::PerThread(pool) if pool.contains(raw as usize)))
+}
+
 /// Ends the current green thread (not MAIN) with `retval`.
 pub fn exit_current(retval: usize) -> ! {
     let (me, yielder) = with(|s| (s.current, s.threads[s.current as usize].yielder));
@@ -1766,12 +1935,14 @@ pub fn stats() -> Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
     use std::rc::Rc;
 
     fn init() {
         init_current_thread(Config {
             guard_budget: 64,
             fd_floor: 200,
+            tls: crate::config::Tls::Off,
         });
     }
 
@@ -2090,11 +2261,62 @@ mod tests {
     }
 
     #[test]
+    fn with_tcbs_thread_locals_and_errno_are_per_green_thread() {
+        init_current_thread(Config {
+            guard_budget: 64,
+            fd_floor: 200,
+            tls: crate::config::Tls::On,
+        });
+        thread_local! {
+            static MINE: Cell<usize> = const { Cell::new(0) };
+        }
+        MINE.with(|m| m.set(1000));
+        let main_tp = os_thread::thread_pointer();
+        let handles: Vec<_> = (1..=3)
+            .map(|i| {
+                spawn(
+                    move || {
+                        assert_eq!(MINE.with(Cell::get), 0, "a fresh TLS block");
+                        MINE.with(|m| m.set(i));
+                        errno::set(i as i32);
+                        yield_now();
+                        let tp = os_thread::thread_pointer();
+                        assert_ne!(tp, main_tp);
+                        // The handle is the TCB, as glibc's pthread_self reads it.
+                        assert_eq!(current_handle().unwrap().0 as usize, tp);
+                        assert_eq!(errno::get(), i as i32);
+                        MINE.with(Cell::get)
+                    },
+                    opts(),
+                )
+                .unwrap()
+            })
+            .collect();
+        yield_now();
+        for (i, h) in handles.into_iter().enumerate() {
+            assert!(is_green_handle(h.0));
+            assert_eq!(join(h, JoinWait::Block), Ok(i + 1));
+        }
+        assert_eq!(MINE.with(Cell::get), 1000);
+        assert_eq!(os_thread::thread_pointer(), main_tp);
+        // Reused blocks start from the TLS image again.
+        for _ in 0..3 {
+            let h = spawn(|| MINE.with(Cell::get), opts()).unwrap();
+            assert_eq!(join(h, JoinWait::Block), Ok(0));
+        }
+        assert!(!is_green_handle(main_tp as u64));
+        assert_eq!(
+            join(Handle(main_tp as u64 + 8), JoinWait::Try),
+            Err(Errno::SRCH)
+        );
+    }
+
+    #[test]
     fn handles_are_tagged_and_checked() {
         init();
         let h = spawn(|| 0, opts()).unwrap();
-        assert!(Handle::is_green(h.0));
-        assert!(!Handle::is_green(0x7f00_0000_1000));
+        assert!(is_green_handle(h.0));
+        assert!(!is_green_handle(0x7f00_0000_1000));
         assert_eq!(
             join(Handle(0x7f00_0000_1000), JoinWait::Try),
             Err(Errno::SRCH)

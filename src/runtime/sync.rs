@@ -859,6 +859,7 @@ mod tests {
         init_current_thread(Config {
             guard_budget: 16,
             fd_floor: 200,
+            tls: crate::config::Tls::Off,
         });
     }
 
