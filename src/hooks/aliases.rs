@@ -54,6 +54,9 @@ aliases! {
         count: size_t) -> ssize_t;
     offloaded::lockf as [lockf64](fd: c_int, cmd: c_int, len: off_t) -> c_int;
     stdio::fdopen as [_IO_fdopen](fd: c_int, mode: *const c_char) -> *mut libc::FILE;
+    stdio::flockfile as [_IO_flockfile](file: *mut libc::FILE) -> ();
+    stdio::ftrylockfile as [_IO_ftrylockfile](file: *mut libc::FILE) -> c_int;
+    stdio::funlockfile as [_IO_funlockfile](file: *mut libc::FILE) -> ();
     fortify::__fdelt_chk as [__fdelt_warn](fd: c_long) -> c_long;
 
     // sockets
