@@ -171,7 +171,7 @@ fn mpsc_channels() {
     }
     // A rendezvous channel: each send waits for its receive.
     let (stx, srx) = mpsc::sync_channel(0);
-    let sender = thread::spawn(move || (0..20u64).map(|i| stx.send(i).is_ok()).all(|ok| ok));
+    let sender = thread::spawn(move || (0..20u64).all(|i| stx.send(i).is_ok()));
     let got: Vec<u64> = srx.iter().collect();
     println!(
         "mpsc: {count} messages, sum {sum}; sync_channel(0) in order: {} all sent: {}",
