@@ -35,20 +35,22 @@ fn build_dir(name: &str, fresh: bool) -> PathBuf {
     dir
 }
 
-/// Whether `program` is an executable file in a directory of `PATH`.
-fn on_path(program: &str) -> bool {
+/// The executable file `program` in a directory of `PATH`, if there is one.
+fn find_on_path(program: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| {
-            fs::metadata(dir.join(program))
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-    })
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
 /// The reason to skip when one of `programs` is missing.
 fn missing(programs: &[&str], install: &str) -> Option<String> {
-    let absent: Vec<&str> = programs.iter().copied().filter(|p| !on_path(p)).collect();
+    let absent: Vec<&str> = programs
+        .iter()
+        .copied()
+        .filter(|p| find_on_path(p).is_none())
+        .collect();
     (!absent.is_empty()).then(|| format!("{} not installed ({install})", absent.join(", ")))
 }
 
@@ -175,6 +177,67 @@ fn ruby_threads_and_webrick_server() {
         "{}",
         green.report()
     );
+}
+
+/// Asks `GET /square?n=N` on a fresh connection: whether the answer is `200` with N*N.
+fn square_request(port: u16, n: u64) -> std::io::Result<bool> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(RUN_TIMEOUT))?;
+    write!(s, "GET /square?n={n} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer)?;
+    let body = answer.split_once("\r\n\r\n").map(|(_, body)| body);
+    Ok(answer.starts_with("HTTP/1.1 200 ") && body == Some((n * n).to_string().as_str()))
+}
+
+/// A threaded WEBrick server under load from another process: 16 client threads, each
+/// asking 20 questions on fresh connections, all answered right natively and greenified.
+#[test]
+fn ruby_webrick_server_under_load() {
+    const CLIENTS: u64 = 16;
+    const REQUESTS: u64 = 20;
+    let _g = shared();
+    let test = "ruby_webrick_server_under_load";
+    if let Some(why) = missing(&["ruby"], "apt-get install ruby ruby-webrick") {
+        return skip(test, &why);
+    }
+    let webrick = Cmd::new("ruby")
+        .args(["-e", "require 'webrick'"])
+        .timeout(RUN_TIMEOUT)
+        .run();
+    if !webrick.status.success() {
+        return skip(
+            test,
+            "ruby cannot load webrick (apt-get install ruby-webrick)",
+        );
+    }
+    let script = lang_source("ruby/webrick_server.rb");
+    let ruby = find_on_path("ruby").expect("found above");
+    for mode in Mode::BOTH {
+        let mut server = Server::start_with_args(&ruby, &[script.as_os_str()], mode, &[]);
+        let port = server.port;
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                std::thread::spawn(move || {
+                    (0..REQUESTS)
+                        .filter(|r| square_request(port, c * REQUESTS + r).unwrap_or(false))
+                        .count() as u64
+                })
+            })
+            .collect();
+        let right: u64 = clients
+            .into_iter()
+            .map(|h| h.join().expect("client thread"))
+            .sum();
+        server.assert_alive();
+        assert_eq!(
+            right,
+            CLIENTS * REQUESTS,
+            "[{mode}] right answers\n{}",
+            server.report()
+        );
+    }
 }
 
 /// A JVM running threads with `synchronized`, wait/notify, `ThreadLocal`, an
