@@ -54,6 +54,19 @@ fn missing(programs: &[&str], install: &str) -> Option<String> {
     (!absent.is_empty()).then(|| format!("{} not installed ({install})", absent.join(", ")))
 }
 
+/// The reason to skip a Ruby test: no ruby, or one without WEBrick (a separate package since
+/// Ruby 3.0).
+fn ruby_webrick_missing() -> Option<String> {
+    missing(&["ruby"], "apt-get install ruby ruby-webrick").or_else(|| {
+        let webrick = Cmd::new("ruby")
+            .args(["-e", "require 'webrick'"])
+            .timeout(RUN_TIMEOUT)
+            .run();
+        (!webrick.status.success())
+            .then(|| "ruby cannot load webrick (apt-get install ruby-webrick)".to_string())
+    })
+}
+
 fn skip(test: &str, why: &str) {
     eprintln!("SKIPPED {test}: {why}");
 }
@@ -155,18 +168,8 @@ fn cpp_thread_local_mutex_condvar_async_atomic_wait() {
 fn ruby_threads_and_webrick_server() {
     let _g = shared();
     let test = "ruby_threads_and_webrick_server";
-    if let Some(why) = missing(&["ruby"], "apt-get install ruby ruby-webrick") {
+    if let Some(why) = ruby_webrick_missing() {
         return skip(test, &why);
-    }
-    let webrick = Cmd::new("ruby")
-        .args(["-e", "require 'webrick'"])
-        .timeout(RUN_TIMEOUT)
-        .run();
-    if !webrick.status.success() {
-        return skip(
-            test,
-            "ruby cannot load webrick (apt-get install ruby-webrick)",
-        );
     }
     let script = lang_source("ruby/threads.rb");
     let green = same_both_ways(|| Cmd::new("ruby").arg(&script), "done");
@@ -199,18 +202,8 @@ fn ruby_webrick_server_under_load() {
     const REQUESTS: u64 = 20;
     let _g = shared();
     let test = "ruby_webrick_server_under_load";
-    if let Some(why) = missing(&["ruby"], "apt-get install ruby ruby-webrick") {
+    if let Some(why) = ruby_webrick_missing() {
         return skip(test, &why);
-    }
-    let webrick = Cmd::new("ruby")
-        .args(["-e", "require 'webrick'"])
-        .timeout(RUN_TIMEOUT)
-        .run();
-    if !webrick.status.success() {
-        return skip(
-            test,
-            "ruby cannot load webrick (apt-get install ruby-webrick)",
-        );
     }
     let script = lang_source("ruby/webrick_server.rb");
     let ruby = find_on_path("ruby").expect("found above");
