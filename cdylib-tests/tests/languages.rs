@@ -1,0 +1,382 @@
+//! Real multi-threaded programs of other languages and tools (`cdylib-tests/lang/`), each run
+//! natively and greenified: both runs succeed and print the same stdout. Their runtimes keep
+//! per-thread state in TLS (Rust's current thread, C++ `thread_local`, Ruby's execution
+//! context, HotSpot's `Thread::current()`, V8's current isolate), wait with the futex system
+//! call, or wait for children in `pselect` (make's jobserver).
+//!
+//! A test whose runtime or tool is not installed prints `SKIPPED <test>: <reason>` on stderr
+//! and passes (`.ci/run` installs them on a fresh machine).
+//!
+//! Run: `cargo test --release -p cdylib-tests --test languages` (builds libgreenify.so and
+//! the Rust program itself).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cdylib_tests::*;
+
+/// One run of a program; natively each takes well under 2 s.
+const RUN_TIMEOUT: Duration = Duration::from_secs(30);
+/// A compiler or `cargo build` of the Rust program (its first build fetches rayon).
+const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn lang_source(rel: &str) -> PathBuf {
+    workspace_root().join("cdylib-tests").join("lang").join(rel)
+}
+
+/// `<target>/lang/NAME`, created empty when `fresh`.
+fn build_dir(name: &str, fresh: bool) -> PathBuf {
+    let dir = target_dir().join("lang").join(name);
+    if fresh && dir.exists() {
+        fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("removing {}: {e}", dir.display()));
+    }
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    dir
+}
+
+/// The executable file `program` in a directory of `PATH`, if there is one.
+fn find_on_path(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+/// The reason to skip when one of `programs` is missing.
+fn missing(programs: &[&str], install: &str) -> Option<String> {
+    let absent: Vec<&str> = programs
+        .iter()
+        .copied()
+        .filter(|p| find_on_path(p).is_none())
+        .collect();
+    (!absent.is_empty()).then(|| format!("{} not installed ({install})", absent.join(", ")))
+}
+
+/// The reason to skip a Ruby test: no ruby, or one without WEBrick (a separate package since
+/// Ruby 3.0).
+fn ruby_webrick_missing() -> Option<String> {
+    missing(&["ruby"], "apt-get install ruby ruby-webrick").or_else(|| {
+        let webrick = Cmd::new("ruby")
+            .args(["-e", "require 'webrick'"])
+            .timeout(RUN_TIMEOUT)
+            .run();
+        (!webrick.status.success())
+            .then(|| "ruby cannot load webrick (apt-get install ruby-webrick)".to_string())
+    })
+}
+
+fn skip(test: &str, why: &str) {
+    eprintln!("SKIPPED {test}: {why}");
+}
+
+/// Runs a build step, failing the test with its output unless it succeeds.
+#[track_caller]
+fn build(cmd: Cmd) {
+    cmd.timeout(BUILD_TIMEOUT).run().assert_success();
+}
+
+/// Runs the command `make` builds natively, then greenified: both exit 0, print the same
+/// stdout, and that stdout ends with `last_line`. Returns the greenified run.
+#[track_caller]
+fn same_both_ways(make: impl Fn() -> Cmd, last_line: &str) -> Output {
+    let native = make().timeout(RUN_TIMEOUT).run();
+    native.assert_success();
+    assert!(
+        native.stdout.ends_with(&format!("{last_line}\n")),
+        "the native run did not get to its end\n{}",
+        native.report()
+    );
+    let green = make().greenified().timeout(RUN_TIMEOUT).run();
+    green.assert_success();
+    assert_same_stdout(&native, &green);
+    green
+}
+
+/// std threads with names, a contended `Mutex`, `Condvar`, `mpsc`, `thread_local!` with a
+/// destructor, `thread::scope`, `park`/`unpark` and a rayon pool.
+#[test]
+fn rust_std_threads_and_rayon() {
+    let _g = shared();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = workspace_root().join("Cargo.toml");
+    build(
+        Cmd::new(&cargo)
+            .arg("build")
+            .arg("--release")
+            .args(["-p", "lang-rust"])
+            .arg("--manifest-path")
+            .arg(&manifest),
+    );
+    let program = target_dir().join("release").join("lang-rust");
+    let green = same_both_ways(|| Cmd::new(&program), "done");
+    for line in [
+        "thread_local counters: [(50, \"t0\"), (50, \"t1\"), (50, \"t2\"), (50, \"t3\")]\n",
+        "thread_local destructors ran for: [0, 1, 2, 3]\n",
+        "mutex total: 40080\n",
+    ] {
+        assert!(
+            green.stdout.contains(line),
+            "{line:?} missing\n{}",
+            green.report()
+        );
+    }
+}
+
+/// `thread_local` objects with constructors and destructors, `std::mutex`,
+/// `std::condition_variable`, `std::async`, distinct `std::thread::id`s, `std::latch` and
+/// C++20 `std::atomic::wait`/`notify`.
+#[test]
+fn cpp_thread_local_mutex_condvar_async_atomic_wait() {
+    let _g = shared();
+    if let Some(why) = missing(&["g++"], "apt-get install g++") {
+        return skip("cpp_thread_local_mutex_condvar_async_atomic_wait", &why);
+    }
+    let program = build_dir("cpp", false).join("threads");
+    build(
+        Cmd::new("g++")
+            .args([
+                "-std=c++20",
+                "-O2",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-pthread",
+                "-o",
+            ])
+            .arg(&program)
+            .arg(lang_source("cpp/threads.cpp")),
+    );
+    let green = same_both_ways(|| Cmd::new(&program), "done");
+    for line in [
+        "thread_local counters: 50 50 50 50\n",
+        "thread_local constructed 4, destroyed for: 0 1 2 3\n",
+        "distinct std::thread::id: 4 (main's differs: 1)\n",
+    ] {
+        assert!(
+            green.stdout.contains(line),
+            "{line:?} missing\n{}",
+            green.report()
+        );
+    }
+}
+
+/// Ruby threads with Mutex, Queue, SizedQueue, ConditionVariable and thread-locals, then a
+/// threaded WEBrick server answering 200 requests from 8 client threads.
+#[test]
+fn ruby_threads_and_webrick_server() {
+    let _g = shared();
+    let test = "ruby_threads_and_webrick_server";
+    if let Some(why) = ruby_webrick_missing() {
+        return skip(test, &why);
+    }
+    let script = lang_source("ruby/threads.rb");
+    let green = same_both_ways(|| Cmd::new("ruby").arg(&script), "done");
+    assert!(
+        green
+            .stdout
+            .contains("webrick: 200 of 200 requests answered right\n"),
+        "{}",
+        green.report()
+    );
+}
+
+/// Asks `GET /square?n=N` on a fresh connection: whether the answer is `200` with N*N.
+fn square_request(port: u16, n: u64) -> std::io::Result<bool> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(RUN_TIMEOUT))?;
+    write!(s, "GET /square?n={n} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer)?;
+    let body = answer.split_once("\r\n\r\n").map(|(_, body)| body);
+    Ok(answer.starts_with("HTTP/1.1 200 ") && body == Some((n * n).to_string().as_str()))
+}
+
+/// A threaded WEBrick server under load from another process: 16 client threads, each
+/// asking 20 questions on fresh connections, all answered right natively and greenified.
+#[test]
+fn ruby_webrick_server_under_load() {
+    const CLIENTS: u64 = 16;
+    const REQUESTS: u64 = 20;
+    let _g = shared();
+    let test = "ruby_webrick_server_under_load";
+    if let Some(why) = ruby_webrick_missing() {
+        return skip(test, &why);
+    }
+    let script = lang_source("ruby/webrick_server.rb");
+    let ruby = find_on_path("ruby").expect("found above");
+    for mode in Mode::BOTH {
+        let mut server = Server::start_with_args(&ruby, &[script.as_os_str()], mode, &[]);
+        let port = server.port;
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                std::thread::spawn(move || {
+                    (0..REQUESTS)
+                        .filter(|r| square_request(port, c * REQUESTS + r).unwrap_or(false))
+                        .count() as u64
+                })
+            })
+            .collect();
+        let right: u64 = clients
+            .into_iter()
+            .map(|h| h.join().expect("client thread"))
+            .sum();
+        server.assert_alive();
+        assert_eq!(
+            right,
+            CLIENTS * REQUESTS,
+            "[{mode}] right answers\n{}",
+            server.report()
+        );
+    }
+}
+
+/// A JVM running threads with `synchronized`, wait/notify, `ThreadLocal`, an
+/// `ExecutorService`, a bounded queue and a `ReentrantLock`.
+#[test]
+fn java_threads_monitors_and_executor() {
+    let _g = shared();
+    if let Some(why) = missing(
+        &["java", "javac"],
+        "apt-get install openjdk-17-jdk-headless",
+    ) {
+        return skip("java_threads_monitors_and_executor", &why);
+    }
+    let classes = build_dir("java", true);
+    build(
+        Cmd::new("javac")
+            .arg("-d")
+            .arg(&classes)
+            .arg(lang_source("java/Threads.java")),
+    );
+    // A crashing JVM writes hs_err_PID.log into its working directory: keep it in target/.
+    let error_file = format!("-XX:ErrorFile={}/hs_err_%p.log", classes.display());
+    let green = same_both_ways(
+        || {
+            Cmd::new("java")
+                .arg(&error_file)
+                .arg("-cp")
+                .arg(&classes)
+                .arg("Threads")
+        },
+        "done",
+    );
+    assert!(
+        green.stdout.contains("synchronized total: 40080\n"),
+        "{}",
+        green.report()
+    );
+}
+
+/// node `worker_threads`: three isolates take turns through `Atomics.wait`, allocate and post
+/// messages back.
+#[test]
+fn node_worker_threads_take_turns_and_post_messages() {
+    let _g = shared();
+    if let Some(why) = missing(&["node"], "apt-get install nodejs") {
+        return skip("node_worker_threads_take_turns_and_post_messages", &why);
+    }
+    let script = lang_source("node/workers.js");
+    let green = same_both_ways(|| Cmd::new("node").arg(&script), "done");
+    assert!(
+        green.stdout.starts_with("messages: 90, rounds done: 90\n"),
+        "{}",
+        green.report()
+    );
+}
+
+/// Writes a Makefile whose six parts each run several recipe lines that sleep and write
+/// files, and a summary that needs them all.
+fn write_makefile(dir: &Path) {
+    let makefile = "PARTS := p1 p2 p3 p4 p5 p6\n\
+        all: summary\n\
+        summary: $(PARTS)\n\
+        \tcat $(PARTS) > $@\n\
+        \techo built $$(wc -l < $@) lines from $(words $(PARTS)) parts\n\
+        $(PARTS):\n\
+        \tsleep 0.05\n\
+        \techo start $@ > $@.tmp\n\
+        \tsleep 0.05\n\
+        \techo $@ done >> $@.tmp\n\
+        \tmv $@.tmp $@\n";
+    fs::write(dir.join("Makefile"), makefile).expect("writing the Makefile");
+}
+
+/// `make -j2`: the jobserver waits for its children in `pselect` with SIGCHLD unblocked only
+/// by the call's mask.
+#[test]
+fn make_j2_runs_parallel_recipes() {
+    let _g = shared();
+    if let Some(why) = missing(&["make"], "apt-get install make") {
+        return skip("make_j2_runs_parallel_recipes", &why);
+    }
+    let mut summaries = Vec::new();
+    for mode in Mode::BOTH {
+        let dir = build_dir(&format!("make-{mode}"), true);
+        write_makefile(&dir);
+        let out = Cmd::new("make")
+            .args(["-s", "-j2", "--no-print-directory", "-C"])
+            .arg(&dir)
+            .mode(mode)
+            .timeout(RUN_TIMEOUT)
+            .run();
+        out.assert_success()
+            .assert_stdout("built 12 lines from 6 parts\n");
+        summaries.push(fs::read_to_string(dir.join("summary")).expect("summary written"));
+    }
+    assert_eq!(summaries[0], summaries[1]);
+    assert!(summaries[1].ends_with("p6 done\n"), "{}", summaries[1]);
+}
+
+/// Writes a tree of 10 directories of 20 files; line `l` of file `f` in directory `d` holds
+/// the needle when (d * 20 + f + l) is a multiple of 7.
+fn write_search_tree(root: &Path) {
+    for d in 0..10 {
+        let dir = root.join(format!("d{d}"));
+        fs::create_dir_all(&dir).expect("creating the tree");
+        for f in 0..20 {
+            let text: String = (0..31)
+                .map(|l| match (d * 20 + f + l) % 7 {
+                    0 => format!("line {l} has a needle\n"),
+                    _ => format!("line {l} is hay\n"),
+                })
+                .collect();
+            fs::write(dir.join(format!("f{f}.txt")), text).expect("writing the tree");
+        }
+    }
+}
+
+/// `rg -j2`: ripgrep's directory walker and searchers on two threads (Rust std threads and
+/// crossbeam channels). Its output order depends on the threads, so lines are compared sorted.
+#[test]
+fn ripgrep_j2_searches_a_tree() {
+    let _g = shared();
+    if let Some(why) = missing(&["rg"], "apt-get install ripgrep") {
+        return skip("ripgrep_j2_searches_a_tree", &why);
+    }
+    let root = build_dir("rg-tree", true);
+    write_search_tree(&root);
+    let mut results = Vec::new();
+    for mode in Mode::BOTH {
+        let out = Cmd::new("rg")
+            .args(["-j2", "--no-config", "-c", "needle"])
+            .arg(&root)
+            .mode(mode)
+            .timeout(RUN_TIMEOUT)
+            .run();
+        out.assert_success();
+        let mut lines: Vec<String> = out.stdout.lines().map(str::to_string).collect();
+        lines.sort();
+        results.push((lines, out));
+    }
+    let (native, green) = (&results[0], &results[1]);
+    assert_eq!(native.0.len(), 200, "{}", native.1.report());
+    assert!(
+        native.0 == green.0,
+        "rg -j2 found other matches greenified\n{}\n{}",
+        native.1.report(),
+        green.1.report()
+    );
+}
