@@ -162,6 +162,22 @@ CASE(stacksize_large_used) {
     pthread_attr_destroy(&a);
 }
 
+/* A stack size set to exactly glibc's default (Rust's and rustc's threads ask for 8 MiB,
+ * ulimit -s) is the program's choice: the thread gets it, not greenify's smaller default. */
+CASE(stacksize_equal_to_default_is_honoured) {
+    pthread_attr_t a;
+    size_t dflt = 0;
+    pthread_attr_init(&a);
+    pthread_attr_getstacksize(&a, &dflt);
+    SHOWRC("setstacksize default", pthread_attr_setstacksize(&a, dflt));
+    pthread_t t;
+    SHOWRC("create", pthread_create(&t, &a, touch_stack, (void *)(long)(dflt / 2)));
+    printf("half the default used: %ld\n", join_long(t));
+    SHOWRC("create info", pthread_create(&t, &a, stack_info, NULL));
+    printf("getattr stack >= default: %d\n", join_long(t) >= (long)(dflt >> 10));
+    pthread_attr_destroy(&a);
+}
+
 CASE(user_stack_reused) {
     size_t size = 128 * 1024;
     void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -148,6 +148,45 @@ fn green_thread_name(option: c_int, handle: Handle, buf: *mut u8) -> c_int {
     }
 }
 
+/// Where glibc keeps an attr's stack size (`struct pthread_attr`: schedparam, policy,
+/// flags, guardsize, stackaddr, then stacksize): 0 until `pthread_attr_setstacksize`.
+const ATTR_STACKSIZE_OFFSET: usize = 32;
+
+/// Whether the program set `attr`'s stack size itself. `pthread_attr_getstacksize` reports
+/// glibc's default for an attr without one, so a chosen size equal to the default (Rust's
+/// and rustc's threads ask for exactly 8 MiB) would otherwise read as "not chosen". The
+/// field's place is verified once on an attr of our own; if it is not where expected, a
+/// size equal to the default counts as not chosen.
+///
+/// # Safety
+/// `attr` is an initialised attr.
+unsafe fn stack_size_chosen(attr: *const pthread_attr_t) -> bool {
+    static LAYOUT_HOLDS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let field = |attr: *const pthread_attr_t| {
+        // SAFETY: pthread_attr_t is 56 bytes; the word at the offset is inside it.
+        unsafe {
+            attr.cast::<u8>()
+                .add(ATTR_STACKSIZE_OFFSET)
+                .cast::<usize>()
+                .read_unaligned()
+        }
+    };
+    let holds = *LAYOUT_HOLDS.get_or_init(|| {
+        const PROBE: usize = 3 << 20;
+        // SAFETY: a local attr, initialised, set, read and destroyed here.
+        unsafe {
+            let mut probe: pthread_attr_t = std::mem::zeroed();
+            libc::pthread_attr_init(&mut probe);
+            let unset = field(&probe);
+            libc::pthread_attr_setstacksize(&mut probe, PROBE);
+            let set = field(&probe);
+            libc::pthread_attr_destroy(&mut probe);
+            unset == 0 && set == PROBE
+        }
+    });
+    holds && field(attr) != 0
+}
+
 /// Spawn options from a pthread attr (NULL: defaults).
 ///
 /// # Safety
@@ -171,13 +210,15 @@ unsafe fn spawn_options(attr: *const pthread_attr_t) -> SpawnOptions {
         libc::pthread_attr_getstacksize(attr, &mut size);
         pthread_attr_getstackaddr(attr, &mut addr);
     }
+    // SAFETY: an initialised attr, per the caller.
+    let chosen = unsafe { stack_size_chosen(attr) };
     let stack = if !addr.is_null() {
         // glibc keeps the top of a program-provided stack.
         StackRequest::User {
             addr: addr as usize - size,
             size,
         }
-    } else if size == native_default_stack_size() {
+    } else if size == native_default_stack_size() && !chosen {
         default.stack
     } else {
         StackRequest::Size(size)
