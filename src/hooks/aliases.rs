@@ -57,6 +57,21 @@ aliases! {
     stdio::flockfile as [_IO_flockfile](file: *mut libc::FILE) -> ();
     stdio::ftrylockfile as [_IO_ftrylockfile](file: *mut libc::FILE) -> c_int;
     stdio::funlockfile as [_IO_funlockfile](file: *mut libc::FILE) -> ();
+
+    // the resolver's names in programs built against glibc before 2.34
+    offloaded::res_query as [__res_query](name: *const c_char, class: c_int, ty: c_int,
+        answer: *mut u8, len: c_int) -> c_int;
+    offloaded::res_search as [__res_search](name: *const c_char, class: c_int, ty: c_int,
+        answer: *mut u8, len: c_int) -> c_int;
+    offloaded::res_querydomain as [__res_querydomain](name: *const c_char,
+        domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, len: c_int) -> c_int;
+    offloaded::res_nquery as [__res_nquery](state: *mut c_void, name: *const c_char,
+        class: c_int, ty: c_int, answer: *mut u8, len: c_int) -> c_int;
+    offloaded::res_nsearch as [__res_nsearch](state: *mut c_void, name: *const c_char,
+        class: c_int, ty: c_int, answer: *mut u8, len: c_int) -> c_int;
+    offloaded::res_nquerydomain as [__res_nquerydomain](state: *mut c_void,
+        name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8,
+        len: c_int) -> c_int;
     fortify::__fdelt_chk as [__fdelt_warn](fd: c_long) -> c_long;
 
     // sockets

@@ -281,7 +281,7 @@ fn callers_state() -> Option<*mut libc::c_void> {
 
 /// res_query, res_search: the implicit-state form of `$n`.
 macro_rules! res_call {
-    ($name:ident, $alias:ident, $n:ident, $nalias:ident) => {
+    ($name:ident, $n:ident) => {
         #[no_mangle]
         pub unsafe extern "C" fn $name(
             name: *const c_char,
@@ -322,38 +322,11 @@ macro_rules! res_call {
                 unsafe { real::$n(state, name, class, ty, answer, len) }
             })
         }
-
-        /// The name programs built against glibc before 2.34 call.
-        #[no_mangle]
-        pub unsafe extern "C" fn $alias(
-            name: *const c_char,
-            class: c_int,
-            ty: c_int,
-            answer: *mut u8,
-            len: c_int,
-        ) -> c_int {
-            // SAFETY: forwarded.
-            unsafe { $name(name, class, ty, answer, len) }
-        }
-
-        /// The name programs built against glibc before 2.34 call.
-        #[no_mangle]
-        pub unsafe extern "C" fn $nalias(
-            state: *mut libc::c_void,
-            name: *const c_char,
-            class: c_int,
-            ty: c_int,
-            answer: *mut u8,
-            len: c_int,
-        ) -> c_int {
-            // SAFETY: forwarded.
-            unsafe { $n(state, name, class, ty, answer, len) }
-        }
     };
 }
 
-res_call!(res_query, __res_query, res_nquery, __res_nquery);
-res_call!(res_search, __res_search, res_nsearch, __res_nsearch);
+res_call!(res_query, res_nquery);
+res_call!(res_search, res_nsearch);
 
 #[no_mangle]
 pub unsafe extern "C" fn res_querydomain(
@@ -396,35 +369,6 @@ pub unsafe extern "C" fn res_nquerydomain(
         // SAFETY: the program's arguments and resolver state, valid while it waits.
         unsafe { real::res_nquerydomain(state, name, domain, class, ty, answer, len) }
     })
-}
-
-/// The name programs built against glibc before 2.34 call.
-#[no_mangle]
-pub unsafe extern "C" fn __res_querydomain(
-    name: *const c_char,
-    domain: *const c_char,
-    class: c_int,
-    ty: c_int,
-    answer: *mut u8,
-    len: c_int,
-) -> c_int {
-    // SAFETY: forwarded.
-    unsafe { res_querydomain(name, domain, class, ty, answer, len) }
-}
-
-/// The name programs built against glibc before 2.34 call.
-#[no_mangle]
-pub unsafe extern "C" fn __res_nquerydomain(
-    state: *mut libc::c_void,
-    name: *const c_char,
-    domain: *const c_char,
-    class: c_int,
-    ty: c_int,
-    answer: *mut u8,
-    len: c_int,
-) -> c_int {
-    // SAFETY: forwarded.
-    unsafe { res_nquerydomain(state, name, domain, class, ty, answer, len) }
 }
 
 /// Runs a call that reports failure through errno on a helper, carrying errno back.
