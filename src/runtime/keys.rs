@@ -163,11 +163,13 @@ mod tests {
         assert_eq!(v.take_due(0), Some((b as usize, 0x1234, 20)));
         assert_eq!(v.take_due(0), None);
         assert_eq!(v.get(b), 0);
-        let room = v.room_needed(KEYS_MAX as u32 - 1).unwrap();
-        let old = v.grow_into(Vec::with_capacity(room));
-        assert!(old.capacity() < room);
-        assert_eq!(v.room_needed(KEYS_MAX as u32 - 1), None);
-        assert_eq!(v.get(a), 10);
+        let mut fresh = Values::default();
+        let room = fresh.room_needed(a).unwrap();
+        assert_eq!(fresh.grow_into(Vec::with_capacity(room)).capacity(), 0);
+        assert_eq!(fresh.room_needed(a), None);
+        fresh.set(a, 30).unwrap();
+        assert_eq!((fresh.get(a), fresh.values.capacity()), (30, room));
+        assert_eq!(fresh.room_needed(KEYS_MAX as u32), None);
         delete(a).unwrap();
         assert_eq!(delete(a), Err(libc::EINVAL));
         assert_eq!(v.get(a), 0);
