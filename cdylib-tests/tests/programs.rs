@@ -461,3 +461,34 @@ fn stats_reach_stderr_after_the_program_closed_it() {
     out.assert_success().assert_stdout("hi\n");
     out.stats();
 }
+
+/// An atfork prepare handler that waits for a lock a sleeping green thread holds (rustc's
+/// jemalloc does this when it forks its linker): fork waits for the holder, as natively.
+#[test]
+fn fork_waits_for_a_lock_its_prepare_handler_takes() {
+    let _g = shared();
+    let (_, green) = same_both_ways(&test_program("atfork_lock", &[]), &[]);
+    assert_eq!(green.stdout, "prepared 1, parent handler 1, child exit 7\n");
+}
+
+/// The program's own malloc locks a pthread mutex on every call: greenify's start-up, which
+/// allocates, does not call back into itself (it hung before main, so a short timeout).
+#[test]
+fn an_own_malloc_that_always_locks_starts() {
+    let _g = shared();
+    let program = test_program("own_malloc_always_locks", &["-fno-builtin"]);
+    let out = Cmd::new(&program)
+        .greenified()
+        .timeout(Duration::from_secs(15))
+        .run();
+    out.assert_success().assert_stdout("started, joined\n");
+}
+
+/// The program's own malloc locks a pthread mutex and yields while holding it: greenify's
+/// allocation for pthread_setspecific waits for that lock by parking, not on the OS thread.
+#[test]
+fn setspecific_room_waits_for_the_programs_malloc_lock_by_parking() {
+    let _g = shared();
+    let (_, green) = same_both_ways(&test_program("own_malloc_yields", &["-fno-builtin"]), &[]);
+    assert_eq!(green.stdout, "values kept: 64/64\n");
+}

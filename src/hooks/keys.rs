@@ -42,9 +42,23 @@ pub unsafe extern "C" fn pthread_getspecific(key: pthread_key_t) -> *mut c_void 
 #[no_mangle]
 pub unsafe extern "C" fn pthread_setspecific(key: pthread_key_t, value: *const c_void) -> c_int {
     let green = enter();
+    if green.is_some() {
+        make_room(key);
+    }
     with_values(&green, |v| v.set(key, value as usize))
         .err()
         .unwrap_or(0)
+}
+
+/// Grows the current green thread's table for `key` outside the scheduler, as the
+/// program's code: the program's malloc may take a lock that a parked green thread holds,
+/// and only the program's code can wait for it by parking.
+fn make_room(key: pthread_key_t) {
+    while let Some(capacity) = sched::specific(|v| v.room_needed(key)) {
+        let room = run_application(|| Vec::with_capacity(capacity));
+        let spare = sched::specific(|v| v.grow_into(room));
+        run_application(|| drop(spare));
+    }
 }
 
 /// A green thread is ending: runs its key destructors as glibc does (up to
@@ -52,16 +66,17 @@ pub unsafe extern "C" fn pthread_setspecific(key: pthread_key_t, value: *const c
 /// as the program's code, on the exiting thread.
 pub fn run_destructors() {
     for _ in 0..keys::DESTRUCTOR_ROUNDS {
-        let due = sched::specific(|v| v.take_for_destruction());
-        if due.is_empty() {
-            return;
-        }
-        for (destructor, value) in due {
+        let mut from = 0;
+        while let Some((key, destructor, value)) = sched::specific(|v| v.take_due(from)) {
+            from = key + 1;
             // SAFETY: the address came from pthread_key_create's destructor argument.
             let destructor: unsafe extern "C" fn(*mut c_void) =
                 unsafe { std::mem::transmute(destructor) };
             // SAFETY: calling the program's destructor with its own value, as glibc does.
             run_application(|| unsafe { destructor(value as *mut c_void) });
+        }
+        if from == 0 {
+            return;
         }
     }
 }

@@ -39,7 +39,7 @@ pub mod time;
 use crate::config::Config;
 use crate::runtime;
 use runtime::os_thread::{self, NO_SCHEDULER};
-use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU8, Ordering::Relaxed};
 use std::sync::OnceLock;
 
 /// An OS thread that made no hooked call yet.
@@ -86,10 +86,14 @@ impl Drop for Green {
 #[inline]
 pub fn enter() -> Option<Green> {
     match mode() {
+        APPLICATION if FORKS.load(Relaxed) != 0 && in_fork_child() => None,
         APPLICATION => {
             set_mode(LIBRARY);
             Some(Green(()))
         }
+        // The configuration is being read (it allocates, and the program's malloc may
+        // lock): the thread stays undecided, the call passes through.
+        UNDECIDED if CONFIGURING.load(Relaxed) => None,
         UNDECIDED => {
             // Calls made while deciding (there should be none) pass through.
             os_thread::set_sched_word(NO_SCHEDULER);
@@ -122,6 +126,33 @@ pub fn run_application<R>(f: impl FnOnce() -> R) -> R {
     result
 }
 
+/// Forks under way in [`fork_as_application`], and the OS thread that makes them.
+static FORKS: AtomicU32 = AtomicU32::new(0);
+static FORKING_TID: AtomicI32 = AtomicI32::new(0);
+
+/// Whether this is a fork's child before greenify reset its runtime (its atfork child
+/// handlers run then).
+#[cold]
+fn in_fork_child() -> bool {
+    rustix::thread::gettid().as_raw_nonzero().get() != FORKING_TID.load(Relaxed)
+}
+
+/// Calls `fork` (the real one, which runs the atfork handlers) with the handlers running as
+/// the program's code: a prepare or parent handler that waits for a lock held by a green
+/// thread parks, as natively it waits for that thread. The child's handlers run before its
+/// runtime is reset (which happens when `fork` returns): their calls pass through.
+pub fn fork_as_application(fork: impl FnOnce() -> libc::pid_t) -> libc::pid_t {
+    FORKING_TID.store(rustix::thread::gettid().as_raw_nonzero().get(), Relaxed);
+    FORKS.fetch_add(1, Relaxed);
+    let pid = run_application(fork);
+    if pid == 0 {
+        FORKS.store(0, Relaxed);
+    } else {
+        FORKS.fetch_sub(1, Relaxed);
+    }
+    pid
+}
+
 /// Who is calling, for the synchronisation objects.
 pub fn caller(green: &Option<Green>) -> runtime::sync::Caller {
     match green {
@@ -136,15 +167,20 @@ pub fn caller(green: &Option<Green>) -> runtime::sync::Caller {
     }
 }
 
+/// Set while [`config`] reads the settings.
+static CONFIGURING: AtomicBool = AtomicBool::new(false);
+
 /// Process-wide settings, read at the first hooked call.
 pub fn config() -> &'static Config {
     static CONFIG: OnceLock<Config> = OnceLock::new();
     CONFIG.get_or_init(|| {
+        CONFIGURING.store(true, Relaxed);
         let config = Config::from_env();
         crate::log::init(config.log_level);
         if config.tls_bad_value {
             ::log::warn!("GREENIFY_TLS must be auto, on or off: auto it is");
         }
+        CONFIGURING.store(false, Relaxed);
         config
     })
 }

@@ -3,7 +3,9 @@
 //! * fork: the child keeps only the calling thread; the parent's epoll instance and
 //!   doorbell (shared across fork) only hold their numbers in it until its own replace
 //!   them at its first wait (see sched::after_fork_child); atfork handlers run in the
-//!   usual order (inside glibc's fork, while greenify passes every nested call through).
+//!   usual order inside glibc's fork, as the program's code: the prepare and parent
+//!   handlers' lock waits park (the holder may be a green thread); the child's handlers
+//!   run before the child's runtime is reset, so their calls pass through.
 //! * Before any child can inherit fds, sockets greenify made O_NONBLOCK go back to
 //!   blocking for it (see fdtable::release_for_children).
 //! * The waits park: a child's exit is watched through its pidfd; a wait for "any
@@ -31,9 +33,12 @@ extern "C" {
 pub unsafe extern "C" fn fork() -> pid_t {
     let green = enter();
     fdtable::release_for_children();
-    // Nested hook calls (atfork handlers) pass through: we are inside greenify.
     // SAFETY: forwarded.
-    let pid = unsafe { real::fork() };
+    let fork = || unsafe { real::fork() };
+    let pid = match green {
+        Some(_) => super::fork_as_application(fork),
+        None => fork(),
+    };
     if pid == 0 {
         runtime::sched::after_fork_child();
         runtime::offload::after_fork_child();

@@ -85,6 +85,8 @@ impl Values {
         }
     }
 
+    /// Stores a value. Grows the table if `key` is beyond it: callers that must not
+    /// allocate here make room first (see [`Values::room_needed`]).
     pub fn set(&mut self, key: u32, value: usize) -> Result<(), i32> {
         let seq = sequence(key).ok_or(libc::EINVAL)?;
         let i = key as usize;
@@ -95,21 +97,41 @@ impl Values {
         Ok(())
     }
 
-    /// One round of destruction: every non-NULL value of a live key with a destructor is
-    /// cleared and returned with its destructor, in key order.
-    pub fn take_for_destruction(&mut self) -> Vec<(usize, usize)> {
-        let mut due = Vec::new();
-        for (key, entry) in self.values.iter_mut().enumerate() {
+    /// The capacity to allocate before `set(key)` can store without allocating, if the
+    /// table lacks it (doubling, so that growing is rare).
+    pub fn room_needed(&self, key: u32) -> Option<usize> {
+        sequence(key)?;
+        let needed = key as usize + 1;
+        (needed > self.values.capacity()).then(|| needed.max(2 * self.values.capacity()))
+    }
+
+    /// Moves the values into `room` (empty, allocated by the caller after
+    /// [`Values::room_needed`]) if it is larger, without allocating; returns the storage
+    /// to free (the old one, or `room` if it was not larger).
+    pub fn grow_into(&mut self, mut room: Vec<(usize, u64)>) -> Vec<(usize, u64)> {
+        if room.capacity() <= self.values.capacity() {
+            return room;
+        }
+        room.extend_from_slice(&self.values);
+        std::mem::replace(&mut self.values, room)
+    }
+
+    /// The next value due for destruction at or after `from`: a non-NULL value of a live
+    /// key with a destructor, cleared and returned as (key, destructor, value). Allocates
+    /// nothing (it runs inside the scheduler).
+    pub fn take_due(&mut self, from: usize) -> Option<(usize, usize, usize)> {
+        let entries = self.values.iter_mut().enumerate().skip(from);
+        for (key, entry) in entries {
             let (value, seq) = *entry;
             if value == 0 {
                 continue;
             }
             if let Some(destructor) = destructor(key as u32, seq) {
                 *entry = (0, 0);
-                due.push((destructor, value));
+                return Some((key, destructor, value));
             }
         }
-        due
+        None
     }
 }
 
@@ -138,8 +160,16 @@ mod tests {
         v.set(a, 10).unwrap();
         v.set(b, 20).unwrap();
         assert_eq!((v.get(a), v.get(b)), (10, 20));
-        assert_eq!(v.take_for_destruction(), vec![(0x1234, 20)]);
+        assert_eq!(v.take_due(0), Some((b as usize, 0x1234, 20)));
+        assert_eq!(v.take_due(0), None);
         assert_eq!(v.get(b), 0);
+        let mut fresh = Values::default();
+        let room = fresh.room_needed(a).unwrap();
+        assert_eq!(fresh.grow_into(Vec::with_capacity(room)).capacity(), 0);
+        assert_eq!(fresh.room_needed(a), None);
+        fresh.set(a, 30).unwrap();
+        assert_eq!((fresh.get(a), fresh.values.capacity()), (30, room));
+        assert_eq!(fresh.room_needed(KEYS_MAX as u32), None);
         delete(a).unwrap();
         assert_eq!(delete(a), Err(libc::EINVAL));
         assert_eq!(v.get(a), 0);
