@@ -32,6 +32,7 @@ use corosensei::stack::{Stack, StackPointer};
 use memmap2::{MmapMut, MmapOptions};
 use rustix::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
 use std::io;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
@@ -194,7 +195,9 @@ struct Arena {
 
 /// All stacks of one scheduler.
 pub struct StackPool {
-    classes: HashMap<usize, SizeClass>,
+    /// By slot size, hashed as the green futex hashes addresses (SipHash showed as a
+    /// tenth of a create + join).
+    classes: HashMap<usize, SizeClass, BuildHasherDefault<super::futex::AddressHasher>>,
     /// How many more slots may get a real guard page (before the first arena: the
     /// caller's cap, to be lowered to what the machine affords).
     guard_budget: usize,
@@ -216,7 +219,7 @@ impl StackPool {
     /// until the first stack is asked for.
     pub fn new(guard_budget: usize) -> StackPool {
         StackPool {
-            classes: HashMap::new(),
+            classes: HashMap::default(),
             guard_budget,
             started: false,
             stats: StackStats::default(),
