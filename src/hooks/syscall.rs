@@ -18,7 +18,8 @@
 use super::{enter, fail, identity, io, net, poll, process, signal, thread, time};
 use crate::real;
 use crate::runtime::futex as green_futex;
-use crate::runtime::sched::{self, Interrupts, Reason, Wake};
+use crate::runtime::sched::{self, Interrupts};
+use crate::runtime::sync::{self, Slept};
 use libc::{c_int, c_long, timespec};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::SeqCst};
 use std::time::Instant;
@@ -413,8 +414,6 @@ fn futex_wait(
     // SAFETY: the word is readable (above), 4-aligned (checked by the caller), and the
     // program shares it with its other threads as an atomic, which is what a futex is.
     let word = unsafe { &*(addr as *const AtomicU32) };
-    // A process-shared word may be changed and woken by another process, which cannot
-    // wake a green thread: look again every SHARED_POLL.
     let shared = op & libc::FUTEX_PRIVATE_FLAG == 0;
     // As the kernel compares: when the call starts, and when it restarts.
     let mut starting = true;
@@ -423,21 +422,13 @@ fn futex_wait(
             return if starting { fail(libc::EAGAIN) } else { 0 };
         }
         starting = false;
-        let nap = shared.then(|| Instant::now() + green_futex::SHARED_POLL);
-        let until = match (deadline, nap) {
-            (Some(d), Some(n)) => Some(d.min(n)),
-            (d, n) => d.or(n),
-        };
-        let still = || word.load(SeqCst) == val;
-        match sched::futex_wait(addr, still, Reason::Sync, until, Interrupts::Signals) {
-            Wake::TimedOut if deadline.is_some_and(|d| Instant::now() >= d) => {
-                return fail(libc::ETIMEDOUT)
-            }
-            // The look of a shared word: woken if it changed.
-            Wake::TimedOut => {}
-            Wake::Interrupted { restart } if restart && deadline.is_none() => starting = true,
-            Wake::Interrupted { .. } => return fail(libc::EINTR),
-            Wake::Ready | Wake::Closed => return 0,
+        match sync::green_sleep_on(word, val, deadline, shared, Interrupts::Signals) {
+            Slept::TimedOut => return fail(libc::ETIMEDOUT),
+            // A shared word's look: woken if it changed.
+            Slept::Looked => {}
+            Slept::Interrupted { restart } if restart && deadline.is_none() => starting = true,
+            Slept::Interrupted { .. } => return fail(libc::EINTR),
+            Slept::Woken => return 0,
         }
     }
 }

@@ -59,9 +59,12 @@ impl LockWait {
 
 /// How a sleep on a word ended.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Slept {
+pub enum Slept {
     /// Woken, or the word changed, or a spurious wakeup: look again.
     Woken,
+    /// A process-shared word's periodic look (another process cannot wake a green
+    /// thread): nobody woke it; look again.
+    Looked,
     TimedOut,
     /// A signal handler ran (`restart`: it has SA_RESTART), or a cancel request came (see
     /// [`Interrupts`]).
@@ -103,8 +106,19 @@ fn sleep_on(
             Slept::TimedOut
         };
     }
-    // A shared word may be changed by another process, which cannot wake a green
-    // thread: look again every SHARED_POLL.
+    green_sleep_on(word, expected, deadline, shared, interrupts)
+}
+
+/// Parks the current green thread while `*word == expected` (the green futex), until
+/// `deadline`. A shared word may be changed by another process, which cannot wake a
+/// green thread: it is looked at again every SHARED_POLL.
+pub fn green_sleep_on(
+    word: &AtomicU32,
+    expected: u32,
+    deadline: Option<Instant>,
+    shared: bool,
+    interrupts: Interrupts,
+) -> Slept {
     let nap = shared.then(|| Instant::now() + futex::SHARED_POLL);
     let until = match (deadline, nap) {
         (Some(d), Some(n)) => Some(d.min(n)),
@@ -115,7 +129,8 @@ fn sleep_on(
     match sched::futex_wait(addr, still, Reason::Sync, until, interrupts) {
         Wake::Interrupted { restart } => Slept::Interrupted { restart },
         Wake::TimedOut if deadline.is_some_and(|d| Instant::now() >= d) => Slept::TimedOut,
-        _ => Slept::Woken,
+        Wake::TimedOut => Slept::Looked,
+        Wake::Ready | Wake::Closed => Slept::Woken,
     }
 }
 
@@ -445,7 +460,7 @@ impl Cond {
         if caller.green && sched::cancel_requested() {
             // A signal this waiter took (it may have been cancelled after it was woken)
             // goes to another waiter, as glibc passes it on: at worst a spurious wakeup.
-            if slept == Slept::Woken {
+            if matches!(slept, Slept::Woken | Slept::Looked) {
                 self.signal(caller);
             }
             sched::cancellation_point();
@@ -712,7 +727,7 @@ impl Semaphore {
             );
             self.data.fetch_sub(SEM_NWAITERS_ONE, SeqCst);
             match slept {
-                Slept::Woken => {}
+                Slept::Woken | Slept::Looked => {}
                 // As the kernel's futex wait under glibc: a wait without a deadline is
                 // restarted after an SA_RESTART handler, a timed one never is.
                 Slept::Interrupted { restart } if restart && wait.deadline().is_none() => {}
