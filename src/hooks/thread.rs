@@ -96,8 +96,9 @@ fn os_thread_name() -> [u8; 16] {
         }
         return name;
     }
+    let args = [libc::PR_GET_NAME as usize, name.as_mut_ptr() as usize];
     // SAFETY: PR_GET_NAME writes 16 bytes (a raw syscall: prctl is greenify's own hook).
-    unsafe { libc::syscall(libc::SYS_prctl, libc::PR_GET_NAME, name.as_mut_ptr()) };
+    unsafe { runtime::raw::syscall(libc::SYS_prctl, &args) };
     for (b, cached) in name.iter().zip(&CACHED_NAME) {
         cached.store(*b, Relaxed);
     }
@@ -121,9 +122,19 @@ pub unsafe extern "C" fn prctl(
             return green_thread_name(option, handle, arg2 as *mut u8);
         }
     }
+    let args = [
+        option as usize,
+        arg2 as usize,
+        arg3 as usize,
+        arg4 as usize,
+        arg5 as usize,
+    ];
     // SAFETY: glibc's prctl is this system call with the same five arguments.
-    let result = unsafe { libc::syscall(libc::SYS_prctl, option, arg2, arg3, arg4, arg5) };
-    if option == libc::PR_SET_NAME && result == 0 {
+    let result = unsafe { runtime::raw::syscall(libc::SYS_prctl, &args) };
+    if result < 0 {
+        return super::fail(-result as c_int);
+    }
+    if option == libc::PR_SET_NAME {
         os_thread_renamed();
     }
     result as c_int
