@@ -600,6 +600,43 @@ CASE(pt_select_sets_written_back) {
            FD_ISSET(p[1], &w), FD_ISSET(p[0], &e));
 }
 
+static volatile sig_atomic_t pt_select_done;
+static pthread_t pt_select_waiter;
+static void pt_noop_handler(int sig) { (void)sig; }
+static void *pt_kick_until_done(void *arg) {
+    (void)arg;
+    while (!pt_select_done) {
+        pthread_kill(pt_select_waiter, SIGUSR1);
+        usleep(10000);
+    }
+    return NULL;
+}
+
+/* A select ended by a signal leaves the program's sets as they were (the kernel writes them
+ * back only on success): Python's retry after EINTR selects on them again. */
+CASE(pt_select_eintr_keeps_the_sets) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = pt_noop_handler;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &sa, NULL);
+    int p[2];
+    pipe(p);
+    fd_set r, e;
+    FD_ZERO(&r);
+    FD_ZERO(&e);
+    FD_SET(p[0], &r);
+    FD_SET(p[0], &e);
+    pt_select_waiter = pthread_self();
+    pthread_t kicker;
+    pthread_create(&kicker, NULL, pt_kick_until_done, NULL);
+    struct timeval tv = {10, 0};
+    SHOW("select", select(p[0] + 1, &r, NULL, &e, &tv));
+    pt_select_done = 1;
+    pthread_join(kicker, NULL);
+    printf("r: %d e: %d\n", FD_ISSET(p[0], &r), FD_ISSET(p[0], &e));
+}
+
 CASE(pt_select_bad_fd_ebadf) {
     int p[2];
     pipe(p);

@@ -262,14 +262,17 @@ unsafe fn select_loop(
                 scratch[i].as_mut_ptr().cast::<fd_set>()
             }
         });
-        let result = call(ptrs[0], ptrs[1], ptrs[2]);
-        if result >= 0 {
-            // SAFETY: per the caller.
-            (0..3).for_each(|i| unsafe { store_set(sets[i], &scratch[i]) });
-        }
-        result
+        call(ptrs[0], ptrs[1], ptrs[2])
     };
-    wait_loop(check, || interests, deadline)
+    let result = wait_loop(check, || interests, deadline);
+    // The kernel writes the sets back only when it answers (a count, or 0 at the
+    // deadline): an error, EINTR included, leaves them as the program passed them, and a
+    // retry after EINTR selects on them again.
+    if result >= 0 {
+        // SAFETY: per the caller; `scratch` holds the last answer's sets.
+        (0..3).for_each(|i| unsafe { store_set(sets[i], &scratch[i]) });
+    }
+    result
 }
 
 #[no_mangle]
