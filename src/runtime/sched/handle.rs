@@ -16,9 +16,7 @@ use crate::runtime::wait::ThreadId;
 pub struct Handle(pub u64);
 
 const HANDLE_TAG: u64 = 0xFFFF_8000_0000_0000;
-
 const TID_BITS: u32 = 24;
-
 const GEN_MASK: u64 = (1 << (47 - TID_BITS)) - 1;
 
 /// Whether `raw` may be a green thread's `pthread_t` (a tagged handle, or one of our

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, AtomicI32};
 
 /// The kernel's largest thread id on 64-bit (PID_MAX_LIMIT): green ids start above it.
 pub const PID_MAX_LIMIT: i32 = 4 << 20;
-
 static NEXT_GREEN_TID: AtomicI32 = AtomicI32::new(PID_MAX_LIMIT + 1);
 
 /// The numbers ran out once and started again: a new one may be taken.
