@@ -1,5 +1,5 @@
 //! Parking the current thread until its wait key is woken, a deadline passes, a signal
-//! handler or a cancel request interrupts it: the one place a thread waits.
+//! handler or a cancel request interrupts it: the one place a thread parks.
 
 use super::cancel::cancellation_point;
 use super::run::switch_out;
