@@ -463,7 +463,7 @@ fn refused_at_once(op: Op) -> Option<i32> {
 /// How to try an operation on an fd the program sees as blocking.
 ///
 /// A socket's O_NONBLOCK belongs to its open file description, which a child process
-/// can share and clear (greenify clears it for children that exec, see process.rs).
+/// can share and clear (greenify clears it for children that exec, see hooks/process/).
 /// So even on sockets greenify made non-blocking, calls that take flags add
 /// MSG_DONTWAIT, and calls that cannot (accept) wait for readiness first: a socket
 /// whose description became blocking behind our back still never blocks the thread.

@@ -1,7 +1,7 @@
 //! Thread ids: `gettid`, and signals sent by thread id (`tgkill`, and through `syscall()`
 //! also `tkill` and `rt_tgsigqueueinfo`).
 //!
-//! Each green thread shows its own id (see runtime/sched.rs): MAIN the OS thread's, the
+//! Each green thread shows its own id (see runtime/sched/identity.rs): MAIN the OS thread's, the
 //! others numbers above any the kernel hands out. A signal sent to a live green thread's
 //! id goes to the OS thread, and its handler runs in that green thread, as for
 //! `pthread_kill` on its handle; an id in the green range that names no live thread is

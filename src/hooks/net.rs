@@ -150,7 +150,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     }
     match info.kind {
         Kind::Owned => connect_waiting(green.as_ref(), fd, info.send_timeout, attempt),
-        // A socket a child may share (see process.rs) is blocking underneath, and connect
+        // A socket a child may share (see hooks/process/) is blocking underneath, and connect
         // takes no MSG_DONTWAIT: make it non-blocking just for this call, so the wait is
         // green, then blocking again. One that is non-blocking already connects as is.
         Kind::Gated

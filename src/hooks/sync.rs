@@ -1,5 +1,5 @@
 //! pthread mutexes, condition variables, rwlocks, barriers, once and spinlocks: every
-//! caller, green or not, goes through the runtime's implementation (runtime/sync.rs), so
+//! caller, green or not, goes through the runtime's implementation (runtime/sync/), so
 //! one object never has two representations. Process-shared condition variables, rwlocks
 //! and barriers are left to glibc (their layouts are glibc's, for other processes to
 //! share); a green thread waiting on one blocks its OS thread (see the README).

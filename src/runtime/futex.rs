@@ -20,7 +20,7 @@
 //! green sleeper of that address, who re-check their word (all wakeups may be spurious).
 //! Global counters of sleepers of each kind let a waker skip what nobody needs.
 
-use super::sched::WaitKey;
+use super::wait::WaitKey;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{
     AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicUsize, Ordering::SeqCst,

@@ -19,6 +19,7 @@ pub mod stack;
 pub mod sync;
 pub mod tcb;
 pub mod timer;
+pub mod wait;
 
 pub use reactor::Interest;
 pub use sched::{

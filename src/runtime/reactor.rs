@@ -16,7 +16,7 @@
 //! ours. Where it cannot be made (every fd number taken), the reactor is *degraded*: the
 //! same waiters, watched with a level-triggered poll(2) of their fds at each look.
 
-use super::sched::WaitKey;
+use super::wait::WaitKey;
 use rustix::event::epoll;
 use rustix::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use rustix::io::Errno;

@@ -5,7 +5,7 @@
 //! entries from piling up (many short I/O waits with long timeouts), the heap is compacted
 //! when dead entries outnumber live ones.
 
-use super::sched::WaitKey;
+use super::wait::WaitKey;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;

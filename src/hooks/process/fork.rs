@@ -1,0 +1,36 @@
+//! fork and vfork: the child keeps only the calling thread, and the scheduler resets
+//! itself in it (atfork handlers run as the program's code).
+
+use crate::hooks::{children, enter};
+use crate::runtime::fdtable;
+use crate::{real, runtime};
+use libc::pid_t;
+
+#[no_mangle]
+pub unsafe extern "C" fn fork() -> pid_t {
+    let green = enter();
+    fdtable::release_for_children();
+    // SAFETY: forwarded.
+    let fork = || unsafe { real::fork() };
+    let pid = match green {
+        Some(_) => crate::hooks::fork_as_application(fork),
+        None => fork(),
+    };
+    if pid == 0 {
+        runtime::sched::after_fork_child();
+        runtime::offload::after_fork_child();
+        children::forget_all();
+    } else {
+        children::started(pid);
+    }
+    drop(green);
+    pid
+}
+
+/// vfork behaves as fork: a hook cannot return into a vfork child while sharing the
+/// parent's stack (see the README).
+#[no_mangle]
+pub unsafe extern "C" fn vfork() -> pid_t {
+    // SAFETY: fork is a valid implementation of vfork for conforming programs.
+    unsafe { fork() }
+}

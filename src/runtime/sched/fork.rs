@@ -1,0 +1,83 @@
+//! The scheduler in a forked child: only the forking green thread lives on; the parent's
+//! other threads, waits, timers and reactor are dropped.
+
+use super::identity::os_tid;
+use super::thread::State;
+use super::{current_sched, is_active, with};
+use crate::runtime::timer::Timers;
+use crate::runtime::wait::{ThreadId, Wake, MAIN};
+use crate::runtime::{futex, interrupt};
+
+/// In the child of a fork, on the thread that forked: only this green thread exists.
+/// The epoll instance and the doorbell are the parent's (shared across fork), so they
+/// are closed, and the child makes its own when it first needs them (a child that only
+/// execs never does); the other threads, their waits and timers are dropped (their
+/// coroutines are forgotten, never resumed nor unwound).
+pub fn after_fork_child() {
+    futex::forget_mailboxes();
+    crate::runtime::stack::after_fork_child();
+    if !is_active() {
+        interrupt::take(|_| {});
+        return;
+    }
+    let sched = current_sched();
+    // A fork from a signal handler may have interrupted a scheduler section (the idle
+    // epoll_wait): the child's handler returns into it, so it stays lent afterwards.
+    // SAFETY: the scheduler is never freed; only this thread exists in the child.
+    let interrupted_section = unsafe { std::mem::replace(&mut (*sched).lent, false) };
+    with(|s| {
+        // The parent's epoll instance and doorbell stay open, unused, holding their
+        // numbers until the child makes its own (exec closes them).
+        s.reactor.after_fork();
+        s.mailbox = futex::new_mailbox();
+        let me = s.current;
+        s.os_tid = rustix::thread::gettid();
+        s.free_ids.clear();
+        for (tid, t) in s.threads.iter_mut().enumerate() {
+            let tid = tid as ThreadId;
+            if tid == me || tid == MAIN || t.state == State::Free {
+                continue;
+            }
+            std::mem::forget(t.co.take());
+            t.state = State::Free;
+            t.generation = t.generation.wrapping_add(1);
+            t.joiner = None;
+            t.detached = false;
+            s.free_ids.push(tid);
+        }
+        if me != MAIN {
+            s.main_exited = true;
+            s.main_gone = true;
+            s.threads[MAIN as usize].state = State::Exited;
+            s.live = 1;
+        } else {
+            s.live = 0;
+        }
+        s.run_queue.clear();
+        s.preempted.clear();
+        s.timers = Timers::default();
+        s.timed_waits = 0;
+        s.futex = futex::Table::default();
+        s.woken.clear();
+        // A handler that forked interrupted this thread's wait: it gets its EINTR (or
+        // restart) as natively, or else waits again, in the new reactor and timers.
+        // Handlers that had not run yet are the parent's (pending signals are not
+        // inherited).
+        s.threads[me as usize].handlers_due = 0;
+        // The forking thread is the child's first thread: its id is the OS thread's again.
+        s.threads[me as usize].identity.tid = os_tid();
+        interrupt::take(|i| {
+            s.interrupt(interrupt::Interruption {
+                deliver: false,
+                ..i
+            })
+        });
+        interrupt::set_deliveries_pending(false);
+        if s.threads[me as usize].state == State::Parked {
+            let key = s.key(me);
+            s.ready(key, Wake::Ready);
+        }
+    });
+    // SAFETY: as above.
+    unsafe { (*sched).lent = interrupted_section };
+}

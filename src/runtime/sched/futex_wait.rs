@@ -1,0 +1,73 @@
+//! Parking green threads by address (the green futex): wait on a word, wake its
+//! sleepers, and answer the doorbell rung by wakers on other OS threads.
+
+use super::park::{park_as, Interrupts};
+use super::{with, Scheduler};
+use crate::runtime::futex;
+use crate::runtime::wait::{Reason, Wake};
+use std::time::Instant;
+
+/// Parks the current thread on `addr` if `still_waiting()` (checked atomically with
+/// respect to green wakers) says so; returns Ready at once otherwise.
+pub fn futex_wait(
+    addr: usize,
+    still_waiting: impl FnOnce() -> bool,
+    reason: Reason,
+    deadline: Option<Instant>,
+    interrupts: Interrupts,
+) -> Wake {
+    // Counted before the check, so that a waker on another OS thread that changes the word
+    // after our check is sure to see us (see futex.rs).
+    futex::green_sleeper_added();
+    let queued = with(|s| {
+        if !still_waiting() {
+            return false;
+        }
+        let key = s.key(s.current);
+        let threads = &s.threads;
+        s.futex
+            .push(addr, key, |k| Scheduler::is_waiting(threads, k));
+        true
+    });
+    let wake = if queued {
+        park_as(reason, deadline, interrupts)
+    } else {
+        Wake::Ready
+    };
+    futex::green_sleeper_gone();
+    wake
+}
+
+/// Wakes up to `n` green threads parked on `addr`, oldest first; returns how many.
+pub fn futex_wake(addr: usize, n: usize) -> usize {
+    with(|s| s.futex_wake(addr, n))
+}
+
+impl Scheduler {
+    /// Wakes every green sleeper of the addresses posted from outside this thread.
+    pub(super) fn answer_doorbell(&mut self) {
+        let mut addrs = Vec::new();
+        if self.mailbox.take(&mut addrs) {
+            addrs = self.futex.addresses();
+        }
+        for addr in addrs {
+            self.futex_wake(addr, usize::MAX);
+        }
+    }
+
+    pub(super) fn futex_wake(&mut self, addr: usize, n: usize) -> usize {
+        let mut woken = std::mem::take(&mut self.woken);
+        let threads = &self.threads;
+        let count = self.futex.pop(
+            addr,
+            n,
+            |k| Scheduler::is_waiting(threads, k),
+            |k| woken.push(k),
+        );
+        for key in woken.drain(..) {
+            self.ready(key, Wake::Ready);
+        }
+        self.woken = woken;
+        count
+    }
+}

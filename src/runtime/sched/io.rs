@@ -1,0 +1,207 @@
+//! The scheduler's side of the reactor: opening the epoll instance and the doorbell on
+//! first need, polling them, parking a thread on fds, and what the fd table tells it
+//! (an fd closed, drained or poked).
+
+use super::park::park_interruptible;
+use super::{with, Scheduler};
+use crate::runtime::interrupt;
+use crate::runtime::reactor::{Interest, Reactor, RegisterError};
+use crate::runtime::wait::{Reason, Wake};
+use rustix::io::Errno;
+use std::time::{Duration, Instant};
+
+/// A new doorbell eventfd (above `fd_floor` or at `placeholder`'s number, our own) that
+/// `reactor` watches.
+fn new_doorbell(
+    reactor: &mut Reactor,
+    fd_floor: u32,
+    placeholder: &mut Option<i32>,
+) -> Result<i32, Errno> {
+    use rustix::fd::{BorrowedFd, FromRawFd};
+    let make = || {
+        rustix::event::eventfd(
+            0,
+            rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+        )
+    };
+    let doorbell = crate::runtime::reactor::new_internal_fd(make, placeholder, fd_floor)?;
+    // SAFETY: the fd just made, borrowed for one epoll_ctl.
+    if let Err(e) = reactor.watch_doorbell(unsafe { BorrowedFd::borrow_raw(doorbell) }) {
+        // SAFETY: the fd just made, given up.
+        crate::runtime::reactor::close_raw(unsafe { rustix::fd::OwnedFd::from_raw_fd(doorbell) });
+        return Err(e);
+    }
+    Ok(doorbell)
+}
+
+/// Runs `make` (which opens fds); if the soft fd limit stops it, runs it once more under
+/// the hard limit and then puts the soft one back (fds above a soft limit stay usable).
+/// A program that used every fd up to its soft limit still gets greenify's fds when it
+/// first waits.
+fn under_hard_fd_limit<T>(mut make: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    match make() {
+        Err(Errno::MFILE) => {}
+        other => return other,
+    }
+    let soft = getrlimit(Resource::Nofile);
+    if soft.current == soft.maximum {
+        return Err(Errno::MFILE);
+    }
+    let hard = Rlimit {
+        current: soft.maximum,
+        maximum: soft.maximum,
+    };
+    setrlimit(Resource::Nofile, hard)?;
+    let result = make();
+    let _ = setrlimit(Resource::Nofile, soft);
+    result
+}
+
+/// Opens the calling thread's reactor now, if it is not yet (see
+/// [`Scheduler::open_reactor`]), before another thread of ours can run: its fds are made
+/// at the lowest free number and then moved up, a moment in which another thread's call
+/// on that number (a helper's fsync of a closed fd) would reach our fd.
+pub fn open_reactor() {
+    with(|s| s.open_reactor())
+}
+
+/// Waits until `fd` may be ready for `interest`, the deadline passes, or it is closed.
+/// Files epoll cannot watch (regular files) are always ready.
+pub fn wait_fd(fd: i32, interest: Interest, reason: Reason, deadline: Option<Instant>) -> Wake {
+    wait_fds(&[(fd, interest)], reason, deadline)
+}
+
+/// Waits until any of `fds` may be ready (see [`wait_fd`]).
+pub fn wait_fds(fds: &[(i32, Interest)], reason: Reason, deadline: Option<Instant>) -> Wake {
+    let registered = with(|s| {
+        if !fds.is_empty() {
+            s.open_reactor();
+        }
+        let key = s.key(s.current);
+        for &(fd, interest) in fds {
+            let threads = &s.threads;
+            let result = s
+                .reactor
+                .add_waiter(fd, interest, key, |k| Scheduler::is_waiting(threads, k));
+            match result {
+                Ok(()) => {}
+                // Always ready, or not an fd at all: the caller's next attempt tells.
+                Err(RegisterError::NotPollable) => return Some(Wake::Ready),
+                Err(RegisterError::Os(_)) => return Some(Wake::Closed),
+            }
+        }
+        None
+    });
+    match registered {
+        None => park_interruptible(reason, deadline),
+        Some(wake) => {
+            // Void the registrations made so far.
+            with(|s| {
+                let me = s.current as usize;
+                s.threads[me].seq = s.threads[me].seq.wrapping_add(1);
+            });
+            wake
+        }
+    }
+}
+
+/// The program closed `fd` (or reused its number): wake its waiters, drop its registration.
+pub fn fd_closed(fd: i32) {
+    with(|s| {
+        let mut woken = std::mem::take(&mut s.woken);
+        s.reactor.forget(fd, &mut woken);
+        for key in woken.drain(..) {
+            s.ready(key, Wake::Closed);
+        }
+        s.woken = woken;
+    })
+}
+
+/// A stream read of `fd` came back short: skip reads until it is readable again.
+pub fn set_drained(fd: i32) {
+    with(|s| s.reactor.set_drained(fd))
+}
+
+/// Whether a read of `fd` would only find nothing (see [`set_drained`]).
+pub fn is_drained(fd: i32) -> bool {
+    with(|s| s.reactor.is_drained(fd))
+}
+
+/// Wakes every thread waiting on `fd` to look again (it stays registered).
+pub fn fd_poke(fd: i32) {
+    with(|s| {
+        let mut woken = std::mem::take(&mut s.woken);
+        s.reactor.poke(fd, &mut woken);
+        for key in woken.drain(..) {
+            s.ready(key, Wake::Ready);
+        }
+        s.woken = woken;
+    })
+}
+
+impl Scheduler {
+    pub(super) fn poll_io(&mut self, timeout: Option<Duration>) {
+        self.stats.epoll_waits += 1;
+        if timeout != Some(Duration::ZERO) {
+            self.open_reactor();
+        }
+        // Posted before the doorbell existed, or since the last look: look, do not sleep.
+        let rung = self.mailbox.rung();
+        let timeout = if rung { Some(Duration::ZERO) } else { timeout };
+        let mut woken = std::mem::take(&mut self.woken);
+        let doorbell = self.reactor.poll(timeout, &mut woken) || rung;
+        for key in woken.drain(..) {
+            self.ready(key, Wake::Ready);
+        }
+        if doorbell {
+            self.answer_doorbell();
+            interrupt::take(|i| self.interrupt(i));
+        }
+        self.timers.expire(Instant::now(), |key| woken.push(key));
+        for key in woken.drain(..) {
+            self.ready(key, Wake::TimedOut);
+        }
+        self.woken = woken;
+        self.dispatches_since_poll = 0;
+        let threads = &self.threads;
+        self.timers
+            .compact(self.timed_waits, |k| Scheduler::is_waiting(threads, k));
+    }
+
+    /// Makes the epoll instance and the doorbell on first need: the first wait on an fd,
+    /// or the first sleep in the kernel (a wake from another thread or a signal must be
+    /// able to end it). Where no fd can be had, even under the hard limit, the reactor
+    /// degrades to polling (one warning): every call still behaves as natively.
+    pub(super) fn open_reactor(&mut self) {
+        if !self.reactor.is_unopened() {
+            return;
+        }
+        let fd_floor = self.fd_floor;
+        let reactor = &mut self.reactor;
+        let mut placeholder = (self.doorbell >= 0).then_some(self.doorbell);
+        let opened = under_hard_fd_limit(|| {
+            reactor.open(fd_floor)?;
+            new_doorbell(reactor, fd_floor, &mut placeholder)
+        });
+        if let Some(held) = placeholder {
+            // SAFETY: the parent's doorbell, ours to close; not used again.
+            crate::runtime::reactor::close_raw(unsafe { rustix::fd::FromRawFd::from_raw_fd(held) });
+        }
+        self.doorbell = -1;
+        match opened {
+            Ok(doorbell) => {
+                self.doorbell = doorbell;
+                self.mailbox.set_doorbell(doorbell);
+            }
+            Err(e) => {
+                ::log::warn!(
+                    "cannot make an epoll instance and an eventfd ({e}): waits use poll(2), \
+                     and wakes from other threads may take {} ms",
+                    crate::runtime::reactor::DEGRADED_TICK.as_millis()
+                );
+                self.reactor.degrade();
+            }
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! A green thread's life: spawn, join, detach, exit (of a green thread or of MAIN), and
+//! the questions about who is alive and who is running.
+
+use super::handle::Handle;
+use super::identity::{next_green_tid, Identity};
+use super::park::park;
+use super::run::run_loop;
+use super::slice::completed_without_parking;
+use super::thread::{Co, State, Suspend, Thread};
+use super::tls::Tls;
+use super::{with, Scheduler};
+use crate::runtime::keys::Values;
+use crate::runtime::stack::{round_stack_size, GreenStack};
+use crate::runtime::wait::{Reason, ThreadId, Wake, MAIN};
+use crate::runtime::{errno, overflow, tcb};
+use corosensei::{Coroutine, Yielder};
+use rustix::io::Errno;
+use std::time::Instant;
+
+/// How `join` may wait.
+#[derive(Clone, Copy, Debug)]
+pub enum JoinWait {
+    Block,
+    Try,
+    Until(Instant),
+}
+
+/// Where a new thread's stack comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum StackRequest {
+    /// One of ours, with at least this many usable bytes.
+    Size(usize),
+    /// The program's own memory (`pthread_attr_setstack`).
+    User { addr: usize, size: usize },
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct SpawnOptions {
+    pub stack: StackRequest,
+    pub detached: bool,
+    /// The new thread's name (a new thread inherits its creator's, as natively).
+    pub name: [u8; 16],
+    /// Its signal mask; None: its creator's, as natively.
+    pub sigmask: Option<u64>,
+}
+
+/// Spawns a green thread that runs `body` and exits with its return value.
+pub fn spawn(
+    body: impl FnOnce() -> usize + 'static,
+    options: SpawnOptions,
+) -> Result<Handle, Errno> {
+    with(|s| {
+        s.decide_tls();
+        let stack = match options.stack {
+            StackRequest::Size(size) => s
+                .stacks
+                .alloc(round_stack_size(size))
+                .map_err(|_| Errno::AGAIN)?,
+            // SAFETY: pthread_attr_setstack's contract: the memory is the thread's.
+            StackRequest::User { addr, size } => unsafe { GreenStack::from_user(addr, size) },
+        };
+        let bounds = stack.bounds();
+        let kind = stack.kind();
+        let creator_mask = s.threads[s.current as usize].sigmask;
+        let tid = s.allocate_id();
+        let (tcb, layout) = match &mut s.tls {
+            Tls::PerThread(pool) => match pool.make(tid, bounds) {
+                Some(tcb) => (tcb, Some(pool.layout())),
+                None => {
+                    s.stacks.free(stack);
+                    s.free_ids.push(tid);
+                    return Err(Errno::AGAIN);
+                }
+            },
+            _ => (0, None),
+        };
+        let co: Co = Coroutine::with_stack(stack, move |yielder: &Yielder<(), Suspend>, ()| {
+            with(|s| {
+                let me = s.current as usize;
+                s.threads[me].yielder = yielder;
+            });
+            if let Some(layout) = layout {
+                tcb::thread_started(layout);
+            }
+            errno::set(0);
+            body()
+        });
+        let green_tid = next_green_tid(&s.threads);
+        let t = &mut s.threads[tid as usize];
+        t.tcb = tcb;
+        t.state = State::Ready;
+        t.co = Some(co);
+        t.detached = options.detached;
+        t.joiner = None;
+        t.retval = 0;
+        t.name = options.name;
+        t.cancel_pending = false;
+        t.cancel_disabled = false;
+        t.cancel_async = false;
+        t.cleanup_top = 0;
+        t.stack = bounds;
+        t.sigmask = options.sigmask.unwrap_or(creator_mask);
+        t.handlers_due = 0;
+        t.holds_handlers = false;
+        if t.sigmask != creator_mask {
+            s.masks_vary = true;
+        }
+        t.stack_kind = kind;
+        t.specific = Values::default();
+        t.identity = Identity::new(green_tid);
+        t.stdio_locks.clear();
+        s.run_queue.push_back(tid);
+        s.live += 1;
+        s.stats.threads_created += 1;
+        s.stats.peak_alive = s.stats.peak_alive.max(s.live + 1);
+        Ok(s.handle(tid))
+    })
+}
+
+/// Ends the current green thread (not MAIN) with `retval`.
+pub fn exit_current(retval: usize) -> ! {
+    let (me, yielder) = with(|s| (s.current, s.threads[s.current as usize].yielder));
+    if me == MAIN {
+        overflow::die("greenify: runtime: exit_current called on the main thread");
+    }
+    // SAFETY: as in switch_out; the scheduler never resumes an exited coroutine.
+    unsafe { (*yielder).suspend(Suspend::Exit(retval)) };
+    overflow::die("greenify: runtime: an exited green thread was resumed");
+}
+
+/// MAIN ends but the process lives on: runs the other threads until none is left.
+pub fn exit_main() {
+    with(|s| {
+        s.main_exited = true;
+        s.threads[MAIN as usize].state = State::Exited;
+    });
+    run_loop();
+}
+
+/// Whether the current thread is the only one that could run: no other green thread is
+/// alive, so handing its blocking call to a helper would gain nothing.
+pub fn is_alone() -> bool {
+    with(|s| {
+        let main_alive = !s.main_exited && !s.main_gone;
+        s.live + u64::from(main_alive) == 1
+    })
+}
+
+/// Whether the current thread is MAIN.
+pub fn current_is_main() -> bool {
+    with(|s| s.current == MAIN)
+}
+
+/// The current thread's handle (MAIN has none: it keeps its real identity).
+pub fn current_handle() -> Option<Handle> {
+    with(|s| (s.current != MAIN).then(|| s.handle(s.current)))
+}
+
+/// Waits for `handle`'s thread to exit and returns its value (pthread_join semantics).
+pub fn join(handle: Handle, wait: JoinWait) -> Result<usize, Errno> {
+    if !matches!(wait, JoinWait::Block) {
+        // A loop of tryjoins (or of timed joins past their deadline) waits for the thread
+        // it joins, which must get its turn.
+        completed_without_parking();
+    }
+    let early = with(|s| -> Result<Option<usize>, Errno> {
+        let tid = s.resolve(handle).ok_or(Errno::SRCH)?;
+        if tid == s.current {
+            return Err(Errno::DEADLK);
+        }
+        let t = &s.threads[tid as usize];
+        if t.detached || t.joiner.is_some() {
+            return Err(Errno::INVAL);
+        }
+        if t.state == State::Exited {
+            let retval = t.retval;
+            s.release(tid);
+            return Ok(Some(retval));
+        }
+        match wait {
+            JoinWait::Try => return Err(Errno::BUSY),
+            JoinWait::Until(d) if d <= Instant::now() => return Err(Errno::TIMEDOUT),
+            _ => {}
+        }
+        let key = s.key(s.current);
+        s.threads[tid as usize].joiner = Some(key);
+        Ok(None)
+    })?;
+    if let Some(retval) = early {
+        return Ok(retval);
+    }
+    let deadline = match wait {
+        JoinWait::Until(d) => Some(d),
+        _ => None,
+    };
+    loop {
+        let wake = park(Reason::Join, deadline);
+        let done = with(|s| {
+            let tid = s
+                .resolve(handle)
+                .expect("a joined thread stays until reaped");
+            let again = s.key(s.current);
+            let t = &mut s.threads[tid as usize];
+            if t.state == State::Exited {
+                let retval = t.retval;
+                s.release(tid);
+                return Some(Ok(retval));
+            }
+            if wake == Wake::TimedOut {
+                t.joiner = None;
+                return Some(Err(Errno::TIMEDOUT));
+            }
+            // Woken for another reason: wait again under the new key.
+            t.joiner = Some(again);
+            None
+        });
+        if let Some(result) = done {
+            return result;
+        }
+    }
+}
+
+/// pthread_detach semantics.
+pub fn detach(handle: Handle) -> Result<(), Errno> {
+    with(|s| {
+        let tid = s.resolve(handle).ok_or(Errno::SRCH)?;
+        let t = &mut s.threads[tid as usize];
+        if t.detached || t.joiner.is_some() {
+            return Err(Errno::INVAL);
+        }
+        if t.state == State::Exited {
+            s.release(tid);
+        } else {
+            t.detached = true;
+        }
+        Ok(())
+    })
+}
+
+/// Whether `handle` names a thread that has not been reaped.
+pub fn is_alive(handle: Handle) -> bool {
+    with(|s| {
+        s.resolve(handle)
+            .is_some_and(|tid| s.threads[tid as usize].state != State::Exited)
+    })
+}
+
+/// The id of the thread `handle` names (if not reaped).
+pub fn thread_id(handle: Handle) -> Option<ThreadId> {
+    with(|s| s.resolve(handle))
+}
+
+/// Whether `handle` names a thread that has not been reaped (it may have exited).
+pub fn exists(handle: Handle) -> bool {
+    with(|s| s.resolve(handle).is_some())
+}
+
+/// The current green thread's id (MAIN is 0): unique among live green threads.
+pub fn current_id() -> ThreadId {
+    with(|s| s.current)
+}
+
+impl Scheduler {
+    pub(super) fn finish(&mut self, tid: ThreadId, retval: usize) {
+        self.live -= 1;
+        let t = &mut self.threads[tid as usize];
+        t.state = State::Exited;
+        t.retval = retval;
+        if t.detached {
+            self.release(tid);
+        } else if let Some(joiner) = t.joiner {
+            self.ready(joiner, Wake::Ready);
+        }
+    }
+
+    fn release(&mut self, tid: ThreadId) {
+        let t = &mut self.threads[tid as usize];
+        if let (Tls::PerThread(pool), tcb @ 1..) = (&mut self.tls, t.tcb) {
+            // Kept until now: the handle names this thread until it is reaped.
+            pool.release(tcb);
+        }
+        t.tcb = 0;
+        t.state = State::Free;
+        t.generation = t.generation.wrapping_add(1);
+        t.joiner = None;
+        t.detached = false;
+        self.free_ids.push(tid);
+    }
+
+    fn allocate_id(&mut self) -> ThreadId {
+        if let Some(tid) = self.free_ids.pop() {
+            return tid;
+        }
+        self.threads.push(Thread::free());
+        (self.threads.len() - 1) as ThreadId
+    }
+}

@@ -1,0 +1,229 @@
+//! Signal masks and handler delivery bookkeeping: each green thread's mask and the OS
+//! thread's, which thread a signal's handler belongs to, and the handlers due per thread
+//! (run through an action the hooks set).
+
+use super::thread::{State, Thread};
+use super::{current_sched, with, Scheduler};
+use crate::runtime::interrupt;
+use crate::runtime::wait::{ThreadId, Wake, MAIN};
+use rustix::io::Errno;
+
+/// A signal's bit in a kernel sigset.
+fn sig_bit(sig: u32) -> u64 {
+    1u64 << (sig.clamp(1, 64) - 1)
+}
+
+/// Runs the handlers due in the current thread (set by the hooks: signal.rs).
+static HANDLER_ACTION: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Sets what runs the handlers a thread must run (see [`take_due_handlers`]).
+pub fn set_handler_action(action: fn()) {
+    HANDLER_ACTION.store(action as usize, std::sync::atomic::Ordering::SeqCst);
+}
+
+pub(super) fn run_due_handlers() {
+    let action = HANDLER_ACTION.load(std::sync::atomic::Ordering::SeqCst);
+    if action != 0 {
+        // SAFETY: the address was stored from a `fn()` by set_handler_action.
+        let action: fn() = unsafe { std::mem::transmute(action) };
+        action();
+    }
+}
+
+/// Hands out the interruptions posted since the scheduler last looked (from a hook that
+/// returns: the handlers they bring may be the current thread's to run before it goes on).
+pub fn apply_interruptions() {
+    with(|s| interrupt::take(|i| s.interrupt(i)));
+}
+
+/// Takes the signals whose handlers the current thread must run now (not those it
+/// blocks, nor any during a wait that holds them); says whether any thread still has
+/// handlers to run.
+pub fn take_due_handlers() -> u64 {
+    with(|s| {
+        let t = &mut s.threads[s.current as usize];
+        let due = if t.holds_handlers {
+            0
+        } else {
+            t.handlers_due & !t.sigmask
+        };
+        t.handlers_due &= !due;
+        let waiting = s
+            .threads
+            .iter()
+            .any(|t| t.handlers_due != 0 && !matches!(t.state, State::Free | State::Exited));
+        interrupt::set_deliveries_pending(waiting);
+        due
+    })
+}
+
+/// The running green thread, read from a signal handler (None on an OS thread without a
+/// scheduler). Inside a section that switches threads it may name either of the two.
+pub fn current_for_signal() -> Option<ThreadId> {
+    let sched = current_sched();
+    // SAFETY: the scheduler is never freed and only this OS thread uses it; a u32 read
+    // through the raw pointer, no reference made while a section may hold one.
+    (!sched.is_null()).then(|| unsafe { std::ptr::addr_of!((*sched).current).read_volatile() })
+}
+
+/// Whether the handler of `sig` (process-directed) belongs to the current thread: the
+/// kernel would have chosen it, or no thread at all. No while a scheduler section runs
+/// (the signal interrupted it): the handler must not run, nor jump, out of the middle
+/// of one.
+pub fn signal_is_for_current(sig: u32) -> bool {
+    let sched = current_sched();
+    // SAFETY: the scheduler is never freed; only this OS thread uses it.
+    if sched.is_null() || unsafe { (*sched).lent } {
+        return sched.is_null();
+    }
+    with(|s| s.chosen(sig, None).is_none_or(|t| t == s.current))
+}
+
+/// The current thread's waits run no handlers while `hold` (see `holds_handlers`).
+pub fn hold_handlers(hold: bool) {
+    with(|s| {
+        let me = s.current as usize;
+        s.threads[me].holds_handlers = hold;
+    })
+}
+
+/// An OS mask no thread can have (SIGKILL and SIGSTOP cannot be blocked): the mask the
+/// OS thread has is not known (a handler ran and may have jumped out, restoring a mask
+/// behind the scheduler's back), so the next switch sets it whatever it is.
+const UNKNOWN_MASK: u64 = u64::MAX;
+
+/// While a delivered handler runs: the OS thread blocks `extra` too, on top of the
+/// current thread's mask, as the kernel does around a handler. `None` when it returned.
+pub fn handler_mask(extra: Option<u64>) {
+    with(|s| {
+        let mine = s.threads[s.current as usize].sigmask;
+        s.applied_mask = UNKNOWN_MASK;
+        match extra {
+            Some(extra) => {
+                os_sigmask(Some(mine | extra));
+            }
+            None => s.apply_mask(mine),
+        }
+    })
+}
+
+/// The OS thread's signal mask (rt_sigprocmask, raw: greenify hooks pthread_sigmask):
+/// sets it to `mask` if given; returns the previous one.
+pub(super) fn os_sigmask(mask: Option<u64>) -> u64 {
+    let mut old: u64 = 0;
+    let new_ptr = mask.as_ref().map_or(std::ptr::null(), |m| m as *const u64);
+    // SAFETY: rt_sigprocmask with an 8-byte kernel sigset, both pointers valid or NULL.
+    unsafe {
+        crate::runtime::raw::syscall(
+            libc::SYS_rt_sigprocmask,
+            &[
+                libc::SIG_SETMASK as usize,
+                new_ptr as usize,
+                &mut old as *mut u64 as usize,
+                8,
+            ],
+        );
+    }
+    old
+}
+
+/// pthread_sigmask for the current green thread: `how` is SIG_BLOCK, SIG_UNBLOCK or
+/// SIG_SETMASK with `set`, or just a query without one. Returns the previous mask.
+pub fn sigmask(how: i32, set: Option<u64>) -> Result<u64, Errno> {
+    // SIGKILL and SIGSTOP cannot be blocked; glibc keeps its own SIGCANCEL and SIGSETXID
+    // (32, 33) deliverable too.
+    const NEVER: u64 =
+        (1 << (libc::SIGKILL - 1)) | (1 << (libc::SIGSTOP - 1)) | (1 << 31) | (1 << 32);
+    with(|s| {
+        let me = s.current as usize;
+        let old = s.threads[me].sigmask;
+        let Some(set) = set else { return Ok(old) };
+        let new = match how {
+            libc::SIG_BLOCK => old | set,
+            libc::SIG_UNBLOCK => old & !set,
+            libc::SIG_SETMASK => set,
+            _ => return Err(Errno::INVAL),
+        } & !NEVER;
+        s.threads[me].sigmask = new;
+        // From now on threads may differ: idle waits compute the common mask.
+        s.masks_vary |= new != old;
+        s.apply_mask(new);
+        Ok(old)
+    })
+}
+
+impl Scheduler {
+    pub(super) fn apply_mask(&mut self, mask: u64) {
+        if mask != self.applied_mask {
+            os_sigmask(Some(mask));
+            self.applied_mask = mask;
+        }
+    }
+
+    /// Signals every live thread blocks (only these stay blocked while all wait).
+    pub(super) fn idle_mask(&self) -> u64 {
+        if !self.masks_vary {
+            return self.threads[self.current as usize].sigmask;
+        }
+        self.threads
+            .iter()
+            .filter(|t| !matches!(t.state, State::Free | State::Exited))
+            .fold(u64::MAX, |all, t| all & t.sigmask)
+    }
+
+    /// The thread the kernel would run the handler of `sig` on: `target` (a
+    /// pthread_kill's), else the main thread, else a thread not blocking the signal.
+    fn chosen(&self, sig: u32, target: Option<ThreadId>) -> Option<ThreadId> {
+        let bit = sig_bit(sig);
+        let accepts =
+            |t: &Thread| t.sigmask & bit == 0 && !matches!(t.state, State::Free | State::Exited);
+        match target {
+            Some(tid) => Some(tid),
+            None if !self.main_exited && accepts(&self.threads[MAIN as usize]) => Some(MAIN),
+            None => {
+                (0..self.threads.len() as ThreadId).find(|&t| accepts(&self.threads[t as usize]))
+            }
+        }
+    }
+
+    /// Applies a signal's interruption to the thread the kernel would have chosen; hands
+    /// it the handler to run if the handler has not run yet, waking it from any wait to
+    /// do so (a wait that is not interrupted goes on after the handler: callers re-check).
+    pub(super) fn interrupt(&mut self, i: interrupt::Interruption) {
+        let eligible = |t: &Thread| {
+            t.state == State::Parked
+                && t.interruptible
+                && interrupt::parked_before(t.parked_at, i.epoch)
+        };
+        let target = self.chosen(i.sig, i.target);
+        let Some(tid) = target.filter(|&t| (t as usize) < self.threads.len()) else {
+            // No thread takes it: the one running now does, when it unblocks it.
+            if i.deliver {
+                let me = self.current as usize;
+                self.threads[me].handlers_due |= sig_bit(i.sig);
+            }
+            return;
+        };
+        if eligible(&self.threads[tid as usize]) {
+            let key = self.key(tid);
+            self.ready(key, Wake::Interrupted { restart: i.restart });
+        }
+        let t = &mut self.threads[tid as usize];
+        if !i.deliver || matches!(t.state, State::Free | State::Exited) {
+            return;
+        }
+        t.handlers_due |= sig_bit(i.sig);
+        if t.state == State::Parked && t.sigmask & sig_bit(i.sig) == 0 && !t.holds_handlers {
+            let key = self.key(tid);
+            self.ready(key, Wake::Ready);
+        }
+    }
+}
+
+impl Thread {
+    /// Handlers handed to this thread that it may run now (the others wait until it
+    /// unblocks their signals), unless its wait must not run them.
+    pub(super) fn has_handlers_due(&self) -> bool {
+        self.handlers_due & !self.sigmask != 0 && !self.holds_handlers
+    }
+}

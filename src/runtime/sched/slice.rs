@@ -1,0 +1,104 @@
+//! Sharing the OS thread among ready threads: `yield_now`, and the step aside of a thread
+//! whose hooked calls never wait once it has run a slice while others are ready.
+
+use super::run::switch_keeping_errno;
+use super::thread::State;
+use super::{with, Scheduler};
+use crate::runtime::wait::{Reason, ThreadId};
+use std::time::{Duration, Instant};
+
+/// Lets every other ready thread run once before the current one continues.
+pub fn yield_now() {
+    let others_ready = with(|s| {
+        if !s.others_ready() {
+            return false;
+        }
+        let me = s.current;
+        s.stats.parks[Reason::Yield as usize] += 1;
+        s.threads[me as usize].state = State::Ready;
+        s.run_queue.push_back(me);
+        true
+    });
+    if others_ready {
+        switch_keeping_errno();
+    }
+}
+
+/// How long a thread may run through hooked calls that never wait while others are
+/// ready (natively the kernel's time slices would let them run meanwhile). Short next to
+/// a kernel's slice (milliseconds), so the others wait little; long next to a switch
+/// (0.1 us), so stepping aside costs nothing measurable.
+const SLICE: Duration = Duration::from_micros(200);
+
+/// Calls between two looks at the clock (a look costs more than an uncontended lock).
+const CLOCK_EVERY: u32 = 32;
+
+/// A hooked call came back without waiting (a read, a poll, an accept, a try-lock, an
+/// uncontended lock...). A thread that loops on such calls (busy-waiting on a try-lock,
+/// or on a poll that is always ready because the thread that would drain it never runs)
+/// would keep every other thread out, where natively the kernel's time slices let them
+/// run. Once it has run for a [`SLICE`] since it was dispatched, it steps aside: it
+/// waits (in `preempted`) while the ready threads run, for up to a slice, then runs
+/// again; threads that wait for each other (a ping-pong pair) keep going meanwhile.
+pub fn completed_without_parking() {
+    let due = with(|s| {
+        s.unparked_calls += 1;
+        if s.unparked_calls % CLOCK_EVERY != 0 {
+            return false;
+        }
+        let now = Instant::now();
+        match s.slice_start {
+            Some(start) if now.saturating_duration_since(start) >= SLICE => {
+                s.slice_start = Some(now);
+                true
+            }
+            Some(_) => false,
+            None => {
+                s.slice_start = Some(now);
+                false
+            }
+        }
+    });
+    if !due {
+        return;
+    }
+    let others_ready = with(|s| {
+        if !s.others_ready() {
+            return false;
+        }
+        let me = s.current;
+        s.stats.parks[Reason::Yield as usize] += 1;
+        s.threads[me as usize].state = State::Ready;
+        if s.preempted.is_empty() {
+            s.preempted_turn = Instant::now();
+        }
+        s.preempted.push_back(me);
+        true
+    });
+    if others_ready {
+        switch_keeping_errno();
+    }
+}
+
+impl Scheduler {
+    /// The next thread to run: the run queue's first, unless a preempted thread has waited
+    /// a slice (or nothing else is ready).
+    pub(super) fn pop_ready(&mut self) -> Option<ThreadId> {
+        if !self.preempted.is_empty()
+            && (self.run_queue.is_empty() || self.preempted_turn.elapsed() >= SLICE)
+        {
+            self.preempted_turn = Instant::now();
+            return self.preempted.pop_front();
+        }
+        self.run_queue.pop_front()
+    }
+
+    /// Whether another thread is ready, after a look at epoll when none is (parked
+    /// threads whose fds became ready or whose timers are due get their turn).
+    fn others_ready(&mut self) -> bool {
+        if self.run_queue.is_empty() && self.preempted.is_empty() {
+            self.poll_io(Some(Duration::ZERO));
+        }
+        !self.run_queue.is_empty() || !self.preempted.is_empty()
+    }
+}

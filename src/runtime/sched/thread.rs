@@ -1,0 +1,102 @@
+//! The record of one green thread: its state, coroutine, wait sequence and the per-thread
+//! state the other modules keep in it.
+
+use super::identity::Identity;
+use crate::runtime::keys::Values;
+use crate::runtime::stack::{GreenStack, StackKind};
+use crate::runtime::wait::{WaitKey, Wake};
+use corosensei::{Coroutine, Yielder};
+
+pub(super) enum Suspend {
+    Park,
+    Exit(usize),
+}
+
+pub(super) type Co = Coroutine<(), Suspend, usize, GreenStack>;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum State {
+    Free,
+    Ready,
+    Running,
+    Parked,
+    Exited,
+}
+
+pub(super) struct Thread {
+    pub(super) generation: u32,
+    pub(super) state: State,
+    /// The coroutine, while the thread is not running (MAIN has none).
+    pub(super) co: Option<Co>,
+    pub(super) yielder: *const Yielder<(), Suspend>,
+    pub(super) seq: u32,
+    pub(super) wake: Wake,
+    pub(super) retval: usize,
+    pub(super) detached: bool,
+    pub(super) joiner: Option<WaitKey>,
+    pub(super) name: [u8; 16],
+    pub(super) stack: (usize, usize),
+    pub(super) stack_kind: StackKind,
+    /// Its own TCB (0: the OS thread's).
+    pub(super) tcb: usize,
+    /// pthread_setspecific values.
+    pub(super) specific: Values,
+    /// glibc stdio locks it holds (see `tcb::LentLock`), once per level of nesting.
+    pub(super) stdio_locks: Vec<usize>,
+    /// The current park may be interrupted by a signal (EINTR).
+    pub(super) interruptible: bool,
+    /// The number of the current park (see interrupt.rs).
+    pub(super) parked_at: u64,
+    /// The current park is a cancellation point.
+    pub(super) cancellable: bool,
+    /// pthread_cancel was called for this thread.
+    pub(super) cancel_pending: bool,
+    /// PTHREAD_CANCEL_DISABLE.
+    pub(super) cancel_disabled: bool,
+    /// PTHREAD_CANCEL_ASYNCHRONOUS (recorded; acted on as deferred).
+    pub(super) cancel_async: bool,
+    /// The innermost pthread_cleanup_push buffer (the program's memory), 0 if none.
+    pub(super) cleanup_top: usize,
+    /// This thread's signal mask (kernel sigset: bit n-1 for signal n).
+    pub(super) sigmask: u64,
+    /// Signals whose handlers this thread must run (see interrupt.rs), same bits.
+    pub(super) handlers_due: u64,
+    /// Its waits do not run handlers (a helper thread writes into its stack until the
+    /// wait ends, so the handler must not jump out of it).
+    pub(super) holds_handlers: bool,
+    /// Its thread id and the per-thread kernel state greenify keeps for it.
+    pub(super) identity: Identity,
+}
+
+impl Thread {
+    pub(super) fn free() -> Thread {
+        Thread {
+            generation: 0,
+            state: State::Free,
+            co: None,
+            yielder: std::ptr::null(),
+            seq: 0,
+            wake: Wake::Ready,
+            retval: 0,
+            detached: false,
+            joiner: None,
+            name: [0; 16],
+            stack: (0, 0),
+            stack_kind: StackKind::User,
+            tcb: 0,
+            specific: Values::default(),
+            stdio_locks: Vec::new(),
+            interruptible: false,
+            parked_at: 0,
+            cancellable: false,
+            cancel_pending: false,
+            cancel_disabled: false,
+            cancel_async: false,
+            cleanup_top: 0,
+            sigmask: 0,
+            handlers_due: 0,
+            holds_handlers: false,
+            identity: Identity::FREE,
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Whether green threads get TCBs of their own (decided at the first spawn), switching the
+//! thread pointer at dispatch, and the TCB-side end of a thread.
+
+use super::{is_active, with, Scheduler};
+use crate::runtime::wait::ThreadId;
+use crate::runtime::{os_thread, tcb};
+
+/// Whether green threads have TCBs of their own.
+pub(super) enum Tls {
+    /// Decided at the first spawn (auto mode looks at the modules loaded by then).
+    Undecided(crate::config::Tls),
+    Shared,
+    PerThread(tcb::Pool),
+}
+
+/// The current green thread is about to end: with a TCB of its own, its C++ and Rust
+/// thread_local destructors run now, in it (before its key destructors, as in glibc).
+pub fn thread_exiting() {
+    let layout = with(|s| match &s.tls {
+        Tls::PerThread(pool) if s.threads[s.current as usize].tcb != 0 => Some(pool.layout()),
+        _ => None,
+    });
+    if let Some(layout) = layout {
+        tcb::thread_exiting(layout);
+    }
+}
+
+/// The OS thread's own TCB, when green threads have TCBs of their own.
+pub fn os_thread_tcb() -> Option<u64> {
+    if !is_active() {
+        return None;
+    }
+    with(|s| match &s.tls {
+        Tls::PerThread(pool) => Some(pool.main() as u64),
+        _ => None,
+    })
+}
+
+impl Scheduler {
+    /// Decides, at the first spawn, whether green threads get TCBs of their own.
+    pub(super) fn decide_tls(&mut self) {
+        use crate::config::Tls as Mode;
+        let Tls::Undecided(mode) = self.tls else {
+            return;
+        };
+        let layout = match (mode, tcb::Layout::get()) {
+            (Mode::Off, _) => None,
+            (Mode::On, Err(why)) => {
+                ::log::warn!("GREENIFY_TLS=on, but green threads share one TCB: {why}");
+                None
+            }
+            (Mode::Auto, Err(why)) => {
+                ::log::debug!("green threads share one TCB: {why}");
+                None
+            }
+            (Mode::On, Ok(layout)) => Some(layout),
+            (Mode::Auto, Ok(layout)) => tcb::foreign_tls_present(layout).then_some(layout),
+        };
+        ::log::debug!("a TCB per green thread: {}", layout.is_some());
+        self.tls = match layout {
+            Some(layout) => Tls::PerThread(tcb::Pool::new(layout)),
+            None => Tls::Shared,
+        };
+    }
+
+    /// Makes `tid`'s TCB the current one (or, sharing one, names it the running thread).
+    #[inline]
+    pub(super) fn switch_tcb(&mut self, tid: ThreadId) {
+        match &mut self.tls {
+            Tls::PerThread(pool) => {
+                let tcb = match self.threads[tid as usize].tcb {
+                    0 => pool.main(),
+                    tcb => tcb,
+                };
+                pool.switch_to(tcb);
+            }
+            _ => os_thread::set_thread_word(tid as usize + 1),
+        }
+    }
+}
