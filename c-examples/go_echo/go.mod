@@ -1,0 +1,3 @@
+module greenify/go_echo
+
+go 1.19
