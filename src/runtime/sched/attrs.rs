@@ -9,7 +9,7 @@ use rustix::io::Errno;
 /// Runs `f` on the current green thread's pthread_setspecific values.
 pub fn specific<R>(f: impl FnOnce(&mut Values) -> R) -> R {
     with(|s| {
-        let me = s.current as usize;
+        let me = s.current() as usize;
         f(&mut s.threads[me].specific)
     })
 }

@@ -57,7 +57,7 @@ pub fn cancel_requested() -> bool {
         return false;
     }
     with(|s| {
-        let t = &s.threads[s.current as usize];
+        let t = &s.threads[s.current() as usize];
         t.cancel_pending && !t.cancel_disabled
     })
 }
@@ -65,7 +65,7 @@ pub fn cancel_requested() -> bool {
 /// The current thread is acting on its cancel request: no second time.
 pub fn cancel_taken() {
     with(|s| {
-        let me = s.current as usize;
+        let me = s.current() as usize;
         s.threads[me].cancel_pending = false;
         s.threads[me].cancel_disabled = true;
     })
@@ -74,7 +74,7 @@ pub fn cancel_taken() {
 /// pthread_setcancelstate: sets "disabled", returns the previous value.
 pub fn set_cancel_disabled(disabled: bool) -> bool {
     with(|s| {
-        let me = s.current as usize;
+        let me = s.current() as usize;
         std::mem::replace(&mut s.threads[me].cancel_disabled, disabled)
     })
 }
@@ -82,19 +82,19 @@ pub fn set_cancel_disabled(disabled: bool) -> bool {
 /// pthread_setcanceltype: sets "asynchronous", returns the previous value.
 pub fn set_cancel_async(asynchronous: bool) -> bool {
     with(|s| {
-        let me = s.current as usize;
+        let me = s.current() as usize;
         std::mem::replace(&mut s.threads[me].cancel_async, asynchronous)
     })
 }
 
 /// The current thread's innermost cleanup buffer (0: none).
 pub fn cleanup_top() -> usize {
-    with(|s| s.threads[s.current as usize].cleanup_top)
+    with(|s| s.threads[s.current() as usize].cleanup_top)
 }
 
 pub fn set_cleanup_top(buffer: usize) {
     with(|s| {
-        let me = s.current as usize;
+        let me = s.current() as usize;
         s.threads[me].cleanup_top = buffer;
     })
 }

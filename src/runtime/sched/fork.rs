@@ -3,7 +3,7 @@
 
 use super::identity::os_tid;
 use super::thread::State;
-use super::{current_sched, is_active, with};
+use super::{current_worker, is_active, with};
 use crate::runtime::timer::Timers;
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
 use crate::runtime::{futex, interrupt};
@@ -20,18 +20,27 @@ pub fn after_fork_child() {
         interrupt::take(|_| {});
         return;
     }
-    let sched = current_sched();
+    let worker = current_worker();
     // A fork from a signal handler may have interrupted a scheduler section (the idle
-    // epoll_wait): the child's handler returns into it, so it stays lent afterwards.
-    // SAFETY: the scheduler is never freed; only this thread exists in the child.
-    let interrupted_section = unsafe { std::mem::replace(&mut (*sched).lent, false) };
+    // epoll_wait): the child's handler returns into it, so it stays open afterwards, and
+    // holds the lock if it held it (a section that was still waiting for the lock goes
+    // on taking it; the other workers' OS threads do not exist in the child).
+    // SAFETY: worker records and schedulers are never freed; only this thread exists in
+    // the child.
+    let (interrupted_section, held_here) = unsafe {
+        let open = std::mem::replace(&mut (*worker).in_section, false);
+        (open, open && (*(*worker).sched).worker == worker)
+    };
+    // SAFETY: as above.
+    let lock = unsafe { (*worker).lock };
+    lock.after_fork(false);
     with(|s| {
         // The parent's epoll instance and doorbell stay open, unused, holding their
         // numbers until the child makes its own (exec closes them).
         s.reactor.after_fork();
         s.mailbox = futex::new_mailbox();
-        let me = s.current;
-        s.os_tid = rustix::thread::gettid();
+        let me = s.current();
+        s.w().os_tid = rustix::thread::gettid();
         s.free_ids.clear();
         for (tid, t) in s.threads.iter_mut().enumerate() {
             let tid = tid as ThreadId;
@@ -78,6 +87,12 @@ pub fn after_fork_child() {
             s.ready(key, Wake::Ready);
         }
     });
+    lock.after_fork(held_here);
     // SAFETY: as above.
-    unsafe { (*sched).lent = interrupted_section };
+    unsafe {
+        (*worker).in_section = interrupted_section;
+        if held_here {
+            (*(*worker).sched).worker = worker;
+        }
+    }
 }

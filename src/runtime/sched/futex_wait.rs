@@ -23,7 +23,7 @@ pub fn futex_wait(
         if !still_waiting() {
             return false;
         }
-        let key = s.key(s.current);
+        let key = s.key(s.current());
         let threads = &s.threads;
         s.futex
             .push(addr, key, |k| Scheduler::is_waiting(threads, k));

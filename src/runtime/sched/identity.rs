@@ -64,7 +64,7 @@ pub(super) fn os_tid() -> i32 {
 
 /// The current green thread's id, as gettid shows it.
 pub fn current_tid() -> i32 {
-    with(|s| s.threads[s.current as usize].identity.tid)
+    with(|s| s.threads[s.current() as usize].identity.tid)
 }
 
 /// The live (not exited) green thread whose id is `tid`, if any.
@@ -80,11 +80,11 @@ pub fn thread_by_tid(tid: i32) -> Option<ThreadId> {
 
 /// The current green thread's alternate signal stack, as the program set it.
 pub fn altstack() -> AltStack {
-    with(|s| s.threads[s.current as usize].identity.altstack)
+    with(|s| s.threads[s.current() as usize].identity.altstack)
 }
 
 pub fn set_altstack(stack: AltStack) {
-    with(|s| s.threads[s.current as usize].identity.altstack = stack);
+    with(|s| s.running().identity.altstack = stack);
 }
 
 impl AltStack {

@@ -78,7 +78,7 @@ pub fn wait_fds(fds: &[(i32, Interest)], reason: Reason, deadline: Option<Instan
         if !fds.is_empty() {
             s.open_reactor();
         }
-        let key = s.key(s.current);
+        let key = s.key(s.current());
         for &(fd, interest) in fds {
             let threads = &s.threads;
             let result = s
@@ -98,7 +98,7 @@ pub fn wait_fds(fds: &[(i32, Interest)], reason: Reason, deadline: Option<Instan
         Some(wake) => {
             // Void the registrations made so far.
             with(|s| {
-                let me = s.current as usize;
+                let me = s.current() as usize;
                 s.threads[me].seq = s.threads[me].seq.wrapping_add(1);
             });
             wake
@@ -163,7 +163,7 @@ impl Scheduler {
             self.ready(key, Wake::TimedOut);
         }
         self.woken = woken;
-        self.dispatches_since_poll = 0;
+        self.w().dispatches_since_poll = 0;
         let threads = &self.threads;
         self.timers
             .compact(self.timed_waits, |k| Scheduler::is_waiting(threads, k));

@@ -61,7 +61,7 @@ pub fn spawn(
         };
         let bounds = stack.bounds();
         let kind = stack.kind();
-        let creator_mask = s.threads[s.current as usize].sigmask;
+        let creator_mask = s.threads[s.current() as usize].sigmask;
         let tid = s.allocate_id();
         let (tcb, layout) = match &mut s.tls {
             Tls::PerThread(pool) => match pool.make(tid, bounds) {
@@ -76,7 +76,7 @@ pub fn spawn(
         };
         let co: Co = Coroutine::with_stack(stack, move |yielder: &Yielder<(), Suspend>, ()| {
             with(|s| {
-                let me = s.current as usize;
+                let me = s.current() as usize;
                 s.threads[me].yielder = yielder;
             });
             if let Some(layout) = layout {
@@ -119,7 +119,7 @@ pub fn spawn(
 
 /// Ends the current green thread (not MAIN) with `retval`.
 pub fn exit_current(retval: usize) -> ! {
-    let (me, yielder) = with(|s| (s.current, s.threads[s.current as usize].yielder));
+    let (me, yielder) = with(|s| (s.current(), s.threads[s.current() as usize].yielder));
     if me == MAIN {
         overflow::die("greenify: runtime: exit_current called on the main thread");
     }
@@ -148,12 +148,12 @@ pub fn is_alone() -> bool {
 
 /// Whether the current thread is MAIN.
 pub fn current_is_main() -> bool {
-    with(|s| s.current == MAIN)
+    with(|s| s.current() == MAIN)
 }
 
 /// The current thread's handle (MAIN has none: it keeps its real identity).
 pub fn current_handle() -> Option<Handle> {
-    with(|s| (s.current != MAIN).then(|| s.handle(s.current)))
+    with(|s| (s.current() != MAIN).then(|| s.handle(s.current())))
 }
 
 /// Waits for `handle`'s thread to exit and returns its value (pthread_join semantics).
@@ -165,7 +165,7 @@ pub fn join(handle: Handle, wait: JoinWait) -> Result<usize, Errno> {
     }
     let early = with(|s| -> Result<Option<usize>, Errno> {
         let tid = s.resolve(handle).ok_or(Errno::SRCH)?;
-        if tid == s.current {
+        if tid == s.current() {
             return Err(Errno::DEADLK);
         }
         let t = &s.threads[tid as usize];
@@ -182,7 +182,7 @@ pub fn join(handle: Handle, wait: JoinWait) -> Result<usize, Errno> {
             JoinWait::Until(d) if d <= Instant::now() => return Err(Errno::TIMEDOUT),
             _ => {}
         }
-        let key = s.key(s.current);
+        let key = s.key(s.current());
         s.threads[tid as usize].joiner = Some(key);
         Ok(None)
     })?;
@@ -199,7 +199,7 @@ pub fn join(handle: Handle, wait: JoinWait) -> Result<usize, Errno> {
             let tid = s
                 .resolve(handle)
                 .expect("a joined thread stays until reaped");
-            let again = s.key(s.current);
+            let again = s.key(s.current());
             let t = &mut s.threads[tid as usize];
             if t.state == State::Exited {
                 let retval = t.retval;
@@ -257,7 +257,7 @@ pub fn exists(handle: Handle) -> bool {
 
 /// The current green thread's id (MAIN is 0): unique among live green threads.
 pub fn current_id() -> ThreadId {
-    with(|s| s.current)
+    with(|s| s.current())
 }
 
 impl Scheduler {

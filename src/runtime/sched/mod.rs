@@ -58,6 +58,7 @@ mod stats;
 mod tests;
 mod thread;
 mod tls;
+mod worker;
 
 pub use super::wait::{Reason, ThreadId, WaitKey, Wake, MAIN};
 pub use attrs::{is_detached, name, set_name, specific, stack_bounds};
@@ -94,6 +95,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 use thread::{State, Thread};
 use tls::Tls;
+use worker::{BigLock, Worker};
 
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
@@ -110,7 +112,6 @@ pub struct Scheduler {
     threads: Vec<Thread>,
     free_ids: Vec<ThreadId>,
     run_queue: VecDeque<ThreadId>,
-    current: ThreadId,
     /// Green threads other than MAIN that have not exited.
     live: u64,
     main_exited: bool,
@@ -119,7 +120,6 @@ pub struct Scheduler {
     /// Parked threads with an armed timer, for timer compaction.
     timed_waits: usize,
     stacks: StackPool,
-    dispatches_since_poll: u32,
     woken: Vec<WaitKey>,
     /// Green threads parked by address (the green futex).
     futex: futex::Table,
@@ -134,34 +134,36 @@ pub struct Scheduler {
     /// In a child forked by another green thread, MAIN does not exist: when the last
     /// thread ends the process exits, instead of returning into MAIN's code.
     main_gone: bool,
-    /// The signal mask the OS thread has now.
-    applied_mask: u64,
     /// Some thread's mask differs from the others'.
     masks_vary: bool,
     stats: Stats,
-    /// A `with` section holds the scheduler (re-entering it is a bug).
-    lent: bool,
-    /// Hooked calls that came back without waiting since the current thread was
-    /// dispatched, and when its slice began (see [`completed_without_parking`]).
-    unparked_calls: u32,
-    slice_start: Option<Instant>,
+    /// The record of the worker whose section holds the scheduler (set by [`with`], null
+    /// between sections).
+    worker: *mut Worker,
     /// Ready threads that used up their slice: they wait while the others run, for up to
     /// a slice since `preempted_turn` (when this queue last had a turn).
     preempted: VecDeque<ThreadId>,
     preempted_turn: Instant,
     tls: Tls,
-    /// The OS thread it runs on.
-    os_tid: rustix::thread::Pid,
 }
 
-/// The calling OS thread's scheduler (from a word of the TCB that every green TCB
+/// The calling OS thread's worker record (from a word of the TCB that every green TCB
 /// carries too: see os_thread.rs), or null.
 #[inline(always)]
-fn current_sched() -> *mut Scheduler {
+fn current_worker() -> *mut Worker {
     match os_thread::sched_word() {
         os_thread::UNDECIDED | os_thread::NO_SCHEDULER => std::ptr::null_mut(),
-        sched => sched as *mut Scheduler,
+        worker => worker as *mut Worker,
     }
+}
+
+/// The calling OS thread's scheduler, or null.
+fn current_sched() -> *mut Scheduler {
+    let worker = current_worker();
+    // SAFETY: worker records are never freed.
+    (!worker.is_null())
+        .then(|| unsafe { (*worker).sched })
+        .unwrap_or(std::ptr::null_mut())
 }
 
 /// Creates the scheduler of the calling OS thread; its current code becomes [`MAIN`].
@@ -170,8 +172,8 @@ pub fn init_current_thread(config: Config) {
     let os_thread = rustix::thread::gettid();
     // glibc hands an exited thread's TCB, words and all, to a new thread: a scheduler
     // word is this thread's only if the scheduler says so.
-    // SAFETY: schedulers are never freed.
-    if is_active() && unsafe { (*current_sched()).os_tid } == os_thread {
+    // SAFETY: worker records are never freed.
+    if is_active() && unsafe { (*current_worker()).os_tid } == os_thread {
         return;
     }
     let mut main = Thread::free();
@@ -184,33 +186,28 @@ pub fn init_current_thread(config: Config) {
         threads: vec![main],
         free_ids: Vec::new(),
         run_queue: VecDeque::new(),
-        current: MAIN,
         live: 0,
         main_exited: false,
         reactor: Reactor::new(config.fd_floor),
         timers: Timers::default(),
         timed_waits: 0,
         stacks: StackPool::new(config.guard_budget),
-        dispatches_since_poll: 0,
         woken: Vec::new(),
         futex: futex::Table::default(),
         mailbox: futex::new_mailbox(),
         doorbell: -1,
         fd_floor: config.fd_floor,
         main_gone: false,
-        applied_mask: os_mask,
         masks_vary: false,
         stats: Stats::default(),
-        lent: false,
-        unparked_calls: 0,
-        slice_start: None,
+        worker: std::ptr::null_mut(),
         preempted: VecDeque::new(),
         preempted_turn: Instant::now(),
         tls: Tls::Undecided(config.tls),
-        os_tid: os_thread,
     });
     let sched = Box::into_raw(sched);
-    os_thread::set_sched_word(sched as usize);
+    let worker = Worker::new(sched, Box::leak(Box::new(BigLock::new())), os_mask);
+    os_thread::set_sched_word(worker as usize);
     os_thread::set_thread_word(MAIN as usize + 1);
 }
 
@@ -219,26 +216,54 @@ pub fn is_active() -> bool {
     !current_sched().is_null()
 }
 
-/// Lends the scheduler out for a section that does not switch.
+/// Lends the scheduler out, under its lock, for a section that does not switch.
 #[inline]
 fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
-    let sched = current_sched();
-    if sched.is_null() {
+    let worker = current_worker();
+    if worker.is_null() {
         overflow::die("greenify: runtime used on an OS thread without a scheduler");
     }
-    // SAFETY: the pointer comes from Box::into_raw and is never freed. Only this OS
-    // thread uses it, and `lent` makes the reference below the only one while `f` runs.
+    // SAFETY: worker records and schedulers come from Box::into_raw and are never
+    // freed. A record is only written by its own OS thread (signal handlers read it);
+    // the scheduler only under its lock, which makes the reference below the only one
+    // while `f` runs.
     unsafe {
-        if std::mem::replace(&mut (*sched).lent, true) {
+        if std::mem::replace(&mut (*worker).in_section, true) {
             overflow::die("greenify: runtime: scheduler re-entered");
         }
+        let (sched, lock) = ((*worker).sched, (*worker).lock);
+        lock.lock();
+        (*sched).worker = worker;
         let result = f(&mut *sched);
-        (*sched).lent = false;
+        (*sched).worker = std::ptr::null_mut();
+        lock.unlock();
+        (*worker).in_section = false;
         result
     }
 }
 
 impl Scheduler {
+    /// The record of the worker that holds the scheduler.
+    #[inline(always)]
+    fn w(&mut self) -> &mut Worker {
+        // SAFETY: set by `with` to the holder's record, which only its own OS thread
+        // writes, and that thread is the one running this section.
+        unsafe { &mut *self.worker }
+    }
+
+    /// The green thread the worker holding the scheduler runs.
+    #[inline(always)]
+    fn current(&self) -> ThreadId {
+        // SAFETY: as in `w`.
+        unsafe { (*self.worker).current }
+    }
+
+    /// The record of the green thread the worker holding the scheduler runs.
+    fn running(&mut self) -> &mut Thread {
+        let me = self.current();
+        &mut self.threads[me as usize]
+    }
+
     fn key(&self, tid: ThreadId) -> WaitKey {
         WaitKey {
             tid,

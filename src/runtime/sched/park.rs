@@ -12,7 +12,7 @@ use std::time::Instant;
 
 /// The wait key the current thread will park under.
 pub fn current_key() -> WaitKey {
-    with(|s| s.key(s.current))
+    with(|s| s.key(s.current()))
 }
 
 /// What may end a park early, besides what it waits for and its deadline.
@@ -50,7 +50,7 @@ pub(super) fn park_as(reason: Reason, deadline: Option<Instant>, interrupts: Int
     }
     let saved = errno::get();
     with(|s| {
-        let me = s.current;
+        let me = s.current();
         let t = &mut s.threads[me as usize];
         t.interruptible = interruptible;
         t.cancellable = cancellable;
@@ -72,7 +72,7 @@ pub(super) fn park_as(reason: Reason, deadline: Option<Instant>, interrupts: Int
             // Saturating: a fork (in a signal handler) during this park reset the count.
             s.timed_waits = s.timed_waits.saturating_sub(1);
         }
-        let t = &s.threads[s.current as usize];
+        let t = &s.threads[s.current() as usize];
         (t.wake, t.has_handlers_due())
     });
     if acts_here {

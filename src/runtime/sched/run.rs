@@ -38,7 +38,7 @@ pub(super) fn run_loop() {
 /// scheduler picks it again. The stdio locks it holds are free meanwhile.
 pub(super) fn switch_out() {
     let lent = with(|s| {
-        let locks = &mut s.threads[s.current as usize].stdio_locks;
+        let locks = &mut s.running().stdio_locks;
         if locks.is_empty() {
             return Vec::new();
         }
@@ -57,7 +57,7 @@ pub(super) fn switch_out() {
         while !unsafe { tcb::retake_io_lock(&lock) } {
             // Another thread entered the stream meanwhile: let it finish.
             with(|s| {
-                let me = s.current;
+                let me = s.current();
                 s.threads[me as usize].state = State::Ready;
                 s.run_queue.push_back(me);
             });
@@ -69,7 +69,7 @@ pub(super) fn switch_out() {
 /// The current thread holds (`held`) or released one level of a glibc stdio lock.
 pub fn stdio_lock(lock: usize, held: bool) {
     with(|s| {
-        let locks = &mut s.threads[s.current as usize].stdio_locks;
+        let locks = &mut s.running().stdio_locks;
         if held {
             locks.push(lock);
         } else if let Some(i) = locks.iter().rposition(|&l| l == lock) {
@@ -80,7 +80,7 @@ pub fn stdio_lock(lock: usize, held: bool) {
 
 /// Switches to the run loop (see [`switch_out`]).
 fn switch_thread() {
-    let (me, yielder) = with(|s| (s.current, s.threads[s.current as usize].yielder));
+    let (me, yielder) = with(|s| (s.current(), s.threads[s.current() as usize].yielder));
     if me == MAIN {
         run_loop();
         if with(|s| s.main_gone) {
@@ -102,7 +102,7 @@ pub(super) fn switch_keeping_errno() {
     let saved = errno::get();
     switch_out();
     errno::set(saved);
-    if with(|s| s.threads[s.current as usize].has_handlers_due()) {
+    if with(|s| s.threads[s.current() as usize].has_handlers_due()) {
         run_due_handlers();
     }
 }
@@ -110,14 +110,14 @@ pub(super) fn switch_keeping_errno() {
 impl Scheduler {
     fn next_step(&mut self) -> Step {
         loop {
-            if self.dispatches_since_poll >= POLL_EVERY {
+            if self.w().dispatches_since_poll >= POLL_EVERY {
                 self.poll_io(Some(Duration::ZERO));
             }
             if let Some(tid) = self.pop_ready() {
-                self.dispatches_since_poll += 1;
-                self.unparked_calls = 0;
-                self.slice_start = None;
-                self.current = tid;
+                self.w().dispatches_since_poll += 1;
+                self.w().unparked_calls = 0;
+                self.w().slice_start = None;
+                self.w().current = tid;
                 self.switch_tcb(tid);
                 let mask = self.threads[tid as usize].sigmask;
                 self.apply_mask(mask);
@@ -151,7 +151,7 @@ impl Scheduler {
     }
 
     fn after_resume(&mut self, tid: ThreadId, mut co: Co, result: CoroutineResult<Suspend, usize>) {
-        self.current = MAIN;
+        self.w().current = MAIN;
         overflow::left();
         let t = &self.threads[tid as usize];
         if gap_check_needed(t.stack_kind) && !gap_untouched_below(t.stack.0) {

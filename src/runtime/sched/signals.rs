@@ -3,7 +3,7 @@
 //! (run through an action the hooks set).
 
 use super::thread::{State, Thread};
-use super::{current_sched, with, Scheduler};
+use super::{current_worker, with, Scheduler};
 use crate::runtime::interrupt;
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
 use rustix::io::Errno;
@@ -41,7 +41,7 @@ pub fn apply_interruptions() {
 /// handlers to run.
 pub fn take_due_handlers() -> u64 {
     with(|s| {
-        let t = &mut s.threads[s.current as usize];
+        let t = s.running();
         let due = if t.holds_handlers {
             0
         } else {
@@ -60,10 +60,10 @@ pub fn take_due_handlers() -> u64 {
 /// The running green thread, read from a signal handler (None on an OS thread without a
 /// scheduler). Inside a section that switches threads it may name either of the two.
 pub fn current_for_signal() -> Option<ThreadId> {
-    let sched = current_sched();
-    // SAFETY: the scheduler is never freed and only this OS thread uses it; a u32 read
-    // through the raw pointer, no reference made while a section may hold one.
-    (!sched.is_null()).then(|| unsafe { std::ptr::addr_of!((*sched).current).read_volatile() })
+    let worker = current_worker();
+    // SAFETY: worker records are never freed and only this OS thread writes this one; a
+    // u32 read through the raw pointer, no reference made while a section may hold one.
+    (!worker.is_null()).then(|| unsafe { std::ptr::addr_of!((*worker).current).read_volatile() })
 }
 
 /// Whether the handler of `sig` (process-directed) belongs to the current thread: the
@@ -71,18 +71,18 @@ pub fn current_for_signal() -> Option<ThreadId> {
 /// (the signal interrupted it): the handler must not run, nor jump, out of the middle
 /// of one.
 pub fn signal_is_for_current(sig: u32) -> bool {
-    let sched = current_sched();
-    // SAFETY: the scheduler is never freed; only this OS thread uses it.
-    if sched.is_null() || unsafe { (*sched).lent } {
-        return sched.is_null();
+    let worker = current_worker();
+    // SAFETY: worker records are never freed; only this OS thread writes this one.
+    if worker.is_null() || unsafe { (*worker).in_section } {
+        return worker.is_null();
     }
-    with(|s| s.chosen(sig, None).is_none_or(|t| t == s.current))
+    with(|s| s.chosen(sig, None).is_none_or(|t| t == s.current()))
 }
 
 /// The current thread's waits run no handlers while `hold` (see `holds_handlers`).
 pub fn hold_handlers(hold: bool) {
     with(|s| {
-        let me = s.current as usize;
+        let me = s.current() as usize;
         s.threads[me].holds_handlers = hold;
     })
 }
@@ -96,8 +96,8 @@ const UNKNOWN_MASK: u64 = u64::MAX;
 /// current thread's mask, as the kernel does around a handler. `None` when it returned.
 pub fn handler_mask(extra: Option<u64>) {
     with(|s| {
-        let mine = s.threads[s.current as usize].sigmask;
-        s.applied_mask = UNKNOWN_MASK;
+        let mine = s.threads[s.current() as usize].sigmask;
+        s.w().applied_mask = UNKNOWN_MASK;
         match extra {
             Some(extra) => {
                 os_sigmask(Some(mine | extra));
@@ -135,7 +135,7 @@ pub fn sigmask(how: i32, set: Option<u64>) -> Result<u64, Errno> {
     const NEVER: u64 =
         (1 << (libc::SIGKILL - 1)) | (1 << (libc::SIGSTOP - 1)) | (1 << 31) | (1 << 32);
     with(|s| {
-        let me = s.current as usize;
+        let me = s.current() as usize;
         let old = s.threads[me].sigmask;
         let Some(set) = set else { return Ok(old) };
         let new = match how {
@@ -154,16 +154,16 @@ pub fn sigmask(how: i32, set: Option<u64>) -> Result<u64, Errno> {
 
 impl Scheduler {
     pub(super) fn apply_mask(&mut self, mask: u64) {
-        if mask != self.applied_mask {
+        if mask != self.w().applied_mask {
             os_sigmask(Some(mask));
-            self.applied_mask = mask;
+            self.w().applied_mask = mask;
         }
     }
 
     /// Signals every live thread blocks (only these stay blocked while all wait).
     pub(super) fn idle_mask(&self) -> u64 {
         if !self.masks_vary {
-            return self.threads[self.current as usize].sigmask;
+            return self.threads[self.current() as usize].sigmask;
         }
         self.threads
             .iter()
@@ -199,7 +199,7 @@ impl Scheduler {
         let Some(tid) = target.filter(|&t| (t as usize) < self.threads.len()) else {
             // No thread takes it: the one running now does, when it unblocks it.
             if i.deliver {
-                let me = self.current as usize;
+                let me = self.current() as usize;
                 self.threads[me].handlers_due |= sig_bit(i.sig);
             }
             return;

@@ -13,7 +13,7 @@ pub fn yield_now() {
         if !s.others_ready() {
             return false;
         }
-        let me = s.current;
+        let me = s.current();
         s.stats.parks[Reason::Yield as usize] += 1;
         s.threads[me as usize].state = State::Ready;
         s.run_queue.push_back(me);
@@ -42,19 +42,19 @@ const CLOCK_EVERY: u32 = 32;
 /// again; threads that wait for each other (a ping-pong pair) keep going meanwhile.
 pub fn completed_without_parking() {
     let due = with(|s| {
-        s.unparked_calls += 1;
-        if s.unparked_calls % CLOCK_EVERY != 0 {
+        s.w().unparked_calls += 1;
+        if s.w().unparked_calls % CLOCK_EVERY != 0 {
             return false;
         }
         let now = Instant::now();
-        match s.slice_start {
+        match s.w().slice_start {
             Some(start) if now.saturating_duration_since(start) >= SLICE => {
-                s.slice_start = Some(now);
+                s.w().slice_start = Some(now);
                 true
             }
             Some(_) => false,
             None => {
-                s.slice_start = Some(now);
+                s.w().slice_start = Some(now);
                 false
             }
         }
@@ -66,7 +66,7 @@ pub fn completed_without_parking() {
         if !s.others_ready() {
             return false;
         }
-        let me = s.current;
+        let me = s.current();
         s.stats.parks[Reason::Yield as usize] += 1;
         s.threads[me as usize].state = State::Ready;
         if s.preempted.is_empty() {

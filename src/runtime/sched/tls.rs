@@ -17,7 +17,7 @@ pub(super) enum Tls {
 /// thread_local destructors run now, in it (before its key destructors, as in glibc).
 pub fn thread_exiting() {
     let layout = with(|s| match &s.tls {
-        Tls::PerThread(pool) if s.threads[s.current as usize].tcb != 0 => Some(pool.layout()),
+        Tls::PerThread(pool) if s.threads[s.current() as usize].tcb != 0 => Some(pool.layout()),
         _ => None,
     });
     if let Some(layout) = layout {

@@ -1,0 +1,191 @@
+//! Workers: the OS threads that run green threads, and the lock they share the one
+//! [`Scheduler`] under.
+//!
+//! What belongs to one OS thread rather than to the scheduler (the green thread it runs,
+//! the signal mask it has, its slice and dispatch counts, its OS thread id, whether it is
+//! inside a scheduler section) lives in its [`Worker`] record, reached through the TCB's
+//! scheduler word (see os_thread.rs): every green TCB carries the record of the worker
+//! that runs it. The record points at the scheduler.
+//!
+//! The scheduler itself is one object behind one lock ([`BigLock`]): every section
+//! ([`super::with`]) is short and never blocks, so a plain word is enough (an
+//! uncontended exchange, a short spin, then a futex wait; raw system calls only, so it
+//! never meets the program's hooks or errno).
+
+use super::Scheduler;
+use crate::runtime::raw;
+use crate::runtime::wait::{ThreadId, MAIN};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
+
+/// One OS thread running green threads.
+pub(super) struct Worker {
+    pub(super) sched: *mut Scheduler,
+    /// The scheduler's lock (kept apart from it: a section's `&mut Scheduler` must not
+    /// cover a word other OS threads touch meanwhile).
+    pub(super) lock: &'static BigLock,
+    /// The green thread it runs ([`MAIN`] while its run loop runs, on worker 0).
+    pub(super) current: ThreadId,
+    /// The signal mask its OS thread has now.
+    pub(super) applied_mask: u64,
+    /// Hooked calls that came back without waiting since the current thread was
+    /// dispatched, and when its slice began (see `slice::completed_without_parking`).
+    pub(super) unparked_calls: u32,
+    pub(super) slice_start: Option<Instant>,
+    /// Dispatches since its last look at epoll.
+    pub(super) dispatches_since_poll: u32,
+    /// Its OS thread.
+    pub(super) os_tid: rustix::thread::Pid,
+    /// A section of this OS thread is open or opening (re-entering one, from the section
+    /// itself or a signal handler that interrupted it, is a bug: the lock is not
+    /// recursive). Set before the lock is taken, so a handler never waits for its own
+    /// thread's lock.
+    pub(super) in_section: bool,
+}
+
+impl Worker {
+    /// A record for the calling OS thread, whose mask is `os_mask`, leaked: workers live
+    /// as long as the process.
+    pub(super) fn new(sched: *mut Scheduler, lock: &'static BigLock, os_mask: u64) -> *mut Worker {
+        Box::into_raw(Box::new(Worker {
+            sched,
+            lock,
+            current: MAIN,
+            applied_mask: os_mask,
+            unparked_calls: 0,
+            slice_start: None,
+            dispatches_since_poll: 0,
+            os_tid: rustix::thread::gettid(),
+            in_section: false,
+        }))
+    }
+}
+
+const UNLOCKED: u32 = 0;
+const LOCKED: u32 = 1;
+/// Locked, and some OS thread may sleep in a futex wait for it.
+const CONTENDED: u32 = 2;
+
+/// Exchanges tried before sleeping: a section lasts well under a microsecond.
+const SPINS: u32 = 100;
+
+/// The scheduler's lock (a futex word, as in Drepper's "Futexes Are Tricky", mutex 2).
+pub(super) struct BigLock(AtomicU32);
+
+impl BigLock {
+    pub(super) const fn new() -> BigLock {
+        BigLock(AtomicU32::new(UNLOCKED))
+    }
+
+    #[inline(always)]
+    pub(super) fn lock(&self) {
+        if self
+            .0
+            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.lock_contended();
+        }
+    }
+
+    #[cold]
+    fn lock_contended(&self) {
+        for _ in 0..SPINS {
+            std::hint::spin_loop();
+            if self.0.load(Ordering::Relaxed) == UNLOCKED
+                && self
+                    .0
+                    .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return;
+            }
+        }
+        while self.0.swap(CONTENDED, Ordering::Acquire) != UNLOCKED {
+            // SAFETY: a private futex wait on a live word, no timeout; any answer (woken,
+            // EAGAIN because the word changed, EINTR) just leads to another exchange.
+            unsafe {
+                raw::syscall(
+                    libc::SYS_futex,
+                    &[
+                        self.0.as_ptr() as usize,
+                        (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize,
+                        CONTENDED as usize,
+                    ],
+                );
+            }
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn unlock(&self) {
+        if self.0.swap(UNLOCKED, Ordering::Release) == CONTENDED {
+            self.wake_one();
+        }
+    }
+
+    #[cold]
+    fn wake_one(&self) {
+        // SAFETY: a private futex wake of one sleeper on a live word.
+        unsafe {
+            raw::syscall(
+                libc::SYS_futex,
+                &[
+                    self.0.as_ptr() as usize,
+                    (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize,
+                    1,
+                ],
+            );
+        }
+    }
+
+    /// In a forked child only the forking OS thread exists: the lock is held if and only
+    /// if that thread's own section (interrupted by the handler that forked) holds it.
+    pub(super) fn after_fork(&self, held_here: bool) {
+        let word = if held_here { LOCKED } else { UNLOCKED };
+        self.0.store(word, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BigLock;
+    use std::cell::UnsafeCell;
+
+    struct Counted {
+        lock: BigLock,
+        count: UnsafeCell<u64>,
+    }
+    // SAFETY: `count` is only touched under `lock`.
+    unsafe impl Sync for Counted {}
+
+    #[test]
+    fn big_lock_excludes_under_contention() {
+        let shared = Counted {
+            lock: BigLock::new(),
+            count: UnsafeCell::new(0),
+        };
+        let shared = &shared;
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(move || {
+                    for i in 0..100_000u64 {
+                        shared.lock.lock();
+                        // SAFETY: under the lock; a non-atomic read-modify-write that a
+                        // second holder would make lose counts.
+                        unsafe {
+                            let v = std::ptr::read_volatile(shared.count.get());
+                            if i % 1000 == 0 {
+                                std::thread::yield_now();
+                            }
+                            std::ptr::write_volatile(shared.count.get(), v + 1);
+                        }
+                        shared.lock.unlock();
+                    }
+                });
+            }
+        });
+        // SAFETY: every thread has ended.
+        assert_eq!(unsafe { *shared.count.get() }, 400_000);
+    }
+}
