@@ -8,6 +8,7 @@
 //! | GREENIFY_OFFLOAD_FILES | `1`: reads and writes of regular files run on helper threads (a slow disk then stalls only the calling thread) | off: inline, from the page cache |
 //! | GREENIFY_GUARD_PAGES | how many stacks get a guard page (the rest a write-protected or checked gap) | what vm.max_map_count affords |
 //! | GREENIFY_TLS | `on`: every green thread has its own TCB and TLS; `off`: all share the OS thread's; `auto`: on when a loaded module other than libc has TLS of its own when the first thread is created | auto |
+//! | GREENIFY_WORKERS | how many OS threads run green threads (from the first thread created on; `1`: only the program's own) | the CPUs in the process's affinity mask |
 
 use std::ffi::CStr;
 
@@ -34,6 +35,8 @@ pub struct Config {
     pub tls: Tls,
     /// GREENIFY_TLS had another value (warned about, then auto).
     pub tls_bad_value: bool,
+    /// GREENIFY_WORKERS (None: the CPUs the process may run on).
+    pub workers: Option<usize>,
 }
 
 impl Config {
@@ -77,6 +80,9 @@ impl Config {
             offload_files,
             tls: tls.unwrap_or_else(|auto| auto),
             tls_bad_value: tls.is_err(),
+            workers: lookup("GREENIFY_WORKERS")
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|&n| n > 0),
         }
     }
 }
@@ -140,5 +146,12 @@ mod tests {
         assert_eq!(Config::from_lookup(on("maybe")).tls, Tls::Auto);
         assert!(Config::from_lookup(on("maybe")).tls_bad_value);
         assert!(!Config::from_lookup(on("auto")).tls_bad_value);
+        let workers = |v: &'static str| {
+            Config::from_lookup(move |k: &str| (k == "GREENIFY_WORKERS").then(|| v.to_string()))
+                .workers
+        };
+        assert_eq!(workers(" 2"), Some(2));
+        assert_eq!(workers("0"), None);
+        assert_eq!(workers("many"), None);
     }
 }

@@ -204,6 +204,7 @@ fn decide() -> bool {
         guard_budget: config.guard_pages.unwrap_or(usize::MAX),
         fd_floor: runtime::reactor::internal_fd_floor(),
         tls: config.tls,
+        workers: config.workers,
     });
     runtime::overflow::set_sigaction(crate::real::sigaction, crate::real::sigaltstack);
     cancel::install();

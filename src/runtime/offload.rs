@@ -166,6 +166,7 @@ mod tests {
             guard_budget: 4,
             fd_floor: 200,
             tls: crate::config::Tls::Off,
+            workers: Some(1),
         });
         let ticks = std::rc::Rc::new(std::cell::Cell::new(0));
         let t = ticks.clone();

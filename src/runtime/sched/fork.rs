@@ -22,18 +22,16 @@ pub fn after_fork_child() {
     }
     let worker = current_worker();
     // A fork from a signal handler may have interrupted a scheduler section (the idle
-    // epoll_wait): the child's handler returns into it, so it stays open afterwards, and
-    // holds the lock if it held it (a section that was still waiting for the lock goes
-    // on taking it; the other workers' OS threads do not exist in the child).
-    // SAFETY: worker records and schedulers are never freed; only this thread exists in
-    // the child.
-    let (interrupted_section, held_here) = unsafe {
-        let open = std::mem::replace(&mut (*worker).in_section, false);
-        (open, open && (*(*worker).sched).worker == worker)
+    // epoll_wait): the child's handler returns into it, so it stays open afterwards.
+    // SAFETY: worker records are never freed; only this thread exists in the child.
+    let interrupted_section = unsafe {
+        (
+            std::mem::replace(&mut (*worker).in_section, false),
+            std::mem::replace(&mut (*worker).holds_lock, false),
+        )
     };
     // SAFETY: as above.
-    let lock = unsafe { (*worker).lock };
-    lock.after_fork(false);
+    unsafe { (*worker).lock.after_fork() };
     with(|s| {
         // The parent's epoll instance and doorbell stay open, unused, holding their
         // numbers until the child makes its own (exec closes them).
@@ -87,12 +85,6 @@ pub fn after_fork_child() {
             s.ready(key, Wake::Ready);
         }
     });
-    lock.after_fork(held_here);
     // SAFETY: as above.
-    unsafe {
-        (*worker).in_section = interrupted_section;
-        if held_here {
-            (*(*worker).sched).worker = worker;
-        }
-    }
+    unsafe { ((*worker).in_section, (*worker).holds_lock) = interrupted_section };
 }

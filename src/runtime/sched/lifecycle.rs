@@ -50,6 +50,7 @@ pub fn spawn(
     options: SpawnOptions,
 ) -> Result<Handle, Errno> {
     with(|s| {
+        s.share();
         s.decide_tls();
         let stack = match options.stack {
             StackRequest::Size(size) => s

@@ -106,6 +106,9 @@ pub struct Config {
     pub fd_floor: u32,
     /// Whether green threads get TCBs of their own (decided at the first spawn).
     pub tls: crate::config::Tls,
+    /// How many workers run green threads (None: the CPUs of the affinity mask),
+    /// from the first spawn on.
+    pub workers: Option<usize>,
 }
 
 pub struct Scheduler {
@@ -145,6 +148,8 @@ pub struct Scheduler {
     preempted: VecDeque<ThreadId>,
     preempted_turn: Instant,
     tls: Tls,
+    /// See [`Config::workers`].
+    workers: Option<usize>,
 }
 
 /// The calling OS thread's worker record (from a word of the TCB that every green TCB
@@ -204,6 +209,7 @@ pub fn init_current_thread(config: Config) {
         preempted: VecDeque::new(),
         preempted_turn: Instant::now(),
         tls: Tls::Undecided(config.tls),
+        workers: config.workers,
     });
     let sched = Box::into_raw(sched);
     let worker = Worker::new(sched, Box::leak(Box::new(BigLock::new())), os_mask);
@@ -216,7 +222,8 @@ pub fn is_active() -> bool {
     !current_sched().is_null()
 }
 
-/// Lends the scheduler out, under its lock, for a section that does not switch.
+/// Lends the scheduler out, under its lock once it is shared, for a section that does
+/// not switch.
 #[inline]
 fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
     let worker = current_worker();
@@ -232,11 +239,18 @@ fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
             overflow::die("greenify: runtime: scheduler re-entered");
         }
         let (sched, lock) = ((*worker).sched, (*worker).lock);
-        lock.lock();
+        // Until a second worker may exist, its only user is this OS thread (see
+        // `Scheduler::share`).
+        if lock.is_shared() {
+            lock.lock();
+            (*worker).holds_lock = true;
+        }
         (*sched).worker = worker;
         let result = f(&mut *sched);
         (*sched).worker = std::ptr::null_mut();
-        lock.unlock();
+        if std::mem::replace(&mut (*worker).holds_lock, false) {
+            lock.unlock();
+        }
         (*worker).in_section = false;
         result
     }

@@ -13,6 +13,8 @@ fn init() {
         guard_budget: 64,
         fd_floor: 200,
         tls: crate::config::Tls::Off,
+        // Several workers: sections take the lock once a thread was spawned.
+        workers: Some(2),
     });
 }
 
@@ -336,6 +338,7 @@ fn with_tcbs_thread_locals_and_errno_are_per_green_thread() {
         guard_budget: 64,
         fd_floor: 200,
         tls: crate::config::Tls::On,
+        workers: Some(1),
     });
     thread_local! {
         static MINE: Cell<usize> = const { Cell::new(0) };

@@ -10,12 +10,19 @@
 //! The scheduler itself is one object behind one lock ([`BigLock`]): every section
 //! ([`super::with`]) is short and never blocks, so a plain word is enough (an
 //! uncontended exchange, a short spin, then a futex wait; raw system calls only, so it
-//! never meets the program's hooks or errno).
+//! never meets the program's hooks or errno). While only the program's own OS thread
+//! runs green threads (`GREENIFY_WORKERS=1`, or before the first thread is created),
+//! sections skip the lock: its two atomic operations per section would cost about a
+//! tenth of a green switch, which takes half a dozen sections.
+//!
+//! Today one worker runs (the OS thread that made the scheduler): with more than one
+//! configured, the first spawn makes sections take the lock, where the other workers
+//! will be started.
 
 use super::Scheduler;
 use crate::runtime::raw;
 use crate::runtime::wait::{ThreadId, MAIN};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Instant;
 
 /// One OS thread running green threads.
@@ -41,6 +48,8 @@ pub(super) struct Worker {
     /// recursive). Set before the lock is taken, so a handler never waits for its own
     /// thread's lock.
     pub(super) in_section: bool,
+    /// The open section holds the lock (it must release it when it closes).
+    pub(super) holds_lock: bool,
 }
 
 impl Worker {
@@ -57,6 +66,7 @@ impl Worker {
             dispatches_since_poll: 0,
             os_tid: rustix::thread::gettid(),
             in_section: false,
+            holds_lock: false,
         }))
     }
 }
@@ -69,12 +79,20 @@ const CONTENDED: u32 = 2;
 /// Exchanges tried before sleeping: a section lasts well under a microsecond.
 const SPINS: u32 = 100;
 
-/// The scheduler's lock (a futex word, as in Drepper's "Futexes Are Tricky", mutex 2).
-pub(super) struct BigLock(AtomicU32);
+/// The scheduler's lock (a futex word, as in Drepper's "Futexes Are Tricky", mutex 2),
+/// and whether sections must take it.
+pub(super) struct BigLock(AtomicU32, AtomicBool);
 
 impl BigLock {
     pub(super) const fn new() -> BigLock {
-        BigLock(AtomicU32::new(UNLOCKED))
+        BigLock(AtomicU32::new(UNLOCKED), AtomicBool::new(false))
+    }
+
+    /// Whether another OS thread may use the scheduler. Relaxed: only the thread that
+    /// sets it ran sections before, and the others start after it did.
+    #[inline(always)]
+    pub(super) fn is_shared(&self) -> bool {
+        self.1.load(Ordering::Relaxed)
     }
 
     #[inline(always)]
@@ -139,18 +157,68 @@ impl BigLock {
         }
     }
 
-    /// In a forked child only the forking OS thread exists: the lock is held if and only
-    /// if that thread's own section (interrupted by the handler that forked) holds it.
-    pub(super) fn after_fork(&self, held_here: bool) {
-        let word = if held_here { LOCKED } else { UNLOCKED };
-        self.0.store(word, Ordering::Relaxed);
+    /// In a forked child only the forking OS thread exists: it is the only worker again
+    /// (until it spawns), and nobody holds the lock (a section of its own that the
+    /// handler that forked interrupted releases it, or takes it, harmlessly).
+    pub(super) fn after_fork(&self) {
+        self.0.store(UNLOCKED, Ordering::Relaxed);
+        self.1.store(false, Ordering::Relaxed);
     }
+}
+
+impl Scheduler {
+    /// At a spawn: from the first on, with more than one worker configured, sections
+    /// take the lock (this one too, from here).
+    pub(super) fn share(&mut self) {
+        let lock = self.w().lock;
+        if lock.is_shared() || *self.workers.get_or_insert_with(affinity_cpus) <= 1 {
+            return;
+        }
+        lock.1.store(true, Ordering::Relaxed);
+        lock.lock();
+        self.w().holds_lock = true;
+    }
+}
+
+/// The CPUs the process may run on (at least 1).
+fn affinity_cpus() -> usize {
+    let mut set = [0u64; 16];
+    // SAFETY: sched_getaffinity of the calling thread into a 1024-CPU buffer of that size.
+    let len = unsafe {
+        raw::syscall(
+            libc::SYS_sched_getaffinity,
+            &[0, std::mem::size_of_val(&set), set.as_mut_ptr() as usize],
+        )
+    };
+    if len <= 0 {
+        return 1;
+    }
+    let words = (len as usize).div_ceil(8).min(set.len());
+    (set[..words]
+        .iter()
+        .map(|w| w.count_ones() as usize)
+        .sum::<usize>())
+    .max(1)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::BigLock;
+    use super::{affinity_cpus, BigLock};
     use std::cell::UnsafeCell;
+
+    #[test]
+    fn affinity_cpus_counts_the_mask() {
+        // SAFETY: a zeroed cpu_set_t filled by glibc's sched_getaffinity.
+        let expected = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            assert_eq!(
+                libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set),
+                0
+            );
+            libc::CPU_COUNT(&set) as usize
+        };
+        assert_eq!(affinity_cpus(), expected);
+    }
 
     struct Counted {
         lock: BigLock,

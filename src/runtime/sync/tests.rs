@@ -15,6 +15,7 @@ fn init() {
         guard_budget: 16,
         fd_floor: 200,
         tls: crate::config::Tls::Off,
+        workers: Some(1),
     });
 }
 
