@@ -30,8 +30,12 @@ pub fn after_fork_child() {
             std::mem::replace(&mut (*worker).holds_lock, false),
         )
     };
+    // It is the only worker again, until it spawns.
     // SAFETY: as above.
-    unsafe { (*worker).lock.after_fork() };
+    unsafe {
+        (*worker).lock.after_fork();
+        (*worker).shared = false;
+    }
     with(|s| {
         // The parent's epoll instance and doorbell stay open, unused, holding their
         // numbers until the child makes its own (exec closes them).

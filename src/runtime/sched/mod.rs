@@ -140,8 +140,7 @@ pub struct Scheduler {
     /// Some thread's mask differs from the others'.
     masks_vary: bool,
     stats: Stats,
-    /// The record of the worker whose section holds the scheduler (set by [`with`], null
-    /// between sections).
+    /// The record of the worker whose section holds the scheduler (set by [`with`]).
     worker: *mut Worker,
     /// Ready threads that used up their slice: they wait while the others run, for up to
     /// a slice since `preempted_turn` (when this queue last had a turn).
@@ -238,18 +237,18 @@ fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
         if std::mem::replace(&mut (*worker).in_section, true) {
             overflow::die("greenify: runtime: scheduler re-entered");
         }
-        let (sched, lock) = ((*worker).sched, (*worker).lock);
+        let sched = (*worker).sched;
         // Until a second worker may exist, its only user is this OS thread (see
         // `Scheduler::share`).
-        if lock.is_shared() {
-            lock.lock();
+        if (*worker).shared {
+            (*worker).lock.lock();
             (*worker).holds_lock = true;
         }
         (*sched).worker = worker;
         let result = f(&mut *sched);
-        (*sched).worker = std::ptr::null_mut();
-        if std::mem::replace(&mut (*worker).holds_lock, false) {
-            lock.unlock();
+        if (*worker).holds_lock {
+            (*worker).holds_lock = false;
+            (*worker).lock.unlock();
         }
         (*worker).in_section = false;
         result

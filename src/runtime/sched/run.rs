@@ -21,14 +21,19 @@ enum Step {
 }
 
 /// Runs other green threads until MAIN is ready again (or, after MAIN exited, until no
-/// thread is left). Only ever called on MAIN's stack.
+/// thread is left). Only ever called on MAIN's stack. One section between two
+/// coroutines: what the last one left, and which runs next.
 pub(super) fn run_loop() {
+    let mut step = with(|s| s.next_step());
     loop {
-        match with(|s| s.next_step()) {
+        match step {
             Step::Main | Step::AllExited => return,
             Step::Run(tid, mut co) => {
                 let result = co.resume(());
-                with(|s| s.after_resume(tid, co, result));
+                step = with(|s| {
+                    s.after_resume(tid, co, result);
+                    s.next_step()
+                });
             }
         }
     }

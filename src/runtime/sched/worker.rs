@@ -22,7 +22,7 @@
 use super::Scheduler;
 use crate::runtime::raw;
 use crate::runtime::wait::{ThreadId, MAIN};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 /// One OS thread running green threads.
@@ -50,6 +50,9 @@ pub(super) struct Worker {
     pub(super) in_section: bool,
     /// The open section holds the lock (it must release it when it closes).
     pub(super) holds_lock: bool,
+    /// Sections take the lock: another worker may exist. Only the thread that sets it
+    /// ran sections before, and the other workers start after it did (with it set).
+    pub(super) shared: bool,
 }
 
 impl Worker {
@@ -67,6 +70,7 @@ impl Worker {
             os_tid: rustix::thread::gettid(),
             in_section: false,
             holds_lock: false,
+            shared: false,
         }))
     }
 }
@@ -79,20 +83,12 @@ const CONTENDED: u32 = 2;
 /// Exchanges tried before sleeping: a section lasts well under a microsecond.
 const SPINS: u32 = 100;
 
-/// The scheduler's lock (a futex word, as in Drepper's "Futexes Are Tricky", mutex 2),
-/// and whether sections must take it.
-pub(super) struct BigLock(AtomicU32, AtomicBool);
+/// The scheduler's lock (a futex word, as in Drepper's "Futexes Are Tricky", mutex 2).
+pub(super) struct BigLock(AtomicU32);
 
 impl BigLock {
     pub(super) const fn new() -> BigLock {
-        BigLock(AtomicU32::new(UNLOCKED), AtomicBool::new(false))
-    }
-
-    /// Whether another OS thread may use the scheduler. Relaxed: only the thread that
-    /// sets it ran sections before, and the others start after it did.
-    #[inline(always)]
-    pub(super) fn is_shared(&self) -> bool {
-        self.1.load(Ordering::Relaxed)
+        BigLock(AtomicU32::new(UNLOCKED))
     }
 
     #[inline(always)]
@@ -157,12 +153,11 @@ impl BigLock {
         }
     }
 
-    /// In a forked child only the forking OS thread exists: it is the only worker again
-    /// (until it spawns), and nobody holds the lock (a section of its own that the
-    /// handler that forked interrupted releases it, or takes it, harmlessly).
+    /// In a forked child only the forking OS thread exists: nobody holds the lock (a
+    /// section of its own that the handler that forked interrupted releases it, or
+    /// takes it, harmlessly).
     pub(super) fn after_fork(&self) {
         self.0.store(UNLOCKED, Ordering::Relaxed);
-        self.1.store(false, Ordering::Relaxed);
     }
 }
 
@@ -170,13 +165,13 @@ impl Scheduler {
     /// At a spawn: from the first on, with more than one worker configured, sections
     /// take the lock (this one too, from here).
     pub(super) fn share(&mut self) {
-        let lock = self.w().lock;
-        if lock.is_shared() || *self.workers.get_or_insert_with(affinity_cpus) <= 1 {
+        if self.w().shared || *self.workers.get_or_insert_with(affinity_cpus) <= 1 {
             return;
         }
-        lock.1.store(true, Ordering::Relaxed);
-        lock.lock();
-        self.w().holds_lock = true;
+        let w = self.w();
+        w.shared = true;
+        w.lock.lock();
+        w.holds_lock = true;
     }
 }
 
