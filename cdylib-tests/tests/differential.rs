@@ -8,6 +8,9 @@
 //!
 //! Run: `cargo test --release -p cdylib-tests --test differential` (builds the library).
 //! `DIFF_FILTER=text` runs only the cases whose name contains `text` (while working on them).
+//! The greenified runs inherit the test's environment (but `LD_PRELOAD` and
+//! `GREENIFY_STATS`): `GREENIFY_WORKERS=1` and `GREENIFY_WORKERS=2` in front of the command
+//! run the catalogue with one worker and with several.
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;

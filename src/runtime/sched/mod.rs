@@ -164,10 +164,11 @@ fn current_worker() -> *mut Worker {
 /// The calling OS thread's scheduler, or null.
 fn current_sched() -> *mut Scheduler {
     let worker = current_worker();
+    if worker.is_null() {
+        return std::ptr::null_mut();
+    }
     // SAFETY: worker records are never freed.
-    (!worker.is_null())
-        .then(|| unsafe { (*worker).sched })
-        .unwrap_or(std::ptr::null_mut())
+    unsafe { (*worker).sched }
 }
 
 /// Creates the scheduler of the calling OS thread; its current code becomes [`MAIN`].
