@@ -28,9 +28,11 @@
 //! tagged numbers.
 //!
 //! # Access
-//! The scheduler lives in a leaked box reached through a word of the TCB (see
-//! os_thread.rs), which every green TCB carries too. [`with`]
-//! lends it out for a short, non-switching section; re-entering it is a bug and aborts.
+//! The scheduler lives in a leaked box. A word of the TCB (see os_thread.rs), which
+//! every green TCB carries too, names the record of the worker (the OS thread) running
+//! there, which points at it (see worker.rs). [`with`] lends it out for a short,
+//! non-switching section, under its lock once several workers may exist; re-entering
+//! it is a bug and aborts.
 //!
 //! # Rooms
 //! This file keeps the [`Scheduler`] itself, its creation and [`with`]; each submodule
@@ -38,7 +40,8 @@
 //! switching), `park`, `slice` (yield and stepping aside), `lifecycle` (spawn, join,
 //! exit, detach), `attrs`, `handle` (`pthread_t`), `tls`, `signals` (masks and handler
 //! delivery), `cancel`, `identity` (thread ids), `io` (the reactor), `futex_wait`,
-//! `fork` (the child's reset) and `stats`. The vocabulary of waiting they share with the
+//! `fork` (the child's reset), `stats` and `worker` (the per-OS-thread record and the
+//! lock). The vocabulary of waiting they share with the
 //! reactor, timers and futex table is `runtime/wait.rs`.
 
 mod attrs;
