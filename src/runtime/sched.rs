@@ -38,7 +38,7 @@ use super::stack::{
     gap_check_needed, gap_untouched_below, round_stack_size, GreenStack, StackKind, StackPool,
 };
 use super::timer::Timers;
-use super::{errno, futex, interrupt, os_thread, overflow, tcb};
+use super::{errno, futex, handler, interrupt, os_thread, overflow, tcb};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use rustix::io::Errno;
 use std::collections::VecDeque;
@@ -257,6 +257,8 @@ struct Thread {
     /// Its waits do not run handlers (a helper thread writes into its stack until the
     /// wait ends, so the handler must not jump out of it).
     holds_handlers: bool,
+    /// Its signal handlers that are running (its mask is the innermost one's).
+    handler_frames: handler::Frames,
     /// Its thread id and the per-thread kernel state greenify keeps for it.
     identity: Identity,
 }
@@ -289,6 +291,7 @@ impl Thread {
             sigmask: 0,
             handlers_due: 0,
             holds_handlers: false,
+            handler_frames: handler::Frames::NONE,
             identity: Identity::FREE,
         }
     }
@@ -653,6 +656,9 @@ impl Scheduler {
         self.stats.epoll_waits += 1;
         if timeout != Some(Duration::ZERO) {
             self.open_reactor();
+        } else {
+            // Before the doorbell is read: a handler this releases posts to it.
+            self.release_stuck_signals();
         }
         // Posted before the doorbell existed, or since the last look: look, do not sleep.
         let rung = self.mailbox.rung();
@@ -952,7 +958,10 @@ fn run_loop() {
 /// Leaves the current thread (already marked Parked or queued as Ready) until the
 /// scheduler picks it again. The stdio locks it holds are free meanwhile.
 fn switch_out() {
+    let sp = handler::stack_pointer();
     let lent = with(|s| {
+        // The mask it leaves with is the one it comes back with.
+        s.settle_handler_jumps(sp);
         let locks = &mut s.threads[s.current as usize].stdio_locks;
         if locks.is_empty() {
             return Vec::new();
@@ -1080,6 +1089,7 @@ pub fn spawn(
         t.sigmask = options.sigmask.unwrap_or(creator_mask);
         t.handlers_due = 0;
         t.holds_handlers = false;
+        t.handler_frames = handler::Frames::NONE;
         if t.sigmask != creator_mask {
             s.masks_vary = true;
         }
@@ -1279,23 +1289,109 @@ pub fn hold_handlers(hold: bool) {
 }
 
 /// An OS mask no thread can have (SIGKILL and SIGSTOP cannot be blocked): the mask the
-/// OS thread has is not known (a handler ran and may have jumped out, restoring a mask
-/// behind the scheduler's back), so the next switch sets it whatever it is.
+/// OS thread has is not known (a handler's sigreturn will set it), so the next switch
+/// sets it whatever it is.
 const UNKNOWN_MASK: u64 = u64::MAX;
 
-/// While a delivered handler runs: the OS thread blocks `extra` too, on top of the
-/// current thread's mask, as the kernel does around a handler. `None` when it returned.
-pub fn handler_mask(extra: Option<u64>) {
+/// Signals no mask holds: SIGKILL and SIGSTOP cannot be blocked; glibc keeps its own
+/// SIGCANCEL and SIGSETXID (32, 33) deliverable too.
+const NEVER: u64 = (1 << (libc::SIGKILL - 1)) | (1 << (libc::SIGSTOP - 1)) | (1 << 31) | (1 << 32);
+
+/// A program's signal handler starts in the current thread, its frame at `frame`: the
+/// thread's mask becomes the handler's (see handler.rs). `extra`: the signals to block
+/// on top of the thread's mask; None: the kernel has set the OS thread's mask for the
+/// handler already. Returns the mask before; None when no scheduler section may start
+/// (the signal interrupted one, or greenify does not run here): the handler runs
+/// unrecorded.
+pub fn enter_handler(extra: Option<u64>, frame: usize) -> Option<u64> {
+    let sched = current_sched();
+    // SAFETY: the scheduler is never freed; only this OS thread uses it.
+    if sched.is_null() || unsafe { std::ptr::addr_of!((*sched).lent).read_volatile() } {
+        return None;
+    }
     with(|s| {
-        let mine = s.threads[s.current as usize].sigmask;
-        s.applied_mask = UNKNOWN_MASK;
-        match extra {
-            Some(extra) => {
-                os_sigmask(Some(mine | extra));
+        let me = s.current as usize;
+        let before = s.threads[me].sigmask;
+        let mask = match extra {
+            Some(extra) => (before | extra) & !NEVER,
+            None => {
+                let kernel = os_sigmask(None);
+                s.applied_mask = kernel;
+                kernel & !NEVER
             }
-            None => s.apply_mask(mine),
+        };
+        let t = &mut s.threads[me];
+        t.handler_frames.push(frame);
+        t.sigmask = mask;
+        s.masks_vary |= mask != before;
+        s.apply_mask(mask);
+        Some(before)
+    })
+}
+
+/// The handler [`enter_handler`] recorded returned; the thread's mask is `mask` again
+/// (the one its context holds). `by_kernel`: the handler's sigreturn sets the OS
+/// thread's mask.
+pub fn leave_handler(mask: u64, by_kernel: bool) {
+    with(|s| {
+        let me = s.current as usize;
+        let t = &mut s.threads[me];
+        t.handler_frames.pop();
+        t.sigmask = mask & !NEVER;
+        s.masks_vary = true;
+        if by_kernel {
+            s.applied_mask = UNKNOWN_MASK;
+        } else {
+            s.apply_mask(mask & !NEVER);
         }
     })
+}
+
+impl Scheduler {
+    /// The current thread, running at `sp`, jumped out of a handler (siglongjmp): its
+    /// mask is the one the jump left on the OS thread.
+    fn settle_handler_jumps(&mut self, sp: usize) {
+        let me = self.current as usize;
+        if self.threads[me].handler_frames.jumped_out(sp) {
+            let mask = os_sigmask(None);
+            self.applied_mask = mask;
+            self.threads[me].sigmask = mask & !NEVER;
+            self.masks_vary = true;
+        }
+    }
+
+    /// A signal pending on the OS thread that the running thread blocks while another
+    /// accepts it (a process-directed SIGTERM, say) would wait for the OS thread to go
+    /// idle, for ever if threads always run: it is unblocked for a moment, so that it
+    /// kills as natively, or its trampoline hands it to a thread that accepts it.
+    fn release_stuck_signals(&mut self) {
+        let blocked = self.applied_mask;
+        if blocked == 0 || blocked == UNKNOWN_MASK || !self.masks_vary {
+            return;
+        }
+        let pending = os_sigpending() & blocked;
+        if pending == 0 {
+            return;
+        }
+        let stuck = pending & !self.idle_mask();
+        if stuck != 0 {
+            os_sigmask(Some(blocked & !stuck));
+            os_sigmask(Some(blocked));
+        }
+    }
+}
+
+/// The signals pending on the OS thread or the process (rt_sigpending, raw).
+fn os_sigpending() -> u64 {
+    let mut set: u64 = 0;
+    // SAFETY: rt_sigpending into an 8-byte kernel sigset.
+    unsafe {
+        super::raw::syscall(
+            libc::SYS_rt_sigpending,
+            &[&mut set as *mut u64 as usize, 8],
+        );
+    }
+    set
 }
 
 /// The OS thread's signal mask (rt_sigprocmask, raw: greenify hooks pthread_sigmask):
@@ -1321,11 +1417,9 @@ fn os_sigmask(mask: Option<u64>) -> u64 {
 /// pthread_sigmask for the current green thread: `how` is SIG_BLOCK, SIG_UNBLOCK or
 /// SIG_SETMASK with `set`, or just a query without one. Returns the previous mask.
 pub fn sigmask(how: i32, set: Option<u64>) -> Result<u64, Errno> {
-    // SIGKILL and SIGSTOP cannot be blocked; glibc keeps its own SIGCANCEL and SIGSETXID
-    // (32, 33) deliverable too.
-    const NEVER: u64 =
-        (1 << (libc::SIGKILL - 1)) | (1 << (libc::SIGSTOP - 1)) | (1 << 31) | (1 << 32);
+    let sp = handler::stack_pointer();
     with(|s| {
+        s.settle_handler_jumps(sp);
         let me = s.current as usize;
         let old = s.threads[me].sigmask;
         let Some(set) = set else { return Ok(old) };
