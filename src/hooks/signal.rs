@@ -79,10 +79,12 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
     if is_function(handler) {
         // The kernel has given the OS thread the handler's mask: it is the running green
         // thread's while the handler runs, even if it waits and others run meanwhile.
-        let recorded =
-            runtime::sched::enter_handler(None, runtime::handler::stack_pointer()).is_some();
+        let mut mark = 0;
+        let frame = runtime::handler::mark(&mut mark);
+        let recorded = runtime::sched::enter_handler(None, frame).is_some();
         // SAFETY: the program's handler with the kernel's arguments.
         unsafe { call(handler, flags, sig, info, context) };
+        runtime::handler::unmark(&mut mark);
         if recorded {
             // SAFETY: the kernel's context, whose mask its sigreturn sets.
             let restored = kernel_mask(unsafe { &(*context.cast::<ucontext_t>()).uc_sigmask });
@@ -234,7 +236,8 @@ fn run_one_delivered(sig: usize) {
     }
     // The thread's mask while the handler runs (and waits), as the kernel sets it; its
     // context holds the mask to go back to, as a kernel signal frame does.
-    let frame = runtime::handler::stack_pointer();
+    let mut mark = 0;
+    let frame = runtime::handler::mark(&mut mark);
     let before = runtime::sched::enter_handler(Some(block), frame);
     if let Some(before) = before {
         context.uc_sigmask = to_sigset(before);
@@ -244,6 +247,7 @@ fn run_one_delivered(sig: usize) {
         // SAFETY: the program's handler, with copies of the kernel's arguments.
         unsafe { call(handler, flags, sig as c_int, &mut info, context) };
     });
+    runtime::handler::unmark(&mut mark);
     if before.is_some() {
         runtime::sched::leave_handler(kernel_mask(&context.uc_sigmask), false);
     }

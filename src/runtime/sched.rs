@@ -1297,7 +1297,8 @@ const UNKNOWN_MASK: u64 = u64::MAX;
 /// SIGCANCEL and SIGSETXID (32, 33) deliverable too.
 const NEVER: u64 = (1 << (libc::SIGKILL - 1)) | (1 << (libc::SIGSTOP - 1)) | (1 << 31) | (1 << 32);
 
-/// A program's signal handler starts in the current thread, its frame at `frame`: the
+/// A program's signal handler starts in the current thread, its frame marked at `frame`
+/// (handler.rs): the
 /// thread's mask becomes the handler's (see handler.rs). `extra`: the signals to block
 /// on top of the thread's mask; None: the kernel has set the OS thread's mask for the
 /// handler already. Returns the mask before; None when no scheduler section may start
@@ -1348,16 +1349,19 @@ pub fn leave_handler(mask: u64, by_kernel: bool) {
 }
 
 impl Scheduler {
-    /// The current thread, running at `sp`, jumped out of a handler (siglongjmp): its
-    /// mask is the one the jump left on the OS thread.
+    /// While the current thread, running at `sp`, has handlers recorded, its mask is
+    /// read back from the OS thread (a jump out of a handler set it behind the hooks).
     fn settle_handler_jumps(&mut self, sp: usize) {
         let me = self.current as usize;
-        if self.threads[me].handler_frames.jumped_out(sp) {
-            let mask = os_sigmask(None);
-            self.applied_mask = mask;
-            self.threads[me].sigmask = mask & !NEVER;
-            self.masks_vary = true;
+        let frames = &mut self.threads[me].handler_frames;
+        if !frames.any() {
+            return;
         }
+        frames.forget_left(sp);
+        let mask = os_sigmask(None);
+        self.applied_mask = mask;
+        self.threads[me].sigmask = mask & !NEVER;
+        self.masks_vary = true;
     }
 
     /// A signal pending on the OS thread that the running thread blocks while another
@@ -1386,10 +1390,7 @@ fn os_sigpending() -> u64 {
     let mut set: u64 = 0;
     // SAFETY: rt_sigpending into an 8-byte kernel sigset.
     unsafe {
-        super::raw::syscall(
-            libc::SYS_rt_sigpending,
-            &[&mut set as *mut u64 as usize, 8],
-        );
+        super::raw::syscall(libc::SYS_rt_sigpending, &[&mut set as *mut u64 as usize, 8]);
     }
     set
 }
