@@ -73,17 +73,6 @@ static pthread_t spawn(void *(*fn)(void *), void *arg) {
     return t;
 }
 
-/* Creates a thread with `sig` blocked in it. */
-static pthread_t spawn_blocking(void *(*fn)(void *), void *arg, int sig) {
-    sigset_t s, old;
-    sigemptyset(&s);
-    sigaddset(&s, sig);
-    pthread_sigmask(SIG_BLOCK, &s, &old);
-    pthread_t t = spawn(fn, arg);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return t;
-}
-
 static void block(int sig) {
     sigset_t s;
     sigemptyset(&s);
@@ -254,8 +243,9 @@ CASE(handler_reads_pipe_main_writes) {
     pthread_kill(t, SIGUSR1);
     wait_for(&in_handler);
     msleep(20);
-    SHOW("main write", write(pipe_fds[1], "hello", 5));
+    ssize_t w = write(pipe_fds[1], "hello", 5);
     pthread_join(t, NULL);
+    printf("main wrote %zd\n", w);
     printf("handler read \"%s\"\n", handler_read);
     close(pipe_fds[0]);
     close(pipe_fds[1]);
