@@ -396,12 +396,13 @@ static void *sleep_forever(void *arg) {
 /* A handler with SIGTERM in its sa_mask sends SIGTERM and waits; main accepts it. */
 static void term_in_handler_case(void (*handler)(int), int by_raise) {
     install_mask(SIGUSR1, handler, 0, term_only);
+    /* Before the thread exists: natively SIGTERM may come at once after. */
+    printf("main: starts the thread\n");
     pthread_t t = spawn(by_raise ? raise_usr1 : sleep_forever, NULL);
     if (!by_raise) {
         msleep(20);
         pthread_kill(t, SIGUSR1);
     }
-    printf("main: joins\n");
     pthread_join(t, NULL);
     printf("main: not killed\n");
 }
@@ -409,3 +410,43 @@ static void term_in_handler_case(void (*handler)(int), int by_raise) {
 CASE(sigterm_while_handler_blocks_it_sleeping_raise) { term_in_handler_case(kill_and_sleep, 1); }
 CASE(sigterm_while_handler_blocks_it_sleeping_pthread_kill) { term_in_handler_case(kill_and_sleep, 0); }
 CASE(sigterm_while_handler_blocks_it_yielding_raise) { term_in_handler_case(kill_and_yield, 1); }
+
+/* ---- a handler that waits on an alternate signal stack */
+
+static volatile sig_atomic_t other_ran;
+
+static void fill_and_check(int sig) {
+    volatile char buf[2000];
+    memset((char *)buf, sig, sizeof buf);
+    if (sig == SIGUSR1) {
+        in_handler = 1;
+        wait_for(&released);
+    } else {
+        other_ran = 1;
+    }
+    int intact = 1;
+    for (size_t i = 0; i < sizeof buf; i++) intact &= buf[i] == sig;
+    if (!intact) handler_done = -1;
+}
+
+static void *raise_on_altstack(void *arg) {
+    stack_t ss = { malloc(65536), 0, 65536 };
+    sigaltstack(&ss, NULL);
+    raise((int)(long)arg);
+    return NULL;
+}
+
+/* Each thread has its own alternate stack natively; greenified, the kernel runs every
+ * SA_ONSTACK handler on the OS thread's one. */
+CASE(handler_on_altstack_waits_while_another_runs_there) {
+    install_mask(SIGUSR1, fill_and_check, SA_ONSTACK, NULL);
+    install_mask(SIGUSR2, fill_and_check, SA_ONSTACK, NULL);
+    other_ran = 0;
+    pthread_t t1 = spawn(raise_on_altstack, (void *)(long)SIGUSR1);
+    wait_for(&in_handler);
+    pthread_t t2 = spawn(raise_on_altstack, (void *)(long)SIGUSR2);
+    pthread_join(t2, NULL);
+    released = 1;
+    pthread_join(t1, NULL);
+    printf("other handler ran %d, frames intact %d\n", (int)other_ran, handler_done != -1);
+}

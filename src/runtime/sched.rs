@@ -1297,11 +1297,10 @@ const UNKNOWN_MASK: u64 = u64::MAX;
 /// SIGCANCEL and SIGSETXID (32, 33) deliverable too.
 const NEVER: u64 = (1 << (libc::SIGKILL - 1)) | (1 << (libc::SIGSTOP - 1)) | (1 << 31) | (1 << 32);
 
-/// A program's signal handler starts in the current thread, its frame marked at `frame`
-/// (handler.rs): the
-/// thread's mask becomes the handler's (see handler.rs). `extra`: the signals to block
-/// on top of the thread's mask; None: the kernel has set the OS thread's mask for the
-/// handler already. Returns the mask before; None when no scheduler section may start
+/// A program's signal handler starts in the current thread, its frame marked at `frame`:
+/// the thread's mask becomes the handler's (see handler.rs). `extra`: the signals to
+/// block on top of the thread's mask; None: the kernel has set the OS thread's mask for
+/// the handler already. Returns the mask before; None when no scheduler section may start
 /// (the signal interrupted one, or greenify does not run here): the handler runs
 /// unrecorded.
 pub fn enter_handler(extra: Option<u64>, frame: usize) -> Option<u64> {
