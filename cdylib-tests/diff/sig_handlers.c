@@ -132,6 +132,58 @@ CASE(handler_from_raise_sleeps_while_main_runs) {
     pthread_join(t, NULL);
 }
 
+static void *kill_self_then_report(void *arg) {
+    if (arg) {
+        tgkill(getpid(), gettid(), SIGUSR1);
+    } else {
+        pthread_kill(pthread_self(), SIGUSR1);
+    }
+    printf("thread: after the call, handler done %d\n", (int)handler_done);
+    return NULL;
+}
+
+/* Sent to itself through a hooked call, the handler sleeps while main runs. */
+CASE(handler_from_pthread_kill_self_sleeps_while_main_runs) {
+    install(SIGUSR1, sleep_until_released);
+    pthread_t t = spawn(kill_self_then_report, NULL);
+    wait_for(&in_handler);
+    printf("main: runs while the handler sleeps\n");
+    released = 1;
+    pthread_join(t, NULL);
+}
+
+CASE(handler_from_tgkill_self_sleeps_while_main_runs) {
+    install(SIGUSR1, sleep_until_released);
+    pthread_t t = spawn(kill_self_then_report, (void *)1);
+    wait_for(&in_handler);
+    printf("main: runs while the handler sleeps\n");
+    released = 1;
+    pthread_join(t, NULL);
+}
+
+static volatile pid_t sleeper_tid;
+
+static void *note_tid_and_sleep(void *arg) {
+    (void)arg;
+    sleeper_tid = gettid();
+    while (!handler_done) msleep(2);
+    printf("thread: handler done\n");
+    return NULL;
+}
+
+/* tgkill from main to a thread's id: its handler sleeps while main runs. */
+CASE(handler_from_tgkill_sleeps_while_main_runs) {
+    install(SIGUSR1, sleep_until_released);
+    sleeper_tid = 0;
+    pthread_t t = spawn(note_tid_and_sleep, NULL);
+    while (!sleeper_tid) msleep(2);
+    SHOW("tgkill", tgkill(getpid(), sleeper_tid, SIGUSR1));
+    wait_for(&in_handler);
+    printf("main: runs while the handler sleeps\n");
+    released = 1;
+    pthread_join(t, NULL);
+}
+
 static int pipe_fds[2];
 
 static void *read_pipe_and_report(void *arg) {
