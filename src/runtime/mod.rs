@@ -7,6 +7,7 @@
 pub mod errno;
 pub mod fdtable;
 pub mod futex;
+pub mod handler;
 pub mod interrupt;
 pub mod keys;
 pub mod offload;

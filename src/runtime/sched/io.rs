@@ -145,6 +145,9 @@ impl Scheduler {
         self.stats.epoll_waits += 1;
         if timeout != Some(Duration::ZERO) {
             self.open_reactor();
+        } else {
+            // Before the doorbell is read: a handler this releases posts to it.
+            self.release_stuck_signals();
         }
         // Posted before the doorbell existed, or since the last look: look, do not sleep.
         let rung = self.mailbox.rung();

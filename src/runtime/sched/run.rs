@@ -7,7 +7,7 @@ use super::thread::{Co, State, Suspend};
 use super::{with, Scheduler};
 use crate::runtime::stack::{gap_check_needed, gap_untouched_below};
 use crate::runtime::wait::{ThreadId, MAIN};
-use crate::runtime::{errno, overflow, tcb};
+use crate::runtime::{errno, handler, overflow, tcb};
 use corosensei::CoroutineResult;
 use std::time::{Duration, Instant};
 
@@ -37,7 +37,10 @@ pub(super) fn run_loop() {
 /// Leaves the current thread (already marked Parked or queued as Ready) until the
 /// scheduler picks it again. The stdio locks it holds are free meanwhile.
 pub(super) fn switch_out() {
+    let sp = handler::stack_pointer();
     let lent = with(|s| {
+        // The mask it leaves with is the one it comes back with.
+        s.settle_handler_jumps(sp);
         let locks = &mut s.threads[s.current as usize].stdio_locks;
         if locks.is_empty() {
             return Vec::new();
