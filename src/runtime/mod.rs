@@ -9,6 +9,7 @@ pub mod fdtable;
 pub mod futex;
 pub mod interrupt;
 pub mod keys;
+pub mod monitor;
 pub mod offload;
 pub mod os_thread;
 pub mod overflow;

@@ -38,7 +38,7 @@ use super::stack::{
     gap_check_needed, gap_untouched_below, round_stack_size, GreenStack, StackKind, StackPool,
 };
 use super::timer::Timers;
-use super::{errno, futex, interrupt, os_thread, overflow, tcb};
+use super::{errno, futex, interrupt, monitor, os_thread, overflow, tcb};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use rustix::io::Errno;
 use std::collections::VecDeque;
@@ -340,6 +340,9 @@ pub struct Scheduler {
     tls: Tls,
     /// The OS thread it runs on.
     os_tid: rustix::thread::Pid,
+    /// What the preemption monitor watches of this worker: the run loop bumps its
+    /// dispatch count and says when it waits idle (see monitor.rs).
+    worker: &'static monitor::Worker,
 }
 
 /// Dispatches between two non-blocking looks at epoll when threads are always ready.
@@ -521,6 +524,7 @@ pub fn init_current_thread(config: Config) {
         preempted_turn: Instant::now(),
         tls: Tls::Undecided(config.tls),
         os_tid: os_thread,
+        worker: &monitor::WORKER,
     });
     let sched = Box::into_raw(sched);
     os_thread::set_sched_word(sched as usize);
@@ -812,6 +816,7 @@ impl Scheduler {
                 self.poll_io(Some(Duration::ZERO));
             }
             if let Some(tid) = self.pop_ready() {
+                self.worker.dispatched();
                 self.dispatches_since_poll += 1;
                 self.unparked_calls = 0;
                 self.slice_start = None;
@@ -844,7 +849,9 @@ impl Scheduler {
             // While everyone waits, a signal is deliverable if any thread accepts it.
             let idle_mask = self.idle_mask();
             self.apply_mask(idle_mask);
+            self.worker.idle(true);
             self.poll_io(timeout);
+            self.worker.idle(false);
         }
     }
 
@@ -1515,9 +1522,15 @@ pub fn completed_without_parking() {
             }
         }
     });
-    if !due {
-        return;
+    if due {
+        step_aside();
     }
+}
+
+/// The current thread, which stays ready, waits (in `preempted`) while the ready threads
+/// run, for up to a slice; it goes on at once if none is ready after a look at epoll and
+/// the timers.
+fn step_aside() {
     let others_ready = with(|s| {
         if !s.others_ready() {
             return false;
@@ -1534,6 +1547,31 @@ pub fn completed_without_parking() {
     if others_ready {
         switch_keeping_errno();
     }
+}
+
+/// The preemption signal interrupted the current thread in the program's code (the
+/// handler checked where, see monitor.rs): it steps aside (see [`step_aside`]) if this is a
+/// safe point for the scheduler too. Not if a scheduler section runs, nor unless the
+/// thread runs on its own stack (`sp`, the interrupted stack pointer) with its own signal
+/// mask (`mask`, the interrupted one: a program's handler running adds its signal and
+/// sa_mask). Says whether it was a safe point.
+pub fn preempt(sp: usize, mask: u64) -> bool {
+    let sched = current_sched();
+    // SAFETY: the scheduler is never freed; only this OS thread uses it; a bool read
+    // through the raw pointer, no reference made while a section may hold one.
+    if sched.is_null() || unsafe { std::ptr::addr_of!((*sched).lent).read_volatile() } {
+        return false;
+    }
+    let safe = with(|s| {
+        let t = &s.threads[s.current as usize];
+        let (bottom, size) = t.stack;
+        let own_stack = s.current == MAIN || (bottom..bottom + size).contains(&sp);
+        t.state == State::Running && own_stack && mask == t.sigmask && s.applied_mask == mask
+    });
+    if safe {
+        step_aside();
+    }
+    safe
 }
 
 /// The current green thread is about to end: with a TCB of its own, its C++ and Rust
