@@ -1472,19 +1472,7 @@ pub fn sleep_until(deadline: Instant) -> Wake {
 
 /// Lets every other ready thread run once before the current one continues.
 pub fn yield_now() {
-    let others_ready = with(|s| {
-        if !s.others_ready() {
-            return false;
-        }
-        let me = s.current;
-        s.stats.parks[Reason::Yield as usize] += 1;
-        s.threads[me as usize].state = State::Ready;
-        s.run_queue.push_back(me);
-        true
-    });
-    if others_ready {
-        switch_keeping_errno();
-    }
+    step_aside(Behind::AllReady);
 }
 
 /// How long a thread may run through hooked calls that never wait while others are
@@ -1523,14 +1511,22 @@ pub fn completed_without_parking() {
         }
     });
     if due {
-        step_aside();
+        step_aside(Behind::ForASlice);
     }
 }
 
-/// The current thread, which stays ready, waits (in `preempted`) while the ready threads
-/// run, for up to a slice; it goes on at once if none is ready after a look at epoll and
-/// the timers.
-fn step_aside() {
+/// Where a thread that steps aside waits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Behind {
+    /// At the back of the run queue: every thread ready now runs first.
+    AllReady,
+    /// In `preempted`: the ready threads run for up to a slice, then it runs again.
+    ForASlice,
+}
+
+/// The current thread, which stays ready, lets others run (waiting as `behind` says); it
+/// goes on at once if none is ready after a look at epoll and the timers.
+fn step_aside(behind: Behind) {
     let others_ready = with(|s| {
         if !s.others_ready() {
             return false;
@@ -1538,10 +1534,15 @@ fn step_aside() {
         let me = s.current;
         s.stats.parks[Reason::Yield as usize] += 1;
         s.threads[me as usize].state = State::Ready;
-        if s.preempted.is_empty() {
-            s.preempted_turn = Instant::now();
+        match behind {
+            Behind::AllReady => s.run_queue.push_back(me),
+            Behind::ForASlice => {
+                if s.preempted.is_empty() {
+                    s.preempted_turn = Instant::now();
+                }
+                s.preempted.push_back(me);
+            }
         }
-        s.preempted.push_back(me);
         true
     });
     if others_ready {
@@ -1550,8 +1551,8 @@ fn step_aside() {
 }
 
 /// The preemption signal interrupted the current thread in the program's code (the
-/// handler checked where, see monitor.rs): it steps aside (see [`step_aside`]) if this is a
-/// safe point for the scheduler too. Not if a scheduler section runs, nor unless the
+/// handler checked where, see monitor.rs): it steps aside behind every ready thread (it
+/// had a whole slice) if this is a safe point for the scheduler too. Not if a scheduler section runs, nor unless the
 /// thread runs on its own stack (`sp`, the interrupted stack pointer) with its own signal
 /// mask (`mask`, the interrupted one: a program's handler running adds its signal and
 /// sa_mask). Says whether it was a safe point.
@@ -1566,10 +1567,16 @@ pub fn preempt(sp: usize, mask: u64) -> bool {
         let t = &s.threads[s.current as usize];
         let (bottom, size) = t.stack;
         let own_stack = s.current == MAIN || (bottom..bottom + size).contains(&sp);
-        t.state == State::Running && own_stack && mask == t.sigmask && s.applied_mask == mask
+        let safe =
+            t.state == State::Running && own_stack && mask == t.sigmask && s.applied_mask == mask;
+        if safe {
+            // Sleepers whose deadline passed and threads whose fds are ready run first.
+            s.poll_io(Some(Duration::ZERO));
+        }
+        safe
     });
     if safe {
-        step_aside();
+        step_aside(Behind::AllReady);
     }
     safe
 }
