@@ -21,6 +21,10 @@ use cdylib_tests::*;
 /// Cases that behave differently greenified, with the reason (see the README's limits).
 const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     (
+        "lazy_thread_join_without_io",
+        "from the first green thread on, the preemption monitor is an OS thread of greenify's",
+    ),
+    (
         "ids_proc_self_task_lists_threads",
         "/proc/self/task lists the OS threads: all green threads share one",
     ),

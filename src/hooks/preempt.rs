@@ -137,7 +137,10 @@ fn interrupted(context: &ucontext_t) -> (usize, usize, u64) {
         context.uc_mcontext.gregs[libc::REG_RSP as usize] as usize,
     );
     #[cfg(target_arch = "aarch64")]
-    let (pc, sp) = (context.uc_mcontext.pc as usize, context.uc_mcontext.sp as usize);
+    let (pc, sp) = (
+        context.uc_mcontext.pc as usize,
+        context.uc_mcontext.sp as usize,
+    );
     (pc, sp, mask)
 }
 

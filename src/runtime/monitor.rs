@@ -17,9 +17,11 @@
 //! Before it interrupts, the monitor checks that the worker is computing, not blocked in the
 //! kernel in a call no hook saw (a raw futex, a read of a slow file): there a signal could
 //! end the call with EINTR, which the program would see. The worker's per-thread CPU clock
-//! must have advanced by at least a quarter of the wall time since the slice began (a
-//! blocked thread's advances by nothing; a spinner's by all of it, less what other
-//! processes take on a loaded machine). A blocked worker is counted in the stats.
+//! must advance by at least a quarter of the wall time over a 200 us sample just before
+//! the signal (a blocked thread's advances by nothing; a spinner's by all of it, less
+//! what other processes take on a loaded machine): a thread that computed for most of
+//! its slice and then blocked is not signalled. A blocked worker is counted in the
+//! stats.
 //!
 //! Otherwise it sends the worker [`SIGNAL`] with [`rt_tgsigqueueinfo`]: `si_code` SI_QUEUE,
 //! our pid and [`MAGIC`] in `si_value`, and sets the worker's `requested` flag, so that the
@@ -46,12 +48,14 @@ use Ordering::{Relaxed, SeqCst};
 /// own SIGURG disposition is kept and honoured by the handler.
 pub const SIGNAL: i32 = libc::SIGURG;
 /// `si_value` of greenify's own preemption signals ("grnfy").
-pub const MAGIC: u64 = 0x6772_6e66_79;
+pub const MAGIC: u64 = 0x0067_726e_6679;
 
 /// After this many looks that found the worker idle, the monitor sleeps until it wakes.
 const IDLE_LOOKS: u32 = 5;
 /// How soon the monitor tries again after the handler found no safe point.
 const RETRY: Duration = Duration::from_millis(1);
+/// How long the monitor watches the worker's CPU clock before it signals.
+const SAMPLE: Duration = Duration::from_micros(200);
 /// The longest look interval while the worker is idle but not yet for long.
 const IDLE_TICK_MAX: Duration = Duration::from_millis(10);
 
@@ -156,7 +160,9 @@ pub fn start(slice: Duration, own_code: usize) {
         .spawn(move || watch(&WORKER, slice));
     sigprocmask(libc::SIG_SETMASK, &previous);
     if let Err(e) = spawned {
-        ::log::warn!("cannot start the preemption monitor ({e}): threads that never wait are not preempted");
+        ::log::warn!(
+            "cannot start the preemption monitor ({e}): threads that never wait are not preempted"
+        );
     }
 }
 
@@ -186,7 +192,6 @@ fn watch(worker: &Worker, slice: Duration) {
     let clock = cpu_clock(tid);
     let mut seen = worker.dispatches.load(Relaxed);
     let mut since = Instant::now();
-    let mut cpu_since = cpu_time(clock);
     let mut idle_looks = 0u32;
     loop {
         let state = worker.state.load(SeqCst);
@@ -196,7 +201,6 @@ fn watch(worker: &Worker, slice: Duration) {
             let unchanged = dispatches == seen;
             seen = dispatches;
             since = now;
-            cpu_since = cpu_time(clock);
             if state == RUNNING {
                 idle_looks = 0;
                 sleep_on(&worker.state, RUNNING, Some(look_interval(slice)));
@@ -221,14 +225,13 @@ fn watch(worker: &Worker, slice: Duration) {
             sleep_on(&worker.state, RUNNING, Some(slice - ran));
             continue;
         }
-        let cpu = cpu_time(clock);
-        let computed = Duration::from_nanos(cpu.saturating_sub(cpu_since));
-        if computed * 4 < ran {
+        if !computing(worker, clock) {
             // Blocked in the kernel: a signal could end its call with EINTR.
             BLOCKED_SIGHTINGS.fetch_add(1, Relaxed);
-            since = now;
-            cpu_since = cpu;
-            sleep_on(&worker.state, RUNNING, Some(slice));
+            sleep_on(&worker.state, RUNNING, Some(look_interval(slice)));
+            continue;
+        }
+        if worker.dispatches.load(Relaxed) != seen || worker.state.load(SeqCst) != RUNNING {
             continue;
         }
         scan_modules();
@@ -238,6 +241,17 @@ fn watch(worker: &Worker, slice: Duration) {
         }
         sleep_on(&worker.state, RUNNING, Some(RETRY));
     }
+}
+
+/// Whether the worker computes right now: its CPU clock advances by at least a quarter of
+/// the wall time over a short sample. A thread blocked in the kernel gets none; a
+/// spinner all of it, less what other processes take on a loaded machine (if they take
+/// it all, the worker is seen blocked and the monitor looks again shortly).
+fn computing(worker: &Worker, clock: i32) -> bool {
+    let (cpu, start) = (cpu_time(clock), Instant::now());
+    sleep_on(&worker.state, RUNNING, Some(SAMPLE));
+    let computed = Duration::from_nanos(cpu_time(clock).saturating_sub(cpu));
+    computed * 4 >= start.elapsed()
 }
 
 /// How often the monitor looks while the worker switches: a quarter slice, so a thread is
@@ -503,9 +517,9 @@ mod tests {
     fn libc_code_is_excluded_and_this_test_is_not() {
         OWN_CODE.store(usize::MAX, SeqCst);
         scan_modules();
-        assert!(in_excluded_code(libc::getpid as usize));
+        assert!(in_excluded_code(libc::getpid as *const () as usize));
         assert!(!in_excluded_code(
-            libc_code_is_excluded_and_this_test_is_not as usize
+            libc_code_is_excluded_and_this_test_is_not as *const () as usize
         ));
     }
 }
