@@ -9,6 +9,9 @@
 //! - `dispatches`, bumped by the run loop at every dispatch (one plain store). The monitor
 //!   notes when it first saw the current value: a value unchanged for a slice (10 ms,
 //!   `GREENIFY_SLICE_MS`) means one thread has run that long.
+//! - `next_timer`: the earliest deadline of a parked thread's timer. When it passes, the
+//!   running thread's slice ends there (a sleeper whose time came runs as soon as it
+//!   would natively, where the kernel's timer interrupt preempts a spinning thread).
 //! - `state`: whether the worker is in its idle wait. The monitor then does not signal it,
 //!   and, once the worker has stayed idle a while, sleeps on that word until the worker
 //!   wakes it as it leaves the wait (the worker makes that system call only then): an idle
@@ -74,6 +77,9 @@ pub struct Worker {
     state: AtomicU32,
     /// A preemption signal was sent and no handler looked at it yet.
     requested: AtomicBool,
+    /// The earliest deadline of its parked threads' timers, in nanoseconds since
+    /// [`epoch`] (u64::MAX: none); may be one that no longer matters.
+    next_timer: AtomicU64,
 }
 
 impl Worker {
@@ -83,6 +89,7 @@ impl Worker {
             dispatches: AtomicU32::new(0),
             state: AtomicU32::new(RUNNING),
             requested: AtomicBool::new(false),
+            next_timer: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -94,6 +101,26 @@ impl Worker {
             .store(self.dispatches.load(Relaxed).wrapping_add(1), Relaxed);
     }
 
+    /// A parked thread armed a timer for `deadline`.
+    #[inline]
+    pub fn timer_armed(&self, deadline: Instant) {
+        self.next_timer.fetch_min(since_epoch(deadline), Relaxed);
+    }
+
+    /// The scheduler expired the due timers: `next` is the earliest left.
+    #[inline]
+    pub fn timers_expired(&self, next: Option<Instant>) {
+        self.next_timer
+            .store(next.map_or(u64::MAX, since_epoch), Relaxed);
+    }
+
+    fn next_timer(&self) -> Instant {
+        match self.next_timer.load(Relaxed) {
+            u64::MAX => epoch() + Duration::from_secs(1 << 32),
+            nanos => epoch() + Duration::from_nanos(nanos),
+        }
+    }
+
     /// The worker enters (`true`) or leaves its idle wait.
     #[inline]
     pub fn idle(&self, idle: bool) {
@@ -103,6 +130,16 @@ impl Worker {
             futex_wake(&self.state);
         }
     }
+}
+
+/// The time [`Worker::next_timer`] counts from.
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn since_epoch(t: Instant) -> u64 {
+    t.saturating_duration_since(epoch()).as_nanos() as u64
 }
 
 /// Today's one worker: the OS thread that runs the scheduler.
@@ -172,6 +209,7 @@ pub fn after_fork_child() {
     STARTED.store(false, SeqCst);
     WORKER.state.store(RUNNING, SeqCst);
     WORKER.requested.store(false, SeqCst);
+    WORKER.next_timer.store(u64::MAX, SeqCst);
 }
 
 /// The handler's side: takes the calling worker's "preemption requested" flag.
@@ -190,8 +228,10 @@ pub fn preempted() {
 fn watch(worker: &Worker, slice: Duration) {
     let tid = worker.os_tid.load(SeqCst);
     let clock = cpu_clock(tid);
+    let look = look_interval(slice);
     let mut seen = worker.dispatches.load(Relaxed);
     let mut since = Instant::now();
+    let mut cpu_since = cpu_time(clock);
     let mut idle_looks = 0u32;
     loop {
         let state = worker.state.load(SeqCst);
@@ -201,14 +241,15 @@ fn watch(worker: &Worker, slice: Duration) {
             let unchanged = dispatches == seen;
             seen = dispatches;
             since = now;
+            cpu_since = cpu_time(clock);
             if state == RUNNING {
                 idle_looks = 0;
-                sleep_on(&worker.state, RUNNING, Some(look_interval(slice)));
+                sleep_on(&worker.state, RUNNING, Some(look));
                 continue;
             }
             idle_looks = if unchanged { idle_looks + 1 } else { 0 };
             if idle_looks < IDLE_LOOKS {
-                let tick = look_interval(slice) * (1 << idle_looks.min(4));
+                let tick = look * (1 << idle_looks.min(4));
                 sleep_on(&worker.state, state, Some(tick.min(IDLE_TICK_MAX)));
             } else if state == IDLE_WATCHED
                 || worker
@@ -220,15 +261,24 @@ fn watch(worker: &Worker, slice: Duration) {
             }
             continue;
         }
-        let ran = now.saturating_duration_since(since);
-        if ran < slice {
-            sleep_on(&worker.state, RUNNING, Some(slice - ran));
+        // The slice ends after `slice`, or earlier when a parked thread's timer is due.
+        let end = (since + slice).min(worker.next_timer());
+        if now < end {
+            sleep_on(&worker.state, RUNNING, Some((end - now).min(look)));
             continue;
         }
         if !computing(worker, clock) {
-            // Blocked in the kernel: a signal could end its call with EINTR.
-            BLOCKED_SIGHTINGS.fetch_add(1, Relaxed);
-            sleep_on(&worker.state, RUNNING, Some(look_interval(slice)));
+            // Not on a CPU just now: blocked in the kernel (a signal could end its call
+            // with EINTR), or waiting for a CPU on a loaded machine. Blocked, its CPU
+            // clock fell behind over the whole slice too.
+            let ran = Instant::now().saturating_duration_since(since);
+            let computed = Duration::from_nanos(cpu_time(clock).saturating_sub(cpu_since));
+            if computed * 4 < ran {
+                BLOCKED_SIGHTINGS.fetch_add(1, Relaxed);
+                sleep_on(&worker.state, RUNNING, Some(look));
+            } else {
+                sleep_on(&worker.state, RUNNING, Some(RETRY));
+            }
             continue;
         }
         if worker.dispatches.load(Relaxed) != seen || worker.state.load(SeqCst) != RUNNING {
@@ -245,8 +295,7 @@ fn watch(worker: &Worker, slice: Duration) {
 
 /// Whether the worker computes right now: its CPU clock advances by at least a quarter of
 /// the wall time over a short sample. A thread blocked in the kernel gets none; a
-/// spinner all of it, less what other processes take on a loaded machine (if they take
-/// it all, the worker is seen blocked and the monitor looks again shortly).
+/// spinner all of it, less what other processes take on a loaded machine.
 fn computing(worker: &Worker, clock: i32) -> bool {
     let (cpu, start) = (cpu_time(clock), Instant::now());
     sleep_on(&worker.state, RUNNING, Some(SAMPLE));

@@ -671,6 +671,7 @@ impl Scheduler {
             interrupt::take(|i| self.interrupt(i));
         }
         self.timers.expire(Instant::now(), |key| woken.push(key));
+        self.worker.timers_expired(self.timers.next_deadline());
         for key in woken.drain(..) {
             self.ready(key, Wake::TimedOut);
         }
@@ -1175,6 +1176,7 @@ fn park_as(reason: Reason, deadline: Option<Instant>, interrupts: Interrupts) ->
         if let Some(deadline) = deadline {
             let key = s.key(me);
             s.timers.arm(deadline, key);
+            s.worker.timer_armed(deadline);
             s.timed_waits += 1;
         }
         s.threads[me as usize].state = State::Parked;
