@@ -273,9 +273,11 @@ pub unsafe extern "C" fn sigaction(
         }
         if stood_in {
             super::preempt::set_program_action(&wanted);
-        // SAFETY: installs the (wrapped) action.
-        } else if unsafe { real::sigaction(sig, &wanted, std::ptr::null_mut()) } != 0 {
-            return -1;
+        } else {
+            // SAFETY: installs the (wrapped) action.
+            if unsafe { real::sigaction(sig, &wanted, std::ptr::null_mut()) } != 0 {
+                return -1;
+            }
         }
     }
     if !old.is_null() {

@@ -1554,10 +1554,10 @@ fn step_aside(behind: Behind) {
 
 /// The preemption signal interrupted the current thread in the program's code (the
 /// handler checked where, see monitor.rs): it steps aside behind every ready thread (it
-/// had a whole slice) if this is a safe point for the scheduler too. Not if a scheduler section runs, nor unless the
-/// thread runs on its own stack (`sp`, the interrupted stack pointer) with its own signal
-/// mask (`mask`, the interrupted one: a program's handler running adds its signal and
-/// sa_mask). Says whether it was a safe point.
+/// had a whole slice) if this is a safe point for the scheduler too: no scheduler
+/// section runs, and the thread runs on its own stack (`sp`, the interrupted stack
+/// pointer) with its own signal mask (`mask`, the interrupted one: a program's handler
+/// running adds its signal and sa_mask). Says whether it was a safe point.
 pub fn preempt(sp: usize, mask: u64) -> bool {
     let sched = current_sched();
     // SAFETY: the scheduler is never freed; only this OS thread uses it; a bool read
