@@ -20,7 +20,10 @@
 use crate::real;
 use crate::runtime::{self, monitor};
 use libc::{c_int, c_void, siginfo_t, ucontext_t};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicU64, AtomicUsize,
+    Ordering::{Relaxed, SeqCst},
+};
 
 /// The program's action for SIGURG while greenify's handler stands in (as installed at
 /// kernel level: a function of the program's is signal.rs's trampoline by then).
@@ -40,7 +43,12 @@ pub fn thread_spawned() {
         return;
     };
     install();
-    monitor::start(slice, on_signal as *const () as usize);
+    monitor::start(slice, on_signal as *const () as usize, in_program);
+}
+
+/// Whether the scheduler's OS thread runs the program's code (read by the monitor).
+fn in_program() -> bool {
+    super::SCHEDULER_MODE.load(Relaxed) == super::APPLICATION
 }
 
 fn install() {

@@ -26,6 +26,10 @@
 //! its slice and then blocked is not signalled. A blocked worker is counted in the
 //! stats.
 //!
+//! Nor does it signal a worker inside greenify's calls: the kernel ends even a zero-timeout
+//! poll with EINTR when a handler runs, and a thread that loops on calls that never wait
+//! steps aside on its own there (see `sched::completed_without_parking`).
+//!
 //! Otherwise it sends the worker [`SIGNAL`] with [`rt_tgsigqueueinfo`]: `si_code` SI_QUEUE,
 //! our pid and [`MAGIC`] in `si_value`, and sets the worker's `requested` flag, so that the
 //! handler (hooks/preempt.rs) tells it from a SIGURG the program receives. The handler
@@ -176,9 +180,11 @@ pub fn started() -> bool {
 }
 
 /// Starts the monitor of the calling worker, once per process: `slice` is how long a thread
-/// may run without a switch. `own_code` is an address in greenify's code. Called on the
-/// worker's OS thread.
-pub fn start(slice: Duration, own_code: usize) {
+/// may run without a switch. `own_code` is an address in greenify's code; `in_program`
+/// tells whether the worker runs the program's code now (outside greenify's calls, where
+/// a signal would only end the call greenify makes with EINTR). Called on the worker's
+/// OS thread.
+pub fn start(slice: Duration, own_code: usize, in_program: fn() -> bool) {
     if STARTED.swap(true, SeqCst) {
         return;
     }
@@ -194,7 +200,7 @@ pub fn start(slice: Duration, own_code: usize) {
     let spawned = std::thread::Builder::new()
         .name("greenify-monitor".into())
         .stack_size(64 << 10)
-        .spawn(move || watch(&WORKER, slice));
+        .spawn(move || watch(&WORKER, slice, in_program));
     sigprocmask(libc::SIG_SETMASK, &previous);
     if let Err(e) = spawned {
         ::log::warn!(
@@ -225,7 +231,7 @@ pub fn preempted() {
 }
 
 /// The monitor's loop for `worker`.
-fn watch(worker: &Worker, slice: Duration) {
+fn watch(worker: &Worker, slice: Duration, in_program: fn() -> bool) {
     let tid = worker.os_tid.load(SeqCst);
     let clock = cpu_clock(tid);
     let look = look_interval(slice);
@@ -265,6 +271,11 @@ fn watch(worker: &Worker, slice: Duration) {
         let end = (since + slice).min(worker.next_timer());
         if now < end {
             sleep_on(&worker.state, RUNNING, Some((end - now).min(look)));
+            continue;
+        }
+        if !in_program() {
+            // In greenify's calls: those that never wait step aside on their own.
+            sleep_on(&worker.state, RUNNING, Some(look));
             continue;
         }
         if !computing(worker, clock) {
