@@ -23,14 +23,16 @@
 //! must advance by at least a quarter of the wall time over a 200 us sample just before
 //! the signal (a blocked thread's advances by nothing; a spinner's by all of it, less
 //! what other processes take on a loaded machine): a thread that computed for most of
-//! its slice and then blocked is not signalled. A blocked worker is counted in the
-//! stats.
+//! its slice and then blocked is not signalled. When the sample shows no progress, the
+//! CPU time of the whole slice tells a blocked worker (counted in the stats, looked at
+//! again a quarter slice later) from one that waits for a CPU on a loaded machine (looked
+//! at again a millisecond later).
 //!
 //! Nor does it signal a worker inside greenify's calls: the kernel ends even a zero-timeout
 //! poll with EINTR when a handler runs, and a thread that loops on calls that never wait
 //! steps aside on its own there (see `sched::completed_without_parking`).
 //!
-//! Otherwise it sends the worker [`SIGNAL`] with [`rt_tgsigqueueinfo`]: `si_code` SI_QUEUE,
+//! Otherwise it sends the worker [`SIGNAL`] with `rt_tgsigqueueinfo(2)`: `si_code` SI_QUEUE,
 //! our pid and [`MAGIC`] in `si_value`, and sets the worker's `requested` flag, so that the
 //! handler (hooks/preempt.rs) tells it from a SIGURG the program receives. The handler
 //! switches away only at a safe point; otherwise the monitor tries again a millisecond later.
@@ -41,8 +43,6 @@
 //!
 //! In a child of fork the monitor does not exist: the child starts its own when it next
 //! creates a thread.
-//!
-//! [`rt_tgsigqueueinfo`]: https://man7.org/linux/man-pages/man2/rt_tgsigqueueinfo.2.html
 
 use super::raw;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
