@@ -88,6 +88,15 @@ fn wait_loop(
     interests: impl FnOnce() -> Vec<(i32, Interest)>,
     deadline: Option<Instant>,
 ) -> c_int {
+    // The kernel ends even a zero-timeout look with EINTR when any handler runs: one that
+    // only greenify's preemption signal ended (no handler of the program's ran) looks again.
+    let mut check = move || loop {
+        let handled = super::signal::handled();
+        let result = check();
+        if result != -1 || super::errno() != libc::EINTR || super::signal::handled() != handled {
+            return result;
+        }
+    };
     let first = check();
     if first != 0 || deadline.is_some_and(|d| Instant::now() >= d) {
         runtime::sched::completed_without_parking();

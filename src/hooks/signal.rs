@@ -276,6 +276,8 @@ pub unsafe extern "C" fn sigaction(
     if unsafe { real::sigaction(sig, std::ptr::null(), &mut current) } != 0 {
         return -1;
     }
+    // The preemption signal's handler stands in for the program's (see preempt.rs).
+    let stood_in = super::preempt::program_action(sig, &mut current);
     if current.sa_sigaction == trampoline as *const () as usize {
         current.sa_sigaction = HANDLERS[i].load(SeqCst);
         current.sa_flags =
@@ -291,9 +293,13 @@ pub unsafe extern "C" fn sigaction(
             wanted.sa_sigaction = trampoline as *const () as usize;
             wanted.sa_flags |= libc::SA_SIGINFO;
         }
-        // SAFETY: installs the (wrapped) action.
-        if unsafe { real::sigaction(sig, &wanted, std::ptr::null_mut()) } != 0 {
-            return -1;
+        if stood_in {
+            super::preempt::set_program_action(&wanted);
+        } else {
+            // SAFETY: installs the (wrapped) action.
+            if unsafe { real::sigaction(sig, &wanted, std::ptr::null_mut()) } != 0 {
+                return -1;
+            }
         }
     }
     if !old.is_null() {

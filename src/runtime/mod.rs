@@ -10,6 +10,7 @@ pub mod futex;
 pub mod handler;
 pub mod interrupt;
 pub mod keys;
+pub mod monitor;
 pub mod offload;
 pub mod os_thread;
 pub mod overflow;

@@ -162,6 +162,7 @@ impl Scheduler {
             interrupt::take(|i| self.interrupt(i));
         }
         self.timers.expire(Instant::now(), |key| woken.push(key));
+        self.worker.timers_expired(self.timers.next_deadline());
         for key in woken.drain(..) {
             self.ready(key, Wake::TimedOut);
         }

@@ -80,14 +80,14 @@ pub use signals::{
     apply_interruptions, current_for_signal, enter_handler, hold_handlers, leave_handler,
     set_handler_action, sigmask, signal_is_for_current, take_due_handlers,
 };
-pub use slice::{completed_without_parking, yield_now};
+pub use slice::{completed_without_parking, preempt, yield_now};
 pub use stats::{stats, Stats};
 pub use tls::{os_thread_tcb, thread_exiting};
 
 use crate::runtime::reactor::Reactor;
 use crate::runtime::stack::StackPool;
 use crate::runtime::timer::Timers;
-use crate::runtime::{futex, os_thread, overflow};
+use crate::runtime::{futex, monitor, os_thread, overflow};
 use identity::{os_tid, Identity};
 use signals::os_sigmask;
 use std::collections::VecDeque;
@@ -152,6 +152,9 @@ pub struct Scheduler {
     tls: Tls,
     /// The OS thread it runs on.
     os_tid: rustix::thread::Pid,
+    /// What the preemption monitor watches of this worker: the run loop bumps its
+    /// dispatch count and says when it waits idle (see monitor.rs).
+    worker: &'static monitor::Worker,
 }
 
 /// The calling OS thread's scheduler (from a word of the TCB that every green TCB
@@ -208,6 +211,7 @@ pub fn init_current_thread(config: Config) {
         preempted_turn: Instant::now(),
         tls: Tls::Undecided(config.tls),
         os_tid: os_thread,
+        worker: &monitor::WORKER,
     });
     let sched = Box::into_raw(sched);
     os_thread::set_sched_word(sched as usize);

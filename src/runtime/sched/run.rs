@@ -117,6 +117,7 @@ impl Scheduler {
                 self.poll_io(Some(Duration::ZERO));
             }
             if let Some(tid) = self.pop_ready() {
+                self.worker.dispatched();
                 self.dispatches_since_poll += 1;
                 self.unparked_calls = 0;
                 self.slice_start = None;
@@ -149,7 +150,9 @@ impl Scheduler {
             // While everyone waits, a signal is deliverable if any thread accepts it.
             let idle_mask = self.idle_mask();
             self.apply_mask(idle_mask);
+            self.worker.idle(true);
             self.poll_io(timeout);
+            self.worker.idle(false);
         }
     }
 
