@@ -91,3 +91,31 @@ fn cpython_can_interrupt_tight_loops() {
     assert!(out.stdout.contains("Result: SUCCESS"), "{}", out.report());
     assert!(stat(&out.stats(), "preemptions") >= 1, "{}", out.report());
 }
+
+/// CPython's signal stress tests: handlers run at once while a lone main thread never
+/// parks (their interruptions fill greenify's queue), then signals land inside greenify's
+/// sections. It aborted with "scheduler re-entered" in about one run in six; the runs
+/// repeat so that a regression shows.
+#[test]
+fn cpython_signal_stress_delivery() {
+    let _serial = shared();
+    for _ in 0..8 {
+        let out = Cmd::new(python3())
+            .args([
+                "-m",
+                "test",
+                "test_signal",
+                "-m",
+                "test_stress_delivery_simultaneous",
+                "-m",
+                "test_stress_delivery_dependent",
+                "-m",
+                "test_stress_modifying_handlers",
+            ])
+            .greenified()
+            .timeout(Duration::from_secs(120))
+            .run();
+        out.assert_success();
+        assert!(out.stdout.contains("Result: SUCCESS"), "{}", out.report());
+    }
+}

@@ -91,6 +91,7 @@ use crate::runtime::{futex, monitor, os_thread, overflow};
 use identity::{os_tid, Identity};
 use signals::os_sigmask;
 use std::collections::VecDeque;
+use std::sync::atomic::{compiler_fence, Ordering::SeqCst};
 use std::time::Instant;
 use thread::{State, Thread};
 use tls::Tls;
@@ -233,11 +234,19 @@ fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
     // SAFETY: the pointer comes from Box::into_raw and is never freed. Only this OS
     // thread uses it, and `lent` makes the reference below the only one while `f` runs.
     unsafe {
-        if std::mem::replace(&mut (*sched).lent, true) {
+        let lent = std::ptr::addr_of_mut!((*sched).lent);
+        if lent.read_volatile() {
             overflow::die("greenify: runtime: scheduler re-entered");
         }
+        // Signal handlers read `lent` to stay out of a section they interrupted: it must
+        // really be set for the whole section. A plain store that nothing in the section
+        // reads was elided when the section was inlined (a signal handler then entered
+        // the scheduler inside it: CPython's test_stress_delivery_simultaneous).
+        lent.write_volatile(true);
+        compiler_fence(SeqCst);
         let result = f(&mut *sched);
-        (*sched).lent = false;
+        compiler_fence(SeqCst);
+        lent.write_volatile(false);
         result
     }
 }
