@@ -168,15 +168,7 @@ unsafe fn forward(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
         block |= 1 << (sig - 1);
     }
     let previous = monitor::sigprocmask(libc::SIG_BLOCK, &block);
-    if flags & libc::SA_SIGINFO != 0 {
-        // SAFETY: installed by the program (or signal.rs) as an SA_SIGINFO handler.
-        let f: extern "C" fn(c_int, *mut siginfo_t, *mut c_void) =
-            unsafe { std::mem::transmute(handler) };
-        f(sig, info, context);
-    } else {
-        // SAFETY: installed as a plain handler.
-        let f: extern "C" fn(c_int) = unsafe { std::mem::transmute(handler) };
-        f(sig);
-    }
+    // SAFETY: the program's handler, installed with these flags, and the kernel's arguments.
+    unsafe { super::signal::call(handler, flags, sig, info, context) };
     monitor::sigprocmask(libc::SIG_SETMASK, &previous);
 }

@@ -146,7 +146,7 @@ fn raised_here(info: *const siginfo_t) -> bool {
 }
 
 /// Calls the program's handler as the kernel would.
-unsafe fn call(
+pub(super) unsafe fn call(
     handler: usize,
     flags: c_int,
     sig: c_int,
