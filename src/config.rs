@@ -7,12 +7,14 @@
 //! | GREENIFY_LOG | off, error, warn, info, debug, trace | warn |
 //! | GREENIFY_OFFLOAD_FILES | `1`: reads and writes of regular files run on helper threads (a slow disk then stalls only the calling thread) | off: inline, from the page cache |
 //! | GREENIFY_GUARD_PAGES | how many stacks get a guard page (the rest a write-protected or checked gap) | what vm.max_map_count affords |
+//! | GREENIFY_SLICE_MS | how long a green thread may run without a switch before the monitor preempts it; `0`: never | 10 |
 //! | GREENIFY_TLS | `on`: every green thread has its own TCB and TLS; `off`: all share the OS thread's; `auto`: on when a loaded module other than libc has TLS of its own when the first thread is created | auto |
 //! | GREENIFY_WORKERS | how many OS threads run green threads (from the first thread created on; `1`: only the program's own) | the CPUs in the process's affinity mask |
 
 use std::ffi::CStr;
 
 pub const DEFAULT_STACK_SIZE: usize = 256 << 10;
+pub const DEFAULT_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// GREENIFY_TLS: whether green threads get TCBs (and TLS) of their own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +35,8 @@ pub struct Config {
     /// Regular-file reads and writes go to helper threads.
     pub offload_files: bool,
     pub tls: Tls,
+    /// How long a thread may run without a switch (None: preemption off).
+    pub slice: Option<std::time::Duration>,
     /// GREENIFY_TLS had another value (warned about, then auto).
     pub tls_bad_value: bool,
     /// GREENIFY_WORKERS (None: the CPUs the process may run on).
@@ -72,8 +76,14 @@ impl Config {
             Some("off") => Ok(Tls::Off),
             Some(_) => Err(Tls::Auto),
         };
+        let slice = match lookup("GREENIFY_SLICE_MS").and_then(|v| v.trim().parse::<u64>().ok()) {
+            None => Some(DEFAULT_SLICE),
+            Some(0) => None,
+            Some(ms) => Some(std::time::Duration::from_millis(ms)),
+        };
         Config {
             stack_size,
+            slice,
             stats,
             log_level,
             guard_pages,
@@ -124,6 +134,7 @@ mod tests {
         assert_eq!(c.guard_pages, None);
         assert!(!c.offload_files);
         assert_eq!(c.tls, Tls::Auto);
+        assert_eq!(c.slice, Some(DEFAULT_SLICE));
         let c = Config::from_lookup(|k| {
             Some(
                 match k {
@@ -131,6 +142,7 @@ mod tests {
                     "GREENIFY_STATS" => "1",
                     "GREENIFY_GUARD_PAGES" => "0",
                     "GREENIFY_TLS" => "off",
+                    "GREENIFY_SLICE_MS" => "0",
                     _ => "debug",
                 }
                 .into(),
@@ -141,6 +153,12 @@ mod tests {
         assert_eq!(c.log_level, ::log::LevelFilter::Debug);
         assert_eq!(c.guard_pages, Some(0));
         assert_eq!(c.tls, Tls::Off);
+        assert_eq!(c.slice, None);
+        let slice = |k: &str| (k == "GREENIFY_SLICE_MS").then(|| "25".to_string());
+        assert_eq!(
+            Config::from_lookup(slice).slice,
+            Some(std::time::Duration::from_millis(25))
+        );
         let on = |v: &'static str| move |k: &str| (k == "GREENIFY_TLS").then(|| v.to_string());
         assert_eq!(Config::from_lookup(on("on")).tls, Tls::On);
         assert_eq!(Config::from_lookup(on("maybe")).tls, Tls::Auto);

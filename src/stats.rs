@@ -44,6 +44,12 @@ extern "C" fn print_at_exit() {
         "greenify stats: threads_created={} peak_alive={} context_switches={} epoll_waits={}",
         stats.threads_created, stats.peak_alive, stats.context_switches, stats.epoll_waits
     );
+    let preemption = runtime::monitor::stats();
+    let _ = write!(
+        line,
+        " preempt_signals={} preemptions={} blocked_worker_sightings={}",
+        preemption.signals, preemption.preemptions, preemption.blocked_sightings
+    );
     for reason in Reason::ALL {
         let _ = write!(
             line,

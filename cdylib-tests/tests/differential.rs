@@ -24,6 +24,14 @@ use cdylib_tests::*;
 /// Cases that behave differently greenified, with the reason (see the README's limits).
 const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     (
+        "handler_on_altstack_waits_while_another_runs_there",
+        "the kernel runs every SA_ONSTACK handler on the OS thread's alternate stack: while one waits, another green thread's SA_ONSTACK handler runs on the same memory",
+    ),
+    (
+        "lazy_thread_join_without_io",
+        "from the first green thread on, the preemption monitor is an OS thread of greenify's",
+    ),
+    (
         "ids_proc_self_task_lists_threads",
         "/proc/self/task lists the OS threads: all green threads share one",
     ),

@@ -531,9 +531,9 @@ fn numpy_python() -> Result<PathBuf, String> {
 }
 
 /// numpy's `linalg.solve` on a 500x500 system and a matrix product, OpenBLAS with 2 threads.
+/// The caller spins on a flag OpenBLAS's worker thread clears: only preemption lets that
+/// thread run (it hung before).
 #[test]
-#[ignore = "hangs greenified until workers, preemption and hand-off land (issue 11): the \
-            caller spins on a flag OpenBLAS's worker thread should clear; run with --ignored"]
 fn numpy_linalg_solve_with_two_openblas_threads() {
     let _g = shared();
     let test = "numpy_linalg_solve_with_two_openblas_threads";

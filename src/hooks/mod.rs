@@ -27,6 +27,7 @@ pub mod memory;
 pub mod net;
 pub mod offloaded;
 pub mod poll;
+pub mod preempt;
 pub mod process;
 pub mod sem;
 pub mod signal;

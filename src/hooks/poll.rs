@@ -45,13 +45,33 @@ pub unsafe fn ts_deadline(ts: *const timespec) -> Result<Option<Instant>, ()> {
     ))))
 }
 
-/// A green caller's zero-timeout poll: a loop of them waits for another thread, which
-/// must get its turn (see runtime::sched::completed_without_parking).
-fn polled_without_waiting(green: &Option<super::Green>, result: c_int) -> c_int {
-    if green.is_some() {
-        runtime::sched::completed_without_parking();
+/// A look that does not wait (`call`, a zero-timeout poll, select or epoll_wait, or a
+/// call a non-green thread makes as it is): for a green caller, looked at again when the
+/// kernel ended it with EINTR and no handler of the program's ran, since only greenify's
+/// preemption signal did (the kernel ends even a zero-timeout look with EINTR when any
+/// handler runs, and the monitor's signal may land just as the thread enters a hook);
+/// natively it never would. A loop of such looks waits for another thread, which must get
+/// its turn (see runtime::sched::completed_without_parking).
+fn polled_without_waiting(green: &Option<super::Green>, call: impl FnMut() -> c_int) -> c_int {
+    if green.is_none() {
+        let mut call = call;
+        return call();
     }
+    let result = look(call);
+    runtime::sched::completed_without_parking();
     result
+}
+
+/// Runs `call`, again while it fails with EINTR that no handler of the program's caused
+/// (see [`polled_without_waiting`]).
+fn look(mut call: impl FnMut() -> c_int) -> c_int {
+    loop {
+        let handled = super::signal::handled();
+        let result = call();
+        if result != -1 || super::errno() != libc::EINTR || super::signal::handled() != handled {
+            return result;
+        }
+    }
 }
 
 /// Runs the wait of ppoll, pselect or epoll_pwait(2) with the call's signal mask as the
@@ -88,6 +108,8 @@ fn wait_loop(
     interests: impl FnOnce() -> Vec<(i32, Interest)>,
     deadline: Option<Instant>,
 ) -> c_int {
+    // A look that only greenify's preemption signal ended looks again.
+    let mut check = move || look(&mut check);
     let first = check();
     if first != 0 || deadline.is_some_and(|d| Instant::now() >= d) {
         runtime::sched::completed_without_parking();
@@ -151,8 +173,7 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout_ms: c_int) ->
     let green = enter();
     if green.is_none() || timeout_ms == 0 {
         // SAFETY: forwarded.
-        let result = unsafe { real::poll(fds, n, timeout_ms) };
-        return polled_without_waiting(&green, result);
+        return polled_without_waiting(&green, || unsafe { real::poll(fds, n, timeout_ms) });
     }
     // SAFETY: forwarded; a bad pointer makes the first real call fail with EFAULT.
     let check = || unsafe { real::poll(fds, n, 0) };
@@ -299,8 +320,7 @@ pub unsafe extern "C" fn select(
         || tv.is_some_and(|t| t.tv_sec < 0 || t.tv_usec < 0)
     {
         // SAFETY: forwarded: libc reports invalid arguments itself.
-        let result = unsafe { real::select(nfds, r, w, e, timeout) };
-        return polled_without_waiting(&green, result);
+        return polled_without_waiting(&green, || unsafe { real::select(nfds, r, w, e, timeout) });
     }
     let deadline = tv.map(|t| {
         deadline_after(
@@ -375,8 +395,8 @@ pub unsafe extern "C" fn epoll_wait(
     }
     if green.is_none() || timeout_ms == 0 {
         // SAFETY: forwarded.
-        let result = unsafe { real::epoll_wait(epfd, events, max, timeout_ms) };
-        return polled_without_waiting(&green, result);
+        let call = || unsafe { real::epoll_wait(epfd, events, max, timeout_ms) };
+        return polled_without_waiting(&green, call);
     }
     // SAFETY: forwarded with a zero timeout.
     let check = || unsafe { real::epoll_wait(epfd, events, max, 0) };

@@ -77,8 +77,19 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
         interrupt::post(sig as u32, target, restart, false);
     }
     if is_function(handler) {
+        // The kernel has given the OS thread the handler's mask: it is the running green
+        // thread's while the handler runs, even if it waits and others run meanwhile.
+        let mut mark = 0;
+        let frame = runtime::handler::mark(&mut mark);
+        let recorded = runtime::sched::enter_handler(None, frame).is_some();
         // SAFETY: the program's handler with the kernel's arguments.
         unsafe { call(handler, flags, sig, info, context) };
+        runtime::handler::unmark(&mut mark);
+        if recorded {
+            // SAFETY: the kernel's context, whose mask its sigreturn sets.
+            let restored = kernel_mask(unsafe { &(*context.cast::<ucontext_t>()).uc_sigmask });
+            runtime::sched::leave_handler(restored, true);
+        }
     }
 }
 
@@ -135,7 +146,7 @@ fn raised_here(info: *const siginfo_t) -> bool {
 }
 
 /// Calls the program's handler as the kernel would.
-unsafe fn call(
+pub(super) unsafe fn call(
     handler: usize,
     flags: c_int,
     sig: c_int,
@@ -191,7 +202,8 @@ fn must_wait(sig: c_int, info: *const siginfo_t, target: Option<u32>) -> bool {
 }
 
 /// Runs the handlers the current green thread must run (delivered signals), as the
-/// kernel runs a handler: with its signal and sa_mask blocked, errno kept. Called where
+/// kernel runs a handler: with its signal and sa_mask blocked in that thread's mask
+/// (while it runs and while it waits), errno kept. Called where
 /// the thread leaves a wait or a hooked call; a handler may siglongjmp out of it.
 pub fn run_delivered() {
     let saved = super::errno();
@@ -222,13 +234,23 @@ fn run_one_delivered(sig: usize) {
     if flags & libc::SA_NODEFER == 0 {
         block |= 1 << (sig - 1);
     }
-    runtime::sched::handler_mask(Some(block));
+    // The thread's mask while the handler runs (and waits), as the kernel sets it; its
+    // context holds the mask to go back to, as a kernel signal frame does.
+    let mut mark = 0;
+    let frame = runtime::handler::mark(&mut mark);
+    let before = runtime::sched::enter_handler(Some(block), frame);
+    if let Some(before) = before {
+        context.uc_sigmask = to_sigset(before);
+    }
     super::run_application(|| {
         let context = (&mut context as *mut ucontext_t).cast();
         // SAFETY: the program's handler, with copies of the kernel's arguments.
         unsafe { call(handler, flags, sig as c_int, &mut info, context) };
     });
-    runtime::sched::handler_mask(None);
+    runtime::handler::unmark(&mut mark);
+    if before.is_some() {
+        runtime::sched::leave_handler(kernel_mask(&context.uc_sigmask), false);
+    }
 }
 
 fn is_function(handler: usize) -> bool {
@@ -254,6 +276,8 @@ pub unsafe extern "C" fn sigaction(
     if unsafe { real::sigaction(sig, std::ptr::null(), &mut current) } != 0 {
         return -1;
     }
+    // The preemption signal's handler stands in for the program's (see preempt.rs).
+    let stood_in = super::preempt::program_action(sig, &mut current);
     if current.sa_sigaction == trampoline as *const () as usize {
         current.sa_sigaction = HANDLERS[i].load(SeqCst);
         current.sa_flags =
@@ -269,9 +293,13 @@ pub unsafe extern "C" fn sigaction(
             wanted.sa_sigaction = trampoline as *const () as usize;
             wanted.sa_flags |= libc::SA_SIGINFO;
         }
-        // SAFETY: installs the (wrapped) action.
-        if unsafe { real::sigaction(sig, &wanted, std::ptr::null_mut()) } != 0 {
-            return -1;
+        if stood_in {
+            super::preempt::set_program_action(&wanted);
+        } else {
+            // SAFETY: installs the (wrapped) action.
+            if unsafe { real::sigaction(sig, &wanted, std::ptr::null_mut()) } != 0 {
+                return -1;
+            }
         }
     }
     if !old.is_null() {

@@ -273,6 +273,7 @@ pub unsafe extern "C" fn pthread_create(
         Ok(handle) => {
             // SAFETY: the program's out-pointer.
             unsafe { *thread = handle.0 };
+            super::preempt::thread_spawned();
             0
         }
         Err(e) => {

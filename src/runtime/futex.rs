@@ -234,10 +234,12 @@ impl Mailbox {
         self.ring();
     }
 
-    /// Quiets the doorbell and empties the mailbox: the addresses posted, and whether it
-    /// overflowed (then every sleeper must look again).
+    /// Quiets the doorbell and empties the mailbox, handing each address posted to `each`;
+    /// returns whether it overflowed (then every sleeper must look again).
     /// A post made after the mark is cleared marks it again, so none is missed.
-    pub fn take(&self, addrs: &mut Vec<usize>) -> bool {
+    /// Allocates nothing: it runs inside scheduler sections, where the program's malloc
+    /// may wait for a lock a switched-out green thread holds.
+    pub fn take(&self, mut each: impl FnMut(usize)) -> bool {
         self.rung.store(false, SeqCst);
         let fd = self.doorbell.load(SeqCst);
         if fd >= 0 {
@@ -249,7 +251,7 @@ impl Mailbox {
         for slot in &self.slots {
             let addr = slot.swap(0, SeqCst);
             if addr != 0 {
-                addrs.push(addr);
+                each(addr);
             }
         }
         self.overflow.swap(false, SeqCst)
@@ -343,7 +345,7 @@ mod tests {
         mailbox.post(0x1000);
         assert!(mailbox.rung());
         let mut addrs = vec![];
-        mailbox.take(&mut addrs);
+        mailbox.take(|addr| addrs.push(addr));
         // Other tests post to every mailbox too.
         assert!(addrs.contains(&0x1000));
     }

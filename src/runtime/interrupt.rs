@@ -75,8 +75,10 @@ pub fn parked_before(park: u64, epoch: u64) -> bool {
 }
 
 /// Records an interruption (from a signal handler); with `deliver`, the handler has not
-/// run and waits for its thread. Lock-free, async-signal-safe. False if the queue is
-/// full (the caller then runs the handler itself).
+/// run and waits for its thread. Lock-free, async-signal-safe. When every slot is taken
+/// (a lone thread that never parks leaves its handlers' interruptions there), it merges
+/// with a pending one of the same signal and target (see [`merged`]). False if it could
+/// not (the caller then runs the handler itself).
 pub fn post(sig: u32, target: Option<u32>, restart: bool, deliver: bool) -> bool {
     let epoch = PARKS.load(SeqCst) & EPOCH_MASK;
     let target_bits = target.map_or(0, |t| u64::from(t) + 1) & 0xFF_FFFF;
@@ -89,12 +91,35 @@ pub fn post(sig: u32, target: Option<u32>, restart: bool, deliver: bool) -> bool
         | (epoch << 34);
     let posted = QUEUE
         .iter()
-        .any(|slot| slot.compare_exchange(0, entry, SeqCst, SeqCst).is_ok());
+        .any(|slot| slot.compare_exchange(0, entry, SeqCst, SeqCst).is_ok())
+        || QUEUE.iter().any(|slot| {
+            let pending = slot.load(SeqCst);
+            merged(pending, entry)
+                .is_some_and(|both| slot.compare_exchange(pending, both, SeqCst, SeqCst).is_ok())
+        });
     if posted && deliver {
         DELIVERIES.store(true, SeqCst);
     }
     super::futex::ring_doorbells();
     posted
+}
+
+/// One entry that does what `pending` and `new` (same signal and target) both do, if
+/// nothing is lost: the newer epoch interrupts every park the older one does and those
+/// since, and a handler still to deliver stays so. Two deliveries of a standard signal
+/// merge as the kernel merges a standard signal that is already pending; a real-time
+/// signal's deliveries never do (each is queued natively).
+fn merged(pending: u64, new: u64) -> Option<u64> {
+    // Bits 3..27: the target; 27..34: the signal (see `post`).
+    const SIG_AND_TARGET: u64 = ((1 << 34) - 1) & !((1 << 3) - 1);
+    if pending == 0 || pending & SIG_AND_TARGET != new & SIG_AND_TARGET {
+        return None;
+    }
+    let sig = (new >> 27) & 0x7F;
+    if pending & new & DELIVER != 0 && sig >= 32 {
+        return None;
+    }
+    Some(new | (pending & DELIVER))
 }
 
 /// Hands every pending interruption to `apply`, oldest slots first.
@@ -119,6 +144,9 @@ pub fn take(mut apply: impl FnMut(Interruption)) {
 mod tests {
     use super::*;
 
+    /// The queue is one static: its tests take turns.
+    static QUEUE_TEST: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn epochs_order_parks_and_signals() {
         assert!(parked_before(5, 6));
@@ -129,7 +157,38 @@ mod tests {
     }
 
     #[test]
+    fn a_full_queue_merges_with_the_same_signal_and_target() {
+        let _g = QUEUE_TEST.lock().unwrap();
+        take(|_| {});
+        for _ in 0..SLOTS {
+            assert!(post(14, None, false, false));
+        }
+        // An interruption of a handler that ran, and one still to deliver, merge in.
+        assert!(post(14, None, true, false));
+        assert!(post(14, None, true, true));
+        // A standard signal merges with a pending delivery; another signal, or a
+        // real-time signal's second delivery, does not.
+        assert!(post(14, None, true, true));
+        assert!(!post(10, None, true, false));
+        assert!(!post(46, None, true, false));
+        take(|_| {});
+        for _ in 0..SLOTS {
+            assert!(post(40, Some(3), false, true));
+        }
+        assert!(!post(40, Some(3), false, true));
+        assert!(post(40, Some(3), false, false));
+        let mut seen = vec![];
+        take(|i| seen.push(i));
+        assert_eq!(seen.len(), SLOTS);
+        assert!(seen
+            .iter()
+            .all(|i| i.deliver && i.sig == 40 && i.target == Some(3)));
+        set_deliveries_pending(false);
+    }
+
+    #[test]
     fn an_interruption_comes_back_as_posted() {
+        let _g = QUEUE_TEST.lock().unwrap();
         assert!(post(10, Some(0xAB_CDEF), true, true));
         assert!(deliveries_pending());
         let mut seen = vec![];

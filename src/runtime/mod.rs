@@ -7,8 +7,10 @@
 pub mod errno;
 pub mod fdtable;
 pub mod futex;
+pub mod handler;
 pub mod interrupt;
 pub mod keys;
+pub mod monitor;
 pub mod offload;
 pub mod os_thread;
 pub mod overflow;

@@ -19,6 +19,7 @@ pub unsafe extern "C" fn fork() -> pid_t {
     if pid == 0 {
         runtime::sched::after_fork_child();
         runtime::offload::after_fork_child();
+        runtime::monitor::after_fork_child();
         children::forget_all();
     } else {
         children::started(pid);

@@ -29,11 +29,22 @@ pub(super) unsafe fn spawn(
     argv: *const *mut c_char,
     envp: *const *mut c_char,
 ) -> c_int {
-    fdtable::release_for_children();
     // SAFETY: forwarded.
-    let result = unsafe { real::posix_spawn(pid, path, actions, attr, argv, envp) };
+    let spawned = || unsafe { real::posix_spawn(pid, path, actions, attr, argv, envp) };
+    // SAFETY: `pid` is posix_spawn's, per the caller.
+    unsafe { releasing_fds(pid, spawned) }
+}
+
+/// Runs a posix_spawn-like `call` once greenify's sockets are blocking again for the
+/// child, and records the child it started at `pid`.
+///
+/// # Safety
+/// `pid` is NULL or where `call` writes the child's pid on success.
+unsafe fn releasing_fds(pid: *mut pid_t, call: impl FnOnce() -> c_int) -> c_int {
+    fdtable::release_for_children();
+    let result = call();
     if result == 0 && !pid.is_null() {
-        // SAFETY: posix_spawn succeeded and wrote the pid.
+        // SAFETY: the call succeeded and wrote the pid (per the caller).
         children::started(unsafe { *pid });
     }
     result
@@ -49,14 +60,10 @@ pub unsafe extern "C" fn posix_spawnp(
     envp: *const *mut c_char,
 ) -> c_int {
     let _green = enter();
-    fdtable::release_for_children();
     // SAFETY: forwarded.
-    let result = unsafe { real::posix_spawnp(pid, file, actions, attr, argv, envp) };
-    if result == 0 && !pid.is_null() {
-        // SAFETY: posix_spawnp succeeded and wrote the pid.
-        children::started(unsafe { *pid });
-    }
-    result
+    let spawned = || unsafe { real::posix_spawnp(pid, file, actions, attr, argv, envp) };
+    // SAFETY: `pid` is posix_spawnp's.
+    unsafe { releasing_fds(pid, spawned) }
 }
 
 macro_rules! exec_hooks {

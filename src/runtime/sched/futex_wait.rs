@@ -46,12 +46,13 @@ pub fn futex_wake(addr: usize, n: usize) -> usize {
 impl Scheduler {
     /// Wakes every green sleeper of the addresses posted from outside this thread.
     pub(super) fn answer_doorbell(&mut self) {
-        let mut addrs = Vec::new();
-        if self.mailbox.take(&mut addrs) {
-            addrs = self.futex.addresses();
-        }
-        for addr in addrs {
+        let mailbox = self.mailbox;
+        if mailbox.take(|addr| {
             self.futex_wake(addr, usize::MAX);
+        }) {
+            for addr in self.futex.addresses() {
+                self.futex_wake(addr, usize::MAX);
+            }
         }
     }
 

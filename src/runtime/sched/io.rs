@@ -145,6 +145,9 @@ impl Scheduler {
         self.stats.epoll_waits += 1;
         if timeout != Some(Duration::ZERO) {
             self.open_reactor();
+        } else {
+            // Before the doorbell is read: a handler this releases posts to it.
+            self.release_stuck_signals();
         }
         // Posted before the doorbell existed, or since the last look: look, do not sleep.
         let rung = self.mailbox.rung();
@@ -159,6 +162,8 @@ impl Scheduler {
             interrupt::take(|i| self.interrupt(i));
         }
         self.timers.expire(Instant::now(), |key| woken.push(key));
+        let next = self.timers.next_deadline();
+        self.w().watch.timers_expired(next);
         for key in woken.drain(..) {
             self.ready(key, Wake::TimedOut);
         }

@@ -12,7 +12,7 @@ use super::{with, Scheduler};
 use crate::runtime::keys::Values;
 use crate::runtime::stack::{round_stack_size, GreenStack};
 use crate::runtime::wait::{Reason, ThreadId, Wake, MAIN};
-use crate::runtime::{errno, overflow, tcb};
+use crate::runtime::{errno, handler, overflow, tcb};
 use corosensei::{Coroutine, Yielder};
 use rustix::io::Errno;
 use std::time::Instant;
@@ -103,6 +103,7 @@ pub fn spawn(
         t.sigmask = options.sigmask.unwrap_or(creator_mask);
         t.handlers_due = 0;
         t.holds_handlers = false;
+        t.handler_frames = handler::Frames::NONE;
         if t.sigmask != creator_mask {
             s.masks_vary = true;
         }

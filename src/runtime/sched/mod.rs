@@ -81,10 +81,10 @@ pub use lifecycle::{
 pub use park::{current_key, park, park_interruptible, sleep_until, Interrupts};
 pub use run::stdio_lock;
 pub use signals::{
-    apply_interruptions, current_for_signal, handler_mask, hold_handlers, set_handler_action,
-    sigmask, signal_is_for_current, take_due_handlers,
+    apply_interruptions, current_for_signal, enter_handler, hold_handlers, leave_handler,
+    set_handler_action, sigmask, signal_is_for_current, take_due_handlers,
 };
-pub use slice::{completed_without_parking, yield_now};
+pub use slice::{completed_without_parking, preempt, yield_now};
 pub use stats::{stats, Stats};
 pub use tls::{os_thread_tcb, thread_exiting};
 
@@ -95,6 +95,7 @@ use crate::runtime::{futex, os_thread, overflow};
 use identity::{os_tid, Identity};
 use signals::os_sigmask;
 use std::collections::VecDeque;
+use std::sync::atomic::{compiler_fence, Ordering::SeqCst};
 use std::time::Instant;
 use thread::{State, Thread};
 use tls::Tls;
@@ -174,6 +175,15 @@ fn current_sched() -> *mut Scheduler {
     unsafe { (*worker).sched }
 }
 
+/// Whether a section may start on this OS thread now: it runs a scheduler and is not
+/// inside a section (a signal handler that interrupted one must stay out of it).
+fn section_may_start() -> bool {
+    let worker = current_worker();
+    // SAFETY: worker records are never freed and only this OS thread writes this one; a
+    // bool read through the raw pointer, no reference made while a section may hold one.
+    !worker.is_null() && !unsafe { std::ptr::addr_of!((*worker).in_section).read_volatile() }
+}
+
 /// Creates the scheduler of the calling OS thread; its current code becomes [`MAIN`].
 /// It opens no fd: its reactor is opened when it first has to wait.
 pub fn init_current_thread(config: Config) {
@@ -238,9 +248,17 @@ fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
     // the scheduler only under its lock, which makes the reference below the only one
     // while `f` runs.
     unsafe {
-        if std::mem::replace(&mut (*worker).in_section, true) {
+        let in_section = std::ptr::addr_of_mut!((*worker).in_section);
+        if in_section.read_volatile() {
             overflow::die("greenify: runtime: scheduler re-entered");
         }
+        // Signal handlers read `in_section` to stay out of a section they interrupted:
+        // it must really be set for the whole section, lock wait included. A plain store
+        // that nothing in the section reads was elided when the section was inlined (a
+        // signal handler then entered the scheduler inside it: CPython's
+        // test_stress_delivery_simultaneous).
+        in_section.write_volatile(true);
+        compiler_fence(SeqCst);
         let sched = (*worker).sched;
         // Until a second worker may exist, its only user is this OS thread (see
         // `Scheduler::share`).
@@ -254,7 +272,8 @@ fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
             (*worker).holds_lock = false;
             (*worker).lock.unlock();
         }
-        (*worker).in_section = false;
+        compiler_fence(SeqCst);
+        in_section.write_volatile(false);
         result
     }
 }

@@ -61,6 +61,7 @@ pub(super) fn park_as(reason: Reason, deadline: Option<Instant>, interrupts: Int
         if let Some(deadline) = deadline {
             let key = s.key(me);
             s.timers.arm(deadline, key);
+            s.w().watch.timer_armed(deadline);
             s.timed_waits += 1;
         }
         s.threads[me as usize].state = State::Parked;

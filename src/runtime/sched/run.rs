@@ -7,7 +7,7 @@ use super::thread::{Co, State, Suspend};
 use super::{with, Scheduler};
 use crate::runtime::stack::{gap_check_needed, gap_untouched_below};
 use crate::runtime::wait::{ThreadId, MAIN};
-use crate::runtime::{errno, overflow, tcb};
+use crate::runtime::{errno, handler, overflow, tcb};
 use corosensei::CoroutineResult;
 use std::time::{Duration, Instant};
 
@@ -42,7 +42,10 @@ pub(super) fn run_loop() {
 /// Leaves the current thread (already marked Parked or queued as Ready) until the
 /// scheduler picks it again. The stdio locks it holds are free meanwhile.
 pub(super) fn switch_out() {
+    let sp = handler::stack_pointer();
     let lent = with(|s| {
+        // The mask it leaves with is the one it comes back with.
+        s.settle_handler_jumps(sp);
         let locks = &mut s.running().stdio_locks;
         if locks.is_empty() {
             return Vec::new();
@@ -119,6 +122,7 @@ impl Scheduler {
                 self.poll_io(Some(Duration::ZERO));
             }
             if let Some(tid) = self.pop_ready() {
+                self.w().watch.dispatched();
                 self.w().dispatches_since_poll += 1;
                 self.w().unparked_calls = 0;
                 self.w().slice_start = None;
@@ -151,7 +155,9 @@ impl Scheduler {
             // While everyone waits, a signal is deliverable if any thread accepts it.
             let idle_mask = self.idle_mask();
             self.apply_mask(idle_mask);
+            self.w().watch.idle(true);
             self.poll_io(timeout);
+            self.w().watch.idle(false);
         }
     }
 

@@ -3,9 +3,9 @@
 //! (run through an action the hooks set).
 
 use super::thread::{State, Thread};
-use super::{current_worker, with, Scheduler};
-use crate::runtime::interrupt;
+use super::{current_worker, section_may_start, with, Scheduler};
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
+use crate::runtime::{handler, interrupt};
 use rustix::io::Errno;
 
 /// A signal's bit in a kernel sigset.
@@ -71,10 +71,8 @@ pub fn current_for_signal() -> Option<ThreadId> {
 /// (the signal interrupted it): the handler must not run, nor jump, out of the middle
 /// of one.
 pub fn signal_is_for_current(sig: u32) -> bool {
-    let worker = current_worker();
-    // SAFETY: worker records are never freed; only this OS thread writes this one.
-    if worker.is_null() || unsafe { (*worker).in_section } {
-        return worker.is_null();
+    if !section_may_start() {
+        return current_worker().is_null();
     }
     with(|s| s.chosen(sig, None).is_none_or(|t| t == s.current()))
 }
@@ -88,23 +86,107 @@ pub fn hold_handlers(hold: bool) {
 }
 
 /// An OS mask no thread can have (SIGKILL and SIGSTOP cannot be blocked): the mask the
-/// OS thread has is not known (a handler ran and may have jumped out, restoring a mask
-/// behind the scheduler's back), so the next switch sets it whatever it is.
+/// OS thread has is not known (a handler's sigreturn will set it), so the next switch
+/// sets it whatever it is.
 const UNKNOWN_MASK: u64 = u64::MAX;
 
-/// While a delivered handler runs: the OS thread blocks `extra` too, on top of the
-/// current thread's mask, as the kernel does around a handler. `None` when it returned.
-pub fn handler_mask(extra: Option<u64>) {
+/// Signals no mask holds: SIGKILL and SIGSTOP cannot be blocked; glibc keeps its own
+/// SIGCANCEL and SIGSETXID (32, 33) deliverable too.
+const NEVER: u64 = (1 << (libc::SIGKILL - 1)) | (1 << (libc::SIGSTOP - 1)) | (1 << 31) | (1 << 32);
+
+/// A program's signal handler starts in the current thread, its frame marked at `frame`:
+/// the thread's mask becomes the handler's (see handler.rs). `extra`: the signals to
+/// block on top of the thread's mask; None: the kernel has set the OS thread's mask for
+/// the handler already. Returns the mask before; None when no scheduler section may start
+/// (the signal interrupted one, or greenify does not run here): the handler runs
+/// unrecorded.
+pub fn enter_handler(extra: Option<u64>, frame: usize) -> Option<u64> {
+    if !section_may_start() {
+        return None;
+    }
     with(|s| {
-        let mine = s.threads[s.current() as usize].sigmask;
-        s.w().applied_mask = UNKNOWN_MASK;
-        match extra {
-            Some(extra) => {
-                os_sigmask(Some(mine | extra));
+        let me = s.current() as usize;
+        let before = s.threads[me].sigmask;
+        let mask = match extra {
+            Some(extra) => (before | extra) & !NEVER,
+            None => {
+                let kernel = os_sigmask(None);
+                s.w().applied_mask = kernel;
+                kernel & !NEVER
             }
-            None => s.apply_mask(mine),
+        };
+        let t = &mut s.threads[me];
+        t.handler_frames.push(frame);
+        t.sigmask = mask;
+        s.masks_vary |= mask != before;
+        s.apply_mask(mask);
+        Some(before)
+    })
+}
+
+/// The handler [`enter_handler`] recorded returned; the thread's mask is `mask` again
+/// (the one its context holds). `by_kernel`: the handler's sigreturn sets the OS
+/// thread's mask.
+pub fn leave_handler(mask: u64, by_kernel: bool) {
+    with(|s| {
+        let me = s.current() as usize;
+        let t = &mut s.threads[me];
+        t.handler_frames.pop();
+        t.sigmask = mask & !NEVER;
+        s.masks_vary = true;
+        if by_kernel {
+            s.w().applied_mask = UNKNOWN_MASK;
+        } else {
+            s.apply_mask(mask & !NEVER);
         }
     })
+}
+
+impl Scheduler {
+    /// While the current thread, running at `sp`, has handlers recorded, its mask is
+    /// read back from the OS thread (a jump out of a handler set it behind the hooks).
+    pub(super) fn settle_handler_jumps(&mut self, sp: usize) {
+        let me = self.current() as usize;
+        let frames = &mut self.threads[me].handler_frames;
+        if !frames.any() {
+            return;
+        }
+        frames.forget_left(sp);
+        let mask = os_sigmask(None);
+        self.w().applied_mask = mask;
+        self.threads[me].sigmask = mask & !NEVER;
+        self.masks_vary = true;
+    }
+
+    /// A signal pending on the OS thread that the running thread blocks while another
+    /// accepts it (a process-directed SIGTERM, say) would wait for the OS thread to go
+    /// idle, for ever if threads always run: it is unblocked for a moment, so that it
+    /// kills as natively, or its trampoline hands it to a thread that accepts it.
+    pub(super) fn release_stuck_signals(&mut self) {
+        let blocked = self.w().applied_mask;
+        if blocked == 0 || blocked == UNKNOWN_MASK || !self.masks_vary {
+            return;
+        }
+        let pending = os_sigpending() & blocked;
+        if pending == 0 {
+            return;
+        }
+        let stuck = pending & !self.idle_mask();
+        if stuck != 0 {
+            os_sigmask(Some(blocked & !stuck));
+            os_sigmask(Some(blocked));
+        }
+    }
+}
+
+/// The signals pending on the OS thread or the process (rt_sigpending, raw).
+fn os_sigpending() -> u64 {
+    let mut set: u64 = 0;
+    // SAFETY: rt_sigpending into an 8-byte kernel sigset.
+    unsafe {
+        crate::runtime::raw::syscall(libc::SYS_rt_sigpending, &[&mut set as *mut u64 as usize, 8]);
+    }
+    set
 }
 
 /// The OS thread's signal mask (rt_sigprocmask, raw: greenify hooks pthread_sigmask):
@@ -130,11 +212,9 @@ pub(super) fn os_sigmask(mask: Option<u64>) -> u64 {
 /// pthread_sigmask for the current green thread: `how` is SIG_BLOCK, SIG_UNBLOCK or
 /// SIG_SETMASK with `set`, or just a query without one. Returns the previous mask.
 pub fn sigmask(how: i32, set: Option<u64>) -> Result<u64, Errno> {
-    // SIGKILL and SIGSTOP cannot be blocked; glibc keeps its own SIGCANCEL and SIGSETXID
-    // (32, 33) deliverable too.
-    const NEVER: u64 =
-        (1 << (libc::SIGKILL - 1)) | (1 << (libc::SIGSTOP - 1)) | (1 << 31) | (1 << 32);
+    let sp = handler::stack_pointer();
     with(|s| {
+        s.settle_handler_jumps(sp);
         let me = s.current() as usize;
         let old = s.threads[me].sigmask;
         let Some(set) = set else { return Ok(old) };

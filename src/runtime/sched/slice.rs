@@ -1,27 +1,16 @@
-//! Sharing the OS thread among ready threads: `yield_now`, and the step aside of a thread
-//! whose hooked calls never wait once it has run a slice while others are ready.
+//! Sharing the OS thread among ready threads: `yield_now`, the step aside of a thread
+//! whose hooked calls never wait once it has run a slice while others are ready, and the
+//! preemption of one that computes without calls (the monitor's signal, see monitor.rs).
 
 use super::run::switch_keeping_errno;
 use super::thread::State;
-use super::{with, Scheduler};
-use crate::runtime::wait::{Reason, ThreadId};
+use super::{section_may_start, with, Scheduler};
+use crate::runtime::wait::{Reason, ThreadId, MAIN};
 use std::time::{Duration, Instant};
 
 /// Lets every other ready thread run once before the current one continues.
 pub fn yield_now() {
-    let others_ready = with(|s| {
-        if !s.others_ready() {
-            return false;
-        }
-        let me = s.current();
-        s.stats.parks[Reason::Yield as usize] += 1;
-        s.threads[me as usize].state = State::Ready;
-        s.run_queue.push_back(me);
-        true
-    });
-    if others_ready {
-        switch_keeping_errno();
-    }
+    step_aside(Behind::AllReady);
 }
 
 /// How long a thread may run through hooked calls that never wait while others are
@@ -59,9 +48,23 @@ pub fn completed_without_parking() {
             }
         }
     });
-    if !due {
-        return;
+    if due {
+        step_aside(Behind::ForASlice);
     }
+}
+
+/// Where a thread that steps aside waits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Behind {
+    /// At the back of the run queue: every thread ready now runs first.
+    AllReady,
+    /// In `preempted`: the ready threads run for up to a slice, then it runs again.
+    ForASlice,
+}
+
+/// The current thread, which stays ready, lets others run (waiting as `behind` says); it
+/// goes on at once if none is ready after a look at epoll and the timers.
+fn step_aside(behind: Behind) {
     let others_ready = with(|s| {
         if !s.others_ready() {
             return false;
@@ -69,15 +72,49 @@ pub fn completed_without_parking() {
         let me = s.current();
         s.stats.parks[Reason::Yield as usize] += 1;
         s.threads[me as usize].state = State::Ready;
-        if s.preempted.is_empty() {
-            s.preempted_turn = Instant::now();
+        match behind {
+            Behind::AllReady => s.run_queue.push_back(me),
+            Behind::ForASlice => {
+                if s.preempted.is_empty() {
+                    s.preempted_turn = Instant::now();
+                }
+                s.preempted.push_back(me);
+            }
         }
-        s.preempted.push_back(me);
         true
     });
     if others_ready {
         switch_keeping_errno();
     }
+}
+
+/// The preemption signal interrupted the current thread in the program's code (the
+/// handler checked where, see monitor.rs): it steps aside behind every ready thread (it
+/// had a whole slice) if this is a safe point for the scheduler too: no scheduler
+/// section runs, and the thread runs on its own stack (`sp`, the interrupted stack
+/// pointer) with its own signal mask (`mask`, the interrupted one: a program's handler
+/// running adds its signal and sa_mask). Says whether it was a safe point.
+pub fn preempt(sp: usize, mask: u64) -> bool {
+    if !section_may_start() {
+        return false;
+    }
+    let safe = with(|s| {
+        let me = s.current();
+        let applied = s.w().applied_mask;
+        let t = &s.threads[me as usize];
+        let (bottom, size) = t.stack;
+        let own_stack = me == MAIN || (bottom..bottom + size).contains(&sp);
+        let safe = t.state == State::Running && own_stack && mask == t.sigmask && applied == mask;
+        if safe {
+            // Sleepers whose deadline passed and threads whose fds are ready run first.
+            s.poll_io(Some(Duration::ZERO));
+        }
+        safe
+    });
+    if safe {
+        step_aside(Behind::AllReady);
+    }
+    safe
 }
 
 impl Scheduler {

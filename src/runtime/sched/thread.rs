@@ -2,6 +2,7 @@
 //! state the other modules keep in it.
 
 use super::identity::Identity;
+use crate::runtime::handler;
 use crate::runtime::keys::Values;
 use crate::runtime::stack::{GreenStack, StackKind};
 use crate::runtime::wait::{WaitKey, Wake};
@@ -64,6 +65,8 @@ pub(super) struct Thread {
     /// Its waits do not run handlers (a helper thread writes into its stack until the
     /// wait ends, so the handler must not jump out of it).
     pub(super) holds_handlers: bool,
+    /// Its signal handlers that are running (its mask is the innermost one's).
+    pub(super) handler_frames: handler::Frames,
     /// Its thread id and the per-thread kernel state greenify keeps for it.
     pub(super) identity: Identity,
 }
@@ -96,6 +99,7 @@ impl Thread {
             sigmask: 0,
             handlers_due: 0,
             holds_handlers: false,
+            handler_frames: handler::Frames::NONE,
             identity: Identity::FREE,
         }
     }

@@ -20,8 +20,8 @@
 //! will be started.
 
 use super::Scheduler;
-use crate::runtime::raw;
 use crate::runtime::wait::{ThreadId, MAIN};
+use crate::runtime::{monitor, raw};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
@@ -43,6 +43,9 @@ pub(super) struct Worker {
     pub(super) dispatches_since_poll: u32,
     /// Its OS thread.
     pub(super) os_tid: rustix::thread::Pid,
+    /// What the preemption monitor watches of it: the run loop bumps its dispatch count
+    /// and says when it waits idle (see monitor.rs).
+    pub(super) watch: &'static monitor::Worker,
     /// A section of this OS thread is open or opening (re-entering one, from the section
     /// itself or a signal handler that interrupted it, is a bug: the lock is not
     /// recursive). Set before the lock is taken, so a handler never waits for its own
@@ -68,6 +71,7 @@ impl Worker {
             slice_start: None,
             dispatches_since_poll: 0,
             os_tid: rustix::thread::gettid(),
+            watch: &monitor::WORKER,
             in_section: false,
             holds_lock: false,
             shared: false,

@@ -1,0 +1,270 @@
+/* Threads that compute without ever making a call greenify sees: natively the kernel's time
+ * slices let the others run meanwhile; greenified, only preemption does (a case that hangs
+ * times out, and differs). Every case prints only what it computed or counted. */
+#include "case.h"
+#include <signal.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+
+static volatile int pre_flag;
+
+static void *pre_set_flag_later(void *arg) {
+    (void)arg;
+    usleep(20000);
+    pre_flag = 1;
+    return NULL;
+}
+
+static void *pre_spin_on_flag(void *arg) {
+    (void)arg;
+    while (!pre_flag) {
+    }
+    return NULL;
+}
+
+/* A thread spins on a plain volatile flag (no call at all) that another sets after usleep. */
+CASE(preempt_volatile_spin) {
+    pthread_t spinner, setter;
+    pre_flag = 0;
+    pthread_create(&spinner, NULL, pre_spin_on_flag, NULL);
+    pthread_create(&setter, NULL, pre_set_flag_later, NULL);
+    SHOWRC("join spinner", pthread_join(spinner, NULL));
+    SHOWRC("join setter", pthread_join(setter, NULL));
+    printf("flag=%d\n", pre_flag);
+}
+
+/* The main thread is the spinner. */
+CASE(preempt_main_spins) {
+    pthread_t setter;
+    pre_flag = 0;
+    pthread_create(&setter, NULL, pre_set_flag_later, NULL);
+    while (!pre_flag) {
+    }
+    SHOWRC("join setter", pthread_join(setter, NULL));
+    printf("flag=%d\n", pre_flag);
+}
+
+/* LTP's pthread_equal/2-1 class: threads loop on calls that never wait (kill(pid, 0),
+ * pthread_equal) until main wakes from its sleep and tells them to stop. */
+static volatile int pre_stop;
+
+static void *pre_kill_loop(void *arg) {
+    pthread_t main_thread = *(pthread_t *)arg;
+    long calls = 0;
+    while (!pre_stop) {
+        if (kill(getpid(), 0) != 0) return (void *)1;
+        if (pthread_equal(pthread_self(), main_thread)) return (void *)2;
+        calls++;
+    }
+    return calls > 0 ? NULL : (void *)3;
+}
+
+CASE(preempt_nonblocking_call_loops) {
+    pthread_t t[2], me = pthread_self();
+    pre_stop = 0;
+    for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, pre_kill_loop, &me);
+    SHOW("usleep", usleep(100000));
+    pre_stop = 1;
+    for (int i = 0; i < 2; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        printf("thread %d: %ld\n", i, (long)r);
+    }
+}
+
+/* A pure-CPU spinner beside a periodic thread (clock_nanosleep TIMER_ABSTIME, 10 ms) that
+ * must tick 20 times; the spinner stops when it has. */
+static volatile int pre_ticks;
+
+static void *pre_periodic(void *arg) {
+    (void)arg;
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    for (int i = 0; i < 20; i++) {
+        next.tv_nsec += 10 * 1000000L;
+        if (next.tv_nsec >= 1000000000L) {
+            next.tv_nsec -= 1000000000L;
+            next.tv_sec++;
+        }
+        int rc;
+        while ((rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL)) == EINTR) {
+        }
+        if (rc != 0) return (void *)(long)rc;
+        pre_ticks++;
+    }
+    return NULL;
+}
+
+static void *pre_spin_until_ticks(void *arg) {
+    (void)arg;
+    unsigned long spins = 0;
+    while (pre_ticks < 20) spins++;
+    return spins > 0 ? NULL : (void *)1;
+}
+
+CASE(preempt_periodic_beside_spinner) {
+    pthread_t periodic, spinner;
+    pre_ticks = 0;
+    pthread_create(&spinner, NULL, pre_spin_until_ticks, NULL);
+    pthread_create(&periodic, NULL, pre_periodic, NULL);
+    void *r1, *r2;
+    pthread_join(periodic, &r1);
+    pthread_join(spinner, &r2);
+    printf("periodic=%ld spinner=%ld ticks=%d\n", (long)r1, (long)r2, pre_ticks);
+}
+
+/* Float state survives preemption: three threads each compute a long double/SSE/x87
+ * sequence; halfway, each spins (no call) until all three got there, so they must be
+ * interleaved by preemption; the results are printed in full and compared to native. */
+static volatile int pre_halfway;
+
+struct pre_float { int id; double sse; long double x87; };
+
+static void *pre_float_work(void *arg) {
+    struct pre_float *f = arg;
+    double a = 1.0 + f->id / 7.0, b = 0.5;
+    long double x = 1.0L + f->id / 3.0L;
+    for (int half = 0; half < 2; half++) {
+        for (long i = 0; i < 6000000; i++) {
+            a = a * 1.0000001 + b * 1e-9;
+            b = b / (1.0 + b * b * 1e-9) - 1e-7 * a;
+            x = x * 0.99999997L + 1e-9L * (long double)a;
+        }
+        if (half == 0) {
+            __atomic_fetch_add(&pre_halfway, 1, __ATOMIC_SEQ_CST);
+            while (pre_halfway < 3) {
+            }
+        }
+    }
+    f->sse = a + b;
+    f->x87 = x;
+    return NULL;
+}
+
+CASE(preempt_keeps_float_state) {
+    pthread_t t[3];
+    struct pre_float f[3];
+    pre_halfway = 0;
+    for (int i = 0; i < 3; i++) {
+        f[i].id = i;
+        pthread_create(&t[i], NULL, pre_float_work, &f[i]);
+    }
+    for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < 3; i++) printf("thread %d: %.17g %.21Lg\n", i, f[i].sse, f[i].x87);
+}
+
+/* The program's own SIGURG: sigaction reports what it set, its handler runs for a SIGURG
+ * sent with kill (also while a thread spins), SA_RESETHAND is kept, and SIG_IGN and
+ * SIG_DFL leave the process alive. */
+static volatile int pre_urgs;
+static volatile int pre_urg_code;
+
+static void pre_on_urg(int sig, siginfo_t *info, void *context) {
+    (void)context;
+    if (sig == SIGURG) pre_urgs++;
+    pre_urg_code = info->si_code;
+}
+
+static void *pre_spin_until_urgs(void *arg) {
+    (void)arg;
+    while (pre_urgs < 3) {
+    }
+    return NULL;
+}
+
+CASE(preempt_program_sigurg) {
+    pthread_t t;
+    /* A first thread (greenified: the preemption monitor starts with it). */
+    pre_flag = 0;
+    pthread_create(&t, NULL, pre_set_flag_later, NULL);
+    pthread_join(t, NULL);
+
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = pre_on_urg;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGUSR1);
+    SHOW("sigaction", sigaction(SIGURG, &sa, NULL));
+    SHOW("query", sigaction(SIGURG, NULL, &old));
+    printf("same handler %d, siginfo %d, restart %d, usr1 in mask %d, urg in mask %d\n",
+           old.sa_sigaction == pre_on_urg, !!(old.sa_flags & SA_SIGINFO),
+           !!(old.sa_flags & SA_RESTART), sigismember(&old.sa_mask, SIGUSR1),
+           sigismember(&old.sa_mask, SIGURG));
+
+    SHOW("kill", kill(getpid(), SIGURG));
+    printf("handled %d, si_code is SI_USER %d\n", pre_urgs, pre_urg_code == SI_USER);
+
+    /* Sent while a thread spins until it has seen three. */
+    pthread_create(&t, NULL, pre_spin_until_urgs, NULL);
+    for (int i = 0; i < 2; i++) {
+        usleep(5000);
+        kill(getpid(), SIGURG);
+    }
+    SHOWRC("join spinner", pthread_join(t, NULL));
+    printf("handled %d\n", pre_urgs);
+
+    sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+    SHOW("sigaction resethand", sigaction(SIGURG, &sa, NULL));
+    kill(getpid(), SIGURG);
+    kill(getpid(), SIGURG);
+    SHOW("query", sigaction(SIGURG, NULL, &old));
+    printf("handled %d, default now %d\n", pre_urgs, old.sa_handler == SIG_DFL);
+
+    signal(SIGURG, SIG_IGN);
+    SHOW("kill ignored", kill(getpid(), SIGURG));
+    SHOW("query", sigaction(SIGURG, NULL, &old));
+    printf("ignored %d\n", old.sa_handler == SIG_IGN);
+    signal(SIGURG, SIG_DFL);
+    SHOW("kill default", kill(getpid(), SIGURG));
+    printf("handled %d\n", pre_urgs);
+}
+
+/* A call no hook sees (the system call instruction itself) blocks the OS thread while
+ * another thread is ready: no preemption signal may interrupt it (select fails with EINTR
+ * after a handler ran, whatever SA_RESTART says). */
+static long pre_raw_select(int ms) {
+    struct timeval tv = { 0, ms * 1000L };
+    long ret;
+    register long r10 __asm__("r10") = 0;
+    register long r8 __asm__("r8") = (long)&tv;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "0"(23L /* SYS_select */), "D"(0L), "S"(0L), "d"(0L), "r"(r10), "r"(r8)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+
+CASE(preempt_not_while_blocked_in_kernel) {
+    pthread_t t;
+    pre_flag = 0;
+    pthread_create(&t, NULL, pre_set_flag_later, NULL);
+    printf("raw select: %ld\n", pre_raw_select(200));
+    SHOWRC("join", pthread_join(t, NULL));
+}
+
+/* A child of fork has no monitor until it needs one: there, it starts its own. */
+CASE(preempt_in_fork_child) {
+    pthread_t t;
+    pre_flag = 0;
+    pthread_create(&t, NULL, pre_spin_on_flag, NULL);
+    pthread_create(&t, NULL, pre_set_flag_later, NULL);
+    pthread_join(t, NULL);
+    usleep(1000);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        pthread_t s;
+        pre_flag = 0;
+        pthread_create(&s, NULL, pre_set_flag_later, NULL);
+        while (!pre_flag) {
+        }
+        pthread_join(s, NULL);
+        printf("child saw flag\n");
+        fflush(stdout);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    printf("child status %d\n", WEXITSTATUS(status));
+}

@@ -1,0 +1,504 @@
+/* Signal handlers that wait: a handler sleeps, locks a mutex, reads a pipe or waits at a
+ * barrier until another thread lets it go, whichever way it was entered (pthread_kill of
+ * a waiting thread, raise in running code, kill of the process, a timer); the mask inside
+ * a handler that waited is the handler's, the other threads' stay theirs, and a jump out
+ * of it leaves the mask sigsetjmp saved (or the handler's, without one); the process dies
+ * of a SIGTERM that some thread accepts, whatever the running thread or handler blocks.
+ * No handler prints: it records, and the thread prints after. */
+#include "case.h"
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/time.h>
+
+/* A hung case dies by SIGKILL after 10 s (SIGTERM may be what hangs it), well before the
+ * harness's timeout; no case comes near this natively. */
+__attribute__((constructor)) static void safety_net(void) {
+    timer_t t;
+    struct sigevent ev = { 0 };
+    ev.sigev_notify = SIGEV_SIGNAL;
+    ev.sigev_signo = SIGKILL;
+    if (timer_create(CLOCK_MONOTONIC, &ev, &t) == 0) {
+        struct itimerspec its = { { 0, 0 }, { 10, 0 } };
+        timer_settime(t, 0, &its, NULL);
+    }
+}
+
+static volatile sig_atomic_t in_handler, released, handler_done;
+
+static void install_mask(int sig, void (*fn)(int), int flags, const int *blocked) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = fn;
+    sa.sa_flags = flags;
+    sigemptyset(&sa.sa_mask);
+    for (; blocked && *blocked; blocked++) sigaddset(&sa.sa_mask, *blocked);
+    sigaction(sig, &sa, NULL);
+    in_handler = released = handler_done = 0;
+}
+
+static void install(int sig, void (*fn)(int)) { install_mask(sig, fn, 0, NULL); }
+
+/* Waits (sleeping: natively this thread must not spin) until `flag` is set. */
+static void wait_for(volatile sig_atomic_t *flag) {
+    while (!*flag) msleep(2);
+}
+
+/* The signals of interest a mask blocks, as text. */
+static const char *mask_text(const sigset_t *m) {
+    static char buf[64];
+    static const struct { int sig; const char *name; } sigs[] = {
+        { SIGHUP, "HUP" }, { SIGUSR1, "USR1" }, { SIGUSR2, "USR2" }, { SIGTERM, "TERM" },
+        { SIGALRM, "ALRM" },
+    };
+    buf[0] = 0;
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        if (sigismember(m, sigs[i].sig)) {
+            strcat(buf, " ");
+            strcat(buf, sigs[i].name);
+        }
+    }
+    return buf[0] ? buf + 1 : "-";
+}
+
+static const char *my_mask(void) {
+    sigset_t m;
+    pthread_sigmask(SIG_BLOCK, NULL, &m);
+    return mask_text(&m);
+}
+
+static pthread_t spawn(void *(*fn)(void *), void *arg) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, fn, arg)) { printf("pthread_create failed\n"); exit(1); }
+    return t;
+}
+
+static void block(int sig) {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, sig);
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
+}
+
+/* ---- a handler that sleeps until another thread lets it go (LTP pthread_barrier_wait/3-2) */
+
+static void sleep_until_released(int sig) {
+    (void)sig;
+    in_handler = 1;
+    struct timespec ts = { 0, 5000000 };
+    while (!released) nanosleep(&ts, NULL);
+    handler_done = 1;
+}
+
+static pthread_barrier_t barrier;
+
+static void *barrier_waiter(void *arg) {
+    (void)arg;
+    int rc = pthread_barrier_wait(&barrier);
+    printf("thread: barrier %s, handler done %d\n",
+           rc == PTHREAD_BARRIER_SERIAL_THREAD ? "serial" : rc ? en(rc) : "0", (int)handler_done);
+    return NULL;
+}
+
+/* Main passes the barrier while the waiting thread's handler still sleeps. */
+CASE(handler_sleeps_while_main_passes_barrier) {
+    install(SIGUSR1, sleep_until_released);
+    pthread_barrier_init(&barrier, NULL, 2);
+    pthread_t t = spawn(barrier_waiter, NULL);
+    msleep(50);
+    SHOWRC("pthread_kill", pthread_kill(t, SIGUSR1));
+    wait_for(&in_handler);
+    int rc = pthread_barrier_wait(&barrier);
+    printf("main: barrier %s\n", rc == PTHREAD_BARRIER_SERIAL_THREAD ? "serial" : en(rc));
+    released = 1;
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&barrier);
+}
+
+static void *raise_then_report(void *arg) {
+    (void)arg;
+    raise(SIGUSR1);
+    printf("thread: after raise, handler done %d\n", (int)handler_done);
+    return NULL;
+}
+
+/* Entered at once in running code (raise), the handler sleeps while main runs. */
+CASE(handler_from_raise_sleeps_while_main_runs) {
+    install(SIGUSR1, sleep_until_released);
+    pthread_t t = spawn(raise_then_report, NULL);
+    wait_for(&in_handler);
+    printf("main: runs while the handler sleeps\n");
+    released = 1;
+    pthread_join(t, NULL);
+}
+
+static void *kill_self_then_report(void *arg) {
+    if (arg) {
+        tgkill(getpid(), gettid(), SIGUSR1);
+    } else {
+        pthread_kill(pthread_self(), SIGUSR1);
+    }
+    printf("thread: after the call, handler done %d\n", (int)handler_done);
+    return NULL;
+}
+
+/* Sent to itself through a hooked call, the handler sleeps while main runs. */
+CASE(handler_from_pthread_kill_self_sleeps_while_main_runs) {
+    install(SIGUSR1, sleep_until_released);
+    pthread_t t = spawn(kill_self_then_report, NULL);
+    wait_for(&in_handler);
+    printf("main: runs while the handler sleeps\n");
+    released = 1;
+    pthread_join(t, NULL);
+}
+
+CASE(handler_from_tgkill_self_sleeps_while_main_runs) {
+    install(SIGUSR1, sleep_until_released);
+    pthread_t t = spawn(kill_self_then_report, (void *)1);
+    wait_for(&in_handler);
+    printf("main: runs while the handler sleeps\n");
+    released = 1;
+    pthread_join(t, NULL);
+}
+
+static volatile pid_t sleeper_tid;
+
+static void *note_tid_and_sleep(void *arg) {
+    (void)arg;
+    sleeper_tid = gettid();
+    while (!handler_done) msleep(2);
+    printf("thread: handler done\n");
+    return NULL;
+}
+
+/* tgkill from main to a thread's id: its handler sleeps while main runs. */
+CASE(handler_from_tgkill_sleeps_while_main_runs) {
+    install(SIGUSR1, sleep_until_released);
+    sleeper_tid = 0;
+    pthread_t t = spawn(note_tid_and_sleep, NULL);
+    while (!sleeper_tid) msleep(2);
+    SHOW("tgkill", tgkill(getpid(), sleeper_tid, SIGUSR1));
+    wait_for(&in_handler);
+    printf("main: runs while the handler sleeps\n");
+    released = 1;
+    pthread_join(t, NULL);
+}
+
+static int pipe_fds[2];
+
+static void *read_pipe_and_report(void *arg) {
+    (void)arg;
+    char b[8];
+    ssize_t r = read(pipe_fds[0], b, sizeof b);
+    printf("thread: read %zd (%s), handler done %d\n", r, r == -1 ? en(errno) : "0", (int)handler_done);
+    return NULL;
+}
+
+/* kill() to the process: the kernel picks the thread that does not block the signal, a
+ * thread parked in read; its handler sleeps while main goes on. */
+CASE(handler_from_kill_sleeps_while_main_runs) {
+    install(SIGUSR1, sleep_until_released);
+    pipe(pipe_fds);
+    block(SIGUSR1);
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setsigmask_np(&a, &none);
+    pthread_t t;
+    pthread_create(&t, &a, read_pipe_and_report, NULL);
+    msleep(50);
+    SHOW("kill", kill(getpid(), SIGUSR1));
+    wait_for(&in_handler);
+    printf("main: runs while the handler sleeps\n");
+    released = 1;
+    pthread_join(t, NULL);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+}
+
+static void *spin_under_timer(void *arg) {
+    (void)arg;
+    struct itimerval it = { { 0, 0 }, { 0, 20000 } };
+    setitimer(ITIMER_REAL, &it, NULL);
+    while (!handler_done) { /* running code: the timer's handler runs here, at once */ }
+    printf("thread: spin ended by the handler\n");
+    return NULL;
+}
+
+/* A timer's signal (main blocks it) interrupts a thread running code; its handler sleeps
+ * while main runs. */
+CASE(handler_from_timer_sleeps_while_main_runs) {
+    install(SIGALRM, sleep_until_released);
+    block(SIGALRM);
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setsigmask_np(&a, &none);
+    pthread_t t;
+    pthread_create(&t, &a, spin_under_timer, NULL);
+    wait_for(&in_handler);
+    printf("main: runs while the handler sleeps\n");
+    released = 1;
+    pthread_join(t, NULL);
+}
+
+/* ---- a handler that locks a mutex another thread holds, or reads a pipe it writes */
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile sig_atomic_t main_unlocked, seen_unlocked;
+static char handler_read[8];
+
+static void lock_in_handler(int sig) {
+    (void)sig;
+    in_handler = 1;
+    pthread_mutex_lock(&lock);
+    seen_unlocked = main_unlocked;
+    pthread_mutex_unlock(&lock);
+    handler_done = 1;
+}
+
+static void read_in_handler(int sig) {
+    (void)sig;
+    in_handler = 1;
+    ssize_t r = read(pipe_fds[0], handler_read, sizeof handler_read - 1);
+    if (r > 0) handler_read[r] = 0;
+    handler_done = 1;
+}
+
+static void *sleep_until_handled(void *arg) {
+    (void)arg;
+    while (!handler_done) msleep(2);
+    printf("thread: handler done\n");
+    return NULL;
+}
+
+CASE(handler_locks_mutex_main_holds) {
+    install(SIGUSR1, lock_in_handler);
+    main_unlocked = 0;
+    pthread_mutex_lock(&lock);
+    pthread_t t = spawn(sleep_until_handled, NULL);
+    pthread_kill(t, SIGUSR1);
+    wait_for(&in_handler);
+    msleep(20);
+    main_unlocked = 1;
+    pthread_mutex_unlock(&lock);
+    pthread_join(t, NULL);
+    printf("handler got the lock after main let it go: %d\n", (int)seen_unlocked);
+}
+
+CASE(handler_reads_pipe_main_writes) {
+    install(SIGUSR1, read_in_handler);
+    pipe(pipe_fds);
+    pthread_t t = spawn(sleep_until_handled, NULL);
+    pthread_kill(t, SIGUSR1);
+    wait_for(&in_handler);
+    msleep(20);
+    ssize_t w = write(pipe_fds[1], "hello", 5);
+    pthread_join(t, NULL);
+    printf("main wrote %zd\n", w);
+    printf("handler read \"%s\"\n", handler_read);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+}
+
+/* ---- the mask while a handler waits */
+
+static char mask_before_park[64], mask_after_park[64];
+
+static void record_masks(int sig) {
+    (void)sig;
+    strcpy(mask_before_park, my_mask());
+    in_handler = 1;
+    wait_for(&released);
+    strcpy(mask_after_park, my_mask());
+    handler_done = 1;
+}
+
+static const int usr2_term[] = { SIGUSR2, SIGTERM, 0 };
+
+static void *masks_around_handler(void *arg) {
+    printf("thread before: %s\n", my_mask());
+    if (arg) {
+        raise(SIGUSR1);
+    } else {
+        while (!handler_done) msleep(2);
+    }
+    printf("thread after: %s\n", my_mask());
+    return NULL;
+}
+
+static void masks_case(int flags, int by_raise) {
+    install_mask(SIGUSR1, record_masks, flags, usr2_term);
+    pthread_t t = spawn(masks_around_handler, by_raise ? (void *)1 : NULL);
+    if (!by_raise) {
+        msleep(20);
+        pthread_kill(t, SIGUSR1);
+    }
+    wait_for(&in_handler);
+    printf("main while the handler waits: %s\n", my_mask());
+    released = 1;
+    pthread_join(t, NULL);
+    printf("handler: before its wait: %s; after: %s\n", mask_before_park, mask_after_park);
+    printf("main after: %s\n", my_mask());
+}
+
+CASE(handler_mask_kept_across_wait_pthread_kill) { masks_case(0, 0); }
+CASE(handler_mask_kept_across_wait_raise) { masks_case(0, 1); }
+CASE(handler_mask_kept_across_wait_nodefer) { masks_case(SA_NODEFER, 0); }
+
+/* ---- jumping out of a handler that waited */
+
+static sigjmp_buf jump;
+
+static void wait_then_jump(int sig) {
+    (void)sig;
+    in_handler = 1;
+    wait_for(&released);
+    siglongjmp(jump, 1);
+}
+
+struct jump_how { int save; int by_raise; };
+
+static void *jump_target(void *arg) {
+    struct jump_how *how = arg;
+    block(SIGHUP);
+    if (sigsetjmp(jump, how->save) == 0) {
+        if (how->by_raise) {
+            raise(SIGUSR1);
+        } else {
+            for (;;) msleep(2);
+        }
+        printf("thread: not jumped\n");
+        return NULL;
+    }
+    printf("thread jumped out: %s\n", my_mask());
+    msleep(5);
+    printf("thread after a wait: %s\n", my_mask());
+    return NULL;
+}
+
+static void jump_case(int save, int by_raise) {
+    static const int usr2[] = { SIGUSR2, 0 };
+    install_mask(SIGUSR1, wait_then_jump, 0, usr2);
+    struct jump_how how = { save, by_raise };
+    pthread_t t = spawn(jump_target, &how);
+    if (!by_raise) {
+        msleep(20);
+        pthread_kill(t, SIGUSR1);
+    }
+    wait_for(&in_handler);
+    printf("main while the handler waits: %s\n", my_mask());
+    released = 1;
+    pthread_join(t, NULL);
+    printf("main after: %s\n", my_mask());
+}
+
+CASE(handler_waits_then_siglongjmp_pthread_kill) { jump_case(1, 0); }
+CASE(handler_waits_then_siglongjmp_raise) { jump_case(1, 1); }
+CASE(handler_waits_then_longjmp_keeps_handler_mask) { jump_case(0, 0); }
+CASE(handler_waits_then_longjmp_keeps_handler_mask_raise) { jump_case(0, 1); }
+
+/* ---- the process stays killable */
+
+static void *block_term_kill_and_yield(void *arg) {
+    (void)arg;
+    block(SIGTERM);
+    printf("thread: kill(SIGTERM) while blocking it\n");
+    kill(getpid(), SIGTERM);
+    for (;;) sched_yield();
+    return NULL;
+}
+
+/* The running thread blocks SIGTERM and never waits; main, parked, accepts it. */
+CASE(sigterm_while_running_thread_blocks_it) {
+    pthread_t t = spawn(block_term_kill_and_yield, NULL);
+    pthread_join(t, NULL);
+    printf("main: not killed\n");
+}
+
+static const int term_only[] = { SIGTERM, 0 };
+
+static void kill_and_sleep(int sig) {
+    (void)sig;
+    kill(getpid(), SIGTERM);
+    for (;;) msleep(5);
+}
+
+static void kill_and_yield(int sig) {
+    (void)sig;
+    kill(getpid(), SIGTERM);
+    for (;;) sched_yield();
+}
+
+static void *raise_usr1(void *arg) {
+    (void)arg;
+    raise(SIGUSR1);
+    printf("thread: handler returned\n");
+    return NULL;
+}
+
+static void *sleep_forever(void *arg) {
+    (void)arg;
+    for (;;) msleep(5);
+    return NULL;
+}
+
+/* A handler with SIGTERM in its sa_mask sends SIGTERM and waits; main accepts it. */
+static void term_in_handler_case(void (*handler)(int), int by_raise) {
+    install_mask(SIGUSR1, handler, 0, term_only);
+    /* Before the thread exists: natively SIGTERM may come at once after. */
+    printf("main: starts the thread\n");
+    pthread_t t = spawn(by_raise ? raise_usr1 : sleep_forever, NULL);
+    if (!by_raise) {
+        msleep(20);
+        pthread_kill(t, SIGUSR1);
+    }
+    pthread_join(t, NULL);
+    printf("main: not killed\n");
+}
+
+CASE(sigterm_while_handler_blocks_it_sleeping_raise) { term_in_handler_case(kill_and_sleep, 1); }
+CASE(sigterm_while_handler_blocks_it_sleeping_pthread_kill) { term_in_handler_case(kill_and_sleep, 0); }
+CASE(sigterm_while_handler_blocks_it_yielding_raise) { term_in_handler_case(kill_and_yield, 1); }
+
+/* ---- a handler that waits on an alternate signal stack */
+
+static volatile sig_atomic_t other_ran;
+
+static void fill_and_check(int sig) {
+    volatile char buf[2000];
+    memset((char *)buf, sig, sizeof buf);
+    if (sig == SIGUSR1) {
+        in_handler = 1;
+        wait_for(&released);
+    } else {
+        other_ran = 1;
+    }
+    int intact = 1;
+    for (size_t i = 0; i < sizeof buf; i++) intact &= buf[i] == sig;
+    if (!intact) handler_done = -1;
+}
+
+static void *raise_on_altstack(void *arg) {
+    stack_t ss = { malloc(65536), 0, 65536 };
+    sigaltstack(&ss, NULL);
+    raise((int)(long)arg);
+    return NULL;
+}
+
+/* Each thread has its own alternate stack natively; greenified, the kernel runs every
+ * SA_ONSTACK handler on the OS thread's one. */
+CASE(handler_on_altstack_waits_while_another_runs_there) {
+    install_mask(SIGUSR1, fill_and_check, SA_ONSTACK, NULL);
+    install_mask(SIGUSR2, fill_and_check, SA_ONSTACK, NULL);
+    other_ran = 0;
+    pthread_t t1 = spawn(raise_on_altstack, (void *)(long)SIGUSR1);
+    wait_for(&in_handler);
+    pthread_t t2 = spawn(raise_on_altstack, (void *)(long)SIGUSR2);
+    pthread_join(t2, NULL);
+    released = 1;
+    pthread_join(t1, NULL);
+    printf("other handler ran %d, frames intact %d\n", (int)other_ran, handler_done != -1);
+}

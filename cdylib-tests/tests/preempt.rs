@@ -1,0 +1,121 @@
+//! Preemption seen from outside: the stats line counts it, `GREENIFY_SLICE_MS=0` turns it
+//! off, a program that creates no thread has no monitor, and CPython's test that needs it
+//! passes greenified. (What preemption lets programs do is in the differential catalogue,
+//! `cdylib-tests/diff/preempt.c`.)
+//!
+//! Run: `cargo test --release -p cdylib-tests --test preempt`.
+
+use std::time::Duration;
+
+use cdylib_tests::*;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn stat(stats: &std::collections::BTreeMap<String, u64>, key: &str) -> u64 {
+    *stats
+        .get(key)
+        .unwrap_or_else(|| panic!("no {key} in the stats line: {stats:?}"))
+}
+
+/// Main spins until a thread sets a flag: only preemption lets that thread run. The monitor
+/// is the process's second OS thread.
+#[test]
+fn a_spinning_main_is_preempted_and_counted() {
+    let _serial = shared();
+    let out = Cmd::new(test_program("preempt_stats", &[]))
+        .arg("spin")
+        .greenified()
+        .env("GREENIFY_STATS", "1")
+        .timeout(TIMEOUT)
+        .run();
+    out.assert_success().assert_stdout("os threads=2\n");
+    let stats = out.stats();
+    assert!(stat(&stats, "preemptions") >= 1, "{}", out.report());
+    assert!(
+        stat(&stats, "preempt_signals") >= stat(&stats, "preemptions"),
+        "{}",
+        out.report()
+    );
+}
+
+/// `GREENIFY_SLICE_MS=0`: no monitor thread, no preemption signal, although a thread
+/// computes for five slices (the spinning case would hang, so a program that needs no
+/// preemption shows it).
+#[test]
+fn slice_ms_0_turns_preemption_off() {
+    let _serial = shared();
+    let program = test_program("preempt_stats", &[]);
+    let out = Cmd::new(&program)
+        .arg("compute")
+        .greenified()
+        .env("GREENIFY_STATS", "1")
+        .env("GREENIFY_SLICE_MS", "0")
+        .timeout(TIMEOUT)
+        .run();
+    out.assert_success().assert_stdout("os threads=1\n");
+    let stats = out.stats();
+    assert_eq!(stat(&stats, "preempt_signals"), 0, "{}", out.report());
+    assert_eq!(stat(&stats, "preemptions"), 0, "{}", out.report());
+}
+
+/// A program that never creates a thread has no monitor.
+#[test]
+fn no_thread_no_monitor() {
+    let _serial = shared();
+    let out = Cmd::new(test_program("preempt_stats", &[]))
+        .arg("none")
+        .greenified()
+        .timeout(TIMEOUT)
+        .run();
+    out.assert_success().assert_stdout("os threads=1\n");
+}
+
+/// CPython's `test_can_interrupt_tight_loops`: a thread runs `while continue_run: pass`
+/// while main must get to set the flag.
+#[test]
+fn cpython_can_interrupt_tight_loops() {
+    let _serial = shared();
+    let out = Cmd::new(python3())
+        .args([
+            "-m",
+            "test",
+            "test_threading",
+            "-m",
+            "test_can_interrupt_tight_loops",
+        ])
+        .greenified()
+        .env("GREENIFY_STATS", "1")
+        .timeout(Duration::from_secs(120))
+        .run();
+    out.assert_success();
+    assert!(out.stdout.contains("Result: SUCCESS"), "{}", out.report());
+    assert!(stat(&out.stats(), "preemptions") >= 1, "{}", out.report());
+}
+
+/// CPython's signal stress tests: handlers run at once while a lone main thread never
+/// parks (their interruptions fill greenify's queue), then signals land inside greenify's
+/// sections. It aborted with "scheduler re-entered" in about one run in six; the runs
+/// repeat so that a regression shows.
+#[test]
+fn cpython_signal_stress_delivery() {
+    let _serial = shared();
+    for _ in 0..8 {
+        let out = Cmd::new(python3())
+            .args([
+                "-m",
+                "test",
+                "test_signal",
+                "-m",
+                "test_stress_delivery_simultaneous",
+                "-m",
+                "test_stress_delivery_dependent",
+                "-m",
+                "test_stress_modifying_handlers",
+            ])
+            .greenified()
+            .timeout(Duration::from_secs(120))
+            .run();
+        out.assert_success();
+        assert!(out.stdout.contains("Result: SUCCESS"), "{}", out.report());
+    }
+}

@@ -1,0 +1,174 @@
+//! The preemption signal's handler, and the program's view of that signal (SIGURG).
+//!
+//! The monitor (runtime/monitor.rs) signals the worker when a green thread has run a
+//! slice without a switch. The handler runs on the interrupted thread's own stack (not
+//! SA_ONSTACK): the kernel's signal frame there keeps every register and the FPU state,
+//! and `sigreturn` puts them back when the thread, switched away from inside the handler,
+//! is resumed. It switches away only at a safe point: the thread runs the program's code
+//! (greenify's mode says so, and the interrupted instruction is not in libc, the loader,
+//! libgcc_s, the vDSO or greenify), not on the alternate signal stack, and the scheduler
+//! agrees (no section of its own runs; the thread is on its stack with its own mask, so
+//! no handler of the program's runs). Otherwise the handler returns at once and the
+//! monitor tries again a little later.
+//!
+//! The program sees SIGURG as natively: `sigaction` reports and records its action while
+//! greenify's handler stands in, and a SIGURG that is not greenify's (told apart by its
+//! siginfo, see `monitor::is_preemption_signal`) runs the program's handler as the kernel
+//! would (its sa_mask and the signal blocked, SA_RESETHAND honoured), or nothing if the
+//! program left SIGURG at its default or ignored it (SIGURG's default is to ignore).
+
+use crate::real;
+use crate::runtime::{self, monitor};
+use libc::{c_int, c_void, siginfo_t, ucontext_t};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicU64, AtomicUsize,
+    Ordering::{Relaxed, SeqCst},
+};
+
+/// The program's action for SIGURG while greenify's handler stands in (as installed at
+/// kernel level: a function of the program's is signal.rs's trampoline by then).
+static PROGRAM_HANDLER: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
+static PROGRAM_FLAGS: AtomicI32 = AtomicI32::new(0);
+static PROGRAM_MASK: AtomicU64 = AtomicU64::new(0);
+/// greenify's handler is installed (inherited by a child of fork, like the handler).
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// A green thread was created: the first one starts the monitor (unless
+/// `GREENIFY_SLICE_MS=0`).
+pub fn thread_spawned() {
+    if monitor::started() {
+        return;
+    }
+    let Some(slice) = super::config().slice else {
+        return;
+    };
+    install();
+    monitor::start(slice, on_signal as *const () as usize, in_program);
+}
+
+/// Whether the scheduler's OS thread runs the program's code (read by the monitor).
+fn in_program() -> bool {
+    super::SCHEDULER_MODE.load(Relaxed) == super::APPLICATION
+}
+
+fn install() {
+    if INSTALLED.load(SeqCst) {
+        return;
+    }
+    // SAFETY: zeroed sigactions are valid values; the real sigaction reads and writes them.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if real::sigaction(monitor::SIGNAL, std::ptr::null(), &mut old) != 0 {
+            return;
+        }
+        set_program_action(&old);
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = on_signal as *const () as usize;
+        act.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_NODEFER;
+        libc::sigemptyset(&mut act.sa_mask);
+        INSTALLED.store(true, SeqCst);
+        if real::sigaction(monitor::SIGNAL, &act, std::ptr::null_mut()) != 0 {
+            INSTALLED.store(false, SeqCst);
+        }
+    }
+}
+
+/// For the sigaction hook: if greenify's handler stands in for `sig` (`current` is what
+/// the kernel has), puts the program's action in `current` and says so; the hook then
+/// records a new action with [`set_program_action`] instead of installing it.
+pub fn program_action(sig: c_int, current: &mut libc::sigaction) -> bool {
+    if sig != monitor::SIGNAL
+        || !INSTALLED.load(SeqCst)
+        || current.sa_sigaction != on_signal as *const () as usize
+    {
+        return false;
+    }
+    current.sa_sigaction = PROGRAM_HANDLER.load(SeqCst);
+    current.sa_flags = PROGRAM_FLAGS.load(SeqCst);
+    // SAFETY: a sigset_t starts with the 64 bits the kernel uses; the rest stays empty.
+    unsafe {
+        libc::sigemptyset(&mut current.sa_mask);
+        *(&mut current.sa_mask as *mut libc::sigset_t).cast::<u64>() = PROGRAM_MASK.load(SeqCst);
+    }
+    true
+}
+
+/// Records the program's action for the preemption signal (see [`program_action`]).
+pub fn set_program_action(action: &libc::sigaction) {
+    // SAFETY: a sigset_t starts with the 64 bits the kernel uses.
+    let mask = unsafe { *(&action.sa_mask as *const libc::sigset_t).cast::<u64>() };
+    PROGRAM_MASK.store(mask, SeqCst);
+    PROGRAM_FLAGS.store(action.sa_flags, SeqCst);
+    PROGRAM_HANDLER.store(action.sa_sigaction, SeqCst);
+}
+
+extern "C" fn on_signal(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
+    let saved = runtime::errno::get();
+    // SAFETY: the kernel's siginfo for this handler.
+    let ours = unsafe { monitor::is_preemption_signal(info) };
+    // A SIGURG of the program's that arrived while ours was pending carries the request.
+    let requested = runtime::sched::is_active() && monitor::take_request();
+    if !ours {
+        // SAFETY: the kernel's arguments.
+        unsafe { forward(sig, info, context) };
+    }
+    if ours || requested {
+        // SAFETY: the kernel's context for this handler.
+        unsafe { preempt(context.cast()) };
+    }
+    runtime::errno::set(saved);
+}
+
+/// Switches away from the interrupted thread if it is at a safe point (module doc).
+unsafe fn preempt(context: *const ucontext_t) {
+    if super::mode() != super::APPLICATION || context.is_null() {
+        return;
+    }
+    // SAFETY: the kernel's context: the interrupted registers and signal mask.
+    let (pc, sp, mask) = unsafe { interrupted(&*context) };
+    if monitor::in_excluded_code(pc) || monitor::on_signal_stack() {
+        return;
+    }
+    let Some(_green) = super::enter() else { return };
+    if runtime::sched::preempt(sp, mask) {
+        monitor::preempted();
+    }
+}
+
+/// The interrupted program counter, stack pointer and signal mask.
+fn interrupted(context: &ucontext_t) -> (usize, usize, u64) {
+    // SAFETY: a sigset_t starts with the 64 bits the kernel uses.
+    let mask = unsafe { *(&context.uc_sigmask as *const libc::sigset_t).cast::<u64>() };
+    #[cfg(target_arch = "x86_64")]
+    let (pc, sp) = (
+        context.uc_mcontext.gregs[libc::REG_RIP as usize] as usize,
+        context.uc_mcontext.gregs[libc::REG_RSP as usize] as usize,
+    );
+    #[cfg(target_arch = "aarch64")]
+    let (pc, sp) = (
+        context.uc_mcontext.pc as usize,
+        context.uc_mcontext.sp as usize,
+    );
+    (pc, sp, mask)
+}
+
+/// Runs the program's action for a SIGURG that is not greenify's, as the kernel would.
+unsafe fn forward(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
+    let handler = PROGRAM_HANDLER.load(SeqCst);
+    let flags = PROGRAM_FLAGS.load(SeqCst);
+    if handler == libc::SIG_DFL || handler == libc::SIG_IGN || handler == libc::SIG_ERR {
+        // SIGURG's default action is to ignore it.
+        return;
+    }
+    if flags & libc::SA_RESETHAND != 0 {
+        PROGRAM_HANDLER.store(libc::SIG_DFL, SeqCst);
+    }
+    let mut block = PROGRAM_MASK.load(SeqCst);
+    if flags & libc::SA_NODEFER == 0 {
+        block |= 1 << (sig - 1);
+    }
+    let previous = monitor::sigprocmask(libc::SIG_BLOCK, &block);
+    // SAFETY: the program's handler, installed with these flags, and the kernel's arguments.
+    unsafe { super::signal::call(handler, flags, sig, info, context) };
+    monitor::sigprocmask(libc::SIG_SETMASK, &previous);
+}

@@ -1,0 +1,585 @@
+//! The monitor: preemption of a green thread that runs too long without a switch.
+//!
+//! Green threads switch only in greenify's calls, so a thread that computes without making
+//! one (a spin on a plain flag, a tight loop) keeps every other thread, and every timer,
+//! out. As Go's `sysmon` does, one OS thread of greenify's own (not green; started with the
+//! first green thread, so a program that never creates a thread has none) watches each
+//! worker through a small record of atomics ([`Worker`]):
+//!
+//! - `dispatches`, bumped by the run loop at every dispatch (one plain store). The monitor
+//!   notes when it first saw the current value: a value unchanged for a slice (10 ms,
+//!   `GREENIFY_SLICE_MS`) means one thread has run that long.
+//! - `next_timer`: the earliest deadline of a parked thread's timer. When it passes, the
+//!   running thread's slice ends there (a sleeper whose time came runs as soon as it
+//!   would natively, where the kernel's timer interrupt preempts a spinning thread).
+//! - `state`: whether the worker is in its idle wait. The monitor then does not signal it,
+//!   and, once the worker has stayed idle a while, sleeps on that word until the worker
+//!   wakes it as it leaves the wait (the worker makes that system call only then): an idle
+//!   process has a monitor that never wakes.
+//!
+//! Before it interrupts, the monitor checks that the worker is computing, not blocked in the
+//! kernel in a call no hook saw (a raw futex, a read of a slow file): there a signal could
+//! end the call with EINTR, which the program would see. The worker's per-thread CPU clock
+//! must advance by at least a quarter of the wall time over a 200 us sample just before
+//! the signal (a blocked thread's advances by nothing; a spinner's by all of it, less
+//! what other processes take on a loaded machine): a thread that computed for most of
+//! its slice and then blocked is not signalled. When the sample shows no progress, the
+//! CPU time of the whole slice tells a blocked worker (counted in the stats, looked at
+//! again a quarter slice later) from one that waits for a CPU on a loaded machine (looked
+//! at again a millisecond later).
+//!
+//! Nor does it signal a worker inside greenify's calls: the kernel ends even a zero-timeout
+//! poll with EINTR when a handler runs, and a thread that loops on calls that never wait
+//! steps aside on its own there (see `sched::completed_without_parking`).
+//!
+//! Otherwise it sends the worker [`SIGNAL`] with `rt_tgsigqueueinfo(2)`: `si_code` SI_QUEUE,
+//! our pid and [`MAGIC`] in `si_value`, and sets the worker's `requested` flag, so that the
+//! handler (hooks/preempt.rs) tells it from a SIGURG the program receives. The handler
+//! switches away only at a safe point; otherwise the monitor tries again a millisecond later.
+//! One safe-point condition lives here: the interrupted instruction is not in libc, the
+//! loader, libgcc_s, the vDSO or greenify ([`in_excluded_code`]: their executable
+//! segments, found with `dl_iterate_phdr` when the monitor starts and again before each
+//! signal, as libgcc_s may be loaded late).
+//!
+//! In a child of fork the monitor does not exist: the child starts its own when it next
+//! creates a thread.
+
+use super::raw;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use Ordering::{Relaxed, SeqCst};
+
+/// The preemption signal. SIGURG, as Go: ignored by default, rarely used by programs (only
+/// for sockets' out-of-band data), and not one a terminal or a shell sends. The program's
+/// own SIGURG disposition is kept and honoured by the handler.
+pub const SIGNAL: i32 = libc::SIGURG;
+/// `si_value` of greenify's own preemption signals ("grnfy").
+pub const MAGIC: u64 = 0x0067_726e_6679;
+
+/// After this many looks that found the worker idle, the monitor sleeps until it wakes.
+const IDLE_LOOKS: u32 = 5;
+/// How soon the monitor tries again after the handler found no safe point.
+const RETRY: Duration = Duration::from_millis(1);
+/// How long the monitor watches the worker's CPU clock before it signals.
+const SAMPLE: Duration = Duration::from_micros(200);
+/// The longest look interval while the worker is idle but not yet for long.
+const IDLE_TICK_MAX: Duration = Duration::from_millis(10);
+
+/// Worker states (see the module doc).
+const RUNNING: u32 = 0;
+const IDLE: u32 = 1;
+/// Idle, and the monitor sleeps on `state` until the worker leaves its wait.
+const IDLE_WATCHED: u32 = 2;
+
+/// What the monitor knows of one worker (one scheduler OS thread).
+pub struct Worker {
+    /// Its kernel thread id (0: not known yet).
+    os_tid: AtomicI32,
+    /// Bumped at every dispatch; only the worker writes it.
+    dispatches: AtomicU32,
+    state: AtomicU32,
+    /// A preemption signal was sent and no handler looked at it yet.
+    requested: AtomicBool,
+    /// The earliest deadline of its parked threads' timers, in nanoseconds since
+    /// [`epoch`] (u64::MAX: none); may be one that no longer matters.
+    next_timer: AtomicU64,
+}
+
+impl Worker {
+    const fn new() -> Worker {
+        Worker {
+            os_tid: AtomicI32::new(0),
+            dispatches: AtomicU32::new(0),
+            state: AtomicU32::new(RUNNING),
+            requested: AtomicBool::new(false),
+            next_timer: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// A new slice began (a dispatch, or a preemption that found nothing else to run).
+    /// Called on the worker's OS thread only, so a load and a store suffice.
+    #[inline]
+    pub fn dispatched(&self) {
+        self.dispatches
+            .store(self.dispatches.load(Relaxed).wrapping_add(1), Relaxed);
+    }
+
+    /// A parked thread armed a timer for `deadline`.
+    #[inline]
+    pub fn timer_armed(&self, deadline: Instant) {
+        self.next_timer.fetch_min(since_epoch(deadline), Relaxed);
+    }
+
+    /// The scheduler expired the due timers: `next` is the earliest left.
+    #[inline]
+    pub fn timers_expired(&self, next: Option<Instant>) {
+        self.next_timer
+            .store(next.map_or(u64::MAX, since_epoch), Relaxed);
+    }
+
+    fn next_timer(&self) -> Instant {
+        match self.next_timer.load(Relaxed) {
+            u64::MAX => epoch() + Duration::from_secs(1 << 32),
+            nanos => epoch() + Duration::from_nanos(nanos),
+        }
+    }
+
+    /// The worker enters (`true`) or leaves its idle wait.
+    #[inline]
+    pub fn idle(&self, idle: bool) {
+        if idle {
+            self.state.store(IDLE, SeqCst);
+        } else if self.state.swap(RUNNING, SeqCst) == IDLE_WATCHED {
+            futex_wake(&self.state);
+        }
+    }
+}
+
+/// The time [`Worker::next_timer`] counts from.
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn since_epoch(t: Instant) -> u64 {
+    t.saturating_duration_since(epoch()).as_nanos() as u64
+}
+
+/// Today's one worker: the OS thread that runs the scheduler.
+pub static WORKER: Worker = Worker::new();
+
+/// Preemption signals sent, handlers that found a safe point, and looks that found the
+/// worker blocked in the kernel (for the stats).
+static SIGNALS_SENT: AtomicU64 = AtomicU64::new(0);
+static PREEMPTIONS: AtomicU64 = AtomicU64::new(0);
+static BLOCKED_SIGHTINGS: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Stats {
+    pub signals: u64,
+    pub preemptions: u64,
+    pub blocked_sightings: u64,
+}
+
+pub fn stats() -> Stats {
+    Stats {
+        signals: SIGNALS_SENT.load(Relaxed),
+        preemptions: PREEMPTIONS.load(Relaxed),
+        blocked_sightings: BLOCKED_SIGHTINGS.load(Relaxed),
+    }
+}
+
+/// The monitor of this process runs (or is being started).
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process has its monitor already.
+#[inline]
+pub fn started() -> bool {
+    STARTED.load(Relaxed)
+}
+
+/// Starts the monitor of the calling worker, once per process: `slice` is how long a thread
+/// may run without a switch. `own_code` is an address in greenify's code; `in_program`
+/// tells whether the worker runs the program's code now (outside greenify's calls, where
+/// a signal would only end the call greenify makes with EINTR). Called on the worker's
+/// OS thread.
+pub fn start(slice: Duration, own_code: usize, in_program: fn() -> bool) {
+    if STARTED.swap(true, SeqCst) {
+        return;
+    }
+    WORKER
+        .os_tid
+        .store(rustix::thread::gettid().as_raw_nonzero().get(), SeqCst);
+    OWN_CODE.store(own_code, SeqCst);
+    scan_modules();
+    // The monitor takes no signal of the program's: it is born with every signal blocked
+    // (a new thread inherits its creator's mask), and the worker's mask is put back.
+    let all = u64::MAX;
+    let previous = sigprocmask(libc::SIG_SETMASK, &all);
+    let spawned = std::thread::Builder::new()
+        .name("greenify-monitor".into())
+        .stack_size(64 << 10)
+        .spawn(move || watch(&WORKER, slice, in_program));
+    sigprocmask(libc::SIG_SETMASK, &previous);
+    if let Err(e) = spawned {
+        ::log::warn!(
+            "cannot start the preemption monitor ({e}): threads that never wait are not preempted"
+        );
+    }
+}
+
+/// In the child of a fork: no monitor (it is started again with the next thread), and the
+/// worker is the forking thread, running.
+pub fn after_fork_child() {
+    STARTED.store(false, SeqCst);
+    WORKER.state.store(RUNNING, SeqCst);
+    WORKER.requested.store(false, SeqCst);
+    WORKER.next_timer.store(u64::MAX, SeqCst);
+}
+
+/// The handler's side: takes the calling worker's "preemption requested" flag.
+pub fn take_request() -> bool {
+    WORKER.requested.swap(false, SeqCst)
+}
+
+/// The handler found a safe point: the slice starts again (if nothing else was ready the
+/// thread goes on, and must not be signalled again at once).
+pub fn preempted() {
+    PREEMPTIONS.fetch_add(1, Relaxed);
+    WORKER.dispatched();
+}
+
+/// The monitor's loop for `worker`.
+fn watch(worker: &Worker, slice: Duration, in_program: fn() -> bool) {
+    let tid = worker.os_tid.load(SeqCst);
+    let clock = cpu_clock(tid);
+    let look = look_interval(slice);
+    let mut seen = worker.dispatches.load(Relaxed);
+    let mut since = Instant::now();
+    let mut cpu_since = cpu_time(clock);
+    let mut idle_looks = 0u32;
+    loop {
+        let state = worker.state.load(SeqCst);
+        let dispatches = worker.dispatches.load(Relaxed);
+        let now = Instant::now();
+        if dispatches != seen || state != RUNNING {
+            let unchanged = dispatches == seen;
+            seen = dispatches;
+            since = now;
+            cpu_since = cpu_time(clock);
+            if state == RUNNING {
+                idle_looks = 0;
+                sleep_on(&worker.state, RUNNING, Some(look));
+                continue;
+            }
+            idle_looks = if unchanged { idle_looks + 1 } else { 0 };
+            if idle_looks < IDLE_LOOKS {
+                let tick = look * (1 << idle_looks.min(4));
+                sleep_on(&worker.state, state, Some(tick.min(IDLE_TICK_MAX)));
+            } else if state == IDLE_WATCHED
+                || worker
+                    .state
+                    .compare_exchange(IDLE, IDLE_WATCHED, SeqCst, SeqCst)
+                    .is_ok()
+            {
+                sleep_on(&worker.state, IDLE_WATCHED, None);
+            }
+            continue;
+        }
+        // The slice ends after `slice`, or earlier when a parked thread's timer is due.
+        let end = (since + slice).min(worker.next_timer());
+        if now < end {
+            sleep_on(&worker.state, RUNNING, Some((end - now).min(look)));
+            continue;
+        }
+        if !in_program() {
+            // In greenify's calls: those that never wait step aside on their own.
+            sleep_on(&worker.state, RUNNING, Some(look));
+            continue;
+        }
+        if !computing(worker, clock) {
+            // Not on a CPU just now: blocked in the kernel (a signal could end its call
+            // with EINTR), or waiting for a CPU on a loaded machine. Blocked, its CPU
+            // clock fell behind over the whole slice too.
+            let ran = Instant::now().saturating_duration_since(since);
+            let computed = Duration::from_nanos(cpu_time(clock).saturating_sub(cpu_since));
+            if computed * 4 < ran {
+                BLOCKED_SIGHTINGS.fetch_add(1, Relaxed);
+                sleep_on(&worker.state, RUNNING, Some(look));
+            } else {
+                sleep_on(&worker.state, RUNNING, Some(RETRY));
+            }
+            continue;
+        }
+        if worker.dispatches.load(Relaxed) != seen || worker.state.load(SeqCst) != RUNNING {
+            continue;
+        }
+        scan_modules();
+        worker.requested.store(true, SeqCst);
+        if send(tid) {
+            SIGNALS_SENT.fetch_add(1, Relaxed);
+        }
+        sleep_on(&worker.state, RUNNING, Some(RETRY));
+    }
+}
+
+/// Whether the worker computes right now: its CPU clock advances by at least a quarter of
+/// the wall time over a short sample. A thread blocked in the kernel gets none; a
+/// spinner all of it, less what other processes take on a loaded machine.
+fn computing(worker: &Worker, clock: i32) -> bool {
+    let (cpu, start) = (cpu_time(clock), Instant::now());
+    sleep_on(&worker.state, RUNNING, Some(SAMPLE));
+    let computed = Duration::from_nanos(cpu_time(clock).saturating_sub(cpu));
+    computed * 4 >= start.elapsed()
+}
+
+/// How often the monitor looks while the worker switches: a quarter slice, so a thread is
+/// seen to overrun at most that late, within 1..10 ms.
+fn look_interval(slice: Duration) -> Duration {
+    (slice / 4).clamp(Duration::from_millis(1), Duration::from_millis(10))
+}
+
+/// Sends the preemption signal to OS thread `tid` of this process.
+fn send(tid: i32) -> bool {
+    let pid = rustix::process::getpid().as_raw_nonzero().get();
+    // A siginfo as the kernel lays it out on 64-bit Linux: signo, errno, code, then the
+    // union at byte 16 (si_pid, si_uid, si_value).
+    let mut info = [0u8; 128];
+    info[0..4].copy_from_slice(&SIGNAL.to_ne_bytes());
+    info[8..12].copy_from_slice(&libc::SI_QUEUE.to_ne_bytes());
+    info[16..20].copy_from_slice(&pid.to_ne_bytes());
+    info[20..24].copy_from_slice(&rustix::process::getuid().as_raw().to_ne_bytes());
+    info[24..32].copy_from_slice(&MAGIC.to_ne_bytes());
+    // SAFETY: rt_tgsigqueueinfo reads the 128-byte siginfo; our own thread group.
+    let r = unsafe {
+        raw::syscall(
+            libc::SYS_rt_tgsigqueueinfo,
+            &[
+                pid as usize,
+                tid as usize,
+                SIGNAL as usize,
+                info.as_ptr() as usize,
+            ],
+        )
+    };
+    r == 0
+}
+
+/// Whether `info` is one of greenify's preemption signals (see [`send`]).
+///
+/// # Safety
+/// `info` is the kernel's siginfo for a handler of [`SIGNAL`] (or null).
+pub unsafe fn is_preemption_signal(info: *const libc::siginfo_t) -> bool {
+    if info.is_null() {
+        return false;
+    }
+    // SAFETY: the kernel's siginfo; for SI_QUEUE, si_pid, si_uid and si_value are set.
+    unsafe {
+        (*info).si_code == libc::SI_QUEUE
+            && (*info).si_pid() == rustix::process::getpid().as_raw_nonzero().get()
+            && *info.cast::<u8>().add(24).cast::<u64>() == MAGIC
+    }
+}
+
+/// The per-thread CPU clock of OS thread `tid` of this process (what
+/// `pthread_getcpuclockid` makes: CPUCLOCK_SCHED of a thread).
+fn cpu_clock(tid: i32) -> i32 {
+    (!tid << 3) | 6
+}
+
+/// The CPU time of `clock`, in nanoseconds (0 if it cannot be read).
+fn cpu_time(clock: i32) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec.
+    let r = unsafe {
+        raw::syscall(
+            libc::SYS_clock_gettime,
+            &[clock as usize, &mut ts as *mut libc::timespec as usize],
+        )
+    };
+    if r != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Sleeps while `*word == expected`, up to `timeout` (None: until woken).
+fn sleep_on(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs() as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: FUTEX_WAIT reads the word atomically and sleeps; `ts` outlives the call.
+    unsafe {
+        raw::syscall(
+            libc::SYS_futex,
+            &[
+                word.as_ptr() as usize,
+                (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize,
+                expected as usize,
+                ts_ptr as usize,
+            ],
+        );
+    }
+}
+
+fn futex_wake(word: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE only reads the address.
+    unsafe {
+        raw::syscall(
+            libc::SYS_futex,
+            &[
+                word.as_ptr() as usize,
+                (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize,
+                1,
+            ],
+        );
+    }
+}
+
+/// Changes the OS thread's signal mask (rt_sigprocmask, raw: greenify hooks the libc
+/// ones) as `how` says; returns the previous one.
+pub fn sigprocmask(how: i32, mask: &u64) -> u64 {
+    let mut old = 0u64;
+    // SAFETY: 8-byte kernel sigsets, both valid.
+    unsafe {
+        raw::syscall(
+            libc::SYS_rt_sigprocmask,
+            &[
+                how as usize,
+                mask as *const u64 as usize,
+                &mut old as *mut u64 as usize,
+                8,
+            ],
+        );
+    }
+    old
+}
+
+/// Whether the calling thread runs on its alternate signal stack (a handler the kernel
+/// started there, or code that a handler interrupted there).
+pub fn on_signal_stack() -> bool {
+    let mut current = libc::stack_t {
+        ss_sp: std::ptr::null_mut(),
+        ss_flags: 0,
+        ss_size: 0,
+    };
+    // SAFETY: a query into our own stack_t.
+    let r = unsafe {
+        raw::syscall(
+            libc::SYS_sigaltstack,
+            &[0, &mut current as *mut libc::stack_t as usize],
+        )
+    };
+    r == 0 && current.ss_flags & libc::SS_ONSTACK != 0
+}
+
+// ---- code where a thread must not be switched away (see the module doc) ----
+
+/// The executable segments of libc, the loader, libgcc_s, the vDSO and greenify: start and
+/// end, in pairs; only ever appended to (a handler reads them lock-free).
+const MAX_RANGES: usize = 64;
+static RANGES: [AtomicUsize; 2 * MAX_RANGES] = [const { AtomicUsize::new(0) }; 2 * MAX_RANGES];
+static RANGE_COUNT: AtomicUsize = AtomicUsize::new(0);
+static OWN_CODE: AtomicUsize = AtomicUsize::new(0);
+
+/// Modules whose code may hold locks greenify cannot see (or is greenify's own scheduler).
+const EXCLUDED: [&[u8]; 8] = [
+    b"libc.so",
+    b"ld-linux",
+    b"ld64.so",
+    b"libgcc_s.so",
+    b"linux-vdso.so",
+    b"linux-gate.so",
+    b"libpthread.so",
+    b"libdl.so",
+];
+
+/// Whether `pc` lies in code a thread must not be switched away from.
+pub fn in_excluded_code(pc: usize) -> bool {
+    let count = RANGE_COUNT.load(SeqCst);
+    (0..count).any(|i| {
+        let (start, end) = (RANGES[2 * i].load(Relaxed), RANGES[2 * i + 1].load(Relaxed));
+        (start..end).contains(&pc)
+    })
+}
+
+/// Records the excluded modules' code (ranges known already are skipped).
+fn scan_modules() {
+    unsafe extern "C" fn each(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        _data: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: dl_iterate_phdr passes a valid info.
+        let info = unsafe { &*info };
+        let name = if info.dlpi_name.is_null() {
+            &[][..]
+        } else {
+            // SAFETY: a NUL-terminated module name.
+            unsafe { std::ffi::CStr::from_ptr(info.dlpi_name) }.to_bytes()
+        };
+        let base_name = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
+        // SAFETY: dlpi_phdr has dlpi_phnum entries.
+        let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
+        let base = info.dlpi_addr as usize;
+        let code = || {
+            phdrs
+                .iter()
+                .filter(|p| p.p_type == libc::PT_LOAD && p.p_flags & libc::PF_X != 0)
+                .map(move |p| {
+                    let start = base + p.p_vaddr as usize;
+                    (start, start + p.p_memsz as usize)
+                })
+        };
+        let own = OWN_CODE.load(Relaxed);
+        let excluded = EXCLUDED.iter().any(|e| base_name.starts_with(e))
+            || code().any(|(start, end)| (start..end).contains(&own));
+        if excluded {
+            code().for_each(record);
+        }
+        0
+    }
+    // SAFETY: the callback uses no data pointer.
+    unsafe { libc::dl_iterate_phdr(Some(each), std::ptr::null_mut()) };
+}
+
+/// Adds one range, unless it is known already.
+fn record((start, end): (usize, usize)) {
+    let count = RANGE_COUNT.load(SeqCst);
+    if count == MAX_RANGES || (0..count).any(|i| RANGES[2 * i].load(Relaxed) == start) {
+        return;
+    }
+    RANGES[2 * count].store(start, Relaxed);
+    RANGES[2 * count + 1].store(end, Relaxed);
+    RANGE_COUNT.store(count + 1, SeqCst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_clock_of_another_thread_tells_spinning_from_blocked() {
+        let measure = |spin: bool| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let stop = std::sync::Arc::new(AtomicBool::new(false));
+            let stop2 = stop.clone();
+            let t = std::thread::spawn(move || {
+                tx.send(rustix::thread::gettid().as_raw_nonzero().get())
+                    .unwrap();
+                if spin {
+                    while !stop2.load(Relaxed) {}
+                } else {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            });
+            let clock = cpu_clock(rx.recv().unwrap());
+            let before = cpu_time(clock);
+            std::thread::sleep(Duration::from_millis(50));
+            let after = cpu_time(clock);
+            stop.store(true, Relaxed);
+            t.join().unwrap();
+            after - before
+        };
+        assert!(measure(true) > 0);
+        assert!(measure(false) < 5_000_000);
+    }
+
+    #[test]
+    fn libc_code_is_excluded_and_this_test_is_not() {
+        OWN_CODE.store(usize::MAX, SeqCst);
+        scan_modules();
+        assert!(in_excluded_code(libc::getpid as *const () as usize));
+        assert!(!in_excluded_code(
+            libc_code_is_excluded_and_this_test_is_not as *const () as usize
+        ));
+    }
+}
