@@ -144,8 +144,6 @@ pub struct Scheduler {
     /// Some thread's mask differs from the others'.
     masks_vary: bool,
     stats: Stats,
-    /// The record of the worker whose section holds the scheduler (set by [`with`]).
-    worker: *mut Worker,
     /// Ready threads that used up their slice: they wait while the others run, for up to
     /// a slice since `preempted_turn` (when this queue last had a turn).
     preempted: VecDeque<ThreadId>,
@@ -218,7 +216,6 @@ pub fn init_current_thread(config: Config) {
         main_gone: false,
         masks_vary: false,
         stats: Stats::default(),
-        worker: std::ptr::null_mut(),
         preempted: VecDeque::new(),
         preempted_turn: Instant::now(),
         tls: Tls::Undecided(config.tls),
@@ -259,18 +256,15 @@ fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
         // test_stress_delivery_simultaneous).
         in_section.write_volatile(true);
         compiler_fence(SeqCst);
-        let sched = (*worker).sched;
-        // Until a second worker may exist, its only user is this OS thread (see
-        // `Scheduler::share`).
+        // Until a second worker may exist, this OS thread is the scheduler's only user
+        // and the scheduler names its record already (see `Scheduler::share`): the
+        // lock's path stays out of line, so sections stay small enough to inline.
         if (*worker).shared {
-            (*worker).lock.lock();
-            (*worker).holds_lock = true;
+            (*worker).take_lock();
         }
-        (*sched).worker = worker;
-        let result = f(&mut *sched);
+        let result = f(&mut *(*worker).sched);
         if (*worker).holds_lock {
-            (*worker).holds_lock = false;
-            (*worker).lock.unlock();
+            (*worker).release_lock();
         }
         compiler_fence(SeqCst);
         in_section.write_volatile(false);
@@ -279,19 +273,21 @@ fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
 }
 
 impl Scheduler {
-    /// The record of the worker that holds the scheduler.
+    /// The record of the worker that holds the scheduler: the calling OS thread's (a
+    /// section never leaves the OS thread that opened it).
     #[inline(always)]
     fn w(&mut self) -> &mut Worker {
-        // SAFETY: set by `with` to the holder's record, which only its own OS thread
-        // writes, and that thread is the one running this section.
-        unsafe { &mut *self.worker }
+        // SAFETY: a section runs, so the scheduler word names this OS thread's record;
+        // only this OS thread writes it, here inside its own section, and `&mut self`
+        // keeps this the only reference made.
+        unsafe { &mut *current_worker() }
     }
 
     /// The green thread the worker holding the scheduler runs.
     #[inline(always)]
     fn current(&self) -> ThreadId {
-        // SAFETY: as in `w`.
-        unsafe { (*self.worker).current }
+        // SAFETY: as in `w`; a plain read.
+        unsafe { (*current_worker()).current }
     }
 
     /// The record of the green thread the worker holding the scheduler runs.

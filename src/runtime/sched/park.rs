@@ -2,10 +2,11 @@
 //! handler or a cancel request interrupts it: the one place a thread parks.
 
 use super::cancel::cancellation_point;
-use super::run::switch_out;
+use super::run::{resumed, switch_out};
 use super::signals::run_due_handlers;
 use super::thread::State;
 use super::with;
+use super::worker::Resumed;
 use crate::runtime::wait::{Reason, WaitKey, Wake};
 use crate::runtime::{errno, interrupt};
 use std::time::Instant;
@@ -49,7 +50,7 @@ pub(super) fn park_as(reason: Reason, deadline: Option<Instant>, interrupts: Int
         cancellation_point();
     }
     let saved = errno::get();
-    with(|s| {
+    switch_out(|s| {
         let me = s.current();
         let t = &mut s.threads[me as usize];
         t.interruptible = interruptible;
@@ -64,18 +65,13 @@ pub(super) fn park_as(reason: Reason, deadline: Option<Instant>, interrupts: Int
             s.w().watch.timer_armed(deadline);
             s.timed_waits += 1;
         }
-        s.threads[me as usize].state = State::Parked;
+        let t = &mut s.threads[me as usize];
+        t.timed_wait = deadline.is_some();
+        t.state = State::Parked;
+        true
     });
-    switch_out();
     errno::set(saved);
-    let (wake, handlers_due) = with(|s| {
-        if deadline.is_some() {
-            // Saturating: a fork (in a signal handler) during this park reset the count.
-            s.timed_waits = s.timed_waits.saturating_sub(1);
-        }
-        let t = &s.threads[s.current() as usize];
-        (t.wake, t.has_handlers_due())
-    });
+    let Resumed { wake, handlers_due } = resumed();
     if acts_here {
         cancellation_point();
     }

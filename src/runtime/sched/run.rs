@@ -4,11 +4,12 @@
 
 use super::signals::run_due_handlers;
 use super::thread::{Co, State, Suspend};
-use super::{with, Scheduler};
+use super::worker::Resumed;
+use super::{current_worker, with, Scheduler};
 use crate::runtime::stack::{gap_check_needed, gap_untouched_below};
 use crate::runtime::wait::{ThreadId, MAIN};
 use crate::runtime::{errno, handler, overflow, tcb};
-use corosensei::CoroutineResult;
+use corosensei::{CoroutineResult, Yielder};
 use std::time::{Duration, Instant};
 
 /// Dispatches between two non-blocking looks at epoll when threads are always ready.
@@ -17,17 +18,22 @@ const POLL_EVERY: u32 = 61;
 enum Step {
     Main,
     Run(ThreadId, Co),
-    AllExited,
+    /// `exit`: MAIN is gone (see [`run_loop`]).
+    AllExited {
+        exit: bool,
+    },
 }
 
 /// Runs other green threads until MAIN is ready again (or, after MAIN exited, until no
 /// thread is left). Only ever called on MAIN's stack. One section between two
-/// coroutines: what the last one left, and which runs next.
-pub(super) fn run_loop() {
+/// coroutines: what the last one left, and which runs next. Says whether the process
+/// must exit: the last thread of a child forked by a green thread (MAIN is gone) ended.
+pub(super) fn run_loop() -> bool {
     let mut step = with(|s| s.next_step());
     loop {
         match step {
-            Step::Main | Step::AllExited => return,
+            Step::Main => return false,
+            Step::AllExited { exit } => return exit,
             Step::Run(tid, mut co) => {
                 let result = co.resume(());
                 step = with(|s| {
@@ -39,39 +45,48 @@ pub(super) fn run_loop() {
     }
 }
 
-/// Leaves the current thread (already marked Parked or queued as Ready) until the
-/// scheduler picks it again. The stdio locks it holds are free meanwhile.
-pub(super) fn switch_out() {
+/// Leaves the current thread until the scheduler picks it again, in one section with
+/// `prepare`, which marks it Parked or queues it as Ready and says whether to leave at
+/// all (false: it goes on at once). The stdio locks it holds are free meanwhile. Says
+/// whether it left.
+pub(super) fn switch_out(prepare: impl FnOnce(&mut Scheduler) -> bool) -> bool {
     let sp = handler::stack_pointer();
-    let lent = with(|s| {
+    let Some((me, yielder, lent)) = with(|s| {
+        if !prepare(s) {
+            return None;
+        }
         // The mask it leaves with is the one it comes back with.
         s.settle_handler_jumps(sp);
-        let locks = &mut s.running().stdio_locks;
-        if locks.is_empty() {
-            return Vec::new();
+        let me = s.current();
+        let t = &mut s.threads[me as usize];
+        if t.stdio_locks.is_empty() {
+            return Some((me, t.yielder, Vec::new()));
         }
-        let mut unique = locks.clone();
+        let mut unique = t.stdio_locks.clone();
         unique.sort_unstable();
         unique.dedup();
         // SAFETY: a stream's lock stays valid while a thread holds it.
-        unique
+        let lent = unique
             .into_iter()
             .filter_map(|l| unsafe { tcb::lend_io_lock(l) })
-            .collect()
-    });
-    switch_thread();
+            .collect();
+        Some((me, t.yielder, lent))
+    }) else {
+        return false;
+    };
+    switch_thread(me, yielder);
     for lock in lent {
         // SAFETY: lent above; the stream is still locked by this thread's count.
         while !unsafe { tcb::retake_io_lock(&lock) } {
             // Another thread entered the stream meanwhile: let it finish.
             with(|s| {
-                let me = s.current();
                 s.threads[me as usize].state = State::Ready;
                 s.run_queue.push_back(me);
             });
-            switch_thread();
+            switch_thread(me, yielder);
         }
     }
+    true
 }
 
 /// The current thread holds (`held`) or released one level of a glibc stdio lock.
@@ -86,12 +101,11 @@ pub fn stdio_lock(lock: usize, held: bool) {
     })
 }
 
-/// Switches to the run loop (see [`switch_out`]).
-fn switch_thread() {
-    let (me, yielder) = with(|s| (s.current(), s.threads[s.current() as usize].yielder));
+/// Switches the current thread `me`, whose coroutine's yielder is `yielder`, to the run
+/// loop (see [`switch_out`]).
+fn switch_thread(me: ThreadId, yielder: *const Yielder<(), Suspend>) {
     if me == MAIN {
-        run_loop();
-        if with(|s| s.main_gone) {
+        if run_loop() {
             // The last thread of a child forked by a green thread ended: as natively,
             // the process exits with status 0.
             std::process::exit(0);
@@ -103,16 +117,28 @@ fn switch_thread() {
     }
 }
 
-/// Leaves the current thread (queued as Ready) and comes back with its errno.
-/// Switches away from a thread that stays ready (a yield, a step aside), keeping its
-/// errno; handlers delivered to it meanwhile run as it resumes.
-pub(super) fn switch_keeping_errno() {
+/// Switches away from a thread that stays ready (a yield, a step aside: `prepare` queues
+/// it, see [`switch_out`]), keeping its errno; handlers delivered to it meanwhile run as
+/// it resumes.
+pub(super) fn switch_keeping_errno(prepare: impl FnOnce(&mut Scheduler) -> bool) {
     let saved = errno::get();
-    switch_out();
+    if !switch_out(prepare) {
+        return;
+    }
     errno::set(saved);
-    if with(|s| s.threads[s.current() as usize].has_handlers_due()) {
+    if resumed().handlers_due {
         run_due_handlers();
     }
+}
+
+/// What the current thread, just switched back in, finds as it resumes (noted by the
+/// section that dispatched it: nothing else ran on this OS thread since but signal
+/// handlers, which leave it alone).
+pub(super) fn resumed() -> Resumed {
+    let worker = current_worker();
+    // SAFETY: the current thread runs a scheduler (it just switched), its worker record
+    // is never freed and only this OS thread writes it, in sections; none is open here.
+    unsafe { std::ptr::addr_of!((*worker).resumed).read() }
 }
 
 impl Scheduler {
@@ -132,6 +158,18 @@ impl Scheduler {
                 self.apply_mask(mask);
                 let t = &mut self.threads[tid as usize];
                 t.state = State::Running;
+                let timed = std::mem::take(&mut t.timed_wait);
+                let resumed = Resumed {
+                    wake: t.wake,
+                    handlers_due: t.has_handlers_due(),
+                };
+                if timed {
+                    // Saturating: a fork (in a signal handler) during its park reset the
+                    // count.
+                    self.timed_waits = self.timed_waits.saturating_sub(1);
+                }
+                self.w().resumed = resumed;
+                let t = &mut self.threads[tid as usize];
                 if tid == MAIN {
                     return Step::Main;
                 }
@@ -146,7 +184,9 @@ impl Scheduler {
                 if !self.main_gone {
                     self.switch_tcb(MAIN);
                 }
-                return Step::AllExited;
+                return Step::AllExited {
+                    exit: self.main_gone,
+                };
             }
             let timeout = self
                 .timers

@@ -65,7 +65,7 @@ enum Behind {
 /// The current thread, which stays ready, lets others run (waiting as `behind` says); it
 /// goes on at once if none is ready after a look at epoll and the timers.
 fn step_aside(behind: Behind) {
-    let others_ready = with(|s| {
+    switch_keeping_errno(|s| {
         if !s.others_ready() {
             return false;
         }
@@ -83,9 +83,6 @@ fn step_aside(behind: Behind) {
         }
         true
     });
-    if others_ready {
-        switch_keeping_errno();
-    }
 }
 
 /// The preemption signal interrupted the current thread in the program's code (the

@@ -50,6 +50,8 @@ pub(super) struct Thread {
     pub(super) parked_at: u64,
     /// The current park is a cancellation point.
     pub(super) cancellable: bool,
+    /// The current park armed a timer (it counts in `timed_waits` until dispatched).
+    pub(super) timed_wait: bool,
     /// pthread_cancel was called for this thread.
     pub(super) cancel_pending: bool,
     /// PTHREAD_CANCEL_DISABLE.
@@ -92,6 +94,7 @@ impl Thread {
             interruptible: false,
             parked_at: 0,
             cancellable: false,
+            timed_wait: false,
             cancel_pending: false,
             cancel_disabled: false,
             cancel_async: false,

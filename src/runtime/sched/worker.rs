@@ -20,7 +20,7 @@
 //! will be started.
 
 use super::Scheduler;
-use crate::runtime::wait::{ThreadId, MAIN};
+use crate::runtime::wait::{ThreadId, Wake, MAIN};
 use crate::runtime::{monitor, raw};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
@@ -41,6 +41,8 @@ pub(super) struct Worker {
     pub(super) slice_start: Option<Instant>,
     /// Dispatches since its last look at epoll.
     pub(super) dispatches_since_poll: u32,
+    /// What the thread it dispatched last finds as it resumes.
+    pub(super) resumed: Resumed,
     /// Its OS thread.
     pub(super) os_tid: rustix::thread::Pid,
     /// What the preemption monitor watches of it: the run loop bumps its dispatch count
@@ -70,12 +72,42 @@ impl Worker {
             unparked_calls: 0,
             slice_start: None,
             dispatches_since_poll: 0,
+            resumed: Resumed {
+                wake: Wake::Ready,
+                handlers_due: false,
+            },
             os_tid: rustix::thread::gettid(),
             watch: &monitor::WORKER,
             in_section: false,
             holds_lock: false,
             shared: false,
         }))
+    }
+}
+
+/// What a dispatched thread finds as it resumes, noted by the dispatch's section so that
+/// the thread needs no section of its own to learn it (see `run::resumed`).
+#[derive(Clone, Copy)]
+pub(super) struct Resumed {
+    /// How its park ended.
+    pub(super) wake: Wake,
+    /// Signal handlers are due in it.
+    pub(super) handlers_due: bool,
+}
+
+impl Worker {
+    /// Takes the scheduler's lock for the section it opens.
+    #[inline(never)]
+    pub(super) fn take_lock(&mut self) {
+        self.lock.lock();
+        self.holds_lock = true;
+    }
+
+    /// Releases the lock at the end of its section.
+    #[inline(never)]
+    pub(super) fn release_lock(&mut self) {
+        self.holds_lock = false;
+        self.lock.unlock();
     }
 }
 
