@@ -1,7 +1,7 @@
 //! Parking green threads by address (the green futex): wait on a word, wake its
 //! sleepers, and answer the doorbell rung by wakers on other OS threads.
 
-use super::park::{park_as, Interrupts};
+use super::park::{acts_on_cancel, park_as, park_if, Interrupts};
 use super::{with, Scheduler};
 use crate::runtime::futex;
 use crate::runtime::wait::{Reason, Wake};
@@ -19,7 +19,7 @@ pub fn futex_wait(
     // Counted before the check, so that a waker on another OS thread that changes the word
     // after our check is sure to see us (see futex.rs).
     futex::green_sleeper_added();
-    let queued = with(|s| {
+    let queue = |s: &mut Scheduler| {
         if !still_waiting() {
             return false;
         }
@@ -28,11 +28,18 @@ pub fn futex_wait(
         s.futex
             .push(addr, key, |k| Scheduler::is_waiting(threads, k));
         true
-    });
-    let wake = if queued {
-        park_as(reason, deadline, interrupts)
+    };
+    let wake = if acts_on_cancel(reason, interrupts) {
+        // A cancellation point: it acts on a cancel request before it parks, but only
+        // once it knows it will (as natively, a wait that is over at once does not).
+        if with(queue) {
+            park_as(reason, deadline, interrupts)
+        } else {
+            Wake::Ready
+        }
     } else {
-        Wake::Ready
+        // One section checks, registers and parks.
+        park_if(reason, deadline, interrupts, queue).unwrap_or(Wake::Ready)
     };
     futex::green_sleeper_gone();
     wake

@@ -5,8 +5,8 @@ use super::cancel::cancellation_point;
 use super::run::{resumed, switch_out};
 use super::signals::run_due_handlers;
 use super::thread::State;
-use super::with;
 use super::worker::Resumed;
+use super::{with, Scheduler};
 use crate::runtime::wait::{Reason, WaitKey, Wake};
 use crate::runtime::{errno, interrupt};
 use std::time::Instant;
@@ -42,15 +42,38 @@ pub fn park_interruptible(reason: Reason, deadline: Option<Instant>) -> Wake {
 }
 
 pub(super) fn park_as(reason: Reason, deadline: Option<Instant>, interrupts: Interrupts) -> Wake {
+    park_if(reason, deadline, interrupts, |_| true).unwrap_or(Wake::Ready)
+}
+
+/// Whether a park for `reason` is a cancellation point that acts on a request itself,
+/// before and after it waits.
+pub(super) fn acts_on_cancel(reason: Reason, interrupts: Interrupts) -> bool {
+    let cancellable = interrupts != Interrupts::Nothing || reason == Reason::Join;
+    cancellable && interrupts != Interrupts::Cancel
+}
+
+/// Parks as [`park_as`] does if `still_waits`, run in the section that parks, says so
+/// (it may also register the thread where its waker will look); None at once otherwise.
+/// Out of line: each caller's copy would be a few kilobytes.
+#[inline(never)]
+pub(super) fn park_if(
+    reason: Reason,
+    deadline: Option<Instant>,
+    interrupts: Interrupts,
+    still_waits: impl FnOnce(&mut Scheduler) -> bool,
+) -> Option<Wake> {
     // Waiting calls are cancellation points (lock waits excepted).
     let interruptible = interrupts == Interrupts::Signals;
     let cancellable = interrupts != Interrupts::Nothing || reason == Reason::Join;
-    let acts_here = cancellable && interrupts != Interrupts::Cancel;
+    let acts_here = acts_on_cancel(reason, interrupts);
     if acts_here {
         cancellation_point();
     }
     let saved = errno::get();
-    switch_out(|s| {
+    let parked = switch_out(|s| {
+        if !still_waits(s) {
+            return false;
+        }
         let me = s.current();
         let t = &mut s.threads[me as usize];
         t.interruptible = interruptible;
@@ -70,6 +93,9 @@ pub(super) fn park_as(reason: Reason, deadline: Option<Instant>, interrupts: Int
         t.state = State::Parked;
         true
     });
+    if !parked {
+        return None;
+    }
     errno::set(saved);
     let Resumed { wake, handlers_due } = resumed();
     if acts_here {
@@ -78,7 +104,7 @@ pub(super) fn park_as(reason: Reason, deadline: Option<Instant>, interrupts: Int
     if handlers_due {
         run_due_handlers();
     }
-    wake
+    Some(wake)
 }
 
 /// Sleeps until `deadline`, unless a signal handler interrupts the sleep.

@@ -148,11 +148,12 @@ impl Scheduler {
                 self.poll_io(Some(Duration::ZERO));
             }
             if let Some(tid) = self.pop_ready() {
-                self.w().watch.dispatched();
-                self.w().dispatches_since_poll += 1;
-                self.w().unparked_calls = 0;
-                self.w().slice_start = None;
-                self.w().current = tid;
+                let w = self.w();
+                w.watch.dispatched();
+                w.dispatches_since_poll += 1;
+                w.unparked_calls = 0;
+                w.slice_start = None;
+                w.current = tid;
                 self.switch_tcb(tid);
                 let mask = self.threads[tid as usize].sigmask;
                 self.apply_mask(mask);

@@ -31,19 +31,20 @@ const CLOCK_EVERY: u32 = 32;
 /// again; threads that wait for each other (a ping-pong pair) keep going meanwhile.
 pub fn completed_without_parking() {
     let due = with(|s| {
-        s.w().unparked_calls += 1;
-        if s.w().unparked_calls % CLOCK_EVERY != 0 {
+        let w = s.w();
+        w.unparked_calls += 1;
+        if w.unparked_calls % CLOCK_EVERY != 0 {
             return false;
         }
         let now = Instant::now();
-        match s.w().slice_start {
+        match w.slice_start {
             Some(start) if now.saturating_duration_since(start) >= SLICE => {
-                s.w().slice_start = Some(now);
+                w.slice_start = Some(now);
                 true
             }
             Some(_) => false,
             None => {
-                s.w().slice_start = Some(now);
+                w.slice_start = Some(now);
                 false
             }
         }
