@@ -13,7 +13,9 @@
 //! never meets the program's hooks or errno). While only the program's own OS thread
 //! runs green threads (`GREENIFY_WORKERS=1`, or before the first thread is created),
 //! sections skip the lock: its two atomic operations per section would cost about a
-//! tenth of a green switch, which takes half a dozen sections.
+//! tenth of a green switch. A switch takes two sections: the one the thread leaves in
+//! (run.rs, `switch_out`) and the run loop's, which dispatches the next thread and
+//! leaves it a note of what it finds as it resumes ([`Resumed`]).
 //!
 //! Today one worker runs (the OS thread that made the scheduler): with more than one
 //! configured, the first spawn makes sections take the lock, where the other workers
