@@ -99,7 +99,7 @@ use std::sync::atomic::{compiler_fence, Ordering::SeqCst};
 use std::time::Instant;
 use thread::{State, Thread};
 use tls::Tls;
-use worker::{BigLock, Worker};
+use worker::{BigLock, Home, Worker};
 
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
@@ -198,7 +198,7 @@ pub fn init_current_thread(config: Config) {
     main.identity = Identity::new(os_tid());
     let os_mask = os_sigmask(None);
     main.sigmask = os_mask;
-    let sched = Box::new(Scheduler {
+    let sched = Scheduler {
         threads: vec![main],
         free_ids: Vec::new(),
         run_queue: VecDeque::new(),
@@ -220,9 +220,8 @@ pub fn init_current_thread(config: Config) {
         preempted_turn: Instant::now(),
         tls: Tls::Undecided(config.tls),
         workers: config.workers,
-    });
-    let sched = Box::into_raw(sched);
-    let worker = Worker::new(sched, Box::leak(Box::new(BigLock::new())), os_mask);
+    };
+    let worker = Home::make(sched, Box::leak(Box::new(BigLock::new())), os_mask);
     os_thread::set_sched_word(worker as usize);
     os_thread::set_thread_word(MAIN as usize + 1);
 }
@@ -259,10 +258,13 @@ fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
         // Until a second worker may exist, this OS thread is the scheduler's only user
         // and the scheduler names its record already (see `Scheduler::share`): the
         // lock's path stays out of line, so sections stay small enough to inline.
-        if (*worker).shared {
+        let sched = if (*worker).shared {
             (*worker).take_lock();
-        }
-        let result = f(&mut *(*worker).sched);
+            (*worker).sched
+        } else {
+            Home::sched_of(worker)
+        };
+        let result = f(&mut *sched);
         if (*worker).holds_lock {
             (*worker).release_lock();
         }
