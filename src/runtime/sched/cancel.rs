@@ -51,6 +51,7 @@ pub fn cancel(handle: Handle) -> Result<(), Errno> {
 }
 
 /// A cancel request the current thread must act on now.
+#[inline]
 pub fn cancel_requested() -> bool {
     // Condition waits ask twice per call: a program that never cancels skips the look.
     if !CANCEL_EVER_REQUESTED.load(std::sync::atomic::Ordering::Relaxed) {
@@ -88,6 +89,7 @@ pub fn set_cancel_async(asynchronous: bool) -> bool {
 }
 
 /// The current thread's innermost cleanup buffer (0: none).
+#[inline]
 pub fn cleanup_top() -> usize {
     with(|s| s.threads[s.current() as usize].cleanup_top)
 }

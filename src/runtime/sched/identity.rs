@@ -63,6 +63,7 @@ pub(super) fn os_tid() -> i32 {
 }
 
 /// The current green thread's id, as gettid shows it.
+#[inline]
 pub fn current_tid() -> i32 {
     with(|s| s.threads[s.current() as usize].identity.tid)
 }

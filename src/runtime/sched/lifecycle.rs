@@ -149,11 +149,13 @@ pub fn is_alone() -> bool {
 }
 
 /// Whether the current thread is MAIN.
+#[inline]
 pub fn current_is_main() -> bool {
     with(|s| s.current() == MAIN)
 }
 
 /// The current thread's handle (MAIN has none: it keeps its real identity).
+#[inline]
 pub fn current_handle() -> Option<Handle> {
     with(|s| (s.current() != MAIN).then(|| s.handle(s.current())))
 }
@@ -258,6 +260,7 @@ pub fn exists(handle: Handle) -> bool {
 }
 
 /// The current green thread's id (MAIN is 0): unique among live green threads.
+#[inline]
 pub fn current_id() -> ThreadId {
     with(|s| s.current())
 }

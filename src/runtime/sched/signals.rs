@@ -78,6 +78,7 @@ pub fn signal_is_for_current(sig: u32) -> bool {
 }
 
 /// The current thread's waits run no handlers while `hold` (see `holds_handlers`).
+#[inline]
 pub fn hold_handlers(hold: bool) {
     with(|s| {
         let me = s.current() as usize;
