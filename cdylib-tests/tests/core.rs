@@ -888,3 +888,62 @@ fn installed_wrapper_works_from_anywhere() {
     );
     let _ = std::fs::remove_dir_all(&prefix);
 }
+
+/// `greenify check` answers without running the program: a normal binary and a script can
+/// be greenified (status 0), a static binary cannot (status 2, with the reason).
+#[test]
+fn wrapper_check_tells_static_script_and_normal() {
+    let _serial = shared();
+    let normal = compile_c_source(
+        "check_normal",
+        "#include <stdio.h>\nint main(void) { puts(\"program ran\"); return 0; }\n",
+        &["-O2"],
+    );
+    let static_bin = compile_c_source(
+        "check_static",
+        "#include <stdio.h>\nint main(void) { puts(\"program ran\"); return 0; }\n",
+        &["-O2", "-static"],
+    );
+    let script = write_executable(
+        "check-script.sh",
+        &format!("#!/usr/bin/env {}\n", normal.display()),
+    );
+    let check = |program: &Path| {
+        Cmd::new(wrapper_path())
+            .arg("check")
+            .arg(program)
+            .env("GREENIFY_LIB", lib_path())
+            .timeout(Duration::from_secs(20))
+            .run()
+    };
+    let out = check(&normal);
+    out.assert_success();
+    assert_eq!(
+        out.stdout,
+        format!(
+            "{}: can be greenified\n  {}: a dynamically linked ELF program\n  library: {}\n",
+            normal.display(),
+            normal.display(),
+            lib_path().display()
+        ),
+        "\n{}",
+        out.report()
+    );
+    let out = check(&script);
+    out.assert_success();
+    assert!(
+        out.stdout.contains(&format!(
+            "a script: its #! line leads to {} ({})",
+            normal.display(),
+            normal.display()
+        )),
+        "{}",
+        out.report()
+    );
+    let out = check(&static_bin);
+    assert_eq!(out.status.code(), Some(2), "{}", out.report());
+    assert!(out.stderr.contains("statically linked"), "{}", out.report());
+    for out in [check(&normal), check(&script), check(&static_bin)] {
+        assert!(!out.stdout.contains("program ran"), "{}", out.report());
+    }
+}
