@@ -10,9 +10,9 @@
 //! while the green thread parks. A signal does not interrupt the helper's wait: the
 //! handler runs once the call has returned.
 
+use super::blocking::{self, uninterrupted, Remaining};
 use super::clock::abs_deadline;
 use super::offloaded::off_errno;
-use super::blocking::{self, uninterrupted, Remaining};
 use super::{enter, errno, fail, memory};
 use crate::real;
 use crate::runtime::{self, Interest, Reason, Wake};

@@ -664,7 +664,9 @@ pub unsafe extern "C" fn sigtimedwait(
     let (Some(_green), Ok(deadline)) = (green, deadline) else {
         let mut remaining = Remaining::timespec(timeout);
         // SAFETY: forwarded (libc reports an invalid timeout).
-        return uninterrupted(|| unsafe { real::sigtimedwait(set, info, remaining.next_timespec()) });
+        return uninterrupted(|| unsafe {
+            real::sigtimedwait(set, info, remaining.next_timespec())
+        });
     };
     // SAFETY: forwarded.
     unsafe { wait_signal(set, info, deadline) }

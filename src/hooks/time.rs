@@ -37,7 +37,11 @@ fn sleep_for(duration: Duration) -> Option<Duration> {
 /// blocking::uninterrupted), the rest of `duration` is slept with nanosleep, which leaves
 /// the time left in `rem` if a handler of the program's ends it. Says whether `first` made
 /// the last call.
-fn kernel_sleep(duration: Duration, first: impl FnOnce() -> c_int, rem: *mut timespec) -> (c_int, bool) {
+fn kernel_sleep(
+    duration: Duration,
+    first: impl FnOnce() -> c_int,
+    rem: *mut timespec,
+) -> (c_int, bool) {
     let given = to_timespec(duration);
     let mut remaining = Remaining::timespec(&given);
     let mut first = Some(first);
