@@ -109,6 +109,7 @@ fn poll_flags(interest: Interest) -> PollFlags {
 }
 
 /// A zero-timeout poll: true if the call would not block now (ready, error or hangup).
+/// One that only a SIGURG ended looks again (see [`uninterrupted`]).
 pub fn ready_now(fd: i32, interest: Interest) -> bool {
     // SAFETY: the fd is only borrowed for this poll; a closed fd reports POLLNVAL.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };

@@ -363,7 +363,7 @@ pub unsafe extern "C" fn pselect(
     let zero_timeout = deadline.is_some_and(|d| d <= Instant::now());
     let waited = under_mask(mask, || {
         if zero_timeout {
-            let result = forward();
+            let result = uninterrupted(&forward);
             runtime::sched::completed_without_parking();
             return result;
         }
