@@ -74,18 +74,25 @@ fn duration(ts: &timespec) -> Duration {
 #[no_mangle]
 pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
     let Some(_green) = enter() else {
+        let saved = super::errno();
         let (mut unslept, mut rem) = (0, to_timespec(Duration::ZERO));
         let first = || {
+            super::set_errno(0);
             // SAFETY: forwarded.
             unslept = unsafe { real::sleep(secs) };
-            if unslept == 0 {
-                0
-            } else {
+            // glibc's sleep keeps errno unless a signal ended it (when less than a second
+            // was left, it then says 0 all the same).
+            if super::errno() == libc::EINTR {
                 -1
+            } else {
+                0
             }
         };
         return match kernel_sleep(Duration::from_secs(u64::from(secs)), first, &mut rem) {
-            (0, _) => 0,
+            (0, _) => {
+                super::set_errno(saved);
+                0
+            }
             (_, true) => unslept,
             // glibc's sleep: the whole seconds left.
             (_, false) => rem.tv_sec as c_uint,
