@@ -296,6 +296,7 @@ CASE(preempt_eintr_computing_then_zero_timeout_semtimedop) {
  * ms; the child has greenify's handler (inherited), and ignores SIGURG itself. */
 #include <poll.h>
 #include <sys/select.h>
+#include <sys/time.h>
 
 #define PE_WAIT 150
 
@@ -311,6 +312,12 @@ static void pe_lasted(const char *what, long r, int e, double t0) {
         long r_ = (long)(expr);                                                      \
         pe_lasted(what, r_, errno, t0_);                                             \
     } while (0)
+
+static volatile int pe_alarms;
+static void pe_on_alarm(int sig) {
+    (void)sig;
+    pe_alarms++;
+}
 
 static void pe_forwarded_waits(void) {
     struct timespec ts = pe_ms(PE_WAIT), rem;
@@ -337,6 +344,29 @@ static void pe_forwarded_waits(void) {
     struct sembuf op = { 0, -1, 0 };
     PE_WAITS("semtimedop", semtimedop(id, &op, 1, &ts));
     semctl(id, 0, IPC_RMID);
+    /* Waits that only a handler (or the signal waited for) ends: a timer's, after 150 ms. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = pe_on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval alarm_in = { { 0, 0 }, { 0, PE_WAIT * 1000 } };
+    setitimer(ITIMER_REAL, &alarm_in, NULL);
+    PE_WAITS("pause", pause());
+    setitimer(ITIMER_REAL, &alarm_in, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    PE_WAITS("sigsuspend", sigsuspend(&none));
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    struct sigevent sev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR2 };
+    timer_t timer;
+    timer_create(CLOCK_MONOTONIC, &sev, &timer);
+    struct itimerspec in = { { 0, 0 }, ts };
+    timer_settime(timer, 0, &in, NULL);
+    PE_WAITS("sigwaitinfo", sigwaitinfo(&set, NULL));
+    timer_delete(timer);
+    printf("alarms handled: %d\n", pe_alarms);
     double t0 = now_ms();
     errno = EBADF;
     unsigned left = sleep(1);
