@@ -329,6 +329,10 @@ static void pe_forwarded_waits(void) {
     struct timeval tv = { 0, PE_WAIT * 1000 };
     PE_WAITS("select", select(0, NULL, NULL, NULL, &tv));
     PE_WAITS("pselect", pselect(0, NULL, NULL, NULL, &ts, NULL));
+    /* The system call writes the time left into its timeout: none, at the end. */
+    struct timespec ts_left = ts;
+    PE_WAITS("ppoll system call", syscall(SYS_ppoll, NULL, 0L, &ts_left, NULL, 8L));
+    printf("time left: %ld.%09ld\n", (long)ts_left.tv_sec, ts_left.tv_nsec);
     int ep = epoll_create1(0);
     struct epoll_event ev;
     PE_WAITS("epoll_wait", epoll_wait(ep, &ev, 1, PE_WAIT));

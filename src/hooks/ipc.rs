@@ -220,7 +220,7 @@ pub unsafe extern "C" fn semtimedop(
     // the timer slack). Operations that cannot be read: the kernel says EFAULT at once.
     let ops = green.as_ref().and_then(|_| memory::read_slice(sops, n));
     let Some(mut ops) = ops else {
-        // A zero timeout still sleeps, for the thread's timer slack.
+        // Made as it is (a zero timeout still sleeps, for the thread's timer slack).
         return uninterrupted(wait);
     };
     for op in &mut ops {

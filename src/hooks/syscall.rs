@@ -128,7 +128,8 @@ pub unsafe extern "C" fn syscall(
 /// (signal(7)) has its relative timeout, if it has one.
 #[derive(Clone, Copy)]
 enum Timeout {
-    /// None, an absolute one, or one the kernel writes the time left into.
+    /// None, an absolute one, or one the kernel writes the time left into (select,
+    /// pselect6 and ppoll do, where glibc's wrappers pass a copy).
     Kept,
     /// A timespec, at this argument.
     Timespec(usize),
@@ -146,14 +147,13 @@ fn not_restarted(nr: c_long, args: &[c_long; 6]) -> Option<Timeout> {
         | libc::SYS_rt_sigsuspend
         | libc::SYS_pause
         | libc::SYS_select
-        | libc::SYS_pselect6 => Timeout::Kept,
+        | libc::SYS_pselect6
+        | libc::SYS_ppoll => Timeout::Kept,
         libc::SYS_clock_nanosleep if args[1] & c_long::from(libc::TIMER_ABSTIME) != 0 => {
             Timeout::Kept
         }
         libc::SYS_nanosleep => Timeout::Timespec(0),
-        libc::SYS_clock_nanosleep | libc::SYS_rt_sigtimedwait | libc::SYS_ppoll => {
-            Timeout::Timespec(2)
-        }
+        libc::SYS_clock_nanosleep | libc::SYS_rt_sigtimedwait => Timeout::Timespec(2),
         libc::SYS_semtimedop | libc::SYS_epoll_pwait2 => Timeout::Timespec(3),
         libc::SYS_io_getevents => Timeout::Timespec(4),
         libc::SYS_poll => Timeout::Millis(2),
