@@ -45,24 +45,30 @@ pub struct Config {
 
 impl Config {
     /// Reads the environment (via libc's getenv, which greenify does not override).
+    /// Allocates nothing: the first hooked call reads it, and that call may come from inside
+    /// the program's malloc (tcmalloc calls pthread_once while it initialises).
     pub fn from_env() -> Config {
         Config::from_lookup(|name| {
-            let name = std::ffi::CString::new(name).ok()?;
+            let mut buf = [0u8; 64];
+            buf.get_mut(..name.len())?.copy_from_slice(name.as_bytes());
+            let name = CStr::from_bytes_until_nul(&buf).ok()?;
             // SAFETY: getenv takes a NUL-terminated name and returns NULL or a pointer into
-            // the environment that stays valid while nobody calls setenv; we copy it at once.
+            // the environment that stays valid while nobody calls setenv; from_lookup parses
+            // it at once.
             let value = unsafe { libc::getenv(name.as_ptr()) };
             if value.is_null() {
                 return None;
             }
             // SAFETY: a non-NULL getenv result is a NUL-terminated string.
-            let value = unsafe { CStr::from_ptr(value) };
-            Some(value.to_string_lossy().into_owned())
+            unsafe { CStr::from_ptr(value) }.to_str().ok()
         })
     }
 
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Config {
+    /// The configuration from `lookup` (a variable's value; one that is not UTF-8 counts as
+    /// unset).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<&'static str>) -> Config {
         let stack_size = lookup("GREENIFY_STACK_SIZE")
-            .and_then(|v| parse_size(&v))
+            .and_then(|v| parse_size(v))
             .unwrap_or(DEFAULT_STACK_SIZE);
         let stats = lookup("GREENIFY_STATS").is_some_and(|v| v.trim() == "1");
         let log_level = lookup("GREENIFY_LOG")
@@ -70,7 +76,7 @@ impl Config {
             .unwrap_or(::log::LevelFilter::Warn);
         let guard_pages = lookup("GREENIFY_GUARD_PAGES").and_then(|v| v.trim().parse().ok());
         let offload_files = lookup("GREENIFY_OFFLOAD_FILES").is_some_and(|v| v.trim() == "1");
-        let tls = match lookup("GREENIFY_TLS").as_deref().map(str::trim) {
+        let tls = match lookup("GREENIFY_TLS").map(str::trim) {
             None | Some("auto") => Ok(Tls::Auto),
             Some("on") => Ok(Tls::On),
             Some("off") => Ok(Tls::Off),
@@ -136,17 +142,14 @@ mod tests {
         assert_eq!(c.tls, Tls::Auto);
         assert_eq!(c.slice, Some(DEFAULT_SLICE));
         let c = Config::from_lookup(|k| {
-            Some(
-                match k {
-                    "GREENIFY_STACK_SIZE" => "1M",
-                    "GREENIFY_STATS" => "1",
-                    "GREENIFY_GUARD_PAGES" => "0",
-                    "GREENIFY_TLS" => "off",
-                    "GREENIFY_SLICE_MS" => "0",
-                    _ => "debug",
-                }
-                .into(),
-            )
+            Some(match k {
+                "GREENIFY_STACK_SIZE" => "1M",
+                "GREENIFY_STATS" => "1",
+                "GREENIFY_GUARD_PAGES" => "0",
+                "GREENIFY_TLS" => "off",
+                "GREENIFY_SLICE_MS" => "0",
+                _ => "debug",
+            })
         });
         assert_eq!(c.stack_size, 1 << 20);
         assert!(c.stats);
@@ -154,12 +157,12 @@ mod tests {
         assert_eq!(c.guard_pages, Some(0));
         assert_eq!(c.tls, Tls::Off);
         assert_eq!(c.slice, None);
-        let slice = |k: &str| (k == "GREENIFY_SLICE_MS").then(|| "25".to_string());
+        let slice = |k: &str| (k == "GREENIFY_SLICE_MS").then_some("25");
         assert_eq!(
             Config::from_lookup(slice).slice,
             Some(std::time::Duration::from_millis(25))
         );
-        let on = |v: &'static str| move |k: &str| (k == "GREENIFY_TLS").then(|| v.to_string());
+        let on = |v: &'static str| move |k: &str| (k == "GREENIFY_TLS").then_some(v);
         assert_eq!(Config::from_lookup(on("on")).tls, Tls::On);
         assert_eq!(Config::from_lookup(on("maybe")).tls, Tls::Auto);
         assert!(Config::from_lookup(on("maybe")).tls_bad_value);

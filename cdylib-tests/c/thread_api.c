@@ -12,7 +12,22 @@
 static pthread_t seen_self;
 
 static void *quick(void *arg) { seen_self = pthread_self(); return arg; }
-static void *slow(void *arg) { usleep(200 * 1000); return arg; }
+/* A thread started on held(gate) runs until main releases its gate, so calls on a running
+ * thread never race its exit; it returns the gate's value. */
+struct gate { int fds[2]; void *value; };
+static struct gate gates[5];
+static struct gate *gate(int i, void *value) {
+    if (pipe(gates[i].fds) != 0) _exit(1);
+    gates[i].value = value;
+    return &gates[i];
+}
+static void *held(void *arg) {
+    struct gate *g = arg;
+    char c;
+    while (read(g->fds[0], &c, 1) != 1) {}
+    return g->value;
+}
+static void release(int i) { while (write(gates[i].fds[1], "x", 1) != 1) {} }
 static void *join_self(void *arg) {
     (void)arg;
     return (void *)(long)pthread_join(pthread_self(), NULL);
@@ -52,7 +67,7 @@ int main(void) {
     printf("join: value=%ld self-matches=%d equal-self=%d\n", (long)ret,
            pthread_equal(seen_self, t), pthread_equal(pthread_self(), pthread_self()));
 
-    pthread_create(&t, NULL, slow, (void *)7);
+    pthread_create(&t, NULL, held, gate(0, (void *)7));
     printf("tryjoin running: %s\n", strerrorname_np(pthread_tryjoin_np(t, &ret)));
     printf("kill 0 running: %d\n", pthread_kill(t, 0));
     struct timespec ts;
@@ -60,20 +75,23 @@ int main(void) {
     ts.tv_nsec += 50 * 1000 * 1000;
     if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
     printf("timedjoin early: %s\n", strerrorname_np(pthread_timedjoin_np(t, &ret, &ts)));
+    release(0);
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ts.tv_sec += 5;
     int r = pthread_clockjoin_np(t, &ret, CLOCK_MONOTONIC, &ts);
     printf("clockjoin: %d value=%ld\n", r, (long)ret);
     ts.tv_nsec = 2000000000L;
-    pthread_create(&t, NULL, slow, NULL);
-    printf("timedjoin bad nsec: %s\n", strerrorname_np(pthread_timedjoin_np(t, &ret, &ts)));
-    pthread_join(t, NULL);
+    /* glibc waits on despite the bad timeout (the kernel's EINVAL is retried) until the
+     * thread ends, then joins it. */
+    pthread_create(&t, NULL, held, gate(1, NULL));
+    release(1);
+    printf("timedjoin bad nsec: %d\n", pthread_timedjoin_np(t, &ret, &ts));
 
     pthread_create(&t, NULL, join_self, NULL);
     pthread_join(t, &ret);
     printf("join self: %s\n", strerrorname_np((int)(long)ret));
 
-    pthread_create(&t, NULL, slow, NULL);
+    pthread_create(&t, NULL, held, gate(2, NULL));
     int first = pthread_detach(t);
     int again = pthread_detach(t);
     printf("detach: %d again: %s\n", first, strerrorname_np(again));
@@ -82,7 +100,7 @@ int main(void) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_create(&t, &attr, slow, NULL);
+    pthread_create(&t, &attr, held, gate(3, NULL));
     printf("join created-detached: %s\n", strerrorname_np(pthread_join(t, NULL)));
     pthread_attr_destroy(&attr);
 
@@ -102,14 +120,17 @@ int main(void) {
     pthread_join(t, NULL);
     pthread_attr_destroy(&attr);
 
-    pthread_create(&t, NULL, quick, NULL);
+    pthread_create(&t, NULL, held, gate(4, NULL));
     clockid_t clock;
     printf("getcpuclockid: %d\n", pthread_getcpuclockid(t, &clock));
     struct sched_param param;
     int policy;
     printf("getschedparam: %d\n", pthread_getschedparam(t, &policy, &param));
+    release(4);
     pthread_join(t, NULL);
     printf("sched_yield: %d\n", sched_yield());
-    usleep(250 * 1000); /* the detached threads finish */
+    release(2); /* the two detached threads finish */
+    release(3);
+    usleep(250 * 1000);
     return 0;
 }

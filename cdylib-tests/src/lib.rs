@@ -398,6 +398,7 @@ pub struct Cmd {
     timeout: Duration,
     stdin: Option<Stdio>,
     stdout: Option<Stdio>,
+    dir: Option<PathBuf>,
 }
 
 impl Cmd {
@@ -412,6 +413,7 @@ impl Cmd {
             timeout: Duration::from_secs(60),
             stdin: None,
             stdout: None,
+            dir: None,
         }
     }
 
@@ -467,9 +469,18 @@ impl Cmd {
         self
     }
 
+    /// Runs the program in `dir` instead of the test's working directory.
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Cmd {
+        self.dir = Some(dir.into());
+        self
+    }
+
     /// One line describing the run, for failure messages.
     pub fn describe(&self) -> String {
         let mut s = format!("[{}] {}", self.mode, Path::new(&self.program).display());
+        if let Some(dir) = &self.dir {
+            s.push_str(&format!(" (in {})", dir.display()));
+        }
         for a in &self.args {
             s.push(' ');
             s.push_str(&a.to_string_lossy());
@@ -496,6 +507,9 @@ impl Cmd {
         }
         for (k, v) in &self.env {
             cmd.env(k, v);
+        }
+        if let Some(dir) = &self.dir {
+            cmd.current_dir(dir);
         }
         cmd.stdin(self.stdin.unwrap_or_else(Stdio::null))
             .stdout(self.stdout.unwrap_or_else(Stdio::piped))

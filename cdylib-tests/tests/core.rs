@@ -713,3 +713,237 @@ fn wrapper_keeps_existing_ld_preload() {
         out.report()
     );
 }
+
+/// A script runs as usual, its interpreter greenified: through `env NAME` (as pyenv's
+/// shims start) and through a script that is itself run by a script.
+#[test]
+fn wrapper_runs_scripts_through_their_interpreter() {
+    let _serial = shared();
+    let inner = write_executable(
+        "wrapper-inner.sh",
+        "#!/usr/bin/env bash\necho \"program ran: $*\"\n",
+    );
+    let outer = write_executable(
+        "wrapper-outer.sh",
+        &format!("#!{}\nexit 3\n", inner.display()),
+    );
+    for (script, expected) in [
+        (&inner, "program ran: a b\n".to_string()),
+        (&outer, format!("program ran: {} a b\n", outer.display())),
+    ] {
+        let out = Cmd::new(wrapper_path())
+            .arg("--stats")
+            .arg(script)
+            .args(["a", "b"])
+            .env("GREENIFY_LIB", lib_path())
+            .timeout(Duration::from_secs(30))
+            .run();
+        out.assert_success().assert_stdout(&expected);
+        assert!(
+            out.stderr.contains("greenify stats:"),
+            "bash ran without the library\n{}",
+            out.report()
+        );
+    }
+}
+
+#[test]
+fn wrapper_refuses_scripts_it_cannot_greenify() {
+    let _serial = shared();
+    let static_interp = compile_c_source(
+        "static_interpreter",
+        "#include <stdio.h>\nint main(void) { puts(\"program ran\"); return 0; }\n",
+        &["-O2", "-static"],
+    );
+    for (name, first_line, why) in [
+        (
+            "wrapper-missing-interp.sh",
+            "#!/nonexistent-greenify-dir/interp".to_string(),
+            "a script whose interpreter does not exist",
+        ),
+        (
+            "wrapper-env-missing.sh",
+            "#!/usr/bin/env greenify-no-such-interpreter".to_string(),
+            "a script whose env NAME is not in PATH",
+        ),
+        (
+            "wrapper-static-interp.sh",
+            format!("#!{}", static_interp.display()),
+            "a script run by a statically linked interpreter",
+        ),
+        (
+            "wrapper-text-interp.sh",
+            format!(
+                "#!{}",
+                write_executable("wrapper-text", "program ran\n").display()
+            ),
+            "a script whose interpreter is neither ELF nor a script",
+        ),
+    ] {
+        let script = write_executable(name, &format!("{first_line}\necho program ran\n"));
+        assert_refused(script.to_str().expect("utf-8 path"), why);
+    }
+}
+
+#[test]
+fn wrapper_prints_the_environment_that_greenifies() {
+    let _serial = shared();
+    let lib = lib_path();
+    let out = Cmd::new(wrapper_path())
+        .args(["--print-env", "--stats", "--log", "info"])
+        .env("GREENIFY_LIB", lib)
+        .timeout(Duration::from_secs(20))
+        .run();
+    out.assert_success().assert_stdout(&format!(
+        "LD_PRELOAD={}\nGREENIFY_STATS=1\nGREENIFY_LOG=info\n",
+        lib.display()
+    ));
+    let with_program = Cmd::new(wrapper_path())
+        .args(["--print-env", "/bin/true"])
+        .env("GREENIFY_LIB", lib)
+        .timeout(Duration::from_secs(20))
+        .run();
+    assert_eq!(
+        with_program.status.code(),
+        Some(2),
+        "--print-env with a PROGRAM must be refused\n{}",
+        with_program.report()
+    );
+}
+
+/// `make install PREFIX=...` puts the wrapper, the library, the manual page and the licences
+/// under the prefix; the installed wrapper works from any directory and preloads the
+/// installed library. A wrapper merely copied out of the source tree says what to do.
+#[test]
+fn installed_wrapper_works_from_anywhere() {
+    let _serial = shared();
+    if Command::new("make").arg("--version").output().is_err() {
+        println!("SKIPPED: make is not installed");
+        return;
+    }
+    let prefix = target_dir().join(format!("install-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&prefix);
+    let install = Cmd::new("make")
+        .arg("-s")
+        .arg("install")
+        .arg(format!("PREFIX={}", prefix.display()))
+        .arg(format!("LIB={}", lib_path().display()))
+        .dir(workspace_root())
+        .timeout(Duration::from_secs(60))
+        .run();
+    install.assert_success();
+    for file in [
+        "lib/greenify/libgreenify.so",
+        "share/man/man1/greenify.1",
+        "share/doc/greenify/LICENSE-MIT",
+        "share/doc/greenify/LICENSE-APACHE",
+    ] {
+        assert!(prefix.join(file).is_file(), "{file} was not installed");
+    }
+    let installed = prefix.join("bin/greenify");
+    let version = Cmd::new(&installed)
+        .arg("--version")
+        .dir("/")
+        .timeout(Duration::from_secs(20))
+        .run();
+    version
+        .assert_success()
+        .assert_stdout(&format!("greenify {}\n", package_version()));
+    let env = Cmd::new(&installed)
+        .arg("--print-env")
+        .dir("/")
+        .timeout(Duration::from_secs(20))
+        .run();
+    env.assert_success().assert_stdout(&format!(
+        "LD_PRELOAD={}\n",
+        prefix.join("lib/greenify/libgreenify.so").display()
+    ));
+    let run = Cmd::new(&installed)
+        .arg("--stats")
+        .arg(example("sleepers"))
+        .args(["10", "1", "10"])
+        .dir("/")
+        .timeout(Duration::from_secs(30))
+        .run();
+    run.assert_success()
+        .assert_stdout("threads=10 sleeps=1 ms=10 done\n");
+    assert!(
+        stat(&run.stats(), "threads_created") >= 10,
+        "{}",
+        run.report()
+    );
+
+    let copied = prefix.join("copied-greenify");
+    std::fs::copy(wrapper_path(), &copied).expect("copying the wrapper");
+    let lost = Cmd::new(&copied)
+        .arg("/bin/true")
+        .dir("/")
+        .timeout(Duration::from_secs(20))
+        .run();
+    assert_eq!(lost.status.code(), Some(2), "{}", lost.report());
+    assert!(
+        lost.stderr.contains("make install"),
+        "a copied wrapper should say how to install\n{}",
+        lost.report()
+    );
+    let _ = std::fs::remove_dir_all(&prefix);
+}
+
+/// `greenify check` answers without running the program: a normal binary and a script can
+/// be greenified (status 0), a static binary cannot (status 2, with the reason).
+#[test]
+fn wrapper_check_tells_static_script_and_normal() {
+    let _serial = shared();
+    let normal = compile_c_source(
+        "check_normal",
+        "#include <stdio.h>\nint main(void) { puts(\"program ran\"); return 0; }\n",
+        &["-O2"],
+    );
+    let static_bin = compile_c_source(
+        "check_static",
+        "#include <stdio.h>\nint main(void) { puts(\"program ran\"); return 0; }\n",
+        &["-O2", "-static"],
+    );
+    let script = write_executable(
+        "check-script.sh",
+        &format!("#!/usr/bin/env {}\n", normal.display()),
+    );
+    let check = |program: &Path| {
+        Cmd::new(wrapper_path())
+            .arg("check")
+            .arg(program)
+            .env("GREENIFY_LIB", lib_path())
+            .timeout(Duration::from_secs(20))
+            .run()
+    };
+    let out = check(&normal);
+    out.assert_success();
+    assert_eq!(
+        out.stdout,
+        format!(
+            "{}: can be greenified\n  {}: a dynamically linked ELF program\n  library: {}\n",
+            normal.display(),
+            normal.display(),
+            lib_path().display()
+        ),
+        "\n{}",
+        out.report()
+    );
+    let out = check(&script);
+    out.assert_success();
+    assert!(
+        out.stdout.contains(&format!(
+            "a script: its #! line leads to {} ({})",
+            normal.display(),
+            normal.display()
+        )),
+        "{}",
+        out.report()
+    );
+    let out = check(&static_bin);
+    assert_eq!(out.status.code(), Some(2), "{}", out.report());
+    assert!(out.stderr.contains("statically linked"), "{}", out.report());
+    for out in [check(&normal), check(&script), check(&static_bin)] {
+        assert!(!out.stdout.contains("program ran"), "{}", out.report());
+    }
+}

@@ -17,7 +17,7 @@ use crate::runtime::{self, Interest, Reason, Wake};
 use rustix::event::{PollFd, PollFlags};
 use rustix::fd::BorrowedFd;
 use rustix::fs::FileType;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How the hook must perform this attempt.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -109,6 +109,7 @@ fn poll_flags(interest: Interest) -> PollFlags {
 }
 
 /// A zero-timeout poll: true if the call would not block now (ready, error or hangup).
+/// One that only a SIGURG ended looks again (see [`uninterrupted`]).
 pub fn ready_now(fd: i32, interest: Interest) -> bool {
     // SAFETY: the fd is only borrowed for this poll; a closed fd reports POLLNVAL.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
@@ -117,7 +118,107 @@ pub fn ready_now(fd: i32, interest: Interest) -> bool {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    matches!(rustix::event::poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
+    let polled = uninterrupted_by(
+        || rustix::event::poll(&mut fds, Some(&zero)),
+        |r| *r == Err(rustix::io::Errno::INTR),
+    );
+    matches!(polled, Ok(n) if n > 0)
+}
+
+/// Makes a call to the kernel for the program, again while a SIGURG that ran no handler of
+/// the program's is what ended it with EINTR (see `preempt::absorbed`): greenify's
+/// preemption signal, sent as a thread that computed enters a call that waits, or the
+/// program's own SIGURG while it ignores that signal. The kernel restarts many calls
+/// after the handler (it has SA_RESTART), but never sleeps, the waits for signals, poll
+/// and its family, SysV IPC waits, io_getevents (signal(7)); natively neither kind of
+/// signal ends them. `interrupted` tells such an end from the call's result. A call with a
+/// relative timeout is made again with what is left of it ([`Remaining`]).
+pub fn uninterrupted_by<R>(mut call: impl FnMut() -> R, interrupted: impl Fn(&R) -> bool) -> R {
+    loop {
+        let (absorbed, handled) = (super::preempt::absorbed(), super::signal::handled());
+        let result = call();
+        if !interrupted(&result)
+            || super::preempt::absorbed() == absorbed
+            || super::signal::handled() != handled
+        {
+            return result;
+        }
+    }
+}
+
+/// [`uninterrupted_by`] for a call that fails with -1 and errno.
+pub fn uninterrupted<R: PartialEq + From<i8>>(call: impl FnMut() -> R) -> R {
+    uninterrupted_by(call, |result| {
+        *result == R::from(-1) && errno() == libc::EINTR
+    })
+}
+
+/// A relative timeout of a call that [`uninterrupted`] may make again: the program's own
+/// the first time, what is left of it afterwards (the kernel refuses a bad one, or one it
+/// cannot read, before it waits, so that one is only ever passed as given).
+pub struct Remaining {
+    given: *const libc::timespec,
+    given_ms: libc::c_int,
+    deadline: Option<Instant>,
+    made: bool,
+    left: libc::timespec,
+}
+
+impl Remaining {
+    /// A timeout given as a timespec (NULL: none).
+    pub fn timespec(given: *const libc::timespec) -> Remaining {
+        let valid = |t: &libc::timespec| t.tv_sec >= 0 && (0..1_000_000_000).contains(&t.tv_nsec);
+        let timeout = super::memory::read(given)
+            .filter(valid)
+            .map(|t| Duration::new(t.tv_sec as u64, t.tv_nsec as u32));
+        Remaining::of(given, -1, timeout)
+    }
+
+    /// A timeout given in milliseconds (negative: none).
+    pub fn millis(given_ms: libc::c_int) -> Remaining {
+        let timeout = (given_ms >= 0).then(|| Duration::from_millis(given_ms as u64));
+        Remaining::of(std::ptr::null(), given_ms, timeout)
+    }
+
+    fn of(given: *const libc::timespec, given_ms: libc::c_int, timeout: Option<Duration>) -> Self {
+        Remaining {
+            given,
+            given_ms,
+            deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
+            made: false,
+            left: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+        }
+    }
+
+    /// The time left, None for the first call (or a timeout that is not one).
+    fn next(&mut self) -> Option<Duration> {
+        let again = std::mem::replace(&mut self.made, true);
+        let deadline = self.deadline.filter(|_| again)?;
+        Some(deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// The timespec to pass to the next call (valid until the one after).
+    pub fn next_timespec(&mut self) -> *const libc::timespec {
+        let Some(left) = self.next() else {
+            return self.given;
+        };
+        self.left = libc::timespec {
+            tv_sec: left.as_secs() as libc::time_t,
+            tv_nsec: left.subsec_nanos() as libc::c_long,
+        };
+        &self.left
+    }
+
+    /// The milliseconds to pass to the next call (rounded up, as the kernel rounds).
+    pub fn next_millis(&mut self) -> libc::c_int {
+        match self.next() {
+            None => self.given_ms,
+            Some(left) => left.as_nanos().div_ceil(1_000_000) as libc::c_int,
+        }
+    }
 }
 
 /// Runs one blocking operation as the program expects it to behave. `attempt` performs

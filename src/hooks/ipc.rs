@@ -10,9 +10,10 @@
 //! while the green thread parks. A signal does not interrupt the helper's wait: the
 //! handler runs once the call has returned.
 
+use super::blocking::{self, uninterrupted, Remaining};
 use super::clock::abs_deadline;
 use super::offloaded::off_errno;
-use super::{blocking, enter, errno, fail, memory};
+use super::{enter, errno, fail, memory};
 use crate::real;
 use crate::runtime::{self, Interest, Reason, Wake};
 use libc::{c_char, c_int, c_long, c_uint, c_void, size_t, ssize_t, timespec};
@@ -131,7 +132,9 @@ pub unsafe extern "C" fn mq_send(
 /// it cannot wait, failing with `busy` where it would; then `wait`, the blocking call,
 /// runs on a helper. Before that, the other ready threads run once and the call is tried
 /// again: the thread that would post or send is often one of them, and a helper costs two
-/// wakes of OS threads. Not green: `wait` right here.
+/// wakes of OS threads. Not green: `wait` right here. Either way `wait` makes its call
+/// again when only a SIGURG ended it (see blocking::uninterrupted): a SIGURG sent to the
+/// process may land on the helper.
 fn sysv_call(
     green: Option<super::Green>,
     busy: c_int,
@@ -171,7 +174,7 @@ pub unsafe extern "C" fn msgsnd(
         // SAFETY: the program's arguments.
         || unsafe { real::msgsnd(id, msg, size, flags | libc::IPC_NOWAIT) as isize },
         // SAFETY: the program's arguments, valid while it waits.
-        || unsafe { real::msgsnd(id, msg, size, flags) as isize },
+        || uninterrupted(|| unsafe { real::msgsnd(id, msg, size, flags) as isize }),
     ) as c_int
 }
 
@@ -190,7 +193,7 @@ pub unsafe extern "C" fn msgrcv(
         // SAFETY: the program's arguments.
         || unsafe { real::msgrcv(id, msg, size, ty, flags | libc::IPC_NOWAIT) },
         // SAFETY: the program's arguments, valid while it waits.
-        || unsafe { real::msgrcv(id, msg, size, ty, flags) },
+        || uninterrupted(|| unsafe { real::msgrcv(id, msg, size, ty, flags) }),
     )
 }
 
@@ -210,12 +213,15 @@ pub unsafe extern "C" fn semtimedop(
     let waits = timeout.is_null()
         || memory::read(timeout).is_some_and(|t| valid(&t) && (t.tv_sec, t.tv_nsec) != (0, 0));
     let green = enter().filter(|_| waits && n <= MAX_SEMOPS);
+    let mut remaining = Remaining::timespec(timeout);
+    // SAFETY: the program's arguments, valid while it waits; its timeout, or what is left.
+    let mut wait = move || unsafe { real::semtimedop(id, sops, n, remaining.next_timespec()) };
     // The attempt gives every operation IPC_NOWAIT (a zero timeout would still sleep for
     // the timer slack). Operations that cannot be read: the kernel says EFAULT at once.
     let ops = green.as_ref().and_then(|_| memory::read_slice(sops, n));
     let Some(mut ops) = ops else {
-        // SAFETY: forwarded.
-        return unsafe { real::semtimedop(id, sops, n, timeout) };
+        // Made as it is (a zero timeout still sleeps, for the thread's timer slack).
+        return uninterrupted(wait);
     };
     for op in &mut ops {
         op.sem_flg |= libc::IPC_NOWAIT as libc::c_short;
@@ -225,8 +231,7 @@ pub unsafe extern "C" fn semtimedop(
         libc::EAGAIN,
         // SAFETY: our copy of the program's operations, with IPC_NOWAIT.
         || unsafe { real::semtimedop(id, ops.as_mut_ptr(), n, std::ptr::null()) as isize },
-        // SAFETY: the program's arguments, valid while it waits.
-        || unsafe { real::semtimedop(id, sops, n, timeout) as isize },
+        || uninterrupted(&mut wait) as isize,
     ) as c_int
 }
 

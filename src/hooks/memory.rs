@@ -8,15 +8,38 @@ use std::mem::{size_of, MaybeUninit};
 /// Copies `n` values from the program's memory at `ptr`, or None if it is not readable.
 pub fn read_slice<T: Copy>(ptr: *const T, n: usize) -> Option<Vec<T>> {
     let bytes = n.checked_mul(size_of::<T>())?;
-    let mut out: Vec<MaybeUninit<T>> = Vec::with_capacity(n);
     if bytes == 0 {
         return Some(Vec::new());
+    }
+    let mut out: Vec<MaybeUninit<T>> = Vec::with_capacity(n);
+    copy_in(ptr, out.as_mut_ptr().cast(), bytes)?;
+    // SAFETY: copy_in initialised all `bytes` bytes.
+    unsafe { out.set_len(n) };
+    // SAFETY: MaybeUninit<T> and T have the same layout, and every element is initialised.
+    Some(unsafe { std::mem::transmute::<Vec<MaybeUninit<T>>, Vec<T>>(out) })
+}
+
+/// Copies one value from the program's memory, or None if it is not readable.
+/// Allocates nothing: hooks read their arguments with it while the program's own malloc
+/// may be what called them (tcmalloc's spin lock sleeps in nanosleep).
+pub fn read<T: Copy>(ptr: *const T) -> Option<T> {
+    let mut out = MaybeUninit::<T>::uninit();
+    copy_in(ptr, out.as_mut_ptr().cast(), size_of::<T>())?;
+    // SAFETY: copy_in initialised all its bytes.
+    Some(unsafe { out.assume_init() })
+}
+
+/// Copies `bytes` bytes from the program's memory at `ptr` to `dst`, or None if they are
+/// not readable.
+fn copy_in<T>(ptr: *const T, dst: *mut u8, bytes: usize) -> Option<()> {
+    if bytes == 0 {
+        return Some(());
     }
     if ptr.is_null() {
         return None;
     }
     let local = libc::iovec {
-        iov_base: out.as_mut_ptr().cast(),
+        iov_base: dst.cast(),
         iov_len: bytes,
     };
     let remote = libc::iovec {
@@ -25,21 +48,11 @@ pub fn read_slice<T: Copy>(ptr: *const T, n: usize) -> Option<Vec<T>> {
     };
     let Some(copied) = through_kernel(&local, &remote, Direction::Read) else {
         // Forbidden here (a seccomp profile): trust the pointer, as libc itself would.
-        // SAFETY: the program passed this pointer for `n` values.
-        return Some(unsafe { std::slice::from_raw_parts(ptr, n) }.to_vec());
+        // SAFETY: the program passed this pointer for `bytes` bytes; `dst` has room for them.
+        unsafe { std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), dst, bytes) };
+        return Some(());
     };
-    if copied != bytes as isize {
-        return None;
-    }
-    // SAFETY: the kernel initialised all `bytes` bytes.
-    unsafe { out.set_len(n) };
-    // SAFETY: MaybeUninit<T> and T have the same layout, and every element is initialised.
-    Some(unsafe { std::mem::transmute::<Vec<MaybeUninit<T>>, Vec<T>>(out) })
-}
-
-/// Copies one value from the program's memory, or None if it is not readable.
-pub fn read<T: Copy>(ptr: *const T) -> Option<T> {
-    read_slice(ptr, 1).map(|v| v[0])
+    (copied == bytes as isize).then_some(())
 }
 
 /// Copies `bytes` into the program's memory at `ptr`; false if it is not writable.

@@ -4,6 +4,7 @@
 //! and errors are exactly libc's); if nothing is ready, park on the fds until one may be
 //! ready or the deadline passes; ask again.
 
+use super::blocking::{uninterrupted, Remaining};
 use super::{enter, fail};
 use crate::real;
 use crate::runtime::{self, Interest, Reason, Wake};
@@ -45,33 +46,18 @@ pub unsafe fn ts_deadline(ts: *const timespec) -> Result<Option<Instant>, ()> {
     ))))
 }
 
-/// A look that does not wait (`call`, a zero-timeout poll, select or epoll_wait, or a
-/// call a non-green thread makes as it is): for a green caller, looked at again when the
-/// kernel ended it with EINTR and no handler of the program's ran, since only greenify's
-/// preemption signal did (the kernel ends even a zero-timeout look with EINTR when any
-/// handler runs, and the monitor's signal may land just as the thread enters a hook);
-/// natively it never would. A loop of such looks waits for another thread, which must get
-/// its turn (see runtime::sched::completed_without_parking).
+/// A look that does not wait (a zero-timeout poll, select or epoll_wait), or a call a
+/// non-green thread makes as it is (with what is left of its timeout when made again):
+/// made again when only a SIGURG that ran no handler of the program's ended it with EINTR
+/// (the kernel ends even a zero-timeout look so; see [`uninterrupted`]). For a green
+/// caller, a loop of such looks waits for another thread, which must get its turn (see
+/// runtime::sched::completed_without_parking).
 fn polled_without_waiting(green: &Option<super::Green>, call: impl FnMut() -> c_int) -> c_int {
-    if green.is_none() {
-        let mut call = call;
-        return call();
+    let result = uninterrupted(call);
+    if green.is_some() {
+        runtime::sched::completed_without_parking();
     }
-    let result = look(call);
-    runtime::sched::completed_without_parking();
     result
-}
-
-/// Runs `call`, again while it fails with EINTR that no handler of the program's caused
-/// (see [`polled_without_waiting`]).
-fn look(mut call: impl FnMut() -> c_int) -> c_int {
-    loop {
-        let handled = super::signal::handled();
-        let result = call();
-        if result != -1 || super::errno() != libc::EINTR || super::signal::handled() != handled {
-            return result;
-        }
-    }
 }
 
 /// Runs the wait of ppoll, pselect or epoll_pwait(2) with the call's signal mask as the
@@ -108,8 +94,8 @@ fn wait_loop(
     interests: impl FnOnce() -> Vec<(i32, Interest)>,
     deadline: Option<Instant>,
 ) -> c_int {
-    // A look that only greenify's preemption signal ended looks again.
-    let mut check = move || look(&mut check);
+    // A look that only a SIGURG ended looks again.
+    let mut check = move || uninterrupted(&mut check);
     let first = check();
     if first != 0 || deadline.is_some_and(|d| Instant::now() >= d) {
         runtime::sched::completed_without_parking();
@@ -172,8 +158,10 @@ unsafe fn poll_interests(fds: *const pollfd, n: nfds_t) -> Vec<(i32, Interest)> 
 pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout_ms: c_int) -> c_int {
     let green = enter();
     if green.is_none() || timeout_ms == 0 {
+        let mut timeout = Remaining::millis(timeout_ms);
         // SAFETY: forwarded.
-        return polled_without_waiting(&green, || unsafe { real::poll(fds, n, timeout_ms) });
+        let call = || unsafe { real::poll(fds, n, timeout.next_millis()) };
+        return polled_without_waiting(&green, call);
     }
     // SAFETY: forwarded; a bad pointer makes the first real call fail with EFAULT.
     let check = || unsafe { real::poll(fds, n, 0) };
@@ -190,8 +178,9 @@ pub unsafe extern "C" fn ppoll(
     mask: *const sigset_t,
 ) -> c_int {
     let Some(_green) = enter() else {
+        let mut timeout = Remaining::timespec(timeout);
         // SAFETY: forwarded.
-        return unsafe { real::ppoll(fds, n, timeout, mask) };
+        return uninterrupted(|| unsafe { real::ppoll(fds, n, timeout.next_timespec(), mask) });
     };
     // SAFETY: NULL or the program's timespec.
     let Ok(deadline) = (unsafe { ts_deadline(timeout) }) else {
@@ -319,7 +308,8 @@ pub unsafe extern "C" fn select(
         || nfds < 0
         || tv.is_some_and(|t| t.tv_sec < 0 || t.tv_usec < 0)
     {
-        // SAFETY: forwarded: libc reports invalid arguments itself.
+        // SAFETY: forwarded: libc reports invalid arguments itself. Linux leaves the time
+        // left in the timeval, so a call made again waits only that.
         return polled_without_waiting(&green, || unsafe { real::select(nfds, r, w, e, timeout) });
     }
     let deadline = tv.map(|t| {
@@ -364,12 +354,16 @@ pub unsafe extern "C" fn pselect(
     // SAFETY: forwarded: libc reports invalid arguments itself.
     let forward = || unsafe { real::pselect(nfds, r, w, e, timeout, mask) };
     let (Some(_green), Ok(deadline)) = (green.filter(|_| nfds >= 0), deadline) else {
-        return forward();
+        let mut timeout = Remaining::timespec(timeout);
+        // SAFETY: as `forward`.
+        return uninterrupted(|| unsafe {
+            real::pselect(nfds, r, w, e, timeout.next_timespec(), mask)
+        });
     };
     let zero_timeout = deadline.is_some_and(|d| d <= Instant::now());
     let waited = under_mask(mask, || {
         if zero_timeout {
-            let result = forward();
+            let result = uninterrupted(&forward);
             runtime::sched::completed_without_parking();
             return result;
         }
@@ -394,8 +388,9 @@ pub unsafe extern "C" fn epoll_wait(
         return super::fail(libc::EBADF);
     }
     if green.is_none() || timeout_ms == 0 {
+        let mut timeout = Remaining::millis(timeout_ms);
         // SAFETY: forwarded.
-        let call = || unsafe { real::epoll_wait(epfd, events, max, timeout_ms) };
+        let call = || unsafe { real::epoll_wait(epfd, events, max, timeout.next_millis()) };
         return polled_without_waiting(&green, call);
     }
     // SAFETY: forwarded with a zero timeout.
@@ -418,7 +413,11 @@ pub unsafe extern "C" fn epoll_pwait(
     // SAFETY: forwarded.
     let forward = || unsafe { real::epoll_pwait(epfd, events, max, timeout_ms, mask) };
     let Some(_green) = enter() else {
-        return forward();
+        let mut timeout = Remaining::millis(timeout_ms);
+        // SAFETY: forwarded.
+        return uninterrupted(|| unsafe {
+            real::epoll_pwait(epfd, events, max, timeout.next_millis(), mask)
+        });
     };
     // SAFETY: forwarded with a zero timeout.
     let check = || unsafe { real::epoll_pwait(epfd, events, max, 0, mask) };
@@ -442,7 +441,11 @@ pub unsafe extern "C" fn epoll_pwait2(
     let forward = || unsafe { real::epoll_pwait2(epfd, events, max, timeout, mask) };
     // SAFETY: NULL or the program's timespec.
     let (Some(_green), Ok(deadline)) = (green, unsafe { ts_deadline(timeout) }) else {
-        return forward();
+        let mut timeout = Remaining::timespec(timeout);
+        // SAFETY: forwarded.
+        return uninterrupted(|| unsafe {
+            real::epoll_pwait2(epfd, events, max, timeout.next_timespec(), mask)
+        });
     };
     // SAFETY: forwarded with a zero timeout.
     let check = || unsafe { real::epoll_pwait2(epfd, events, max, &ZERO_TS, mask) };

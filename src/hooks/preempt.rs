@@ -32,6 +32,18 @@ static PROGRAM_FLAGS: AtomicI32 = AtomicI32::new(0);
 static PROGRAM_MASK: AtomicU64 = AtomicU64::new(0);
 /// greenify's handler is installed (inherited by a child of fork, like the handler).
 static INSTALLED: AtomicBool = AtomicBool::new(false);
+/// SIGURGs whose handling ran no handler of the program's: greenify's own, and the
+/// program's while it ignores SIGURG (see [`absorbed`]).
+static ABSORBED: AtomicU64 = AtomicU64::new(0);
+
+/// How many SIGURGs ran no handler of the program's so far. Natively neither kind ends a
+/// call (greenify's does not exist, an ignored signal is discarded when sent); here the
+/// handler ends a wait in the kernel that is not restarted with EINTR, so a hook that sees
+/// EINTR while this moved and no handler of the program's ran makes its call again (see
+/// hooks::blocking::uninterrupted).
+pub fn absorbed() -> u64 {
+    ABSORBED.load(SeqCst)
+}
 
 /// A green thread was created: the first one starts the monitor (unless
 /// `GREENIFY_SLICE_MS=0`).
@@ -108,9 +120,9 @@ extern "C" fn on_signal(sig: c_int, info: *mut siginfo_t, context: *mut c_void) 
     let ours = unsafe { monitor::is_preemption_signal(info) };
     // A SIGURG of the program's that arrived while ours was pending carries the request.
     let requested = runtime::sched::is_active() && monitor::take_request();
-    if !ours {
-        // SAFETY: the kernel's arguments.
-        unsafe { forward(sig, info, context) };
+    // SAFETY: the kernel's arguments.
+    if ours || !unsafe { forward(sig, info, context) } {
+        ABSORBED.fetch_add(1, SeqCst);
     }
     if ours || requested {
         // SAFETY: the kernel's context for this handler.
@@ -152,13 +164,14 @@ fn interrupted(context: &ucontext_t) -> (usize, usize, u64) {
     (pc, sp, mask)
 }
 
-/// Runs the program's action for a SIGURG that is not greenify's, as the kernel would.
-unsafe fn forward(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
+/// Runs the program's action for a SIGURG that is not greenify's, as the kernel would;
+/// says whether that ran a handler.
+unsafe fn forward(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> bool {
     let handler = PROGRAM_HANDLER.load(SeqCst);
     let flags = PROGRAM_FLAGS.load(SeqCst);
     if handler == libc::SIG_DFL || handler == libc::SIG_IGN || handler == libc::SIG_ERR {
         // SIGURG's default action is to ignore it.
-        return;
+        return false;
     }
     if flags & libc::SA_RESETHAND != 0 {
         PROGRAM_HANDLER.store(libc::SIG_DFL, SeqCst);
@@ -171,4 +184,5 @@ unsafe fn forward(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
     // SAFETY: the program's handler, installed with these flags, and the kernel's arguments.
     unsafe { super::signal::call(handler, flags, sig, info, context) };
     monitor::sigprocmask(libc::SIG_SETMASK, &previous);
+    true
 }

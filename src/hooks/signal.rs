@@ -12,6 +12,7 @@
 //! caused it); otherwise the signal is *delivered*: the chosen thread is woken and runs
 //! the handler when it leaves its wait or greenify's code (see [`run_delivered`]).
 
+use super::blocking::{uninterrupted, Remaining};
 use super::{enter, fail, thread};
 use crate::real;
 use crate::runtime::{self, interrupt, Reason, Wake};
@@ -572,7 +573,7 @@ fn os_altstack() -> runtime::sched::AltStack {
 pub unsafe extern "C" fn pause() -> c_int {
     let Some(_green) = enter() else {
         // SAFETY: forwarded.
-        return unsafe { real::pause() };
+        return uninterrupted(|| unsafe { real::pause() });
     };
     loop {
         if let Wake::Interrupted { .. } = runtime::park_interruptible(Reason::Sleep, None) {
@@ -585,7 +586,7 @@ pub unsafe extern "C" fn pause() -> c_int {
 pub unsafe extern "C" fn sigsuspend(mask: *const sigset_t) -> c_int {
     let Some(_green) = enter() else {
         // SAFETY: forwarded.
-        return unsafe { real::sigsuspend(mask) };
+        return uninterrupted(|| unsafe { real::sigsuspend(mask) });
     };
     let Some(wanted) = super::memory::read(mask) else {
         return fail(libc::EFAULT);
@@ -661,8 +662,11 @@ pub unsafe extern "C" fn sigtimedwait(
     // SAFETY: NULL or the program's timespec.
     let deadline = unsafe { super::poll::ts_deadline(timeout) };
     let (Some(_green), Ok(deadline)) = (green, deadline) else {
+        let mut remaining = Remaining::timespec(timeout);
         // SAFETY: forwarded (libc reports an invalid timeout).
-        return unsafe { real::sigtimedwait(set, info, timeout) };
+        return uninterrupted(|| unsafe {
+            real::sigtimedwait(set, info, remaining.next_timespec())
+        });
     };
     // SAFETY: forwarded.
     unsafe { wait_signal(set, info, deadline) }
@@ -672,7 +676,7 @@ pub unsafe extern "C" fn sigtimedwait(
 pub unsafe extern "C" fn sigwaitinfo(set: *const sigset_t, info: *mut siginfo_t) -> c_int {
     let Some(_green) = enter() else {
         // SAFETY: forwarded.
-        return unsafe { real::sigwaitinfo(set, info) };
+        return uninterrupted(|| unsafe { real::sigwaitinfo(set, info) });
     };
     // SAFETY: forwarded.
     unsafe { wait_signal(set, info, None) }

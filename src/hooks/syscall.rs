@@ -15,6 +15,7 @@
 //! Every other number, and every call that is not green (among them greenify's own, made
 //! inside its hooks), is the real `syscall()`.
 
+use super::blocking::{uninterrupted, Remaining};
 use super::{enter, fail, identity, io, net, poll, process, signal, thread, time};
 use crate::real;
 use crate::runtime::futex as green_futex;
@@ -44,7 +45,7 @@ pub unsafe extern "C" fn syscall(
     a6: c_long,
 ) -> c_long {
     // SAFETY: forwarded unchanged.
-    let pass = || unsafe { real::syscall(nr, a1, a2, a3, a4, a5, a6) };
+    let pass = || unsafe { pass_through(nr, [a1, a2, a3, a4, a5, a6]) };
     if !DISPATCHED.contains(&nr) {
         return pass();
     }
@@ -121,6 +122,72 @@ pub unsafe extern "C" fn syscall(
             }
         }
     }
+}
+
+/// Where a number the kernel does not restart after a handler whatever SA_RESTART says
+/// (signal(7)) has its relative timeout, if it has one.
+#[derive(Clone, Copy)]
+enum Timeout {
+    /// None, an absolute one, or one the kernel writes the time left into (select,
+    /// pselect6 and ppoll do, where glibc's wrappers pass a copy).
+    Kept,
+    /// A timespec, at this argument.
+    Timespec(usize),
+    /// Milliseconds, at this argument.
+    Millis(usize),
+}
+
+/// The numbers that wait in the kernel and end with EINTR after any handler (None: the
+/// kernel restarts it, or it does not wait); those no hook takes are made as they are.
+fn not_restarted(nr: c_long, args: &[c_long; 6]) -> Option<Timeout> {
+    Some(match nr {
+        libc::SYS_semop
+        | libc::SYS_msgrcv
+        | libc::SYS_msgsnd
+        | libc::SYS_rt_sigsuspend
+        | libc::SYS_pause
+        | libc::SYS_select
+        | libc::SYS_pselect6
+        | libc::SYS_ppoll => Timeout::Kept,
+        libc::SYS_clock_nanosleep if args[1] & c_long::from(libc::TIMER_ABSTIME) != 0 => {
+            Timeout::Kept
+        }
+        libc::SYS_nanosleep => Timeout::Timespec(0),
+        libc::SYS_clock_nanosleep | libc::SYS_rt_sigtimedwait => Timeout::Timespec(2),
+        libc::SYS_semtimedop | libc::SYS_epoll_pwait2 => Timeout::Timespec(3),
+        libc::SYS_io_getevents => Timeout::Timespec(4),
+        libc::SYS_poll => Timeout::Millis(2),
+        libc::SYS_epoll_wait | libc::SYS_epoll_pwait => Timeout::Millis(3),
+        _ => return None,
+    })
+}
+
+/// The real `syscall()`. A number [`not_restarted`] lists is made again (with what is left
+/// of a relative timeout) when only a SIGURG ended it (see blocking::uninterrupted).
+///
+/// # Safety
+/// The program's call.
+unsafe fn pass_through(nr: c_long, mut args: [c_long; 6]) -> c_long {
+    let call = |args: &[c_long; 6]| {
+        // SAFETY: per the caller.
+        unsafe { real::syscall(nr, args[0], args[1], args[2], args[3], args[4], args[5]) }
+    };
+    let Some(timeout) = not_restarted(nr, &args) else {
+        return call(&args);
+    };
+    let mut remaining = match timeout {
+        Timeout::Timespec(i) => Remaining::timespec(args[i] as *const timespec),
+        Timeout::Millis(i) => Remaining::millis(args[i] as c_int),
+        Timeout::Kept => Remaining::millis(-1),
+    };
+    uninterrupted(|| {
+        match timeout {
+            Timeout::Timespec(i) => args[i] = remaining.next_timespec() as c_long,
+            Timeout::Millis(i) => args[i] = c_long::from(remaining.next_millis()),
+            Timeout::Kept => {}
+        }
+        call(&args)
+    })
 }
 
 /// The numbers that may take another path than the kernel's (see the module's comment).

@@ -4,6 +4,7 @@
 //! A zero-length sleep yields to the other green threads (a native zero sleep lets the
 //! kernel run others too; a spin loop around `usleep(0)` must not starve them).
 
+use super::blocking::{uninterrupted, uninterrupted_by, Remaining};
 use super::{enter, fail, signal};
 use crate::real;
 use crate::runtime::{self, Reason, Wake};
@@ -31,6 +32,30 @@ fn sleep_for(duration: Duration) -> Option<Duration> {
     }
 }
 
+/// The kernel's own sleep, for a thread that is not green: `first` makes the program's call
+/// as it is (-1 and EINTR if a signal ended it); when only a SIGURG ended it (see
+/// blocking::uninterrupted), the rest of `duration` is slept with nanosleep, which leaves
+/// the time left in `rem` if a handler of the program's ends it. Says whether `first` made
+/// the last call.
+fn kernel_sleep(
+    duration: Duration,
+    first: impl FnOnce() -> c_int,
+    rem: *mut timespec,
+) -> (c_int, bool) {
+    let given = to_timespec(duration);
+    let mut remaining = Remaining::timespec(&given);
+    let mut first = Some(first);
+    let result = uninterrupted(|| {
+        let left = remaining.next_timespec();
+        match first.take() {
+            Some(call) => call(),
+            // SAFETY: our timespec; `rem` is NULL or the program's out-pointer.
+            None => unsafe { real::nanosleep(left, rem) },
+        }
+    });
+    (result, first.is_some())
+}
+
 fn to_timespec(d: Duration) -> timespec {
     timespec {
         tv_sec: d.as_secs() as libc::time_t,
@@ -49,8 +74,29 @@ fn duration(ts: &timespec) -> Duration {
 #[no_mangle]
 pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
     let Some(_green) = enter() else {
-        // SAFETY: forwarded.
-        return unsafe { real::sleep(secs) };
+        let saved = super::errno();
+        let (mut unslept, mut rem) = (0, to_timespec(Duration::ZERO));
+        let first = || {
+            super::set_errno(0);
+            // SAFETY: forwarded.
+            unslept = unsafe { real::sleep(secs) };
+            // glibc's sleep keeps errno unless a signal ended it (when less than a second
+            // was left, it then says 0 all the same).
+            if super::errno() == libc::EINTR {
+                -1
+            } else {
+                0
+            }
+        };
+        return match kernel_sleep(Duration::from_secs(u64::from(secs)), first, &mut rem) {
+            (0, _) => {
+                super::set_errno(saved);
+                0
+            }
+            (_, true) => unslept,
+            // glibc's sleep: the whole seconds left.
+            (_, false) => rem.tv_sec as c_uint,
+        };
     };
     match sleep_for(Duration::from_secs(u64::from(secs))) {
         // glibc's sleep: the whole seconds left (errno stays EINTR).
@@ -66,7 +112,9 @@ pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
 pub unsafe extern "C" fn usleep(usecs: libc::useconds_t) -> c_int {
     let Some(_green) = enter() else {
         // SAFETY: forwarded.
-        return unsafe { real::usleep(usecs) };
+        let first = || unsafe { real::usleep(usecs) };
+        let duration = Duration::from_micros(u64::from(usecs));
+        return kernel_sleep(duration, first, std::ptr::null_mut()).0;
     };
     match sleep_for(Duration::from_micros(u64::from(usecs))) {
         Some(_) => fail(libc::EINTR),
@@ -78,8 +126,9 @@ pub unsafe extern "C" fn usleep(usecs: libc::useconds_t) -> c_int {
 pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
     let request = super::memory::read(req);
     let (Some(_green), Some(req)) = (enter(), request) else {
+        let mut remaining = Remaining::timespec(req);
         // SAFETY: forwarded (an unreadable request fails there with EFAULT).
-        return unsafe { real::nanosleep(req, rem) };
+        return uninterrupted(|| unsafe { real::nanosleep(remaining.next_timespec(), rem) });
     };
     if !valid(&req) {
         return fail(libc::EINVAL);
@@ -161,7 +210,7 @@ pub unsafe extern "C" fn clock_nanosleep(
     let request = super::memory::read(req);
     let (Some(_green), Some(req)) = (green, request) else {
         // SAFETY: forwarded: bad pointers are the kernel's business.
-        return unsafe { real::clock_nanosleep(clock, flags, req, rem) };
+        return unsafe { forward_clock_nanosleep(clock, flags, req, rem) };
     };
     if !valid(&req) {
         return libc::EINVAL;
@@ -171,7 +220,7 @@ pub unsafe extern "C" fn clock_nanosleep(
             return cpu_sleep(clock, flags, &req);
         }
         // SAFETY: forwarded: libc answers for clocks it does not support.
-        return unsafe { real::clock_nanosleep(clock, flags, &req, rem) };
+        return unsafe { forward_clock_nanosleep(clock, flags, &req, rem) };
     };
     let wait = if flags & libc::TIMER_ABSTIME != 0 {
         // An absolute time on that clock: wait out the distance from now (a realtime
@@ -194,6 +243,32 @@ pub unsafe extern "C" fn clock_nanosleep(
         }
         None => 0,
     }
+}
+
+/// clock_nanosleep made by the kernel, made again with the time left (a relative sleep) or
+/// as it is (an absolute one) when only a SIGURG ended it (see blocking::uninterrupted).
+///
+/// # Safety
+/// As for clock_nanosleep.
+unsafe fn forward_clock_nanosleep(
+    clock: clockid_t,
+    flags: c_int,
+    req: *const timespec,
+    rem: *mut timespec,
+) -> c_int {
+    let mut remaining = Remaining::timespec(req);
+    let relative = flags & libc::TIMER_ABSTIME == 0;
+    let call = || {
+        let req = if relative {
+            remaining.next_timespec()
+        } else {
+            req
+        };
+        // SAFETY: per the caller; `req` is the program's or our time left.
+        unsafe { real::clock_nanosleep(clock, flags, req, rem) }
+    };
+    // It returns its error number.
+    uninterrupted_by(call, |r| *r == libc::EINTR)
 }
 
 /// timer_create: a SIGEV_THREAD_ID timer naming a green thread's id signals the OS thread,

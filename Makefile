@@ -1,0 +1,43 @@
+# Installs greenify under a prefix: `make install PREFIX=/usr/local` (DESTDIR= for staging).
+# Installed: PREFIX/bin/greenify (the wrapper), PREFIX/lib/greenify/libgreenify.so,
+# PREFIX/share/man/man1/greenify.1 and PREFIX/share/doc/greenify/ (README, licences).
+# LIB=path installs that library instead of building target/release/libgreenify.so.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CARGO ?= cargo
+LIB ?= target/release/libgreenify.so
+VERSION := $(shell sed -n '/^\[package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
+
+bindir := $(DESTDIR)$(PREFIX)/bin
+libdir := $(DESTDIR)$(PREFIX)/lib/greenify
+mandir := $(DESTDIR)$(PREFIX)/share/man/man1
+docdir := $(DESTDIR)$(PREFIX)/share/doc/greenify
+
+.PHONY: all build install uninstall
+
+all: build
+
+# Without LIB on the command line, build the library (cargo does nothing when it is current).
+ifeq ($(origin LIB),file)
+install: build
+endif
+
+build:
+	$(CARGO) build --release -p greenify
+
+install:
+	test -n "$(VERSION)" || { echo "cannot read the version from Cargo.toml" >&2; exit 1; }
+	install -d "$(bindir)" "$(libdir)" "$(mandir)" "$(docdir)"
+	install -m 0755 "$(LIB)" "$(libdir)/libgreenify.so"
+	sed 's/^installed_version=$$/installed_version=$(VERSION)/' scripts/greenify > "$(bindir)/greenify.tmp"
+	grep -q '^installed_version=$(VERSION)$$' "$(bindir)/greenify.tmp"
+	chmod 0755 "$(bindir)/greenify.tmp"
+	mv -f "$(bindir)/greenify.tmp" "$(bindir)/greenify"
+	install -m 0644 docs/greenify.1 "$(mandir)/greenify.1"
+	install -m 0644 README.md LICENSE-MIT LICENSE-APACHE "$(docdir)/"
+
+uninstall:
+	rm -f "$(bindir)/greenify" "$(libdir)/libgreenify.so" "$(mandir)/greenify.1"
+	rm -f "$(docdir)/README.md" "$(docdir)/LICENSE-MIT" "$(docdir)/LICENSE-APACHE"
+	-rmdir "$(libdir)" "$(docdir)"
