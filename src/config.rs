@@ -168,8 +168,7 @@ mod tests {
         assert!(Config::from_lookup(on("maybe")).tls_bad_value);
         assert!(!Config::from_lookup(on("auto")).tls_bad_value);
         let workers = |v: &'static str| {
-            Config::from_lookup(move |k: &str| (k == "GREENIFY_WORKERS").then(|| v.to_string()))
-                .workers
+            Config::from_lookup(move |k: &str| (k == "GREENIFY_WORKERS").then_some(v)).workers
         };
         assert_eq!(workers(" 2"), Some(2));
         assert_eq!(workers("0"), None);

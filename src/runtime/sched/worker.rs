@@ -17,9 +17,9 @@
 //! (run.rs, `switch_out`) and the run loop's, which dispatches the next thread and
 //! leaves it a note of what it finds as it resumes ([`Resumed`]).
 //!
-//! Today one worker runs (the OS thread that made the scheduler): with more than one
-//! configured, the first spawn makes sections take the lock, where the other workers
-//! will be started.
+//! Today one worker runs (the OS thread that made the scheduler) and sections never take
+//! the lock, whatever is configured: the first spawn turns it on where it starts the other
+//! workers ([`STARTS_WORKERS`]).
 
 use super::Scheduler;
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
@@ -236,11 +236,19 @@ impl BigLock {
     }
 }
 
+/// Whether the first spawn starts the other workers configured. None starts yet, so
+/// sections skip the lock; the unit tests take it as if one did, so that its path stays
+/// tested.
+const STARTS_WORKERS: bool = cfg!(test);
+
 impl Scheduler {
-    /// At a spawn: from the first on, with more than one worker configured, sections
-    /// take the lock (this one too, from here).
+    /// At a spawn: from the first on, once other workers start, sections take the lock
+    /// (this one too, from here).
     pub(super) fn share(&mut self) {
-        if self.w().shared || *self.workers.get_or_insert_with(affinity_cpus) <= 1 {
+        if !STARTS_WORKERS
+            || self.w().shared
+            || *self.workers.get_or_insert_with(affinity_cpus) <= 1
+        {
             return;
         }
         let w = self.w();
