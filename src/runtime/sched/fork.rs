@@ -24,12 +24,7 @@ pub fn after_fork_child() {
     // A fork from a signal handler may have interrupted a scheduler section (the idle
     // epoll_wait): the child's handler returns into it, so it stays open afterwards.
     // SAFETY: worker records are never freed; only this thread exists in the child.
-    let interrupted_section = unsafe {
-        (
-            std::mem::replace(&mut (*worker).in_section, false),
-            std::mem::replace(&mut (*worker).holds_lock, false),
-        )
-    };
+    let interrupted_section = unsafe { std::mem::replace(&mut (*worker).in_section, false) };
     // It is the only worker again, until it spawns.
     // SAFETY: as above.
     unsafe {
@@ -90,5 +85,5 @@ pub fn after_fork_child() {
         }
     });
     // SAFETY: as above.
-    unsafe { ((*worker).in_section, (*worker).holds_lock) = interrupted_section };
+    unsafe { (*worker).in_section = interrupted_section };
 }

@@ -258,14 +258,17 @@ fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
         // Until a second worker may exist, this OS thread is the scheduler's only user
         // and the scheduler names its record already (see `Scheduler::share`): the
         // lock's path stays out of line, so sections stay small enough to inline.
-        let sched = if (*worker).shared {
+        // Whether it locks is kept in a local: `f` may write the record, so the flag
+        // would be loaded again after it.
+        let locked = worker::STARTS_WORKERS && (*worker).shared;
+        let sched = if locked {
             (*worker).take_lock();
             (*worker).sched
         } else {
             Home::sched_of(worker)
         };
         let result = f(&mut *sched);
-        if (*worker).holds_lock {
+        if locked {
             (*worker).release_lock();
         }
         compiler_fence(SeqCst);

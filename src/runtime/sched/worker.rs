@@ -55,10 +55,9 @@ pub(super) struct Worker {
     /// recursive). Set before the lock is taken, so a handler never waits for its own
     /// thread's lock.
     pub(super) in_section: bool,
-    /// The open section holds the lock (it must release it when it closes).
-    pub(super) holds_lock: bool,
     /// Sections take the lock: another worker may exist. Only the thread that sets it
-    /// ran sections before, and the other workers start after it did (with it set).
+    /// ran sections before, and the other workers start after the section that set it
+    /// closed (with it set).
     pub(super) shared: bool,
 }
 
@@ -81,7 +80,6 @@ impl Worker {
             os_tid: rustix::thread::gettid(),
             watch: &monitor::WORKER,
             in_section: false,
-            holds_lock: false,
             shared: false,
         }
     }
@@ -137,15 +135,13 @@ pub(super) struct Resumed {
 impl Worker {
     /// Takes the scheduler's lock for the section it opens.
     #[inline(never)]
-    pub(super) fn take_lock(&mut self) {
+    pub(super) fn take_lock(&self) {
         self.lock.lock();
-        self.holds_lock = true;
     }
 
     /// Releases the lock at the end of its section.
     #[inline(never)]
-    pub(super) fn release_lock(&mut self) {
-        self.holds_lock = false;
+    pub(super) fn release_lock(&self) {
         self.lock.unlock();
     }
 }
@@ -239,11 +235,11 @@ impl BigLock {
 /// Whether the first spawn starts the other workers configured. None starts yet, so
 /// sections skip the lock; the unit tests take it as if one did, so that its path stays
 /// tested.
-const STARTS_WORKERS: bool = cfg!(test);
+pub(super) const STARTS_WORKERS: bool = cfg!(test);
 
 impl Scheduler {
-    /// At a spawn: from the first on, once other workers start, sections take the lock
-    /// (this one too, from here).
+    /// At a spawn: from the first on, once other workers start, sections take the lock.
+    /// The section that turns it on closes without it: no other worker runs before that.
     pub(super) fn share(&mut self) {
         if !STARTS_WORKERS
             || self.w().shared
@@ -251,10 +247,7 @@ impl Scheduler {
         {
             return;
         }
-        let w = self.w();
-        w.shared = true;
-        w.lock.lock();
-        w.holds_lock = true;
+        self.w().shared = true;
     }
 }
 
