@@ -29,17 +29,21 @@ enum Step {
 /// coroutines: what the last one left, and which runs next. Says whether the process
 /// must exit: the last thread of a child forked by a green thread (MAIN is gone) ended.
 pub(super) fn run_loop() -> bool {
-    let mut step = with(|s| s.next_step());
+    let mut back = None;
     loop {
+        // One call site each, so that both stay inlined into the loop.
+        let step = with(|s| {
+            if let Some((tid, co, result)) = back.take() {
+                s.after_resume(tid, co, result);
+            }
+            s.next_step()
+        });
         match step {
             Step::Main => return false,
             Step::AllExited { exit } => return exit,
             Step::Run(tid, mut co) => {
                 let result = co.resume(());
-                step = with(|s| {
-                    s.after_resume(tid, co, result);
-                    s.next_step()
-                });
+                back = Some((tid, co, result));
             }
         }
     }
