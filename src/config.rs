@@ -68,7 +68,7 @@ impl Config {
     /// unset).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<&'static str>) -> Config {
         let stack_size = lookup("GREENIFY_STACK_SIZE")
-            .and_then(|v| parse_size(v))
+            .and_then(parse_size)
             .unwrap_or(DEFAULT_STACK_SIZE);
         let stats = lookup("GREENIFY_STATS").is_some_and(|v| v.trim() == "1");
         let log_level = lookup("GREENIFY_LOG")
