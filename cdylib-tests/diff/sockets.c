@@ -689,7 +689,7 @@ CASE(sock_accept_rcvtimeo_on_listener) {
     set_timeo(l, SO_RCVTIMEO, 100);
     double t0 = now_ms();
     SHOW("accept", accept(l, NULL, NULL));
-    printf("time=%s\n", timing(now_ms() - t0, 100));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 100));
     close(l);
 }
 
@@ -699,7 +699,7 @@ CASE(sock_accept_rcvtimeo_unix_listener) {
     set_timeo(l, SO_RCVTIMEO, 80);
     double t0 = now_ms();
     SHOW("accept4", accept4(l, NULL, NULL, SOCK_CLOEXEC));
-    printf("time=%s\n", timing(now_ms() - t0, 80));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 80));
     close(l);
     unlink(a.sun_path);
 }
@@ -720,7 +720,7 @@ CASE(sock_accepted_inherits_rcvtimeo) {
     act_start(&w, ACT_SEND, c, 500, "late");
     char b[8];
     SHOW("recv on the accepted socket", recv(s, b, sizeof b, 0));
-    printf("time=%s\n", timing(now_ms() - t0, 100));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 100));
     act_join(&w);
     close(c); close(s); close(l);
 }
@@ -740,7 +740,7 @@ CASE(sock_accepted_inherits_sndtimeo) {
     double t0 = now_ms();
     act_start(&r, ACT_RECV_DRAIN, c, 500, NULL);
     SHOW("send on the full accepted socket", send(s, "x", 1, MSG_NOSIGNAL));
-    printf("time=%s\n", timing(now_ms() - t0, 100));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 100));
     act_join(&r);
     close(c); close(s); close(l);
 }
@@ -921,7 +921,7 @@ CASE(sock_connect_sndtimeo_full_backlog) {
     set_timeo(s, SO_SNDTIMEO, 100);
     double t0 = now_ms();
     SHOW("connect", connect(s, (struct sockaddr *)&a, sizeof a));
-    printf("time=%s\n", timing(now_ms() - t0, 100));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 100));
     SHOW("connect again (non-blocking view: still connecting)", ({ set_nonblock(s, 1); connect(s, (struct sockaddr *)&a, sizeof a); }));
     close(s); close(f); close(l);
 }
@@ -939,7 +939,7 @@ CASE(sock_connect_blocking_after_inprogress) {
     set_timeo(s, SO_SNDTIMEO, 120);
     double t0 = now_ms();
     SHOW("connect blocking", connect(s, (struct sockaddr *)&a, sizeof a));
-    printf("time=%s\n", timing(now_ms() - t0, 120));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 120));
     close(s); close(f); close(l);
 }
 
@@ -1012,7 +1012,7 @@ CASE(sock_connect_unix_full_backlog_sndtimeo) {
     set_timeo(s, SO_SNDTIMEO, 100);
     double t0 = now_ms();
     SHOW("blocking connect with SO_SNDTIMEO", connect(s, (struct sockaddr *)&a, sizeof a));
-    printf("time=%s\n", timing(now_ms() - t0, 100));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 100));
     close(c1); close(s); close(l);
     unlink(a.sun_path);
 }
@@ -1361,7 +1361,7 @@ CASE(sock_recv_waitall_rcvtimeo_total) {
     act_start(&w3, ACT_SEND, sv[1], 300, "d");
     char b[11] = { 0 };
     SHOW("recv MSG_WAITALL 10 with SO_RCVTIMEO 150 ms", recv(sv[0], b, 10, MSG_WAITALL));
-    printf("time=%s data=%s\n", timing(now_ms() - t0, 150), b);
+    printf("time=%s data=%s\n", timing_timeo(now_ms() - t0, 150), b);
     act_join(&w1); act_join(&w2); act_join(&w3);
     close(sv[0]); close(sv[1]);
 }
@@ -2070,7 +2070,7 @@ CASE(sock_rcvtimeo_recv) {
     char b[4];
     double t0 = now_ms();
     SHOW("recv", recv(sv[0], b, sizeof b, 0));
-    printf("time=%s\n", timing(now_ms() - t0, 100));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 100));
     close(sv[0]); close(sv[1]);
 }
 
@@ -2081,7 +2081,7 @@ CASE(sock_rcvtimeo_read_tcp) {
     char b[4];
     double t0 = now_ms();
     SHOW("read", read(s, b, sizeof b));
-    printf("time=%s\n", timing(now_ms() - t0, 80));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 80));
     close(c); close(s);
 }
 
@@ -2094,10 +2094,10 @@ CASE(sock_rcvtimeo_recvmsg_recvfrom_udp) {
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
     double t0 = now_ms();
     SHOW("recvmsg", recvmsg(r, &m, 0));
-    printf("time=%s\n", timing(now_ms() - t0, 60));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 60));
     t0 = now_ms();
     SHOW("recvfrom", recvfrom(r, b, sizeof b, 0, NULL, NULL));
-    printf("time=%s\n", timing(now_ms() - t0, 60));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 60));
     close(r);
 }
 
@@ -2109,7 +2109,7 @@ CASE(sock_rcvtimeo_readv) {
     struct iovec iov = { b, sizeof b };
     double t0 = now_ms();
     SHOW("readv", readv(sv[0], &iov, 1));
-    printf("time=%s\n", timing(now_ms() - t0, 70));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 70));
     close(sv[0]); close(sv[1]);
 }
 
@@ -2122,7 +2122,7 @@ CASE(sock_rcvtimeo_data_before_timeout) {
     act_start(&w, ACT_SEND, sv[1], 50, "in time");
     char b[16] = { 0 };
     SHOW("recv", recv(sv[0], b, sizeof b, 0));
-    printf("time=%s data=%s\n", timing(now_ms() - t0, 50), b);
+    printf("time=%s data=%s\n", timing_timeo(now_ms() - t0, 50), b);
     act_join(&w);
     close(sv[0]); close(sv[1]);
 }
@@ -2137,7 +2137,7 @@ CASE(sock_rcvtimeo_cleared) {
     act_start(&w, ACT_SEND, sv[1], 120, "x");
     char b[4];
     SHOW("recv with the timeout cleared", recv(sv[0], b, sizeof b, 0));
-    printf("time=%s\n", timing(now_ms() - t0, 120));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 120));
     act_join(&w);
     close(sv[0]); close(sv[1]);
 }
@@ -2149,7 +2149,7 @@ CASE(sock_sndtimeo_send_full) {
     set_timeo(sv[0], SO_SNDTIMEO, 100);
     double t0 = now_ms();
     SHOW("send on a full socket", send(sv[0], "x", 1, 0));
-    printf("time=%s\n", timing(now_ms() - t0, 100));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 100));
     close(sv[0]); close(sv[1]);
 }
 
@@ -2160,7 +2160,7 @@ CASE(sock_sndtimeo_write_full_tcp) {
     set_timeo(c, SO_SNDTIMEO, 100);
     double t0 = now_ms();
     SHOW("write on a full socket", write(c, "x", 1));
-    printf("time=%s\n", timing(now_ms() - t0, 100));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 100));
     close(c); close(s);
 }
 
@@ -2173,7 +2173,7 @@ CASE(sock_sndtimeo_partial_send) {
     double t0 = now_ms();
     long r = send(sv[0], big, n, 0);
     printf("send 8 MiB with nobody reading: partial=%d time=%s\n", r > 0 && (size_t)r < n,
-           timing(now_ms() - t0, 100));
+           timing_timeo(now_ms() - t0, 100));
     free(big);
     close(sv[0]); close(sv[1]);
 }
@@ -2187,7 +2187,7 @@ CASE(sock_sndtimeo_sendmsg_full) {
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
     double t0 = now_ms();
     SHOW("sendmsg on a full socket", sendmsg(sv[0], &m, 0));
-    printf("time=%s\n", timing(now_ms() - t0, 80));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 80));
     close(sv[0]); close(sv[1]);
 }
 
@@ -2238,7 +2238,7 @@ CASE(sock_rcvtimeo_failed_set_keeps_old) {
     char b[4];
     double t0 = now_ms();
     SHOW("recv keeps the 80 ms timeout", recv(sv[0], b, sizeof b, 0));
-    printf("time=%s\n", timing(now_ms() - t0, 80));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 80));
     close(sv[0]); close(sv[1]);
 }
 
@@ -2253,7 +2253,7 @@ CASE(sock_rcvtimeo_set_after_dup) {
     act_start(&w, ACT_SEND, sv[1], 500, "late");
     char b[8];
     SHOW("recv on the dup", recv(d, b, sizeof b, 0));
-    printf("time=%s\n", timing(now_ms() - t0, 100));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 100));
     act_join(&w);
     close(d); close(sv[0]); close(sv[1]);
 }
@@ -2267,10 +2267,10 @@ CASE(sock_rcvtimeo_set_before_dup) {
     char b[8];
     double t0 = now_ms();
     SHOW("recv on the F_DUPFD copy", recv(d, b, sizeof b, 0));
-    printf("time=%s\n", timing(now_ms() - t0, 70));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 70));
     t0 = now_ms();
     SHOW("recv on the dup2 copy", recv(d2, b, sizeof b, 0));
-    printf("time=%s\n", timing(now_ms() - t0, 70));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 70));
     close(d); close(d2); close(sv[0]); close(sv[1]);
 }
 
@@ -2576,7 +2576,7 @@ CASE(sock_own_nonblocking_with_rcvtimeo) {
     char b[4];
     double t0 = now_ms();
     SHOW("recv (non-blocking wins over SO_RCVTIMEO)", recv(sv[0], b, sizeof b, 0));
-    printf("time=%s\n", timing(now_ms() - t0, 0));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 0));
     close(sv[0]); close(sv[1]);
 }
 
@@ -2878,7 +2878,7 @@ CASE(sock_sendfile_sndtimeo_full) {
     int f = temp_file("sf6", 100, NULL);
     double t0 = now_ms();
     SHOW("sendfile to a full socket with SO_SNDTIMEO", sendfile(sv[0], f, NULL, 100));
-    printf("time=%s\n", timing(now_ms() - t0, 100));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 100));
     close(f); close(sv[0]); close(sv[1]);
 }
 
@@ -3024,7 +3024,7 @@ CASE(sock_unix_accepted_no_inherited_rcvtimeo) {
     act_start(&w, ACT_SEND, c, 250, "data");
     char b[8];
     SHOW("recv on the accepted socket", recv(s, b, sizeof b, 0));
-    printf("time=%s\n", timing(now_ms() - t0, 250));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 250));
     act_join(&w);
     close(c); close(s); close(l);
 }
@@ -3046,7 +3046,7 @@ CASE(sock_tcp_listener_timeout_set_after_connect) {
     act_start(&w, ACT_SEND, c, 250, "data");
     char b[8];
     SHOW("recv on the accepted socket", recv(s, b, sizeof b, 0));
-    printf("time=%s\n", timing(now_ms() - t0, 250));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 250));
     act_join(&w);
     close(c); close(s); close(l);
 }
@@ -3068,7 +3068,7 @@ CASE(sock_tcp_listener_timeout_cleared_after_connect) {
     act_start(&w, ACT_SEND, c, 300, "data");
     char b[8];
     SHOW("recv on the accepted socket", recv(s, b, sizeof b, 0));
-    printf("time=%s\n", timing(now_ms() - t0, 80));
+    printf("time=%s\n", timing_timeo(now_ms() - t0, 80));
     act_join(&w);
     close(c); close(s); close(l);
 }

@@ -517,6 +517,82 @@ fn stats_line_printed_with_greenify_stats() {
     );
 }
 
+/// The line comes at `_exit` too (no atexit handlers, no `.fini_array` run then), once per
+/// process, labelled with the pid and the program's name; a program that never made a
+/// green call still counts its main thread alive.
+#[test]
+fn stats_line_on_every_exit_names_pid_and_program() {
+    let _serial = shared();
+    let program = compile_c_source(
+        "stats_exit_paths",
+        r#"#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static void *run(void *arg) { return arg; }
+int main(int argc, char **argv) {
+    if (argc > 1) return 0; /* no thread, no green call */
+    pthread_t t;
+    pthread_create(&t, NULL, run, NULL);
+    pthread_join(t, NULL);
+    pid_t child = fork();
+    if (child == 0) _exit(4);
+    int status;
+    waitpid(child, &status, 0);
+    printf("child %d exited %d\n", (int)child, WEXITSTATUS(status));
+    fflush(stdout);
+    _Exit(3);
+}
+"#,
+        &["-O2", "-pthread"],
+    );
+    let running = Cmd::new(&program)
+        .greenified()
+        .env("GREENIFY_STATS", "1")
+        .timeout(Duration::from_secs(30))
+        .spawn();
+    let pid = running.pid();
+    let out = running.wait();
+    assert_eq!(out.status.code(), Some(3), "{}", out.report());
+    let child: u32 = out
+        .stdout
+        .strip_prefix("child ")
+        .and_then(|rest| rest.strip_suffix(" exited 4\n"))
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected stdout\n{}", out.report()));
+    let lines: Vec<_> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("greenify stats:"))
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per process\n{}", out.report());
+    let line_of = |pid: u32| {
+        lines
+            .iter()
+            .find(|l| l.contains(&format!(" pid={pid} ")))
+            .unwrap_or_else(|| panic!("no line of pid {pid}\n{}", out.report()))
+    };
+    let parent = line_of(pid);
+    assert!(
+        parent.contains(" program=stats_exit_paths "),
+        "{}",
+        out.report()
+    );
+    let stats = parse_stats(parent).expect("a stats line");
+    assert!(stat(&stats, "threads_created") >= 1, "{}", out.report());
+    assert!(line_of(child).contains(" program=stats_exit_paths "));
+
+    let quiet = Cmd::new(&program)
+        .arg("no-threads")
+        .greenified()
+        .env("GREENIFY_STATS", "1")
+        .timeout(Duration::from_secs(30))
+        .run();
+    quiet.assert_success();
+    assert_eq!(stat(&quiet.stats(), "peak_alive"), 1, "{}", quiet.report());
+}
+
 #[test]
 fn stats_line_absent_without_greenify_stats() {
     let _serial = shared();

@@ -1,4 +1,4 @@
-//! Processes: fork, vfork, posix_spawn, exec, the wait family, system and popen.
+//! Processes: fork, vfork, posix_spawn, exec, the wait family, system and popen, _exit.
 //!
 //! * fork: the child keeps only the calling thread; the parent's epoll instance and
 //!   doorbell (shared across fork) only hold their numbers in it until its own replace
@@ -14,9 +14,10 @@
 //! * system() and popen() are rebuilt on posix_spawn and a green wait (glibc's own wait
 //!   internally, which no hook sees).
 //!
-//! One file per job: `fork`, `spawn` (posix_spawn and the exec family), `wait` (the wait
+//! One file per job: `exit` (the stats line on `_exit`), `fork`, `spawn` (posix_spawn and the exec family), `wait` (the wait
 //! family and ptrace) and `shell` (system, popen, pclose).
 
+mod exit;
 mod fork;
 mod shell;
 mod spawn;
