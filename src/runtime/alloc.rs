@@ -426,10 +426,19 @@ unsafe impl GlobalAlloc for Allocator {
                 let at = unsafe {
                     syscall(
                         libc::SYS_mremap,
-                        &[block as usize, old_len, new_len, libc::MREMAP_MAYMOVE as usize],
+                        &[
+                            block as usize,
+                            old_len,
+                            new_len,
+                            libc::MREMAP_MAYMOVE as usize,
+                        ],
                     )
                 };
-                return if at < 0 { std::ptr::null_mut() } else { at as *mut u8 };
+                return if at < 0 {
+                    std::ptr::null_mut()
+                } else {
+                    at as *mut u8
+                };
             }
             _ => {}
         }
@@ -457,14 +466,23 @@ mod tests {
             assert_eq!(class_of_size(size), c);
             assert_eq!(class_of_size(previous + 1), c);
             if previous >= 128 {
-                assert!((size - previous - 1) * 4 <= previous + 1, "class {c}: {size}");
+                assert!(
+                    (size - previous - 1) * 4 <= previous + 1,
+                    "class {c}: {size}"
+                );
             }
             previous = size;
         }
         assert_eq!(previous, SMALL_MAX);
-        assert_eq!(class_of(Layout::from_size_align(SMALL_MAX + 1, 8).unwrap()), None);
+        assert_eq!(
+            class_of(Layout::from_size_align(SMALL_MAX + 1, 8).unwrap()),
+            None
+        );
         assert_eq!(class_of(Layout::from_size_align(8, 8192).unwrap()), None);
-        assert_eq!(SIZES[class_of(Layout::from_size_align(40, 64).unwrap()).unwrap()], 64);
+        assert_eq!(
+            SIZES[class_of(Layout::from_size_align(40, 64).unwrap()).unwrap()],
+            64
+        );
     }
 
     /// Fills `block` with a pattern of `seed`, or checks it.
@@ -559,7 +577,9 @@ mod tests {
                 std::ptr::write_bytes(block, 0xa5, size);
                 Allocator.dealloc(block, layout);
                 let block = Allocator.alloc_zeroed(layout);
-                assert!(std::slice::from_raw_parts(block, size).iter().all(|&b| b == 0));
+                assert!(std::slice::from_raw_parts(block, size)
+                    .iter()
+                    .all(|&b| b == 0));
                 Allocator.dealloc(block, layout);
             }
         }
@@ -619,7 +639,10 @@ mod tests {
         for _ in 0..1000 {
             // SAFETY: our child; status is ours.
             if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
-                assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{status}");
+                assert!(
+                    libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                    "{status}"
+                );
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
