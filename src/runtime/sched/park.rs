@@ -74,7 +74,19 @@ pub(super) fn park_as(reason: Reason, deadline: Option<Instant>, interrupts: Int
             s.timed_waits = s.timed_waits.saturating_sub(1);
         }
         let t = &s.threads[s.current as usize];
-        (t.wake, t.has_handlers_due())
+        let due = t.has_handlers_due();
+        // Handlers that run as this wait ends came during the call (the ones due before
+        // it ran at its start), and a signal whose handler runs during a call the kernel
+        // would wait in ends it: also when it came between two parks of the call, or
+        // after this park was woken but before the thread ran again.
+        let wake = match t.wake {
+            Wake::Interrupted { .. } => t.wake,
+            _ if interruptible && due => Wake::Interrupted {
+                restart: t.due_restart,
+            },
+            wake => wake,
+        };
+        (wake, due)
     });
     if acts_here {
         cancellation_point();
