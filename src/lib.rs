@@ -17,3 +17,8 @@ mod real;
 pub mod runtime;
 #[cfg(not(test))]
 mod stats;
+
+/// Every allocation of the library (and of its unit tests) comes from greenify's own
+/// allocator, never from the program's malloc, which may call hooks from inside itself.
+#[global_allocator]
+static ALLOCATOR: runtime::alloc::Allocator = runtime::alloc::Allocator;

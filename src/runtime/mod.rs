@@ -4,6 +4,7 @@
 //! of libc functions, and it calls no libc function that greenify overrides (its own
 //! I/O is raw syscalls through rustix or `raw`). Everything here is unit-tested as plain Rust.
 
+pub mod alloc;
 pub mod errno;
 pub mod fdtable;
 pub mod futex;

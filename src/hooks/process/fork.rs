@@ -1,5 +1,6 @@
 //! fork and vfork: the child keeps only the calling thread, and the scheduler resets
-//! itself in it (atfork handlers run as the program's code).
+//! itself in it (atfork handlers run as the program's code), after greenify's allocator
+//! dropped a lock another OS thread held.
 
 use crate::hooks::{children, enter};
 use crate::runtime::fdtable;
@@ -10,6 +11,7 @@ use libc::pid_t;
 pub unsafe extern "C" fn fork() -> pid_t {
     let green = enter();
     fdtable::release_for_children();
+    runtime::alloc::before_fork();
     // SAFETY: forwarded.
     let fork = || unsafe { real::fork() };
     let pid = match green {
@@ -17,6 +19,7 @@ pub unsafe extern "C" fn fork() -> pid_t {
         None => fork(),
     };
     if pid == 0 {
+        runtime::alloc::after_fork_child();
         runtime::sched::after_fork_child();
         runtime::offload::after_fork_child();
         runtime::monitor::after_fork_child();

@@ -97,7 +97,22 @@ pub(super) fn park_if(
         return None;
     }
     errno::set(saved);
-    let Resumed { wake, handlers_due } = resumed();
+    let Resumed {
+        wake,
+        handlers_due,
+        due_restart,
+    } = resumed();
+    // Handlers that run as this wait ends came during the call (the ones due before it
+    // ran at its start), and a signal whose handler runs during a call the kernel would
+    // wait in ends it: also when it came between two parks of the call, or after this
+    // park was woken but before the thread ran again.
+    let wake = match wake {
+        Wake::Interrupted { .. } => wake,
+        _ if interruptible && handlers_due => Wake::Interrupted {
+            restart: due_restart,
+        },
+        wake => wake,
+    };
     if acts_here {
         cancellation_point();
     }

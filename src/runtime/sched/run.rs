@@ -167,6 +167,7 @@ impl Scheduler {
                 let resumed = Resumed {
                     wake: t.wake,
                     handlers_due: t.has_handlers_due(),
+                    due_restart: t.due_restart,
                 };
                 if timed {
                     // Saturating: a fork (in a signal handler) during its park reset the

@@ -281,7 +281,7 @@ impl Scheduler {
             // No thread takes it: the one running now does, when it unblocks it.
             if i.deliver {
                 let me = self.current() as usize;
-                self.threads[me].handlers_due |= sig_bit(i.sig);
+                self.threads[me].hand(i.sig, i.restart);
             }
             return;
         };
@@ -293,7 +293,7 @@ impl Scheduler {
         if !i.deliver || matches!(t.state, State::Free | State::Exited) {
             return;
         }
-        t.handlers_due |= sig_bit(i.sig);
+        t.hand(i.sig, i.restart);
         if t.state == State::Parked && t.sigmask & sig_bit(i.sig) == 0 && !t.holds_handlers {
             let key = self.key(tid);
             self.ready(key, Wake::Ready);
@@ -302,6 +302,12 @@ impl Scheduler {
 }
 
 impl Thread {
+    /// Hands this thread the handler of `sig` (installed with SA_RESTART or not).
+    fn hand(&mut self, sig: u32, restart: bool) {
+        self.due_restart = restart && (self.handlers_due == 0 || self.due_restart);
+        self.handlers_due |= sig_bit(sig);
+    }
+
     /// Handlers handed to this thread that it may run now (the others wait until it
     /// unblocks their signals), unless its wait must not run them.
     pub(super) fn has_handlers_due(&self) -> bool {

@@ -64,6 +64,9 @@ pub(super) struct Thread {
     pub(super) sigmask: u64,
     /// Signals whose handlers this thread must run (see interrupt.rs), same bits.
     pub(super) handlers_due: u64,
+    /// Whether every handler due was installed with SA_RESTART (what an interruptible
+    /// wait they end returns: see park_as).
+    pub(super) due_restart: bool,
     /// Its waits do not run handlers (a helper thread writes into its stack until the
     /// wait ends, so the handler must not jump out of it).
     pub(super) holds_handlers: bool,
@@ -101,6 +104,7 @@ impl Thread {
             cleanup_top: 0,
             sigmask: 0,
             handlers_due: 0,
+            due_restart: false,
             holds_handlers: false,
             handler_frames: handler::Frames::NONE,
             identity: Identity::FREE,

@@ -76,6 +76,7 @@ impl Worker {
             resumed: Resumed {
                 wake: Wake::Ready,
                 handlers_due: false,
+                due_restart: false,
             },
             os_tid: rustix::thread::gettid(),
             watch: &monitor::WORKER,
@@ -130,6 +131,9 @@ pub(super) struct Resumed {
     pub(super) wake: Wake,
     /// Signal handlers are due in it.
     pub(super) handlers_due: bool,
+    /// Every handler due was installed with SA_RESTART (what an interruptible wait they
+    /// end returns).
+    pub(super) due_restart: bool,
 }
 
 impl Worker {
