@@ -8,7 +8,7 @@ use super::run::run_loop;
 use super::slice::completed_without_parking;
 use super::thread::{Co, State, Suspend, Thread};
 use super::tls::Tls;
-use super::{with, Scheduler};
+use super::{with, Queue, Scheduler};
 use crate::runtime::keys::Values;
 use crate::runtime::stack::{round_stack_size, GreenStack};
 use crate::runtime::wait::{Reason, ThreadId, Wake, MAIN};
@@ -111,7 +111,8 @@ pub fn spawn(
         t.specific = Values::default();
         t.identity = Identity::new(green_tid);
         t.stdio_locks.clear();
-        s.run_queue.push_back(tid);
+        t.requeue = None;
+        s.enqueue(tid, Queue::Run);
         s.live += 1;
         s.stats.threads_created += 1;
         s.stats.peak_alive = s.stats.peak_alive.max(s.live + 1);

@@ -322,6 +322,38 @@ impl Scheduler {
         t.seq = t.seq.wrapping_add(1);
         t.wake = how;
         t.state = State::Ready;
-        self.run_queue.push_back(key.tid);
+        self.enqueue(key.tid, Queue::Run);
     }
+
+    /// Queues `tid`, which is Ready, in `queue`: the one way a thread enters a queue. A
+    /// thread whose coroutine is out is still on the worker that dispatched it (running,
+    /// or parked but not yet suspended): only that worker's run loop may queue it, once
+    /// the coroutine is back (as Go's park_m), or another worker could pick it before it
+    /// has left. MAIN has no coroutine and is never out this way: its run loop runs on
+    /// its own stack.
+    fn enqueue(&mut self, tid: ThreadId, queue: Queue) {
+        let t = &mut self.threads[tid as usize];
+        if tid != MAIN && t.co.is_none() {
+            t.requeue = Some(queue);
+            return;
+        }
+        match queue {
+            Queue::Run => self.run_queue.push_back(tid),
+            Queue::Preempted => {
+                if self.preempted.is_empty() {
+                    self.preempted_turn = Instant::now();
+                }
+                self.preempted.push_back(tid);
+            }
+        }
+    }
+}
+
+/// Where a ready thread waits for its turn.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Queue {
+    /// The run queue.
+    Run,
+    /// Behind the ready threads for up to a slice (see slice.rs).
+    Preempted,
 }

@@ -5,7 +5,7 @@
 use super::signals::run_due_handlers;
 use super::thread::{Co, State, Suspend};
 use super::worker::Resumed;
-use super::{current_worker, with, Scheduler};
+use super::{current_worker, with, Queue, Scheduler};
 use crate::runtime::stack::{gap_check_needed, gap_untouched_below};
 use crate::runtime::wait::{ThreadId, MAIN};
 use crate::runtime::{errno, handler, overflow, tcb};
@@ -85,7 +85,7 @@ pub(super) fn switch_out(prepare: impl FnOnce(&mut Scheduler) -> bool) -> bool {
             // Another thread entered the stream meanwhile: let it finish.
             with(|s| {
                 s.threads[me as usize].state = State::Ready;
-                s.run_queue.push_back(me);
+                s.enqueue(me, Queue::Run);
             });
             switch_thread(me, yielder);
         }
@@ -216,7 +216,11 @@ impl Scheduler {
         }
         let retval = match result {
             CoroutineResult::Yield(Suspend::Park) => {
-                self.threads[tid as usize].co = Some(co);
+                let t = &mut self.threads[tid as usize];
+                t.co = Some(co);
+                if let Some(queue) = t.requeue.take() {
+                    self.enqueue(tid, queue);
+                }
                 return;
             }
             CoroutineResult::Yield(Suspend::Exit(retval)) => {

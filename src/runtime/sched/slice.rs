@@ -4,7 +4,7 @@
 
 use super::run::switch_keeping_errno;
 use super::thread::State;
-use super::{section_may_start, with, Scheduler};
+use super::{section_may_start, with, Queue, Scheduler};
 use crate::runtime::wait::{Reason, ThreadId, MAIN};
 use std::time::{Duration, Instant};
 
@@ -73,15 +73,11 @@ fn step_aside(behind: Behind) {
         let me = s.current();
         s.stats.parks[Reason::Yield as usize] += 1;
         s.threads[me as usize].state = State::Ready;
-        match behind {
-            Behind::AllReady => s.run_queue.push_back(me),
-            Behind::ForASlice => {
-                if s.preempted.is_empty() {
-                    s.preempted_turn = Instant::now();
-                }
-                s.preempted.push_back(me);
-            }
-        }
+        let queue = match behind {
+            Behind::AllReady => Queue::Run,
+            Behind::ForASlice => Queue::Preempted,
+        };
+        s.enqueue(me, queue);
         true
     });
 }

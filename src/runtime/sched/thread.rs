@@ -2,6 +2,7 @@
 //! state the other modules keep in it.
 
 use super::identity::Identity;
+use super::Queue;
 use crate::runtime::handler;
 use crate::runtime::keys::Values;
 use crate::runtime::stack::{GreenStack, StackKind};
@@ -29,6 +30,10 @@ pub(super) struct Thread {
     pub(super) state: State,
     /// The coroutine, while the thread is not running (MAIN has none).
     pub(super) co: Option<Co>,
+    /// Made ready while its coroutine was out (running, or parking on a worker but not
+    /// yet suspended): the queue the run loop puts it in once it is back (see
+    /// `Scheduler::enqueue`).
+    pub(super) requeue: Option<Queue>,
     pub(super) yielder: *const Yielder<(), Suspend>,
     pub(super) seq: u32,
     pub(super) wake: Wake,
@@ -82,6 +87,7 @@ impl Thread {
             generation: 0,
             state: State::Free,
             co: None,
+            requeue: None,
             yielder: std::ptr::null(),
             seq: 0,
             wake: Wake::Ready,
