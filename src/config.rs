@@ -9,7 +9,7 @@
 //! | GREENIFY_GUARD_PAGES | how many stacks get a guard page (the rest a write-protected or checked gap) | what vm.max_map_count affords |
 //! | GREENIFY_SLICE_MS | how long a green thread may run without a switch before the monitor preempts it; `0`: never | 10 |
 //! | GREENIFY_TLS | `on`: every green thread has its own TCB and TLS; `off`: all share the OS thread's; `auto`: on when a loaded module other than libc has TLS of its own when the first thread is created | auto |
-//! | GREENIFY_WORKERS | how many OS threads run green threads (from the first thread created on; `1`: only the program's own) | the CPUs in the process's affinity mask |
+//! | GREENIFY_WORKERS | how many OS threads run green threads (the others start when the program creates its first thread; `1`: only the program's own) | 1 |
 
 use std::ffi::CStr;
 
@@ -39,7 +39,7 @@ pub struct Config {
     pub slice: Option<std::time::Duration>,
     /// GREENIFY_TLS had another value (warned about, then auto).
     pub tls_bad_value: bool,
-    /// GREENIFY_WORKERS (None: the CPUs the process may run on).
+    /// GREENIFY_WORKERS (None: one).
     pub workers: Option<usize>,
 }
 

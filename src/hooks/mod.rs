@@ -8,9 +8,9 @@
 //! The mode is one byte per OS thread. It stays consistent across green switches because
 //! every switch happens inside a hook (mode `LIBRARY` on both sides); a new green thread
 //! starts in `APPLICATION` mode, and goes back to `LIBRARY` when its start routine returns.
-//! Only one OS thread runs a scheduler (see [`decide`]), so its mode is a static; every
-//! other OS thread is told apart by its scheduler word (`runtime::os_thread`), which no
-//! thread-pointer switch can move.
+//! The OS threads that run green threads (the workers) keep their mode in their worker
+//! record, which the scheduler word (`runtime::os_thread`) of every TCB they run on
+//! names; every other OS thread is told apart by that word itself.
 
 pub mod aliases;
 pub mod blocking;
@@ -40,7 +40,7 @@ pub mod time;
 use crate::config::Config;
 use crate::runtime;
 use runtime::os_thread::{self, NO_SCHEDULER};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering::Relaxed};
 use std::sync::OnceLock;
 
 /// An OS thread that made no hooked call yet.
@@ -49,23 +49,24 @@ const UNDECIDED: u8 = 0;
 const NATIVE: u8 = 1;
 /// A green thread running the program's code.
 const APPLICATION: u8 = 2;
-/// A green thread inside greenify.
-const LIBRARY: u8 = 3;
+/// A green thread inside greenify (the mode a worker starts in).
+const LIBRARY: u8 = runtime::sched::START_MODE;
 
-/// The mode of the OS thread that runs the scheduler.
-static SCHEDULER_MODE: AtomicU8 = AtomicU8::new(LIBRARY);
-
+/// The mode of the calling OS thread: a worker's is in its record (which the scheduler
+/// word names), every other's is the word itself.
 #[inline]
 fn mode() -> u8 {
     match os_thread::sched_word() {
         os_thread::UNDECIDED => UNDECIDED,
         NO_SCHEDULER => NATIVE,
-        _ => SCHEDULER_MODE.load(Relaxed),
+        worker => runtime::sched::hook_mode(worker).load(Relaxed),
     }
 }
 
+/// Sets the mode of the calling worker.
+#[inline]
 fn set_mode(mode: u8) {
-    SCHEDULER_MODE.store(mode, Relaxed);
+    runtime::sched::hook_mode(os_thread::sched_word()).store(mode, Relaxed);
 }
 
 /// Proof that the current call runs green; restores APPLICATION mode when dropped.
@@ -120,7 +121,7 @@ pub fn end_application() {
 
 /// Runs the program's code (a once routine, a key destructor) from inside a hook.
 pub fn run_application<R>(f: impl FnOnce() -> R) -> R {
-    let previous = SCHEDULER_MODE.load(Relaxed);
+    let previous = mode();
     set_mode(APPLICATION);
     let result = f();
     set_mode(previous);

@@ -58,9 +58,11 @@ pub fn thread_spawned() {
     monitor::start(slice, on_signal as *const () as usize, in_program);
 }
 
-/// Whether the scheduler's OS thread runs the program's code (read by the monitor).
+/// Whether the first worker (the program's own OS thread, the one the monitor watches)
+/// runs the program's code (read by the monitor).
 fn in_program() -> bool {
-    super::SCHEDULER_MODE.load(Relaxed) == super::APPLICATION
+    crate::runtime::sched::first_worker_mode()
+        .is_some_and(|mode| mode.load(Relaxed) == super::APPLICATION)
 }
 
 fn install() {

@@ -212,7 +212,9 @@ impl Mailbox {
         self.rung.load(SeqCst)
     }
 
-    fn ring(&self) {
+    /// Wakes the scheduler from its sleep in epoll (also from another OS thread or a
+    /// signal handler).
+    pub fn ring(&self) {
         self.rung.store(true, SeqCst);
         let fd = self.doorbell.load(SeqCst);
         if fd < 0 {

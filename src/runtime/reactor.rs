@@ -327,22 +327,34 @@ impl Reactor {
     /// became ready to `woken`. Returns whether the doorbell rang.
     /// Never blocks while unopened (the scheduler opens it before it would).
     pub fn poll(&mut self, timeout: Option<Duration>, woken: &mut Vec<WaitKey>) -> bool {
-        let epoll = match self.backend {
-            Backend::Epoll(fd) => fd,
-            Backend::Unopened | Backend::Inherited(_) => return false,
-            Backend::Degraded => {
+        let Some(mut wait) = self.wait_apart() else {
+            if self.backend == Backend::Degraded {
                 self.poll_degraded(timeout, woken);
-                return false;
             }
+            return false;
         };
-        self.events.clear();
-        let n = precise_wait(
-            epoll,
-            &mut self.events.spare_capacity_mut()[..EVENT_BATCH],
-            timeout,
-        );
-        // SAFETY: the kernel initialised the first `n` events of the spare capacity.
-        unsafe { self.events.set_len(n) };
+        wait.wait(timeout);
+        self.apply(wait, woken)
+    }
+
+    /// The epoll instance and the event buffer, for a wait made apart from the reactor
+    /// (by a worker that lets the others use the scheduler meanwhile); None while it has
+    /// no epoll instance. The buffer comes back with [`Reactor::apply`].
+    pub fn wait_apart(&mut self) -> Option<EpollWait> {
+        let Backend::Epoll(epoll) = self.backend else {
+            return None;
+        };
+        let mut events = std::mem::take(&mut self.events);
+        events.clear();
+        events.reserve(EVENT_BATCH);
+        Some(EpollWait { epoll, events })
+    }
+
+    /// Appends the keys of the waiters whose fd `wait` found ready to `woken` (an event
+    /// for an fd closed or reused meanwhile is dropped by its generation); returns
+    /// whether the doorbell rang.
+    pub fn apply(&mut self, wait: EpollWait, woken: &mut Vec<WaitKey>) -> bool {
+        self.events = wait.events;
         let mut doorbell = false;
         for event in &self.events {
             if event.u64 == DOORBELL_TOKEN {
@@ -432,6 +444,27 @@ impl Reactor {
                 woken.append(&mut slot.writers);
             }
         }
+    }
+}
+
+/// A wait on the reactor's epoll instance, made apart from it (see
+/// [`Reactor::wait_apart`]).
+pub struct EpollWait {
+    epoll: i32,
+    events: Vec<libc::epoll_event>,
+}
+
+impl EpollWait {
+    /// Waits up to `timeout` (None: forever) for events.
+    pub fn wait(&mut self, timeout: Option<Duration>) {
+        self.events.clear();
+        let n = precise_wait(
+            self.epoll,
+            &mut self.events.spare_capacity_mut()[..EVENT_BATCH],
+            timeout,
+        );
+        // SAFETY: the kernel initialised the first `n` events of the spare capacity.
+        unsafe { self.events.set_len(n) };
     }
 }
 

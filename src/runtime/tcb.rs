@@ -514,8 +514,6 @@ pub struct Pool {
     loads: u64,
     /// The OS thread's own TCB (MAIN keeps it).
     main: usize,
-    /// The FS base now.
-    current: usize,
 }
 
 impl Pool {
@@ -531,7 +529,6 @@ impl Pool {
             modules: modules.blocks,
             loads,
             main,
-            current: main,
         }
     }
 
@@ -681,12 +678,12 @@ impl Pool {
         }
     }
 
-    /// Makes `tp` the thread pointer, if it is not already.
+    /// Makes `tp` the calling OS thread's thread pointer, if it is not already (read
+    /// from the TCB itself: every worker has its own).
     #[inline]
-    pub fn switch_to(&mut self, tp: usize) {
-        if self.current != tp {
+    pub fn switch_to(&self, tp: usize) {
+        if os_thread::thread_pointer() != tp {
             set_thread_pointer(self.layout, tp);
-            self.current = tp;
         }
     }
 }

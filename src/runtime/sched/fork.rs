@@ -25,17 +25,21 @@ pub fn after_fork_child() {
     // epoll_wait): the child's handler returns into it, so it stays open afterwards.
     // SAFETY: worker records are never freed; only this thread exists in the child.
     let interrupted_section = unsafe { std::mem::replace(&mut (*worker).in_section, false) };
-    // It is the only worker again, until it spawns.
+    // It is the only worker. The first one skips the lock again, until it spawns;
+    // another keeps it (its record is not next to the scheduler, see worker.rs' Home).
     // SAFETY: as above.
     unsafe {
         (*worker).lock.after_fork();
-        (*worker).shared = false;
+        (*worker).shared = (*worker).index != 0;
+        (*worker).sleep.store(0, std::sync::atomic::Ordering::SeqCst);
     }
     with(|s| {
         // The parent's epoll instance and doorbell stay open, unused, holding their
         // numbers until the child makes its own (exec closes them).
         s.reactor.after_fork();
         s.mailbox = futex::new_mailbox();
+        s.all_workers.retain(|&w| w == worker);
+        s.poller = std::ptr::null_mut();
         let me = s.current();
         s.w().os_tid = rustix::thread::gettid();
         s.free_ids.clear();

@@ -6,7 +6,7 @@ use super::park::park_interruptible;
 use super::{with, Scheduler};
 use crate::runtime::interrupt;
 use crate::runtime::reactor::{Interest, Reactor, RegisterError};
-use crate::runtime::wait::{Reason, Wake};
+use crate::runtime::wait::{Reason, WaitKey, Wake};
 use rustix::io::Errno;
 use std::time::{Duration, Instant};
 
@@ -142,6 +142,13 @@ pub fn fd_poke(fd: i32) {
 
 impl Scheduler {
     pub(super) fn poll_io(&mut self, timeout: Option<Duration>) {
+        let (timeout, rung) = self.poll_prepare(timeout);
+        self.poll_prepared(timeout, rung);
+    }
+
+    /// Before a look at epoll for up to `timeout`: the timeout to use, and whether the
+    /// doorbell rang already.
+    pub(super) fn poll_prepare(&mut self, timeout: Option<Duration>) -> (Option<Duration>, bool) {
         self.stats.epoll_waits += 1;
         if timeout != Some(Duration::ZERO) {
             self.open_reactor();
@@ -151,9 +158,19 @@ impl Scheduler {
         }
         // Posted before the doorbell existed, or since the last look: look, do not sleep.
         let rung = self.mailbox.rung();
-        let timeout = if rung { Some(Duration::ZERO) } else { timeout };
+        (if rung { Some(Duration::ZERO) } else { timeout }, rung)
+    }
+
+    /// The look itself, and what it found (see [`Scheduler::poll_prepare`]).
+    pub(super) fn poll_prepared(&mut self, timeout: Option<Duration>, rung: bool) {
         let mut woken = std::mem::take(&mut self.woken);
         let doorbell = self.reactor.poll(timeout, &mut woken) || rung;
+        self.poll_finish(doorbell, woken);
+    }
+
+    /// Wakes the threads whose fds were found ready (`woken`), answers the doorbell if it
+    /// rang, expires the due timers.
+    pub(super) fn poll_finish(&mut self, doorbell: bool, mut woken: Vec<WaitKey>) {
         for key in woken.drain(..) {
             self.ready(key, Wake::Ready);
         }

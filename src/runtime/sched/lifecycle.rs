@@ -8,6 +8,7 @@ use super::run::run_loop;
 use super::slice::completed_without_parking;
 use super::thread::{Co, State, Suspend, Thread};
 use super::tls::Tls;
+use super::worker::start_workers;
 use super::{with, Queue, Scheduler};
 use crate::runtime::keys::Values;
 use crate::runtime::stack::{round_stack_size, GreenStack};
@@ -49,8 +50,9 @@ pub fn spawn(
     body: impl FnOnce() -> usize + 'static,
     options: SpawnOptions,
 ) -> Result<Handle, Errno> {
-    with(|s| {
-        s.share();
+    let mut start = 0;
+    let spawned = with(|s| {
+        start = s.share();
         s.decide_tls();
         let stack = match options.stack {
             StackRequest::Size(size) => s
@@ -117,7 +119,11 @@ pub fn spawn(
         s.stats.threads_created += 1;
         s.stats.peak_alive = s.stats.peak_alive.max(s.live + 1);
         Ok(s.handle(tid))
-    })
+    });
+    if start > 0 {
+        start_workers(start);
+    }
+    spawned
 }
 
 /// Ends the current green thread (not MAIN) with `retval`.
@@ -276,6 +282,10 @@ impl Scheduler {
             self.release(tid);
         } else if let Some(joiner) = t.joiner {
             self.ready(joiner, Wake::Ready);
+        }
+        if self.main_exited && self.live == 0 && self.all_workers.len() > 1 {
+            // The first worker ends the process.
+            self.wake_worker(true);
         }
     }
 

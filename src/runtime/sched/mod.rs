@@ -95,10 +95,11 @@ use crate::runtime::{futex, os_thread, overflow};
 use identity::{os_tid, Identity};
 use signals::os_sigmask;
 use std::collections::VecDeque;
-use std::sync::atomic::{compiler_fence, Ordering::SeqCst};
+use std::sync::atomic::{compiler_fence, AtomicU8, Ordering::SeqCst};
 use std::time::Instant;
 use thread::{State, Thread};
 use tls::Tls;
+pub use worker::START_MODE;
 use worker::{BigLock, Home, Worker};
 
 #[derive(Clone, Copy, Debug)]
@@ -110,8 +111,7 @@ pub struct Config {
     pub fd_floor: u32,
     /// Whether green threads get TCBs of their own (decided at the first spawn).
     pub tls: crate::config::Tls,
-    /// How many workers run green threads (None: the CPUs of the affinity mask),
-    /// from the first spawn on.
+    /// How many workers run green threads (None: one), from the first spawn on.
     pub workers: Option<usize>,
 }
 
@@ -151,6 +151,13 @@ pub struct Scheduler {
     tls: Tls,
     /// See [`Config::workers`].
     workers: Option<usize>,
+    /// Every worker's record, the first one first (see worker.rs).
+    all_workers: Vec<*mut Worker>,
+    /// The worker waiting in epoll for all the idle ones, or null; until when, and
+    /// whether it was already asked to look again (see `Scheduler::wake_worker`).
+    poller: *mut Worker,
+    poll_until: Option<Instant>,
+    poller_kicked: bool,
 }
 
 /// The calling OS thread's worker record (from a word of the TCB that every green TCB
@@ -220,10 +227,34 @@ pub fn init_current_thread(config: Config) {
         preempted_turn: Instant::now(),
         tls: Tls::Undecided(config.tls),
         workers: config.workers,
+        all_workers: Vec::new(),
+        poller: std::ptr::null_mut(),
+        poll_until: None,
+        poller_kicked: false,
     };
     let worker = Home::make(sched, Box::leak(Box::new(BigLock::new())), os_mask);
+    worker::FIRST.store(worker, SeqCst);
+    // SAFETY: just made, not yet shared.
+    unsafe { (*(*worker).sched).all_workers.push(worker) };
     os_thread::set_sched_word(worker as usize);
     os_thread::set_thread_word(MAIN as usize + 1);
+}
+
+/// The hooks' mode byte of the worker whose record `word` (a scheduler word, see
+/// os_thread.rs) names: one per OS thread that runs green threads.
+#[inline(always)]
+pub fn hook_mode(word: usize) -> &'static AtomicU8 {
+    // SAFETY: a scheduler word other than UNDECIDED and NO_SCHEDULER names a worker
+    // record, and records are never freed; the byte is atomic.
+    unsafe { &(*(word as *const Worker)).mode }
+}
+
+/// The hooks' mode byte of the first worker (the OS thread that made the scheduler), for
+/// the preemption monitor; None before there is one.
+pub fn first_worker_mode() -> Option<&'static AtomicU8> {
+    let worker = worker::FIRST.load(SeqCst);
+    // SAFETY: a worker record, never freed.
+    (!worker.is_null()).then(|| unsafe { &(*worker).mode })
 }
 
 /// Whether the calling OS thread runs a scheduler.
@@ -233,8 +264,16 @@ pub fn is_active() -> bool {
 
 /// Lends the scheduler out, under its lock once it is shared, for a section that does
 /// not switch.
-#[inline]
+#[inline(always)]
 fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
+    with_after(|| (), |s, ()| f(s))
+}
+
+/// Like [`with`], but first runs `wait` inside the section, before its lock is taken:
+/// an idle worker's wait, which lets the other workers use the scheduler meanwhile while
+/// signal handlers stay out of the section as during any other.
+#[inline]
+fn with_after<T, R>(wait: impl FnOnce() -> T, f: impl FnOnce(&mut Scheduler, T) -> R) -> R {
     let worker = current_worker();
     if worker.is_null() {
         overflow::die("greenify: runtime used on an OS thread without a scheduler");
@@ -255,19 +294,20 @@ fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
         // test_stress_delivery_simultaneous).
         in_section.write_volatile(true);
         compiler_fence(SeqCst);
+        let waited = wait();
         // Until a second worker may exist, this OS thread is the scheduler's only user
         // and the scheduler names its record already (see `Scheduler::share`): the
         // lock's path stays out of line, so sections stay small enough to inline.
         // Whether it locks is kept in a local: `f` may write the record, so the flag
         // would be loaded again after it.
-        let locked = worker::STARTS_WORKERS && (*worker).shared;
+        let locked = (*worker).shared;
         let sched = if locked {
             (*worker).take_lock();
             (*worker).sched
         } else {
             Home::sched_of(worker)
         };
-        let result = f(&mut *sched);
+        let result = f(&mut *sched, waited);
         if locked {
             (*worker).release_lock();
         }
@@ -345,6 +385,9 @@ impl Scheduler {
                 }
                 self.preempted.push_back(tid);
             }
+        }
+        if self.all_workers.len() > 1 {
+            self.wake_worker(tid == MAIN);
         }
     }
 }

@@ -85,7 +85,7 @@ pub(super) fn park_if(
         if let Some(deadline) = deadline {
             let key = s.key(me);
             s.timers.arm(deadline, key);
-            s.w().watch.timer_armed(deadline);
+            s.timer_armed(deadline);
             s.timed_waits += 1;
         }
         let t = &mut s.threads[me as usize];

@@ -4,8 +4,8 @@
 
 use super::signals::run_due_handlers;
 use super::thread::{Co, State, Suspend};
-use super::worker::Resumed;
-use super::{current_worker, with, Queue, Scheduler};
+use super::worker::{Idle, Resumed};
+use super::{current_worker, with, with_after, Queue, Scheduler};
 use crate::runtime::stack::{gap_check_needed, gap_untouched_below};
 use crate::runtime::wait::{ThreadId, MAIN};
 use crate::runtime::{errno, handler, overflow, tcb};
@@ -22,6 +22,8 @@ enum Step {
     AllExited {
         exit: bool,
     },
+    /// Nothing to run: wait as this says, outside the lock (see worker.rs).
+    Idle(Idle),
 }
 
 /// Runs other green threads until MAIN is ready again (or, after MAIN exited, until no
@@ -30,14 +32,22 @@ enum Step {
 /// must exit: the last thread of a child forked by a green thread (MAIN is gone) ended.
 pub(super) fn run_loop() -> bool {
     let mut back = None;
+    let mut idle: Option<Idle> = None;
     loop {
+        let waiting = idle.take();
         // One call site each, so that both stay inlined into the loop.
-        let step = with(|s| {
-            if let Some((tid, co, result)) = back.take() {
-                s.after_resume(tid, co, result);
-            }
-            s.next_step()
-        });
+        let step = with_after(
+            || waiting.map(Idle::wait),
+            |s, waited| {
+                if let Some(waited) = waited {
+                    s.idle_done(waited);
+                }
+                if let Some((tid, co, result)) = back.take() {
+                    s.after_resume(tid, co, result);
+                }
+                s.next_step()
+            },
+        );
         match step {
             Step::Main => return false,
             Step::AllExited { exit } => return exit,
@@ -45,6 +55,7 @@ pub(super) fn run_loop() -> bool {
                 let result = co.resume(());
                 back = Some((tid, co, result));
             }
+            Step::Idle(wait) => idle = Some(wait),
         }
     }
 }
@@ -151,7 +162,8 @@ impl Scheduler {
             if self.w().dispatches_since_poll >= POLL_EVERY {
                 self.poll_io(Some(Duration::ZERO));
             }
-            if let Some(tid) = self.pop_ready() {
+            let first = self.w().index == 0;
+            if let Some(tid) = self.pop_ready(first) {
                 let w = self.w();
                 w.watch.dispatched();
                 w.dispatches_since_poll += 1;
@@ -184,7 +196,7 @@ impl Scheduler {
                 let co = t.co.take().expect("a ready coroutine has its coroutine");
                 return Step::Run(tid, co);
             }
-            if self.main_exited && self.live == 0 {
+            if self.main_exited && self.live == 0 && (first || self.main_gone) {
                 // The process ends on the OS thread's own TCB (in a child forked by a
                 // green thread, the forking thread's is the child's own).
                 if !self.main_gone {
@@ -194,13 +206,14 @@ impl Scheduler {
                     exit: self.main_gone,
                 };
             }
-            let timeout = self
-                .timers
-                .next_deadline()
-                .map(|d| d.saturating_duration_since(Instant::now()));
+            let deadline = self.timers.next_deadline();
+            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             // While everyone waits, a signal is deliverable if any thread accepts it.
             let idle_mask = self.idle_mask();
             self.apply_mask(idle_mask);
+            if self.all_workers.len() > 1 {
+                return Step::Idle(self.go_idle(deadline, timeout));
+            }
             self.w().watch.idle(true);
             self.poll_io(timeout);
             self.w().watch.idle(false);
@@ -209,6 +222,10 @@ impl Scheduler {
 
     fn after_resume(&mut self, tid: ThreadId, mut co: Co, result: CoroutineResult<Suspend, usize>) {
         self.w().current = MAIN;
+        if self.all_workers.len() > 1 {
+            // The thread may run on another worker next, which names itself in its TCB.
+            self.switch_home();
+        }
         overflow::left();
         let t = &self.threads[tid as usize];
         if gap_check_needed(t.stack_kind) && !gap_untouched_below(t.stack.0) {

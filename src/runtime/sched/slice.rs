@@ -6,6 +6,7 @@ use super::run::switch_keeping_errno;
 use super::thread::State;
 use super::{section_may_start, with, Queue, Scheduler};
 use crate::runtime::wait::{Reason, ThreadId, MAIN};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Lets every other ready thread run once before the current one continues.
@@ -111,17 +112,30 @@ pub fn preempt(sp: usize, mask: u64) -> bool {
     safe
 }
 
+/// The first thread of `queue`, or its second if the first is MAIN and not `main_ok`
+/// (MAIN is in a queue at most once).
+#[inline(always)]
+fn pop(queue: &mut VecDeque<ThreadId>, main_ok: bool) -> Option<ThreadId> {
+    if main_ok || queue.front() != Some(&MAIN) {
+        queue.pop_front()
+    } else {
+        queue.remove(1)
+    }
+}
+
 impl Scheduler {
     /// The next thread to run: the run queue's first, unless a preempted thread has waited
-    /// a slice (or nothing else is ready).
-    pub(super) fn pop_ready(&mut self) -> Option<ThreadId> {
+    /// a slice (or nothing else is ready). MAIN only if `main_ok` (the first worker's).
+    pub(super) fn pop_ready(&mut self, main_ok: bool) -> Option<ThreadId> {
         if !self.preempted.is_empty()
             && (self.run_queue.is_empty() || self.preempted_turn.elapsed() >= SLICE)
         {
-            self.preempted_turn = Instant::now();
-            return self.preempted.pop_front();
+            if let Some(tid) = pop(&mut self.preempted, main_ok) {
+                self.preempted_turn = Instant::now();
+                return Some(tid);
+            }
         }
-        self.run_queue.pop_front()
+        pop(&mut self.run_queue, main_ok)
     }
 
     /// Whether another thread is ready, after a look at epoll when none is (parked

@@ -21,15 +21,42 @@
 //! the lock, whatever is configured: the first spawn turns it on where it starts the other
 //! workers ([`STARTS_WORKERS`]).
 
-use super::Scheduler;
+use super::run::run_loop;
+use super::signals::os_sigmask;
+use super::tls::Tls;
+use super::{with, Scheduler};
+use crate::runtime::reactor::EpollWait;
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
-use crate::runtime::{monitor, raw};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Instant;
+use crate::runtime::{monitor, os_thread, raw};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+/// The hooks' mode a worker record starts in: "inside greenify" (the hooks' LIBRARY; a
+/// worker's first code is greenify's own).
+pub const START_MODE: u8 = 3;
+
+/// [`Worker::sleep`]: running, or woken.
+const AWAKE: u32 = 0;
+/// [`Worker::sleep`]: waiting idle until another worker wakes it.
+const ASLEEP: u32 = 1;
+
+/// The record of the first worker of the process's scheduler (the program's own OS
+/// thread), null before it exists.
+pub(super) static FIRST: AtomicPtr<Worker> = AtomicPtr::new(std::ptr::null_mut());
 
 /// One OS thread running green threads.
 pub(super) struct Worker {
+    /// The hooks' mode of this OS thread (see hooks/mod.rs): whether the green thread it
+    /// runs is inside greenify or in the program's code.
+    pub(super) mode: AtomicU8,
     pub(super) sched: *mut Scheduler,
+    /// Its place among the workers: MAIN only runs on worker 0, the program's own OS
+    /// thread.
+    pub(super) index: usize,
+    /// Its OS thread's own TCB, which its run loop runs on (0: the pool's, MAIN's).
+    pub(super) own_tcb: usize,
+    /// [`AWAKE`], or [`ASLEEP`] while it waits idle for a wake (a futex word).
+    pub(super) sleep: AtomicU32,
     /// The scheduler's lock (kept apart from it: a section's `&mut Scheduler` must not
     /// cover a word other OS threads touch meanwhile).
     pub(super) lock: &'static BigLock,
@@ -66,7 +93,11 @@ impl Worker {
     /// as long as the process.
     fn new(sched: *mut Scheduler, lock: &'static BigLock, os_mask: u64) -> Worker {
         Worker {
+            mode: AtomicU8::new(START_MODE),
             sched,
+            index: 0,
+            own_tcb: 0,
+            sleep: AtomicU32::new(AWAKE),
             lock,
             current: MAIN,
             applied_mask: os_mask,
@@ -191,18 +222,9 @@ impl BigLock {
             }
         }
         while self.0.swap(CONTENDED, Ordering::Acquire) != UNLOCKED {
-            // SAFETY: a private futex wait on a live word, no timeout; any answer (woken,
-            // EAGAIN because the word changed, EINTR) just leads to another exchange.
-            unsafe {
-                raw::syscall(
-                    libc::SYS_futex,
-                    &[
-                        self.0.as_ptr() as usize,
-                        (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize,
-                        CONTENDED as usize,
-                    ],
-                );
-            }
+            // Any answer (woken, EAGAIN because the word changed, EINTR) just leads to
+            // another exchange.
+            futex_wait(&self.0, CONTENDED);
         }
     }
 
@@ -215,17 +237,7 @@ impl BigLock {
 
     #[cold]
     fn wake_one(&self) {
-        // SAFETY: a private futex wake of one sleeper on a live word.
-        unsafe {
-            raw::syscall(
-                libc::SYS_futex,
-                &[
-                    self.0.as_ptr() as usize,
-                    (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize,
-                    1,
-                ],
-            );
-        }
+        futex_wake(&self.0);
     }
 
     /// In a forked child only the forking OS thread exists: nobody holds the lock (a
@@ -236,64 +248,219 @@ impl BigLock {
     }
 }
 
-/// Whether the first spawn starts the other workers configured. None starts yet, so
-/// sections skip the lock; the unit tests take it as if one did, so that its path stays
-/// tested.
-pub(super) const STARTS_WORKERS: bool = cfg!(test);
-
 impl Scheduler {
-    /// At a spawn: from the first on, once other workers start, sections take the lock.
-    /// The section that turns it on closes without it: no other worker runs before that.
-    pub(super) fn share(&mut self) {
-        if !STARTS_WORKERS
-            || self.w().shared
-            || *self.workers.get_or_insert_with(affinity_cpus) <= 1
-        {
-            return;
+    /// At a spawn: the first one turns the lock on when more workers are configured, and
+    /// says how many to start (see [`start_workers`]) once its section has closed. The
+    /// section that turns the lock on closes without it: no other worker runs before
+    /// that. The unit tests take the lock as if workers started, but start none (their
+    /// schedulers run on the test harness's threads).
+    pub(super) fn share(&mut self) -> usize {
+        let wanted = self.workers.unwrap_or(1);
+        if self.w().shared || wanted <= 1 {
+            return 0;
         }
         self.w().shared = true;
+        if cfg!(test) {
+            0
+        } else {
+            wanted - 1
+        }
+    }
+
+    /// The worker goes idle with nothing to run (the lock held): the first idle one waits
+    /// in epoll until `deadline`, the next timer, for all of them (the poller); the
+    /// others sleep until [`Scheduler::wake_worker`] wakes them (as Go's netpoll and
+    /// stopm). Without an epoll instance the poller polls here, under the lock.
+    pub(super) fn go_idle(&mut self, deadline: Option<Instant>, timeout: Option<Duration>) -> Idle {
+        self.w().watch.idle(true);
+        if !self.poller.is_null() {
+            self.w().sleep.store(ASLEEP, Ordering::SeqCst);
+            return Idle::Sleep(std::ptr::addr_of!(self.w().sleep));
+        }
+        let (timeout, rung) = self.poll_prepare(timeout);
+        let Some(wait) = self.reactor.wait_apart() else {
+            self.poll_prepared(timeout, rung);
+            return Idle::Nothing;
+        };
+        self.poller = super::current_worker();
+        self.poll_until = if timeout == Some(Duration::ZERO) {
+            Some(Instant::now())
+        } else {
+            deadline
+        };
+        self.poller_kicked = false;
+        Idle::Poll {
+            wait,
+            timeout,
+            rung,
+        }
+    }
+
+    /// The worker's idle wait ended (the lock held again): what the poller found wakes
+    /// its threads, and another idle worker becomes the poller.
+    pub(super) fn idle_done(&mut self, waited: Idle) {
+        self.w().watch.idle(false);
+        if let Idle::Poll { wait, rung, .. } = waited {
+            self.poller = std::ptr::null_mut();
+            let mut woken = std::mem::take(&mut self.woken);
+            let doorbell = self.reactor.apply(wait, &mut woken) || rung;
+            self.poll_finish(doorbell, woken);
+            self.wake_worker(false);
+        }
+    }
+
+    /// A thread was queued (`main`: MAIN, which only the first worker runs): wakes an
+    /// idle worker to run it, a sleeping one first, else the poller (Go's wakep).
+    pub(super) fn wake_worker(&mut self, main: bool) {
+        let candidates = if main { 1 } else { self.all_workers.len() };
+        for &worker in &self.all_workers[..candidates] {
+            // SAFETY: worker records are never freed; the word is atomic.
+            let sleep = unsafe { &(*worker).sleep };
+            if sleep.load(Ordering::SeqCst) == ASLEEP {
+                sleep.store(AWAKE, Ordering::SeqCst);
+                futex_wake(sleep);
+                return;
+            }
+        }
+        if !self.poller.is_null() && (!main || self.poller == self.all_workers[0]) {
+            self.kick_poller();
+        }
+    }
+
+    /// A thread armed a timer for `deadline`: the poller, if it waits past it, looks
+    /// again.
+    pub(super) fn timer_armed(&mut self, deadline: Instant) {
+        self.w().watch.timer_armed(deadline);
+        if !self.poller.is_null() && self.poll_until.is_none_or(|until| deadline < until) {
+            self.kick_poller();
+        }
+    }
+
+    fn kick_poller(&mut self) {
+        if !self.poller_kicked {
+            self.poller_kicked = true;
+            self.mailbox.ring();
+        }
+    }
+
+    /// Back on the worker's own TCB after a thread ran (the thread may run on another
+    /// worker next, which names itself in the thread's TCB).
+    pub(super) fn switch_home(&mut self) {
+        let own = self.w().own_tcb;
+        if let Tls::PerThread(pool) = &self.tls {
+            pool.switch_to(if own == 0 { pool.main() } else { own });
+        }
     }
 }
 
-/// The CPUs the process may run on (at least 1).
-fn affinity_cpus() -> usize {
-    let mut set = [0u64; 16];
-    // SAFETY: sched_getaffinity of the calling thread into a 1024-CPU buffer of that size.
-    let len = unsafe {
-        raw::syscall(
-            libc::SYS_sched_getaffinity,
-            &[0, std::mem::size_of_val(&set), set.as_mut_ptr() as usize],
-        )
-    };
-    if len <= 0 {
-        return 1;
+/// How an idle worker waits, outside the lock (see [`Scheduler::go_idle`]).
+pub(super) enum Idle {
+    /// In epoll, for every idle worker.
+    Poll {
+        wait: EpollWait,
+        timeout: Option<Duration>,
+        rung: bool,
+    },
+    /// On its sleep word until another worker wakes it.
+    Sleep(*const AtomicU32),
+    /// It polled already.
+    Nothing,
+}
+
+impl Idle {
+    /// Waits (inside the worker's section, the lock not held).
+    pub(super) fn wait(mut self) -> Idle {
+        match &mut self {
+            Idle::Poll { wait, timeout, .. } => wait.wait(*timeout),
+            // SAFETY: the worker's own record, never freed.
+            Idle::Sleep(word) => unsafe {
+                while (**word).load(Ordering::SeqCst) == ASLEEP {
+                    futex_wait(&**word, ASLEEP);
+                }
+            },
+            Idle::Nothing => {}
+        }
+        self
     }
-    let words = (len as usize).div_ceil(8).min(set.len());
-    (set[..words]
-        .iter()
-        .map(|w| w.count_ones() as usize)
-        .sum::<usize>())
-    .max(1)
+}
+
+/// Starts `count` more workers, after the section of the spawn that asked for them (on
+/// the first worker, inside greenify): raw OS threads that never run a hook of their
+/// own, each with its record named by its scheduler word before anything else runs.
+pub(super) fn start_workers(count: usize) {
+    for _ in 0..count {
+        let record = with(|s| {
+            let first = s.all_workers[0];
+            // SAFETY: worker records are never freed.
+            let (lock, mask) = unsafe { ((*first).lock, (*first).applied_mask) };
+            let mut worker = Worker::new(s, lock, mask);
+            worker.index = s.all_workers.len();
+            worker.shared = true;
+            worker.watch = Box::leak(Box::new(monitor::Worker::new()));
+            let record = Box::into_raw(Box::new(worker));
+            s.all_workers.push(record);
+            record as usize
+        });
+        let started = std::thread::Builder::new()
+            .name("greenify-work".into())
+            .spawn(move || worker_main(record as *mut Worker));
+        if let Err(e) = started {
+            ::log::warn!("cannot start a worker thread ({e}): fewer workers run");
+            with(|s| s.all_workers.retain(|&w| w as usize != record));
+        }
+    }
+}
+
+/// A worker's OS thread: names its record, then runs threads for good.
+fn worker_main(record: *mut Worker) {
+    os_thread::set_sched_word(record as usize);
+    os_thread::set_thread_word(MAIN as usize + 1);
+    // SAFETY: the record is this thread's own, never freed; no section is open.
+    unsafe {
+        (*record).os_tid = rustix::thread::gettid();
+        (*record).own_tcb = os_thread::thread_pointer();
+        (*record).applied_mask = os_sigmask(None);
+    }
+    // Returns only in a child forked by a green thread running here, when its last
+    // thread ended.
+    while !run_loop() {}
+    std::process::exit(0);
+}
+
+/// Sleeps while `word` is `value` (or until a signal or a spurious wake).
+fn futex_wait(word: &AtomicU32, value: u32) {
+    // SAFETY: a private futex wait on a live word, no timeout.
+    unsafe {
+        raw::syscall(
+            libc::SYS_futex,
+            &[
+                word.as_ptr() as usize,
+                (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize,
+                value as usize,
+            ],
+        );
+    }
+}
+
+/// Wakes one OS thread sleeping on `word`.
+fn futex_wake(word: &AtomicU32) {
+    // SAFETY: a private futex wake of one sleeper on a live word.
+    unsafe {
+        raw::syscall(
+            libc::SYS_futex,
+            &[
+                word.as_ptr() as usize,
+                (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize,
+                1,
+            ],
+        );
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{affinity_cpus, BigLock};
+    use super::BigLock;
     use std::cell::UnsafeCell;
-
-    #[test]
-    fn affinity_cpus_counts_the_mask() {
-        // SAFETY: a zeroed cpu_set_t filled by glibc's sched_getaffinity.
-        let expected = unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            assert_eq!(
-                libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set),
-                0
-            );
-            libc::CPU_COUNT(&set) as usize
-        };
-        assert_eq!(affinity_cpus(), expected);
-    }
 
     struct Counted {
         lock: BigLock,
