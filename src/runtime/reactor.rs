@@ -36,6 +36,9 @@ pub enum RegisterError {
     NotPollable,
     /// The fd is not open (or another kernel error).
     Os(Errno),
+    /// An event came for this direction while nobody waited (see
+    /// [`Reactor::track_missed`]): look again before waiting.
+    ReadyMeanwhile,
 }
 
 #[derive(Default)]
@@ -53,6 +56,10 @@ struct FdSlot {
     generation: u32,
     readers: Vec<WaitKey>,
     writers: Vec<WaitKey>,
+    /// An event came for reading (writing) while no thread waited for it (tracked only
+    /// with several workers, see [`Reactor::track_missed`]).
+    missed_read: bool,
+    missed_write: bool,
 }
 
 /// Per-fd state by fd number. greenify's own fds sit in a reserved range (see
@@ -119,6 +126,8 @@ pub struct Reactor {
     backend: Backend,
     fds: Slots,
     events: Vec<libc::epoll_event>,
+    /// See [`Reactor::track_missed`].
+    tracks_missed: bool,
 }
 
 /// The longest a degraded reactor sleeps: it has no doorbell, so wakes posted from other
@@ -145,7 +154,16 @@ impl Reactor {
                 },
             },
             events: Vec::new(),
+            tracks_missed: false,
         }
+    }
+
+    /// From now on, an event that finds no waiter for its direction is kept for the next
+    /// one. With several workers, one may look at epoll between another's attempt (which
+    /// found the fd not ready) and its wait, and take the edge that the wait needed; with
+    /// one, nothing looks there in between.
+    pub fn track_missed(&mut self) {
+        self.tracks_missed = true;
     }
 
     /// Whether no epoll instance was made yet (nor given up on).
@@ -268,6 +286,14 @@ impl Reactor {
             }
             slot.registered = true;
         }
+        let missed = match interest {
+            Interest::Read => std::mem::take(&mut slot.missed_read),
+            Interest::Write => std::mem::take(&mut slot.missed_write),
+        };
+        if missed {
+            slot.drained = false;
+            return Err(RegisterError::ReadyMeanwhile);
+        }
         let list = match interest {
             Interest::Read => &mut slot.readers,
             Interest::Write => &mut slot.writers,
@@ -307,6 +333,8 @@ impl Reactor {
         slot.drained = false;
         slot.ended = false;
         slot.urgent = false;
+        slot.missed_read = false;
+        slot.missed_write = false;
         woken.append(&mut slot.readers);
         woken.append(&mut slot.writers);
     }
@@ -315,7 +343,7 @@ impl Reactor {
     /// would find nothing (only for registered fds: their next data is an edge).
     pub fn set_drained(&mut self, fd: i32) {
         if let Some(slot) = self.fds.get_mut(fd) {
-            slot.drained = slot.registered && !slot.ended && !slot.urgent;
+            slot.drained = slot.registered && !slot.ended && !slot.urgent && !slot.missed_read;
         }
     }
 
@@ -355,6 +383,7 @@ impl Reactor {
     /// whether the doorbell rang.
     pub fn apply(&mut self, wait: EpollWait, woken: &mut Vec<WaitKey>) -> bool {
         self.events = wait.events;
+        let tracks_missed = self.tracks_missed;
         let mut doorbell = false;
         for event in &self.events {
             if event.u64 == DOORBELL_TOKEN {
@@ -372,6 +401,7 @@ impl Reactor {
             let hangup = flags & (libc::EPOLLHUP | libc::EPOLLERR) != 0;
             if hangup || flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0 {
                 slot.drained = false;
+                slot.missed_read = tracks_missed && slot.readers.is_empty();
                 woken.append(&mut slot.readers);
             }
             if hangup || flags & libc::EPOLLRDHUP != 0 {
@@ -381,6 +411,7 @@ impl Reactor {
                 slot.urgent = true;
             }
             if hangup || flags & libc::EPOLLOUT != 0 {
+                slot.missed_write = tracks_missed && slot.writers.is_empty();
                 woken.append(&mut slot.writers);
             }
         }

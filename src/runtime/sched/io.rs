@@ -2,7 +2,7 @@
 //! first need, polling them, parking a thread on fds, and what the fd table tells it
 //! (an fd closed, drained or poked).
 
-use super::park::park_interruptible;
+use super::park::{park_if, Interrupts};
 use super::{with, Scheduler};
 use crate::runtime::interrupt;
 use crate::runtime::reactor::{Interest, Reactor, RegisterError};
@@ -73,37 +73,36 @@ pub fn wait_fd(fd: i32, interest: Interest, reason: Reason, deadline: Option<Ins
 }
 
 /// Waits until any of `fds` may be ready (see [`wait_fd`]).
+/// Registers and parks in one section: with several workers, another may apply the fd's
+/// event between the two.
 pub fn wait_fds(fds: &[(i32, Interest)], reason: Reason, deadline: Option<Instant>) -> Wake {
-    let registered = with(|s| {
+    let mut refused = Wake::Ready;
+    let parked = park_if(reason, deadline, Interrupts::Signals, |s| {
         if !fds.is_empty() {
             s.open_reactor();
         }
-        let key = s.key(s.current());
+        let me = s.current();
+        let key = s.key(me);
         for &(fd, interest) in fds {
             let threads = &s.threads;
             let result = s
                 .reactor
                 .add_waiter(fd, interest, key, |k| Scheduler::is_waiting(threads, k));
-            match result {
-                Ok(()) => {}
-                // Always ready, or not an fd at all: the caller's next attempt tells.
-                Err(RegisterError::NotPollable) => return Some(Wake::Ready),
-                Err(RegisterError::Os(_)) => return Some(Wake::Closed),
-            }
-        }
-        None
-    });
-    match registered {
-        None => park_interruptible(reason, deadline),
-        Some(wake) => {
+            refused = match result {
+                Ok(()) => continue,
+                // Always ready, not an fd at all, or ready meanwhile: the caller's next
+                // attempt tells.
+                Err(RegisterError::NotPollable | RegisterError::ReadyMeanwhile) => Wake::Ready,
+                Err(RegisterError::Os(_)) => Wake::Closed,
+            };
             // Void the registrations made so far.
-            with(|s| {
-                let me = s.current() as usize;
-                s.threads[me].seq = s.threads[me].seq.wrapping_add(1);
-            });
-            wake
+            let t = &mut s.threads[me as usize];
+            t.seq = t.seq.wrapping_add(1);
+            return false;
         }
-    }
+        true
+    });
+    parked.unwrap_or(refused)
 }
 
 /// The program closed `fd` (or reused its number): wake its waiters, drop its registration.
@@ -142,6 +141,12 @@ pub fn fd_poke(fd: i32) {
 
 impl Scheduler {
     pub(super) fn poll_io(&mut self, timeout: Option<Duration>) {
+        if timeout == Some(Duration::ZERO) && !self.poller.is_null() {
+            // An idle worker waits in epoll for everyone: it sees ready fds and due
+            // timers at once, and a look here would take the doorbell it was rung with.
+            self.w().dispatches_since_poll = 0;
+            return;
+        }
         let (timeout, rung) = self.poll_prepare(timeout);
         self.poll_prepared(timeout, rung);
     }

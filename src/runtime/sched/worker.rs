@@ -260,6 +260,7 @@ impl Scheduler {
             return 0;
         }
         self.w().shared = true;
+        self.reactor.track_missed();
         if cfg!(test) {
             0
         } else {
