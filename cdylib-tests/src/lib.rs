@@ -967,6 +967,16 @@ pub fn open_fds(pid: u32) -> io::Result<usize> {
     count_dir(&Path::new("/proc").join(pid.to_string()).join("fd"))
 }
 
+/// The workers a greenified run of this test starts once the program creates a thread:
+/// `GREENIFY_WORKERS` as the test's environment passes it on (1 without it).
+pub fn workers() -> usize {
+    std::env::var("GREENIFY_WORKERS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1)
+}
+
 /// Extremes of what a [`Sampler`] saw. Samples that failed (process gone) are not counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Samples {

@@ -75,8 +75,8 @@ fn echo_server_greenified_serves_2000_connections_on_one_os_thread() {
     out.assert_stdout("mode=echo conns=2000 rounds=20 size=64 ok=40000 errors=0\n");
     assert!(samples.count >= 10, "too few samples: {samples:?}");
     assert!(
-        samples.threads_max == 2,
-        "the greenified server used up to {} OS threads (want exactly 2: the worker and the \
+        samples.threads_max == workers() + 1,
+        "the greenified server used up to {} OS threads (want exactly the workers and the \
          preemption monitor): {samples:?}\n{}",
         samples.threads_max,
         server.report()
@@ -155,8 +155,8 @@ fn echo_client_greenified_against_native_server() {
     server.assert_alive();
     assert!(samples.count >= 5, "too few samples: {samples:?}");
     assert!(
-        samples.threads_max == 2,
-        "the greenified client used up to {} OS threads (want exactly 2: the worker and the \
+        samples.threads_max == workers() + 1,
+        "the greenified client used up to {} OS threads (want exactly the workers and the \
          preemption monitor): {samples:?}\n{}",
         samples.threads_max,
         green.report()
@@ -230,8 +230,8 @@ fn ten_thousand_sleepers(extra_env: &[(&str, &str)]) {
         out.report()
     );
     assert!(
-        samples.threads_max == 2,
-        "greenified sleepers used up to {} OS threads (want exactly 2: the worker and the \
+        samples.threads_max == workers() + 1,
+        "greenified sleepers used up to {} OS threads (want exactly the workers and the \
          preemption monitor): {samples:?}\n{}",
         samples.threads_max,
         out.report()

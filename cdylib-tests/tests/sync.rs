@@ -67,8 +67,8 @@ fn assert_one_os_thread(what: &str, samples: &Samples, min_samples: usize, repor
         samples.count
     );
     assert!(
-        samples.threads_max == 2,
-        "{what} used up to {} OS threads (want exactly 2: the worker and the preemption \
+        samples.threads_max == workers() + 1,
+        "{what} used up to {} OS threads (want exactly the workers and the preemption \
          monitor): {samples:?}\n{report}",
         samples.threads_max
     );

@@ -114,6 +114,7 @@ pub fn spawn(
         t.identity = Identity::new(green_tid);
         t.stdio_locks.clear();
         t.requeue = None;
+        t.early_wake = None;
         s.enqueue(tid, Queue::Run);
         s.live += 1;
         s.stats.threads_created += 1;

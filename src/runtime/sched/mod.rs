@@ -356,8 +356,19 @@ impl Scheduler {
     /// Makes the waiter of `key` ready, if that wait is still the one it is in.
     fn ready(&mut self, key: WaitKey, how: Wake) {
         let t = &mut self.threads[key.tid as usize];
-        if t.state != State::Parked || t.seq != key.seq {
+        if t.seq != key.seq {
             return;
+        }
+        match t.state {
+            State::Parked => {}
+            // With several workers, a waker may come between the section in which a
+            // thread registers its wait and the one in which it parks.
+            State::Running if self.all_workers.len() > 1 => {
+                t.seq = t.seq.wrapping_add(1);
+                t.early_wake = Some(how);
+                return;
+            }
+            _ => return,
         }
         t.seq = t.seq.wrapping_add(1);
         t.wake = how;

@@ -70,8 +70,10 @@ pub(super) fn park_if(
         cancellation_point();
     }
     let saved = errno::get();
+    let mut early = None;
     let parked = switch_out(|s| {
-        if !still_waits(s) {
+        early = s.running().early_wake.take();
+        if early.is_some() || !still_waits(s) {
             return false;
         }
         let me = s.current();
@@ -94,7 +96,7 @@ pub(super) fn park_if(
         true
     });
     if !parked {
-        return None;
+        return early;
     }
     errno::set(saved);
     let Resumed {

@@ -34,6 +34,9 @@ pub(super) struct Thread {
     /// yet suspended): the queue the run loop puts it in once it is back (see
     /// `Scheduler::enqueue`).
     pub(super) requeue: Option<Queue>,
+    /// Woken while it ran, for a wait it registered but had not parked in yet (only with
+    /// several workers: see `Scheduler::ready`); its next park ends at once with it.
+    pub(super) early_wake: Option<Wake>,
     pub(super) yielder: *const Yielder<(), Suspend>,
     pub(super) seq: u32,
     pub(super) wake: Wake,
@@ -88,6 +91,7 @@ impl Thread {
             state: State::Free,
             co: None,
             requeue: None,
+            early_wake: None,
             yielder: std::ptr::null(),
             seq: 0,
             wake: Wake::Ready,
