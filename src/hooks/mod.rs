@@ -128,15 +128,16 @@ pub fn run_application<R>(f: impl FnOnce() -> R) -> R {
     result
 }
 
-/// Forks under way in [`fork_as_application`], and the OS thread that makes them.
+/// Forks under way in [`fork_as_application`], and the process that makes them (by pid:
+/// another worker's OS thread may make hooked calls while one forks).
 static FORKS: AtomicU32 = AtomicU32::new(0);
-static FORKING_TID: AtomicI32 = AtomicI32::new(0);
+static FORKING_PID: AtomicI32 = AtomicI32::new(0);
 
 /// Whether this is a fork's child before greenify reset its runtime (its atfork child
 /// handlers run then).
 #[cold]
 fn in_fork_child() -> bool {
-    rustix::thread::gettid().as_raw_nonzero().get() != FORKING_TID.load(Relaxed)
+    rustix::process::getpid().as_raw_nonzero().get() != FORKING_PID.load(Relaxed)
 }
 
 /// Calls `fork` (the real one, which runs the atfork handlers) with the handlers running as
@@ -144,7 +145,7 @@ fn in_fork_child() -> bool {
 /// thread parks, as natively it waits for that thread. The child's handlers run before its
 /// runtime is reset (which happens when `fork` returns): their calls pass through.
 pub fn fork_as_application(fork: impl FnOnce() -> libc::pid_t) -> libc::pid_t {
-    FORKING_TID.store(rustix::thread::gettid().as_raw_nonzero().get(), Relaxed);
+    FORKING_PID.store(rustix::process::getpid().as_raw_nonzero().get(), Relaxed);
     FORKS.fetch_add(1, Relaxed);
     let pid = run_application(fork);
     if pid == 0 {

@@ -52,8 +52,8 @@ pub fn spawn(
 ) -> Result<Handle, Errno> {
     let mut start = 0;
     let spawned = with(|s| {
-        start = s.share();
         s.decide_tls();
+        start = s.share();
         let stack = match options.stack {
             StackRequest::Size(size) => s
                 .stacks

@@ -259,6 +259,12 @@ impl Scheduler {
         if self.w().shared || wanted <= 1 {
             return 0;
         }
+        if !cfg!(test) && !matches!(self.tls, Tls::PerThread(_)) {
+            // A thread that moved to another OS thread would find another's TLS.
+            ::log::warn!("GREENIFY_WORKERS={wanted}, but green threads share one TCB: one worker runs them");
+            self.workers = Some(1);
+            return 0;
+        }
         self.w().shared = true;
         self.reactor.track_missed();
         if cfg!(test) {
