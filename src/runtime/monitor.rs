@@ -87,7 +87,7 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub const fn new() -> Worker {
+    pub(crate) const fn new() -> Worker {
         Worker {
             os_tid: AtomicI32::new(0),
             dispatches: AtomicU32::new(0),

@@ -31,7 +31,9 @@ pub fn after_fork_child() {
     unsafe {
         (*worker).lock.after_fork();
         (*worker).shared = (*worker).index != 0;
-        (*worker).sleep.store(0, std::sync::atomic::Ordering::SeqCst);
+        (*worker)
+            .sleep
+            .store(0, std::sync::atomic::Ordering::SeqCst);
     }
     with(|s| {
         // The parent's epoll instance and doorbell stay open, unused, holding their

@@ -1,4 +1,6 @@
-//! The scheduler of one OS thread: green threads, the run queue, park and ready.
+//! The scheduler: green threads, the run queue, park and ready, shared by the workers
+//! (the OS threads that run green threads, see worker.rs; one unless `GREENIFY_WORKERS`
+//! says more).
 //!
 //! # Model
 //! The OS thread's own stack belongs to the green thread [`MAIN`] (the program's main
@@ -6,8 +8,9 @@
 //! [`GreenStack`](crate::runtime::stack::GreenStack). Coroutines are only ever resumed from the *run loop*, and the run loop
 //! only runs on MAIN's stack, inside MAIN's own `park`: when MAIN must wait, it runs the
 //! other threads until it is ready again. A coroutine that parks suspends back into that
-//! loop. So a switch between two coroutines passes through the loop (two ~2 ns switches),
-//! and a green thread never leaves the OS thread that created it.
+//! loop. So a switch between two coroutines passes through the loop (two ~2 ns switches).
+//! Every other worker runs the same loop on its own OS thread's stack; a green thread
+//! other than MAIN may resume on any worker.
 //!
 //! # States
 //! ```text

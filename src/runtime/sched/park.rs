@@ -53,7 +53,8 @@ pub(super) fn acts_on_cancel(reason: Reason, interrupts: Interrupts) -> bool {
 }
 
 /// Parks as [`park_as`] does if `still_waits`, run in the section that parks, says so
-/// (it may also register the thread where its waker will look); None at once otherwise.
+/// (it may also register the thread where its waker will look); None at once otherwise,
+/// or at once the wake that came before it parked (see `Scheduler::ready`).
 /// Out of line: each caller's copy would be a few kilobytes.
 #[inline(never)]
 pub(super) fn park_if(

@@ -17,9 +17,16 @@
 //! (run.rs, `switch_out`) and the run loop's, which dispatches the next thread and
 //! leaves it a note of what it finds as it resumes ([`Resumed`]).
 //!
-//! Today one worker runs (the OS thread that made the scheduler) and sections never take
-//! the lock, whatever is configured: the first spawn turns it on where it starts the other
-//! workers ([`STARTS_WORKERS`]).
+//! With `GREENIFY_WORKERS=N` (N > 1; the default is 1), the first spawn turns the lock on
+//! and starts workers 1..N-1 ([`start_workers`]): OS threads of greenify's own, each with
+//! its own record and TCB, running the run loop on their own stacks. They share one run
+//! queue (MAIN, whose stack is the program's own OS thread's, only ever runs on worker 0).
+//! A thread queued while its coroutine is out stays with its worker until the coroutine is
+//! back (`Scheduler::enqueue`, as Go's park_m). A worker with nothing to run goes idle
+//! ([`Scheduler::go_idle`]): the first waits in epoll for all, outside the lock (the
+//! poller, as Go's netpoll), the others sleep on a futex word in their record; queueing a
+//! thread wakes one, or rings the poller's doorbell (Go's wakep). Several workers need a
+//! TCB per green thread (a thread may resume on another OS thread).
 
 use super::run::run_loop;
 use super::signals::os_sigmask;
@@ -261,7 +268,9 @@ impl Scheduler {
         }
         if !cfg!(test) && !matches!(self.tls, Tls::PerThread(_)) {
             // A thread that moved to another OS thread would find another's TLS.
-            ::log::warn!("GREENIFY_WORKERS={wanted}, but green threads share one TCB: one worker runs them");
+            ::log::warn!(
+                "GREENIFY_WORKERS={wanted}, but green threads share one TCB: one worker runs them"
+            );
             self.workers = Some(1);
             return 0;
         }
