@@ -281,39 +281,69 @@ fn with_after<T, R>(wait: impl FnOnce() -> T, f: impl FnOnce(&mut Scheduler, T) 
     if worker.is_null() {
         overflow::die("greenify: runtime used on an OS thread without a scheduler");
     }
-    // SAFETY: worker records and schedulers come from Box::into_raw and are never
-    // freed. A record is only written by its own OS thread (signal handlers read it);
-    // the scheduler only under its lock, which makes the reference below the only one
-    // while `f` runs.
+    // Until a second worker may exist, this OS thread is the scheduler's only user and the
+    // scheduler sits next to its record (see `Scheduler::share`): the locked section is a
+    // copy of its own, out of line, so that this one stays small enough to inline.
+    // SAFETY: worker records are never freed; `shared` is only written by the record's
+    // own OS thread, in a section.
+    if unsafe { (*worker).shared } {
+        return locked_section(worker, wait, f);
+    }
+    // SAFETY: as in `section`; the record is the first worker's, inside its `Home`.
+    unsafe { section(worker, Home::sched_of(worker), wait, f) }
+}
+
+/// [`with_after`] once several workers may exist: under the scheduler's lock.
+#[cold]
+#[inline(never)]
+fn locked_section<T, R>(
+    worker: *mut Worker,
+    wait: impl FnOnce() -> T,
+    f: impl FnOnce(&mut Scheduler, T) -> R,
+) -> R {
+    // SAFETY: as in `section`; the lock makes the scheduler's reference the only one.
+    unsafe {
+        let waited_then_lock = || {
+            let waited = wait();
+            (*worker).take_lock();
+            waited
+        };
+        section(worker, (*worker).sched, waited_then_lock, |s, waited| {
+            let result = f(s, waited);
+            (*worker).release_lock();
+            result
+        })
+    }
+}
+
+/// A section of `worker`'s OS thread on `sched`: `wait`, then `f`.
+///
+/// # Safety
+/// `worker` is the calling OS thread's record (records and schedulers come from
+/// Box::into_raw and are never freed; a record is only written by its own OS thread,
+/// signal handlers read it), and nothing else uses `sched` while `f` runs.
+#[inline(always)]
+unsafe fn section<T, R>(
+    worker: *mut Worker,
+    sched: *mut Scheduler,
+    wait: impl FnOnce() -> T,
+    f: impl FnOnce(&mut Scheduler, T) -> R,
+) -> R {
+    // SAFETY: the caller's contract.
     unsafe {
         let in_section = std::ptr::addr_of_mut!((*worker).in_section);
         if in_section.read_volatile() {
             overflow::die("greenify: runtime: scheduler re-entered");
         }
-        // Signal handlers read `in_section` to stay out of a section they interrupted:
-        // it must really be set for the whole section, lock wait included. A plain store
-        // that nothing in the section reads was elided when the section was inlined (a
-        // signal handler then entered the scheduler inside it: CPython's
+        // Signal handlers read `in_section` to stay out of a section they interrupted: it
+        // must really be set for the whole section, lock wait included. A plain store that
+        // nothing in the section reads was elided when the section was inlined (a signal
+        // handler then entered the scheduler inside it: CPython's
         // test_stress_delivery_simultaneous).
         in_section.write_volatile(true);
         compiler_fence(SeqCst);
         let waited = wait();
-        // Until a second worker may exist, this OS thread is the scheduler's only user
-        // and the scheduler names its record already (see `Scheduler::share`): the
-        // lock's path stays out of line, so sections stay small enough to inline.
-        // Whether it locks is kept in a local: `f` may write the record, so the flag
-        // would be loaded again after it.
-        let locked = (*worker).shared;
-        let sched = if locked {
-            (*worker).take_lock();
-            (*worker).sched
-        } else {
-            Home::sched_of(worker)
-        };
         let result = f(&mut *sched, waited);
-        if locked {
-            (*worker).release_lock();
-        }
         compiler_fence(SeqCst);
         in_section.write_volatile(false);
         result
