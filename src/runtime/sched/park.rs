@@ -102,9 +102,17 @@ pub(super) fn park_if(
     errno::set(saved);
     let Resumed {
         wake,
-        handlers_due,
-        due_restart,
+        mut handlers_due,
+        mut due_restart,
     } = resumed();
+    if interruptible && !handlers_due {
+        // A signal handled between its dispatch and now (the note is the dispatch's)
+        // ends this wait too.
+        (handlers_due, due_restart) = with(|s| {
+            let t = s.running();
+            (t.has_handlers_due(), t.due_restart)
+        });
+    }
     // Handlers that run as this wait ends came during the call (the ones due before it
     // ran at its start), and a signal whose handler runs during a call the kernel would
     // wait in ends it: also when it came between two parks of the call, or after this
