@@ -54,6 +54,8 @@ pub(super) fn park_as(reason: Reason, deadline: Option<Instant>, interrupts: Int
         let t = &mut s.threads[me as usize];
         t.interruptible = interruptible;
         t.cancellable = cancellable;
+        t.park_reason = reason;
+        t.parked_since = super::snapshot::coarse_now();
         if interruptible {
             t.parked_at = interrupt::next_park();
         }

@@ -38,7 +38,9 @@ pub(super) fn run_loop() {
 /// scheduler picks it again. The stdio locks it holds are free meanwhile.
 pub(super) fn switch_out() {
     let sp = handler::stack_pointer();
+    let registers = super::snapshot::registers_here();
     let lent = with(|s| {
+        s.threads[s.current as usize].saved_registers = registers;
         // The mask it leaves with is the one it comes back with.
         s.settle_handler_jumps(sp);
         let locks = &mut s.threads[s.current as usize].stdio_locks;
@@ -113,6 +115,9 @@ pub(super) fn switch_keeping_errno() {
 impl Scheduler {
     fn next_step(&mut self) -> Step {
         loop {
+            if super::snapshot::pending() {
+                self.answer_request();
+            }
             if self.dispatches_since_poll >= POLL_EVERY {
                 self.poll_io(Some(Duration::ZERO));
             }
