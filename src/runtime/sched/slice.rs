@@ -101,12 +101,18 @@ pub fn preempt(sp: usize, mask: u64) -> bool {
     if sched.is_null() || unsafe { std::ptr::addr_of!((*sched).lent).read_volatile() } {
         return false;
     }
+    let registers = super::snapshot::registers_here();
     let safe = with(|s| {
         let t = &s.threads[s.current as usize];
         let (bottom, size) = t.stack;
         let own_stack = s.current == MAIN || (bottom..bottom + size).contains(&sp);
         let safe =
             t.state == State::Running && own_stack && mask == t.sigmask && s.applied_mask == mask;
+        if safe && super::snapshot::pending() {
+            // A thread that keeps its worker answers a dump here: it may be alone.
+            s.threads[s.current as usize].saved_registers = registers;
+            s.answer_request();
+        }
         if safe {
             // Sleepers whose deadline passed and threads whose fds are ready run first.
             s.poll_io(Some(Duration::ZERO));

@@ -192,6 +192,11 @@ impl Scheduler {
                 }
                 for (_, addr) in matching(&addrs, key, |e| e.0) {
                     let _ = write!(out, " addr={addr:#x}");
+                    // A mutex's owner is the word 8 bytes past its lock word: named
+                    // only if it is a live thread (then the lock is a mutex).
+                    if let Some(owner) = read_i32(addr + 8).and_then(|o| self.owner_tid(o)) {
+                        let _ = write!(out, " owner={owner}");
+                    }
                 }
                 if let Some((_, d)) = matching(&deadlines, key, |e| e.0).next() {
                     let ms = d.saturating_duration_since(now).as_millis();
@@ -202,7 +207,9 @@ impl Scheduler {
                 }
             }
             // A thread that never ran has no frames yet.
-            let started = id == MAIN as usize || t.co.as_ref().is_some_and(|c| c.started());
+            let started = id == MAIN as usize
+                || t.state == State::Running
+                || t.co.as_ref().is_some_and(|c| c.started());
             let [pc, sp, fp] = t.saved_registers;
             if started && sp != 0 {
                 let top = if t.stack.1 != 0 {
@@ -255,6 +262,38 @@ fn socket_name(pid: i32, buf: &mut [u8; 32]) -> usize {
 fn matching<T>(sorted: &[T], key: WaitKey, key_of: impl Fn(&T) -> WaitKey) -> impl Iterator<Item = &T> {
     let start = sorted.partition_point(|e| key_of(e) < key);
     sorted[start..].iter().take_while(move |e| key_of(e) == key)
+}
+
+impl Scheduler {
+    /// The thread id of the live thread whose lock owner identity is `owner` (see
+    /// runtime/sync: a green thread's index above GREEN_OWNER_BASE).
+    fn owner_tid(&self, owner: i32) -> Option<i32> {
+        let base = crate::runtime::sync::GREEN_OWNER_BASE;
+        let t = if owner & base != 0 {
+            self.threads.get((owner & !base) as usize)?
+        } else {
+            self.threads.iter().find(|t| t.identity.tid == owner)?
+        };
+        let alive = owner != 0 && !matches!(t.state, State::Free | State::Exited);
+        alive.then_some(t.identity.tid)
+    }
+}
+
+/// Reads an i32 of this process's memory that may be unmapped (a fault is an error).
+fn read_i32(addr: usize) -> Option<i32> {
+    let mut value = 0i32;
+    let local = [&mut value as *mut i32 as usize, 4];
+    let remote = [addr, 4];
+    let pid = rustix::process::getpid().as_raw_nonzero().get() as usize;
+    // SAFETY: process_vm_readv writes 4 bytes into `value` and reads through the kernel,
+    // which reports an unmapped address as an error.
+    let n = unsafe {
+        crate::runtime::raw::syscall(
+            libc::SYS_process_vm_readv,
+            &[pid, local.as_ptr() as usize, 1, remote.as_ptr() as usize, 1, 0],
+        )
+    };
+    (n == 4).then_some(value)
 }
 
 fn write_all(fd: &rustix::fd::OwnedFd, mut bytes: &[u8]) -> Result<(), rustix::io::Errno> {
