@@ -7,6 +7,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CARGO ?= cargo
 LIB ?= target/release/libgreenify.so
+CTL ?= target/release/greenify-ctl
 VERSION := $(shell sed -n '/^\[package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
 
 bindir := $(DESTDIR)$(PREFIX)/bin
@@ -24,12 +25,13 @@ install: build
 endif
 
 build:
-	$(CARGO) build --release -p greenify
+	$(CARGO) build --release -p greenify -p greenify-ctl
 
 install:
 	test -n "$(VERSION)" || { echo "cannot read the version from Cargo.toml" >&2; exit 1; }
 	install -d "$(bindir)" "$(libdir)" "$(mandir)" "$(docdir)"
 	install -m 0755 "$(LIB)" "$(libdir)/libgreenify.so"
+	install -m 0755 "$(CTL)" "$(libdir)/greenify-ctl"
 	sed 's/^installed_version=$$/installed_version=$(VERSION)/' scripts/greenify > "$(bindir)/greenify.tmp"
 	grep -q '^installed_version=$(VERSION)$$' "$(bindir)/greenify.tmp"
 	chmod 0755 "$(bindir)/greenify.tmp"
@@ -38,6 +40,6 @@ install:
 	install -m 0644 README.md LICENSE-MIT LICENSE-APACHE "$(docdir)/"
 
 uninstall:
-	rm -f "$(bindir)/greenify" "$(libdir)/libgreenify.so" "$(mandir)/greenify.1"
+	rm -f "$(bindir)/greenify" "$(libdir)/libgreenify.so" "$(libdir)/greenify-ctl" "$(mandir)/greenify.1"
 	rm -f "$(docdir)/README.md" "$(docdir)/LICENSE-MIT" "$(docdir)/LICENSE-APACHE"
 	-rmdir "$(libdir)" "$(docdir)"

@@ -7,9 +7,10 @@
 //! stacks are unwound here with the modules' `.eh_frame` (as perf does with its stack
 //! copies) and symbolised from `.symtab`, with file:line where there is debug info.
 //!
-//! SIGURG's default action is to ignore it, so a process without greenify's handler is
-//! untouched: then no answer comes, and /proc/PID/maps tells "not greenified" from
-//! "greenified, no green thread yet".
+//! The request goes only to a process where greenify's handler stands in for SIGURG: one
+//! that has libgreenify.so mapped (/proc/PID/maps) and greenify's monitor thread (started
+//! with the handler, at the first green thread). Any other process is told apart and left
+//! untouched; and were one asked, SIGURG's default action is to ignore it.
 
 mod dump;
 mod snapshot;
@@ -64,13 +65,19 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Err(Failure::NotGreenified) => {
+            eprintln!("greenify: {pid}: not greenified (libgreenify.so is not loaded)");
+            ExitCode::from(3)
+        }
+        Err(Failure::NoGreenThread) => {
+            eprintln!("greenify: {pid}: greenified, but no green thread yet (greenify answers once the program has created a thread, unless GREENIFY_SLICE_MS=0)");
+            ExitCode::from(3)
+        }
         Err(Failure::NoAnswer) => {
-            let why = match greenified(pid) {
-                Some(true) => "greenified, but no green thread yet (greenify answers once the program has created a thread, unless GREENIFY_SLICE_MS=0)",
-                Some(false) => "not greenified (libgreenify.so is not loaded)",
-                None => "no such process",
-            };
-            eprintln!("greenify: {pid}: {why}");
+            eprintln!(
+                "greenify: {pid}: no answer within {} ms (a thread that keeps its worker outside the program's code delays it)",
+                timeout.as_millis()
+            );
             ExitCode::from(3)
         }
         Err(Failure::Error(e)) => {
@@ -81,6 +88,8 @@ fn main() -> ExitCode {
 }
 
 enum Failure {
+    NotGreenified,
+    NoGreenThread,
     NoAnswer,
     Error(String),
 }
@@ -91,10 +100,24 @@ impl From<std::io::Error> for Failure {
     }
 }
 
-/// Whether `pid` has libgreenify.so mapped (None: no such process).
-fn greenified(pid: i32) -> Option<bool> {
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
-    Some(maps.lines().any(|l| l.ends_with("/libgreenify.so")))
+/// Whether greenify's handler answers in `pid`: it has libgreenify.so mapped and
+/// greenify's monitor thread runs.
+fn answering(pid: i32) -> Result<(), Failure> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .map_err(|_| Failure::Error("no such process".into()))?;
+    if !maps.lines().any(|l| l.ends_with("/libgreenify.so")) {
+        return Err(Failure::NotGreenified);
+    }
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))?;
+    let monitor = tasks.flatten().any(|task| {
+        std::fs::read_to_string(task.path().join("comm"))
+            .is_ok_and(|comm| comm.trim_end() == "greenify-monito")
+    });
+    if monitor {
+        Ok(())
+    } else {
+        Err(Failure::NoGreenThread)
+    }
 }
 
 fn check(ret: libc::c_int) -> std::io::Result<libc::c_int> {
@@ -107,9 +130,7 @@ fn check(ret: libc::c_int) -> std::io::Result<libc::c_int> {
 
 /// Sends the request and returns the memfd's contents.
 fn ask(pid: i32, kind: u64, timeout: Duration) -> Result<Vec<u8>, Failure> {
-    if greenified(pid).is_none() {
-        return Err(Failure::Error("no such process".into()));
-    }
+    answering(pid)?;
     let me = std::process::id() as i32;
     // SAFETY: plain socket calls on a socket we own; the address is built in place.
     let listener = unsafe {

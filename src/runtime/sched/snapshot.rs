@@ -68,6 +68,20 @@ pub(super) fn registers_here() -> [usize; 3] {
     [pc, sp, fp]
 }
 
+/// The scheduler's counters, if this OS thread has one: also from a signal handler that
+/// interrupted one of its sections (an idle server waits in epoll inside one), where
+/// [`super::stats`] would abort.
+pub fn stats_now() -> Option<super::Stats> {
+    let sched = super::current_sched();
+    if sched.is_null() {
+        return None;
+    }
+    // SAFETY: the scheduler is never freed and only this OS thread uses it; plain
+    // counters copied through the raw pointer, no reference made while a section may
+    // hold one (the interrupted section is not running meanwhile).
+    Some(unsafe { std::ptr::addr_of!((*sched).stats).read_volatile() })
+}
+
 /// A coarse monotonic clock in nanoseconds (the vDSO's, a few ns): when a park began.
 pub(super) fn coarse_now() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
