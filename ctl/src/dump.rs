@@ -54,10 +54,11 @@ pub fn print(pid: i32, bytes: &[u8]) {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "greenify dump: pid={pid} program={} threads={} ready={}",
+        "greenify dump: pid={pid} program={} threads={} ready={} (the program paused {:.1} ms for it)",
         snapshot::program(pid),
         snap.threads.len(),
-        snap.counter("ready").unwrap_or(0)
+        snap.counter("ready").unwrap_or(0),
+        snap.counter("snapshot_us").unwrap_or(0) as f64 / 1000.0
     );
     for t in &snap.threads {
         let _ = writeln!(out, "\nthread {} \"{}\" {}", t.fields.get("tid").unwrap_or(&"?"), t.name, wait(t, now));

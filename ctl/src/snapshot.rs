@@ -89,7 +89,10 @@ pub fn print_stats(pid: i32, bytes: &[u8], json: bool) {
         }
     };
     let program = program(pid);
-    let shown = snap.counters.iter().filter(|(k, _)| *k != "now_ns");
+    let shown = snap
+        .counters
+        .iter()
+        .filter(|(k, _)| *k != "now_ns" && *k != "snapshot_us");
     if json {
         let mut out = format!("{{\"pid\":{pid},\"program\":{}", json_string(&program));
         for (k, v) in shown {

@@ -123,12 +123,14 @@ impl Scheduler {
             "greenify-snapshot",
             rustix::fs::MemfdFlags::CLOEXEC,
         )?;
+        let started = Instant::now();
         let mut header = String::with_capacity(256 + 160 * self.threads.len());
         self.write_counters(&mut header);
         if kind == Request::Dump {
             self.write_threads(&mut header, &memfd);
         }
-        header.push_str("end\n");
+        // How long the workers' threads waited for this answer, for the dump's reader.
+        let _ = write!(header, "snapshot_us {}\nend\n", started.elapsed().as_micros());
         let offset = rustix::fs::seek(&memfd, rustix::fs::SeekFrom::End(0))?;
         write_all(&memfd, header.as_bytes())?;
         write_all(&memfd, &offset.to_le_bytes())?;
