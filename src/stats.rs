@@ -9,6 +9,7 @@
 
 use crate::runtime::{self, Reason};
 use std::fmt::Write;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::Relaxed};
 
 /// Where the stats line goes: a private copy of stderr taken when the library loads, so
 /// that programs which close stderr at exit (coreutils' close_stdout) still get it.
@@ -69,20 +70,40 @@ extern "C" fn on_fatal_signal(sig: libc::c_int) {
     }
 }
 
+/// The flags and mask the program last set with SIG_DFL for each of [`FATAL`] (what the
+/// kernel would report back), while greenify's handler stands in.
+static DEFAULT_FLAGS: [AtomicI32; 3] = [const { AtomicI32::new(0) }; 3];
+static DEFAULT_MASKS: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
+
 /// For the sigaction hook: the program's view of `sig`'s current action (`current`, what
 /// the kernel has): SIG_DFL where greenify's handler stands in.
 pub fn program_view(sig: libc::c_int, current: &mut libc::sigaction) {
-    if FATAL.contains(&sig) && current.sa_sigaction == on_fatal_signal as *const () as usize {
-        // SAFETY: a zeroed sigaction is SIG_DFL with no flags and an empty mask.
-        *current = unsafe { std::mem::zeroed() };
+    let Some(i) = FATAL.iter().position(|&s| s == sig) else {
+        return;
+    };
+    if current.sa_sigaction == on_fatal_signal as *const () as usize {
+        current.sa_sigaction = libc::SIG_DFL;
+        current.sa_flags = DEFAULT_FLAGS[i].load(Relaxed);
+        // SAFETY: a sigset_t starts with the 64 bits the kernel uses; the rest stays empty.
+        unsafe {
+            libc::sigemptyset(&mut current.sa_mask);
+            *(&mut current.sa_mask as *mut libc::sigset_t).cast::<u64>() =
+                DEFAULT_MASKS[i].load(Relaxed);
+        }
     }
 }
 
 /// For the sigaction hook: the action to install when the program sets `wanted`: a
 /// default fatal action stays greenify's handler while stats are on.
 pub fn keep_on_default(sig: libc::c_int, wanted: &mut libc::sigaction) {
-    if FATAL.contains(&sig) && wanted.sa_sigaction == libc::SIG_DFL && crate::hooks::config().stats
-    {
+    let Some(i) = FATAL.iter().position(|&s| s == sig) else {
+        return;
+    };
+    if wanted.sa_sigaction == libc::SIG_DFL && crate::hooks::config().stats {
+        DEFAULT_FLAGS[i].store(wanted.sa_flags, Relaxed);
+        // SAFETY: a sigset_t starts with the 64 bits the kernel uses.
+        let mask = unsafe { *(&wanted.sa_mask as *const libc::sigset_t).cast::<u64>() };
+        DEFAULT_MASKS[i].store(mask, Relaxed);
         *wanted = fatal_action();
     }
 }
