@@ -92,7 +92,9 @@ fn dump_names_each_thread_its_wait_and_its_functions() {
         }
         let d = &out.stdout;
         let header = d.lines().next().unwrap_or("");
-        if !header.starts_with(&format!("greenify dump: pid={pid} program=observe_dump threads=5 ")) {
+        if !header.starts_with(&format!(
+            "greenify dump: pid={pid} program=observe_dump threads=5 "
+        )) {
             return Err(format!("unexpected header: {header}"));
         }
         let main = block(d, "main")?;
@@ -108,7 +110,12 @@ fn dump_names_each_thread_its_wait_and_its_functions() {
         )?;
         expect(
             reader,
-            &["parked in read, fd ", "(read), for ", "#0  read [greenify]", "observe_reader at observe_dump.c:"],
+            &[
+                "parked in read, fd ",
+                "(read), for ",
+                "#0  read [greenify]",
+                "observe_reader at observe_dump.c:",
+            ],
         )?;
         expect(
             block(d, "locker")?,
@@ -121,13 +128,22 @@ fn dump_names_each_thread_its_wait_and_its_functions() {
         )?;
         expect(
             block(d, "sleeper")?,
-            &["parked in sleep, wakes in ", "nanosleep [greenify]", "observe_sleeper at observe_dump.c:"],
+            &[
+                "parked in sleep, wakes in ",
+                "nanosleep [greenify]",
+                "observe_sleeper at observe_dump.c:",
+            ],
         )?;
         let spinner = block(d, "spinner")?;
         if !spinner.contains("\" running\n") && !spinner.contains("\" ready ") {
-            return Err(format!("the spinner is neither running nor ready:\n{spinner}"));
+            return Err(format!(
+                "the spinner is neither running nor ready:\n{spinner}"
+            ));
         }
-        expect(spinner, &["-- preempted here --", "observe_spinner at observe_dump.c:"])
+        expect(
+            spinner,
+            &["-- preempted here --", "observe_spinner at observe_dump.c:"],
+        )
     });
     drop(running);
     eprintln!("{}", out.stdout);
@@ -152,8 +168,16 @@ fn stats_json_has_the_counters_while_running() {
         if get("pid")? != pid || get("program")? != "\"observe_dump\"" {
             return Err("wrong pid or program".into());
         }
-        for key in ["context_switches", "epoll_waits", "preemptions", "parks_read", "parks_sync"] {
-            get(key)?.parse::<u64>().map_err(|e| format!("{key}: {e}"))?;
+        for key in [
+            "context_switches",
+            "epoll_waits",
+            "preemptions",
+            "parks_read",
+            "parks_sync",
+        ] {
+            get(key)?
+                .parse::<u64>()
+                .map_err(|e| format!("{key}: {e}"))?;
         }
         match (get("threads_created")?.as_str(), get("alive")?.as_str()) {
             ("4", "5") => Ok(()),
@@ -223,10 +247,16 @@ fn processes_that_cannot_answer_are_told_apart_and_untouched() {
         (Mode::Greenified, "greenified, but no green thread yet"),
         (Mode::Native, "not greenified"),
     ] {
-        let running = Cmd::new(&sleeper).arg("60").mode(mode).timeout(TIMEOUT).spawn();
+        let running = Cmd::new(&sleeper)
+            .arg("60")
+            .mode(mode)
+            .timeout(TIMEOUT)
+            .spawn();
         let pid = running.pid().to_string();
         if mode == Mode::Greenified {
-            wait_until("libgreenify.so to be mapped", || maps(&pid).contains("/libgreenify.so"));
+            wait_until("libgreenify.so to be mapped", || {
+                maps(&pid).contains("/libgreenify.so")
+            });
         } else {
             wait_until("sleep to be exec'd", || maps(&pid).contains("sleep"));
         }
@@ -242,7 +272,10 @@ fn processes_that_cannot_answer_are_told_apart_and_untouched() {
             assert!(start.elapsed() < SETTLE, "{mode}: sleep does not settle");
             before = now;
         }
-        for sub in [&["dump", pid.as_str()][..], &["stats", pid.as_str(), "--json"]] {
+        for sub in [
+            &["dump", pid.as_str()][..],
+            &["stats", pid.as_str(), "--json"],
+        ] {
             let out = greenify(sub);
             assert_eq!(out.status.code(), Some(3), "{}", out.report());
             assert!(
@@ -251,7 +284,11 @@ fn processes_that_cannot_answer_are_told_apart_and_untouched() {
                 out.report()
             );
         }
-        assert_eq!(threads_and_fds(&pid), before, "{mode}: asking changed the process");
+        assert_eq!(
+            threads_and_fds(&pid),
+            before,
+            "{mode}: asking changed the process"
+        );
         drop(running);
     }
 
@@ -266,7 +303,11 @@ fn processes_that_cannot_answer_are_told_apart_and_untouched() {
     assert_eq!(before.0, 2, "main's OS thread and the monitor");
     let out = greenify(&["dump", &pid]);
     out.assert_success();
-    assert_eq!(threads_and_fds(&pid), before, "the answer left something behind");
+    assert_eq!(
+        threads_and_fds(&pid),
+        before,
+        "the answer left something behind"
+    );
 }
 
 /// Killed by a signal left at its default action, a greenified program with
@@ -301,6 +342,10 @@ fn stats_line_at_death_by_signal_with_the_native_status() {
         assert_same_stdout(&native, &green);
         let stats = green.stats();
         assert_eq!(stats.get("threads_created"), Some(&1), "{}", green.report());
-        assert!(!native.stderr.contains("greenify stats"), "{}", native.report());
+        assert!(
+            !native.stderr.contains("greenify stats"),
+            "{}",
+            native.report()
+        );
     }
 }

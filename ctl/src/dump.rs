@@ -61,7 +61,13 @@ pub fn print(pid: i32, bytes: &[u8]) {
         snap.counter("snapshot_us").unwrap_or(0) as f64 / 1000.0
     );
     for t in &snap.threads {
-        let _ = writeln!(out, "\nthread {} \"{}\" {}", t.fields.get("tid").unwrap_or(&"?"), t.name, wait(t, now));
+        let _ = writeln!(
+            out,
+            "\nthread {} \"{}\" {}",
+            t.fields.get("tid").unwrap_or(&"?"),
+            t.name,
+            wait(t, now)
+        );
         let frames = unwind(t, &images, &unwinder, &mut cache);
         for line in describe(&frames) {
             let _ = writeln!(out, "    {line}");
@@ -84,7 +90,6 @@ fn wait(t: &Thread, now: u64) -> String {
     let mut s = format!("parked in {reason}");
     for (key, value) in &t.fields {
         match *key {
-            "fd" => {}
             "addr" => {
                 let _ = write!(s, ", on address {value}");
             }
@@ -100,8 +105,7 @@ fn wait(t: &Thread, now: u64) -> String {
             _ => {}
         }
     }
-    for fd in t.fields.get("fd").into_iter() {
-        // The record holds one fd field per line position; more are rare (poll).
+    for fd in t.fields.get("fds").into_iter().flat_map(|f| f.split(',')) {
         if let Some((fd, interest)) = fd.split_once(':') {
             let _ = write!(s, ", fd {fd} ({interest})");
         }
@@ -165,9 +169,9 @@ fn images(pid: i32) -> Vec<Image> {
             .map(|s| s.address() & !0xfff)
             .unwrap_or(0);
         let name = path.rsplit('/').next().unwrap_or("");
-        let text = file.section_by_name(".text").and_then(|s| {
-            Some((s.address()..s.address() + s.size(), s.data().ok()?.to_vec()))
-        });
+        let text = file
+            .section_by_name(".text")
+            .and_then(|s| Some((s.address()..s.address() + s.size(), s.data().ok()?.to_vec())));
         images.push(Image {
             text,
             bias: base.wrapping_sub(first),
@@ -237,7 +241,10 @@ fn is_sigreturn(image: &Image, pc: u64) -> bool {
 }
 
 fn symbol(image: &Image, pc: u64) -> Option<String> {
-    let name = image.loader.as_ref()?.find_symbol(pc.wrapping_sub(image.bias))?;
+    let name = image
+        .loader
+        .as_ref()?
+        .find_symbol(pc.wrapping_sub(image.bias))?;
     Some(addr2line::demangle_auto(name.into(), None).into_owned())
 }
 
@@ -275,8 +282,7 @@ fn unwind<'a>(
             // The kernel's signal frame: the ucontext starts at the stack pointer; its
             // saved rbp, rsp and rip are gregs 10, 15 and 16 (gregs start at byte 40).
             let uc = regs.sp();
-            let (Ok(bp), Ok(sp), Ok(ip)) = (read(uc + 120), read(uc + 160), read(uc + 168))
-            else {
+            let (Ok(bp), Ok(sp), Ok(ip)) = (read(uc + 120), read(uc + 160), read(uc + 168)) else {
                 break;
             };
             regs = UnwindRegsX86_64::new(ip, sp, bp);
@@ -363,7 +369,7 @@ fn frame_text(f: &Frame) -> String {
     let pc = lookup_pc(f);
     let file = image.path.rsplit('/').next().unwrap_or("");
     let name = symbol(image, pc).unwrap_or_else(|| format!("{:#x}", f.pc));
-    let mut text = format!("{name}");
+    let mut text = name;
     if !image.is_system {
         if let Some(loader) = &image.loader {
             if let Ok(Some(loc)) = loader.find_location(pc.wrapping_sub(image.bias)) {

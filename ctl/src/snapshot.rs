@@ -27,7 +27,10 @@ impl Thread<'_> {
 
 impl Snapshot<'_> {
     pub fn counter(&self, key: &str) -> Option<u64> {
-        self.counters.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+        self.counters
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
     }
 }
 

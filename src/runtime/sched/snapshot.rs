@@ -116,13 +116,15 @@ impl Scheduler {
         let address = rustix::net::SocketAddrUnix::new_abstract_name(&name[..len])?;
         rustix::net::connect(&socket, &address)?;
         // Only to the process that asked: the name is anyone's to take.
-        if rustix::net::sockopt::socket_peercred(&socket)?.pid.as_raw_nonzero().get() != pid {
+        if rustix::net::sockopt::socket_peercred(&socket)?
+            .pid
+            .as_raw_nonzero()
+            .get()
+            != pid
+        {
             return Err(rustix::io::Errno::PERM);
         }
-        let memfd = rustix::fs::memfd_create(
-            "greenify-snapshot",
-            rustix::fs::MemfdFlags::CLOEXEC,
-        )?;
+        let memfd = rustix::fs::memfd_create("greenify-snapshot", rustix::fs::MemfdFlags::CLOEXEC)?;
         let started = Instant::now();
         let mut header = String::with_capacity(256 + 160 * self.threads.len());
         self.write_counters(&mut header);
@@ -130,7 +132,11 @@ impl Scheduler {
             self.write_threads(&mut header, &memfd);
         }
         // How long the workers' threads waited for this answer, for the dump's reader.
-        let _ = write!(header, "snapshot_us {}\nend\n", started.elapsed().as_micros());
+        let _ = write!(
+            header,
+            "snapshot_us {}\nend\n",
+            started.elapsed().as_micros()
+        );
         let offset = rustix::fs::seek(&memfd, rustix::fs::SeekFrom::End(0))?;
         write_all(&memfd, header.as_bytes())?;
         write_all(&memfd, &offset.to_le_bytes())?;
@@ -182,7 +188,8 @@ impl Scheduler {
         self.futex.each_waiter(|addr, key| addrs.push((key, addr)));
         addrs.sort_unstable();
         let mut deadlines: Vec<(WaitKey, Instant)> = Vec::new();
-        self.timers.each(|deadline, key| deadlines.push((key, deadline)));
+        self.timers
+            .each(|deadline, key| deadlines.push((key, deadline)));
         deadlines.sort_unstable();
         let now = Instant::now();
         let mut copied: u64 = 0;
@@ -202,9 +209,11 @@ impl Scheduler {
                     t.park_reason.name(),
                     t.parked_since
                 );
-                for (_, fd, write) in matching(&fds, key, |e| e.0) {
+                // All its fds in one field (a poll waits on several).
+                for (i, (_, fd, write)) in matching(&fds, key, |e| e.0).enumerate() {
                     let interest = if *write { "write" } else { "read" };
-                    let _ = write!(out, " fd={fd}:{interest}");
+                    let sep = if i == 0 { " fds=" } else { "," };
+                    let _ = write!(out, "{sep}{fd}:{interest}");
                 }
                 for (_, addr) in matching(&addrs, key, |e| e.0) {
                     let _ = write!(out, " addr={addr:#x}");
@@ -275,7 +284,11 @@ fn socket_name(pid: i32, buf: &mut [u8; 32]) -> usize {
 }
 
 /// The entries of `sorted` (sorted by key) whose key is `key`.
-fn matching<T>(sorted: &[T], key: WaitKey, key_of: impl Fn(&T) -> WaitKey) -> impl Iterator<Item = &T> {
+fn matching<T>(
+    sorted: &[T],
+    key: WaitKey,
+    key_of: impl Fn(&T) -> WaitKey,
+) -> impl Iterator<Item = &T> {
     let start = sorted.partition_point(|e| key_of(e) < key);
     sorted[start..].iter().take_while(move |e| key_of(e) == key)
 }
@@ -306,7 +319,14 @@ fn read_i32(addr: usize) -> Option<i32> {
     let n = unsafe {
         crate::runtime::raw::syscall(
             libc::SYS_process_vm_readv,
-            &[pid, local.as_ptr() as usize, 1, remote.as_ptr() as usize, 1, 0],
+            &[
+                pid,
+                local.as_ptr() as usize,
+                1,
+                remote.as_ptr() as usize,
+                1,
+                0,
+            ],
         )
     };
     (n == 4).then_some(value)
