@@ -6,7 +6,8 @@
 //!
 //! The answer is never written to a socket: a memfd is filled without waiting for the
 //! reader, and the one `sendmsg` that passes it is a few bytes, so the section is bounded
-//! by the copy (measured: about 3 ms for 1,000 threads) whatever the asking process does.
+//! by the copy (4 to 11 ms measured for 1,000 threads of an echo server under load, on a
+//! busy 2-core machine) whatever the asking process does.
 //!
 //! Layout of the memfd: the stack copies one after the other, then the text header
 //! (counters, one line per thread with its registers at its last switch and where its
@@ -242,11 +243,9 @@ impl Scheduler {
                 } else {
                     sp + STACK_COPY
                 };
-                // A write from memory that ends early (the top of MAIN's stack) stops short
-                // without a fault: what was written is what was copied.
-                // SAFETY: the kernel reads the range and reports a fault as a short write.
-                let stack = unsafe { std::slice::from_raw_parts(sp as *const u8, top - sp) };
-                let len = copy_out(memfd, stack);
+                // Written straight from the stack (buffering the copies first, to write
+                // them at once, was not faster: 16 MB copied twice at 1,000 threads).
+                let len = copy_mapped(memfd, sp, top - sp);
                 let _ = write!(
                     out,
                     " pc={pc:#x} sp={sp:#x} fp={fp:#x} copy_at={copied} copy_len={len}"
@@ -344,14 +343,21 @@ fn write_all(fd: &rustix::fd::OwnedFd, mut bytes: &[u8]) -> Result<(), rustix::i
     Ok(())
 }
 
-/// Appends as much of `stack` as is readable; returns how much.
-fn copy_out(fd: &rustix::fd::OwnedFd, stack: &[u8]) -> usize {
+/// Appends the `len` bytes at `addr`, or as many of them as are mapped (a write from
+/// memory that ends early stops short, without a fault); returns how many.
+fn copy_mapped(fd: &rustix::fd::OwnedFd, addr: usize, len: usize) -> usize {
+    let fd = rustix::fd::AsRawFd::as_raw_fd(fd) as usize;
     let mut done = 0;
-    while done < stack.len() {
-        match rustix::io::write(fd, &stack[done..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => done += n,
+    while done < len {
+        // SAFETY: write(2) only reads the range, and reports an unmapped part as a short
+        // write or EFAULT.
+        let n = unsafe {
+            crate::runtime::raw::syscall(libc::SYS_write, &[fd, addr + done, len - done])
+        };
+        if n <= 0 {
+            break;
         }
+        done += n as usize;
     }
     done
 }
