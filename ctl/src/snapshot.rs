@@ -125,3 +125,44 @@ pub fn json_string(s: &str) -> String {
     out.push('"');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layout the library writes (see src/runtime/sched/snapshot.rs): stacks, header,
+    /// header offset.
+    #[test]
+    fn parses_counters_threads_and_their_stack_copies() {
+        let stacks = b"AAAABBBBBB";
+        let header = "greenify-snapshot 1\nnow_ns 5\nalive 2\n\
+                      thread tid=7 state=parked reason=read since_ns=1 fds=3:read,4:write pc=0x10 sp=0x20 fp=0x0 copy_at=0 copy_len=4 name=main x\n\
+                      thread tid=8 state=ready pc=0x11 sp=0x21 fp=0x1 copy_at=4 copy_len=6 name=\n\
+                      snapshot_us 3\nend\n";
+        let mut bytes = stacks.to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(&(stacks.len() as u64).to_le_bytes());
+        let snap = parse(&bytes).expect("parses");
+        assert_eq!(snap.counter("alive"), Some(2));
+        assert_eq!(snap.counter("snapshot_us"), Some(3));
+        assert_eq!(snap.threads.len(), 2);
+        let main = &snap.threads[0];
+        assert_eq!(main.name, "main x");
+        assert_eq!(main.fields.get("fds"), Some(&"3:read,4:write"));
+        assert_eq!(main.number("pc"), Some(0x10));
+        assert_eq!(main.stack, b"AAAA");
+        assert_eq!(snap.threads[1].stack, b"BBBBBB");
+        assert_eq!(snap.threads[1].name, "");
+    }
+
+    #[test]
+    fn rejects_a_truncated_snapshot() {
+        assert!(parse(b"greenify-snapshot 1\nalive 1\n").is_err());
+        assert!(parse(b"").is_err());
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_string("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
+    }
+}
