@@ -70,6 +70,9 @@ extern "C" fn on_fatal_signal(sig: libc::c_int) {
     }
 }
 
+/// The kernel's flag for a sigaction that carries its own signal return trampoline.
+const SA_RESTORER: libc::c_int = 0x0400_0000;
+
 /// The flags and mask the program last set with SIG_DFL for each of [`FATAL`] (what the
 /// kernel would report back), while greenify's handler stands in.
 static DEFAULT_FLAGS: [AtomicI32; 3] = [const { AtomicI32::new(0) }; 3];
@@ -100,7 +103,13 @@ pub fn keep_on_default(sig: libc::c_int, wanted: &mut libc::sigaction) {
         return;
     };
     if wanted.sa_sigaction == libc::SIG_DFL && crate::hooks::config().stats {
-        DEFAULT_FLAGS[i].store(wanted.sa_flags, Relaxed);
+        // glibc's sigaction adds SA_RESTORER on x86_64, and the kernel reports it back.
+        let restorer = if cfg!(target_arch = "x86_64") {
+            SA_RESTORER
+        } else {
+            0
+        };
+        DEFAULT_FLAGS[i].store(wanted.sa_flags | restorer, Relaxed);
         // SAFETY: a sigset_t starts with the 64 bits the kernel uses.
         let mask = unsafe { *(&wanted.sa_mask as *const libc::sigset_t).cast::<u64>() };
         DEFAULT_MASKS[i].store(mask, Relaxed);

@@ -1,6 +1,6 @@
 /* Stopped by a signal at its default action: prints what sigaction shows for SIGINT,
- * SIGTERM and SIGHUP (after setting SIGINT to SIG_DFL again with signal()), starts a
- * thread, prints "ready" and waits to be killed. */
+ * SIGTERM and SIGHUP, flags included (after setting SIGINT to SIG_DFL again with
+ * signal()), starts a thread, prints "ready" and waits to be killed. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -17,8 +17,8 @@ static void *waiter(void *arg) {
 static void show(const char *name, int sig) {
     struct sigaction old;
     sigaction(sig, NULL, &old);
-    printf("%s %s flags=%d\n", name, old.sa_handler == SIG_DFL ? "SIG_DFL" : "other",
-           old.sa_flags & (SA_SIGINFO | SA_RESTART | SA_RESETHAND | SA_NODEFER | SA_ONSTACK));
+    printf("%s %s flags=%#x\n", name, old.sa_handler == SIG_DFL ? "SIG_DFL" : "other",
+           (unsigned)old.sa_flags);
 }
 
 int main(void) {
