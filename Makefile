@@ -1,7 +1,8 @@
 # Installs greenify under a prefix: `make install PREFIX=/usr/local` (DESTDIR= for staging).
-# Installed: PREFIX/bin/greenify (the wrapper), PREFIX/lib/greenify/libgreenify.so,
+# Installed: PREFIX/bin/greenify (the wrapper), PREFIX/lib/greenify/{libgreenify.so,greenify-ctl},
 # PREFIX/share/man/man1/greenify.1 and PREFIX/share/doc/greenify/ (README, licences).
-# LIB=path installs that library instead of building target/release/libgreenify.so.
+# LIB=path installs that library instead of building target/release/libgreenify.so;
+# CTL=path likewise for target/release/greenify-ctl.
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -15,17 +16,26 @@ libdir := $(DESTDIR)$(PREFIX)/lib/greenify
 mandir := $(DESTDIR)$(PREFIX)/share/man/man1
 docdir := $(DESTDIR)$(PREFIX)/share/doc/greenify
 
-.PHONY: all build install uninstall
+.PHONY: all build build-lib build-ctl install uninstall
 
 all: build
 
-# Without LIB on the command line, build the library (cargo does nothing when it is current).
+# Without LIB (CTL) on the command line, build the library (greenify-ctl) first; cargo does
+# nothing when it is current.
 ifeq ($(origin LIB),file)
-install: build
+install: build-lib
+endif
+ifeq ($(origin CTL),file)
+install: build-ctl
 endif
 
-build:
-	$(CARGO) build --release -p greenify -p greenify-ctl
+build: build-lib build-ctl
+
+build-lib:
+	$(CARGO) build --release -p greenify
+
+build-ctl:
+	$(CARGO) build --release -p greenify-ctl
 
 install:
 	test -n "$(VERSION)" || { echo "cannot read the version from Cargo.toml" >&2; exit 1; }

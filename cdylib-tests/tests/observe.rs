@@ -8,8 +8,6 @@
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use cdylib_tests::*;
@@ -18,33 +16,9 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a test waits for a program to reach the state it checks.
 const SETTLE: Duration = Duration::from_secs(20);
 
-/// Builds greenify-ctl (once per process), which the wrapper runs for dump and stats.
-fn ctl_built() {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .args(["build", "--release", "-p", "greenify-ctl"])
-            .current_dir(workspace_root())
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run cargo: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "building greenify-ctl failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(())
-    });
-    if let Err(e) = built {
-        panic!("{e}");
-    }
-}
-
 /// `greenify ARGS...` through the wrapper.
 fn greenify(args: &[&str]) -> Output {
-    ctl_built();
+    ctl_path();
     lib_path();
     Cmd::new(wrapper_path()).args(args).timeout(TIMEOUT).run()
 }
