@@ -112,6 +112,32 @@ pub fn lib_path() -> &'static Path {
     }
 }
 
+/// Absolute path of `greenify-ctl` (the command behind `greenify dump` and `greenify
+/// stats`), built with `$CARGO build --release -p greenify-ctl` once per test process.
+pub fn ctl_path() -> &'static Path {
+    static CTL: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = CTL.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .args(["build", "--release", "-p", "greenify-ctl"])
+            .current_dir(workspace_root())
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "building greenify-ctl failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(target_dir().join("release/greenify-ctl"))
+    });
+    match built {
+        Ok(path) => path,
+        Err(msg) => panic!("{msg}"),
+    }
+}
+
 fn build_lib() -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("GREENIFY_TEST_LIB").filter(|p| !p.is_empty()) {
         let path = fs::canonicalize(&path)

@@ -904,12 +904,14 @@ fn installed_wrapper_works_from_anywhere() {
         .arg("install")
         .arg(format!("PREFIX={}", prefix.display()))
         .arg(format!("LIB={}", lib_path().display()))
+        .arg(format!("CTL={}", ctl_path().display()))
         .dir(workspace_root())
         .timeout(Duration::from_secs(60))
         .run();
     install.assert_success();
     for file in [
         "lib/greenify/libgreenify.so",
+        "lib/greenify/greenify-ctl",
         "share/man/man1/greenify.1",
         "share/doc/greenify/LICENSE-MIT",
         "share/doc/greenify/LICENSE-APACHE",

@@ -18,6 +18,7 @@ pub mod c11;
 pub mod cancel;
 pub mod children;
 pub mod clock;
+pub mod control;
 pub mod fortify;
 pub mod identity;
 pub mod io;

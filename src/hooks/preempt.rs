@@ -119,6 +119,12 @@ pub fn set_program_action(action: &libc::sigaction) {
 extern "C" fn on_signal(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
     let saved = runtime::errno::get();
     // SAFETY: the kernel's siginfo for this handler.
+    if unsafe { super::control::take_request(info) } {
+        ABSORBED.fetch_add(1, SeqCst);
+        runtime::errno::set(saved);
+        return;
+    }
+    // SAFETY: the kernel's siginfo for this handler.
     let ours = unsafe { monitor::is_preemption_signal(info) };
     // A SIGURG of the program's that arrived while ours was pending carries the request.
     let requested = runtime::sched::is_active() && monitor::take_request();

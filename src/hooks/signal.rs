@@ -279,6 +279,8 @@ pub unsafe extern "C" fn sigaction(
     }
     // The preemption signal's handler stands in for the program's (see preempt.rs).
     let stood_in = super::preempt::program_action(sig, &mut current);
+    // So does the stats line's for a default fatal action (see stats.rs).
+    crate::stats::program_view(sig, &mut current);
     if current.sa_sigaction == trampoline as *const () as usize {
         current.sa_sigaction = HANDLERS[i].load(SeqCst);
         current.sa_flags =
@@ -294,6 +296,7 @@ pub unsafe extern "C" fn sigaction(
             wanted.sa_sigaction = trampoline as *const () as usize;
             wanted.sa_flags |= libc::SA_SIGINFO;
         }
+        crate::stats::keep_on_default(sig, &mut wanted);
         if stood_in {
             super::preempt::set_program_action(&wanted);
         } else {

@@ -106,6 +106,13 @@ impl Table {
         woken
     }
 
+    /// Every sleeper and its address (for a thread dump; stale keys included).
+    pub fn each_waiter(&self, mut each: impl FnMut(usize, WaitKey)) {
+        for (&addr, queue) in &self.queues {
+            queue.iter().for_each(|&key| each(addr, key));
+        }
+    }
+
     /// Every address with sleepers (after a mailbox overflow: wake them all).
     pub fn addresses(&self) -> Vec<usize> {
         self.queues

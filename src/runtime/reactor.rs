@@ -141,6 +141,22 @@ const DOORBELL_TOKEN: u64 = u64::MAX;
 const PRUNE_AT: usize = 64;
 
 impl Reactor {
+    /// Every registered waiter: its fd, key and whether it waits to write (for a thread
+    /// dump; stale keys are included, the caller matches them with live waits).
+    pub fn each_waiter(&self, mut each: impl FnMut(i32, WaitKey, bool)) {
+        let low = self
+            .fds
+            .low
+            .iter()
+            .enumerate()
+            .map(|(fd, s)| (fd as i32, s));
+        let high = self.fds.high.iter().map(|(fd, s)| (*fd, s));
+        for (fd, slot) in low.chain(high) {
+            slot.readers.iter().for_each(|&key| each(fd, key, false));
+            slot.writers.iter().for_each(|&key| each(fd, key, true));
+        }
+    }
+
     /// A reactor with no epoll instance yet (see [`Reactor::open`]).
     pub fn new(fd_floor: u32) -> Reactor {
         Reactor {

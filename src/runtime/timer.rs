@@ -40,6 +40,13 @@ impl Timers {
         }
     }
 
+    /// Every armed entry (for a thread dump; stale keys included).
+    pub fn each(&self, mut each: impl FnMut(Instant, WaitKey)) {
+        self.heap
+            .iter()
+            .for_each(|Reverse((d, _, key))| each(*d, *key));
+    }
+
     pub fn len(&self) -> usize {
         self.heap.len()
     }

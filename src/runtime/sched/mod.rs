@@ -59,6 +59,7 @@ mod park;
 mod run;
 mod signals;
 mod slice;
+pub mod snapshot;
 mod stats;
 #[cfg(test)]
 mod tests;

@@ -81,6 +81,8 @@ pub(super) fn park_if(
         let t = &mut s.threads[me as usize];
         t.interruptible = interruptible;
         t.cancellable = cancellable;
+        t.park_reason = reason;
+        t.parked_since = super::snapshot::coarse_now();
         if interruptible {
             t.parked_at = interrupt::next_park();
         }

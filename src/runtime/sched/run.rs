@@ -66,13 +66,15 @@ pub(super) fn run_loop() -> bool {
 /// whether it left.
 pub(super) fn switch_out(prepare: impl FnOnce(&mut Scheduler) -> bool) -> bool {
     let sp = handler::stack_pointer();
+    let registers = super::snapshot::registers_here();
     let Some((me, yielder, lent)) = with(|s| {
         if !prepare(s) {
             return None;
         }
+        let me = s.current();
+        s.threads[me as usize].saved_registers = registers;
         // The mask it leaves with is the one it comes back with.
         s.settle_handler_jumps(sp);
-        let me = s.current();
         let t = &mut s.threads[me as usize];
         if t.stdio_locks.is_empty() {
             return Some((me, t.yielder, Vec::new()));
@@ -159,6 +161,9 @@ pub(super) fn resumed() -> Resumed {
 impl Scheduler {
     fn next_step(&mut self) -> Step {
         loop {
+            if super::snapshot::pending() {
+                self.answer_request();
+            }
             if self.w().dispatches_since_poll >= POLL_EVERY {
                 self.poll_io(Some(Duration::ZERO));
             }

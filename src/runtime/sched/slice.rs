@@ -93,6 +93,7 @@ pub fn preempt(sp: usize, mask: u64) -> bool {
     if !section_may_start() {
         return false;
     }
+    let registers = super::snapshot::registers_here();
     let safe = with(|s| {
         let me = s.current();
         let applied = s.w().applied_mask;
@@ -100,6 +101,11 @@ pub fn preempt(sp: usize, mask: u64) -> bool {
         let (bottom, size) = t.stack;
         let own_stack = me == MAIN || (bottom..bottom + size).contains(&sp);
         let safe = t.state == State::Running && own_stack && mask == t.sigmask && applied == mask;
+        if safe && super::snapshot::pending() {
+            // A thread that keeps its worker answers a dump here: it may be alone.
+            s.threads[me as usize].saved_registers = registers;
+            s.answer_request();
+        }
         if safe {
             // Sleepers whose deadline passed and threads whose fds are ready run first.
             s.poll_io(Some(Duration::ZERO));

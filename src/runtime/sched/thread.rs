@@ -6,7 +6,7 @@ use super::Queue;
 use crate::runtime::handler;
 use crate::runtime::keys::Values;
 use crate::runtime::stack::{GreenStack, StackKind};
-use crate::runtime::wait::{WaitKey, Wake};
+use crate::runtime::wait::{Reason, WaitKey, Wake};
 use corosensei::{Coroutine, Yielder};
 
 pub(super) enum Suspend {
@@ -82,6 +82,11 @@ pub(super) struct Thread {
     pub(super) handler_frames: handler::Frames,
     /// Its thread id and the per-thread kernel state greenify keeps for it.
     pub(super) identity: Identity,
+    /// Why and since when (coarse clock, ns) it is parked, for a thread dump.
+    pub(super) park_reason: Reason,
+    pub(super) parked_since: u64,
+    /// Its registers when it last switched out, for a thread dump (see snapshot.rs).
+    pub(super) saved_registers: [usize; 3],
 }
 
 impl Thread {
@@ -118,6 +123,9 @@ impl Thread {
             holds_handlers: false,
             handler_frames: handler::Frames::NONE,
             identity: Identity::FREE,
+            park_reason: Reason::Yield,
+            parked_since: 0,
+            saved_registers: [0; 3],
         }
     }
 }
