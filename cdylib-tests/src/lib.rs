@@ -1003,6 +1003,12 @@ pub fn workers() -> usize {
         .unwrap_or(1)
 }
 
+/// The OS threads of a greenified run once the program created a thread (with
+/// preemption on): each worker and its preemption monitor.
+pub fn greenified_os_threads() -> usize {
+    2 * workers()
+}
+
 /// Extremes of what a [`Sampler`] saw. Samples that failed (process gone) are not counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Samples {

@@ -75,9 +75,9 @@ fn echo_server_greenified_serves_2000_connections_on_one_os_thread() {
     out.assert_stdout("mode=echo conns=2000 rounds=20 size=64 ok=40000 errors=0\n");
     assert!(samples.count >= 10, "too few samples: {samples:?}");
     assert!(
-        samples.threads_max == workers() + 1,
-        "the greenified server used up to {} OS threads (want exactly the workers and the \
-         preemption monitor): {samples:?}\n{}",
+        samples.threads_max == greenified_os_threads(),
+        "the greenified server used up to {} OS threads (want exactly the workers and their \
+         preemption monitors): {samples:?}\n{}",
         samples.threads_max,
         server.report()
     );
@@ -155,9 +155,9 @@ fn echo_client_greenified_against_native_server() {
     server.assert_alive();
     assert!(samples.count >= 5, "too few samples: {samples:?}");
     assert!(
-        samples.threads_max == workers() + 1,
-        "the greenified client used up to {} OS threads (want exactly the workers and the \
-         preemption monitor): {samples:?}\n{}",
+        samples.threads_max == greenified_os_threads(),
+        "the greenified client used up to {} OS threads (want exactly the workers and their \
+         preemption monitors): {samples:?}\n{}",
         samples.threads_max,
         green.report()
     );
@@ -230,9 +230,9 @@ fn ten_thousand_sleepers(extra_env: &[(&str, &str)]) {
         out.report()
     );
     assert!(
-        samples.threads_max == workers() + 1,
-        "greenified sleepers used up to {} OS threads (want exactly the workers and the \
-         preemption monitor): {samples:?}\n{}",
+        samples.threads_max == greenified_os_threads(),
+        "greenified sleepers used up to {} OS threads (want exactly the workers and their \
+         preemption monitors): {samples:?}\n{}",
         samples.threads_max,
         out.report()
     );

@@ -269,12 +269,16 @@ fn processes_that_cannot_answer_are_told_apart_and_untouched() {
     let program = test_program("observe_dump", &["-g"]);
     let running = Cmd::new(&program).greenified().timeout(TIMEOUT).spawn();
     let pid = running.pid().to_string();
-    // Settled: five green threads, the monitor, and the fds the program made.
+    // Settled: five green threads, the workers and their monitors, and the fds the program made.
     until(&["stats", &pid, "--json"], |out| {
         expect(&out.stdout, &["\"alive\":5,"]).map(|_| ())
     });
     let before = threads_and_fds(&pid);
-    assert_eq!(before.0, 2, "main's OS thread and the monitor");
+    assert_eq!(
+        before.0,
+        greenified_os_threads(),
+        "the workers and their monitors"
+    );
     let out = greenify(&["dump", &pid]);
     out.assert_success();
     assert_eq!(

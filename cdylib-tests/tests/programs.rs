@@ -165,10 +165,10 @@ fn more_green_threads_than_guard_pages_fit_under_max_map_count() {
     let samples = sampler.stop();
     out.assert_success()
         .assert_stdout(&format!("threads={threads} sleeps=1 ms=1500 done\n"));
-    // The workers and the preemption monitor.
+    // The workers and their preemption monitors.
     assert_eq!(
         samples.threads_max,
-        workers() + 1,
+        greenified_os_threads(),
         "{samples:?}\n{}",
         out.report()
     );

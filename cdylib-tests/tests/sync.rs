@@ -57,7 +57,7 @@ fn native_vs_greenified<S: AsRef<OsStr>>(
 }
 
 /// Panics unless the greenified process ran its threads on one OS thread: the samples saw
-/// two at most, that one and the preemption monitor (and there were at least `min_samples`
+/// only the workers and their preemption monitors (and there were at least `min_samples`
 /// of them, so the run was really watched).
 #[track_caller]
 fn assert_one_os_thread(what: &str, samples: &Samples, min_samples: usize, report: &str) {
@@ -67,9 +67,9 @@ fn assert_one_os_thread(what: &str, samples: &Samples, min_samples: usize, repor
         samples.count
     );
     assert!(
-        samples.threads_max == workers() + 1,
-        "{what} used up to {} OS threads (want exactly the workers and the preemption \
-         monitor): {samples:?}\n{report}",
+        samples.threads_max == greenified_os_threads(),
+        "{what} used up to {} OS threads (want exactly the workers and their preemption \
+         monitors): {samples:?}\n{report}",
         samples.threads_max
     );
 }

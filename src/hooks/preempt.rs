@@ -54,15 +54,23 @@ pub fn thread_spawned() {
     let Some(slice) = super::config().slice else {
         return;
     };
+    let Some((worker, tag)) = runtime::sched::watched() else {
+        return;
+    };
     install();
-    monitor::start(slice, on_signal as *const () as usize, in_program);
+    monitor::start(
+        slice,
+        on_signal as *const () as usize,
+        in_program,
+        worker,
+        tag,
+    );
 }
 
-/// Whether the first worker (the program's own OS thread, the one the monitor watches)
-/// runs the program's code (read by the monitor).
-fn in_program() -> bool {
-    crate::runtime::sched::first_worker_mode()
-        .is_some_and(|mode| mode.load(Relaxed) == super::APPLICATION)
+/// Whether the worker registered with `tag` (its scheduler word) runs the program's code
+/// (read by the monitor).
+fn in_program(tag: usize) -> bool {
+    runtime::sched::hook_mode(tag).load(Relaxed) == super::APPLICATION
 }
 
 fn install() {
@@ -127,7 +135,7 @@ extern "C" fn on_signal(sig: c_int, info: *mut siginfo_t, context: *mut c_void) 
     // SAFETY: the kernel's siginfo for this handler.
     let ours = unsafe { monitor::is_preemption_signal(info) };
     // A SIGURG of the program's that arrived while ours was pending carries the request.
-    let requested = runtime::sched::is_active() && monitor::take_request();
+    let requested = runtime::sched::watched().is_some_and(|(w, _)| monitor::take_request(w));
     // SAFETY: the kernel's arguments.
     if ours || !unsafe { forward(sig, info, context) } {
         ABSORBED.fetch_add(1, SeqCst);
@@ -151,7 +159,9 @@ unsafe fn preempt(context: *const ucontext_t) {
     }
     let Some(_green) = super::enter() else { return };
     if runtime::sched::preempt(sp, mask) {
-        monitor::preempted();
+        if let Some((worker, _)) = runtime::sched::watched() {
+            monitor::preempted(worker);
+        }
     }
 }
 

@@ -2,9 +2,10 @@
 //!
 //! Green threads switch only in greenify's calls, so a thread that computes without making
 //! one (a spin on a plain flag, a tight loop) keeps every other thread, and every timer,
-//! out. As Go's `sysmon` does, one OS thread of greenify's own (not green; started with the
-//! first green thread, so a program that never creates a thread has none) watches each
-//! worker through a small record of atomics ([`Worker`]):
+//! out. As Go's `sysmon` does, an OS thread of greenify's own per worker (not green; started
+//! with the first green thread, so a program that never creates a thread has none; a
+//! worker registers itself with [`register`]) watches it through a small record of
+//! atomics ([`Worker`]):
 //!
 //! - `dispatches`, bumped by the run loop at every dispatch (one plain store). The monitor
 //!   notes when it first saw the current value: a value unchanged for a slice (10 ms,
@@ -45,7 +46,10 @@
 //! creates a thread.
 
 use super::raw;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use Ordering::{Relaxed, SeqCst};
@@ -76,6 +80,10 @@ const IDLE_WATCHED: u32 = 2;
 pub struct Worker {
     /// Its kernel thread id (0: not known yet).
     os_tid: AtomicI32,
+    /// What `in_program` is asked about it (see [`start`]).
+    tag: AtomicUsize,
+    /// A monitor thread watches it.
+    watched: AtomicBool,
     /// Bumped at every dispatch; only the worker writes it.
     dispatches: AtomicU32,
     state: AtomicU32,
@@ -90,6 +98,8 @@ impl Worker {
     pub(crate) const fn new() -> Worker {
         Worker {
             os_tid: AtomicI32::new(0),
+            tag: AtomicUsize::new(0),
+            watched: AtomicBool::new(false),
             dispatches: AtomicU32::new(0),
             state: AtomicU32::new(RUNNING),
             requested: AtomicBool::new(false),
@@ -146,8 +156,18 @@ fn since_epoch(t: Instant) -> u64 {
     t.saturating_duration_since(epoch()).as_nanos() as u64
 }
 
-/// Today's one worker: the OS thread that runs the scheduler.
+/// The first worker's record (the program's own OS thread).
 pub static WORKER: Worker = Worker::new();
+
+/// At most this many workers are watched.
+const MAX_WATCHED: usize = 256;
+/// The workers registered, in order ([`register`]); a slot may still be null while its
+/// worker fills it.
+static REGISTERED: [AtomicPtr<Worker>; MAX_WATCHED] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_WATCHED];
+static REGISTERED_COUNT: AtomicUsize = AtomicUsize::new(0);
+/// The slice and `in_program` of [`start`], for the watchers started after it.
+static SETTINGS: OnceLock<(Duration, fn(usize) -> bool)> = OnceLock::new();
 
 /// Preemption signals sent, handlers that found a safe point, and looks that found the
 /// worker blocked in the kernel (for the stats).
@@ -179,20 +199,61 @@ pub fn started() -> bool {
     STARTED.load(Relaxed)
 }
 
-/// Starts the monitor of the calling worker, once per process: `slice` is how long a thread
-/// may run without a switch. `own_code` is an address in greenify's code; `in_program`
-/// tells whether the worker runs the program's code now (outside greenify's calls, where
-/// a signal would only end the call greenify makes with EINTR). Called on the worker's
-/// OS thread.
-pub fn start(slice: Duration, own_code: usize, in_program: fn() -> bool) {
+/// Starts the monitor, once per process, with the calling worker's (`worker`, `tag`):
+/// `slice` is how long a thread may run without a switch. `own_code` is an address in
+/// greenify's code; `in_program(tag)` tells whether the worker registered with `tag` runs
+/// the program's code now (outside greenify's calls, where a signal would only end the
+/// call greenify makes with EINTR). Called on the worker's OS thread. Every worker
+/// registered, before or after, gets a monitor thread of its own.
+pub fn start(
+    slice: Duration,
+    own_code: usize,
+    in_program: fn(usize) -> bool,
+    worker: &'static Worker,
+    tag: usize,
+) {
+    let _ = SETTINGS.set((slice, in_program));
+    OWN_CODE.store(own_code, SeqCst);
     if STARTED.swap(true, SeqCst) {
         return;
     }
-    WORKER
+    scan_modules();
+    register(worker, tag);
+    let count = REGISTERED_COUNT.load(SeqCst).min(MAX_WATCHED);
+    for slot in &REGISTERED[..count] {
+        // SAFETY: registered records live as long as the process.
+        if let Some(worker) = unsafe { slot.load(SeqCst).as_ref() } {
+            watch_from_now(worker);
+        }
+    }
+}
+
+/// Registers the calling OS thread as a worker (`tag` for `in_program`, see [`start`]):
+/// watched from the monitor's start on.
+pub fn register(worker: &'static Worker, tag: usize) {
+    worker
         .os_tid
         .store(rustix::thread::gettid().as_raw_nonzero().get(), SeqCst);
-    OWN_CODE.store(own_code, SeqCst);
-    scan_modules();
+    worker.tag.store(tag, SeqCst);
+    let slot = REGISTERED_COUNT.fetch_add(1, SeqCst);
+    let Some(slot) = REGISTERED.get(slot) else {
+        ::log::warn!("more than {MAX_WATCHED} workers: the others are not preempted");
+        return;
+    };
+    slot.store(worker as *const Worker as *mut Worker, SeqCst);
+    if STARTED.load(SeqCst) {
+        watch_from_now(worker);
+    }
+}
+
+/// Starts the monitor thread of `worker` unless it has one.
+fn watch_from_now(worker: &'static Worker) {
+    let Some(&(slice, in_program)) = SETTINGS.get() else {
+        return;
+    };
+    if worker.watched.swap(true, SeqCst) {
+        return;
+    }
     // The monitor takes no signal of the program's: it is born with every signal blocked
     // (a new thread inherits its creator's mask), and the worker's mask is put back.
     let all = u64::MAX;
@@ -200,7 +261,7 @@ pub fn start(slice: Duration, own_code: usize, in_program: fn() -> bool) {
     let spawned = std::thread::Builder::new()
         .name("greenify-monitor".into())
         .stack_size(64 << 10)
-        .spawn(move || watch(&WORKER, slice, in_program));
+        .spawn(move || watch(worker, slice, in_program));
     sigprocmask(libc::SIG_SETMASK, &previous);
     if let Err(e) = spawned {
         ::log::warn!(
@@ -209,30 +270,39 @@ pub fn start(slice: Duration, own_code: usize, in_program: fn() -> bool) {
     }
 }
 
-/// In the child of a fork: no monitor (it is started again with the next thread), and the
-/// worker is the forking thread, running.
+/// In the child of a fork: no monitor (it is started again with the next thread) and no
+/// worker registered; the forking worker is running.
 pub fn after_fork_child() {
     STARTED.store(false, SeqCst);
-    WORKER.state.store(RUNNING, SeqCst);
-    WORKER.requested.store(false, SeqCst);
-    WORKER.next_timer.store(u64::MAX, SeqCst);
+    let count = REGISTERED_COUNT.swap(0, SeqCst).min(MAX_WATCHED);
+    for slot in &REGISTERED[..count] {
+        // SAFETY: registered records live as long as the process.
+        if let Some(worker) = unsafe { slot.swap(std::ptr::null_mut(), SeqCst).as_ref() } {
+            worker.watched.store(false, SeqCst);
+            worker.state.store(RUNNING, SeqCst);
+            worker.requested.store(false, SeqCst);
+            worker.next_timer.store(u64::MAX, SeqCst);
+        }
+    }
 }
 
-/// The handler's side: takes the calling worker's "preemption requested" flag.
-pub fn take_request() -> bool {
-    WORKER.requested.swap(false, SeqCst)
+/// The handler's side: takes the "preemption requested" flag of `worker` (the calling
+/// one's).
+pub fn take_request(worker: &Worker) -> bool {
+    worker.requested.swap(false, SeqCst)
 }
 
-/// The handler found a safe point: the slice starts again (if nothing else was ready the
-/// thread goes on, and must not be signalled again at once).
-pub fn preempted() {
+/// The handler found a safe point on `worker`: the slice starts again (if nothing else
+/// was ready the thread goes on, and must not be signalled again at once).
+pub fn preempted(worker: &Worker) {
     PREEMPTIONS.fetch_add(1, Relaxed);
-    WORKER.dispatched();
+    worker.dispatched();
 }
 
 /// The monitor's loop for `worker`.
-fn watch(worker: &Worker, slice: Duration, in_program: fn() -> bool) {
+fn watch(worker: &Worker, slice: Duration, in_program: fn(usize) -> bool) {
     let tid = worker.os_tid.load(SeqCst);
+    let tag = worker.tag.load(SeqCst);
     let clock = cpu_clock(tid);
     let look = look_interval(slice);
     let mut seen = worker.dispatches.load(Relaxed);
@@ -273,7 +343,7 @@ fn watch(worker: &Worker, slice: Duration, in_program: fn() -> bool) {
             sleep_on(&worker.state, RUNNING, Some((end - now).min(look)));
             continue;
         }
-        if !in_program() {
+        if !in_program(tag) {
             // In greenify's calls: those that never wait step aside on their own.
             sleep_on(&worker.state, RUNNING, Some(look));
             continue;

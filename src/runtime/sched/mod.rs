@@ -237,7 +237,6 @@ pub fn init_current_thread(config: Config) {
         poller_kicked: false,
     };
     let worker = Home::make(sched, Box::leak(Box::new(BigLock::new())), os_mask);
-    worker::FIRST.store(worker, SeqCst);
     // SAFETY: just made, not yet shared.
     unsafe { (*(*worker).sched).all_workers.push(worker) };
     os_thread::set_sched_word(worker as usize);
@@ -253,12 +252,13 @@ pub fn hook_mode(word: usize) -> &'static AtomicU8 {
     unsafe { &(*(word as *const Worker)).mode }
 }
 
-/// The hooks' mode byte of the first worker (the OS thread that made the scheduler), for
-/// the preemption monitor; None before there is one.
-pub fn first_worker_mode() -> Option<&'static AtomicU8> {
-    let worker = worker::FIRST.load(SeqCst);
-    // SAFETY: a worker record, never freed.
-    (!worker.is_null()).then(|| unsafe { &(*worker).mode })
+/// What the preemption monitor watches of the calling worker, and the tag it is
+/// registered with (its record's address, which [`hook_mode`] takes); None if this OS
+/// thread runs no scheduler. Also from a signal handler.
+pub fn watched() -> Option<(&'static crate::runtime::monitor::Worker, usize)> {
+    let worker = current_worker();
+    // SAFETY: a worker record, never freed; its `watch` is set before it runs threads.
+    (!worker.is_null()).then(|| unsafe { ((*worker).watch, worker as usize) })
 }
 
 /// Whether the calling OS thread runs a scheduler.

@@ -35,7 +35,7 @@ use super::{with, Scheduler};
 use crate::runtime::reactor::EpollWait;
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
 use crate::runtime::{monitor, os_thread, raw};
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 /// The hooks' mode a worker record starts in: "inside greenify" (the hooks' LIBRARY; a
@@ -46,10 +46,6 @@ pub const START_MODE: u8 = 3;
 const AWAKE: u32 = 0;
 /// [`Worker::sleep`]: waiting idle until another worker wakes it.
 const ASLEEP: u32 = 1;
-
-/// The record of the first worker of the process's scheduler (the program's own OS
-/// thread), null before it exists.
-pub(super) static FIRST: AtomicPtr<Worker> = AtomicPtr::new(std::ptr::null_mut());
 
 /// One OS thread running green threads.
 pub(super) struct Worker {
@@ -436,6 +432,7 @@ fn worker_main(record: *mut Worker) {
         (*record).os_tid = rustix::thread::gettid();
         (*record).own_tcb = os_thread::thread_pointer();
         (*record).applied_mask = os_sigmask(None);
+        monitor::register((*record).watch, record as usize);
     }
     // Returns only in a child forked by a green thread running here, when its last
     // thread ended.
