@@ -1,8 +1,9 @@
 //! Reporting a green thread's stack overflow, and dying loudly.
 //!
-//! The scheduler records the running thread's stack bottom and name at every switch
-//! (a few plain stores). A SIGSEGV/SIGBUS handler on an alternate signal stack (both
-//! installed with the first green stack, see [`arm`]) checks
+//! Each worker records the running thread's stack bottom and name at every switch in its
+//! [`Running`] (a few plain stores). A SIGSEGV/SIGBUS handler on an alternate signal stack
+//! (installed with the first green stack, see [`arm`]; each worker OS thread has its own
+//! alternate stack, [`arm_worker`]) checks
 //! whether the faulting address lies below that bottom and not far below the lower of the
 //! bottom and the stack pointer: a guard page hit, a large frame that jumped over the
 //! guard, or a thread whose stack pointer ran far below its stack (runaway recursion,
@@ -24,26 +25,39 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 /// as that stack's overflow (a frame's writes land at or a little below its stack pointer).
 const OVERFLOW_WINDOW: usize = 64 << 10;
 
-/// The running green thread's stack bottom (0: none of ours, or MAIN).
-static BOTTOM: AtomicUsize = AtomicUsize::new(0);
-static STACK_SIZE: AtomicUsize = AtomicUsize::new(0);
-static NAME: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
-
-/// The scheduler is about to run a thread with this stack.
-pub fn entering(name: &[u8; 16], (bottom, size): (usize, usize), kind: StackKind) {
-    let bottom = match kind {
-        StackKind::User => 0,
-        _ => bottom,
-    };
-    BOTTOM.store(bottom, Relaxed);
-    STACK_SIZE.store(size, Relaxed);
-    NAME[0].store(usize::from_ne_bytes(name[..8].try_into().unwrap()), Relaxed);
-    NAME[1].store(usize::from_ne_bytes(name[8..].try_into().unwrap()), Relaxed);
+/// The stack of the green thread a worker runs, for its OS thread's fault handler.
+pub struct Running {
+    /// Its bottom (0: none of ours, or MAIN).
+    bottom: AtomicUsize,
+    size: AtomicUsize,
+    name: [AtomicUsize; 2],
 }
 
-/// Back on the scheduler's (main) stack.
-pub fn left() {
-    BOTTOM.store(0, Relaxed);
+impl Running {
+    pub const fn new() -> Running {
+        Running {
+            bottom: AtomicUsize::new(0),
+            size: AtomicUsize::new(0),
+            name: [AtomicUsize::new(0), AtomicUsize::new(0)],
+        }
+    }
+
+    /// The worker is about to run a thread with this stack.
+    pub fn entering(&self, name: &[u8; 16], (bottom, size): (usize, usize), kind: StackKind) {
+        let bottom = match kind {
+            StackKind::User => 0,
+            _ => bottom,
+        };
+        self.bottom.store(bottom, Relaxed);
+        self.size.store(size, Relaxed);
+        self.name[0].store(usize::from_ne_bytes(name[..8].try_into().unwrap()), Relaxed);
+        self.name[1].store(usize::from_ne_bytes(name[8..].try_into().unwrap()), Relaxed);
+    }
+
+    /// Back on the worker's own stack.
+    pub fn left(&self) {
+        self.bottom.store(0, Relaxed);
+    }
 }
 
 fn name_str(name: &[u8; 16]) -> &str {
@@ -112,7 +126,8 @@ fn stack_pointer(ctx: *mut libc::c_void) -> usize {
 extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
-    let bottom = BOTTOM.load(Relaxed);
+    let running = super::sched::running_stack();
+    let bottom = running.map_or(0, |r| r.bottom.load(Relaxed));
     let lowest = bottom.min(stack_pointer(ctx));
     let window = OVERFLOW_WINDOW.max(page_size());
     if bottom != 0 && (lowest.saturating_sub(window)..bottom).contains(&addr) {
@@ -131,15 +146,17 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
                 return;
             }
         }
-        let mut name = [0u8; 16];
-        name[..8].copy_from_slice(&NAME[0].load(Relaxed).to_ne_bytes());
-        name[8..].copy_from_slice(&NAME[1].load(Relaxed).to_ne_bytes());
-        let line = overflow_line(
-            &name,
-            STACK_SIZE.load(Relaxed),
-            "it ran past the bottom of its stack",
-        );
-        write_stderr(line.bytes());
+        if let Some(running) = running {
+            let mut name = [0u8; 16];
+            name[..8].copy_from_slice(&running.name[0].load(Relaxed).to_ne_bytes());
+            name[8..].copy_from_slice(&running.name[1].load(Relaxed).to_ne_bytes());
+            let line = overflow_line(
+                &name,
+                running.size.load(Relaxed),
+                "it ran past the bottom of its stack",
+            );
+            write_stderr(line.bytes());
+        }
     }
     let slot = if sig == libc::SIGSEGV { 0 } else { 1 };
     // SAFETY: PREVIOUS and SIGACTION were filled by `arm`; restoring the previous
@@ -183,13 +200,7 @@ pub fn arm() {
             std::mem::transmute::<usize, SigaltstackFn>(SIGALTSTACK.load(Relaxed)),
         )
     };
-    // The alternate stack is leaked on purpose: it must outlive the thread's last fault.
-    let alt = vec![0u8; ALT_STACK_BYTES].leak();
-    let stack = libc::stack_t {
-        ss_sp: alt.as_mut_ptr().cast(),
-        ss_flags: 0,
-        ss_size: ALT_STACK_BYTES,
-    };
+    let stack = leaked_alt_stack();
     // SAFETY: `stack` describes leaked memory that stays valid; the sigaction structs are
     // fully initialised; PREVIOUS is written before the handler is installed.
     unsafe {
@@ -211,6 +222,33 @@ pub fn arm() {
             sigaction(sig, &action, std::ptr::null_mut());
         }
     }
+}
+
+/// An alternate signal stack for the fault handler, leaked on purpose: it must outlive
+/// its OS thread's last fault.
+fn leaked_alt_stack() -> libc::stack_t {
+    let alt = vec![0u8; ALT_STACK_BYTES].leak();
+    libc::stack_t {
+        ss_sp: alt.as_mut_ptr().cast(),
+        ss_flags: 0,
+        ss_size: ALT_STACK_BYTES,
+    }
+}
+
+/// Gives the calling worker OS thread (one of greenify's own, never the program's) the
+/// fault handler's alternate stack: an alternate stack is per OS thread, and without one
+/// an overflow there would kill the process before the handler could name the thread.
+/// Does nothing before [`set_sigaction`] (unit tests).
+pub fn arm_worker() {
+    if SIGACTION.load(Relaxed) == 0 {
+        return;
+    }
+    // SAFETY: SIGALTSTACK holds the function set_sigaction stored (set with SIGACTION).
+    let sigaltstack =
+        unsafe { std::mem::transmute::<usize, SigaltstackFn>(SIGALTSTACK.load(Relaxed)) };
+    let stack = leaked_alt_stack();
+    // SAFETY: `stack` describes leaked memory that stays valid.
+    unsafe { sigaltstack(&stack, std::ptr::null_mut()) };
 }
 
 /// Whether green threads have alternate stacks of their own yet (see [`arm`]); before,

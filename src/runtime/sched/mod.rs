@@ -261,6 +261,14 @@ pub fn watched() -> Option<(&'static crate::runtime::monitor::Worker, usize)> {
     (!worker.is_null()).then(|| unsafe { ((*worker).watch, worker as usize) })
 }
 
+/// The stack record of the calling worker, for the fault handler (None if this OS thread
+/// runs no scheduler).
+pub fn running_stack() -> Option<&'static overflow::Running> {
+    let worker = current_worker();
+    // SAFETY: a worker record, never freed; the record's atomics only.
+    (!worker.is_null()).then(|| unsafe { &(*worker).running_stack })
+}
+
 /// Whether the calling OS thread runs a scheduler.
 pub fn is_active() -> bool {
     !current_sched().is_null()

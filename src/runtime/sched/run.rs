@@ -197,7 +197,9 @@ impl Scheduler {
                     return Step::Main;
                 }
                 self.stats.context_switches += 1;
-                overflow::entering(&t.name, t.stack, t.stack_kind);
+                let (name, stack, kind) = (t.name, t.stack, t.stack_kind);
+                self.w().running_stack.entering(&name, stack, kind);
+                let t = &mut self.threads[tid as usize];
                 let co = t.co.take().expect("a ready coroutine has its coroutine");
                 return Step::Run(tid, co);
             }
@@ -231,7 +233,7 @@ impl Scheduler {
             // The thread may run on another worker next, which names itself in its TCB.
             self.switch_home();
         }
-        overflow::left();
+        self.w().running_stack.left();
         let t = &self.threads[tid as usize];
         if gap_check_needed(t.stack_kind) && !gap_untouched_below(t.stack.0) {
             overflow::report(&t.name, t.stack.1, "it wrote below the bottom of its stack");

@@ -34,7 +34,7 @@ use super::tls::Tls;
 use super::{with, Scheduler};
 use crate::runtime::reactor::EpollWait;
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
-use crate::runtime::{monitor, os_thread, raw};
+use crate::runtime::{monitor, os_thread, overflow, raw};
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
@@ -80,6 +80,8 @@ pub(super) struct Worker {
     /// What the preemption monitor watches of it: the run loop bumps its dispatch count
     /// and says when it waits idle (see monitor.rs).
     pub(super) watch: &'static monitor::Worker,
+    /// The stack of the thread it runs, for its OS thread's fault handler.
+    pub(super) running_stack: overflow::Running,
     /// A section of this OS thread is open or opening (re-entering one, from the section
     /// itself or a signal handler that interrupted it, is a bug: the lock is not
     /// recursive). Set before the lock is taken, so a handler never waits for its own
@@ -114,6 +116,7 @@ impl Worker {
             },
             os_tid: rustix::thread::gettid(),
             watch: &monitor::WORKER,
+            running_stack: overflow::Running::new(),
             in_section: false,
             shared: false,
         }
@@ -433,6 +436,7 @@ fn worker_main(record: *mut Worker) {
         (*record).own_tcb = os_thread::thread_pointer();
         (*record).applied_mask = os_sigmask(None);
         monitor::register((*record).watch, record as usize);
+        overflow::arm_worker();
     }
     // Returns only in a child forked by a green thread running here, when its last
     // thread ended.
