@@ -215,8 +215,11 @@ impl Scheduler {
             }
             let deadline = self.timers.next_deadline();
             let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            // While everyone waits, a signal is deliverable if any thread accepts it.
-            let idle_mask = self.idle_mask();
+            // While everyone waits, a signal is deliverable if any thread accepts it: at the
+            // first worker only, so that it is pending, not taken, while the program's
+            // thread that unblocks it runs elsewhere (another idle worker's mask would be
+            // out of date once that thread changes its own).
+            let idle_mask = if first { self.idle_mask() } else { u64::MAX };
             self.apply_mask(idle_mask);
             if self.all_workers.len() > 1 {
                 return Step::Idle(self.go_idle(deadline, timeout));
