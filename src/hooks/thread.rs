@@ -269,10 +269,9 @@ pub unsafe extern "C" fn pthread_create(
         end_application();
         retval
     };
-    match runtime::spawn(body, options) {
-        Ok(handle) => {
-            // SAFETY: the program's out-pointer.
-            unsafe { *thread = handle.0 };
+    // SAFETY: the program's out-pointer, written before the new thread may run.
+    match unsafe { runtime::spawn_to(thread.cast(), body, options) } {
+        Ok(_) => {
             super::preempt::thread_spawned();
             0
         }

@@ -50,6 +50,21 @@ pub fn spawn(
     body: impl FnOnce() -> usize + 'static,
     options: SpawnOptions,
 ) -> Result<Handle, Errno> {
+    // SAFETY: null: nothing is written.
+    unsafe { spawn_to(std::ptr::null_mut(), body, options) }
+}
+
+/// [`spawn`], which also stores the new thread's handle at `handle_to` (unless null)
+/// before the thread may run: with several workers it may run at once elsewhere, and
+/// read that word (pthread_create's `*thread`) first thing.
+///
+/// # Safety
+/// `handle_to` is null or valid for a write.
+pub unsafe fn spawn_to(
+    handle_to: *mut u64,
+    body: impl FnOnce() -> usize + 'static,
+    options: SpawnOptions,
+) -> Result<Handle, Errno> {
     let mut start = 0;
     let spawned = with(|s| {
         s.decide_tls();
@@ -115,6 +130,10 @@ pub fn spawn(
         t.stdio_locks.clear();
         t.requeue = None;
         t.early_wake = None;
+        if !handle_to.is_null() {
+            // SAFETY: the caller's contract.
+            unsafe { *handle_to = s.handle(tid).0 };
+        }
         s.enqueue(tid, Queue::Run);
         s.live += 1;
         s.stats.threads_created += 1;

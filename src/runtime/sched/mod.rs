@@ -80,7 +80,7 @@ pub use identity::{altstack, current_tid, set_altstack, thread_by_tid, AltStack,
 pub use io::{fd_closed, fd_poke, is_drained, open_reactor, set_drained, wait_fd, wait_fds};
 pub use lifecycle::{
     current_handle, current_id, current_is_main, detach, exists, exit_current, exit_main, is_alive,
-    is_alone, join, spawn, thread_id, JoinWait, SpawnOptions, StackRequest,
+    is_alone, join, spawn, spawn_to, thread_id, JoinWait, SpawnOptions, StackRequest,
 };
 pub use park::{current_key, park, park_interruptible, sleep_until, Interrupts};
 pub use run::stdio_lock;
