@@ -501,6 +501,15 @@ fn set_thread_pointer(layout: &Layout, tp: usize) {
     }
 }
 
+/// A new TCB block (0 if none), from glibc's allocator for a new thread's TLS: the
+/// program's malloc, which takes the program's own locks. With several workers it is
+/// called outside scheduler sections: a green thread on another worker may hold that
+/// lock while it waits for a section.
+pub fn new_block(layout: &Layout) -> usize {
+    // SAFETY: glibc's allocator for a new thread's TLS; NULL: it allocates.
+    unsafe { (layout.allocate)(std::ptr::null_mut()) as usize }
+}
+
 /// The green TCBs of one scheduler: the blocks handed out and the free list.
 pub struct Pool {
     layout: &'static Layout,
@@ -547,9 +556,21 @@ impl Pool {
         self.ours.contains(&tcb)
     }
 
-    /// A TCB for a new green thread `id` on the stack `(lowest, size)`, ready to run.
-    pub fn make(&mut self, id: u32, stack: (usize, usize)) -> Option<usize> {
-        let tcb = match self.free.pop() {
+    /// Whether a new green thread's TCB would be a new block (none is free).
+    pub fn needs_block(&self) -> bool {
+        self.free.is_empty()
+    }
+
+    /// A TCB for a new green thread `id` on the stack `(lowest, size)`, ready to run:
+    /// `fresh` if given (a block of [`new_block`], 0 if that failed), else a free one or
+    /// a new one.
+    pub fn make(&mut self, id: u32, stack: (usize, usize), fresh: Option<usize>) -> Option<usize> {
+        let reused = if fresh.is_some() {
+            None
+        } else {
+            self.free.pop()
+        };
+        let tcb = match reused {
             Some(tcb) => {
                 let loads = loads();
                 if loads != self.loads {
@@ -562,8 +583,7 @@ impl Pool {
                 tcb
             }
             None => {
-                // SAFETY: glibc's allocator for a new thread's TLS; NULL: it allocates.
-                let tcb = unsafe { (self.layout.allocate)(std::ptr::null_mut()) } as usize;
+                let tcb = fresh.unwrap_or_else(|| new_block(self.layout));
                 if tcb == 0 {
                     return None;
                 }

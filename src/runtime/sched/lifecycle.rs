@@ -66,6 +66,7 @@ pub unsafe fn spawn_to(
     options: SpawnOptions,
 ) -> Result<Handle, Errno> {
     let mut start = 0;
+    let fresh = new_tcb_block();
     let spawned = with(|s| {
         s.decide_tls();
         start = s.share();
@@ -82,7 +83,7 @@ pub unsafe fn spawn_to(
         let creator_mask = s.threads[s.current() as usize].sigmask;
         let tid = s.allocate_id();
         let (tcb, layout) = match &mut s.tls {
-            Tls::PerThread(pool) => match pool.make(tid, bounds) {
+            Tls::PerThread(pool) => match pool.make(tid, bounds, fresh) {
                 Some(tcb) => (tcb, Some(pool.layout())),
                 None => {
                     s.stacks.free(stack);
@@ -144,6 +145,22 @@ pub unsafe fn spawn_to(
         start_workers(start);
     }
     spawned
+}
+
+/// With several workers, a new TCB block for a spawn if the pool has none free, made
+/// before its section (see tcb::new_block); None: none needed, or made in the section.
+fn new_tcb_block() -> Option<usize> {
+    let worker = super::current_worker();
+    // SAFETY: the calling worker's own record (never freed); `shared` is only written by
+    // its own OS thread.
+    if worker.is_null() || !unsafe { (*worker).shared } {
+        return None;
+    }
+    let layout = with(|s| match &s.tls {
+        Tls::PerThread(pool) if pool.needs_block() => Some(pool.layout()),
+        _ => None,
+    })?;
+    Some(tcb::new_block(layout))
 }
 
 /// Ends the current green thread (not MAIN) with `retval`.
