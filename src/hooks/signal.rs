@@ -388,7 +388,13 @@ pub unsafe extern "C" fn siginterrupt(sig: c_int, interrupt: c_int) -> c_int {
 /// handler runs, that thread runs it and is the one interrupted.
 pub fn send_to_green(tid: u32, send: impl FnOnce(libc::pthread_t) -> c_int) -> c_int {
     TARGET.store(tid as usize + 1, SeqCst);
-    let r = send(thread::os_thread());
+    // To itself: to its worker's OS thread, so that the handler runs before the call returns.
+    let os = if tid == runtime::sched::current_id() {
+        thread::worker_os_thread()
+    } else {
+        thread::os_thread()
+    };
+    let r = send(os);
     TARGET.store(0, SeqCst);
     r
 }

@@ -544,6 +544,13 @@ pub fn os_thread() -> pthread_t {
     runtime::sched::os_thread_tcb().unwrap_or_else(|| unsafe { real::pthread_self() })
 }
 
+/// The handle of the OS thread the calling green thread runs on (with several workers,
+/// not always the program's own).
+pub fn worker_os_thread() -> pthread_t {
+    // SAFETY: no arguments.
+    runtime::sched::worker_tcb().unwrap_or_else(|| unsafe { real::pthread_self() })
+}
+
 /// Runs `on_os_thread` for a live green handle (ESRCH for a reaped one), or forwards.
 fn on_thread(t: pthread_t, on_os_thread: impl FnOnce(pthread_t) -> c_int) -> c_int {
     let green = enter();

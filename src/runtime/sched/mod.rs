@@ -90,7 +90,7 @@ pub use signals::{
 };
 pub use slice::{completed_without_parking, preempt, yield_now};
 pub use stats::{stats, Stats};
-pub use tls::{os_thread_tcb, thread_exiting};
+pub use tls::{os_thread_tcb, thread_exiting, worker_tcb};
 
 use crate::runtime::reactor::Reactor;
 use crate::runtime::stack::StackPool;
