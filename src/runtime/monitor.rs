@@ -166,8 +166,10 @@ const MAX_WATCHED: usize = 256;
 static REGISTERED: [AtomicPtr<Worker>; MAX_WATCHED] =
     [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_WATCHED];
 static REGISTERED_COUNT: AtomicUsize = AtomicUsize::new(0);
+/// Whether the worker registered with a tag runs the program's code (see [`start`]).
+type InProgram = fn(usize) -> bool;
 /// The slice and `in_program` of [`start`], for the watchers started after it.
-static SETTINGS: OnceLock<(Duration, fn(usize) -> bool)> = OnceLock::new();
+static SETTINGS: OnceLock<(Duration, InProgram)> = OnceLock::new();
 
 /// Preemption signals sent, handlers that found a safe point, and looks that found the
 /// worker blocked in the kernel (for the stats).
@@ -208,7 +210,7 @@ pub fn started() -> bool {
 pub fn start(
     slice: Duration,
     own_code: usize,
-    in_program: fn(usize) -> bool,
+    in_program: InProgram,
     worker: &'static Worker,
     tag: usize,
 ) {
@@ -300,7 +302,7 @@ pub fn preempted(worker: &Worker) {
 }
 
 /// The monitor's loop for `worker`.
-fn watch(worker: &Worker, slice: Duration, in_program: fn(usize) -> bool) {
+fn watch(worker: &Worker, slice: Duration, in_program: InProgram) {
     let tid = worker.os_tid.load(SeqCst);
     let tag = worker.tag.load(SeqCst);
     let clock = cpu_clock(tid);

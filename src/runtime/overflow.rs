@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 const OVERFLOW_WINDOW: usize = 64 << 10;
 
 /// The stack of the green thread a worker runs, for its OS thread's fault handler.
+#[derive(Default)]
 pub struct Running {
     /// Its bottom (0: none of ours, or MAIN).
     bottom: AtomicUsize,
@@ -34,14 +35,6 @@ pub struct Running {
 }
 
 impl Running {
-    pub const fn new() -> Running {
-        Running {
-            bottom: AtomicUsize::new(0),
-            size: AtomicUsize::new(0),
-            name: [AtomicUsize::new(0), AtomicUsize::new(0)],
-        }
-    }
-
     /// The worker is about to run a thread with this stack.
     pub fn entering(&self, name: &[u8; 16], (bottom, size): (usize, usize), kind: StackKind) {
         let bottom = match kind {

@@ -116,7 +116,7 @@ impl Worker {
             },
             os_tid: rustix::thread::gettid(),
             watch: &monitor::WORKER,
-            running_stack: overflow::Running::new(),
+            running_stack: overflow::Running::default(),
             in_section: false,
             shared: false,
         }
