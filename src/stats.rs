@@ -10,7 +10,8 @@ static OUTPUT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(
 
 /// Runs from `.init_array`: keeps a copy of stderr if stats are wanted.
 extern "C" fn keep_stderr() {
-    if !crate::hooks::config().stats {
+    let config = crate::hooks::config();
+    if !config.stats && config.escapes == crate::config::Escapes::Off {
         return;
     }
     // SAFETY: fd 2 is only borrowed for the dup.
@@ -26,6 +27,11 @@ extern "C" fn keep_stderr() {
 #[used]
 #[link_section = ".init_array"]
 static KEEP_STDERR: extern "C" fn() = keep_stderr;
+
+/// The fd the stats line (and the escapes report) goes to.
+pub fn output() -> i32 {
+    OUTPUT.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// Runs from `.fini_array`, after the program's atexit handlers.
 extern "C" fn print_at_exit() {

@@ -279,6 +279,8 @@ pub unsafe extern "C" fn sigaction(
     }
     // The preemption signal's handler stands in for the program's (see preempt.rs).
     let stood_in = super::preempt::program_action(sig, &mut current);
+    // greenify's SIGSYS handler stands in for the program's too (see escapes.rs).
+    let escapes_stood_in = super::escapes::program_action(sig, &mut current);
     if current.sa_sigaction == trampoline as *const () as usize {
         current.sa_sigaction = HANDLERS[i].load(SeqCst);
         current.sa_flags =
@@ -294,8 +296,11 @@ pub unsafe extern "C" fn sigaction(
             wanted.sa_sigaction = trampoline as *const () as usize;
             wanted.sa_flags |= libc::SA_SIGINFO;
         }
+        super::escapes::keep_sigsys_unblocked(&mut wanted.sa_mask);
         if stood_in {
             super::preempt::set_program_action(&wanted);
+        } else if escapes_stood_in {
+            super::escapes::set_program_action(&wanted);
         } else {
             // SAFETY: installs the (wrapped) action.
             if unsafe { real::sigaction(sig, &wanted, std::ptr::null_mut()) } != 0 {

@@ -1,0 +1,702 @@
+//! Escapes: system calls that reach the kernel without passing through a hook, seen with
+//! Syscall User Dispatch (Linux >= 5.11, x86_64).
+//!
+//! An armed OS thread traps every `syscall` instruction outside greenify's own text while
+//! its selector byte says BLOCK: the kernel sends SIGSYS instead of making the call. The
+//! hooks keep the selector at ALLOW while greenify's code (and the libc functions it calls)
+//! runs, and at BLOCK while the program's code runs, so a trap is a call the program made
+//! past the hooks (glibc-internal I/O, `syscall` in assembly).
+//!
+//! The SIGSYS handler ([`on_sigsys`]) decides:
+//! * a call that cannot wait is made at once, from the handler (our text passes), and its
+//!   answer put in `rax`;
+//! * `rt_sigreturn` (libc's restorer of another handler) is made again from our text;
+//!   `rt_sigprocmask` is applied to the mask the handler's return restores;
+//! * `fork`, `vfork`, `clone`, `clone3` run again at the program's own instruction with
+//!   the selector at ALLOW (their child needs that very context); the next hook brings
+//!   the selector back;
+//! * every other one (a call that may wait, `sigaltstack`, `rt_sigsuspend`) is made
+//!   outside the handler: the handler rewrites its context to return into [`ENTRY`] on the
+//!   program's stack (below the red zone), which saves the vector state, calls the
+//!   dispatcher the hooks registered, and returns to the instruction after the `syscall`
+//!   with `rax` set and every other register as the kernel leaves it (`rcx` = that
+//!   address, `r11` = the flags).
+//!
+//! Each such call is counted per (number, call site) in a fixed table (nothing allocates
+//! on these paths), printed by [`write_report`].
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
+
+/// The kernel's selector values.
+const ALLOW: u8 = 0;
+const BLOCK: u8 = 1;
+
+/// The selector of every armed OS thread (one scheduler OS thread today).
+static SELECTOR: AtomicU8 = AtomicU8::new(ALLOW);
+/// Some OS thread is armed: the selector is live and SIGSYS is ours.
+static ARMED: AtomicBool = AtomicBool::new(false);
+/// Futex wakes go to the dispatcher too (catch mode: a green sleeper must see them).
+static ALL_FUTEX: AtomicBool = AtomicBool::new(false);
+
+/// greenify's executable segment: calls made from it always pass.
+static TEXT: AtomicUsize = AtomicUsize::new(0);
+static TEXT_LEN: AtomicUsize = AtomicUsize::new(0);
+/// Bytes XSAVE writes for the enabled state components.
+static XSAVE_SIZE: AtomicUsize = AtomicUsize::new(0);
+
+/// A call made outside the handler: (number, arguments, address of its `syscall`
+/// instruction, the program's stack pointer there) -> the kernel-style answer (a value,
+/// or -errno).
+pub type Dispatch = fn(i64, [i64; 6], usize, usize) -> i64;
+static DISPATCH: AtomicUsize = AtomicUsize::new(0);
+/// What the program's own SIGSYS (one not from dispatch: seccomp, kill) runs.
+pub type Forward = unsafe fn(i32, *mut libc::siginfo_t, *mut libc::c_void);
+static FORWARD: AtomicUsize = AtomicUsize::new(0);
+
+const PR_SET_SYSCALL_USER_DISPATCH: usize = 59;
+const PR_SYS_DISPATCH_ON: usize = 1;
+/// siginfo.si_code of a dispatch trap.
+const SYS_USER_DISPATCH: i32 = 2;
+const SA_RESTORER: u64 = 0x0400_0000;
+
+/// Whether an OS thread is armed (SIGSYS is then greenify's).
+#[inline]
+pub fn armed() -> bool {
+    ARMED.load(Relaxed)
+}
+
+/// The selector follows the mode: BLOCK while the program's code runs.
+#[inline]
+pub fn set_blocking(blocking: bool) {
+    if ARMED.load(Relaxed) {
+        SELECTOR.store(if blocking { BLOCK } else { ALLOW }, Relaxed);
+    }
+}
+
+/// The SIGSYS bit, which no mask of an armed process may hold: a trap while SIGSYS is
+/// blocked kills the process.
+pub fn kept_unblocked() -> u64 {
+    if armed() {
+        1 << (libc::SIGSYS - 1)
+    } else {
+        0
+    }
+}
+
+/// Why escapes cannot be watched here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// The kernel has no Syscall User Dispatch (EINVAL) or refused it.
+    Kernel(i32),
+    /// Not x86_64 with XSAVE, or greenify's text was not found.
+    Platform,
+}
+
+/// Installs the SIGSYS handler (first call only) and arms the calling OS thread.
+pub fn arm_this_thread(dispatch: Dispatch, forward: Forward, all_futex: bool) -> Result<(), Unavailable> {
+    if TEXT_LEN.load(Relaxed) == 0 {
+        setup(dispatch, forward, all_futex)?;
+    }
+    // SAFETY: prctl with our text range and a static selector byte that lives forever.
+    let r = unsafe {
+        super::raw::syscall(
+            libc::SYS_prctl,
+            &[
+                PR_SET_SYSCALL_USER_DISPATCH,
+                PR_SYS_DISPATCH_ON,
+                TEXT.load(Relaxed),
+                TEXT_LEN.load(Relaxed),
+                SELECTOR.as_ptr() as usize,
+            ],
+        )
+    };
+    if r < 0 {
+        return Err(Unavailable::Kernel(-r as i32));
+    }
+    ARMED.store(true, Relaxed);
+    Ok(())
+}
+
+fn setup(dispatch: Dispatch, forward: Forward, all_futex: bool) -> Result<(), Unavailable> {
+    let size = xsave_size().ok_or(Unavailable::Platform)?;
+    let (text, len) = own_text().ok_or(Unavailable::Platform)?;
+    XSAVE_SIZE.store(size, Relaxed);
+    DISPATCH.store(dispatch as usize, Relaxed);
+    FORWARD.store(forward as usize, Relaxed);
+    ALL_FUTEX.store(all_futex, Relaxed);
+    // The kernel's struct sigaction: handler, flags, restorer, mask. Every signal is
+    // blocked while the handler runs: another handler's call would trap with SIGSYS
+    // blocked, which kills.
+    let action: [u64; 4] = [
+        on_sigsys as *const () as u64,
+        (libc::SA_SIGINFO as u64) | SA_RESTORER,
+        greenify_escape_restorer as *const () as u64,
+        !0,
+    ];
+    // SAFETY: rt_sigaction with a valid kernel sigaction and an 8-byte mask.
+    let r = unsafe {
+        super::raw::syscall(
+            libc::SYS_rt_sigaction,
+            &[libc::SIGSYS as usize, action.as_ptr() as usize, 0, 8],
+        )
+    };
+    if r < 0 {
+        return Err(Unavailable::Kernel(-r as i32));
+    }
+    TEXT.store(text, Relaxed);
+    TEXT_LEN.store(len, Relaxed);
+    Ok(())
+}
+
+/// XSAVE's area size for the enabled components, if the OS enabled XSAVE.
+fn xsave_size() -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // cpuid exists on every x86_64 CPU; leaf 0xD is read only when leaf 1 says the
+        // OS enabled XSAVE.
+        let osxsave = std::arch::x86_64::__cpuid(1).ecx & (1 << 27) != 0;
+        osxsave.then(|| std::arch::x86_64::__cpuid_count(0xD, 0).ebx as usize)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
+/// The executable PT_LOAD segment of the module this code is in.
+fn own_text() -> Option<(usize, usize)> {
+    // SAFETY: an all-zero Dl_info is valid to fill; dladdr reads nothing else.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr with a valid out-pointer.
+    if unsafe { libc::dladdr(own_text as *const libc::c_void, &mut info) } == 0 {
+        return None;
+    }
+    let mut found = (info.dli_fbase as usize, 0usize, 0usize);
+    unsafe extern "C" fn each(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        data: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: dl_iterate_phdr's info for one module; data is our tuple.
+        unsafe {
+            let found = &mut *data.cast::<(usize, usize, usize)>();
+            let info = &*info;
+            let base = info.dlpi_addr as usize;
+            for i in 0..info.dlpi_phnum as usize {
+                let ph = &*info.dlpi_phdr.add(i);
+                let text = base + ph.p_vaddr as usize;
+                let inside = (text..text + ph.p_memsz as usize).contains(&(own_text as *const () as usize));
+                if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0 && inside {
+                    found.1 = text;
+                    found.2 = ph.p_memsz as usize;
+                    return 1;
+                }
+            }
+        }
+        0
+    }
+    // SAFETY: the callback only reads the headers it is given.
+    unsafe { libc::dl_iterate_phdr(Some(each), (&mut found as *mut (usize, usize, usize)).cast()) };
+    (found.2 != 0).then_some((found.1, found.2))
+}
+
+// ---- the handler ----
+
+/// The numbers that may wait in the kernel, counted as escapes and made outside the
+/// handler (futex: only its waits; see [`waits`]).
+const BLOCKING: [i64; 37] = [
+    libc::SYS_read,
+    libc::SYS_write,
+    libc::SYS_readv,
+    libc::SYS_writev,
+    libc::SYS_pread64,
+    libc::SYS_pwrite64,
+    libc::SYS_preadv,
+    libc::SYS_pwritev,
+    libc::SYS_preadv2,
+    libc::SYS_pwritev2,
+    libc::SYS_recvfrom,
+    libc::SYS_sendto,
+    libc::SYS_recvmsg,
+    libc::SYS_sendmsg,
+    libc::SYS_recvmmsg,
+    libc::SYS_sendmmsg,
+    libc::SYS_accept,
+    libc::SYS_accept4,
+    libc::SYS_connect,
+    libc::SYS_poll,
+    libc::SYS_ppoll,
+    libc::SYS_select,
+    libc::SYS_pselect6,
+    libc::SYS_epoll_wait,
+    libc::SYS_epoll_pwait,
+    libc::SYS_epoll_pwait2,
+    libc::SYS_nanosleep,
+    libc::SYS_clock_nanosleep,
+    libc::SYS_wait4,
+    libc::SYS_waitid,
+    libc::SYS_pause,
+    libc::SYS_rt_sigsuspend,
+    libc::SYS_rt_sigtimedwait,
+    libc::SYS_msgrcv,
+    libc::SYS_msgsnd,
+    libc::SYS_semop,
+    libc::SYS_semtimedop,
+];
+
+/// Whether a futex call may wait.
+fn waits(op: i64) -> bool {
+    const WAITS: [i64; 5] = [
+        libc::FUTEX_WAIT as i64,
+        libc::FUTEX_WAIT_BITSET as i64,
+        libc::FUTEX_LOCK_PI as i64,
+        13, // FUTEX_LOCK_PI2
+        libc::FUTEX_WAIT_REQUEUE_PI as i64,
+    ];
+    WAITS.contains(&(op & 127))
+}
+
+/// Whether a trapped call counts as an escape (it may wait).
+pub fn is_blocking(nr: i64, args: &[i64; 6]) -> bool {
+    BLOCKING.contains(&nr) || (nr == libc::SYS_futex && waits(args[1]))
+}
+
+#[cfg(target_arch = "x86_64")]
+mod arch {
+    /// Frame slots (u64) the handler writes below the program's red zone for [`ENTRY`].
+    pub const NR: usize = 0;
+    pub const ARGS: usize = 1; // 6 slots: rdi, rsi, rdx, r10, r8, r9
+    pub const RETURN: usize = 7;
+    pub const RSP: usize = 8;
+    /// The frame's size; the XSAVE area follows it (64-byte aligned).
+    pub const FRAME: usize = 128;
+    /// The program's red zone, which a call may not touch.
+    pub const RED_ZONE: usize = 128;
+
+    // The entry: rsp = the frame (64-byte aligned), every other register the program's
+    // except rip and rax. Saves flags and the vector state, calls the dispatcher with the
+    // frame, restores them and the argument registers (the kernel keeps them), sets rax to
+    // the answer, rcx to the return address and r11 to the flags as `syscall` does, and
+    // jumps back on the program's stack.
+    std::arch::global_asm!(
+        ".text",
+        ".globl greenify_escape_entry",
+        ".hidden greenify_escape_entry",
+        ".type greenify_escape_entry,@function",
+        "greenify_escape_entry:",
+        "pushfq",
+        "sub rsp, 8",
+        "mov eax, -1",
+        "mov edx, -1",
+        "xsave64 [rsp + 16 + {frame}]",
+        "lea rdi, [rsp + 16]",
+        "cld",
+        "call {dispatch}",
+        "mov [rsp + 16 + 9*8], rax",
+        "mov eax, -1",
+        "mov edx, -1",
+        "xrstor64 [rsp + 16 + {frame}]",
+        "add rsp, 8",
+        "popfq",
+        "mov r11, [rsp - 8]",
+        "mov rdi, [rsp + 1*8]",
+        "mov rsi, [rsp + 2*8]",
+        "mov rdx, [rsp + 3*8]",
+        "mov r10, [rsp + 4*8]",
+        "mov r8, [rsp + 5*8]",
+        "mov r9, [rsp + 6*8]",
+        "mov rax, [rsp + 9*8]",
+        "mov rcx, [rsp + 7*8]",
+        "mov rsp, [rsp + 8*8]",
+        "jmp rcx",
+        ".size greenify_escape_entry, . - greenify_escape_entry",
+        // rt_sigreturn from our text: the SIGSYS handler's restorer, and where a trapped
+        // rt_sigreturn of another handler is made again (same rsp).
+        ".globl greenify_escape_restorer",
+        ".hidden greenify_escape_restorer",
+        ".type greenify_escape_restorer,@function",
+        "greenify_escape_restorer:",
+        "mov eax, 15",
+        "syscall",
+        "ud2",
+        ".size greenify_escape_restorer, . - greenify_escape_restorer",
+        frame = const FRAME,
+        dispatch = sym super::from_entry,
+    );
+}
+
+extern "C" {
+    fn greenify_escape_entry();
+    fn greenify_escape_restorer();
+}
+
+/// Called by the entry with the frame the handler wrote.
+#[cfg(target_arch = "x86_64")]
+extern "C" fn from_entry(frame: *const u64) -> i64 {
+    // SAFETY: the handler wrote the frame's slots before returning into the entry.
+    let slot = |i: usize| unsafe { *frame.add(i) };
+    let nr = slot(arch::NR) as i64;
+    let args: [i64; 6] = std::array::from_fn(|i| slot(arch::ARGS + i) as i64);
+    let site = slot(arch::RETURN) as usize - 2;
+    let dispatch = DISPATCH.load(Relaxed);
+    // SAFETY: set (to a Dispatch) before any thread was armed.
+    let dispatch: Dispatch = unsafe { std::mem::transmute::<usize, Dispatch>(dispatch) };
+    dispatch(nr, args, site, slot(arch::RSP) as usize)
+}
+
+#[cfg(target_arch = "x86_64")]
+extern "C" fn on_sigsys(sig: i32, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    // SAFETY: the kernel's siginfo; si_code is in every siginfo.
+    if unsafe { (*info).si_code } != SYS_USER_DISPATCH {
+        let forward = FORWARD.load(Relaxed);
+        // SAFETY: set (to a Forward) before the handler was installed; the kernel's args.
+        unsafe { std::mem::transmute::<usize, Forward>(forward)(sig, info, context) };
+        return;
+    }
+    // SAFETY: the kernel's context for this handler.
+    let uc = unsafe { &mut *context.cast::<libc::ucontext_t>() };
+    let g = &mut uc.uc_mcontext.gregs;
+    let nr = g[libc::REG_RAX as usize];
+    let args = [
+        g[libc::REG_RDI as usize],
+        g[libc::REG_RSI as usize],
+        g[libc::REG_RDX as usize],
+        g[libc::REG_R10 as usize],
+        g[libc::REG_R8 as usize],
+        g[libc::REG_R9 as usize],
+    ];
+    match nr {
+        libc::SYS_rt_sigreturn => {
+            g[libc::REG_RIP as usize] = greenify_escape_restorer as *const () as i64;
+        }
+        libc::SYS_rt_sigprocmask => {
+            // SAFETY: the mask the handler's return restores, and the program's call.
+            g[libc::REG_RAX as usize] = unsafe { sigprocmask(&mut uc.uc_sigmask, &args) };
+        }
+        libc::SYS_fork | libc::SYS_vfork | libc::SYS_clone | libc::SYS_clone3 => {
+            SELECTOR.store(ALLOW, Relaxed);
+            g[libc::REG_RIP as usize] -= 2;
+        }
+        _ if is_blocking(nr, &args)
+            || nr == libc::SYS_sigaltstack
+            || (nr == libc::SYS_futex && ALL_FUTEX.load(Relaxed)) =>
+        {
+            // SAFETY: the frame goes below the program's red zone, on its own stack.
+            unsafe { to_entry(g, nr, &args) };
+        }
+        _ => {
+            let a = args.map(|a| a as usize);
+            // SAFETY: the program's own call, made as it asked.
+            g[libc::REG_RAX as usize] = unsafe { super::raw::syscall(nr, &a) } as i64;
+        }
+    }
+}
+
+/// Writes the entry's frame below the red zone and makes the context return into it.
+///
+/// # Safety
+/// `g` is the trapped context's registers; its stack has room for the frame.
+#[cfg(target_arch = "x86_64")]
+unsafe fn to_entry(g: &mut [i64; 23], nr: i64, args: &[i64; 6]) {
+    let rsp = g[libc::REG_RSP as usize] as usize;
+    let size = arch::FRAME + XSAVE_SIZE.load(Relaxed);
+    let frame = (rsp - arch::RED_ZONE - size) & !63;
+    let f = frame as *mut u64;
+    // SAFETY: below the red zone the stack is free (the kernel put our own frame lower);
+    // the XSAVE header (bytes 512..576 of its area) must be zero before XSAVE.
+    unsafe {
+        *f.add(arch::NR) = nr as u64;
+        for (i, a) in args.iter().enumerate() {
+            *f.add(arch::ARGS + i) = *a as u64;
+        }
+        *f.add(arch::RETURN) = g[libc::REG_RIP as usize] as u64;
+        *f.add(arch::RSP) = rsp as u64;
+        std::ptr::write_bytes((frame + arch::FRAME + 512) as *mut u8, 0, 64);
+    }
+    g[libc::REG_RSP as usize] = frame as i64;
+    g[libc::REG_RIP as usize] = greenify_escape_entry as *const () as i64;
+}
+
+/// rt_sigprocmask applied to `saved` (what the handler's return restores): the thread's
+/// mask becomes the program's, the call is made, and the result goes back into `saved`
+/// without SIGSYS.
+///
+/// # Safety
+/// The program's arguments.
+#[cfg(target_arch = "x86_64")]
+unsafe fn sigprocmask(saved: &mut libc::sigset_t, args: &[i64; 6]) -> i64 {
+    let saved = (saved as *mut libc::sigset_t).cast::<u64>();
+    let set = |mask: *const u64, old: *mut u64| {
+        let a = [libc::SIG_SETMASK as usize, mask as usize, old as usize, 8];
+        // SAFETY: an 8-byte kernel mask and an out-pointer, both ours.
+        unsafe { super::raw::syscall(libc::SYS_rt_sigprocmask, &a) }
+    };
+    let mut handler_mask = 0u64;
+    set(saved, &mut handler_mask);
+    let a = args.map(|a| a as usize);
+    // SAFETY: the program's call, on its own mask.
+    let r = unsafe { super::raw::syscall(libc::SYS_rt_sigprocmask, &a) };
+    // SAFETY: `saved` is the context's mask (8 bytes the kernel restores).
+    unsafe {
+        set(&handler_mask, saved);
+        *saved &= !(1 << (libc::SIGSYS - 1));
+    }
+    r as i64
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+extern "C" fn on_sigsys(_: i32, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
+
+// ---- counting and the report ----
+
+/// One escape site: number, `syscall` address, count, and return addresses seen above
+/// its stack pointer the first time (the functions that led there).
+struct Site {
+    nr: AtomicI64,
+    at: AtomicUsize,
+    count: AtomicU64,
+    callers: [AtomicUsize; CALLERS],
+}
+
+const SITES: usize = 64;
+const CALLERS: usize = 6;
+static TABLE: [Site; SITES] = [const {
+    Site {
+        nr: AtomicI64::new(0),
+        at: AtomicUsize::new(0),
+        count: AtomicU64::new(0),
+        callers: [const { AtomicUsize::new(0) }; CALLERS],
+    }
+}; SITES];
+/// Escapes of sites the table had no room for.
+static UNLISTED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts an escape of `nr` at `site`; `stack` is the program's stack pointer at the
+/// call (scanned for return addresses the first time the site is seen).
+pub fn count(nr: i64, site: usize, stack: usize) {
+    for s in &TABLE {
+        match s.at.compare_exchange(0, site, AcqRel, Acquire) {
+            Ok(_) => {
+                s.nr.store(nr, Relaxed);
+                scan_callers(stack, &s.callers);
+                s.count.fetch_add(1, Relaxed);
+                return;
+            }
+            Err(at) if at == site && s.nr.load(Relaxed) == nr => {
+                s.count.fetch_add(1, Relaxed);
+                return;
+            }
+            Err(_) => {}
+        }
+    }
+    UNLISTED.fetch_add(1, Relaxed);
+}
+
+/// Words above `sp` that look like return addresses: they point into a loaded module's
+/// code just after a call instruction. A heuristic (a stale word may match), enough to
+/// name the functions that led to a call in code built without frame pointers.
+fn scan_callers(sp: usize, out: &[AtomicUsize; CALLERS]) {
+    let mut words = [0usize; 512];
+    let local = libc::iovec {
+        iov_base: words.as_mut_ptr().cast(),
+        iov_len: std::mem::size_of_val(&words),
+    };
+    let remote = libc::iovec {
+        iov_base: sp as *mut libc::c_void,
+        iov_len: local.iov_len,
+    };
+    let pid = rustix::process::getpid().as_raw_nonzero().get() as usize;
+    // SAFETY: reads our own memory into a local buffer; the kernel stops at the first
+    // unmapped page above the stack instead of faulting.
+    let read = unsafe {
+        super::raw::syscall(
+            libc::SYS_process_vm_readv,
+            &[pid, &local as *const _ as usize, 1, &remote as *const _ as usize, 1, 0],
+        )
+    };
+    let n = (read.max(0) as usize / 8).min(words.len());
+    let callers = words[..n].iter().filter(|&&w| after_call(w));
+    for (slot, &w) in out.iter().zip(callers) {
+        slot.store(w, Relaxed);
+    }
+}
+
+/// Whether `addr` is in a module's text right after a call instruction.
+fn after_call(addr: usize) -> bool {
+    if addr < 4096 {
+        return false;
+    }
+    let Some(info) = symbol(addr) else { return false };
+    if info.dli_saddr.is_null() || (addr - 7) < info.dli_saddr as usize {
+        return false;
+    }
+    // SAFETY: the 7 bytes before `addr` lie within the symbol's function (checked above),
+    // mapped code of a loaded module.
+    let b = unsafe { std::slice::from_raw_parts((addr - 7) as *const u8, 7) };
+    let direct = b[2] == 0xe8;
+    let indirect_reg = b[5] == 0xff && (0xd0..=0xd7).contains(&b[6]);
+    let indirect_mem = (b[1] == 0xff && b[2] & 0x38 == 0x10)
+        || (b[4] == 0xff && b[5] & 0x38 == 0x10)
+        || (b[5] == 0xff && b[6] & 0x38 == 0x10);
+    direct || indirect_reg || indirect_mem
+}
+
+fn symbol(addr: usize) -> Option<libc::Dl_info> {
+    // SAFETY: an all-zero Dl_info is valid to fill.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr with a valid out-pointer; it only looks the address up.
+    let found = unsafe { libc::dladdr(addr as *const libc::c_void, &mut info) } != 0;
+    found.then_some(info)
+}
+
+/// Writes the report (one line per site) with `write`, if any escape was counted; returns
+/// whether there was one. `verb` says what happened to them ("escaped", "caught").
+pub fn write_report(verb: &str, write: &mut dyn FnMut(&[u8])) -> bool {
+    let mut any = false;
+    for s in TABLE.iter() {
+        let at = s.at.load(Acquire);
+        if at == 0 {
+            break;
+        }
+        any = true;
+        let mut line = Line::default();
+        line.push("greenify escapes: ");
+        line.push(verb);
+        line.push(" ");
+        line.push(name(s.nr.load(Relaxed)));
+        line.push(" x");
+        line.num(s.count.load(Relaxed) as usize, 10);
+        line.push(" at ");
+        line.place(at);
+        for c in &s.callers {
+            let c = c.load(Relaxed);
+            if c != 0 {
+                line.push(" <- ");
+                line.place(c);
+            }
+        }
+        line.push("\n");
+        write(&line.buf[..line.len]);
+    }
+    let unlisted = UNLISTED.load(Relaxed);
+    if unlisted != 0 {
+        let mut line = Line::default();
+        line.push("greenify escapes: ");
+        line.num(unlisted as usize, 10);
+        line.push(" more at other sites\n");
+        write(&line.buf[..line.len]);
+    }
+    any
+}
+
+/// The system call's name, for the numbers counted.
+fn name(nr: i64) -> &'static str {
+    const NAMES: [(i64, &str); 38] = [
+        (libc::SYS_read, "read"),
+        (libc::SYS_write, "write"),
+        (libc::SYS_readv, "readv"),
+        (libc::SYS_writev, "writev"),
+        (libc::SYS_pread64, "pread64"),
+        (libc::SYS_pwrite64, "pwrite64"),
+        (libc::SYS_preadv, "preadv"),
+        (libc::SYS_pwritev, "pwritev"),
+        (libc::SYS_preadv2, "preadv2"),
+        (libc::SYS_pwritev2, "pwritev2"),
+        (libc::SYS_recvfrom, "recvfrom"),
+        (libc::SYS_sendto, "sendto"),
+        (libc::SYS_recvmsg, "recvmsg"),
+        (libc::SYS_sendmsg, "sendmsg"),
+        (libc::SYS_recvmmsg, "recvmmsg"),
+        (libc::SYS_sendmmsg, "sendmmsg"),
+        (libc::SYS_accept, "accept"),
+        (libc::SYS_accept4, "accept4"),
+        (libc::SYS_connect, "connect"),
+        (libc::SYS_poll, "poll"),
+        (libc::SYS_ppoll, "ppoll"),
+        (libc::SYS_select, "select"),
+        (libc::SYS_pselect6, "pselect6"),
+        (libc::SYS_epoll_wait, "epoll_wait"),
+        (libc::SYS_epoll_pwait, "epoll_pwait"),
+        (libc::SYS_epoll_pwait2, "epoll_pwait2"),
+        (libc::SYS_nanosleep, "nanosleep"),
+        (libc::SYS_clock_nanosleep, "clock_nanosleep"),
+        (libc::SYS_wait4, "wait4"),
+        (libc::SYS_waitid, "waitid"),
+        (libc::SYS_pause, "pause"),
+        (libc::SYS_rt_sigsuspend, "rt_sigsuspend"),
+        (libc::SYS_rt_sigtimedwait, "rt_sigtimedwait"),
+        (libc::SYS_msgrcv, "msgrcv"),
+        (libc::SYS_msgsnd, "msgsnd"),
+        (libc::SYS_semop, "semop"),
+        (libc::SYS_semtimedop, "semtimedop"),
+        (libc::SYS_futex, "futex"),
+    ];
+    NAMES
+        .iter()
+        .find(|(n, _)| *n == nr)
+        .map_or("syscall", |(_, s)| s)
+}
+
+/// A report line, built on the stack.
+struct Line {
+    buf: [u8; 1024],
+    len: usize,
+}
+
+impl Default for Line {
+    fn default() -> Self {
+        Line {
+            buf: [0; 1024],
+            len: 0,
+        }
+    }
+}
+
+impl Line {
+    fn push(&mut self, s: &str) {
+        self.bytes(s.as_bytes());
+    }
+
+    fn bytes(&mut self, s: &[u8]) {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s[..n]);
+        self.len += n;
+    }
+
+    fn num(&mut self, mut n: usize, base: usize) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b"0123456789abcdef"[n % base];
+            n /= base;
+            if n == 0 {
+                break;
+            }
+        }
+        self.bytes(&digits[i..]);
+    }
+
+    /// `function+0xoff (module)`, or the bare address.
+    fn place(&mut self, addr: usize) {
+        let Some(info) = symbol(addr) else {
+            self.push("0x");
+            return self.num(addr, 16);
+        };
+        if info.dli_sname.is_null() {
+            self.push("0x");
+            self.num(addr - info.dli_fbase as usize, 16);
+        } else {
+            // SAFETY: dladdr's names are NUL-terminated strings of the loaded module.
+            self.bytes(unsafe { std::ffi::CStr::from_ptr(info.dli_sname) }.to_bytes());
+            self.push("+0x");
+            self.num(addr - info.dli_saddr as usize, 16);
+        }
+        self.push(" (");
+        if !info.dli_fname.is_null() {
+            // SAFETY: as above.
+            let path = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) }.to_bytes();
+            let base = path.rsplit(|&c| c == b'/').next().unwrap_or(path);
+            self.bytes(if base.is_empty() { b"main program" } else { base });
+        }
+        self.push(")");
+    }
+}
