@@ -179,6 +179,7 @@ static double now(void) {
 static int cost_case(void) {
     enum { N = 200000 };
     long sum = 0;
+    usleep(1); /* a hooked call: greenify arms the thread at the first one */
     double t0 = now();
     for (int i = 0; i < N; i++) {
         long ret;
@@ -190,8 +191,10 @@ static int cost_case(void) {
     char c;
     for (int i = 0; i < N; i++) sum += read(zero, &c, 1);
     double t2 = now();
-    fprintf(stderr, "cost: asm getppid %.0f ns, read(2) %.0f ns (%ld)\n", (t1 - t0) / N,
-            (t2 - t1) / N, sum & 1);
+    for (int i = 0; i < N; i++) sum += asm_read(zero, &c, 1);
+    double t3 = now();
+    fprintf(stderr, "cost: asm getppid %.0f ns, read(2) %.0f ns, asm read %.0f ns (%ld)\n",
+            (t1 - t0) / N, (t2 - t1) / N, (t3 - t2) / N, sum & 1);
     return 0;
 }
 

@@ -35,6 +35,15 @@ pub fn arm_this_thread() {
     }
 }
 
+/// In a forked child: the counts were the parent's, and the arming (not inherited) is
+/// made again if the child's thread runs green threads.
+pub fn after_fork_child(green: bool) {
+    sud::forget();
+    if green {
+        arm_this_thread();
+    }
+}
+
 /// A trapped call that may wait, outside the SIGSYS handler: counted, then made as it is
 /// (`report`) or as the `syscall()` hook makes it (`catch`). Answers as the kernel does.
 fn dispatch(nr: i64, args: [i64; 6], site: usize, stack: usize) -> i64 {
@@ -148,7 +157,7 @@ unsafe fn forward(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
 
 /// Prints the escapes counted (one line per call site) where the stats line goes.
 pub fn print_report() {
-    if !sud::armed() {
+    if !sud::armed_here() {
         return;
     }
     // dladdr, which names the sites, is libc's.

@@ -16,7 +16,7 @@
 //!   the selector at ALLOW (their child needs that very context); the next hook brings
 //!   the selector back;
 //! * every other one (a call that may wait, `sigaltstack`, `rt_sigsuspend`) is made
-//!   outside the handler: the handler rewrites its context to return into [`ENTRY`] on the
+//!   outside the handler: the handler rewrites its context to return into `greenify_escape_entry` on the
 //!   program's stack (below the red zone), which saves the vector state, calls the
 //!   dispatcher the hooks registered, and returns to the instruction after the `syscall`
 //!   with `rax` set and every other register as the kernel leaves it (`rcx` = that
@@ -25,7 +25,7 @@
 //! Each such call is counted per (number, call site) in a fixed table (nothing allocates
 //! on these paths), printed by [`write_report`].
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
 
 /// The kernel's selector values.
 const ALLOW: u8 = 0;
@@ -35,6 +35,8 @@ const BLOCK: u8 = 1;
 static SELECTOR: AtomicU8 = AtomicU8::new(ALLOW);
 /// Some OS thread is armed: the selector is live and SIGSYS is ours.
 static ARMED: AtomicBool = AtomicBool::new(false);
+/// The process that armed (a forked child inherits the statics, not the arming).
+static ARMED_BY: AtomicI32 = AtomicI32::new(0);
 /// Futex wakes go to the dispatcher too (catch mode: a green sleeper must see them).
 static ALL_FUTEX: AtomicBool = AtomicBool::new(false);
 
@@ -63,6 +65,11 @@ const SA_RESTORER: u64 = 0x0400_0000;
 #[inline]
 pub fn armed() -> bool {
     ARMED.load(Relaxed)
+}
+
+/// Whether this process armed an OS thread (its escapes are its own to report).
+pub fn armed_here() -> bool {
+    armed() && ARMED_BY.load(Relaxed) == rustix::process::getpid().as_raw_nonzero().get()
 }
 
 /// The selector follows the mode: BLOCK while the program's code runs.
@@ -114,6 +121,7 @@ pub fn arm_this_thread(dispatch: Dispatch, forward: Forward, all_futex: bool) ->
         return Err(Unavailable::Kernel(-r as i32));
     }
     ARMED.store(true, Relaxed);
+    ARMED_BY.store(rustix::process::getpid().as_raw_nonzero().get(), Relaxed);
     Ok(())
 }
 
@@ -261,7 +269,7 @@ pub fn is_blocking(nr: i64, args: &[i64; 6]) -> bool {
 
 #[cfg(target_arch = "x86_64")]
 mod arch {
-    /// Frame slots (u64) the handler writes below the program's red zone for [`ENTRY`].
+    /// Frame slots (u64) the entry writes below the program's red zone.
     pub const NR: usize = 0;
     pub const ARGS: usize = 1; // 6 slots: rdi, rsi, rdx, r10, r8, r9
     pub const RETURN: usize = 7;
@@ -271,17 +279,43 @@ mod arch {
     /// The program's red zone, which a call may not touch.
     pub const RED_ZONE: usize = 128;
 
-    // The entry: rsp = the frame (64-byte aligned), every other register the program's
-    // except rip and rax. Saves flags and the vector state, calls the dispatcher with the
-    // frame, restores them and the argument registers (the kernel keeps them), sets rax to
-    // the answer, rcx to the return address and r11 to the flags as `syscall` does, and
-    // jumps back on the program's stack.
+    // The entry. The handler leaves every register the program's except rip, rsp (the
+    // program's less its red zone), rcx (the return address, as `syscall` leaves it) and
+    // r11 (the program's rsp). It lays out the frame (64-byte aligned, the XSAVE area
+    // after it), saves flags and the vector state, calls the dispatcher with the frame,
+    // restores them and the argument registers (the kernel keeps them), sets rax to the
+    // answer, rcx to the return address and r11 to the flags as `syscall` does, and jumps
+    // back on the program's stack. Nothing is written above the red zone: the handler's
+    // signal frame was there, and is gone now.
     std::arch::global_asm!(
         ".text",
         ".globl greenify_escape_entry",
         ".hidden greenify_escape_entry",
         ".type greenify_escape_entry,@function",
         "greenify_escape_entry:",
+        "and rsp, -64",
+        "sub rsp, qword ptr [rip + {xsave_size}]",
+        "sub rsp, {frame}",
+        "and rsp, -64",
+        "mov [rsp + 0*8], rax",
+        "mov [rsp + 1*8], rdi",
+        "mov [rsp + 2*8], rsi",
+        "mov [rsp + 3*8], rdx",
+        "mov [rsp + 4*8], r10",
+        "mov [rsp + 5*8], r8",
+        "mov [rsp + 6*8], r9",
+        "mov [rsp + 7*8], rcx",
+        "mov [rsp + 8*8], r11",
+        // The XSAVE header must be zero before XSAVE (XRSTOR checks it).
+        "xor eax, eax",
+        "mov [rsp + {frame} + 512 + 0*8], rax",
+        "mov [rsp + {frame} + 512 + 1*8], rax",
+        "mov [rsp + {frame} + 512 + 2*8], rax",
+        "mov [rsp + {frame} + 512 + 3*8], rax",
+        "mov [rsp + {frame} + 512 + 4*8], rax",
+        "mov [rsp + {frame} + 512 + 5*8], rax",
+        "mov [rsp + {frame} + 512 + 6*8], rax",
+        "mov [rsp + {frame} + 512 + 7*8], rax",
         "pushfq",
         "sub rsp, 8",
         "mov eax, -1",
@@ -320,6 +354,7 @@ mod arch {
         ".size greenify_escape_restorer, . - greenify_escape_restorer",
         frame = const FRAME,
         dispatch = sym super::from_entry,
+        xsave_size = sym super::XSAVE_SIZE,
     );
 }
 
@@ -379,8 +414,7 @@ extern "C" fn on_sigsys(sig: i32, info: *mut libc::siginfo_t, context: *mut libc
             || nr == libc::SYS_sigaltstack
             || (nr == libc::SYS_futex && ALL_FUTEX.load(Relaxed)) =>
         {
-            // SAFETY: the frame goes below the program's red zone, on its own stack.
-            unsafe { to_entry(g, nr, &args) };
+            to_entry(g);
         }
         _ => {
             let a = args.map(|a| a as usize);
@@ -390,28 +424,13 @@ extern "C" fn on_sigsys(sig: i32, info: *mut libc::siginfo_t, context: *mut libc
     }
 }
 
-/// Writes the entry's frame below the red zone and makes the context return into it.
-///
-/// # Safety
-/// `g` is the trapped context's registers; its stack has room for the frame.
+/// Makes the trapped context return into `greenify_escape_entry` (see there for the registers it takes).
 #[cfg(target_arch = "x86_64")]
-unsafe fn to_entry(g: &mut [i64; 23], nr: i64, args: &[i64; 6]) {
-    let rsp = g[libc::REG_RSP as usize] as usize;
-    let size = arch::FRAME + XSAVE_SIZE.load(Relaxed);
-    let frame = (rsp - arch::RED_ZONE - size) & !63;
-    let f = frame as *mut u64;
-    // SAFETY: below the red zone the stack is free (the kernel put our own frame lower);
-    // the XSAVE header (bytes 512..576 of its area) must be zero before XSAVE.
-    unsafe {
-        *f.add(arch::NR) = nr as u64;
-        for (i, a) in args.iter().enumerate() {
-            *f.add(arch::ARGS + i) = *a as u64;
-        }
-        *f.add(arch::RETURN) = g[libc::REG_RIP as usize] as u64;
-        *f.add(arch::RSP) = rsp as u64;
-        std::ptr::write_bytes((frame + arch::FRAME + 512) as *mut u8, 0, 64);
-    }
-    g[libc::REG_RSP as usize] = frame as i64;
+fn to_entry(g: &mut [i64; 23]) {
+    let rsp = g[libc::REG_RSP as usize];
+    g[libc::REG_R11 as usize] = rsp;
+    g[libc::REG_RSP as usize] = rsp - arch::RED_ZONE as i64;
+    g[libc::REG_RCX as usize] = g[libc::REG_RIP as usize];
     g[libc::REG_RIP as usize] = greenify_escape_entry as *const () as i64;
 }
 
@@ -469,6 +488,19 @@ static TABLE: [Site; SITES] = [const {
 /// Escapes of sites the table had no room for.
 static UNLISTED: AtomicU64 = AtomicU64::new(0);
 
+/// In a forked child: no thread is armed and nothing was counted yet.
+pub fn forget() {
+    ARMED.store(false, Relaxed);
+    for s in &TABLE {
+        s.at.store(0, Relaxed);
+        s.count.store(0, Relaxed);
+        for c in &s.callers {
+            c.store(0, Relaxed);
+        }
+    }
+    UNLISTED.store(0, Relaxed);
+}
+
 /// Counts an escape of `nr` at `site`; `stack` is the program's stack pointer at the
 /// call (scanned for return addresses the first time the site is seen).
 pub fn count(nr: i64, site: usize, stack: usize) {
@@ -524,12 +556,18 @@ fn after_call(addr: usize) -> bool {
     if addr < 4096 {
         return false;
     }
-    let Some(info) = symbol(addr) else { return false };
-    if info.dli_saddr.is_null() || (addr - 7) < info.dli_saddr as usize {
+    let text = TEXT.load(Relaxed);
+    if (text..text + TEXT_LEN.load(Relaxed)).contains(&addr) {
+        // greenify's own frames are never the program's.
         return false;
     }
-    // SAFETY: the 7 bytes before `addr` lie within the symbol's function (checked above),
-    // mapped code of a loaded module.
+    let Some(info) = symbol(addr) else { return false };
+    let start = if info.dli_saddr.is_null() { info.dli_fbase } else { info.dli_saddr };
+    if (addr - 7) < start as usize || !in_code(addr) {
+        return false;
+    }
+    // SAFETY: the 7 bytes before `addr` lie within the same executable segment (checked
+    // above): mapped code of a loaded module.
     let b = unsafe { std::slice::from_raw_parts((addr - 7) as *const u8, 7) };
     let direct = b[2] == 0xe8;
     let indirect_reg = b[5] == 0xff && (0xd0..=0xd7).contains(&b[6]);
@@ -537,6 +575,35 @@ fn after_call(addr: usize) -> bool {
         || (b[4] == 0xff && b[5] & 0x38 == 0x10)
         || (b[5] == 0xff && b[6] & 0x38 == 0x10);
     direct || indirect_reg || indirect_mem
+}
+
+/// Whether `addr` and the 7 bytes before it are in one executable segment of a module.
+fn in_code(addr: usize) -> bool {
+    let mut found = (addr, false);
+    unsafe extern "C" fn each(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        data: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: dl_iterate_phdr's info for one module; data is our tuple.
+        unsafe {
+            let found = &mut *data.cast::<(usize, bool)>();
+            let info = &*info;
+            for i in 0..info.dlpi_phnum as usize {
+                let ph = &*info.dlpi_phdr.add(i);
+                let start = info.dlpi_addr as usize + ph.p_vaddr as usize;
+                let code = ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0;
+                if code && start + 7 <= found.0 && found.0 <= start + ph.p_memsz as usize {
+                    found.1 = true;
+                    return 1;
+                }
+            }
+        }
+        0
+    }
+    // SAFETY: the callback only reads the headers it is given.
+    unsafe { libc::dl_iterate_phdr(Some(each), (&mut found as *mut (usize, bool)).cast()) };
+    found.1
 }
 
 fn symbol(addr: usize) -> Option<libc::Dl_info> {
