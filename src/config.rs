@@ -179,7 +179,13 @@ mod tests {
         assert!(Config::from_lookup(on("maybe")).tls_bad_value);
         assert!(!Config::from_lookup(on("auto")).tls_bad_value);
         let escapes = |v: &'static str| move |k: &str| (k == "GREENIFY_ESCAPES").then_some(v);
-        assert_eq!(Config::from_lookup(escapes("report")).escapes, Escapes::Report);
-        assert_eq!(Config::from_lookup(escapes("catch")).escapes, Escapes::Catch);
+        assert_eq!(
+            Config::from_lookup(escapes("report")).escapes,
+            Escapes::Report
+        );
+        assert_eq!(
+            Config::from_lookup(escapes("catch")).escapes,
+            Escapes::Catch
+        );
     }
 }

@@ -129,14 +129,22 @@ fn sigsys_stays_the_programs() {
         .timeout(TIMEOUT)
         .run();
     off.assert_success().assert_stdout(&expected.stdout);
-    assert!(off.stderr.contains("kernel handler: no"), "{}", off.report());
+    assert!(
+        off.stderr.contains("kernel handler: no"),
+        "{}",
+        off.report()
+    );
     assert!(report(&off).is_empty(), "{}", off.report());
     for mode in ["report", "catch"] {
         let Some(out) = greenified("sigsys", mode) else {
             return;
         };
         out.assert_stdout(&expected.stdout);
-        assert!(out.stderr.contains("kernel handler: yes"), "{}", out.report());
+        assert!(
+            out.stderr.contains("kernel handler: yes"),
+            "{}",
+            out.report()
+        );
     }
 }
 

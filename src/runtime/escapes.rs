@@ -25,7 +25,9 @@
 //! Each such call is counted per (number, call site) in a fixed table (nothing allocates
 //! on these paths), printed by [`write_report`].
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering::*,
+};
 
 /// The kernel's selector values.
 const ALLOW: u8 = 0;
@@ -100,7 +102,11 @@ pub enum Unavailable {
 }
 
 /// Installs the SIGSYS handler (first call only) and arms the calling OS thread.
-pub fn arm_this_thread(dispatch: Dispatch, forward: Forward, all_futex: bool) -> Result<(), Unavailable> {
+pub fn arm_this_thread(
+    dispatch: Dispatch,
+    forward: Forward,
+    all_futex: bool,
+) -> Result<(), Unavailable> {
     if TEXT_LEN.load(Relaxed) == 0 {
         setup(dispatch, forward, all_futex)?;
     }
@@ -191,7 +197,8 @@ fn own_text() -> Option<(usize, usize)> {
             for i in 0..info.dlpi_phnum as usize {
                 let ph = &*info.dlpi_phdr.add(i);
                 let text = base + ph.p_vaddr as usize;
-                let inside = (text..text + ph.p_memsz as usize).contains(&(own_text as *const () as usize));
+                let inside =
+                    (text..text + ph.p_memsz as usize).contains(&(own_text as *const () as usize));
                 if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0 && inside {
                     found.1 = text;
                     found.2 = ph.p_memsz as usize;
@@ -202,7 +209,12 @@ fn own_text() -> Option<(usize, usize)> {
         0
     }
     // SAFETY: the callback only reads the headers it is given.
-    unsafe { libc::dl_iterate_phdr(Some(each), (&mut found as *mut (usize, usize, usize)).cast()) };
+    unsafe {
+        libc::dl_iterate_phdr(
+            Some(each),
+            (&mut found as *mut (usize, usize, usize)).cast(),
+        )
+    };
     (found.2 != 0).then_some((found.1, found.2))
 }
 
@@ -541,7 +553,14 @@ fn scan_callers(sp: usize, out: &[AtomicUsize; CALLERS]) {
     let read = unsafe {
         super::raw::syscall(
             libc::SYS_process_vm_readv,
-            &[pid, &local as *const _ as usize, 1, &remote as *const _ as usize, 1, 0],
+            &[
+                pid,
+                &local as *const _ as usize,
+                1,
+                &remote as *const _ as usize,
+                1,
+                0,
+            ],
         )
     };
     let n = (read.max(0) as usize / 8).min(words.len());
@@ -561,8 +580,14 @@ fn after_call(addr: usize) -> bool {
         // greenify's own frames are never the program's.
         return false;
     }
-    let Some(info) = symbol(addr) else { return false };
-    let start = if info.dli_saddr.is_null() { info.dli_fbase } else { info.dli_saddr };
+    let Some(info) = symbol(addr) else {
+        return false;
+    };
+    let start = if info.dli_saddr.is_null() {
+        info.dli_fbase
+    } else {
+        info.dli_saddr
+    };
     if (addr - 7) < start as usize || !in_code(addr) {
         return false;
     }
@@ -762,7 +787,11 @@ impl Line {
             // SAFETY: as above.
             let path = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) }.to_bytes();
             let base = path.rsplit(|&c| c == b'/').next().unwrap_or(path);
-            self.bytes(if base.is_empty() { b"main program" } else { base });
+            self.bytes(if base.is_empty() {
+                b"main program"
+            } else {
+                base
+            });
         }
         self.push(")");
     }
