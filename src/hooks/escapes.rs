@@ -50,15 +50,22 @@ fn dispatch(nr: i64, args: [i64; 6], site: usize, stack: usize) -> i64 {
     // greenify's code and the libc functions it calls run untrapped.
     sud::set_blocking(false);
     let errno = runtime::errno::get();
-    if sud::is_blocking(nr, &args) {
+    let catching = config().escapes == Escapes::Catch;
+    let id = runtime::sched::current_id();
+    // A call a hook passes on to libc inside a caught one is greenify's, not an escape.
+    let outer = !catching || sud::begin_catch(id);
+    if outer && sud::is_blocking(nr, &args) {
         sud::count(nr, site, stack);
     }
     let [a1, a2, a3, a4, a5, a6] = args.map(|a| a as c_long);
     // SAFETY: the program's call, with its arguments as the kernel would take them.
     let r = unsafe {
-        match config().escapes {
-            Escapes::Catch => syscall::syscall(nr, a1, a2, a3, a4, a5, a6),
-            _ => syscall::pass_through(nr, [a1, a2, a3, a4, a5, a6]),
+        if catching && outer {
+            let r = syscall::syscall(nr, a1, a2, a3, a4, a5, a6);
+            sud::end_catch(id);
+            r
+        } else {
+            syscall::pass_through(nr, [a1, a2, a3, a4, a5, a6])
         }
     };
     let r = if r == -1 {

@@ -500,6 +500,24 @@ static TABLE: [Site; SITES] = [const {
 /// Escapes of sites the table had no room for.
 static UNLISTED: AtomicU64 = AtomicU64::new(0);
 
+/// The green threads (by id) inside a caught call. A hook that passes a call on to libc
+/// after leaving greenify's mode traps again; that inner call is made as it is.
+static CATCHING: [AtomicU64; 1 << 14] = [const { AtomicU64::new(0) }; 1 << 14];
+
+/// Marks green thread `id` as inside a caught call; false if it already is (or its id is
+/// past the table: its calls are made as they are).
+pub fn begin_catch(id: u32) -> bool {
+    let (word, bit) = (id as usize / 64, 1u64 << (id % 64));
+    CATCHING
+        .get(word)
+        .is_some_and(|w| w.fetch_or(bit, Relaxed) & bit == 0)
+}
+
+/// Green thread `id` left its caught call.
+pub fn end_catch(id: u32) {
+    CATCHING[id as usize / 64].fetch_and(!(1u64 << (id % 64)), Relaxed);
+}
+
 /// In a forked child: no thread is armed and nothing was counted yet.
 pub fn forget() {
     ARMED.store(false, Relaxed);
