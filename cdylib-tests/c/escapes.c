@@ -7,10 +7,13 @@
  *              progress, then writes the byte A waits for.
  *   sigsys     whether a SIGSYS handler is installed (the kernel's view and sigaction's),
  *              then the program's own SIGSYS handler runs for a raised SIGSYS.
+ *   services   getaddrinfo of a numeric host and a service name: glibc connects to nscd,
+ *              closes that socket and reads /etc/services, all with internal calls.
  *   cost       stderr only: ns per inline-asm getppid, per read(2) of /dev/zero.
  * Output (stdout) is deterministic and identical natively. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -170,6 +173,17 @@ static int sigsys_case(void) {
     return 0;
 }
 
+static int services_case(void) {
+    struct addrinfo hints, *res;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    int e = getaddrinfo("127.0.0.1", "http", &hints, &res);
+    printf("getaddrinfo(127.0.0.1, http): %s\n", e ? gai_strerror(e) : "ok");
+    if (!e) freeaddrinfo(res);
+    return 0;
+}
+
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -204,7 +218,8 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "progress")) return progress_case();
     if (!strcmp(c, "asm_read")) return asm_read_case();
     if (!strcmp(c, "sigsys")) return sigsys_case();
+    if (!strcmp(c, "services")) return services_case();
     if (!strcmp(c, "cost")) return cost_case();
-    fprintf(stderr, "usage: escapes pipe|progress|asm_read|sigsys|cost\n");
+    fprintf(stderr, "usage: escapes pipe|progress|asm_read|sigsys|services|cost\n");
     return 2;
 }

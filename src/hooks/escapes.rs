@@ -6,7 +6,7 @@
 //! `syscall()` hook, so it parks the green thread as the wrapper's hook would), keeps the
 //! program's own SIGSYS action apart from greenify's handler, and prints the report at exit.
 
-use super::{config, mode, syscall, APPLICATION};
+use super::{config, io, mode, syscall, APPLICATION};
 use crate::config::Escapes;
 use crate::real;
 use crate::runtime::{self, escapes as sud};
@@ -45,7 +45,8 @@ pub fn after_fork_child(green: bool) {
 }
 
 /// A trapped call that may wait, outside the SIGSYS handler: counted, then made as it is
-/// (`report`) or as the `syscall()` hook makes it (`catch`). Answers as the kernel does.
+/// (`report`) or as the `syscall()` hook makes it (`catch`; there the calls that close an
+/// fd go through their hooks too). Answers as the kernel does.
 fn dispatch(nr: i64, args: [i64; 6], site: usize, stack: usize) -> i64 {
     // greenify's code and the libc functions it calls run untrapped.
     sud::set_blocking(false);
@@ -61,7 +62,15 @@ fn dispatch(nr: i64, args: [i64; 6], site: usize, stack: usize) -> i64 {
     // SAFETY: the program's call, with its arguments as the kernel would take them.
     let r = unsafe {
         if catching && outer {
-            let r = syscall::syscall(nr, a1, a2, a3, a4, a5, a6);
+            let fd = |a: c_long| a as c_int;
+            let r = match nr {
+                // The fd table forgets what it knew of a closed fd.
+                libc::SYS_close => c_long::from(io::close(fd(a1))),
+                libc::SYS_close_range => c_long::from(io::close_range(a1 as _, a2 as _, fd(a3))),
+                libc::SYS_dup2 => c_long::from(io::dup2(fd(a1), fd(a2))),
+                libc::SYS_dup3 => c_long::from(io::dup3(fd(a1), fd(a2), fd(a3))),
+                _ => syscall::syscall(nr, a1, a2, a3, a4, a5, a6),
+            };
             sud::end_catch(id);
             r
         } else {

@@ -39,8 +39,15 @@ static SELECTOR: AtomicU8 = AtomicU8::new(ALLOW);
 static ARMED: AtomicBool = AtomicBool::new(false);
 /// The process that armed (a forked child inherits the statics, not the arming).
 static ARMED_BY: AtomicI32 = AtomicI32::new(0);
-/// Futex wakes go to the dispatcher too (catch mode: a green sleeper must see them).
-static ALL_FUTEX: AtomicBool = AtomicBool::new(false);
+/// Catch mode: futex wakes (a green sleeper must see them) and the calls that close fds
+/// (the fd table must see them) go to the dispatcher too.
+static CATCH: AtomicBool = AtomicBool::new(false);
+const CLOSING: [i64; 4] = [
+    libc::SYS_close,
+    libc::SYS_close_range,
+    libc::SYS_dup2,
+    libc::SYS_dup3,
+];
 
 /// greenify's executable segment: calls made from it always pass.
 static TEXT: AtomicUsize = AtomicUsize::new(0);
@@ -105,10 +112,10 @@ pub enum Unavailable {
 pub fn arm_this_thread(
     dispatch: Dispatch,
     forward: Forward,
-    all_futex: bool,
+    catch: bool,
 ) -> Result<(), Unavailable> {
     if TEXT_LEN.load(Relaxed) == 0 {
-        setup(dispatch, forward, all_futex)?;
+        setup(dispatch, forward, catch)?;
     }
     // SAFETY: prctl with our text range and a static selector byte that lives forever.
     let r = unsafe {
@@ -131,13 +138,13 @@ pub fn arm_this_thread(
     Ok(())
 }
 
-fn setup(dispatch: Dispatch, forward: Forward, all_futex: bool) -> Result<(), Unavailable> {
+fn setup(dispatch: Dispatch, forward: Forward, catch: bool) -> Result<(), Unavailable> {
     let size = xsave_size().ok_or(Unavailable::Platform)?;
     let (text, len) = own_text().ok_or(Unavailable::Platform)?;
     XSAVE_SIZE.store(size, Relaxed);
     DISPATCH.store(dispatch as usize, Relaxed);
     FORWARD.store(forward as usize, Relaxed);
-    ALL_FUTEX.store(all_futex, Relaxed);
+    CATCH.store(catch, Relaxed);
     // The kernel's struct sigaction: handler, flags, restorer, mask. Every signal is
     // blocked while the handler runs: another handler's call would trap with SIGSYS
     // blocked, which kills.
@@ -424,7 +431,7 @@ extern "C" fn on_sigsys(sig: i32, info: *mut libc::siginfo_t, context: *mut libc
         }
         _ if is_blocking(nr, &args)
             || nr == libc::SYS_sigaltstack
-            || (nr == libc::SYS_futex && ALL_FUTEX.load(Relaxed)) =>
+            || ((nr == libc::SYS_futex || CLOSING.contains(&nr)) && CATCH.load(Relaxed)) =>
         {
             to_entry(g);
         }
