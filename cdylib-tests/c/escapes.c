@@ -9,6 +9,8 @@
  *              then the program's own SIGSYS handler runs for a raised SIGSYS.
  *   services   getaddrinfo of a numeric host and a service name: glibc connects to nscd,
  *              closes that socket and reads /etc/services, all with internal calls.
+ *   exec       forked children exec /bin/true through execl (glibc's internal execve) and
+ *              execv (a hooked one); prints how each ended.
  *   cost       stderr only: ns per inline-asm getppid, per read(2) of /dev/zero.
  * Output (stdout) is deterministic and identical natively. */
 #define _GNU_SOURCE
@@ -184,6 +186,26 @@ static int services_case(void) {
     return 0;
 }
 
+static int exec_case(void) {
+    for (int hooked = 0; hooked <= 1; hooked++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            char *argv[] = {"true", NULL};
+            if (hooked)
+                execv("/bin/true", argv);
+            else
+                execl("/bin/true", "true", (char *)NULL);
+            _exit(127);
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        printf("%s: exited %d, signal %d\n", hooked ? "execv" : "execl",
+               WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+               WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    }
+    return 0;
+}
+
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -219,7 +241,8 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "asm_read")) return asm_read_case();
     if (!strcmp(c, "sigsys")) return sigsys_case();
     if (!strcmp(c, "services")) return services_case();
+    if (!strcmp(c, "exec")) return exec_case();
     if (!strcmp(c, "cost")) return cost_case();
-    fprintf(stderr, "usage: escapes pipe|progress|asm_read|sigsys|services|cost\n");
+    fprintf(stderr, "usage: escapes pipe|progress|asm_read|sigsys|services|exec|cost\n");
     return 2;
 }

@@ -150,11 +150,12 @@ fn sigsys_stays_the_programs() {
 
 /// The cases that do not need parking give the native output in both modes. `services`:
 /// glibc's internal close of its nscd socket reaches the fd table in catch mode (the fd
-/// number comes back for /etc/services, which must not be taken for that socket).
+/// number comes back for /etc/services, which must not be taken for that socket). `exec`:
+/// dispatch, which the kernel keeps across exec, is off in the new program.
 #[test]
 fn output_is_native_in_both_modes() {
     let _serial = shared();
-    for case in ["pipe", "sigsys", "services"] {
+    for case in ["pipe", "sigsys", "services", "exec"] {
         let expected = native(case);
         for mode in ["report", "catch"] {
             let Some(out) = greenified(case, mode) else {

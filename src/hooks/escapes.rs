@@ -87,6 +87,26 @@ fn dispatch(nr: i64, args: [i64; 6], site: usize, stack: usize) -> i64 {
     r
 }
 
+/// Dispatch off for an exec by a thread that runs green threads (the kernel keeps it across
+/// exec, where nothing would handle its SIGSYS); on again when dropped (the exec failed).
+pub struct Exec(bool);
+
+pub fn exec() -> Exec {
+    let armed = sud::armed_here() && runtime::sched::is_active();
+    if armed {
+        sud::before_exec();
+    }
+    Exec(armed)
+}
+
+impl Drop for Exec {
+    fn drop(&mut self) {
+        if self.0 {
+            sud::exec_failed();
+        }
+    }
+}
+
 // ---- the program's SIGSYS ----
 
 static PROGRAM_HANDLER: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);

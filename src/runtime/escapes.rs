@@ -12,6 +12,8 @@
 //!   answer put in `rax`;
 //! * `rt_sigreturn` (libc's restorer of another handler) is made again from our text;
 //!   `rt_sigprocmask` is applied to the mask the handler's return restores;
+//! * `execve`, `execveat` are made from the handler, with the program's mask and dispatch
+//!   off (it survives exec);
 //! * `fork`, `vfork`, `clone`, `clone3` run again at the program's own instruction with
 //!   the selector at ALLOW (their child needs that very context); the next hook brings
 //!   the selector back;
@@ -117,25 +119,43 @@ pub fn arm_this_thread(
     if TEXT_LEN.load(Relaxed) == 0 {
         setup(dispatch, forward, catch)?;
     }
-    // SAFETY: prctl with our text range and a static selector byte that lives forever.
-    let r = unsafe {
-        super::raw::syscall(
-            libc::SYS_prctl,
-            &[
-                PR_SET_SYSCALL_USER_DISPATCH,
-                PR_SYS_DISPATCH_ON,
-                TEXT.load(Relaxed),
-                TEXT_LEN.load(Relaxed),
-                SELECTOR.as_ptr() as usize,
-            ],
-        )
-    };
+    let r = dispatch_on(true);
     if r < 0 {
         return Err(Unavailable::Kernel(-r as i32));
     }
     ARMED.store(true, Relaxed);
     ARMED_BY.store(rustix::process::getpid().as_raw_nonzero().get(), Relaxed);
     Ok(())
+}
+
+/// Turns dispatch on (with our text range and selector) or off for the calling thread;
+/// the kernel's answer.
+fn dispatch_on(on: bool) -> isize {
+    const PR_SYS_DISPATCH_OFF: usize = 0;
+    let args = if on {
+        [
+            PR_SET_SYSCALL_USER_DISPATCH,
+            PR_SYS_DISPATCH_ON,
+            TEXT.load(Relaxed),
+            TEXT_LEN.load(Relaxed),
+            SELECTOR.as_ptr() as usize,
+        ]
+    } else {
+        [PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0]
+    };
+    // SAFETY: prctl with our text range and a static selector byte that lives forever.
+    unsafe { super::raw::syscall(libc::SYS_prctl, &args) }
+}
+
+/// Dispatch survives exec, where nothing would handle its SIGSYS: an armed thread turns it
+/// off before an exec ([`exec_failed`] turns it on again).
+pub fn before_exec() {
+    dispatch_on(false);
+}
+
+/// The exec did not happen: the thread is armed again.
+pub fn exec_failed() {
+    dispatch_on(true);
 }
 
 fn setup(dispatch: Dispatch, forward: Forward, catch: bool) -> Result<(), Unavailable> {
@@ -425,6 +445,10 @@ extern "C" fn on_sigsys(sig: i32, info: *mut libc::siginfo_t, context: *mut libc
             // SAFETY: the mask the handler's return restores, and the program's call.
             g[libc::REG_RAX as usize] = unsafe { sigprocmask(&mut uc.uc_sigmask, &args) };
         }
+        libc::SYS_execve | libc::SYS_execveat => {
+            // SAFETY: the mask the handler's return restores, and the program's call.
+            g[libc::REG_RAX as usize] = unsafe { exec(&uc.uc_sigmask, nr, &args) };
+        }
         libc::SYS_fork | libc::SYS_vfork | libc::SYS_clone | libc::SYS_clone3 => {
             SELECTOR.store(ALLOW, Relaxed);
             g[libc::REG_RIP as usize] -= 2;
@@ -451,6 +475,38 @@ fn to_entry(g: &mut [i64; 23]) {
     g[libc::REG_RSP as usize] = rsp - arch::RED_ZONE as i64;
     g[libc::REG_RCX as usize] = g[libc::REG_RIP as usize];
     g[libc::REG_RIP as usize] = greenify_escape_entry as *const () as i64;
+}
+
+/// An exec from the handler: the new program gets the program's mask (not the handler's)
+/// and no dispatch; if the exec fails, both come back.
+///
+/// # Safety
+/// The program's arguments.
+#[cfg(target_arch = "x86_64")]
+unsafe fn exec(saved: &libc::sigset_t, nr: i64, args: &[i64; 6]) -> i64 {
+    let mut handler_mask = 0u64;
+    let mask = [
+        libc::SIG_SETMASK as usize,
+        saved as *const _ as usize,
+        &mut handler_mask as *mut u64 as usize,
+        8,
+    ];
+    // SAFETY: an 8-byte kernel mask (the context's) and an out-pointer, both valid.
+    unsafe { super::raw::syscall(libc::SYS_rt_sigprocmask, &mask) };
+    before_exec();
+    let a = args.map(|a| a as usize);
+    // SAFETY: the program's exec, as it asked.
+    let r = unsafe { super::raw::syscall(nr, &a) };
+    exec_failed();
+    let back = [
+        libc::SIG_SETMASK as usize,
+        &handler_mask as *const u64 as usize,
+        0,
+        8,
+    ];
+    // SAFETY: the handler's own mask, back.
+    unsafe { super::raw::syscall(libc::SYS_rt_sigprocmask, &back) };
+    r as i64
 }
 
 /// rt_sigprocmask applied to `saved` (what the handler's return restores): the thread's
