@@ -8,8 +8,8 @@
 //! past the hooks (glibc-internal I/O, `syscall` in assembly).
 //!
 //! The SIGSYS handler ([`on_sigsys`]) decides:
-//! * a call that cannot wait is made at once, from the handler (our text passes), and its
-//!   answer put in `rax`;
+//! * a call that cannot wait nor depends on the signal mask ([`QUICK`]) is made at once,
+//!   from the handler (our text passes), and its answer put in `rax`;
 //! * `rt_sigreturn` (libc's restorer of another handler) is made again from our text;
 //!   `rt_sigprocmask` is applied to the mask the handler's return restores;
 //! * `execve`, `execveat` are made from the handler, with the program's mask and dispatch
@@ -17,8 +17,8 @@
 //! * `fork`, `vfork`, `clone`, `clone3` run again at the program's own instruction with
 //!   the selector at ALLOW (their child needs that very context); the next hook brings
 //!   the selector back;
-//! * every other one (a call that may wait, `sigaltstack`, `rt_sigsuspend`) is made
-//!   outside the handler: the handler rewrites its context to return into `greenify_escape_entry` on the
+//! * every other one (a call that may wait, `sigaltstack`, `rt_sigsuspend`, any number
+//!   not known to be quick) is made outside the handler: the handler rewrites its context to return into `greenify_escape_entry` on the
 //!   program's stack (below the red zone), which saves the vector state, calls the
 //!   dispatcher the hooks registered, and returns to the instruction after the `syscall`
 //!   with `rax` set and every other register as the kernel leaves it (`rcx` = that
@@ -453,19 +453,71 @@ extern "C" fn on_sigsys(sig: i32, info: *mut libc::siginfo_t, context: *mut libc
             SELECTOR.store(ALLOW, Relaxed);
             g[libc::REG_RIP as usize] -= 2;
         }
-        _ if is_blocking(nr, &args)
-            || nr == libc::SYS_sigaltstack
-            || ((nr == libc::SYS_futex || CLOSING.contains(&nr)) && CATCH.load(Relaxed)) =>
-        {
-            to_entry(g);
-        }
-        _ => {
+        _ if QUICK.contains(&nr) && !(CATCH.load(Relaxed) && CLOSING.contains(&nr)) => {
             let a = args.map(|a| a as usize);
             // SAFETY: the program's own call, made as it asked.
             g[libc::REG_RAX as usize] = unsafe { super::raw::syscall(nr, &a) } as i64;
         }
+        _ => to_entry(g),
     }
 }
+
+/// Calls that never wait nor depend on the signal mask: made in the handler itself (every
+/// other one is made outside it, where signals arrive as they would at the call).
+const QUICK: [i64; 52] = [
+    libc::SYS_getpid,
+    libc::SYS_getppid,
+    libc::SYS_gettid,
+    libc::SYS_getuid,
+    libc::SYS_geteuid,
+    libc::SYS_getgid,
+    libc::SYS_getegid,
+    libc::SYS_getpgrp,
+    libc::SYS_getrandom,
+    libc::SYS_clock_gettime,
+    libc::SYS_clock_getres,
+    libc::SYS_gettimeofday,
+    libc::SYS_time,
+    libc::SYS_uname,
+    libc::SYS_mmap,
+    libc::SYS_munmap,
+    libc::SYS_mprotect,
+    libc::SYS_mremap,
+    libc::SYS_madvise,
+    libc::SYS_brk,
+    libc::SYS_fstat,
+    libc::SYS_newfstatat,
+    libc::SYS_statx,
+    libc::SYS_lseek,
+    libc::SYS_access,
+    libc::SYS_faccessat,
+    libc::SYS_faccessat2,
+    libc::SYS_readlink,
+    libc::SYS_readlinkat,
+    libc::SYS_getcwd,
+    libc::SYS_getdents64,
+    libc::SYS_close,
+    libc::SYS_close_range,
+    libc::SYS_dup,
+    libc::SYS_dup2,
+    libc::SYS_dup3,
+    libc::SYS_pipe2,
+    libc::SYS_socket,
+    libc::SYS_bind,
+    libc::SYS_listen,
+    libc::SYS_getsockname,
+    libc::SYS_getpeername,
+    libc::SYS_setsockopt,
+    libc::SYS_getsockopt,
+    libc::SYS_rt_sigaction,
+    libc::SYS_rt_sigpending,
+    libc::SYS_prlimit64,
+    libc::SYS_sched_getaffinity,
+    libc::SYS_sched_yield,
+    libc::SYS_set_robust_list,
+    libc::SYS_rseq,
+    libc::SYS_exit_group,
+];
 
 /// Makes the trapped context return into `greenify_escape_entry` (see there for the registers it takes).
 #[cfg(target_arch = "x86_64")]
