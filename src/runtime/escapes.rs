@@ -39,6 +39,8 @@ const BLOCK: u8 = 1;
 static SELECTOR: AtomicU8 = AtomicU8::new(ALLOW);
 /// Some OS thread is armed: the selector is live and SIGSYS is ours.
 static ARMED: AtomicBool = AtomicBool::new(false);
+/// greenify's SIGSYS handler is installed.
+static HANDLER: AtomicBool = AtomicBool::new(false);
 /// The process that armed (a forked child inherits the statics, not the arming).
 static ARMED_BY: AtomicI32 = AtomicI32::new(0);
 /// Catch mode: futex wakes (a green sleeper must see them) and the calls that close fds
@@ -110,18 +112,26 @@ pub enum Unavailable {
     Platform,
 }
 
-/// Installs the SIGSYS handler (first call only) and arms the calling OS thread.
+/// Arms the calling OS thread (the first time, installs the SIGSYS handler).
 pub fn arm_this_thread(
     dispatch: Dispatch,
     forward: Forward,
     catch: bool,
 ) -> Result<(), Unavailable> {
     if TEXT_LEN.load(Relaxed) == 0 {
-        setup(dispatch, forward, catch)?;
+        prepare(dispatch, forward, catch)?;
     }
     let r = dispatch_on(true);
     if r < 0 {
         return Err(Unavailable::Kernel(-r as i32));
+    }
+    // The handler only once dispatch works: a kernel without it leaves SIGSYS alone.
+    if !HANDLER.swap(true, Relaxed) {
+        if let Err(e) = install_handler() {
+            dispatch_on(false);
+            HANDLER.store(false, Relaxed);
+            return Err(e);
+        }
     }
     ARMED.store(true, Relaxed);
     ARMED_BY.store(rustix::process::getpid().as_raw_nonzero().get(), Relaxed);
@@ -158,13 +168,21 @@ pub fn exec_failed() {
     dispatch_on(true);
 }
 
-fn setup(dispatch: Dispatch, forward: Forward, catch: bool) -> Result<(), Unavailable> {
+/// Finds greenify's text and the XSAVE size, and records the hooks' functions.
+fn prepare(dispatch: Dispatch, forward: Forward, catch: bool) -> Result<(), Unavailable> {
     let size = xsave_size().ok_or(Unavailable::Platform)?;
     let (text, len) = own_text().ok_or(Unavailable::Platform)?;
     XSAVE_SIZE.store(size, Relaxed);
     DISPATCH.store(dispatch as usize, Relaxed);
     FORWARD.store(forward as usize, Relaxed);
     CATCH.store(catch, Relaxed);
+    TEXT.store(text, Relaxed);
+    TEXT_LEN.store(len, Relaxed);
+    Ok(())
+}
+
+/// Installs the SIGSYS handler, with a restorer in our text (libc's would trap).
+fn install_handler() -> Result<(), Unavailable> {
     // The kernel's struct sigaction: handler, flags, restorer, mask. Every signal is
     // blocked while the handler runs: another handler's call would trap with SIGSYS
     // blocked, which kills.
@@ -184,8 +202,6 @@ fn setup(dispatch: Dispatch, forward: Forward, catch: bool) -> Result<(), Unavai
     if r < 0 {
         return Err(Unavailable::Kernel(-r as i32));
     }
-    TEXT.store(text, Relaxed);
-    TEXT_LEN.store(len, Relaxed);
     Ok(())
 }
 
