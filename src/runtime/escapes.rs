@@ -18,13 +18,13 @@
 //!   the selector at ALLOW (their child needs that very context); the next hook brings
 //!   the selector back;
 //! * every other one (a call that may wait, `sigaltstack`, `rt_sigsuspend`, any number
-//!   not known to be quick) is made outside the handler: the handler rewrites its context to return into `greenify_escape_entry` on the
-//!   program's stack (below the red zone), which saves the vector state, calls the
-//!   dispatcher the hooks registered, and returns to the instruction after the `syscall`
-//!   with `rax` set and every other register as the kernel leaves it (`rcx` = that
-//!   address, `r11` = the flags).
+//!   not known to be quick) is made outside the handler: the handler rewrites its
+//!   context to return into `greenify_escape_entry` on the program's stack (below the red
+//!   zone), which saves the vector state, calls the dispatcher the hooks registered, and
+//!   returns to the instruction after the `syscall` with `rax` set and every other
+//!   register as the kernel leaves it (`rcx` = that address, `r11` = the flags).
 //!
-//! Each such call is counted per (number, call site) in a fixed table (nothing allocates
+//! Each call that may wait is counted per (number, call site) in a fixed table (nothing allocates
 //! on these paths), printed by [`write_report`].
 
 use std::sync::atomic::{
@@ -181,7 +181,14 @@ fn prepare(dispatch: Dispatch, forward: Forward, catch: bool) -> Result<(), Unav
     Ok(())
 }
 
+/// Elsewhere than x86_64 there is no entry: [`prepare`] already said so.
+#[cfg(not(target_arch = "x86_64"))]
+fn install_handler() -> Result<(), Unavailable> {
+    Err(Unavailable::Platform)
+}
+
 /// Installs the SIGSYS handler, with a restorer in our text (libc's would trap).
+#[cfg(target_arch = "x86_64")]
 fn install_handler() -> Result<(), Unavailable> {
     // The kernel's struct sigaction: handler, flags, restorer, mask. Every signal is
     // blocked while the handler runs: another handler's call would trap with SIGSYS
@@ -413,6 +420,7 @@ mod arch {
     );
 }
 
+#[cfg(target_arch = "x86_64")]
 extern "C" {
     fn greenify_escape_entry();
     fn greenify_escape_restorer();
@@ -603,9 +611,6 @@ unsafe fn sigprocmask(saved: &mut libc::sigset_t, args: &[i64; 6]) -> i64 {
     }
     r as i64
 }
-
-#[cfg(not(target_arch = "x86_64"))]
-extern "C" fn on_sigsys(_: i32, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
 
 // ---- counting and the report ----
 
