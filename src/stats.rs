@@ -8,7 +8,7 @@ use std::fmt::Write;
 /// that programs which close stderr at exit (coreutils' close_stdout) still get it.
 static OUTPUT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(2);
 
-/// Runs from `.init_array`: keeps a copy of stderr if stats are wanted.
+/// Runs from `.init_array`: keeps a copy of stderr if stats or the escapes report are wanted.
 extern "C" fn keep_stderr() {
     let config = crate::hooks::config();
     if !config.stats && config.escapes == crate::config::Escapes::Off {
