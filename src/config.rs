@@ -8,6 +8,7 @@
 //! | GREENIFY_OFFLOAD_FILES | `1`: reads and writes of regular files run on helper threads (a slow disk then stalls only the calling thread) | off: inline, from the page cache |
 //! | GREENIFY_GUARD_PAGES | how many stacks get a guard page (the rest a write-protected or checked gap) | what vm.max_map_count affords |
 //! | GREENIFY_SLICE_MS | how long a green thread may run without a switch before the monitor preempts it; `0`: never | 10 |
+//! | GREENIFY_ESCAPES | `report`: count the blocking system calls that bypass the hooks (Syscall User Dispatch) and list them at exit; `catch`: also park the green thread in them | off |
 //! | GREENIFY_TLS | `on`: every green thread has its own TCB and TLS; `off`: all share the OS thread's; `auto`: on when a loaded module other than libc has TLS of its own when the first thread is created | auto |
 
 use std::ffi::CStr;
@@ -21,6 +22,14 @@ pub enum Tls {
     Auto,
     On,
     Off,
+}
+
+/// GREENIFY_ESCAPES: what happens to system calls that bypass the hooks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Escapes {
+    Off,
+    Report,
+    Catch,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +47,7 @@ pub struct Config {
     pub slice: Option<std::time::Duration>,
     /// GREENIFY_TLS had another value (warned about, then auto).
     pub tls_bad_value: bool,
+    pub escapes: Escapes,
 }
 
 impl Config {
@@ -84,7 +94,13 @@ impl Config {
             Some(0) => None,
             Some(ms) => Some(std::time::Duration::from_millis(ms)),
         };
+        let escapes = match lookup("GREENIFY_ESCAPES").map(str::trim) {
+            Some("report") => Escapes::Report,
+            Some("catch") => Escapes::Catch,
+            _ => Escapes::Off,
+        };
         Config {
+            escapes,
             stack_size,
             slice,
             stats,
@@ -135,6 +151,7 @@ mod tests {
         assert!(!c.offload_files);
         assert_eq!(c.tls, Tls::Auto);
         assert_eq!(c.slice, Some(DEFAULT_SLICE));
+        assert_eq!(c.escapes, Escapes::Off);
         let c = Config::from_lookup(|k| {
             Some(match k {
                 "GREENIFY_STACK_SIZE" => "1M",
@@ -161,5 +178,14 @@ mod tests {
         assert_eq!(Config::from_lookup(on("maybe")).tls, Tls::Auto);
         assert!(Config::from_lookup(on("maybe")).tls_bad_value);
         assert!(!Config::from_lookup(on("auto")).tls_bad_value);
+        let escapes = |v: &'static str| move |k: &str| (k == "GREENIFY_ESCAPES").then_some(v);
+        assert_eq!(
+            Config::from_lookup(escapes("report")).escapes,
+            Escapes::Report
+        );
+        assert_eq!(
+            Config::from_lookup(escapes("catch")).escapes,
+            Escapes::Catch
+        );
     }
 }

@@ -19,6 +19,7 @@ pub mod cancel;
 pub mod children;
 pub mod clock;
 pub mod control;
+pub mod escapes;
 pub mod fortify;
 pub mod identity;
 pub mod io;
@@ -67,6 +68,8 @@ fn mode() -> u8 {
 
 fn set_mode(mode: u8) {
     SCHEDULER_MODE.store(mode, Relaxed);
+    // Escapes are calls the program makes past the hooks: trapped only in its own code.
+    runtime::escapes::set_blocking(mode == APPLICATION);
 }
 
 /// Proof that the current call runs green; restores APPLICATION mode when dropped.
@@ -214,6 +217,7 @@ fn decide() -> bool {
         config.stack_size
     );
     set_mode(LIBRARY);
+    escapes::arm_this_thread();
     true
 }
 

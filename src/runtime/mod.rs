@@ -6,6 +6,7 @@
 
 pub mod alloc;
 pub mod errno;
+pub mod escapes;
 pub mod fdtable;
 pub mod futex;
 pub mod handler;
