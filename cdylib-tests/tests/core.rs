@@ -593,6 +593,87 @@ int main(int argc, char **argv) {
     assert_eq!(stat(&quiet.stats(), "peak_alive"), 1, "{}", quiet.report());
 }
 
+/// A GREENIFY_* value the library does not take, and an unknown GREENIFY_* name, give one
+/// warning each at load with what the variable takes and what is used instead; a forked
+/// child keeps its parent's settings silently, an exec'd program reads them anew and warns
+/// again. The wrapper passes the variables on without a second copy of the lines.
+#[test]
+fn bad_greenify_values_warn_once_per_program() {
+    let _serial = shared();
+    let program = compile_c_source(
+        "bad_values",
+        r#"#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    if (argc > 1) { puts("exec'd"); return 0; }
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    waitpid(child, NULL, 0);
+    fflush(stdout);
+    execl(argv[0], argv[0], "again", (char *)NULL);
+    return 1;
+}
+"#,
+        &["-O2"],
+    );
+    let warnings = "greenify: warn: GREENIFY_STACK_SIZE=1 is not valid (it takes bytes from 16K to 4G, with an optional K, M or G suffix): using 256K
+greenify: warn: GREENIFY_STATS=true is not valid (it takes 0 or 1): using 0
+greenify: warn: GREENIFY_LOG=verbose is not valid (it takes off, error, warn, info, debug or trace): using warn
+greenify: warn: unknown variable GREENIFY_STAT=1 ignored (did you mean GREENIFY_STATS?)
+";
+    let bad = |cmd: Cmd| {
+        cmd.env("GREENIFY_STACK_SIZE", "1")
+            .env("GREENIFY_STATS", "true")
+            .env("GREENIFY_LOG", "verbose")
+            .env("GREENIFY_STAT", "1")
+            .timeout(Duration::from_secs(30))
+            .run()
+    };
+    let out = bad(Cmd::new(&program).greenified());
+    out.assert_success().assert_stdout("exec'd\n");
+    assert_eq!(out.stderr, warnings.repeat(2), "{}", out.report());
+    let out = bad(Cmd::new(wrapper_path())
+        .env("GREENIFY_LIB", lib_path())
+        .args([&program, Path::new("again")]));
+    out.assert_success().assert_stdout("exec'd\n");
+    assert_eq!(out.stderr, warnings, "{}", out.report());
+    let native = bad(Cmd::new(&program));
+    assert_eq!(native.stderr, "", "{}", native.report());
+}
+
+/// GREENIFY_LOG=info confirms greenify is active: one line with the version, the process
+/// and the options in effect.
+#[test]
+fn log_info_prints_one_start_line() {
+    let _serial = shared();
+    let running = Cmd::new(example("sleepers"))
+        .args(["2", "1", "1"])
+        .greenified()
+        .env("GREENIFY_LOG", "info")
+        .env("GREENIFY_SLICE_MS", "20")
+        .env("GREENIFY_STACK_SIZE", "64k")
+        .timeout(Duration::from_secs(30))
+        .spawn();
+    let pid = running.pid();
+    let out = running.wait();
+    out.assert_success();
+    let ours: Vec<_> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("greenify"))
+        .collect();
+    assert_eq!(
+        ours,
+        [format!(
+            "greenify: info: greenify {} active in pid {pid} (sleepers): GREENIFY_STACK_SIZE=65536 GREENIFY_STATS=0 GREENIFY_LOG=info GREENIFY_GUARD_PAGES=max GREENIFY_OFFLOAD_FILES=0 GREENIFY_TLS=auto GREENIFY_SLICE_MS=20",
+            package_version()
+        )],
+        "{}",
+        out.report()
+    );
+}
+
 #[test]
 fn stats_line_absent_without_greenify_stats() {
     let _serial = shared();
