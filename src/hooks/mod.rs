@@ -182,9 +182,7 @@ pub fn config() -> &'static Config {
         CONFIGURING.store(true, Relaxed);
         let config = Config::from_env();
         crate::log::init(config.log_level);
-        if config.tls_bad_value {
-            ::log::warn!("GREENIFY_TLS must be auto, on or off: auto it is");
-        }
+        crate::log::announce(&config);
         CONFIGURING.store(false, Relaxed);
         config
     })

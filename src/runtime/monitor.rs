@@ -209,6 +209,26 @@ pub fn start(slice: Duration, own_code: usize, in_program: fn() -> bool) {
     }
 }
 
+/// std runs the TLS destructors of the threads it starts (this monitor, the offload helpers)
+/// through one pthread key, made the first time any thread registers one; made through
+/// greenify's own `pthread_key_create`, it is a slot of the program's table. This takes it
+/// when the library loads, before the program can hold every key: started later, the
+/// monitor would find none and std would abort the process ("out of TLS keys").
+extern "C" fn take_std_tls_key() {
+    struct Registers;
+    impl Drop for Registers {
+        fn drop(&mut self) {}
+    }
+    thread_local! {
+        static REGISTERS: Registers = const { Registers };
+    }
+    REGISTERS.with(|_| {});
+}
+
+#[used]
+#[link_section = ".init_array"]
+static TAKE_STD_TLS_KEY: extern "C" fn() = take_std_tls_key;
+
 /// In the child of a fork: no monitor (it is started again with the next thread), and the
 /// worker is the forking thread, running.
 pub fn after_fork_child() {
