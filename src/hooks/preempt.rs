@@ -46,16 +46,22 @@ pub fn absorbed() -> u64 {
 }
 
 /// A green thread was created: the first one starts the monitor (unless
-/// `GREENIFY_SLICE_MS=0`).
+/// `GREENIFY_SLICE_MS=0` and no `GREENIFY_WATCHDOG`).
 pub fn thread_spawned() {
     if monitor::started() {
         return;
     }
-    let Some(slice) = super::config().slice else {
+    let config = super::config();
+    if config.slice.is_none() && config.watchdog.is_none() {
         return;
-    };
+    }
     install();
-    monitor::start(slice, on_signal as *const () as usize, in_program);
+    monitor::start(
+        config.slice,
+        config.watchdog,
+        on_signal as *const () as usize,
+        in_program,
+    );
 }
 
 /// Whether the scheduler's OS thread runs the program's code (read by the monitor).
@@ -130,7 +136,15 @@ extern "C" fn on_signal(sig: c_int, info: *mut siginfo_t, context: *mut c_void) 
     if ours || !unsafe { forward(sig, info, context) } {
         ABSORBED.fetch_add(1, SeqCst);
     }
-    if ours || requested {
+    if ours && super::config().watchdog.is_some() && super::mode() == super::APPLICATION {
+        // SAFETY: the kernel's context for this handler.
+        if let Some(context) = unsafe { context.cast::<ucontext_t>().as_ref() } {
+            let (pc, sp, _) = interrupted(context);
+            runtime::watchdog::sample(pc, sp, runtime::sched::running_identity());
+        }
+    }
+    // With GREENIFY_SLICE_MS=0 the signal only ever comes from the watchdog.
+    if (ours || requested) && super::config().slice.is_some() {
         // SAFETY: the kernel's context for this handler.
         unsafe { preempt(context.cast()) };
     }
