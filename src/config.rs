@@ -332,12 +332,9 @@ impl Config {
             )
             .unwrap_or(Escapes::Off);
         let watchdog = env
-            .read(
-                "GREENIFY_WATCHDOG",
-                "milliseconds, 0 for off",
-                "0",
-                |v| v.parse::<u64>().ok(),
-            )
+            .read("GREENIFY_WATCHDOG", "milliseconds, 0 for off", "0", |v| {
+                v.parse::<u64>().ok()
+            })
             .and_then(|ms| (ms > 0).then(|| std::time::Duration::from_millis(ms)));
         Config {
             watchdog,

@@ -82,7 +82,11 @@ fn stuck_read_reported(slice_ms: &str) {
     let lines = reports(&out);
     assert_eq!(lines.len(), 1, "{}", out.report());
     let line = lines[0];
-    assert!(line.starts_with("greenify watchdog: worker "), "{}", out.report());
+    assert!(
+        line.starts_with("greenify watchdog: worker "),
+        "{}",
+        out.report()
+    );
     assert!(
         line.contains(" ms in read(3, ...) that no hook saw, at read_raw+0x"),
         "{}",

@@ -41,8 +41,14 @@ pub fn sample(pc: usize, sp: usize, thread: Option<(i32, [u8; 16])>) {
     SP.store(sp, Relaxed);
     TID.store(tid, Relaxed);
     let (low, high) = name.split_at(8);
-    NAME[0].store(u64::from_ne_bytes(low.try_into().unwrap_or([0; 8])), Relaxed);
-    NAME[1].store(u64::from_ne_bytes(high.try_into().unwrap_or([0; 8])), Relaxed);
+    NAME[0].store(
+        u64::from_ne_bytes(low.try_into().unwrap_or([0; 8])),
+        Relaxed,
+    );
+    NAME[1].store(
+        u64::from_ne_bytes(high.try_into().unwrap_or([0; 8])),
+        Relaxed,
+    );
     SAMPLES.fetch_add(1, Release);
 }
 
@@ -234,7 +240,10 @@ mod tests {
     #[test]
     fn proc_syscall_lines_parse() {
         let call = parse_syscall(b"0 0x3 0x7ffd10 0x1 0x0 0x0 0x0 0x7ffc00 0x55aa10\n").unwrap();
-        assert_eq!((call.nr, call.arg0, call.sp, call.pc), (0, 3, 0x7ffc00, 0x55aa10));
+        assert_eq!(
+            (call.nr, call.arg0, call.sp, call.pc),
+            (0, 3, 0x7ffc00, 0x55aa10)
+        );
         assert!(parse_syscall(b"running\n").is_none());
         assert!(parse_syscall(b"-1 0x7ffc00 0x55aa10\n").is_none());
     }
@@ -245,7 +254,10 @@ mod tests {
         assert!(!first_at(0x1234));
         assert!(!first_at(0x1234));
         assert!(first_at(0x5678));
-        let i = SITE_AT.iter().position(|a| a.load(Relaxed) == 0x1234).unwrap();
+        let i = SITE_AT
+            .iter()
+            .position(|a| a.load(Relaxed) == 0x1234)
+            .unwrap();
         assert_eq!(SITE_SEEN[i].load(Relaxed), 2);
     }
 }
