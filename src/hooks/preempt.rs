@@ -56,6 +56,7 @@ pub fn thread_spawned() {
         return;
     }
     install();
+    runtime::watchdog::set_output(crate::stats::output());
     monitor::start(
         config.slice,
         config.watchdog,

@@ -168,8 +168,16 @@ fn first_at(site: usize) -> bool {
     false
 }
 
+/// Where the reports go: the stats output (a copy of stderr the program cannot close).
+static OUTPUT: AtomicI32 = AtomicI32::new(2);
+
+/// Sets the fd the reports go to (before the monitor starts).
+pub fn set_output(fd: i32) {
+    OUTPUT.store(fd, Relaxed);
+}
+
 fn write(line: &Line) {
-    let out = crate::stats::output();
+    let out = OUTPUT.load(Relaxed);
     // SAFETY: write(2) of our own buffer to the stats fd.
     unsafe {
         raw::syscall(
