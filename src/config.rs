@@ -613,7 +613,7 @@ mod tests {
             warnings(|_| None, &env),
             [
                 "unknown variable GREENIFY_STAT=1 ignored (did you mean GREENIFY_STATS?)",
-                "unknown variable GREENIFY_FOO=bar?baz ignored (greenify reads GREENIFY_STACK_SIZE, GREENIFY_STATS, GREENIFY_LOG, GREENIFY_GUARD_PAGES, GREENIFY_OFFLOAD_FILES, GREENIFY_SLICE_MS, GREENIFY_TLS, GREENIFY_WORKERS, GREENIFY_ESCAPES)",
+                "unknown variable GREENIFY_FOO=bar?baz ignored (greenify reads GREENIFY_STACK_SIZE, GREENIFY_STATS, GREENIFY_LOG, GREENIFY_GUARD_PAGES, GREENIFY_OFFLOAD_FILES, GREENIFY_SLICE_MS, GREENIFY_TLS, GREENIFY_WORKERS, GREENIFY_ESCAPES, GREENIFY_WATCHDOG)",
                 "unknown variable GREENIFY_TLSS= ignored (did you mean GREENIFY_TLS?)",
             ]
         );
