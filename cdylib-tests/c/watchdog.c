@@ -1,6 +1,6 @@
 /* The watchdog seen from outside (cdylib-tests/tests/watchdog.rs). `spin`: a thread named
  * "spinner" spins in spin_here for 400 ms without a call that switches, and prints its
- * tid; `stuck`: a thread named "reader" reads an empty pipe with an inline-assembly read
+ * tid (`spin2`: then sleeps 10 ms and spins 200 ms more); `stuck`: a thread named "reader" reads an empty pipe with an inline-assembly read
  * (no hook sees it) until a child process writes to it 300 ms later. Built with -rdynamic,
  * so that dladdr names this program's functions. */
 #define _GNU_SOURCE
@@ -34,6 +34,11 @@ void *spinner(void *arg) {
     printf("tid=%d\n", gettid());
     fflush(stdout);
     spin_here(0.4);
+    if (arg != NULL) {
+        /* A switch, then a second stretch at the same site. */
+        usleep(10000);
+        spin_here(0.2);
+    }
     return NULL;
 }
 
@@ -69,8 +74,8 @@ void *reader(void *arg) {
 int main(int argc, char **argv) {
     const char *which = argc > 1 ? argv[1] : "";
     pthread_t t;
-    if (strcmp(which, "spin") == 0) {
-        pthread_create(&t, NULL, spinner, NULL);
+    if (strcmp(which, "spin") == 0 || strcmp(which, "spin2") == 0) {
+        pthread_create(&t, NULL, spinner, which[4] == '2' ? (void *)1 : NULL);
         pthread_join(t, NULL);
         return 0;
     }

@@ -71,6 +71,26 @@ fn a_spinning_thread_is_named_once_without_preemption() {
     spinner_named_once("0");
 }
 
+/// A second stretch at the same site after a switch is not reported again, but counted
+/// at exit.
+#[test]
+fn a_site_seen_again_is_counted_at_exit() {
+    let out = run("spin2", &[("GREENIFY_WATCHDOG", "50")]);
+    let lines = reports(&out);
+    assert_eq!(lines.len(), 2, "{}", out.report());
+    assert!(
+        lines[0].contains(" ms without a switch, at spin_here+0x"),
+        "{}",
+        out.report()
+    );
+    assert_eq!(
+        lines[1],
+        "greenify watchdog: spin_here+0x0 (watchdog) seen again 1 time(s)",
+        "{}",
+        out.report()
+    );
+}
+
 /// The reader blocks its worker in an inline-assembly read until a child writes 300 ms
 /// later: one report naming the call, its fd and its site.
 fn stuck_read_reported(slice_ms: &str) {

@@ -65,6 +65,17 @@ pub fn thread_spawned() {
     );
 }
 
+/// Runs from `.fini_array`: the watchdog's sites seen again after their report.
+extern "C" fn watchdog_at_exit() {
+    if super::config().watchdog.is_some() && monitor::started() {
+        runtime::watchdog::write_repeats();
+    }
+}
+
+#[used]
+#[link_section = ".fini_array"]
+static WATCHDOG_AT_EXIT: extern "C" fn() = watchdog_at_exit;
+
 /// Whether the scheduler's OS thread runs the program's code (read by the monitor).
 fn in_program() -> bool {
     super::SCHEDULER_MODE.load(Relaxed) == super::APPLICATION

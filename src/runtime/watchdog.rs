@@ -13,7 +13,8 @@
 //!   call's number, arguments, stack pointer and PC in `/proc/self/task/TID/syscall`,
 //!   read without a signal (which could end the call with EINTR).
 //!
-//! The monitor thread (not green) symbolises the PC and the return addresses found above
+//! A site is reported once; the sites seen again in later stretches are counted, one line
+//! each at exit. The monitor thread (not green) symbolises the PC and the return addresses found above
 //! the stack pointer with `dladdr`, as the escapes report does.
 
 use super::escapes::{self, Line, CALLERS};
@@ -166,6 +167,26 @@ fn first_at(site: usize) -> bool {
     }
     // A full table: quiet rather than a report per look.
     false
+}
+
+/// At exit: one line per reported site that was seen again in a later stretch.
+pub fn write_repeats() {
+    for (at, seen) in SITE_AT.iter().zip(&SITE_SEEN) {
+        let (at, seen) = (at.load(Relaxed), seen.load(Relaxed));
+        if at == 0 {
+            break;
+        }
+        if seen == 0 {
+            continue;
+        }
+        let mut line = Line::default();
+        line.push("greenify watchdog: ");
+        line.place(at);
+        line.push(" seen again ");
+        line.num(seen as usize, 10);
+        line.push(" time(s)\n");
+        write(&line);
+    }
 }
 
 /// Where the reports go: the stats output (a copy of stderr the program cannot close).
