@@ -9,7 +9,9 @@
 //! libgcc_s, the vDSO or greenify), not on the alternate signal stack, and the scheduler
 //! agrees (no section of its own runs; the thread is on its stack with its own mask, so
 //! no handler of the program's runs). Otherwise the handler returns at once and the
-//! monitor tries again a little later.
+//! monitor tries again a little later. With the watchdog on, the handler first stores the
+//! interrupted PC and stack pointer and the running thread for it (runtime/watchdog.rs);
+//! with `GREENIFY_SLICE_MS=0` that is all it does with greenify's signal.
 //!
 //! The program sees SIGURG as natively: `sigaction` reports and records its action while
 //! greenify's handler stands in, and a SIGURG that is not greenify's (told apart by its

@@ -41,6 +41,9 @@
 //! segments, found with `dl_iterate_phdr` when the monitor starts and again before each
 //! signal, as libgcc_s may be loaded late).
 //!
+//! With `GREENIFY_WATCHDOG` the monitor also runs the watchdog's looks (watchdog.rs), and
+//! runs with preemption off too (then it never preempts).
+//!
 //! In a child of fork the monitor does not exist: the child starts its own when it next
 //! creates a thread.
 
