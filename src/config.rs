@@ -28,7 +28,7 @@ pub const MAX_STACK_SIZE: usize = 4 << 30;
 /// The variables something of greenify reads: the library (the first ones), the wrapper
 /// (GREENIFY_LIB) and the tests (GREENIFY_TEST_LIB, GREENIFY_SOAK_SECS). Another GREENIFY_*
 /// name in the environment is warned about: most likely a typo.
-pub const NAMES: [&str; 12] = [
+pub const NAMES: [&str; 13] = [
     "GREENIFY_STACK_SIZE",
     "GREENIFY_STATS",
     "GREENIFY_LOG",
@@ -38,6 +38,7 @@ pub const NAMES: [&str; 12] = [
     "GREENIFY_TLS",
     "GREENIFY_WORKERS",
     "GREENIFY_ESCAPES",
+    "GREENIFY_WATCHDOG",
     "GREENIFY_LIB",
     "GREENIFY_TEST_LIB",
     "GREENIFY_SOAK_SECS",
@@ -73,6 +74,9 @@ pub struct Config {
     /// How long a thread may run without a switch (None: preemption off).
     pub slice: Option<std::time::Duration>,
     pub escapes: Escapes,
+    /// Report a thread that keeps its worker, or a worker stuck in a call, this long
+    /// (None: no watchdog).
+    pub watchdog: Option<std::time::Duration>,
     /// The variables whose values were not taken (and unknown GREENIFY_* names), to warn
     /// about once the logger runs.
     pub bad: BadValues,
@@ -141,7 +145,7 @@ struct Known;
 
 impl fmt::Display for Known {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        for (i, name) in NAMES[..9].iter().enumerate() {
+        for (i, name) in NAMES[..10].iter().enumerate() {
             write!(f, "{}{name}", if i == 0 { "" } else { ", " })?;
         }
         Ok(())
@@ -327,7 +331,13 @@ impl Config {
                 },
             )
             .unwrap_or(Escapes::Off);
+        let watchdog = env
+            .read("GREENIFY_WATCHDOG", "milliseconds, 0 for off", "0", |v| {
+                v.parse::<u64>().ok()
+            })
+            .and_then(|ms| (ms > 0).then(|| std::time::Duration::from_millis(ms)));
         Config {
+            watchdog,
             stack_size,
             slice,
             escapes,
@@ -400,9 +410,10 @@ impl fmt::Display for Config {
         };
         write!(
             f,
-            " GREENIFY_OFFLOAD_FILES={} GREENIFY_TLS={tls} GREENIFY_SLICE_MS={} GREENIFY_ESCAPES={escapes}",
+            " GREENIFY_OFFLOAD_FILES={} GREENIFY_TLS={tls} GREENIFY_SLICE_MS={} GREENIFY_ESCAPES={escapes} GREENIFY_WATCHDOG={}",
             u8::from(self.offload_files),
-            self.slice.map_or(0, |s| s.as_millis())
+            self.slice.map_or(0, |s| s.as_millis()),
+            self.watchdog.map_or(0, |w| w.as_millis())
         )
     }
 }
@@ -527,6 +538,20 @@ mod tests {
         );
     }
 
+    #[test]
+    fn watchdog_takes_milliseconds_zero_is_off() {
+        let watchdog = |v: &'static str| move |k: &str| (k == "GREENIFY_WATCHDOG").then_some(v);
+        assert_eq!(Config::from_lookup(|_| None).watchdog, None);
+        assert_eq!(Config::from_lookup(watchdog("0")).watchdog, None);
+        assert_eq!(
+            Config::from_lookup(watchdog("250")).watchdog,
+            Some(std::time::Duration::from_millis(250))
+        );
+        let bad = Config::from_lookup(watchdog("1s"));
+        assert_eq!(bad.watchdog, None);
+        assert_ne!(bad.bad, BadValues::default());
+    }
+
     /// The warnings a lookup gives, as the log prints them.
     fn warnings(lookup: impl Fn(&str) -> Option<&'static str>, env: &[&str]) -> Vec<String> {
         let mut c = Config::from_lookup(lookup);
@@ -588,7 +613,7 @@ mod tests {
             warnings(|_| None, &env),
             [
                 "unknown variable GREENIFY_STAT=1 ignored (did you mean GREENIFY_STATS?)",
-                "unknown variable GREENIFY_FOO=bar?baz ignored (greenify reads GREENIFY_STACK_SIZE, GREENIFY_STATS, GREENIFY_LOG, GREENIFY_GUARD_PAGES, GREENIFY_OFFLOAD_FILES, GREENIFY_SLICE_MS, GREENIFY_TLS, GREENIFY_WORKERS, GREENIFY_ESCAPES)",
+                "unknown variable GREENIFY_FOO=bar?baz ignored (greenify reads GREENIFY_STACK_SIZE, GREENIFY_STATS, GREENIFY_LOG, GREENIFY_GUARD_PAGES, GREENIFY_OFFLOAD_FILES, GREENIFY_SLICE_MS, GREENIFY_TLS, GREENIFY_WORKERS, GREENIFY_ESCAPES, GREENIFY_WATCHDOG)",
                 "unknown variable GREENIFY_TLSS= ignored (did you mean GREENIFY_TLS?)",
             ]
         );
@@ -612,7 +637,7 @@ mod tests {
     fn the_options_in_effect() {
         assert_eq!(
             Config::from_lookup(|_| None).to_string(),
-            "GREENIFY_STACK_SIZE=262144 GREENIFY_STATS=0 GREENIFY_LOG=warn GREENIFY_GUARD_PAGES=max GREENIFY_OFFLOAD_FILES=0 GREENIFY_TLS=auto GREENIFY_SLICE_MS=10 GREENIFY_ESCAPES=off"
+            "GREENIFY_STACK_SIZE=262144 GREENIFY_STATS=0 GREENIFY_LOG=warn GREENIFY_GUARD_PAGES=max GREENIFY_OFFLOAD_FILES=0 GREENIFY_TLS=auto GREENIFY_SLICE_MS=10 GREENIFY_ESCAPES=off GREENIFY_WATCHDOG=0"
         );
     }
 }

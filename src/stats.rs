@@ -15,10 +15,11 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::Relaxed};
 /// that programs which close stderr at exit (coreutils' close_stdout) still get it.
 static OUTPUT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(2);
 
-/// Runs from `.init_array`: keeps a copy of stderr if stats or the escapes report are wanted.
+/// Runs from `.init_array`: keeps a copy of stderr if stats, the escapes report or the
+/// watchdog are wanted.
 extern "C" fn keep_stderr() {
     let config = crate::hooks::config();
-    if !config.stats && config.escapes == crate::config::Escapes::Off {
+    if !config.stats && config.escapes == crate::config::Escapes::Off && config.watchdog.is_none() {
         return;
     }
     // SAFETY: fd 2 is only borrowed for the dup.

@@ -666,7 +666,7 @@ fn log_info_prints_one_start_line() {
     assert_eq!(
         ours,
         [format!(
-            "greenify: info: greenify {} active in pid {pid} (sleepers): GREENIFY_STACK_SIZE=65536 GREENIFY_STATS=0 GREENIFY_LOG=info GREENIFY_GUARD_PAGES=max GREENIFY_OFFLOAD_FILES=0 GREENIFY_TLS=auto GREENIFY_SLICE_MS=20 GREENIFY_ESCAPES=off",
+            "greenify: info: greenify {} active in pid {pid} (sleepers): GREENIFY_STACK_SIZE=65536 GREENIFY_STATS=0 GREENIFY_LOG=info GREENIFY_GUARD_PAGES=max GREENIFY_OFFLOAD_FILES=0 GREENIFY_TLS=auto GREENIFY_SLICE_MS=20 GREENIFY_ESCAPES=off GREENIFY_WATCHDOG=0",
             package_version()
         )],
         "{}",

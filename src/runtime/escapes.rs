@@ -624,7 +624,7 @@ struct Site {
 }
 
 const SITES: usize = 64;
-const CALLERS: usize = 6;
+pub(crate) const CALLERS: usize = 6;
 static TABLE: [Site; SITES] = [const {
     Site {
         nr: AtomicI64::new(0),
@@ -691,7 +691,7 @@ pub fn count(nr: i64, site: usize, stack: usize) {
 /// Words above `sp` that look like return addresses: they point into a loaded module's
 /// code just after a call instruction. A heuristic (a stale word may match), enough to
 /// name the functions that led to a call in code built without frame pointers.
-fn scan_callers(sp: usize, out: &[AtomicUsize; CALLERS]) {
+pub(crate) fn scan_callers(sp: usize, out: &[AtomicUsize; CALLERS]) {
     let mut words = [0usize; 512];
     let local = libc::iovec {
         iov_base: words.as_mut_ptr().cast(),
@@ -834,7 +834,7 @@ pub fn write_report(verb: &str, write: &mut dyn FnMut(&[u8])) -> bool {
 }
 
 /// The system call's name, for the numbers counted.
-fn name(nr: i64) -> &'static str {
+pub(crate) fn name(nr: i64) -> &'static str {
     const NAMES: [(i64, &str); 38] = [
         (libc::SYS_read, "read"),
         (libc::SYS_write, "write"),
@@ -882,9 +882,9 @@ fn name(nr: i64) -> &'static str {
 }
 
 /// A report line, built on the stack.
-struct Line {
-    buf: [u8; 1024],
-    len: usize,
+pub(crate) struct Line {
+    pub(crate) buf: [u8; 1024],
+    pub(crate) len: usize,
 }
 
 impl Default for Line {
@@ -897,17 +897,17 @@ impl Default for Line {
 }
 
 impl Line {
-    fn push(&mut self, s: &str) {
+    pub(crate) fn push(&mut self, s: &str) {
         self.bytes(s.as_bytes());
     }
 
-    fn bytes(&mut self, s: &[u8]) {
+    pub(crate) fn bytes(&mut self, s: &[u8]) {
         let n = s.len().min(self.buf.len() - self.len);
         self.buf[self.len..self.len + n].copy_from_slice(&s[..n]);
         self.len += n;
     }
 
-    fn num(&mut self, mut n: usize, base: usize) {
+    pub(crate) fn num(&mut self, mut n: usize, base: usize) {
         let mut digits = [0u8; 20];
         let mut i = digits.len();
         loop {
@@ -922,7 +922,7 @@ impl Line {
     }
 
     /// `function+0xoff (module)`, or the bare address.
-    fn place(&mut self, addr: usize) {
+    pub(crate) fn place(&mut self, addr: usize) {
         let Some(info) = symbol(addr) else {
             self.push("0x");
             return self.num(addr, 16);

@@ -24,6 +24,7 @@ pub mod sync;
 pub mod tcb;
 pub mod timer;
 pub mod wait;
+pub mod watchdog;
 
 pub use reactor::Interest;
 pub use sched::{

@@ -41,6 +41,9 @@
 //! segments, found with `dl_iterate_phdr` when the monitor starts and again before each
 //! signal, as libgcc_s may be loaded late).
 //!
+//! With `GREENIFY_WATCHDOG` the monitor also runs the watchdog's looks (watchdog.rs), and
+//! runs with preemption off too (then it never preempts).
+//!
 //! In a child of fork the monitor does not exist: the child starts its own when it next
 //! creates a thread.
 
@@ -180,11 +183,17 @@ pub fn started() -> bool {
 }
 
 /// Starts the monitor of the calling worker, once per process: `slice` is how long a thread
-/// may run without a switch. `own_code` is an address in greenify's code; `in_program`
+/// may run without a switch (None: no preemption), `watchdog` how long before the
+/// watchdog reports one (None: no watchdog). `own_code` is an address in greenify's code; `in_program`
 /// tells whether the worker runs the program's code now (outside greenify's calls, where
 /// a signal would only end the call greenify makes with EINTR). Called on the worker's
 /// OS thread.
-pub fn start(slice: Duration, own_code: usize, in_program: fn() -> bool) {
+pub fn start(
+    slice: Option<Duration>,
+    watchdog: Option<Duration>,
+    own_code: usize,
+    in_program: fn() -> bool,
+) {
     if STARTED.swap(true, SeqCst) {
         return;
     }
@@ -200,7 +209,7 @@ pub fn start(slice: Duration, own_code: usize, in_program: fn() -> bool) {
     let spawned = std::thread::Builder::new()
         .name("greenify-monitor".into())
         .stack_size(64 << 10)
-        .spawn(move || watch(&WORKER, slice, in_program));
+        .spawn(move || watch(&WORKER, slice, watchdog, in_program));
     sigprocmask(libc::SIG_SETMASK, &previous);
     if let Err(e) = spawned {
         ::log::warn!(
@@ -254,19 +263,42 @@ pub fn preempted() {
     WORKER.dispatched();
 }
 
+/// Dispatches that were not a preemption resuming the same thread (the watchdog's
+/// "switches"; a preemption that ran another thread counts through that dispatch).
+fn switches(worker: &Worker) -> u32 {
+    (worker.dispatches.load(Relaxed)).wrapping_sub(PREEMPTIONS.load(Relaxed) as u32)
+}
+
 /// The monitor's loop for `worker`.
-fn watch(worker: &Worker, slice: Duration, in_program: fn() -> bool) {
+fn watch(
+    worker: &Worker,
+    slice: Option<Duration>,
+    watchdog: Option<Duration>,
+    in_program: fn() -> bool,
+) {
     let tid = worker.os_tid.load(SeqCst);
     let clock = cpu_clock(tid);
-    let look = look_interval(slice);
+    let look = look_interval(slice.into_iter().chain(watchdog).min().unwrap_or_default());
     let mut seen = worker.dispatches.load(Relaxed);
     let mut since = Instant::now();
     let mut cpu_since = cpu_time(clock);
     let mut idle_looks = 0u32;
+    // The watchdog's view: the switch count, since when it stands, and whether this
+    // stretch was reported.
+    let (mut seen_switches, mut switch_since, mut reported) = (switches(worker), since, false);
     loop {
         let state = worker.state.load(SeqCst);
         let dispatches = worker.dispatches.load(Relaxed);
         let now = Instant::now();
+        if switches(worker) != seen_switches || state != RUNNING {
+            (seen_switches, switch_since, reported) = (switches(worker), now, false);
+        }
+        if let Some(limit) = watchdog.filter(|_| !reported && state == RUNNING) {
+            let held = now.saturating_duration_since(switch_since);
+            if held >= limit && in_program() {
+                reported = look_closer(worker, clock, held, dispatches == seen, cpu_since, since);
+            }
+        }
         if dispatches != seen || state != RUNNING {
             let unchanged = dispatches == seen;
             seen = dispatches;
@@ -291,6 +323,10 @@ fn watch(worker: &Worker, slice: Duration, in_program: fn() -> bool) {
             }
             continue;
         }
+        let Some(slice) = slice else {
+            sleep_on(&worker.state, RUNNING, Some(look));
+            continue;
+        };
         // The slice ends after `slice`, or earlier when a parked thread's timer is due.
         let end = (since + slice).min(worker.next_timer());
         if now < end {
@@ -326,6 +362,36 @@ fn watch(worker: &Worker, slice: Duration, in_program: fn() -> bool) {
         }
         sleep_on(&worker.state, RUNNING, Some(RETRY));
     }
+}
+
+/// The watchdog's look at a worker that ran one thread for `held` in the program's code
+/// (`blocked_since`: its dispatch count stood still since `since`, when its CPU clock
+/// read `cpu_since`). Says whether the stretch is dealt with (reported, or its site was).
+fn look_closer(
+    worker: &Worker,
+    clock: i32,
+    held: Duration,
+    unmoved: bool,
+    cpu_since: u64,
+    since: Instant,
+) -> bool {
+    let tid = worker.os_tid.load(SeqCst);
+    if computing(worker, clock) {
+        let before = super::watchdog::samples();
+        if !send(tid) {
+            return false;
+        }
+        for _ in 0..20 {
+            if super::watchdog::samples() != before {
+                break;
+            }
+            sleep_on(&worker.state, RUNNING, Some(RETRY / 2));
+        }
+        return super::watchdog::spinning(before, held);
+    }
+    let ran = Instant::now().saturating_duration_since(since);
+    let computed = Duration::from_nanos(cpu_time(clock).saturating_sub(cpu_since));
+    unmoved && computed * 4 < ran && super::watchdog::stuck(tid, held)
 }
 
 /// Whether the worker computes right now: its CPU clock advances by at least a quarter of

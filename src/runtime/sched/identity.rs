@@ -67,6 +67,21 @@ pub fn current_tid() -> i32 {
     with(|s| s.threads[s.current as usize].identity.tid)
 }
 
+/// For a signal handler on a worker: the running green thread's id and name, unless the
+/// handler interrupted one of the scheduler's own sections (or the thread has none).
+pub fn running_identity() -> Option<(i32, [u8; 16])> {
+    let sched = super::current_sched();
+    // SAFETY: the scheduler is never freed; only this OS thread uses it; a bool read
+    // through the raw pointer, no reference made while a section may hold one.
+    if sched.is_null() || unsafe { std::ptr::addr_of!((*sched).lent).read_volatile() } {
+        return None;
+    }
+    Some(with(|s| {
+        let t = &s.threads[s.current as usize];
+        (t.identity.tid, t.name)
+    }))
+}
+
 /// The live (not exited) green thread whose id is `tid`, if any.
 pub fn thread_by_tid(tid: i32) -> Option<ThreadId> {
     with(|s| {
