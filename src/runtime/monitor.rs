@@ -218,30 +218,6 @@ pub fn start(
     }
 }
 
-/// std runs the TLS destructors of the threads it starts (this monitor, the offload helpers)
-/// and drops their `thread::current()` handle through one pthread key, made the first time
-/// a thread needs it; made through greenify's own `pthread_key_create`, it is a slot of the
-/// program's table. This takes it when the library loads, before the program can hold
-/// every key: started later, the monitor would find none and std would abort the process
-/// ("out of TLS keys", in `thread::current::set_current` as the thread starts). Both the
-/// handle (`thread::current`) and a TLS destructor are set up here, as either may be the
-/// first to make the key.
-extern "C" fn take_std_tls_key() {
-    drop(std::thread::current());
-    struct Registers;
-    impl Drop for Registers {
-        fn drop(&mut self) {}
-    }
-    thread_local! {
-        static REGISTERS: Registers = const { Registers };
-    }
-    REGISTERS.with(|_| {});
-}
-
-#[used]
-#[link_section = ".init_array"]
-static TAKE_STD_TLS_KEY: extern "C" fn() = take_std_tls_key;
-
 /// In the child of a fork: no monitor (it is started again with the next thread), and the
 /// worker is the forking thread, running.
 pub fn after_fork_child() {
