@@ -99,3 +99,38 @@ pub fn init(level: ::log::LevelFilter) {
         ::log::set_max_level(level);
     }
 }
+
+/// Warns once about each GREENIFY_* variable the library did not take, and at `info` says
+/// greenify is active: its version, the process, the options in effect.
+pub fn announce(config: &crate::config::Config) {
+    for bad in config.bad.iter() {
+        ::log::warn!("{bad}");
+    }
+    if config.bad.untold() > 0 {
+        ::log::warn!("{} more GREENIFY_* variables ignored", config.bad.untold());
+    }
+    ::log::info!(
+        "greenify {} active in pid {} ({}): {config}",
+        env!("CARGO_PKG_VERSION"),
+        rustix::process::getpid().as_raw_nonzero(),
+        program_name()
+    );
+}
+
+/// The program's short name (glibc's `program_invocation_short_name`; "?" if unset or not
+/// UTF-8).
+pub fn program_name() -> &'static str {
+    extern "C" {
+        static program_invocation_short_name: *const libc::c_char;
+    }
+    // SAFETY: glibc sets it before any constructor runs, to NULL or a NUL-terminated string
+    // that lives as long as the process.
+    let name = unsafe { program_invocation_short_name };
+    if name.is_null() {
+        return "?";
+    }
+    // SAFETY: as above.
+    unsafe { std::ffi::CStr::from_ptr(name) }
+        .to_str()
+        .unwrap_or("?")
+}

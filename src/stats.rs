@@ -15,9 +15,11 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::Relaxed};
 /// that programs which close stderr at exit (coreutils' close_stdout) still get it.
 static OUTPUT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(2);
 
-/// Runs from `.init_array`: keeps a copy of stderr if stats are wanted.
+/// Runs from `.init_array`: keeps a copy of stderr if stats, the escapes report or the
+/// watchdog are wanted.
 extern "C" fn keep_stderr() {
-    if !crate::hooks::config().stats {
+    let config = crate::hooks::config();
+    if !config.stats && config.escapes == crate::config::Escapes::Off && config.watchdog.is_none() {
         return;
     }
     // SAFETY: fd 2 is only borrowed for the dup.
@@ -120,6 +122,11 @@ pub fn keep_on_default(sig: libc::c_int, wanted: &mut libc::sigaction) {
 #[used]
 #[link_section = ".init_array"]
 static KEEP_STDERR: extern "C" fn() = keep_stderr;
+
+/// The fd the stats line (and the escapes report) goes to.
+pub fn output() -> i32 {
+    OUTPUT.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// Runs from `.fini_array`, after the program's atexit handlers.
 extern "C" fn print_at_exit() {

@@ -119,6 +119,21 @@ BOTH(hostile_thr_sem_getvalue_noaccess_out, { sem_t s; sem_init(&s, 0, 3); int v
 /* ---- thread-specific keys ----------------------------------------------------------- */
 
 BOTH(hostile_thr_key_exhaustion, { static pthread_key_t k[2000]; int n = 0, e = 0; while (n < 2000 && (e = pthread_key_create(&k[n], NULL)) == 0) n++; printf("create stopped: %s at least 1000: %d\n", en(e), n >= 1000); SHOWRC("setspecific last", pthread_setspecific(k[n - 1], (void *)1)); printf("getspecific last: %d\n", pthread_getspecific(k[n - 1]) == (void *)1); for (int i = 0; i < n; i++) pthread_key_delete(k[i]); SHOWRC("create after", pthread_key_create(&k[0], NULL)); pthread_key_delete(k[0]); })
+/* Every key taken before the first thread starts: the thread still starts and runs (the
+ * green runtime's own threads need no key of the program's then). */
+static void *key_thread_runs(void *a) { return a; }
+CASE(hostile_thr_keys_exhausted_before_first_thread) {
+    static pthread_key_t k[2000];
+    int n = 0;
+    while (n < 2000 && pthread_key_create(&k[n], NULL) == 0) n++;
+    printf("keys taken: at least 1000: %d\n", n >= 1000);
+    pthread_t t;
+    void *ret = NULL;
+    SHOWRC("create", pthread_create(&t, NULL, key_thread_runs, (void *)1));
+    SHOWRC("join", pthread_join(t, &ret));
+    printf("thread ran: %d\n", ret == (void *)1);
+    for (int i = 0; i < n; i++) pthread_key_delete(k[i]);
+}
 BOTH(hostile_thr_key_delete_invalid, { SHOWRC("delete huge", pthread_key_delete((pthread_key_t)opaque(1 << 20))); SHOWRC("delete -1", pthread_key_delete((pthread_key_t)opaque(-1))); })
 BOTH(hostile_thr_key_delete_twice, { pthread_key_t k; pthread_key_create(&k, NULL); SHOWRC("delete", pthread_key_delete(k)); SHOWRC("delete again", pthread_key_delete(k)); })
 BOTH(hostile_thr_setspecific_invalid, { SHOWRC("setspecific huge", pthread_setspecific((pthread_key_t)opaque(1 << 20), (void *)1)); SHOWRC("setspecific 2000", pthread_setspecific((pthread_key_t)opaque(2000), (void *)1)); })

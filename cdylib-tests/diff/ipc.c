@@ -409,11 +409,17 @@ static int sem_make(int value) {
     return id;
 }
 
+/* Posts once the ticker has counted 5 (natively on a loaded machine 60 ms may hold fewer). */
+static void sem_add_once_ticked(int n) {
+    for (int i = 0; i < 2000 && ticks < 5; i++) msleep(1);
+    sem_add(n);
+}
+
 CASE(ipc_semop_waits_for_post) {
     semid = sem_make(0);
     ticker_start();
     double t0 = now_ms();
-    struct after *a = after(60, sem_add, 2);
+    struct after *a = after(60, sem_add_once_ticked, 2);
     struct sembuf op = { 0, -2, 0 };
     SHOW("semop -2", semop(semid, &op, 1));
     printf("time=%s value=%d\n", timing(now_ms() - t0, 60), semctl(semid, 0, GETVAL));

@@ -1363,13 +1363,26 @@ CASE(pt_clock_nanosleep_tai_lets_others_run) {
     printf("thread finished %s main\n", tick_order < main_order ? "before" : "after");
 }
 
-/* A CPU-time sleep ends once the process has used that much CPU, here a thread that keeps
- * calling sched_yield. */
+/* A CPU-time sleep ends once the process has used that much CPU, here a thread that
+ * computes and calls sched_yield. It computes a millisecond of its own CPU time between
+ * yields: a thread that only yields gives its CPU away at once, and on a loaded machine
+ * the kernel (EEVDF pushes a yielder's deadline a slice further each time) then lets it
+ * gather 20 ms of CPU only over seconds. */
 static volatile int stop_spinning;
+
+static double thread_cpu_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
 
 static void *yield_spinner(void *p) {
     (void)p;
-    while (!stop_spinning) sched_yield();
+    while (!stop_spinning) {
+        double until = thread_cpu_ms() + 1;
+        while (!stop_spinning && thread_cpu_ms() < until) {}
+        sched_yield();
+    }
     return NULL;
 }
 

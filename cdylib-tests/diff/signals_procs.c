@@ -648,6 +648,7 @@ CASE(recv_with_rcvtimeo_eintr_despite_sa_restart) {
 
 static volatile int timer_calls;
 static void timer_thread_fn(union sigval v) {
+    note_stall();
     timer_calls++;
     sem_post((sem_t *)v.sival_ptr);
 }

@@ -955,12 +955,16 @@ CASE(cond_signal_wakes_one_broadcast_all) {
     pthread_mutex_lock(&cm);
     pthread_cond_signal(&cv);
     pthread_mutex_unlock(&cm);
+    /* Gate on the woken thread's return (on a loaded machine it may take longer than any
+       fixed sleep), then give a wrongly woken second one time to show. */
+    wait_for(&returned, 1);
     msleep(50);
     printf("after 1 signal: %d returned\n", returned);
     pthread_mutex_lock(&cm);
     pthread_cond_signal(&cv);
     pthread_cond_signal(&cv);
     pthread_mutex_unlock(&cm);
+    wait_for(&returned, 3);
     msleep(50);
     printf("after 2 more signals: %d returned\n", returned);
     pthread_cond_broadcast(&cv);

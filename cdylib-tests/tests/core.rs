@@ -593,6 +593,87 @@ int main(int argc, char **argv) {
     assert_eq!(stat(&quiet.stats(), "peak_alive"), 1, "{}", quiet.report());
 }
 
+/// A GREENIFY_* value the library does not take, and an unknown GREENIFY_* name, give one
+/// warning each at load with what the variable takes and what is used instead; a forked
+/// child keeps its parent's settings silently, an exec'd program reads them anew and warns
+/// again. The wrapper passes the variables on without a second copy of the lines.
+#[test]
+fn bad_greenify_values_warn_once_per_program() {
+    let _serial = shared();
+    let program = compile_c_source(
+        "bad_values",
+        r#"#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    if (argc > 1) { puts("exec'd"); return 0; }
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    waitpid(child, NULL, 0);
+    fflush(stdout);
+    execl(argv[0], argv[0], "again", (char *)NULL);
+    return 1;
+}
+"#,
+        &["-O2"],
+    );
+    let warnings = "greenify: warn: GREENIFY_STACK_SIZE=1 is not valid (it takes bytes from 16K to 4G, with an optional K, M or G suffix): using 256K
+greenify: warn: GREENIFY_STATS=true is not valid (it takes 0 or 1): using 0
+greenify: warn: GREENIFY_LOG=verbose is not valid (it takes off, error, warn, info, debug or trace): using warn
+greenify: warn: unknown variable GREENIFY_STAT=1 ignored (did you mean GREENIFY_STATS?)
+";
+    let bad = |cmd: Cmd| {
+        cmd.env("GREENIFY_STACK_SIZE", "1")
+            .env("GREENIFY_STATS", "true")
+            .env("GREENIFY_LOG", "verbose")
+            .env("GREENIFY_STAT", "1")
+            .timeout(Duration::from_secs(30))
+            .run()
+    };
+    let out = bad(Cmd::new(&program).greenified());
+    out.assert_success().assert_stdout("exec'd\n");
+    assert_eq!(out.stderr, warnings.repeat(2), "{}", out.report());
+    let out = bad(Cmd::new(wrapper_path())
+        .env("GREENIFY_LIB", lib_path())
+        .args([&program, Path::new("again")]));
+    out.assert_success().assert_stdout("exec'd\n");
+    assert_eq!(out.stderr, warnings, "{}", out.report());
+    let native = bad(Cmd::new(&program));
+    assert_eq!(native.stderr, "", "{}", native.report());
+}
+
+/// GREENIFY_LOG=info confirms greenify is active: one line with the version, the process
+/// and the options in effect.
+#[test]
+fn log_info_prints_one_start_line() {
+    let _serial = shared();
+    let running = Cmd::new(example("sleepers"))
+        .args(["2", "1", "1"])
+        .greenified()
+        .env("GREENIFY_LOG", "info")
+        .env("GREENIFY_SLICE_MS", "20")
+        .env("GREENIFY_STACK_SIZE", "64k")
+        .timeout(Duration::from_secs(30))
+        .spawn();
+    let pid = running.pid();
+    let out = running.wait();
+    out.assert_success();
+    let ours: Vec<_> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("greenify"))
+        .collect();
+    assert_eq!(
+        ours,
+        [format!(
+            "greenify: info: greenify {} active in pid {pid} (sleepers): GREENIFY_STACK_SIZE=65536 GREENIFY_STATS=0 GREENIFY_LOG=info GREENIFY_GUARD_PAGES=max GREENIFY_OFFLOAD_FILES=0 GREENIFY_TLS=auto GREENIFY_SLICE_MS=20 GREENIFY_ESCAPES=off GREENIFY_WATCHDOG=0",
+            package_version()
+        )],
+        "{}",
+        out.report()
+    );
+}
+
 #[test]
 fn stats_line_absent_without_greenify_stats() {
     let _serial = shared();
@@ -999,9 +1080,10 @@ fn wrapper_check_tells_static_script_and_normal() {
     assert_eq!(
         out.stdout,
         format!(
-            "{}: can be greenified\n  {}: a dynamically linked ELF program\n  library: {}\n",
+            "{}: can be greenified\n  {}: a dynamically linked ELF program\n  {}\n  library: {}\n",
             normal.display(),
             normal.display(),
+            glibc_line(),
             lib_path().display()
         ),
         "\n{}",
@@ -1024,4 +1106,166 @@ fn wrapper_check_tells_static_script_and_normal() {
     for out in [check(&normal), check(&script), check(&static_bin)] {
         assert!(!out.stdout.contains("program ran"), "{}", out.report());
     }
+}
+
+/// The glibc line of `greenify check` for a program of this machine's loader.
+fn glibc_line() -> String {
+    let out = Cmd::new("/lib64/ld-linux-x86-64.so.2")
+        .arg("--version")
+        .timeout(Duration::from_secs(20))
+        .run();
+    let version = out
+        .stdout
+        .lines()
+        .next()
+        .and_then(|l| l.split("release version ").nth(1))
+        .map(|v| v.trim_end_matches('.'))
+        .unwrap_or_else(|| panic!("no version\n{}", out.report()))
+        .to_string();
+    if version == "2.36" {
+        "glibc 2.36 (the tested one)".to_string()
+    } else {
+        format!("glibc {version}, not the tested 2.36: green threads share the OS thread's TLS (none of its modules has TLS of its own)")
+    }
+}
+
+/// `greenify check PROGRAM` as it answers: status, stdout, stderr.
+fn check(program: &Path) -> Output {
+    Cmd::new(wrapper_path())
+        .arg("check")
+        .arg(program)
+        .env("GREENIFY_LIB", lib_path())
+        .timeout(Duration::from_secs(20))
+        .run()
+}
+
+#[track_caller]
+fn assert_check_refuses(program: &Path, why: &str) {
+    let out = check(program);
+    assert_eq!(out.status.code(), Some(2), "{}", out.report());
+    assert_eq!(
+        out.stderr,
+        format!(
+            "greenify: {}: cannot be greenified: {why}\n",
+            program.display()
+        ),
+        "{}",
+        out.report()
+    );
+    assert_eq!(out.stdout, "", "{}", out.report());
+}
+
+const MAIN: &str = "int main(void) { return 0; }\n";
+
+/// A Go program (found by its `.go.buildinfo` section: Go runs goroutines on threads it
+/// parks with its own futex calls, and greenified it hangs) and a program of another libc's
+/// loader are refused, by check and by a run.
+#[test]
+fn wrapper_check_refuses_go_and_other_libcs() {
+    let _serial = shared();
+    let go = compile_c_source(
+        "check_go",
+        "__attribute__((section(\".go.buildinfo\"), used)) static const char info[16] = \"\\xff Go buildinf:\";\nint main(void) { return 0; }\n",
+        &["-O2"],
+    );
+    let musl = compile_c_source(
+        "check_musl",
+        MAIN,
+        &["-O2", "-Wl,--dynamic-linker=/lib/ld-musl-x86_64.so.1"],
+    );
+    let go_why = "a Go program: Go runs goroutines on threads it parks with futex system calls of its own, which greenify does not see; greenified it hangs";
+    let musl_why = "its dynamic loader is /lib/ld-musl-x86_64.so.1, not glibc's: libgreenify.so works with glibc only (a musl or other libc program cannot load it)";
+    for (program, why) in [(&go, go_why), (&musl, musl_why)] {
+        let out = check(program);
+        assert_eq!(out.status.code(), Some(2), "{}", out.report());
+        assert_eq!(
+            out.stderr,
+            format!("greenify: {}: {why}\n", program.display()),
+            "{}",
+            out.report()
+        );
+        let run = Cmd::new(wrapper_path())
+            .arg(program)
+            .env("GREENIFY_LIB", lib_path())
+            .timeout(Duration::from_secs(20))
+            .run();
+        assert_eq!(run.status.code(), Some(2), "{}", run.report());
+        assert_eq!(run.stderr, out.stderr, "{}", run.report());
+    }
+}
+
+/// Programs that can be preloaded but not greenified as they should: status 2 from check
+/// with the reason, a warning when run anyway. OpenMP's libgomp waits with its own futex
+/// calls; a setuid program runs natively (the loader drops LD_PRELOAD); on a glibc other
+/// than the tested one green threads share the OS thread's TLS, which a module with TLS of
+/// its own cannot take. Programs with TLS of their own are told that each green thread
+/// gets its own.
+#[test]
+fn wrapper_check_names_openmp_setuid_other_glibc_and_tls() {
+    let _serial = shared();
+    let openmp = compile_c_source(
+        "check_openmp",
+        "#include <omp.h>\n#include <stdio.h>\nvolatile int n;\nint main(void) {\n#pragma omp parallel\n    n = omp_get_num_threads();\n    puts(\"program ran\");\n    return 0;\n}\n",
+        &["-O2", "-fopenmp"],
+    );
+    assert_check_refuses(&openmp, "it loads libgomp.so.1 (OpenMP), whose threads wait with futex system calls of their own, which greenify does not see: a parallel region hangs greenified");
+    let run = Cmd::new(wrapper_path())
+        .arg(&openmp)
+        .env("GREENIFY_LIB", lib_path())
+        .env("OMP_NUM_THREADS", "1")
+        .timeout(Duration::from_secs(20))
+        .run();
+    run.assert_success().assert_stdout("program ran\n");
+    assert!(
+        run.stderr.starts_with(&format!(
+            "greenify: warning: {}: it loads libgomp.so.1 (OpenMP)",
+            openmp.display()
+        )),
+        "{}",
+        run.report()
+    );
+
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let normal = compile_c_source("check_setuid_source", MAIN, &["-O2"]);
+        let setuid = normal.with_file_name("check_setuid");
+        let _ = std::fs::remove_file(&setuid);
+        std::fs::copy(&normal, &setuid).expect("copy");
+        std::os::unix::fs::chown(&setuid, Some(65534), Some(65534)).expect("chown");
+        for mode in [0o4755, 0o2755] {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&setuid, std::fs::Permissions::from_mode(mode))
+                .expect("chmod");
+            assert_check_refuses(&setuid, "setuid/setgid to another user or group: the loader ignores LD_PRELOAD for it (it runs natively)");
+        }
+    } else {
+        println!("SKIPPED the setuid part: it needs root to make a program setuid to another user");
+    }
+
+    // A loader that says it is glibc 2.99 (and lists modules as the real one does).
+    let loader = write_executable(
+        "ld-linux-x86-64.so.2",
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'ld.so (GLIBC 2.99) stable release version 2.99.'; exit 0; fi\nexec /lib64/ld-linux-x86-64.so.2 \"$@\"\n",
+    );
+    let linker = format!("-Wl,--dynamic-linker={}", loader.display());
+    let plain = compile_c_source("check_other_glibc", MAIN, &["-O2", &linker]);
+    let out = check(&plain);
+    out.assert_success();
+    assert!(
+        out.stdout.contains("\n  glibc 2.99, not the tested 2.36: green threads share the OS thread's TLS (none of its modules has TLS of its own)\n"),
+        "{}",
+        out.report()
+    );
+    let tls_source = "__thread int counter;\nint main(void) { return counter; }\n";
+    let tls = compile_c_source("check_other_glibc_tls", tls_source, &["-O2", &linker]);
+    assert_check_refuses(&tls, "glibc 2.99, not the tested 2.36, where green threads share the OS thread's TLS; but check_other_glibc_tls has thread-local data of its own, which every green thread would then share");
+
+    let tls = compile_c_source("check_tls", tls_source, &["-O2"]);
+    let out = check(&tls);
+    out.assert_success();
+    assert!(
+        out.stdout.contains("\n  thread-local data of its own (check_tls): each green thread gets its own TCB and TLS (GREENIFY_TLS=auto)\n"),
+        "{}",
+        out.report()
+    );
 }

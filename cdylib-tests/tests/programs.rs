@@ -220,7 +220,7 @@ fn a_bad_greenify_tls_value_warns_and_means_auto() {
         .assert_stdout("threads that kept their own __thread value: 4/4\n");
     assert_eq!(
         out.stderr
-            .matches("GREENIFY_TLS must be auto, on or off")
+            .matches("GREENIFY_TLS=sometimes is not valid (it takes auto, on or off): using auto")
             .count(),
         1,
         "{}",

@@ -80,3 +80,35 @@ pub fn run_destructors() {
         }
     }
 }
+
+/// std, inside greenify, runs the TLS destructors of the threads it starts (the monitor,
+/// the offload helpers) and drops their `thread::current()` handle through a pthread key
+/// it makes the first time a thread needs one; made through this file's
+/// `pthread_key_create`, it is a slot of the program's table. This makes it when the
+/// library loads, before the program can hold every key: made later, as the monitor
+/// starts, there might be none left and std would abort the process ("out of TLS keys").
+/// The value std gives it on this thread is cleared: a program that reads a slot it never
+/// made finds NULL, as natively.
+extern "C" fn take_std_keys() {
+    struct Registers;
+    impl Drop for Registers {
+        fn drop(&mut self) {}
+    }
+    thread_local! {
+        static REGISTERS: Registers = const { Registers };
+    }
+    let before = keys::existing();
+    drop(std::thread::current());
+    REGISTERS.with(|_| {});
+    let after = keys::existing();
+    let green = enter();
+    with_values(&green, |values| {
+        for key in (0..keys::KEYS_MAX).filter(|&k| after[k] && !before[k]) {
+            let _ = values.set(key as u32, 0);
+        }
+    });
+}
+
+#[used]
+#[link_section = ".init_array"]
+static TAKE_STD_KEYS: extern "C" fn() = take_std_keys;

@@ -19,6 +19,7 @@ pub mod cancel;
 pub mod children;
 pub mod clock;
 pub mod control;
+pub mod escapes;
 pub mod fortify;
 pub mod identity;
 pub mod io;
@@ -68,6 +69,8 @@ fn mode() -> u8 {
 #[inline]
 fn set_mode(mode: u8) {
     runtime::sched::hook_mode(os_thread::sched_word()).store(mode, Relaxed);
+    // Escapes are calls the program makes past the hooks: trapped only in its own code.
+    runtime::escapes::set_blocking(mode == APPLICATION);
 }
 
 /// Proof that the current call runs green; restores APPLICATION mode when dropped.
@@ -181,9 +184,7 @@ pub fn config() -> &'static Config {
         CONFIGURING.store(true, Relaxed);
         let config = Config::from_env();
         crate::log::init(config.log_level);
-        if config.tls_bad_value {
-            ::log::warn!("GREENIFY_TLS must be auto, on or off: auto it is");
-        }
+        crate::log::announce(&config);
         CONFIGURING.store(false, Relaxed);
         config
     })
@@ -217,6 +218,7 @@ fn decide() -> bool {
         config.stack_size
     );
     set_mode(LIBRARY);
+    escapes::arm_this_thread();
     true
 }
 

@@ -9,7 +9,9 @@
 //! libgcc_s, the vDSO or greenify), not on the alternate signal stack, and the scheduler
 //! agrees (no section of its own runs; the thread is on its stack with its own mask, so
 //! no handler of the program's runs). Otherwise the handler returns at once and the
-//! monitor tries again a little later.
+//! monitor tries again a little later. With the watchdog on, the handler first stores the
+//! interrupted PC and stack pointer and the running thread for it (runtime/watchdog.rs);
+//! with `GREENIFY_SLICE_MS=0` that is all it does with greenify's signal.
 //!
 //! The program sees SIGURG as natively: `sigaction` reports and records its action while
 //! greenify's handler stands in, and a SIGURG that is not greenify's (told apart by its
@@ -46,26 +48,40 @@ pub fn absorbed() -> u64 {
 }
 
 /// A green thread was created: the first one starts the monitor (unless
-/// `GREENIFY_SLICE_MS=0`).
+/// `GREENIFY_SLICE_MS=0` and no `GREENIFY_WATCHDOG`).
 pub fn thread_spawned() {
     if monitor::started() {
         return;
     }
-    let Some(slice) = super::config().slice else {
+    let config = super::config();
+    if config.slice.is_none() && config.watchdog.is_none() {
         return;
-    };
+    }
     let Some((worker, tag)) = runtime::sched::watched() else {
         return;
     };
     install();
+    runtime::watchdog::set_output(crate::stats::output());
     monitor::start(
-        slice,
+        config.slice,
+        config.watchdog,
         on_signal as *const () as usize,
         in_program,
         worker,
         tag,
     );
 }
+
+/// Runs from `.fini_array`: the watchdog's sites seen again after their report.
+extern "C" fn watchdog_at_exit() {
+    if super::config().watchdog.is_some() && monitor::started() {
+        runtime::watchdog::write_repeats();
+    }
+}
+
+#[used]
+#[link_section = ".fini_array"]
+static WATCHDOG_AT_EXIT: extern "C" fn() = watchdog_at_exit;
 
 /// Whether the worker registered with `tag` (its scheduler word) runs the program's code
 /// (read by the monitor).
@@ -140,7 +156,15 @@ extern "C" fn on_signal(sig: c_int, info: *mut siginfo_t, context: *mut c_void) 
     if ours || !unsafe { forward(sig, info, context) } {
         ABSORBED.fetch_add(1, SeqCst);
     }
-    if ours || requested {
+    if ours && super::config().watchdog.is_some() && super::mode() == super::APPLICATION {
+        // SAFETY: the kernel's context for this handler.
+        if let Some(context) = unsafe { context.cast::<ucontext_t>().as_ref() } {
+            let (pc, sp, _) = interrupted(context);
+            runtime::watchdog::sample(pc, sp, runtime::sched::running_identity());
+        }
+    }
+    // With GREENIFY_SLICE_MS=0 the signal only ever comes from the watchdog.
+    if (ours || requested) && super::config().slice.is_some() {
         // SAFETY: the kernel's context for this handler.
         unsafe { preempt(context.cast()) };
     }

@@ -281,6 +281,8 @@ pub unsafe extern "C" fn sigaction(
     let stood_in = super::preempt::program_action(sig, &mut current);
     // So does the stats line's for a default fatal action (see stats.rs).
     crate::stats::program_view(sig, &mut current);
+    // greenify's SIGSYS handler stands in for the program's too (see escapes.rs).
+    let escapes_stood_in = super::escapes::program_action(sig, &mut current);
     if current.sa_sigaction == trampoline as *const () as usize {
         current.sa_sigaction = HANDLERS[i].load(SeqCst);
         current.sa_flags =
@@ -297,8 +299,11 @@ pub unsafe extern "C" fn sigaction(
             wanted.sa_flags |= libc::SA_SIGINFO;
         }
         crate::stats::keep_on_default(sig, &mut wanted);
+        super::escapes::keep_sigsys_unblocked(&mut wanted.sa_mask);
         if stood_in {
             super::preempt::set_program_action(&wanted);
+        } else if escapes_stood_in {
+            super::escapes::set_program_action(&wanted);
         } else {
             // SAFETY: installs the (wrapped) action.
             if unsafe { real::sigaction(sig, &wanted, std::ptr::null_mut()) } != 0 {

@@ -167,7 +167,7 @@ fn not_restarted(nr: c_long, args: &[c_long; 6]) -> Option<Timeout> {
 ///
 /// # Safety
 /// The program's call.
-unsafe fn pass_through(nr: c_long, mut args: [c_long; 6]) -> c_long {
+pub(super) unsafe fn pass_through(nr: c_long, mut args: [c_long; 6]) -> c_long {
     let call = |args: &[c_long; 6]| {
         // SAFETY: per the caller.
         unsafe { real::syscall(nr, args[0], args[1], args[2], args[3], args[4], args[5]) }

@@ -42,6 +42,15 @@ pub fn create(destructor: usize) -> Result<u32, i32> {
     Err(libc::EAGAIN)
 }
 
+/// Which keys exist now: the keys made after this are those it does not name.
+pub fn existing() -> [bool; KEYS_MAX] {
+    let mut exists = [false; KEYS_MAX];
+    for (key, e) in exists.iter_mut().enumerate() {
+        *e = sequence(key as u32).is_some();
+    }
+    exists
+}
+
 /// Deletes a key (its values are not destroyed, as natively).
 pub fn delete(key: u32) -> Result<(), i32> {
     let slot = SLOTS.get(key as usize).ok_or(libc::EINVAL)?;

@@ -6,6 +6,7 @@
 
 pub mod alloc;
 pub mod errno;
+pub mod escapes;
 pub mod fdtable;
 pub mod futex;
 pub mod handler;
@@ -23,6 +24,7 @@ pub mod sync;
 pub mod tcb;
 pub mod timer;
 pub mod wait;
+pub mod watchdog;
 
 pub use reactor::Interest;
 pub use sched::{

@@ -42,6 +42,9 @@
 //! segments, found with `dl_iterate_phdr` when the monitor starts and again before each
 //! signal, as libgcc_s may be loaded late).
 //!
+//! With `GREENIFY_WATCHDOG` the monitor also runs the watchdog's looks (watchdog.rs), and
+//! runs with preemption off too (then it never preempts).
+//!
 //! In a child of fork the monitor does not exist: the child starts its own when it next
 //! creates a thread.
 
@@ -169,7 +172,7 @@ static REGISTERED_COUNT: AtomicUsize = AtomicUsize::new(0);
 /// Whether the worker registered with a tag runs the program's code (see [`start`]).
 type InProgram = fn(usize) -> bool;
 /// The slice and `in_program` of [`start`], for the watchers started after it.
-static SETTINGS: OnceLock<(Duration, InProgram)> = OnceLock::new();
+static SETTINGS: OnceLock<(Option<Duration>, Option<Duration>, InProgram)> = OnceLock::new();
 
 /// Preemption signals sent, handlers that found a safe point, and looks that found the
 /// worker blocked in the kernel (for the stats).
@@ -202,19 +205,21 @@ pub fn started() -> bool {
 }
 
 /// Starts the monitor, once per process, with the calling worker's (`worker`, `tag`):
-/// `slice` is how long a thread may run without a switch. `own_code` is an address in
-/// greenify's code; `in_program(tag)` tells whether the worker registered with `tag` runs
-/// the program's code now (outside greenify's calls, where a signal would only end the
-/// call greenify makes with EINTR). Called on the worker's OS thread. Every worker
-/// registered, before or after, gets a monitor thread of its own.
+/// `slice` is how long a thread may run without a switch (None: no preemption),
+/// `watchdog` how long before the watchdog reports one (None: no watchdog). `own_code` is
+/// an address in greenify's code; `in_program(tag)` tells whether the worker registered
+/// with `tag` runs the program's code now (outside greenify's calls, where a signal would
+/// only end the call greenify makes with EINTR). Called on the worker's OS thread. Every
+/// worker registered, before or after, gets a monitor thread of its own.
 pub fn start(
-    slice: Duration,
+    slice: Option<Duration>,
+    watchdog: Option<Duration>,
     own_code: usize,
     in_program: InProgram,
     worker: &'static Worker,
     tag: usize,
 ) {
-    let _ = SETTINGS.set((slice, in_program));
+    let _ = SETTINGS.set((slice, watchdog, in_program));
     OWN_CODE.store(own_code, SeqCst);
     if STARTED.swap(true, SeqCst) {
         return;
@@ -250,7 +255,7 @@ pub fn register(worker: &'static Worker, tag: usize) {
 
 /// Starts the monitor thread of `worker` unless it has one.
 fn watch_from_now(worker: &'static Worker) {
-    let Some(&(slice, in_program)) = SETTINGS.get() else {
+    let Some(&(slice, watchdog, in_program)) = SETTINGS.get() else {
         return;
     };
     if worker.watched.swap(true, SeqCst) {
@@ -263,7 +268,7 @@ fn watch_from_now(worker: &'static Worker) {
     let spawned = std::thread::Builder::new()
         .name("greenify-monitor".into())
         .stack_size(64 << 10)
-        .spawn(move || watch(worker, slice, in_program));
+        .spawn(move || watch(worker, slice, watchdog, in_program));
     sigprocmask(libc::SIG_SETMASK, &previous);
     if let Err(e) = spawned {
         ::log::warn!(
@@ -301,20 +306,43 @@ pub fn preempted(worker: &Worker) {
     worker.dispatched();
 }
 
+/// Dispatches that were not a preemption resuming the same thread (the watchdog's
+/// "switches"; a preemption that ran another thread counts through that dispatch).
+fn switches(worker: &Worker) -> u32 {
+    (worker.dispatches.load(Relaxed)).wrapping_sub(PREEMPTIONS.load(Relaxed) as u32)
+}
+
 /// The monitor's loop for `worker`.
-fn watch(worker: &Worker, slice: Duration, in_program: InProgram) {
+fn watch(
+    worker: &Worker,
+    slice: Option<Duration>,
+    watchdog: Option<Duration>,
+    in_program: InProgram,
+) {
     let tid = worker.os_tid.load(SeqCst);
     let tag = worker.tag.load(SeqCst);
     let clock = cpu_clock(tid);
-    let look = look_interval(slice);
+    let look = look_interval(slice.into_iter().chain(watchdog).min().unwrap_or_default());
     let mut seen = worker.dispatches.load(Relaxed);
     let mut since = Instant::now();
     let mut cpu_since = cpu_time(clock);
     let mut idle_looks = 0u32;
+    // The watchdog's view: the switch count, since when it stands, and whether this
+    // stretch was reported.
+    let (mut seen_switches, mut switch_since, mut reported) = (switches(worker), since, false);
     loop {
         let state = worker.state.load(SeqCst);
         let dispatches = worker.dispatches.load(Relaxed);
         let now = Instant::now();
+        if switches(worker) != seen_switches || state != RUNNING {
+            (seen_switches, switch_since, reported) = (switches(worker), now, false);
+        }
+        if let Some(limit) = watchdog.filter(|_| !reported && state == RUNNING) {
+            let held = now.saturating_duration_since(switch_since);
+            if held >= limit && in_program(tag) {
+                reported = look_closer(worker, clock, held, dispatches == seen, cpu_since, since);
+            }
+        }
         if dispatches != seen || state != RUNNING {
             let unchanged = dispatches == seen;
             seen = dispatches;
@@ -339,6 +367,10 @@ fn watch(worker: &Worker, slice: Duration, in_program: InProgram) {
             }
             continue;
         }
+        let Some(slice) = slice else {
+            sleep_on(&worker.state, RUNNING, Some(look));
+            continue;
+        };
         // The slice ends after `slice`, or earlier when a parked thread's timer is due.
         let end = (since + slice).min(worker.next_timer());
         if now < end {
@@ -374,6 +406,36 @@ fn watch(worker: &Worker, slice: Duration, in_program: InProgram) {
         }
         sleep_on(&worker.state, RUNNING, Some(RETRY));
     }
+}
+
+/// The watchdog's look at a worker that ran one thread for `held` in the program's code
+/// (`blocked_since`: its dispatch count stood still since `since`, when its CPU clock
+/// read `cpu_since`). Says whether the stretch is dealt with (reported, or its site was).
+fn look_closer(
+    worker: &Worker,
+    clock: i32,
+    held: Duration,
+    unmoved: bool,
+    cpu_since: u64,
+    since: Instant,
+) -> bool {
+    let tid = worker.os_tid.load(SeqCst);
+    if computing(worker, clock) {
+        let before = super::watchdog::samples();
+        if !send(tid) {
+            return false;
+        }
+        for _ in 0..20 {
+            if super::watchdog::samples() != before {
+                break;
+            }
+            sleep_on(&worker.state, RUNNING, Some(RETRY / 2));
+        }
+        return super::watchdog::spinning(before, held);
+    }
+    let ran = Instant::now().saturating_duration_since(since);
+    let computed = Duration::from_nanos(cpu_time(clock).saturating_sub(cpu_since));
+    unmoved && computed * 4 < ran && super::watchdog::stuck(tid, held)
 }
 
 /// Whether the worker computes right now: its CPU clock advances by at least a quarter of

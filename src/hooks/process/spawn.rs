@@ -71,6 +71,7 @@ macro_rules! exec_hooks {
         #[no_mangle]
         pub unsafe extern "C" fn $name($($arg: $ty),*) -> c_int {
             let _green = enter();
+            let _exec = crate::hooks::escapes::exec();
             fdtable::release_for_children();
             // SAFETY: forwarded.
             unsafe { real::$name($($arg),*) }

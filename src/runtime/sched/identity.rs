@@ -68,6 +68,18 @@ pub fn current_tid() -> i32 {
     with(|s| s.threads[s.current() as usize].identity.tid)
 }
 
+/// For a signal handler on a worker: the running green thread's id and name, unless the
+/// handler interrupted one of the scheduler's own sections (or the thread has none).
+pub fn running_identity() -> Option<(i32, [u8; 16])> {
+    if !super::section_may_start() {
+        return None;
+    }
+    Some(with(|s| {
+        let t = &s.threads[s.current() as usize];
+        (t.identity.tid, t.name)
+    }))
+}
+
 /// The live (not exited) green thread whose id is `tid`, if any.
 pub fn thread_by_tid(tid: i32) -> Option<ThreadId> {
     with(|s| {

@@ -76,7 +76,9 @@ pub use cancel::{
 pub use fork::after_fork_child;
 pub use futex_wait::{futex_wait, futex_wake};
 pub use handle::{is_green_handle, Handle};
-pub use identity::{altstack, current_tid, set_altstack, thread_by_tid, AltStack, PID_MAX_LIMIT};
+pub use identity::{
+    altstack, current_tid, running_identity, set_altstack, thread_by_tid, AltStack, PID_MAX_LIMIT,
+};
 pub use io::{fd_closed, fd_poke, is_drained, open_reactor, set_drained, wait_fd, wait_fds};
 pub use lifecycle::{
     current_handle, current_id, current_is_main, detach, exists, exit_current, exit_main, is_alive,

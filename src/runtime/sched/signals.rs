@@ -193,6 +193,7 @@ fn os_sigpending() -> u64 {
 /// The OS thread's signal mask (rt_sigprocmask, raw: greenify hooks pthread_sigmask):
 /// sets it to `mask` if given; returns the previous one.
 pub(super) fn os_sigmask(mask: Option<u64>) -> u64 {
+    let mask = mask.map(|m| m & !crate::runtime::escapes::kept_unblocked());
     let mut old: u64 = 0;
     let new_ptr = mask.as_ref().map_or(std::ptr::null(), |m| m as *const u64);
     // SAFETY: rt_sigprocmask with an 8-byte kernel sigset, both pointers valid or NULL.

@@ -1,0 +1,292 @@
+//! GREENIFY_WATCHDOG=MS: names what keeps a worker from switching for longer than MS.
+//!
+//! The monitor (monitor.rs) already sees a worker whose dispatch counter stood still and
+//! tells a computing worker from one blocked in the kernel by its CPU clock. With the
+//! watchdog on it also reports, once per site (the function of the interrupted
+//! instruction), on the stats output:
+//!
+//! - a green thread that kept its worker longer than MS without a switch of its own (a
+//!   preemption that resumed the same thread does not count): the monitor sends the
+//!   preemption signal, and the handler stores the interrupted PC and stack pointer and
+//!   the running thread's id and name here ([`sample`]: atomics, nothing allocated);
+//! - a worker stuck longer than MS in a system call no hook saw: the kernel shows the
+//!   call's number, arguments, stack pointer and PC in `/proc/self/task/TID/syscall`,
+//!   read without a signal (which could end the call with EINTR).
+//!
+//! A site is reported once; the sites seen again in later stretches are counted, one line
+//! each at exit. The monitor thread (not green) symbolises the PC and the return addresses found above
+//! the stack pointer with `dladdr`, as the escapes report does.
+
+use super::escapes::{self, Line, CALLERS};
+use super::raw;
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use std::time::Duration;
+
+/// The handler's last sample: PC, stack pointer, green thread id and name (16 bytes).
+static SAMPLES: AtomicU32 = AtomicU32::new(0);
+static PC: AtomicUsize = AtomicUsize::new(0);
+static SP: AtomicUsize = AtomicUsize::new(0);
+static TID: AtomicI32 = AtomicI32::new(0);
+static NAME: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+/// The sites reported so far (function addresses) and how often each was seen again.
+const SITES: usize = 64;
+static SITE_AT: [AtomicUsize; SITES] = [const { AtomicUsize::new(0) }; SITES];
+static SITE_SEEN: [AtomicU64; SITES] = [const { AtomicU64::new(0) }; SITES];
+
+/// For the preemption handler: the interrupted `pc` and `sp`, and the running green
+/// thread (None: the handler interrupted the scheduler itself).
+pub fn sample(pc: usize, sp: usize, thread: Option<(i32, [u8; 16])>) {
+    let Some((tid, name)) = thread else { return };
+    PC.store(pc, Relaxed);
+    SP.store(sp, Relaxed);
+    TID.store(tid, Relaxed);
+    let (low, high) = name.split_at(8);
+    NAME[0].store(
+        u64::from_ne_bytes(low.try_into().unwrap_or([0; 8])),
+        Relaxed,
+    );
+    NAME[1].store(
+        u64::from_ne_bytes(high.try_into().unwrap_or([0; 8])),
+        Relaxed,
+    );
+    SAMPLES.fetch_add(1, Release);
+}
+
+/// How many samples the handler took so far (the monitor waits for this to move).
+pub fn samples() -> u32 {
+    SAMPLES.load(Acquire)
+}
+
+/// The monitor saw worker `worker` run one green thread for `held` and signalled it; the
+/// handler's sample is the one after `before`. Reports it unless its site was reported
+/// already; false when there is no new sample (the monitor looks again later).
+pub fn spinning(before: u32, held: Duration) -> bool {
+    if samples() == before {
+        return false;
+    }
+    let (pc, sp, tid) = (PC.load(Relaxed), SP.load(Relaxed), TID.load(Relaxed));
+    let mut name = [0u8; 16];
+    name[..8].copy_from_slice(&NAME[0].load(Relaxed).to_ne_bytes());
+    name[8..].copy_from_slice(&NAME[1].load(Relaxed).to_ne_bytes());
+    if !first_at(site(pc)) {
+        return true;
+    }
+    let mut line = Line::default();
+    line.push("greenify watchdog: thread ");
+    line.num(tid as usize, 10);
+    let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    if len > 0 {
+        line.push(" (");
+        line.bytes(&name[..len]);
+        line.push(")");
+    }
+    line.push(" kept its worker ");
+    line.num(held.as_millis() as usize, 10);
+    line.push(" ms without a switch, at ");
+    place_with_callers(&mut line, pc, sp);
+    write(&line);
+    true
+}
+
+/// The monitor saw worker `worker` (its kernel thread id) blocked for `held` in the
+/// program's code. Reports the system call it is in unless its site was reported already;
+/// false when it is in none just now (the monitor looks again later).
+pub fn stuck(worker: i32, held: Duration) -> bool {
+    let Some(call) = syscall_of(worker) else {
+        return false;
+    };
+    if !first_at(site(call.pc)) {
+        return true;
+    }
+    let mut line = Line::default();
+    line.push("greenify watchdog: worker ");
+    line.num(worker as usize, 10);
+    line.push(" stuck ");
+    line.num(held.as_millis() as usize, 10);
+    line.push(" ms in ");
+    line.push(escapes::name(call.nr));
+    line.push("(");
+    line.num(call.arg0, 10);
+    line.push(", ...) that no hook saw, at ");
+    place_with_callers(&mut line, call.pc, call.sp);
+    write(&line);
+    true
+}
+
+/// `function+0xoff (module)` of `pc`, then those of the return addresses above `sp`.
+fn place_with_callers(line: &mut Line, pc: usize, sp: usize) {
+    line.place(pc);
+    let callers = [const { AtomicUsize::new(0) }; CALLERS];
+    escapes::scan_callers(sp, &callers);
+    // greenify's own frames (where the thread started) are never the program's.
+    let own = module(place_with_callers as *const () as usize);
+    let callers = callers.iter().map(|c| c.load(Relaxed));
+    for c in callers.filter(|&c| c != 0 && module(c) != own) {
+        line.push(" <- ");
+        line.place(c);
+    }
+    line.push("\n");
+}
+
+/// The function `pc` lies in (or `pc` itself, if no symbol covers it).
+fn site(pc: usize) -> usize {
+    match symbol(pc) {
+        Some(info) if !info.dli_saddr.is_null() => info.dli_saddr as usize,
+        _ => pc,
+    }
+}
+
+/// The base address of the module `addr` lies in (0: none).
+fn module(addr: usize) -> usize {
+    symbol(addr).map_or(0, |info| info.dli_fbase as usize)
+}
+
+fn symbol(addr: usize) -> Option<libc::Dl_info> {
+    // SAFETY: an all-zero Dl_info is valid to fill.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr with a valid out-pointer; it only looks the address up.
+    let found = unsafe { libc::dladdr(addr as *const libc::c_void, &mut info) } != 0;
+    found.then_some(info)
+}
+
+/// Notes a sighting at `site`; true the first time (then it is reported).
+fn first_at(site: usize) -> bool {
+    for (at, seen) in SITE_AT.iter().zip(&SITE_SEEN) {
+        match at.load(Relaxed) {
+            0 => {
+                at.store(site, Relaxed);
+                return true;
+            }
+            s if s == site => {
+                seen.fetch_add(1, Relaxed);
+                return false;
+            }
+            _ => {}
+        }
+    }
+    // A full table: quiet rather than a report per look.
+    false
+}
+
+/// At exit: one line per reported site that was seen again in a later stretch.
+pub fn write_repeats() {
+    for (at, seen) in SITE_AT.iter().zip(&SITE_SEEN) {
+        let (at, seen) = (at.load(Relaxed), seen.load(Relaxed));
+        if at == 0 {
+            break;
+        }
+        if seen == 0 {
+            continue;
+        }
+        let mut line = Line::default();
+        line.push("greenify watchdog: ");
+        line.place(at);
+        line.push(" seen again ");
+        line.num(seen as usize, 10);
+        line.push(" time(s)\n");
+        write(&line);
+    }
+}
+
+/// Where the reports go: the stats output (a copy of stderr the program cannot close).
+static OUTPUT: AtomicI32 = AtomicI32::new(2);
+
+/// Sets the fd the reports go to (before the monitor starts).
+pub fn set_output(fd: i32) {
+    OUTPUT.store(fd, Relaxed);
+}
+
+fn write(line: &Line) {
+    let out = OUTPUT.load(Relaxed);
+    // SAFETY: write(2) of our own buffer to the stats fd.
+    unsafe {
+        raw::syscall(
+            libc::SYS_write,
+            &[out as usize, line.buf.as_ptr() as usize, line.len],
+        );
+    }
+}
+
+/// A system call a thread is blocked in, as `/proc/self/task/TID/syscall` shows it.
+struct Call {
+    nr: i64,
+    arg0: usize,
+    sp: usize,
+    pc: usize,
+}
+
+/// The system call kernel thread `tid` of this process is in (None: it runs, or the file
+/// cannot be read). The file holds `NR ARG1..ARG6 SP PC` (numbers in hex but NR).
+fn syscall_of(tid: i32) -> Option<Call> {
+    let mut path = Line::default();
+    path.push("/proc/self/task/");
+    path.num(tid as usize, 10);
+    path.push("/syscall\0");
+    // SAFETY: a NUL-terminated path; the fd is closed below.
+    let fd = unsafe {
+        raw::syscall(
+            libc::SYS_openat,
+            &[
+                libc::AT_FDCWD as usize,
+                path.buf.as_ptr() as usize,
+                (libc::O_RDONLY | libc::O_CLOEXEC) as usize,
+            ],
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    let mut buf = [0u8; 256];
+    // SAFETY: reads into our buffer; then closes the fd opened above.
+    let n = unsafe {
+        let n = raw::syscall(
+            libc::SYS_read,
+            &[fd as usize, buf.as_mut_ptr() as usize, buf.len()],
+        );
+        raw::syscall(libc::SYS_close, &[fd as usize]);
+        n
+    };
+    parse_syscall(buf.get(..usize::try_from(n).ok()?)?)
+}
+
+fn parse_syscall(text: &[u8]) -> Option<Call> {
+    let text = std::str::from_utf8(text).ok()?;
+    let mut fields = text.split_ascii_whitespace();
+    let nr: i64 = fields.next()?.parse().ok()?;
+    let hex = |f: &str| usize::from_str_radix(f.trim_start_matches("0x"), 16).ok();
+    let rest: Vec<usize> = fields.map(hex).collect::<Option<_>>()?;
+    match rest[..] {
+        [arg0, _, _, _, _, _, sp, pc] if nr >= 0 => Some(Call { nr, arg0, sp, pc }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_syscall_lines_parse() {
+        let call = parse_syscall(b"0 0x3 0x7ffd10 0x1 0x0 0x0 0x0 0x7ffc00 0x55aa10\n").unwrap();
+        assert_eq!(
+            (call.nr, call.arg0, call.sp, call.pc),
+            (0, 3, 0x7ffc00, 0x55aa10)
+        );
+        assert!(parse_syscall(b"running\n").is_none());
+        assert!(parse_syscall(b"-1 0x7ffc00 0x55aa10\n").is_none());
+    }
+
+    #[test]
+    fn a_site_is_reported_once() {
+        assert!(first_at(0x1234));
+        assert!(!first_at(0x1234));
+        assert!(!first_at(0x1234));
+        assert!(first_at(0x5678));
+        let i = SITE_AT
+            .iter()
+            .position(|a| a.load(Relaxed) == 0x1234)
+            .unwrap();
+        assert_eq!(SITE_SEEN[i].load(Relaxed), 2);
+    }
+}
