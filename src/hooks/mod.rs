@@ -210,6 +210,7 @@ fn decide() -> bool {
         fd_floor: runtime::reactor::internal_fd_floor(),
         tls: config.tls,
         workers: config.workers,
+        worker_started: escapes::arm_this_thread,
     });
     runtime::overflow::set_sigaction(crate::real::sigaction, crate::real::sigaltstack);
     cancel::install();

@@ -28,15 +28,13 @@
 //! on these paths), printed by [`write_report`].
 
 use std::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering::*,
+    AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering::*,
 };
 
 /// The kernel's selector values.
 const ALLOW: u8 = 0;
 const BLOCK: u8 = 1;
 
-/// The selector of every armed OS thread (one scheduler OS thread today).
-static SELECTOR: AtomicU8 = AtomicU8::new(ALLOW);
 /// Some OS thread is armed: the selector is live and SIGSYS is ours.
 static ARMED: AtomicBool = AtomicBool::new(false);
 /// greenify's SIGSYS handler is installed.
@@ -85,11 +83,14 @@ pub fn armed_here() -> bool {
     armed() && ARMED_BY.load(Relaxed) == rustix::process::getpid().as_raw_nonzero().get()
 }
 
-/// The selector follows the mode: BLOCK while the program's code runs.
+/// The calling worker's selector follows the mode: BLOCK while the program's code runs.
 #[inline]
 pub fn set_blocking(blocking: bool) {
-    if ARMED.load(Relaxed) {
-        SELECTOR.store(if blocking { BLOCK } else { ALLOW }, Relaxed);
+    if !ARMED.load(Relaxed) {
+        return;
+    }
+    if let Some(selector) = super::sched::current_selector() {
+        selector.store(if blocking { BLOCK } else { ALLOW }, Relaxed);
     }
 }
 
@@ -138,22 +139,24 @@ pub fn arm_this_thread(
     Ok(())
 }
 
-/// Turns dispatch on (with our text range and selector) or off for the calling thread;
-/// the kernel's answer.
+/// Turns dispatch on (with our text range and the worker's selector) or off for the
+/// calling thread; the kernel's answer.
 fn dispatch_on(on: bool) -> isize {
     const PR_SYS_DISPATCH_OFF: usize = 0;
-    let args = if on {
+    let selector = super::sched::current_selector();
+    let args = if let Some(selector) = selector.filter(|_| on) {
         [
             PR_SET_SYSCALL_USER_DISPATCH,
             PR_SYS_DISPATCH_ON,
             TEXT.load(Relaxed),
             TEXT_LEN.load(Relaxed),
-            SELECTOR.as_ptr() as usize,
+            selector.as_ptr() as usize,
         ]
     } else {
         [PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0]
     };
-    // SAFETY: prctl with our text range and a static selector byte that lives forever.
+    // SAFETY: prctl with our text range and a worker's selector byte, which lives as long
+    // as the process (worker records are never freed).
     unsafe { super::raw::syscall(libc::SYS_prctl, &args) }
 }
 
@@ -474,7 +477,9 @@ extern "C" fn on_sigsys(sig: i32, info: *mut libc::siginfo_t, context: *mut libc
             g[libc::REG_RAX as usize] = unsafe { exec(&uc.uc_sigmask, nr, &args) };
         }
         libc::SYS_fork | libc::SYS_vfork | libc::SYS_clone | libc::SYS_clone3 => {
-            SELECTOR.store(ALLOW, Relaxed);
+            if let Some(selector) = super::sched::current_selector() {
+                selector.store(ALLOW, Relaxed);
+            }
             g[libc::REG_RIP as usize] -= 2;
         }
         _ if QUICK.contains(&nr) && !(CATCH.load(Relaxed) && CLOSING.contains(&nr)) => {

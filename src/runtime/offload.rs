@@ -167,6 +167,7 @@ mod tests {
             fd_floor: 200,
             tls: crate::config::Tls::Off,
             workers: Some(1),
+            worker_started: || {},
         });
         let ticks = std::rc::Rc::new(std::cell::Cell::new(0));
         let t = ticks.clone();

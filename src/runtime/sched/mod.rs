@@ -119,6 +119,9 @@ pub struct Config {
     pub tls: crate::config::Tls,
     /// How many workers run green threads (None: one), from the first spawn on.
     pub workers: Option<usize>,
+    /// What each worker OS thread but the first runs before its first green thread (the
+    /// hooks arm it as the first was).
+    pub worker_started: fn(),
 }
 
 pub struct Scheduler {
@@ -157,6 +160,7 @@ pub struct Scheduler {
     tls: Tls,
     /// See [`Config::workers`].
     workers: Option<usize>,
+    worker_started: fn(),
     /// Every worker's record, the first one first (see worker.rs).
     all_workers: Vec<*mut Worker>,
     /// The worker waiting in epoll for all the idle ones, or null; until when, and
@@ -233,6 +237,7 @@ pub fn init_current_thread(config: Config) {
         preempted_turn: Instant::now(),
         tls: Tls::Undecided(config.tls),
         workers: config.workers,
+        worker_started: config.worker_started,
         all_workers: Vec::new(),
         poller: std::ptr::null_mut(),
         poll_until: None,
@@ -252,6 +257,15 @@ pub fn hook_mode(word: usize) -> &'static AtomicU8 {
     // SAFETY: a scheduler word other than UNDECIDED and NO_SCHEDULER names a worker
     // record, and records are never freed; the byte is atomic.
     unsafe { &(*(word as *const Worker)).mode }
+}
+
+/// The calling worker's Syscall User Dispatch selector byte (the kernel reads one per OS
+/// thread); None if this OS thread runs no scheduler. Also from a signal handler.
+#[inline]
+pub fn current_selector() -> Option<&'static AtomicU8> {
+    let worker = current_worker();
+    // SAFETY: a worker record, never freed; the byte is atomic.
+    (!worker.is_null()).then(|| unsafe { &(*worker).selector })
 }
 
 /// What the preemption monitor watches of the calling worker, and the tag it is

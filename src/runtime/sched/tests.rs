@@ -15,6 +15,7 @@ fn init() {
         tls: crate::config::Tls::Off,
         // Several workers: sections take the lock once a thread was spawned.
         workers: Some(2),
+        worker_started: || {},
     });
 }
 
@@ -339,6 +340,7 @@ fn with_tcbs_thread_locals_and_errno_are_per_green_thread() {
         fd_floor: 200,
         tls: crate::config::Tls::On,
         workers: Some(1),
+        worker_started: || {},
     });
     thread_local! {
         static MINE: Cell<usize> = const { Cell::new(0) };

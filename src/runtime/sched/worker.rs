@@ -52,6 +52,8 @@ pub(super) struct Worker {
     /// The hooks' mode of this OS thread (see hooks/mod.rs): whether the green thread it
     /// runs is inside greenify or in the program's code.
     pub(super) mode: AtomicU8,
+    /// Its OS thread's Syscall User Dispatch selector (see runtime/escapes.rs).
+    pub(super) selector: AtomicU8,
     pub(super) sched: *mut Scheduler,
     /// Its place among the workers: MAIN only runs on worker 0, the program's own OS
     /// thread.
@@ -99,6 +101,7 @@ impl Worker {
     fn new(sched: *mut Scheduler, lock: &'static BigLock, os_mask: u64) -> Worker {
         Worker {
             mode: AtomicU8::new(START_MODE),
+            selector: AtomicU8::new(0),
             sched,
             index: 0,
             own_tcb: 0,
@@ -404,7 +407,7 @@ impl Idle {
 /// own, each with its record named by its scheduler word before anything else runs.
 pub(super) fn start_workers(count: usize) {
     for _ in 0..count {
-        let record = with(|s| {
+        let (record, started) = with(|s| {
             let first = s.all_workers[0];
             // SAFETY: worker records are never freed.
             let (lock, mask) = unsafe { ((*first).lock, (*first).applied_mask) };
@@ -414,11 +417,11 @@ pub(super) fn start_workers(count: usize) {
             worker.watch = Box::leak(Box::new(monitor::Worker::new()));
             let record = Box::into_raw(Box::new(worker));
             s.all_workers.push(record);
-            record as usize
+            (record as usize, s.worker_started)
         });
         let started = std::thread::Builder::new()
             .name("greenify-work".into())
-            .spawn(move || worker_main(record as *mut Worker));
+            .spawn(move || worker_main(record as *mut Worker, started));
         if let Err(e) = started {
             ::log::warn!("cannot start a worker thread ({e}): fewer workers run");
             with(|s| s.all_workers.retain(|&w| w as usize != record));
@@ -427,7 +430,7 @@ pub(super) fn start_workers(count: usize) {
 }
 
 /// A worker's OS thread: names its record, then runs threads for good.
-fn worker_main(record: *mut Worker) {
+fn worker_main(record: *mut Worker, started: fn()) {
     os_thread::set_sched_word(record as usize);
     os_thread::set_thread_word(MAIN as usize + 1);
     // SAFETY: the record is this thread's own, never freed; no section is open.
@@ -438,6 +441,7 @@ fn worker_main(record: *mut Worker) {
         monitor::register((*record).watch, record as usize);
         overflow::arm_worker();
     }
+    started();
     // Returns only in a child forked by a green thread running here, when its last
     // thread ended.
     while !run_loop() {}

@@ -16,6 +16,7 @@ fn init() {
         fd_floor: 200,
         tls: crate::config::Tls::Off,
         workers: Some(1),
+        worker_started: || {},
     });
 }
 
