@@ -1004,9 +1004,9 @@ pub fn workers() -> usize {
 }
 
 /// The OS threads of a greenified run once the program created a thread (with
-/// preemption on): each worker and its preemption monitor.
+/// preemption on): the workers and the one preemption monitor that watches them all.
 pub fn greenified_os_threads() -> usize {
-    2 * workers()
+    workers() + 1
 }
 
 /// Extremes of what a [`Sampler`] saw. Samples that failed (process gone) are not counted.

@@ -27,9 +27,7 @@
 //! Each call that may wait is counted per (number, call site) in a fixed table (nothing allocates
 //! on these paths), printed by [`write_report`].
 
-use std::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering::*,
-};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering::*};
 
 /// The kernel's selector values.
 const ALLOW: u8 = 0;

@@ -2,10 +2,11 @@
 //!
 //! Green threads switch only in greenify's calls, so a thread that computes without making
 //! one (a spin on a plain flag, a tight loop) keeps every other thread, and every timer,
-//! out. As Go's `sysmon` does, an OS thread of greenify's own per worker (not green; started
-//! with the first green thread, so a program that never creates a thread has none; a
-//! worker registers itself with [`register`]) watches it through a small record of
-//! atomics ([`Worker`]):
+//! out. As Go's `sysmon` does, one OS thread of greenify's own (not green; started with the
+//! first green thread, so a program that never creates a thread has none) watches every
+//! worker (each registers itself with [`register`]) through a small record of atomics
+//! ([`Worker`]), looking at each when its own view of it says (a quarter slice while it
+//! switches, sooner when its slice ends):
 //!
 //! - `dispatches`, bumped by the run loop at every dispatch (one plain store). The monitor
 //!   notes when it first saw the current value: a value unchanged for a slice (10 ms,
@@ -14,9 +15,9 @@
 //!   running thread's slice ends there (a sleeper whose time came runs as soon as it
 //!   would natively, where the kernel's timer interrupt preempts a spinning thread).
 //! - `state`: whether the worker is in its idle wait. The monitor then does not signal it,
-//!   and, once the worker has stayed idle a while, sleeps on that word until the worker
-//!   wakes it as it leaves the wait (the worker makes that system call only then): an idle
-//!   process has a monitor that never wakes.
+//!   and, once the worker has stayed idle a while, stops looking at it until the worker
+//!   rings the monitor's bell as it leaves the wait (the worker makes that system call
+//!   only then): an idle process has a monitor that never wakes.
 //!
 //! Before it interrupts, the monitor checks that the worker is computing, not blocked in the
 //! kernel in a call no hook saw (a raw futex, a read of a slow file): there a signal could
@@ -52,7 +53,6 @@ use super::raw;
 use std::sync::atomic::{
     AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use Ordering::{Relaxed, SeqCst};
@@ -85,8 +85,6 @@ pub struct Worker {
     os_tid: AtomicI32,
     /// What `in_program` is asked about it (see [`start`]).
     tag: AtomicUsize,
-    /// A monitor thread watches it.
-    watched: AtomicBool,
     /// Bumped at every dispatch; only the worker writes it.
     dispatches: AtomicU32,
     state: AtomicU32,
@@ -102,7 +100,6 @@ impl Worker {
         Worker {
             os_tid: AtomicI32::new(0),
             tag: AtomicUsize::new(0),
-            watched: AtomicBool::new(false),
             dispatches: AtomicU32::new(0),
             state: AtomicU32::new(RUNNING),
             requested: AtomicBool::new(false),
@@ -144,7 +141,7 @@ impl Worker {
         if idle {
             self.state.store(IDLE, SeqCst);
         } else if self.state.swap(RUNNING, SeqCst) == IDLE_WATCHED {
-            futex_wake(&self.state);
+            ring();
         }
     }
 }
@@ -171,8 +168,9 @@ static REGISTERED: [AtomicPtr<Worker>; MAX_WATCHED] =
 static REGISTERED_COUNT: AtomicUsize = AtomicUsize::new(0);
 /// Whether the worker registered with a tag runs the program's code (see [`start`]).
 type InProgram = fn(usize) -> bool;
-/// The slice and `in_program` of [`start`], for the watchers started after it.
-static SETTINGS: OnceLock<(Option<Duration>, Option<Duration>, InProgram)> = OnceLock::new();
+/// The monitor sleeps on this word; bumped (and woken) when a worker leaves a wait the
+/// monitor stopped looking at, or registers.
+static BELL: AtomicU32 = AtomicU32::new(0);
 
 /// Preemption signals sent, handlers that found a safe point, and looks that found the
 /// worker blocked in the kernel (for the stats).
@@ -209,8 +207,8 @@ pub fn started() -> bool {
 /// `watchdog` how long before the watchdog reports one (None: no watchdog). `own_code` is
 /// an address in greenify's code; `in_program(tag)` tells whether the worker registered
 /// with `tag` runs the program's code now (outside greenify's calls, where a signal would
-/// only end the call greenify makes with EINTR). Called on the worker's OS thread. Every
-/// worker registered, before or after, gets a monitor thread of its own.
+/// only end the call greenify makes with EINTR). Called on the worker's OS thread. One
+/// monitor thread watches every worker registered, before or after.
 pub fn start(
     slice: Option<Duration>,
     watchdog: Option<Duration>,
@@ -219,24 +217,30 @@ pub fn start(
     worker: &'static Worker,
     tag: usize,
 ) {
-    let _ = SETTINGS.set((slice, watchdog, in_program));
     OWN_CODE.store(own_code, SeqCst);
     if STARTED.swap(true, SeqCst) {
         return;
     }
     scan_modules();
     register(worker, tag);
-    let count = REGISTERED_COUNT.load(SeqCst).min(MAX_WATCHED);
-    for slot in &REGISTERED[..count] {
-        // SAFETY: registered records live as long as the process.
-        if let Some(worker) = unsafe { slot.load(SeqCst).as_ref() } {
-            watch_from_now(worker);
-        }
+    // The monitor takes no signal of the program's: it is born with every signal blocked
+    // (a new thread inherits its creator's mask), and the worker's mask is put back.
+    let all = u64::MAX;
+    let previous = sigprocmask(libc::SIG_SETMASK, &all);
+    let spawned = std::thread::Builder::new()
+        .name("greenify-monitor".into())
+        .stack_size(64 << 10)
+        .spawn(move || watch(slice, watchdog, in_program));
+    sigprocmask(libc::SIG_SETMASK, &previous);
+    if let Err(e) = spawned {
+        ::log::warn!(
+            "cannot start the preemption monitor ({e}): threads that never wait are not preempted"
+        );
     }
 }
 
 /// Registers the calling OS thread as a worker (`tag` for `in_program`, see [`start`]):
-/// watched from the monitor's start on.
+/// watched from the monitor's start on (a running monitor is rung to look at it).
 pub fn register(worker: &'static Worker, tag: usize) {
     worker
         .os_tid
@@ -248,33 +252,13 @@ pub fn register(worker: &'static Worker, tag: usize) {
         return;
     };
     slot.store(worker as *const Worker as *mut Worker, SeqCst);
-    if STARTED.load(SeqCst) {
-        watch_from_now(worker);
-    }
+    ring();
 }
 
-/// Starts the monitor thread of `worker` unless it has one.
-fn watch_from_now(worker: &'static Worker) {
-    let Some(&(slice, watchdog, in_program)) = SETTINGS.get() else {
-        return;
-    };
-    if worker.watched.swap(true, SeqCst) {
-        return;
-    }
-    // The monitor takes no signal of the program's: it is born with every signal blocked
-    // (a new thread inherits its creator's mask), and the worker's mask is put back.
-    let all = u64::MAX;
-    let previous = sigprocmask(libc::SIG_SETMASK, &all);
-    let spawned = std::thread::Builder::new()
-        .name("greenify-monitor".into())
-        .stack_size(64 << 10)
-        .spawn(move || watch(worker, slice, watchdog, in_program));
-    sigprocmask(libc::SIG_SETMASK, &previous);
-    if let Err(e) = spawned {
-        ::log::warn!(
-            "cannot start the preemption monitor ({e}): threads that never wait are not preempted"
-        );
-    }
+/// Wakes the monitor from its sleep on [`BELL`].
+fn ring() {
+    BELL.fetch_add(1, SeqCst);
+    futex_wake(&BELL);
 }
 
 /// In the child of a fork: no monitor (it is started again with the next thread) and no
@@ -285,7 +269,6 @@ pub fn after_fork_child() {
     for slot in &REGISTERED[..count] {
         // SAFETY: registered records live as long as the process.
         if let Some(worker) = unsafe { slot.swap(std::ptr::null_mut(), SeqCst).as_ref() } {
-            worker.watched.store(false, SeqCst);
             worker.state.store(RUNNING, SeqCst);
             worker.requested.store(false, SeqCst);
             worker.next_timer.store(u64::MAX, SeqCst);
@@ -312,99 +295,168 @@ fn switches(worker: &Worker) -> u32 {
     (worker.dispatches.load(Relaxed)).wrapping_sub(PREEMPTIONS.load(Relaxed) as u32)
 }
 
-/// The monitor's loop for `worker`.
-fn watch(
-    worker: &Worker,
-    slice: Option<Duration>,
-    watchdog: Option<Duration>,
-    in_program: InProgram,
-) {
-    let tid = worker.os_tid.load(SeqCst);
-    let tag = worker.tag.load(SeqCst);
-    let clock = cpu_clock(tid);
+/// The monitor's loop: looks at each registered worker when its [`View`] asks, and
+/// sleeps on [`BELL`] until the earliest such look (or until rung).
+fn watch(slice: Option<Duration>, watchdog: Option<Duration>, in_program: InProgram) {
     let look = look_interval(slice.into_iter().chain(watchdog).min().unwrap_or_default());
-    let mut seen = worker.dispatches.load(Relaxed);
-    let mut since = Instant::now();
-    let mut cpu_since = cpu_time(clock);
-    let mut idle_looks = 0u32;
-    // The watchdog's view: the switch count, since when it stands, and whether this
-    // stretch was reported.
-    let (mut seen_switches, mut switch_since, mut reported) = (switches(worker), since, false);
+    let mut views: Vec<View> = Vec::new();
     loop {
+        let bell = BELL.load(SeqCst);
+        let count = REGISTERED_COUNT.load(SeqCst).min(MAX_WATCHED);
+        for slot in &REGISTERED[views.len()..count] {
+            // SAFETY: registered records live as long as the process.
+            match unsafe { slot.load(SeqCst).as_ref() } {
+                Some(worker) => views.push(View::new(worker)),
+                // Its worker still fills it: looked at when rung.
+                None => break,
+            }
+        }
+        let mut next: Option<Instant> = None;
+        for view in &mut views {
+            let now = Instant::now();
+            let woken = view.next.is_none() && view.worker.state.load(SeqCst) != IDLE_WATCHED;
+            if woken || view.next.is_some_and(|at| at <= now) {
+                view.next = view
+                    .look(slice, watchdog, look, in_program)
+                    .map(|d| Instant::now() + d);
+            }
+            next = match (next, view.next) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        sleep_on(
+            &BELL,
+            bell,
+            next.map(|at| at.saturating_duration_since(Instant::now())),
+        );
+    }
+}
+
+/// The monitor's view of one worker, between its looks.
+struct View {
+    worker: &'static Worker,
+    tid: i32,
+    tag: usize,
+    clock: i32,
+    /// The dispatch count last seen, since when, and the CPU clock then.
+    seen: u32,
+    since: Instant,
+    cpu_since: u64,
+    idle_looks: u32,
+    /// The watchdog's view: the switch count, since when it stands, and whether this
+    /// stretch was reported.
+    seen_switches: u32,
+    switch_since: Instant,
+    reported: bool,
+    /// When to look next (None: once the worker leaves its idle wait).
+    next: Option<Instant>,
+}
+
+impl View {
+    fn new(worker: &'static Worker) -> View {
+        let tid = worker.os_tid.load(SeqCst);
+        let clock = cpu_clock(tid);
+        let since = Instant::now();
+        View {
+            worker,
+            tid,
+            tag: worker.tag.load(SeqCst),
+            clock,
+            seen: worker.dispatches.load(Relaxed),
+            since,
+            cpu_since: cpu_time(clock),
+            idle_looks: 0,
+            seen_switches: switches(worker),
+            switch_since: since,
+            reported: false,
+            next: Some(since),
+        }
+    }
+
+    /// One look at the worker (`look`: the interval while it switches); how long until
+    /// the next (None: not before it leaves its idle wait).
+    fn look(
+        &mut self,
+        slice: Option<Duration>,
+        watchdog: Option<Duration>,
+        look: Duration,
+        in_program: InProgram,
+    ) -> Option<Duration> {
+        let (worker, clock, tag) = (self.worker, self.clock, self.tag);
         let state = worker.state.load(SeqCst);
         let dispatches = worker.dispatches.load(Relaxed);
         let now = Instant::now();
-        if switches(worker) != seen_switches || state != RUNNING {
-            (seen_switches, switch_since, reported) = (switches(worker), now, false);
+        if switches(worker) != self.seen_switches || state != RUNNING {
+            (self.seen_switches, self.switch_since, self.reported) = (switches(worker), now, false);
         }
-        if let Some(limit) = watchdog.filter(|_| !reported && state == RUNNING) {
-            let held = now.saturating_duration_since(switch_since);
+        if let Some(limit) = watchdog.filter(|_| !self.reported && state == RUNNING) {
+            let held = now.saturating_duration_since(self.switch_since);
             if held >= limit && in_program(tag) {
-                reported = look_closer(worker, clock, held, dispatches == seen, cpu_since, since);
+                self.reported = look_closer(
+                    worker,
+                    clock,
+                    held,
+                    dispatches == self.seen,
+                    self.cpu_since,
+                    self.since,
+                );
             }
         }
-        if dispatches != seen || state != RUNNING {
-            let unchanged = dispatches == seen;
-            seen = dispatches;
-            since = now;
-            cpu_since = cpu_time(clock);
+        if dispatches != self.seen || state != RUNNING {
+            let unchanged = dispatches == self.seen;
+            self.seen = dispatches;
+            self.since = now;
+            self.cpu_since = cpu_time(clock);
             if state == RUNNING {
-                idle_looks = 0;
-                sleep_on(&worker.state, RUNNING, Some(look));
-                continue;
+                self.idle_looks = 0;
+                return Some(look);
             }
-            idle_looks = if unchanged { idle_looks + 1 } else { 0 };
-            if idle_looks < IDLE_LOOKS {
-                let tick = look * (1 << idle_looks.min(4));
-                sleep_on(&worker.state, state, Some(tick.min(IDLE_TICK_MAX)));
-            } else if state == IDLE_WATCHED
+            self.idle_looks = if unchanged { self.idle_looks + 1 } else { 0 };
+            if self.idle_looks < IDLE_LOOKS {
+                let tick = look * (1 << self.idle_looks.min(4));
+                return Some(tick.min(IDLE_TICK_MAX));
+            }
+            let watched = state == IDLE_WATCHED
                 || worker
                     .state
                     .compare_exchange(IDLE, IDLE_WATCHED, SeqCst, SeqCst)
-                    .is_ok()
-            {
-                sleep_on(&worker.state, IDLE_WATCHED, None);
-            }
-            continue;
+                    .is_ok();
+            return if watched { None } else { Some(Duration::ZERO) };
         }
         let Some(slice) = slice else {
-            sleep_on(&worker.state, RUNNING, Some(look));
-            continue;
+            return Some(look);
         };
         // The slice ends after `slice`, or earlier when a parked thread's timer is due.
-        let end = (since + slice).min(worker.next_timer());
+        let end = (self.since + slice).min(worker.next_timer());
         if now < end {
-            sleep_on(&worker.state, RUNNING, Some((end - now).min(look)));
-            continue;
+            return Some((end - now).min(look));
         }
         if !in_program(tag) {
             // In greenify's calls: those that never wait step aside on their own.
-            sleep_on(&worker.state, RUNNING, Some(look));
-            continue;
+            return Some(look);
         }
         if !computing(worker, clock) {
             // Not on a CPU just now: blocked in the kernel (a signal could end its call
             // with EINTR), or waiting for a CPU on a loaded machine. Blocked, its CPU
             // clock fell behind over the whole slice too.
-            let ran = Instant::now().saturating_duration_since(since);
-            let computed = Duration::from_nanos(cpu_time(clock).saturating_sub(cpu_since));
+            let ran = Instant::now().saturating_duration_since(self.since);
+            let computed = Duration::from_nanos(cpu_time(clock).saturating_sub(self.cpu_since));
             if computed * 4 < ran {
                 BLOCKED_SIGHTINGS.fetch_add(1, Relaxed);
-                sleep_on(&worker.state, RUNNING, Some(look));
-            } else {
-                sleep_on(&worker.state, RUNNING, Some(RETRY));
+                return Some(look);
             }
-            continue;
+            return Some(RETRY);
         }
-        if worker.dispatches.load(Relaxed) != seen || worker.state.load(SeqCst) != RUNNING {
-            continue;
+        if worker.dispatches.load(Relaxed) != self.seen || worker.state.load(SeqCst) != RUNNING {
+            return Some(Duration::ZERO);
         }
         scan_modules();
         worker.requested.store(true, SeqCst);
-        if send(tid) {
+        if send(self.tid) {
             SIGNALS_SENT.fetch_add(1, Relaxed);
         }
-        sleep_on(&worker.state, RUNNING, Some(RETRY));
+        Some(RETRY)
     }
 }
 
