@@ -143,6 +143,20 @@ fn stack_overflow_hits_the_guard_page_and_names_the_thread() {
     assert_overflow_reported(&green, "it ran past the bottom of its stack", libc::SIGSEGV);
 }
 
+/// A thread that names itself while it runs is reported by that name (the fault handler
+/// reads its worker's stack record, filled at the thread's dispatch).
+#[test]
+fn stack_overflow_names_a_thread_that_named_itself() {
+    let _g = shared();
+    let program = test_program("stack_overflow", &[]);
+    let green = Cmd::new(&program)
+        .arg("selfnamed")
+        .greenified()
+        .timeout(TIMEOUT)
+        .run();
+    assert_overflow_reported(&green, "it ran past the bottom of its stack", libc::SIGSEGV);
+}
+
 #[test]
 fn more_green_threads_than_guard_pages_fit_under_max_map_count() {
     let _g = exclusive();

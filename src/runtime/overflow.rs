@@ -43,6 +43,11 @@ impl Running {
         };
         self.bottom.store(bottom, Relaxed);
         self.size.store(size, Relaxed);
+        self.renamed(name);
+    }
+
+    /// The thread it runs was named (by itself, or by a thread on another worker).
+    pub fn renamed(&self, name: &[u8; 16]) {
         self.name[0].store(usize::from_ne_bytes(name[..8].try_into().unwrap()), Relaxed);
         self.name[1].store(usize::from_ne_bytes(name[8..].try_into().unwrap()), Relaxed);
     }

@@ -22,6 +22,18 @@ pub fn set_name(handle: Handle, name: &[u8]) -> Result<(), Errno> {
         t.name = [0; 16];
         let n = name.len().min(15);
         t.name[..n].copy_from_slice(&name[..n]);
+        let name = t.name;
+        // A thread running now (this one, or one on another worker) is named in its
+        // worker's stack record too, which the fault handler reads.
+        for &worker in &s.all_workers {
+            // SAFETY: worker records are never freed; `current` is written in sections
+            // only (this one holds the scheduler), the stack record is atomics.
+            unsafe {
+                if std::ptr::addr_of!((*worker).current).read() == tid {
+                    (*worker).running_stack.renamed(&name);
+                }
+            }
+        }
         Ok(())
     })
 }
