@@ -24,9 +24,9 @@ pub fn futex_wait(
             return false;
         }
         let key = s.key(s.current());
-        let (threads, several) = (&s.threads, s.all_workers.len() > 1);
+        let threads = &s.threads;
         s.futex
-            .push(addr, key, |k| Scheduler::is_waiting(threads, several, k));
+            .push(addr, key, |k| Scheduler::is_waiting(threads, k));
         true
     };
     let wake = if acts_on_cancel(reason, interrupts) {
@@ -65,11 +65,11 @@ impl Scheduler {
 
     pub(super) fn futex_wake(&mut self, addr: usize, n: usize) -> usize {
         let mut woken = std::mem::take(&mut self.woken);
-        let (threads, several) = (&self.threads, self.all_workers.len() > 1);
+        let threads = &self.threads;
         let count = self.futex.pop(
             addr,
             n,
-            |k| Scheduler::is_waiting(threads, several, k),
+            |k| Scheduler::is_waiting(threads, k),
             |k| woken.push(k),
         );
         for key in woken.drain(..) {

@@ -84,10 +84,10 @@ pub fn wait_fds(fds: &[(i32, Interest)], reason: Reason, deadline: Option<Instan
         let me = s.current();
         let key = s.key(me);
         for &(fd, interest) in fds {
-            let (threads, several) = (&s.threads, s.all_workers.len() > 1);
-            let result = s.reactor.add_waiter(fd, interest, key, |k| {
-                Scheduler::is_waiting(threads, several, k)
-            });
+            let threads = &s.threads;
+            let result = s
+                .reactor
+                .add_waiter(fd, interest, key, |k| Scheduler::is_waiting(threads, k));
             refused = match result {
                 Ok(()) => continue,
                 // Always ready, not an fd at all, or ready meanwhile: the caller's next
@@ -191,10 +191,9 @@ impl Scheduler {
         }
         self.woken = woken;
         self.w().dispatches_since_poll = 0;
-        let (threads, several) = (&self.threads, self.all_workers.len() > 1);
-        self.timers.compact(self.timed_waits, |k| {
-            Scheduler::is_waiting(threads, several, k)
-        });
+        let threads = &self.threads;
+        self.timers
+            .compact(self.timed_waits, |k| Scheduler::is_waiting(threads, k));
     }
 
     /// Makes the epoll instance and the doorbell on first need: the first wait on an fd,

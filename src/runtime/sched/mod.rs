@@ -406,18 +406,9 @@ impl Scheduler {
         }
     }
 
-    /// Whether the wait `key` registered is still on. With several workers (`several`)
-    /// a thread that registered and still runs, about to park in a section of its own,
-    /// waits too: a wake then ends that park at once (see [`Scheduler::ready`]); passed
-    /// over, it was lost.
-    fn is_waiting(threads: &[Thread], several: bool, key: WaitKey) -> bool {
+    fn is_waiting(threads: &[Thread], key: WaitKey) -> bool {
         let t = &threads[key.tid as usize];
-        let on = match t.state {
-            State::Parked => true,
-            State::Running => several,
-            _ => false,
-        };
-        on && t.seq == key.seq
+        t.state == State::Parked && t.seq == key.seq
     }
 
     /// Makes the waiter of `key` ready, if that wait is still the one it is in.
