@@ -42,13 +42,36 @@ impl<const N: usize> Line<N> {
     pub fn bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
+
+    pub fn push(&mut self, s: &str) {
+        self.push_bytes(s.as_bytes());
+    }
+
+    pub fn push_bytes(&mut self, s: &[u8]) {
+        let n = s.len().min(N - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s[..n]);
+        self.len += n;
+    }
+
+    /// `n` in `base` (2 to 16), without `format!`'s machinery.
+    pub fn num(&mut self, mut n: usize, base: usize) {
+        let mut digits = [0u8; 64];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b"0123456789abcdef"[n % base];
+            n /= base;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push_bytes(&digits[i..]);
+    }
 }
 
 impl<const N: usize> Write for Line<N> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let n = s.len().min(N - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
+        self.push(s);
         Ok(())
     }
 }
@@ -120,6 +143,11 @@ pub fn announce(config: &crate::config::Config) {
 /// The program's short name (glibc's `program_invocation_short_name`; "?" if unset or not
 /// UTF-8).
 pub fn program_name() -> &'static str {
+    std::str::from_utf8(program_name_bytes()).unwrap_or("?")
+}
+
+/// The program's short name as glibc keeps it (`program_invocation_short_name`), in bytes.
+pub fn program_name_bytes() -> &'static [u8] {
     extern "C" {
         static program_invocation_short_name: *const libc::c_char;
     }
@@ -127,10 +155,8 @@ pub fn program_name() -> &'static str {
     // that lives as long as the process.
     let name = unsafe { program_invocation_short_name };
     if name.is_null() {
-        return "?";
+        return b"?";
     }
     // SAFETY: as above.
-    unsafe { std::ffi::CStr::from_ptr(name) }
-        .to_str()
-        .unwrap_or("?")
+    unsafe { std::ffi::CStr::from_ptr(name) }.to_bytes()
 }

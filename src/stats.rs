@@ -11,6 +11,9 @@ use crate::runtime::{self, Reason};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::Relaxed};
 
+/// The stats line: 1,024 bytes on the stack.
+type Line = crate::log::Line<1024>;
+
 /// Where the stats line goes: a private copy of stderr taken when the library loads, so
 /// that programs which close stderr at exit (coreutils' close_stdout) still get it.
 static OUTPUT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(2);
@@ -149,9 +152,11 @@ pub fn print() {
     }
     // A scheduler exists only if a green call was ever made on this OS thread.
     let stats = runtime::sched::snapshot::stats_now().unwrap_or_default();
+    // Built on the stack: `_exit` may be called where malloc is not safe (a forked
+    // child, a signal handler).
     let mut line = Line::default();
     let _ = write!(line, "greenify stats: pid={pid} program=");
-    line.program_name();
+    push_program_name(&mut line);
     let _ = write!(
         line,
         " threads_created={} peak_alive={} context_switches={} epoll_waits={}",
@@ -183,64 +188,16 @@ pub fn print() {
     let _ = rustix::io::write(out, line.bytes());
 }
 
-/// The stats line, built on the stack: `_exit` may be called where malloc is not safe
-/// (a forked child, a signal handler).
-struct Line {
-    buf: [u8; 1024],
-    len: usize,
-}
-
-impl Default for Line {
-    fn default() -> Self {
-        Line {
-            buf: [0; 1024],
-            len: 0,
-        }
-    }
-}
-
-impl Line {
-    fn bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-
-    /// The program's short name (glibc's `program_invocation_short_name`), with blanks
-    /// and `=` made `_` so the line stays `key=value` pairs.
-    fn program_name(&mut self) {
-        extern "C" {
-            static program_invocation_short_name: *const libc::c_char;
-        }
-        // SAFETY: glibc sets it before any constructor runs, to a NUL-terminated string
-        // that lives as long as the process (or NULL).
-        let name = unsafe { program_invocation_short_name };
-        if name.is_null() {
-            return;
-        }
-        // SAFETY: as above.
-        let name = unsafe { std::ffi::CStr::from_ptr(name) };
-        for &b in name.to_bytes().iter().take(64) {
-            let b = if b.is_ascii_whitespace() || b == b'=' {
-                b'_'
-            } else {
-                b
-            };
-            if self.len < self.buf.len() {
-                self.buf[self.len] = b;
-                self.len += 1;
-            }
-        }
-    }
-}
-
-impl Write for Line {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        if end > self.buf.len() {
-            return Err(std::fmt::Error);
-        }
-        self.buf[self.len..end].copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
+/// The program's short name, with blanks and `=` made `_` so the line stays `key=value`
+/// pairs.
+fn push_program_name(line: &mut Line) {
+    for &b in crate::log::program_name_bytes().iter().take(64) {
+        let b = if b.is_ascii_whitespace() || b == b'=' {
+            b'_'
+        } else {
+            b
+        };
+        line.push_bytes(&[b]);
     }
 }
 

@@ -1417,8 +1417,11 @@ CASE(pt_sleeps_overlap_across_threads) {
     printf("failed=%d\n", bad);
 }
 
+/* Five short sleeps, 10 ms in all, inside a 150 ms wait of main's: done only if the thread
+   ran during the wait, with 140 ms to spare for a loaded machine (20 ms sleeps left 50 ms,
+   which a loaded machine took from the greenified side once). */
 static void *usleep_chain(void *p) {
-    for (int i = 0; i < 5; i++) usleep(20000);
+    for (int i = 0; i < 5; i++) usleep(2000);
     *(int *)p = 1;
     return NULL;
 }

@@ -6,12 +6,13 @@
 //! `syscall()` hook, so it parks the green thread as the wrapper's hook would), keeps the
 //! program's own SIGSYS action apart from greenify's handler, and prints the report at exit.
 
+use super::stand_in::{Delivery, ProgramAction};
 use super::{config, io, mode, syscall, APPLICATION};
 use crate::config::Escapes;
 use crate::real;
 use crate::runtime::{self, escapes as sud};
 use libc::{c_int, c_long, c_void, siginfo_t};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
 /// Arms the calling OS thread (it runs green threads) if GREENIFY_ESCAPES asks; a kernel
 /// without Syscall User Dispatch gets one warning.
@@ -109,9 +110,7 @@ impl Drop for Exec {
 
 // ---- the program's SIGSYS ----
 
-static PROGRAM_HANDLER: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
-static PROGRAM_FLAGS: AtomicI32 = AtomicI32::new(0);
-static PROGRAM_MASK: AtomicU64 = AtomicU64::new(0);
+static PROGRAM: ProgramAction = ProgramAction::new();
 
 /// For the sigaction hook: if greenify's SIGSYS handler is installed, puts the program's
 /// action in `current` and says so; the hook then records a new one with
@@ -120,23 +119,13 @@ pub fn program_action(sig: c_int, current: &mut libc::sigaction) -> bool {
     if sig != libc::SIGSYS || !sud::armed() {
         return false;
     }
-    current.sa_sigaction = PROGRAM_HANDLER.load(SeqCst);
-    current.sa_flags = PROGRAM_FLAGS.load(SeqCst);
-    // SAFETY: a sigset_t starts with the 64 bits the kernel uses; the rest stays empty.
-    unsafe {
-        libc::sigemptyset(&mut current.sa_mask);
-        *(&mut current.sa_mask as *mut libc::sigset_t).cast::<u64>() = PROGRAM_MASK.load(SeqCst);
-    }
+    PROGRAM.show(current);
     true
 }
 
 /// Records the program's SIGSYS action (see [`program_action`]).
 pub fn set_program_action(action: &libc::sigaction) {
-    // SAFETY: a sigset_t starts with the 64 bits the kernel uses.
-    let mask = unsafe { *(&action.sa_mask as *const libc::sigset_t).cast::<u64>() };
-    PROGRAM_MASK.store(mask, SeqCst);
-    PROGRAM_FLAGS.store(action.sa_flags, SeqCst);
-    PROGRAM_HANDLER.store(action.sa_sigaction, SeqCst);
+    PROGRAM.record(action);
 }
 
 /// Removes SIGSYS from a handler's mask once a thread is armed: a trap while it runs with
@@ -151,8 +140,7 @@ pub fn keep_sigsys_unblocked(mask: &mut libc::sigset_t) {
 /// # Safety
 /// The kernel's arguments to a SIGSYS handler.
 unsafe fn forward(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
-    let handler = PROGRAM_HANDLER.load(SeqCst);
-    let flags = PROGRAM_FLAGS.load(SeqCst);
+    let Delivery { handler, flags, .. } = PROGRAM.deliver();
     match handler {
         libc::SIG_IGN => {}
         libc::SIG_DFL | libc::SIG_ERR => {
@@ -171,21 +159,9 @@ unsafe fn forward(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
                 runtime::raw::syscall(libc::SYS_tgkill, &[pid, tid, sig as usize]);
             }
         }
-        f => {
-            if flags & libc::SA_RESETHAND != 0 {
-                PROGRAM_HANDLER.store(libc::SIG_DFL, SeqCst);
-            }
-            if flags & libc::SA_SIGINFO != 0 {
-                // SAFETY: the program's SA_SIGINFO handler, with the kernel's arguments.
-                let f: extern "C" fn(c_int, *mut siginfo_t, *mut c_void) =
-                    unsafe { std::mem::transmute(f) };
-                f(sig, info, context);
-            } else {
-                // SAFETY: the program's plain handler.
-                let f: extern "C" fn(c_int) = unsafe { std::mem::transmute(f) };
-                f(sig);
-            }
-        }
+        // SAFETY: the program's handler, installed with these flags, and the kernel's
+        // arguments.
+        f => unsafe { super::signal::call(f, flags, sig, info, context) },
     }
 }
 

@@ -33,6 +33,7 @@ pub mod preempt;
 pub mod process;
 pub mod sem;
 pub mod signal;
+pub mod stand_in;
 pub mod stdio;
 pub mod sync;
 pub mod syscall;

@@ -19,19 +19,17 @@
 //! would (its sa_mask and the signal blocked, SA_RESETHAND honoured), or nothing if the
 //! program left SIGURG at its default or ignored it (SIGURG's default is to ignore).
 
+use super::stand_in::{Delivery, ProgramAction};
 use crate::real;
 use crate::runtime::{self, monitor};
 use libc::{c_int, c_void, siginfo_t, ucontext_t};
 use std::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicU64, AtomicUsize,
+    AtomicBool, AtomicU64,
     Ordering::{Relaxed, SeqCst},
 };
 
-/// The program's action for SIGURG while greenify's handler stands in (as installed at
-/// kernel level: a function of the program's is signal.rs's trampoline by then).
-static PROGRAM_HANDLER: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
-static PROGRAM_FLAGS: AtomicI32 = AtomicI32::new(0);
-static PROGRAM_MASK: AtomicU64 = AtomicU64::new(0);
+/// The program's action for SIGURG while greenify's handler stands in.
+static PROGRAM: ProgramAction = ProgramAction::new();
 /// greenify's handler is installed (inherited by a child of fork, like the handler).
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 /// SIGURGs whose handling ran no handler of the program's: greenify's own, and the
@@ -121,23 +119,13 @@ pub fn program_action(sig: c_int, current: &mut libc::sigaction) -> bool {
     {
         return false;
     }
-    current.sa_sigaction = PROGRAM_HANDLER.load(SeqCst);
-    current.sa_flags = PROGRAM_FLAGS.load(SeqCst);
-    // SAFETY: a sigset_t starts with the 64 bits the kernel uses; the rest stays empty.
-    unsafe {
-        libc::sigemptyset(&mut current.sa_mask);
-        *(&mut current.sa_mask as *mut libc::sigset_t).cast::<u64>() = PROGRAM_MASK.load(SeqCst);
-    }
+    PROGRAM.show(current);
     true
 }
 
 /// Records the program's action for the preemption signal (see [`program_action`]).
 pub fn set_program_action(action: &libc::sigaction) {
-    // SAFETY: a sigset_t starts with the 64 bits the kernel uses.
-    let mask = unsafe { *(&action.sa_mask as *const libc::sigset_t).cast::<u64>() };
-    PROGRAM_MASK.store(mask, SeqCst);
-    PROGRAM_FLAGS.store(action.sa_flags, SeqCst);
-    PROGRAM_HANDLER.store(action.sa_sigaction, SeqCst);
+    PROGRAM.record(action);
 }
 
 extern "C" fn on_signal(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
@@ -209,16 +197,16 @@ fn interrupted(context: &ucontext_t) -> (usize, usize, u64) {
 /// Runs the program's action for a SIGURG that is not greenify's, as the kernel would;
 /// says whether that ran a handler.
 unsafe fn forward(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> bool {
-    let handler = PROGRAM_HANDLER.load(SeqCst);
-    let flags = PROGRAM_FLAGS.load(SeqCst);
+    let Delivery {
+        handler,
+        flags,
+        mask,
+    } = PROGRAM.deliver();
     if handler == libc::SIG_DFL || handler == libc::SIG_IGN || handler == libc::SIG_ERR {
         // SIGURG's default action is to ignore it.
         return false;
     }
-    if flags & libc::SA_RESETHAND != 0 {
-        PROGRAM_HANDLER.store(libc::SIG_DFL, SeqCst);
-    }
-    let mut block = PROGRAM_MASK.load(SeqCst);
+    let mut block = mask;
     if flags & libc::SA_NODEFER == 0 {
         block |= 1 << (sig - 1);
     }

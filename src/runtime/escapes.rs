@@ -814,16 +814,16 @@ pub fn write_report(verb: &str, write: &mut dyn FnMut(&[u8])) -> bool {
         line.push(" x");
         line.num(s.count.load(Relaxed) as usize, 10);
         line.push(" at ");
-        line.place(at);
+        place(&mut line, at);
         for c in &s.callers {
             let c = c.load(Relaxed);
             if c != 0 {
                 line.push(" <- ");
-                line.place(c);
+                place(&mut line, c);
             }
         }
         line.push("\n");
-        write(&line.buf[..line.len]);
+        write(line.bytes());
     }
     let unlisted = UNLISTED.load(Relaxed);
     if unlisted != 0 {
@@ -831,7 +831,7 @@ pub fn write_report(verb: &str, write: &mut dyn FnMut(&[u8])) -> bool {
         line.push("greenify escapes: ");
         line.num(unlisted as usize, 10);
         line.push(" more at other sites\n");
-        write(&line.buf[..line.len]);
+        write(line.bytes());
     }
     any
 }
@@ -884,72 +884,34 @@ pub(crate) fn name(nr: i64) -> &'static str {
         .map_or("syscall", |(_, s)| s)
 }
 
-/// A report line, built on the stack.
-pub(crate) struct Line {
-    pub(crate) buf: [u8; 1024],
-    pub(crate) len: usize,
-}
+/// A report line, built on the stack (the report runs where malloc may not be safe).
+pub(crate) type Line = crate::log::Line<1024>;
 
-impl Default for Line {
-    fn default() -> Self {
-        Line {
-            buf: [0; 1024],
-            len: 0,
-        }
+/// `function+0xoff (module)`, or the bare address.
+pub(crate) fn place(line: &mut Line, addr: usize) {
+    let Some(info) = symbol(addr) else {
+        line.push("0x");
+        return line.num(addr, 16);
+    };
+    if info.dli_sname.is_null() {
+        line.push("0x");
+        line.num(addr - info.dli_fbase as usize, 16);
+    } else {
+        // SAFETY: dladdr's names are NUL-terminated strings of the loaded module.
+        line.push_bytes(unsafe { std::ffi::CStr::from_ptr(info.dli_sname) }.to_bytes());
+        line.push("+0x");
+        line.num(addr - info.dli_saddr as usize, 16);
     }
-}
-
-impl Line {
-    pub(crate) fn push(&mut self, s: &str) {
-        self.bytes(s.as_bytes());
-    }
-
-    pub(crate) fn bytes(&mut self, s: &[u8]) {
-        let n = s.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s[..n]);
-        self.len += n;
-    }
-
-    pub(crate) fn num(&mut self, mut n: usize, base: usize) {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b"0123456789abcdef"[n % base];
-            n /= base;
-            if n == 0 {
-                break;
-            }
-        }
-        self.bytes(&digits[i..]);
-    }
-
-    /// `function+0xoff (module)`, or the bare address.
-    pub(crate) fn place(&mut self, addr: usize) {
-        let Some(info) = symbol(addr) else {
-            self.push("0x");
-            return self.num(addr, 16);
-        };
-        if info.dli_sname.is_null() {
-            self.push("0x");
-            self.num(addr - info.dli_fbase as usize, 16);
+    line.push(" (");
+    if !info.dli_fname.is_null() {
+        // SAFETY: as above.
+        let path = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) }.to_bytes();
+        let base = path.rsplit(|&c| c == b'/').next().unwrap_or(path);
+        line.push_bytes(if base.is_empty() {
+            b"main program"
         } else {
-            // SAFETY: dladdr's names are NUL-terminated strings of the loaded module.
-            self.bytes(unsafe { std::ffi::CStr::from_ptr(info.dli_sname) }.to_bytes());
-            self.push("+0x");
-            self.num(addr - info.dli_saddr as usize, 16);
-        }
-        self.push(" (");
-        if !info.dli_fname.is_null() {
-            // SAFETY: as above.
-            let path = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) }.to_bytes();
-            let base = path.rsplit(|&c| c == b'/').next().unwrap_or(path);
-            self.bytes(if base.is_empty() {
-                b"main program"
-            } else {
-                base
-            });
-        }
-        self.push(")");
+            base
+        });
     }
+    line.push(")");
 }

@@ -78,7 +78,7 @@ pub fn spinning(before: u32, held: Duration) -> bool {
     let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
     if len > 0 {
         line.push(" (");
-        line.bytes(&name[..len]);
+        line.push_bytes(&name[..len]);
         line.push(")");
     }
     line.push(" kept its worker ");
@@ -116,7 +116,7 @@ pub fn stuck(worker: i32, held: Duration) -> bool {
 
 /// `function+0xoff (module)` of `pc`, then those of the return addresses above `sp`.
 fn place_with_callers(line: &mut Line, pc: usize, sp: usize) {
-    line.place(pc);
+    escapes::place(line, pc);
     let callers = [const { AtomicUsize::new(0) }; CALLERS];
     escapes::scan_callers(sp, &callers);
     // greenify's own frames (where the thread started) are never the program's.
@@ -124,7 +124,7 @@ fn place_with_callers(line: &mut Line, pc: usize, sp: usize) {
     let callers = callers.iter().map(|c| c.load(Relaxed));
     for c in callers.filter(|&c| c != 0 && module(c) != own) {
         line.push(" <- ");
-        line.place(c);
+        escapes::place(line, c);
     }
     line.push("\n");
 }
@@ -181,7 +181,7 @@ pub fn write_repeats() {
         }
         let mut line = Line::default();
         line.push("greenify watchdog: ");
-        line.place(at);
+        escapes::place(&mut line, at);
         line.push(" seen again ");
         line.num(seen as usize, 10);
         line.push(" time(s)\n");
@@ -203,7 +203,11 @@ fn write(line: &Line) {
     unsafe {
         raw::syscall(
             libc::SYS_write,
-            &[out as usize, line.buf.as_ptr() as usize, line.len],
+            &[
+                out as usize,
+                line.bytes().as_ptr() as usize,
+                line.bytes().len(),
+            ],
         );
     }
 }
@@ -229,7 +233,7 @@ fn syscall_of(tid: i32) -> Option<Call> {
             libc::SYS_openat,
             &[
                 libc::AT_FDCWD as usize,
-                path.buf.as_ptr() as usize,
+                path.bytes().as_ptr() as usize,
                 (libc::O_RDONLY | libc::O_CLOEXEC) as usize,
             ],
         )
