@@ -28,7 +28,7 @@ pub const MAX_STACK_SIZE: usize = 4 << 30;
 /// The variables something of greenify reads: the library (the first ones), the wrapper
 /// (GREENIFY_LIB) and the tests (GREENIFY_TEST_LIB, GREENIFY_SOAK_SECS). Another GREENIFY_*
 /// name in the environment is warned about: most likely a typo.
-pub const NAMES: [&str; 12] = [
+pub const NAMES: [&str; 13] = [
     "GREENIFY_STACK_SIZE",
     "GREENIFY_STATS",
     "GREENIFY_LOG",
@@ -36,6 +36,7 @@ pub const NAMES: [&str; 12] = [
     "GREENIFY_OFFLOAD_FILES",
     "GREENIFY_SLICE_MS",
     "GREENIFY_TLS",
+    "GREENIFY_WORKERS",
     "GREENIFY_ESCAPES",
     "GREENIFY_WATCHDOG",
     "GREENIFY_LIB",
@@ -146,7 +147,7 @@ struct Known;
 
 impl fmt::Display for Known {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        for (i, name) in NAMES[..9].iter().enumerate() {
+        for (i, name) in NAMES[..10].iter().enumerate() {
             write!(f, "{}{name}", if i == 0 { "" } else { ", " })?;
         }
         Ok(())
@@ -625,7 +626,7 @@ mod tests {
             warnings(|_| None, &env),
             [
                 "unknown variable GREENIFY_STAT=1 ignored (did you mean GREENIFY_STATS?)",
-                "unknown variable GREENIFY_FOO=bar?baz ignored (greenify reads GREENIFY_STACK_SIZE, GREENIFY_STATS, GREENIFY_LOG, GREENIFY_GUARD_PAGES, GREENIFY_OFFLOAD_FILES, GREENIFY_SLICE_MS, GREENIFY_TLS, GREENIFY_ESCAPES, GREENIFY_WATCHDOG)",
+                "unknown variable GREENIFY_FOO=bar?baz ignored (greenify reads GREENIFY_STACK_SIZE, GREENIFY_STATS, GREENIFY_LOG, GREENIFY_GUARD_PAGES, GREENIFY_OFFLOAD_FILES, GREENIFY_SLICE_MS, GREENIFY_TLS, GREENIFY_WORKERS, GREENIFY_ESCAPES, GREENIFY_WATCHDOG)",
                 "unknown variable GREENIFY_TLSS= ignored (did you mean GREENIFY_TLS?)",
             ]
         );
