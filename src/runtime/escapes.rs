@@ -729,14 +729,14 @@ fn after_call(addr: usize) -> bool {
     if addr < 4096 {
         return false;
     }
-    let text = TEXT.load(Relaxed);
-    if (text..text + TEXT_LEN.load(Relaxed)).contains(&addr) {
-        // greenify's own frames are never the program's.
-        return false;
-    }
     let Some(info) = symbol(addr) else {
         return false;
     };
+    // greenify's own frames are never the program's (also when nothing is armed: the
+    // watchdog scans from deep in greenify's frames).
+    if info.dli_fbase as usize == own_base() {
+        return false;
+    }
     let start = if info.dli_saddr.is_null() {
         info.dli_fbase
     } else {
@@ -783,6 +783,19 @@ fn in_code(addr: usize) -> bool {
     // SAFETY: the callback only reads the headers it is given.
     unsafe { libc::dl_iterate_phdr(Some(each), (&mut found as *mut (usize, bool)).cast()) };
     found.1
+}
+
+/// The load address of greenify's own module (looked up once).
+fn own_base() -> usize {
+    static BASE: AtomicUsize = AtomicUsize::new(0);
+    match BASE.load(Relaxed) {
+        0 => {
+            let base = symbol(own_base as *const () as usize).map_or(1, |i| i.dli_fbase as usize);
+            BASE.store(base, Relaxed);
+            base
+        }
+        base => base,
+    }
 }
 
 fn symbol(addr: usize) -> Option<libc::Dl_info> {

@@ -176,6 +176,12 @@ pub fn stats() -> Stats {
 /// The monitor of this process runs (or is being started).
 static STARTED: AtomicBool = AtomicBool::new(false);
 
+/// Wakes the monitor to look at once (the watchdog posted a report), also from an idle
+/// stretch where it sleeps without a timeout.
+pub fn ring() {
+    futex_wake(&WORKER.state);
+}
+
 /// Whether this process has its monitor already.
 #[inline]
 pub fn started() -> bool {
@@ -263,6 +269,9 @@ fn watch(
     // stretch was reported.
     let (mut seen_switches, mut switch_since, mut reported) = (switches(worker), since, false);
     loop {
+        if watchdog.is_some() {
+            super::watchdog::write_deadlock();
+        }
         let state = worker.state.load(SeqCst);
         let dispatches = worker.dispatches.load(Relaxed);
         let now = Instant::now();
