@@ -1,10 +1,15 @@
 /* The watchdog seen from outside (cdylib-tests/tests/watchdog.rs). `spin`: a thread named
  * "spinner" spins in spin_here for 400 ms without a call that switches, and prints its
  * tid (`spin2`: then sleeps 10 ms and spins 200 ms more); `stuck`: a thread named "reader" reads an empty pipe with an inline-assembly read
- * (no hook sees it) until a child process writes to it 300 ms later. Built with -rdynamic,
- * so that dladdr names this program's functions. */
+ * (no hook sees it) until a child process writes to it 300 ms later. Deadlocks, each
+ * ended by SIGALRM after 2 s (every thread waits for ever): `deadlock`, threads "left" and
+ * "right" each hold one mutex and then take the other's; `deadlock_join`, main holds a
+ * mutex and joins a thread "child" that takes it; `lock_chain` (no deadlock): a thread
+ * waits for a mutex whose owner sleeps 100 ms, while main joins both. Built with
+ * -rdynamic, so that dladdr names this program's functions. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -71,6 +76,80 @@ void *reader(void *arg) {
     return NULL;
 }
 
+static pthread_mutex_t first = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t second = PTHREAD_MUTEX_INITIALIZER;
+static pthread_barrier_t both_hold;
+
+__attribute__((noinline)) void take(pthread_mutex_t *m) {
+    pthread_mutex_lock(m);
+    __asm__ volatile("" ::: "memory"); /* keeps the call a call, not a tail jump */
+}
+
+static void named(const char *name) {
+    pthread_setname_np(pthread_self(), name);
+    printf("%s tid=%d\n", name, gettid());
+    fflush(stdout);
+}
+
+void *crosser(void *arg) {
+    int left = arg != NULL;
+    named(left ? "left" : "right");
+    pthread_mutex_lock(left ? &first : &second);
+    pthread_barrier_wait(&both_hold);
+    take(left ? &second : &first);
+    return NULL;
+}
+
+void *child(void *arg) {
+    (void)arg;
+    named("child");
+    take(&first);
+    return NULL;
+}
+
+void *holder(void *arg) {
+    (void)arg;
+    named("holder");
+    pthread_mutex_lock(&first);
+    pthread_barrier_wait(&both_hold);
+    usleep(100000);
+    pthread_mutex_unlock(&first);
+    return NULL;
+}
+
+void *chained(void *arg) {
+    (void)arg;
+    pthread_barrier_wait(&both_hold);
+    take(&first);
+    pthread_mutex_unlock(&first);
+    return NULL;
+}
+
+static int deadlocks(const char *which) {
+    printf("first=%p second=%p main tid=%d\n", (void *)&first, (void *)&second, gettid());
+    fflush(stdout);
+    pthread_t a, b;
+    pthread_barrier_init(&both_hold, NULL, 2);
+    if (strcmp(which, "deadlock") == 0) {
+        alarm(2);
+        pthread_create(&a, NULL, crosser, (void *)1);
+        pthread_create(&b, NULL, crosser, NULL);
+        pthread_join(a, NULL);
+    } else if (strcmp(which, "deadlock_join") == 0) {
+        alarm(2);
+        pthread_mutex_lock(&first);
+        pthread_create(&a, NULL, child, NULL);
+        pthread_join(a, NULL);
+    } else {
+        pthread_create(&a, NULL, holder, NULL);
+        pthread_create(&b, NULL, chained, NULL);
+        pthread_join(b, NULL);
+        pthread_join(a, NULL);
+        printf("chain done\n");
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *which = argc > 1 ? argv[1] : "";
     pthread_t t;
@@ -97,6 +176,9 @@ int main(int argc, char **argv) {
         waitpid(child, &status, 0);
         return status == 0 ? 0 : 1;
     }
-    fprintf(stderr, "usage: watchdog spin|stuck\n");
+    if (strncmp(which, "deadlock", 8) == 0 || strcmp(which, "lock_chain") == 0) {
+        return deadlocks(which);
+    }
+    fprintf(stderr, "usage: watchdog spin|spin2|stuck|deadlock|deadlock_join|lock_chain\n");
     return 2;
 }

@@ -228,45 +228,15 @@ fn xsave_size() -> Option<usize> {
 
 /// The executable PT_LOAD segment of the module this code is in.
 fn own_text() -> Option<(usize, usize)> {
-    // SAFETY: an all-zero Dl_info is valid to fill; dladdr reads nothing else.
-    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: dladdr with a valid out-pointer.
-    if unsafe { libc::dladdr(own_text as *const libc::c_void, &mut info) } == 0 {
-        return None;
-    }
-    let mut found = (info.dli_fbase as usize, 0usize, 0usize);
-    unsafe extern "C" fn each(
-        info: *mut libc::dl_phdr_info,
-        _size: usize,
-        data: *mut libc::c_void,
-    ) -> libc::c_int {
-        // SAFETY: dl_iterate_phdr's info for one module; data is our tuple.
-        unsafe {
-            let found = &mut *data.cast::<(usize, usize, usize)>();
-            let info = &*info;
-            let base = info.dlpi_addr as usize;
-            for i in 0..info.dlpi_phnum as usize {
-                let ph = &*info.dlpi_phdr.add(i);
-                let text = base + ph.p_vaddr as usize;
-                let inside =
-                    (text..text + ph.p_memsz as usize).contains(&(own_text as *const () as usize));
-                if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0 && inside {
-                    found.1 = text;
-                    found.2 = ph.p_memsz as usize;
-                    return 1;
-                }
-            }
-        }
-        0
-    }
-    // SAFETY: the callback only reads the headers it is given.
-    unsafe {
-        libc::dl_iterate_phdr(
-            Some(each),
-            (&mut found as *mut (usize, usize, usize)).cast(),
-        )
-    };
-    (found.2 != 0).then_some((found.1, found.2))
+    let own = own_text as *const () as usize;
+    let mut found = None;
+    super::modules::each(&mut |module| {
+        found = module
+            .code()
+            .find(|&(start, end)| (start..end).contains(&own));
+        found.is_some()
+    });
+    found.map(|(start, end)| (start, end - start))
 }
 
 // ---- the handler ----
@@ -732,14 +702,14 @@ fn after_call(addr: usize) -> bool {
     if addr < 4096 {
         return false;
     }
-    let text = TEXT.load(Relaxed);
-    if (text..text + TEXT_LEN.load(Relaxed)).contains(&addr) {
-        // greenify's own frames are never the program's.
-        return false;
-    }
     let Some(info) = symbol(addr) else {
         return false;
     };
+    // greenify's own frames are never the program's (also when nothing is armed: the
+    // watchdog scans from deep in greenify's frames).
+    if info.dli_fbase as usize == own_base() {
+        return false;
+    }
     let start = if info.dli_saddr.is_null() {
         info.dli_fbase
     } else {
@@ -761,31 +731,27 @@ fn after_call(addr: usize) -> bool {
 
 /// Whether `addr` and the 7 bytes before it are in one executable segment of a module.
 fn in_code(addr: usize) -> bool {
-    let mut found = (addr, false);
-    unsafe extern "C" fn each(
-        info: *mut libc::dl_phdr_info,
-        _size: usize,
-        data: *mut libc::c_void,
-    ) -> libc::c_int {
-        // SAFETY: dl_iterate_phdr's info for one module; data is our tuple.
-        unsafe {
-            let found = &mut *data.cast::<(usize, bool)>();
-            let info = &*info;
-            for i in 0..info.dlpi_phnum as usize {
-                let ph = &*info.dlpi_phdr.add(i);
-                let start = info.dlpi_addr as usize + ph.p_vaddr as usize;
-                let code = ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0;
-                if code && start + 7 <= found.0 && found.0 <= start + ph.p_memsz as usize {
-                    found.1 = true;
-                    return 1;
-                }
-            }
+    let mut found = false;
+    super::modules::each(&mut |module| {
+        found = module
+            .code()
+            .any(|(start, end)| start + 7 <= addr && addr <= end);
+        found
+    });
+    found
+}
+
+/// The load address of greenify's own module (looked up once).
+fn own_base() -> usize {
+    static BASE: AtomicUsize = AtomicUsize::new(0);
+    match BASE.load(Relaxed) {
+        0 => {
+            let base = symbol(own_base as *const () as usize).map_or(1, |i| i.dli_fbase as usize);
+            BASE.store(base, Relaxed);
+            base
         }
-        0
+        base => base,
     }
-    // SAFETY: the callback only reads the headers it is given.
-    unsafe { libc::dl_iterate_phdr(Some(each), (&mut found as *mut (usize, bool)).cast()) };
-    found.1
 }
 
 fn symbol(addr: usize) -> Option<libc::Dl_info> {

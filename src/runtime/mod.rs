@@ -12,6 +12,7 @@ pub mod futex;
 pub mod handler;
 pub mod interrupt;
 pub mod keys;
+pub mod modules;
 pub mod monitor;
 pub mod offload;
 pub mod os_thread;

@@ -255,8 +255,9 @@ pub fn register(worker: &'static Worker, tag: usize) {
     ring();
 }
 
-/// Wakes the monitor from its sleep on [`BELL`].
-fn ring() {
+/// Wakes the monitor from its sleep on [`BELL`] to look at once (a new worker, one that
+/// left an idle wait the monitor stopped looking at, a report the watchdog posted).
+pub fn ring() {
     BELL.fetch_add(1, SeqCst);
     futex_wake(&BELL);
 }
@@ -301,6 +302,9 @@ fn watch(slice: Option<Duration>, watchdog: Option<Duration>, in_program: InProg
     let look = look_interval(slice.into_iter().chain(watchdog).min().unwrap_or_default());
     let mut views: Vec<View> = Vec::new();
     loop {
+        if watchdog.is_some() {
+            super::watchdog::write_deadlock();
+        }
         let bell = BELL.load(SeqCst);
         let count = REGISTERED_COUNT.load(SeqCst).min(MAX_WATCHED);
         for slot in &REGISTERED[views.len()..count] {
@@ -679,42 +683,17 @@ pub fn in_excluded_code(pc: usize) -> bool {
 
 /// Records the excluded modules' code (ranges known already are skipped).
 fn scan_modules() {
-    unsafe extern "C" fn each(
-        info: *mut libc::dl_phdr_info,
-        _size: libc::size_t,
-        _data: *mut libc::c_void,
-    ) -> libc::c_int {
-        // SAFETY: dl_iterate_phdr passes a valid info.
-        let info = unsafe { &*info };
-        let name = if info.dlpi_name.is_null() {
-            &[][..]
-        } else {
-            // SAFETY: a NUL-terminated module name.
-            unsafe { std::ffi::CStr::from_ptr(info.dlpi_name) }.to_bytes()
-        };
-        let base_name = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
-        // SAFETY: dlpi_phdr has dlpi_phnum entries.
-        let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
-        let base = info.dlpi_addr as usize;
-        let code = || {
-            phdrs
-                .iter()
-                .filter(|p| p.p_type == libc::PT_LOAD && p.p_flags & libc::PF_X != 0)
-                .map(move |p| {
-                    let start = base + p.p_vaddr as usize;
-                    (start, start + p.p_memsz as usize)
-                })
-        };
-        let own = OWN_CODE.load(Relaxed);
-        let excluded = EXCLUDED.iter().any(|e| base_name.starts_with(e))
-            || code().any(|(start, end)| (start..end).contains(&own));
+    let own = OWN_CODE.load(Relaxed);
+    super::modules::each(&mut |module| {
+        let excluded = EXCLUDED.iter().any(|e| module.name.starts_with(e))
+            || module
+                .code()
+                .any(|(start, end)| (start..end).contains(&own));
         if excluded {
-            code().for_each(record);
+            module.code().for_each(record);
         }
-        0
-    }
-    // SAFETY: the callback uses no data pointer.
-    unsafe { libc::dl_iterate_phdr(Some(each), std::ptr::null_mut()) };
+        false
+    });
 }
 
 /// Adds one range, unless it is known already.

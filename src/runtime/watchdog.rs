@@ -13,13 +13,17 @@
 //!   call's number, arguments, stack pointer and PC in `/proc/self/task/TID/syscall`,
 //!   read without a signal (which could end the call with EINTR).
 //!
+//! - a cycle of green threads each waiting for the next's mutex or exit (a deadlock):
+//!   found by the wait that closes it (sched/deadlock.rs) and posted here ([`deadlock`]);
+//!   the monitor, rung, writes it at once ([`write_deadlock`]).
+//!
 //! A site is reported once; the sites seen again in later stretches are counted, one line
 //! each at exit. The monitor thread (not green) symbolises the PC and the return addresses found above
 //! the stack pointer with `dladdr`, as the escapes report does.
 
 use super::escapes::{self, Line, CALLERS};
 use super::raw;
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use std::time::Duration;
 
 /// The handler's last sample: PC, stack pointer, green thread id and name (16 bytes).
@@ -58,6 +62,132 @@ pub fn samples() -> u32 {
     SAMPLES.load(Acquire)
 }
 
+/// Whether green threads note whom they wait for (the deadlock report): set once, when
+/// the watchdog starts with the first green thread.
+static WATCHING_LOCKS: AtomicBool = AtomicBool::new(false);
+
+/// Turns the deadlock report on (GREENIFY_WATCHDOG).
+pub fn watch_locks() {
+    WATCHING_LOCKS.store(true, Relaxed);
+}
+
+/// Whether endless waits note whom they wait for (one load on a lock wait's slow path).
+#[inline]
+pub fn watching_locks() -> bool {
+    WATCHING_LOCKS.load(Relaxed)
+}
+
+/// One thread of a deadlock: who it is, what it waits for (a mutex's address; 0: the
+/// next thread's exit) and its stack pointer in that wait.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Waiter {
+    pub tid: i32,
+    pub name: [u8; 16],
+    pub mutex: usize,
+    pub sp: usize,
+}
+
+/// The longest cycle the report holds.
+const CYCLE: usize = 16;
+
+/// The deadlock waiting for the monitor to report it: its state (FREE, BUSY being filled
+/// or written, POSTED), then its threads as words: tid, name, mutex, stack pointer (a
+/// scheduler section fills it, the monitor thread reads it; nothing is allocated).
+static CYCLE_STATE: AtomicU32 = AtomicU32::new(FREE);
+const FREE: u32 = 0;
+const BUSY: u32 = 1;
+const POSTED: u32 = 2;
+static CYCLE_LEN: AtomicUsize = AtomicUsize::new(0);
+static CYCLE_WORDS: [[AtomicUsize; 5]; CYCLE] =
+    [const { [const { AtomicUsize::new(0) }; 5] }; CYCLE];
+/// Deadlocks found while one was still waiting for its report (counted at exit).
+static CYCLES_UNREPORTED: AtomicU64 = AtomicU64::new(0);
+
+/// A green thread's wait closed `cycle` (each waits for the next's mutex or exit, the
+/// last for the first's): posted for the monitor, which reports it, and woken.
+pub fn deadlock(cycle: &[Waiter]) {
+    if CYCLE_STATE
+        .compare_exchange(FREE, BUSY, Acquire, Relaxed)
+        .is_err()
+    {
+        CYCLES_UNREPORTED.fetch_add(1, Relaxed);
+        return;
+    }
+    let cycle = &cycle[..cycle.len().min(CYCLE)];
+    for (w, words) in cycle.iter().zip(&CYCLE_WORDS) {
+        let (low, high) = w.name.split_at(8);
+        let name = |half: &[u8]| usize::from_ne_bytes(half.try_into().unwrap_or([0; 8]));
+        let fields = [w.tid as usize, name(low), name(high), w.mutex, w.sp];
+        for (word, value) in words.iter().zip(fields) {
+            word.store(value, Relaxed);
+        }
+    }
+    CYCLE_LEN.store(cycle.len(), Relaxed);
+    CYCLE_STATE.store(POSTED, Release);
+    super::monitor::ring();
+}
+
+/// For the monitor: reports the deadlock posted, if any. A line names the cycle, then one
+/// line per thread: what it waits for, who holds it, and where the thread waits.
+pub fn write_deadlock() {
+    // Claimed, so that the exit's look and the monitor's never both write it.
+    if CYCLE_STATE
+        .compare_exchange(POSTED, BUSY, Acquire, Relaxed)
+        .is_err()
+    {
+        return;
+    }
+    let len = CYCLE_LEN.load(Relaxed);
+    let at = |i: usize| {
+        let words = &CYCLE_WORDS[i % len];
+        let mut name = [0u8; 16];
+        name[..8].copy_from_slice(&words[1].load(Relaxed).to_ne_bytes());
+        name[8..].copy_from_slice(&words[2].load(Relaxed).to_ne_bytes());
+        Waiter {
+            tid: words[0].load(Relaxed) as i32,
+            name,
+            mutex: words[3].load(Relaxed),
+            sp: words[4].load(Relaxed),
+        }
+    };
+    let mut line = Line::default();
+    line.push("greenify watchdog: deadlock: ");
+    line.num(len, 10);
+    line.push(" threads wait for each other for ever\n");
+    write(&line);
+    for i in 0..len {
+        let (w, next) = (at(i), at(i + 1));
+        let mut line = Line::default();
+        line.push("greenify watchdog:   ");
+        push_thread(&mut line, w.tid, &w.name);
+        if w.mutex != 0 {
+            line.push(" waits for mutex 0x");
+            line.num(w.mutex, 16);
+            line.push(" held by ");
+            push_thread(&mut line, next.tid, &next.name);
+        } else {
+            line.push(" joins ");
+            push_thread(&mut line, next.tid, &next.name);
+        }
+        line.push(", in ");
+        callers(&mut line, w.sp, "");
+        write(&line);
+    }
+    CYCLE_STATE.store(FREE, Release);
+}
+
+/// `thread TID (name)`, the name left out when empty.
+fn push_thread(line: &mut Line, tid: i32, name: &[u8; 16]) {
+    line.push("thread ");
+    line.num(tid as usize, 10);
+    let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    if len > 0 {
+        line.push(" (");
+        line.push_bytes(&name[..len]);
+        line.push(")");
+    }
+}
+
 /// The monitor saw worker `worker` run one green thread for `held` and signalled it; the
 /// handler's sample is the one after `before`. Reports it unless its site was reported
 /// already; false when there is no new sample (the monitor looks again later).
@@ -73,14 +203,8 @@ pub fn spinning(before: u32, held: Duration) -> bool {
         return true;
     }
     let mut line = Line::default();
-    line.push("greenify watchdog: thread ");
-    line.num(tid as usize, 10);
-    let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-    if len > 0 {
-        line.push(" (");
-        line.push_bytes(&name[..len]);
-        line.push(")");
-    }
+    line.push("greenify watchdog: ");
+    push_thread(&mut line, tid, &name);
     line.push(" kept its worker ");
     line.num(held.as_millis() as usize, 10);
     line.push(" ms without a switch, at ");
@@ -117,14 +241,26 @@ pub fn stuck(worker: i32, held: Duration) -> bool {
 /// `function+0xoff (module)` of `pc`, then those of the return addresses above `sp`.
 fn place_with_callers(line: &mut Line, pc: usize, sp: usize) {
     escapes::place(line, pc);
+    callers(line, sp, " <- ");
+}
+
+/// `function+0xoff (module)` of each return address of the program above `sp`, the
+/// innermost first, each after `lead` or " <- " ("?" if none is found), and the end of
+/// the line.
+fn callers(line: &mut Line, sp: usize, lead: &str) {
     let callers = [const { AtomicUsize::new(0) }; CALLERS];
     escapes::scan_callers(sp, &callers);
     // greenify's own frames (where the thread started) are never the program's.
     let own = module(place_with_callers as *const () as usize);
     let callers = callers.iter().map(|c| c.load(Relaxed));
+    let mut found = false;
     for c in callers.filter(|&c| c != 0 && module(c) != own) {
-        line.push(" <- ");
+        line.push(if found { " <- " } else { lead });
         escapes::place(line, c);
+        found = true;
+    }
+    if !found && lead.is_empty() {
+        line.push("?");
     }
     line.push("\n");
 }
@@ -169,8 +305,18 @@ fn first_at(site: usize) -> bool {
     false
 }
 
-/// At exit: one line per reported site that was seen again in a later stretch.
+/// At exit: one line per reported site that was seen again in a later stretch, and the
+/// deadlocks found while another waited for its report.
 pub fn write_repeats() {
+    write_deadlock();
+    let unreported = CYCLES_UNREPORTED.load(Relaxed);
+    if unreported > 0 {
+        let mut line = Line::default();
+        line.push("greenify watchdog: ");
+        line.num(unreported as usize, 10);
+        line.push(" more deadlock(s) found while one waited for its report\n");
+        write(&line);
+    }
     for (at, seen) in SITE_AT.iter().zip(&SITE_SEEN) {
         let (at, seen) = (at.load(Relaxed), seen.load(Relaxed));
         if at == 0 {

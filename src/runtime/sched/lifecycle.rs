@@ -1,6 +1,7 @@
 //! A green thread's life: spawn, join, detach, exit (of a green thread or of MAIN), and
 //! the questions about who is alive and who is running.
 
+use super::deadlock::Blocker;
 use super::handle::Handle;
 use super::identity::{next_green_tid, Identity};
 use super::park::park;
@@ -13,7 +14,7 @@ use super::{with, Queue, Scheduler};
 use crate::runtime::keys::Values;
 use crate::runtime::stack::{round_stack_size, GreenStack};
 use crate::runtime::wait::{Reason, ThreadId, Wake, MAIN};
-use crate::runtime::{errno, handler, overflow, tcb};
+use crate::runtime::{errno, handler, overflow, tcb, watchdog};
 use corosensei::{Coroutine, Yielder};
 use rustix::io::Errno;
 use std::time::Instant;
@@ -232,6 +233,9 @@ pub fn join(handle: Handle, wait: JoinWait) -> Result<usize, Errno> {
         }
         let key = s.key(s.current());
         s.threads[tid as usize].joiner = Some(key);
+        if matches!(wait, JoinWait::Block) && watchdog::watching_locks() {
+            s.waits_for(Blocker::Join(tid));
+        }
         Ok(None)
     })?;
     if let Some(retval) = early {
@@ -260,6 +264,9 @@ pub fn join(handle: Handle, wait: JoinWait) -> Result<usize, Errno> {
             }
             // Woken for another reason: wait again under the new key.
             t.joiner = Some(again);
+            if deadline.is_none() && watchdog::watching_locks() {
+                s.waits_for(Blocker::Join(tid));
+            }
             None
         });
         if let Some(result) = done {

@@ -42,13 +42,14 @@
 //! adds one job to it: `thread` (the per-thread record), `run` (the run loop and
 //! switching), `park`, `slice` (yield and stepping aside), `lifecycle` (spawn, join,
 //! exit, detach), `attrs`, `handle` (`pthread_t`), `tls`, `signals` (masks and handler
-//! delivery), `cancel`, `identity` (thread ids), `io` (the reactor), `futex_wait`,
-//! `fork` (the child's reset), `stats` and `worker` (the per-OS-thread record and the
-//! lock). The vocabulary of waiting they share with the
-//! reactor, timers and futex table is `runtime/wait.rs`.
+//! delivery), `cancel`, `deadlock` (the watchdog's cycle of waits), `identity` (thread
+//! ids), `io` (the reactor), `futex_wait`, `fork` (the child's reset), `stats` and
+//! `worker` (the per-OS-thread record and the lock). The vocabulary of waiting they share
+//! with the reactor, timers and futex table is `runtime/wait.rs`.
 
 mod attrs;
 mod cancel;
+mod deadlock;
 mod fork;
 mod futex_wait;
 mod handle;
@@ -73,6 +74,7 @@ pub use cancel::{
     cancel, cancel_requested, cancel_taken, cancellation_point, cleanup_top, set_cancel_action,
     set_cancel_async, set_cancel_disabled, set_cleanup_top,
 };
+pub use deadlock::waits_for_mutex;
 pub use fork::after_fork_child;
 pub use futex_wait::{futex_wait, futex_wake};
 pub use handle::{is_green_handle, Handle};

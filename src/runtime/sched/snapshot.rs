@@ -13,6 +13,7 @@
 //! (counters, one line per thread with its registers at its last switch and where its
 //! copy is), then the header's offset as 8 little-endian bytes.
 
+use super::deadlock::MUTEX_OWNER;
 use super::thread::State;
 use super::Scheduler;
 use crate::runtime::monitor;
@@ -218,9 +219,10 @@ impl Scheduler {
                 }
                 for (_, addr) in matching(&addrs, key, |e| e.0) {
                     let _ = write!(out, " addr={addr:#x}");
-                    // A mutex's owner is the word 8 bytes past its lock word: named
-                    // only if it is a live thread (then the lock is a mutex).
-                    if let Some(owner) = read_i32(addr + 8).and_then(|o| self.owner_tid(o)) {
+                    // A mutex's owner is named only if it is a live thread (then the
+                    // lock is a mutex).
+                    let owner = read_i32(addr + MUTEX_OWNER).and_then(|o| self.owner_tid(o));
+                    if let Some(owner) = owner {
                         let _ = write!(out, " owner={owner}");
                     }
                 }
@@ -293,17 +295,20 @@ fn matching<T>(
 }
 
 impl Scheduler {
-    /// The thread id of the live thread whose lock owner identity is `owner` (see
-    /// runtime/sync: a green thread's index above GREEN_OWNER_BASE).
+    /// The thread id of the live thread whose lock owner identity is `owner`: a green
+    /// thread's (see deadlock.rs), or a kernel thread id that one of them carries.
     fn owner_tid(&self, owner: i32) -> Option<i32> {
-        let base = crate::runtime::sync::GREEN_OWNER_BASE;
-        let t = if owner & base != 0 {
-            self.threads.get((owner & !base) as usize)?
-        } else {
-            self.threads.iter().find(|t| t.identity.tid == owner)?
-        };
-        let alive = owner != 0 && !matches!(t.state, State::Free | State::Exited);
-        alive.then_some(t.identity.tid)
+        let live = |t: &&super::thread::Thread| !matches!(t.state, State::Free | State::Exited);
+        match self.green_owner(owner) {
+            Some(id) => Some(self.threads[id as usize].identity.tid),
+            None if owner != 0 => self
+                .threads
+                .iter()
+                .filter(live)
+                .find(|t| t.identity.tid == owner)
+                .map(|t| t.identity.tid),
+            None => None,
+        }
     }
 }
 

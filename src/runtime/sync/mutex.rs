@@ -117,8 +117,17 @@ impl Mutex {
                 return Err(libc::EBUSY);
             }
             let shared = self.shared();
+            // With the watchdog on, an endless wait of a green thread notes whom it waits
+            // for: the deadlock report follows those notes.
+            let watched = caller.green
+                && !shared
+                && wait.deadline().is_none()
+                && crate::runtime::watchdog::watching_locks();
             // Take it as "locked, maybe sleepers": our unlock then wakes the next one.
             while self.lock.swap(2, Acquire) != 0 {
+                if watched {
+                    crate::runtime::sched::waits_for_mutex(self as *const Mutex as usize);
+                }
                 if !wait_word(&self.lock, 2, wait.deadline(), shared, caller) {
                     return Err(libc::ETIMEDOUT);
                 }

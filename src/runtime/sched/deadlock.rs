@@ -1,0 +1,109 @@
+//! The watchdog's deadlock report (GREENIFY_WATCHDOG): a green thread about to wait,
+//! without a deadline, for a mutex or for a thread to exit, follows the chain of whom it
+//! waits for (the mutex's owner, the joined thread) through threads that are parked in
+//! such waits themselves. When the chain comes back to it, no thread of the cycle can
+//! ever run again: the cycle goes to the watchdog, whose monitor thread reports it.
+//!
+//! Each thread notes what it waits for under its wait sequence, so a note left by a wait
+//! that ended in any way (woken, cancelled, a handler that jumped out) never counts: a
+//! wake bumps the sequence. A cycle is found once, by the wait that closes it (the other
+//! waits of the cycle found a thread still running at theirs). Only pthread mutexes of
+//! this process and joins carry whom they wait for; condition variables, semaphores,
+//! rwlocks and futexes do not, so cycles through them are not seen.
+
+use super::thread::State;
+use super::{with, Scheduler};
+use crate::runtime::sync::GREEN_OWNER_BASE;
+use crate::runtime::wait::ThreadId;
+use crate::runtime::watchdog::{self, Waiter};
+use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
+
+/// What a parked thread waits for, as far as a deadlock is concerned.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Blocker {
+    Nothing,
+    /// A mutex (its address): its owner may release it.
+    Mutex(usize),
+    /// A thread's exit.
+    Join(ThreadId),
+}
+
+/// The longest cycle reported (a longer one is not followed to its end).
+const LONGEST: usize = 16;
+
+/// The current green thread is about to wait for the mutex at `mutex` without a deadline
+/// (only with the watchdog on: see [`watchdog::watching_locks`]).
+pub fn waits_for_mutex(mutex: usize) {
+    with(|s| s.waits_for(Blocker::Mutex(mutex)));
+}
+
+impl Scheduler {
+    /// Notes what the current thread will wait for in its next park, and reports the
+    /// cycle that wait closes, if any.
+    pub(super) fn waits_for(&mut self, on: Blocker) {
+        let me = self.current();
+        let t = &mut self.threads[me as usize];
+        t.blocked = (on, t.seq);
+        let mut cycle = [Waiter::default(); LONGEST];
+        cycle[0] = self.waiter(me, on, super::snapshot::registers_here()[1]);
+        let mut len = 1;
+        let mut next = self.holder(on);
+        while let Some(at) = next {
+            if at == me {
+                watchdog::deadlock(&cycle[..len]);
+                return;
+            }
+            let t = &self.threads[at as usize];
+            let (blocker, seq) = t.blocked;
+            if t.state != State::Parked || seq != t.seq || len == LONGEST {
+                return;
+            }
+            cycle[len] = self.waiter(at, blocker, t.saved_registers[1]);
+            len += 1;
+            next = self.holder(blocker);
+        }
+    }
+
+    /// The live thread that `on` waits for.
+    fn holder(&self, on: Blocker) -> Option<ThreadId> {
+        match on {
+            Blocker::Nothing => None,
+            Blocker::Join(tid) => Some(tid),
+            Blocker::Mutex(addr) => {
+                // SAFETY: a thread waits for this mutex just now (the current one, or one
+                // whose note is of its current park), so the program keeps it alive; its
+                // owner word is an aligned i32 that lock and unlock change atomically.
+                let owner = unsafe { &*((addr + MUTEX_OWNER) as *const AtomicI32) };
+                self.green_owner(owner.load(Relaxed))
+            }
+        }
+    }
+
+    /// The live green thread whose lock owner identity is `owner` (runtime/sync: a green
+    /// thread's index above GREEN_OWNER_BASE; other owners are not green threads).
+    pub(super) fn green_owner(&self, owner: i32) -> Option<ThreadId> {
+        if owner & GREEN_OWNER_BASE == 0 {
+            return None;
+        }
+        let id = (owner & !GREEN_OWNER_BASE) as ThreadId;
+        let t = self.threads.get(id as usize)?;
+        (!matches!(t.state, State::Free | State::Exited)).then_some(id)
+    }
+
+    fn waiter(&self, id: ThreadId, on: Blocker, sp: usize) -> Waiter {
+        let t = &self.threads[id as usize];
+        let mutex = match on {
+            Blocker::Mutex(addr) => addr,
+            Blocker::Join(_) | Blocker::Nothing => 0,
+        };
+        Waiter {
+            tid: t.identity.tid,
+            name: t.name,
+            mutex,
+            sp,
+        }
+    }
+}
+
+/// Where glibc's mutex keeps its owner: the word 8 bytes past the lock word.
+pub(super) const MUTEX_OWNER: usize = 8;
