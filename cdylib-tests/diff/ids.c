@@ -556,20 +556,42 @@ static void *park_on_barrier(void *arg) {
     return NULL;
 }
 
+/* More threads than greenify has OS threads (its workers and its monitor): each looks
+ * for its own entry while all are alive. */
+#define TASK_THREADS 8
+static _Atomic int own_entries;
+
+static int has_own_task_entry(void) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d", gettid());
+    DIR *d = opendir(path);
+    if (d) closedir(d);
+    return d != NULL;
+}
+
+static void *look_for_own_entry(void *arg) {
+    (void)arg;
+    own_entries += has_own_task_entry();
+    pthread_barrier_wait(&ids_barrier);
+    pthread_barrier_wait(&ids_barrier);
+    return NULL;
+}
+
 CASE(ids_proc_self_task_lists_threads) {
-    pthread_t t[2];
-    pthread_barrier_init(&ids_barrier, NULL, 3);
-    for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, park_on_barrier, NULL);
+    pthread_t t[TASK_THREADS];
+    own_entries = 0;
+    pthread_barrier_init(&ids_barrier, NULL, TASK_THREADS + 1);
+    for (int i = 0; i < TASK_THREADS; i++) pthread_create(&t[i], NULL, look_for_own_entry, NULL);
     pthread_barrier_wait(&ids_barrier);
     int n = 0;
     DIR *d = opendir("/proc/self/task");
     for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
     closedir(d);
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/task/%d", gettid());
-    printf("threads listed: %d, own entry: %s\n", n, opendir(path) ? "yes" : "no");
+    printf("every thread listed: %s, main's own entry: %s, threads' own entries: %d of %d\n",
+           n >= TASK_THREADS + 1 ? "yes" : "no", has_own_task_entry() ? "yes" : "no",
+           (int)own_entries, TASK_THREADS);
     pthread_barrier_wait(&ids_barrier);
-    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < TASK_THREADS; i++) pthread_join(t[i], NULL);
 }
 
 static volatile int burn_done;
@@ -608,18 +630,28 @@ CASE(ids_thread_cputime_is_per_thread) {
     pthread_join(t, NULL);
 }
 
+/* Threads alive at once (natively each has its own TCB, where its head is), more than
+ * greenify has OS threads. */
+#define ROBUST_THREADS 8
+static void *robust_heads[ROBUST_THREADS + 1];
+
 static void *robust_head(void *arg) {
     size_t len;
-    syscall(SYS_get_robust_list, 0, (void **)arg, &len);
+    syscall(SYS_get_robust_list, 0, &robust_heads[(long)arg], &len);
+    pthread_barrier_wait(&ids_barrier);
     return NULL;
 }
 
 CASE(ids_robust_list_per_thread) {
-    void *mine, *other;
     size_t len;
-    syscall(SYS_get_robust_list, 0, &mine, &len);
-    pthread_t t;
-    pthread_create(&t, NULL, robust_head, &other);
-    pthread_join(t, NULL);
-    printf("robust list heads distinct: %s\n", mine != other ? "yes" : "no");
+    syscall(SYS_get_robust_list, 0, &robust_heads[0], &len);
+    pthread_barrier_init(&ids_barrier, NULL, ROBUST_THREADS + 1);
+    pthread_t t[ROBUST_THREADS];
+    for (long i = 0; i < ROBUST_THREADS; i++) pthread_create(&t[i], NULL, robust_head, (void *)(i + 1));
+    pthread_barrier_wait(&ids_barrier);
+    for (int i = 0; i < ROBUST_THREADS; i++) pthread_join(t[i], NULL);
+    int distinct = 1;
+    for (int i = 0; i <= ROBUST_THREADS; i++)
+        for (int j = i + 1; j <= ROBUST_THREADS; j++) distinct &= robust_heads[i] != robust_heads[j];
+    printf("robust list heads of %d live threads distinct: %s\n", ROBUST_THREADS + 1, distinct ? "yes" : "no");
 }

@@ -488,17 +488,33 @@ static void *raise_on_altstack(void *arg) {
     return NULL;
 }
 
+/* Raises again and again, parking between raises: it runs on every worker in turn. */
+static void *raise_often_on_altstack(void *arg) {
+    (void)arg;
+    stack_t ss = { malloc(65536), 0, 65536 };
+    sigaltstack(&ss, NULL);
+    for (int i = 0; i < 20; i++) {
+        raise(SIGUSR2);
+        msleep(1);
+    }
+    return NULL;
+}
+
 /* Each thread has its own alternate stack natively; greenified, the kernel runs every
- * SA_ONSTACK handler on the OS thread's one. */
+ * SA_ONSTACK handler on the alternate stack of the OS thread it comes on: while one
+ * waits, other threads' handlers run there too (several raisers, so that some come on
+ * the waiting one's OS thread whatever the number of workers). */
+#define ALT_RAISERS 4
 CASE(handler_on_altstack_waits_while_another_runs_there) {
     install_mask(SIGUSR1, fill_and_check, SA_ONSTACK, NULL);
     install_mask(SIGUSR2, fill_and_check, SA_ONSTACK, NULL);
     other_ran = 0;
     pthread_t t1 = spawn(raise_on_altstack, (void *)(long)SIGUSR1);
     wait_for(&in_handler);
-    pthread_t t2 = spawn(raise_on_altstack, (void *)(long)SIGUSR2);
-    pthread_join(t2, NULL);
+    pthread_t others[ALT_RAISERS];
+    for (int i = 0; i < ALT_RAISERS; i++) others[i] = spawn(raise_often_on_altstack, NULL);
+    for (int i = 0; i < ALT_RAISERS; i++) pthread_join(others[i], NULL);
     released = 1;
     pthread_join(t1, NULL);
-    printf("other handler ran %d, frames intact %d\n", (int)other_ran, handler_done != -1);
+    printf("other handlers ran %d, frames intact %d\n", (int)other_ran, handler_done != -1);
 }

@@ -25,7 +25,7 @@ use cdylib_tests::*;
 const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     (
         "handler_on_altstack_waits_while_another_runs_there",
-        "the kernel runs every SA_ONSTACK handler on the OS thread's alternate stack: while one waits, another green thread's SA_ONSTACK handler runs on the same memory",
+        "the kernel runs every SA_ONSTACK handler on the alternate stack of the OS thread it comes on: while one waits, another green thread's SA_ONSTACK handler on that worker runs on the same memory",
     ),
     (
         "lazy_thread_join_without_io",
@@ -33,7 +33,7 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     ),
     (
         "ids_proc_self_task_lists_threads",
-        "/proc/self/task lists the OS threads: all green threads share one",
+        "/proc/self/task lists the OS threads (the workers and greenify's monitor), not the green threads, whose ids have no entry there",
     ),
     (
         "ids_thread_cputime_is_per_thread",
@@ -41,7 +41,7 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     ),
     (
         "ids_robust_list_per_thread",
-        "the kernel keeps one robust-list head per OS thread (greenify itself releases a robust mutex whose green owner exits)",
+        "the kernel keeps one robust-list head per OS thread: the green threads on one worker share it (greenify itself releases a robust mutex whose green owner exits)",
     ),
     (
         "lazy_thread_join_without_io_fds",

@@ -19,27 +19,20 @@ pub fn futex_wait(
     // Counted before the check, so that a waker on another OS thread that changes the word
     // after our check is sure to see us (see futex.rs).
     futex::green_sleeper_added();
-    let queue = |s: &mut Scheduler| {
-        if !still_waiting() {
-            return false;
-        }
-        let key = s.key(s.current());
-        let threads = &s.threads;
-        s.futex
-            .push(addr, key, |k| Scheduler::is_waiting(threads, k));
-        true
-    };
     let wake = if acts_on_cancel(reason, interrupts) {
         // A cancellation point: it acts on a cancel request before it parks, but only
         // once it knows it will (as natively, a wait that is over at once does not).
-        if with(queue) {
+        if with(|s| s.futex_enqueue(addr, still_waiting, true)) {
             park_as(reason, deadline, interrupts)
         } else {
             Wake::Ready
         }
     } else {
         // One section checks, registers and parks.
-        park_if(reason, deadline, interrupts, queue).unwrap_or(Wake::Ready)
+        park_if(reason, deadline, interrupts, |s| {
+            s.futex_enqueue(addr, still_waiting, false)
+        })
+        .unwrap_or(Wake::Ready)
     };
     futex::green_sleeper_gone();
     wake
@@ -51,6 +44,28 @@ pub fn futex_wake(addr: usize, n: usize) -> usize {
 }
 
 impl Scheduler {
+    /// Queues the current thread on `addr` if `still_waiting()` says so (and says whether
+    /// it did); `ahead`: it parks in a later section (see [`Scheduler::register_ahead`]).
+    pub(super) fn futex_enqueue(
+        &mut self,
+        addr: usize,
+        still_waiting: impl FnOnce() -> bool,
+        ahead: bool,
+    ) -> bool {
+        if !still_waiting() {
+            return false;
+        }
+        let key = if ahead {
+            self.register_ahead()
+        } else {
+            self.key(self.current())
+        };
+        let threads = &self.threads;
+        self.futex
+            .push(addr, key, |k| Scheduler::is_waiting(threads, k));
+        true
+    }
+
     /// Wakes every green sleeper of the addresses posted from outside this thread.
     pub(super) fn answer_doorbell(&mut self) {
         let mailbox = self.mailbox;

@@ -231,7 +231,7 @@ pub fn join(handle: Handle, wait: JoinWait) -> Result<usize, Errno> {
             JoinWait::Until(d) if d <= Instant::now() => return Err(Errno::TIMEDOUT),
             _ => {}
         }
-        let key = s.key(s.current());
+        let key = s.register_ahead();
         s.threads[tid as usize].joiner = Some(key);
         if matches!(wait, JoinWait::Block) && watchdog::watching_locks() {
             s.waits_for(Blocker::Join(tid));
@@ -251,19 +251,19 @@ pub fn join(handle: Handle, wait: JoinWait) -> Result<usize, Errno> {
             let tid = s
                 .resolve(handle)
                 .expect("a joined thread stays until reaped");
-            let again = s.key(s.current());
-            let t = &mut s.threads[tid as usize];
+            let t = &s.threads[tid as usize];
             if t.state == State::Exited {
                 let retval = t.retval;
                 s.release(tid);
                 return Some(Ok(retval));
             }
             if wake == Wake::TimedOut {
-                t.joiner = None;
+                s.threads[tid as usize].joiner = None;
                 return Some(Err(Errno::TIMEDOUT));
             }
             // Woken for another reason: wait again under the new key.
-            t.joiner = Some(again);
+            let again = s.register_ahead();
+            s.threads[tid as usize].joiner = Some(again);
             if deadline.is_none() && watchdog::watching_locks() {
                 s.waits_for(Blocker::Join(tid));
             }
@@ -320,6 +320,10 @@ impl Scheduler {
     pub(super) fn finish(&mut self, tid: ThreadId, retval: usize) {
         self.live -= 1;
         let t = &mut self.threads[tid as usize];
+        // A wait it registered and left without a wake (a cancel request acted on before
+        // it parked) is over: its entries must not match the slot's next thread.
+        t.seq = t.seq.wrapping_add(1);
+        t.registered = false;
         t.state = State::Exited;
         t.retval = retval;
         if t.detached {

@@ -408,29 +408,41 @@ impl Scheduler {
         }
     }
 
+    /// The current thread's key for a wait it registers now and parks in by a later
+    /// section (a futex wait that is a cancellation point, a join): with several workers
+    /// a wake may come in between, and must count (see [`Scheduler::ready`]).
+    fn register_ahead(&mut self) -> WaitKey {
+        self.running().registered = true;
+        self.key(self.current())
+    }
+
+    /// Whether the wait `key` names is still on: its thread is parked in it, or registered
+    /// it and runs on to park (see [`Scheduler::register_ahead`]). Every way out of a
+    /// wait moves the thread's sequence on: a wake, the thread's end.
     fn is_waiting(threads: &[Thread], key: WaitKey) -> bool {
         let t = &threads[key.tid as usize];
-        t.state == State::Parked && t.seq == key.seq
+        t.seq == key.seq
+            && match t.state {
+                State::Parked => true,
+                State::Running => t.registered,
+                _ => false,
+            }
     }
 
     /// Makes the waiter of `key` ready, if that wait is still the one it is in.
     fn ready(&mut self, key: WaitKey, how: Wake) {
-        let t = &mut self.threads[key.tid as usize];
-        if t.seq != key.seq {
+        if !Scheduler::is_waiting(&self.threads, key) {
             return;
         }
-        match t.state {
-            State::Parked => {}
-            // With several workers, a waker may come between the section in which a
-            // thread registers its wait and the one in which it parks.
-            State::Running if self.all_workers.len() > 1 => {
-                t.seq = t.seq.wrapping_add(1);
-                t.early_wake = Some(how);
-                return;
-            }
-            _ => return,
-        }
+        let t = &mut self.threads[key.tid as usize];
         t.seq = t.seq.wrapping_add(1);
+        t.registered = false;
+        if t.state == State::Running {
+            // Woken between the section that registered its wait and the one it parks
+            // in (only another worker runs meanwhile): that park ends at once.
+            t.early_wake = Some(how);
+            return;
+        }
         t.wake = how;
         t.state = State::Ready;
         self.enqueue(key.tid, Queue::Run);

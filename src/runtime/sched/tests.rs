@@ -400,3 +400,68 @@ fn handles_are_tagged_and_checked() {
     assert_eq!(&name(h).unwrap()[..7], b"worker\0");
     join(h, JoinWait::Block).unwrap();
 }
+
+/// Yields until `n` threads are parked.
+fn until_parked(n: usize) {
+    while with(|s| {
+        s.threads
+            .iter()
+            .filter(|t| t.state == State::Parked)
+            .count()
+    }) < n
+    {
+        yield_now();
+    }
+}
+
+#[test]
+fn a_wake_between_registering_and_parking_ends_the_park_at_once() {
+    init();
+    let word = 0u32;
+    let addr = &word as *const u32 as usize;
+    // A futex wait that is a cancellation point registers in one section and parks in
+    // the next: another worker's wake may come in between.
+    assert!(with(|s| s.futex_enqueue(addr, || true, true)));
+    assert_eq!(futex_wake(addr, 1), 1);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let wake = park::park_as(Reason::Sync, Some(deadline), Interrupts::Signals);
+    assert_eq!(wake, Wake::Ready);
+    assert!(Instant::now() < deadline);
+    assert_eq!(futex_wake(addr, 1), 0);
+}
+
+#[test]
+fn a_wake_skips_the_entry_of_a_thread_that_ended_before_it_parked() {
+    init();
+    let (word, other) = (0u32, 0u32);
+    let (addr, other) = (&word as *const u32 as usize, &other as *const u32 as usize);
+    // It registers its wait and ends before it parks (as a cancel request acted on
+    // there ends it).
+    let gone = spawn(
+        move || usize::from(with(|s| s.futex_enqueue(addr, || true, true))),
+        opts(),
+    )
+    .unwrap();
+    assert_eq!(join(gone, JoinWait::Block), Ok(1));
+    // The next thread in its slot waits on another word, a third on the same one.
+    let woken = Rc::new([Cell::new(false), Cell::new(false)]);
+    let sleeper = |addr: usize, i: usize| {
+        let woken = woken.clone();
+        move || {
+            let wake = futex_wait(addr, || true, Reason::Sync, None, Interrupts::Nothing);
+            woken[i].set(true);
+            usize::from(wake == Wake::Ready)
+        }
+    };
+    let elsewhere = spawn(sleeper(other, 0), opts()).unwrap();
+    let waiter = spawn(sleeper(addr, 1), opts()).unwrap();
+    until_parked(2);
+    assert_eq!(futex_wake(addr, 1), 1);
+    while !woken[0].get() && !woken[1].get() {
+        yield_now();
+    }
+    assert_eq!((woken[0].get(), woken[1].get()), (false, true));
+    assert_eq!(join(waiter, JoinWait::Block), Ok(1));
+    assert_eq!(futex_wake(other, 1), 1);
+    assert_eq!(join(elsewhere, JoinWait::Block), Ok(1));
+}

@@ -35,6 +35,10 @@ pub(super) struct Thread {
     /// yet suspended): the queue the run loop puts it in once it is back (see
     /// `Scheduler::enqueue`).
     pub(super) requeue: Option<Queue>,
+    /// It registered a wait under its current `seq` that no wake has ended yet, in a
+    /// section before the one it parks in (see `Scheduler::register_ahead`): until it
+    /// parks, that wait is on although the thread runs.
+    pub(super) registered: bool,
     /// Woken while it ran, for a wait it registered but had not parked in yet (only with
     /// several workers: see `Scheduler::ready`); its next park ends at once with it.
     pub(super) early_wake: Option<Wake>,
@@ -99,6 +103,7 @@ impl Thread {
             state: State::Free,
             co: None,
             requeue: None,
+            registered: false,
             early_wake: None,
             yielder: std::ptr::null(),
             seq: 0,
