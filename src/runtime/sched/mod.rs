@@ -38,8 +38,9 @@
 //! switching), `park`, `slice` (yield and stepping aside), `lifecycle` (spawn, join,
 //! exit, detach), `attrs`, `handle` (`pthread_t`), `tls`, `signals` (masks and handler
 //! delivery), `cancel`, `deadlock` (the watchdog's cycle of waits), `identity` (thread
-//! ids), `io` (the reactor), `futex_wait`, `fork` (the child's reset) and `stats`. The vocabulary of waiting they share with the
-//! reactor, timers and futex table is `runtime/wait.rs`.
+//! ids), `io` (the reactor), `futex_wait`, `fork` (the child's reset) and `stats`. The
+//! vocabulary of waiting they share with the reactor, timers and futex table is
+//! `runtime/wait.rs`.
 
 mod attrs;
 mod cancel;
