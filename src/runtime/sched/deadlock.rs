@@ -6,7 +6,7 @@
 //!
 //! Each thread notes what it waits for under its wait sequence, so a note left by a wait
 //! that ended in any way (woken, cancelled, a handler that jumped out) never counts: a
-//! wake bumps the sequence. A cycle is found once, by the wait that closes it (the other
+//! wake bumps the sequence; a mutex wait that ends without a park clears its note. A cycle is found once, by the wait that closes it (the other
 //! waits of the cycle found a thread still running at theirs). Only pthread mutexes of
 //! this process and joins carry whom they wait for; condition variables, semaphores,
 //! rwlocks and futexes do not, so cycles through them are not seen.
@@ -37,6 +37,15 @@ pub fn waits_for_mutex(mutex: usize) {
     with(|s| s.waits_for(Blocker::Mutex(mutex)));
 }
 
+/// The current green thread has the mutex it noted: a wait that ended without a park
+/// (another OS thread released it meanwhile) left its note valid.
+pub fn mutex_taken() {
+    with(|s| {
+        let me = s.current();
+        s.threads[me as usize].blocked = (Blocker::Nothing, 0);
+    });
+}
+
 impl Scheduler {
     /// Notes what the current thread will wait for in its next park, and reports the
     /// cycle that wait closes, if any.
@@ -55,7 +64,10 @@ impl Scheduler {
             }
             let t = &self.threads[at as usize];
             let (blocker, seq) = t.blocked;
-            if t.state != State::Parked || seq != t.seq || len == LONGEST {
+            // Parked, or running between its note and its park (on another worker: its
+            // check ran before this thread's note, so this one closes the cycle).
+            let waiting = matches!(t.state, State::Parked | State::Running) && seq == t.seq;
+            if !waiting || len == LONGEST {
                 return;
             }
             cycle[len] = self.waiter(at, blocker, t.saved_registers[1]);

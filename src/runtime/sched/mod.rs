@@ -74,7 +74,7 @@ pub use cancel::{
     cancel, cancel_requested, cancel_taken, cancellation_point, cleanup_top, set_cancel_action,
     set_cancel_async, set_cancel_disabled, set_cleanup_top,
 };
-pub use deadlock::waits_for_mutex;
+pub use deadlock::{mutex_taken, waits_for_mutex};
 pub use fork::after_fork_child;
 pub use futex_wait::{futex_wait, futex_wake};
 pub use handle::{is_green_handle, Handle};

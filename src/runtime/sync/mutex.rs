@@ -132,6 +132,9 @@ impl Mutex {
                     return Err(libc::ETIMEDOUT);
                 }
             }
+            if watched {
+                crate::runtime::sched::mutex_taken();
+            }
         }
         self.acquired(me, ty, robust)
     }
