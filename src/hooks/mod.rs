@@ -186,6 +186,11 @@ pub fn config() -> &'static Config {
         let config = Config::from_env();
         crate::log::init(config.log_level);
         crate::log::announce(&config);
+        if config.watchdog.is_some() {
+            // From the start: a new thread may wait for a lock at once (on another worker,
+            // before its creator returns from pthread_create).
+            runtime::watchdog::watch_locks();
+        }
         CONFIGURING.store(false, Relaxed);
         config
     })

@@ -60,9 +60,6 @@ pub fn thread_spawned() {
     };
     install();
     runtime::watchdog::set_output(crate::stats::output());
-    if config.watchdog.is_some() {
-        runtime::watchdog::watch_locks();
-    }
     monitor::start(
         config.slice,
         config.watchdog,
