@@ -52,6 +52,7 @@ mod cancel;
 mod fork;
 mod futex_wait;
 mod handle;
+mod handoff;
 mod identity;
 mod io;
 mod lifecycle;
@@ -76,6 +77,7 @@ pub use cancel::{
 pub use fork::after_fork_child;
 pub use futex_wait::{futex_wait, futex_wake};
 pub use handle::{is_green_handle, Handle};
+pub use handoff::{hand_off, MAX_SPARES};
 pub use identity::{
     altstack, current_tid, running_identity, set_altstack, thread_by_tid, AltStack, PID_MAX_LIMIT,
 };

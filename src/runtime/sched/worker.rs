@@ -46,6 +46,9 @@ pub const START_MODE: u8 = 3;
 const AWAKE: u32 = 0;
 /// [`Worker::sleep`]: waiting idle until another worker wakes it.
 const ASLEEP: u32 = 1;
+/// [`Worker::sleep`]: a spare, out of the workers until the monitor hands it the role of
+/// a stuck one (see handoff.rs).
+pub(super) const RETIRED: u32 = 2;
 
 /// One OS thread running green threads.
 pub(super) struct Worker {
@@ -98,7 +101,7 @@ pub(super) struct Worker {
 impl Worker {
     /// A record for the calling OS thread, whose mask is `os_mask`, leaked: workers live
     /// as long as the process.
-    fn new(sched: *mut Scheduler, lock: &'static BigLock, os_mask: u64) -> Worker {
+    pub(super) fn new(sched: *mut Scheduler, lock: &'static BigLock, os_mask: u64) -> Worker {
         Worker {
             mode: AtomicU8::new(START_MODE),
             selector: AtomicU8::new(0),
@@ -315,15 +318,19 @@ impl Scheduler {
     }
 
     /// The worker's idle wait ended (the lock held again): what the poller found wakes
-    /// its threads, and another idle worker becomes the poller.
+    /// its threads, and another idle worker becomes the poller; a spare joins the workers.
     pub(super) fn idle_done(&mut self, waited: Idle) {
         self.w().watch.idle(false);
-        if let Idle::Poll { wait, rung, .. } = waited {
-            self.poller = std::ptr::null_mut();
-            let mut woken = std::mem::take(&mut self.woken);
-            let doorbell = self.reactor.apply(wait, &mut woken) || rung;
-            self.poll_finish(doorbell, woken);
-            self.wake_worker(false);
+        match waited {
+            Idle::Poll { wait, rung, .. } => {
+                self.poller = std::ptr::null_mut();
+                let mut woken = std::mem::take(&mut self.woken);
+                let doorbell = self.reactor.apply(wait, &mut woken) || rung;
+                self.poll_finish(doorbell, woken);
+                self.wake_worker(false);
+            }
+            Idle::Spare(_) => self.rejoin(),
+            Idle::Sleep(_) | Idle::Nothing => {}
         }
     }
 
@@ -381,6 +388,9 @@ pub(super) enum Idle {
     },
     /// On its sleep word until another worker wakes it.
     Sleep(*const AtomicU32),
+    /// Out of the workers, on its sleep word until the monitor hands it a stuck worker's
+    /// role (see handoff.rs).
+    Spare(*const AtomicU32),
     /// It polled already.
     Nothing,
 }
@@ -391,9 +401,13 @@ impl Idle {
         match &mut self {
             Idle::Poll { wait, timeout, .. } => wait.wait(*timeout),
             // SAFETY: the worker's own record, never freed.
-            Idle::Sleep(word) => unsafe {
-                while (**word).load(Ordering::SeqCst) == ASLEEP {
-                    futex_wait(&**word, ASLEEP);
+            Idle::Sleep(word) | Idle::Spare(word) => unsafe {
+                loop {
+                    let now = (**word).load(Ordering::SeqCst);
+                    if now == AWAKE {
+                        break;
+                    }
+                    futex_wait(&**word, now);
                 }
             },
             Idle::Nothing => {}
@@ -419,18 +433,28 @@ pub(super) fn start_workers(count: usize) {
             s.all_workers.push(record);
             (record as usize, s.worker_started)
         });
-        let started = std::thread::Builder::new()
-            .name("greenify-work".into())
-            .spawn(move || worker_main(record as *mut Worker, started));
-        if let Err(e) = started {
-            ::log::warn!("cannot start a worker thread ({e}): fewer workers run");
+        if !start_thread(record as *mut Worker, Some(started)) {
             with(|s| s.all_workers.retain(|&w| w as usize != record));
         }
     }
 }
 
+/// Starts the OS thread of worker `record`: `started` is what it runs first, or None for a
+/// spare, which joins the workers in its first section (see handoff.rs). Says whether
+/// the thread started.
+pub(super) fn start_thread(record: *mut Worker, started: Option<fn()>) -> bool {
+    let record = record as usize;
+    let spawned = std::thread::Builder::new()
+        .name("greenify-work".into())
+        .spawn(move || worker_main(record as *mut Worker, started));
+    if let Err(e) = &spawned {
+        ::log::warn!("cannot start a worker thread ({e}): fewer workers run");
+    }
+    spawned.is_ok()
+}
+
 /// A worker's OS thread: names its record, then runs threads for good.
-fn worker_main(record: *mut Worker, started: fn()) {
+fn worker_main(record: *mut Worker, started: Option<fn()>) {
     os_thread::set_sched_word(record as usize);
     os_thread::set_thread_word(MAIN as usize + 1);
     // SAFETY: the record is this thread's own, never freed; no section is open.
@@ -441,6 +465,7 @@ fn worker_main(record: *mut Worker, started: fn()) {
         monitor::register((*record).watch, record as usize);
         overflow::arm_worker();
     }
+    let started = started.unwrap_or_else(|| with(|s| s.join_as_spare()));
     started();
     // Returns only in a child forked by a green thread running here, when its last
     // thread ended.
@@ -464,7 +489,7 @@ fn futex_wait(word: &AtomicU32, value: u32) {
 }
 
 /// Wakes one OS thread sleeping on `word`.
-fn futex_wake(word: &AtomicU32) {
+pub(super) fn futex_wake(word: &AtomicU32) {
     // SAFETY: a private futex wake of one sleeper on a live word.
     unsafe {
         raw::syscall(
