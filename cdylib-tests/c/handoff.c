@@ -86,7 +86,7 @@ static int running_os_threads(void)
     while (dir && (e = readdir(dir))) {
         if (e->d_name[0] == '.')
             continue;
-        char path[64], name[32] = "";
+        char path[300], name[32] = "";
         snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
         FILE *f = fopen(path, "r");
         if (f) {
