@@ -1,4 +1,5 @@
-//! The monitor: preemption of a green thread that runs too long without a switch.
+//! The monitor: preemption of a green thread that runs too long without a switch, and
+//! hand-off of a worker stuck in a call no hook saw.
 //!
 //! Green threads switch only in greenify's calls, so a thread that computes without making
 //! one (a spin on a plain flag, a tight loop) keeps every other thread, and every timer,
@@ -42,6 +43,14 @@
 //! loader, libgcc_s, the vDSO or greenify ([`in_excluded_code`]: their executable
 //! segments, found with `dl_iterate_phdr` when the monitor starts and again before each
 //! signal, as libgcc_s may be loaded late).
+//!
+//! Hand-off (as Go's sysmon retakes the P of an M stuck in a system call): a worker whose
+//! dispatch count stood still and whose CPU clock advanced by less than a quarter of the
+//! wall time over a whole look interval (and at each look since) is blocked; if it runs
+//! the program's code and the kernel shows it waiting (`/proc/self/task/TID/syscall` is
+//! not `running`: a thread that waits for a CPU is not stuck), the monitor asks the
+//! scheduler to hand its role to a spare OS thread (`hand_off`, see sched/handoff.rs),
+//! and says when it sees that worker switch or go idle again. No signal is sent to it.
 //!
 //! With `GREENIFY_WATCHDOG` the monitor also runs the watchdog's looks (watchdog.rs), and
 //! runs with preemption off too (then it never preempts).

@@ -312,8 +312,9 @@ fn with_after<T, R>(wait: impl FnOnce() -> T, f: impl FnOnce(&mut Scheduler, T) 
     // scheduler sits next to its record (see `Scheduler::share`): the locked section is a
     // copy of its own, out of line, so that this one stays small enough to inline.
     // SAFETY: worker records are never freed; `shared` is only written by the record's
-    // own OS thread, in a section.
-    if unsafe { (*worker).shared } {
+    // own OS thread, in a section, and by the monitor as it hands the first worker off
+    // (see handoff.rs: read volatile, so that each section reads it anew).
+    if unsafe { std::ptr::addr_of!((*worker).shared).read_volatile() } {
         return locked_section(worker, wait, f);
     }
     // SAFETY: as in `section`; the record is the first worker's, inside its `Home`.

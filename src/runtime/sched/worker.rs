@@ -27,6 +27,9 @@
 //! poller, as Go's netpoll), the others sleep on a futex word in their record; queueing a
 //! thread wakes one, or rings the poller's doorbell (Go's wakep). Several workers need a
 //! TCB per green thread (a thread may resume on another OS thread).
+//!
+//! A worker stuck in a call no hook saw gets a spare, started by the same path
+//! ([`start_thread`]), which joins the workers for as long as it is stuck (handoff.rs).
 
 use super::run::run_loop;
 use super::signals::os_sigmask;
@@ -94,7 +97,8 @@ pub(super) struct Worker {
     pub(super) in_section: bool,
     /// Sections take the lock: another worker may exist. Only the thread that sets it
     /// ran sections before, and the other workers start after the section that set it
-    /// closed (with it set).
+    /// closed (with it set); or the monitor sets it on the first worker before a spare
+    /// runs a section (see handoff.rs).
     pub(super) shared: bool,
 }
 
