@@ -46,11 +46,14 @@
 //!
 //! Hand-off (as Go's sysmon retakes the P of an M stuck in a system call): a worker whose
 //! dispatch count stood still and whose CPU clock advanced by less than a quarter of the
-//! wall time over a whole look interval (and at each look since) is blocked; if it runs
-//! the program's code and the kernel shows it waiting (`/proc/self/task/TID/syscall` is
-//! not `running`: a thread that waits for a CPU is not stuck), the monitor asks the
-//! scheduler to hand its role to a spare OS thread (`hand_off`, see sched/handoff.rs),
-//! and says when it sees that worker switch or go idle again. No signal is sent to it.
+//! wall time over a whole look interval (and at each look since) is blocked; if the
+//! kernel shows it waiting (`/proc/self/task/TID/syscall` is not `running`: a thread that
+//! waits for a CPU is not stuck), the monitor asks the scheduler to hand its role to a
+//! spare OS thread (`hand_off`, see sched/handoff.rs), and says when it sees that worker
+//! switch or go idle again. No signal is sent to it. The call may be the program's or
+//! one greenify makes for it (a read of a slow file, an escape run as it is): the
+//! scheduler only needs the worker outside its sections, which idle waits are not
+//! (the worker is then idle, not running).
 //!
 //! With `GREENIFY_WATCHDOG` the monitor also runs the watchdog's looks (watchdog.rs), and
 //! runs with preemption off too (then it never preempts).
@@ -461,8 +464,7 @@ impl View {
                     .is_ok();
             return if watched { None } else { Some(Duration::ZERO) };
         }
-        if self.stuck(now, look) && in_program(tag) && super::watchdog::waiting_in_kernel(self.tid)
-        {
+        if self.stuck(now, look) && super::watchdog::waiting_in_kernel(self.tid) {
             self.handed_off = hand_off(tag, true);
         }
         let Some(slice) = slice else {
