@@ -35,6 +35,7 @@
 //! MAIN runs only on the first worker (its stack is that OS thread's own): while the
 //! first worker is stuck in another thread's call, MAIN waits for that call to return.
 
+use super::signals::os_sigmask;
 use super::worker::{futex_wake, start_thread, Idle, Worker, RETIRED};
 use super::{current_worker, Scheduler};
 use crate::runtime::{monitor, raw};
@@ -237,6 +238,9 @@ impl Scheduler {
     /// A new spare's first section: it joins the workers; what it runs before its first
     /// thread (as every worker does).
     pub(super) fn join_as_spare(&mut self) -> fn() {
+        // It inherited the monitor's mask, every signal blocked: the same, but for what
+        // no OS thread may block (SIGSYS while escapes are armed).
+        os_sigmask(Some(u64::MAX));
         self.rejoin();
         self.worker_started
     }
