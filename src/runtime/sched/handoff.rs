@@ -5,8 +5,8 @@
 //! instruction, glibc's internal reads, writes and lock waits, a page-fault storm) holds
 //! up every runnable green thread, the reactor and the timers: with one worker, all of
 //! them. The monitor (monitor.rs) sees such a worker (its dispatch count and CPU clock
-//! stood still, the kernel shows it waiting, it runs the program's code) and calls
-//! [`hand_off`]. The rule, Go's: N workers (`GREENIFY_WORKERS`) that are not stuck keep
+//! stood still and the kernel shows it waiting, in a call of the program's or one
+//! greenify makes for it) and calls [`hand_off`]. The rule, Go's: N workers (`GREENIFY_WORKERS`) that are not stuck keep
 //! running. So each stuck worker gets a spare: a parked one if there is one, else a new
 //! OS thread, at most [`MAX_SPARES`] in the process's life. A spare is a worker like the
 //! others (its own record, TCB, SUD selector byte and monitor record, started by the same
@@ -50,7 +50,8 @@ pub const MAX_SPARES: usize = 16;
 /// A spare's place among the workers: above every worker's (only spares retire).
 const FIRST_SPARE: usize = 1 << 16;
 
-/// Spares made so far, in order; a slot is filled before the count covers it.
+/// Spares made so far, in order (only the monitor makes them); a slot is filled before
+/// the count covers it.
 static SPARES: [AtomicPtr<Worker>; MAX_SPARES] =
     [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_SPARES];
 static SPARE_COUNT: AtomicUsize = AtomicUsize::new(0);
