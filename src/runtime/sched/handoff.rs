@@ -220,8 +220,10 @@ impl Scheduler {
         }
         let me = current_worker();
         self.all_workers.retain(|&w| w != me);
-        // An idle worker that sleeps becomes the poller in its place.
-        self.wake_worker(false);
+        if self.poller.is_null() {
+            // Nobody polls the reactor and timers: a worker that sleeps idle will.
+            self.wake_worker(false);
+        }
         // No signal of the program's goes to a parked spare.
         self.apply_mask(u64::MAX);
         self.w().watch.idle(true);
