@@ -42,10 +42,11 @@ use crate::runtime::{monitor, raw};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering::SeqCst};
 
 /// Spare OS threads made at most (in the process's life; parked ones are reused). A
-/// stuck worker beyond them keeps its threads waiting, as without hand-off. 16 covers a
-/// team of threads that all wait past the hooks at once (an OpenMP barrier of 17 threads
-/// on one worker) and costs 16 parked threads at most.
-pub const MAX_SPARES: usize = 16;
+/// stuck worker beyond them keeps its threads waiting, as without hand-off. An OpenMP
+/// team has one thread per CPU by default, and at a barrier all but one wait in their own
+/// futex call: 128 covers that on a machine of up to 129 CPUs with one worker (the
+/// monitor watches 256 workers at most). A parked spare is one sleeping OS thread.
+pub const MAX_SPARES: usize = 128;
 
 /// A spare's place among the workers: above every worker's (only spares retire).
 const FIRST_SPARE: usize = 1 << 16;
