@@ -25,12 +25,15 @@
 //! modules have no TLS of their own, with one worker).
 //!
 //! The lock. With one worker, sections skip the scheduler's lock (worker.rs): the first
-//! hand-off turns it on for good. The monitor sets the first worker's `shared` flag, then
-//! makes every running thread of the process pass a full memory barrier
-//! (`membarrier(PRIVATE_EXPEDITED)`), then reads the worker's `in_section`: a section
-//! sets `in_section` before it reads `shared`, so either that section saw `shared` (it
-//! takes the lock) or the monitor sees it open and waits for it to close (it tries again
-//! at its next look) before a spare may run a section.
+//! hand-off turns it on for good. The monitor sets the first worker's `shared` flag (a
+//! full barrier), then asks the kernel again whether the worker waits there, then reads
+//! its `in_section`. A thread the kernel shows waiting has passed a full barrier on the
+//! way (`set_current_state`), so its `in_section` is seen as it is, and every section it
+//! opens after it wakes reads `shared` set (it takes the lock). A section open while it
+//! waits (an idle wait is never handed off, but a lock or a dump may wait in one) is
+//! waited for: the monitor tries again at its next look, and a spare runs a section only
+//! after a look that found the worker waiting outside one. No signal and no `membarrier`
+//! (whose registration takes a grace period, 13 to 19 ms here).
 //!
 //! MAIN runs only on the first worker (its stack is that OS thread's own): while the
 //! first worker is stuck in another thread's call, MAIN waits for that call to return.
@@ -38,8 +41,8 @@
 use super::signals::os_sigmask;
 use super::worker::{futex_wake, start_thread, Idle, Worker, RETIRED};
 use super::{current_worker, Scheduler};
-use crate::runtime::{monitor, raw};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering::SeqCst};
+use crate::runtime::{monitor, raw, watchdog};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::SeqCst};
 
 /// Spare OS threads made at most (in the process's life; parked ones are reused). A
 /// stuck worker beyond them keeps its threads waiting, as without hand-off. An OpenMP
@@ -63,9 +66,6 @@ static POSSIBLE: AtomicBool = AtomicBool::new(false);
 /// The first worker, while the monitor waits for a section it may have opened without
 /// the lock to close (see the module doc), or null.
 static TURNING_ON: AtomicPtr<Worker> = AtomicPtr::new(std::ptr::null_mut());
-/// The process registered for `membarrier(PRIVATE_EXPEDITED)`: 0 not yet, 1 yes, 2 it
-/// cannot (no hand-off of the first worker then).
-static MEMBARRIER: AtomicU32 = AtomicU32::new(0);
 /// The warning that the spares ran out was given.
 static WARNED: AtomicBool = AtomicBool::new(false);
 
@@ -100,50 +100,27 @@ pub fn hand_off(tag: usize, stuck: bool) -> bool {
 /// Whether every section of `worker` takes the scheduler's lock now (see the module doc).
 fn lock_on(worker: *mut Worker) -> bool {
     // SAFETY: worker records are never freed; `shared` and `in_section` are plain bools
-    // that only their own OS thread writes but for the one store here, read volatile.
+    // that only their own OS thread writes but for the one store here, read volatile;
+    // `os_tid` is written once, before the worker is watched.
     unsafe {
         let shared = std::ptr::addr_of_mut!((*worker).shared);
-        let in_section = std::ptr::addr_of!((*worker).in_section);
         if TURNING_ON.load(SeqCst) != worker {
             if shared.read_volatile() {
                 return true;
             }
-            if !membarrier_registered() {
-                return false;
-            }
             shared.write_volatile(true);
+            // A full barrier (a locked exchange): the flag is seen by every CPU before
+            // the kernel is asked about the worker below.
             TURNING_ON.store(worker, SeqCst);
-            membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
         }
-        if in_section.read_volatile() {
+        let tid = (*worker).os_tid.as_raw_nonzero().get();
+        if !watchdog::waiting_in_kernel(tid)
+            || std::ptr::addr_of!((*worker).in_section).read_volatile()
+        {
             return false;
         }
         TURNING_ON.store(std::ptr::null_mut(), SeqCst);
         true
-    }
-}
-
-const MEMBARRIER_CMD_PRIVATE_EXPEDITED: usize = 1 << 3;
-const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: usize = 1 << 4;
-
-fn membarrier(cmd: usize) -> bool {
-    // SAFETY: membarrier takes no pointer.
-    unsafe { raw::syscall(libc::SYS_membarrier, &[cmd, 0, 0]) == 0 }
-}
-
-fn membarrier_registered() -> bool {
-    match MEMBARRIER.load(SeqCst) {
-        0 => {
-            let ok = membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED);
-            if !ok {
-                ::log::warn!(
-                    "membarrier is not available: a stuck worker's threads are not handed off"
-                );
-            }
-            MEMBARRIER.store(if ok { 1 } else { 2 }, SeqCst);
-            ok
-        }
-        state => state == 1,
     }
 }
 
@@ -190,8 +167,8 @@ fn new_spare(worker: *mut Worker) -> bool {
     true
 }
 
-/// In a forked child: no spare exists, nothing is stuck, the first worker skips the lock
-/// again (see fork.rs) and the registration for membarrier is made again.
+/// In a forked child: no spare exists, nothing is stuck, and the first worker skips the
+/// lock again (see fork.rs).
 pub(super) fn after_fork_child() {
     for slot in &SPARES {
         slot.store(std::ptr::null_mut(), SeqCst);
@@ -199,7 +176,6 @@ pub(super) fn after_fork_child() {
     SPARE_COUNT.store(0, SeqCst);
     STUCK.store(0, SeqCst);
     TURNING_ON.store(std::ptr::null_mut(), SeqCst);
-    MEMBARRIER.store(0, SeqCst);
 }
 
 impl Scheduler {
