@@ -65,6 +65,7 @@ pub fn thread_spawned() {
         config.watchdog,
         on_signal as *const () as usize,
         in_program,
+        runtime::sched::hand_off,
         worker,
         tag,
     );

@@ -1,4 +1,5 @@
-//! The monitor: preemption of a green thread that runs too long without a switch.
+//! The monitor: preemption of a green thread that runs too long without a switch, and
+//! hand-off of a worker stuck in a call no hook saw.
 //!
 //! Green threads switch only in greenify's calls, so a thread that computes without making
 //! one (a spin on a plain flag, a tight loop) keeps every other thread, and every timer,
@@ -42,6 +43,17 @@
 //! loader, libgcc_s, the vDSO or greenify ([`in_excluded_code`]: their executable
 //! segments, found with `dl_iterate_phdr` when the monitor starts and again before each
 //! signal, as libgcc_s may be loaded late).
+//!
+//! Hand-off (as Go's sysmon retakes the P of an M stuck in a system call): a worker whose
+//! dispatch count stood still and whose CPU clock advanced by less than a quarter of the
+//! wall time over a whole look interval (and at each look since) is blocked; if the
+//! kernel shows it waiting (`/proc/self/task/TID/syscall` is not `running`: a thread that
+//! waits for a CPU is not stuck), the monitor asks the scheduler to hand its role to a
+//! spare OS thread (`hand_off`, see sched/handoff.rs), and says when it sees that worker
+//! switch or go idle again. No signal is sent to it. The call may be the program's or
+//! one greenify makes for it (a read of a slow file, an escape run as it is): the
+//! scheduler only needs the worker outside its sections, which idle waits are not
+//! (the worker is then idle, not running).
 //!
 //! With `GREENIFY_WATCHDOG` the monitor also runs the watchdog's looks (watchdog.rs), and
 //! runs with preemption off too (then it never preempts).
@@ -168,6 +180,9 @@ static REGISTERED: [AtomicPtr<Worker>; MAX_WATCHED] =
 static REGISTERED_COUNT: AtomicUsize = AtomicUsize::new(0);
 /// Whether the worker registered with a tag runs the program's code (see [`start`]).
 type InProgram = fn(usize) -> bool;
+/// The worker registered with a tag is stuck, and its role goes to another OS thread;
+/// or (false) it came back (see [`start`]).
+type HandOff = fn(usize, bool) -> bool;
 /// The monitor sleeps on this word; bumped (and woken) when a worker leaves a wait the
 /// monitor stopped looking at, or registers.
 static BELL: AtomicU32 = AtomicU32::new(0);
@@ -207,13 +222,17 @@ pub fn started() -> bool {
 /// `watchdog` how long before the watchdog reports one (None: no watchdog). `own_code` is
 /// an address in greenify's code; `in_program(tag)` tells whether the worker registered
 /// with `tag` runs the program's code now (outside greenify's calls, where a signal would
-/// only end the call greenify makes with EINTR). Called on the worker's OS thread. One
-/// monitor thread watches every worker registered, before or after.
+/// only end the call greenify makes with EINTR). `hand_off(tag, true)` gives the role of
+/// the worker registered with `tag`, stuck in a call no hook saw, to another OS thread
+/// and says whether it did; `hand_off(tag, false)` says that worker came back. Called on
+/// the worker's OS thread. One monitor thread watches every worker registered, before or
+/// after.
 pub fn start(
     slice: Option<Duration>,
     watchdog: Option<Duration>,
     own_code: usize,
     in_program: InProgram,
+    hand_off: HandOff,
     worker: &'static Worker,
     tag: usize,
 ) {
@@ -230,7 +249,7 @@ pub fn start(
     let spawned = std::thread::Builder::new()
         .name("greenify-monitor".into())
         .stack_size(64 << 10)
-        .spawn(move || watch(slice, watchdog, in_program));
+        .spawn(move || watch(slice, watchdog, in_program, hand_off));
     sigprocmask(libc::SIG_SETMASK, &previous);
     if let Err(e) = spawned {
         ::log::warn!(
@@ -298,7 +317,12 @@ fn switches(worker: &Worker) -> u32 {
 
 /// The monitor's loop: looks at each registered worker when its [`View`] asks, and
 /// sleeps on [`BELL`] until the earliest such look (or until rung).
-fn watch(slice: Option<Duration>, watchdog: Option<Duration>, in_program: InProgram) {
+fn watch(
+    slice: Option<Duration>,
+    watchdog: Option<Duration>,
+    in_program: InProgram,
+    hand_off: HandOff,
+) {
     let look = look_interval(slice.into_iter().chain(watchdog).min().unwrap_or_default());
     let mut views: Vec<View> = Vec::new();
     loop {
@@ -321,7 +345,7 @@ fn watch(slice: Option<Duration>, watchdog: Option<Duration>, in_program: InProg
             let woken = view.next.is_none() && view.worker.state.load(SeqCst) != IDLE_WATCHED;
             if woken || view.next.is_some_and(|at| at <= now) {
                 view.next = view
-                    .look(slice, watchdog, look, in_program)
+                    .look(slice, watchdog, look, in_program, hand_off)
                     .map(|d| Instant::now() + d);
             }
             next = match (next, view.next) {
@@ -353,6 +377,12 @@ struct View {
     seen_switches: u32,
     switch_since: Instant,
     reported: bool,
+    /// The CPU clock at the last look and when that was; since when it stood still
+    /// (while one thread runs); whether the worker's role was handed off.
+    cpu_look: u64,
+    look_at: Instant,
+    still_since: Option<Instant>,
+    handed_off: bool,
     /// When to look next (None: once the worker leaves its idle wait).
     next: Option<Instant>,
 }
@@ -362,6 +392,7 @@ impl View {
         let tid = worker.os_tid.load(SeqCst);
         let clock = cpu_clock(tid);
         let since = Instant::now();
+        let cpu_since = cpu_time(clock);
         View {
             worker,
             tid,
@@ -369,11 +400,15 @@ impl View {
             clock,
             seen: worker.dispatches.load(Relaxed),
             since,
-            cpu_since: cpu_time(clock),
+            cpu_since,
             idle_looks: 0,
             seen_switches: switches(worker),
             switch_since: since,
             reported: false,
+            cpu_look: cpu_since,
+            look_at: since,
+            still_since: None,
+            handed_off: false,
             next: Some(since),
         }
     }
@@ -386,6 +421,7 @@ impl View {
         watchdog: Option<Duration>,
         look: Duration,
         in_program: InProgram,
+        hand_off: HandOff,
     ) -> Option<Duration> {
         let (worker, clock, tag) = (self.worker, self.clock, self.tag);
         let state = worker.state.load(SeqCst);
@@ -408,6 +444,10 @@ impl View {
             }
         }
         if dispatches != self.seen || state != RUNNING {
+            if self.handed_off {
+                self.handed_off = hand_off(tag, false);
+            }
+            (self.cpu_look, self.look_at, self.still_since) = (cpu_time(clock), now, None);
             let unchanged = dispatches == self.seen;
             self.seen = dispatches;
             self.since = now;
@@ -427,6 +467,9 @@ impl View {
                     .compare_exchange(IDLE, IDLE_WATCHED, SeqCst, SeqCst)
                     .is_ok();
             return if watched { None } else { Some(Duration::ZERO) };
+        }
+        if self.stuck(now, look) && super::watchdog::waiting_in_kernel(self.tid) {
+            self.handed_off = hand_off(tag, true);
         }
         let Some(slice) = slice else {
             return Some(look);
@@ -461,6 +504,27 @@ impl View {
             SIGNALS_SENT.fetch_add(1, Relaxed);
         }
         Some(RETRY)
+    }
+}
+
+impl View {
+    /// Whether the worker, running one thread since the last look (at `now`), has been
+    /// blocked for a look interval or more and is not handed off yet: its CPU clock
+    /// advanced by less than a quarter of the wall time at every look meanwhile (a
+    /// blocked thread's stands still). So a stuck call holds the other threads up for one
+    /// to two look intervals (2.5 to 5 ms with the 10 ms slice), below the slice a
+    /// computing thread may take, and the monitor looks no more often than it does
+    /// anyway while threads run; a call that blocks for less is left alone.
+    fn stuck(&mut self, now: Instant, look: Duration) -> bool {
+        let cpu = cpu_time(self.clock);
+        let computed = Duration::from_nanos(cpu.saturating_sub(self.cpu_look));
+        let still = computed * 4 < now.saturating_duration_since(self.look_at);
+        self.still_since = still.then(|| self.still_since.unwrap_or(self.look_at));
+        (self.cpu_look, self.look_at) = (cpu, now);
+        !self.handed_off
+            && self
+                .still_since
+                .is_some_and(|since| now.saturating_duration_since(since) >= look)
     }
 }
 

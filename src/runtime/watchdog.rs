@@ -369,6 +369,20 @@ struct Call {
 /// The system call kernel thread `tid` of this process is in (None: it runs, or the file
 /// cannot be read). The file holds `NR ARG1..ARG6 SP PC` (numbers in hex but NR).
 fn syscall_of(tid: i32) -> Option<Call> {
+    let mut buf = [0u8; 256];
+    parse_syscall(read_syscall_file(tid, &mut buf)?)
+}
+
+/// Whether kernel thread `tid` of this process waits in the kernel (in a system call or a
+/// fault): `/proc/self/task/TID/syscall` says `running` for a thread on a CPU or waiting
+/// for one.
+pub fn waiting_in_kernel(tid: i32) -> bool {
+    let mut buf = [0u8; 256];
+    read_syscall_file(tid, &mut buf).is_some_and(|text| !text.starts_with(b"running"))
+}
+
+/// `/proc/self/task/TID/syscall` of kernel thread `tid`, read into `buf`.
+fn read_syscall_file(tid: i32, buf: &mut [u8; 256]) -> Option<&[u8]> {
     let mut path = Line::default();
     path.push("/proc/self/task/");
     path.num(tid as usize, 10);
@@ -387,8 +401,7 @@ fn syscall_of(tid: i32) -> Option<Call> {
     if fd < 0 {
         return None;
     }
-    let mut buf = [0u8; 256];
-    // SAFETY: reads into our buffer; then closes the fd opened above.
+    // SAFETY: reads into the caller's buffer; then closes the fd opened above.
     let n = unsafe {
         let n = raw::syscall(
             libc::SYS_read,
@@ -397,7 +410,7 @@ fn syscall_of(tid: i32) -> Option<Call> {
         raw::syscall(libc::SYS_close, &[fd as usize]);
         n
     };
-    parse_syscall(buf.get(..usize::try_from(n).ok()?)?)
+    buf.get(..usize::try_from(n).ok()?)
 }
 
 fn parse_syscall(text: &[u8]) -> Option<Call> {

@@ -16,6 +16,7 @@ use crate::runtime::{futex, interrupt};
 pub fn after_fork_child() {
     futex::forget_mailboxes();
     crate::runtime::stack::after_fork_child();
+    super::handoff::after_fork_child();
     if !is_active() {
         interrupt::take(|_| {});
         return;

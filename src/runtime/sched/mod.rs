@@ -53,6 +53,7 @@ mod deadlock;
 mod fork;
 mod futex_wait;
 mod handle;
+mod handoff;
 mod identity;
 mod io;
 mod lifecycle;
@@ -78,6 +79,7 @@ pub use deadlock::{mutex_taken, waits_for_mutex};
 pub use fork::after_fork_child;
 pub use futex_wait::{futex_wait, futex_wake};
 pub use handle::{is_green_handle, Handle};
+pub use handoff::{hand_off, MAX_SPARES};
 pub use identity::{
     altstack, current_tid, running_identity, set_altstack, thread_by_tid, AltStack, PID_MAX_LIMIT,
 };
@@ -312,8 +314,9 @@ fn with_after<T, R>(wait: impl FnOnce() -> T, f: impl FnOnce(&mut Scheduler, T) 
     // scheduler sits next to its record (see `Scheduler::share`): the locked section is a
     // copy of its own, out of line, so that this one stays small enough to inline.
     // SAFETY: worker records are never freed; `shared` is only written by the record's
-    // own OS thread, in a section.
-    if unsafe { (*worker).shared } {
+    // own OS thread, in a section, and by the monitor as it hands the first worker off
+    // (see handoff.rs: read volatile, so that each section reads it anew).
+    if unsafe { std::ptr::addr_of!((*worker).shared).read_volatile() } {
         return locked_section(worker, wait, f);
     }
     // SAFETY: as in `section`; the record is the first worker's, inside its `Home`.

@@ -161,6 +161,9 @@ pub(super) fn resumed() -> Resumed {
 impl Scheduler {
     fn next_step(&mut self) -> Step {
         loop {
+            if let Some(spare) = self.surplus() {
+                return Step::Idle(spare);
+            }
             if super::snapshot::pending() {
                 self.answer_request();
             }

@@ -77,6 +77,7 @@ impl Scheduler {
             .then_some(layout),
         };
         ::log::debug!("a TCB per green thread: {}", layout.is_some());
+        super::handoff::set_possible(layout.is_some());
         self.tls = match layout {
             Some(layout) => Tls::PerThread(tcb::Pool::new(layout)),
             None => Tls::Shared,

@@ -27,6 +27,9 @@
 //! poller, as Go's netpoll), the others sleep on a futex word in their record; queueing a
 //! thread wakes one, or rings the poller's doorbell (Go's wakep). Several workers need a
 //! TCB per green thread (a thread may resume on another OS thread).
+//!
+//! A worker stuck in a call no hook saw gets a spare, started by the same path
+//! ([`start_thread`]), which joins the workers for as long as it is stuck (handoff.rs).
 
 use super::run::run_loop;
 use super::signals::os_sigmask;
@@ -46,6 +49,9 @@ pub const START_MODE: u8 = 3;
 const AWAKE: u32 = 0;
 /// [`Worker::sleep`]: waiting idle until another worker wakes it.
 const ASLEEP: u32 = 1;
+/// [`Worker::sleep`]: a spare, out of the workers until the monitor hands it the role of
+/// a stuck one (see handoff.rs).
+pub(super) const RETIRED: u32 = 2;
 
 /// One OS thread running green threads.
 pub(super) struct Worker {
@@ -91,14 +97,15 @@ pub(super) struct Worker {
     pub(super) in_section: bool,
     /// Sections take the lock: another worker may exist. Only the thread that sets it
     /// ran sections before, and the other workers start after the section that set it
-    /// closed (with it set).
+    /// closed (with it set); or the monitor sets it on the first worker before a spare
+    /// runs a section (see handoff.rs).
     pub(super) shared: bool,
 }
 
 impl Worker {
     /// A record for the calling OS thread, whose mask is `os_mask`, leaked: workers live
     /// as long as the process.
-    fn new(sched: *mut Scheduler, lock: &'static BigLock, os_mask: u64) -> Worker {
+    pub(super) fn new(sched: *mut Scheduler, lock: &'static BigLock, os_mask: u64) -> Worker {
         Worker {
             mode: AtomicU8::new(START_MODE),
             selector: AtomicU8::new(0),
@@ -315,15 +322,19 @@ impl Scheduler {
     }
 
     /// The worker's idle wait ended (the lock held again): what the poller found wakes
-    /// its threads, and another idle worker becomes the poller.
+    /// its threads, and another idle worker becomes the poller; a spare joins the workers.
     pub(super) fn idle_done(&mut self, waited: Idle) {
         self.w().watch.idle(false);
-        if let Idle::Poll { wait, rung, .. } = waited {
-            self.poller = std::ptr::null_mut();
-            let mut woken = std::mem::take(&mut self.woken);
-            let doorbell = self.reactor.apply(wait, &mut woken) || rung;
-            self.poll_finish(doorbell, woken);
-            self.wake_worker(false);
+        match waited {
+            Idle::Poll { wait, rung, .. } => {
+                self.poller = std::ptr::null_mut();
+                let mut woken = std::mem::take(&mut self.woken);
+                let doorbell = self.reactor.apply(wait, &mut woken) || rung;
+                self.poll_finish(doorbell, woken);
+                self.wake_worker(false);
+            }
+            Idle::Spare(_) => self.rejoin(),
+            Idle::Sleep(_) | Idle::Nothing => {}
         }
     }
 
@@ -381,6 +392,9 @@ pub(super) enum Idle {
     },
     /// On its sleep word until another worker wakes it.
     Sleep(*const AtomicU32),
+    /// Out of the workers, on its sleep word until the monitor hands it a stuck worker's
+    /// role (see handoff.rs).
+    Spare(*const AtomicU32),
     /// It polled already.
     Nothing,
 }
@@ -391,9 +405,13 @@ impl Idle {
         match &mut self {
             Idle::Poll { wait, timeout, .. } => wait.wait(*timeout),
             // SAFETY: the worker's own record, never freed.
-            Idle::Sleep(word) => unsafe {
-                while (**word).load(Ordering::SeqCst) == ASLEEP {
-                    futex_wait(&**word, ASLEEP);
+            Idle::Sleep(word) | Idle::Spare(word) => unsafe {
+                loop {
+                    let now = (**word).load(Ordering::SeqCst);
+                    if now == AWAKE {
+                        break;
+                    }
+                    futex_wait(&**word, now);
                 }
             },
             Idle::Nothing => {}
@@ -419,18 +437,28 @@ pub(super) fn start_workers(count: usize) {
             s.all_workers.push(record);
             (record as usize, s.worker_started)
         });
-        let started = std::thread::Builder::new()
-            .name("greenify-work".into())
-            .spawn(move || worker_main(record as *mut Worker, started));
-        if let Err(e) = started {
-            ::log::warn!("cannot start a worker thread ({e}): fewer workers run");
+        if !start_thread(record as *mut Worker, Some(started)) {
             with(|s| s.all_workers.retain(|&w| w as usize != record));
         }
     }
 }
 
+/// Starts the OS thread of worker `record`: `started` is what it runs first, or None for a
+/// spare, which joins the workers in its first section (see handoff.rs). Says whether
+/// the thread started.
+pub(super) fn start_thread(record: *mut Worker, started: Option<fn()>) -> bool {
+    let record = record as usize;
+    let spawned = std::thread::Builder::new()
+        .name("greenify-work".into())
+        .spawn(move || worker_main(record as *mut Worker, started));
+    if let Err(e) = &spawned {
+        ::log::warn!("cannot start a worker thread ({e}): fewer workers run");
+    }
+    spawned.is_ok()
+}
+
 /// A worker's OS thread: names its record, then runs threads for good.
-fn worker_main(record: *mut Worker, started: fn()) {
+fn worker_main(record: *mut Worker, started: Option<fn()>) {
     os_thread::set_sched_word(record as usize);
     os_thread::set_thread_word(MAIN as usize + 1);
     // SAFETY: the record is this thread's own, never freed; no section is open.
@@ -441,6 +469,7 @@ fn worker_main(record: *mut Worker, started: fn()) {
         monitor::register((*record).watch, record as usize);
         overflow::arm_worker();
     }
+    let started = started.unwrap_or_else(|| with(|s| s.join_as_spare()));
     started();
     // Returns only in a child forked by a green thread running here, when its last
     // thread ended.
@@ -464,7 +493,7 @@ fn futex_wait(word: &AtomicU32, value: u32) {
 }
 
 /// Wakes one OS thread sleeping on `word`.
-fn futex_wake(word: &AtomicU32) {
+pub(super) fn futex_wake(word: &AtomicU32) {
     // SAFETY: a private futex wake of one sleeper on a live word.
     unsafe {
         raw::syscall(

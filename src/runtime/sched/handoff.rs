@@ -1,0 +1,239 @@
+//! Hand-off: a worker stuck in a call no hook saw gives its role to a spare OS thread, as
+//! Go's sysmon retakes the P of an M stuck in a system call (`retake`, `handoffp`).
+//!
+//! A worker's OS thread that blocks in the kernel past the hooks (libgomp's own `futex`
+//! instruction, glibc's internal reads, writes and lock waits, a page-fault storm) holds
+//! up every runnable green thread, the reactor and the timers: with one worker, all of
+//! them. The monitor (monitor.rs) sees such a worker (its dispatch count and CPU clock
+//! stood still and the kernel shows it waiting, in a call of the program's or one
+//! greenify makes for it) and calls [`hand_off`]. The rule, Go's: N workers (`GREENIFY_WORKERS`) that are not stuck keep
+//! running. So each stuck worker gets a spare: a parked one if there is one, else a new
+//! OS thread, at most [`MAX_SPARES`] in the process's life. A spare is a worker like the
+//! others (its own record, TCB, SUD selector byte and monitor record, started by the same
+//! path, see worker.rs): it runs the shared run queue, and polls the reactor and timers
+//! when idle. The stuck worker keeps its green thread, which continues there when the
+//! call returns.
+//!
+//! When the monitor sees the stuck worker switch or go idle again, it says so
+//! ([`hand_off`] with `stuck` false); then more than N + the stuck ones run, and the first
+//! spare to reach a dispatch point leaves the workers ([`Scheduler::surplus`]): it parks
+//! on its sleep word (`RETIRED`, every signal blocked, named `greenify-spare`) until the
+//! monitor hands it another stuck worker's role. Only spares retire; the N workers stay.
+//!
+//! Green threads that move between OS threads need TCBs of their own, so there is no
+//! hand-off while they share one (`GREENIFY_TLS=off`, or `auto` in a program whose
+//! modules have no TLS of their own, with one worker).
+//!
+//! The lock. With one worker, sections skip the scheduler's lock (worker.rs): the first
+//! hand-off turns it on for good. The monitor sets the first worker's `shared` flag (a
+//! full barrier), then asks the kernel again whether the worker waits there, then reads
+//! its `in_section`. A thread the kernel shows waiting has passed a full barrier on the
+//! way (`set_current_state`), so its `in_section` is seen as it is, and every section it
+//! opens after it wakes reads `shared` set (it takes the lock). A section open while it
+//! waits (an idle wait is never handed off, but a lock or a dump may wait in one) is
+//! waited for: the monitor tries again at its next look, and a spare runs a section only
+//! after a look that found the worker waiting outside one. No signal and no `membarrier`
+//! (whose registration takes a grace period, 13 to 19 ms here).
+//!
+//! MAIN runs only on the first worker (its stack is that OS thread's own): while the
+//! first worker is stuck in another thread's call, MAIN waits for that call to return.
+
+use super::signals::os_sigmask;
+use super::worker::{futex_wake, start_thread, Idle, Worker, RETIRED};
+use super::{current_worker, Scheduler};
+use crate::runtime::{monitor, raw, watchdog};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::SeqCst};
+
+/// Spare OS threads made at most (in the process's life; parked ones are reused). A
+/// stuck worker beyond them keeps its threads waiting, as without hand-off. An OpenMP
+/// team has one thread per CPU by default, and at a barrier all but one wait in their own
+/// futex call: 128 covers that on a machine of up to 129 CPUs with one worker (the
+/// monitor watches 256 workers at most). A parked spare is one sleeping OS thread.
+pub const MAX_SPARES: usize = 128;
+
+/// A spare's place among the workers: above every worker's (only spares retire).
+const FIRST_SPARE: usize = 1 << 16;
+
+/// Spares made so far, in order (only the monitor makes them); a slot is filled before
+/// the count covers it.
+static SPARES: [AtomicPtr<Worker>; MAX_SPARES] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_SPARES];
+static SPARE_COUNT: AtomicUsize = AtomicUsize::new(0);
+/// Workers handed off whose call has not returned yet.
+static STUCK: AtomicUsize = AtomicUsize::new(0);
+/// Green threads have TCBs of their own (decided at the first spawn).
+static POSSIBLE: AtomicBool = AtomicBool::new(false);
+/// The first worker, while the monitor waits for a section it may have opened without
+/// the lock to close (see the module doc), or null.
+static TURNING_ON: AtomicPtr<Worker> = AtomicPtr::new(std::ptr::null_mut());
+/// The warning that the spares ran out was given.
+static WARNED: AtomicBool = AtomicBool::new(false);
+
+/// At the first spawn: whether green threads have TCBs of their own (a thread handed to
+/// a spare resumes on another OS thread).
+pub(super) fn set_possible(possible: bool) {
+    POSSIBLE.store(possible, SeqCst);
+}
+
+/// For the monitor (on its own thread): the worker registered with `tag` (its record) is
+/// `stuck` in a call no hook saw, and its role goes to a spare; or (`stuck` false) the
+/// worker it handed off earlier came back. Says whether the role was handed off (false:
+/// not now; the monitor asks again at its next look).
+pub fn hand_off(tag: usize, stuck: bool) -> bool {
+    if !stuck {
+        STUCK.fetch_sub(1, SeqCst);
+        return false;
+    }
+    let worker = tag as *mut Worker;
+    if !POSSIBLE.load(SeqCst) || !lock_on(worker) {
+        return false;
+    }
+    // Counted first: the spare must not find itself surplus as it joins.
+    STUCK.fetch_add(1, SeqCst);
+    if wake_spare() || new_spare(worker) {
+        return true;
+    }
+    STUCK.fetch_sub(1, SeqCst);
+    false
+}
+
+/// Whether every section of `worker` takes the scheduler's lock now (see the module doc).
+fn lock_on(worker: *mut Worker) -> bool {
+    // SAFETY: worker records are never freed; `shared` and `in_section` are plain bools
+    // that only their own OS thread writes but for the one store here, read volatile;
+    // `os_tid` is written once, before the worker is watched.
+    unsafe {
+        let shared = std::ptr::addr_of_mut!((*worker).shared);
+        if TURNING_ON.load(SeqCst) != worker {
+            if shared.read_volatile() {
+                return true;
+            }
+            shared.write_volatile(true);
+            // A full barrier (a locked exchange): the flag is seen by every CPU before
+            // the kernel is asked about the worker below.
+            TURNING_ON.store(worker, SeqCst);
+        }
+        let tid = (*worker).os_tid.as_raw_nonzero().get();
+        if !watchdog::waiting_in_kernel(tid)
+            || std::ptr::addr_of!((*worker).in_section).read_volatile()
+        {
+            return false;
+        }
+        TURNING_ON.store(std::ptr::null_mut(), SeqCst);
+        true
+    }
+}
+
+/// Wakes a parked spare, if there is one.
+fn wake_spare() -> bool {
+    let count = SPARE_COUNT.load(SeqCst);
+    SPARES[..count].iter().any(|slot| {
+        // SAFETY: spare records are never freed; the word is atomic.
+        let sleep = unsafe { &(*slot.load(SeqCst)).sleep };
+        let woken = sleep.compare_exchange(RETIRED, 0, SeqCst, SeqCst).is_ok();
+        if woken {
+            futex_wake(sleep);
+        }
+        woken
+    })
+}
+
+/// Starts a new spare for the scheduler of `worker`, unless [`MAX_SPARES`] exist.
+fn new_spare(worker: *mut Worker) -> bool {
+    let slot = SPARE_COUNT.load(SeqCst);
+    if slot == MAX_SPARES {
+        if !WARNED.swap(true, SeqCst) {
+            ::log::warn!(
+                "{MAX_SPARES} spare OS threads run the threads of stuck workers: another stuck \
+                 worker's threads wait for its call"
+            );
+        }
+        return false;
+    }
+    // SAFETY: worker records are never freed; `sched` and `lock` never change. The spare
+    // starts with every signal blocked (the monitor's mask, which it inherits).
+    let record = unsafe {
+        let mut spare = Worker::new((*worker).sched, (*worker).lock, u64::MAX);
+        spare.index = FIRST_SPARE + slot;
+        spare.shared = true;
+        spare.watch = Box::leak(Box::new(monitor::Worker::new()));
+        Box::into_raw(Box::new(spare))
+    };
+    if !start_thread(record, None) {
+        return false;
+    }
+    SPARES[slot].store(record, SeqCst);
+    SPARE_COUNT.store(slot + 1, SeqCst);
+    true
+}
+
+/// In a forked child: no spare exists, nothing is stuck, and the first worker skips the
+/// lock again (see fork.rs).
+pub(super) fn after_fork_child() {
+    for slot in &SPARES {
+        slot.store(std::ptr::null_mut(), SeqCst);
+    }
+    SPARE_COUNT.store(0, SeqCst);
+    STUCK.store(0, SeqCst);
+    TURNING_ON.store(std::ptr::null_mut(), SeqCst);
+}
+
+impl Scheduler {
+    /// At a dispatch point: the calling worker leaves the workers if it is a spare and
+    /// more run than N plus the stuck ones; how it then waits.
+    #[inline(always)]
+    pub(super) fn surplus(&mut self) -> Option<Idle> {
+        if self.all_workers.len() <= self.workers.unwrap_or(1) {
+            return None;
+        }
+        self.retire()
+    }
+
+    #[cold]
+    fn retire(&mut self) -> Option<Idle> {
+        let wanted = self.workers.unwrap_or(1) + STUCK.load(SeqCst);
+        if self.w().index < FIRST_SPARE || self.all_workers.len() <= wanted {
+            return None;
+        }
+        let me = current_worker();
+        self.all_workers.retain(|&w| w != me);
+        if self.poller.is_null() {
+            // Nobody polls the reactor and timers: a worker that sleeps idle will.
+            self.wake_worker(false);
+        }
+        // No signal of the program's goes to a parked spare.
+        self.apply_mask(u64::MAX);
+        self.w().watch.idle(true);
+        self.w().sleep.store(RETIRED, SeqCst);
+        set_name(b"greenify-spare\0");
+        Some(Idle::Spare(std::ptr::addr_of!(self.w().sleep)))
+    }
+
+    /// A spare, woken by the monitor, joins the workers.
+    pub(super) fn rejoin(&mut self) {
+        self.all_workers.push(current_worker());
+        set_name(b"greenify-work\0");
+    }
+
+    /// A new spare's first section: it joins the workers; what it runs before its first
+    /// thread (as every worker does).
+    pub(super) fn join_as_spare(&mut self) -> fn() {
+        // It inherited the monitor's mask, every signal blocked: the same, but for what
+        // no OS thread may block (SIGSYS while escapes are armed).
+        os_sigmask(Some(u64::MAX));
+        self.rejoin();
+        self.worker_started
+    }
+}
+
+/// Names the calling OS thread (`/proc/self/task/TID/comm`): a parked spare is told apart
+/// from the workers.
+fn set_name(name: &[u8]) {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated name of at most 16 bytes.
+    unsafe {
+        raw::syscall(
+            libc::SYS_prctl,
+            &[libc::PR_SET_NAME as usize, name.as_ptr() as usize],
+        );
+    }
+}
