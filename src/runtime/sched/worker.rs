@@ -177,16 +177,25 @@ pub(super) struct Resumed {
 }
 
 impl Worker {
-    /// Takes the scheduler's lock for the section it opens.
+    /// Takes the scheduler's lock for the section `worker` (the calling OS thread's
+    /// record) opens; returns the scheduler. Out of line: the sections of a single
+    /// worker never take it.
+    #[cold]
     #[inline(never)]
-    pub(super) fn take_lock(&self) {
-        self.lock.lock();
+    pub(super) fn lock_for_section(worker: *mut Worker) -> *mut Scheduler {
+        // SAFETY: worker records are never freed; `lock` and `sched` never change.
+        unsafe {
+            (*worker).lock.lock();
+            (*worker).sched
+        }
     }
 
-    /// Releases the lock at the end of its section.
+    /// Releases the lock at the end of the section of `worker`.
+    #[cold]
     #[inline(never)]
-    pub(super) fn release_lock(&self) {
-        self.lock.unlock();
+    pub(super) fn unlock_after_section(worker: *mut Worker) {
+        // SAFETY: as in `lock_for_section`.
+        unsafe { (*worker).lock.unlock() }
     }
 }
 
@@ -260,8 +269,8 @@ impl BigLock {
 impl Scheduler {
     /// At a spawn: the first one turns the lock on when more workers are configured, and
     /// says how many to start (see [`start_workers`]) once its section has closed. The
-    /// section that turns the lock on closes without it: no other worker runs before
-    /// that. The unit tests take the lock as if workers started, but start none (their
+    /// section that turns the lock on takes it here, and releases it as it closes, as
+    /// every section does from then on. The unit tests take the lock as if workers started, but start none (their
     /// schedulers run on the test harness's threads).
     pub(super) fn share(&mut self) -> usize {
         let wanted = self.workers.unwrap_or(1);
@@ -276,7 +285,11 @@ impl Scheduler {
             self.workers = Some(1);
             return 0;
         }
-        self.w().shared = true;
+        // The section closes as a shared one does, releasing the lock (uncontended: no
+        // other worker runs yet).
+        let w = self.w();
+        w.lock.lock();
+        w.shared = true;
         self.reactor.track_missed();
         if cfg!(test) {
             0
