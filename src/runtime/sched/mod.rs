@@ -387,6 +387,7 @@ impl Scheduler {
     }
 
     /// Makes the waiter of `key` ready, if that wait is still the one it is in.
+    #[inline]
     fn ready(&mut self, key: WaitKey, how: Wake) {
         let t = &mut self.threads[key.tid as usize];
         if t.seq != key.seq {
@@ -424,16 +425,20 @@ impl Scheduler {
         }
         match queue {
             Queue::Run => self.run_queue.push_back(tid),
-            Queue::Preempted => {
-                if self.preempted.is_empty() {
-                    self.preempted_turn = Instant::now();
-                }
-                self.preempted.push_back(tid);
-            }
+            Queue::Preempted => self.push_preempted(tid),
         }
         if several {
             self.wake_worker(tid == MAIN);
         }
+    }
+
+    /// Queues `tid` in `preempted` (out of line: rare, and it reads the clock).
+    #[inline(never)]
+    fn push_preempted(&mut self, tid: ThreadId) {
+        if self.preempted.is_empty() {
+            self.preempted_turn = Instant::now();
+        }
+        self.preempted.push_back(tid);
     }
 }
 

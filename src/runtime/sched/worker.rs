@@ -341,7 +341,9 @@ impl Scheduler {
     }
 
     /// A thread was queued (`main`: MAIN, which only the first worker runs): wakes an
-    /// idle worker to run it, a sleeping one first, else the poller (Go's wakep).
+    /// idle worker to run it, a sleeping one first, else the poller (Go's wakep). Out of
+    /// line: a single worker never calls it, and the enqueue that does stays small.
+    #[inline(never)]
     pub(super) fn wake_worker(&mut self, main: bool) {
         let candidates = if main { 1 } else { self.all_workers.len() };
         for &worker in &self.all_workers[..candidates] {
