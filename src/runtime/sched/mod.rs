@@ -415,7 +415,8 @@ impl Scheduler {
     /// or parked but not yet suspended): only that worker's run loop may queue it, once
     /// the coroutine is back (as Go's park_m), or another worker could pick it before it
     /// has left. MAIN has no coroutine and is never out this way: its run loop runs on
-    /// its own stack.
+    /// its own stack. A single worker queues at once: its run loop dispatches only after
+    /// the coroutine is back, and there is no idle worker to wake.
     fn enqueue(&mut self, tid: ThreadId, queue: Queue) {
         let several = self.all_workers.len() > 1;
         let t = &mut self.threads[tid as usize];

@@ -22,7 +22,7 @@
 //! its own record and TCB, running the run loop on their own stacks. They share one run
 //! queue (MAIN, whose stack is the program's own OS thread's, only ever runs on worker 0).
 //! A thread queued while its coroutine is out stays with its worker until the coroutine is
-//! back (`Scheduler::enqueue`, as Go's park_m). A worker with nothing to run goes idle
+//! back (`Scheduler::enqueue`, as Go's park_m; a single worker queues it at once). A worker with nothing to run goes idle
 //! ([`Scheduler::go_idle`]): the first waits in epoll for all, outside the lock (the
 //! poller, as Go's netpoll), the others sleep on a futex word in their record; queueing a
 //! thread wakes one, or rings the poller's doorbell (Go's wakep). Several workers need a
@@ -269,9 +269,9 @@ impl BigLock {
 impl Scheduler {
     /// At a spawn: the first one turns the lock on when more workers are configured, and
     /// says how many to start (see [`start_workers`]) once its section has closed. The
-    /// section that turns the lock on takes it here, and releases it as it closes, as
-    /// every section does from then on. The unit tests take the lock as if workers started, but start none (their
-    /// schedulers run on the test harness's threads).
+    /// section that turns the lock on takes it here and releases it as it closes, as
+    /// every section does from then on. The unit tests take the lock as if workers
+    /// started, but start none (their schedulers run on the test harness's threads).
     pub(super) fn share(&mut self) -> usize {
         let wanted = self.workers.unwrap_or(1);
         if self.w().shared || wanted <= 1 {
