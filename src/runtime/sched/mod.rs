@@ -184,6 +184,13 @@ fn current_worker() -> *mut Worker {
     }
 }
 
+/// The calling OS thread's worker record, when it is known to run a scheduler (inside a
+/// section, or a green thread that just switched): no check of the word.
+#[inline(always)]
+fn running_worker() -> *mut Worker {
+    os_thread::sched_word() as *mut Worker
+}
+
 /// The calling OS thread's scheduler, or null.
 fn current_sched() -> *mut Scheduler {
     let worker = current_worker();
@@ -310,56 +317,9 @@ fn with_after<T, R>(wait: impl FnOnce() -> T, f: impl FnOnce(&mut Scheduler, T) 
     if worker.is_null() {
         overflow::die("greenify: runtime used on an OS thread without a scheduler");
     }
-    // Until a second worker may exist, this OS thread is the scheduler's only user and the
-    // scheduler sits next to its record (see `Scheduler::share`): the locked section is a
-    // copy of its own, out of line, so that this one stays small enough to inline.
-    // SAFETY: worker records are never freed; `shared` is only written by the record's
-    // own OS thread, in a section, and by the monitor as it hands the first worker off
-    // (see handoff.rs: read volatile, so that each section reads it anew).
-    if unsafe { std::ptr::addr_of!((*worker).shared).read_volatile() } {
-        return locked_section(worker, wait, f);
-    }
-    // SAFETY: as in `section`; the record is the first worker's, inside its `Home`.
-    unsafe { section(worker, Home::sched_of(worker), wait, f) }
-}
-
-/// [`with_after`] once several workers may exist: under the scheduler's lock.
-#[cold]
-#[inline(never)]
-fn locked_section<T, R>(
-    worker: *mut Worker,
-    wait: impl FnOnce() -> T,
-    f: impl FnOnce(&mut Scheduler, T) -> R,
-) -> R {
-    // SAFETY: as in `section`; the lock makes the scheduler's reference the only one.
-    unsafe {
-        let waited_then_lock = || {
-            let waited = wait();
-            (*worker).take_lock();
-            waited
-        };
-        section(worker, (*worker).sched, waited_then_lock, |s, waited| {
-            let result = f(s, waited);
-            (*worker).release_lock();
-            result
-        })
-    }
-}
-
-/// A section of `worker`'s OS thread on `sched`: `wait`, then `f`.
-///
-/// # Safety
-/// `worker` is the calling OS thread's record (records and schedulers come from
-/// Box::into_raw and are never freed; a record is only written by its own OS thread,
-/// signal handlers read it), and nothing else uses `sched` while `f` runs.
-#[inline(always)]
-unsafe fn section<T, R>(
-    worker: *mut Worker,
-    sched: *mut Scheduler,
-    wait: impl FnOnce() -> T,
-    f: impl FnOnce(&mut Scheduler, T) -> R,
-) -> R {
-    // SAFETY: the caller's contract.
+    // SAFETY: worker records are never freed and only this OS thread writes this one;
+    // the lock (once shared) or being the only worker makes the scheduler's reference
+    // the only one.
     unsafe {
         let in_section = std::ptr::addr_of_mut!((*worker).in_section);
         if in_section.read_volatile() {
@@ -373,7 +333,27 @@ unsafe fn section<T, R>(
         in_section.write_volatile(true);
         compiler_fence(SeqCst);
         let waited = wait();
+        // Until a second worker may exist, this OS thread is the scheduler's only user and
+        // the scheduler sits next to its record (see `Scheduler::share`): one predictable
+        // branch, the lock's path out of line. `shared` is read again as the section
+        // closes, volatile: a section that sets it also takes the lock (`share`), and a
+        // flag known to the compiler for the whole section let it copy the call of `f`
+        // onto both paths, after which LLVM inlined neither (a call per section).
+        // The monitor may set `shared` from its own thread (the first hand-off, see
+        // handoff.rs) while no section is open, or while one waits: such a section then
+        // reads it set as it closes and releases the lock it did not take, which nobody
+        // holds (no spare runs before a look finds this worker out of its section), so
+        // the release changes nothing.
+        let shared = std::ptr::addr_of!((*worker).shared);
+        let sched = if shared.read_volatile() {
+            Worker::lock_for_section(worker)
+        } else {
+            Home::sched_of(worker)
+        };
         let result = f(&mut *sched, waited);
+        if shared.read_volatile() {
+            Worker::unlock_after_section(worker);
+        }
         compiler_fence(SeqCst);
         in_section.write_volatile(false);
         result
@@ -388,14 +368,14 @@ impl Scheduler {
         // SAFETY: a section runs, so the scheduler word names this OS thread's record;
         // only this OS thread writes it, here inside its own section, and `&mut self`
         // keeps this the only reference made.
-        unsafe { &mut *current_worker() }
+        unsafe { &mut *running_worker() }
     }
 
     /// The green thread the worker holding the scheduler runs.
     #[inline(always)]
     fn current(&self) -> ThreadId {
         // SAFETY: as in `w`; a plain read.
-        unsafe { (*current_worker()).current }
+        unsafe { (*running_worker()).current }
     }
 
     /// The record of the green thread the worker holding the scheduler runs.
@@ -433,6 +413,7 @@ impl Scheduler {
     }
 
     /// Makes the waiter of `key` ready, if that wait is still the one it is in.
+    #[inline]
     fn ready(&mut self, key: WaitKey, how: Wake) {
         if !Scheduler::is_waiting(&self.threads, key) {
             return;
@@ -456,25 +437,31 @@ impl Scheduler {
     /// or parked but not yet suspended): only that worker's run loop may queue it, once
     /// the coroutine is back (as Go's park_m), or another worker could pick it before it
     /// has left. MAIN has no coroutine and is never out this way: its run loop runs on
-    /// its own stack.
+    /// its own stack. A single worker queues at once: its run loop dispatches only after
+    /// the coroutine is back, and there is no idle worker to wake.
     fn enqueue(&mut self, tid: ThreadId, queue: Queue) {
+        let several = self.all_workers.len() > 1;
         let t = &mut self.threads[tid as usize];
-        if tid != MAIN && t.co.is_none() {
+        if several && tid != MAIN && t.co.is_none() {
             t.requeue = Some(queue);
             return;
         }
         match queue {
             Queue::Run => self.run_queue.push_back(tid),
-            Queue::Preempted => {
-                if self.preempted.is_empty() {
-                    self.preempted_turn = Instant::now();
-                }
-                self.preempted.push_back(tid);
-            }
+            Queue::Preempted => self.push_preempted(tid),
         }
-        if self.all_workers.len() > 1 {
+        if several {
             self.wake_worker(tid == MAIN);
         }
+    }
+
+    /// Queues `tid` in `preempted` (out of line: rare, and it reads the clock).
+    #[inline(never)]
+    fn push_preempted(&mut self, tid: ThreadId) {
+        if self.preempted.is_empty() {
+            self.preempted_turn = Instant::now();
+        }
+        self.preempted.push_back(tid);
     }
 }
 

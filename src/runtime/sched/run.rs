@@ -5,7 +5,7 @@
 use super::signals::run_due_handlers;
 use super::thread::{Co, State, Suspend};
 use super::worker::{Idle, Resumed};
-use super::{current_worker, with, with_after, Queue, Scheduler};
+use super::{running_worker, with, with_after, Queue, Scheduler};
 use crate::runtime::stack::{gap_check_needed, gap_untouched_below};
 use crate::runtime::wait::{ThreadId, MAIN};
 use crate::runtime::{errno, handler, overflow, tcb};
@@ -152,7 +152,7 @@ pub(super) fn switch_keeping_errno(prepare: impl FnOnce(&mut Scheduler) -> bool)
 /// section that dispatched it: nothing else ran on this OS thread since but signal
 /// handlers, which leave it alone).
 pub(super) fn resumed() -> Resumed {
-    let worker = current_worker();
+    let worker = running_worker();
     // SAFETY: the current thread runs a scheduler (it just switched), its worker record
     // is never freed and only this OS thread writes it, in sections; none is open here.
     unsafe { std::ptr::addr_of!((*worker).resumed).read() }

@@ -22,7 +22,7 @@
 //! its own record and TCB, running the run loop on their own stacks. They share one run
 //! queue (MAIN, whose stack is the program's own OS thread's, only ever runs on worker 0).
 //! A thread queued while its coroutine is out stays with its worker until the coroutine is
-//! back (`Scheduler::enqueue`, as Go's park_m). A worker with nothing to run goes idle
+//! back (`Scheduler::enqueue`, as Go's park_m; a single worker queues it at once). A worker with nothing to run goes idle
 //! ([`Scheduler::go_idle`]): the first waits in epoll for all, outside the lock (the
 //! poller, as Go's netpoll), the others sleep on a futex word in their record; queueing a
 //! thread wakes one, or rings the poller's doorbell (Go's wakep). Several workers need a
@@ -184,16 +184,25 @@ pub(super) struct Resumed {
 }
 
 impl Worker {
-    /// Takes the scheduler's lock for the section it opens.
+    /// Takes the scheduler's lock for the section `worker` (the calling OS thread's
+    /// record) opens; returns the scheduler. Out of line: the sections of a single
+    /// worker never take it.
+    #[cold]
     #[inline(never)]
-    pub(super) fn take_lock(&self) {
-        self.lock.lock();
+    pub(super) fn lock_for_section(worker: *mut Worker) -> *mut Scheduler {
+        // SAFETY: worker records are never freed; `lock` and `sched` never change.
+        unsafe {
+            (*worker).lock.lock();
+            (*worker).sched
+        }
     }
 
-    /// Releases the lock at the end of its section.
+    /// Releases the lock at the end of the section of `worker`.
+    #[cold]
     #[inline(never)]
-    pub(super) fn release_lock(&self) {
-        self.lock.unlock();
+    pub(super) fn unlock_after_section(worker: *mut Worker) {
+        // SAFETY: as in `lock_for_section`.
+        unsafe { (*worker).lock.unlock() }
     }
 }
 
@@ -267,9 +276,9 @@ impl BigLock {
 impl Scheduler {
     /// At a spawn: the first one turns the lock on when more workers are configured, and
     /// says how many to start (see [`start_workers`]) once its section has closed. The
-    /// section that turns the lock on closes without it: no other worker runs before
-    /// that. The unit tests take the lock as if workers started, but start none (their
-    /// schedulers run on the test harness's threads).
+    /// section that turns the lock on takes it here and releases it as it closes, as
+    /// every section does from then on. The unit tests take the lock as if workers
+    /// started, but start none (their schedulers run on the test harness's threads).
     pub(super) fn share(&mut self) -> usize {
         let wanted = self.workers.unwrap_or(1);
         if self.w().shared || wanted <= 1 {
@@ -283,7 +292,11 @@ impl Scheduler {
             self.workers = Some(1);
             return 0;
         }
-        self.w().shared = true;
+        // The section closes as a shared one does, releasing the lock (uncontended: no
+        // other worker runs yet).
+        let w = self.w();
+        w.lock.lock();
+        w.shared = true;
         self.reactor.track_missed();
         if cfg!(test) {
             0
@@ -339,7 +352,9 @@ impl Scheduler {
     }
 
     /// A thread was queued (`main`: MAIN, which only the first worker runs): wakes an
-    /// idle worker to run it, a sleeping one first, else the poller (Go's wakep).
+    /// idle worker to run it, a sleeping one first, else the poller (Go's wakep). Out of
+    /// line: a single worker never calls it, and the enqueue that does stays small.
+    #[inline(never)]
     pub(super) fn wake_worker(&mut self, main: bool) {
         let candidates = if main { 1 } else { self.all_workers.len() };
         for &worker in &self.all_workers[..candidates] {
