@@ -75,13 +75,6 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
             return;
         }
     } else {
-        // A handler that runs here, now, runs in the running green thread, the one the
-        // kernel chose: its interruption is that thread's. Chosen later by the masks, it
-        // could fall on a parked thread while this one's mask is still the handler's.
-        let target = match target {
-            None if is_function(handler) => runtime::sched::current_for_signal(),
-            target => target,
-        };
         interrupt::post(sig as u32, target, restart, false);
     }
     if is_function(handler) {
