@@ -7,7 +7,7 @@ use super::thread::{Co, State, Suspend};
 use super::{with, Scheduler};
 use crate::runtime::stack::{gap_check_needed, gap_untouched_below};
 use crate::runtime::wait::{ThreadId, MAIN};
-use crate::runtime::{errno, handler, overflow, tcb};
+use crate::runtime::{errno, overflow, tcb};
 use corosensei::CoroutineResult;
 use corosensei::Yielder;
 use std::time::{Duration, Instant};
@@ -44,8 +44,8 @@ pub(super) fn run_loop() {
 /// Leaves the current thread (already marked Parked or queued as Ready) until the
 /// scheduler picks it again. The stdio locks it holds are free meanwhile.
 pub(super) fn switch_out() {
-    let sp = handler::stack_pointer();
-    let registers = super::snapshot::registers_here();
+    // Its stack pointer also tells which handlers it left (no second read of it).
+    let registers @ [_, sp, _] = super::snapshot::registers_here();
     let (from, lent) = with(|s| {
         s.threads[s.current as usize].saved_registers = registers;
         // The mask it leaves with is the one it comes back with.
