@@ -85,12 +85,12 @@ pub fn armed_here() -> bool {
     armed() && ARMED_BY.load(Relaxed) == rustix::process::getpid().as_raw_nonzero().get()
 }
 
-/// The selector follows the mode: BLOCK while the program's code runs. Stored armed or
-/// not (the kernel reads it only where dispatch is on): one store, cheaper on every
-/// hooked call than a look at ARMED and a branch.
+/// The selector follows the mode: BLOCK while the program's code runs.
 #[inline]
 pub fn set_blocking(blocking: bool) {
-    SELECTOR.store(if blocking { BLOCK } else { ALLOW }, Relaxed);
+    if ARMED.load(Relaxed) {
+        SELECTOR.store(if blocking { BLOCK } else { ALLOW }, Relaxed);
+    }
 }
 
 /// The SIGSYS bit, which no mask of an armed process may hold: a trap while SIGSYS is

@@ -8,8 +8,7 @@ use super::{with, Scheduler};
 use crate::runtime::stack::{gap_check_needed, gap_untouched_below};
 use crate::runtime::wait::{ThreadId, MAIN};
 use crate::runtime::{errno, overflow, tcb};
-use corosensei::CoroutineResult;
-use corosensei::Yielder;
+use corosensei::{CoroutineResult, Yielder};
 use std::time::{Duration, Instant};
 
 /// Dispatches between two non-blocking looks at epoll when threads are always ready.
@@ -24,20 +23,14 @@ enum Step {
 /// Runs other green threads until MAIN is ready again (or, after MAIN exited, until no
 /// thread is left). Only ever called on MAIN's stack.
 pub(super) fn run_loop() {
-    let mut resumed = None;
     loop {
-        // One section for both: every section costs a few stores (see `with`).
-        let step = with(|s| {
-            if let Some((tid, co, result)) = resumed.take() {
-                s.after_resume(tid, co, result);
+        match with(|s| s.next_step()) {
+            Step::Main | Step::AllExited => return,
+            Step::Run(tid, mut co) => {
+                let result = co.resume(());
+                with(|s| s.after_resume(tid, co, result));
             }
-            s.next_step()
-        });
-        let Step::Run(tid, mut co) = step else {
-            return;
-        };
-        let result = co.resume(());
-        resumed = Some((tid, co, result));
+        }
     }
 }
 
