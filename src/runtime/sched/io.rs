@@ -143,6 +143,8 @@ pub fn fd_poke(fd: i32) {
 impl Scheduler {
     pub(super) fn poll_io(&mut self, timeout: Option<Duration>) {
         self.stats.epoll_waits += 1;
+        // Before an idle wait: the threads that just parked did so now, not after it.
+        self.stamp_parks();
         if timeout != Some(Duration::ZERO) {
             self.open_reactor();
         } else {

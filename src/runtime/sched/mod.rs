@@ -162,6 +162,8 @@ pub struct Scheduler {
     /// What the preemption monitor watches of this worker: the run loop bumps its
     /// dispatch count and says when it waits idle (see monitor.rs).
     worker: &'static monitor::Worker,
+    /// Threads parked since the last look at epoll, which stamps them (see snapshot.rs).
+    unstamped: Vec<ThreadId>,
 }
 
 /// The calling OS thread's scheduler (from a word of the TCB that every green TCB
@@ -219,6 +221,7 @@ pub fn init_current_thread(config: Config) {
         tls: Tls::Undecided(config.tls),
         os_tid: os_thread,
         worker: &monitor::WORKER,
+        unstamped: Vec::new(),
     });
     let sched = Box::into_raw(sched);
     os_thread::set_sched_word(sched as usize);

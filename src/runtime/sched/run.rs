@@ -7,8 +7,8 @@ use super::thread::{Co, State, Suspend};
 use super::{with, Scheduler};
 use crate::runtime::stack::{gap_check_needed, gap_untouched_below};
 use crate::runtime::wait::{ThreadId, MAIN};
-use crate::runtime::{errno, handler, overflow, tcb};
-use corosensei::CoroutineResult;
+use crate::runtime::{errno, overflow, tcb};
+use corosensei::{CoroutineResult, Yielder};
 use std::time::{Duration, Instant};
 
 /// Dispatches between two non-blocking looks at epoll when threads are always ready.
@@ -37,39 +37,45 @@ pub(super) fn run_loop() {
 /// Leaves the current thread (already marked Parked or queued as Ready) until the
 /// scheduler picks it again. The stdio locks it holds are free meanwhile.
 pub(super) fn switch_out() {
-    let sp = handler::stack_pointer();
-    let registers = super::snapshot::registers_here();
-    let lent = with(|s| {
+    // Its stack pointer also tells which handlers it left (no second read of it).
+    let registers @ [_, sp, _] = super::snapshot::registers_here();
+    let (from, lent) = with(|s| {
         s.threads[s.current as usize].saved_registers = registers;
         // The mask it leaves with is the one it comes back with.
         s.settle_handler_jumps(sp);
+        let from = s.leaving();
         let locks = &mut s.threads[s.current as usize].stdio_locks;
         if locks.is_empty() {
-            return Vec::new();
+            return (from, Vec::new());
         }
         let mut unique = locks.clone();
         unique.sort_unstable();
         unique.dedup();
         // SAFETY: a stream's lock stays valid while a thread holds it.
-        unique
+        let lent = unique
             .into_iter()
             .filter_map(|l| unsafe { tcb::lend_io_lock(l) })
-            .collect()
+            .collect();
+        (from, lent)
     });
-    switch_thread();
+    switch_thread(from);
     for lock in lent {
         // SAFETY: lent above; the stream is still locked by this thread's count.
         while !unsafe { tcb::retake_io_lock(&lock) } {
             // Another thread entered the stream meanwhile: let it finish.
-            with(|s| {
+            let from = with(|s| {
                 let me = s.current;
                 s.threads[me as usize].state = State::Ready;
                 s.run_queue.push_back(me);
+                s.leaving()
             });
-            switch_thread();
+            switch_thread(from);
         }
     }
 }
+
+/// The thread that switches out and how: its id and its coroutine's yielder.
+type Leaving = (ThreadId, *const Yielder<(), Suspend>);
 
 /// The current thread holds (`held`) or released one level of a glibc stdio lock.
 pub fn stdio_lock(lock: usize, held: bool) {
@@ -83,9 +89,8 @@ pub fn stdio_lock(lock: usize, held: bool) {
     })
 }
 
-/// Switches to the run loop (see [`switch_out`]).
-fn switch_thread() {
-    let (me, yielder) = with(|s| (s.current, s.threads[s.current as usize].yielder));
+/// Switches `from` the current thread to the run loop (see [`switch_out`]).
+fn switch_thread((me, yielder): Leaving) {
     if me == MAIN {
         run_loop();
         if with(|s| s.main_gone) {
@@ -113,6 +118,11 @@ pub(super) fn switch_keeping_errno() {
 }
 
 impl Scheduler {
+    /// The current thread, as [`switch_thread`] leaves it (read in the caller's section).
+    fn leaving(&self) -> Leaving {
+        (self.current, self.threads[self.current as usize].yielder)
+    }
+
     fn next_step(&mut self) -> Step {
         loop {
             if super::snapshot::pending() {
