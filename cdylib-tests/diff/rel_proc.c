@@ -217,6 +217,69 @@ CASE(rp_siglongjmp_thread_cpu_sigalrm) {
     printf("main sleep after: %s\n", timing(now_ms() - t0, 10));
 }
 
+/* SIGALRM (process-directed, main blocks it) comes while the first thread computes: the
+ * kernel runs the handler there, the first thread after main that accepts it. A second
+ * thread that accepts it too sits in a read meanwhile: it is not interrupted (no EINTR),
+ * also while the handler itself waits, with SIGALRM blocked in its thread's mask. */
+static volatile sig_atomic_t rp_alarm_done;
+static pthread_t rp_computer;
+static volatile int rp_handled_in_computer = -1;
+
+static void rp_waiting_handler(int sig) {
+    (void)sig;
+    rp_handled_in_computer = pthread_equal(pthread_self(), rp_computer);
+    struct timespec nap = { 0, 30 * 1000000L };
+    nanosleep(&nap, NULL);
+    rp_alarm_done = 1;
+}
+
+static ssize_t rp_reader_got;
+static int rp_reader_errno;
+static char rp_reader_byte = '-';
+
+static void *rp_reader(void *arg) {
+    (void)arg;
+    char c = 0;
+    rp_reader_got = read(rp_pipe[0], &c, 1);
+    rp_reader_errno = rp_reader_got < 0 ? errno : 0;
+    if (rp_reader_got == 1) rp_reader_byte = c;
+    return NULL;
+}
+
+static void *rp_computing_thread(void *arg) {
+    (void)arg;
+    rp_computer = pthread_self();
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGALRM);
+    pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+    /* Created after this thread, with SIGALRM unblocked too. */
+    pthread_t r;
+    pthread_create(&r, NULL, rp_reader, NULL);
+    struct itimerval it = { { 0, 0 }, { 0, 30000 } };
+    setitimer(ITIMER_REAL, &it, NULL);
+    while (!rp_alarm_done) { }
+    printf("handler ran in the computing thread: %d\n", rp_handled_in_computer);
+    SHOW("write for the reader", write(rp_pipe[1], "r", 1));
+    SHOWRC("join the reader", pthread_join(r, NULL));
+    /* Printed after the join: the reader runs concurrently natively. */
+    printf("reader: read %zd %c errno=%s\n", rp_reader_got, rp_reader_byte, en(rp_reader_errno));
+    return NULL;
+}
+
+CASE(rp_handler_in_computing_thread_leaves_parked_reader) {
+    rp_alarm_done = 0;
+    if (pipe(rp_pipe) != 0) return;
+    rp_on(SIGALRM, rp_waiting_handler, 0);
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGALRM);
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, rp_computing_thread, NULL);
+    SHOWRC("join", pthread_join(t, NULL));
+}
+
 /* The thread raises a signal at itself (pthread_kill, raise) while computing. */
 static void *rp_self_kill_thread(void *arg) {
     int use_raise = (int)(intptr_t)arg;

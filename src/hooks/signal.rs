@@ -74,7 +74,14 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
         if interrupt::post(sig as u32, target, restart, true) {
             return;
         }
-    } else {
+    } else if !(is_function(handler) && runtime::sched::is_active()) {
+        // A handler that runs here, now, on the scheduler's OS thread runs in the running
+        // green thread, the kernel's choice: no parked thread is interrupted, and nothing
+        // is posted. (Untargeted, the masks chose a thread later, while this one's mask
+        // blocked the signal for its handler: a thread parked in a read got EINTR.
+        // Targeted at this thread, it interrupted nothing, but a thread that never parks
+        // filled the queue with such entries; a delivery that could merge with none then
+        // ran its handler at once, inside the scheduler section the signal interrupted.)
         interrupt::post(sig as u32, target, restart, false);
     }
     if is_function(handler) {

@@ -7,6 +7,9 @@
 //! that in a small lock-free queue ([`post`], async-signal-safe) and rings the
 //! schedulers' doorbells; the scheduler applies it ([`take`]).
 //!
+//! A handler the kernel runs in the green thread that is running interrupts no other: that
+//! thread was the kernel's choice, and it was not parked (see the trampoline).
+//!
 //! Only a thread that was already parked when the signal arrived is interrupted: every
 //! park takes a number from [`PARKS`], and the signal records the number current at
 //! its arrival. A call that begins after the handler ran waits normally, as natively.
