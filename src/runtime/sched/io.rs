@@ -155,6 +155,8 @@ impl Scheduler {
     /// doorbell rang already.
     pub(super) fn poll_prepare(&mut self, timeout: Option<Duration>) -> (Option<Duration>, bool) {
         self.stats.epoll_waits += 1;
+        // Before an idle wait: the threads that just parked did so now, not after it.
+        self.stamp_parks();
         if timeout != Some(Duration::ZERO) {
             self.open_reactor();
         } else {

@@ -172,6 +172,8 @@ pub struct Scheduler {
     poller: *mut Worker,
     poll_until: Option<Instant>,
     poller_kicked: bool,
+    /// Threads parked since the last look at epoll, which stamps them (see snapshot.rs).
+    unstamped: Vec<ThreadId>,
 }
 
 /// The calling OS thread's worker record (from a word of the TCB that every green TCB
@@ -253,6 +255,7 @@ pub fn init_current_thread(config: Config) {
         poller: std::ptr::null_mut(),
         poll_until: None,
         poller_kicked: false,
+        unstamped: Vec::new(),
     };
     let worker = Home::make(sched, Box::leak(Box::new(BigLock::new())), os_mask);
     // SAFETY: just made, not yet shared.

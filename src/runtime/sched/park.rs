@@ -81,12 +81,11 @@ pub(super) fn park_if(
         let t = &mut s.threads[me as usize];
         t.interruptible = interruptible;
         t.cancellable = cancellable;
-        t.park_reason = reason;
-        t.parked_since = super::snapshot::coarse_now();
         if interruptible {
             t.parked_at = interrupt::next_park();
         }
         s.stats.parks[reason as usize] += 1;
+        s.note_park(reason);
         if let Some(deadline) = deadline {
             let key = s.key(me);
             s.timers.arm(deadline, key);

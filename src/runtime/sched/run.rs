@@ -8,7 +8,7 @@ use super::worker::{Idle, Resumed};
 use super::{running_worker, with, with_after, Queue, Scheduler};
 use crate::runtime::stack::{gap_check_needed, gap_untouched_below};
 use crate::runtime::wait::{ThreadId, MAIN};
-use crate::runtime::{errno, handler, overflow, tcb};
+use crate::runtime::{errno, overflow, tcb};
 use corosensei::{CoroutineResult, Yielder};
 use std::time::{Duration, Instant};
 
@@ -65,8 +65,8 @@ pub(super) fn run_loop() -> bool {
 /// all (false: it goes on at once). The stdio locks it holds are free meanwhile. Says
 /// whether it left.
 pub(super) fn switch_out(prepare: impl FnOnce(&mut Scheduler) -> bool) -> bool {
-    let sp = handler::stack_pointer();
-    let registers = super::snapshot::registers_here();
+    // Its stack pointer also tells which handlers it left (no second read of it).
+    let registers @ [_, sp, _] = super::snapshot::registers_here();
     let Some((me, yielder, lent)) = with(|s| {
         if !prepare(s) {
             return None;

@@ -146,13 +146,20 @@ pub fn leave_handler(mask: u64, by_kernel: bool) {
 impl Scheduler {
     /// While the current thread, running at `sp`, has handlers recorded, its mask is
     /// read back from the OS thread (a jump out of a handler set it behind the hooks).
+    /// Inlined into every switch: a thread with no handler recorded pays one test.
+    #[inline(always)]
     pub(super) fn settle_handler_jumps(&mut self, sp: usize) {
         let me = self.current() as usize;
-        let frames = &mut self.threads[me].handler_frames;
-        if !frames.any() {
-            return;
+        if self.threads[me].handler_frames.any() {
+            self.settle_handler_jumps_now(sp);
         }
-        frames.forget_left(sp);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn settle_handler_jumps_now(&mut self, sp: usize) {
+        let me = self.current() as usize;
+        self.threads[me].handler_frames.forget_left(sp);
         let mask = os_sigmask(None);
         self.w().applied_mask = mask;
         self.threads[me].sigmask = mask & !NEVER;

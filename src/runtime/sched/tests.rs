@@ -465,3 +465,36 @@ fn a_wake_skips_the_entry_of_a_thread_that_ended_before_it_parked() {
     assert_eq!(futex_wake(other, 1), 1);
     assert_eq!(join(elsewhere, JoinWait::Block), Ok(1));
 }
+
+#[test]
+fn a_park_is_stamped_at_the_next_look_at_epoll_before_an_idle_wait() {
+    init();
+    let sleeper = spawn(
+        || {
+            sleep_until(Instant::now() + Duration::from_millis(500));
+            0
+        },
+        opts(),
+    )
+    .unwrap();
+    let parked_since = || {
+        with(|s| {
+            let t = s.threads.iter().find(|t| t.state == State::Parked);
+            t.map(|t| (t.park_reason, t.parked_since))
+        })
+    };
+    // The sleeper parks and MAIN runs again without a look at epoll: no clock read yet.
+    yield_now();
+    assert_eq!(parked_since(), Some((Reason::Sleep, 0)));
+    // MAIN sleeps too: the run loop looks at epoll before it waits idle, and stamps the
+    // sleeper with the time then, not when the wait ends.
+    sleep_until(Instant::now() + Duration::from_millis(60));
+    let (reason, since) = parked_since().expect("the sleeper still sleeps");
+    assert_eq!(reason, Reason::Sleep);
+    let waited = snapshot::coarse_now() - since;
+    assert!(
+        (40_000_000..490_000_000).contains(&waited),
+        "stamped {waited} ns ago"
+    );
+    assert_eq!(join(sleeper, JoinWait::Block), Ok(0));
+}

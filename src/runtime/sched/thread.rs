@@ -87,7 +87,8 @@ pub(super) struct Thread {
     pub(super) handler_frames: handler::Frames,
     /// Its thread id and the per-thread kernel state greenify keeps for it.
     pub(super) identity: Identity,
-    /// Why and since when (coarse clock, ns) it is parked, for a thread dump.
+    /// Why and since when (coarse clock, ns; 0 until stamped, see snapshot.rs) it is
+    /// parked, for a thread dump.
     pub(super) park_reason: Reason,
     pub(super) parked_since: u64,
     /// Its registers when it last switched out, for a thread dump (see snapshot.rs).
