@@ -85,7 +85,13 @@ pub fn hand_off(tag: usize, stuck: bool) -> bool {
         return false;
     }
     let worker = tag as *mut Worker;
-    if !POSSIBLE.load(SeqCst) || !lock_on(worker) {
+    // SAFETY: worker records are never freed; `in_section` is a plain bool its own OS
+    // thread writes, read volatile.
+    let in_section = unsafe { std::ptr::addr_of!((*worker).in_section).read_volatile() };
+    // In a section it waits for the scheduler's lock (its holder lost its CPU on a busy
+    // machine) or in greenify's own wait, not in a call of the program's: a spare would
+    // only contend for the same lock (prodcons with 2 workers made 3 spares).
+    if in_section || !POSSIBLE.load(SeqCst) || !lock_on(worker) {
         return false;
     }
     // Counted first: the spare must not find itself surplus as it joins.
