@@ -18,12 +18,23 @@ pub fn fresh_fd(green: Option<&Green>, fd: c_int) {
     }
 }
 
-/// Closes the reactor's view of `fd` before the number goes away or is replaced.
+/// Closes the reactor's view of `fd` after the number went away (close_range).
 fn fd_going_away(green: Option<&Green>, fd: c_int) {
     if green.is_some() {
         runtime::fd_closed(fd);
     }
     fdtable::reset(fd);
+}
+
+/// `close` makes the number `fd` go away or replaces it: the fd table forgets it first,
+/// and the reactor around it (see `runtime::fd_closed_by`).
+fn fd_closing<R>(green: Option<&Green>, fd: c_int, close: impl FnOnce() -> R) -> R {
+    fdtable::reset(fd);
+    if green.is_some() {
+        runtime::fd_closed_by(fd, close)
+    } else {
+        close()
+    }
 }
 
 /// preadv2(fd, iov, count, -1, flags | RWF_NOWAIT): a read at the current position that
@@ -354,9 +365,8 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         return super::fail(libc::EBADF);
     }
     let spares = linger_spares(green.as_ref(), [fd]);
-    fd_going_away(green.as_ref(), fd);
     // SAFETY: forwarded.
-    let result = unsafe { real::close(fd) };
+    let result = fd_closing(green.as_ref(), fd, || unsafe { real::close(fd) });
     close_spares(spares);
     result
 }
@@ -491,17 +501,18 @@ unsafe fn dup_onto(old: c_int, new: c_int, flags: Option<c_int>) -> c_int {
     let green = enter();
     let valid_target = old != new && new >= 0;
     let mut spares = Vec::new();
-    if valid_target && facts_open(old) {
-        // `new` is closed implicitly (lingering, if so, on a helper): drop its
-        // registration first (it is replaced).
-        spares = linger_spares(green.as_ref(), [new]);
-        fd_going_away(green.as_ref(), new);
-    }
-    let result = match flags {
+    let dup = || match flags {
         // SAFETY: forwarded.
         None => unsafe { real::dup2(old, new) },
         // SAFETY: forwarded.
         Some(flags) => unsafe { real::dup3(old, new, flags) },
+    };
+    let result = if valid_target && facts_open(old) {
+        // `new` is closed implicitly (lingering, if so, on a helper) and replaced.
+        spares = linger_spares(green.as_ref(), [new]);
+        fd_closing(green.as_ref(), new, dup)
+    } else {
+        dup()
     };
     close_spares(spares);
     if result >= 0 && valid_target {

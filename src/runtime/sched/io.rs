@@ -117,6 +117,24 @@ pub fn fd_closed(fd: i32) {
     })
 }
 
+/// `fd` goes away by `close` (a close, or a dup onto it): its registrations are dropped
+/// first, and the threads that waited on it are woken once `close` returned. Woken before,
+/// one on another worker could look while the fd is still open, find nothing and wait on
+/// it again, a wait the close then drops unseen.
+pub fn fd_closed_by<R>(fd: i32, close: impl FnOnce() -> R) -> R {
+    let mut woken = Vec::new();
+    with(|s| s.reactor.forget(fd, &mut woken));
+    let result = close();
+    if !woken.is_empty() {
+        with(|s| {
+            for key in woken {
+                s.ready(key, Wake::Closed);
+            }
+        });
+    }
+    result
+}
+
 /// A stream read of `fd` came back short: skip reads until it is readable again.
 pub fn set_drained(fd: i32) {
     with(|s| s.reactor.set_drained(fd))
