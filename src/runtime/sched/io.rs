@@ -162,7 +162,11 @@ impl Scheduler {
         if timeout == Some(Duration::ZERO) && !self.poller.is_null() {
             // An idle worker waits in epoll for everyone: it sees ready fds and due
             // timers at once, and a look here would take the doorbell it was rung with.
+            // A signal this worker's running threads keep blocked is still this worker's
+            // to release (the poller blocks every signal): a SIGTERM blocked by a thread
+            // that yields for ever must kill as natively.
             self.w().dispatches_since_poll = 0;
+            self.release_stuck_signals();
             return;
         }
         let (timeout, rung) = self.poll_prepare(timeout);
