@@ -250,12 +250,11 @@ fn place_with_callers(line: &mut Line, pc: usize, sp: usize) {
 /// the line.
 fn callers(line: &mut Line, sp: usize, lead: &str) {
     let callers = [const { AtomicUsize::new(0) }; CALLERS];
+    // Only the program's: the scan leaves greenify's own frames out.
     escapes::scan_callers(sp, &callers);
-    // greenify's own frames (where the thread started) are never the program's.
-    let own = module(place_with_callers as *const () as usize);
     let callers = callers.iter().map(|c| c.load(Relaxed));
     let mut found = false;
-    for c in callers.filter(|&c| c != 0 && module(c) != own) {
+    for c in callers.filter(|&c| c != 0) {
         line.push(if found { " <- " } else { lead });
         escapes::place(line, c);
         found = true;
@@ -268,23 +267,10 @@ fn callers(line: &mut Line, sp: usize, lead: &str) {
 
 /// The function `pc` lies in (or `pc` itself, if no symbol covers it).
 fn site(pc: usize) -> usize {
-    match symbol(pc) {
+    match escapes::symbol(pc) {
         Some(info) if !info.dli_saddr.is_null() => info.dli_saddr as usize,
         _ => pc,
     }
-}
-
-/// The base address of the module `addr` lies in (0: none).
-fn module(addr: usize) -> usize {
-    symbol(addr).map_or(0, |info| info.dli_fbase as usize)
-}
-
-fn symbol(addr: usize) -> Option<libc::Dl_info> {
-    // SAFETY: an all-zero Dl_info is valid to fill.
-    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: dladdr with a valid out-pointer; it only looks the address up.
-    let found = unsafe { libc::dladdr(addr as *const libc::c_void, &mut info) } != 0;
-    found.then_some(info)
 }
 
 /// Notes a sighting at `site`; true the first time (then it is reported).
