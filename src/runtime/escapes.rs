@@ -754,7 +754,8 @@ fn own_base() -> usize {
     }
 }
 
-fn symbol(addr: usize) -> Option<libc::Dl_info> {
+/// What `dladdr` knows of `addr`: its module and the symbol covering it.
+pub(crate) fn symbol(addr: usize) -> Option<libc::Dl_info> {
     // SAFETY: an all-zero Dl_info is valid to fill.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     // SAFETY: dladdr with a valid out-pointer; it only looks the address up.

@@ -18,8 +18,8 @@
 //!   the monitor, rung, writes it at once ([`write_deadlock`]).
 //!
 //! A site is reported once; the sites seen again in later stretches are counted, one line
-//! each at exit. The monitor thread (not green) symbolises the PC and the return addresses found above
-//! the stack pointer with `dladdr`, as the escapes report does.
+//! each at exit. The monitor thread (not green) symbolises the PC and the return addresses
+//! found above the stack pointer with `dladdr`, as the escapes report does.
 
 use super::escapes::{self, Line, CALLERS};
 use super::raw;
@@ -45,15 +45,9 @@ pub fn sample(pc: usize, sp: usize, thread: Option<(i32, [u8; 16])>) {
     PC.store(pc, Relaxed);
     SP.store(sp, Relaxed);
     TID.store(tid, Relaxed);
-    let (low, high) = name.split_at(8);
-    NAME[0].store(
-        u64::from_ne_bytes(low.try_into().unwrap_or([0; 8])),
-        Relaxed,
-    );
-    NAME[1].store(
-        u64::from_ne_bytes(high.try_into().unwrap_or([0; 8])),
-        Relaxed,
-    );
+    for (word, half) in NAME.iter().zip(name_words(&name)) {
+        word.store(half, Relaxed);
+    }
     SAMPLES.fetch_add(1, Release);
 }
 
@@ -62,8 +56,8 @@ pub fn samples() -> u32 {
     SAMPLES.load(Acquire)
 }
 
-/// Whether green threads note whom they wait for (the deadlock report): set once, when
-/// the watchdog starts with the first green thread.
+/// Whether green threads note whom they wait for (the deadlock report): set once, as the
+/// library reads GREENIFY_WATCHDOG at load.
 static WATCHING_LOCKS: AtomicBool = AtomicBool::new(false);
 
 /// Turns the deadlock report on (GREENIFY_WATCHDOG).
@@ -87,8 +81,8 @@ pub struct Waiter {
     pub sp: usize,
 }
 
-/// The longest cycle the report holds.
-const CYCLE: usize = 16;
+/// The longest cycle the report holds (a longer one is not followed to its end).
+pub const CYCLE: usize = 16;
 
 /// The deadlock waiting for the monitor to report it: its state (FREE, BUSY being filled
 /// or written, POSTED), then its threads as words: tid, name, mutex, stack pointer (a
@@ -98,8 +92,7 @@ const FREE: u32 = 0;
 const BUSY: u32 = 1;
 const POSTED: u32 = 2;
 static CYCLE_LEN: AtomicUsize = AtomicUsize::new(0);
-static CYCLE_WORDS: [[AtomicUsize; 5]; CYCLE] =
-    [const { [const { AtomicUsize::new(0) }; 5] }; CYCLE];
+static CYCLE_WORDS: [[AtomicU64; 5]; CYCLE] = [const { [const { AtomicU64::new(0) }; 5] }; CYCLE];
 /// Deadlocks found while one was still waiting for its report (counted at exit).
 static CYCLES_UNREPORTED: AtomicU64 = AtomicU64::new(0);
 
@@ -115,9 +108,8 @@ pub fn deadlock(cycle: &[Waiter]) {
     }
     let cycle = &cycle[..cycle.len().min(CYCLE)];
     for (w, words) in cycle.iter().zip(&CYCLE_WORDS) {
-        let (low, high) = w.name.split_at(8);
-        let name = |half: &[u8]| usize::from_ne_bytes(half.try_into().unwrap_or([0; 8]));
-        let fields = [w.tid as usize, name(low), name(high), w.mutex, w.sp];
+        let [low, high] = name_words(&w.name);
+        let fields = [w.tid as u64, low, high, w.mutex as u64, w.sp as u64];
         for (word, value) in words.iter().zip(fields) {
             word.store(value, Relaxed);
         }
@@ -139,15 +131,12 @@ pub fn write_deadlock() {
     }
     let len = CYCLE_LEN.load(Relaxed);
     let at = |i: usize| {
-        let words = &CYCLE_WORDS[i % len];
-        let mut name = [0u8; 16];
-        name[..8].copy_from_slice(&words[1].load(Relaxed).to_ne_bytes());
-        name[8..].copy_from_slice(&words[2].load(Relaxed).to_ne_bytes());
+        let [tid, low, high, mutex, sp] = CYCLE_WORDS[i % len].each_ref().map(|w| w.load(Relaxed));
         Waiter {
-            tid: words[0].load(Relaxed) as i32,
-            name,
-            mutex: words[3].load(Relaxed),
-            sp: words[4].load(Relaxed),
+            tid: tid as i32,
+            name: name_of([low, high]),
+            mutex: mutex as usize,
+            sp: sp as usize,
         }
     };
     let mut line = Line::default();
@@ -164,16 +153,30 @@ pub fn write_deadlock() {
             line.push(" waits for mutex 0x");
             line.num(w.mutex, 16);
             line.push(" held by ");
-            push_thread(&mut line, next.tid, &next.name);
         } else {
             line.push(" joins ");
-            push_thread(&mut line, next.tid, &next.name);
         }
+        push_thread(&mut line, next.tid, &next.name);
         line.push(", in ");
         callers(&mut line, w.sp, "");
         write(&line);
     }
     CYCLE_STATE.store(FREE, Release);
+}
+
+/// A thread name (16 bytes) as two words, for atomics that a signal handler or another
+/// thread fills.
+fn name_words(name: &[u8; 16]) -> [u64; 2] {
+    let (low, high) = name.split_at(8);
+    [low, high].map(|half| u64::from_ne_bytes(half.try_into().unwrap_or([0; 8])))
+}
+
+/// The name [`name_words`] split.
+fn name_of(words: [u64; 2]) -> [u8; 16] {
+    let mut name = [0u8; 16];
+    name[..8].copy_from_slice(&words[0].to_ne_bytes());
+    name[8..].copy_from_slice(&words[1].to_ne_bytes());
+    name
 }
 
 /// `thread TID (name)`, the name left out when empty.
@@ -196,9 +199,7 @@ pub fn spinning(before: u32, held: Duration) -> bool {
         return false;
     }
     let (pc, sp, tid) = (PC.load(Relaxed), SP.load(Relaxed), TID.load(Relaxed));
-    let mut name = [0u8; 16];
-    name[..8].copy_from_slice(&NAME[0].load(Relaxed).to_ne_bytes());
-    name[8..].copy_from_slice(&NAME[1].load(Relaxed).to_ne_bytes());
+    let name = name_of(NAME.each_ref().map(|w| w.load(Relaxed)));
     if !first_at(site(pc)) {
         return true;
     }
@@ -249,12 +250,11 @@ fn place_with_callers(line: &mut Line, pc: usize, sp: usize) {
 /// the line.
 fn callers(line: &mut Line, sp: usize, lead: &str) {
     let callers = [const { AtomicUsize::new(0) }; CALLERS];
+    // Only the program's: the scan leaves greenify's own frames out.
     escapes::scan_callers(sp, &callers);
-    // greenify's own frames (where the thread started) are never the program's.
-    let own = module(place_with_callers as *const () as usize);
     let callers = callers.iter().map(|c| c.load(Relaxed));
     let mut found = false;
-    for c in callers.filter(|&c| c != 0 && module(c) != own) {
+    for c in callers.filter(|&c| c != 0) {
         line.push(if found { " <- " } else { lead });
         escapes::place(line, c);
         found = true;
@@ -267,23 +267,10 @@ fn callers(line: &mut Line, sp: usize, lead: &str) {
 
 /// The function `pc` lies in (or `pc` itself, if no symbol covers it).
 fn site(pc: usize) -> usize {
-    match symbol(pc) {
+    match escapes::symbol(pc) {
         Some(info) if !info.dli_saddr.is_null() => info.dli_saddr as usize,
         _ => pc,
     }
-}
-
-/// The base address of the module `addr` lies in (0: none).
-fn module(addr: usize) -> usize {
-    symbol(addr).map_or(0, |info| info.dli_fbase as usize)
-}
-
-fn symbol(addr: usize) -> Option<libc::Dl_info> {
-    // SAFETY: an all-zero Dl_info is valid to fill.
-    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: dladdr with a valid out-pointer; it only looks the address up.
-    let found = unsafe { libc::dladdr(addr as *const libc::c_void, &mut info) } != 0;
-    found.then_some(info)
 }
 
 /// Notes a sighting at `site`; true the first time (then it is reported).

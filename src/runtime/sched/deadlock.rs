@@ -6,16 +6,17 @@
 //!
 //! Each thread notes what it waits for under its wait sequence, so a note left by a wait
 //! that ended in any way (woken, cancelled, a handler that jumped out) never counts: a
-//! wake bumps the sequence; a mutex wait that ends without a park clears its note. A cycle is found once, by the wait that closes it (the other
-//! waits of the cycle found a thread still running at theirs). Only pthread mutexes of
-//! this process and joins carry whom they wait for; condition variables, semaphores,
-//! rwlocks and futexes do not, so cycles through them are not seen.
+//! wake bumps the sequence; a mutex wait that ends without a park clears its note. A
+//! cycle is found once, by the wait that closes it (the other waits of the cycle found a
+//! thread still running at theirs). Only pthread mutexes of this process and joins carry
+//! whom they wait for; condition variables, semaphores, rwlocks and futexes do not, so
+//! cycles through them are not seen.
 
 use super::thread::State;
 use super::{with, Scheduler};
 use crate::runtime::sync::GREEN_OWNER_BASE;
 use crate::runtime::wait::ThreadId;
-use crate::runtime::watchdog::{self, Waiter};
+use crate::runtime::watchdog::{self, Waiter, CYCLE};
 use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
 
 /// What a parked thread waits for, as far as a deadlock is concerned.
@@ -27,9 +28,6 @@ pub(super) enum Blocker {
     /// A thread's exit.
     Join(ThreadId),
 }
-
-/// The longest cycle reported (a longer one is not followed to its end).
-const LONGEST: usize = 16;
 
 /// The current green thread is about to wait for the mutex at `mutex` without a deadline
 /// (only with the watchdog on: see [`watchdog::watching_locks`]).
@@ -53,7 +51,7 @@ impl Scheduler {
         let me = self.current();
         let t = &mut self.threads[me as usize];
         t.blocked = (on, t.seq);
-        let mut cycle = [Waiter::default(); LONGEST];
+        let mut cycle = [Waiter::default(); CYCLE];
         cycle[0] = self.waiter(me, on, super::snapshot::registers_here()[1]);
         let mut len = 1;
         let mut next = self.holder(on);
@@ -67,7 +65,7 @@ impl Scheduler {
             // Parked, or running between its note and its park (on another worker: its
             // check ran before this thread's note, so this one closes the cycle).
             let waiting = matches!(t.state, State::Parked | State::Running) && seq == t.seq;
-            if !waiting || len == LONGEST {
+            if !waiting || len == CYCLE {
                 return;
             }
             cycle[len] = self.waiter(at, blocker, t.saved_registers[1]);
@@ -98,8 +96,7 @@ impl Scheduler {
             return None;
         }
         let id = (owner & !GREEN_OWNER_BASE) as ThreadId;
-        let t = self.threads.get(id as usize)?;
-        (!matches!(t.state, State::Free | State::Exited)).then_some(id)
+        self.threads.get(id as usize)?.is_live().then_some(id)
     }
 
     fn waiter(&self, id: ThreadId, on: Blocker, sp: usize) -> Waiter {

@@ -212,6 +212,8 @@ pub fn join(handle: Handle, wait: JoinWait) -> Result<usize, Errno> {
         // it joins, which must get its turn.
         completed_without_parking();
     }
+    // An endless join notes whom it waits for (the watchdog's deadlock report).
+    let noted = matches!(wait, JoinWait::Block) && watchdog::watching_locks();
     let early = with(|s| -> Result<Option<usize>, Errno> {
         let tid = s.resolve(handle).ok_or(Errno::SRCH)?;
         if tid == s.current() {
@@ -233,7 +235,7 @@ pub fn join(handle: Handle, wait: JoinWait) -> Result<usize, Errno> {
         }
         let key = s.register_ahead();
         s.threads[tid as usize].joiner = Some(key);
-        if matches!(wait, JoinWait::Block) && watchdog::watching_locks() {
+        if noted {
             s.waits_for(Blocker::Join(tid));
         }
         Ok(None)
@@ -264,7 +266,7 @@ pub fn join(handle: Handle, wait: JoinWait) -> Result<usize, Errno> {
             // Woken for another reason: wait again under the new key.
             let again = s.register_ahead();
             s.threads[tid as usize].joiner = Some(again);
-            if deadline.is_none() && watchdog::watching_locks() {
+            if noted {
                 s.waits_for(Blocker::Join(tid));
             }
             None

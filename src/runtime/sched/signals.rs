@@ -48,10 +48,7 @@ pub fn take_due_handlers() -> u64 {
             t.handlers_due & !t.sigmask
         };
         t.handlers_due &= !due;
-        let waiting = s
-            .threads
-            .iter()
-            .any(|t| t.handlers_due != 0 && !matches!(t.state, State::Free | State::Exited));
+        let waiting = s.threads.iter().any(|t| t.handlers_due != 0 && t.is_live());
         interrupt::set_deliveries_pending(waiting);
         due
     })
@@ -256,7 +253,7 @@ impl Scheduler {
         }
         self.threads
             .iter()
-            .filter(|t| !matches!(t.state, State::Free | State::Exited))
+            .filter(|t| t.is_live())
             .fold(u64::MAX, |all, t| all & t.sigmask)
     }
 
@@ -264,8 +261,7 @@ impl Scheduler {
     /// pthread_kill's), else the main thread, else a thread not blocking the signal.
     fn chosen(&self, sig: u32, target: Option<ThreadId>) -> Option<ThreadId> {
         let bit = sig_bit(sig);
-        let accepts =
-            |t: &Thread| t.sigmask & bit == 0 && !matches!(t.state, State::Free | State::Exited);
+        let accepts = |t: &Thread| t.sigmask & bit == 0 && t.is_live();
         match target {
             Some(tid) => Some(tid),
             None if !self.main_exited && accepts(&self.threads[MAIN as usize]) => Some(MAIN),
@@ -298,7 +294,7 @@ impl Scheduler {
             self.ready(key, Wake::Interrupted { restart: i.restart });
         }
         let t = &mut self.threads[tid as usize];
-        if !i.deliver || matches!(t.state, State::Free | State::Exited) {
+        if !i.deliver || !t.is_live() {
             return;
         }
         t.hand(i.sig, i.restart);

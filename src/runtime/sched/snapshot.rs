@@ -331,14 +331,12 @@ impl Scheduler {
     /// The thread id of the live thread whose lock owner identity is `owner`: a green
     /// thread's (see deadlock.rs), or a kernel thread id that one of them carries.
     fn owner_tid(&self, owner: i32) -> Option<i32> {
-        let live = |t: &&super::thread::Thread| !matches!(t.state, State::Free | State::Exited);
         match self.green_owner(owner) {
             Some(id) => Some(self.threads[id as usize].identity.tid),
             None if owner != 0 => self
                 .threads
                 .iter()
-                .filter(live)
-                .find(|t| t.identity.tid == owner)
+                .find(|t| t.is_live() && t.identity.tid == owner)
                 .map(|t| t.identity.tid),
             None => None,
         }

@@ -98,6 +98,11 @@ pub(super) struct Thread {
 }
 
 impl Thread {
+    /// Made and not yet reaped: running, ready or parked.
+    pub(super) fn is_live(&self) -> bool {
+        !matches!(self.state, State::Free | State::Exited)
+    }
+
     pub(super) fn free() -> Thread {
         Thread {
             generation: 0,
