@@ -191,6 +191,9 @@ impl Mutex {
             robust_held(|held| {
                 if let Some(list) = held.get_mut(&me) {
                     list.retain(|&a| a != addr);
+                    if list.is_empty() {
+                        held.remove(&me);
+                    }
                 }
             });
             if self.count.load(Relaxed) & INCONSISTENT != 0 {

@@ -30,6 +30,9 @@ pub fn once(control: &AtomicU32, caller: Caller, init: impl FnOnce()) {
                 once_running_by(|m| {
                     if let Some(list) = m.get_mut(&caller.owner) {
                         list.retain(|&a| a != addr);
+                        if list.is_empty() {
+                            m.remove(&caller.owner);
+                        }
                     }
                 });
                 control.store(ONCE_DONE, Release);

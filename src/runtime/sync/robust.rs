@@ -31,8 +31,14 @@ pub(super) fn robust_held(f: impl FnOnce(&mut HashMap<i32, Vec<usize>>)) {
 /// A green thread with owner id `owner` exited: its robust mutexes become "owner dead",
 /// and a once routine it was running is reset for the next caller.
 pub fn owner_exited(owner: i32, green: bool) {
+    // Both maps are empty unless a thread holds something (entries go when their list
+    // empties): most exits skip hashing their owner twice.
     let mut onces = Vec::new();
-    once_running_by(|m| onces = m.remove(&owner).unwrap_or_default());
+    once_running_by(|m| {
+        if !m.is_empty() {
+            onces = m.remove(&owner).unwrap_or_default();
+        }
+    });
     for addr in onces {
         // SAFETY: a once control whose routine was running when its thread exited; the
         // program keeps it alive (it is a static in practice).
@@ -41,7 +47,11 @@ pub fn owner_exited(owner: i32, green: bool) {
         wake_word(control, u32::MAX, false, Caller { green, owner: 0 });
     }
     let mut held = Vec::new();
-    robust_held(|map| held = map.remove(&owner).unwrap_or_default());
+    robust_held(|map| {
+        if !map.is_empty() {
+            held = map.remove(&owner).unwrap_or_default();
+        }
+    });
     for addr in held {
         // SAFETY: a robust mutex still registered as held is still locked by this owner,
         // so the program cannot have destroyed it legitimately.
