@@ -101,6 +101,7 @@ real_fns! {
     fn pthread_self() -> pthread_t;
     fn pthread_exit(retval: *mut c_void) -> ();
     fn pthread_getattr_np(t: pthread_t, attr: *mut pthread_attr_t) -> c_int;
+    fn pthread_setattr_default_np(attr: *const pthread_attr_t) -> c_int;
     fn pthread_setname_np(t: pthread_t, name: *const c_char) -> c_int;
     fn pthread_getname_np(t: pthread_t, name: *mut c_char, len: size_t) -> c_int;
     fn pthread_kill(t: pthread_t, sig: c_int) -> c_int;

@@ -13,7 +13,7 @@ use libc::{
     c_char, c_int, c_void, clockid_t, cpu_set_t, pthread_attr_t, pthread_t, sched_param, size_t,
     timespec,
 };
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::OnceLock;
 
 extern "C" {
@@ -55,12 +55,26 @@ extern "C" fn record_native_default() {
 #[link_section = ".init_array"]
 static RECORD_NATIVE_DEFAULT: extern "C" fn() = record_native_default;
 
+/// Whether the program called pthread_setattr_default_np: until it does, glibc's default
+/// stack size is the one recorded at load, and a spawn need not ask glibc again.
+static DEFAULT_ATTR_SET: AtomicBool = AtomicBool::new(false);
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_setattr_default_np(attr: *const pthread_attr_t) -> c_int {
+    // Set before the call: a spawn racing with it asks glibc, which answers either size.
+    DEFAULT_ATTR_SET.store(true, Relaxed);
+    // SAFETY: forwarded.
+    unsafe { real::pthread_setattr_default_np(attr) }
+}
+
 /// The stack of a thread created without an explicit size: greenify's default, unless the
 /// program changed glibc's default (pthread_setattr_default_np).
 fn default_stack() -> StackRequest {
-    let current = glibc_default_stack_size();
-    if current != native_default_stack_size() {
-        return StackRequest::Size(current);
+    if DEFAULT_ATTR_SET.load(Relaxed) {
+        let current = glibc_default_stack_size();
+        if current != native_default_stack_size() {
+            return StackRequest::Size(current);
+        }
     }
     StackRequest::Size(super::config().stack_size)
 }
