@@ -13,7 +13,7 @@ use libc::{
     c_char, c_int, c_void, clockid_t, cpu_set_t, pthread_attr_t, pthread_t, sched_param, size_t,
     timespec,
 };
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::OnceLock;
 
 extern "C" {
@@ -91,7 +91,7 @@ fn creator_name() -> [u8; 16] {
 /// is good while no rename came since it was read.
 static RENAMES: AtomicU64 = AtomicU64::new(1);
 static CACHED_AT: AtomicU64 = AtomicU64::new(0);
-static CACHED_NAME: [AtomicU8; 16] = [const { AtomicU8::new(0) }; 16];
+static CACHED_NAME: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 
 /// The OS thread may have been renamed.
 fn os_thread_renamed() {
@@ -105,16 +105,17 @@ fn os_thread_name() -> [u8; 16] {
     let renames = RENAMES.load(SeqCst);
     let mut name = [0u8; 16];
     if CACHED_AT.load(SeqCst) == renames {
-        for (b, cached) in name.iter_mut().zip(&CACHED_NAME) {
-            *b = cached.load(Relaxed);
+        for (half, cached) in name.chunks_exact_mut(8).zip(&CACHED_NAME) {
+            half.copy_from_slice(&cached.load(Relaxed).to_ne_bytes());
         }
         return name;
     }
     let args = [libc::PR_GET_NAME as usize, name.as_mut_ptr() as usize];
     // SAFETY: PR_GET_NAME writes 16 bytes (a raw syscall: prctl is greenify's own hook).
     unsafe { runtime::raw::syscall(libc::SYS_prctl, &args) };
-    for (b, cached) in name.iter().zip(&CACHED_NAME) {
-        cached.store(*b, Relaxed);
+    for (half, cached) in name.chunks_exact(8).zip(&CACHED_NAME) {
+        let word = u64::from_ne_bytes(half.try_into().expect("8 bytes"));
+        cached.store(word, Relaxed);
     }
     CACHED_AT.store(renames, SeqCst);
     name
