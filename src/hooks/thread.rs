@@ -334,15 +334,16 @@ unsafe fn join_with(t: pthread_t, retval: *mut *mut c_void, wait: JoinWait) -> c
 #[no_mangle]
 pub unsafe extern "C" fn pthread_join(t: pthread_t, retval: *mut *mut c_void) -> c_int {
     let green = enter();
+    // A green handle first: it is never main's, which takes a section to tell.
+    if green_handle(&green, t).is_some() {
+        // SAFETY: the program's out-pointer.
+        return unsafe { join_with(t, retval, JoinWait::Block) };
+    }
     if joins_main(&green, t) {
         return libc::EDEADLK;
     }
-    if green_handle(&green, t).is_none() {
-        // SAFETY: forwarded.
-        return unsafe { real::pthread_join(t, retval) };
-    }
-    // SAFETY: the program's out-pointer.
-    unsafe { join_with(t, retval, JoinWait::Block) }
+    // SAFETY: forwarded.
+    unsafe { real::pthread_join(t, retval) }
 }
 
 #[no_mangle]
