@@ -4,6 +4,11 @@
 use super::{is_active, with, Scheduler};
 use crate::runtime::wait::ThreadId;
 use crate::runtime::{os_thread, tcb};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+/// Some scheduler of the process gave green threads TCBs of their own (never unset): while
+/// none has, the questions below need no section.
+static TCBS_MADE: AtomicBool = AtomicBool::new(false);
 
 /// Whether green threads have TCBs of their own.
 pub(super) enum Tls {
@@ -16,6 +21,9 @@ pub(super) enum Tls {
 /// The current green thread is about to end: with a TCB of its own, its C++ and Rust
 /// thread_local destructors run now, in it (before its key destructors, as in glibc).
 pub fn thread_exiting() {
+    if !TCBS_MADE.load(Relaxed) {
+        return;
+    }
     let layout = with(|s| match &s.tls {
         Tls::PerThread(pool) if s.threads[s.current() as usize].tcb != 0 => Some(pool.layout()),
         _ => None,
@@ -27,7 +35,7 @@ pub fn thread_exiting() {
 
 /// The OS thread's own TCB, when green threads have TCBs of their own.
 pub fn os_thread_tcb() -> Option<u64> {
-    if !is_active() {
+    if !TCBS_MADE.load(Relaxed) || !is_active() {
         return None;
     }
     with(|s| match &s.tls {
@@ -39,7 +47,7 @@ pub fn os_thread_tcb() -> Option<u64> {
 /// The TCB of the OS thread (the worker) the calling green thread runs on, when green
 /// threads have TCBs of their own: a signal sent there interrupts this thread at once.
 pub fn worker_tcb() -> Option<u64> {
-    if !is_active() {
+    if !TCBS_MADE.load(Relaxed) || !is_active() {
         return None;
     }
     with(|s| {
@@ -79,7 +87,10 @@ impl Scheduler {
         ::log::debug!("a TCB per green thread: {}", layout.is_some());
         super::handoff::set_possible(layout.is_some());
         self.tls = match layout {
-            Some(layout) => Tls::PerThread(tcb::Pool::new(layout)),
+            Some(layout) => {
+                TCBS_MADE.store(true, Relaxed);
+                Tls::PerThread(tcb::Pool::new(layout))
+            }
             None => Tls::Shared,
         };
     }
