@@ -32,22 +32,15 @@ enum Step {
 /// must exit: the last thread of a child forked by a green thread (MAIN is gone) ended.
 pub(super) fn run_loop() -> bool {
     let mut back = None;
-    let mut idle: Option<Idle> = None;
     loop {
-        let waiting = idle.take();
-        // One call site each, so that both stay inlined into the loop.
-        let step = with_after(
-            || waiting.map(Idle::wait),
-            |s, waited| {
-                if let Some(waited) = waited {
-                    s.idle_done(waited);
-                }
-                if let Some((tid, co, result)) = back.take() {
-                    s.after_resume(tid, co, result);
-                }
-                s.next_step()
-            },
-        );
+        // One call site, so that it stays inlined into the loop; an idle wait is a section
+        // of its own (out of line), so that the dispatch's carries no idle state.
+        let step = with(|s| {
+            if let Some((tid, co, result)) = back.take() {
+                s.after_resume(tid, co, result);
+            }
+            s.next_step()
+        });
         match step {
             Step::Main => return false,
             Step::AllExited { exit } => return exit,
@@ -55,9 +48,16 @@ pub(super) fn run_loop() -> bool {
                 let result = co.resume(());
                 back = Some((tid, co, result));
             }
-            Step::Idle(wait) => idle = Some(wait),
+            Step::Idle(wait) => idle(wait),
         }
     }
+}
+
+/// Waits idle as `wait` says, outside the lock but inside a section (see worker.rs), and
+/// takes in what the wait found.
+#[inline(never)]
+fn idle(wait: Idle) {
+    with_after(|| wait.wait(), |s, waited| s.idle_done(waited));
 }
 
 /// Leaves the current thread until the scheduler picks it again, in one section with
