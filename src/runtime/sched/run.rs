@@ -61,20 +61,22 @@ fn idle(wait: Idle) {
 }
 
 /// Leaves the current thread until the scheduler picks it again, in one section with
-/// `prepare`, which marks it Parked or queues it as Ready and says whether to leave at
-/// all (false: it goes on at once). The stdio locks it holds are free meanwhile. Says
-/// whether it left.
-pub(super) fn switch_out(prepare: impl FnOnce(&mut Scheduler) -> bool) -> bool {
+/// `prepare`, which marks it (`me`) Parked or queues it as Ready and says whether to
+/// leave at all (false: it goes on at once). The stdio locks it holds are free
+/// meanwhile. Says whether it left.
+pub(super) fn switch_out(prepare: impl FnOnce(&mut Scheduler, ThreadId) -> bool) -> bool {
     // Its stack pointer also tells which handlers it left (no second read of it).
     let registers @ [_, sp, _] = super::snapshot::registers_here();
     let Some((me, yielder, lent)) = with(|s| {
-        if !prepare(s) {
+        // Read once for the section: the compiler repeats every read of the worker's
+        // record (behind the TCB word), and each costs a bounds check of `threads` too.
+        let me = s.current();
+        if !prepare(s, me) {
             return None;
         }
-        let me = s.current();
         s.threads[me as usize].saved_registers = registers;
         // The mask it leaves with is the one it comes back with.
-        s.settle_handler_jumps(sp);
+        s.settle_handler_jumps(me, sp);
         let t = &mut s.threads[me as usize];
         if t.stdio_locks.is_empty() {
             return Some((me, t.yielder, Vec::new()));
@@ -137,7 +139,7 @@ fn switch_thread(me: ThreadId, yielder: *const Yielder<(), Suspend>) {
 /// Switches away from a thread that stays ready (a yield, a step aside: `prepare` queues
 /// it, see [`switch_out`]), keeping its errno; handlers delivered to it meanwhile run as
 /// it resumes.
-pub(super) fn switch_keeping_errno(prepare: impl FnOnce(&mut Scheduler) -> bool) {
+pub(super) fn switch_keeping_errno(prepare: impl FnOnce(&mut Scheduler, ThreadId) -> bool) {
     let saved = errno::get();
     if !switch_out(prepare) {
         return;
