@@ -236,19 +236,19 @@ impl Scheduler {
     }
 
     fn after_resume(&mut self, tid: ThreadId, mut co: Co, result: CoroutineResult<Suspend, usize>) {
-        self.w().current = MAIN;
+        let w = self.w();
+        w.current = MAIN;
+        w.running_stack.left();
         if self.all_workers.len() > 1 {
             // The thread may run on another worker next, which names itself in its TCB.
             self.switch_home();
         }
-        self.w().running_stack.left();
-        let t = &self.threads[tid as usize];
+        let t = &mut self.threads[tid as usize];
         if gap_check_needed(t.stack_kind) && !gap_untouched_below(t.stack.0) {
             overflow::report(&t.name, t.stack.1, "it wrote below the bottom of its stack");
         }
         let retval = match result {
             CoroutineResult::Yield(Suspend::Park) => {
-                let t = &mut self.threads[tid as usize];
                 t.co = Some(co);
                 if let Some(queue) = t.requeue.take() {
                     self.enqueue(tid, queue);
