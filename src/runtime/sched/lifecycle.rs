@@ -196,7 +196,7 @@ pub fn is_alone() -> bool {
 /// Whether the current thread is MAIN.
 #[inline]
 pub fn current_is_main() -> bool {
-    with(|s| s.current() == MAIN)
+    super::running_thread() == MAIN
 }
 
 /// The current thread's handle (MAIN has none: it keeps its real identity).
@@ -315,7 +315,7 @@ pub fn exists(handle: Handle) -> bool {
 /// The current green thread's id (MAIN is 0): unique among live green threads.
 #[inline]
 pub fn current_id() -> ThreadId {
-    with(|s| s.current())
+    super::running_thread()
 }
 
 impl Scheduler {

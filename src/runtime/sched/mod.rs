@@ -195,6 +195,20 @@ fn running_worker() -> *mut Worker {
     os_thread::sched_word() as *mut Worker
 }
 
+/// The green thread the calling OS thread runs, read without a section (one would cost
+/// more than the rest of an uncontended lock's hook): the worker's own record, which only
+/// this OS thread writes, in sections, and a thread never switches inside greenify.
+#[inline(always)]
+fn running_thread() -> ThreadId {
+    let worker = current_worker();
+    if worker.is_null() {
+        overflow::die("greenify: runtime used on an OS thread without a scheduler");
+    }
+    // SAFETY: worker records are never freed; a plain read through the raw pointer, no
+    // reference made while a section (one a signal handler interrupted) may hold one.
+    unsafe { std::ptr::addr_of!((*worker).current).read_volatile() }
+}
+
 /// The calling OS thread's scheduler, or null.
 fn current_sched() -> *mut Scheduler {
     let worker = current_worker();
@@ -359,6 +373,32 @@ fn with_after<T, R>(wait: impl FnOnce() -> T, f: impl FnOnce(&mut Scheduler, T) 
         if shared.read_volatile() {
             Worker::unlock_after_section(worker);
         }
+        compiler_fence(SeqCst);
+        in_section.write_volatile(false);
+        result
+    }
+}
+
+/// Lends out the calling worker's own record alone for a short section: signal handlers
+/// stay out as during any section, but neither the scheduler nor its lock is needed, as
+/// only this OS thread writes the record.
+#[inline(always)]
+fn with_worker<R>(f: impl FnOnce(&mut Worker) -> R) -> R {
+    let worker = current_worker();
+    if worker.is_null() {
+        overflow::die("greenify: runtime used on an OS thread without a scheduler");
+    }
+    // SAFETY: worker records are never freed and only this OS thread writes this one;
+    // `in_section` keeps the reference below the only one (a section of this OS thread,
+    // ours or one a signal handler interrupted, would abort as re-entered).
+    unsafe {
+        let in_section = std::ptr::addr_of_mut!((*worker).in_section);
+        if in_section.read_volatile() {
+            overflow::die("greenify: runtime: scheduler re-entered");
+        }
+        in_section.write_volatile(true);
+        compiler_fence(SeqCst);
+        let result = f(&mut *worker);
         compiler_fence(SeqCst);
         in_section.write_volatile(false);
         result

@@ -72,12 +72,11 @@ pub(super) fn park_if(
     }
     let saved = errno::get();
     let mut early = None;
-    let parked = switch_out(|s| {
-        early = s.running().early_wake.take();
+    let parked = switch_out(|s, me| {
+        early = s.threads[me as usize].early_wake.take();
         if early.is_some() || !still_waits(s) {
             return false;
         }
-        let me = s.current();
         let t = &mut s.threads[me as usize];
         t.interruptible = interruptible;
         t.cancellable = cancellable;
@@ -85,7 +84,7 @@ pub(super) fn park_if(
             t.parked_at = interrupt::next_park();
         }
         s.stats.parks[reason as usize] += 1;
-        s.note_park(reason);
+        s.note_park(me, reason);
         if let Some(deadline) = deadline {
             let key = s.key(me);
             s.timers.arm(deadline, key);

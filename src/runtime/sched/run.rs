@@ -32,22 +32,15 @@ enum Step {
 /// must exit: the last thread of a child forked by a green thread (MAIN is gone) ended.
 pub(super) fn run_loop() -> bool {
     let mut back = None;
-    let mut idle: Option<Idle> = None;
     loop {
-        let waiting = idle.take();
-        // One call site each, so that both stay inlined into the loop.
-        let step = with_after(
-            || waiting.map(Idle::wait),
-            |s, waited| {
-                if let Some(waited) = waited {
-                    s.idle_done(waited);
-                }
-                if let Some((tid, co, result)) = back.take() {
-                    s.after_resume(tid, co, result);
-                }
-                s.next_step()
-            },
-        );
+        // One call site, so that it stays inlined into the loop; an idle wait is a section
+        // of its own (out of line), so that the dispatch's carries no idle state.
+        let step = with(|s| {
+            if let Some((tid, co, result)) = back.take() {
+                s.after_resume(tid, co, result);
+            }
+            s.next_step()
+        });
         match step {
             Step::Main => return false,
             Step::AllExited { exit } => return exit,
@@ -55,26 +48,35 @@ pub(super) fn run_loop() -> bool {
                 let result = co.resume(());
                 back = Some((tid, co, result));
             }
-            Step::Idle(wait) => idle = Some(wait),
+            Step::Idle(wait) => idle(wait),
         }
     }
 }
 
+/// Waits idle as `wait` says, outside the lock but inside a section (see worker.rs), and
+/// takes in what the wait found.
+#[inline(never)]
+fn idle(wait: Idle) {
+    with_after(|| wait.wait(), |s, waited| s.idle_done(waited));
+}
+
 /// Leaves the current thread until the scheduler picks it again, in one section with
-/// `prepare`, which marks it Parked or queues it as Ready and says whether to leave at
-/// all (false: it goes on at once). The stdio locks it holds are free meanwhile. Says
-/// whether it left.
-pub(super) fn switch_out(prepare: impl FnOnce(&mut Scheduler) -> bool) -> bool {
+/// `prepare`, which marks it (`me`) Parked or queues it as Ready and says whether to
+/// leave at all (false: it goes on at once). The stdio locks it holds are free
+/// meanwhile. Says whether it left.
+pub(super) fn switch_out(prepare: impl FnOnce(&mut Scheduler, ThreadId) -> bool) -> bool {
     // Its stack pointer also tells which handlers it left (no second read of it).
     let registers @ [_, sp, _] = super::snapshot::registers_here();
     let Some((me, yielder, lent)) = with(|s| {
-        if !prepare(s) {
+        // Read once for the section: the compiler repeats every read of the worker's
+        // record (behind the TCB word), and each costs a bounds check of `threads` too.
+        let me = s.current();
+        if !prepare(s, me) {
             return None;
         }
-        let me = s.current();
         s.threads[me as usize].saved_registers = registers;
         // The mask it leaves with is the one it comes back with.
-        s.settle_handler_jumps(sp);
+        s.settle_handler_jumps(me, sp);
         let t = &mut s.threads[me as usize];
         if t.stdio_locks.is_empty() {
             return Some((me, t.yielder, Vec::new()));
@@ -137,7 +139,7 @@ fn switch_thread(me: ThreadId, yielder: *const Yielder<(), Suspend>) {
 /// Switches away from a thread that stays ready (a yield, a step aside: `prepare` queues
 /// it, see [`switch_out`]), keeping its errno; handlers delivered to it meanwhile run as
 /// it resumes.
-pub(super) fn switch_keeping_errno(prepare: impl FnOnce(&mut Scheduler) -> bool) {
+pub(super) fn switch_keeping_errno(prepare: impl FnOnce(&mut Scheduler, ThreadId) -> bool) {
     let saved = errno::get();
     if !switch_out(prepare) {
         return;
@@ -234,19 +236,19 @@ impl Scheduler {
     }
 
     fn after_resume(&mut self, tid: ThreadId, mut co: Co, result: CoroutineResult<Suspend, usize>) {
-        self.w().current = MAIN;
+        let w = self.w();
+        w.current = MAIN;
+        w.running_stack.left();
         if self.all_workers.len() > 1 {
             // The thread may run on another worker next, which names itself in its TCB.
             self.switch_home();
         }
-        self.w().running_stack.left();
-        let t = &self.threads[tid as usize];
+        let t = &mut self.threads[tid as usize];
         if gap_check_needed(t.stack_kind) && !gap_untouched_below(t.stack.0) {
             overflow::report(&t.name, t.stack.1, "it wrote below the bottom of its stack");
         }
         let retval = match result {
             CoroutineResult::Yield(Suspend::Park) => {
-                let t = &mut self.threads[tid as usize];
                 t.co = Some(co);
                 if let Some(queue) = t.requeue.take() {
                     self.enqueue(tid, queue);

@@ -141,13 +141,12 @@ pub fn leave_handler(mask: u64, by_kernel: bool) {
 }
 
 impl Scheduler {
-    /// While the current thread, running at `sp`, has handlers recorded, its mask is
+    /// While the current thread `me`, running at `sp`, has handlers recorded, its mask is
     /// read back from the OS thread (a jump out of a handler set it behind the hooks).
     /// Inlined into every switch: a thread with no handler recorded pays one test.
     #[inline(always)]
-    pub(super) fn settle_handler_jumps(&mut self, sp: usize) {
-        let me = self.current() as usize;
-        if self.threads[me].handler_frames.any() {
+    pub(super) fn settle_handler_jumps(&mut self, me: ThreadId, sp: usize) {
+        if self.threads[me as usize].handler_frames.any() {
             self.settle_handler_jumps_now(sp);
         }
     }
@@ -220,8 +219,9 @@ pub(super) fn os_sigmask(mask: Option<u64>) -> u64 {
 pub fn sigmask(how: i32, set: Option<u64>) -> Result<u64, Errno> {
     let sp = handler::stack_pointer();
     with(|s| {
-        s.settle_handler_jumps(sp);
-        let me = s.current() as usize;
+        let me = s.current();
+        s.settle_handler_jumps(me, sp);
+        let me = me as usize;
         let old = s.threads[me].sigmask;
         let Some(set) = set else { return Ok(old) };
         let new = match how {

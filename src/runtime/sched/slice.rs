@@ -4,7 +4,7 @@
 
 use super::run::switch_keeping_errno;
 use super::thread::State;
-use super::{section_may_start, with, Queue, Scheduler};
+use super::{section_may_start, with, with_worker, Queue, Scheduler};
 use crate::runtime::wait::{Reason, ThreadId, MAIN};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -31,8 +31,7 @@ const CLOCK_EVERY: u32 = 32;
 /// waits (in `preempted`) while the ready threads run, for up to a slice, then runs
 /// again; threads that wait for each other (a ping-pong pair) keep going meanwhile.
 pub fn completed_without_parking() {
-    let due = with(|s| {
-        let w = s.w();
+    let due = with_worker(|w| {
         w.unparked_calls += 1;
         if w.unparked_calls % CLOCK_EVERY != 0 {
             return false;
@@ -67,11 +66,10 @@ enum Behind {
 /// The current thread, which stays ready, lets others run (waiting as `behind` says); it
 /// goes on at once if none is ready after a look at epoll and the timers.
 fn step_aside(behind: Behind) {
-    switch_keeping_errno(|s| {
+    switch_keeping_errno(|s, me| {
         if !s.others_ready() {
             return false;
         }
-        let me = s.current();
         s.stats.parks[Reason::Yield as usize] += 1;
         s.threads[me as usize].state = State::Ready;
         let queue = match behind {

@@ -17,7 +17,7 @@ use super::deadlock::MUTEX_OWNER;
 use super::thread::State;
 use super::Scheduler;
 use crate::runtime::monitor;
-use crate::runtime::wait::{Reason, WaitKey, MAIN};
+use crate::runtime::wait::{Reason, ThreadId, WaitKey, MAIN};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::Instant;
@@ -94,13 +94,12 @@ pub(super) fn coarse_now() -> u64 {
 const UNSTAMPED: u64 = 0;
 
 impl Scheduler {
-    /// The current thread parks for `reason`. It is stamped with the time at the next
+    /// The current thread `me` parks for `reason`. It is stamped with the time at the next
     /// look at epoll ([`Scheduler::stamp_parks`]), which comes at the latest after
     /// `POLL_EVERY` dispatches, before the worker waits idle, and at a preemption: a
     /// clock read at every park cost 5 to 10% of a condition-variable round trip.
     #[inline(always)]
-    pub(super) fn note_park(&mut self, reason: Reason) {
-        let me = self.current();
+    pub(super) fn note_park(&mut self, me: ThreadId, reason: Reason) {
         let t = &mut self.threads[me as usize];
         t.park_reason = reason;
         t.parked_since = UNSTAMPED;
