@@ -103,6 +103,20 @@ pub fn hand_off(tag: usize, stuck: bool) -> bool {
     false
 }
 
+/// For the monitor (on its own thread): the worker registered with `tag` (its record) runs
+/// the thread it ran at the monitor's last look, and a thread that one woke waits in its
+/// runnext (see `Scheduler::enqueue_shared`). The doorbell wakes the idle worker waiting
+/// in epoll, which takes it (`Scheduler::pop_ready`); with none idle, this changes
+/// nothing but one spurious look at epoll.
+pub fn take_next(tag: usize) {
+    let worker = tag as *mut Worker;
+    // SAFETY: worker records are never freed, nor is the scheduler; its `mailbox` is
+    // written only as it is made and in a forked child (where no monitor runs), read
+    // through the raw pointer without borrowing the scheduler a section may hold.
+    let mailbox = unsafe { std::ptr::addr_of!((*(*worker).sched).mailbox).read() };
+    mailbox.ring();
+}
+
 /// Whether every section of `worker` takes the scheduler's lock now (see the module doc).
 fn lock_on(worker: *mut Worker) -> bool {
     // SAFETY: worker records are never freed; `shared` and `in_section` are plain bools
@@ -203,6 +217,12 @@ impl Scheduler {
         }
         let me = current_worker();
         self.all_workers.retain(|&w| w != me);
+        if let Some(tid) = self.w().next.take() {
+            // Its runnext goes to the workers that stay (a spare never holds MAIN).
+            self.w().watch.next_waits(false);
+            self.run_queue.push_back(tid);
+            self.wake_worker(false);
+        }
         if self.poller.is_null() {
             // Nobody polls the reactor and timers: a worker that sleeps idle will.
             self.wake_worker(false);

@@ -83,6 +83,10 @@ pub(super) struct Worker {
     pub(super) dispatches_since_poll: u32,
     /// What the thread it dispatched last finds as it resumes.
     pub(super) resumed: Resumed,
+    /// The thread it runs next (Go's `runnext`, see `Scheduler::enqueue`), and how many
+    /// times it took one from there (see `Scheduler::pop_ready`).
+    pub(super) next: Option<ThreadId>,
+    pub(super) next_taken: u32,
     /// Its OS thread.
     pub(super) os_tid: rustix::thread::Pid,
     /// What the preemption monitor watches of it: the run loop bumps its dispatch count
@@ -124,6 +128,8 @@ impl Worker {
                 handlers_due: false,
                 due_restart: false,
             },
+            next: None,
+            next_taken: 0,
             os_tid: rustix::thread::gettid(),
             watch: &monitor::WORKER,
             running_stack: overflow::Running::default(),
