@@ -193,6 +193,7 @@ impl Scheduler {
             }
         })
     }
+
     /// How many threads wait in the workers' runnext.
     pub(super) fn in_runnext(&self) -> usize {
         let waits = |&&worker: &&*mut super::Worker| {
