@@ -25,8 +25,10 @@
 //! back (`Scheduler::enqueue`, as Go's park_m; a single worker queues it at once). A worker with nothing to run goes idle
 //! ([`Scheduler::go_idle`]): the first waits in epoll for all, outside the lock (the
 //! poller, as Go's netpoll), the others sleep on a futex word in their record; queueing a
-//! thread wakes one, or rings the poller's doorbell (Go's wakep). Several workers need a
-//! TCB per green thread (a thread may resume on another OS thread).
+//! thread wakes one, or rings the poller's doorbell (Go's wakep); a thread that a running
+//! thread wakes runs next on its worker instead, waking none (Go's runnext, see
+//! `Scheduler::enqueue_shared`). Several workers need a TCB per green thread (a thread may
+//! resume on another OS thread).
 //!
 //! A worker stuck in a call no hook saw gets a spare, started by the same path
 //! ([`start_thread`]), which joins the workers for as long as it is stuck (handoff.rs).
