@@ -343,7 +343,11 @@ impl Scheduler {
     }
 
     /// The worker's idle wait ended (the lock held again): what the poller found wakes
-    /// its threads, and another idle worker becomes the poller; a spare joins the workers.
+    /// its threads, and another idle worker becomes the poller, unless all it found is the
+    /// one thread it runs next itself (as Go's netpoller, whose M runs what it found
+    /// without waking another to poll): else two threads that hand work to each other
+    /// through fds (a pipe ping-pong) would cross OS threads at every turn, each worker's
+    /// look finding the other's thread; a spare joins the workers.
     pub(super) fn idle_done(&mut self, waited: Idle) {
         self.w().watch.idle(false);
         match waited {
@@ -352,7 +356,9 @@ impl Scheduler {
                 let mut woken = std::mem::take(&mut self.woken);
                 let doorbell = self.reactor.apply(wait, &mut woken) || rung;
                 self.poll_finish(doorbell, woken);
-                self.wake_worker(false);
+                if !self.run_queue.is_empty() || self.w().next.is_none() {
+                    self.wake_worker(false);
+                }
             }
             Idle::Spare(_) => self.rejoin(),
             Idle::Sleep(_) | Idle::Nothing => {}
