@@ -105,16 +105,21 @@ pub fn hand_off(tag: usize, stuck: bool) -> bool {
 
 /// For the monitor (on its own thread): the worker registered with `tag` (its record) runs
 /// the thread it ran at the monitor's last look, and a thread that one woke waits in its
-/// runnext (see `Scheduler::enqueue_shared`). The doorbell wakes the idle worker waiting
-/// in epoll, which takes it (`Scheduler::pop_ready`); with none idle, this changes
-/// nothing but one spurious look at epoll.
+/// runnext (see `Scheduler::enqueue_shared`). An idle worker is woken (a sleeping one, or
+/// the poller), and takes it (`Scheduler::pop_ready`); with none idle, this changes
+/// nothing but one spurious look at epoll. The scheduler's lock is taken for that: it is
+/// on, as several workers exist or did (a hand-off leaves it on).
 pub fn take_next(tag: usize) {
     let worker = tag as *mut Worker;
-    // SAFETY: worker records are never freed, nor is the scheduler; its `mailbox` is
-    // written only as it is made and in a forked child (where no monitor runs), read
-    // through the raw pointer without borrowing the scheduler a section may hold.
-    let mailbox = unsafe { std::ptr::addr_of!((*(*worker).sched).mailbox).read() };
-    mailbox.ring();
+    // SAFETY: worker records are never freed, nor is the scheduler, and `lock` and
+    // `sched` never change; under the lock the scheduler is this thread's alone, and
+    // `wake_worker` reads no worker record of the calling OS thread (the monitor has none).
+    unsafe {
+        let lock = (*worker).lock;
+        lock.lock();
+        (*(*worker).sched).wake_worker(false);
+        lock.unlock();
+    }
 }
 
 /// Whether every section of `worker` takes the scheduler's lock now (see the module doc).
