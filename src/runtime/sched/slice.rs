@@ -166,7 +166,7 @@ impl Scheduler {
         let queued = !self.run_queue.is_empty() || !self.preempted.is_empty();
         let w = self.w();
         w.next_taken = w.next_taken.wrapping_add(1);
-        if queued && w.next_taken % NEXT_TURNS == 0 {
+        if queued && w.next_taken.is_multiple_of(NEXT_TURNS) {
             return None;
         }
         w.watch.next_waits(false);
