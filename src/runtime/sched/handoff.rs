@@ -41,6 +41,7 @@
 use super::signals::os_sigmask;
 use super::worker::{futex_wake, start_thread, Idle, Worker, RETIRED};
 use super::{current_worker, Scheduler};
+use crate::runtime::wait::MAIN;
 use crate::runtime::{monitor, raw, watchdog};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::SeqCst};
 
@@ -222,11 +223,18 @@ impl Scheduler {
         }
         let me = current_worker();
         self.all_workers.retain(|&w| w != me);
-        if let Some(tid) = self.w().next.take() {
-            // Its runnext goes to the workers that stay (a spare never holds MAIN).
-            self.w().watch.next_waits(false);
-            self.run_queue.push_back(tid);
-            self.wake_worker(false);
+        // Its runnext goes to the workers that stay (a spare never holds MAIN), and so does
+        // the last one's if it stays alone (a single worker has no runnext: see pop_ready).
+        let alone = self.all_workers.len() == 1;
+        for worker in [me].into_iter().chain(alone.then(|| self.all_workers[0])) {
+            // SAFETY: worker records are never freed; `next` is only touched in sections,
+            // under the lock; `watch` never changes.
+            if let Some(tid) = unsafe { (*worker).next.take() } {
+                // SAFETY: as above.
+                unsafe { (*worker).watch.next_waits(false) };
+                self.run_queue.push_back(tid);
+                self.wake_worker(tid == MAIN);
+            }
         }
         if self.poller.is_null() {
             // Nobody polls the reactor and timers: a worker that sleeps idle will.

@@ -440,7 +440,6 @@ impl Scheduler {
     /// Queues `tid`, which is Ready, in `queue`: the one way a thread enters a queue. A
     /// single worker queues at once, `Next` as `Run`: its run loop dispatches only after
     /// the coroutine of the thread it ran is back, and there is no idle worker to wake.
-    #[inline(always)]
     fn enqueue(&mut self, tid: ThreadId, queue: Queue) {
         if self.all_workers.len() > 1 {
             return self.enqueue_shared(tid, queue);

@@ -139,9 +139,8 @@ impl Scheduler {
     /// the run queue's first, unless a preempted thread has waited a slice (or nothing else
     /// is ready); with nothing there, the runnext of another worker. MAIN only if
     /// `main_ok` (the first worker's).
-    #[inline(always)]
     pub(super) fn pop_ready(&mut self, main_ok: bool) -> Option<ThreadId> {
-        if self.w().next.is_some() {
+        if self.all_workers.len() > 1 {
             if let Some(tid) = self.pop_next() {
                 return Some(tid);
             }
@@ -165,6 +164,7 @@ impl Scheduler {
     fn pop_next(&mut self) -> Option<ThreadId> {
         let queued = !self.run_queue.is_empty() || !self.preempted.is_empty();
         let w = self.w();
+        w.next?;
         w.next_taken = w.next_taken.wrapping_add(1);
         if queued && w.next_taken.is_multiple_of(NEXT_TURNS) {
             return None;
