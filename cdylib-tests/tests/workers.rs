@@ -66,3 +66,90 @@ fn a_stuck_worker_hands_its_threads_to_a_spare_os_thread() {
             .assert_stdout(&format!("{read}OS threads running: {expected}\n"));
     }
 }
+
+/// Parses "turns N crossings C sleeps S" (see workers_locality.c).
+fn locality(stdout: &str) -> [u64; 3] {
+    let words: Vec<&str> = stdout.split_whitespace().collect();
+    match words[..] {
+        ["turns", n, "crossings", c, "sleeps", s] => [n, c, s].map(|v| v.parse().expect("a count")),
+        _ => panic!("unexpected output {stdout:?}"),
+    }
+}
+
+/// Two threads that take strict turns (a condition variable, or two pipes) stay on one
+/// OS thread with two workers: the thread a running thread wakes runs next on the waker's
+/// worker (Go's `runnext`), where it used to go to the shared queue and wake the idle
+/// worker (a condvar turn in forty then ran on the other OS thread, and one in twenty
+/// woke a worker from its sleep); and the poller keeps its role when all it found is the
+/// thread it runs itself (else every other pipe turn crossed). Counted, not timed: the
+/// turns taken on another OS thread than the turn before, and how often the process's OS
+/// threads but the monitor slept in the kernel meanwhile (natively each thread is an OS
+/// thread: every turn crosses).
+#[test]
+fn threads_that_take_turns_stay_on_one_os_thread_with_two_workers() {
+    let _serial = exclusive();
+    let program = test_program("workers_locality", &[]);
+    for kind in ["condvar", "pipe"] {
+        let native = Cmd::new(&program)
+            .arg(kind)
+            .timeout(Duration::from_secs(60))
+            .run();
+        native.assert_success();
+        let [turns, crossings, _] = locality(&native.stdout);
+        assert_eq!((turns, crossings), (20000, 19999), "{kind} natively");
+        for workers in ["1", "2"] {
+            let out = Cmd::new(&program)
+                .arg(kind)
+                .greenified()
+                .env("GREENIFY_WORKERS", workers)
+                .timeout(Duration::from_secs(60))
+                .run();
+            out.assert_success();
+            let [turns, crossings, sleeps] = locality(&out.stdout);
+            assert_eq!(turns, 20000);
+            // A few: the workers' start and end, a thread the monitor saw wait while its
+            // worker's OS thread lost its CPU (see take_next).
+            assert!(
+                crossings * 100 < turns && sleeps * 100 < turns,
+                "{kind} with {workers} workers: {crossings} of {turns} turns on another OS \
+                 thread than the turn before, {sleeps} sleeps in the kernel\n{}",
+                out.report()
+            );
+        }
+    }
+}
+
+/// A thread wakes another and then spins on a flag only the woken one sets: the woken
+/// thread waits to run next on its waker's worker, and the idle worker must take it from
+/// there (at the monitor's next look), also with preemption off (GREENIFY_SLICE_MS=0,
+/// with the watchdog keeping the monitor on: else it hung), and without any monitor.
+#[test]
+fn a_thread_woken_by_one_that_runs_on_is_taken_by_an_idle_worker() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        eprintln!("skipped: a_thread_woken_by_one_that_runs_on_... needs 2 CPUs, has {cpus}");
+        return;
+    }
+    let _serial = exclusive();
+    let program = test_program("workers_wake_spin", &[]);
+    let expected = "the woken thread ran while its waker spun\n";
+    Cmd::new(&program)
+        .timeout(Duration::from_secs(30))
+        .run()
+        .assert_success()
+        .assert_stdout(expected);
+    for env in [
+        &[][..],
+        &[("GREENIFY_SLICE_MS", "0"), ("GREENIFY_WATCHDOG", "600000")],
+        &[("GREENIFY_SLICE_MS", "0")],
+    ] {
+        let mut cmd = Cmd::new(&program)
+            .greenified()
+            .env("GREENIFY_WORKERS", "2")
+            .timeout(Duration::from_secs(30));
+        for (k, v) in env {
+            cmd = cmd.env(k, v);
+        }
+        cmd.run().assert_success().assert_stdout(expected);
+    }
+}

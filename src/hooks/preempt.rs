@@ -64,8 +64,11 @@ pub fn thread_spawned() {
         config.slice,
         config.watchdog,
         on_signal as *const () as usize,
-        in_program,
-        runtime::sched::hand_off,
+        monitor::Calls {
+            in_program,
+            hand_off: runtime::sched::hand_off,
+            take_next: runtime::sched::take_next,
+        },
         worker,
         tag,
     );

@@ -15,6 +15,10 @@
 //! - `next_timer`: the earliest deadline of a parked thread's timer. When it passes, the
 //!   running thread's slice ends there (a sleeper whose time came runs as soon as it
 //!   would natively, where the kernel's timer interrupt preempts a spinning thread).
+//! - `next_waits`: a thread the running one woke waits to run next on this worker (Go's
+//!   `runnext`: no idle worker is woken for it). At a look that finds the worker still
+//!   running the thread of the last look, the scheduler has an idle worker take it
+//!   (`take_next`), as Go's stealers take a `runnext` that waited a few microseconds.
 //! - `state`: whether the worker is in its idle wait. The monitor then does not signal it,
 //!   and, once the worker has stayed idle a while, stops looking at it until the worker
 //!   rings the monitor's bell as it leaves the wait (the worker makes that system call
@@ -105,6 +109,8 @@ pub struct Worker {
     /// The earliest deadline of its parked threads' timers, in nanoseconds since
     /// [`epoch`] (u64::MAX: none); may be one that no longer matters.
     next_timer: AtomicU64,
+    /// A thread that another worker may run waits in its `runnext` (see [`start`]).
+    next_waits: AtomicBool,
 }
 
 impl Worker {
@@ -116,7 +122,15 @@ impl Worker {
             state: AtomicU32::new(RUNNING),
             requested: AtomicBool::new(false),
             next_timer: AtomicU64::new(u64::MAX),
+            next_waits: AtomicBool::new(false),
         }
+    }
+
+    /// A thread that another worker may run waits (`true`) or no longer waits in its
+    /// `runnext`.
+    #[inline]
+    pub fn next_waits(&self, waits: bool) {
+        self.next_waits.store(waits, Relaxed);
     }
 
     /// A new slice began (a dispatch, or a preemption that found nothing else to run).
@@ -183,6 +197,18 @@ type InProgram = fn(usize) -> bool;
 /// The worker registered with a tag is stuck, and its role goes to another OS thread;
 /// or (false) it came back (see [`start`]).
 type HandOff = fn(usize, bool) -> bool;
+/// An idle worker is to take the thread waiting in the runnext of the worker registered
+/// with a tag (see [`start`]).
+type TakeNext = fn(usize);
+
+/// What the monitor asks the scheduler (see [`start`]).
+#[derive(Clone, Copy)]
+pub struct Calls {
+    pub in_program: InProgram,
+    pub hand_off: HandOff,
+    pub take_next: TakeNext,
+}
+
 /// The monitor sleeps on this word; bumped (and woken) when a worker leaves a wait the
 /// monitor stopped looking at, or registers.
 static BELL: AtomicU32 = AtomicU32::new(0);
@@ -220,19 +246,20 @@ pub fn started() -> bool {
 /// Starts the monitor, once per process, with the calling worker's (`worker`, `tag`):
 /// `slice` is how long a thread may run without a switch (None: no preemption),
 /// `watchdog` how long before the watchdog reports one (None: no watchdog). `own_code` is
-/// an address in greenify's code; `in_program(tag)` tells whether the worker registered
-/// with `tag` runs the program's code now (outside greenify's calls, where a signal would
-/// only end the call greenify makes with EINTR). `hand_off(tag, true)` gives the role of
-/// the worker registered with `tag`, stuck in a call no hook saw, to another OS thread
-/// and says whether it did; `hand_off(tag, false)` says that worker came back. Called on
-/// the worker's OS thread. One monitor thread watches every worker registered, before or
-/// after.
+/// an address in greenify's code. Of the `calls`, `in_program(tag)` tells whether the
+/// worker registered with `tag` runs the program's code now (outside greenify's calls,
+/// where a signal would only end the call greenify makes with EINTR). `hand_off(tag,
+/// true)` gives the role of the worker registered with `tag`, stuck in a call no hook
+/// saw, to another OS thread and says whether it did; `hand_off(tag, false)` says that
+/// worker came back. `take_next(tag)` has an idle worker take the thread that waits to
+/// run next on that worker (Go's `runnext`) while it runs the same thread as at the
+/// monitor's last look. Called on the worker's OS thread. One monitor thread watches
+/// every worker registered, before or after.
 pub fn start(
     slice: Option<Duration>,
     watchdog: Option<Duration>,
     own_code: usize,
-    in_program: InProgram,
-    hand_off: HandOff,
+    calls: Calls,
     worker: &'static Worker,
     tag: usize,
 ) {
@@ -249,7 +276,7 @@ pub fn start(
     let spawned = std::thread::Builder::new()
         .name("greenify-monitor".into())
         .stack_size(64 << 10)
-        .spawn(move || watch(slice, watchdog, in_program, hand_off));
+        .spawn(move || watch(slice, watchdog, calls));
     sigprocmask(libc::SIG_SETMASK, &previous);
     if let Err(e) = spawned {
         ::log::warn!(
@@ -317,12 +344,7 @@ fn switches(worker: &Worker) -> u32 {
 
 /// The monitor's loop: looks at each registered worker when its [`View`] asks, and
 /// sleeps on [`BELL`] until the earliest such look (or until rung).
-fn watch(
-    slice: Option<Duration>,
-    watchdog: Option<Duration>,
-    in_program: InProgram,
-    hand_off: HandOff,
-) {
+fn watch(slice: Option<Duration>, watchdog: Option<Duration>, calls: Calls) {
     let look = look_interval(slice.into_iter().chain(watchdog).min().unwrap_or_default());
     let mut views: Vec<View> = Vec::new();
     loop {
@@ -345,7 +367,7 @@ fn watch(
             let woken = view.next.is_none() && view.worker.state.load(SeqCst) != IDLE_WATCHED;
             if woken || view.next.is_some_and(|at| at <= now) {
                 view.next = view
-                    .look(slice, watchdog, look, in_program, hand_off)
+                    .look(slice, watchdog, look, calls)
                     .map(|d| Instant::now() + d);
             }
             next = match (next, view.next) {
@@ -420,10 +442,14 @@ impl View {
         slice: Option<Duration>,
         watchdog: Option<Duration>,
         look: Duration,
-        in_program: InProgram,
-        hand_off: HandOff,
+        calls: Calls,
     ) -> Option<Duration> {
         let (worker, clock, tag) = (self.worker, self.clock, self.tag);
+        let Calls {
+            in_program,
+            hand_off,
+            take_next,
+        } = calls;
         let state = worker.state.load(SeqCst);
         let dispatches = worker.dispatches.load(Relaxed);
         let now = Instant::now();
@@ -467,6 +493,10 @@ impl View {
                     .compare_exchange(IDLE, IDLE_WATCHED, SeqCst, SeqCst)
                     .is_ok();
             return if watched { None } else { Some(Duration::ZERO) };
+        }
+        if worker.next_waits.load(Relaxed) {
+            // The thread it runs woke one that waits to run next there, and ran on.
+            take_next(tag);
         }
         if self.stuck(now, look) && super::watchdog::waiting_in_kernel(self.tid) {
             self.handed_off = hand_off(tag, true);

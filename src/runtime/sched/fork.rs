@@ -68,6 +68,8 @@ pub fn after_fork_child() {
         }
         s.run_queue.clear();
         s.preempted.clear();
+        s.w().next = None;
+        s.w().watch.next_waits(false);
         s.timers = Timers::default();
         s.timed_waits = 0;
         s.futex = futex::Table::default();

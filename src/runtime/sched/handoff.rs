@@ -41,6 +41,7 @@
 use super::signals::os_sigmask;
 use super::worker::{futex_wake, start_thread, Idle, Worker, RETIRED};
 use super::{current_worker, Scheduler};
+use crate::runtime::wait::MAIN;
 use crate::runtime::{monitor, raw, watchdog};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::SeqCst};
 
@@ -101,6 +102,25 @@ pub fn hand_off(tag: usize, stuck: bool) -> bool {
     }
     STUCK.fetch_sub(1, SeqCst);
     false
+}
+
+/// For the monitor (on its own thread): the worker registered with `tag` (its record) runs
+/// the thread it ran at the monitor's last look, and a thread that one woke waits in its
+/// runnext (see `Scheduler::enqueue_shared`). An idle worker is woken (a sleeping one, or
+/// the poller), and takes it (`Scheduler::pop_ready`); with none idle, this changes
+/// nothing but one spurious look at epoll. The scheduler's lock is taken for that: it is
+/// on, as several workers exist or did (a hand-off leaves it on).
+pub fn take_next(tag: usize) {
+    let worker = tag as *mut Worker;
+    // SAFETY: worker records are never freed, nor is the scheduler, and `lock` and
+    // `sched` never change; under the lock the scheduler is this thread's alone, and
+    // `wake_worker` reads no worker record of the calling OS thread (the monitor has none).
+    unsafe {
+        let lock = (*worker).lock;
+        lock.lock();
+        (*(*worker).sched).wake_worker(false);
+        lock.unlock();
+    }
 }
 
 /// Whether every section of `worker` takes the scheduler's lock now (see the module doc).
@@ -203,6 +223,19 @@ impl Scheduler {
         }
         let me = current_worker();
         self.all_workers.retain(|&w| w != me);
+        // Its runnext goes to the workers that stay (a spare never holds MAIN), and so does
+        // the last one's if it stays alone (a single worker has no runnext: see pop_ready).
+        let alone = self.all_workers.len() == 1;
+        for worker in [me].into_iter().chain(alone.then(|| self.all_workers[0])) {
+            // SAFETY: worker records are never freed; `next` is only touched in sections,
+            // under the lock; `watch` never changes.
+            if let Some(tid) = unsafe { (*worker).next.take() } {
+                // SAFETY: as above.
+                unsafe { (*worker).watch.next_waits(false) };
+                self.run_queue.push_back(tid);
+                self.wake_worker(tid == MAIN);
+            }
+        }
         if self.poller.is_null() {
             // Nobody polls the reactor and timers: a worker that sleeps idle will.
             self.wake_worker(false);

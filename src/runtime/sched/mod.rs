@@ -79,7 +79,7 @@ pub use deadlock::{mutex_taken, waits_for_mutex};
 pub use fork::after_fork_child;
 pub use futex_wait::{futex_wait, futex_wake};
 pub use handle::{is_green_handle, Handle};
-pub use handoff::{hand_off, MAX_SPARES};
+pub use handoff::{hand_off, take_next, MAX_SPARES};
 pub use identity::{
     altstack, current_tid, running_identity, set_altstack, thread_by_tid, AltStack, PID_MAX_LIMIT,
 };
@@ -103,7 +103,7 @@ pub use tls::{os_thread_tcb, thread_exiting, worker_tcb};
 use crate::runtime::reactor::Reactor;
 use crate::runtime::stack::StackPool;
 use crate::runtime::timer::Timers;
-use crate::runtime::{futex, os_thread, overflow};
+use crate::runtime::{futex, monitor, os_thread, overflow};
 use identity::{os_tid, Identity};
 use signals::os_sigmask;
 use std::collections::VecDeque;
@@ -474,30 +474,60 @@ impl Scheduler {
         }
         t.wake = how;
         t.state = State::Ready;
-        self.enqueue(key.tid, Queue::Run);
+        self.enqueue(key.tid, Queue::Next);
     }
 
     /// Queues `tid`, which is Ready, in `queue`: the one way a thread enters a queue. A
-    /// thread whose coroutine is out is still on the worker that dispatched it (running,
-    /// or parked but not yet suspended): only that worker's run loop may queue it, once
-    /// the coroutine is back (as Go's park_m), or another worker could pick it before it
-    /// has left. MAIN has no coroutine and is never out this way: its run loop runs on
-    /// its own stack. A single worker queues at once: its run loop dispatches only after
-    /// the coroutine is back, and there is no idle worker to wake.
+    /// single worker queues at once, `Next` as `Run`: its run loop dispatches only after
+    /// the coroutine of the thread it ran is back, and there is no idle worker to wake.
     fn enqueue(&mut self, tid: ThreadId, queue: Queue) {
-        let several = self.all_workers.len() > 1;
+        if self.all_workers.len() > 1 {
+            return self.enqueue_shared(tid, queue);
+        }
+        match queue {
+            Queue::Run | Queue::Next => self.run_queue.push_back(tid),
+            Queue::Preempted => self.push_preempted(tid),
+        }
+    }
+
+    /// [`Scheduler::enqueue`] with several workers. A thread whose coroutine is out is
+    /// still on the worker that dispatched it (running, or parked but not yet suspended):
+    /// only that worker's run loop may queue it, once the coroutine is back (as Go's
+    /// park_m), or another worker could pick it before it has left; `Next` then puts it in
+    /// that worker's runnext. MAIN has no coroutine and is never out this way: its run
+    /// loop runs on its own stack. A thread queued in the shared queues wakes an idle
+    /// worker; one put in runnext does not, as Go's `ready()` puts the thread a running
+    /// one wakes in its P's `runnext`: the waker usually waits next (a lock or condvar
+    /// hand-off, a request and its answer), and the pair goes on on one OS thread instead
+    /// of waking another for every hand-off. If the waker runs on instead, an idle worker
+    /// takes the thread at the monitor's next look (see `take_next`, handoff.rs), so
+    /// without a monitor (`GREENIFY_SLICE_MS=0` and no watchdog) nothing goes to runnext.
+    /// MAIN goes to the first worker's only (the one it runs on).
+    #[inline(never)]
+    fn enqueue_shared(&mut self, tid: ThreadId, queue: Queue) {
         let t = &mut self.threads[tid as usize];
-        if several && tid != MAIN && t.co.is_none() {
+        if tid != MAIN && t.co.is_none() {
             t.requeue = Some(queue);
             return;
         }
-        match queue {
-            Queue::Run => self.run_queue.push_back(tid),
-            Queue::Preempted => self.push_preempted(tid),
-        }
-        if several {
-            self.wake_worker(tid == MAIN);
-        }
+        let kicked = match queue {
+            Queue::Next if (tid != MAIN || self.w().index == 0) && monitor::started() => {
+                let w = self.w();
+                w.watch.next_waits(tid != MAIN);
+                match w.next.replace(tid) {
+                    Some(kicked) => kicked,
+                    None => return,
+                }
+            }
+            Queue::Run | Queue::Next => tid,
+            Queue::Preempted => {
+                self.push_preempted(tid);
+                self.wake_worker(tid == MAIN);
+                return;
+            }
+        };
+        self.run_queue.push_back(kicked);
+        self.wake_worker(kicked == MAIN);
     }
 
     /// Queues `tid` in `preempted` (out of line: rare, and it reads the clock).
@@ -515,6 +545,9 @@ impl Scheduler {
 enum Queue {
     /// The run queue.
     Run,
+    /// Made ready by the running thread: with several workers, next on its worker (see
+    /// [`Scheduler::enqueue_shared`]); else the run queue.
+    Next,
     /// Behind the ready threads for up to a slice (see slice.rs).
     Preempted,
 }

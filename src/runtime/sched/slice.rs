@@ -127,10 +127,22 @@ fn pop(queue: &mut VecDeque<ThreadId>, main_ok: bool) -> Option<ThreadId> {
     }
 }
 
+/// Of this many picks of a worker's runnext, one goes to the shared queues instead when
+/// they hold threads (as Go's scheduler looks at its global queue every 61st schedule): a
+/// pair that hands work to each other keeps the other threads waiting at most that long.
+const NEXT_TURNS: u32 = 61;
+
 impl Scheduler {
-    /// The next thread to run: the run queue's first, unless a preempted thread has waited
-    /// a slice (or nothing else is ready). MAIN only if `main_ok` (the first worker's).
+    /// The next thread to run: the worker's runnext (see `Scheduler::enqueue_shared`), then
+    /// the run queue's first, unless a preempted thread has waited a slice (or nothing else
+    /// is ready); with nothing there, the runnext of another worker. MAIN only if
+    /// `main_ok` (the first worker's).
     pub(super) fn pop_ready(&mut self, main_ok: bool) -> Option<ThreadId> {
+        if self.all_workers.len() > 1 {
+            if let Some(tid) = self.pop_next() {
+                return Some(tid);
+            }
+        }
         if !self.preempted.is_empty()
             && (self.run_queue.is_empty() || self.preempted_turn.elapsed() >= SLICE)
         {
@@ -139,7 +151,54 @@ impl Scheduler {
                 return Some(tid);
             }
         }
-        pop(&mut self.run_queue, main_ok)
+        match pop(&mut self.run_queue, main_ok) {
+            None if self.all_workers.len() > 1 => self.steal_next(main_ok),
+            tid => tid,
+        }
+    }
+
+    /// The worker's runnext, unless the shared queues have their turn.
+    #[inline(never)]
+    fn pop_next(&mut self) -> Option<ThreadId> {
+        let queued = !self.run_queue.is_empty() || !self.preempted.is_empty();
+        let w = self.w();
+        w.next?;
+        w.next_taken = w.next_taken.wrapping_add(1);
+        if queued && w.next_taken.is_multiple_of(NEXT_TURNS) {
+            return None;
+        }
+        w.watch.next_waits(false);
+        w.next.take()
+    }
+
+    /// With nothing else to run: the thread waiting in the worker's own runnext (left
+    /// there when the shared queues had their turn but held only MAIN), else in another
+    /// worker's (its worker runs on, see `take_next`, handoff.rs). MAIN only if `main_ok`.
+    #[inline(never)]
+    fn steal_next(&mut self, main_ok: bool) -> Option<ThreadId> {
+        let me = super::running_worker();
+        let others = self.all_workers.iter().filter(|&&worker| worker != me);
+        std::iter::once(&me).chain(others).find_map(|&worker| {
+            // SAFETY: worker records are never freed; their `next` is only touched in
+            // sections, under the lock (another worker's whole record is not borrowed:
+            // its OS thread writes other fields outside sections); `watch` never changes.
+            unsafe {
+                let next = std::ptr::addr_of_mut!((*worker).next);
+                let tid = (*next).filter(|&tid| main_ok || tid != MAIN)?;
+                *next = None;
+                (*worker).watch.next_waits(false);
+                Some(tid)
+            }
+        })
+    }
+
+    /// How many threads wait in the workers' runnext.
+    pub(super) fn in_runnext(&self) -> usize {
+        let waits = |&&worker: &&*mut super::Worker| {
+            // SAFETY: as in `steal_next`; a plain read.
+            unsafe { std::ptr::addr_of!((*worker).next).read().is_some() }
+        };
+        self.all_workers.iter().filter(waits).count()
     }
 
     /// Whether another thread is ready, after a look at epoll when none is (parked
@@ -148,6 +207,6 @@ impl Scheduler {
         if self.run_queue.is_empty() && self.preempted.is_empty() {
             self.poll_io(Some(Duration::ZERO));
         }
-        !self.run_queue.is_empty() || !self.preempted.is_empty()
+        !self.run_queue.is_empty() || !self.preempted.is_empty() || self.w().next.is_some()
     }
 }

@@ -25,8 +25,10 @@
 //! back (`Scheduler::enqueue`, as Go's park_m; a single worker queues it at once). A worker with nothing to run goes idle
 //! ([`Scheduler::go_idle`]): the first waits in epoll for all, outside the lock (the
 //! poller, as Go's netpoll), the others sleep on a futex word in their record; queueing a
-//! thread wakes one, or rings the poller's doorbell (Go's wakep). Several workers need a
-//! TCB per green thread (a thread may resume on another OS thread).
+//! thread wakes one, or rings the poller's doorbell (Go's wakep); a thread that a running
+//! thread wakes runs next on its worker instead, waking none (Go's runnext, see
+//! `Scheduler::enqueue_shared`). Several workers need a TCB per green thread (a thread may
+//! resume on another OS thread).
 //!
 //! A worker stuck in a call no hook saw gets a spare, started by the same path
 //! ([`start_thread`]), which joins the workers for as long as it is stuck (handoff.rs).
@@ -83,6 +85,10 @@ pub(super) struct Worker {
     pub(super) dispatches_since_poll: u32,
     /// What the thread it dispatched last finds as it resumes.
     pub(super) resumed: Resumed,
+    /// The thread it runs next (Go's `runnext`, see `Scheduler::enqueue`), and how many
+    /// times it took one from there (see `Scheduler::pop_ready`).
+    pub(super) next: Option<ThreadId>,
+    pub(super) next_taken: u32,
     /// Its OS thread.
     pub(super) os_tid: rustix::thread::Pid,
     /// What the preemption monitor watches of it: the run loop bumps its dispatch count
@@ -124,6 +130,8 @@ impl Worker {
                 handlers_due: false,
                 due_restart: false,
             },
+            next: None,
+            next_taken: 0,
             os_tid: rustix::thread::gettid(),
             watch: &monitor::WORKER,
             running_stack: overflow::Running::default(),
@@ -335,7 +343,11 @@ impl Scheduler {
     }
 
     /// The worker's idle wait ended (the lock held again): what the poller found wakes
-    /// its threads, and another idle worker becomes the poller; a spare joins the workers.
+    /// its threads, and another idle worker becomes the poller, unless all it found is the
+    /// one thread it runs next itself (as Go's netpoller, whose M runs what it found
+    /// without waking another to poll): else two threads that hand work to each other
+    /// through fds (a pipe ping-pong) would cross OS threads at every turn, each worker's
+    /// look finding the other's thread; a spare joins the workers.
     pub(super) fn idle_done(&mut self, waited: Idle) {
         self.w().watch.idle(false);
         match waited {
@@ -344,7 +356,9 @@ impl Scheduler {
                 let mut woken = std::mem::take(&mut self.woken);
                 let doorbell = self.reactor.apply(wait, &mut woken) || rung;
                 self.poll_finish(doorbell, woken);
-                self.wake_worker(false);
+                if !self.run_queue.is_empty() || self.w().next.is_none() {
+                    self.wake_worker(false);
+                }
             }
             Idle::Spare(_) => self.rejoin(),
             Idle::Sleep(_) | Idle::Nothing => {}
