@@ -502,3 +502,63 @@ CASE(handler_on_altstack_waits_while_another_runs_there) {
     pthread_join(t1, NULL);
     printf("other handler ran %d, frames intact %d\n", (int)other_ran, handler_done != -1);
 }
+
+/* ---- real-time signals: each instance queued, its handler run once per instance, in
+ * order, with its own value (sigqueue), also past the 32 interruptions greenify keeps */
+
+static volatile int rt_values[64], rt_count;
+static int rt_pipe[2];
+
+static void record_value(int sig, siginfo_t *si, void *context) {
+    (void)sig;
+    (void)context;
+    if (rt_count < 64) rt_values[rt_count] = si->si_value.sival_int;
+    rt_count++;
+}
+
+static void *read_with_rt_unblocked(void *arg) {
+    (void)arg;
+    sigset_t rt;
+    sigemptyset(&rt);
+    sigaddset(&rt, SIGRTMIN);
+    pthread_sigmask(SIG_UNBLOCK, &rt, NULL);
+    char c;
+    while (read(rt_pipe[0], &c, 1) != 1) {
+    }
+    return NULL;
+}
+
+static void rt_queue_case(int count) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = record_value;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGRTMIN, &sa, NULL);
+    sigset_t rt;
+    sigemptyset(&rt);
+    sigaddset(&rt, SIGRTMIN);
+    pthread_sigmask(SIG_BLOCK, &rt, NULL);
+    pipe(rt_pipe);
+    pthread_t t = spawn(read_with_rt_unblocked, NULL);
+    msleep(20);
+    /* Process-directed: only the reader accepts them. */
+    for (int i = 0; i < count; i++) {
+        union sigval v = { .sival_int = 100 + i };
+        if (sigqueue(getpid(), SIGRTMIN, v) != 0) printf("sigqueue %d: %s\n", i, en(errno));
+    }
+    msleep(20);
+    write(rt_pipe[1], "x", 1);
+    pthread_join(t, NULL);
+    printf("handler ran %d times; values in order:", (int)rt_count);
+    int in_order = 1;
+    for (int i = 0; i < rt_count && i < 64; i++) in_order &= rt_values[i] == 100 + i;
+    printf(" %s\n", in_order ? "yes" : "no");
+    for (int i = 0; i < rt_count && i < 64; i++) printf("%d ", rt_values[i]);
+    printf("\n");
+    pthread_sigmask(SIG_UNBLOCK, &rt, NULL);
+    close(rt_pipe[0]);
+    close(rt_pipe[1]);
+}
+
+CASE(rt_signals_queued_each_run_with_its_value) { rt_queue_case(5); }
+CASE(rt_signals_queued_past_32_each_run_with_its_value) { rt_queue_case(40); }

@@ -15,7 +15,7 @@
 use super::blocking::{uninterrupted, Remaining};
 use super::{enter, fail, thread};
 use crate::real;
-use crate::runtime::{self, interrupt, Reason, Wake};
+use crate::runtime::{self, held, interrupt, Reason, Wake};
 use libc::{c_int, c_void, siginfo_t, sigset_t, timespec, ucontext_t};
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
@@ -66,14 +66,30 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
                 .then(runtime::sched::current_for_signal)
                 .flatten()
         });
+        // A real-time signal is queued natively, each instance with its siginfo: while
+        // one waits to run, the next waits in the kernel (see runtime/held.rs).
+        let queued = target.is_none() && held::is_queued(sig as u32);
+        // SAFETY: the kernel's siginfo, for rt_tgsigqueueinfo to read.
+        if queued && held::slot_taken(sig as u32) && unsafe { held::put_back(sig as u32, info) } {
+            // SAFETY: the kernel's context, whose mask its sigreturn sets.
+            unsafe { block_on_return(context, sig) };
+            return;
+        }
         // SAFETY: the kernel's siginfo and context for this handler; our own slot.
         unsafe {
             (*SAVED.0.get())[i].write((*info, *context.cast::<ucontext_t>()));
         }
+        held::take_slot(sig as u32);
         runtime::sched::set_handler_action(run_delivered);
         if interrupt::post(sig as u32, target, restart, true) {
+            if queued {
+                // SAFETY: as above.
+                unsafe { block_on_return(context, sig) };
+                held::hold(sig as u32);
+            }
             return;
         }
+        held::free_slot(sig as u32);
     } else if !(is_function(handler) && runtime::sched::is_active()) {
         // A handler that runs here, now, on the scheduler's OS thread runs in the running
         // green thread, the kernel's choice: no parked thread is interrupted, and nothing
@@ -215,10 +231,16 @@ fn must_wait(sig: c_int, info: *const siginfo_t, target: Option<u32>) -> bool {
 /// the thread leaves a wait or a hooked call; a handler may siglongjmp out of it.
 pub fn run_delivered() {
     let saved = super::errno();
-    runtime::sched::apply_interruptions();
     loop {
+        runtime::sched::apply_interruptions();
         let due = runtime::sched::take_due_handlers();
         if due == 0 {
+            if held::release() {
+                // The next instances of real-time signals whose handlers ran come in
+                // (the trampoline saves one each), and run in the next round if theirs.
+                runtime::sched::reapply_mask();
+                continue;
+            }
             break;
         }
         for sig in 1..NSIG {
@@ -233,11 +255,13 @@ pub fn run_delivered() {
 fn run_one_delivered(sig: usize) {
     let (handler, flags) = (HANDLERS[sig].load(SeqCst), FLAGS[sig].load(SeqCst));
     if !is_function(handler) {
+        held::free_slot(sig as u32);
         return;
     }
     // SAFETY: written by the trampoline before it posted this delivery; copied out
     // first, as another signal of this number may replace it while the handler runs.
     let (mut info, mut context) = unsafe { (*SAVED.0.get())[sig].assume_init_read() };
+    held::free_slot(sig as u32);
     let mut block = MASKS[sig].load(SeqCst);
     if flags & libc::SA_NODEFER == 0 {
         block |= 1 << (sig - 1);
@@ -403,6 +427,18 @@ pub fn send_to_green(tid: u32, send: impl FnOnce(libc::pthread_t) -> c_int) -> c
     let r = send(thread::os_thread());
     TARGET.store(0, SeqCst);
     r
+}
+
+/// Makes the sigreturn of the trampoline's `context` leave `sig` blocked on its OS thread.
+///
+/// # Safety
+/// `context` is the kernel's context of a running handler.
+unsafe fn block_on_return(context: *mut c_void, sig: c_int) {
+    // SAFETY: the caller's; a sigset_t starts with the 64 bits the kernel uses.
+    unsafe {
+        *std::ptr::addr_of_mut!((*context.cast::<ucontext_t>()).uc_sigmask).cast::<u64>() |=
+            1 << (sig - 1);
+    }
 }
 
 /// The kernel mask (first 8 bytes) of a sigset_t.
