@@ -563,8 +563,8 @@ static void rt_queue_case(int count) {
 CASE(rt_signals_queued_each_run_with_its_value) { rt_queue_case(5); }
 CASE(rt_signals_queued_past_32_each_run_with_its_value) { rt_queue_case(40); }
 
-/* Aimed at one thread with pthread_sigqueue: natively each instance runs the handler in
- * that thread (a known difference: greenify merges them). */
+/* Aimed at one thread with pthread_sigqueue: each instance runs the handler in that
+ * thread, with its value. */
 CASE(rt_signals_aimed_at_a_thread_each_run_with_its_value) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -589,8 +589,8 @@ CASE(rt_signals_aimed_at_a_thread_each_run_with_its_value) {
     close(rt_pipe[1]);
 }
 
-/* pthread_kill from a thread that blocks the signal: natively its handler runs in the
- * target, which accepts it (a known difference: greenify loses the target). */
+/* pthread_kill from a thread that blocks the signal: its handler runs in the target, which
+ * accepts it, not in the sender nor in another thread that accepts it too. */
 static pthread_t usr1_readers[2];
 static volatile int usr1_ran_in = -1;
 

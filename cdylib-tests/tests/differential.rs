@@ -21,14 +21,6 @@ use cdylib_tests::*;
 /// Cases that behave differently greenified, with the reason (see the README's limits).
 const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     (
-        "rt_signals_aimed_at_a_thread_each_run_with_its_value",
-        "a delivery waiting for its green thread keeps one siginfo per signal number: instances aimed at one thread (pthread_sigqueue) merge, and the handler runs once with the last value",
-    ),
-    (
-        "pthread_kill_from_a_thread_blocking_it_runs_in_the_target",
-        "pthread_kill names its target green thread only while the signal arrives at once; blocked by the sender's mask it arrives later as if raised there, and its handler is handed to the green thread that runs then (here main, which blocks it: the handler waits until main unblocks it)",
-    ),
-    (
         "handler_on_altstack_waits_while_another_runs_there",
         "the kernel runs every SA_ONSTACK handler on the OS thread's alternate stack: while one waits, another green thread's SA_ONSTACK handler runs on the same memory",
     ),

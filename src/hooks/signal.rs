@@ -13,7 +13,7 @@
 //! the handler when it leaves its wait or greenify's code (see [`run_delivered`]).
 
 use super::blocking::{uninterrupted, Remaining};
-use super::{enter, fail, thread};
+use super::{enter, fail};
 use crate::real;
 use crate::runtime::{self, held, interrupt, Reason, Wake};
 use libc::{c_int, c_void, siginfo_t, sigset_t, timespec, ucontext_t};
@@ -31,8 +31,6 @@ static FLAGS: [AtomicI32; NSIG] = [const { AtomicI32::new(0) }; NSIG];
 static MASKS: [AtomicU64; NSIG] = [const { AtomicU64::new(0) }; NSIG];
 /// Signals whose `signal()` handlers must not restart calls (siginterrupt).
 static INTERRUPTING: AtomicU64 = AtomicU64::new(0);
-/// The green thread (id + 1) a pthread_kill in progress aims at; 0: none.
-static TARGET: AtomicUsize = AtomicUsize::new(0);
 /// Handlers run so far (sigsuspend checks whether one ran while it changed the mask).
 static HANDLED: AtomicU64 = AtomicU64::new(0);
 
@@ -51,10 +49,8 @@ static SAVED: Saved = Saved(UnsafeCell::new([const { MaybeUninit::uninit() }; NS
 extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
     let i = sig as usize;
     let (handler, flags) = (HANDLERS[i].load(SeqCst), FLAGS[i].load(SeqCst));
-    let target = TARGET.swap(0, SeqCst);
-    let target = (target != 0)
-        .then(|| (target - 1) as u32)
-        .or_else(|| timer_target(info));
+    // SAFETY: the kernel's siginfo, ours to change.
+    let target = unsafe { take_mark(info) }.or_else(|| timer_target(info));
     let restart = flags & libc::SA_RESTART != 0;
     HANDLED.fetch_add(1, SeqCst);
     if is_function(handler) && must_wait(sig, info, target) {
@@ -68,9 +64,12 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
         });
         // A real-time signal is queued natively, each instance with its siginfo: while
         // one waits to run, the next waits in the kernel (see runtime/held.rs).
-        let queued = target.is_none() && held::is_queued(sig as u32);
-        // SAFETY: the kernel's siginfo, for rt_tgsigqueueinfo to read.
-        if queued && held::slot_taken(sig as u32) && unsafe { held::put_back(sig as u32, info) } {
+        let queued = held::is_queued(sig as u32);
+        if queued && held::slot_taken(sig as u32) && {
+            // SAFETY: the kernel's siginfo, copied.
+            let info = unsafe { *info };
+            held::put_back(sig as u32, &marked(info, target))
+        } {
             // SAFETY: the kernel's context, whose mask its sigreturn sets.
             unsafe { block_on_return(context, sig) };
             return;
@@ -419,14 +418,104 @@ pub unsafe extern "C" fn siginterrupt(sig: c_int, interrupt: c_int) -> c_int {
     unsafe { sigaction(sig, &action, std::ptr::null_mut()) }
 }
 
-/// Runs `send` (a pthread_kill or pthread_sigqueue of the OS thread, whose signal is
-/// delivered before it returns) on behalf of one aimed at green thread `tid`: if a
-/// handler runs, that thread runs it and is the one interrupted.
-pub fn send_to_green(tid: u32, send: impl FnOnce(libc::pthread_t) -> c_int) -> c_int {
-    TARGET.store(tid as usize + 1, SeqCst);
-    let r = send(thread::os_thread());
-    TARGET.store(0, SeqCst);
-    r
+/// A signal greenify sends for the program to one of its green threads carries the target
+/// in its siginfo's `si_errno`, which libc's calls leave 0: this mark in the high byte, the
+/// thread's id + 1 in the low 24 bits. The trampoline takes it out before a handler sees
+/// the siginfo. It stays with the signal while a mask blocks it (the sender's own, or a
+/// real-time signal's held back, see runtime/held.rs), where a note kept beside the send
+/// would be gone when the signal arrives.
+const MARK: i32 = 0x4700_0000;
+const MARK_BITS: i32 = !0xFF_FFFF;
+
+/// `info` with green thread `target` marked as the signal's target (if any).
+fn marked(mut info: siginfo_t, target: Option<u32>) -> siginfo_t {
+    if let Some(tid) = target {
+        info.si_errno = MARK | (tid as i32 + 1);
+    }
+    info
+}
+
+/// The green thread a signal is marked for, taking the mark out.
+///
+/// # Safety
+/// `info` is NULL or a siginfo the caller may change.
+unsafe fn take_mark(info: *mut siginfo_t) -> Option<u32> {
+    if info.is_null() {
+        return None;
+    }
+    // SAFETY: the caller's.
+    let errno = unsafe { &mut (*info).si_errno };
+    if *errno & MARK_BITS != MARK || *errno & 0xFF_FFFF == 0 {
+        return None;
+    }
+    let tid = (*errno & 0xFF_FFFF) as u32 - 1;
+    *errno = 0;
+    Some(tid)
+}
+
+/// What a signal sent to a green thread shows in its handler's siginfo.
+pub enum Sent {
+    /// From pthread_kill, tgkill or tkill: SI_TKILL, this process, this user.
+    Kill,
+    /// From pthread_sigqueue: SI_QUEUE with this value.
+    Queue(libc::sigval),
+    /// From rt_tgsigqueueinfo: the program's own siginfo.
+    Info(siginfo_t),
+}
+
+/// Sends `sig` to green thread `tid`: to this OS thread, marked for `tid` (see [`MARK`]),
+/// so that its handler runs in `tid` and `tid` is the thread it interrupts. Err: the
+/// kernel's error number.
+pub fn send_to_green(tid: u32, sig: c_int, sent: Sent) -> Result<(), c_int> {
+    let pid = rustix::process::getpid().as_raw_nonzero().get();
+    let info = match sent {
+        Sent::Info(info) => info,
+        Sent::Kill | Sent::Queue(_) => {
+            // SAFETY: an all-zero siginfo is a valid value.
+            let mut info: siginfo_t = unsafe { std::mem::zeroed() };
+            let value = match sent {
+                Sent::Queue(value) => {
+                    info.si_code = libc::SI_QUEUE;
+                    value.sival_ptr as usize
+                }
+                _ => {
+                    info.si_code = libc::SI_TKILL;
+                    0
+                }
+            };
+            let base = (&mut info as *mut siginfo_t).cast::<u8>();
+            // SAFETY: the kill and queue members of the union: si_pid at 16, si_uid at 20,
+            // si_value at 24 (every 64-bit Linux), inside the 128-byte siginfo.
+            unsafe {
+                base.add(16).cast::<i32>().write(pid);
+                base.add(20)
+                    .cast::<u32>()
+                    .write(rustix::process::getuid().as_raw());
+                base.add(24).cast::<usize>().write(value);
+            }
+            info
+        }
+    };
+    let mut info = marked(info, Some(tid));
+    info.si_signo = sig;
+    let os_tid = rustix::thread::gettid().as_raw_nonzero().get();
+    // SAFETY: rt_tgsigqueueinfo to this process's own OS thread (any si_code is allowed
+    // then), reading our own siginfo.
+    let r = unsafe {
+        runtime::raw::syscall(
+            libc::SYS_rt_tgsigqueueinfo,
+            &[
+                pid as usize,
+                os_tid as usize,
+                sig as usize,
+                &mut info as *mut siginfo_t as usize,
+            ],
+        )
+    };
+    if r < 0 {
+        return Err(-r as c_int);
+    }
+    Ok(())
 }
 
 /// Makes the sigreturn of the trampoline's `context` leave `sig` blocked on its OS thread.
@@ -661,6 +750,19 @@ pub unsafe extern "C" fn sigsuspend(mask: *const sigset_t) -> c_int {
     fail(libc::EINTR)
 }
 
+/// `r`, what sigtimedwait returned into `info`, with the mark of a signal sent to a green
+/// thread taken out of `info`.
+///
+/// # Safety
+/// `info` is NULL or the program's siginfo that sigtimedwait wrote.
+unsafe fn taken(r: c_int, info: *mut siginfo_t) -> c_int {
+    if r > 0 {
+        // SAFETY: the caller's.
+        unsafe { take_mark(info) };
+    }
+    r
+}
+
 /// Waits for one of `set` (blocked by the program) with a signalfd the reactor watches.
 unsafe fn wait_signal(
     set: *const sigset_t,
@@ -678,7 +780,7 @@ unsafe fn wait_signal(
     }
     let result = loop {
         // SAFETY: the program's set and out-pointer; a zero timeout never blocks.
-        let r = unsafe { real::sigtimedwait(set, info, &zero) };
+        let r = unsafe { taken(real::sigtimedwait(set, info, &zero), info) };
         if r >= 0 || super::errno() != libc::EAGAIN {
             break r;
         }
@@ -689,7 +791,7 @@ unsafe fn wait_signal(
             Wake::Interrupted { .. } => break fail(libc::EINTR),
             Wake::TimedOut => {
                 // SAFETY: as above.
-                let r = unsafe { real::sigtimedwait(set, info, &zero) };
+                let r = unsafe { taken(real::sigtimedwait(set, info, &zero), info) };
                 break r;
             }
             _ => {}

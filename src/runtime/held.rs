@@ -15,10 +15,9 @@
 //! - once the handler ran and the slot is free, the OS thread's mask is applied again
 //!   ([`release`]) and the next instance comes in.
 //!
-//! Only process-directed instances wait so: one aimed at a green thread (`pthread_sigqueue`)
-//! names its target in the trampoline's side channel, which a later arrival would not
-//! carry. With several workers, instances put back on different OS threads may run out
-//! of order.
+//! An instance aimed at a green thread is put back with its target marked, as it was sent
+//! (see hooks/signal.rs). With several workers, instances put back on different OS
+//! threads may run out of order.
 
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
@@ -58,12 +57,9 @@ pub fn hold(sig: u32) {
 }
 
 /// Puts an instance of `sig` whose slot is taken back into the kernel's queue of the
-/// calling OS thread, with its siginfo; false if the kernel refused (its queue is full).
-/// Async-signal-safe.
-///
-/// # Safety
-/// `info` is the kernel's siginfo for this instance.
-pub unsafe fn put_back(sig: u32, info: *const libc::siginfo_t) -> bool {
+/// calling OS thread, with its siginfo `info`; false if the kernel refused (its queue is
+/// full). Async-signal-safe.
+pub fn put_back(sig: u32, info: &libc::siginfo_t) -> bool {
     let pid = rustix::process::getpid().as_raw_nonzero().get() as usize;
     let tid = rustix::thread::gettid().as_raw_nonzero().get() as usize;
     // SAFETY: rt_tgsigqueueinfo to this process's own thread (any si_code is allowed
@@ -71,7 +67,12 @@ pub unsafe fn put_back(sig: u32, info: *const libc::siginfo_t) -> bool {
     let r = unsafe {
         super::raw::syscall(
             libc::SYS_rt_tgsigqueueinfo,
-            &[pid, tid, sig as usize, info as usize],
+            &[
+                pid,
+                tid,
+                sig as usize,
+                info as *const libc::siginfo_t as usize,
+            ],
         )
     };
     if r != 0 {
