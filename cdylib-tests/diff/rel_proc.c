@@ -686,6 +686,10 @@ CASE(rp_kill_sigqueue_bad_arguments) {
     SHOWRC("pthread_kill thread sig -3", pthread_kill(t, -3));
     SHOWRC("pthread_kill thread sig 0", pthread_kill(t, 0));
     SHOWRC("pthread_sigqueue thread sig 65", pthread_sigqueue(t, 65, v));
+    /* glibc keeps its own signals (cancellation, setxid) from the program. */
+    SHOWRC("pthread_kill thread sig 32", pthread_kill(t, 32));
+    SHOWRC("pthread_kill thread sig 33", pthread_kill(t, 33));
+    SHOWRC("pthread_sigqueue thread sig 32", pthread_sigqueue(t, 32, v));
     SHOWRC("join", pthread_join(t, NULL));
 }
 

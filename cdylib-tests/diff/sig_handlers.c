@@ -518,3 +518,136 @@ CASE(handler_on_altstack_waits_while_another_runs_there) {
     pthread_join(t1, NULL);
     printf("other handlers ran %d, frames intact %d\n", (int)other_ran, handler_done != -1);
 }
+
+/* ---- real-time signals: each instance queued, its handler run once per instance, in
+ * order, with its own value (sigqueue), also past the 32 interruptions greenify keeps */
+
+static volatile int rt_values[64], rt_count;
+static int rt_pipe[2];
+
+static void record_value(int sig, siginfo_t *si, void *context) {
+    (void)sig;
+    (void)context;
+    if (rt_count < 64) rt_values[rt_count] = si->si_value.sival_int;
+    rt_count++;
+}
+
+static void *read_with_rt_unblocked(void *arg) {
+    (void)arg;
+    sigset_t rt;
+    sigemptyset(&rt);
+    sigaddset(&rt, SIGRTMIN);
+    pthread_sigmask(SIG_UNBLOCK, &rt, NULL);
+    char c;
+    while (read(rt_pipe[0], &c, 1) != 1) {
+    }
+    return NULL;
+}
+
+static void rt_queue_case(int count) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = record_value;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGRTMIN, &sa, NULL);
+    sigset_t rt;
+    sigemptyset(&rt);
+    sigaddset(&rt, SIGRTMIN);
+    pthread_sigmask(SIG_BLOCK, &rt, NULL);
+    pipe(rt_pipe);
+    pthread_t t = spawn(read_with_rt_unblocked, NULL);
+    msleep(20);
+    /* Process-directed: only the reader accepts them. */
+    for (int i = 0; i < count; i++) {
+        union sigval v = { .sival_int = 100 + i };
+        if (sigqueue(getpid(), SIGRTMIN, v) != 0) printf("sigqueue %d: %s\n", i, en(errno));
+    }
+    msleep(20);
+    write(rt_pipe[1], "x", 1);
+    pthread_join(t, NULL);
+    printf("handler ran %d times; values in order:", (int)rt_count);
+    int in_order = 1;
+    for (int i = 0; i < rt_count && i < 64; i++) in_order &= rt_values[i] == 100 + i;
+    printf(" %s\n", in_order ? "yes" : "no");
+    for (int i = 0; i < rt_count && i < 64; i++) printf("%d ", rt_values[i]);
+    printf("\n");
+    pthread_sigmask(SIG_UNBLOCK, &rt, NULL);
+    close(rt_pipe[0]);
+    close(rt_pipe[1]);
+}
+
+CASE(rt_signals_queued_each_run_with_its_value) { rt_queue_case(5); }
+CASE(rt_signals_queued_past_32_each_run_with_its_value) { rt_queue_case(40); }
+
+/* Aimed at one thread with pthread_sigqueue: each instance runs the handler in that
+ * thread, with its value. */
+CASE(rt_signals_aimed_at_a_thread_each_run_with_its_value) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = record_value;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGRTMIN, &sa, NULL);
+    rt_count = 0;
+    pipe(rt_pipe);
+    pthread_t t = spawn(read_with_rt_unblocked, NULL);
+    msleep(20);
+    for (int i = 0; i < 5; i++) {
+        union sigval v = { .sival_int = 100 + i };
+        pthread_sigqueue(t, SIGRTMIN, v);
+    }
+    msleep(20);
+    write(rt_pipe[1], "x", 1);
+    pthread_join(t, NULL);
+    printf("handler ran %d times:", (int)rt_count);
+    for (int i = 0; i < rt_count && i < 64; i++) printf(" %d", rt_values[i]);
+    printf("\n");
+    close(rt_pipe[0]);
+    close(rt_pipe[1]);
+}
+
+/* pthread_kill from a thread that blocks the signal: its handler runs in the target, which
+ * accepts it, not in the sender nor in another thread that accepts it too. */
+static pthread_t usr1_readers[2];
+static volatile int usr1_ran_in = -1;
+
+static void note_thread(int sig) {
+    (void)sig;
+    pthread_t me = pthread_self();
+    usr1_ran_in = pthread_equal(me, usr1_readers[0]) ? 0 : pthread_equal(me, usr1_readers[1]) ? 1 : 2;
+}
+
+static int usr1_pipes[2][2];
+
+static void *read_with_usr1_unblocked(void *arg) {
+    int me = (int)(long)arg;
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
+    char c;
+    while (read(usr1_pipes[me][0], &c, 1) != 1) {
+    }
+    return NULL;
+}
+
+CASE(pthread_kill_from_a_thread_blocking_it_runs_in_the_target) {
+    install(SIGUSR1, note_thread);
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+    pipe(usr1_pipes[0]);
+    pipe(usr1_pipes[1]);
+    usr1_readers[0] = spawn(read_with_usr1_unblocked, (void *)0L);
+    usr1_readers[1] = spawn(read_with_usr1_unblocked, (void *)1L);
+    msleep(20);
+    pthread_kill(usr1_readers[1], SIGUSR1);
+    msleep(20);
+    write(usr1_pipes[0][1], "x", 1);
+    write(usr1_pipes[1][1], "x", 1);
+    pthread_join(usr1_readers[0], NULL);
+    pthread_join(usr1_readers[1], NULL);
+    const char *names[] = { "the first reader", "the target", "another thread" };
+    printf("handler ran in %s\n", usr1_ran_in < 0 ? "no thread" : names[usr1_ran_in]);
+    pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
+}

@@ -12,7 +12,8 @@
 //! the OS thread for a green thread's id, as `pthread_setaffinity_np` and friends do on
 //! its handle: the green threads share that OS thread.
 
-use super::{enter, fail, signal};
+use super::signal::{self, Sent};
+use super::{enter, fail};
 use crate::real;
 use crate::runtime::sched::{self, ThreadId};
 use libc::{c_int, c_long, pid_t, siginfo_t};
@@ -32,11 +33,7 @@ pub unsafe extern "C" fn tgkill(pid: pid_t, tid: pid_t, sig: c_int) -> c_int {
         // SAFETY: forwarded.
         return unsafe { real::tgkill(pid, tid, sig) };
     };
-    send(Some(pid), tid, sig, |os_tid| {
-        // SAFETY: tgkill takes plain numbers.
-        unsafe { raw(libc::SYS_tgkill, [getpid(), os_tid, sig]) }
-    })
-    .unwrap_or_else(|| {
+    send(Some(pid), tid, sig, Sent::Kill).unwrap_or_else(|| {
         // SAFETY: forwarded.
         unsafe { real::tgkill(pid, tid, sig) }
     })
@@ -44,11 +41,7 @@ pub unsafe extern "C" fn tgkill(pid: pid_t, tid: pid_t, sig: c_int) -> c_int {
 
 /// `syscall(SYS_tkill, tid, sig)` for a green caller.
 pub fn tkill(tid: pid_t, sig: c_int) -> c_long {
-    let sent = send(None, tid, sig, |os_tid| {
-        // SAFETY: tgkill takes plain numbers.
-        unsafe { raw(libc::SYS_tgkill, [getpid(), os_tid, sig]) }
-    });
-    match sent {
+    match send(None, tid, sig, Sent::Kill) {
         Some(r) => c_long::from(r),
         // SAFETY: tkill takes plain numbers.
         None => c_long::from(unsafe { raw(libc::SYS_tkill, [tid, sig, 0]) }),
@@ -65,21 +58,11 @@ pub unsafe fn rt_tgsigqueueinfo(
     sig: c_int,
     info: *mut siginfo_t,
 ) -> c_long {
-    let queue = |os_tid: pid_t| -> c_int {
-        // SAFETY: the kernel reads (and checks) the program's siginfo.
-        unsafe {
-            real::syscall(
-                libc::SYS_rt_tgsigqueueinfo,
-                c_long::from(getpid()),
-                c_long::from(os_tid),
-                c_long::from(sig),
-                info as c_long,
-                0,
-                0,
-            ) as c_int
-        }
+    // The kernel reads the program's siginfo: EFAULT if it cannot.
+    let Some(program_info) = super::memory::read(info) else {
+        return c_long::from(fail::<c_int>(libc::EFAULT));
     };
-    match send(Some(pid), tid, sig, queue) {
+    match send(Some(pid), tid, sig, Sent::Info(program_info)) {
         Some(r) => c_long::from(r),
         // SAFETY: forwarded.
         None => unsafe {
@@ -96,15 +79,10 @@ pub unsafe fn rt_tgsigqueueinfo(
     }
 }
 
-/// Sends `sig` to the green thread whose id is `tid` (in process `pid`, if given) with
-/// `deliver`, which gets the OS thread's id and returns -1/errno or 0. None: the id is not
-/// a green thread's, and the kernel's call must answer.
-fn send(
-    pid: Option<pid_t>,
-    tid: pid_t,
-    sig: c_int,
-    deliver: impl FnOnce(pid_t) -> c_int,
-) -> Option<c_int> {
+/// Sends `sig` to the green thread whose id is `tid` (in process `pid`, if given), as
+/// `sent` says; -1/errno or 0. None: the id is not a green thread's, and the kernel's call
+/// must answer.
+fn send(pid: Option<pid_t>, tid: pid_t, sig: c_int, sent: Sent) -> Option<c_int> {
     if pid.is_some_and(|pid| pid != getpid()) || tid <= 0 {
         return None;
     }
@@ -124,8 +102,10 @@ fn send(
     if sig == 0 {
         return Some(0);
     }
-    let os_tid = rustix::thread::gettid().as_raw_nonzero().get();
-    Some(signal::send_to_green(target, |_| deliver(os_tid)))
+    Some(match signal::send_to_green(target, sig, sent) {
+        Ok(()) => 0,
+        Err(e) => fail(e),
+    })
 }
 
 /// The kernel's id for `tid`, for a green caller: the OS thread's for a live green

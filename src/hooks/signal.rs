@@ -13,9 +13,9 @@
 //! the handler when it leaves its wait or greenify's code (see [`run_delivered`]).
 
 use super::blocking::{uninterrupted, Remaining};
-use super::{enter, fail, thread};
+use super::{enter, fail};
 use crate::real;
-use crate::runtime::{self, interrupt, Reason, Wake};
+use crate::runtime::{self, held, interrupt, Reason, Wake};
 use libc::{c_int, c_void, siginfo_t, sigset_t, timespec, ucontext_t};
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
@@ -31,8 +31,6 @@ static FLAGS: [AtomicI32; NSIG] = [const { AtomicI32::new(0) }; NSIG];
 static MASKS: [AtomicU64; NSIG] = [const { AtomicU64::new(0) }; NSIG];
 /// Signals whose `signal()` handlers must not restart calls (siginterrupt).
 static INTERRUPTING: AtomicU64 = AtomicU64::new(0);
-/// The green thread (id + 1) a pthread_kill in progress aims at; 0: none.
-static TARGET: AtomicUsize = AtomicUsize::new(0);
 /// Handlers run so far (sigsuspend checks whether one ran while it changed the mask).
 static HANDLED: AtomicU64 = AtomicU64::new(0);
 
@@ -51,10 +49,8 @@ static SAVED: Saved = Saved(UnsafeCell::new([const { MaybeUninit::uninit() }; NS
 extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
     let i = sig as usize;
     let (handler, flags) = (HANDLERS[i].load(SeqCst), FLAGS[i].load(SeqCst));
-    let target = TARGET.swap(0, SeqCst);
-    let target = (target != 0)
-        .then(|| (target - 1) as u32)
-        .or_else(|| timer_target(info));
+    // SAFETY: the kernel's siginfo, ours to change.
+    let target = unsafe { take_mark(info) }.or_else(|| timer_target(info));
     let restart = flags & libc::SA_RESTART != 0;
     HANDLED.fetch_add(1, SeqCst);
     if is_function(handler) && must_wait(sig, info, target) {
@@ -66,14 +62,33 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
                 .then(runtime::sched::current_for_signal)
                 .flatten()
         });
+        // A real-time signal is queued natively, each instance with its siginfo: while
+        // one waits to run, the next waits in the kernel (see runtime/held.rs).
+        let queued = held::is_queued(sig as u32);
+        if queued && held::slot_taken(sig as u32) && {
+            // SAFETY: the kernel's siginfo, copied.
+            let info = unsafe { *info };
+            held::put_back(sig as u32, &marked(info, target))
+        } {
+            // SAFETY: the kernel's context, whose mask its sigreturn sets.
+            unsafe { block_on_return(context, sig) };
+            return;
+        }
         // SAFETY: the kernel's siginfo and context for this handler; our own slot.
         unsafe {
             (*SAVED.0.get())[i].write((*info, *context.cast::<ucontext_t>()));
         }
+        held::take_slot(sig as u32);
         runtime::sched::set_handler_action(run_delivered);
         if interrupt::post(sig as u32, target, restart, true) {
+            if queued {
+                // SAFETY: as above.
+                unsafe { block_on_return(context, sig) };
+                held::hold(sig as u32);
+            }
             return;
         }
+        held::free_slot(sig as u32);
     } else if !(is_function(handler) && runtime::sched::is_active()) {
         // A handler that runs here, now, on the scheduler's OS thread runs in the running
         // green thread, the kernel's choice: no parked thread is interrupted, and nothing
@@ -215,10 +230,16 @@ fn must_wait(sig: c_int, info: *const siginfo_t, target: Option<u32>) -> bool {
 /// the thread leaves a wait or a hooked call; a handler may siglongjmp out of it.
 pub fn run_delivered() {
     let saved = super::errno();
-    runtime::sched::apply_interruptions();
     loop {
+        runtime::sched::apply_interruptions();
         let due = runtime::sched::take_due_handlers();
         if due == 0 {
+            if held::release() {
+                // The next instances of real-time signals whose handlers ran come in
+                // (the trampoline saves one each), and run in the next round if theirs.
+                runtime::sched::reapply_mask();
+                continue;
+            }
             break;
         }
         for sig in 1..NSIG {
@@ -233,11 +254,13 @@ pub fn run_delivered() {
 fn run_one_delivered(sig: usize) {
     let (handler, flags) = (HANDLERS[sig].load(SeqCst), FLAGS[sig].load(SeqCst));
     if !is_function(handler) {
+        held::free_slot(sig as u32);
         return;
     }
     // SAFETY: written by the trampoline before it posted this delivery; copied out
     // first, as another signal of this number may replace it while the handler runs.
     let (mut info, mut context) = unsafe { (*SAVED.0.get())[sig].assume_init_read() };
+    held::free_slot(sig as u32);
     let mut block = MASKS[sig].load(SeqCst);
     if flags & libc::SA_NODEFER == 0 {
         block |= 1 << (sig - 1);
@@ -395,20 +418,116 @@ pub unsafe extern "C" fn siginterrupt(sig: c_int, interrupt: c_int) -> c_int {
     unsafe { sigaction(sig, &action, std::ptr::null_mut()) }
 }
 
-/// Runs `send` (a pthread_kill or pthread_sigqueue of the OS thread, whose signal is
-/// delivered before it returns) on behalf of one aimed at green thread `tid`: if a
-/// handler runs, that thread runs it and is the one interrupted.
-pub fn send_to_green(tid: u32, send: impl FnOnce(libc::pthread_t) -> c_int) -> c_int {
-    TARGET.store(tid as usize + 1, SeqCst);
-    // To itself: to its worker's OS thread, so that the handler runs before the call returns.
-    let os = if tid == runtime::sched::current_id() {
-        thread::worker_os_thread()
-    } else {
-        thread::os_thread()
+/// A signal greenify sends for the program to one of its green threads carries the target
+/// in its siginfo's `si_errno`, which libc's calls leave 0: this mark in the high byte, the
+/// thread's id + 1 in the low 24 bits. The trampoline takes it out before a handler sees
+/// the siginfo. It stays with the signal while a mask blocks it (the sender's own, or a
+/// real-time signal's held back, see runtime/held.rs), where a note kept beside the send
+/// would be gone when the signal arrives.
+const MARK: i32 = 0x4700_0000;
+const MARK_BITS: i32 = !0xFF_FFFF;
+
+/// `info` with green thread `target` marked as the signal's target (if any).
+fn marked(mut info: siginfo_t, target: Option<u32>) -> siginfo_t {
+    if let Some(tid) = target {
+        info.si_errno = MARK | (tid as i32 + 1);
+    }
+    info
+}
+
+/// The green thread a signal is marked for, taking the mark out.
+///
+/// # Safety
+/// `info` is NULL or a siginfo the caller may change.
+unsafe fn take_mark(info: *mut siginfo_t) -> Option<u32> {
+    if info.is_null() {
+        return None;
+    }
+    // SAFETY: the caller's.
+    let errno = unsafe { &mut (*info).si_errno };
+    if *errno & MARK_BITS != MARK || *errno & 0xFF_FFFF == 0 {
+        return None;
+    }
+    let tid = (*errno & 0xFF_FFFF) as u32 - 1;
+    *errno = 0;
+    Some(tid)
+}
+
+/// What a signal sent to a green thread shows in its handler's siginfo.
+pub enum Sent {
+    /// From pthread_kill, tgkill or tkill: SI_TKILL, this process, this user.
+    Kill,
+    /// From pthread_sigqueue: SI_QUEUE with this value.
+    Queue(libc::sigval),
+    /// From rt_tgsigqueueinfo: the program's own siginfo.
+    Info(siginfo_t),
+}
+
+/// Sends `sig` to green thread `tid`: to this OS thread, marked for `tid` (see [`MARK`]),
+/// so that its handler runs in `tid` and `tid` is the thread it interrupts. Err: the
+/// kernel's error number.
+pub fn send_to_green(tid: u32, sig: c_int, sent: Sent) -> Result<(), c_int> {
+    let pid = rustix::process::getpid().as_raw_nonzero().get();
+    let info = match sent {
+        Sent::Info(info) => info,
+        Sent::Kill | Sent::Queue(_) => {
+            // SAFETY: an all-zero siginfo is a valid value.
+            let mut info: siginfo_t = unsafe { std::mem::zeroed() };
+            let value = match sent {
+                Sent::Queue(value) => {
+                    info.si_code = libc::SI_QUEUE;
+                    value.sival_ptr as usize
+                }
+                _ => {
+                    info.si_code = libc::SI_TKILL;
+                    0
+                }
+            };
+            let base = (&mut info as *mut siginfo_t).cast::<u8>();
+            // SAFETY: the kill and queue members of the union: si_pid at 16, si_uid at 20,
+            // si_value at 24 (every 64-bit Linux), inside the 128-byte siginfo.
+            unsafe {
+                base.add(16).cast::<i32>().write(pid);
+                base.add(20)
+                    .cast::<u32>()
+                    .write(rustix::process::getuid().as_raw());
+                base.add(24).cast::<usize>().write(value);
+            }
+            info
+        }
     };
-    let r = send(os);
-    TARGET.store(0, SeqCst);
-    r
+    let mut info = marked(info, Some(tid));
+    info.si_signo = sig;
+    let os_tid = rustix::thread::gettid().as_raw_nonzero().get();
+    // SAFETY: rt_tgsigqueueinfo to this process's own OS thread (any si_code is allowed
+    // then), reading our own siginfo.
+    let r = unsafe {
+        runtime::raw::syscall(
+            libc::SYS_rt_tgsigqueueinfo,
+            &[
+                pid as usize,
+                os_tid as usize,
+                sig as usize,
+                &mut info as *mut siginfo_t as usize,
+            ],
+        )
+    };
+    if r < 0 {
+        return Err(-r as c_int);
+    }
+    Ok(())
+}
+
+/// Makes the sigreturn of the trampoline's `context` leave `sig` blocked on its OS thread.
+///
+/// # Safety
+/// `context` is the kernel's context of a running handler.
+unsafe fn block_on_return(context: *mut c_void, sig: c_int) {
+    // SAFETY: the caller's; a sigset_t starts with the 64 bits the kernel uses.
+    unsafe {
+        *std::ptr::addr_of_mut!((*context.cast::<ucontext_t>()).uc_sigmask).cast::<u64>() |=
+            1 << (sig - 1);
+    }
 }
 
 /// The kernel mask (first 8 bytes) of a sigset_t.
@@ -631,6 +750,19 @@ pub unsafe extern "C" fn sigsuspend(mask: *const sigset_t) -> c_int {
     fail(libc::EINTR)
 }
 
+/// `r`, what sigtimedwait returned into `info`, with the mark of a signal sent to a green
+/// thread taken out of `info`.
+///
+/// # Safety
+/// `info` is NULL or the program's siginfo that sigtimedwait wrote.
+unsafe fn taken(r: c_int, info: *mut siginfo_t) -> c_int {
+    if r > 0 {
+        // SAFETY: the caller's.
+        unsafe { take_mark(info) };
+    }
+    r
+}
+
 /// Waits for one of `set` (blocked by the program) with a signalfd the reactor watches.
 unsafe fn wait_signal(
     set: *const sigset_t,
@@ -648,7 +780,7 @@ unsafe fn wait_signal(
     }
     let result = loop {
         // SAFETY: the program's set and out-pointer; a zero timeout never blocks.
-        let r = unsafe { real::sigtimedwait(set, info, &zero) };
+        let r = unsafe { taken(real::sigtimedwait(set, info, &zero), info) };
         if r >= 0 || super::errno() != libc::EAGAIN {
             break r;
         }
@@ -659,7 +791,7 @@ unsafe fn wait_signal(
             Wake::Interrupted { .. } => break fail(libc::EINTR),
             Wake::TimedOut => {
                 // SAFETY: as above.
-                let r = unsafe { real::sigtimedwait(set, info, &zero) };
+                let r = unsafe { taken(real::sigtimedwait(set, info, &zero), info) };
                 break r;
             }
             _ => {}

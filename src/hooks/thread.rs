@@ -6,6 +6,7 @@
 //! Functions that act on an OS thread (scheduling, affinity, CPU clock, signals) act on
 //! the OS thread the green thread runs on.
 
+use super::signal::Sent;
 use super::{end_application, enter, start_application, Green};
 use crate::real;
 use crate::runtime::{self, Handle, JoinWait, SpawnOptions, StackRequest};
@@ -560,13 +561,6 @@ pub fn os_thread() -> pthread_t {
     runtime::sched::os_thread_tcb().unwrap_or_else(|| unsafe { real::pthread_self() })
 }
 
-/// The handle of the OS thread the calling green thread runs on (with several workers,
-/// not always the program's own).
-pub fn worker_os_thread() -> pthread_t {
-    // SAFETY: no arguments.
-    runtime::sched::worker_tcb().unwrap_or_else(|| unsafe { real::pthread_self() })
-}
-
 /// Runs `on_os_thread` for a live green handle (ESRCH for a reaped one), or forwards.
 fn on_thread(t: pthread_t, on_os_thread: impl FnOnce(pthread_t) -> c_int) -> c_int {
     let green = enter();
@@ -590,14 +584,11 @@ pub unsafe extern "C" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
         // The signal reaches the OS thread; the green thread it aims at is the one a
         // handler interrupts (see signal.rs).
         let tid = runtime::sched::thread_id(h).unwrap_or(0);
-        // SAFETY: the OS thread's own handle.
-        return super::signal::send_to_green(tid, |os| unsafe { real::pthread_kill(os, sig) });
+        return send_to_green(tid, sig, Sent::Kill);
     }
     if green.is_some() && sig != 0 && t == os_thread() {
         // The main thread's own handle: its handler runs in the main thread.
-        // SAFETY: as above.
-        let send = |os| unsafe { real::pthread_kill(os, sig) };
-        return super::signal::send_to_green(runtime::sched::MAIN, send);
+        return send_to_green(runtime::sched::MAIN, sig, Sent::Kill);
     }
     // SAFETY: forwarded.
     unsafe { real::pthread_kill(t, sig) }
@@ -613,9 +604,19 @@ pub unsafe extern "C" fn pthread_sigqueue(t: pthread_t, sig: c_int, value: libc:
         // SAFETY: forwarded.
         None => return unsafe { real::pthread_sigqueue(t, sig, value) },
     };
-    // SAFETY: the OS thread's own handle; as pthread_kill, the handler runs in `tid`.
-    let send = |os| unsafe { real::pthread_sigqueue(os, sig, value) };
-    super::signal::send_to_green(tid, send)
+    // As pthread_kill, the handler runs in `tid`.
+    send_to_green(tid, sig, Sent::Queue(value))
+}
+
+/// pthread_kill or pthread_sigqueue of green thread `tid`: glibc's checks, then the send.
+fn send_to_green(tid: u32, sig: c_int, sent: Sent) -> c_int {
+    // glibc keeps its own signals (cancellation, setxid) from the program.
+    if sig == 32 || sig == 33 {
+        return libc::EINVAL;
+    }
+    super::signal::send_to_green(tid, sig, sent)
+        .err()
+        .unwrap_or(0)
 }
 
 #[no_mangle]

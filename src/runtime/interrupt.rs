@@ -66,6 +66,17 @@ pub fn set_deliveries_pending(pending: bool) {
 
 const DELIVER: u64 = 4;
 
+/// The signals of the deliveries posted and not yet taken (bit `sig - 1`).
+pub fn queued_deliveries() -> u64 {
+    QUEUE.iter().fold(0, |signals, slot| {
+        let entry = slot.load(SeqCst);
+        if entry & DELIVER == 0 {
+            return signals;
+        }
+        signals | 1 << (((entry >> 27) & 0x7F) - 1)
+    })
+}
+
 /// The number of a park that starts now.
 pub fn next_park() -> u64 {
     PARKS.fetch_add(1, SeqCst) & EPOCH_MASK

@@ -10,6 +10,7 @@ pub mod escapes;
 pub mod fdtable;
 pub mod futex;
 pub mod handler;
+pub mod held;
 pub mod interrupt;
 pub mod keys;
 pub mod modules;

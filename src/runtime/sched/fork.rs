@@ -3,10 +3,10 @@
 
 use super::identity::os_tid;
 use super::thread::State;
-use super::{current_worker, is_active, with};
+use super::{current_worker, is_active, signals, with};
 use crate::runtime::timer::Timers;
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
-use crate::runtime::{futex, interrupt};
+use crate::runtime::{futex, held, interrupt};
 
 /// In the child of a fork, on the thread that forked: only this green thread exists.
 /// The epoll instance and the doorbell are the parent's (shared across fork), so they
@@ -88,6 +88,12 @@ pub fn after_fork_child() {
             })
         });
         interrupt::set_deliveries_pending(false);
+        if held::after_fork() {
+            // The forked mask still blocks them.
+            s.w().applied_mask = signals::UNKNOWN_MASK;
+            let mask = s.threads[me as usize].sigmask;
+            s.apply_mask(mask);
+        }
         if s.threads[me as usize].state == State::Parked {
             let key = s.key(me);
             s.ready(key, Wake::Ready);

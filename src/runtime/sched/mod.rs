@@ -94,11 +94,11 @@ pub use park::{current_key, park, park_interruptible, sleep_until, Interrupts};
 pub use run::stdio_lock;
 pub use signals::{
     apply_interruptions, current_for_signal, enter_handler, hold_handlers, leave_handler,
-    set_handler_action, sigmask, signal_is_for_current, take_due_handlers,
+    reapply_mask, set_handler_action, sigmask, signal_is_for_current, take_due_handlers,
 };
 pub use slice::{completed_without_parking, preempt, yield_now};
 pub use stats::{stats, Stats};
-pub use tls::{os_thread_tcb, thread_exiting, worker_tcb};
+pub use tls::{os_thread_tcb, thread_exiting};
 
 use crate::runtime::reactor::Reactor;
 use crate::runtime::stack::StackPool;

@@ -5,7 +5,7 @@
 use super::thread::{State, Thread};
 use super::{current_worker, section_may_start, with, Scheduler};
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
-use crate::runtime::{handler, interrupt};
+use crate::runtime::{handler, held, interrupt};
 use rustix::io::Errno;
 
 /// A signal's bit in a kernel sigset.
@@ -48,9 +48,30 @@ pub fn take_due_handlers() -> u64 {
             t.handlers_due & !t.sigmask
         };
         t.handlers_due &= !due;
-        let waiting = s.threads.iter().any(|t| t.handlers_due != 0 && t.is_live());
-        interrupt::set_deliveries_pending(waiting);
+        let handed = s
+            .threads
+            .iter()
+            .filter(|t| t.is_live())
+            .fold(0, |all, t| all | t.handlers_due);
+        held::recount(handed | due, interrupt::queued_deliveries());
+        interrupt::set_deliveries_pending(handed != 0);
         due
+    })
+}
+
+/// Gives the OS thread the mask the scheduler applied again: the trampoline may have
+/// blocked real-time signals behind it whose next instances wait in the kernel (see
+/// runtime/held.rs). Those the running thread accepts come in now.
+pub fn reapply_mask() {
+    with(|s| {
+        let applied = s.w().applied_mask;
+        let mask = if applied == UNKNOWN_MASK {
+            s.running().sigmask
+        } else {
+            applied
+        };
+        os_sigmask(Some(mask));
+        s.w().applied_mask = mask;
     })
 }
 
@@ -86,7 +107,7 @@ pub fn hold_handlers(hold: bool) {
 /// An OS mask no thread can have (SIGKILL and SIGSTOP cannot be blocked): the mask the
 /// OS thread has is not known (a handler's sigreturn will set it), so the next switch
 /// sets it whatever it is.
-const UNKNOWN_MASK: u64 = u64::MAX;
+pub(super) const UNKNOWN_MASK: u64 = u64::MAX;
 
 /// Signals no mask holds: SIGKILL and SIGSTOP cannot be blocked; glibc keeps its own
 /// SIGCANCEL and SIGSETXID (32, 33) deliverable too.

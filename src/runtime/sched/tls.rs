@@ -44,22 +44,6 @@ pub fn os_thread_tcb() -> Option<u64> {
     })
 }
 
-/// The TCB of the OS thread (the worker) the calling green thread runs on, when green
-/// threads have TCBs of their own: a signal sent there interrupts this thread at once.
-pub fn worker_tcb() -> Option<u64> {
-    if !TCBS_MADE.load(Relaxed) || !is_active() {
-        return None;
-    }
-    with(|s| {
-        let own = s.w().own_tcb;
-        match &s.tls {
-            Tls::PerThread(pool) if own == 0 => Some(pool.main() as u64),
-            Tls::PerThread(_) => Some(own as u64),
-            _ => None,
-        }
-    })
-}
-
 impl Scheduler {
     /// Decides, at the first spawn, whether green threads get TCBs of their own.
     pub(super) fn decide_tls(&mut self) {

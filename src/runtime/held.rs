@@ -1,0 +1,123 @@
+//! Real-time signals that wait in the kernel for their turn.
+//!
+//! A handler that must run in another green thread than the one its OS thread runs is
+//! *delivered* (see interrupt.rs): the signal trampoline saves the signal's siginfo, one
+//! slot per signal number, until the chosen thread runs the handler. That suits standard
+//! signals, which merge natively while one is pending. Real-time signals do not: each
+//! instance is queued with its own siginfo (a `sigqueue` value) and runs the handler once,
+//! in order. So while the slot of a real-time signal is taken, its next instances stay in
+//! the kernel's queue:
+//! - after saving an instance, the trampoline blocks the signal on its OS thread (in the
+//!   context its sigreturn restores), so the next one is not taken yet;
+//! - an instance that still comes (the OS thread's mask was applied again meanwhile) is
+//!   put back with `rt_tgsigqueueinfo` to the OS thread itself: the kernel serves a
+//!   thread's own queue before the process's, so it stays first;
+//! - once the handler ran and the slot is free, the OS thread's mask is applied again
+//!   ([`release`]) and the next instance comes in.
+//!
+//! An instance aimed at a green thread is put back with its target marked, as it was sent
+//! (see hooks/signal.rs). With several workers, instances put back on different OS
+//! threads may run out of order.
+
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+
+/// Signals whose saved siginfo a delivery has not run yet (bit `sig - 1`).
+static UNRUN: AtomicU64 = AtomicU64::new(0);
+/// Real-time signals the trampoline blocked behind the scheduler's mask, with instances
+/// that may wait in the kernel.
+static HELD: AtomicU64 = AtomicU64::new(0);
+
+fn bit(sig: u32) -> u64 {
+    1 << (sig - 1)
+}
+
+/// Whether `sig` is a real-time signal: natively, each of its instances is queued.
+pub fn is_queued(sig: u32) -> bool {
+    (32..=64).contains(&sig)
+}
+
+/// Whether the saved siginfo of `sig` waits for its delivery to run.
+pub fn slot_taken(sig: u32) -> bool {
+    UNRUN.load(SeqCst) & bit(sig) != 0
+}
+
+/// The trampoline saved an instance of `sig` for a delivery.
+pub fn take_slot(sig: u32) {
+    UNRUN.fetch_or(bit(sig), SeqCst);
+}
+
+/// The delivery of `sig` copied its saved siginfo out (or ran at once).
+pub fn free_slot(sig: u32) {
+    UNRUN.fetch_and(!bit(sig), SeqCst);
+}
+
+/// The trampoline blocked `sig` on its OS thread; its next instances wait in the kernel.
+pub fn hold(sig: u32) {
+    HELD.fetch_or(bit(sig), SeqCst);
+}
+
+/// Puts an instance of `sig` whose slot is taken back into the kernel's queue of the
+/// calling OS thread, with its siginfo `info`; false if the kernel refused (its queue is
+/// full). Async-signal-safe.
+pub fn put_back(sig: u32, info: &libc::siginfo_t) -> bool {
+    let pid = rustix::process::getpid().as_raw_nonzero().get() as usize;
+    let tid = rustix::thread::gettid().as_raw_nonzero().get() as usize;
+    // SAFETY: rt_tgsigqueueinfo to this process's own thread (any si_code is allowed
+    // then), reading the caller's siginfo.
+    let r = unsafe {
+        super::raw::syscall(
+            libc::SYS_rt_tgsigqueueinfo,
+            &[
+                pid,
+                tid,
+                sig as usize,
+                info as *const libc::siginfo_t as usize,
+            ],
+        )
+    };
+    if r != 0 {
+        return false;
+    }
+    hold(sig);
+    true
+}
+
+/// Takes the held signals whose slot is free: the caller applies its OS thread's mask
+/// again so that their next instances come in. False if there are none.
+pub fn release() -> bool {
+    let ready = HELD.load(SeqCst) & !UNRUN.load(SeqCst);
+    ready != 0 && HELD.fetch_and(!ready, SeqCst) & ready != 0
+}
+
+/// The scheduler's count of the deliveries still to run: `due`, the signals handed to
+/// threads, and `queued`, those posted and not yet handed. A slot whose delivery was
+/// dropped (its thread ended) is free again. An instance the trampoline saves while the
+/// count runs keeps its slot if it is posted before the count reads the queue; in the few
+/// instructions after, its slot counts free, and a later instance would replace its
+/// siginfo.
+pub fn recount(due: u64, queued: u64) {
+    UNRUN.store(due | queued, SeqCst);
+}
+
+/// In a forked child: nothing is pending (the kernel drops pending signals at fork) and no
+/// handler waits; true if signals were held, which the child's mask still blocks.
+pub fn after_fork() -> bool {
+    UNRUN.store(0, SeqCst);
+    HELD.swap(0, SeqCst) != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_signal_is_released_once_its_slot_is_free() {
+        take_slot(40);
+        hold(40);
+        assert!(!release(), "its delivery has not run");
+        free_slot(40);
+        assert!(release());
+        assert!(!release(), "released once");
+        assert!(is_queued(34) && is_queued(64) && !is_queued(10) && !is_queued(31));
+    }
+}
