@@ -27,10 +27,9 @@ extern "C" fn keep_stderr() {
     }
     // SAFETY: fd 2 is only borrowed for the dup.
     let stderr = unsafe { rustix::fd::BorrowedFd::borrow_raw(2) };
-    let floor = runtime::reactor::internal_fd_floor() as i32;
-    if let Ok(copy) = rustix::io::fcntl_dupfd_cloexec(stderr, floor) {
+    let floor = runtime::reactor::internal_fd_floor();
+    if let Some(copy) = runtime::reactor::dup_internal(stderr, floor) {
         let fd = rustix::fd::IntoRawFd::into_raw_fd(copy);
-        runtime::reactor::mark_internal(fd);
         OUTPUT.store(fd, std::sync::atomic::Ordering::Relaxed);
     }
     for sig in FATAL {

@@ -8,7 +8,7 @@
 
 use crate::runtime;
 use libc::pid_t;
-use rustix::fd::{AsRawFd, IntoRawFd};
+use rustix::fd::{AsFd, IntoRawFd};
 use std::sync::atomic::{AtomicI32, Ordering::SeqCst};
 
 /// Children tracked at once; more are still waited for, by looking again periodically.
@@ -89,12 +89,11 @@ impl Watch {
                 Err(_) => continue,
             };
             // Out of the program's fd numbering, and safe from its close-everything.
-            let fd = runtime::reactor::move_high(fd, floor);
-            if (fd.as_raw_fd() as u32) < floor || !runtime::reactor::mark_internal(fd.as_raw_fd()) {
-                runtime::reactor::close_raw(fd);
-                continue;
+            let high = runtime::reactor::dup_internal(fd.as_fd(), floor);
+            runtime::reactor::close_raw(fd);
+            if let Some(high) = high {
+                fds.push((high.into_raw_fd(), runtime::Interest::Read));
             }
-            fds.push((fd.into_raw_fd(), runtime::Interest::Read));
         }
         Watch { fds }
     }

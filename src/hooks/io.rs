@@ -365,8 +365,17 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         return super::fail(libc::EBADF);
     }
     let spares = linger_spares(green.as_ref(), [fd]);
-    // SAFETY: forwarded.
-    let result = fd_closing(green.as_ref(), fd, || unsafe { real::close(fd) });
+    let result = fd_closing(green.as_ref(), fd, || {
+        // Asked again where no fd of greenify's can be placed meanwhile.
+        reactor::excluding_placement(fd as c_uint, fd as c_uint, || {
+            if reactor::is_internal(fd) {
+                super::fail(libc::EBADF)
+            } else {
+                // SAFETY: forwarded.
+                unsafe { real::close(fd) }
+            }
+        })
+    });
     close_spares(spares);
     result
 }
@@ -384,19 +393,12 @@ fn linger_spares(
     if green.is_none() {
         return spares;
     }
-    let floor = reactor::internal_fd_floor() as i32;
+    let floor = reactor::internal_fd_floor();
     for fd in fds.into_iter().filter(|&fd| super::net::lingers(fd)) {
         // SAFETY: borrowed for one fcntl.
         let borrowed = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
-        let Ok(spare) = rustix::io::fcntl_dupfd_cloexec(borrowed, floor) else {
-            continue;
-        };
         // Out of the program's reach (its close-everything) until the helper closes it.
-        if reactor::mark_internal(rustix::fd::AsRawFd::as_raw_fd(&spare)) {
-            spares.push(spare);
-        } else {
-            reactor::close_raw(spare);
-        }
+        spares.extend(reactor::dup_internal(borrowed, floor));
     }
     spares
 }
@@ -421,7 +423,7 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
     } else {
         Vec::new()
     };
-    let r = close_program_range(first, last, flags);
+    let r = reactor::excluding_placement(first, last, || close_program_range(first, last, flags));
     close_spares(spares);
     if r == 0 && flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 {
         for fd in first..=last.min(fdtable::tracked_limit() as c_uint) {
@@ -501,11 +503,15 @@ unsafe fn dup_onto(old: c_int, new: c_int, flags: Option<c_int>) -> c_int {
     let green = enter();
     let valid_target = old != new && new >= 0;
     let mut spares = Vec::new();
-    let dup = || match flags {
-        // SAFETY: forwarded.
-        None => unsafe { real::dup2(old, new) },
-        // SAFETY: forwarded.
-        Some(flags) => unsafe { real::dup3(old, new, flags) },
+    let dup = || {
+        // Asked again where no fd of greenify's can be placed meanwhile (as in close).
+        reactor::excluding_placement(new as c_uint, new as c_uint, || match flags {
+            _ if reactor::is_internal(new) => super::fail(libc::EBADF),
+            // SAFETY: forwarded.
+            None => unsafe { real::dup2(old, new) },
+            // SAFETY: forwarded.
+            Some(flags) => unsafe { real::dup3(old, new, flags) },
+        })
     };
     let result = if valid_target && facts_open(old) {
         // `new` is closed implicitly (lingering, if so, on a helper) and replaced.

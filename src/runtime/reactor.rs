@@ -581,7 +581,7 @@ static INTERNAL: [std::sync::atomic::AtomicI32; 32] =
 static LOWEST_INTERNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(i32::MAX);
 
 /// Records `fd` as greenify's own; false if every slot is taken.
-pub fn mark_internal(fd: i32) -> bool {
+fn mark_internal(fd: i32) -> bool {
     LOWEST_INTERNAL.fetch_min(fd, Ordering::SeqCst);
     INTERNAL.iter().any(|slot| {
         slot.compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst)
@@ -590,7 +590,7 @@ pub fn mark_internal(fd: i32) -> bool {
 }
 
 /// `fd` is no longer greenify's own.
-pub fn unmark_internal(fd: i32) {
+fn unmark_internal(fd: i32) {
     for slot in &INTERNAL {
         let _ = slot.compare_exchange(fd, -1, Ordering::SeqCst, Ordering::SeqCst);
     }
@@ -616,6 +616,11 @@ pub fn internal_fds() -> Vec<i32> {
     fds
 }
 
+/// The lowest [`internal_fd_floor`] ever computed. The scheduler computes it before a
+/// second OS thread runs the program's code, so every hook that may race with a
+/// placement sees it.
+static RANGE_LOW: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(u32::MAX);
+
 /// Where greenify's own fds go: the [`RESERVED_FDS`] numbers below 1024 (or below the soft
 /// RLIMIT_NOFILE, if lower), out of the way of the program's lowest-free numbering.
 /// Not just below a higher limit: the kernel's fd table grows to the highest open fd and
@@ -623,15 +628,105 @@ pub fn internal_fds() -> Vec<i32> {
 /// 1,048,576 the table would be 8 MiB per process).
 pub fn internal_fd_floor() -> u32 {
     const CEILING: u64 = 1024;
-    rustix::process::getrlimit(rustix::process::Resource::Nofile)
+    let floor = rustix::process::getrlimit(rustix::process::Resource::Nofile)
         .current
         .map_or(CEILING, |soft| soft.min(CEILING))
         .saturating_sub(u64::from(RESERVED_FDS))
-        .max(3) as u32
+        .max(3) as u32;
+    RANGE_LOW.fetch_min(floor, Ordering::SeqCst);
+    floor
 }
 
 /// How many fd numbers from [`internal_fd_floor`] up are greenify's range.
 pub const RESERVED_FDS: u32 = 64;
+
+/// Held while greenify places an fd of its own (marks a free number, then dups onto it),
+/// and while a hook closes or replaces program fds in greenify's range: otherwise a
+/// number the hook found free, so not greenify's, could be greenify's new fd by the time
+/// the kernel closes it (with several workers, a worker opens its epoll instance while
+/// the program runs on another). The holder's pid, 0 when free: a forked child takes
+/// over a hold its parent's other threads had (they do not exist there).
+static PLACING: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// A hold on [`PLACING`], released on drop.
+struct Placing;
+
+impl Placing {
+    fn hold() -> Placing {
+        let me = rustix::process::getpid().as_raw_nonzero().get();
+        let mut spins = 0u32;
+        loop {
+            match PLACING.compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return Placing,
+                Err(holder) if holder != 0 && holder != me => {
+                    // Held in the parent when it forked: stale here.
+                    if PLACING
+                        .compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        return Placing;
+                    }
+                }
+                Err(_) => {}
+            }
+            // Holders make one or two short system calls: spin, then let them run.
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                // SAFETY: sched_yield takes no arguments (raw: libc's is hooked).
+                unsafe { super::raw::syscall(libc::SYS_sched_yield, &[]) };
+            }
+        }
+    }
+}
+
+impl Drop for Placing {
+    fn drop(&mut self) {
+        PLACING.store(0, Ordering::Release);
+    }
+}
+
+/// Runs `f`, a hook's close (or replacement) of the program's fd numbers `first..=last`,
+/// so that no fd of greenify's is placed in that range meanwhile; `f` checks
+/// [`is_internal`] itself. Ranges clear of greenify's range run as they are.
+pub fn excluding_placement<R>(first: u32, last: u32, f: impl FnOnce() -> R) -> R {
+    let low = RANGE_LOW.load(Ordering::SeqCst);
+    let _placing = (last >= low && first < low.saturating_add(RESERVED_FDS)).then(Placing::hold);
+    f()
+}
+
+/// A CLOEXEC duplicate of `fd` at the lowest free number at or above `floor`, greenify's
+/// own: the number is marked before the duplicate exists, so no hook sees it open and
+/// unmarked. None if every slot is taken or no number is free.
+pub fn dup_internal(fd: BorrowedFd<'_>, floor: u32) -> Option<OwnedFd> {
+    let _placing = Placing::hold();
+    let mut n = i32::try_from(floor).ok()?;
+    loop {
+        // SAFETY: borrowed for one fcntl; a closed number just fails it.
+        let open = rustix::io::fcntl_getfd(unsafe { BorrowedFd::borrow_raw(n) }).is_ok();
+        if open || is_internal(n) {
+            n = n.checked_add(1)?;
+            continue;
+        }
+        if !mark_internal(n) {
+            return None;
+        }
+        match rustix::io::fcntl_dupfd_cloexec(fd, n) {
+            Ok(dup) if dup.as_raw_fd() == n => return Some(dup),
+            Ok(dup) => {
+                // The program put an fd of its own at `n` meanwhile (dup2): look further.
+                unmark_internal(n);
+                close_raw(dup);
+                n = n.checked_add(1)?;
+            }
+            Err(_) => {
+                unmark_internal(n);
+                return None;
+            }
+        }
+    }
+}
 
 /// A new fd of greenify's own from `make` (CLOEXEC), marked as such: put at the number of
 /// `placeholder` (an fd of ours inherited across fork, replaced in one dup3), or else
@@ -653,9 +748,7 @@ pub fn new_internal_fd(
         (made, _) => made?,
     };
     let Some(held) = *placeholder else {
-        let fd = move_high(fd, fd_floor);
-        mark_internal(fd.as_raw_fd());
-        return Ok(fd.into_raw_fd());
+        return Ok(place_internal(fd, fd_floor).into_raw_fd());
     };
     // SAFETY: our placeholder is replaced in place (dup3 closes it); it stays marked.
     let mut target = unsafe { OwnedFd::from_raw_fd(held) };
@@ -667,26 +760,32 @@ pub fn new_internal_fd(
     Ok(target)
 }
 
-/// Moves an internal fd to the lowest free number at or above `floor`, CLOEXEC.
-/// Keeps the original if that fails (e.g. a tiny RLIMIT_NOFILE).
-pub fn move_high(fd: OwnedFd, floor: u32) -> OwnedFd {
-    match rustix::io::fcntl_dupfd_cloexec(&fd, floor as i32) {
-        Ok(high) => {
+/// Makes a new fd greenify's own: moved to the lowest free number at or above `floor`
+/// (see [`dup_internal`]), or, if that fails (e.g. a tiny RLIMIT_NOFILE), kept where it
+/// is and marked there.
+pub fn place_internal(fd: OwnedFd, floor: u32) -> OwnedFd {
+    match dup_internal(rustix::fd::AsFd::as_fd(&fd), floor) {
+        Some(high) => {
             close_raw(fd);
             high
         }
-        Err(_) => fd,
+        None => {
+            mark_internal(fd.as_raw_fd());
+            fd
+        }
     }
 }
 
 /// Closes an fd with the raw syscall: dropping an OwnedFd would call libc's close, which
-/// is greenify's own hook.
+/// is greenify's own hook. An fd of greenify's own stays marked until it is closed (a
+/// hook answers for its number as for a closed one), and no placement can take the
+/// number before it is unmarked ([`dup_internal`] skips marked numbers).
 pub fn close_raw(fd: OwnedFd) {
     use rustix::fd::IntoRawFd;
     let fd = fd.into_raw_fd();
-    unmark_internal(fd);
     // SAFETY: we own the fd and give it up here.
     unsafe { rustix::io::close(fd) };
+    unmark_internal(fd);
 }
 
 #[cfg(test)]
@@ -702,6 +801,28 @@ mod tests {
         let mut r = Reactor::new(fd_floor);
         r.open(fd_floor).unwrap();
         r
+    }
+
+    #[test]
+    fn places_internal_fds_marked_at_the_lowest_free_number() {
+        let (a, _b) = rustix::pipe::pipe().unwrap();
+        // A number the program holds, and one marked but not open yet (a placement's
+        // state between its mark and its dup), are both skipped.
+        let theirs = rustix::io::fcntl_dupfd_cloexec(&a, 700).unwrap();
+        assert_eq!(theirs.as_raw_fd(), 700);
+        assert!(mark_internal(701));
+        let placed = dup_internal(rustix::fd::AsFd::as_fd(&a), 700).unwrap();
+        assert_eq!(placed.as_raw_fd(), 702);
+        assert!(is_internal(702) && !is_internal(700));
+        unmark_internal(701);
+        // Closed, the number is free again.
+        close_raw(placed);
+        assert!(!is_internal(702));
+        let again = place_internal(rustix::io::dup(&a).unwrap(), 701);
+        assert_eq!(again.as_raw_fd(), 701);
+        assert!(is_internal(701));
+        close_raw(again);
+        close_raw(theirs);
     }
 
     #[test]

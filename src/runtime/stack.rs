@@ -27,7 +27,7 @@
 //! [`WARM_STACKS`] they are returned to the kernel with `MADV_DONTNEED` first, and an arena
 //! whose slots are all free is unmapped.
 
-use super::reactor::{close_raw, internal_fd_floor, mark_internal, move_high};
+use super::reactor::{close_raw, internal_fd_floor, place_internal};
 use corosensei::stack::{Stack, StackPointer};
 use memmap2::{MmapMut, MmapOptions};
 use rustix::fd::{FromRawFd, IntoRawFd, OwnedFd};
@@ -476,8 +476,7 @@ fn open_gap_watch() -> Option<i32> {
     }
     // SAFETY: a fresh fd that nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let fd = move_high(fd, internal_fd_floor()).into_raw_fd();
-    mark_internal(fd);
+    let fd = place_internal(fd, internal_fd_floor()).into_raw_fd();
     let wanted = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_WP_UNPOPULATED;
     let mut api = [UFFD_API, wanted, 0];
     if uffd_ioctl(fd, UFFDIO_API, &mut api) && api[1] & wanted == wanted {
