@@ -83,6 +83,16 @@ pub(super) fn set_possible(possible: bool) {
 pub fn hand_off(tag: usize, stuck: bool) -> bool {
     if !stuck {
         STUCK.fetch_sub(1, SeqCst);
+        // A spare leaves at a dispatch point; one idle then would wait for ever (a thread
+        // that runs next keeps the first worker busy and wakes nobody): it looks now.
+        // SAFETY: as in `take_next`.
+        unsafe {
+            let worker = tag as *mut Worker;
+            let lock = (*worker).lock;
+            lock.lock();
+            (*(*worker).sched).wake_idle_from(FIRST_SPARE);
+            lock.unlock();
+        }
         return false;
     }
     let worker = tag as *mut Worker;

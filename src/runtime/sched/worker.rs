@@ -385,6 +385,28 @@ impl Scheduler {
         }
     }
 
+    /// Wakes every idle worker whose index is `first` or more (the poller looks again),
+    /// so that each looks at its state.
+    pub(super) fn wake_idle_from(&mut self, first: usize) {
+        let mut poller_too = false;
+        for &worker in &self.all_workers {
+            // SAFETY: worker records are never freed; `index` never changes; the word is
+            // atomic.
+            let (index, sleep) = unsafe { ((*worker).index, &(*worker).sleep) };
+            if index < first {
+                continue;
+            }
+            poller_too |= worker == self.poller;
+            if sleep.load(Ordering::SeqCst) == ASLEEP {
+                sleep.store(AWAKE, Ordering::SeqCst);
+                futex_wake(sleep);
+            }
+        }
+        if poller_too {
+            self.kick_poller();
+        }
+    }
+
     /// A thread armed a timer for `deadline`: the poller, if it waits past it, looks
     /// again.
     pub(super) fn timer_armed(&mut self, deadline: Instant) {
