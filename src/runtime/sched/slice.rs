@@ -125,6 +125,19 @@ pub fn preempt(sp: usize, mask: u64) -> bool {
     safe
 }
 
+/// The preemption signal found the current thread in greenify's own code, in a hooked
+/// call that does not wait (a loop of such calls is mostly greenify's and the kernel's
+/// code, where the signal cannot switch): the hook steps aside as it returns to the
+/// program, a safe point, as `preempt` would have. Says whether it was one.
+pub fn preempt_at_return() -> bool {
+    let here = 0u8;
+    let sp = std::ptr::addr_of!(here) as usize;
+    let Some(mask) = (!current_sched().is_null()).then(|| with(|s| s.applied_mask)) else {
+        return false;
+    };
+    preempt(sp, mask)
+}
+
 impl Scheduler {
     /// The next thread to run: the run queue's first, unless a preempted thread has waited
     /// a slice (or nothing else is ready).
