@@ -72,6 +72,29 @@ CASE(preempt_nonblocking_call_loops) {
     }
 }
 
+/* Main loops on a hooked call that fails at once (close of a closed fd) until a thread
+ * that sleeps 1 ms sets a flag: greenify's own code answers the call, so the preemption
+ * signal nearly always lands there. */
+static void *pre_sleep_then_set(void *arg) {
+    (void)arg;
+    usleep(1000);
+    pre_flag = 1;
+    return NULL;
+}
+
+CASE(preempt_hooked_call_loop) {
+    pre_flag = 0;
+    pthread_t setter;
+    pthread_create(&setter, NULL, pre_sleep_then_set, NULL);
+    long closes = 0;
+    while (!pre_flag) {
+        if (close(500) == 0) printf("close(500) succeeded\n");
+        closes++;
+    }
+    SHOWRC("join setter", pthread_join(setter, NULL));
+    printf("flag=%d, looped: %d\n", pre_flag, closes > 0);
+}
+
 /* A pure-CPU spinner beside a periodic thread (clock_nanosleep TIMER_ABSTIME, 10 ms) that
  * must tick 20 times; the spinner stops when it has. */
 static volatile int pre_ticks;

@@ -85,6 +85,7 @@ impl Drop for Green {
         if runtime::interrupt::deliveries_pending() {
             signal::run_delivered();
         }
+        preempt::step_aside_if_due();
         set_mode(APPLICATION);
     }
 }

@@ -96,7 +96,7 @@ pub use signals::{
     apply_interruptions, current_for_signal, enter_handler, hold_handlers, leave_handler,
     reapply_mask, set_handler_action, sigmask, signal_is_for_current, take_due_handlers,
 };
-pub use slice::{completed_without_parking, preempt, yield_now};
+pub use slice::{completed_without_parking, preempt, preempt_at_return, yield_now};
 pub use stats::{stats, Stats};
 pub use tls::{os_thread_tcb, thread_exiting};
 

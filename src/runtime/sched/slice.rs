@@ -116,6 +116,20 @@ pub fn preempt(sp: usize, mask: u64) -> bool {
     safe
 }
 
+/// The preemption signal found the current thread in greenify's own code, in a hooked
+/// call that does not wait (a loop of such calls is mostly greenify's and the kernel's
+/// code, where the signal cannot switch): the hook steps aside as it returns to the
+/// program, a safe point, as `preempt` would have. Says whether it was one.
+pub fn preempt_at_return() -> bool {
+    let here = 0u8;
+    let sp = std::ptr::addr_of!(here) as usize;
+    if !section_may_start() {
+        return false;
+    }
+    let mask = with(|s| s.w().applied_mask);
+    preempt(sp, mask)
+}
+
 /// The first thread of `queue`, or its second if the first is MAIN and not `main_ok`
 /// (MAIN is in a queue at most once).
 #[inline(always)]
