@@ -332,26 +332,12 @@ fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
 /// signal handlers stay out of the section as during any other.
 #[inline]
 fn with_after<T, R>(wait: impl FnOnce() -> T, f: impl FnOnce(&mut Scheduler, T) -> R) -> R {
-    let worker = current_worker();
-    if worker.is_null() {
-        overflow::die("greenify: runtime used on an OS thread without a scheduler");
-    }
+    let (worker, open) = open_section();
+    let waited = wait();
     // SAFETY: worker records are never freed and only this OS thread writes this one;
     // the lock (once shared) or being the only worker makes the scheduler's reference
     // the only one.
-    unsafe {
-        let in_section = std::ptr::addr_of_mut!((*worker).in_section);
-        if in_section.read_volatile() {
-            overflow::die("greenify: runtime: scheduler re-entered");
-        }
-        // Signal handlers read `in_section` to stay out of a section they interrupted: it
-        // must really be set for the whole section, lock wait included. A plain store that
-        // nothing in the section reads was elided when the section was inlined (a signal
-        // handler then entered the scheduler inside it: CPython's
-        // test_stress_delivery_simultaneous).
-        in_section.write_volatile(true);
-        compiler_fence(SeqCst);
-        let waited = wait();
+    let result = unsafe {
         // Until a second worker may exist, this OS thread is the scheduler's only user and
         // the scheduler sits next to its record (see `Scheduler::share`): one predictable
         // branch, the lock's path out of line. `shared` is read again as the section
@@ -373,10 +359,10 @@ fn with_after<T, R>(wait: impl FnOnce() -> T, f: impl FnOnce(&mut Scheduler, T) 
         if shared.read_volatile() {
             Worker::unlock_after_section(worker);
         }
-        compiler_fence(SeqCst);
-        in_section.write_volatile(false);
         result
-    }
+    };
+    close_section(open);
+    result
 }
 
 /// Lends out the calling worker's own record alone for a short section: signal handlers
@@ -384,25 +370,49 @@ fn with_after<T, R>(wait: impl FnOnce() -> T, f: impl FnOnce(&mut Scheduler, T) 
 /// only this OS thread writes the record.
 #[inline(always)]
 fn with_worker<R>(f: impl FnOnce(&mut Worker) -> R) -> R {
+    let (worker, open) = open_section();
+    // SAFETY: worker records are never freed and only this OS thread writes this one;
+    // `in_section` keeps the reference below the only one (a section of this OS thread,
+    // ours or one a signal handler interrupted, would abort as re-entered).
+    let result = f(unsafe { &mut *worker });
+    close_section(open);
+    result
+}
+
+/// Opens a section on the calling OS thread: marks its worker record inside one (a second,
+/// from the section itself or a signal handler that interrupted it, aborts); returns the
+/// record and its mark, for [`close_section`].
+#[inline(always)]
+fn open_section() -> (*mut Worker, *mut bool) {
     let worker = current_worker();
     if worker.is_null() {
         overflow::die("greenify: runtime used on an OS thread without a scheduler");
     }
-    // SAFETY: worker records are never freed and only this OS thread writes this one;
-    // `in_section` keeps the reference below the only one (a section of this OS thread,
-    // ours or one a signal handler interrupted, would abort as re-entered).
+    // SAFETY: worker records are never freed and only this OS thread writes this one; a
+    // bool written through the raw pointer, no reference made.
+    let in_section = unsafe { std::ptr::addr_of_mut!((*worker).in_section) };
+    // SAFETY: as above.
     unsafe {
-        let in_section = std::ptr::addr_of_mut!((*worker).in_section);
         if in_section.read_volatile() {
             overflow::die("greenify: runtime: scheduler re-entered");
         }
+        // Signal handlers read `in_section` to stay out of a section they interrupted: it
+        // must really be set for the whole section, lock wait included. A plain store that
+        // nothing in the section reads was elided when the section was inlined (a signal
+        // handler then entered the scheduler inside it: CPython's
+        // test_stress_delivery_simultaneous).
         in_section.write_volatile(true);
-        compiler_fence(SeqCst);
-        let result = f(&mut *worker);
-        compiler_fence(SeqCst);
-        in_section.write_volatile(false);
-        result
     }
+    compiler_fence(SeqCst);
+    (worker, in_section)
+}
+
+/// Closes the section whose mark [`open_section`] set.
+#[inline(always)]
+fn close_section(in_section: *mut bool) {
+    compiler_fence(SeqCst);
+    // SAFETY: the calling OS thread's record, never freed; as in `open_section`.
+    unsafe { in_section.write_volatile(false) };
 }
 
 impl Scheduler {
