@@ -305,7 +305,7 @@ pub fn register(worker: &'static Worker, tag: usize) {
 /// left an idle wait the monitor stopped looking at, a report the watchdog posted).
 pub fn ring() {
     BELL.fetch_add(1, SeqCst);
-    futex_wake(&BELL);
+    raw::futex_wake_one(&BELL);
 }
 
 /// In the child of a fork: no monitor (it is started again with the next thread) and no
@@ -375,7 +375,7 @@ fn watch(slice: Option<Duration>, watchdog: Option<Duration>, calls: Calls) {
                 (a, b) => a.or(b),
             };
         }
-        sleep_on(
+        raw::futex_wait(
             &BELL,
             bell,
             next.map(|at| at.saturating_duration_since(Instant::now())),
@@ -579,7 +579,7 @@ fn look_closer(
             if super::watchdog::samples() != before {
                 break;
             }
-            sleep_on(&worker.state, RUNNING, Some(RETRY / 2));
+            raw::futex_wait(&worker.state, RUNNING, Some(RETRY / 2));
         }
         return super::watchdog::spinning(before, held);
     }
@@ -593,7 +593,7 @@ fn look_closer(
 /// spinner all of it, less what other processes take on a loaded machine.
 fn computing(worker: &Worker, clock: i32) -> bool {
     let (cpu, start) = (cpu_time(clock), Instant::now());
-    sleep_on(&worker.state, RUNNING, Some(SAMPLE));
+    raw::futex_wait(&worker.state, RUNNING, Some(SAMPLE));
     let computed = Duration::from_nanos(cpu_time(clock).saturating_sub(cpu));
     computed * 4 >= start.elapsed()
 }
@@ -669,43 +669,6 @@ fn cpu_time(clock: i32) -> u64 {
         return 0;
     }
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// Sleeps while `*word == expected`, up to `timeout` (None: until woken).
-fn sleep_on(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
-    let ts = timeout.map(|t| libc::timespec {
-        tv_sec: t.as_secs() as libc::time_t,
-        tv_nsec: t.subsec_nanos() as libc::c_long,
-    });
-    let ts_ptr = ts
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: FUTEX_WAIT reads the word atomically and sleeps; `ts` outlives the call.
-    unsafe {
-        raw::syscall(
-            libc::SYS_futex,
-            &[
-                word.as_ptr() as usize,
-                (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize,
-                expected as usize,
-                ts_ptr as usize,
-            ],
-        );
-    }
-}
-
-fn futex_wake(word: &AtomicU32) {
-    // SAFETY: FUTEX_WAKE only reads the address.
-    unsafe {
-        raw::syscall(
-            libc::SYS_futex,
-            &[
-                word.as_ptr() as usize,
-                (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize,
-                1,
-            ],
-        );
-    }
 }
 
 /// Changes the OS thread's signal mask (rt_sigprocmask, raw: greenify hooks the libc

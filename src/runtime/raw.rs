@@ -44,6 +44,49 @@ pub unsafe fn syscall(nr: libc::c_long, args: &[usize]) -> isize {
     ret
 }
 
+/// Sleeps while the process-private futex `word` holds `expected`, for at most `timeout`
+/// (None: no limit), or until a wake, a signal or a spurious return; the kernel's answer.
+pub fn futex_wait(
+    word: &std::sync::atomic::AtomicU32,
+    expected: u32,
+    timeout: Option<std::time::Duration>,
+) -> isize {
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs() as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: FUTEX_WAIT reads the live word atomically and sleeps; `ts` outlives the call.
+    unsafe {
+        syscall(
+            libc::SYS_futex,
+            &[
+                word.as_ptr() as usize,
+                (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize,
+                expected as usize,
+                ts_ptr as usize,
+            ],
+        )
+    }
+}
+
+/// Wakes one sleeper of the process-private futex `word`.
+pub fn futex_wake_one(word: &std::sync::atomic::AtomicU32) {
+    // SAFETY: FUTEX_WAKE only reads the address.
+    unsafe {
+        syscall(
+            libc::SYS_futex,
+            &[
+                word.as_ptr() as usize,
+                (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize,
+                1,
+            ],
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

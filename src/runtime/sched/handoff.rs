@@ -39,7 +39,7 @@
 //! first worker is stuck in another thread's call, MAIN waits for that call to return.
 
 use super::signals::os_sigmask;
-use super::worker::{futex_wake, start_thread, Idle, Worker, RETIRED};
+use super::worker::{start_thread, Idle, Worker, RETIRED};
 use super::{current_worker, Scheduler};
 use crate::runtime::wait::MAIN;
 use crate::runtime::{monitor, raw, watchdog};
@@ -168,7 +168,7 @@ fn wake_spare() -> bool {
         let sleep = unsafe { &(*slot.load(SeqCst)).sleep };
         let woken = sleep.compare_exchange(RETIRED, 0, SeqCst, SeqCst).is_ok();
         if woken {
-            futex_wake(sleep);
+            crate::runtime::raw::futex_wake_one(sleep);
         }
         woken
     })

@@ -257,7 +257,7 @@ impl BigLock {
         while self.0.swap(CONTENDED, Ordering::Acquire) != UNLOCKED {
             // Any answer (woken, EAGAIN because the word changed, EINTR) just leads to
             // another exchange.
-            futex_wait(&self.0, CONTENDED);
+            raw::futex_wait(&self.0, CONTENDED, None);
         }
     }
 
@@ -270,7 +270,7 @@ impl BigLock {
 
     #[cold]
     fn wake_one(&self) {
-        futex_wake(&self.0);
+        raw::futex_wake_one(&self.0);
     }
 
     /// In a forked child only the forking OS thread exists: nobody holds the lock (a
@@ -376,7 +376,7 @@ impl Scheduler {
             let sleep = unsafe { &(*worker).sleep };
             if sleep.load(Ordering::SeqCst) == ASLEEP {
                 sleep.store(AWAKE, Ordering::SeqCst);
-                futex_wake(sleep);
+                raw::futex_wake_one(sleep);
                 return;
             }
         }
@@ -399,7 +399,7 @@ impl Scheduler {
             poller_too |= worker == self.poller;
             if sleep.load(Ordering::SeqCst) == ASLEEP {
                 sleep.store(AWAKE, Ordering::SeqCst);
-                futex_wake(sleep);
+                raw::futex_wake_one(sleep);
             }
         }
         if poller_too {
@@ -462,7 +462,7 @@ impl Idle {
                     if now == AWAKE {
                         break;
                     }
-                    futex_wait(&**word, now);
+                    raw::futex_wait(&**word, now, None);
                 }
             },
             Idle::Nothing => {}
@@ -526,36 +526,6 @@ fn worker_main(record: *mut Worker, started: Option<fn()>) {
     // thread ended.
     while !run_loop() {}
     std::process::exit(0);
-}
-
-/// Sleeps while `word` is `value` (or until a signal or a spurious wake).
-fn futex_wait(word: &AtomicU32, value: u32) {
-    // SAFETY: a private futex wait on a live word, no timeout.
-    unsafe {
-        raw::syscall(
-            libc::SYS_futex,
-            &[
-                word.as_ptr() as usize,
-                (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize,
-                value as usize,
-            ],
-        );
-    }
-}
-
-/// Wakes one OS thread sleeping on `word`.
-pub(super) fn futex_wake(word: &AtomicU32) {
-    // SAFETY: a private futex wake of one sleeper on a live word.
-    unsafe {
-        raw::syscall(
-            libc::SYS_futex,
-            &[
-                word.as_ptr() as usize,
-                (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize,
-                1,
-            ],
-        );
-    }
 }
 
 #[cfg(test)]
