@@ -532,6 +532,15 @@ static void record_value(int sig, siginfo_t *si, void *context) {
     rt_count++;
 }
 
+static void install_record_value(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = record_value;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGRTMIN, &sa, NULL);
+    rt_count = 0;
+}
+
 static void *read_with_rt_unblocked(void *arg) {
     (void)arg;
     sigset_t rt;
@@ -545,11 +554,7 @@ static void *read_with_rt_unblocked(void *arg) {
 }
 
 static void rt_queue_case(int count) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = record_value;
-    sa.sa_flags = SA_SIGINFO;
-    sigaction(SIGRTMIN, &sa, NULL);
+    install_record_value();
     sigset_t rt;
     sigemptyset(&rt);
     sigaddset(&rt, SIGRTMIN);
@@ -582,12 +587,7 @@ CASE(rt_signals_queued_past_32_each_run_with_its_value) { rt_queue_case(40); }
 /* Aimed at one thread with pthread_sigqueue: each instance runs the handler in that
  * thread, with its value. */
 CASE(rt_signals_aimed_at_a_thread_each_run_with_its_value) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = record_value;
-    sa.sa_flags = SA_SIGINFO;
-    sigaction(SIGRTMIN, &sa, NULL);
-    rt_count = 0;
+    install_record_value();
     pipe(rt_pipe);
     pthread_t t = spawn(read_with_rt_unblocked, NULL);
     msleep(20);
