@@ -74,9 +74,24 @@ fn set_mode(mode: u8) {
     runtime::escapes::set_blocking(mode == APPLICATION);
 }
 
-/// Proof that the current call runs green; restores APPLICATION mode when dropped.
+/// Proof that the current call runs green; restores APPLICATION mode when dropped. It
+/// may step aside as it does (a preemption came during the call, see preempt.rs), unless
+/// the call took a lock ([`Green::keep_running`]).
 #[must_use]
-pub struct Green(());
+pub struct Green {
+    may_step_aside: bool,
+}
+
+impl Green {
+    /// The call takes a lock: it steps aside now, before it holds it, if it is to step
+    /// aside at all, and not as it returns (a thread that left holding a lock would keep
+    /// every thread that wants it waiting, and greenify's own allocations too, if the
+    /// program's malloc takes that lock).
+    pub fn keep_running(&mut self) {
+        self.may_step_aside = false;
+        preempt::step_aside_if_due();
+    }
+}
 
 impl Drop for Green {
     #[inline]
@@ -85,7 +100,9 @@ impl Drop for Green {
         if runtime::interrupt::deliveries_pending() {
             signal::run_delivered();
         }
-        preempt::step_aside_if_due();
+        if self.may_step_aside {
+            preempt::step_aside_if_due();
+        }
         set_mode(APPLICATION);
     }
 }
@@ -97,7 +114,9 @@ pub fn enter() -> Option<Green> {
         APPLICATION if FORKS.load(Relaxed) != 0 && in_fork_child() => None,
         APPLICATION => {
             set_mode(LIBRARY);
-            Some(Green(()))
+            Some(Green {
+                may_step_aside: true,
+            })
         }
         // The configuration is being read (it allocates, and the program's malloc may
         // lock): the thread stays undecided, the call passes through.
@@ -106,7 +125,9 @@ pub fn enter() -> Option<Green> {
             // Calls made while deciding (there should be none) pass through.
             os_thread::set_sched_word(NO_SCHEDULER);
             if decide() {
-                Some(Green(()))
+                Some(Green {
+                    may_step_aside: true,
+                })
             } else {
                 None
             }

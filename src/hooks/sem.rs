@@ -26,8 +26,8 @@ pub unsafe extern "C" fn sem_destroy(_s: *mut sem_t) -> c_int {
 }
 
 unsafe fn sem_wait_with(s: *mut sem_t, wait: LockWait) -> c_int {
-    let green = enter();
-    super::sync::lock_call(&green);
+    let mut green = enter();
+    super::sync::lock_call(&mut green);
     // SAFETY: the program's semaphore.
     errno_result(unsafe { Semaphore::at(s) }.wait(caller(&green), wait))
 }

@@ -45,9 +45,10 @@ fn code(result: Result<(), i32>) -> c_int {
 /// uncontended lock/check/unlock of a flag) waits for another thread, which must get its
 /// turn (see runtime::sched::completed_without_parking). Called before the lock is taken,
 /// so that a thread never steps aside holding it.
-pub(super) fn lock_call(green: &Option<super::Green>) {
-    if green.is_some() {
+pub(super) fn lock_call(green: &mut Option<super::Green>) {
+    if let Some(green) = green {
         crate::runtime::sched::completed_without_parking();
+        green.keep_running();
     }
 }
 
@@ -103,16 +104,16 @@ pub unsafe extern "C" fn pthread_mutex_destroy(m: *mut pthread_mutex_t) -> c_int
 
 #[no_mangle]
 pub unsafe extern "C" fn pthread_mutex_lock(m: *mut pthread_mutex_t) -> c_int {
-    let green = enter();
-    lock_call(&green);
+    let mut green = enter();
+    lock_call(&mut green);
     // SAFETY: the program's mutex.
     code(unsafe { Mutex::at(m) }.lock(caller(&green), LockWait::Block))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn pthread_mutex_trylock(m: *mut pthread_mutex_t) -> c_int {
-    let green = enter();
-    lock_call(&green);
+    let mut green = enter();
+    lock_call(&mut green);
     // SAFETY: the program's mutex.
     code(unsafe { Mutex::at(m) }.lock(caller(&green), LockWait::Try))
 }
@@ -132,8 +133,8 @@ pub unsafe extern "C" fn pthread_mutex_clocklock(
     clock: clockid_t,
     abstime: *const timespec,
 ) -> c_int {
-    let green = enter();
-    lock_call(&green);
+    let mut green = enter();
+    lock_call(&mut green);
     // SAFETY: the program's mutex.
     let mutex = unsafe { Mutex::at(m) };
     if !matches!(clock, libc::CLOCK_REALTIME | libc::CLOCK_MONOTONIC) {
@@ -373,7 +374,7 @@ enum Side {
 
 /// The shared body of every rwlock lock call.
 unsafe fn rwlock_lock(l: *mut pthread_rwlock_t, side: Side, wait: Wait) -> c_int {
-    let green = enter();
+    let mut green = enter();
     // SAFETY: the program's rwlock.
     if unsafe { rwlock_is_shared(l) } {
         drop(green);
@@ -389,7 +390,7 @@ unsafe fn rwlock_lock(l: *mut pthread_rwlock_t, side: Side, wait: Wait) -> c_int
             }
         };
     }
-    lock_call(&green);
+    lock_call(&mut green);
     let how = match wait {
         Wait::Block => LockWait::Block,
         Wait::Try => LockWait::Try,
@@ -556,8 +557,8 @@ pub unsafe extern "C" fn pthread_spin_destroy(_lock: *mut libc::pthread_spinlock
 
 #[no_mangle]
 pub unsafe extern "C" fn pthread_spin_lock(lock: *mut libc::pthread_spinlock_t) -> c_int {
-    let green = enter();
-    lock_call(&green);
+    let mut green = enter();
+    lock_call(&mut green);
     // SAFETY: the program's spinlock.
     sync::spin_lock(unsafe { spin_word(lock) }, caller(&green));
     0
@@ -565,7 +566,7 @@ pub unsafe extern "C" fn pthread_spin_lock(lock: *mut libc::pthread_spinlock_t) 
 
 #[no_mangle]
 pub unsafe extern "C" fn pthread_spin_trylock(lock: *mut libc::pthread_spinlock_t) -> c_int {
-    lock_call(&enter());
+    lock_call(&mut enter());
     // SAFETY: the program's spinlock.
     match unsafe { spin_word(lock) }.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed) {
         Ok(_) => 0,
