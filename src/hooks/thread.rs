@@ -285,8 +285,11 @@ pub unsafe extern "C" fn pthread_create(
         end_application();
         retval
     };
+    // glibc makes a new TCB with the program's malloc: as the program's code, so that a
+    // lock it waits for inside that malloc parks this thread (see runtime/alloc.rs).
+    let fresh = super::run_application(runtime::sched::new_tcb_block);
     // SAFETY: the program's out-pointer, written before the new thread may run.
-    match unsafe { runtime::spawn_to(thread.cast(), body, options) } {
+    match unsafe { runtime::spawn_to(thread.cast(), body, options, fresh) } {
         Ok(_) => {
             super::preempt::thread_spawned();
             0

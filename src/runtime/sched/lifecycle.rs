@@ -52,7 +52,7 @@ pub fn spawn(
     options: SpawnOptions,
 ) -> Result<Handle, Errno> {
     // SAFETY: null: nothing is written.
-    unsafe { spawn_to(std::ptr::null_mut(), body, options) }
+    unsafe { spawn_to(std::ptr::null_mut(), body, options, None) }
 }
 
 /// [`spawn`], which also stores the new thread's handle at `handle_to` (unless null)
@@ -65,9 +65,10 @@ pub unsafe fn spawn_to(
     handle_to: *mut u64,
     body: impl FnOnce() -> usize + 'static,
     options: SpawnOptions,
+    fresh: Option<usize>,
 ) -> Result<Handle, Errno> {
     let mut start = 0;
-    let fresh = new_tcb_block();
+    let fresh = fresh.or_else(new_tcb_block);
     let spawned = with(|s| {
         s.decide_tls();
         start = s.share();
@@ -148,13 +149,12 @@ pub unsafe fn spawn_to(
     spawned
 }
 
-/// With several workers, a new TCB block for a spawn if the pool has none free, made
-/// before its section (see tcb::new_block); None: none needed, or made in the section.
-fn new_tcb_block() -> Option<usize> {
-    let worker = super::current_worker();
-    // SAFETY: the calling worker's own record (never freed); `shared` is only written by
-    // its own OS thread.
-    if worker.is_null() || !unsafe { (*worker).shared } {
+/// A new TCB block for a spawn ([`spawn_to`]'s `fresh`) if the pool has none free, made
+/// outside any section: glibc makes it with the program's malloc, which may wait for a
+/// lock a green thread holds (the spawner makes it as the program's code, so that such a
+/// wait parks). None: none needed (or no scheduler: made in the section).
+pub fn new_tcb_block() -> Option<usize> {
+    if !super::is_active() {
         return None;
     }
     let layout = with(|s| match &s.tls {

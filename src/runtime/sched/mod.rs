@@ -88,7 +88,8 @@ pub use io::{
 };
 pub use lifecycle::{
     current_handle, current_id, current_is_main, detach, exists, exit_current, exit_main, is_alive,
-    is_alone, join, spawn, spawn_to, thread_id, JoinWait, SpawnOptions, StackRequest,
+    is_alone, join, new_tcb_block, spawn, spawn_to, thread_id, JoinWait, SpawnOptions,
+    StackRequest,
 };
 pub use park::{current_key, park, park_interruptible, sleep_until, Interrupts};
 pub use run::stdio_lock;
