@@ -154,7 +154,8 @@ pub unsafe fn spawn_to(
 /// lock a green thread holds (the spawner makes it as the program's code, so that such a
 /// wait parks). None: none needed (or no scheduler: made in the section).
 pub fn new_tcb_block() -> Option<usize> {
-    if !super::is_active() {
+    // Until a first TCB is made, spawns of threads without TLS of their own pay one load.
+    if !super::tls::tcbs_made() || !super::is_active() {
         return None;
     }
     let layout = with(|s| match &s.tls {

@@ -18,6 +18,11 @@ pub(super) enum Tls {
     PerThread(tcb::Pool),
 }
 
+/// Whether green threads have had TCBs of their own (a scheduler gave one; never unset).
+pub(super) fn tcbs_made() -> bool {
+    TCBS_MADE.load(Relaxed)
+}
+
 /// The current green thread is about to end: with a TCB of its own, its C++ and Rust
 /// thread_local destructors run now, in it (before its key destructors, as in glibc).
 pub fn thread_exiting() {
