@@ -467,10 +467,10 @@ pub enum Sent {
 /// so that its handler runs in `tid` and `tid` is the thread it interrupts. Err: the
 /// kernel's error number.
 pub fn send_to_green(tid: u32, sig: c_int, sent: Sent) -> Result<(), c_int> {
-    let pid = rustix::process::getpid().as_raw_nonzero().get();
     let info = match sent {
         Sent::Info(info) => info,
         Sent::Kill | Sent::Queue(_) => {
+            let pid = rustix::process::getpid().as_raw_nonzero().get();
             // SAFETY: an all-zero siginfo is a valid value.
             let mut info: siginfo_t = unsafe { std::mem::zeroed() };
             let value = match sent {
@@ -498,20 +498,7 @@ pub fn send_to_green(tid: u32, sig: c_int, sent: Sent) -> Result<(), c_int> {
     };
     let mut info = marked(info, Some(tid));
     info.si_signo = sig;
-    let os_tid = rustix::thread::gettid().as_raw_nonzero().get();
-    // SAFETY: rt_tgsigqueueinfo to this process's own OS thread (any si_code is allowed
-    // then), reading our own siginfo.
-    let r = unsafe {
-        runtime::raw::syscall(
-            libc::SYS_rt_tgsigqueueinfo,
-            &[
-                pid as usize,
-                os_tid as usize,
-                sig as usize,
-                &mut info as *mut siginfo_t as usize,
-            ],
-        )
-    };
+    let r = runtime::raw::queue_to_this_thread(sig as u32, &info);
     if r < 0 {
         return Err(-r as c_int);
     }

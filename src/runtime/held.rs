@@ -60,22 +60,7 @@ pub fn hold(sig: u32) {
 /// calling OS thread, with its siginfo `info`; false if the kernel refused (its queue is
 /// full). Async-signal-safe.
 pub fn put_back(sig: u32, info: &libc::siginfo_t) -> bool {
-    let pid = rustix::process::getpid().as_raw_nonzero().get() as usize;
-    let tid = rustix::thread::gettid().as_raw_nonzero().get() as usize;
-    // SAFETY: rt_tgsigqueueinfo to this process's own thread (any si_code is allowed
-    // then), reading the caller's siginfo.
-    let r = unsafe {
-        super::raw::syscall(
-            libc::SYS_rt_tgsigqueueinfo,
-            &[
-                pid,
-                tid,
-                sig as usize,
-                info as *const libc::siginfo_t as usize,
-            ],
-        )
-    };
-    if r != 0 {
+    if super::raw::queue_to_this_thread(sig, info) != 0 {
         return false;
     }
     hold(sig);
