@@ -81,7 +81,9 @@ fn locality(stdout: &str) -> [u64; 3] {
 /// worker (Go's `runnext`), where it used to go to the shared queue and wake the idle
 /// worker (a condvar turn in forty then ran on the other OS thread, and one in twenty
 /// woke a worker from its sleep); and the poller keeps its role when all it found is the
-/// thread it runs itself (else every other pipe turn crossed). Counted, not timed: the
+/// thread it runs itself (else every other pipe turn crossed), or lends that thread to the
+/// worker running its partner inside greenify (else, in one pipe run in ten, the pair
+/// settled one thread on each worker, hundreds of turns crossing). Counted, not timed: the
 /// turns taken on another OS thread than the turn before, and how often the process's OS
 /// threads but the monitor slept in the kernel meanwhile (natively each thread is an OS
 /// thread: every turn crosses).

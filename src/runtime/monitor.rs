@@ -141,6 +141,17 @@ impl Worker {
             .store(self.dispatches.load(Relaxed).wrapping_add(1), Relaxed);
     }
 
+    /// Its dispatches so far (wrapping): another worker sees it dispatch.
+    #[inline]
+    pub fn dispatch_count(&self) -> u32 {
+        self.dispatches.load(Relaxed)
+    }
+
+    /// Whether it waits idle.
+    pub fn is_idle(&self) -> bool {
+        self.state.load(SeqCst) != RUNNING
+    }
+
     /// A parked thread armed a timer for `deadline`.
     #[inline]
     pub fn timer_armed(&self, deadline: Instant) {

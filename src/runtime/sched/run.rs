@@ -54,10 +54,13 @@ pub(super) fn run_loop() -> bool {
 }
 
 /// Waits idle as `wait` says, outside the lock but inside a section (see worker.rs), and
-/// takes in what the wait found.
+/// takes in what the wait found, until that asks for no further wait.
 #[inline(never)]
 fn idle(wait: Idle) {
-    with_after(|| wait.wait(), |s, waited| s.idle_done(waited));
+    let mut wait = Some(wait);
+    while let Some(now) = wait {
+        wait = with_after(|| now.wait(), |s, waited| s.idle_done(waited));
+    }
 }
 
 /// Leaves the current thread until the scheduler picks it again, in one section with
@@ -240,6 +243,7 @@ impl Scheduler {
         w.current = MAIN;
         w.running_stack.left();
         if self.all_workers.len() > 1 {
+            self.threads[tid as usize].ran_on = running_worker();
             // The thread may run on another worker next, which names itself in its TCB.
             self.switch_home();
         }

@@ -3,6 +3,7 @@
 
 use super::deadlock::Blocker;
 use super::identity::Identity;
+use super::worker::Worker;
 use super::Queue;
 use crate::runtime::handler;
 use crate::runtime::keys::Values;
@@ -43,6 +44,9 @@ pub(super) struct Thread {
     /// several workers: see `Scheduler::ready`); its next park ends at once with it.
     pub(super) early_wake: Option<Wake>,
     pub(super) yielder: *const Yielder<(), Suspend>,
+    /// The worker it last ran on, with several workers (null: none yet): a look at epoll
+    /// on another one may leave it there (see `Scheduler::lend_found`).
+    pub(super) ran_on: *mut Worker,
     pub(super) seq: u32,
     pub(super) wake: Wake,
     pub(super) retval: usize,
@@ -112,6 +116,7 @@ impl Thread {
             registered: false,
             early_wake: None,
             yielder: std::ptr::null(),
+            ran_on: std::ptr::null_mut(),
             seq: 0,
             wake: Wake::Ready,
             retval: 0,

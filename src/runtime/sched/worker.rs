@@ -318,11 +318,10 @@ impl Scheduler {
     /// others sleep until [`Scheduler::wake_worker`] wakes them (as Go's netpoll and
     /// stopm). Without an epoll instance the poller polls here, under the lock.
     pub(super) fn go_idle(&mut self, deadline: Option<Instant>, timeout: Option<Duration>) -> Idle {
-        self.w().watch.idle(true);
         if !self.poller.is_null() {
-            self.w().sleep.store(ASLEEP, Ordering::SeqCst);
-            return Idle::Sleep(std::ptr::addr_of!(self.w().sleep));
+            return self.sleep_idle();
         }
+        self.w().watch.idle(true);
         let (timeout, rung) = self.poll_prepare(timeout);
         let Some(wait) = self.reactor.wait_apart() else {
             self.poll_prepared(timeout, rung);
@@ -342,13 +341,23 @@ impl Scheduler {
         }
     }
 
-    /// The worker's idle wait ended (the lock held again): what the poller found wakes
-    /// its threads, and another idle worker becomes the poller, unless all it found is the
-    /// one thread it runs next itself (as Go's netpoller, whose M runs what it found
-    /// without waking another to poll): else two threads that hand work to each other
-    /// through fds (a pipe ping-pong) would cross OS threads at every turn, each worker's
-    /// look finding the other's thread; a spare joins the workers.
-    pub(super) fn idle_done(&mut self, waited: Idle) {
+    /// Sleeps idle until another worker wakes it (the lock held).
+    fn sleep_idle(&mut self) -> Idle {
+        let w = self.w();
+        w.watch.idle(true);
+        w.sleep.store(ASLEEP, Ordering::SeqCst);
+        Idle::Sleep(std::ptr::addr_of!(w.sleep))
+    }
+
+    /// The worker's idle wait ended (the lock held again); what it waits for next, if
+    /// anything. What the poller found wakes its threads, and another idle worker becomes
+    /// the poller, unless all it found is the one thread it runs next itself (as Go's
+    /// netpoller, whose M runs what it found without waking another to poll): else two
+    /// threads that hand work to each other through fds (a pipe ping-pong) would cross OS
+    /// threads at every turn, each worker's look finding the other's thread; for the same
+    /// reason that one thread may be lent back to the worker it ran on
+    /// ([`Scheduler::lend_found`]). A spare joins the workers.
+    pub(super) fn idle_done(&mut self, waited: Idle) -> Option<Idle> {
         self.w().watch.idle(false);
         match waited {
             Idle::Poll { wait, rung, .. } => {
@@ -356,13 +365,86 @@ impl Scheduler {
                 let mut woken = std::mem::take(&mut self.woken);
                 let doorbell = self.reactor.apply(wait, &mut woken) || rung;
                 self.poll_finish(doorbell, woken);
+                if let Some(lent) = self.lend_found() {
+                    return Some(lent);
+                }
                 if !self.run_queue.is_empty() || self.w().next.is_none() {
                     self.wake_worker(false);
                 }
             }
+            Idle::Lend { worker, tid, .. } => return self.lend_done(worker, tid),
             Idle::Spare(_) => self.rejoin(),
             Idle::Sleep(_) | Idle::Nothing => {}
         }
+        None
+    }
+
+    /// After a look at epoll that found one thread only, which this worker would run
+    /// next: when another worker runs a thread inside greenify (most likely the one whose
+    /// write or send made it ready, about to wait for the answer, as in a pipe or socket
+    /// ping-pong), the found thread waits in that worker's runnext (the worker it last ran
+    /// on first), and this one watches it dispatch for a moment ([`Idle::Lend`]). Run
+    /// here instead, such a pair could settle into crossing OS threads at every turn, one
+    /// thread on each worker: each worker, going idle as its thread waits, becomes the
+    /// poller that the other's next write wakes.
+    fn lend_found(&mut self) -> Option<Idle> {
+        if !self.run_queue.is_empty() || !self.preempted.is_empty() {
+            return None;
+        }
+        let tid = self.w().next.filter(|&tid| tid != MAIN)?;
+        let me = super::running_worker();
+        // SAFETY: worker records are never freed; another worker's `next` is only touched
+        // in sections, under the lock held here (its whole record is not borrowed: its OS
+        // thread writes other fields outside sections); the other words read are atomic.
+        let busy_inside = |worker: *mut Worker| unsafe {
+            worker != me
+                && std::ptr::addr_of!((*worker).next).read().is_none()
+                && (*worker).sleep.load(Ordering::SeqCst) == AWAKE
+                && !(*worker).watch.is_idle()
+                && (*worker).mode.load(Ordering::Relaxed) == START_MODE
+        };
+        let ran_on = self.threads[tid as usize].ran_on;
+        let worker = if self.all_workers.contains(&ran_on) && busy_inside(ran_on) {
+            ran_on
+        } else {
+            *self
+                .all_workers
+                .iter()
+                .find(|&&worker| busy_inside(worker))?
+        };
+        // SAFETY: as above.
+        unsafe {
+            std::ptr::addr_of_mut!((*worker).next).write(Some(tid));
+            (*worker).watch.next_waits(true);
+        }
+        let w = self.w();
+        w.next = None;
+        w.watch.next_waits(false);
+        w.watch.idle(true);
+        Some(Idle::Lend {
+            worker,
+            tid,
+            // SAFETY: as above.
+            dispatches: unsafe { (*worker).watch.dispatch_count() },
+        })
+    }
+
+    /// The lent thread `tid` was watched for a moment: still in `worker`'s runnext, it
+    /// comes back to run here; taken, this worker sleeps instead of looking at epoll
+    /// again (that worker, going idle, will), unless there is more to run.
+    fn lend_done(&mut self, worker: *mut Worker, tid: ThreadId) -> Option<Idle> {
+        // SAFETY: as in `lend_found`.
+        unsafe {
+            let next = std::ptr::addr_of_mut!((*worker).next);
+            if *next == Some(tid) {
+                *next = None;
+                (*worker).watch.next_waits(false);
+                self.w().next = Some(tid);
+                return None;
+            }
+        }
+        let more = !self.run_queue.is_empty() || !self.preempted.is_empty();
+        (!more && self.w().next.is_none()).then(|| self.sleep_idle())
     }
 
     /// A thread was queued (`main`: MAIN, which only the first worker runs): wakes an
@@ -446,9 +528,21 @@ pub(super) enum Idle {
     /// Out of the workers, on its sleep word until the monitor hands it a stuck worker's
     /// role (see handoff.rs).
     Spare(*const AtomicU32),
+    /// Watching `worker` for a dispatch (`dispatches`: its count when `tid` was lent to
+    /// its runnext), for at most [`LEND_WATCH`] (see [`Scheduler::lend_found`]).
+    Lend {
+        worker: *mut Worker,
+        tid: ThreadId,
+        dispatches: u32,
+    },
     /// It polled already.
     Nothing,
 }
+
+/// How long a poller watches the worker it lent a thread to (see
+/// [`Scheduler::lend_found`]): about what a thread takes from its write to its park in the
+/// read of the answer, a few microseconds, with room for a busy machine.
+const LEND_WATCH: Duration = Duration::from_micros(20);
 
 impl Idle {
     /// Waits (inside the worker's section, the lock not held).
@@ -465,6 +559,20 @@ impl Idle {
                     raw::futex_wait(&**word, now, None);
                 }
             },
+            Idle::Lend {
+                worker, dispatches, ..
+            } => {
+                let since = Instant::now();
+                // SAFETY: worker records are never freed; `watch` never changes.
+                let watch = unsafe { (**worker).watch };
+                while watch.dispatch_count() == *dispatches && since.elapsed() < LEND_WATCH {
+                    // Not a spin: the kernel often wakes a poller on its waker's CPU (a
+                    // pipe's wake is a "sync" one), where spinning would keep the waker
+                    // from reaching its park.
+                    // SAFETY: sched_yield takes no arguments.
+                    unsafe { raw::syscall(libc::SYS_sched_yield, &[]) };
+                }
+            }
             Idle::Nothing => {}
         }
         self
