@@ -74,9 +74,14 @@ CASE(preempt_nonblocking_call_loops) {
 
 /* Main loops on a hooked call that fails at once (close of a closed fd) until a thread
  * that sleeps 1 ms sets a flag: greenify's own code answers the call, so the preemption
- * signal nearly always lands there. */
+ * signal nearly always lands there. The thread's 1 ms starts once main loops (else main,
+ * held up for a millisecond after pthread_create on a loaded machine, could find the flag
+ * set before its first call). */
+static volatile int pre_looping;
+
 static void *pre_sleep_then_set(void *arg) {
     (void)arg;
+    while (!pre_looping) usleep(100);
     usleep(1000);
     pre_flag = 1;
     return NULL;
@@ -84,12 +89,14 @@ static void *pre_sleep_then_set(void *arg) {
 
 CASE(preempt_hooked_call_loop) {
     pre_flag = 0;
+    pre_looping = 0;
     pthread_t setter;
     pthread_create(&setter, NULL, pre_sleep_then_set, NULL);
     long closes = 0;
     while (!pre_flag) {
         if (close(500) == 0) printf("close(500) succeeded\n");
         closes++;
+        pre_looping = 1;
     }
     SHOWRC("join setter", pthread_join(setter, NULL));
     printf("flag=%d, looped: %d\n", pre_flag, closes > 0);

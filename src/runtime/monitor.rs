@@ -158,6 +158,16 @@ impl Worker {
         self.next_timer.fetch_min(since_epoch(deadline), Relaxed);
     }
 
+    /// A thread that only this worker may run (the program's main thread) waits while
+    /// another runs here: its slice ends now, and the monitor looks at once (rung unless
+    /// an earlier call or a due timer already ended the slice).
+    pub fn wanted(&self) {
+        let now = since_epoch(Instant::now());
+        if self.next_timer.fetch_min(now, Relaxed) > now && started() {
+            ring();
+        }
+    }
+
     /// The scheduler expired the due timers: `next` is the earliest left.
     #[inline]
     pub fn timers_expired(&self, next: Option<Instant>) {
@@ -376,7 +386,10 @@ fn watch(slice: Option<Duration>, watchdog: Option<Duration>, calls: Calls) {
         for view in &mut views {
             let now = Instant::now();
             let woken = view.next.is_none() && view.worker.state.load(SeqCst) != IDLE_WATCHED;
-            if woken || view.next.is_some_and(|at| at <= now) {
+            let due = view
+                .next
+                .is_some_and(|at| at <= now || view.worker.next_timer() <= now);
+            if woken || due {
                 view.next = view
                     .look(slice, watchdog, look, calls)
                     .map(|d| Instant::now() + d);
@@ -491,7 +504,8 @@ impl View {
             self.cpu_since = cpu_time(clock);
             if state == RUNNING {
                 self.idle_looks = 0;
-                return Some(look);
+                let end = worker.next_timer().saturating_duration_since(now);
+                return Some(look.min(end));
             }
             self.idle_looks = if unchanged { self.idle_looks + 1 } else { 0 };
             if self.idle_looks < IDLE_LOOKS {

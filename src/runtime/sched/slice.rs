@@ -158,7 +158,7 @@ impl Scheduler {
             }
         }
         if !self.preempted.is_empty()
-            && (self.run_queue.is_empty() || self.preempted_turn.elapsed() >= SLICE)
+            && (!self.runnable_queued(main_ok) || self.preempted_turn.elapsed() >= SLICE)
         {
             if let Some(tid) = pop(&mut self.preempted, main_ok) {
                 self.preempted_turn = Instant::now();
@@ -168,6 +168,16 @@ impl Scheduler {
         match pop(&mut self.run_queue, main_ok) {
             None if self.all_workers.len() > 1 => self.steal_next(main_ok),
             tid => tid,
+        }
+    }
+
+    /// Whether the run queue holds a thread the worker may run: one that may not run
+    /// MAIN sees a queue that holds only MAIN as empty (else a preempted thread would wait
+    /// behind MAIN for a worker that runs another thread).
+    fn runnable_queued(&self, main_ok: bool) -> bool {
+        match self.run_queue.front() {
+            Some(&MAIN) => main_ok || self.run_queue.len() > 1,
+            front => front.is_some(),
         }
     }
 

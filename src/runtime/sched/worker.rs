@@ -464,6 +464,13 @@ impl Scheduler {
         }
         if !self.poller.is_null() && (!main || self.poller == self.all_workers[0]) {
             self.kick_poller();
+        } else if main {
+            // MAIN runs only on the first worker, which runs another thread: that one's
+            // slice ends now (else MAIN could wait a whole slice while another worker
+            // idles: `xz -T2`'s main thread, feeding two compressing threads, waited a
+            // third of the run).
+            // SAFETY: worker records are never freed; `watch` never changes.
+            unsafe { (*self.all_workers[0]).watch.wanted() };
         }
     }
 
