@@ -163,16 +163,15 @@ extern "C" fn on_signal(sig: c_int, info: *mut siginfo_t, context: *mut c_void) 
     runtime::errno::set(saved);
 }
 
-/// A preemption signal came while greenify's code ran in a hooked call: the call steps
-/// aside as it returns (see [`step_aside_if_due`]).
-static AT_RETURN: AtomicBool = AtomicBool::new(false);
-
 /// Switches away from the interrupted thread if it is at a safe point (module doc).
 unsafe fn preempt(context: *const ucontext_t) {
     if super::mode() == super::LIBRARY {
         // Inside a hooked call: a thread that calls one that never waits in a loop (a
         // close of a closed fd, a trylock) is almost always there when the signal comes.
-        AT_RETURN.store(true, Relaxed);
+        // The mark is its worker's: with several, another worker's thread must not take it.
+        if let Some((worker, _)) = runtime::sched::watched() {
+            worker.defer_to_return();
+        }
         return;
     }
     if super::mode() != super::APPLICATION || context.is_null() {
@@ -192,16 +191,21 @@ unsafe fn preempt(context: *const ucontext_t) {
 }
 
 /// As a hooked call returns to the program: steps aside if a preemption signal came
-/// during the call (one load otherwise).
+/// during the call on this worker (one load otherwise).
 #[inline]
 pub fn step_aside_if_due() {
-    if AT_RETURN.load(Relaxed)
-        && AT_RETURN.swap(false, Relaxed)
-        && runtime::sched::preempt_at_return()
-    {
-        if let Some((worker, _)) = runtime::sched::watched() {
-            monitor::preempted(worker);
-        }
+    if monitor::at_return_pending() {
+        step_aside_if_marked();
+    }
+}
+
+#[inline(never)]
+fn step_aside_if_marked() {
+    let Some((worker, _)) = runtime::sched::watched() else {
+        return;
+    };
+    if worker.take_at_return() && runtime::sched::preempt_at_return() {
+        monitor::preempted(worker);
     }
 }
 

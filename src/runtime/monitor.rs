@@ -106,6 +106,9 @@ pub struct Worker {
     state: AtomicU32,
     /// A preemption signal was sent and no handler looked at it yet.
     requested: AtomicBool,
+    /// A preemption signal came while greenify's code ran a hooked call here: the call
+    /// steps aside as it returns (see [`Worker::defer_to_return`]).
+    at_return: AtomicBool,
     /// The earliest deadline of its parked threads' timers, in nanoseconds since
     /// [`epoch`] (u64::MAX: none); may be one that no longer matters.
     next_timer: AtomicU64,
@@ -121,6 +124,7 @@ impl Worker {
             dispatches: AtomicU32::new(0),
             state: AtomicU32::new(RUNNING),
             requested: AtomicBool::new(false),
+            at_return: AtomicBool::new(false),
             next_timer: AtomicU64::new(u64::MAX),
             next_waits: AtomicBool::new(false),
         }
@@ -139,6 +143,23 @@ impl Worker {
     pub fn dispatched(&self) {
         self.dispatches
             .store(self.dispatches.load(Relaxed).wrapping_add(1), Relaxed);
+    }
+
+    /// The preemption handler found this worker's thread inside a hooked call: the call
+    /// steps aside as it returns ([`Worker::take_at_return`]). Signal-safe.
+    pub fn defer_to_return(&self) {
+        if !self.at_return.swap(true, SeqCst) {
+            AT_RETURN_PENDING.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// Whether a hooked call returning on this worker must step aside (and no longer).
+    pub fn take_at_return(&self) -> bool {
+        let due = self.at_return.swap(false, SeqCst);
+        if due {
+            AT_RETURN_PENDING.fetch_sub(1, SeqCst);
+        }
+        due
     }
 
     /// Its dispatches so far (wrapping): another worker sees it dispatch.
@@ -201,6 +222,17 @@ fn epoch() -> Instant {
 
 fn since_epoch(t: Instant) -> u64 {
     t.saturating_duration_since(epoch()).as_nanos() as u64
+}
+
+/// How many workers have a hooked call to step aside as it returns: every hooked call's
+/// return reads this one word, and looks at its own worker only when it is not 0.
+static AT_RETURN_PENDING: AtomicU32 = AtomicU32::new(0);
+
+/// Whether some worker has a hooked call to step aside as it returns
+/// ([`Worker::defer_to_return`]).
+#[inline]
+pub fn at_return_pending() -> bool {
+    AT_RETURN_PENDING.load(Relaxed) != 0
 }
 
 /// The first worker's record (the program's own OS thread).
@@ -339,6 +371,7 @@ pub fn after_fork_child() {
         if let Some(worker) = unsafe { slot.swap(std::ptr::null_mut(), SeqCst).as_ref() } {
             worker.state.store(RUNNING, SeqCst);
             worker.requested.store(false, SeqCst);
+            worker.take_at_return();
             worker.next_timer.store(u64::MAX, SeqCst);
         }
     }
