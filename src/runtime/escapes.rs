@@ -663,7 +663,12 @@ pub fn count(nr: i64, site: usize, stack: usize) {
 
 /// Words above `sp` that look like return addresses: they point into a loaded module's
 /// code just after a call instruction. A heuristic (a stale word may match), enough to
-/// name the functions that led to a call in code built without frame pointers.
+/// name the functions that led to a call in code built without frame pointers. greenify's
+/// own are left out, and so is every word below the last of them that comes before the
+/// first return into the program (not libc or the loader): those lie in greenify's own
+/// frames, where a slot the current call never wrote can still hold a return address of
+/// an earlier call (a parked thread's report named `_IO_do_write`, left there by a printf
+/// before it, as its caller).
 pub(crate) fn scan_callers(sp: usize, out: &[AtomicUsize; CALLERS]) {
     let mut words = [0usize; 512];
     let local = libc::iovec {
@@ -691,32 +696,62 @@ pub(crate) fn scan_callers(sp: usize, out: &[AtomicUsize; CALLERS]) {
         )
     };
     let n = (read.max(0) as usize / 8).min(words.len());
-    let callers = words[..n].iter().filter(|&&w| after_call(w));
-    for (slot, &w) in out.iter().zip(callers) {
+    let mut found = [(0usize, Caller::Own); 512];
+    let mut count = 0;
+    for &w in &words[..n] {
+        if let Some(kind) = after_call(w) {
+            found[count] = (w, kind);
+            count += 1;
+        }
+    }
+    let found = &found[..count];
+    let program = found
+        .iter()
+        .position(|&(_, kind)| kind == Caller::Program)
+        .unwrap_or(count);
+    let past_own = found[..program]
+        .iter()
+        .rposition(|&(_, kind)| kind == Caller::Own)
+        .map_or(0, |last| last + 1);
+    let callers = found[past_own..]
+        .iter()
+        .filter(|&&(_, kind)| kind != Caller::Own);
+    for (slot, &(w, _)) in out.iter().zip(callers) {
         slot.store(w, Relaxed);
     }
 }
 
-/// Whether `addr` is in a module's text right after a call instruction.
-fn after_call(addr: usize) -> bool {
+/// Whose code a return address returns into.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    /// greenify's (never the program's frames; the watchdog scans from deep in them).
+    Own,
+    /// libc's or the loader's.
+    Base,
+    /// The program's, or a library of its own.
+    Program,
+}
+
+/// Whose code `addr` lies in, if it is in a module's text right after a call instruction.
+fn after_call(addr: usize) -> Option<Caller> {
     if addr < 4096 {
-        return false;
+        return None;
     }
-    let Some(info) = symbol(addr) else {
-        return false;
+    let info = symbol(addr)?;
+    let kind = if info.dli_fbase as usize == own_base() {
+        Caller::Own
+    } else if is_base_module(info.dli_fname) {
+        Caller::Base
+    } else {
+        Caller::Program
     };
-    // greenify's own frames are never the program's (also when nothing is armed: the
-    // watchdog scans from deep in greenify's frames).
-    if info.dli_fbase as usize == own_base() {
-        return false;
-    }
     let start = if info.dli_saddr.is_null() {
         info.dli_fbase
     } else {
         info.dli_saddr
     };
     if (addr - 7) < start as usize || !in_code(addr) {
-        return false;
+        return None;
     }
     // SAFETY: the 7 bytes before `addr` lie within the same executable segment (checked
     // above): mapped code of a loaded module.
@@ -726,7 +761,20 @@ fn after_call(addr: usize) -> bool {
     let indirect_mem = (b[1] == 0xff && b[2] & 0x38 == 0x10)
         || (b[4] == 0xff && b[5] & 0x38 == 0x10)
         || (b[5] == 0xff && b[6] & 0x38 == 0x10);
-    direct || indirect_reg || indirect_mem
+    (direct || indirect_reg || indirect_mem).then_some(kind)
+}
+
+/// Whether the module at path `name` is libc or the loader.
+fn is_base_module(name: *const libc::c_char) -> bool {
+    if name.is_null() {
+        return false;
+    }
+    // SAFETY: dladdr's module path, a NUL-terminated string the loader keeps.
+    let path = unsafe { std::ffi::CStr::from_ptr(name) }.to_bytes();
+    let file = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+    [&b"libc.so"[..], b"ld-linux", b"ld64.so"]
+        .iter()
+        .any(|base| file.starts_with(base))
 }
 
 /// Whether `addr` and the 7 bytes before it are in one executable segment of a module.
