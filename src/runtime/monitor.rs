@@ -114,6 +114,9 @@ pub struct Worker {
     next_timer: AtomicU64,
     /// A thread that another worker may run waits in its `runnext` (see [`start`]).
     next_waits: AtomicBool,
+    /// A thread that only this worker runs waits while another runs here
+    /// ([`Worker::wanted`]).
+    main_waits: AtomicBool,
 }
 
 impl Worker {
@@ -127,6 +130,7 @@ impl Worker {
             at_return: AtomicBool::new(false),
             next_timer: AtomicU64::new(u64::MAX),
             next_waits: AtomicBool::new(false),
+            main_waits: AtomicBool::new(false),
         }
     }
 
@@ -180,12 +184,19 @@ impl Worker {
     }
 
     /// A thread that only this worker may run (the program's main thread) waits while
-    /// another runs here: its slice ends now, and the monitor looks at once (rung unless
-    /// an earlier call or a due timer already ended the slice).
+    /// another runs here: that one's slice ends now, and the monitor looks at once (rung
+    /// once, until [`Worker::main_ran`]).
     pub fn wanted(&self) {
-        let now = since_epoch(Instant::now());
-        if self.next_timer.fetch_min(now, Relaxed) > now && started() {
+        if !self.main_waits.swap(true, SeqCst) && started() {
             ring();
+        }
+    }
+
+    /// The worker dispatched the thread that waited for it ([`Worker::wanted`]).
+    #[inline]
+    pub fn main_ran(&self) {
+        if self.main_waits.load(Relaxed) {
+            self.main_waits.store(false, SeqCst);
         }
     }
 
@@ -373,6 +384,7 @@ pub fn after_fork_child() {
             worker.requested.store(false, SeqCst);
             worker.take_at_return();
             worker.next_timer.store(u64::MAX, SeqCst);
+            worker.main_waits.store(false, SeqCst);
         }
     }
 }
@@ -421,7 +433,7 @@ fn watch(slice: Option<Duration>, watchdog: Option<Duration>, calls: Calls) {
             let woken = view.next.is_none() && view.worker.state.load(SeqCst) != IDLE_WATCHED;
             let due = view
                 .next
-                .is_some_and(|at| at <= now || view.worker.next_timer() <= now);
+                .is_some_and(|at| at <= now || view.worker.main_waits.load(SeqCst));
             if woken || due {
                 view.next = view
                     .look(slice, watchdog, look, calls)
@@ -537,20 +549,24 @@ impl View {
             self.cpu_since = cpu_time(clock);
             if state == RUNNING {
                 self.idle_looks = 0;
-                let end = worker.next_timer().saturating_duration_since(now);
-                return Some(look.min(end));
+                if !worker.main_waits.load(SeqCst) {
+                    return Some(look);
+                }
+                // The thread it just dispatched keeps MAIN waiting: its slice ends now
+                // (below).
+            } else {
+                self.idle_looks = if unchanged { self.idle_looks + 1 } else { 0 };
+                if self.idle_looks < IDLE_LOOKS {
+                    let tick = look * (1 << self.idle_looks.min(4));
+                    return Some(tick.min(IDLE_TICK_MAX));
+                }
+                let watched = state == IDLE_WATCHED
+                    || worker
+                        .state
+                        .compare_exchange(IDLE, IDLE_WATCHED, SeqCst, SeqCst)
+                        .is_ok();
+                return if watched { None } else { Some(Duration::ZERO) };
             }
-            self.idle_looks = if unchanged { self.idle_looks + 1 } else { 0 };
-            if self.idle_looks < IDLE_LOOKS {
-                let tick = look * (1 << self.idle_looks.min(4));
-                return Some(tick.min(IDLE_TICK_MAX));
-            }
-            let watched = state == IDLE_WATCHED
-                || worker
-                    .state
-                    .compare_exchange(IDLE, IDLE_WATCHED, SeqCst, SeqCst)
-                    .is_ok();
-            return if watched { None } else { Some(Duration::ZERO) };
         }
         if worker.next_waits.load(Relaxed) {
             // The thread it runs woke one that waits to run next there, and ran on.
@@ -562,8 +578,13 @@ impl View {
         let Some(slice) = slice else {
             return Some(look);
         };
-        // The slice ends after `slice`, or earlier when a parked thread's timer is due.
-        let end = (self.since + slice).min(worker.next_timer());
+        // The slice ends after `slice`, or earlier when a parked thread's timer is due, or
+        // now while MAIN waits for this worker.
+        let end = if worker.main_waits.load(SeqCst) {
+            now
+        } else {
+            (self.since + slice).min(worker.next_timer())
+        };
         if now < end {
             return Some((end - now).min(look));
         }

@@ -202,6 +202,7 @@ impl Scheduler {
                 self.w().resumed = resumed;
                 let t = &mut self.threads[tid as usize];
                 if tid == MAIN {
+                    self.w().watch.main_ran();
                     return Step::Main;
                 }
                 self.stats.context_switches += 1;
