@@ -190,7 +190,11 @@ fn threads_that_take_turns_at_one_lock_gather_on_one_worker() {
         out.assert_success();
         let [requests, waits, crossings] = gil_counts(&out.stdout);
         assert_eq!(requests, 30000);
-        let bound = if workers == 1 { requests / 100 } else { requests / 2 };
+        let bound = if workers == 1 {
+            requests / 100
+        } else {
+            requests / 2
+        };
         assert!(
             waits < bound,
             "with {workers} workers: {waits} waits for the lock in {requests} requests \
