@@ -53,7 +53,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::SeqCst};
 pub const MAX_SPARES: usize = 128;
 
 /// A spare's place among the workers: above every worker's (only spares retire).
-const FIRST_SPARE: usize = 1 << 16;
+pub(super) const FIRST_SPARE: usize = 1 << 16;
 
 /// Spares made so far, in order (only the monitor makes them); a slot is filled before
 /// the count covers it.

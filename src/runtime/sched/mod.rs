@@ -177,6 +177,8 @@ pub struct Scheduler {
     poller_kicked: bool,
     /// Threads parked since the last look at epoll, which stamps them (see snapshot.rs).
     unstamped: Vec<ThreadId>,
+    /// Whether threads gather on the first worker (see worker.rs).
+    gather: worker::Gather,
 }
 
 /// The calling OS thread's worker record (from a word of the TCB that every green TCB
@@ -273,6 +275,7 @@ pub fn init_current_thread(config: Config) {
         poll_until: None,
         poller_kicked: false,
         unstamped: Vec::new(),
+        gather: worker::Gather::new(),
     };
     let worker = Home::make(sched, Box::leak(Box::new(BigLock::new())), os_mask);
     // SAFETY: just made, not yet shared.
@@ -485,6 +488,13 @@ impl Scheduler {
         }
         t.wake = how;
         t.state = State::Ready;
+        if self.all_workers.len() > 1
+            && t.park_reason == Reason::Sync
+            && t.ran_on != running_worker()
+        {
+            // A lock or condvar hand-off across workers (see `Gather`, worker.rs).
+            self.lock_handed_across();
+        }
         self.enqueue(key.tid, Queue::Next);
     }
 
@@ -513,7 +523,8 @@ impl Scheduler {
     /// of waking another for every hand-off. If the waker runs on instead, an idle worker
     /// takes the thread at the monitor's next look (see `take_next`, handoff.rs), so
     /// without a monitor (`GREENIFY_SLICE_MS=0` and no watchdog) nothing goes to runnext.
-    /// MAIN goes to the first worker's only (the one it runs on).
+    /// MAIN goes to the first worker's only (the one it runs on). Nor does a thread woken
+    /// on a worker that the threads gathered away from (see `Gather`, worker.rs).
     #[inline(never)]
     fn enqueue_shared(&mut self, tid: ThreadId, queue: Queue) {
         let t = &mut self.threads[tid as usize];
@@ -522,7 +533,11 @@ impl Scheduler {
             return;
         }
         let kicked = match queue {
-            Queue::Next if (tid != MAIN || self.w().index == 0) && monitor::started() => {
+            Queue::Next
+                if (tid != MAIN || self.w().index == 0)
+                    && monitor::started()
+                    && !self.gathered() =>
+            {
                 let w = self.w();
                 w.watch.next_waits(tid != MAIN);
                 match w.next.replace(tid) {

@@ -153,10 +153,36 @@ impl Scheduler {
     /// `main_ok` (the first worker's).
     pub(super) fn pop_ready(&mut self, main_ok: bool) -> Option<ThreadId> {
         if self.all_workers.len() > 1 {
-            if let Some(tid) = self.pop_next() {
-                return Some(tid);
+            let tid = self.pop_shared(main_ok);
+            if tid.is_some() {
+                self.count_dispatch();
             }
+            return tid;
         }
+        self.pop_queues(main_ok)
+    }
+
+    /// [`Scheduler::pop_ready`] with several workers: the worker's runnext first; nothing
+    /// else while the threads gather on the first worker (see `Gather`, worker.rs).
+    #[inline(never)]
+    fn pop_shared(&mut self, main_ok: bool) -> Option<ThreadId> {
+        if let Some(tid) = self.pop_next() {
+            return Some(tid);
+        }
+        if self.gathered() {
+            // Its own runnext still (left there when the shared queues had their turn; a
+            // gathered worker never holds MAIN).
+            let w = self.w();
+            w.watch.next_waits(false);
+            return w.next.take();
+        }
+        self.pop_queues(main_ok)
+    }
+
+    /// The run queue's first, unless a preempted thread has waited a slice (or nothing
+    /// else is ready); with nothing there and several workers, a runnext.
+    #[inline(always)]
+    fn pop_queues(&mut self, main_ok: bool) -> Option<ThreadId> {
         if !self.preempted.is_empty()
             && (!self.runnable_queued(main_ok) || self.preempted_turn.elapsed() >= SLICE)
         {

@@ -33,6 +33,7 @@
 //! A worker stuck in a call no hook saw gets a spare, started by the same path
 //! ([`start_thread`]), which joins the workers for as long as it is stuck (handoff.rs).
 
+use super::handoff::FIRST_SPARE;
 use super::run::run_loop;
 use super::signals::os_sigmask;
 use super::tls::Tls;
@@ -318,8 +319,14 @@ impl Scheduler {
     /// others sleep until [`Scheduler::wake_worker`] wakes them (as Go's netpoll and
     /// stopm). Without an epoll instance the poller polls here, under the lock.
     pub(super) fn go_idle(&mut self, deadline: Option<Instant>, timeout: Option<Duration>) -> Idle {
-        if !self.poller.is_null() {
-            return self.sleep_idle();
+        // A gathered worker leaves the polling to the first one too (woken for it if none
+        // polls).
+        let gathered = self.gathered();
+        if gathered && self.poller.is_null() {
+            self.wake_worker(false);
+        }
+        if gathered || !self.poller.is_null() {
+            return self.sleep_idle(self.gather.until.filter(|_| gathered));
         }
         self.w().watch.idle(true);
         let (timeout, rung) = self.poll_prepare(timeout);
@@ -341,12 +348,12 @@ impl Scheduler {
         }
     }
 
-    /// Sleeps idle until another worker wakes it (the lock held).
-    fn sleep_idle(&mut self) -> Idle {
+    /// Sleeps idle until another worker wakes it, or until `until` (the lock held).
+    fn sleep_idle(&mut self, until: Option<Instant>) -> Idle {
         let w = self.w();
         w.watch.idle(true);
         w.sleep.store(ASLEEP, Ordering::SeqCst);
-        Idle::Sleep(std::ptr::addr_of!(w.sleep))
+        Idle::Sleep(std::ptr::addr_of!(w.sleep), until)
     }
 
     /// The worker's idle wait ended (the lock held again); what it waits for next, if
@@ -374,7 +381,9 @@ impl Scheduler {
             }
             Idle::Lend { worker, tid, .. } => return self.lend_done(worker, tid),
             Idle::Spare(_) => self.rejoin(),
-            Idle::Sleep(_) | Idle::Nothing => {}
+            // Awake again, also when its time ran out (else a wake would be spent on it).
+            Idle::Sleep(..) => self.w().sleep.store(AWAKE, Ordering::SeqCst),
+            Idle::Nothing => {}
         }
         None
     }
@@ -444,18 +453,25 @@ impl Scheduler {
             }
         }
         let more = !self.run_queue.is_empty() || !self.preempted.is_empty();
-        (!more && self.w().next.is_none()).then(|| self.sleep_idle())
+        (!more && self.w().next.is_none()).then(|| self.sleep_idle(None))
     }
 
     /// A thread was queued (`main`: MAIN, which only the first worker runs): wakes an
-    /// idle worker to run it, a sleeping one first, else the poller (Go's wakep). Out of
+    /// idle worker to run it, a sleeping one first, else the poller (Go's wakep); not one
+    /// that sleeps while the threads gather on the first worker (see [`Gather`]). Out of
     /// line: a single worker never calls it, and the enqueue that does stays small.
     #[inline(never)]
     pub(super) fn wake_worker(&mut self, main: bool) {
         let candidates = if main { 1 } else { self.all_workers.len() };
+        let gathering = self.gather.until.is_some();
         for &worker in &self.all_workers[..candidates] {
-            // SAFETY: worker records are never freed; the word is atomic.
-            let sleep = unsafe { &(*worker).sleep };
+            // SAFETY: worker records are never freed; `index` never changes; the word is
+            // atomic.
+            let (index, sleep) = unsafe { ((*worker).index, &(*worker).sleep) };
+            if gathering && index != 0 && index < FIRST_SPARE {
+                // It sleeps until the gathering ends (see `Gather`).
+                continue;
+            }
             if sleep.load(Ordering::SeqCst) == ASLEEP {
                 sleep.store(AWAKE, Ordering::SeqCst);
                 raw::futex_wake_one(sleep);
@@ -522,6 +538,120 @@ impl Scheduler {
     }
 }
 
+/// Threads that hand a lock to each other across workers, running briefly between
+/// hand-offs (a GIL-bound program: CPython's threads take turns at one lock, dropping it
+/// around each blocking call), lose more to a second OS thread than it gives them: the
+/// threads of both run at once, each finds the lock held by the other's and waits, and
+/// the turns of the lock cross OS threads (CPython's ThreadingTCPServer echo with 2
+/// workers: 1.5 lock waits and 1.2 dispatches on another OS thread per request, against
+/// 0.01 and none with one worker). One worker that runs them all never finds the lock
+/// held: its threads switch only where they wait, the lock dropped. So the scheduler
+/// watches windows of [`GATHER_WINDOW`] dispatches: when an eighth of them or more ran a
+/// thread that a thread of another worker woke from a lock wait, and the window took less
+/// than [`HANDOFF_RUN`] a dispatch, the threads gather on the first worker for a while:
+/// the others take no thread from the shared queues (they run what waits in their own
+/// runnext, and what they wake goes to the shared queue), poll nothing, and sleep until
+/// the while ends. Then the next window decides again: a gathering that follows one lasts
+/// twice as long (up to [`GATHER_MAX`]), a window in which the other workers ran an
+/// eighth of the threads without such hand-offs halves it. As the kernel keeps a waker
+/// and its wakee on one CPU while their runs are short. Spares (standing in for a stuck
+/// worker, see handoff.rs) never gather.
+pub(super) struct Gather {
+    /// Dispatches and cross-worker lock hand-offs in the window, and when it began.
+    dispatches: u32,
+    handoffs: u32,
+    since: Instant,
+    /// Dispatches in the window by the workers but the first.
+    elsewhere: u32,
+    /// Until when the workers but the first take no shared thread (None: they do).
+    until: Option<Instant>,
+    /// How long the next gathering lasts.
+    period: Duration,
+}
+
+/// Dispatches in a window of [`Gather`].
+const GATHER_WINDOW: u32 = 512;
+/// Below this wall time a dispatch (over all workers), a window's threads run briefly
+/// between hand-offs: a hand-off across OS threads (a wake, a dispatch, cold caches)
+/// costs about what a second CPU gives them.
+const HANDOFF_RUN: Duration = Duration::from_micros(50);
+/// How long threads gather on the first worker before the others look again: at least,
+/// and at most.
+const GATHER_MIN: Duration = Duration::from_millis(20);
+const GATHER_MAX: Duration = Duration::from_millis(640);
+
+impl Gather {
+    pub(super) fn new() -> Gather {
+        Gather {
+            dispatches: 0,
+            handoffs: 0,
+            elsewhere: 0,
+            since: Instant::now(),
+            until: None,
+            period: GATHER_MIN,
+        }
+    }
+}
+
+impl Scheduler {
+    /// Whether the calling worker takes no thread from the shared queues now (see
+    /// [`Gather`]); ends a gathering whose time is up.
+    pub(super) fn gathered(&mut self) -> bool {
+        let index = self.w().index;
+        let Some(until) = self.gather.until else {
+            return false;
+        };
+        if index == 0 || index >= FIRST_SPARE {
+            return false;
+        }
+        if Instant::now() < until {
+            return true;
+        }
+        // The next window begins at the next dispatch.
+        let gather = &mut self.gather;
+        (
+            gather.until,
+            gather.dispatches,
+            gather.handoffs,
+            gather.elsewhere,
+        ) = (None, 0, 0, 0);
+        false
+    }
+
+    /// A thread that a thread of another worker woke from a lock wait (see [`Gather`]).
+    #[inline(always)]
+    pub(super) fn lock_handed_across(&mut self) {
+        self.gather.handoffs += 1;
+    }
+
+    /// A worker dispatches a thread (several workers): closes a window of [`Gather`]
+    /// every [`GATHER_WINDOW`] dispatches outside a gathering.
+    pub(super) fn count_dispatch(&mut self) {
+        let first = self.w().index == 0;
+        let gather = &mut self.gather;
+        if gather.until.is_some() {
+            return;
+        }
+        if gather.dispatches == 0 {
+            gather.since = Instant::now();
+        }
+        gather.dispatches += 1;
+        gather.elsewhere += u32::from(!first);
+        if gather.dispatches < GATHER_WINDOW {
+            return;
+        }
+        let now = Instant::now();
+        let brief = now.saturating_duration_since(gather.since) < HANDOFF_RUN * GATHER_WINDOW;
+        if brief && gather.handoffs * 8 >= GATHER_WINDOW {
+            gather.until = Some(now + gather.period);
+            gather.period = (gather.period * 2).min(GATHER_MAX);
+        } else if gather.elsewhere * 8 >= GATHER_WINDOW {
+            gather.period = (gather.period / 2).max(GATHER_MIN);
+        }
+        (gather.dispatches, gather.handoffs, gather.elsewhere) = (0, 0, 0);
+    }
+}
+
 /// How an idle worker waits, outside the lock (see [`Scheduler::go_idle`]).
 pub(super) enum Idle {
     /// In epoll, for every idle worker.
@@ -530,8 +660,9 @@ pub(super) enum Idle {
         timeout: Option<Duration>,
         rung: bool,
     },
-    /// On its sleep word until another worker wakes it.
-    Sleep(*const AtomicU32),
+    /// On its sleep word until another worker wakes it, or until a gathering ends (see
+    /// [`Gather`]).
+    Sleep(*const AtomicU32, Option<Instant>),
     /// Out of the workers, on its sleep word until the monitor hands it a stuck worker's
     /// role (see handoff.rs).
     Spare(*const AtomicU32),
@@ -557,7 +688,18 @@ impl Idle {
         match &mut self {
             Idle::Poll { wait, timeout, .. } => wait.wait(*timeout),
             // SAFETY: the worker's own record, never freed.
-            Idle::Sleep(word) | Idle::Spare(word) => unsafe {
+            Idle::Sleep(word, until) => unsafe {
+                loop {
+                    let now = (**word).load(Ordering::SeqCst);
+                    let left = until.map(|until| until.saturating_duration_since(Instant::now()));
+                    if now == AWAKE || left == Some(Duration::ZERO) {
+                        break;
+                    }
+                    raw::futex_wait(&**word, now, left);
+                }
+            },
+            // SAFETY: as above.
+            Idle::Spare(word) => unsafe {
                 loop {
                     let now = (**word).load(Ordering::SeqCst);
                     if now == AWAKE {
