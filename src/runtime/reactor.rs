@@ -963,6 +963,20 @@ mod tests {
     }
 
     #[test]
+    fn a_closed_number_in_the_reserved_range_is_hidden_and_a_program_fd_there_is_not() {
+        internal_fd_floor();
+        let top = (RANGE_LOW.load(Ordering::SeqCst) + RESERVED_FDS - 1) as i32;
+        let (rd, _wr) = rustix::pipe::pipe().unwrap();
+        // SAFETY: borrowed for one fcntl.
+        assert!(rustix::io::fcntl_getfd(unsafe { BorrowedFd::borrow_raw(top) }).is_err());
+        assert!(!is_internal(top) && hidden(top));
+        let program = rustix::io::fcntl_dupfd_cloexec(&rd, top).unwrap();
+        assert_eq!(program.as_raw_fd(), top);
+        assert!(!hidden(top));
+        assert!(!hidden(rd.as_raw_fd()));
+    }
+
+    #[test]
     fn fds_in_the_reserved_range_do_not_grow_the_table() {
         let mut r = opened(100);
         let (rd, wr) = rustix::pipe::pipe().unwrap();
