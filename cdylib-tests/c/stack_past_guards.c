@@ -83,6 +83,9 @@ __attribute__((noinline)) static long buffer(void) {
 
 static void *hog(void *arg) {
     (void)arg;
+    /* Named by itself: with several workers it may run (and overflow) before its creator
+     * would get to name it. */
+    pthread_setname_np(pthread_self(), "hog");
     long r = strcmp(mode, "sparse") == 0      ? sparse()
              : strcmp(mode, "recursion") == 0 ? recurse(0)
                                               : buffer();
@@ -136,7 +139,6 @@ int main(int argc, char **argv) {
     pthread_mutex_unlock(&lock);
     pthread_t t;
     pthread_create(&t, &attr, hog, NULL);
-    pthread_setname_np(t, "hog");
     pthread_join(t, NULL);
     for (long i = 0; i <= fillers; i++)
         pthread_join(threads[i], NULL);

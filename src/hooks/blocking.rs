@@ -224,7 +224,7 @@ impl Remaining {
 /// Runs one blocking operation as the program expects it to behave. `attempt` performs
 /// the real call the way it is told and returns its result (-1 with errno on failure).
 pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> isize) -> isize {
-    if runtime::reactor::is_internal(op.fd) {
+    if runtime::reactor::hidden(op.fd) {
         // Not the program's fd: to it, that number is not open.
         return fail(libc::EBADF);
     }

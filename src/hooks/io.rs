@@ -469,7 +469,7 @@ pub unsafe extern "C" fn closefrom(lowest: c_int) {
 #[no_mangle]
 pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     let green = enter();
-    if reactor::is_internal(fd) {
+    if reactor::hidden(fd) {
         // Not the program's fd (as in close).
         return super::fail(libc::EBADF);
     }
@@ -535,7 +535,7 @@ fn facts_open(fd: c_int) -> bool {
 #[no_mangle]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     let green = enter();
-    if reactor::is_internal(fd) {
+    if reactor::hidden(fd) {
         // Not the program's fd (as in close).
         return super::fail(libc::EBADF);
     }

@@ -41,7 +41,7 @@ fn mq_call(
     let Some(green) = enter() else {
         return call(abstime);
     };
-    if runtime::reactor::is_internal(mq) {
+    if runtime::reactor::hidden(mq) {
         // Not the program's fd: to it, that number is not open.
         return fail(libc::EBADF);
     }

@@ -383,7 +383,7 @@ pub unsafe extern "C" fn epoll_wait(
     timeout_ms: c_int,
 ) -> c_int {
     let green = enter();
-    if crate::runtime::reactor::is_internal(epfd) {
+    if crate::runtime::reactor::hidden(epfd) {
         // Not the program's fd (as in close).
         return super::fail(libc::EBADF);
     }

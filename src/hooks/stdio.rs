@@ -146,7 +146,7 @@ pub unsafe fn green_stream(fd: c_int, reading: bool) -> *mut libc::FILE {
 #[no_mangle]
 pub unsafe extern "C" fn fdopen(fd: c_int, mode: *const c_char) -> *mut libc::FILE {
     let green = super::enter();
-    if crate::runtime::reactor::is_internal(fd) {
+    if crate::runtime::reactor::hidden(fd) {
         // Not the program's fd (as in close).
         super::set_errno(libc::EBADF);
         return std::ptr::null_mut();

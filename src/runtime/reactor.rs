@@ -605,6 +605,21 @@ pub fn is_internal(fd: i32) -> bool {
             .any(|slot| slot.load(Ordering::Relaxed) == fd)
 }
 
+/// Whether a hook answers for `fd` as for a closed number: it is greenify's own, or it is
+/// in greenify's range and closed. There the answer is taken where no fd of greenify's is
+/// placed meanwhile: a number found free would otherwise be greenify's new fd (another
+/// worker opening its epoll instance) by the time the hook's own call reached it. A
+/// number the program holds in the range stays the program's until it closes it.
+pub fn hidden(fd: i32) -> bool {
+    let low = RANGE_LOW.load(Ordering::SeqCst);
+    if fd < 0 || (fd as u32) < low || (fd as u32) - low >= RESERVED_FDS {
+        return is_internal(fd);
+    }
+    let _placing = Placing::hold();
+    // SAFETY: borrowed for one fcntl; a closed number just fails it.
+    is_internal(fd) || rustix::io::fcntl_getfd(unsafe { BorrowedFd::borrow_raw(fd) }).is_err()
+}
+
 /// greenify's own fds, sorted.
 pub fn internal_fds() -> Vec<i32> {
     let mut fds: Vec<i32> = INTERNAL
@@ -945,6 +960,20 @@ mod tests {
         assert_eq!(woken, vec![key(2)]);
         r.set_drained(fd);
         assert!(!r.is_drained(fd));
+    }
+
+    #[test]
+    fn a_closed_number_in_the_reserved_range_is_hidden_and_a_program_fd_there_is_not() {
+        internal_fd_floor();
+        let top = (RANGE_LOW.load(Ordering::SeqCst) + RESERVED_FDS - 1) as i32;
+        let (rd, _wr) = rustix::pipe::pipe().unwrap();
+        // SAFETY: borrowed for one fcntl.
+        assert!(rustix::io::fcntl_getfd(unsafe { BorrowedFd::borrow_raw(top) }).is_err());
+        assert!(!is_internal(top) && hidden(top));
+        let program = rustix::io::fcntl_dupfd_cloexec(&rd, top).unwrap();
+        assert_eq!(program.as_raw_fd(), top);
+        assert!(!hidden(top));
+        assert!(!hidden(rd.as_raw_fd()));
     }
 
     #[test]

@@ -699,10 +699,16 @@ impl Pool {
     }
 
     /// Makes `tp` the calling OS thread's thread pointer, if it is not already (read
-    /// from the TCB itself: every worker has its own).
+    /// from the TCB itself: every worker has its own). The TCB names the calling worker
+    /// first (a thread may move between workers): a signal handler that runs just after
+    /// the switch must find this OS thread's record, not the one the thread last ran on
+    /// (it would open a section on that worker's record, under a lock this one holds).
     #[inline]
     pub fn switch_to(&self, tp: usize) {
         if os_thread::thread_pointer() != tp {
+            // SAFETY: `tp` is a live TCB of this pool or MAIN's, not the thread pointer
+            // of any other OS thread; the word is greenify's (see os_thread.rs).
+            unsafe { set_word(tp, 0x40, os_thread::sched_word()) };
             set_thread_pointer(self.layout, tp);
         }
     }

@@ -93,10 +93,8 @@ impl Scheduler {
                     0 => pool.main(),
                     tcb => tcb,
                 };
-                let worker = os_thread::sched_word();
-                pool.switch_to(tcb);
                 // The TCB names the worker that runs it (a thread may move between them).
-                os_thread::set_sched_word(worker);
+                pool.switch_to(tcb);
             }
             _ => os_thread::set_thread_word(tid as usize + 1),
         }
