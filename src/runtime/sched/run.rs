@@ -17,7 +17,7 @@ const POLL_EVERY: u32 = 61;
 
 enum Step {
     Main,
-    Run(ThreadId, Co),
+    Run(ThreadId, Box<Co>),
     /// `exit`: MAIN is gone (see [`run_loop`]).
     AllExited {
         exit: bool,
@@ -238,7 +238,12 @@ impl Scheduler {
         }
     }
 
-    fn after_resume(&mut self, tid: ThreadId, mut co: Co, result: CoroutineResult<Suspend, usize>) {
+    fn after_resume(
+        &mut self,
+        tid: ThreadId,
+        mut co: Box<Co>,
+        result: CoroutineResult<Suspend, usize>,
+    ) {
         let w = self.w();
         w.current = MAIN;
         w.running_stack.left();
