@@ -166,8 +166,11 @@ pub(super) fn resumed() -> Resumed {
 impl Scheduler {
     fn next_step(&mut self) -> Step {
         loop {
-            if let Some(spare) = self.surplus() {
-                return Step::Idle(spare);
+            // Every several-worker step behind one predictable branch.
+            if self.all_workers.len() > 1 {
+                if let Some(spare) = self.surplus() {
+                    return Step::Idle(spare);
+                }
             }
             if super::snapshot::pending() {
                 self.answer_request();
@@ -177,39 +180,40 @@ impl Scheduler {
             }
             let first = self.w().index == 0;
             if let Some(tid) = self.pop_ready(first) {
-                let w = self.w();
-                w.watch.dispatched();
-                w.dispatches_since_poll += 1;
-                w.unparked_calls = 0;
-                w.slice_start = None;
-                w.current = tid;
-                self.switch_tcb(tid);
-                let mask = self.threads[tid as usize].sigmask;
-                self.apply_mask(mask);
+                // The thread's record read and written under one borrow (one bounds
+                // check), the worker's after it.
                 let t = &mut self.threads[tid as usize];
                 t.state = State::Running;
+                let mask = t.sigmask;
                 let timed = std::mem::take(&mut t.timed_wait);
                 let resumed = Resumed {
                     wake: t.wake,
                     handlers_due: t.has_handlers_due(),
                     due_restart: t.due_restart,
                 };
+                let co = (tid != MAIN).then(|| (t.co.take(), t.name, t.stack, t.stack_kind));
                 if timed {
                     // Saturating: a fork (in a signal handler) during its park reset the
                     // count.
                     self.timed_waits = self.timed_waits.saturating_sub(1);
                 }
-                self.w().resumed = resumed;
-                let t = &mut self.threads[tid as usize];
-                if tid == MAIN {
+                let w = self.w();
+                w.watch.dispatched();
+                w.dispatches_since_poll += 1;
+                w.unparked_calls = 0;
+                w.slice_start = None;
+                w.current = tid;
+                w.resumed = resumed;
+                let Some((co, name, stack, kind)) = co else {
+                    self.switch_tcb(tid);
+                    self.apply_mask(mask);
                     return Step::Main;
-                }
+                };
+                w.running_stack.entering(&name, stack, kind);
                 self.stats.context_switches += 1;
-                let (name, stack, kind) = (t.name, t.stack, t.stack_kind);
-                self.w().running_stack.entering(&name, stack, kind);
-                let t = &mut self.threads[tid as usize];
-                let co = t.co.take().expect("a ready coroutine has its coroutine");
-                return Step::Run(tid, co);
+                self.switch_tcb(tid);
+                self.apply_mask(mask);
+                return Step::Run(tid, co.expect("a ready coroutine has its coroutine"));
             }
             if self.main_exited && self.live == 0 && (first || self.main_gone) {
                 // The process ends on the OS thread's own TCB (in a child forked by a
