@@ -22,8 +22,10 @@ enum Step {
     AllExited {
         exit: bool,
     },
-    /// Nothing to run: wait as this says, outside the lock (see worker.rs).
-    Idle(Idle),
+    /// Nothing to run: wait as the run loop's idle slot says, outside the lock (see
+    /// worker.rs). Not carried in the step, which stays a few bytes the loop matches
+    /// cheaply at every dispatch.
+    Idle,
 }
 
 /// Runs other green threads until MAIN is ready again (or, after MAIN exited, until no
@@ -32,6 +34,7 @@ enum Step {
 /// must exit: the last thread of a child forked by a green thread (MAIN is gone) ended.
 pub(super) fn run_loop() -> bool {
     let mut back = None;
+    let mut wait = None;
     loop {
         // One call site, so that it stays inlined into the loop; an idle wait is a section
         // of its own (out of line), so that the dispatch's carries no idle state.
@@ -39,7 +42,7 @@ pub(super) fn run_loop() -> bool {
             if let Some((tid, co, result)) = back.take() {
                 s.after_resume(tid, co, result);
             }
-            s.next_step()
+            s.next_step(&mut wait)
         });
         match step {
             Step::Main => return false,
@@ -48,16 +51,16 @@ pub(super) fn run_loop() -> bool {
                 let result = co.resume(());
                 back = Some((tid, co, result));
             }
-            Step::Idle(wait) => idle(wait),
+            Step::Idle => idle(&mut wait),
         }
     }
 }
 
-/// Waits idle as `wait` says, outside the lock but inside a section (see worker.rs), and
+/// Waits idle as `slot` says, outside the lock but inside a section (see worker.rs), and
 /// takes in what the wait found, until that asks for no further wait.
 #[inline(never)]
-fn idle(wait: Idle) {
-    let mut wait = Some(wait);
+fn idle(slot: &mut Option<Idle>) {
+    let mut wait = slot.take();
     while let Some(now) = wait {
         wait = with_after(|| now.wait(), |s, waited| s.idle_done(waited));
     }
@@ -164,12 +167,13 @@ pub(super) fn resumed() -> Resumed {
 }
 
 impl Scheduler {
-    fn next_step(&mut self) -> Step {
+    fn next_step(&mut self, wait: &mut Option<Idle>) -> Step {
         loop {
             // Every several-worker step behind one predictable branch.
             if self.all_workers.len() > 1 {
                 if let Some(spare) = self.surplus() {
-                    return Step::Idle(spare);
+                    *wait = Some(spare);
+                    return Step::Idle;
                 }
             }
             if super::snapshot::pending() {
@@ -234,7 +238,8 @@ impl Scheduler {
             let idle_mask = if first { self.idle_mask() } else { u64::MAX };
             self.apply_mask(idle_mask);
             if self.all_workers.len() > 1 {
-                return Step::Idle(self.go_idle(deadline, timeout));
+                *wait = Some(self.go_idle(deadline, timeout));
+                return Step::Idle;
             }
             self.w().watch.idle(true);
             self.poll_io(timeout);
