@@ -80,10 +80,10 @@ pub(super) fn switch_out(prepare: impl FnOnce(&mut Scheduler, ThreadId) -> bool)
         if !prepare(s, me) {
             return None;
         }
-        s.threads[me as usize].saved_registers = registers;
         // The mask it leaves with is the one it comes back with.
         s.settle_handler_jumps(me, sp);
         let t = &mut s.threads[me as usize];
+        t.saved_registers = registers;
         if t.stdio_locks.is_empty() {
             return Some((me, t.yielder, Vec::new()));
         }
