@@ -81,6 +81,21 @@ impl Scheduler {
     }
 
     pub(super) fn futex_wake(&mut self, addr: usize, n: usize) -> usize {
+        if n == 1 {
+            // A mutex's hand-off or a signal: no list of the woken to borrow and give back.
+            let mut woken = None;
+            let threads = &self.threads;
+            let count = self.futex.pop(
+                addr,
+                1,
+                |k| Scheduler::is_waiting(threads, k),
+                |k| woken = Some(k),
+            );
+            if let Some(key) = woken {
+                self.ready(key, Wake::Ready);
+            }
+            return count;
+        }
         let mut woken = std::mem::take(&mut self.woken);
         let threads = &self.threads;
         let count = self.futex.pop(
