@@ -44,13 +44,16 @@ pub(super) fn run_loop() -> bool {
             }
             s.next_step(&mut wait)
         });
+        // The dispatch first: one compare, where a match of the four took a jump table.
+        if let Step::Run(tid, mut co) = step {
+            let result = co.resume(());
+            back = Some((tid, co, result));
+            continue;
+        }
         match step {
             Step::Main => return false,
             Step::AllExited { exit } => return exit,
-            Step::Run(tid, mut co) => {
-                let result = co.resume(());
-                back = Some((tid, co, result));
-            }
+            Step::Run(..) => unreachable!("dispatched above"),
             Step::Idle => idle(&mut wait),
         }
     }
