@@ -76,7 +76,7 @@ fn idle(slot: &mut Option<Idle>) {
 pub(super) fn switch_out(prepare: impl FnOnce(&mut Scheduler, ThreadId) -> bool) -> bool {
     // Its stack pointer also tells which handlers it left (no second read of it).
     let registers @ [_, sp, _] = super::snapshot::registers_here();
-    let Some((me, yielder, lent)) = with(|s| {
+    let Some((me, yielder, holds_locks)) = with(|s| {
         // Read once for the section: the compiler repeats every read of the worker's
         // record (behind the TCB word), and each costs a bounds check of `threads` too.
         let me = s.current();
@@ -87,21 +87,34 @@ pub(super) fn switch_out(prepare: impl FnOnce(&mut Scheduler, ThreadId) -> bool)
         s.settle_handler_jumps(me, sp);
         let t = &mut s.threads[me as usize];
         t.saved_registers = registers;
-        if t.stdio_locks.is_empty() {
-            return Some((me, t.yielder, Vec::new()));
-        }
-        let mut unique = t.stdio_locks.clone();
-        unique.sort_unstable();
-        unique.dedup();
-        // SAFETY: a stream's lock stays valid while a thread holds it.
-        let lent = unique
-            .into_iter()
-            .filter_map(|l| unsafe { tcb::lend_io_lock(l) })
-            .collect();
-        Some((me, t.yielder, lent))
+        Some((me, t.yielder, !t.stdio_locks.is_empty()))
     }) else {
         return false;
     };
+    if holds_locks {
+        switch_lending_locks(me, yielder);
+    } else {
+        switch_thread(me, yielder);
+    }
+    true
+}
+
+/// [`switch_thread`] for a thread that holds glibc stdio locks: they are free while it is
+/// away. Out of line (rare), in a section of its own after the one that parked or queued
+/// it: until its coroutine is back in the run loop, no worker resumes it.
+#[cold]
+#[inline(never)]
+fn switch_lending_locks(me: ThreadId, yielder: *const Yielder<(), Suspend>) {
+    let lent: Vec<_> = with(|s| {
+        let mut unique = s.threads[me as usize].stdio_locks.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        // SAFETY: a stream's lock stays valid while a thread holds it.
+        unique
+            .into_iter()
+            .filter_map(|l| unsafe { tcb::lend_io_lock(l) })
+            .collect()
+    });
     switch_thread(me, yielder);
     for lock in lent {
         // SAFETY: lent above; the stream is still locked by this thread's count.
@@ -114,7 +127,6 @@ pub(super) fn switch_out(prepare: impl FnOnce(&mut Scheduler, ThreadId) -> bool)
             switch_thread(me, yielder);
         }
     }
-    true
 }
 
 /// The current thread holds (`held`) or released one level of a glibc stdio lock.
