@@ -110,7 +110,7 @@ pub unsafe fn spawn_to(
         let t = &mut s.threads[tid as usize];
         t.tcb = tcb;
         t.state = State::Ready;
-        t.co = Some(co);
+        t.co = Some(Box::new(co));
         t.detached = options.detached;
         t.joiner = None;
         t.retval = 0;

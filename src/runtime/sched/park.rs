@@ -77,12 +77,6 @@ pub(super) fn park_if(
         if early.is_some() || !still_waits(s) {
             return false;
         }
-        let t = &mut s.threads[me as usize];
-        t.interruptible = interruptible;
-        t.cancellable = cancellable;
-        if interruptible {
-            t.parked_at = interrupt::next_park();
-        }
         s.stats.parks[reason as usize] += 1;
         s.note_park(me, reason);
         if let Some(deadline) = deadline {
@@ -91,7 +85,14 @@ pub(super) fn park_if(
             s.timer_armed(deadline);
             s.timed_waits += 1;
         }
+        // The record's own fields last, under one borrow (each borrow re-checks the
+        // index).
         let t = &mut s.threads[me as usize];
+        t.interruptible = interruptible;
+        t.cancellable = cancellable;
+        if interruptible {
+            t.parked_at = interrupt::next_park();
+        }
         t.timed_wait = deadline.is_some();
         t.state = State::Parked;
         true

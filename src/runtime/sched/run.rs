@@ -17,13 +17,15 @@ const POLL_EVERY: u32 = 61;
 
 enum Step {
     Main,
-    Run(ThreadId, Co),
+    Run(ThreadId, Box<Co>),
     /// `exit`: MAIN is gone (see [`run_loop`]).
     AllExited {
         exit: bool,
     },
-    /// Nothing to run: wait as this says, outside the lock (see worker.rs).
-    Idle(Idle),
+    /// Nothing to run: wait as the run loop's idle slot says, outside the lock (see
+    /// worker.rs). Not carried in the step, which stays a few bytes the loop matches
+    /// cheaply at every dispatch.
+    Idle,
 }
 
 /// Runs other green threads until MAIN is ready again (or, after MAIN exited, until no
@@ -32,6 +34,7 @@ enum Step {
 /// must exit: the last thread of a child forked by a green thread (MAIN is gone) ended.
 pub(super) fn run_loop() -> bool {
     let mut back = None;
+    let mut wait = None;
     loop {
         // One call site, so that it stays inlined into the loop; an idle wait is a section
         // of its own (out of line), so that the dispatch's carries no idle state.
@@ -39,25 +42,28 @@ pub(super) fn run_loop() -> bool {
             if let Some((tid, co, result)) = back.take() {
                 s.after_resume(tid, co, result);
             }
-            s.next_step()
+            s.next_step(&mut wait)
         });
+        // The dispatch first: one compare, where a match of the four took a jump table.
+        if let Step::Run(tid, mut co) = step {
+            let result = co.resume(());
+            back = Some((tid, co, result));
+            continue;
+        }
         match step {
             Step::Main => return false,
             Step::AllExited { exit } => return exit,
-            Step::Run(tid, mut co) => {
-                let result = co.resume(());
-                back = Some((tid, co, result));
-            }
-            Step::Idle(wait) => idle(wait),
+            Step::Run(..) => unreachable!("dispatched above"),
+            Step::Idle => idle(&mut wait),
         }
     }
 }
 
-/// Waits idle as `wait` says, outside the lock but inside a section (see worker.rs), and
+/// Waits idle as `slot` says, outside the lock but inside a section (see worker.rs), and
 /// takes in what the wait found, until that asks for no further wait.
 #[inline(never)]
-fn idle(wait: Idle) {
-    let mut wait = Some(wait);
+fn idle(slot: &mut Option<Idle>) {
+    let mut wait = slot.take();
     while let Some(now) = wait {
         wait = with_after(|| now.wait(), |s, waited| s.idle_done(waited));
     }
@@ -70,32 +76,45 @@ fn idle(wait: Idle) {
 pub(super) fn switch_out(prepare: impl FnOnce(&mut Scheduler, ThreadId) -> bool) -> bool {
     // Its stack pointer also tells which handlers it left (no second read of it).
     let registers @ [_, sp, _] = super::snapshot::registers_here();
-    let Some((me, yielder, lent)) = with(|s| {
+    let Some((me, yielder, holds_locks)) = with(|s| {
         // Read once for the section: the compiler repeats every read of the worker's
         // record (behind the TCB word), and each costs a bounds check of `threads` too.
         let me = s.current();
         if !prepare(s, me) {
             return None;
         }
-        s.threads[me as usize].saved_registers = registers;
         // The mask it leaves with is the one it comes back with.
         s.settle_handler_jumps(me, sp);
         let t = &mut s.threads[me as usize];
-        if t.stdio_locks.is_empty() {
-            return Some((me, t.yielder, Vec::new()));
-        }
-        let mut unique = t.stdio_locks.clone();
-        unique.sort_unstable();
-        unique.dedup();
-        // SAFETY: a stream's lock stays valid while a thread holds it.
-        let lent = unique
-            .into_iter()
-            .filter_map(|l| unsafe { tcb::lend_io_lock(l) })
-            .collect();
-        Some((me, t.yielder, lent))
+        t.saved_registers = registers;
+        Some((me, t.yielder, !t.stdio_locks.is_empty()))
     }) else {
         return false;
     };
+    if holds_locks {
+        switch_lending_locks(me, yielder);
+    } else {
+        switch_thread(me, yielder);
+    }
+    true
+}
+
+/// [`switch_thread`] for a thread that holds glibc stdio locks: they are free while it is
+/// away. Out of line (rare), in a section of its own after the one that parked or queued
+/// it: until its coroutine is back in the run loop, no worker resumes it.
+#[cold]
+#[inline(never)]
+fn switch_lending_locks(me: ThreadId, yielder: *const Yielder<(), Suspend>) {
+    let lent: Vec<_> = with(|s| {
+        let mut unique = s.threads[me as usize].stdio_locks.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        // SAFETY: a stream's lock stays valid while a thread holds it.
+        unique
+            .into_iter()
+            .filter_map(|l| unsafe { tcb::lend_io_lock(l) })
+            .collect()
+    });
     switch_thread(me, yielder);
     for lock in lent {
         // SAFETY: lent above; the stream is still locked by this thread's count.
@@ -108,7 +127,6 @@ pub(super) fn switch_out(prepare: impl FnOnce(&mut Scheduler, ThreadId) -> bool)
             switch_thread(me, yielder);
         }
     }
-    true
 }
 
 /// The current thread holds (`held`) or released one level of a glibc stdio lock.
@@ -164,10 +182,14 @@ pub(super) fn resumed() -> Resumed {
 }
 
 impl Scheduler {
-    fn next_step(&mut self) -> Step {
+    fn next_step(&mut self, wait: &mut Option<Idle>) -> Step {
         loop {
-            if let Some(spare) = self.surplus() {
-                return Step::Idle(spare);
+            // Every several-worker step behind one predictable branch.
+            if self.all_workers.len() > 1 {
+                if let Some(spare) = self.surplus() {
+                    *wait = Some(spare);
+                    return Step::Idle;
+                }
             }
             if super::snapshot::pending() {
                 self.answer_request();
@@ -177,40 +199,40 @@ impl Scheduler {
             }
             let first = self.w().index == 0;
             if let Some(tid) = self.pop_ready(first) {
-                let w = self.w();
-                w.watch.dispatched();
-                w.dispatches_since_poll += 1;
-                w.unparked_calls = 0;
-                w.slice_start = None;
-                w.current = tid;
-                self.switch_tcb(tid);
-                let mask = self.threads[tid as usize].sigmask;
-                self.apply_mask(mask);
+                // The thread's record read and written under one borrow (one bounds
+                // check), the worker's after it.
                 let t = &mut self.threads[tid as usize];
                 t.state = State::Running;
+                let mask = t.sigmask;
                 let timed = std::mem::take(&mut t.timed_wait);
                 let resumed = Resumed {
                     wake: t.wake,
                     handlers_due: t.has_handlers_due(),
                     due_restart: t.due_restart,
                 };
+                let co = (tid != MAIN).then(|| (t.co.take(), t.name, t.stack, t.stack_kind));
                 if timed {
                     // Saturating: a fork (in a signal handler) during its park reset the
                     // count.
                     self.timed_waits = self.timed_waits.saturating_sub(1);
                 }
-                self.w().resumed = resumed;
-                let t = &mut self.threads[tid as usize];
-                if tid == MAIN {
-                    self.w().watch.main_ran();
+                let w = self.w();
+                w.watch.dispatched();
+                w.dispatches_since_poll += 1;
+                w.unparked_calls = 0;
+                w.slice_start = None;
+                w.current = tid;
+                w.resumed = resumed;
+                let Some((co, name, stack, kind)) = co else {
+                    self.switch_tcb(tid);
+                    self.apply_mask(mask);
                     return Step::Main;
-                }
+                };
+                w.running_stack.entering(&name, stack, kind);
                 self.stats.context_switches += 1;
-                let (name, stack, kind) = (t.name, t.stack, t.stack_kind);
-                self.w().running_stack.entering(&name, stack, kind);
-                let t = &mut self.threads[tid as usize];
-                let co = t.co.take().expect("a ready coroutine has its coroutine");
-                return Step::Run(tid, co);
+                self.switch_tcb(tid);
+                self.apply_mask(mask);
+                return Step::Run(tid, co.expect("a ready coroutine has its coroutine"));
             }
             if self.main_exited && self.live == 0 && (first || self.main_gone) {
                 // The process ends on the OS thread's own TCB (in a child forked by a
@@ -231,7 +253,8 @@ impl Scheduler {
             let idle_mask = if first { self.idle_mask() } else { u64::MAX };
             self.apply_mask(idle_mask);
             if self.all_workers.len() > 1 {
-                return Step::Idle(self.go_idle(deadline, timeout));
+                *wait = Some(self.go_idle(deadline, timeout));
+                return Step::Idle;
             }
             self.w().watch.idle(true);
             self.poll_io(timeout);
@@ -239,7 +262,12 @@ impl Scheduler {
         }
     }
 
-    fn after_resume(&mut self, tid: ThreadId, mut co: Co, result: CoroutineResult<Suspend, usize>) {
+    fn after_resume(
+        &mut self,
+        tid: ThreadId,
+        mut co: Box<Co>,
+        result: CoroutineResult<Suspend, usize>,
+    ) {
         let w = self.w();
         w.current = MAIN;
         w.running_stack.left();

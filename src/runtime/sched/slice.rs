@@ -157,6 +157,9 @@ impl Scheduler {
             if tid.is_some() {
                 self.count_dispatch();
             }
+            if tid == Some(MAIN) {
+                self.w().watch.main_ran();
+            }
             return tid;
         }
         self.pop_queues(main_ok)
@@ -254,7 +257,10 @@ impl Scheduler {
     /// Whether another thread is ready, after a look at epoll when none is (parked
     /// threads whose fds became ready or whose timers are due get their turn).
     fn others_ready(&mut self) -> bool {
-        if self.run_queue.is_empty() && self.preempted.is_empty() {
+        if !self.run_queue.is_empty() {
+            return true;
+        }
+        if self.preempted.is_empty() {
             self.poll_io(Some(Duration::ZERO));
         }
         !self.run_queue.is_empty() || !self.preempted.is_empty() || self.w().next.is_some()

@@ -30,8 +30,9 @@ pub(super) enum State {
 pub(super) struct Thread {
     pub(super) generation: u32,
     pub(super) state: State,
-    /// The coroutine, while the thread is not running (MAIN has none).
-    pub(super) co: Option<Co>,
+    /// The coroutine, while the thread is not running (MAIN has none). Boxed: a dispatch
+    /// and the run loop pass it on as a pointer, not as 48 bytes copied several times.
+    pub(super) co: Option<Box<Co>>,
     /// Made ready while its coroutine was out (running, or parking on a worker but not
     /// yet suspended): the queue the run loop puts it in once it is back (see
     /// `Scheduler::enqueue`).
