@@ -488,13 +488,6 @@ impl Scheduler {
         }
         t.wake = how;
         t.state = State::Ready;
-        if self.all_workers.len() > 1
-            && t.park_reason == Reason::Sync
-            && t.ran_on != running_worker()
-        {
-            // A lock or condvar hand-off across workers (see `Gather`, worker.rs).
-            self.lock_handed_across();
-        }
         self.enqueue(key.tid, Queue::Next);
     }
 
@@ -527,6 +520,12 @@ impl Scheduler {
     /// on a worker that the threads gathered away from (see `Gather`, worker.rs).
     #[inline(never)]
     fn enqueue_shared(&mut self, tid: ThreadId, queue: Queue) {
+        let t = &mut self.threads[tid as usize];
+        if queue == Queue::Next && t.park_reason == Reason::Sync && t.ran_on != running_worker() {
+            // A lock or condvar hand-off across workers (see `Gather`, worker.rs); kept out
+            // of `ready`, which a single worker needs inlined into its wakes.
+            self.lock_handed_across();
+        }
         let t = &mut self.threads[tid as usize];
         if tid != MAIN && t.co.is_none() {
             t.requeue = Some(queue);
