@@ -755,6 +755,7 @@ pub(super) fn start_workers(count: usize) {
 /// spare, which joins the workers in its first section (see handoff.rs). Says whether
 /// the thread started.
 pub(super) fn start_thread(record: *mut Worker, started: Option<fn()>) -> bool {
+    crate::runtime::reactor::placements_may_race();
     let record = record as usize;
     let spawned = std::thread::Builder::new()
         .name("greenify-work".into())
