@@ -102,7 +102,7 @@ pub use stats::{stats, Stats};
 pub use tls::{os_thread_tcb, thread_exiting};
 
 use crate::runtime::reactor::Reactor;
-use crate::runtime::stack::StackPool;
+use crate::runtime::stack::{gap_check_needed, gap_untouched_below, StackPool};
 use crate::runtime::timer::Timers;
 use crate::runtime::{futex, monitor, os_thread, overflow};
 use identity::{os_tid, Identity};
@@ -520,6 +520,7 @@ impl Scheduler {
     /// on a worker that the threads gathered away from (see `Gather`, worker.rs).
     #[inline(never)]
     fn enqueue_shared(&mut self, tid: ThreadId, queue: Queue) {
+        self.check_waker_gap();
         let t = &mut self.threads[tid as usize];
         if queue == Queue::Next && t.park_reason == Reason::Sync && t.ran_on != running_worker() {
             // A lock or condvar hand-off across workers (see `Gather`, worker.rs); kept out
@@ -553,6 +554,23 @@ impl Scheduler {
         };
         self.run_queue.push_back(kicked);
         self.wake_worker(kicked == MAIN);
+    }
+
+    /// With several workers, a thread that the running one wakes may run on another worker
+    /// before the running one switches: where its stack's gap is checked at switches
+    /// (`stack::gap_check_needed`: no userfaultfd watch), it is checked before the wake
+    /// too, so that an overflow that wrote into a neighbour's stack is reported before that
+    /// neighbour runs (it died of a silent SIGSEGV, 3 runs in 16 of the `stacks` test's
+    /// forked-child case with 2 workers).
+    fn check_waker_gap(&self) {
+        let me = self.current();
+        if me == MAIN {
+            return;
+        }
+        let t = &self.threads[me as usize];
+        if gap_check_needed(t.stack_kind) && !gap_untouched_below(t.stack.0) {
+            overflow::report(&t.name, t.stack.1, "it wrote below the bottom of its stack");
+        }
     }
 
     /// Queues `tid` in `preempted` (out of line: rare, and it reads the clock).
