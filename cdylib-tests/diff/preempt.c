@@ -143,6 +143,26 @@ CASE(preempt_periodic_beside_spinner) {
     printf("periodic=%ld spinner=%ld ticks=%d\n", (long)r1, (long)r2, pre_ticks);
 }
 
+/* The same with a spinner that blocks every signal first, as xz's compressing threads do:
+ * greenify's preemption signal must still reach it. */
+static void *pre_spin_blocking_all(void *arg) {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    return pre_spin_until_ticks(arg);
+}
+
+CASE(preempt_spinner_that_blocks_every_signal) {
+    pthread_t periodic, spinner;
+    pre_ticks = 0;
+    pthread_create(&spinner, NULL, pre_spin_blocking_all, NULL);
+    pthread_create(&periodic, NULL, pre_periodic, NULL);
+    void *r1, *r2;
+    pthread_join(periodic, &r1);
+    pthread_join(spinner, &r2);
+    printf("periodic=%ld spinner=%ld ticks=%d\n", (long)r1, (long)r2, pre_ticks);
+}
+
 /* Float state survives preemption: three threads each compute a long double/SSE/x87
  * sequence; halfway, each spins (no call) until all three got there, so they must be
  * interleaved by preemption; the results are printed in full and compared to native. */
@@ -248,6 +268,43 @@ CASE(preempt_program_sigurg) {
     signal(SIGURG, SIG_DFL);
     SHOW("kill default", kill(getpid(), SIGURG));
     printf("handled %d\n", pre_urgs);
+}
+
+/* The program's own SIGURG sent to a thread that blocks it stays pending (sigpending
+ * shows it, no handler runs) until the thread unblocks it; sigwait takes one. */
+CASE(preempt_program_sigurg_blocked_stays_pending) {
+    pthread_t t;
+    pre_flag = 0;
+    pthread_create(&t, NULL, pre_set_flag_later, NULL);
+    pthread_join(t, NULL);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = pre_on_urg;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    SHOW("sigaction", sigaction(SIGURG, &sa, NULL));
+    pre_urgs = 0;
+    sigset_t urg, pending, old;
+    sigemptyset(&urg);
+    sigaddset(&urg, SIGURG);
+    SHOWRC("block", pthread_sigmask(SIG_BLOCK, &urg, &old));
+    SHOWRC("pthread_kill", pthread_kill(pthread_self(), SIGURG));
+    sigpending(&pending);
+    printf("handled %d, pending %d\n", pre_urgs, sigismember(&pending, SIGURG));
+    SHOWRC("unblock", pthread_sigmask(SIG_SETMASK, &old, NULL));
+    sigpending(&pending);
+    printf("handled %d, pending %d\n", pre_urgs, sigismember(&pending, SIGURG));
+
+    SHOWRC("block again", pthread_sigmask(SIG_BLOCK, &urg, &old));
+    SHOW("kill", kill(getpid(), SIGURG));
+    int got = 0;
+    SHOWRC("sigwait", sigwait(&urg, &got));
+    printf("got %d, handled %d\n", got == SIGURG, pre_urgs);
+    sigpending(&pending);
+    printf("pending %d\n", sigismember(&pending, SIGURG));
+    SHOWRC("unblock", pthread_sigmask(SIG_SETMASK, &old, NULL));
+    signal(SIGURG, SIG_DFL);
 }
 
 /* A call no hook sees (the system call instruction itself) blocks the OS thread while

@@ -142,6 +142,15 @@ extern "C" fn on_signal(sig: c_int, info: *mut siginfo_t, context: *mut c_void) 
     }
     // SAFETY: the kernel's siginfo for this handler.
     let ours = unsafe { monitor::is_preemption_signal(info) };
+    if !ours && runtime::sched::blocks_now(sig) {
+        // The program's own SIGURG, for a thread that blocks it: greenify keeps the signal
+        // open on its OS thread (for preemption), so it waits in the kernel, blocked as
+        // the handler returns, until the mask changes (see sched::kept_open).
+        // SAFETY: the kernel's siginfo and context for this handler.
+        unsafe { hold_for_later(sig, info, context.cast()) };
+        runtime::errno::set(saved);
+        return;
+    }
     // A SIGURG of the program's that arrived while ours was pending carries the request.
     let requested = runtime::sched::watched().is_some_and(|(w, _)| monitor::take_request(w));
     // SAFETY: the kernel's arguments.
@@ -161,6 +170,24 @@ extern "C" fn on_signal(sig: c_int, info: *mut siginfo_t, context: *mut c_void) 
         unsafe { preempt(context.cast()) };
     }
     runtime::errno::set(saved);
+}
+
+/// Queues `info` back to the calling OS thread and blocks `sig` in the interrupted
+/// context, so that it stays pending (and seen by sigpending and sigwait) until the
+/// thread's mask is applied again.
+unsafe fn hold_for_later(sig: c_int, info: *const siginfo_t, context: *mut ucontext_t) {
+    let bit = 1u64 << (sig - 1);
+    // Blocked first: the handler runs with SA_NODEFER, so the instance queued back would
+    // come in at once, nested.
+    monitor::sigprocmask(libc::SIG_BLOCK, &bit);
+    // SAFETY: the kernel's siginfo and context for this handler.
+    unsafe {
+        runtime::raw::queue_to_this_thread(sig as u32, &*info);
+        if let Some(context) = context.as_mut() {
+            let mask = (&mut context.uc_sigmask as *mut libc::sigset_t).cast::<u64>();
+            *mask |= bit;
+        }
+    }
 }
 
 /// Switches away from the interrupted thread if it is at a safe point (module doc).

@@ -70,9 +70,37 @@ pub fn reapply_mask() {
         } else {
             applied
         };
-        os_sigmask(Some(mask));
         s.w().applied_mask = mask;
+        os_sigmask(Some(mask & !kept_open()));
     })
+}
+
+/// Signals a green thread's mask never blocks on its OS thread: greenify's preemption
+/// signal once the monitor runs (a thread that blocks every signal, as `xz -T2`'s
+/// compressing threads do, was never preempted), and SIGSYS while escapes are armed. The
+/// program's own instance of the preemption signal waits while its thread blocks it (see
+/// [`blocks_now`]).
+pub fn kept_open() -> u64 {
+    let preemption = if crate::runtime::monitor::started() {
+        1 << (crate::runtime::monitor::SIGNAL - 1)
+    } else {
+        0
+    };
+    preemption | crate::runtime::escapes::kept_unblocked()
+}
+
+/// Whether the green thread the calling OS thread runs blocks `sig` (read from a signal
+/// handler: the mask its worker applied for it; false on an OS thread without one).
+pub fn blocks_now(sig: i32) -> bool {
+    let worker = super::current_worker();
+    if worker.is_null() {
+        return false;
+    }
+    // SAFETY: a worker record, never freed; only this OS thread writes `applied_mask`,
+    // which a handler interrupting it reads whole (a u64 store on this same thread).
+    let applied = unsafe { std::ptr::addr_of!((*worker).applied_mask).read_volatile() };
+    // Not known (in a child of fork, until the mask is next applied): not held.
+    applied != UNKNOWN_MASK && applied & (1 << (sig - 1)) != 0
 }
 
 /// The running green thread, read from a signal handler (None on an OS thread without a
@@ -262,8 +290,10 @@ pub fn sigmask(how: i32, set: Option<u64>) -> Result<u64, Errno> {
 impl Scheduler {
     pub(super) fn apply_mask(&mut self, mask: u64) {
         if mask != self.w().applied_mask {
-            os_sigmask(Some(mask));
+            // Noted first: a signal kept open comes in as the mask changes, and its handler
+            // asks the new mask whether the thread blocks it (`blocks_now`).
             self.w().applied_mask = mask;
+            os_sigmask(Some(mask & !kept_open()));
         }
     }
 

@@ -98,7 +98,11 @@ pub fn preempt(sp: usize, mask: u64) -> bool {
         let t = &s.threads[me as usize];
         let (bottom, size) = t.stack;
         let own_stack = me == MAIN || (bottom..bottom + size).contains(&sp);
-        let safe = t.state == State::Running && own_stack && mask == t.sigmask && applied == mask;
+        // The kernel's mask lacks what greenify keeps open (`kept_open`).
+        let open = super::signals::kept_open();
+        let same = |a: u64, b: u64| a | open == b | open;
+        let safe =
+            t.state == State::Running && own_stack && same(mask, t.sigmask) && same(applied, mask);
         if safe && super::snapshot::pending() {
             // A thread that keeps its worker answers a dump here: it may be alone.
             s.threads[me as usize].saved_registers = registers;
