@@ -132,15 +132,20 @@ static void *pre_spin_until_ticks(void *arg) {
     return spins > 0 ? NULL : (void *)1;
 }
 
-CASE(preempt_periodic_beside_spinner) {
+/* The periodic thread beside a thread that runs `spin`. */
+static void pre_periodic_beside(void *(*spin)(void *)) {
     pthread_t periodic, spinner;
     pre_ticks = 0;
-    pthread_create(&spinner, NULL, pre_spin_until_ticks, NULL);
+    pthread_create(&spinner, NULL, spin, NULL);
     pthread_create(&periodic, NULL, pre_periodic, NULL);
     void *r1, *r2;
     pthread_join(periodic, &r1);
     pthread_join(spinner, &r2);
     printf("periodic=%ld spinner=%ld ticks=%d\n", (long)r1, (long)r2, pre_ticks);
+}
+
+CASE(preempt_periodic_beside_spinner) {
+    pre_periodic_beside(pre_spin_until_ticks);
 }
 
 /* The same with a spinner that blocks every signal first, as xz's compressing threads do:
@@ -153,14 +158,7 @@ static void *pre_spin_blocking_all(void *arg) {
 }
 
 CASE(preempt_spinner_that_blocks_every_signal) {
-    pthread_t periodic, spinner;
-    pre_ticks = 0;
-    pthread_create(&spinner, NULL, pre_spin_blocking_all, NULL);
-    pthread_create(&periodic, NULL, pre_periodic, NULL);
-    void *r1, *r2;
-    pthread_join(periodic, &r1);
-    pthread_join(spinner, &r2);
-    printf("periodic=%ld spinner=%ld ticks=%d\n", (long)r1, (long)r2, pre_ticks);
+    pre_periodic_beside(pre_spin_blocking_all);
 }
 
 /* Float state survives preemption: three threads each compute a long double/SSE/x87
