@@ -10,6 +10,7 @@
 #define GREENIFY_DIFF_CASE_H
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -38,6 +39,21 @@ static void diff_register(const char *name, case_fn fn) {
         diff_register(#name, case_##name);                                           \
     }                                                                                \
     static void case_##name(void)
+
+/* A hung case dies by SIGKILL after `seconds`, well before the harness's timeout: a POSIX
+ * timer armed before any case runs (fork does not inherit it, exec does not keep it). At
+ * most once per file. */
+#define KILL_IF_HUNG_AFTER(seconds)                                                  \
+    __attribute__((constructor)) static void kill_if_hung(void) {                    \
+        timer_t t;                                                                   \
+        struct sigevent ev = { 0 };                                                  \
+        ev.sigev_notify = SIGEV_SIGNAL;                                              \
+        ev.sigev_signo = SIGKILL;                                                    \
+        if (timer_create(CLOCK_MONOTONIC, &ev, &t) == 0) {                           \
+            struct itimerspec its = { { 0, 0 }, { (seconds), 0 } };                  \
+            timer_settime(t, 0, &its, NULL);                                         \
+        }                                                                            \
+    }
 
 /* errno's name, or "0". */
 static inline const char *en(int e) { return e ? strerrorname_np(e) : "0"; }

@@ -5,17 +5,7 @@
 #include <signal.h>
 #include <sys/time.h>
 
-/* A hung case dies by SIGKILL after 20 s, well before the harness's timeout. */
-__attribute__((constructor)) static void safety_net(void) {
-    timer_t t;
-    struct sigevent ev = { 0 };
-    ev.sigev_notify = SIGEV_SIGNAL;
-    ev.sigev_signo = SIGKILL;
-    if (timer_create(CLOCK_MONOTONIC, &ev, &t) == 0) {
-        struct itimerspec its = { { 0, 0 }, { 20, 0 } };
-        timer_settime(t, 0, &its, NULL);
-    }
-}
+KILL_IF_HUNG_AFTER(20);
 
 static volatile sig_atomic_t ticks;
 static void on_tick(int s) { (void)s; ticks++; }

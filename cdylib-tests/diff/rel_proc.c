@@ -17,18 +17,7 @@
 
 extern char **environ;
 
-/* A hung case dies by SIGKILL after 10 s (well before the harness's 30 s timeout). POSIX
- * timers are not inherited by fork. */
-__attribute__((constructor)) static void rp_safety_net(void) {
-    timer_t t;
-    struct sigevent ev = { 0 };
-    ev.sigev_notify = SIGEV_SIGNAL;
-    ev.sigev_signo = SIGKILL;
-    if (timer_create(CLOCK_MONOTONIC, &ev, &t) == 0) {
-        struct itimerspec its = { { 0, 0 }, { 10, 0 } };
-        timer_settime(t, 0, &its, NULL);
-    }
-}
+KILL_IF_HUNG_AFTER(10);
 
 /* ---- siglongjmp out of handlers ---- */
 

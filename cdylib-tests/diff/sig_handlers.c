@@ -11,18 +11,8 @@
 #include <signal.h>
 #include <sys/time.h>
 
-/* A hung case dies by SIGKILL after 10 s (SIGTERM may be what hangs it), well before the
- * harness's timeout; no case comes near this natively. */
-__attribute__((constructor)) static void safety_net(void) {
-    timer_t t;
-    struct sigevent ev = { 0 };
-    ev.sigev_notify = SIGEV_SIGNAL;
-    ev.sigev_signo = SIGKILL;
-    if (timer_create(CLOCK_MONOTONIC, &ev, &t) == 0) {
-        struct itimerspec its = { { 0, 0 }, { 10, 0 } };
-        timer_settime(t, 0, &its, NULL);
-    }
-}
+/* By SIGKILL: SIGTERM may be what hangs a case. No case comes near this natively. */
+KILL_IF_HUNG_AFTER(10);
 
 static volatile sig_atomic_t in_handler, released, handler_done;
 

@@ -24,18 +24,8 @@
 
 extern char **environ;
 
-/* A hung case dies by SIGKILL after 10 s (well before the harness's 30 s timeout); no
- * case comes near this natively. POSIX timers are not inherited by fork or kept by exec. */
-__attribute__((constructor)) static void safety_net(void) {
-    timer_t t;
-    struct sigevent ev = { 0 };
-    ev.sigev_notify = SIGEV_SIGNAL;
-    ev.sigev_signo = SIGKILL;
-    if (timer_create(CLOCK_MONOTONIC, &ev, &t) == 0) {
-        struct itimerspec its = { { 0, 0 }, { 10, 0 } };
-        timer_settime(t, 0, &its, NULL);
-    }
-}
+/* No case comes near this natively; a forked child arms its own (kill_if_hung()). */
+KILL_IF_HUNG_AFTER(10);
 
 static volatile sig_atomic_t hits, last_sig;
 static pthread_t handler_thread;
@@ -680,7 +670,7 @@ CASE(sigchld_interrupts_read) {
     double t0 = now_ms();
     pid_t pid = fork();
     if (pid == 0) {
-        safety_net(); /* a hung child dies too */
+        kill_if_hung(); /* a hung child dies too */
         msleep(50);
         _exit(0);
     }
@@ -712,7 +702,7 @@ CASE(fcntl_setlkw_eintr) {
     pipe(go);
     pid_t pid = fork();
     if (pid == 0) {
-        safety_net(); /* a hung child dies too */
+        kill_if_hung(); /* a hung child dies too */
         struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
         fcntl(fd, F_SETLK, &fl);
         write(go[1], "g", 1);
@@ -739,7 +729,7 @@ CASE(fork_child_has_own_copy) {
     *heap = 10;
     pid_t pid = fork();
     if (pid == 0) {
-        safety_net(); /* a hung child dies too */
+        kill_if_hung(); /* a hung child dies too */
         value = 2;
         *heap = 20;
         _exit(value + *heap);
@@ -756,7 +746,7 @@ CASE(fork_pipes_both_ways) {
     pipe(to_parent);
     pid_t pid = fork();
     if (pid == 0) {
-        safety_net(); /* a hung child dies too */
+        kill_if_hung(); /* a hung child dies too */
         close(to_child[1]);
         close(to_parent[0]);
         char b[16] = { 0 };
@@ -788,7 +778,7 @@ CASE(fork_parent_threads_absent_in_child) {
     msleep(30);
     pid_t pid = fork();
     if (pid == 0) {
-        safety_net(); /* a hung child dies too */
+        kill_if_hung(); /* a hung child dies too */
         long before = ticks;
         msleep(100);
         long after = ticks;
@@ -818,7 +808,7 @@ CASE(fork_atfork_handler_order) {
     pthread_atfork(prep_b, parent_b, child_b);
     pid_t pid = fork();
     if (pid == 0) {
-        safety_net(); /* a hung child dies too */
+        kill_if_hung(); /* a hung child dies too */
         printf("child log: %s\n", atfork_log);
         fflush(stdout);
         _exit(0);
@@ -831,7 +821,7 @@ static void *fork_from_thread(void *arg) {
     (void)arg;
     pid_t pid = fork();
     if (pid == 0) {
-        safety_net(); /* a hung child dies too */
+        kill_if_hung(); /* a hung child dies too */
         msleep(10);
         _exit(7);
     }
@@ -856,7 +846,7 @@ static void *sleeper_in_child(void *arg) {
 CASE(fork_child_runs_threads_and_sleeps) {
     pid_t pid = fork();
     if (pid == 0) {
-        safety_net(); /* a hung child dies too */
+        kill_if_hung(); /* a hung child dies too */
         pthread_t t[3];
         double t0 = now_ms();
         for (long i = 0; i < 3; i++) pthread_create(&t[i], NULL, sleeper_in_child, (void *)i);
@@ -919,7 +909,7 @@ CASE(execve_from_forked_child) {
     pipe(p);
     pid_t pid = fork();
     if (pid == 0) {
-        safety_net(); /* a hung child dies too */
+        kill_if_hung(); /* a hung child dies too */
         dup2(p[1], 1);
         close(p[0]);
         close(p[1]);
@@ -937,7 +927,7 @@ CASE(execve_from_forked_child) {
     close(p[0]);
     pid = fork();
     if (pid == 0) {
-        safety_net(); /* a hung child dies too */
+        kill_if_hung(); /* a hung child dies too */
         char *argv[] = { "nope", NULL };
         execve("/nonexistent/nope", argv, environ);
         _exit(errno);
@@ -977,7 +967,7 @@ CASE(waitpid_wnohang_then_blocking) {
     double t0 = now_ms();
     pid_t pid = fork();
     if (pid == 0) {
-        safety_net(); /* a hung child dies too */
+        kill_if_hung(); /* a hung child dies too */
         msleep(100);
         _exit(9);
     }
@@ -1005,7 +995,7 @@ CASE(wait4_and_waitid) {
     show_status("child", st);
     pid = fork();
     if (pid == 0) {
-        safety_net(); /* a hung child dies too */
+        kill_if_hung(); /* a hung child dies too */
         pause();
         _exit(0);
     }
@@ -1021,7 +1011,7 @@ CASE(waitpid_lets_threads_run) {
     double t0 = now_ms();
     pid_t pid = fork();
     if (pid == 0) {
-        safety_net(); /* a hung child dies too */
+        kill_if_hung(); /* a hung child dies too */
         msleep(200);
         _exit(0);
     }
@@ -1178,7 +1168,7 @@ CASE(flock_between_processes) {
     pipe(go);
     pid_t pid = fork();
     if (pid == 0) {
-        safety_net(); /* a hung child dies too */
+        kill_if_hung(); /* a hung child dies too */
         int cfd = reopen(fd);
         int nb = flock(cfd, LOCK_EX | LOCK_NB) == -1 && errno == EWOULDBLOCK;
         int shared_ofd = flock(fd, LOCK_EX | LOCK_NB) == 0; /* the inherited description holds it */
@@ -1205,7 +1195,7 @@ CASE(fcntl_setlkw_between_processes) {
     pipe(go);
     pid_t pid = fork();
     if (pid == 0) {
-        safety_net(); /* a hung child dies too */
+        kill_if_hung(); /* a hung child dies too */
         struct flock c = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 5, .l_len = 1 };
         int busy = fcntl(fd, F_SETLK, &c) == -1 && (errno == EAGAIN || errno == EACCES);
         struct flock q = c;
@@ -1235,7 +1225,7 @@ CASE(fcntl_setlkw_lets_threads_run) {
     double t0 = now_ms();
     pid_t pid = fork();
     if (pid == 0) {
-        safety_net(); /* a hung child dies too */
+        kill_if_hung(); /* a hung child dies too */
         struct flock c = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
         fcntl(fd, F_SETLK, &c); /* fcntl locks belong to the process: the inherited fd will do */
         write(go[1], "g", 1);
@@ -1261,7 +1251,7 @@ CASE(flock_lets_threads_run) {
     double t0 = now_ms();
     pid_t pid = fork();
     if (pid == 0) {
-        safety_net(); /* a hung child dies too */
+        kill_if_hung(); /* a hung child dies too */
         int cfd = reopen(fd);
         flock(cfd, LOCK_EX);
         write(go[1], "g", 1);

@@ -15,18 +15,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-/* A hung case dies by SIGKILL after 10 s (well before the harness's 30 s timeout); no
- * case comes near this natively. */
-__attribute__((constructor)) static void safety_net(void) {
-    timer_t t;
-    struct sigevent ev = { 0 };
-    ev.sigev_notify = SIGEV_SIGNAL;
-    ev.sigev_signo = SIGKILL;
-    if (timer_create(CLOCK_MONOTONIC, &ev, &t) == 0) {
-        struct itimerspec its = { { 0, 0 }, { 10, 0 } };
-        timer_settime(t, 0, &its, NULL);
-    }
-}
+/* No case comes near this natively. */
+KILL_IF_HUNG_AFTER(10);
 
 static struct timespec in_ms(clockid_t clock, long ms) {
     struct timespec t;
