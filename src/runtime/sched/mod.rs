@@ -103,7 +103,7 @@ pub use stats::{stats, Stats};
 pub use tls::{os_thread_tcb, thread_exiting};
 
 use crate::runtime::reactor::Reactor;
-use crate::runtime::stack::{gap_check_needed, gap_untouched_below, StackPool};
+use crate::runtime::stack::StackPool;
 use crate::runtime::timer::Timers;
 use crate::runtime::{futex, monitor, os_thread, overflow};
 use identity::{os_tid, Identity};
@@ -568,10 +568,7 @@ impl Scheduler {
         if me == MAIN {
             return;
         }
-        let t = &self.threads[me as usize];
-        if gap_check_needed(t.stack_kind) && !gap_untouched_below(t.stack.0) {
-            overflow::report(&t.name, t.stack.1, "it wrote below the bottom of its stack");
-        }
+        self.threads[me as usize].check_gap();
     }
 
     /// Queues `tid` in `preempted` (out of line: rare, and it reads the clock).

@@ -6,9 +6,8 @@ use super::signals::run_due_handlers;
 use super::thread::{Co, State, Suspend};
 use super::worker::{Idle, Resumed};
 use super::{running_worker, with, with_after, Queue, Scheduler};
-use crate::runtime::stack::{gap_check_needed, gap_untouched_below};
 use crate::runtime::wait::{ThreadId, MAIN};
-use crate::runtime::{errno, overflow, tcb};
+use crate::runtime::{errno, tcb};
 use corosensei::{CoroutineResult, Yielder};
 use std::time::{Duration, Instant};
 
@@ -277,9 +276,7 @@ impl Scheduler {
             self.switch_home();
         }
         let t = &mut self.threads[tid as usize];
-        if gap_check_needed(t.stack_kind) && !gap_untouched_below(t.stack.0) {
-            overflow::report(&t.name, t.stack.1, "it wrote below the bottom of its stack");
-        }
+        t.check_gap();
         let retval = match result {
             CoroutineResult::Yield(Suspend::Park) => {
                 t.co = Some(co);

@@ -7,7 +7,8 @@ use super::worker::Worker;
 use super::Queue;
 use crate::runtime::handler;
 use crate::runtime::keys::Values;
-use crate::runtime::stack::{GreenStack, StackKind};
+use crate::runtime::overflow;
+use crate::runtime::stack::{gap_check_needed, gap_untouched_below, GreenStack, StackKind};
 use crate::runtime::wait::{Reason, WaitKey, Wake};
 use corosensei::{Coroutine, Yielder};
 
@@ -103,6 +104,19 @@ pub(super) struct Thread {
 }
 
 impl Thread {
+    /// Where its stack's gap is checked at switches (`stack::gap_check_needed`: no
+    /// userfaultfd watch), reports an overflow that wrote there (the process ends).
+    #[inline]
+    pub(super) fn check_gap(&self) {
+        if gap_check_needed(self.stack_kind) && !gap_untouched_below(self.stack.0) {
+            overflow::report(
+                &self.name,
+                self.stack.1,
+                "it wrote below the bottom of its stack",
+            );
+        }
+    }
+
     /// Made and not yet reaped: running, ready or parked.
     pub(super) fn is_live(&self) -> bool {
         !matches!(self.state, State::Free | State::Exited)
