@@ -237,11 +237,8 @@ impl Scheduler {
         // the last one's if it stays alone (a single worker has no runnext: see pop_ready).
         let alone = self.all_workers.len() == 1;
         for worker in [me].into_iter().chain(alone.then(|| self.all_workers[0])) {
-            // SAFETY: worker records are never freed; `next` is only touched in sections,
-            // under the lock; `watch` never changes.
-            if let Some(tid) = unsafe { (*worker).next.take() } {
-                // SAFETY: as above.
-                unsafe { (*worker).watch.next_waits(false) };
+            // SAFETY: in the retiring worker's section.
+            if let Some(tid) = unsafe { super::slice::take_runnext(worker, |_| true) } {
                 self.run_queue.push_back(tid);
                 self.wake_worker(tid == MAIN);
             }

@@ -145,6 +145,26 @@ fn pop(queue: &mut VecDeque<ThreadId>, main_ok: bool) -> Option<ThreadId> {
     }
 }
 
+/// Takes the thread that waits in `worker`'s runnext, if `wanted` says so.
+///
+/// # Safety
+/// A section of the scheduler is open: worker records are never freed, and their `next` is
+/// only touched in sections, under the lock (another worker's whole record is not
+/// borrowed: its OS thread writes other fields outside sections); `watch` never changes.
+pub(super) unsafe fn take_runnext(
+    worker: *mut super::Worker,
+    wanted: impl FnOnce(ThreadId) -> bool,
+) -> Option<ThreadId> {
+    // SAFETY: as the caller vouches.
+    unsafe {
+        let next = std::ptr::addr_of_mut!((*worker).next);
+        let tid = (*next).filter(|&tid| wanted(tid))?;
+        *next = None;
+        (*worker).watch.next_waits(false);
+        Some(tid)
+    }
+}
+
 /// Of this many picks of a worker's runnext, one goes to the shared queues instead when
 /// they hold threads (as Go's scheduler looks at its global queue every 61st schedule): a
 /// pair that hands work to each other keeps the other threads waiting at most that long.
@@ -236,16 +256,8 @@ impl Scheduler {
         let me = super::running_worker();
         let others = self.all_workers.iter().filter(|&&worker| worker != me);
         std::iter::once(&me).chain(others).find_map(|&worker| {
-            // SAFETY: worker records are never freed; their `next` is only touched in
-            // sections, under the lock (another worker's whole record is not borrowed:
-            // its OS thread writes other fields outside sections); `watch` never changes.
-            unsafe {
-                let next = std::ptr::addr_of_mut!((*worker).next);
-                let tid = (*next).filter(|&tid| main_ok || tid != MAIN)?;
-                *next = None;
-                (*worker).watch.next_waits(false);
-                Some(tid)
-            }
+            // SAFETY: called in a section (see `take_runnext`).
+            unsafe { take_runnext(worker, |tid| main_ok || tid != MAIN) }
         })
     }
 

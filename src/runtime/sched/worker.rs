@@ -442,15 +442,10 @@ impl Scheduler {
     /// comes back to run here; taken, this worker sleeps instead of looking at epoll
     /// again (that worker, going idle, will), unless there is more to run.
     fn lend_done(&mut self, worker: *mut Worker, tid: ThreadId) -> Option<Idle> {
-        // SAFETY: as in `lend_found`.
-        unsafe {
-            let next = std::ptr::addr_of_mut!((*worker).next);
-            if *next == Some(tid) {
-                *next = None;
-                (*worker).watch.next_waits(false);
-                self.w().next = Some(tid);
-                return None;
-            }
+        // SAFETY: in the idle wait's section.
+        if unsafe { super::slice::take_runnext(worker, |lent| lent == tid) }.is_some() {
+            self.w().next = Some(tid);
+            return None;
         }
         let more = !self.run_queue.is_empty() || !self.preempted.is_empty();
         (!more && self.w().next.is_none()).then(|| self.sleep_idle(None))
