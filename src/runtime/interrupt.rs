@@ -45,6 +45,35 @@ pub struct Interruption {
     pub deliver: bool,
 }
 
+// One queue entry, a word: bit 0 taken, 1 restart, 2 deliver, 3..27 the target + 1 (0:
+// none), 27..34 the signal, 34.. the epoch.
+const DELIVER: u64 = 4;
+const TARGET_SHIFT: u32 = 3;
+const SIG_SHIFT: u32 = 27;
+const EPOCH_SHIFT: u32 = 34;
+
+impl Interruption {
+    fn encode(self) -> u64 {
+        let target_bits = self.target.map_or(0, |t| u64::from(t) + 1) & 0xFF_FFFF;
+        1 | (u64::from(self.restart) << 1)
+            | (u64::from(self.deliver) * DELIVER)
+            | (target_bits << TARGET_SHIFT)
+            | ((u64::from(self.sig) & 0x7F) << SIG_SHIFT)
+            | (self.epoch << EPOCH_SHIFT)
+    }
+
+    fn decode(entry: u64) -> Interruption {
+        let target_bits = (entry >> TARGET_SHIFT) & 0xFF_FFFF;
+        Interruption {
+            target: (target_bits != 0).then(|| (target_bits - 1) as u32),
+            restart: entry & 2 != 0,
+            deliver: entry & DELIVER != 0,
+            sig: ((entry >> SIG_SHIFT) & 0x7F) as u32,
+            epoch: entry >> EPOCH_SHIFT,
+        }
+    }
+}
+
 /// Some handler waits to be delivered (posted, or handed to a thread that has not run
 /// it yet): the hooks look for it when they return. Set here and by the scheduler.
 static DELIVERIES: AtomicBool = AtomicBool::new(false);
@@ -64,8 +93,6 @@ pub fn set_deliveries_pending(pending: bool) {
     }
 }
 
-const DELIVER: u64 = 4;
-
 /// The signals of the deliveries posted and not yet taken (bit `sig - 1`).
 pub fn queued_deliveries() -> u64 {
     QUEUE.iter().fold(0, |signals, slot| {
@@ -73,7 +100,7 @@ pub fn queued_deliveries() -> u64 {
         if entry & DELIVER == 0 {
             return signals;
         }
-        signals | 1 << (((entry >> 27) & 0x7F) - 1)
+        signals | 1 << (Interruption::decode(entry).sig - 1)
     })
 }
 
@@ -94,15 +121,14 @@ pub fn parked_before(park: u64, epoch: u64) -> bool {
 /// with a pending one of the same signal and target (see [`merged`]). False if it could
 /// not (the caller then runs the handler itself).
 pub fn post(sig: u32, target: Option<u32>, restart: bool, deliver: bool) -> bool {
-    let epoch = PARKS.load(SeqCst) & EPOCH_MASK;
-    let target_bits = target.map_or(0, |t| u64::from(t) + 1) & 0xFF_FFFF;
-    let sig_bits = u64::from(sig) & 0x7F;
-    let entry = 1
-        | (u64::from(restart) << 1)
-        | (u64::from(deliver) * DELIVER)
-        | (target_bits << 3)
-        | (sig_bits << 27)
-        | (epoch << 34);
+    let entry = Interruption {
+        target,
+        restart,
+        epoch: PARKS.load(SeqCst) & EPOCH_MASK,
+        sig,
+        deliver,
+    }
+    .encode();
     let posted = QUEUE
         .iter()
         .any(|slot| slot.compare_exchange(0, entry, SeqCst, SeqCst).is_ok())
@@ -124,13 +150,11 @@ pub fn post(sig: u32, target: Option<u32>, restart: bool, deliver: bool) -> bool
 /// merge as the kernel merges a standard signal that is already pending; a real-time
 /// signal's deliveries never do (each is queued natively).
 fn merged(pending: u64, new: u64) -> Option<u64> {
-    // Bits 3..27: the target; 27..34: the signal (see `post`).
-    const SIG_AND_TARGET: u64 = ((1 << 34) - 1) & !((1 << 3) - 1);
+    const SIG_AND_TARGET: u64 = ((1 << EPOCH_SHIFT) - 1) & !((1 << TARGET_SHIFT) - 1);
     if pending == 0 || pending & SIG_AND_TARGET != new & SIG_AND_TARGET {
         return None;
     }
-    let sig = (new >> 27) & 0x7F;
-    if pending & new & DELIVER != 0 && sig >= 32 {
+    if pending & new & DELIVER != 0 && Interruption::decode(new).sig >= 32 {
         return None;
     }
     Some(new | (pending & DELIVER))
@@ -140,17 +164,9 @@ fn merged(pending: u64, new: u64) -> Option<u64> {
 pub fn take(mut apply: impl FnMut(Interruption)) {
     for slot in &QUEUE {
         let entry = slot.swap(0, SeqCst);
-        if entry == 0 {
-            continue;
+        if entry != 0 {
+            apply(Interruption::decode(entry));
         }
-        let target_bits = (entry >> 3) & 0xFF_FFFF;
-        apply(Interruption {
-            target: (target_bits != 0).then(|| (target_bits - 1) as u32),
-            restart: entry & 2 != 0,
-            deliver: entry & DELIVER != 0,
-            sig: ((entry >> 27) & 0x7F) as u32,
-            epoch: entry >> 34,
-        });
     }
 }
 
