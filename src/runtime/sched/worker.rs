@@ -568,8 +568,8 @@ pub(super) struct Gather {
     dispatches: u32,
     handoffs: u32,
     since: Instant,
-    /// Since when, at what process CPU time (ns) and after how many dispatches the CPU
-    /// the process uses is compared (over at least [`CPU_LOOK`], outside gatherings).
+    /// Since when and from what process CPU time (ns) the CPU the process uses is
+    /// compared (over at least [`CPU_LOOK`], outside gatherings), and the dispatches since.
     cpu_since: Option<(Instant, u64)>,
     cpu_dispatches: u32,
     /// Dispatches in the window by the workers but the first.
@@ -593,15 +593,16 @@ const GATHER_MAX: Duration = Duration::from_millis(640);
 /// The least wall time over which [`Gather`] compares the CPU the process used: the
 /// kernel adds a running thread's time to the process's clock at its ticks and switches.
 const CPU_LOOK: Duration = Duration::from_millis(10);
-/// Below this many CPUs used by the process, in quarters, threads that run briefly gather
-/// on the first worker (see [`Gather`]): a second worker adds no CPU of its own.
+/// Below this many quarters of a CPU used by the process, threads that run briefly gather
+/// on the first worker (see [`Gather`]): the other workers add no CPU of their own, and
+/// one worker does on one CPU what the spread threads did on about 1.25.
 const SPREAD_CPUS: u64 = 5;
 
 impl Gather {
     /// At the end of a window: whether, over the [`CPU_LOOK`] or more since the last such
-    /// look, the process used under [`SPREAD_CPUS`] CPUs, each dispatch under
-    /// [`HANDOFF_RUN`] of them (a window's dispatches are counted in already); None until
-    /// that much time has passed.
+    /// look, the process used under [`SPREAD_CPUS`] quarters of a CPU, each dispatch under
+    /// [`HANDOFF_RUN`] of it (a window's dispatches are counted in already); None until
+    /// that much time has passed. A CPU clock that cannot be read says no.
     fn cpu_bound_to_one(&mut self, now: Instant) -> Option<bool> {
         self.cpu_dispatches += self.dispatches;
         let Some((since, cpu_since)) = self.cpu_since else {
@@ -612,6 +613,9 @@ impl Gather {
         let wall = now.saturating_duration_since(since);
         if wall < CPU_LOOK {
             return None;
+        }
+        if cpu_since == 0 {
+            return Some(false);
         }
         let cpu = process_cpu();
         let used = cpu.saturating_sub(cpu_since);
@@ -705,7 +709,8 @@ impl Scheduler {
     }
 }
 
-/// The CPU time all the process's OS threads used so far, in nanoseconds.
+/// The CPU time all the process's OS threads used so far, in nanoseconds (0 if the clock
+/// cannot be read).
 fn process_cpu() -> u64 {
     monitor::cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID)
 }
