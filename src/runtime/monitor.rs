@@ -732,7 +732,7 @@ fn cpu_clock(tid: i32) -> i32 {
 }
 
 /// The CPU time of `clock`, in nanoseconds (0 if it cannot be read).
-fn cpu_time(clock: i32) -> u64 {
+pub(crate) fn cpu_time(clock: i32) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
