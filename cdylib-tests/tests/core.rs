@@ -1,5 +1,6 @@
 //! Core integration tests: the c-examples run natively and under `LD_PRELOAD=libgreenify.so`
-//! and must behave the same; greenified they must stay on one OS thread.
+//! and must behave the same; greenified they must stay on the workers' OS threads (one per
+//! CPU by default) and the monitor's.
 //!
 //! Every run is bounded by a timeout, only loopback addresses are used, and every process is
 //! killed (with its process group) when its guard drops, also when a test fails. Heavy or
