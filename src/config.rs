@@ -10,7 +10,7 @@
 //! | GREENIFY_SLICE_MS | how long a green thread may run without a switch before the monitor preempts it; `0`: never | 10 |
 //! | GREENIFY_ESCAPES | `report`: count the blocking system calls that bypass the hooks (Syscall User Dispatch) and list them at exit; `catch`: also park the green thread in them | off |
 //! | GREENIFY_TLS | `on`: every green thread has its own TCB and TLS; `off`: all share the OS thread's; `auto`: on when several workers run or a loaded module other than libc has TLS of its own when the first thread is created | auto |
-//! | GREENIFY_WORKERS | how many OS threads run green threads, 1 or more (several need a TCB per green thread: without one, one runs them) | the CPUs in the process's affinity mask |
+//! | GREENIFY_WORKERS | how many OS threads run green threads, 1 or more (several need a TCB per green thread: without one, one runs them) | the CPUs in the process's affinity mask, at most 128 |
 //!
 //! An empty value counts as unset. Any other value the library does not take, and a
 //! GREENIFY_* name it does not know, gives one warning at load naming what it takes and
@@ -25,6 +25,10 @@ pub const DEFAULT_SLICE: std::time::Duration = std::time::Duration::from_millis(
 /// Stack sizes outside these bounds are refused (the wrapper's `--stack-size` takes the same).
 pub const MIN_STACK_SIZE: usize = 16 << 10;
 pub const MAX_STACK_SIZE: usize = 4 << 30;
+/// The default workers (one per CPU) stop here: the monitor watches 256 OS threads, the
+/// workers and up to 128 spares that take over stuck ones. A count set by GREENIFY_WORKERS
+/// is taken as it is.
+const MAX_DEFAULT_WORKERS: usize = 128;
 
 /// The variables something of greenify reads: the library (the first ones), the wrapper
 /// (GREENIFY_LIB) and the tests (GREENIFY_TEST_LIB, GREENIFY_SOAK_SECS). Another GREENIFY_*
@@ -357,7 +361,7 @@ impl Config {
             )
             .map_or(
                 Workers {
-                    count: cpus.max(1),
+                    count: cpus.clamp(1, MAX_DEFAULT_WORKERS),
                     explicit: false,
                 },
                 |count| Workers {
@@ -603,6 +607,8 @@ mod tests {
         assert_eq!(Config::from_lookup(2, |_| None).workers, default(2));
         assert_eq!(Config::from_lookup(1, |_| None).workers, default(1));
         assert_eq!(Config::from_lookup(64, |_| None).workers, default(64));
+        assert_eq!(Config::from_lookup(1000, |_| None).workers, default(128));
+        assert_eq!(workers(1000, "300").workers, explicit(300));
         // An affinity mask that could not be read counts as one CPU.
         assert_eq!(Config::from_lookup(0, |_| None).workers, default(1));
         assert_eq!(workers(2, " ").workers, default(2));

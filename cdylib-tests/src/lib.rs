@@ -995,13 +995,13 @@ pub fn open_fds(pid: u32) -> io::Result<usize> {
 
 /// The workers a greenified run of this test starts once the program creates a thread:
 /// `GREENIFY_WORKERS` as the test's environment passes it on, else greenify's default, the
-/// CPUs of the affinity mask the program inherits from this test; one with
+/// CPUs of the affinity mask the program inherits from this test (at most 128); one with
 /// `GREENIFY_TLS=off` (several need a TCB per green thread).
 pub fn workers() -> usize {
     if std::env::var("GREENIFY_TLS").is_ok_and(|v| v.trim() == "off") {
         return 1;
     }
-    workers_variable().unwrap_or_else(affinity_cpus)
+    workers_variable().unwrap_or_else(|| affinity_cpus().min(128))
 }
 
 /// `GREENIFY_WORKERS` in this test's environment, if it holds a count greenify takes.
