@@ -9,7 +9,8 @@
 //! | GREENIFY_GUARD_PAGES | how many stacks get a guard page (the rest a write-protected or checked gap) | what vm.max_map_count affords |
 //! | GREENIFY_SLICE_MS | how long a green thread may run without a switch before the monitor preempts it; `0`: never | 10 |
 //! | GREENIFY_ESCAPES | `report`: count the blocking system calls that bypass the hooks (Syscall User Dispatch) and list them at exit; `catch`: also park the green thread in them | off |
-//! | GREENIFY_TLS | `on`: every green thread has its own TCB and TLS; `off`: all share the OS thread's; `auto`: on when a loaded module other than libc has TLS of its own when the first thread is created | auto |
+//! | GREENIFY_TLS | `on`: every green thread has its own TCB and TLS; `off`: all share the OS thread's; `auto`: on when several workers run or a loaded module other than libc has TLS of its own when the first thread is created | auto |
+//! | GREENIFY_WORKERS | how many OS threads run green threads, 1 or more (several need a TCB per green thread: without one, one runs them) | the CPUs in the process's affinity mask, at most 128 |
 //!
 //! An empty value counts as unset. Any other value the library does not take, and a
 //! GREENIFY_* name it does not know, gives one warning at load naming what it takes and
@@ -24,6 +25,10 @@ pub const DEFAULT_SLICE: std::time::Duration = std::time::Duration::from_millis(
 /// Stack sizes outside these bounds are refused (the wrapper's `--stack-size` takes the same).
 pub const MIN_STACK_SIZE: usize = 16 << 10;
 pub const MAX_STACK_SIZE: usize = 4 << 30;
+/// The default workers (one per CPU) stop here: the monitor watches 256 OS threads, the
+/// workers and up to 128 spares that take over stuck ones. A count set by GREENIFY_WORKERS
+/// is taken as it is.
+const MAX_DEFAULT_WORKERS: usize = 128;
 
 /// The variables something of greenify reads: the library (the first ones), the wrapper
 /// (GREENIFY_LIB) and the tests (GREENIFY_TEST_LIB, GREENIFY_SOAK_SECS). Another GREENIFY_*
@@ -52,6 +57,16 @@ pub enum Tls {
     Off,
 }
 
+/// How many workers run green threads (GREENIFY_WORKERS, or the default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Workers {
+    /// 1 or more.
+    pub count: usize,
+    /// Asked for by GREENIFY_WORKERS (false: the CPUs of the affinity mask, a default that
+    /// falls back to one worker without a warning when green threads share one TCB).
+    pub explicit: bool,
+}
+
 /// GREENIFY_ESCAPES: what happens to system calls that bypass the hooks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Escapes {
@@ -77,8 +92,7 @@ pub struct Config {
     /// Report a thread that keeps its worker, or a worker stuck in a call, this long
     /// (None: no watchdog).
     pub watchdog: Option<std::time::Duration>,
-    /// GREENIFY_WORKERS (None: one).
-    pub workers: Option<usize>,
+    pub workers: Workers,
     /// The variables whose values were not taken (and unknown GREENIFY_* names), to warn
     /// about once the logger runs.
     pub bad: BadValues,
@@ -233,7 +247,7 @@ impl Config {
     /// Allocates nothing: the first hooked call reads it, and that call may come from inside
     /// the program's malloc (tcmalloc calls pthread_once while it initialises).
     pub fn from_env() -> Config {
-        let mut config = Config::from_lookup(|name| {
+        let mut config = Config::from_lookup(affinity_cpus(), |name| {
             let mut buf = [0u8; 64];
             buf.get_mut(..name.len())?.copy_from_slice(name.as_bytes());
             let name = CStr::from_bytes_until_nul(&buf).ok()?;
@@ -268,8 +282,8 @@ impl Config {
     }
 
     /// The configuration from `lookup` (a variable's value; one that is not UTF-8 counts as
-    /// unset).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<&'static str>) -> Config {
+    /// unset), on a process that may run on `cpus` CPUs.
+    pub fn from_lookup(cpus: usize, lookup: impl Fn(&str) -> Option<&'static str>) -> Config {
         let mut env = Reader {
             lookup,
             bad: BadValues::default(),
@@ -338,9 +352,23 @@ impl Config {
                 v.parse::<u64>().ok()
             })
             .and_then(|ms| (ms > 0).then(|| std::time::Duration::from_millis(ms)));
-        let workers = env.read("GREENIFY_WORKERS", "a count, 1 or more", "1", |v| {
-            v.parse().ok().filter(|&n: &usize| n > 0)
-        });
+        let workers = env
+            .read(
+                "GREENIFY_WORKERS",
+                "a count, 1 or more",
+                "the CPUs in the affinity mask",
+                |v| v.parse().ok().filter(|&n: &usize| n > 0),
+            )
+            .map_or(
+                Workers {
+                    count: cpus.clamp(1, MAX_DEFAULT_WORKERS),
+                    explicit: false,
+                },
+                |count| Workers {
+                    count,
+                    explicit: true,
+                },
+            );
         Config {
             watchdog,
             workers,
@@ -416,12 +444,25 @@ impl fmt::Display for Config {
         };
         write!(
             f,
-            " GREENIFY_OFFLOAD_FILES={} GREENIFY_TLS={tls} GREENIFY_SLICE_MS={} GREENIFY_ESCAPES={escapes} GREENIFY_WATCHDOG={}",
+            " GREENIFY_OFFLOAD_FILES={} GREENIFY_TLS={tls} GREENIFY_SLICE_MS={} GREENIFY_ESCAPES={escapes} GREENIFY_WATCHDOG={} GREENIFY_WORKERS={}{}",
             u8::from(self.offload_files),
             self.slice.map_or(0, |s| s.as_millis()),
-            self.watchdog.map_or(0, |w| w.as_millis())
+            self.watchdog.map_or(0, |w| w.as_millis()),
+            self.workers.count,
+            if self.workers.explicit {
+                ""
+            } else {
+                " (the CPUs in the affinity mask)"
+            }
         )
     }
+}
+
+/// The CPUs the calling thread may run on (its affinity mask, which a new thread inherits),
+/// at least 1. A raw system call: this runs at the first hooked call, which may come from
+/// inside the program's malloc.
+fn affinity_cpus() -> usize {
+    rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count().max(1) as usize)
 }
 
 /// "0" or "1".
@@ -493,7 +534,7 @@ mod tests {
 
     #[test]
     fn from_lookup_defaults_and_values() {
-        let c = Config::from_lookup(|_| None);
+        let c = Config::from_lookup(2, |_| None);
         assert_eq!(c.stack_size, DEFAULT_STACK_SIZE);
         assert!(!c.stats);
         assert_eq!(c.log_level, ::log::LevelFilter::Warn);
@@ -501,7 +542,7 @@ mod tests {
         assert!(!c.offload_files);
         assert_eq!(c.tls, Tls::Auto);
         assert_eq!(c.slice, Some(DEFAULT_SLICE));
-        let c = Config::from_lookup(|k| {
+        let c = Config::from_lookup(2, |k| {
             Some(match k {
                 "GREENIFY_STACK_SIZE" => "1M",
                 "GREENIFY_STATS" => "1",
@@ -519,55 +560,104 @@ mod tests {
         assert_eq!(c.slice, None);
         let slice = |k: &str| (k == "GREENIFY_SLICE_MS").then_some("25");
         assert_eq!(
-            Config::from_lookup(slice).slice,
+            Config::from_lookup(2, slice).slice,
             Some(std::time::Duration::from_millis(25))
         );
         let on = |v: &'static str| move |k: &str| (k == "GREENIFY_TLS").then_some(v);
-        assert_eq!(Config::from_lookup(on("on")).tls, Tls::On);
-        assert_eq!(Config::from_lookup(on("maybe")).tls, Tls::Auto);
-        assert_eq!(Config::from_lookup(on("auto")).bad, BadValues::default());
-        let workers = |v: &'static str| {
-            Config::from_lookup(move |k: &str| (k == "GREENIFY_WORKERS").then_some(v))
-        };
-        assert_eq!(workers(" 2").workers, Some(2));
-        assert_eq!(workers("0").workers, None);
-        assert_ne!(workers("0").bad, BadValues::default());
-        assert_eq!(workers("many").workers, None);
-        assert_eq!(Config::from_lookup(on(" ")), Config::from_lookup(|_| None));
-        let escapes = |v: &'static str| move |k: &str| (k == "GREENIFY_ESCAPES").then_some(v);
-        assert_eq!(Config::from_lookup(|_| None).escapes, Escapes::Off);
+        assert_eq!(Config::from_lookup(2, on("on")).tls, Tls::On);
+        assert_eq!(Config::from_lookup(2, on("maybe")).tls, Tls::Auto);
+        assert_eq!(Config::from_lookup(2, on("auto")).bad, BadValues::default());
         assert_eq!(
-            Config::from_lookup(escapes("report")).escapes,
+            Config::from_lookup(2, on(" ")),
+            Config::from_lookup(2, |_| None)
+        );
+        let escapes = |v: &'static str| move |k: &str| (k == "GREENIFY_ESCAPES").then_some(v);
+        assert_eq!(Config::from_lookup(2, |_| None).escapes, Escapes::Off);
+        assert_eq!(
+            Config::from_lookup(2, escapes("report")).escapes,
             Escapes::Report
         );
         assert_eq!(
-            Config::from_lookup(escapes("catch")).escapes,
+            Config::from_lookup(2, escapes("catch")).escapes,
             Escapes::Catch
         );
-        assert_eq!(Config::from_lookup(escapes("loud")).escapes, Escapes::Off);
+        assert_eq!(
+            Config::from_lookup(2, escapes("loud")).escapes,
+            Escapes::Off
+        );
         assert_ne!(
-            Config::from_lookup(escapes("loud")).bad,
+            Config::from_lookup(2, escapes("loud")).bad,
             BadValues::default()
         );
     }
 
     #[test]
+    fn workers_default_to_the_cpus_of_the_affinity_mask() {
+        let workers = |cpus, v: &'static str| {
+            Config::from_lookup(cpus, move |k: &str| (k == "GREENIFY_WORKERS").then_some(v))
+        };
+        let default = |count| Workers {
+            count,
+            explicit: false,
+        };
+        let explicit = |count| Workers {
+            count,
+            explicit: true,
+        };
+        assert_eq!(Config::from_lookup(2, |_| None).workers, default(2));
+        assert_eq!(Config::from_lookup(1, |_| None).workers, default(1));
+        assert_eq!(Config::from_lookup(64, |_| None).workers, default(64));
+        assert_eq!(Config::from_lookup(1000, |_| None).workers, default(128));
+        assert_eq!(workers(1000, "300").workers, explicit(300));
+        // An affinity mask that could not be read counts as one CPU.
+        assert_eq!(Config::from_lookup(0, |_| None).workers, default(1));
+        assert_eq!(workers(2, " ").workers, default(2));
+        assert_eq!(workers(2, " 1").workers, explicit(1));
+        assert_eq!(workers(1, "3").workers, explicit(3));
+        assert_eq!(workers(2, "3").bad, BadValues::default());
+        for bad in ["0", "many", "-1", "2x"] {
+            let c = workers(4, bad);
+            assert_eq!(c.workers, default(4));
+            assert_eq!(
+                c.bad.iter().map(|b| b.to_string()).collect::<Vec<_>>(),
+                [format!(
+                    "GREENIFY_WORKERS={bad} is not valid (it takes a count, 1 or more): using the CPUs in the affinity mask"
+                )]
+            );
+        }
+    }
+
+    #[test]
+    fn the_affinity_mask_is_counted() {
+        // This test's own mask, as `taskset -c 0 cargo test` would narrow it.
+        // SAFETY: a cpu_set_t is plain bits; all zero is an empty set.
+        let mut set = unsafe { std::mem::zeroed::<libc::cpu_set_t>() };
+        // SAFETY: `set` is a cpu_set_t of the size passed.
+        let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+        assert_eq!(r, 0);
+        // SAFETY: `set` was filled in above.
+        let expected = unsafe { libc::CPU_COUNT(&set) } as usize;
+        assert!(expected >= 1);
+        assert_eq!(affinity_cpus(), expected);
+    }
+
+    #[test]
     fn watchdog_takes_milliseconds_zero_is_off() {
         let watchdog = |v: &'static str| move |k: &str| (k == "GREENIFY_WATCHDOG").then_some(v);
-        assert_eq!(Config::from_lookup(|_| None).watchdog, None);
-        assert_eq!(Config::from_lookup(watchdog("0")).watchdog, None);
+        assert_eq!(Config::from_lookup(2, |_| None).watchdog, None);
+        assert_eq!(Config::from_lookup(2, watchdog("0")).watchdog, None);
         assert_eq!(
-            Config::from_lookup(watchdog("250")).watchdog,
+            Config::from_lookup(2, watchdog("250")).watchdog,
             Some(std::time::Duration::from_millis(250))
         );
-        let bad = Config::from_lookup(watchdog("1s"));
+        let bad = Config::from_lookup(2, watchdog("1s"));
         assert_eq!(bad.watchdog, None);
         assert_ne!(bad.bad, BadValues::default());
     }
 
     /// The warnings a lookup gives, as the log prints them.
     fn warnings(lookup: impl Fn(&str) -> Option<&'static str>, env: &[&str]) -> Vec<String> {
-        let mut c = Config::from_lookup(lookup);
+        let mut c = Config::from_lookup(2, lookup);
         c.note_unknown_names(env.iter().map(|e| e.as_bytes()));
         c.bad.iter().map(|b| b.to_string()).collect()
     }
@@ -586,7 +676,7 @@ mod tests {
                 _ => return None,
             })
         };
-        let c = Config::from_lookup(bad);
+        let c = Config::from_lookup(2, bad);
         assert_eq!(
             (c.stack_size, c.stats, c.log_level, c.guard_pages),
             (DEFAULT_STACK_SIZE, false, ::log::LevelFilter::Warn, None)
@@ -606,7 +696,7 @@ mod tests {
             ]
         );
         let one = |k: &str| (k == "GREENIFY_STACK_SIZE").then_some("1");
-        assert_eq!(Config::from_lookup(one).stack_size, DEFAULT_STACK_SIZE);
+        assert_eq!(Config::from_lookup(2, one).stack_size, DEFAULT_STACK_SIZE);
         assert_eq!(warnings(one, &[]).len(), 1);
         let zero =
             |k: &str| (k == "GREENIFY_STATS" || k == "GREENIFY_OFFLOAD_FILES").then_some("0");
@@ -631,7 +721,7 @@ mod tests {
             ]
         );
         let many: Vec<String> = (0..10).map(|i| format!("GREENIFY_X{i}=1")).collect();
-        let mut c = Config::from_lookup(|_| None);
+        let mut c = Config::from_lookup(2, |_| None);
         c.note_unknown_names(many.iter().map(|e| e.as_bytes()));
         assert_eq!((c.bad.iter().count(), c.bad.untold()), (N_BAD, 2));
     }
@@ -649,8 +739,13 @@ mod tests {
     #[test]
     fn the_options_in_effect() {
         assert_eq!(
-            Config::from_lookup(|_| None).to_string(),
-            "GREENIFY_STACK_SIZE=262144 GREENIFY_STATS=0 GREENIFY_LOG=warn GREENIFY_GUARD_PAGES=max GREENIFY_OFFLOAD_FILES=0 GREENIFY_TLS=auto GREENIFY_SLICE_MS=10 GREENIFY_ESCAPES=off GREENIFY_WATCHDOG=0"
+            Config::from_lookup(2, |_| None).to_string(),
+            "GREENIFY_STACK_SIZE=262144 GREENIFY_STATS=0 GREENIFY_LOG=warn GREENIFY_GUARD_PAGES=max GREENIFY_OFFLOAD_FILES=0 GREENIFY_TLS=auto GREENIFY_SLICE_MS=10 GREENIFY_ESCAPES=off GREENIFY_WATCHDOG=0 GREENIFY_WORKERS=2 (the CPUs in the affinity mask)"
+        );
+        assert!(
+            Config::from_lookup(2, |k| (k == "GREENIFY_WORKERS").then_some("3"))
+                .to_string()
+                .ends_with(" GREENIFY_WORKERS=3")
         );
     }
 }

@@ -994,13 +994,34 @@ pub fn open_fds(pid: u32) -> io::Result<usize> {
 }
 
 /// The workers a greenified run of this test starts once the program creates a thread:
-/// `GREENIFY_WORKERS` as the test's environment passes it on (1 without it).
+/// `GREENIFY_WORKERS` as the test's environment passes it on, else greenify's default, the
+/// CPUs of the affinity mask the program inherits from this test (at most 128); one with
+/// `GREENIFY_TLS=off` (several need a TCB per green thread).
 pub fn workers() -> usize {
+    if std::env::var("GREENIFY_TLS").is_ok_and(|v| v.trim() == "off") {
+        return 1;
+    }
+    workers_variable().unwrap_or_else(|| affinity_cpus().min(128))
+}
+
+/// `GREENIFY_WORKERS` in this test's environment, if it holds a count greenify takes.
+pub fn workers_variable() -> Option<usize> {
     std::env::var("GREENIFY_WORKERS")
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .filter(|&n| n > 0)
-        .unwrap_or(1)
+}
+
+/// The CPUs in this process's affinity mask (at least 1): what a program started from it
+/// may run on, and so greenify's default number of workers there.
+pub fn affinity_cpus() -> usize {
+    // SAFETY: a cpu_set_t is plain bits; all zero is an empty set.
+    let mut set = unsafe { std::mem::zeroed::<libc::cpu_set_t>() };
+    // SAFETY: `set` is a cpu_set_t of the size passed.
+    let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+    assert_eq!(r, 0, "sched_getaffinity: {}", io::Error::last_os_error());
+    // SAFETY: `set` was filled in above.
+    (unsafe { libc::CPU_COUNT(&set) } as usize).max(1)
 }
 
 /// The OS threads of a greenified run once the program created a thread (with

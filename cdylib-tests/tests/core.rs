@@ -1,5 +1,6 @@
 //! Core integration tests: the c-examples run natively and under `LD_PRELOAD=libgreenify.so`
-//! and must behave the same; greenified they must stay on one OS thread.
+//! and must behave the same; greenified they must stay on the workers' OS threads (one per
+//! CPU by default) and the monitor's.
 //!
 //! Every run is bounded by a timeout, only loopback addresses are used, and every process is
 //! killed (with its process group) when its guard drops, also when a test fails. Heavy or
@@ -666,12 +667,61 @@ fn log_info_prints_one_start_line() {
     assert_eq!(
         ours,
         [format!(
-            "greenify: info: greenify {} active in pid {pid} (sleepers): GREENIFY_STACK_SIZE=65536 GREENIFY_STATS=0 GREENIFY_LOG=info GREENIFY_GUARD_PAGES=max GREENIFY_OFFLOAD_FILES=0 GREENIFY_TLS=auto GREENIFY_SLICE_MS=20 GREENIFY_ESCAPES=off GREENIFY_WATCHDOG=0",
-            package_version()
+            "greenify: info: greenify {} active in pid {pid} (sleepers): GREENIFY_STACK_SIZE=65536 GREENIFY_STATS=0 GREENIFY_LOG=info GREENIFY_GUARD_PAGES=max GREENIFY_OFFLOAD_FILES=0 GREENIFY_TLS=auto GREENIFY_SLICE_MS=20 GREENIFY_ESCAPES=off GREENIFY_WATCHDOG=0 GREENIFY_WORKERS={}",
+            package_version(),
+            match workers_variable() {
+                Some(n) => n.to_string(),
+                None => format!("{} (the CPUs in the affinity mask)", affinity_cpus().min(128)),
+            }
         )],
         "{}",
         out.report()
     );
+}
+
+/// Without GREENIFY_WORKERS a program gets one worker per CPU of its affinity mask: pinned
+/// to one CPU (`taskset`), one; with the test's own mask, that many; with green threads
+/// sharing one TCB (GREENIFY_TLS=off), one, silently, where an explicit count is warned
+/// about. `preempt_stats compute` counts its OS threads after its thread ran: with
+/// preemption off, only the workers.
+#[test]
+fn default_workers_are_the_cpus_of_the_affinity_mask() {
+    let _serial = shared();
+    let program = test_program("preempt_stats", &[]);
+    // SAFETY: a cpu_set_t is plain bits; all zero is an empty set.
+    let mut set = unsafe { std::mem::zeroed::<libc::cpu_set_t>() };
+    // SAFETY: `set` is a cpu_set_t of the size passed.
+    let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+    assert_eq!(r, 0);
+    // SAFETY: `set` was filled in above; the index is below CPU_SETSIZE.
+    let first = (0..libc::CPU_SETSIZE as usize)
+        .find(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .expect("no CPU in the affinity mask");
+    let pinned = || {
+        Cmd::new("taskset")
+            .args(["-c", &first.to_string()])
+            .arg(&program)
+    };
+    let warning = "greenify: warn: GREENIFY_WORKERS=2, but green threads share one TCB: one worker runs them\n";
+    for (cmd, workers, tls, expected, stderr) in [
+        (pinned(), "", "", 1, ""),
+        (Cmd::new(&program), "", "", affinity_cpus().min(128), ""),
+        (Cmd::new(&program), "", "off", 1, ""),
+        (Cmd::new(&program), "2", "off", 1, warning),
+    ] {
+        let out = cmd
+            .arg("compute")
+            .greenified()
+            // Empty counts as unset: the test's environment may set them.
+            .env("GREENIFY_WORKERS", workers)
+            .env("GREENIFY_TLS", tls)
+            .env("GREENIFY_SLICE_MS", "0")
+            .timeout(Duration::from_secs(30))
+            .run();
+        out.assert_success()
+            .assert_stdout(&format!("os threads={expected}\n"));
+        assert_eq!(out.stderr, stderr, "{}", out.report());
+    }
 }
 
 #[test]

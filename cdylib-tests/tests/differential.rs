@@ -9,8 +9,9 @@
 //! Run: `cargo test --release -p cdylib-tests --test differential` (builds the library).
 //! `DIFF_FILTER=text` runs only the cases whose name contains `text` (while working on them).
 //! The greenified runs inherit the test's environment (but `LD_PRELOAD` and
-//! `GREENIFY_STATS`): `GREENIFY_WORKERS=1` and `GREENIFY_WORKERS=2` in front of the command
-//! run the catalogue with one worker and with several.
+//! `GREENIFY_STATS`): without `GREENIFY_WORKERS` they run greenify's default, a worker per
+//! CPU of the test's affinity mask; `GREENIFY_WORKERS=1` in front of the command runs the
+//! catalogue with one worker.
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;

@@ -464,7 +464,8 @@ fn ripgrep_j2_searches_a_tree() {
 
 /// A `#pragma omp parallel` program (libgomp): a reduction, barrier-separated phases, a
 /// critical section and a dynamic parallel for, in a team of 4, with the default
-/// configuration (one worker; libgomp's TLS gives green threads TCBs of their own).
+/// configuration (a worker per CPU; green threads have TCBs of their own, which a spare OS
+/// thread needs).
 /// libgomp waits with its own `futex` system call, which no hook sees: the worker's OS
 /// thread blocks, and only the hand-off of its other threads to a spare OS thread lets
 /// the team go on (it hung before).

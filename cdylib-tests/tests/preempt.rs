@@ -1,6 +1,7 @@
 //! Preemption seen from outside: the stats line counts it, `GREENIFY_SLICE_MS=0` turns it
 //! off, a program that creates no thread has no monitor, and CPython's test that needs it
-//! passes greenified. (What preemption lets programs do is in the differential catalogue,
+//! passes greenified. The tests that count preemptions run one worker: with more, a thread
+//! that waits for a spinning one may run on another worker instead. (What preemption lets programs do is in the differential catalogue,
 //! `cdylib-tests/diff/preempt.c`.)
 //!
 //! Run: `cargo test --release -p cdylib-tests --test preempt`.
@@ -17,19 +18,21 @@ fn stat(stats: &std::collections::BTreeMap<String, u64>, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {key} in the stats line: {stats:?}"))
 }
 
-/// Main spins until a thread sets a flag: only preemption lets that thread run. The monitor
-/// is an OS thread of its own for each worker.
+/// Main spins until a thread sets a flag. With one worker (set here: with more, the thread
+/// runs on another worker and nothing needs preempting) only preemption lets that thread
+/// run. The monitor is one more OS thread; at the default workers the program finishes too.
 #[test]
 fn a_spinning_main_is_preempted_and_counted() {
     let _serial = shared();
-    let out = Cmd::new(test_program("preempt_stats", &[]))
+    let program = test_program("preempt_stats", &[]);
+    let out = Cmd::new(&program)
         .arg("spin")
         .greenified()
         .env("GREENIFY_STATS", "1")
+        .env("GREENIFY_WORKERS", "1")
         .timeout(TIMEOUT)
         .run();
-    out.assert_success()
-        .assert_stdout(&format!("os threads={}\n", greenified_os_threads()));
+    out.assert_success().assert_stdout("os threads=2\n");
     let stats = out.stats();
     assert!(stat(&stats, "preemptions") >= 1, "{}", out.report());
     assert!(
@@ -37,6 +40,13 @@ fn a_spinning_main_is_preempted_and_counted() {
         "{}",
         out.report()
     );
+    Cmd::new(&program)
+        .arg("spin")
+        .greenified()
+        .timeout(TIMEOUT)
+        .run()
+        .assert_success()
+        .assert_stdout(&format!("os threads={}\n", greenified_os_threads()));
 }
 
 /// `GREENIFY_SLICE_MS=0`: no monitor thread, no preemption signal, although a thread
@@ -73,25 +83,32 @@ fn no_thread_no_monitor() {
 }
 
 /// CPython's `test_can_interrupt_tight_loops`: a thread runs `while continue_run: pass`
-/// while main must get to set the flag.
+/// while main must get to set the flag: at the default workers, and with one worker (set
+/// here), where only a preemption lets main in.
 #[test]
 fn cpython_can_interrupt_tight_loops() {
     let _serial = shared();
-    let out = Cmd::new(python3())
-        .args([
-            "-m",
-            "test",
-            "test_threading",
-            "-m",
-            "test_can_interrupt_tight_loops",
-        ])
-        .greenified()
-        .env("GREENIFY_STATS", "1")
-        .timeout(Duration::from_secs(120))
-        .run();
-    out.assert_success();
-    assert!(out.stdout.contains("Result: SUCCESS"), "{}", out.report());
-    assert!(stat(&out.stats(), "preemptions") >= 1, "{}", out.report());
+    for workers in ["", "1"] {
+        let out = Cmd::new(python3())
+            .args([
+                "-m",
+                "test",
+                "test_threading",
+                "-m",
+                "test_can_interrupt_tight_loops",
+            ])
+            .greenified()
+            .env("GREENIFY_STATS", "1")
+            // Empty: unset, the default.
+            .env("GREENIFY_WORKERS", workers)
+            .timeout(Duration::from_secs(120))
+            .run();
+        out.assert_success();
+        assert!(out.stdout.contains("Result: SUCCESS"), "{}", out.report());
+        if workers == "1" {
+            assert!(stat(&out.stats(), "preemptions") >= 1, "{}", out.report());
+        }
+    }
 }
 
 /// CPython's signal stress tests: handlers run at once while a lone main thread never

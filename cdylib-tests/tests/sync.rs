@@ -1,7 +1,7 @@
 //! Green synchronisation (issue 3): the synchronisation demos of `c-examples/` (mutexes,
 //! condition variables, rwlocks, semaphores, barriers, once and keys) and ordinary threaded
 //! Python programs run natively and under `LD_PRELOAD=libgreenify.so`: same stdout, exit 0,
-//! and greenified on one OS thread.
+//! and greenified on the workers' OS threads and the monitor's, however many threads run.
 //!
 //! Every run is bounded by a timeout, only loopback addresses are used, and every process is
 //! killed (with its process group) when its guard drops, also when a test fails. Heavy or

@@ -166,7 +166,10 @@ mod tests {
             guard_budget: 4,
             fd_floor: 200,
             tls: crate::config::Tls::Off,
-            workers: Some(1),
+            workers: crate::config::Workers {
+                count: 1,
+                explicit: true,
+            },
             worker_started: || {},
         });
         let ticks = std::rc::Rc::new(std::cell::Cell::new(0));

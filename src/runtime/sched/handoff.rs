@@ -219,7 +219,7 @@ impl Scheduler {
     /// more run than N plus the stuck ones; how it then waits.
     #[inline(always)]
     pub(super) fn surplus(&mut self) -> Option<Idle> {
-        if self.all_workers.len() <= self.workers.unwrap_or(1) {
+        if self.all_workers.len() <= self.workers.count {
             return None;
         }
         self.retire()
@@ -227,7 +227,7 @@ impl Scheduler {
 
     #[cold]
     fn retire(&mut self) -> Option<Idle> {
-        let wanted = self.workers.unwrap_or(1) + STUCK.load(SeqCst);
+        let wanted = self.workers.count + STUCK.load(SeqCst);
         if self.w().index < FIRST_SPARE || self.all_workers.len() <= wanted {
             return None;
         }

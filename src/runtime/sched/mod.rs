@@ -125,8 +125,8 @@ pub struct Config {
     pub fd_floor: u32,
     /// Whether green threads get TCBs of their own (decided at the first spawn).
     pub tls: crate::config::Tls,
-    /// How many workers run green threads (None: one), from the first spawn on.
-    pub workers: Option<usize>,
+    /// How many workers run green threads, from the first spawn on.
+    pub workers: crate::config::Workers,
     /// What each worker OS thread but the first runs before its first green thread (the
     /// hooks arm it as the first was).
     pub worker_started: fn(),
@@ -167,7 +167,7 @@ pub struct Scheduler {
     preempted_turn: Instant,
     tls: Tls,
     /// See [`Config::workers`].
-    workers: Option<usize>,
+    workers: crate::config::Workers,
     worker_started: fn(),
     /// Every worker's record, the first one first (see worker.rs).
     all_workers: Vec<*mut Worker>,

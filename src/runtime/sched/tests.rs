@@ -14,7 +14,10 @@ fn init() {
         fd_floor: 200,
         tls: crate::config::Tls::Off,
         // Several workers: sections take the lock once a thread was spawned.
-        workers: Some(2),
+        workers: crate::config::Workers {
+            count: 2,
+            explicit: true,
+        },
         worker_started: || {},
     });
 }
@@ -339,7 +342,10 @@ fn with_tcbs_thread_locals_and_errno_are_per_green_thread() {
         guard_budget: 64,
         fd_floor: 200,
         tls: crate::config::Tls::On,
-        workers: Some(1),
+        workers: crate::config::Workers {
+            count: 1,
+            explicit: true,
+        },
         worker_started: || {},
     });
     thread_local! {

@@ -69,9 +69,9 @@ impl Scheduler {
             (Mode::On, Ok(layout)) => Some(layout),
             // A thread that moves between workers must keep its TLS where the code that
             // runs it has seen it (compilers keep `&errno` across calls).
-            (Mode::Auto, Ok(layout)) => (self.workers.unwrap_or(1) > 1
-                || tcb::foreign_tls_present(layout))
-            .then_some(layout),
+            (Mode::Auto, Ok(layout)) => {
+                (self.workers.count > 1 || tcb::foreign_tls_present(layout)).then_some(layout)
+            }
         };
         ::log::debug!("a TCB per green thread: {}", layout.is_some());
         super::handoff::set_possible(layout.is_some());

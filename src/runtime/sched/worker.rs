@@ -289,16 +289,19 @@ impl Scheduler {
     /// every section does from then on. The unit tests take the lock as if workers
     /// started, but start none (their schedulers run on the test harness's threads).
     pub(super) fn share(&mut self) -> usize {
-        let wanted = self.workers.unwrap_or(1);
+        let wanted = self.workers.count;
         if self.w().shared || wanted <= 1 {
             return 0;
         }
         if !cfg!(test) && !matches!(self.tls, Tls::PerThread(_)) {
-            // A thread that moved to another OS thread would find another's TLS.
-            ::log::warn!(
-                "GREENIFY_WORKERS={wanted}, but green threads share one TCB: one worker runs them"
-            );
-            self.workers = Some(1);
+            // A thread that moved to another OS thread would find another's TLS. Only a
+            // count the user asked for is warned about, not the default (the CPUs).
+            if self.workers.explicit {
+                ::log::warn!(
+                    "GREENIFY_WORKERS={wanted}, but green threads share one TCB: one worker runs them"
+                );
+            }
+            self.workers.count = 1;
             return 0;
         }
         // The section closes as a shared one does, releasing the lock (uncontended: no

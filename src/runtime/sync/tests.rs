@@ -15,7 +15,10 @@ fn init() {
         guard_budget: 16,
         fd_floor: 200,
         tls: crate::config::Tls::Off,
-        workers: Some(1),
+        workers: crate::config::Workers {
+            count: 1,
+            explicit: true,
+        },
         worker_started: || {},
     });
 }
