@@ -1172,8 +1172,10 @@ CASE(flock_between_processes) {
         int cfd = reopen(fd);
         int nb = flock(cfd, LOCK_EX | LOCK_NB) == -1 && errno == EWOULDBLOCK;
         int shared_ofd = flock(fd, LOCK_EX | LOCK_NB) == 0; /* the inherited description holds it */
-        write(go[1], "g", 1);
+        /* Read before the parent can start its 100 ms: never early, however late
+         * this child runs after its write. */
         double t0 = now_ms();
+        write(go[1], "g", 1);
         int r = flock(cfd, LOCK_EX);
         int ok = r == 0 && !strcmp(timing(now_ms() - t0, 100), "ok");
         _exit(nb * 4 + shared_ofd * 2 + ok);
@@ -1203,8 +1205,10 @@ CASE(fcntl_setlkw_between_processes) {
         int getlk = q.l_type == F_WRLCK && q.l_pid == parent && q.l_len == 10;
         struct flock other = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 20, .l_len = 1 };
         int free_range = fcntl(fd, F_SETLK, &other) == 0;
-        write(go[1], "g", 1);
+        /* Read before the parent can start its 100 ms: never early, however late
+         * this child runs after its write. */
         double t0 = now_ms();
+        write(go[1], "g", 1);
         int r = fcntl(fd, F_SETLKW, &c);
         int ok = r == 0 && !strcmp(timing(now_ms() - t0, 100), "ok");
         _exit(busy * 8 + getlk * 4 + free_range * 2 + ok);

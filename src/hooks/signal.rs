@@ -71,7 +71,7 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
             held::put_back(sig as u32, &marked(info, target))
         } {
             // SAFETY: the kernel's context, whose mask its sigreturn sets.
-            unsafe { block_on_return(context, sig) };
+            unsafe { hold_on_return(context, sig) };
             return;
         }
         // SAFETY: the kernel's siginfo and context for this handler; our own slot.
@@ -80,11 +80,15 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
         }
         held::take_slot(sig as u32);
         runtime::sched::set_handler_action(run_delivered);
+        if queued {
+            // Held before it is posted: the delivery may run, and release it, on another
+            // worker at once.
+            held::hold(sig as u32);
+        }
         if interrupt::post(sig as u32, target, restart, true) {
             if queued {
                 // SAFETY: as above.
-                unsafe { block_on_return(context, sig) };
-                held::hold(sig as u32);
+                unsafe { hold_on_return(context, sig) };
             }
             return;
         }
@@ -236,8 +240,10 @@ pub fn run_delivered() {
         if due == 0 {
             if held::release() {
                 // The next instances of real-time signals whose handlers ran come in
-                // (the trampoline saves one each), and run in the next round if theirs.
+                // (the trampoline saves one each), and run in the next round if theirs;
+                // those another worker's OS thread holds come in there.
                 runtime::sched::reapply_mask();
+                runtime::sched::nudge_holders();
                 continue;
             }
             break;
@@ -505,15 +511,26 @@ pub fn send_to_green(tid: u32, sig: c_int, sent: Sent) -> Result<(), c_int> {
     Ok(())
 }
 
-/// Makes the sigreturn of the trampoline's `context` leave `sig` blocked on its OS thread.
+/// Makes the sigreturn of the trampoline's `context` leave real-time signal `sig` blocked
+/// on its OS thread while its slot is taken: its next instances wait in this OS thread's
+/// kernel queue (see runtime/held.rs). Once the slot is free, a release unblocks it: on
+/// another worker, by a nudge (sched/held_here.rs), which greenify's SIGURG handler takes
+/// in the context it interrupted. So SIGURG is blocked from here to the sigreturn (which
+/// opens it again): a nudge that came while this handler ran has released the signal
+/// already, and is seen here; one that comes later lands in the context restored.
 ///
 /// # Safety
 /// `context` is the kernel's context of a running handler.
-unsafe fn block_on_return(context: *mut c_void, sig: c_int) {
+unsafe fn hold_on_return(context: *mut c_void, sig: c_int) {
+    runtime::sched::hold_here(sig as u32);
+    runtime::monitor::sigprocmask(libc::SIG_BLOCK, &(1 << (runtime::monitor::SIGNAL - 1)));
+    let bit = 1u64 << (sig - 1);
     // SAFETY: the caller's; a sigset_t starts with the 64 bits the kernel uses.
-    unsafe {
-        *std::ptr::addr_of_mut!((*context.cast::<ucontext_t>()).uc_sigmask).cast::<u64>() |=
-            1 << (sig - 1);
+    let mask = unsafe {
+        &mut *std::ptr::addr_of_mut!((*context.cast::<ucontext_t>()).uc_sigmask).cast::<u64>()
+    };
+    if held::slot_taken(sig as u32) && held::is_held(sig as u32) {
+        *mask |= bit;
     }
 }
 

@@ -17,7 +17,11 @@
 //!
 //! An instance aimed at a green thread is put back with its target marked, as it was sent
 //! (see hooks/signal.rs). With several workers, instances put back on different OS
-//! threads may run out of order.
+//! threads may run out of order, and the worker that frees the slot may not be the one
+//! whose OS thread holds the next instances: it nudges the holders (sched/held_here.rs).
+//!
+//! The trampoline marks a signal held before it posts the saved instance, so that a
+//! release on another worker, once the delivery ran, never comes before the mark.
 
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
@@ -65,6 +69,54 @@ pub fn put_back(sig: u32, info: &libc::siginfo_t) -> bool {
     }
     hold(sig);
     true
+}
+
+/// The signals held now (see [`hold`]).
+pub fn held() -> u64 {
+    HELD.load(SeqCst)
+}
+
+/// Whether `sig` is held (its slot taken, its next instances blocked on some OS thread).
+pub fn is_held(sig: u32) -> bool {
+    held() & bit(sig) != 0
+}
+
+/// The value of greenify's SIGURG that asks a worker to unblock the signals it holds
+/// that are released (see sched/held_here.rs): the preemption signal's and greenify-ctl's
+/// are other numbers.
+const NUDGE_VALUE: u64 = 0x6772_6e68_6c64_0001;
+
+/// The siginfo of a nudge: SI_QUEUE from this process with [`NUDGE_VALUE`].
+pub fn nudge_info() -> libc::siginfo_t {
+    // SAFETY: an all-zero siginfo is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    info.si_code = libc::SI_QUEUE;
+    let base = (&mut info as *mut libc::siginfo_t).cast::<u8>();
+    // SAFETY: the queue members of the union: si_pid at 16, si_value at 24 (every 64-bit
+    // Linux), inside the 128-byte siginfo.
+    unsafe {
+        base.add(16)
+            .cast::<i32>()
+            .write(rustix::process::getpid().as_raw_nonzero().get());
+        base.add(24).cast::<u64>().write(NUDGE_VALUE);
+    }
+    info
+}
+
+/// Whether `info` is a nudge of this process's (see [`nudge_info`]).
+///
+/// # Safety
+/// `info` is the kernel's siginfo for a handler, or null.
+pub unsafe fn is_nudge(info: *const libc::siginfo_t) -> bool {
+    if info.is_null() {
+        return false;
+    }
+    // SAFETY: the kernel's siginfo; for SI_QUEUE, si_pid and si_value are set.
+    unsafe {
+        (*info).si_code == libc::SI_QUEUE
+            && (*info).si_pid() == rustix::process::getpid().as_raw_nonzero().get()
+            && *info.cast::<u8>().add(24).cast::<u64>() == NUDGE_VALUE
+    }
 }
 
 /// Takes the held signals whose slot is free: the caller applies its OS thread's mask

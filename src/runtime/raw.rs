@@ -90,15 +90,20 @@ pub fn futex_wake_one(word: &std::sync::atomic::AtomicU32) {
 /// Queues signal `sig` with siginfo `info` to the calling OS thread (rt_tgsigqueueinfo to
 /// its own process, where any `si_code` is allowed); the kernel's answer. Async-signal-safe.
 pub fn queue_to_this_thread(sig: u32, info: &libc::siginfo_t) -> isize {
+    queue_to_thread(rustix::thread::gettid().as_raw_nonzero().get(), sig, info)
+}
+
+/// Queues signal `sig` with siginfo `info` to OS thread `tid` of this process; the
+/// kernel's answer. Async-signal-safe.
+pub fn queue_to_thread(tid: i32, sig: u32, info: &libc::siginfo_t) -> isize {
     let pid = rustix::process::getpid().as_raw_nonzero().get() as usize;
-    let tid = rustix::thread::gettid().as_raw_nonzero().get() as usize;
     // SAFETY: the kernel only reads the 128-byte siginfo, a live reference.
     unsafe {
         syscall(
             libc::SYS_rt_tgsigqueueinfo,
             &[
                 pid,
-                tid,
+                tid as usize,
                 sig as usize,
                 info as *const libc::siginfo_t as usize,
             ],

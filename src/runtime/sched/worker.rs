@@ -41,7 +41,7 @@ use super::{with, Scheduler};
 use crate::runtime::reactor::EpollWait;
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
 use crate::runtime::{monitor, os_thread, overflow, raw};
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 /// The hooks' mode a worker record starts in: "inside greenify" (the hooks' LIBRARY; a
@@ -92,6 +92,9 @@ pub(super) struct Worker {
     pub(super) next_taken: u32,
     /// Its OS thread.
     pub(super) os_tid: rustix::thread::Pid,
+    /// Real-time signals the trampoline blocked on its OS thread, whose next instances
+    /// may wait in that thread's kernel queue (see held_here.rs).
+    pub(super) held_here: AtomicU64,
     /// What the preemption monitor watches of it: the run loop bumps its dispatch count
     /// and says when it waits idle (see monitor.rs).
     pub(super) watch: &'static monitor::Worker,
@@ -134,6 +137,7 @@ impl Worker {
             next: None,
             next_taken: 0,
             os_tid: rustix::thread::gettid(),
+            held_here: AtomicU64::new(0),
             watch: &monitor::WORKER,
             running_stack: overflow::Running::default(),
             in_section: false,
