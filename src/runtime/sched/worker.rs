@@ -38,7 +38,7 @@ use super::run::run_loop;
 use super::signals::os_sigmask;
 use super::tls::Tls;
 use super::{with, Scheduler};
-use crate::runtime::reactor::EpollWait;
+use crate::runtime::reactor::{EpollWait, DEGRADED_TICK};
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
 use crate::runtime::{monitor, os_thread, overflow, raw};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -324,7 +324,8 @@ impl Scheduler {
     /// The worker goes idle with nothing to run (the lock held): the first idle one waits
     /// in epoll until `deadline`, the next timer, for all of them (the poller); the
     /// others sleep until [`Scheduler::wake_worker`] wakes them (as Go's netpoll and
-    /// stopm). Without an epoll instance the poller polls here, under the lock.
+    /// stopm). Without an epoll instance the poller polls here, under the lock (with
+    /// several workers without waiting, then it sleeps apart).
     pub(super) fn go_idle(&mut self, deadline: Option<Instant>, timeout: Option<Duration>) -> Idle {
         // A gathered worker leaves the polling to the first one too (woken for it if none
         // polls).
@@ -338,8 +339,20 @@ impl Scheduler {
         self.w().watch.idle(true);
         let (timeout, rung) = self.poll_prepare(timeout);
         let Some(wait) = self.reactor.wait_apart() else {
-            self.poll_prepared(timeout, rung);
-            return Idle::Nothing;
+            if !self.w().shared {
+                self.poll_prepared(timeout, rung);
+                return Idle::Nothing;
+            }
+            // The degraded poll (no epoll instance: the fd limit) would wait a tick under
+            // the lock, which the other workers' sections need; an unfair lock kept a wake
+            // there 200 ms late. So it looks without waiting, and sleeps apart for at most
+            // a tick if it found nothing to run.
+            self.poll_prepared(Some(Duration::ZERO), rung);
+            if !self.run_queue.is_empty() || !self.preempted.is_empty() || self.w().next.is_some() {
+                return Idle::Nothing;
+            }
+            let tick = Instant::now() + DEGRADED_TICK;
+            return self.sleep_idle(Some(deadline.map_or(tick, |d| d.min(tick))));
         };
         self.poller = super::current_worker();
         self.poll_until = if timeout == Some(Duration::ZERO) {
