@@ -168,8 +168,11 @@ pub fn print() {
     let preemption = runtime::monitor::stats();
     let _ = write!(
         line,
-        " preempt_signals={} preemptions={} blocked_worker_sightings={}",
-        preemption.signals, preemption.preemptions, preemption.blocked_sightings
+        " preempt_signals={} preemptions={} blocked_worker_sightings={} spares_started={}",
+        preemption.signals,
+        preemption.preemptions,
+        preemption.blocked_sightings,
+        runtime::sched::spares_started()
     );
     for reason in Reason::ALL {
         let _ = write!(

@@ -181,14 +181,16 @@ fn more_green_threads_than_guard_pages_fit_under_max_map_count() {
     let samples = sampler.stop();
     out.assert_success()
         .assert_stdout(&format!("threads={threads} done\n"));
-    // The workers and their preemption monitors.
-    assert_eq!(
-        samples.threads_max,
-        greenified_os_threads(),
+    // The workers and their preemption monitor, plus the spares that stood in for a
+    // worker stuck in a call (on a loaded machine, a worker waiting in the kernel for the
+    // memory map lock while the other maps stacks).
+    let stats = out.stats();
+    let spares = stats["spares_started"] as usize;
+    assert!(
+        (greenified_os_threads()..=greenified_os_threads() + spares).contains(&samples.threads_max),
         "{samples:?}\n{}",
         out.report()
     );
-    let stats = out.stats();
     assert_eq!(stats["peak_alive"], threads as u64 + 1, "{}", out.report());
 }
 

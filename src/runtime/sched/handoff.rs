@@ -174,6 +174,11 @@ fn wake_spare() -> bool {
     })
 }
 
+/// The spare OS threads started so far (each stays, parked, once its stand-in ends).
+pub fn spares_started() -> usize {
+    SPARE_COUNT.load(SeqCst)
+}
+
 /// Starts a new spare for the scheduler of `worker`, unless [`MAX_SPARES`] exist.
 fn new_spare(worker: *mut Worker) -> bool {
     let slot = SPARE_COUNT.load(SeqCst);
