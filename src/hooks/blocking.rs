@@ -15,7 +15,7 @@ use super::{errno, fail, Green};
 use crate::runtime::fdtable::{self, FdInfo, Kind};
 use crate::runtime::{self, Interest, Reason, Wake};
 use rustix::event::{PollFd, PollFlags};
-use rustix::fd::BorrowedFd;
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::FileType;
 use std::time::{Duration, Instant};
 
@@ -406,6 +406,23 @@ pub fn wait_for<R: From<i8>>(
             return fail(error);
         }
     }
+}
+
+/// An fd a wait opened for itself, moved into greenify's reserved range: at the number
+/// the kernel gave it, the program's other threads would get other numbers than natively
+/// while the wait lasts, and their close-everything could close it. None if the range
+/// has no room (the wait then looks again periodically instead).
+pub fn own_fd(fd: OwnedFd) -> Option<OwnedFd> {
+    let floor = runtime::reactor::internal_fd_floor();
+    let placed = runtime::reactor::dup_internal(fd.as_fd(), floor);
+    runtime::reactor::close_raw(fd);
+    placed
+}
+
+/// Closes an fd of [`own_fd`], and forgets the reactor's registration of it.
+pub fn close_own(fd: OwnedFd) {
+    runtime::fd_closed(fd.as_raw_fd());
+    runtime::reactor::close_raw(fd);
 }
 
 /// A [`wait_for`] park of a green thread on `fds` (none: only the time, or a handler).
