@@ -413,3 +413,33 @@ CASE(waits_fd_numbers_while_sigwaitinfo_waits) {
     after_join(probe);
     after_join(send);
 }
+
+/* ---------------------------------------------------------------- sendmmsg */
+
+static void read_three(int fd) {
+    char b[8];
+    for (int i = 0; i < 3; i++) (void)!read(fd, b, sizeof b);
+}
+
+/* A blocking sendmmsg to a full socket waits for room for every message. */
+CASE(waits_sendmmsg_waits_for_room_for_each_message) {
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_DGRAM, 0, sv);
+    fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    int queued = 0;
+    while (send(sv[0], "f", 1, 0) == 1) queued++;
+    fcntl(sv[0], F_SETFL, 0);
+    printf("filled: %d\n", queued > 0);
+    struct iovec iov[3] = { { "a", 1 }, { "b", 1 }, { "c", 1 } };
+    struct mmsghdr m[3];
+    memset(m, 0, sizeof m);
+    for (int i = 0; i < 3; i++) {
+        m[i].msg_hdr.msg_iov = &iov[i];
+        m[i].msg_hdr.msg_iovlen = 1;
+    }
+    struct after *drain = after(50, read_three, sv[1]);
+    double t0 = now_ms();
+    SHOW("sendmmsg 3", sendmmsg(sv[0], m, 3, 0));
+    printf("after %s\n", timing(now_ms() - t0, 50));
+    after_join(drain);
+}
