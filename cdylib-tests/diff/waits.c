@@ -416,9 +416,14 @@ CASE(waits_fd_numbers_while_sigwaitinfo_waits) {
 
 /* ---------------------------------------------------------------- sendmmsg */
 
-static void read_three(int fd) {
+static int queued;
+static char tail[4];
+
+/* Reads every queued message, then the three sendmmsg sends (their bytes into `tail`). */
+static void read_all(int fd) {
     char b[8];
-    for (int i = 0; i < 3; i++) (void)!read(fd, b, sizeof b);
+    for (int i = 0; i < queued; i++) (void)!read(fd, b, sizeof b);
+    for (int i = 0; i < 3; i++) (void)!read(fd, &tail[i], 1);
 }
 
 /* A blocking sendmmsg to a full socket waits for room for every message. */
@@ -426,7 +431,7 @@ CASE(waits_sendmmsg_waits_for_room_for_each_message) {
     int sv[2];
     socketpair(AF_UNIX, SOCK_DGRAM, 0, sv);
     fcntl(sv[0], F_SETFL, O_NONBLOCK);
-    int queued = 0;
+    queued = 0;
     while (send(sv[0], "f", 1, 0) == 1) queued++;
     fcntl(sv[0], F_SETFL, 0);
     printf("filled: %d\n", queued > 0);
@@ -437,9 +442,10 @@ CASE(waits_sendmmsg_waits_for_room_for_each_message) {
         m[i].msg_hdr.msg_iov = &iov[i];
         m[i].msg_hdr.msg_iovlen = 1;
     }
-    struct after *drain = after(50, read_three, sv[1]);
+    struct after *drain = after(50, read_all, sv[1]);
     double t0 = now_ms();
     SHOW("sendmmsg 3", sendmmsg(sv[0], m, 3, 0));
     printf("after %s\n", timing(now_ms() - t0, 50));
     after_join(drain);
+    printf("received: %s\n", tail);
 }
