@@ -701,20 +701,33 @@ fn os_altstack() -> runtime::sched::AltStack {
 
 #[no_mangle]
 pub unsafe extern "C" fn pause() -> c_int {
-    let Some(_green) = enter() else {
+    let Some(green) = enter() else {
         // SAFETY: forwarded.
         return uninterrupted(|| unsafe { real::pause() });
     };
-    loop {
-        if let Wake::Interrupted { .. } = runtime::park_interruptible(Reason::Sleep, None) {
-            return fail(libc::EINTR);
-        }
-    }
+    wait_for(
+        Some(&green),
+        UNTIL_A_HANDLER,
+        || Tried::Waits(-1),
+        park_for_handler,
+    )
+}
+
+/// pause and sigsuspend wait for nothing but a handler, which always ends them (EINTR).
+const UNTIL_A_HANDLER: Waits = Waits {
+    deadline: None,
+    every: None,
+    restarts: false,
+};
+
+/// A park of [`wait_for`] that only the time or a handler ends.
+fn park_for_handler(until: Option<Instant>) -> Wake {
+    runtime::park_interruptible(Reason::Sleep, until)
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn sigsuspend(mask: *const sigset_t) -> c_int {
-    let Some(_green) = enter() else {
+    let Some(green) = enter() else {
         // SAFETY: forwarded.
         return uninterrupted(|| unsafe { real::sigsuspend(mask) });
     };
@@ -727,13 +740,14 @@ pub unsafe extern "C" fn sigsuspend(mask: *const sigset_t) -> c_int {
         return fail(libc::EINVAL);
     };
     // A signal pending under the old mask is delivered as soon as the mask changes.
-    let mut interrupted = HANDLED.load(SeqCst) != before;
-    while !interrupted {
-        interrupted = matches!(
-            runtime::park_interruptible(Reason::Sleep, None),
-            Wake::Interrupted { .. }
-        );
-    }
+    let ran = || {
+        if HANDLED.load(SeqCst) != before {
+            Tried::Done(-1)
+        } else {
+            Tried::Waits(-1)
+        }
+    };
+    let _: c_int = wait_for(Some(&green), UNTIL_A_HANDLER, ran, park_for_handler);
     // Its handler runs under the mask of the wait, as natively.
     run_delivered();
     let _ = runtime::sched::sigmask(libc::SIG_SETMASK, Some(saved));
