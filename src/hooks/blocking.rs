@@ -1,4 +1,7 @@
-//! The one way a hook blocks on an fd: try, and park on the reactor instead of blocking.
+//! The one way a hook waits: try, and park instead of blocking. [`run`] (and its forms
+//! [`write_all`] and [`transfer`]) waits for an fd's data; [`wait_for`] is the driver of
+//! every other wait (a child, a signal, a message queue, a connection, poll and its
+//! family), with the same rules for deadlines, handlers (`ending`) and cancellation.
 //!
 //! How an attempt is made depends on what the fd is (see `runtime::fdtable`):
 //! * an owned socket is O_NONBLOCK underneath: try the call, park on EAGAIN;
