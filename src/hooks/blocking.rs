@@ -374,8 +374,8 @@ pub struct Waits {
 }
 
 /// The one waiting loop of the calls that wait for something other than an fd's data (a
-/// child, a signal, a message queue, a connection): try, park, try again, map the wake to
-/// the call's answer. `attempt` makes the call so that it cannot wait; `park(until)` waits
+/// child, a signal, a message queue, a connection, readiness in poll and its family, or
+/// just a handler in pause): try, park, try again, map the wake to the call's answer. `attempt` makes the call so that it cannot wait; `park(until)` waits
 /// until what may end the call happens, or until `until` (the deadline, or sooner to look
 /// again), and says what woke it. The parks are cancellation points: a cancelled thread
 /// exits from them. A thread that never parks counts as a call that did not wait (see
