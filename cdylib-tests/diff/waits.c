@@ -141,8 +141,8 @@ static void usr2_process(int unused) {
 static void sigwaitinfo_signalled(int timed) {
     install_usr1(SA_RESTART);
     sigset_t s = usr2_blocked();
-    struct after *sig = after(50, usr1_waiter, 0);
     double t0 = now_ms();
+    struct after *sig = after(50, usr1_waiter, 0);
     if (timed) {
         struct timespec ts = { 2, 0 };
         SHOW("sigtimedwait 2s", sigtimedwait(&s, NULL, &ts));
@@ -161,10 +161,10 @@ CASE(waits_sigtimedwait_eintr_despite_sa_restart) { sigwaitinfo_signalled(1); }
 static void sigwait_signalled(int flags) {
     install_usr1(flags);
     sigset_t s = usr2_blocked();
+    double t0 = now_ms();
     struct after *sig = after(50, usr1_waiter, 0);
     struct after *send = after(150, usr2_process, 0);
     int got = 0;
-    double t0 = now_ms();
     int r = sigwait(&s, &got);
     printf("sigwait: %s sig=%s after %s, handler ran %d\n", en(r), sigabbrev_np(got),
            timing(now_ms() - t0, 150), (int)hits);
@@ -180,9 +180,9 @@ CASE(waits_sigwait_goes_on_after_a_restarting_handler) { sigwait_signalled(SA_RE
 CASE(waits_sigtimedwait_times_out_then_takes_the_next) {
     waiter = pthread_self();
     sigset_t s = usr2_blocked();
+    double t0 = now_ms();
     struct after *send = after(200, usr2_process, 0);
     struct timespec ts = { 0, 100 * 1000000L };
-    double t0 = now_ms();
     SHOW("sigtimedwait 100ms", sigtimedwait(&s, NULL, &ts));
     printf("after %s\n", timing(now_ms() - t0, 100));
     ts.tv_sec = 5;
@@ -334,9 +334,9 @@ CASE(waits_connect_restarted_with_sa_restart) {
     SHOW("first connect fills the backlog", connect(filler, (struct sockaddr *)&a, sizeof a));
     listener_fd = l;
     int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    double t0 = now_ms();
     struct after *sig = after(50, usr1_waiter, 0);
     struct after *acc = after(150, accept_one, 0);
-    double t0 = now_ms();
     SHOW("connect", connect(c, (struct sockaddr *)&a, sizeof a));
     printf("after %s, handler ran %d\n", timing(now_ms() - t0, 150), (int)hits);
     after_join(sig);
@@ -351,8 +351,8 @@ CASE(waits_connect_sndtimeo_eintr_despite_sa_restart) {
     int c = socket(AF_UNIX, SOCK_STREAM, 0);
     struct timeval tv = { 2, 0 };
     setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    struct after *sig = after(50, usr1_waiter, 0);
     double t0 = now_ms();
+    struct after *sig = after(50, usr1_waiter, 0);
     SHOW("connect", connect(c, (struct sockaddr *)&a, sizeof a));
     printf("after %s, handler ran %d\n", timing(now_ms() - t0, 50), (int)hits);
     after_join(sig);
@@ -442,8 +442,8 @@ CASE(waits_sendmmsg_waits_for_room_for_each_message) {
         m[i].msg_hdr.msg_iov = &iov[i];
         m[i].msg_hdr.msg_iovlen = 1;
     }
-    struct after *drain = after(50, read_all, sv[1]);
     double t0 = now_ms();
+    struct after *drain = after(50, read_all, sv[1]);
     SHOW("sendmmsg 3", sendmmsg(sv[0], m, 3, 0));
     printf("after %s\n", timing(now_ms() - t0, 50));
     after_join(drain);
