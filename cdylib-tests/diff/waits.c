@@ -59,68 +59,64 @@ static void show_reaped(pid_t pid, pid_t r, int status) {
 
 /* ---------------------------------------------------------------- children */
 
-static void waitpid_signalled(int flags) {
+/* A child that exits at 150 ms, and SIGUSR1 (its handler installed with `flags`) for
+ * this thread at 50 ms, while it waits for the child. */
+struct signalled {
+    pid_t pid;
+    struct after *sig, *end;
+};
+
+static struct signalled child_and_signal(int flags) {
     install_usr1(flags);
     int release;
-    pid_t pid = child_until_closed(&release);
-    struct after *sig = after(50, usr1_waiter, 0);
-    struct after *end = after(150, close_fd, release);
-    int status = 0;
-    errno = 0;
-    pid_t r = waitpid(pid, &status, 0);
-    printf("waitpid: %s handler ran %d\n", r == -1 ? en(errno) : "returned", (int)hits);
-    after_join(sig);
-    after_join(end);
-    if (r == -1) r = waitpid(pid, &status, 0);
-    show_reaped(pid, r, status);
+    struct signalled s;
+    s.pid = child_until_closed(&release);
+    s.sig = after(50, usr1_waiter, 0);
+    s.end = after(150, close_fd, release);
+    return s;
 }
 
-CASE(waits_waitpid_eintr_without_sa_restart) { waitpid_signalled(0); }
+static void signalled_done(struct signalled s) {
+    after_join(s.sig);
+    after_join(s.end);
+}
 
-CASE(waits_waitpid_restarted_with_sa_restart) { waitpid_signalled(SA_RESTART); }
+/* waitpid, or wait() for any child (which watches every child's pidfd): the same rules. */
+static void waitpid_signalled(int flags, int any) {
+    struct signalled s = child_and_signal(flags);
+    int status = 0;
+    errno = 0;
+    pid_t r = any ? wait(&status) : waitpid(s.pid, &status, 0);
+    printf("wait: %s handler ran %d\n", r == -1 ? en(errno) : "returned", (int)hits);
+    signalled_done(s);
+    if (r == -1) r = waitpid(s.pid, &status, 0);
+    show_reaped(s.pid, r, status);
+}
+
+CASE(waits_waitpid_eintr_without_sa_restart) { waitpid_signalled(0, 0); }
+
+CASE(waits_waitpid_restarted_with_sa_restart) { waitpid_signalled(SA_RESTART, 0); }
+
+CASE(waits_wait_any_eintr_without_sa_restart) { waitpid_signalled(0, 1); }
+
+CASE(waits_wait_any_restarted_with_sa_restart) { waitpid_signalled(SA_RESTART, 1); }
 
 static void waitid_signalled(int flags) {
-    install_usr1(flags);
-    int release;
-    pid_t pid = child_until_closed(&release);
-    struct after *sig = after(50, usr1_waiter, 0);
-    struct after *end = after(150, close_fd, release);
+    struct signalled s = child_and_signal(flags);
     siginfo_t si;
     memset(&si, 0, sizeof si);
-    SHOW("waitid", waitid(P_PID, pid, &si, WEXITED));
-    printf("handler ran %d, filled: %d\n", (int)hits, si.si_pid == pid);
-    after_join(sig);
-    after_join(end);
+    SHOW("waitid", waitid(P_PID, s.pid, &si, WEXITED));
+    printf("handler ran %d, filled: %d\n", (int)hits, si.si_pid == s.pid);
+    signalled_done(s);
     int status = 0;
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == 0) r = waitpid(pid, &status, 0);
-    printf("still to reap: %d\n", r == pid);
+    pid_t r = waitpid(s.pid, &status, WNOHANG);
+    if (r == 0) r = waitpid(s.pid, &status, 0);
+    printf("still to reap: %d\n", r == s.pid);
 }
 
 CASE(waits_waitid_eintr_without_sa_restart) { waitid_signalled(0); }
 
 CASE(waits_waitid_restarted_with_sa_restart) { waitid_signalled(SA_RESTART); }
-
-/* wait() for any child watches every child's pidfd: the same rules. */
-static void wait_any_signalled(int flags) {
-    install_usr1(flags);
-    int release;
-    pid_t pid = child_until_closed(&release);
-    struct after *sig = after(50, usr1_waiter, 0);
-    struct after *end = after(150, close_fd, release);
-    int status = 0;
-    errno = 0;
-    pid_t r = wait(&status);
-    printf("wait: %s handler ran %d\n", r == -1 ? en(errno) : "returned", (int)hits);
-    after_join(sig);
-    after_join(end);
-    if (r == -1) r = wait(&status);
-    show_reaped(pid, r, status);
-}
-
-CASE(waits_wait_any_eintr_without_sa_restart) { wait_any_signalled(0); }
-
-CASE(waits_wait_any_restarted_with_sa_restart) { wait_any_signalled(SA_RESTART); }
 
 /* ---------------------------------------------------------------- signals */
 
@@ -205,63 +201,48 @@ static void cancel_waiting(void *(*fn)(void *), void *arg) {
     printf("cancelled in its wait: %d\n", v == PTHREAD_CANCELED);
 }
 
-static void *waitpid_forever(void *arg) {
+/* Waits for the child `arg` points to, or (NULL) for any child. */
+static void *wait_forever(void *arg) {
     int status;
-    waitpid(*(pid_t *)arg, &status, 0);
-    printf("waitpid returned\n");
-    return NULL;
-}
-
-CASE(waits_cancel_in_waitpid) {
-    int release;
-    pid_t pid = child_until_closed(&release);
-    cancel_waiting(waitpid_forever, &pid);
-    close(release);
-    int status = 0;
-    pid_t r = waitpid(pid, &status, 0);
-    show_reaped(pid, r, status);
-}
-
-static void *wait_any_forever(void *arg) {
-    (void)arg;
-    int status;
-    wait(&status);
+    if (arg) waitpid(*(pid_t *)arg, &status, 0);
+    else wait(&status);
     printf("wait returned\n");
     return NULL;
 }
 
-CASE(waits_cancel_in_wait_any) {
+static void cancel_in_wait(int any) {
     int release;
     pid_t pid = child_until_closed(&release);
-    cancel_waiting(wait_any_forever, NULL);
+    cancel_waiting(wait_forever, any ? NULL : &pid);
     close(release);
     int status = 0;
     pid_t r = waitpid(pid, &status, 0);
     show_reaped(pid, r, status);
 }
 
-static void *sigwaitinfo_forever(void *arg) {
-    sigset_t *s = arg;
-    sigwaitinfo(s, NULL);
-    printf("sigwaitinfo returned\n");
+CASE(waits_cancel_in_waitpid) { cancel_in_wait(0); }
+
+CASE(waits_cancel_in_wait_any) { cancel_in_wait(1); }
+
+static sigset_t waited_set;
+
+/* sigwait (arg not NULL) or sigwaitinfo for SIGUSR2. */
+static void *sigwait_forever(void *arg) {
+    int sig;
+    if (arg) sigwait(&waited_set, &sig);
+    else sigwaitinfo(&waited_set, NULL);
+    printf("the wait returned\n");
     return NULL;
 }
 
 CASE(waits_cancel_in_sigwaitinfo) {
-    sigset_t s = usr2_blocked();
-    cancel_waiting(sigwaitinfo_forever, &s);
-}
-
-static void *sigwait_forever(void *arg) {
-    int sig;
-    sigwait(arg, &sig);
-    printf("sigwait returned\n");
-    return NULL;
+    waited_set = usr2_blocked();
+    cancel_waiting(sigwait_forever, NULL);
 }
 
 CASE(waits_cancel_in_sigwait) {
-    sigset_t s = usr2_blocked();
-    cancel_waiting(sigwait_forever, &s);
+    waited_set = usr2_blocked();
+    cancel_waiting(sigwait_forever, &waited_set);
 }
 
 static void *mq_receive_forever(void *arg) {
@@ -286,9 +267,12 @@ CASE(waits_cancel_in_mq_receive) {
     mq_close(q);
 }
 
-/* A unix listener whose backlog one connection fills: a blocking connect to it waits. */
+/* A unix listener (its fd in `listener_fd`) whose backlog one connection fills: a
+ * blocking connect to it waits. */
+static int listener_fd;
 static struct sockaddr_un full_listener(const char *name) {
     int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    listener_fd = l;
     struct sockaddr_un a = { .sun_family = AF_UNIX };
     snprintf(a.sun_path, sizeof a.sun_path, "/tmp/waits_%s_%d", name, (int)getpid());
     unlink(a.sun_path);
@@ -314,7 +298,6 @@ CASE(waits_cancel_in_connect) {
 
 /* ---------------------------------------------------------------- connect and handlers */
 
-static int listener_fd;
 static void accept_one(int unused) {
     (void)unused;
     int c = accept(listener_fd, NULL, NULL);
@@ -324,15 +307,7 @@ static void accept_one(int unused) {
 /* Under SA_RESTART a connect without SO_SNDTIMEO goes on waiting, until the accept. */
 CASE(waits_connect_restarted_with_sa_restart) {
     install_usr1(SA_RESTART);
-    int l = socket(AF_UNIX, SOCK_STREAM, 0);
-    struct sockaddr_un a = { .sun_family = AF_UNIX };
-    snprintf(a.sun_path, sizeof a.sun_path, "/tmp/waits_restart_%d", (int)getpid());
-    unlink(a.sun_path);
-    bind(l, (struct sockaddr *)&a, sizeof a);
-    listen(l, 0);
-    int filler = socket(AF_UNIX, SOCK_STREAM, 0);
-    SHOW("first connect fills the backlog", connect(filler, (struct sockaddr *)&a, sizeof a));
-    listener_fd = l;
+    struct sockaddr_un a = full_listener("restart");
     int c = socket(AF_UNIX, SOCK_STREAM, 0);
     double t0 = now_ms();
     struct after *sig = after(50, usr1_waiter, 0);
@@ -376,31 +351,23 @@ static void open_and_compare(int release) {
     if (release >= 0) close(release);
 }
 
-/* While waitpid waits for one child, the program's next open gets the number it would
- * get were nobody waiting. */
-CASE(waits_fd_numbers_while_waitpid_waits) {
+/* While waitpid waits for one child (or wait for any), the program's next open gets the
+ * number it would get were nobody waiting. */
+static void fd_numbers_while_waiting(int any) {
     int release;
     pid_t pid = child_until_closed(&release);
     expected_fd = next_fd();
     struct after *probe = after(50, open_and_compare, release);
     int status = 0;
-    pid_t r = waitpid(pid, &status, 0);
+    pid_t r = any ? wait(&status) : waitpid(pid, &status, 0);
     show_reaped(pid, r, status);
     after_join(probe);
     printf("after: the same number: %d\n", next_fd() == expected_fd);
 }
 
-/* The same while wait() waits for any child. */
-CASE(waits_fd_numbers_while_wait_any_waits) {
-    int release;
-    pid_t pid = child_until_closed(&release);
-    expected_fd = next_fd();
-    struct after *probe = after(50, open_and_compare, release);
-    int status = 0;
-    pid_t r = wait(&status);
-    show_reaped(pid, r, status);
-    after_join(probe);
-}
+CASE(waits_fd_numbers_while_waitpid_waits) { fd_numbers_while_waiting(0); }
+
+CASE(waits_fd_numbers_while_wait_any_waits) { fd_numbers_while_waiting(1); }
 
 /* The same while sigwaitinfo waits. */
 CASE(waits_fd_numbers_while_sigwaitinfo_waits) {
