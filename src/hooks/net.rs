@@ -286,7 +286,8 @@ pub unsafe extern "C" fn recvfrom(
     let first = blocking::run(green.as_ref(), op, |how| once(0, how));
     let stream_wait_all = flags & libc::MSG_WAITALL != 0 && is_stream(fd);
     if stream_wait_all && flags & libc::MSG_PEEK != 0 && green.is_some() {
-        // Peeking for all n bytes: look again each time more data arrives.
+        // Peeking for all n bytes: look again each time more data arrives. Not through
+        // blocking::wait_for: once some data is there, any other wake ends the call with it.
         let mut seen = first;
         while seen > 0 && (seen as usize) < n && blocking::blocks(fd) {
             if runtime::wait_fd(fd, Interest::Read, Reason::Read, None) != Wake::Ready {
@@ -374,7 +375,8 @@ pub unsafe extern "C" fn recvmmsg(
     if first <= 0 || flags & libc::MSG_WAITFORONE != 0 || !blocking::blocks(fd) {
         return first as c_int;
     }
-    // Natively a blocking recvmmsg waits for vlen messages, checking `timeout` after each.
+    // Natively a blocking recvmmsg waits for vlen messages, checking `timeout` after each;
+    // any other wake ends it with the messages it has (so not blocking::wait_for).
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut got = first as c_uint;
     while got < vlen {
