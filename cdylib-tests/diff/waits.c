@@ -35,6 +35,17 @@ static void usr1_waiter(int unused) {
     pthread_kill(waiter, SIGUSR1);
 }
 
+/* Waits until the SIGUSR1 handler has run: what follows comes after it, however late the
+ * signal's thread ran on a loaded machine. */
+static void await_handler(void) {
+    while (!hits) msleep(1);
+}
+
+static void close_after_handler(int fd) {
+    await_handler();
+    close(fd);
+}
+
 /* A child that exits (status 7) once `release` is closed; its pipe's read end is closed
  * here. */
 static pid_t child_until_closed(int *release) {
@@ -59,8 +70,8 @@ static void show_reaped(pid_t pid, pid_t r, int status) {
 
 /* ---------------------------------------------------------------- children */
 
-/* A child that exits at 150 ms, and SIGUSR1 (its handler installed with `flags`) for
- * this thread at 50 ms, while it waits for the child. */
+/* SIGUSR1 (its handler installed with `flags`) for this thread at 50 ms, while it waits
+ * for a child that exits at 150 ms, once the handler has run. */
 struct signalled {
     pid_t pid;
     struct after *sig, *end;
@@ -72,7 +83,7 @@ static struct signalled child_and_signal(int flags) {
     struct signalled s;
     s.pid = child_until_closed(&release);
     s.sig = after(50, usr1_waiter, 0);
-    s.end = after(150, close_fd, release);
+    s.end = after(150, close_after_handler, release);
     return s;
 }
 
@@ -133,6 +144,11 @@ static void usr2_process(int unused) {
     kill(getpid(), SIGUSR2);
 }
 
+static void usr2_after_handler(int unused) {
+    await_handler();
+    usr2_process(unused);
+}
+
 /* sigwaitinfo and sigtimedwait end with EINTR when a handler runs, whatever SA_RESTART. */
 static void sigwaitinfo_signalled(int timed) {
     install_usr1(SA_RESTART);
@@ -159,7 +175,7 @@ static void sigwait_signalled(int flags) {
     sigset_t s = usr2_blocked();
     double t0 = now_ms();
     struct after *sig = after(50, usr1_waiter, 0);
-    struct after *send = after(150, usr2_process, 0);
+    struct after *send = after(150, usr2_after_handler, 0);
     int got = 0;
     int r = sigwait(&s, &got);
     printf("sigwait: %s sig=%s after %s, handler ran %d\n", en(r), sigabbrev_np(got),
@@ -172,14 +188,23 @@ CASE(waits_sigwait_goes_on_after_a_handler) { sigwait_signalled(0); }
 
 CASE(waits_sigwait_goes_on_after_a_restarting_handler) { sigwait_signalled(SA_RESTART); }
 
+static volatile int timed_out;
+
+/* SIGUSR2 for the process, once the first wait has timed out. */
+static void usr2_after_timeout(int unused) {
+    while (!timed_out) msleep(1);
+    usr2_process(unused);
+}
+
 /* A timeout that ends while other threads run, then the signal that came after it. */
 CASE(waits_sigtimedwait_times_out_then_takes_the_next) {
     waiter = pthread_self();
     sigset_t s = usr2_blocked();
     double t0 = now_ms();
-    struct after *send = after(200, usr2_process, 0);
+    struct after *send = after(200, usr2_after_timeout, 0);
     struct timespec ts = { 0, 100 * 1000000L };
     SHOW("sigtimedwait 100ms", sigtimedwait(&s, NULL, &ts));
+    timed_out = 1;
     printf("after %s\n", timing(now_ms() - t0, 100));
     ts.tv_sec = 5;
     ts.tv_nsec = 0;
@@ -298,20 +323,22 @@ CASE(waits_cancel_in_connect) {
 
 /* ---------------------------------------------------------------- connect and handlers */
 
-static void accept_one(int unused) {
+static void accept_after_handler(int unused) {
     (void)unused;
+    await_handler();
     int c = accept(listener_fd, NULL, NULL);
     (void)!write(c, "x", 1);
 }
 
-/* Under SA_RESTART a connect without SO_SNDTIMEO goes on waiting, until the accept. */
+/* Under SA_RESTART a connect without SO_SNDTIMEO goes on waiting, until the accept (at
+ * 150 ms, once the handler has run). */
 CASE(waits_connect_restarted_with_sa_restart) {
     install_usr1(SA_RESTART);
     struct sockaddr_un a = full_listener("restart");
     int c = socket(AF_UNIX, SOCK_STREAM, 0);
     double t0 = now_ms();
     struct after *sig = after(50, usr1_waiter, 0);
-    struct after *acc = after(150, accept_one, 0);
+    struct after *acc = after(150, accept_after_handler, 0);
     SHOW("connect", connect(c, (struct sockaddr *)&a, sizeof a));
     printf("after %s, handler ran %d\n", timing(now_ms() - t0, 150), (int)hits);
     after_join(sig);
