@@ -1,4 +1,7 @@
-//! The one way a hook blocks on an fd: try, and park on the reactor instead of blocking.
+//! The one way a hook waits: try, and park instead of blocking. [`run`] (and its forms
+//! [`write_all`] and [`transfer`]) waits for an fd's data; [`wait_for`] is the driver of
+//! every other wait (a child, a signal, a message queue, a connection, poll and its
+//! family), with the same rules for deadlines, handlers (`ending`) and cancellation.
 //!
 //! How an attempt is made depends on what the fd is (see `runtime::fdtable`):
 //! * an owned socket is O_NONBLOCK underneath: try the call, park on EAGAIN;
@@ -15,7 +18,7 @@ use super::{errno, fail, Green};
 use crate::runtime::fdtable::{self, FdInfo, Kind};
 use crate::runtime::{self, Interest, Reason, Wake};
 use rustix::event::{PollFd, PollFlags};
-use rustix::fd::BorrowedFd;
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::FileType;
 use std::time::{Duration, Instant};
 
@@ -333,12 +336,104 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
 /// with no timeout, a timed-out wait was only a pause of greenify's own.
 fn after_wake(wake: Wake, timeout: Option<std::time::Duration>) -> Option<isize> {
     match wake {
-        Wake::Ready => None,
-        Wake::TimedOut if timeout.is_none() => None,
-        Wake::TimedOut => Some(fail(libc::EAGAIN)),
-        Wake::Closed => Some(fail(libc::EBADF)),
-        Wake::Interrupted { restart } if restart && timeout.is_none() => None,
-        Wake::Interrupted { .. } => Some(fail(libc::EINTR)),
+        Wake::TimedOut if timeout.is_some() => Some(fail(libc::EAGAIN)),
+        wake => ending(wake, timeout.is_none()).map(fail),
+    }
+}
+
+/// The error a wake ends a waiting call with, or None: it tries again. A handler ends it
+/// with EINTR unless it has SA_RESTART and the call `restarts` (signal(7)); the fd it
+/// waited on being closed, with EBADF. A timed-out park only says to look again: the
+/// call's own deadline is the driver's business ([`wait_for`]).
+fn ending(wake: Wake, restarts: bool) -> Option<i32> {
+    match wake {
+        Wake::Ready | Wake::TimedOut => None,
+        Wake::Closed => Some(libc::EBADF),
+        Wake::Interrupted { restart } if restart && restarts => None,
+        Wake::Interrupted { .. } => Some(libc::EINTR),
+    }
+}
+
+/// What one attempt of a waiting call found.
+pub enum Tried<R> {
+    /// The call's answer.
+    Done(R),
+    /// The call would wait: this is its answer once its deadline has passed.
+    Waits(R),
+}
+
+/// How a call waits between attempts (see [`wait_for`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Waits {
+    /// The call's own deadline (None: it may wait for ever).
+    pub deadline: Option<Instant>,
+    /// Look again at least this often, for what no wake announces.
+    pub every: Option<Duration>,
+    /// Whether a handler with SA_RESTART restarts the call (signal(7)).
+    pub restarts: bool,
+}
+
+/// The one waiting loop of the calls that wait for something other than an fd's data (a
+/// child, a signal, a message queue, a connection, readiness in poll and its family, or
+/// just a handler in pause): try, park, try again, map the wake to the call's answer. `attempt` makes the call so that it cannot wait; `park(until)` waits
+/// until what may end the call happens, or until `until` (the deadline, or sooner to look
+/// again), and says what woke it. The parks are cancellation points: a cancelled thread
+/// exits from them. A thread that never parks counts as a call that did not wait (see
+/// `sched::completed_without_parking`). Outside a green thread `park` must wait natively.
+pub fn wait_for<R: From<i8>>(
+    green: Option<&Green>,
+    waits: Waits,
+    mut attempt: impl FnMut() -> Tried<R>,
+    mut park: impl FnMut(Option<Instant>) -> Wake,
+) -> R {
+    let mut parked = false;
+    loop {
+        let due = waits.deadline.is_some_and(|d| Instant::now() >= d);
+        let answer = match attempt() {
+            Tried::Done(answer) => Some(answer),
+            Tried::Waits(answer) => due.then_some(answer),
+        };
+        if let Some(answer) = answer {
+            if !parked && green.is_some() {
+                runtime::sched::completed_without_parking();
+            }
+            return answer;
+        }
+        parked = true;
+        let look = waits.every.map(|every| Instant::now() + every);
+        let until = match (waits.deadline, look) {
+            (Some(d), Some(l)) => Some(d.min(l)),
+            (d, l) => d.or(l),
+        };
+        if let Some(error) = ending(park(until), waits.restarts) {
+            return fail(error);
+        }
+    }
+}
+
+/// An fd a wait opened for itself, moved into greenify's reserved range: at the number
+/// the kernel gave it, the program's other threads would get other numbers than natively
+/// while the wait lasts, and their close-everything could close it. None if the range
+/// has no room (the wait then looks again periodically instead).
+pub fn own_fd(fd: OwnedFd) -> Option<OwnedFd> {
+    let floor = runtime::reactor::internal_fd_floor();
+    let placed = runtime::reactor::dup_internal(fd.as_fd(), floor);
+    runtime::reactor::close_raw(fd);
+    placed
+}
+
+/// Closes an fd of [`own_fd`], and forgets the reactor's registration of it.
+pub fn close_own(fd: OwnedFd) {
+    runtime::fd_closed(fd.as_raw_fd());
+    runtime::reactor::close_raw(fd);
+}
+
+/// A [`wait_for`] park of a green thread on `fds` (none: only the time, or a handler).
+pub fn park_on(fds: &[(i32, Interest)], reason: Reason, until: Option<Instant>) -> Wake {
+    if fds.is_empty() {
+        runtime::park_interruptible(reason, until)
+    } else {
+        runtime::wait_fds(fds, reason, until)
     }
 }
 

@@ -6,9 +6,10 @@
 //! Lock-free slots, because waits are often made from SIGCHLD handlers, which may
 //! interrupt a fork in progress.
 
+use super::blocking::{close_own, own_fd};
 use crate::runtime;
 use libc::pid_t;
-use rustix::fd::{AsFd, IntoRawFd};
+use rustix::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering::SeqCst};
 
 /// Children tracked at once; more are still waited for, by looking again periodically.
@@ -53,24 +54,16 @@ pub struct Watch {
     fds: Vec<(i32, runtime::Interest)>,
 }
 
-/// A pidfd for `pid` (a number of the program's own, as the kernel picks it), or None.
-pub fn open_pidfd(pid: libc::pid_t) -> Option<rustix::fd::OwnedFd> {
+/// A pidfd for `pid`, in greenify's range (see [`own_fd`]), or None.
+pub fn open_pidfd(pid: libc::pid_t) -> Option<OwnedFd> {
     let pid = rustix::process::Pid::from_raw(pid)?;
-    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
-}
-
-/// Closes a pidfd a wait opened, and forgets the reactor's registration of it.
-pub fn close_pidfd(fd: i32) {
-    runtime::fd_closed(fd);
-    // SAFETY: a pidfd the caller opened and closes only here.
-    runtime::reactor::close_raw(unsafe { rustix::fd::FromRawFd::from_raw_fd(fd) });
+    own_fd(rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()?)
 }
 
 impl Watch {
     /// Opens pidfds for up to [`WATCHED`] tracked children; children that no longer
     /// exist are forgotten.
     pub fn open() -> Watch {
-        let floor = runtime::reactor::internal_fd_floor();
         let mut fds = Vec::new();
         for slot in &CHILDREN {
             if fds.len() == WATCHED {
@@ -88,11 +81,8 @@ impl Watch {
                 }
                 Err(_) => continue,
             };
-            // Out of the program's fd numbering, and safe from its close-everything.
-            let high = runtime::reactor::dup_internal(fd.as_fd(), floor);
-            runtime::reactor::close_raw(fd);
-            if let Some(high) = high {
-                fds.push((high.into_raw_fd(), runtime::Interest::Read));
+            if let Some(fd) = own_fd(fd) {
+                fds.push((fd.into_raw_fd(), runtime::Interest::Read));
             }
         }
         Watch { fds }
@@ -106,7 +96,8 @@ impl Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         for &(fd, _) in &self.fds {
-            close_pidfd(fd);
+            // SAFETY: a pidfd of our own, closed only here.
+            close_own(unsafe { OwnedFd::from_raw_fd(fd) });
         }
     }
 }

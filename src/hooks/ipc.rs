@@ -10,14 +10,13 @@
 //! while the green thread parks. A signal does not interrupt the helper's wait: the
 //! handler runs once the call has returned.
 
-use super::blocking::{self, uninterrupted, Remaining};
+use super::blocking::{self, uninterrupted, wait_for, Remaining, Tried, Waits};
 use super::clock::abs_deadline;
 use super::offloaded::off_errno;
 use super::{enter, errno, fail, memory};
 use crate::real;
-use crate::runtime::{self, Interest, Reason, Wake};
+use crate::runtime::{self, Interest, Reason};
 use libc::{c_char, c_int, c_long, c_uint, c_void, size_t, ssize_t, timespec};
-use std::time::Instant;
 
 /// An absolute time long past: the timed call does not wait.
 const PAST: timespec = timespec {
@@ -58,24 +57,22 @@ fn mq_call(
         Interest::Read => Reason::Read,
         Interest::Write => Reason::Write,
     };
-    let mut parked = false;
-    loop {
-        let due = deadline.is_some_and(|d| Instant::now() >= d);
-        let result = call(&PAST);
-        if result != -1 || errno() != libc::ETIMEDOUT || due {
-            if !parked {
-                runtime::sched::completed_without_parking();
-            }
-            return result;
-        }
-        parked = true;
-        // The kernel restarts these calls after an SA_RESTART handler, timed or not.
-        match blocking::wait(Some(&green), mq, interest, reason, deadline) {
-            Wake::Ready | Wake::TimedOut | Wake::Interrupted { restart: true } => {}
-            Wake::Interrupted { restart: false } => return fail(libc::EINTR),
-            Wake::Closed => return fail(libc::EBADF),
-        }
-    }
+    // The kernel restarts these calls after an SA_RESTART handler, timed or not.
+    let waits = Waits {
+        deadline,
+        every: None,
+        restarts: true,
+    };
+    let fds = [(mq, interest)];
+    wait_for(
+        Some(&green),
+        waits,
+        || match call(&PAST) {
+            -1 if errno() == libc::ETIMEDOUT => Tried::Waits(-1),
+            result => Tried::Done(result),
+        },
+        |until| blocking::park_on(&fds, reason, until),
+    )
 }
 
 #[no_mangle]

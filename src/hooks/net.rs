@@ -1,7 +1,7 @@
 //! Sockets: creation (owned, O_NONBLOCK underneath), accept, connect, the send and recv
 //! families, and the socket timeouts greenify must honour itself.
 
-use super::blocking::{self, ready_now, write_all, Attempt, Op};
+use super::blocking::{self, ready_now, wait_for, write_all, Attempt, Op, Tried, Waits};
 use super::io::{fresh_fd, iovecs_after};
 use super::{enter, errno, fail, Green};
 use crate::real;
@@ -10,6 +10,7 @@ use crate::runtime::{self, Interest, Reason, Wake};
 use libc::{c_int, c_uint, c_void, mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 use rustix::fd::BorrowedFd;
 use rustix::fs::OFlags;
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 /// Records a socket the program just got: owned (we made it O_NONBLOCK) when green.
@@ -174,72 +175,54 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
 }
 
 /// A blocking connect on a socket that is non-blocking underneath: start it, wait for it
-/// (green, or with a real poll outside green threads), then report as natively.
+/// (green, or with a real poll outside green threads), then report as natively. Under
+/// SA_RESTART it goes on waiting, unless the socket has a send timeout (signal(7)), whose
+/// end answers as the kernel's: EINPROGRESS, or EAGAIN on a full Unix backlog.
 fn connect_waiting(
     green: Option<&Green>,
     fd: c_int,
     timeout: Option<Duration>,
     attempt: impl Fn() -> c_int,
 ) -> c_int {
-    let result = attempt();
-    if result == 0 {
-        return 0;
-    }
-    let deadline = timeout.map(|t| Instant::now() + t);
-    let mut error = errno();
-    if error == libc::EALREADY {
-        // The program's own earlier non-blocking connect is still in progress.
-        return fail(error);
-    }
+    // The error of the latest attempt (0 before the first).
+    let error = Cell::new(0);
     let mut backoff = Duration::from_micros(500);
-    loop {
-        match error {
-            libc::EINPROGRESS | libc::EALREADY => {
-                match blocking::wait(green, fd, Interest::Write, Reason::Connect, deadline) {
-                    Wake::Ready if !ready_now(fd, Interest::Write) => continue,
-                    Wake::Ready => {}
-                    // As natively: a blocking connect whose SO_SNDTIMEO expires.
-                    Wake::TimedOut => return fail(libc::EINPROGRESS),
-                    Wake::Closed => return fail(libc::EBADF),
-                    Wake::Interrupted { restart: true } if timeout.is_none() => continue,
-                    Wake::Interrupted { .. } => return fail(libc::EINTR),
-                }
-                // Connect once more, as the kernel's blocking connect does after its wait:
-                // it reports the outcome and leaves the socket in the state a blocking
-                // connect would (connected, or unconnected after a failure).
-                if attempt() == 0 {
-                    return 0;
-                }
-                error = errno();
-                if error == libc::EISCONN {
-                    return 0;
-                }
-                if !matches!(error, libc::EINPROGRESS | libc::EALREADY) {
-                    return fail(error);
-                }
-            }
-            // A Unix socket whose listener's backlog is full: natively connect waits for
-            // room, which epoll does not announce; retry with a growing pause.
-            libc::EAGAIN => {
-                let pause = Instant::now() + backoff;
-                let until = deadline.map_or(pause, |d| d.min(pause));
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return fail(libc::EAGAIN);
-                }
-                match blocking::sleep_until(green, until) {
-                    Wake::Interrupted { restart: true } if timeout.is_none() => {}
-                    Wake::Interrupted { .. } => return fail(libc::EINTR),
-                    _ => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_millis(20));
-                if attempt() == 0 {
-                    return 0;
-                }
-                error = errno();
-            }
-            e => return fail(e),
+    let waits = Waits {
+        deadline: timeout.map(|t| Instant::now() + t),
+        every: None,
+        restarts: timeout.is_none(),
+    };
+    let connects = || {
+        let first = error.get() == 0;
+        if !first && error.get() != libc::EAGAIN && !ready_now(fd, Interest::Write) {
+            return Tried::Waits(fail(libc::EINPROGRESS));
         }
-    }
+        // After the first, connect once more, as the kernel's blocking connect does after
+        // its wait: it reports the outcome and leaves the socket in the state a blocking
+        // connect would (connected, or unconnected after a failure).
+        if attempt() == 0 {
+            return Tried::Done(0);
+        }
+        error.set(errno());
+        match error.get() {
+            libc::EISCONN if !first => Tried::Done(0),
+            // The program's own earlier non-blocking connect is still in progress.
+            libc::EALREADY if first => Tried::Done(fail(libc::EALREADY)),
+            libc::EINPROGRESS | libc::EALREADY => Tried::Waits(fail(libc::EINPROGRESS)),
+            libc::EAGAIN => Tried::Waits(fail(libc::EAGAIN)),
+            e => Tried::Done(fail(e)),
+        }
+    };
+    wait_for(green, waits, connects, |until| {
+        if error.get() != libc::EAGAIN {
+            return blocking::wait(green, fd, Interest::Write, Reason::Connect, until);
+        }
+        // A Unix socket whose listener's backlog is full: natively connect waits for
+        // room, which epoll does not announce; retry with a growing pause.
+        let pause = Instant::now() + backoff;
+        backoff = (backoff * 2).min(Duration::from_millis(20));
+        blocking::sleep_until(green, until.map_or(pause, |d| d.min(pause)))
+    })
 }
 
 /// shutdown: a send parked on the socket must see its own SHUT_WR (epoll does not always
@@ -303,7 +286,8 @@ pub unsafe extern "C" fn recvfrom(
     let first = blocking::run(green.as_ref(), op, |how| once(0, how));
     let stream_wait_all = flags & libc::MSG_WAITALL != 0 && is_stream(fd);
     if stream_wait_all && flags & libc::MSG_PEEK != 0 && green.is_some() {
-        // Peeking for all n bytes: look again each time more data arrives.
+        // Peeking for all n bytes: look again each time more data arrives. Not through
+        // blocking::wait_for: once some data is there, any other wake ends the call with it.
         let mut seen = first;
         while seen > 0 && (seen as usize) < n && blocking::blocks(fd) {
             if runtime::wait_fd(fd, Interest::Read, Reason::Read, None) != Wake::Ready {
@@ -391,7 +375,8 @@ pub unsafe extern "C" fn recvmmsg(
     if first <= 0 || flags & libc::MSG_WAITFORONE != 0 || !blocking::blocks(fd) {
         return first as c_int;
     }
-    // Natively a blocking recvmmsg waits for vlen messages, checking `timeout` after each.
+    // Natively a blocking recvmmsg waits for vlen messages, checking `timeout` after each;
+    // any other wake ends it with the messages it has (so not blocking::wait_for).
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut got = first as c_uint;
     while got < vlen {
@@ -506,27 +491,13 @@ pub unsafe extern "C" fn sendmmsg(
         return unsafe { real::sendmmsg(fd, msgs, vlen, flags) };
     }
     let op = Op::new(fd, Interest::Write, Reason::Write).with_flags();
-    let mut sent: c_uint = 0;
-    loop {
-        let result = blocking::run(green.as_ref(), op, |how| {
-            // SAFETY: forwarded; sent < vlen keeps the pointer inside the program's array.
-            unsafe {
-                real::sendmmsg(
-                    fd,
-                    msgs.add(sent as usize),
-                    vlen - sent,
-                    flags | dontwait(how),
-                ) as isize
-            }
-        });
-        if result < 0 {
-            return if sent > 0 { sent as c_int } else { -1 };
+    // As a blocking write: until every message is sent (or an error after some were).
+    write_all(green.as_ref(), op, vlen as usize, |how, sent, left| {
+        // SAFETY: forwarded; sent < vlen keeps the pointer inside the program's array.
+        unsafe {
+            real::sendmmsg(fd, msgs.add(sent), left as c_uint, flags | dontwait(how)) as isize
         }
-        sent += result as c_uint;
-        if sent >= vlen || result == 0 || !blocking::blocks(fd) {
-            return sent as c_int;
-        }
-    }
+    }) as c_int
 }
 
 /// A socket timeout as the kernel keeps it: {0, 0} is none; a negative one means "do

@@ -4,8 +4,8 @@
 //! and errors are exactly libc's); if nothing is ready, park on the fds until one may be
 //! ready or the deadline passes; ask again.
 
-use super::blocking::{uninterrupted, Remaining};
-use super::{enter, fail};
+use super::blocking::{self, uninterrupted, wait_for, Remaining, Tried, Waits};
+use super::{enter, fail, Green};
 use crate::real;
 use crate::runtime::{self, Interest, Reason, Wake};
 use libc::{c_int, epoll_event, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
@@ -88,38 +88,37 @@ fn under_mask(mask: *const sigset_t, wait: impl FnOnce() -> c_int) -> Option<c_i
 /// Asks `check` until it reports something, the deadline passes, or it is a pure poll;
 /// parks on the fds `interests()` lists in between (on nothing, if empty: then only the
 /// deadline wakes it). `interests` is called after the first check, once the kernel has
-/// validated the program's arguments.
+/// validated the program's arguments. Never restarted, whatever SA_RESTART says
+/// (signal(7)).
 fn wait_loop(
+    green: &Green,
     mut check: impl FnMut() -> c_int,
     interests: impl FnOnce() -> Vec<(i32, Interest)>,
     deadline: Option<Instant>,
 ) -> c_int {
+    let waits = Waits {
+        deadline,
+        every: None,
+        restarts: false,
+    };
     // A look that only a SIGURG ended looks again.
-    let mut check = move || uninterrupted(&mut check);
-    let first = check();
-    if first != 0 || deadline.is_some_and(|d| Instant::now() >= d) {
-        runtime::sched::completed_without_parking();
-        return first;
-    }
-    let fds = interests();
-    let fds = &fds[..];
-    loop {
-        let wake = if fds.is_empty() {
-            runtime::park_interruptible(Reason::Poll, deadline)
-        } else {
-            runtime::wait_fds(fds, Reason::Poll, deadline)
-        };
-        match wake {
-            Wake::TimedOut => return check(),
-            // Never restarted, whatever SA_RESTART says (signal(7)).
-            Wake::Interrupted { .. } => return fail(libc::EINTR),
-            _ => {}
+    let look = || match uninterrupted(&mut check) {
+        0 => Tried::Waits(0),
+        result => Tried::Done(result),
+    };
+    let mut interests = Some(interests);
+    let mut fds = Vec::new();
+    let park = |until| {
+        if let Some(interests) = interests.take() {
+            fds = interests();
         }
-        let result = check();
-        if result != 0 || deadline.is_some_and(|d| Instant::now() >= d) {
-            return result;
+        match blocking::park_on(&fds, Reason::Poll, until) {
+            // A closed fd is the check's to report (POLLNVAL, or epoll's silence).
+            Wake::Closed => Wake::Ready,
+            wake => wake,
         }
-    }
+    };
+    wait_for(Some(green), waits, look, park)
 }
 
 /// The interests of a pollfd array.
@@ -157,17 +156,17 @@ unsafe fn poll_interests(fds: *const pollfd, n: nfds_t) -> Vec<(i32, Interest)> 
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout_ms: c_int) -> c_int {
     let green = enter();
-    if green.is_none() || timeout_ms == 0 {
+    let Some(waiting) = green.as_ref().filter(|_| timeout_ms != 0) else {
         let mut timeout = Remaining::millis(timeout_ms);
         // SAFETY: forwarded.
         let call = || unsafe { real::poll(fds, n, timeout.next_millis()) };
         return polled_without_waiting(&green, call);
-    }
+    };
     // SAFETY: forwarded; a bad pointer makes the first real call fail with EFAULT.
     let check = || unsafe { real::poll(fds, n, 0) };
     // SAFETY: read only after the kernel accepted `n` pollfds at `fds`.
     let interests = || unsafe { poll_interests(fds, n) };
-    wait_loop(check, interests, ms_deadline(timeout_ms))
+    wait_loop(waiting, check, interests, ms_deadline(timeout_ms))
 }
 
 #[no_mangle]
@@ -177,7 +176,7 @@ pub unsafe extern "C" fn ppoll(
     timeout: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
-    let Some(_green) = enter() else {
+    let Some(green) = enter() else {
         let mut timeout = Remaining::timespec(timeout);
         // SAFETY: forwarded.
         return uninterrupted(|| unsafe { real::ppoll(fds, n, timeout.next_timespec(), mask) });
@@ -191,7 +190,7 @@ pub unsafe extern "C" fn ppoll(
     let check = || unsafe { real::ppoll(fds, n, &ZERO_TS, mask) };
     // SAFETY: read only after the kernel accepted `n` pollfds at `fds`.
     let interests = || unsafe { poll_interests(fds, n) };
-    under_mask(mask, || wait_loop(check, interests, deadline))
+    under_mask(mask, || wait_loop(&green, check, interests, deadline))
         // SAFETY: forwarded: the kernel reports the unreadable mask.
         .unwrap_or_else(|| unsafe { real::ppoll(fds, n, timeout, mask) })
 }
@@ -243,6 +242,7 @@ fn set_interests(nfds: c_int, sets: [(&[u64], Interest); 3]) -> Vec<(i32, Intere
 /// # Safety
 /// The sets are NULL or hold `nfds` bits.
 unsafe fn select_loop(
+    green: &Green,
     nfds: c_int,
     sets: [*mut fd_set; 3],
     deadline: Option<Instant>,
@@ -274,7 +274,7 @@ unsafe fn select_loop(
         });
         call(ptrs[0], ptrs[1], ptrs[2])
     };
-    let result = wait_loop(check, || interests, deadline);
+    let result = wait_loop(green, check, || interests, deadline);
     // The kernel writes the sets back only when it answers (a count, or 0 at the
     // deadline): an error, EINTR included, leaves them as the program passed them, and a
     // retry after EINTR selects on them again.
@@ -303,15 +303,12 @@ pub unsafe extern "C" fn select(
         },
     };
     let zero_timeout = tv.is_some_and(|t| t.tv_sec == 0 && t.tv_usec == 0);
-    if green.is_none()
-        || zero_timeout
-        || nfds < 0
-        || tv.is_some_and(|t| t.tv_sec < 0 || t.tv_usec < 0)
-    {
+    let waits = !zero_timeout && nfds >= 0 && !tv.is_some_and(|t| t.tv_sec < 0 || t.tv_usec < 0);
+    let Some(waiting) = green.as_ref().filter(|_| waits) else {
         // SAFETY: forwarded: libc reports invalid arguments itself. Linux leaves the time
         // left in the timeval, so a call made again waits only that.
         return polled_without_waiting(&green, || unsafe { real::select(nfds, r, w, e, timeout) });
-    }
+    };
     let deadline = tv.map(|t| {
         deadline_after(
             Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64),
@@ -326,7 +323,7 @@ pub unsafe extern "C" fn select(
         unsafe { real::select(nfds, r, w, e, &mut zero) }
     };
     // SAFETY: the program's sets hold nfds bits.
-    let result = unsafe { select_loop(nfds, [r, w, e], deadline, zero_select) };
+    let result = unsafe { select_loop(waiting, nfds, [r, w, e], deadline, zero_select) };
     if let Some(deadline) = deadline {
         // Linux writes the time left back into the timeval.
         let left = deadline.saturating_duration_since(Instant::now());
@@ -353,7 +350,7 @@ pub unsafe extern "C" fn pselect(
     let deadline = unsafe { ts_deadline(timeout) };
     // SAFETY: forwarded: libc reports invalid arguments itself.
     let forward = || unsafe { real::pselect(nfds, r, w, e, timeout, mask) };
-    let (Some(_green), Ok(deadline)) = (green.filter(|_| nfds >= 0), deadline) else {
+    let (Some(green), Ok(deadline)) = (green.filter(|_| nfds >= 0), deadline) else {
         let mut timeout = Remaining::timespec(timeout);
         // SAFETY: as `forward`.
         return uninterrupted(|| unsafe {
@@ -370,7 +367,7 @@ pub unsafe extern "C" fn pselect(
         // SAFETY: scratch sets and a zero timeout.
         let zero_pselect = |r, w, e| unsafe { real::pselect(nfds, r, w, e, &ZERO_TS, mask) };
         // SAFETY: the program's sets hold nfds bits; glibc's pselect leaves the timeout alone.
-        unsafe { select_loop(nfds, [r, w, e], deadline, zero_pselect) }
+        unsafe { select_loop(&green, nfds, [r, w, e], deadline, zero_pselect) }
     });
     waited.unwrap_or_else(forward)
 }
@@ -387,15 +384,16 @@ pub unsafe extern "C" fn epoll_wait(
         // Not the program's fd (as in close).
         return super::fail(libc::EBADF);
     }
-    if green.is_none() || timeout_ms == 0 {
+    let Some(waiting) = green.as_ref().filter(|_| timeout_ms != 0) else {
         let mut timeout = Remaining::millis(timeout_ms);
         // SAFETY: forwarded.
         let call = || unsafe { real::epoll_wait(epfd, events, max, timeout.next_millis()) };
         return polled_without_waiting(&green, call);
-    }
+    };
     // SAFETY: forwarded with a zero timeout.
     let check = || unsafe { real::epoll_wait(epfd, events, max, 0) };
     wait_loop(
+        waiting,
         check,
         || vec![(epfd, Interest::Read)],
         ms_deadline(timeout_ms),
@@ -412,7 +410,7 @@ pub unsafe extern "C" fn epoll_pwait(
 ) -> c_int {
     // SAFETY: forwarded.
     let forward = || unsafe { real::epoll_pwait(epfd, events, max, timeout_ms, mask) };
-    let Some(_green) = enter() else {
+    let Some(green) = enter() else {
         let mut timeout = Remaining::millis(timeout_ms);
         // SAFETY: forwarded.
         return uninterrupted(|| unsafe {
@@ -423,7 +421,7 @@ pub unsafe extern "C" fn epoll_pwait(
     let check = || unsafe { real::epoll_pwait(epfd, events, max, 0, mask) };
     let interests = || vec![(epfd, Interest::Read)];
     under_mask(mask, || {
-        wait_loop(check, interests, ms_deadline(timeout_ms))
+        wait_loop(&green, check, interests, ms_deadline(timeout_ms))
     })
     .unwrap_or_else(forward)
 }
@@ -440,7 +438,7 @@ pub unsafe extern "C" fn epoll_pwait2(
     // SAFETY: forwarded (libc reports an invalid timeout itself).
     let forward = || unsafe { real::epoll_pwait2(epfd, events, max, timeout, mask) };
     // SAFETY: NULL or the program's timespec.
-    let (Some(_green), Ok(deadline)) = (green, unsafe { ts_deadline(timeout) }) else {
+    let (Some(green), Ok(deadline)) = (green, unsafe { ts_deadline(timeout) }) else {
         let mut timeout = Remaining::timespec(timeout);
         // SAFETY: forwarded.
         return uninterrupted(|| unsafe {
@@ -450,5 +448,5 @@ pub unsafe extern "C" fn epoll_pwait2(
     // SAFETY: forwarded with a zero timeout.
     let check = || unsafe { real::epoll_pwait2(epfd, events, max, &ZERO_TS, mask) };
     let interests = || vec![(epfd, Interest::Read)];
-    under_mask(mask, || wait_loop(check, interests, deadline)).unwrap_or_else(forward)
+    under_mask(mask, || wait_loop(&green, check, interests, deadline)).unwrap_or_else(forward)
 }

@@ -12,15 +12,18 @@
 //! caused it); otherwise the signal is *delivered*: the chosen thread is woken and runs
 //! the handler when it leaves its wait or greenify's code (see [`run_delivered`]).
 
-use super::blocking::{uninterrupted, Remaining};
+use super::blocking::{
+    close_own, own_fd, park_on, uninterrupted, wait_for, Remaining, Tried, Waits,
+};
 use super::{enter, fail};
 use crate::real;
-use crate::runtime::{self, held, interrupt, Reason, Wake};
+use crate::runtime::{self, held, interrupt, Interest, Reason, Wake};
 use libc::{c_int, c_void, siginfo_t, sigset_t, timespec, ucontext_t};
+use rustix::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const NSIG: usize = 65;
 
@@ -715,20 +718,33 @@ fn os_altstack() -> runtime::sched::AltStack {
 
 #[no_mangle]
 pub unsafe extern "C" fn pause() -> c_int {
-    let Some(_green) = enter() else {
+    let Some(green) = enter() else {
         // SAFETY: forwarded.
         return uninterrupted(|| unsafe { real::pause() });
     };
-    loop {
-        if let Wake::Interrupted { .. } = runtime::park_interruptible(Reason::Sleep, None) {
-            return fail(libc::EINTR);
-        }
-    }
+    wait_for(
+        Some(&green),
+        UNTIL_A_HANDLER,
+        || Tried::Waits(-1),
+        park_for_handler,
+    )
+}
+
+/// pause and sigsuspend wait for nothing but a handler, which always ends them (EINTR).
+const UNTIL_A_HANDLER: Waits = Waits {
+    deadline: None,
+    every: None,
+    restarts: false,
+};
+
+/// A park of [`wait_for`] that only the time or a handler ends.
+fn park_for_handler(until: Option<Instant>) -> Wake {
+    runtime::park_interruptible(Reason::Sleep, until)
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn sigsuspend(mask: *const sigset_t) -> c_int {
-    let Some(_green) = enter() else {
+    let Some(green) = enter() else {
         // SAFETY: forwarded.
         return uninterrupted(|| unsafe { real::sigsuspend(mask) });
     };
@@ -741,13 +757,14 @@ pub unsafe extern "C" fn sigsuspend(mask: *const sigset_t) -> c_int {
         return fail(libc::EINVAL);
     };
     // A signal pending under the old mask is delivered as soon as the mask changes.
-    let mut interrupted = HANDLED.load(SeqCst) != before;
-    while !interrupted {
-        interrupted = matches!(
-            runtime::park_interruptible(Reason::Sleep, None),
-            Wake::Interrupted { .. }
-        );
-    }
+    let ran = || {
+        if HANDLED.load(SeqCst) != before {
+            Tried::Done(-1)
+        } else {
+            Tried::Waits(-1)
+        }
+    };
+    let _: c_int = wait_for(Some(&green), UNTIL_A_HANDLER, ran, park_for_handler);
     // Its handler runs under the mask of the wait, as natively.
     run_delivered();
     let _ = runtime::sched::sigmask(libc::SIG_SETMASK, Some(saved));
@@ -767,8 +784,11 @@ unsafe fn taken(r: c_int, info: *mut siginfo_t) -> c_int {
     r
 }
 
-/// Waits for one of `set` (blocked by the program) with a signalfd the reactor watches.
+/// Waits for one of `set` (blocked by the program) with a signalfd the reactor watches
+/// (none if greenify's fd range is full: it then looks again every millisecond). Never
+/// restarted after a handler, whatever SA_RESTART says (signal(7)).
 unsafe fn wait_signal(
+    green: &super::Green,
     set: *const sigset_t,
     info: *mut siginfo_t,
     deadline: Option<Instant>,
@@ -782,29 +802,29 @@ unsafe fn wait_signal(
     if fd < 0 {
         return -1;
     }
-    let result = loop {
-        // SAFETY: the program's set and out-pointer; a zero timeout never blocks.
-        let r = unsafe { taken(real::sigtimedwait(set, info, &zero), info) };
-        if r >= 0 || super::errno() != libc::EAGAIN {
-            break r;
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            break fail(libc::EAGAIN);
-        }
-        match runtime::wait_fd(fd, runtime::Interest::Read, Reason::Poll, deadline) {
-            Wake::Interrupted { .. } => break fail(libc::EINTR),
-            Wake::TimedOut => {
-                // SAFETY: as above.
-                let r = unsafe { taken(real::sigtimedwait(set, info, &zero), info) };
-                break r;
-            }
-            _ => {}
-        }
+    // SAFETY: the signalfd just opened, ours.
+    let fd = own_fd(unsafe { OwnedFd::from_raw_fd(fd) });
+    let watched = fd.as_ref().map(|fd| [(fd.as_raw_fd(), Interest::Read)]);
+    let fds = watched.as_ref().map_or(&[][..], |w| &w[..]);
+    let waits = Waits {
+        deadline,
+        every: fd.is_none().then_some(Duration::from_millis(1)),
+        restarts: false,
     };
+    let result = wait_for(
+        Some(green),
+        waits,
+        // SAFETY: the program's set and out-pointer; a zero timeout never blocks.
+        || match unsafe { taken(real::sigtimedwait(set, info, &zero), info) } {
+            -1 if super::errno() == libc::EAGAIN => Tried::Waits(-1),
+            r => Tried::Done(r),
+        },
+        |until| park_on(fds, Reason::Poll, until),
+    );
     let saved = super::errno();
-    runtime::fd_closed(fd);
-    // SAFETY: our own signalfd.
-    unsafe { real::close(fd) };
+    if let Some(fd) = fd {
+        close_own(fd);
+    }
     super::set_errno(saved);
     result
 }
@@ -818,7 +838,7 @@ pub unsafe extern "C" fn sigtimedwait(
     let green = enter();
     // SAFETY: NULL or the program's timespec.
     let deadline = unsafe { super::poll::ts_deadline(timeout) };
-    let (Some(_green), Ok(deadline)) = (green, deadline) else {
+    let (Some(green), Ok(deadline)) = (green, deadline) else {
         let mut remaining = Remaining::timespec(timeout);
         // SAFETY: forwarded (libc reports an invalid timeout).
         return uninterrupted(|| unsafe {
@@ -826,17 +846,17 @@ pub unsafe extern "C" fn sigtimedwait(
         });
     };
     // SAFETY: forwarded.
-    unsafe { wait_signal(set, info, deadline) }
+    unsafe { wait_signal(&green, set, info, deadline) }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn sigwaitinfo(set: *const sigset_t, info: *mut siginfo_t) -> c_int {
-    let Some(_green) = enter() else {
+    let Some(green) = enter() else {
         // SAFETY: forwarded.
         return uninterrupted(|| unsafe { real::sigwaitinfo(set, info) });
     };
     // SAFETY: forwarded.
-    unsafe { wait_signal(set, info, None) }
+    unsafe { wait_signal(&green, set, info, None) }
 }
 
 #[no_mangle]
@@ -849,9 +869,12 @@ pub unsafe extern "C" fn sigwait(set: *const sigset_t, sig: *mut c_int) -> c_int
     // SAFETY: a zeroed siginfo to receive into.
     let mut info: siginfo_t = unsafe { std::mem::zeroed() };
     loop {
-        let green = enter();
+        let Some(green) = enter() else {
+            // SAFETY: forwarded.
+            return unsafe { real::sigwait(set, sig) };
+        };
         // SAFETY: the program's set; our own siginfo.
-        let r = unsafe { wait_signal(set, &mut info, None) };
+        let r = unsafe { wait_signal(&green, set, &mut info, None) };
         drop(green);
         if r > 0 {
             // SAFETY: the program's out-pointer.

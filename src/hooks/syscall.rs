@@ -439,7 +439,9 @@ unsafe fn futex(
 /// monotonic clock or with FUTEX_CLOCK_REALTIME the real-time one), as the kernel answers:
 /// EAGAIN if the word does not hold `val`, ETIMEDOUT, EINTR after a handler (a wait
 /// without a timeout restarts under SA_RESTART), 0 when woken. Every wake is by address:
-/// a waiter's bitset is not compared (a spurious wakeup at worst).
+/// a waiter's bitset is not compared (a spurious wakeup at worst). Not through
+/// `blocking::wait_for`: a wake is the answer itself (0), not a sign to look again, as the
+/// waker need not change the word.
 fn futex_wait(
     addr: usize,
     op: c_int,

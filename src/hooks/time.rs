@@ -175,6 +175,8 @@ fn is_cpu_clock(clock: clockid_t) -> bool {
 }
 
 /// clock_nanosleep on a CPU clock: parks in slices until the clock reaches the target.
+/// Not through `blocking::wait_for`: clock_nanosleep answers with an error number and
+/// leaves errno alone.
 fn cpu_sleep(clock: clockid_t, flags: c_int, req: &timespec) -> c_int {
     let Some(start) = clock_now(clock) else {
         return libc::EINVAL;

@@ -1,15 +1,16 @@
 //! The wait family and ptrace's PTRACE_TRACEME: waits for a child park on its pidfd, or
 //! look again every few milliseconds for what no pidfd reports.
 
+use crate::hooks::blocking::{close_own, park_on, wait_for, Tried, Waits};
 use crate::hooks::{children, enter, fail, memory, Green};
-use crate::runtime::{Interest, Reason, Wake};
+use crate::runtime::{Interest, Reason};
 use crate::{real, runtime};
 use libc::{c_int, id_t, idtype_t, pid_t, siginfo_t};
-use rustix::fd::IntoRawFd;
+use rustix::fd::AsRawFd;
 use std::mem::size_of;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How often a wait that no pidfd can watch looks again (stops, children not started
 /// through the hooks).
@@ -23,37 +24,46 @@ const TRACEME_POLL: Duration = Duration::from_millis(50);
 /// `exits_only`, `pid > 0` waits on that child's pidfd and other waits on the pidfds of
 /// the children started through the hooks; every wait also looks again every WAIT_POLL
 /// (TRACEME_POLL on a single child's pidfd).
-fn green_wait(pid: pid_t, exits_only: bool, mut check: impl FnMut() -> Option<c_int>) -> c_int {
+fn green_wait(
+    green: &Green,
+    pid: pid_t,
+    exits_only: bool,
+    mut check: impl FnMut() -> Option<c_int>,
+) -> c_int {
     let pidfd = if pid > 0 && exits_only {
-        children::open_pidfd(pid).map_or(-1, IntoRawFd::into_raw_fd)
+        children::open_pidfd(pid)
     } else {
-        -1
+        None
     };
-    let result = loop {
-        if let Some(result) = check() {
-            break result;
-        }
-        let wake = if pidfd >= 0 {
-            let deadline = Instant::now() + TRACEME_POLL;
-            runtime::wait_fd(pidfd, Interest::Read, Reason::Join, Some(deadline))
+    let waits = Waits {
+        deadline: None,
+        every: Some(if pidfd.is_some() {
+            TRACEME_POLL
         } else {
-            let deadline = Instant::now() + WAIT_POLL;
-            let watch = (pid <= 0 && exits_only).then(children::Watch::open);
-            match watch.as_ref().map(children::Watch::fds) {
-                Some(fds) if !fds.is_empty() => {
-                    runtime::wait_fds(fds, Reason::Join, Some(deadline))
-                }
-                _ => runtime::park_interruptible(Reason::Join, Some(deadline)),
-            }
-        };
-        match wake {
-            // waitpid is restarted under SA_RESTART (signal(7)).
-            Wake::Interrupted { restart: false } => break fail(libc::EINTR),
-            _ => continue,
-        }
+            WAIT_POLL
+        }),
+        // waitpid is restarted under SA_RESTART (signal(7)).
+        restarts: true,
     };
-    if pidfd >= 0 {
-        children::close_pidfd(pidfd);
+    let result = wait_for(
+        Some(green),
+        waits,
+        || check().map_or(Tried::Waits(0), Tried::Done),
+        |until| match &pidfd {
+            Some(fd) => runtime::wait_fd(fd.as_raw_fd(), Interest::Read, Reason::Join, until),
+            None => {
+                // Opened for each park: it watches the children started meanwhile too.
+                let watch = (pid <= 0 && exits_only).then(children::Watch::open);
+                park_on(
+                    watch.as_ref().map_or(&[], children::Watch::fds),
+                    Reason::Join,
+                    until,
+                )
+            }
+        },
+    );
+    if let Some(fd) = pidfd {
+        close_own(fd);
     }
     result
 }
@@ -161,15 +171,14 @@ pub(super) unsafe fn wait4_as(
     usage: *mut libc::rusage,
 ) -> pid_t {
     let exits_only = watches_exit_only(options);
-    let r = if green.is_none() || options & libc::WNOHANG != 0 {
-        // SAFETY: forwarded.
-        unsafe { real::wait4(pid, status, options, usage) }
-    } else {
-        green_wait(pid, exits_only, || {
+    let r = match green {
+        Some(green) if options & libc::WNOHANG == 0 => green_wait(green, pid, exits_only, || {
             // SAFETY: forwarded with WNOHANG.
             let r = unsafe { real::wait4(pid, status, options | libc::WNOHANG, usage) };
             (r != 0).then_some(r)
-        })
+        }),
+        // SAFETY: forwarded.
+        _ => unsafe { real::wait4(pid, status, options, usage) },
     };
     note_reaped(r, status, exits_only);
     r
@@ -183,15 +192,18 @@ pub unsafe extern "C" fn waitid(
     options: c_int,
 ) -> c_int {
     let green = enter();
-    if green.is_none() || options & libc::WNOHANG != 0 || info.is_null() {
-        // SAFETY: forwarded.
-        let r = unsafe { real::waitid(idtype, id, info, options) };
-        if r == 0 && !info.is_null() {
-            // SAFETY: waitid succeeded, so it filled the program's siginfo.
-            note_waited(unsafe { &*info }, options);
+    let green = match &green {
+        Some(green) if options & libc::WNOHANG == 0 && !info.is_null() => green,
+        _ => {
+            // SAFETY: forwarded.
+            let r = unsafe { real::waitid(idtype, id, info, options) };
+            if r == 0 && !info.is_null() {
+                // SAFETY: waitid succeeded, so it filled the program's siginfo.
+                note_waited(unsafe { &*info }, options);
+            }
+            return r;
         }
-        return r;
-    }
+    };
     let pid = if idtype == libc::P_PID {
         id as pid_t
     } else {
@@ -202,7 +214,7 @@ pub unsafe extern "C" fn waitid(
     // child is reaped, as the kernel does) instead of crashing greenify.
     // SAFETY: siginfo_t is plain data; zero is its "no child changed state" value.
     let mut mine: siginfo_t = unsafe { std::mem::zeroed() };
-    let r = green_wait(pid, exits_only, || {
+    let r = green_wait(green, pid, exits_only, || {
         // SAFETY: our own siginfo; si_pid stays 0 when no child changed state.
         unsafe {
             mine = std::mem::zeroed();
