@@ -49,6 +49,7 @@
 
 mod attrs;
 mod cancel;
+mod context;
 mod deadlock;
 mod fork;
 mod futex_wait;
@@ -139,6 +140,13 @@ pub struct Scheduler {
     /// Green threads other than MAIN that have not exited.
     live: u64,
     main_exited: bool,
+    /// MAIN may run on any worker: their run loops have stacks of their own (see
+    /// `run::run_loop`).
+    main_moves: bool,
+    /// MAIN runs, or its switch back to the loop that ran it is not complete yet: no
+    /// other worker may dispatch it (a wake meanwhile queues it as that loop takes it
+    /// back, as for a coroutine that is out).
+    main_out: bool,
     reactor: Reactor,
     timers: Timers,
     /// Parked threads with an armed timer, for timer compaction.
@@ -254,6 +262,8 @@ pub fn init_current_thread(config: Config) {
         run_queue: VecDeque::new(),
         live: 0,
         main_exited: false,
+        main_moves: false,
+        main_out: true,
         reactor: Reactor::new(config.fd_floor),
         timers: Timers::default(),
         timed_waits: 0,
@@ -529,7 +539,11 @@ impl Scheduler {
             self.lock_handed_across();
         }
         let t = &mut self.threads[tid as usize];
-        if tid != MAIN && t.co.is_none() {
+        if if tid == MAIN {
+            self.main_moves && self.main_out
+        } else {
+            t.co.is_none()
+        } {
             t.requeue = Some(queue);
             return;
         }

@@ -69,6 +69,9 @@ pub(super) struct Worker {
     pub(super) index: usize,
     /// Its OS thread's own TCB, which its run loop runs on (0: the pool's, MAIN's).
     pub(super) own_tcb: usize,
+    /// Its run loop's saved context while MAIN runs on it (0: its loop runs on MAIN's
+    /// stack, or has not dispatched MAIN yet; see `run::run_loop`).
+    pub(super) loop_context: usize,
     /// [`AWAKE`], or [`ASLEEP`] while it waits idle for a wake (a futex word).
     pub(super) sleep: AtomicU32,
     /// The scheduler's lock (kept apart from it: a section's `&mut Scheduler` must not
@@ -119,6 +122,7 @@ impl Worker {
             sched,
             index: 0,
             own_tcb: 0,
+            loop_context: 0,
             sleep: AtomicU32::new(AWAKE),
             lock,
             current: MAIN,
@@ -727,6 +731,7 @@ impl Idle {
 /// the first worker, inside greenify): raw OS threads that never run a hook of their
 /// own, each with its record named by its scheduler word before anything else runs.
 pub(super) fn start_workers(count: usize) {
+    super::run::start_loop_context();
     for _ in 0..count {
         let (record, started) = with(|s| {
             let first = s.all_workers[0];
@@ -777,7 +782,7 @@ fn worker_main(record: *mut Worker, started: Option<fn()>) {
     started();
     // Returns only in a child forked by a green thread running here, when its last
     // thread ended.
-    while !run_loop() {}
+    run_loop(false);
     std::process::exit(0);
 }
 
