@@ -50,7 +50,9 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
     let i = sig as usize;
     let (handler, flags) = (HANDLERS[i].load(SeqCst), FLAGS[i].load(SeqCst));
     // SAFETY: the kernel's siginfo, ours to change.
-    let target = unsafe { take_mark(info) }.or_else(|| timer_target(info));
+    let target = unsafe { take_mark(info) }
+        .or_else(|| timer_target(info))
+        .or_else(|| runtime::sched::sent_to_main_tid(info));
     let restart = flags & libc::SA_RESTART != 0;
     HANDLED.fetch_add(1, SeqCst);
     if is_function(handler) && must_wait(sig, info, target) {
