@@ -169,3 +169,49 @@ static void signal_from_outside(int how) {
 CASE(main_moves_gets_a_signal_sent_to_its_tid) { signal_from_outside(0); }
 
 CASE(main_moves_gets_a_process_signal_others_block) { signal_from_outside(1); }
+
+static volatile sig_atomic_t child_handled;
+static void on_usr2(int sig) { (void)sig; child_handled = 1; }
+
+/* main forks after waits that may have moved it; each child waits in sigsuspend, with
+ * nothing else to run, for the signal its parent sends: the child's only OS thread
+ * accepts it while it waits, whichever OS thread of the parent forked it. */
+CASE(main_moves_forks_and_the_child_waits_for_a_signal) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr2;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR2, &sa, NULL);
+    sigset_t usr2, old;
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &usr2, &old);
+    start_spinners();
+    int good = 0;
+    for (int i = 0; i < 6; i++) {
+        for (int k = 0; k < 5; k++) usleep(200);
+        int ready[2];
+        pipe(ready);
+        pid_t child = fork();
+        if (child == 0) {
+            alarm(10); /* a child that never gets its signal dies visibly */
+            (void)!write(ready[1], "r", 1);
+            sigset_t wait_mask = old;
+            sigdelset(&wait_mask, SIGUSR2);
+            int r = sigsuspend(&wait_mask);
+            _exit(r == -1 && errno == EINTR && child_handled ? 20 + i : 1);
+        }
+        char c;
+        (void)!read(ready[0], &c, 1);
+        close(ready[0]);
+        close(ready[1]);
+        /* The child may not wait yet: the signal stays pending (blocked) until it does. */
+        kill(child, SIGUSR2);
+        int status = 0;
+        waitpid(child, &status, 0);
+        good += WIFEXITED(status) && WEXITSTATUS(status) == 20 + i;
+    }
+    stop_spinners();
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    printf("children that took their signal: %d of 6\n", good);
+}
