@@ -335,8 +335,9 @@ impl Scheduler {
         } else if let Some(joiner) = t.joiner {
             self.ready(joiner, Wake::Ready);
         }
-        if self.main_exited && self.live == 0 && self.all_workers.len() > 1 {
-            // The first worker ends the process.
+        if self.main_exited && self.live == 0 && self.all_workers.len() > 1 && !self.main_moves {
+            // The first worker ends the process (else this one does, in MAIN: see
+            // `run::run_loop`).
             self.wake_worker(true);
         }
     }
