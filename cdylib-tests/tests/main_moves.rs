@@ -42,7 +42,12 @@ fn main_overflowing_its_stack_on_another_worker_ends_as_natively() {
     let _serial = exclusive();
     let program = test_program("main_moves", &[]);
     let native = Cmd::new(&program).arg("overflow").timeout(TIMEOUT).run();
-    assert_eq!(native.status.signal(), Some(libc::SIGSEGV), "{}", native.report());
+    assert_eq!(
+        native.status.signal(),
+        Some(libc::SIGSEGV),
+        "{}",
+        native.report()
+    );
     native.assert_stdout("recursing on another OS thread: no\n");
     let green = Cmd::new(&program)
         .arg("overflow")
@@ -50,6 +55,11 @@ fn main_overflowing_its_stack_on_another_worker_ends_as_natively() {
         .env("GREENIFY_WORKERS", "2")
         .timeout(TIMEOUT)
         .run();
-    assert_eq!(green.status.signal(), Some(libc::SIGSEGV), "{}", green.report());
+    assert_eq!(
+        green.status.signal(),
+        Some(libc::SIGSEGV),
+        "{}",
+        green.report()
+    );
     green.assert_stdout("recursing on another OS thread: yes\n");
 }

@@ -52,7 +52,8 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
     // SAFETY: the kernel's siginfo, ours to change.
     let target = unsafe { take_mark(info) }
         .or_else(|| timer_target(info))
-        .or_else(|| runtime::sched::sent_to_main_tid(info));
+        // SAFETY: the kernel's siginfo (or NULL), not changed while this reads it.
+        .or_else(|| runtime::sched::sent_to_main_tid(unsafe { info.as_ref() }));
     let restart = flags & libc::SA_RESTART != 0;
     HANDLED.fetch_add(1, SeqCst);
     if is_function(handler) && must_wait(sig, info, target) {

@@ -83,7 +83,10 @@ impl Context {
     /// A context whose first switch runs `entry(arg)` on a new stack (which it must never
     /// return from); its stack pointer, for [`switch`], and the stack's (lowest, size).
     /// None if no stack could be mapped.
-    pub(super) fn start(entry: extern "C" fn(usize) -> !, arg: usize) -> Option<(usize, (usize, usize))> {
+    pub(super) fn start(
+        entry: extern "C" fn(usize) -> !,
+        arg: usize,
+    ) -> Option<(usize, (usize, usize))> {
         // A guard page below (mapped without access), as glibc gives a thread's stack;
         // never unmapped: the context runs for as long as the process.
         let guard = page_size();

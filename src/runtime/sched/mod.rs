@@ -99,8 +99,7 @@ pub use run::stdio_lock;
 pub use signals::{
     apply_interruptions, blocks_now, current_for_signal, enter_handler, hold_handlers,
     leave_handler, reapply_mask, sent_to_main_tid, set_handler_action, sigmask,
-    signal_is_for_current,
-    take_due_handlers,
+    signal_is_for_current, take_due_handlers,
 };
 pub use slice::{completed_without_parking, preempt, preempt_at_return, yield_now};
 pub use stats::{stats, Stats};

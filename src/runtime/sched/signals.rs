@@ -118,11 +118,11 @@ pub fn current_for_signal() -> Option<ThreadId> {
 /// which may run on another worker than the OS thread the kernel knows by that id.
 /// None if MAIN runs here, or the signal was not such (or the OS thread is not the
 /// process's first).
-pub fn sent_to_main_tid(info: *const libc::siginfo_t) -> Option<ThreadId> {
+pub fn sent_to_main_tid(info: Option<&libc::siginfo_t>) -> Option<ThreadId> {
     let pid = rustix::process::getpid().as_raw_nonzero().get();
-    // SAFETY: the kernel's siginfo (non-null); si_pid is meaningful for SI_TKILL.
-    let from_outside = !info.is_null()
-        && unsafe { (*info).si_code == libc::SI_TKILL && (*info).si_pid() != pid };
+    // SAFETY: si_pid is meaningful for SI_TKILL.
+    let from_outside =
+        info.is_some_and(|i| i.si_code == libc::SI_TKILL && unsafe { i.si_pid() } != pid);
     if !from_outside || rustix::thread::gettid().as_raw_nonzero().get() != pid {
         return None;
     }
