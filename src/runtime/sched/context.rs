@@ -130,3 +130,40 @@ impl Context {
         Some((sp, bounds))
     }
 }
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::{switch, Context};
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    /// The test's context while the new one runs, and the new one's while the test runs.
+    static CALLER: AtomicUsize = AtomicUsize::new(0);
+    static CALLEE: AtomicUsize = AtomicUsize::new(0);
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+
+    extern "C" fn entry(arg: usize) -> ! {
+        let mut round = arg;
+        loop {
+            // A float computed here must not leak into the caller's registers' values.
+            SEEN.store(round + (round as f64 * 0.5) as usize, SeqCst);
+            // SAFETY: CALLER holds the test's context, stored by its switch here.
+            unsafe { switch(CALLEE.as_ptr(), CALLER.load(SeqCst)) };
+            round += 1;
+        }
+    }
+
+    #[test]
+    fn a_new_context_runs_its_entry_and_both_sides_keep_their_state() {
+        let (sp, (low, size)) = Context::start(entry, 10).expect("a stack");
+        assert!(sp > low && sp < low + size);
+        CALLEE.store(sp, SeqCst);
+        let kept = [1.25f64, 2.5, 3.75];
+        for round in 0..3 {
+            // SAFETY: CALLEE holds the entry's context (new, or stored by its switch back).
+            unsafe { switch(CALLER.as_ptr(), CALLEE.load(SeqCst)) };
+            let n = 10 + round;
+            assert_eq!(SEEN.load(SeqCst), n + n / 2);
+            assert_eq!(kept.iter().sum::<f64>(), 7.5);
+        }
+    }
+}

@@ -68,7 +68,8 @@ pub(super) struct Worker {
     /// Its place among the workers (0: the program's own OS thread, or the forking one in
     /// a forked child).
     pub(super) index: usize,
-    /// Its OS thread's own TCB, which its run loop runs on (0: the pool's, MAIN's).
+    /// The TCB its run loop runs on: its OS thread's own, or for the first worker once
+    /// MAIN may leave it, one made for its loop (0: the pool's, MAIN's).
     pub(super) own_tcb: usize,
     /// Its run loop's saved context while MAIN runs on it (0: its loop runs on MAIN's
     /// stack, or has not dispatched MAIN yet; see `run::run_loop`).
