@@ -35,6 +35,7 @@ pub fn after_fork_child() {
         (*worker).lock.after_fork();
         (*worker).shared = !std::ptr::eq(Home::sched_of(worker), (*worker).sched);
         (*worker).index = 0;
+        (*worker).runs_main = true;
         (*worker)
             .sleep
             .store(0, std::sync::atomic::Ordering::SeqCst);

@@ -292,7 +292,10 @@ pub fn init_current_thread(config: Config) {
     };
     let worker = Home::make(sched, Box::leak(Box::new(BigLock::new())), os_mask);
     // SAFETY: just made, not yet shared.
-    unsafe { (*(*worker).sched).all_workers.push(worker) };
+    unsafe {
+        (*worker).runs_main = true;
+        (*(*worker).sched).all_workers.push(worker);
+    }
     os_thread::set_sched_word(worker as usize);
     os_thread::set_thread_word(MAIN as usize + 1);
 }

@@ -71,6 +71,10 @@ pub(super) struct Worker {
     /// The TCB its run loop runs on: its OS thread's own, or for the first worker once
     /// MAIN may leave it, one made for its loop (0: the pool's, MAIN's).
     pub(super) own_tcb: usize,
+    /// It may run MAIN: the first worker, and every worker started once MAIN may move
+    /// (see `run::run_loop`; not a spare, whose loop could be MAIN's stack's neighbour
+    /// only with one worker, where MAIN stays on the first).
+    pub(super) runs_main: bool,
     /// Its run loop's saved context while MAIN runs on it (0: its loop runs on MAIN's
     /// stack, or has not dispatched MAIN yet; see `run::run_loop`).
     pub(super) loop_context: usize,
@@ -124,6 +128,7 @@ impl Worker {
             sched,
             index: 0,
             own_tcb: 0,
+            runs_main: false,
             loop_context: 0,
             sleep: AtomicU32::new(AWAKE),
             lock,
@@ -735,6 +740,7 @@ pub(super) fn start_workers(count: usize) {
             let (lock, mask) = unsafe { ((*first).lock, (*first).applied_mask) };
             let mut worker = Worker::new(s, lock, mask);
             worker.index = s.all_workers.len();
+            worker.runs_main = s.main_moves;
             worker.shared = true;
             worker.watch = Box::leak(Box::new(monitor::Worker::new()));
             let record = Box::into_raw(Box::new(worker));
@@ -778,7 +784,7 @@ fn worker_main(record: *mut Worker, started: Option<fn()>) {
     started();
     // Returns only in a child forked by a green thread running here, when its last
     // thread ended.
-    run_loop(false);
+    run_loop::<false>();
     std::process::exit(0);
 }
 
