@@ -38,13 +38,13 @@ enum Step {
 /// which runs next. Says whether the process must exit: the last thread of a child
 /// forked by a green thread (MAIN is gone) ended.
 ///
-/// On MAIN's own stack (`ON_MAIN`: a single worker; MAIN parked calls it) it runs until
+/// On MAIN's own stack (`on_main`: a single worker; MAIN parked calls it) it runs until
 /// MAIN is ready again (or, after MAIN exited, until no thread is left), and returns.
 /// On a worker's own stack (every worker once several run: the first one's loop gets a
 /// stack of its own, see [`start_loop_context`]) it runs for good, and dispatches MAIN
 /// by switching to MAIN's saved context: MAIN's park switches back to the loop of the
 /// worker it then runs on (see [`switch_thread`]), so MAIN may run on any worker.
-pub(super) fn run_loop<const ON_MAIN: bool>() -> bool {
+pub(super) fn run_loop(on_main: bool) -> bool {
     let mut back = None;
     let mut wait = None;
     loop {
@@ -63,7 +63,7 @@ pub(super) fn run_loop<const ON_MAIN: bool>() -> bool {
             continue;
         }
         match step {
-            Step::Main if ON_MAIN => return false,
+            Step::Main if on_main => return false,
             Step::Main => run_main(),
             Step::AllExited => return true,
             Step::Run(..) => unreachable!("dispatched above"),
@@ -126,7 +126,7 @@ pub(super) fn start_loop_context() {
 /// by MAIN's first switch away, which it notes as every later one.
 extern "C" fn first_worker_loop(_: usize) -> ! {
     with(|s| s.main_back());
-    run_loop::<false>();
+    run_loop(false);
     std::process::exit(0)
 }
 
@@ -224,7 +224,7 @@ pub(super) fn switch_thread(me: ThreadId, yielder: *const Yielder<(), Suspend>) 
             // resumed it since; MAIN's is stored before any worker may dispatch MAIN
             // (the section that noted MAIN away comes after this switch, see `main_back`).
             unsafe { context::switch(MAIN_CONTEXT.as_ptr(), worker_loop) };
-        } else if run_loop::<true>() {
+        } else if run_loop(true) {
             // The last thread of a child forked by a green thread ended: as natively,
             // the process exits with status 0.
             std::process::exit(0);

@@ -784,7 +784,7 @@ fn worker_main(record: *mut Worker, started: Option<fn()>) {
     started();
     // Returns only in a child forked by a green thread running here, when its last
     // thread ended.
-    run_loop::<false>();
+    run_loop(false);
     std::process::exit(0);
 }
 
