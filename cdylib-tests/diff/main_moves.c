@@ -215,3 +215,26 @@ CASE(main_moves_forks_and_the_child_waits_for_a_signal) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     printf("children that took their signal: %d of 6\n", good);
 }
+
+static volatile sig_atomic_t self_kills;
+static void on_self_kill(int sig) { (void)sig; self_kills++; }
+
+/* main signals its own process after waits that may have moved it: it accepts the
+ * signal, so the kernel delivers it to main, whose handler runs before kill returns. */
+CASE(main_moves_and_signals_its_own_process) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_self_kill;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    start_spinners();
+    int before_return = 0;
+    for (int i = 0; i < 50; i++) {
+        usleep(200);
+        int seen = self_kills;
+        kill(getpid(), SIGUSR1);
+        before_return += self_kills == seen + 1;
+    }
+    stop_spinners();
+    printf("handled before kill returned: %d of 50\n", before_return);
+}
