@@ -482,7 +482,7 @@ pub unsafe extern "C" fn kill(pid: libc::pid_t, sig: c_int) -> c_int {
         && (1..=64).contains(&sig)
         && runtime::current_is_main()
         && rustix::thread::gettid().as_raw_nonzero().get() != own
-        && !runtime::sched::blocks_now(sig)
+        && runtime::sched::sigmask(libc::SIG_BLOCK, None).is_ok_and(|m| m & 1 << (sig - 1) == 0)
     {
         return match send_to_green(runtime::sched::MAIN, sig, Sent::User) {
             Ok(()) => 0,
