@@ -53,7 +53,10 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
     let i = sig as usize;
     let (handler, flags) = (HANDLERS[i].load(SeqCst), FLAGS[i].load(SeqCst));
     // SAFETY: the kernel's siginfo, ours to change.
-    let target = unsafe { take_mark(info) }.or_else(|| timer_target(info));
+    let target = unsafe { take_mark(info) }
+        .or_else(|| timer_target(info))
+        // SAFETY: the kernel's siginfo (or NULL), not changed while this reads it.
+        .or_else(|| runtime::sched::sent_to_main_tid(unsafe { info.as_ref() }));
     let restart = flags & libc::SA_RESTART != 0;
     HANDLED.fetch_add(1, SeqCst);
     if is_function(handler) && must_wait(sig, info, target) {
@@ -466,10 +469,37 @@ unsafe fn take_mark(info: *mut siginfo_t) -> Option<u32> {
 pub enum Sent {
     /// From pthread_kill, tgkill or tkill: SI_TKILL, this process, this user.
     Kill,
+    /// From kill: SI_USER, this process, this user.
+    User,
     /// From pthread_sigqueue: SI_QUEUE with this value.
     Queue(libc::sigval),
     /// From rt_tgsigqueueinfo: the program's own siginfo.
     Info(siginfo_t),
+}
+
+/// kill. The kernel hands a signal sent to the process to its first OS thread when that
+/// accepts it, natively the main thread (the sender, when the main thread sends its own
+/// process one: it runs the handler before kill returns). With several workers the main
+/// thread may run on another OS thread: such a signal, which it accepts, is queued to the
+/// calling OS thread for it instead, as the kernel would have delivered it.
+#[no_mangle]
+pub unsafe extern "C" fn kill(pid: libc::pid_t, sig: c_int) -> c_int {
+    let green = enter();
+    let own = rustix::process::getpid().as_raw_nonzero().get();
+    if green.is_some()
+        && pid == own
+        && (1..=64).contains(&sig)
+        && runtime::current_is_main()
+        && rustix::thread::gettid().as_raw_nonzero().get() != own
+        && runtime::sched::sigmask(libc::SIG_BLOCK, None).is_ok_and(|m| m & 1 << (sig - 1) == 0)
+    {
+        return match send_to_green(runtime::sched::MAIN, sig, Sent::User) {
+            Ok(()) => 0,
+            Err(e) => fail(e),
+        };
+    }
+    // SAFETY: forwarded.
+    unsafe { real::kill(pid, sig) }
 }
 
 /// Sends `sig` to green thread `tid`: to this OS thread, marked for `tid` (see [`MARK`]),
@@ -478,7 +508,7 @@ pub enum Sent {
 pub fn send_to_green(tid: u32, sig: c_int, sent: Sent) -> Result<(), c_int> {
     let info = match sent {
         Sent::Info(info) => info,
-        Sent::Kill | Sent::Queue(_) => {
+        Sent::Kill | Sent::User | Sent::Queue(_) => {
             let pid = rustix::process::getpid().as_raw_nonzero().get();
             // SAFETY: an all-zero siginfo is a valid value.
             let mut info: siginfo_t = unsafe { std::mem::zeroed() };
@@ -486,6 +516,10 @@ pub fn send_to_green(tid: u32, sig: c_int, sent: Sent) -> Result<(), c_int> {
                 Sent::Queue(value) => {
                     info.si_code = libc::SI_QUEUE;
                     value.sival_ptr as usize
+                }
+                Sent::User => {
+                    info.si_code = libc::SI_USER;
+                    0
                 }
                 _ => {
                     info.si_code = libc::SI_TKILL;

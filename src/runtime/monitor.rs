@@ -114,9 +114,6 @@ pub struct Worker {
     next_timer: AtomicU64,
     /// A thread that another worker may run waits in its `runnext` (see [`start`]).
     next_waits: AtomicBool,
-    /// A thread that only this worker runs waits while another runs here
-    /// ([`Worker::wanted`]).
-    main_waits: AtomicBool,
 }
 
 impl Worker {
@@ -130,7 +127,6 @@ impl Worker {
             at_return: AtomicBool::new(false),
             next_timer: AtomicU64::new(u64::MAX),
             next_waits: AtomicBool::new(false),
-            main_waits: AtomicBool::new(false),
         }
     }
 
@@ -181,23 +177,6 @@ impl Worker {
     #[inline]
     pub fn timer_armed(&self, deadline: Instant) {
         self.next_timer.fetch_min(since_epoch(deadline), Relaxed);
-    }
-
-    /// A thread that only this worker may run (the program's main thread) waits while
-    /// another runs here: that one's slice ends now, and the monitor looks at once (rung
-    /// once, until [`Worker::main_ran`]).
-    pub fn wanted(&self) {
-        if !self.main_waits.swap(true, SeqCst) && started() {
-            ring();
-        }
-    }
-
-    /// The worker dispatched the thread that waited for it ([`Worker::wanted`]).
-    #[inline]
-    pub fn main_ran(&self) {
-        if self.main_waits.load(Relaxed) {
-            self.main_waits.store(false, SeqCst);
-        }
     }
 
     /// The scheduler expired the due timers: `next` is the earliest left.
@@ -384,7 +363,6 @@ pub fn after_fork_child() {
             worker.requested.store(false, SeqCst);
             worker.take_at_return();
             worker.next_timer.store(u64::MAX, SeqCst);
-            worker.main_waits.store(false, SeqCst);
         }
     }
 }
@@ -431,9 +409,7 @@ fn watch(slice: Option<Duration>, watchdog: Option<Duration>, calls: Calls) {
         for view in &mut views {
             let now = Instant::now();
             let woken = view.next.is_none() && view.worker.state.load(SeqCst) != IDLE_WATCHED;
-            let due = view
-                .next
-                .is_some_and(|at| at <= now || view.worker.main_waits.load(SeqCst));
+            let due = view.next.is_some_and(|at| at <= now);
             if woken || due {
                 view.next = view
                     .look(slice, watchdog, look, calls)
@@ -549,11 +525,7 @@ impl View {
             self.cpu_since = cpu_time(clock);
             if state == RUNNING {
                 self.idle_looks = 0;
-                if !worker.main_waits.load(SeqCst) {
-                    return Some(look);
-                }
-                // The thread it just dispatched keeps MAIN waiting: its slice ends now
-                // (below).
+                return Some(look);
             } else {
                 self.idle_looks = if unchanged { self.idle_looks + 1 } else { 0 };
                 if self.idle_looks < IDLE_LOOKS {
@@ -578,13 +550,8 @@ impl View {
         let Some(slice) = slice else {
             return Some(look);
         };
-        // The slice ends after `slice`, or earlier when a parked thread's timer is due, or
-        // now while MAIN waits for this worker.
-        let end = if worker.main_waits.load(SeqCst) {
-            now
-        } else {
-            (self.since + slice).min(worker.next_timer())
-        };
+        // The slice ends after `slice`, or earlier when a parked thread's timer is due.
+        let end = (self.since + slice).min(worker.next_timer());
         if now < end {
             return Some((end - now).min(look));
         }

@@ -3,6 +3,7 @@
 
 use super::identity::os_tid;
 use super::thread::State;
+use super::worker::Home;
 use super::{current_worker, is_active, signals, with};
 use crate::runtime::timer::Timers;
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
@@ -26,12 +27,15 @@ pub fn after_fork_child() {
     // epoll_wait): the child's handler returns into it, so it stays open afterwards.
     // SAFETY: worker records are never freed; only this thread exists in the child.
     let interrupted_section = unsafe { std::mem::replace(&mut (*worker).in_section, false) };
-    // It is the only worker. The first one skips the lock again, until it spawns;
-    // another keeps it (its record is not next to the scheduler, see worker.rs' Home).
+    // It is the only worker, the first (it idles with the threads' masks, see run.rs).
+    // The program's first one skips the lock again, until it spawns; another keeps it
+    // (its record is not next to the scheduler, see worker.rs' Home).
     // SAFETY: as above.
     unsafe {
         (*worker).lock.after_fork();
-        (*worker).shared = (*worker).index != 0;
+        (*worker).shared = !std::ptr::eq(Home::sched_of(worker), (*worker).sched);
+        (*worker).index = 0;
+        (*worker).runs_main = true;
         (*worker)
             .sleep
             .store(0, std::sync::atomic::Ordering::SeqCst);

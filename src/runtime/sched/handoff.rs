@@ -35,8 +35,9 @@
 //! after a look that found the worker waiting outside one. No signal and no `membarrier`
 //! (whose registration takes a grace period, 13 to 19 ms here).
 //!
-//! MAIN runs only on the first worker (its stack is that OS thread's own): while the
-//! first worker is stuck in another thread's call, MAIN waits for that call to return.
+//! With one worker, MAIN runs only on the first (whose loop runs on MAIN's stack, see
+//! `run::run_loop`): while it is stuck in another thread's call, MAIN waits for that call
+//! to return. With several, MAIN runs on any.
 
 use super::signals::os_sigmask;
 use super::worker::{start_thread, Idle, Worker, RETIRED};

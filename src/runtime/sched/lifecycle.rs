@@ -5,7 +5,7 @@ use super::deadlock::Blocker;
 use super::handle::Handle;
 use super::identity::{next_green_tid, Identity};
 use super::park::park;
-use super::run::run_loop;
+use super::run::switch_thread;
 use super::slice::completed_without_parking;
 use super::thread::{Co, State, Suspend, Thread};
 use super::tls::Tls;
@@ -176,13 +176,14 @@ pub fn exit_current(retval: usize) -> ! {
     overflow::die("greenify: runtime: an exited green thread was resumed");
 }
 
-/// MAIN ends but the process lives on: runs the other threads until none is left.
+/// MAIN ends but the process lives on: the other threads run until none is left, then
+/// this returns, in MAIN (on whichever worker ran the last one).
 pub fn exit_main() {
     with(|s| {
         s.main_exited = true;
         s.threads[MAIN as usize].state = State::Exited;
     });
-    run_loop();
+    switch_thread(MAIN, std::ptr::null());
 }
 
 /// Whether the current thread is the only one that could run: no other green thread is
@@ -334,8 +335,9 @@ impl Scheduler {
         } else if let Some(joiner) = t.joiner {
             self.ready(joiner, Wake::Ready);
         }
-        if self.main_exited && self.live == 0 && self.all_workers.len() > 1 {
-            // The first worker ends the process.
+        if self.main_exited && self.live == 0 && self.all_workers.len() > 1 && !self.main_moves {
+            // The first worker ends the process (else this one does, in MAIN: see
+            // `run::run_loop`).
             self.wake_worker(true);
         }
     }

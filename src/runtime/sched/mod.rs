@@ -5,12 +5,14 @@
 //! # Model
 //! The OS thread's own stack belongs to the green thread [`MAIN`] (the program's main
 //! thread keeps its stack). Every other green thread is a corosensei coroutine on a
-//! [`GreenStack`](crate::runtime::stack::GreenStack). Coroutines are only ever resumed from the *run loop*, and the run loop
-//! only runs on MAIN's stack, inside MAIN's own `park`: when MAIN must wait, it runs the
-//! other threads until it is ready again. A coroutine that parks suspends back into that
-//! loop. So a switch between two coroutines passes through the loop (two ~2 ns switches).
-//! Every other worker runs the same loop on its own OS thread's stack; a green thread
-//! other than MAIN may resume on any worker.
+//! [`GreenStack`](crate::runtime::stack::GreenStack). Coroutines are only ever resumed from the *run loop*. With one
+//! worker the run loop runs on MAIN's stack, inside MAIN's own `park`: when MAIN must
+//! wait, it runs the other threads until it is ready again. A coroutine that parks
+//! suspends back into that loop. So a switch between two coroutines passes through the
+//! loop (two ~2 ns switches). With several, every worker runs the loop on a stack of its
+//! own (the first one's made as they start), and MAIN switches by hand between its stack
+//! and the loop of the worker it runs on (context.rs): every green thread, MAIN too, may
+//! resume on any worker.
 //!
 //! # States
 //! ```text
@@ -25,7 +27,7 @@
 //!
 //! # TCBs
 //! With per-thread TLS on (see tcb.rs and [`Config::tls`]), every green thread but MAIN
-//! has a TCB of its own, made at spawn and put back on the pool's free list when the thread
+//! (which keeps the OS thread's, and takes it along to any worker) has a TCB of its own, made at spawn and put back on the pool's free list when the thread
 //! is done; the run loop switches the thread pointer as it dispatches, and a thread's
 //! `pthread_t` is its TCB's address. Off, all share the OS thread's TCB and handles are
 //! tagged numbers.
@@ -49,6 +51,7 @@
 
 mod attrs;
 mod cancel;
+mod context;
 mod deadlock;
 mod fork;
 mod futex_wait;
@@ -97,8 +100,8 @@ pub use park::{current_key, park, park_interruptible, sleep_until, Interrupts};
 pub use run::stdio_lock;
 pub use signals::{
     apply_interruptions, blocks_now, current_for_signal, enter_handler, hold_handlers,
-    leave_handler, reapply_mask, set_handler_action, sigmask, signal_is_for_current,
-    take_due_handlers,
+    leave_handler, reapply_mask, sent_to_main_tid, set_handler_action, sigmask,
+    signal_is_for_current, take_due_handlers,
 };
 pub use slice::{completed_without_parking, preempt, preempt_at_return, yield_now};
 pub use stats::{stats, Stats};
@@ -141,6 +144,13 @@ pub struct Scheduler {
     /// Green threads other than MAIN that have not exited.
     live: u64,
     main_exited: bool,
+    /// MAIN may run on any worker: their run loops have stacks of their own (see
+    /// `run::run_loop`).
+    main_moves: bool,
+    /// MAIN runs, or its switch back to the loop that ran it is not complete yet: no
+    /// other worker may dispatch it (a wake meanwhile queues it as that loop takes it
+    /// back, as for a coroutine that is out).
+    main_out: bool,
     reactor: Reactor,
     timers: Timers,
     /// Parked threads with an armed timer, for timer compaction.
@@ -256,6 +266,8 @@ pub fn init_current_thread(config: Config) {
         run_queue: VecDeque::new(),
         live: 0,
         main_exited: false,
+        main_moves: false,
+        main_out: true,
         reactor: Reactor::new(config.fd_floor),
         timers: Timers::default(),
         timed_waits: 0,
@@ -282,7 +294,10 @@ pub fn init_current_thread(config: Config) {
     };
     let worker = Home::make(sched, Box::leak(Box::new(BigLock::new())), os_mask);
     // SAFETY: just made, not yet shared.
-    unsafe { (*(*worker).sched).all_workers.push(worker) };
+    unsafe {
+        (*worker).runs_main = true;
+        (*(*worker).sched).all_workers.push(worker);
+    }
     os_thread::set_sched_word(worker as usize);
     os_thread::set_thread_word(MAIN as usize + 1);
 }
@@ -511,15 +526,15 @@ impl Scheduler {
     /// still on the worker that dispatched it (running, or parked but not yet suspended):
     /// only that worker's run loop may queue it, once the coroutine is back (as Go's
     /// park_m), or another worker could pick it before it has left; `Next` then puts it in
-    /// that worker's runnext. MAIN has no coroutine and is never out this way: its run
-    /// loop runs on its own stack. A thread queued in the shared queues wakes an idle
+    /// that worker's runnext. MAIN is out in the same way until its switch back to the
+    /// loop that ran it is complete (`main_out`, see `run::run_loop`). A thread queued in the shared queues wakes an idle
     /// worker; one put in runnext does not, as Go's `ready()` puts the thread a running
     /// one wakes in its P's `runnext`: the waker usually waits next (a lock or condvar
     /// hand-off, a request and its answer), and the pair goes on on one OS thread instead
     /// of waking another for every hand-off. If the waker runs on instead, an idle worker
     /// takes the thread at the monitor's next look (see `take_next`, handoff.rs), so
     /// without a monitor (`GREENIFY_SLICE_MS=0` and no watchdog) nothing goes to runnext.
-    /// MAIN goes to the first worker's only (the one it runs on). Nor does a thread woken
+    /// MAIN goes to the first worker's only while only that worker runs it. Nor does a thread woken
     /// on a worker that the threads gathered away from (see `Gather`, worker.rs).
     #[inline(never)]
     fn enqueue_shared(&mut self, tid: ThreadId, queue: Queue) {
@@ -531,18 +546,23 @@ impl Scheduler {
             self.lock_handed_across();
         }
         let t = &mut self.threads[tid as usize];
-        if tid != MAIN && t.co.is_none() {
+        if if tid == MAIN {
+            self.main_moves && self.main_out
+        } else {
+            t.co.is_none()
+        } {
             t.requeue = Some(queue);
             return;
         }
         let kicked = match queue {
             Queue::Next
-                if (tid != MAIN || self.w().index == 0)
+                if (tid != MAIN || self.w().index == 0 || self.main_moves)
                     && monitor::started()
                     && !self.gathered() =>
             {
+                let movable = tid != MAIN || self.main_moves;
                 let w = self.w();
-                w.watch.next_waits(tid != MAIN);
+                w.watch.next_waits(movable);
                 match w.next.replace(tid) {
                     Some(kicked) => kicked,
                     None => return,
@@ -551,12 +571,12 @@ impl Scheduler {
             Queue::Run | Queue::Next => tid,
             Queue::Preempted => {
                 self.push_preempted(tid);
-                self.wake_worker(tid == MAIN);
+                self.wake_worker(tid == MAIN && !self.main_moves);
                 return;
             }
         };
         self.run_queue.push_back(kicked);
-        self.wake_worker(kicked == MAIN);
+        self.wake_worker(kicked == MAIN && !self.main_moves);
     }
 
     /// With several workers, a thread that the running one wakes may run on another worker

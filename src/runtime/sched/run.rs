@@ -2,14 +2,22 @@
 //! handling how it came back, and leaving the current thread (with the glibc stdio locks
 //! it holds lent out meanwhile).
 
+use super::context;
 use super::signals::run_due_handlers;
 use super::thread::{Co, State, Suspend};
+use super::tls::Tls;
 use super::worker::{Idle, Resumed};
 use super::{running_worker, with, with_after, Queue, Scheduler};
 use crate::runtime::wait::{ThreadId, MAIN};
 use crate::runtime::{errno, tcb};
 use corosensei::{CoroutineResult, Yielder};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
+
+/// MAIN's saved context while it is away from every worker, once it may run on any (see
+/// [`run_loop`]): its stack pointer, stored by its own switch and read by the worker that
+/// dispatches it after a section ordered the two.
+static MAIN_CONTEXT: AtomicUsize = AtomicUsize::new(0);
 
 /// Dispatches between two non-blocking looks at epoll when threads are always ready.
 const POLL_EVERY: u32 = 61;
@@ -17,21 +25,26 @@ const POLL_EVERY: u32 = 61;
 enum Step {
     Main,
     Run(ThreadId, Box<Co>),
-    /// `exit`: MAIN is gone (see [`run_loop`]).
-    AllExited {
-        exit: bool,
-    },
+    /// The last thread of a child forked by a green thread ended (MAIN is gone): the
+    /// process exits.
+    AllExited,
     /// Nothing to run: wait as the run loop's idle slot says, outside the lock (see
     /// worker.rs). Not carried in the step, which stays a few bytes the loop matches
     /// cheaply at every dispatch.
     Idle,
 }
 
-/// Runs other green threads until MAIN is ready again (or, after MAIN exited, until no
-/// thread is left). Only ever called on MAIN's stack. One section between two
-/// coroutines: what the last one left, and which runs next. Says whether the process
-/// must exit: the last thread of a child forked by a green thread (MAIN is gone) ended.
-pub(super) fn run_loop() -> bool {
+/// Runs green threads. One section between two coroutines: what the last one left, and
+/// which runs next. Says whether the process must exit: the last thread of a child
+/// forked by a green thread (MAIN is gone) ended.
+///
+/// On MAIN's own stack (`on_main`: a single worker; MAIN parked calls it) it runs until
+/// MAIN is ready again (or, after MAIN exited, until no thread is left), and returns.
+/// On a worker's own stack (every worker once several run: the first one's loop gets a
+/// stack of its own, see [`start_loop_context`]) it runs for good, and dispatches MAIN
+/// by switching to MAIN's saved context: MAIN's park switches back to the loop of the
+/// worker it then runs on (see [`switch_thread`]), so MAIN may run on any worker.
+pub(super) fn run_loop(on_main: bool) -> bool {
     let mut back = None;
     let mut wait = None;
     loop {
@@ -50,12 +63,71 @@ pub(super) fn run_loop() -> bool {
             continue;
         }
         match step {
-            Step::Main => return false,
-            Step::AllExited { exit } => return exit,
+            Step::Main if on_main => return false,
+            Step::Main => run_main(),
+            Step::AllExited => return true,
             Step::Run(..) => unreachable!("dispatched above"),
             Step::Idle => idle(&mut wait),
         }
     }
+}
+
+/// Runs MAIN on this worker until it leaves again (see [`run_loop`]). Out of line: only
+/// several workers dispatch MAIN this way.
+#[inline(never)]
+fn run_main() {
+    let worker = running_worker();
+    // SAFETY: MAIN was popped (or is the process's exit) in a section after the one in
+    // which its switch away was noted back (`main_back`), so its saved context is
+    // complete and nothing else resumes it; this worker's loop context is stored before
+    // MAIN can run, and only MAIN, parking on this OS thread, resumes it.
+    unsafe {
+        context::switch(
+            std::ptr::addr_of_mut!((*worker).loop_context),
+            MAIN_CONTEXT.load(Relaxed),
+        )
+    };
+    with(|s| s.main_back());
+}
+
+/// Gives the first worker's run loop a stack and a TCB of its own (the other workers'
+/// loops run on their own OS threads' stacks and TCBs), as several workers start, so that
+/// MAIN may run on any worker: called by MAIN, at the spawn that starts them. Without
+/// them (no memory), MAIN keeps running on the first worker only.
+pub(super) fn start_loop_context() {
+    let layout = with(|s| match &s.tls {
+        Tls::PerThread(pool) if !s.main_moves => Some(pool.layout()),
+        _ => None,
+    });
+    let Some(layout) = layout else {
+        return;
+    };
+    // Outside any section, as for a spawn (see `new_tcb_block`).
+    let block = tcb::new_block(layout);
+    let Some((context, stack)) = context::Context::start(first_worker_loop, 0) else {
+        ::log::warn!("no stack for the first worker's run loop: the main thread stays on it");
+        return;
+    };
+    with(|s| {
+        let Tls::PerThread(pool) = &mut s.tls else {
+            return;
+        };
+        let Some(tcb) = pool.make(MAIN, stack, Some(block)) else {
+            return;
+        };
+        let w = s.w();
+        w.own_tcb = tcb;
+        w.loop_context = context;
+        s.main_moves = true;
+    });
+}
+
+/// The first worker's run loop on its own stack (see [`start_loop_context`]): entered
+/// by MAIN's first switch away, which it notes as every later one.
+extern "C" fn first_worker_loop(_: usize) -> ! {
+    with(|s| s.main_back());
+    run_loop(false);
+    std::process::exit(0)
 }
 
 /// Waits idle as `slot` says, outside the lock but inside a section (see worker.rs), and
@@ -142,9 +214,17 @@ pub fn stdio_lock(lock: usize, held: bool) {
 
 /// Switches the current thread `me`, whose coroutine's yielder is `yielder`, to the run
 /// loop (see [`switch_out`]).
-fn switch_thread(me: ThreadId, yielder: *const Yielder<(), Suspend>) {
+pub(super) fn switch_thread(me: ThreadId, yielder: *const Yielder<(), Suspend>) {
     if me == MAIN {
-        if run_loop() {
+        // SAFETY: MAIN runs on this OS thread, which alone writes its record's
+        // `loop_context` (its loop stored it as it dispatched MAIN).
+        let worker_loop = unsafe { (*running_worker()).loop_context };
+        if worker_loop != 0 {
+            // SAFETY: the loop's context was stored as it switched to MAIN and nothing
+            // resumed it since; MAIN's is stored before any worker may dispatch MAIN
+            // (the section that noted MAIN away comes after this switch, see `main_back`).
+            unsafe { context::switch(MAIN_CONTEXT.as_ptr(), worker_loop) };
+        } else if run_loop(true) {
             // The last thread of a child forked by a green thread ended: as natively,
             // the process exits with status 0.
             std::process::exit(0);
@@ -196,8 +276,8 @@ impl Scheduler {
             if self.w().dispatches_since_poll >= POLL_EVERY {
                 self.poll_io(Some(Duration::ZERO));
             }
-            let first = self.w().index == 0;
-            if let Some(tid) = self.pop_ready(first) {
+            let main_ok = self.w().runs_main;
+            if let Some(tid) = self.pop_ready(main_ok) {
                 // The thread's record read and written under one borrow (one bounds
                 // check), the worker's after it.
                 let t = &mut self.threads[tid as usize];
@@ -223,6 +303,7 @@ impl Scheduler {
                 w.current = tid;
                 w.resumed = resumed;
                 let Some((co, name, stack, kind)) = co else {
+                    self.main_out = true;
                     self.switch_tcb(tid);
                     self.apply_mask(mask);
                     return Step::Main;
@@ -233,15 +314,25 @@ impl Scheduler {
                 self.apply_mask(mask);
                 return Step::Run(tid, co.expect("a ready coroutine has its coroutine"));
             }
-            if self.main_exited && self.live == 0 && (first || self.main_gone) {
-                // The process ends on the OS thread's own TCB (in a child forked by a
-                // green thread, the forking thread's is the child's own).
-                if !self.main_gone {
-                    self.switch_tcb(MAIN);
+            let first = self.w().index == 0;
+            if self.main_exited && self.live == 0 {
+                // In a child forked by a green thread, the process ends here (the
+                // forking thread's TCB is the child's own).
+                if self.main_gone {
+                    return Step::AllExited;
                 }
-                return Step::AllExited {
-                    exit: self.main_gone,
+                // Else in MAIN, on its TCB, where it exited: once its switch away is
+                // complete, on whichever worker sees it first.
+                let main_here = if self.main_moves {
+                    !self.main_out
+                } else {
+                    first
                 };
+                if main_here {
+                    self.main_out = true;
+                    self.switch_tcb(MAIN);
+                    return Step::Main;
+                }
             }
             let deadline = self.timers.next_deadline();
             let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -258,6 +349,19 @@ impl Scheduler {
             self.w().watch.idle(true);
             self.poll_io(timeout);
             self.w().watch.idle(false);
+        }
+    }
+
+    /// MAIN, dispatched by this worker's loop, switched back to it: it may run on another
+    /// worker now, queued as it asked while it was on its way out (as a coroutine's
+    /// thread is in [`Scheduler::after_resume`]).
+    fn main_back(&mut self) {
+        self.main_out = false;
+        self.switch_home();
+        let t = &mut self.threads[MAIN as usize];
+        t.ran_on = running_worker();
+        if let Some(queue) = t.requeue.take() {
+            self.enqueue(MAIN, queue);
         }
     }
 

@@ -112,6 +112,23 @@ pub fn current_for_signal() -> Option<ThreadId> {
     (!worker.is_null()).then(|| unsafe { std::ptr::addr_of!((*worker).current).read_volatile() })
 }
 
+/// The green thread a signal that just arrived on this OS thread was sent to, when the
+/// sender named the process's main thread by its id (a `tgkill(pid, pid, sig)` of
+/// another process; the program's own name their target through the hooks): MAIN,
+/// which may run on another worker than the OS thread the kernel knows by that id.
+/// None if MAIN runs here, or the signal was not such (or the OS thread is not the
+/// process's first).
+pub fn sent_to_main_tid(info: Option<&libc::siginfo_t>) -> Option<ThreadId> {
+    let pid = rustix::process::getpid().as_raw_nonzero().get();
+    // SAFETY: si_pid is meaningful for SI_TKILL.
+    let from_outside =
+        info.is_some_and(|i| i.si_code == libc::SI_TKILL && unsafe { i.si_pid() } != pid);
+    if !from_outside || rustix::thread::gettid().as_raw_nonzero().get() != pid {
+        return None;
+    }
+    current_for_signal().filter(|&t| t != MAIN).map(|_| MAIN)
+}
+
 /// Whether the handler of `sig` (process-directed) belongs to the current thread: the
 /// kernel would have chosen it, or no thread at all. No while a scheduler section runs
 /// (the signal interrupted it): the handler must not run, nor jump, out of the middle

@@ -174,15 +174,12 @@ impl Scheduler {
     /// The next thread to run: the worker's runnext (see `Scheduler::enqueue_shared`), then
     /// the run queue's first, unless a preempted thread has waited a slice (or nothing else
     /// is ready); with nothing there, the runnext of another worker. MAIN only if
-    /// `main_ok` (the first worker's).
+    /// `main_ok` (see `run::run_loop`: a worker whose loop runs on MAIN's stack has it).
     pub(super) fn pop_ready(&mut self, main_ok: bool) -> Option<ThreadId> {
         if self.all_workers.len() > 1 {
             let tid = self.pop_shared(main_ok);
             if tid.is_some() {
                 self.count_dispatch();
-            }
-            if tid == Some(MAIN) {
-                self.w().watch.main_ran();
             }
             return tid;
         }

@@ -19,8 +19,9 @@
 //!
 //! With `GREENIFY_WORKERS=N` (N > 1; the default is 1), the first spawn turns the lock on
 //! and starts workers 1..N-1 ([`start_workers`]): OS threads of greenify's own, each with
-//! its own record and TCB, running the run loop on their own stacks. They share one run
-//! queue (MAIN, whose stack is the program's own OS thread's, only ever runs on worker 0).
+//! its own record and TCB, running the run loop on their own stacks; the first worker's
+//! loop gets a stack and a TCB of its own too, so that MAIN may run on any worker (see
+//! `run::run_loop`). They share one run queue.
 //! A thread queued while its coroutine is out stays with its worker until the coroutine is
 //! back (`Scheduler::enqueue`, as Go's park_m; a single worker queues it at once). A worker with nothing to run goes idle
 //! ([`Scheduler::go_idle`]): the first waits in epoll for all, outside the lock (the
@@ -64,17 +65,25 @@ pub(super) struct Worker {
     /// Its OS thread's Syscall User Dispatch selector (see runtime/escapes.rs).
     pub(super) selector: AtomicU8,
     pub(super) sched: *mut Scheduler,
-    /// Its place among the workers: MAIN only runs on worker 0, the program's own OS
-    /// thread.
+    /// Its place among the workers (0: the program's own OS thread, or the forking one in
+    /// a forked child).
     pub(super) index: usize,
-    /// Its OS thread's own TCB, which its run loop runs on (0: the pool's, MAIN's).
+    /// The TCB its run loop runs on: its OS thread's own, or for the first worker once
+    /// MAIN may leave it, one made for its loop (0: the pool's, MAIN's).
     pub(super) own_tcb: usize,
+    /// It may run MAIN: the first worker, and every worker started once MAIN may move
+    /// (see `run::run_loop`; not a spare, whose loop could be MAIN's stack's neighbour
+    /// only with one worker, where MAIN stays on the first).
+    pub(super) runs_main: bool,
+    /// Its run loop's saved context while MAIN runs on it (0: its loop runs on MAIN's
+    /// stack, or has not dispatched MAIN yet; see `run::run_loop`).
+    pub(super) loop_context: usize,
     /// [`AWAKE`], or [`ASLEEP`] while it waits idle for a wake (a futex word).
     pub(super) sleep: AtomicU32,
     /// The scheduler's lock (kept apart from it: a section's `&mut Scheduler` must not
     /// cover a word other OS threads touch meanwhile).
     pub(super) lock: &'static BigLock,
-    /// The green thread it runs ([`MAIN`] while its run loop runs, on worker 0).
+    /// The green thread it runs ([`MAIN`] while its run loop runs).
     pub(super) current: ThreadId,
     /// The signal mask its OS thread has now.
     pub(super) applied_mask: u64,
@@ -122,6 +131,8 @@ impl Worker {
             sched,
             index: 0,
             own_tcb: 0,
+            runs_main: false,
+            loop_context: 0,
             sleep: AtomicU32::new(AWAKE),
             lock,
             current: MAIN,
@@ -471,7 +482,8 @@ impl Scheduler {
         (!more && self.w().next.is_none()).then(|| self.sleep_idle(None))
     }
 
-    /// A thread was queued (`main`: MAIN, which only the first worker runs): wakes an
+    /// A thread was queued (`main`: MAIN, while only the first worker runs it: one worker
+    /// and a spare, see `run::run_loop`): wakes an
     /// idle worker to run it, a sleeping one first, else the poller (Go's wakep); not one
     /// that sleeps while the threads gather on the first worker (see [`Gather`]). Out of
     /// line: a single worker never calls it, and the enqueue that does stays small.
@@ -495,13 +507,6 @@ impl Scheduler {
         }
         if !self.poller.is_null() && (!main || self.poller == self.all_workers[0]) {
             self.kick_poller();
-        } else if main {
-            // MAIN runs only on the first worker, which runs another thread: that one's
-            // slice ends now (else MAIN could wait a whole slice while another worker
-            // idles: `xz -T2`'s main thread, feeding two compressing threads, waited a
-            // third of the run).
-            // SAFETY: worker records are never freed; `watch` never changes.
-            unsafe { (*self.all_workers[0]).watch.wanted() };
         }
     }
 
@@ -815,6 +820,7 @@ impl Idle {
 /// the first worker, inside greenify): raw OS threads that never run a hook of their
 /// own, each with its record named by its scheduler word before anything else runs.
 pub(super) fn start_workers(count: usize) {
+    super::run::start_loop_context();
     for _ in 0..count {
         let (record, started) = with(|s| {
             let first = s.all_workers[0];
@@ -822,6 +828,7 @@ pub(super) fn start_workers(count: usize) {
             let (lock, mask) = unsafe { ((*first).lock, (*first).applied_mask) };
             let mut worker = Worker::new(s, lock, mask);
             worker.index = s.all_workers.len();
+            worker.runs_main = s.main_moves;
             worker.shared = true;
             worker.watch = Box::leak(Box::new(monitor::Worker::new()));
             let record = Box::into_raw(Box::new(worker));
@@ -865,7 +872,7 @@ fn worker_main(record: *mut Worker, started: Option<fn()>) {
     started();
     // Returns only in a child forked by a green thread running here, when its last
     // thread ended.
-    while !run_loop() {}
+    run_loop(false);
     std::process::exit(0);
 }
 
