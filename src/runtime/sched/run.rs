@@ -340,7 +340,14 @@ impl Scheduler {
             // first worker only, so that it is pending, not taken, while the program's
             // thread that unblocks it runs elsewhere (another idle worker's mask would be
             // out of date once that thread changes its own).
-            let idle_mask = if first { self.idle_mask() } else { u64::MAX };
+            let idle_mask = if first {
+                self.idle_mask()
+            } else {
+                // A signal queued to this OS thread (a `pthread_kill` marked for its target
+                // by a sender that blocks it) comes in first: only this thread can take it.
+                self.release_stuck_signals();
+                u64::MAX
+            };
             self.apply_mask(idle_mask);
             if self.all_workers.len() > 1 {
                 *wait = Some(self.go_idle(deadline, timeout));
