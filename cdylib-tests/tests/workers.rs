@@ -156,6 +156,24 @@ fn a_thread_woken_by_one_that_runs_on_is_taken_by_an_idle_worker() {
     }
 }
 
+/// Runs test program `name` natively, then greenified with one worker and with two; each
+/// run must succeed.
+fn native_then_one_and_two_workers(name: &str) -> [Output; 3] {
+    let program = test_program(name, &[]);
+    let native = Cmd::new(&program).timeout(Duration::from_secs(120)).run();
+    native.assert_success();
+    let greenified = |workers: &str| {
+        let out = Cmd::new(&program)
+            .greenified()
+            .env("GREENIFY_WORKERS", workers)
+            .timeout(Duration::from_secs(120))
+            .run();
+        out.assert_success();
+        out
+    };
+    [native, greenified("1"), greenified("2")]
+}
+
 /// Parses "requests N lock_waits W crossings C" (see workers_gil.c).
 fn gil_counts(stdout: &str) -> [u64; 3] {
     let words: Vec<&str> = stdout.split_whitespace().collect();
@@ -177,17 +195,9 @@ fn gil_counts(stdout: &str) -> [u64; 3] {
 #[test]
 fn threads_that_take_turns_at_one_lock_gather_on_one_worker() {
     let _serial = exclusive();
-    let program = test_program("workers_gil", &[]);
-    let native = Cmd::new(&program).timeout(Duration::from_secs(120)).run();
-    native.assert_success();
+    let [native, with_one, with_two] = native_then_one_and_two_workers("workers_gil");
     assert_eq!(gil_counts(&native.stdout)[0], 30000, "natively");
-    for workers in [1, 2] {
-        let out = Cmd::new(&program)
-            .greenified()
-            .env("GREENIFY_WORKERS", workers.to_string())
-            .timeout(Duration::from_secs(120))
-            .run();
-        out.assert_success();
+    for (workers, out) in [(1, with_one), (2, with_two)] {
         let [requests, waits, crossings] = gil_counts(&out.stdout);
         assert_eq!(requests, 30000);
         let bound = if workers == 1 {
@@ -226,17 +236,9 @@ fn one_cpu_counts(stdout: &str) -> [u64; 2] {
 #[test]
 fn threads_of_a_process_that_gets_one_cpu_gather_on_one_worker() {
     let _serial = exclusive();
-    let program = test_program("workers_one_cpu", &[]);
-    let native = Cmd::new(&program).timeout(Duration::from_secs(120)).run();
-    native.assert_success();
+    let [native, with_one, with_two] = native_then_one_and_two_workers("workers_one_cpu");
     assert_eq!(one_cpu_counts(&native.stdout), [96000, 0], "natively");
-    for workers in [1, 2] {
-        let out = Cmd::new(&program)
-            .greenified()
-            .env("GREENIFY_WORKERS", workers.to_string())
-            .timeout(Duration::from_secs(120))
-            .run();
-        out.assert_success();
+    for (workers, out) in [(1, with_one), (2, with_two)] {
         let [requests, crossings] = one_cpu_counts(&out.stdout);
         assert_eq!(requests, 96000);
         assert!(

@@ -508,34 +508,15 @@ pub unsafe extern "C" fn kill(pid: libc::pid_t, sig: c_int) -> c_int {
 pub fn send_to_green(tid: u32, sig: c_int, sent: Sent) -> Result<(), c_int> {
     let info = match sent {
         Sent::Info(info) => info,
-        Sent::Kill | Sent::User | Sent::Queue(_) => {
-            let pid = rustix::process::getpid().as_raw_nonzero().get();
-            // SAFETY: an all-zero siginfo is a valid value.
-            let mut info: siginfo_t = unsafe { std::mem::zeroed() };
-            let value = match sent {
-                Sent::Queue(value) => {
-                    info.si_code = libc::SI_QUEUE;
-                    value.sival_ptr as usize
-                }
-                Sent::User => {
-                    info.si_code = libc::SI_USER;
-                    0
-                }
-                _ => {
-                    info.si_code = libc::SI_TKILL;
-                    0
-                }
+        Sent::Queue(value) => runtime::raw::own_queued_info(sig as u32, value.sival_ptr as u64),
+        Sent::Kill | Sent::User => {
+            // The kill members (si_pid, si_uid) as a queue's, without a value.
+            let mut info = runtime::raw::own_queued_info(sig as u32, 0);
+            info.si_code = if matches!(sent, Sent::User) {
+                libc::SI_USER
+            } else {
+                libc::SI_TKILL
             };
-            let base = (&mut info as *mut siginfo_t).cast::<u8>();
-            // SAFETY: the kill and queue members of the union: si_pid at 16, si_uid at 20,
-            // si_value at 24 (every 64-bit Linux), inside the 128-byte siginfo.
-            unsafe {
-                base.add(16).cast::<i32>().write(pid);
-                base.add(20)
-                    .cast::<u32>()
-                    .write(rustix::process::getuid().as_raw());
-                base.add(24).cast::<usize>().write(value);
-            }
             info
         }
     };

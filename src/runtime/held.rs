@@ -87,20 +87,8 @@ pub fn is_held(sig: u32) -> bool {
 const NUDGE_VALUE: u64 = 0x6772_6e68_6c64_0001;
 
 /// The siginfo of a nudge: SI_QUEUE from this process with [`NUDGE_VALUE`].
-pub fn nudge_info() -> libc::siginfo_t {
-    // SAFETY: an all-zero siginfo is a valid value.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    info.si_code = libc::SI_QUEUE;
-    let base = (&mut info as *mut libc::siginfo_t).cast::<u8>();
-    // SAFETY: the queue members of the union: si_pid at 16, si_value at 24 (every 64-bit
-    // Linux), inside the 128-byte siginfo.
-    unsafe {
-        base.add(16)
-            .cast::<i32>()
-            .write(rustix::process::getpid().as_raw_nonzero().get());
-        base.add(24).cast::<u64>().write(NUDGE_VALUE);
-    }
-    info
+pub fn nudge_info(sig: u32) -> libc::siginfo_t {
+    super::raw::own_queued_info(sig, NUDGE_VALUE)
 }
 
 /// Whether `info` is a nudge of this process's (see [`nudge_info`]).
@@ -108,15 +96,8 @@ pub fn nudge_info() -> libc::siginfo_t {
 /// # Safety
 /// `info` is the kernel's siginfo for a handler, or null.
 pub unsafe fn is_nudge(info: *const libc::siginfo_t) -> bool {
-    if info.is_null() {
-        return false;
-    }
-    // SAFETY: the kernel's siginfo; for SI_QUEUE, si_pid and si_value are set.
-    unsafe {
-        (*info).si_code == libc::SI_QUEUE
-            && (*info).si_pid() == rustix::process::getpid().as_raw_nonzero().get()
-            && *info.cast::<u8>().add(24).cast::<u64>() == NUDGE_VALUE
-    }
+    // SAFETY: the caller's.
+    unsafe { super::raw::own_queued_value(info) == Some(NUDGE_VALUE) }
 }
 
 /// Takes the held signals whose slot is free: the caller applies its OS thread's mask

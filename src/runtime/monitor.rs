@@ -652,28 +652,11 @@ fn look_interval(slice: Duration) -> Duration {
 
 /// Sends the preemption signal to OS thread `tid` of this process.
 fn send(tid: i32) -> bool {
-    let pid = rustix::process::getpid().as_raw_nonzero().get();
-    // A siginfo as the kernel lays it out on 64-bit Linux: signo, errno, code, then the
-    // union at byte 16 (si_pid, si_uid, si_value).
-    let mut info = [0u8; 128];
-    info[0..4].copy_from_slice(&SIGNAL.to_ne_bytes());
-    info[8..12].copy_from_slice(&libc::SI_QUEUE.to_ne_bytes());
-    info[16..20].copy_from_slice(&pid.to_ne_bytes());
-    info[20..24].copy_from_slice(&rustix::process::getuid().as_raw().to_ne_bytes());
-    info[24..32].copy_from_slice(&MAGIC.to_ne_bytes());
-    // SAFETY: rt_tgsigqueueinfo reads the 128-byte siginfo; our own thread group.
-    let r = unsafe {
-        raw::syscall(
-            libc::SYS_rt_tgsigqueueinfo,
-            &[
-                pid as usize,
-                tid as usize,
-                SIGNAL as usize,
-                info.as_ptr() as usize,
-            ],
-        )
-    };
-    r == 0
+    raw::queue_to_thread(
+        tid,
+        SIGNAL as u32,
+        &raw::own_queued_info(SIGNAL as u32, MAGIC),
+    ) == 0
 }
 
 /// Whether `info` is one of greenify's preemption signals (see [`send`]).
@@ -681,15 +664,8 @@ fn send(tid: i32) -> bool {
 /// # Safety
 /// `info` is the kernel's siginfo for a handler of [`SIGNAL`] (or null).
 pub unsafe fn is_preemption_signal(info: *const libc::siginfo_t) -> bool {
-    if info.is_null() {
-        return false;
-    }
-    // SAFETY: the kernel's siginfo; for SI_QUEUE, si_pid, si_uid and si_value are set.
-    unsafe {
-        (*info).si_code == libc::SI_QUEUE
-            && (*info).si_pid() == rustix::process::getpid().as_raw_nonzero().get()
-            && *info.cast::<u8>().add(24).cast::<u64>() == MAGIC
-    }
+    // SAFETY: the caller's.
+    unsafe { raw::own_queued_value(info) == Some(MAGIC) }
 }
 
 /// The per-thread CPU clock of OS thread `tid` of this process (what

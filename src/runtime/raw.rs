@@ -87,6 +87,48 @@ pub fn futex_wake_one(word: &std::sync::atomic::AtomicU32) {
     }
 }
 
+/// A siginfo of greenify's own for a signal this process queues to one of its threads:
+/// SI_QUEUE from this process (its pid and uid) with `value` (the kernel's layout on
+/// 64-bit Linux: the union at byte 16 holds si_pid, si_uid, si_value).
+pub fn own_queued_info(sig: u32, value: u64) -> libc::siginfo_t {
+    // SAFETY: an all-zero siginfo is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    info.si_signo = sig as i32;
+    info.si_code = libc::SI_QUEUE;
+    let base = (&mut info as *mut libc::siginfo_t).cast::<u8>();
+    // SAFETY: offsets 16, 20 and 24 lie inside the 128-byte siginfo.
+    unsafe {
+        base.add(16)
+            .cast::<i32>()
+            .write(rustix::process::getpid().as_raw_nonzero().get());
+        base.add(20)
+            .cast::<u32>()
+            .write(rustix::process::getuid().as_raw());
+        base.add(24).cast::<u64>().write(value);
+    }
+    info
+}
+
+/// The value of a signal this process queued to itself ([`own_queued_info`]); None for
+/// any other signal (or a null `info`).
+///
+/// # Safety
+/// `info` is the kernel's siginfo for a handler, or null.
+pub unsafe fn own_queued_value(info: *const libc::siginfo_t) -> Option<u64> {
+    // SAFETY: the caller's; for SI_QUEUE, si_pid and si_value are set.
+    unsafe {
+        let info = info.as_ref()?;
+        (info.si_code == libc::SI_QUEUE
+            && info.si_pid() == rustix::process::getpid().as_raw_nonzero().get())
+        .then(|| {
+            *(info as *const libc::siginfo_t)
+                .cast::<u8>()
+                .add(24)
+                .cast::<u64>()
+        })
+    }
+}
+
 /// Queues signal `sig` with siginfo `info` to the calling OS thread (rt_tgsigqueueinfo to
 /// its own process, where any `si_code` is allowed); the kernel's answer. Async-signal-safe.
 pub fn queue_to_this_thread(sig: u32, info: &libc::siginfo_t) -> isize {

@@ -54,7 +54,7 @@ pub fn nudge_holders() {
         }
         count
     });
-    let info = held::nudge_info();
+    let info = held::nudge_info(monitor::SIGNAL as u32);
     for &tid in &holders[..count] {
         raw::queue_to_thread(tid, monitor::SIGNAL as u32, &info);
     }
