@@ -164,6 +164,24 @@ static inline const char *timing_timeo(double elapsed_ms, double expected_ms) {
     return timing_within(elapsed_ms, expected_ms, 10);
 }
 
+/* Installs handler `fn` for `sig` with sa_flags `flags` and an empty sa_mask. */
+static inline void set_handler(int sig, void (*fn)(int), int flags) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = fn;
+    sa.sa_flags = flags;
+    sigaction(sig, &sa, NULL);
+}
+
+/* The same for a three-argument handler (SA_SIGINFO added to `flags`). */
+static inline void set_info_handler(int sig, void (*fn)(int, siginfo_t *, void *), int flags) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = fn;
+    sa.sa_flags = flags | SA_SIGINFO;
+    sigaction(sig, &sa, NULL);
+}
+
 static inline void msleep(long ms) {
     struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
     nanosleep(&t, NULL);

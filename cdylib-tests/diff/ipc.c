@@ -248,11 +248,7 @@ static void signal_main(int fd) {
 }
 
 static void mq_eintr(int flags) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_usr1;
-    sa.sa_flags = flags;
-    sigaction(SIGUSR1, &sa, NULL);
+    set_handler(SIGUSR1, on_usr1, flags);
     main_thread = pthread_self();
     mqd_t q = mq_make(O_RDWR, 1, 32);
     char b[64];

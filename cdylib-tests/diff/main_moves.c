@@ -4,6 +4,7 @@
  * never moves; everything the program sees of it must stay the same: its ids, its TLS,
  * pthread_exit, fork, and the signals sent to its thread id. */
 #include "case.h"
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -55,6 +56,27 @@ CASE(main_moves_keeps_its_identity) {
     }
     stop_spinners();
     printf("identity kept %d of 200\n", kept);
+}
+
+/* Its name (prctl and pthread_getname_np, both of which name the calling thread) stays
+ * its own wherever it resumes, and a rename there is its own too. */
+CASE(main_moves_keeps_its_name) {
+    prctl(PR_SET_NAME, "moving-main");
+    start_spinners();
+    int kept = 0;
+    for (int i = 0; i < 100; i++) {
+        usleep(200);
+        char by_prctl[16] = "", by_pthread[16] = "";
+        prctl(PR_GET_NAME, by_prctl);
+        pthread_getname_np(pthread_self(), by_pthread, sizeof by_pthread);
+        kept += !strcmp(by_prctl, i < 50 ? "moving-main" : "renamed-main") &&
+                !strcmp(by_pthread, by_prctl);
+        if (i == 49) pthread_setname_np(pthread_self(), "renamed-main");
+    }
+    stop_spinners();
+    char at_end[16] = "";
+    prctl(PR_GET_NAME, at_end);
+    printf("name kept %d of 100, at the end \"%s\"\n", kept, at_end);
 }
 
 static int exit_pipe[2];

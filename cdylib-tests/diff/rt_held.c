@@ -22,11 +22,7 @@ static void record(int sig, siginfo_t *si, void *ctx) {
 }
 
 static void install_record(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = record;
-    sa.sa_flags = SA_SIGINFO;
-    sigaction(SIGRTMIN, &sa, NULL);
+    set_info_handler(SIGRTMIN, record, 0);
     count = 0;
 }
 

@@ -523,11 +523,7 @@ static void record_value(int sig, siginfo_t *si, void *context) {
 }
 
 static void install_record_value(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = record_value;
-    sa.sa_flags = SA_SIGINFO;
-    sigaction(SIGRTMIN, &sa, NULL);
+    set_info_handler(SIGRTMIN, record_value, 0);
     rt_count = 0;
 }
 

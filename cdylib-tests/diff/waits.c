@@ -21,11 +21,7 @@ static void on_usr1(int sig) {
 }
 
 static void install_usr1(int flags) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_usr1;
-    sa.sa_flags = flags;
-    sigaction(SIGUSR1, &sa, NULL);
+    set_handler(SIGUSR1, on_usr1, flags);
     hits = 0;
     waiter = pthread_self();
 }

@@ -99,9 +99,9 @@ fn os_thread_renamed() {
     RENAMES.fetch_add(1, SeqCst);
 }
 
-/// main's OS thread name (its comm), asked of the kernel once per rename rather than
-/// once per pthread_create. Only main's OS thread creates green threads, so only it
-/// reads and fills the cache. (A rename by writing /proc/self/comm is not seen.)
+/// main's name (its OS thread's comm), asked of the kernel once per rename rather than
+/// once per pthread_create. Only main reads and fills the cache. (A rename by writing
+/// /proc/self/comm is not seen.)
 fn os_thread_name() -> [u8; 16] {
     let renames = RENAMES.load(SeqCst);
     let mut name = [0u8; 16];
@@ -111,15 +111,107 @@ fn os_thread_name() -> [u8; 16] {
         }
         return name;
     }
-    let args = [libc::PR_GET_NAME as usize, name.as_mut_ptr() as usize];
-    // SAFETY: PR_GET_NAME writes 16 bytes (a raw syscall: prctl is greenify's own hook).
-    unsafe { runtime::raw::syscall(libc::SYS_prctl, &args) };
+    if let Ok(now) = main_name(None) {
+        name = now;
+    }
     for (half, cached) in name.chunks_exact(8).zip(&CACHED_NAME) {
         let word = u64::from_ne_bytes(half.try_into().expect("8 bytes"));
         cached.store(word, Relaxed);
     }
     CACHED_AT.store(renames, SeqCst);
     name
+}
+
+/// Reads (`set` None) or sets main's name: the comm of the process's first OS thread,
+/// which `ps` and other processes see. With several workers main may run on another OS
+/// thread: it then goes through /proc/self/task/PID/comm, as glibc does for a thread other
+/// than the caller (a file descriptor for the moment, as glibc takes one). Err: an error
+/// number.
+fn main_name(set: Option<&[u8]>) -> Result<[u8; 16], c_int> {
+    let pid = rustix::process::getpid().as_raw_nonzero().get();
+    let mut name = [0u8; 16];
+    if rustix::thread::gettid().as_raw_nonzero().get() == pid {
+        let (option, arg) = match set {
+            Some(new) => {
+                let n = new.len().min(15);
+                name[..n].copy_from_slice(&new[..n]);
+                (libc::PR_SET_NAME, name.as_ptr() as usize)
+            }
+            None => (libc::PR_GET_NAME, name.as_mut_ptr() as usize),
+        };
+        // SAFETY: PR_SET_NAME reads and PR_GET_NAME writes 16 bytes (a raw syscall:
+        // prctl is greenify's own hook).
+        let r = unsafe { runtime::raw::syscall(libc::SYS_prctl, &[option as usize, arg]) };
+        return if r < 0 { Err(-r as c_int) } else { Ok(name) };
+    }
+    let mut path = [0u8; 40];
+    let mut at = 0;
+    let mut digits = [0u8; 10];
+    let mut d = digits.len();
+    let mut n = pid as u32;
+    loop {
+        d -= 1;
+        digits[d] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for part in [&b"/proc/self/task/"[..], &digits[d..], b"/comm"] {
+        path[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
+    let flags = libc::O_CLOEXEC
+        | if set.is_some() {
+            libc::O_WRONLY
+        } else {
+            libc::O_RDONLY
+        };
+    // SAFETY: a NUL-terminated path on this stack (raw calls: open, read, write and close
+    // are greenify's own hooks).
+    let fd = unsafe {
+        runtime::raw::syscall(
+            libc::SYS_openat,
+            &[
+                libc::AT_FDCWD as usize,
+                path.as_ptr() as usize,
+                flags as usize,
+            ],
+        )
+    };
+    if fd < 0 {
+        return Err(-fd as c_int);
+    }
+    let r = match set {
+        Some(new) => {
+            let n = new.len().min(15);
+            // SAFETY: `new` has `n` bytes.
+            unsafe {
+                runtime::raw::syscall(libc::SYS_write, &[fd as usize, new.as_ptr() as usize, n])
+            }
+        }
+        None => {
+            // SAFETY: `name` has room for 15 bytes and its NUL.
+            let r = unsafe {
+                runtime::raw::syscall(
+                    libc::SYS_read,
+                    &[fd as usize, name.as_mut_ptr() as usize, 15],
+                )
+            };
+            // The comm file ends the name with a newline.
+            if let Some(end) = name.iter().position(|&b| b == b'\n') {
+                name[end] = 0;
+            }
+            r
+        }
+    };
+    // SAFETY: our own fd.
+    unsafe { runtime::raw::syscall(libc::SYS_close, &[fd as usize]) };
+    if r < 0 {
+        Err(-r as c_int)
+    } else {
+        Ok(name)
+    }
 }
 
 /// prctl: PR_SET_NAME and PR_GET_NAME name the calling green thread, as they name the
@@ -134,9 +226,10 @@ pub unsafe extern "C" fn prctl(
 ) -> c_int {
     let green = enter();
     if green.is_some() && matches!(option, libc::PR_SET_NAME | libc::PR_GET_NAME) {
-        if let Some(handle) = runtime::current_handle() {
-            return green_thread_name(option, handle, arg2 as *mut u8);
-        }
+        return match runtime::current_handle() {
+            Some(handle) => green_thread_name(option, handle, arg2 as *mut u8),
+            None => main_thread_name(option, arg2 as *mut u8),
+        };
     }
     let args = [
         option as usize,
@@ -154,6 +247,30 @@ pub unsafe extern "C" fn prctl(
         os_thread_renamed();
     }
     result as c_int
+}
+
+/// PR_SET_NAME / PR_GET_NAME for main (see [`main_name`]).
+fn main_thread_name(option: c_int, buf: *mut u8) -> c_int {
+    let result = if option == libc::PR_SET_NAME {
+        let Some(name) = super::memory::read_c_string(buf, 15) else {
+            return super::fail(libc::EFAULT);
+        };
+        let result = main_name(Some(&name));
+        os_thread_renamed();
+        result
+    } else {
+        main_name(None).and_then(|name| {
+            if super::memory::write_bytes(buf, &name) {
+                Ok(name)
+            } else {
+                Err(libc::EFAULT)
+            }
+        })
+    };
+    match result {
+        Ok(_) => 0,
+        Err(e) => super::fail(e),
+    }
 }
 
 /// PR_SET_NAME / PR_GET_NAME for a green thread other than main.
@@ -318,6 +435,13 @@ fn joins_main(green: &Option<Green>, t: pthread_t) -> bool {
 }
 
 /// `t` as a green handle, if it is one and we are green.
+/// Whether `t` is main's own handle, asked by main: glibc would then name the OS thread
+/// main runs on, which with several workers may not be its own.
+fn is_main_itself(t: pthread_t) -> bool {
+    // SAFETY: pthread_self has no preconditions.
+    t == unsafe { libc::pthread_self() } && runtime::current_handle().is_none()
+}
+
 fn green_handle(green: &Option<Green>, t: pthread_t) -> Option<Handle> {
     (green.is_some() && runtime::sched::is_green_handle(t)).then_some(Handle(t))
 }
@@ -509,6 +633,16 @@ pub unsafe extern "C" fn pthread_getattr_np(t: pthread_t, attr: *mut pthread_att
 pub unsafe extern "C" fn pthread_setname_np(t: pthread_t, name: *const c_char) -> c_int {
     let green = enter();
     let Some(handle) = green_handle(&green, t) else {
+        if green.is_some() && is_main_itself(t) {
+            // SAFETY: a NUL-terminated name from the program.
+            let bytes = unsafe { std::ffi::CStr::from_ptr(name) }.to_bytes();
+            if bytes.len() > 15 {
+                return libc::ERANGE;
+            }
+            let result = main_name(Some(bytes)).err().unwrap_or(0);
+            os_thread_renamed();
+            return result;
+        }
         // SAFETY: forwarded.
         let result = unsafe { real::pthread_setname_np(t, name) };
         os_thread_renamed();
@@ -527,13 +661,17 @@ pub unsafe extern "C" fn pthread_setname_np(t: pthread_t, name: *const c_char) -
 #[no_mangle]
 pub unsafe extern "C" fn pthread_getname_np(t: pthread_t, buf: *mut c_char, len: size_t) -> c_int {
     let green = enter();
-    let Some(handle) = green_handle(&green, t) else {
+    let name = match green_handle(&green, t) {
+        Some(handle) => match runtime::name(handle) {
+            Ok(name) => name,
+            Err(e) => return e.raw_os_error(),
+        },
+        None if green.is_some() && is_main_itself(t) => match main_name(None) {
+            Ok(name) => name,
+            Err(e) => return e,
+        },
         // SAFETY: forwarded.
-        return unsafe { real::pthread_getname_np(t, buf, len) };
-    };
-    let name = match runtime::name(handle) {
-        Ok(name) => name,
-        Err(e) => return e.raw_os_error(),
+        None => return unsafe { real::pthread_getname_np(t, buf, len) },
     };
     let n = name.iter().position(|&b| b == 0).unwrap_or(15);
     if len < n + 1 {
