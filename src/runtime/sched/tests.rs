@@ -9,13 +9,17 @@ use std::rc::Rc;
 use std::time::Duration;
 
 fn init() {
+    // Several workers: sections take the lock once a thread was spawned.
+    init_with_workers(2);
+}
+
+fn init_with_workers(count: usize) {
     init_current_thread(Config {
         guard_budget: 64,
         fd_floor: 200,
         tls: crate::config::Tls::Off,
-        // Several workers: sections take the lock once a thread was spawned.
         workers: crate::config::Workers {
-            count: 2,
+            count,
             explicit: true,
         },
         worker_started: || {},
@@ -58,9 +62,11 @@ fn spawn_join_returns_values_in_order() {
     assert_eq!(log.len(), 20);
 }
 
+/// With one worker (with several, the first spawn opens it before the others start: see
+/// `Scheduler::share`).
 #[test]
 fn the_reactor_is_opened_by_the_first_sleep_not_before() {
-    init();
+    init_with_workers(1);
     let h = spawn(
         || {
             yield_now();
@@ -80,6 +86,15 @@ fn the_reactor_is_opened_by_the_first_sleep_not_before() {
     sleep_until(start + Duration::from_millis(2));
     assert!(start.elapsed() >= Duration::from_millis(2));
     assert!(with(|s| !s.reactor.is_unopened() && s.doorbell >= 0));
+}
+
+#[test]
+fn with_several_workers_the_first_spawn_opens_the_reactor() {
+    init();
+    assert!(with(|s| s.reactor.is_unopened()));
+    let h = spawn(|| 3, opts()).unwrap();
+    assert!(with(|s| !s.reactor.is_unopened() && s.doorbell >= 0));
+    assert_eq!(join(h, JoinWait::Block), Ok(3));
 }
 
 #[test]

@@ -321,6 +321,10 @@ impl Scheduler {
         }
         // The section closes as a shared one does, releasing the lock (uncontended: no
         // other worker runs yet).
+        // The reactor's fds are made at the lowest free number and then moved up: before
+        // the other workers start, so that no call of the program's on another worker
+        // meets that number (a socket() got the next number up, 1 run in 200).
+        self.open_reactor();
         let w = self.w();
         w.lock.lock();
         w.shared = true;
