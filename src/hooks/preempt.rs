@@ -142,12 +142,12 @@ extern "C" fn on_signal(sig: c_int, info: *mut siginfo_t, context: *mut c_void) 
     }
     // SAFETY: the kernel's siginfo for this handler.
     if unsafe { crate::runtime::held::is_nudge(info) } {
-        // Another worker released real-time signals this OS thread holds.
+        // Another worker asks this OS thread to change its mask (see sched/nudge.rs).
         // SAFETY: the kernel's context for this handler, whose mask its sigreturn sets.
         if let Some(context) = unsafe { context.cast::<ucontext_t>().as_mut() } {
             let mask = (&mut context.uc_sigmask as *mut libc::sigset_t).cast::<u64>();
             // SAFETY: a sigset_t starts with the 64 bits the kernel uses.
-            runtime::sched::unblock_released(unsafe { &mut *mask });
+            runtime::sched::settle_nudge(unsafe { &mut *mask });
         }
         ABSORBED.fetch_add(1, SeqCst);
         runtime::errno::set(saved);

@@ -532,7 +532,7 @@ pub fn send_to_green(tid: u32, sig: c_int, sent: Sent) -> Result<(), c_int> {
 /// Makes the sigreturn of the trampoline's `context` leave real-time signal `sig` blocked
 /// on its OS thread while its slot is taken: its next instances wait in this OS thread's
 /// kernel queue (see runtime/held.rs). Once the slot is free, a release unblocks it: on
-/// another worker, by a nudge (sched/held_here.rs), which greenify's SIGURG handler takes
+/// another worker, by a nudge (sched/nudge.rs), which greenify's SIGURG handler takes
 /// in the context it interrupted. So SIGURG is blocked from here to the sigreturn (which
 /// opens it again): a nudge that came while this handler ran has released the signal
 /// already, and is seen here; one that comes later lands in the context restored.

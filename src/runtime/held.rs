@@ -18,7 +18,7 @@
 //! An instance aimed at a green thread is put back with its target marked, as it was sent
 //! (see hooks/signal.rs). With several workers, instances put back on different OS
 //! threads may run out of order, and the worker that frees the slot may not be the one
-//! whose OS thread holds the next instances: it nudges the holders (sched/held_here.rs).
+//! whose OS thread holds the next instances: it nudges the holders (sched/nudge.rs).
 //!
 //! The trampoline marks a signal held before it posts the saved instance, so that a
 //! release on another worker, once the delivery ran, never comes before the mark.
@@ -82,7 +82,7 @@ pub fn is_held(sig: u32) -> bool {
 }
 
 /// The value of greenify's SIGURG that asks a worker to unblock the signals it holds
-/// that are released (see sched/held_here.rs): the preemption signal's and greenify-ctl's
+/// that are released (see sched/nudge.rs): the preemption signal's and greenify-ctl's
 /// are other numbers.
 const NUDGE_VALUE: u64 = 0x6772_6e68_6c64_0001;
 

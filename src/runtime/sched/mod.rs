@@ -57,10 +57,10 @@ mod fork;
 mod futex_wait;
 mod handle;
 mod handoff;
-mod held_here;
 mod identity;
 mod io;
 mod lifecycle;
+mod nudge;
 mod park;
 mod run;
 mod signals;
@@ -84,7 +84,6 @@ pub use fork::after_fork_child;
 pub use futex_wait::{futex_wait, futex_wake};
 pub use handle::{is_green_handle, Handle};
 pub use handoff::{hand_off, spares_started, take_next, MAX_SPARES};
-pub use held_here::{hold_here, nudge_holders, unblock_released};
 pub use identity::{
     altstack, current_tid, running_identity, set_altstack, thread_by_tid, AltStack, PID_MAX_LIMIT,
 };
@@ -96,6 +95,7 @@ pub use lifecycle::{
     is_alone, join, new_tcb_block, spawn, spawn_to, thread_id, JoinWait, SpawnOptions,
     StackRequest,
 };
+pub use nudge::{close_idle_masks, hold_here, nudge_holders, settle_nudge};
 pub use park::{current_key, park, park_interruptible, sleep_until, Interrupts};
 pub use run::stdio_lock;
 pub use signals::{

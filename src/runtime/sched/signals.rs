@@ -289,7 +289,9 @@ pub fn sigmask(how: i32, set: Option<u64>) -> Result<u64, Errno> {
         s.settle_handler_jumps(me, sp);
         let me = me as usize;
         let old = s.threads[me].sigmask;
-        let Some(set) = set else { return Ok(old) };
+        let Some(set) = set else {
+            return Ok((old, false));
+        };
         let new = match how {
             libc::SIG_BLOCK => old | set,
             libc::SIG_UNBLOCK => old & !set,
@@ -300,7 +302,13 @@ pub fn sigmask(how: i32, set: Option<u64>) -> Result<u64, Errno> {
         // From now on threads may differ: idle waits compute the common mask.
         s.masks_vary |= new != old;
         s.apply_mask(new);
-        Ok(old)
+        Ok((old, new & !old != 0))
+    })
+    .map(|(old, blocked_more)| {
+        if blocked_more {
+            super::nudge::close_idle_masks();
+        }
+        old
     })
 }
 

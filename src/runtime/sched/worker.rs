@@ -102,8 +102,10 @@ pub(super) struct Worker {
     /// Its OS thread.
     pub(super) os_tid: rustix::thread::Pid,
     /// Real-time signals the trampoline blocked on its OS thread, whose next instances
-    /// may wait in that thread's kernel queue (see held_here.rs).
+    /// may wait in that thread's kernel queue (see nudge.rs).
     pub(super) held_here: AtomicU64,
+    /// Signals another worker asked its OS thread to block (see nudge.rs).
+    pub(super) block_request: AtomicU64,
     /// What the preemption monitor watches of it: the run loop bumps its dispatch count
     /// and says when it waits idle (see monitor.rs).
     pub(super) watch: &'static monitor::Worker,
@@ -149,6 +151,7 @@ impl Worker {
             next_taken: 0,
             os_tid: rustix::thread::gettid(),
             held_here: AtomicU64::new(0),
+            block_request: AtomicU64::new(0),
             watch: &monitor::WORKER,
             running_stack: overflow::Running::default(),
             in_section: false,
