@@ -823,11 +823,19 @@ impl Idle {
     }
 }
 
+/// Whether the main thread may run on any worker (see run.rs `start_loop_context`): off
+/// until the known defect is fixed.
+const MAIN_MOVES: bool = false;
+
 /// Starts `count` more workers, after the section of the spawn that asked for them (on
 /// the first worker, inside greenify): raw OS threads that never run a hook of their
 /// own, each with its record named by its scheduler word before anything else runs.
 pub(super) fn start_workers(count: usize) {
-    super::run::start_loop_context();
+    // The main thread stays on the first worker for now: moving it lets a signal at its
+    // default action kill the process (README, "The main thread on any worker").
+    if MAIN_MOVES {
+        super::run::start_loop_context();
+    }
     for _ in 0..count {
         let (record, started) = with(|s| {
             let first = s.all_workers[0];
