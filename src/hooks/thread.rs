@@ -144,23 +144,10 @@ fn main_name(set: Option<&[u8]>) -> Result<[u8; 16], c_int> {
         let r = unsafe { runtime::raw::syscall(libc::SYS_prctl, &[option as usize, arg]) };
         return if r < 0 { Err(-r as c_int) } else { Ok(name) };
     }
-    let mut path = [0u8; 40];
-    let mut at = 0;
-    let mut digits = [0u8; 10];
-    let mut d = digits.len();
-    let mut n = pid as u32;
-    loop {
-        d -= 1;
-        digits[d] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for part in [&b"/proc/self/task/"[..], &digits[d..], b"/comm"] {
-        path[at..at + part.len()].copy_from_slice(part);
-        at += part.len();
-    }
+    let mut path = crate::log::Line::<40>::new();
+    path.push("/proc/self/task/");
+    path.num(pid as usize, 10);
+    path.push("/comm\0");
     let flags = libc::O_CLOEXEC
         | if set.is_some() {
             libc::O_WRONLY
@@ -174,7 +161,7 @@ fn main_name(set: Option<&[u8]>) -> Result<[u8; 16], c_int> {
             libc::SYS_openat,
             &[
                 libc::AT_FDCWD as usize,
-                path.as_ptr() as usize,
+                path.bytes().as_ptr() as usize,
                 flags as usize,
             ],
         )
