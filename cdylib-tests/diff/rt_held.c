@@ -87,30 +87,26 @@ static void finish(pthread_t t) {
     close(stop_pipe[1]);
 }
 
-/* Main accepts the signal too, but each instance names the reader. A new reader each
- * round: one instance left behind in a round is lost with its reader. */
-CASE(rt_instances_aimed_at_a_waiting_thread_run_once_each_in_order) {
+/* ROUNDS rounds, each with a new reader (one instance left behind in a round is lost with
+ * its reader) and PER_ROUND instances: aimed at the reader (`to_process` 0; main accepts
+ * the signal too, but each instance names the reader), or sent to the process, which only
+ * the reader accepts (`to_process` 1). */
+static void rounds(int to_process) {
     install_record();
     for (int r = 0; r < ROUNDS; r++) {
-        pthread_t t = start_reader(0);
+        pthread_t t = start_reader(to_process);
         for (int i = 0; i < PER_ROUND; i++) {
             union sigval v = { .sival_int = r * PER_ROUND + i };
-            pthread_sigqueue(t, SIGRTMIN, v);
+            if (to_process)
+                sigqueue(getpid(), SIGRTMIN, v);
+            else
+                pthread_sigqueue(t, SIGRTMIN, v);
         }
         finish(t);
     }
-    report(1);
+    report(!to_process);
 }
 
-CASE(rt_instances_sent_to_the_process_run_once_each_in_the_thread_accepting_them) {
-    install_record();
-    for (int r = 0; r < ROUNDS; r++) {
-        pthread_t t = start_reader(1);
-        for (int i = 0; i < PER_ROUND; i++) {
-            union sigval v = { .sival_int = r * PER_ROUND + i };
-            sigqueue(getpid(), SIGRTMIN, v);
-        }
-        finish(t);
-    }
-    report(0);
-}
+CASE(rt_instances_aimed_at_a_waiting_thread_run_once_each_in_order) { rounds(0); }
+
+CASE(rt_instances_sent_to_the_process_run_once_each_in_the_thread_accepting_them) { rounds(1); }
