@@ -655,3 +655,18 @@ CASE(ids_robust_list_per_thread) {
         for (int j = i + 1; j <= ROBUST_THREADS; j++) distinct &= robust_heads[i] != robust_heads[j];
     printf("robust list heads of %d live threads distinct: %s\n", ROBUST_THREADS + 1, distinct ? "yes" : "no");
 }
+
+static void *idle_thread(void *arg) { return arg; }
+
+/* setgid and setuid (to the ids the process has: allowed to anyone) in a process whose
+ * threads ran: glibc signals every OS thread with its SIGSETXID and waits until each ran
+ * the handler, greenify's idle workers and monitor too. */
+CASE(ids_setgid_setuid_after_threads_ran) {
+    pthread_t t;
+    pthread_create(&t, NULL, idle_thread, NULL);
+    pthread_join(t, NULL);
+    msleep(20);
+    SHOWRC("setgid(getgid())", setgid(getgid()));
+    SHOWRC("setuid(getuid())", setuid(getuid()));
+    SHOWRC("setresgid(-1, -1, -1)", setresgid(-1, -1, -1));
+}

@@ -133,25 +133,68 @@ pub fn set_program_action(action: &libc::sigaction) {
 }
 
 extern "C" fn on_signal(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
+    // First: a nudge may come from here on, nested (SA_NODEFER; see sched/nudge.rs).
+    let frame = runtime::sched::Frame::enter();
     let saved = runtime::errno::get();
+    // SAFETY: the kernel's arguments for this handler.
+    match unsafe { take(sig, info, context) } {
+        // SAFETY: the kernel's context for this handler, whose mask its sigreturn sets.
+        Taken::Done => match unsafe { super::signal::context_mask(context) } {
+            Some(mask) => frame.leave(mask),
+            None => frame.forget(),
+        },
+        Taken::Forward { ours, requested } => {
+            // The program's handler or a switch away may run now, in the context
+            // interrupted (whose mask is then its thread's own).
+            frame.forget();
+            // SAFETY: the kernel's arguments.
+            if ours || !unsafe { forward(sig, info, context) } {
+                ABSORBED.fetch_add(1, SeqCst);
+            }
+            if ours && super::config().watchdog.is_some() && super::mode() == super::APPLICATION {
+                // SAFETY: the kernel's context for this handler.
+                if let Some(context) = unsafe { context.cast::<ucontext_t>().as_ref() } {
+                    let (pc, sp, _) = interrupted(context);
+                    runtime::watchdog::sample(pc, sp, runtime::sched::running_identity());
+                }
+            }
+            // With GREENIFY_SLICE_MS=0 the signal only ever comes from the watchdog.
+            if (ours || requested) && super::config().slice.is_some() {
+                // SAFETY: the kernel's context for this handler.
+                unsafe { preempt(context.cast()) };
+            }
+        }
+    }
+    runtime::errno::set(saved);
+}
+
+/// What the preemption signal's handler does after its first look.
+enum Taken {
+    /// It was a request of greenify's own, a nudge, or the program's signal kept for
+    /// later: the handler returns.
+    Done,
+    /// It goes to the program's handler (not `ours`) and may preempt (`ours`, or a
+    /// program's signal that carried a request).
+    Forward { ours: bool, requested: bool },
+}
+
+/// # Safety
+/// The kernel's arguments for this handler.
+unsafe fn take(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> Taken {
     // SAFETY: the kernel's siginfo for this handler.
     if unsafe { super::control::take_request(info) } {
         ABSORBED.fetch_add(1, SeqCst);
-        runtime::errno::set(saved);
-        return;
+        return Taken::Done;
     }
     // SAFETY: the kernel's siginfo for this handler.
     if unsafe { crate::runtime::held::is_nudge(info) } {
         // Another worker asks this OS thread to change its mask (see sched/nudge.rs).
         // SAFETY: the kernel's context for this handler, whose mask its sigreturn sets.
-        if let Some(context) = unsafe { context.cast::<ucontext_t>().as_mut() } {
-            let mask = (&mut context.uc_sigmask as *mut libc::sigset_t).cast::<u64>();
-            // SAFETY: a sigset_t starts with the 64 bits the kernel uses.
-            runtime::sched::settle_nudge(unsafe { &mut *mask });
+        if let Some(mask) = unsafe { super::signal::context_mask(context) } {
+            runtime::sched::settle_nudge(mask);
         }
         ABSORBED.fetch_add(1, SeqCst);
-        runtime::errno::set(saved);
-        return;
+        return Taken::Done;
     }
     // SAFETY: the kernel's siginfo for this handler.
     let ours = unsafe { monitor::is_preemption_signal(info) };
@@ -160,35 +203,18 @@ extern "C" fn on_signal(sig: c_int, info: *mut siginfo_t, context: *mut c_void) 
         // open on its OS thread (for preemption), so it waits in the kernel, blocked as
         // the handler returns, until the mask changes (see sched::kept_open).
         // SAFETY: the kernel's siginfo and context for this handler.
-        unsafe { hold_for_later(sig, info, context.cast()) };
-        runtime::errno::set(saved);
-        return;
+        unsafe { hold_for_later(sig, info, context) };
+        return Taken::Done;
     }
     // A SIGURG of the program's that arrived while ours was pending carries the request.
     let requested = runtime::sched::watched().is_some_and(|(w, _)| monitor::take_request(w));
-    // SAFETY: the kernel's arguments.
-    if ours || !unsafe { forward(sig, info, context) } {
-        ABSORBED.fetch_add(1, SeqCst);
-    }
-    if ours && super::config().watchdog.is_some() && super::mode() == super::APPLICATION {
-        // SAFETY: the kernel's context for this handler.
-        if let Some(context) = unsafe { context.cast::<ucontext_t>().as_ref() } {
-            let (pc, sp, _) = interrupted(context);
-            runtime::watchdog::sample(pc, sp, runtime::sched::running_identity());
-        }
-    }
-    // With GREENIFY_SLICE_MS=0 the signal only ever comes from the watchdog.
-    if (ours || requested) && super::config().slice.is_some() {
-        // SAFETY: the kernel's context for this handler.
-        unsafe { preempt(context.cast()) };
-    }
-    runtime::errno::set(saved);
+    Taken::Forward { ours, requested }
 }
 
 /// Queues `info` back to the calling OS thread and blocks `sig` in the interrupted
 /// context, so that it stays pending (and seen by sigpending and sigwait) until the
 /// thread's mask is applied again.
-unsafe fn hold_for_later(sig: c_int, info: *const siginfo_t, context: *mut ucontext_t) {
+unsafe fn hold_for_later(sig: c_int, info: *const siginfo_t, context: *mut c_void) {
     let bit = 1u64 << (sig - 1);
     // Blocked first: the handler runs with SA_NODEFER, so the instance queued back would
     // come in at once, nested.
@@ -196,8 +222,7 @@ unsafe fn hold_for_later(sig: c_int, info: *const siginfo_t, context: *mut ucont
     // SAFETY: the kernel's siginfo and context for this handler.
     unsafe {
         runtime::raw::queue_to_this_thread(sig as u32, &*info);
-        if let Some(context) = context.as_mut() {
-            let mask = (&mut context.uc_sigmask as *mut libc::sigset_t).cast::<u64>();
+        if let Some(mask) = super::signal::context_mask(context) {
             *mask |= bit;
         }
     }

@@ -50,6 +50,46 @@ unsafe impl Sync for Saved {}
 static SAVED: Saved = Saved(UnsafeCell::new([const { MaybeUninit::uninit() }; NSIG]));
 
 extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
+    // First: a nudge may come from here on (see sched/nudge.rs).
+    let frame = runtime::sched::Frame::enter();
+    match route(sig, info, context) {
+        Route::Return { hold } => {
+            // SAFETY: the kernel's context, whose mask its sigreturn sets.
+            unsafe { leave(frame, context, hold.then_some(sig)) };
+        }
+        Route::RunHandler(handler, flags) => {
+            // The handler runs in the interrupted thread, with the thread's mask.
+            frame.forget();
+            // The kernel has given the OS thread the handler's mask: it is the running
+            // green thread's while the handler runs, even if it waits and others run
+            // meanwhile.
+            let mut mark = 0;
+            let frame = runtime::handler::mark(&mut mark);
+            let recorded = runtime::sched::enter_handler(None, frame).is_some();
+            // SAFETY: the program's handler with the kernel's arguments.
+            unsafe { call(handler, flags, sig, info, context) };
+            runtime::handler::unmark(&mut mark);
+            if recorded {
+                // SAFETY: the kernel's context, whose mask its sigreturn sets.
+                let restored = kernel_mask(unsafe { &(*context.cast::<ucontext_t>()).uc_sigmask });
+                runtime::sched::leave_handler(restored, true);
+            }
+        }
+    }
+}
+
+/// What the trampoline does after routing a signal.
+enum Route {
+    /// Returns at once; `hold`: keeping the signal blocked on this OS thread (a
+    /// real-time signal whose next instances wait in its kernel queue, see
+    /// runtime/held.rs).
+    Return { hold: bool },
+    /// Runs the program's handler (and flags) here, now.
+    RunHandler(usize, c_int),
+}
+
+/// Hands the signal to the thread that takes it, or says to run its handler here.
+fn route(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> Route {
     let i = sig as usize;
     let (handler, flags) = (HANDLERS[i].load(SeqCst), FLAGS[i].load(SeqCst));
     // SAFETY: the kernel's siginfo, ours to change.
@@ -76,9 +116,7 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
             let info = unsafe { *info };
             held::put_back(sig as u32, &marked(info, target))
         } {
-            // SAFETY: the kernel's context, whose mask its sigreturn sets.
-            unsafe { hold_on_return(context, sig) };
-            return;
+            return Route::Return { hold: true };
         }
         // SAFETY: the kernel's siginfo and context for this handler; our own slot.
         unsafe {
@@ -92,11 +130,7 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
             held::hold(sig as u32);
         }
         if interrupt::post(sig as u32, target, restart, true) {
-            if queued {
-                // SAFETY: as above.
-                unsafe { hold_on_return(context, sig) };
-            }
-            return;
+            return Route::Return { hold: queued };
         }
         held::free_slot(sig as u32);
     } else if !(is_function(handler) && runtime::sched::is_active()) {
@@ -110,19 +144,9 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
         interrupt::post(sig as u32, target, restart, false);
     }
     if is_function(handler) {
-        // The kernel has given the OS thread the handler's mask: it is the running green
-        // thread's while the handler runs, even if it waits and others run meanwhile.
-        let mut mark = 0;
-        let frame = runtime::handler::mark(&mut mark);
-        let recorded = runtime::sched::enter_handler(None, frame).is_some();
-        // SAFETY: the program's handler with the kernel's arguments.
-        unsafe { call(handler, flags, sig, info, context) };
-        runtime::handler::unmark(&mut mark);
-        if recorded {
-            // SAFETY: the kernel's context, whose mask its sigreturn sets.
-            let restored = kernel_mask(unsafe { &(*context.cast::<ucontext_t>()).uc_sigmask });
-            runtime::sched::leave_handler(restored, true);
-        }
+        Route::RunHandler(handler, flags)
+    } else {
+        Route::Return { hold: false }
     }
 }
 
@@ -529,26 +553,42 @@ pub fn send_to_green(tid: u32, sig: c_int, sent: Sent) -> Result<(), c_int> {
     Ok(())
 }
 
-/// Makes the sigreturn of the trampoline's `context` leave real-time signal `sig` blocked
-/// on its OS thread while its slot is taken: its next instances wait in this OS thread's
-/// kernel queue (see runtime/held.rs). Once the slot is free, a release unblocks it: on
-/// another worker, by a nudge (sched/nudge.rs), which greenify's SIGURG handler takes
-/// in the context it interrupted. So SIGURG is blocked from here to the sigreturn (which
-/// opens it again): a nudge that came while this handler ran has released the signal
+/// The trampoline returns to `context` (see sched/nudge.rs `Frame`); with `hold`, leaving
+/// real-time signal `hold` blocked on its OS thread while its slot is taken: its next
+/// instances wait in this OS thread's kernel queue (see runtime/held.rs). Once the slot is
+/// free, a release unblocks it: on another worker, by a nudge, which greenify's SIGURG
+/// handler takes in the context it interrupted. The frame's leaving blocks SIGURG until
+/// the sigreturn: a nudge that came while this handler ran has released the signal
 /// already, and is seen here; one that comes later lands in the context restored.
 ///
 /// # Safety
 /// `context` is the kernel's context of a running handler.
-unsafe fn hold_on_return(context: *mut c_void, sig: c_int) {
-    runtime::sched::hold_here(sig as u32);
-    runtime::monitor::sigprocmask(libc::SIG_BLOCK, &(1 << (runtime::monitor::SIGNAL - 1)));
-    let bit = 1u64 << (sig - 1);
-    // SAFETY: the caller's; a sigset_t starts with the 64 bits the kernel uses.
-    let mask = unsafe {
-        &mut *std::ptr::addr_of_mut!((*context.cast::<ucontext_t>()).uc_sigmask).cast::<u64>()
+unsafe fn leave(frame: runtime::sched::Frame, context: *mut c_void, hold: Option<c_int>) {
+    if let Some(sig) = hold {
+        runtime::sched::hold_here(sig as u32);
+    }
+    // SAFETY: the caller's.
+    let Some(mask) = (unsafe { context_mask(context) }) else {
+        return frame.forget();
     };
-    if held::slot_taken(sig as u32) && held::is_held(sig as u32) {
-        *mask |= bit;
+    frame.leave(mask);
+    if let Some(sig) = hold {
+        if held::slot_taken(sig as u32) && held::is_held(sig as u32) {
+            *mask |= 1u64 << (sig - 1);
+        }
+    }
+}
+
+/// The mask (kernel bits) of a handler's `context`, which its sigreturn sets; None for a
+/// NULL context.
+///
+/// # Safety
+/// `context` is the kernel's context of a running handler, or NULL.
+pub(super) unsafe fn context_mask<'a>(context: *mut c_void) -> Option<&'a mut u64> {
+    // SAFETY: the caller's; a sigset_t starts with the 64 bits the kernel uses.
+    unsafe {
+        let context = context.cast::<ucontext_t>().as_mut()?;
+        Some(&mut *std::ptr::addr_of_mut!(context.uc_sigmask).cast::<u64>())
     }
 }
 

@@ -696,6 +696,14 @@ pub(crate) fn cpu_time(clock: i32) -> u64 {
 /// Changes the OS thread's signal mask (rt_sigprocmask, raw: greenify hooks the libc
 /// ones) as `how` says; returns the previous one.
 pub fn sigprocmask(how: i32, mask: &u64) -> u64 {
+    // glibc's own signals stay open on every OS thread: its setuid and setgid signal
+    // each thread with SIGSETXID and wait until all ran its handler (a greenify worker
+    // that blocked it, idle, hung them).
+    let mask = if how == libc::SIG_UNBLOCK {
+        *mask
+    } else {
+        *mask & !GLIBC_INTERNAL
+    };
     let mut old = 0u64;
     // SAFETY: 8-byte kernel sigsets, both valid.
     unsafe {
@@ -703,7 +711,7 @@ pub fn sigprocmask(how: i32, mask: &u64) -> u64 {
             libc::SYS_rt_sigprocmask,
             &[
                 how as usize,
-                mask as *const u64 as usize,
+                &mask as *const u64 as usize,
                 &mut old as *mut u64 as usize,
                 8,
             ],
@@ -711,6 +719,9 @@ pub fn sigprocmask(how: i32, mask: &u64) -> u64 {
     }
     old
 }
+
+/// glibc's internal signals, SIGCANCEL and SIGSETXID (32 and 33), in kernel mask bits.
+pub const GLIBC_INTERNAL: u64 = (1 << 31) | (1 << 32);
 
 /// Whether the calling thread runs on its alternate signal stack (a handler the kernel
 /// started there, or code that a handler interrupted there).

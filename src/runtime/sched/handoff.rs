@@ -39,7 +39,7 @@
 //! `run::run_loop`): while it is stuck in another thread's call, MAIN waits for that call
 //! to return. With several, MAIN runs on any.
 
-use super::signals::os_sigmask;
+use super::signals::{os_sigmask, ALL_BLOCKED};
 use super::worker::{start_thread, Idle, Worker, RETIRED};
 use super::{current_worker, Scheduler};
 use crate::runtime::wait::MAIN;
@@ -195,7 +195,7 @@ fn new_spare(worker: *mut Worker) -> bool {
     // SAFETY: worker records are never freed; `sched` and `lock` never change. The spare
     // starts with every signal blocked (the monitor's mask, which it inherits).
     let record = unsafe {
-        let mut spare = Worker::new((*worker).sched, (*worker).lock, u64::MAX);
+        let mut spare = Worker::new((*worker).sched, (*worker).lock, ALL_BLOCKED);
         spare.index = FIRST_SPARE + slot;
         spare.shared = true;
         spare.watch = Box::leak(Box::new(monitor::Worker::new()));
@@ -254,7 +254,7 @@ impl Scheduler {
             self.wake_worker(false);
         }
         // No signal of the program's goes to a parked spare.
-        self.apply_mask(u64::MAX);
+        self.apply_mask(ALL_BLOCKED);
         self.w().watch.idle(true);
         self.w().sleep.store(RETIRED, SeqCst);
         set_name(b"greenify-spare\0");
@@ -272,7 +272,7 @@ impl Scheduler {
     pub(super) fn join_as_spare(&mut self) -> fn() {
         // It inherited the monitor's mask, every signal blocked: the same, but for what
         // no OS thread may block (SIGSYS while escapes are armed).
-        os_sigmask(Some(u64::MAX));
+        os_sigmask(Some(ALL_BLOCKED));
         self.rejoin();
         self.worker_started
     }

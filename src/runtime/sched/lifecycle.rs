@@ -124,15 +124,17 @@ pub unsafe fn spawn_to(
         t.handlers_due = 0;
         t.holds_handlers = false;
         t.handler_frames = handler::Frames::NONE;
-        if t.sigmask != creator_mask {
-            s.masks_vary = true;
-        }
+        let (varies, accepts) = (t.sigmask != creator_mask, !t.sigmask);
         t.stack_kind = kind;
         t.specific = Values::default();
         t.identity = Identity::new(green_tid);
         t.stdio_locks.clear();
         t.requeue = None;
         t.early_wake = None;
+        if varies {
+            s.masks_vary = true;
+            s.accepts_more(accepts);
+        }
         if !handle_to.is_null() {
             // SAFETY: the caller's contract.
             unsafe { *handle_to = s.handle(tid).0 };

@@ -95,7 +95,7 @@ pub use lifecycle::{
     is_alone, join, new_tcb_block, spawn, spawn_to, thread_id, JoinWait, SpawnOptions,
     StackRequest,
 };
-pub use nudge::{close_idle_masks, hold_here, nudge_holders, settle_nudge};
+pub use nudge::{close_idle_masks, hold_here, nudge_holders, settle_nudge, Frame};
 pub use park::{current_key, park, park_interruptible, sleep_until, Interrupts};
 pub use run::stdio_lock;
 pub use signals::{

@@ -16,11 +16,84 @@
 //!   ([`close_idle_masks`]): else a `kill` of its own process right after reached the idle
 //!   OS thread, and a signal left at its default action killed the process (with 2
 //!   workers, `cdylib-tests/c/signals.c` died of SIGUSR1 in 10 runs of 40).
+//!
+//! A nudge may come while another of greenify's handlers runs on that OS thread (the
+//! trampoline handing an idle worker's signal to a thread, say), whose sigreturn then
+//! restores the mask from before the nudge: each such handler is a [`Frame`], and keeps
+//! what the nudges inside it changed.
 
 use super::signals::UNKNOWN_MASK;
+use super::worker::Worker;
 use super::{current_worker, with};
 use crate::runtime::{held, monitor, raw};
 use std::sync::atomic::Ordering::SeqCst;
+
+/// One of greenify's signal handlers on a worker's OS thread that returns to the context
+/// it interrupted: the idle loop, the run loop, greenify's own code in a thread. Its
+/// sigreturn restores the mask it interrupted, which a nudge taken meanwhile changed (the
+/// trampoline handing a signal to a thread that another worker runs, which then blocked a
+/// signal and sent it to its process: the sigreturn opened it again on the idle OS thread,
+/// and the signal at its default action killed the process, 1 run in 4 with 2 workers).
+/// So the nudges inside a frame note what they changed, and the frame's sigreturn keeps
+/// it ([`Frame::leave`]). A handler that runs the program's code, or switches away, in
+/// the context it interrupted (whose mask is then a green thread's own) is no longer one
+/// ([`Frame::forget`]).
+pub struct Frame(*mut Worker);
+
+impl Frame {
+    /// The handler starts (first thing, before a nudge can come).
+    pub fn enter() -> Frame {
+        let worker = current_worker();
+        if !worker.is_null() {
+            // SAFETY: worker records are never freed; the word is atomic.
+            unsafe { (*worker).open_frames.fetch_add(1, SeqCst) };
+        }
+        Frame(worker)
+    }
+
+    /// The handler returns, to restore `mask` (its context's, which its sigreturn sets):
+    /// what nudges inside it changed is kept there. The preemption signal (the nudge) is
+    /// blocked from here to the sigreturn, which opens it again: one that comes later
+    /// lands in the context restored.
+    pub fn leave(self, mask: &mut u64) {
+        if self.0.is_null() {
+            return;
+        }
+        if monitor::started() {
+            monitor::sigprocmask(libc::SIG_BLOCK, &(1 << (monitor::SIGNAL - 1)));
+        }
+        // SAFETY: as in `enter`.
+        let worker = unsafe { &*self.0 };
+        *mask = (*mask | worker.frames_blocked.load(SeqCst)) & !worker.frames_opened.load(SeqCst);
+        self.forget();
+    }
+
+    /// The handler goes on in the interrupted context's own terms (see [`Frame`]).
+    pub fn forget(self) {
+        if self.0.is_null() {
+            return;
+        }
+        // SAFETY: as in `enter`.
+        let worker = unsafe { &*self.0 };
+        if worker.open_frames.fetch_sub(1, SeqCst) == 1 {
+            worker.frames_blocked.store(0, SeqCst);
+            worker.frames_opened.store(0, SeqCst);
+        }
+    }
+}
+
+/// A nudge inside an open [`Frame`] blocked `blocked` and unblocked `opened` on its OS
+/// thread: the frame's sigreturn must keep that (the latest change of a signal wins).
+fn note_for_frames(worker: &Worker, blocked: u64, opened: u64) {
+    // The nudge's own handler is a frame too.
+    if worker.open_frames.load(SeqCst) < 2 {
+        return;
+    }
+    let still_blocked = worker.frames_blocked.load(SeqCst) & !opened;
+    worker.frames_blocked.store(still_blocked | blocked, SeqCst);
+    let still_opened = worker.frames_opened.load(SeqCst) & !blocked;
+    worker.frames_opened.store(still_opened | opened, SeqCst);
+}
 
 /// The trampoline blocks real-time signal `sig` on the calling OS thread as it returns
 /// (async-signal-safe).
@@ -75,8 +148,8 @@ pub fn settle_nudge(mask: &mut u64) {
     if worker.is_null() {
         return;
     }
-    // SAFETY: worker records are never freed; the word is atomic.
-    let request = unsafe { &(*worker).block_request };
+    // SAFETY: worker records are never freed; the words are atomic.
+    let (request, held_here) = unsafe { (&(*worker).block_request, &(*worker).held_here) };
     let block = request.load(SeqCst);
     if block != 0 {
         monitor::sigprocmask(libc::SIG_BLOCK, &block);
@@ -88,23 +161,27 @@ pub fn settle_nudge(mask: &mut u64) {
                 applied.write_volatile(applied.read_volatile() | block);
             }
         }
+    }
+    let released = held_here.load(SeqCst) & !held::held();
+    let mut opened = 0;
+    if released != 0 {
+        held_here.fetch_and(!released, SeqCst);
+        // SAFETY: only this OS thread writes `applied_mask`, which a handler interrupting
+        // it reads whole (see signals.rs `blocks_now`).
+        let applied = unsafe { std::ptr::addr_of!((*worker).applied_mask).read_volatile() };
+        // Not known (a handler the kernel ran returned since): the thread's own mask is
+        // applied again at its next switch; a signal it blocks that comes in meanwhile is
+        // routed by the trampoline as any other.
+        let blocked = if applied == UNKNOWN_MASK { 0 } else { applied };
+        opened = released & !blocked;
+        *mask &= !opened;
+    }
+    // SAFETY: as above.
+    note_for_frames(unsafe { &*worker }, block, opened);
+    // Said last: the frames it is inside now keep the block too.
+    if block != 0 {
         request.fetch_and(!block, SeqCst);
     }
-    // SAFETY: worker records are never freed; the word is atomic.
-    let held_here = unsafe { &(*worker).held_here };
-    let released = held_here.load(SeqCst) & !held::held();
-    if released == 0 {
-        return;
-    }
-    held_here.fetch_and(!released, SeqCst);
-    // SAFETY: only this OS thread writes `applied_mask`, which a handler interrupting it
-    // reads whole (see signals.rs `blocks_now`).
-    let applied = unsafe { std::ptr::addr_of!((*worker).applied_mask).read_volatile() };
-    // Not known (a handler the kernel ran returned since): the thread's own mask is
-    // applied again at its next switch; a signal it blocks that comes in meanwhile is
-    // routed by the trampoline as any other.
-    let blocked = if applied == UNKNOWN_MASK { 0 } else { applied };
-    *mask &= !(released & !blocked);
 }
 
 /// After the calling thread blocked more signals (the lock not held): every other worker

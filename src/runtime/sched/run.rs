@@ -346,7 +346,7 @@ impl Scheduler {
                 // A signal queued to this OS thread (a `pthread_kill` marked for its target
                 // by a sender that blocks it) comes in first: only this thread can take it.
                 self.release_stuck_signals();
-                u64::MAX
+                super::signals::ALL_BLOCKED
             };
             self.apply_mask(idle_mask);
             if self.all_workers.len() > 1 {

@@ -5,7 +5,7 @@
 use super::thread::{State, Thread};
 use super::{current_worker, section_may_start, with, Scheduler};
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
-use crate::runtime::{handler, held, interrupt};
+use crate::runtime::{handler, held, interrupt, monitor};
 use rustix::io::Errno;
 
 /// A signal's bit in a kernel sigset.
@@ -81,8 +81,8 @@ pub fn reapply_mask() {
 /// program's own instance of the preemption signal waits while its thread blocks it (see
 /// [`blocks_now`]).
 pub fn kept_open() -> u64 {
-    let preemption = if crate::runtime::monitor::started() {
-        1 << (crate::runtime::monitor::SIGNAL - 1)
+    let preemption = if monitor::started() {
+        1 << (monitor::SIGNAL - 1)
     } else {
         0
     };
@@ -156,7 +156,13 @@ pub(super) const UNKNOWN_MASK: u64 = u64::MAX;
 
 /// Signals no mask holds: SIGKILL and SIGSTOP cannot be blocked; glibc keeps its own
 /// SIGCANCEL and SIGSETXID (32, 33) deliverable too.
-const NEVER: u64 = (1 << (libc::SIGKILL - 1)) | (1 << (libc::SIGSTOP - 1)) | (1 << 31) | (1 << 32);
+const NEVER: u64 =
+    (1 << (libc::SIGKILL - 1)) | (1 << (libc::SIGSTOP - 1)) | monitor::GLIBC_INTERNAL;
+
+/// The mask of an OS thread that takes no signal of the program's (an idle worker but the
+/// first, a parked spare): every one but [`NEVER`]. Not [`UNKNOWN_MASK`], which would
+/// make its mask look unknown (see `apply_mask`).
+pub(super) const ALL_BLOCKED: u64 = !NEVER;
 
 /// A program's signal handler starts in the current thread, its frame marked at `frame`:
 /// the thread's mask becomes the handler's (see handler.rs). `extra`: the signals to
@@ -196,8 +202,9 @@ pub fn leave_handler(mask: u64, by_kernel: bool) {
         let me = s.current() as usize;
         let t = &mut s.threads[me];
         t.handler_frames.pop();
-        t.sigmask = mask & !NEVER;
+        let before = std::mem::replace(&mut t.sigmask, mask & !NEVER);
         s.masks_vary = true;
+        s.accepts_more(before & !mask);
         if by_kernel {
             s.w().applied_mask = UNKNOWN_MASK;
         } else {
@@ -224,8 +231,28 @@ impl Scheduler {
         self.threads[me].handler_frames.forget_left(sp);
         let mask = os_sigmask(None);
         self.w().applied_mask = mask;
-        self.threads[me].sigmask = mask & !NEVER;
+        let before = std::mem::replace(&mut self.threads[me].sigmask, mask & !NEVER);
         self.masks_vary = true;
+        self.accepts_more(before & !mask);
+    }
+
+    /// The current thread (or a new one) accepts the signals `newly` now: the first
+    /// worker, idle on another OS thread, may block one of them still (its mask leaves
+    /// open what some thread accepted as it went idle, see run.rs), and is woken to look
+    /// again. Else a signal sent to the process that only this thread accepts waited for
+    /// that worker's next wake: with 2 workers, the main thread's sigsuspend for a timer's
+    /// SIGALRM, after a sigwait with it blocked, waited for ever.
+    pub(super) fn accepts_more(&mut self, newly: u64) {
+        if newly == 0 || self.all_workers.len() < 2 {
+            return;
+        }
+        let first = self.all_workers[0];
+        // SAFETY: worker records are never freed; `applied_mask` is read whole (a u64 its
+        // own OS thread writes).
+        let applied = unsafe { std::ptr::addr_of!((*first).applied_mask).read_volatile() };
+        if first != super::running_worker() && applied & newly != 0 {
+            self.wake(first);
+        }
     }
 
     /// A signal pending on the OS thread that the running thread blocks while another
@@ -262,22 +289,14 @@ fn os_sigpending() -> u64 {
 /// The OS thread's signal mask (rt_sigprocmask, raw: greenify hooks pthread_sigmask):
 /// sets it to `mask` if given; returns the previous one.
 pub(super) fn os_sigmask(mask: Option<u64>) -> u64 {
-    let mask = mask.map(|m| m & !crate::runtime::escapes::kept_unblocked());
-    let mut old: u64 = 0;
-    let new_ptr = mask.as_ref().map_or(std::ptr::null(), |m| m as *const u64);
-    // SAFETY: rt_sigprocmask with an 8-byte kernel sigset, both pointers valid or NULL.
-    unsafe {
-        crate::runtime::raw::syscall(
-            libc::SYS_rt_sigprocmask,
-            &[
-                libc::SIG_SETMASK as usize,
-                new_ptr as usize,
-                &mut old as *mut u64 as usize,
-                8,
-            ],
-        );
+    match mask {
+        Some(mask) => monitor::sigprocmask(
+            libc::SIG_SETMASK,
+            &(mask & !crate::runtime::escapes::kept_unblocked()),
+        ),
+        // Blocking nothing only reads it.
+        None => monitor::sigprocmask(libc::SIG_BLOCK, &0),
     }
-    old
 }
 
 /// pthread_sigmask for the current green thread: `how` is SIG_BLOCK, SIG_UNBLOCK or
@@ -302,6 +321,7 @@ pub fn sigmask(how: i32, set: Option<u64>) -> Result<u64, Errno> {
         // From now on threads may differ: idle waits compute the common mask.
         s.masks_vary |= new != old;
         s.apply_mask(new);
+        s.accepts_more(old & !new);
         Ok((old, new & !old != 0))
     })
     .map(|(old, blocked_more)| {

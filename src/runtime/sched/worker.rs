@@ -106,6 +106,12 @@ pub(super) struct Worker {
     pub(super) held_here: AtomicU64,
     /// Signals another worker asked its OS thread to block (see nudge.rs).
     pub(super) block_request: AtomicU64,
+    /// greenify's signal handlers open on its OS thread that will return to the context
+    /// they interrupted, and what nudges taken inside them changed of the mask, which each
+    /// one's sigreturn must keep (see nudge.rs `Frame`).
+    pub(super) open_frames: AtomicU32,
+    pub(super) frames_blocked: AtomicU64,
+    pub(super) frames_opened: AtomicU64,
     /// What the preemption monitor watches of it: the run loop bumps its dispatch count
     /// and says when it waits idle (see monitor.rs).
     pub(super) watch: &'static monitor::Worker,
@@ -152,6 +158,9 @@ impl Worker {
             os_tid: rustix::thread::gettid(),
             held_here: AtomicU64::new(0),
             block_request: AtomicU64::new(0),
+            open_frames: AtomicU32::new(0),
+            frames_blocked: AtomicU64::new(0),
+            frames_opened: AtomicU64::new(0),
             watch: &monitor::WORKER,
             running_stack: overflow::Running::default(),
             in_section: false,
@@ -499,16 +508,13 @@ impl Scheduler {
         let candidates = if main { 1 } else { self.all_workers.len() };
         let gathering = self.gather.until.is_some();
         for &worker in &self.all_workers[..candidates] {
-            // SAFETY: worker records are never freed; `index` never changes; the word is
-            // atomic.
-            let (index, sleep) = unsafe { ((*worker).index, &(*worker).sleep) };
+            // SAFETY: worker records are never freed; `index` never changes.
+            let index = unsafe { (*worker).index };
             if gathering && index != 0 && index < FIRST_SPARE {
                 // It sleeps until the gathering ends (see `Gather`).
                 continue;
             }
-            if sleep.load(Ordering::SeqCst) == ASLEEP {
-                sleep.store(AWAKE, Ordering::SeqCst);
-                raw::futex_wake_one(sleep);
+            if wake_sleeping(worker) {
                 return;
             }
         }
@@ -522,20 +528,24 @@ impl Scheduler {
     pub(super) fn wake_idle_from(&mut self, first: usize) {
         let mut poller_too = false;
         for &worker in &self.all_workers {
-            // SAFETY: worker records are never freed; `index` never changes; the word is
-            // atomic.
-            let (index, sleep) = unsafe { ((*worker).index, &(*worker).sleep) };
-            if index < first {
+            // SAFETY: worker records are never freed; `index` never changes.
+            if unsafe { (*worker).index } < first {
                 continue;
             }
             poller_too |= worker == self.poller;
-            if sleep.load(Ordering::SeqCst) == ASLEEP {
-                sleep.store(AWAKE, Ordering::SeqCst);
-                raw::futex_wake_one(sleep);
-            }
+            wake_sleeping(worker);
         }
         if poller_too {
             self.kick_poller();
+        }
+    }
+
+    /// Wakes `worker` if it waits idle (it looks at its state again); nothing if it runs.
+    pub(super) fn wake(&mut self, worker: *mut Worker) {
+        if worker == self.poller {
+            self.kick_poller();
+        } else {
+            wake_sleeping(worker);
         }
     }
 
@@ -563,6 +573,18 @@ impl Scheduler {
             pool.switch_to(if own == 0 { pool.main() } else { own });
         }
     }
+}
+
+/// Wakes `worker` if it sleeps idle; says whether it did.
+fn wake_sleeping(worker: *mut Worker) -> bool {
+    // SAFETY: worker records are never freed; the word is atomic.
+    let sleep = unsafe { &(*worker).sleep };
+    if sleep.load(Ordering::SeqCst) != ASLEEP {
+        return false;
+    }
+    sleep.store(AWAKE, Ordering::SeqCst);
+    raw::futex_wake_one(sleep);
+    true
 }
 
 /// Threads that hand a lock to each other across workers, running briefly between
