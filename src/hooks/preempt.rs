@@ -139,14 +139,17 @@ extern "C" fn on_signal(sig: c_int, info: *mut siginfo_t, context: *mut c_void) 
     // SAFETY: the kernel's arguments for this handler.
     match unsafe { take(sig, info, context) } {
         // SAFETY: the kernel's context for this handler, whose mask its sigreturn sets.
-        Taken::Done => match unsafe { super::signal::context_mask(context) } {
-            Some(mask) => frame.leave(mask),
-            None => frame.forget(),
-        },
+        Taken::Done => unsafe { super::signal::leave(frame, context, None) },
         Taken::Forward { ours, requested } => {
-            // The program's handler or a switch away may run now, in the context
-            // interrupted (whose mask is then its thread's own).
-            frame.forget();
+            // In the program's code, the program's handler or a switch away may run now,
+            // in the context interrupted (whose mask is then its thread's own); in
+            // greenify's, the handler returns to it.
+            let frame = if !ours || super::mode() == super::APPLICATION {
+                frame.forget();
+                None
+            } else {
+                Some(frame)
+            };
             // SAFETY: the kernel's arguments.
             if ours || !unsafe { forward(sig, info, context) } {
                 ABSORBED.fetch_add(1, SeqCst);
@@ -162,6 +165,10 @@ extern "C" fn on_signal(sig: c_int, info: *mut siginfo_t, context: *mut c_void) 
             if (ours || requested) && super::config().slice.is_some() {
                 // SAFETY: the kernel's context for this handler.
                 unsafe { preempt(context.cast()) };
+            }
+            if let Some(frame) = frame {
+                // SAFETY: the kernel's context for this handler.
+                unsafe { super::signal::leave(frame, context, None) };
             }
         }
     }

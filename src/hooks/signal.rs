@@ -553,7 +553,8 @@ pub fn send_to_green(tid: u32, sig: c_int, sent: Sent) -> Result<(), c_int> {
     Ok(())
 }
 
-/// The trampoline returns to `context` (see sched/nudge.rs `Frame`); with `hold`, leaving
+/// One of greenify's handlers (the trampoline, the preemption signal's) returns to
+/// `context` (see sched/nudge.rs `Frame`); with `hold`, leaving
 /// real-time signal `hold` blocked on its OS thread while its slot is taken: its next
 /// instances wait in this OS thread's kernel queue (see runtime/held.rs). Once the slot is
 /// free, a release unblocks it: on another worker, by a nudge, which greenify's SIGURG
@@ -563,7 +564,11 @@ pub fn send_to_green(tid: u32, sig: c_int, sent: Sent) -> Result<(), c_int> {
 ///
 /// # Safety
 /// `context` is the kernel's context of a running handler.
-unsafe fn leave(frame: runtime::sched::Frame, context: *mut c_void, hold: Option<c_int>) {
+pub(super) unsafe fn leave(
+    frame: runtime::sched::Frame,
+    context: *mut c_void,
+    hold: Option<c_int>,
+) {
     if let Some(sig) = hold {
         runtime::sched::hold_here(sig as u32);
     }
