@@ -687,6 +687,69 @@ CASE(io_fd_numbering_across_threads) {
     printf("main socket=%d\n", socket(AF_UNIX, SOCK_STREAM, 0));
 }
 
+/* Threads open and close fds in a loop, each open and its check under one lock, while
+ * another thread blocks its OS thread again and again in a call no hook sees (the
+ * nanosleep instruction itself): every open gets the lowest free number, as natively.
+ * Greenified, the monitor reads the blocked worker's /proc/self/task/TID/syscall at its
+ * looks (to hand the worker's threads to a spare): that read must not take a number the
+ * program's next open would get. A first blocked call, before the loops, lets greenify
+ * make its own fds (reactor, spare) beforehand. */
+static pthread_mutex_t lowest_lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile int lowest_stop;
+static int lowest_expected, lowest_wrong, lowest_opens;
+
+static void nanosleep_unhooked(long ms) {
+    struct timespec ts = { 0, ms * 1000000L };
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "0"(35L /* SYS_nanosleep */), "D"(&ts), "S"(0L)
+                     : "rcx", "r11", "memory");
+    (void)ret;
+}
+
+static void *block_unhooked(void *arg) {
+    int times = *(int *)arg;
+    for (int i = 0; i < times; i++) {
+        nanosleep_unhooked(8);
+        usleep(2000);
+    }
+    lowest_stop = 1;
+    return NULL;
+}
+
+static void *open_lowest_loop(void *arg) {
+    (void)arg;
+    while (!lowest_stop) {
+        pthread_mutex_lock(&lowest_lock);
+        int fd = open("/dev/null", O_RDONLY);
+        if (fd != lowest_expected)
+            lowest_wrong++;
+        lowest_opens++;
+        close(fd);
+        pthread_mutex_unlock(&lowest_lock);
+    }
+    return NULL;
+}
+
+CASE(io_fd_numbering_while_a_worker_is_stuck) {
+    pthread_t blocker, loops[3];
+    int warm = 1, times = 100;
+    pthread_create(&blocker, NULL, block_unhooked, &warm);
+    pthread_join(blocker, NULL);
+    lowest_stop = 0;
+    lowest_expected = open("/dev/null", O_RDONLY);
+    close(lowest_expected);
+    for (int i = 0; i < 3; i++)
+        pthread_create(&loops[i], NULL, open_lowest_loop, NULL);
+    pthread_create(&blocker, NULL, block_unhooked, &times);
+    pthread_join(blocker, NULL);
+    for (int i = 0; i < 3; i++)
+        pthread_join(loops[i], NULL);
+    printf("opens not at the lowest free number: %d (of more than 1000: %s)\n", lowest_wrong,
+           lowest_opens > 1000 ? "yes" : "no");
+}
+
 CASE(io_close_twice_and_negative) {
     int f = open("/dev/null", O_RDONLY);
     SHOW("close", close(f));
