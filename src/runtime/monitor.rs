@@ -59,6 +59,11 @@
 //! scheduler only needs the worker outside its sections, which idle waits are not
 //! (the worker is then idle, not running).
 //!
+//! Each worker's `/proc` file is opened once, by the worker as it registers, and kept in
+//! greenify's fd range ([`open_syscall_file`]): an open takes the lowest free number of
+//! the fd table the program shares, so one at each look would, for a moment, hand a
+//! program open on another worker the next number up.
+//!
 //! With `GREENIFY_WATCHDOG` the monitor also runs the watchdog's looks (watchdog.rs), and
 //! runs with preemption off too (then it never preempts).
 //!
@@ -394,9 +399,12 @@ pub fn will_start() {
 /// Opens the calling OS thread's `/proc/self/task/TID/syscall` for the monitor, which
 /// re-reads it from offset 0 at each look (the kernel writes it afresh). The open takes
 /// the lowest free fd number of the table the program shares, so it is made once, as
-/// the thread starts (at a spawn [`hold_starts`] holds, no program code runs meanwhile),
-/// and the fd is moved at once into greenify's range (as the reactor's are). Where no
-/// number is free there, the monitor opens the file for each read instead.
+/// the thread starts, and the fd is moved at once into greenify's range (as the
+/// reactor's are). No program code runs meanwhile for the first worker and those of the
+/// first spawn ([`hold_starts`]); a spare starts while the program runs on the other
+/// workers, so its one open may, once in its life, give a program open the next number
+/// up. Where no number is free in greenify's range (it holds 32 fds of greenify's), the
+/// monitor opens the file for each read instead, with that moment at each read.
 fn open_syscall_file(worker: &Worker) {
     use rustix::fd::{AsFd, FromRawFd, IntoRawFd, OwnedFd};
     if !WANTED.load(SeqCst) || worker.syscall_fd.load(SeqCst) >= 0 {
