@@ -328,8 +328,8 @@ pub fn started() -> bool {
 /// run next on that worker (Go's `runnext`) while it runs the same thread as at the
 /// monitor's last look. `in_section(tag)` tells whether that worker is inside a section
 /// of the scheduler: a wait the kernel shows it in is then greenify's own (for the
-/// scheduler's lock), not a call of the program's. Called on the worker's OS thread. One monitor thread watches
-/// every worker registered, before or after.
+/// scheduler's lock), not a call of the program's. Called on the worker's OS thread.
+/// One monitor thread watches every worker registered, before or after.
 pub fn start(
     slice: Option<Duration>,
     watchdog: Option<Duration>,
@@ -432,8 +432,9 @@ static STARTING: AtomicU32 = AtomicU32::new(0);
 /// The first spawn is about to start `count` more workers, on the first worker
 /// (`worker`, `tag`): it registers (its `/proc` file opened now, while only its own
 /// code runs), and the workers, once each has opened its own, wait for the others before
-/// they run any thread; [`await_starts`] waits for them all. So no program code runs
-/// while greenify holds a low fd number for a moment.
+/// they run any thread; [`await_starts_of`] waits for them all. So no program code runs
+/// while greenify holds a low fd number for a moment. Costs the first spawn the start of
+/// the new workers' OS threads.
 pub fn hold_starts(count: usize, worker: &'static Worker, tag: usize) {
     if !WANTED.load(SeqCst) {
         return;

@@ -836,9 +836,10 @@ pub(super) fn start_workers(count: usize) {
     if MAIN_MOVES {
         super::run::start_loop_context();
     }
-    let first = super::current_worker();
+    // No program code runs until every new worker has opened its /proc file (monitor.rs).
+    let me = super::current_worker();
     // SAFETY: the calling worker's record, never freed; `watch` is set before it runs.
-    monitor::hold_starts(count, unsafe { (*first).watch }, first as usize);
+    monitor::hold_starts(count, unsafe { (*me).watch }, me as usize);
     let mut failed = 0;
     for _ in 0..count {
         let (record, started) = with(|s| {
