@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/epoll.h>
@@ -685,6 +686,77 @@ CASE(io_fd_numbering_across_threads) {
     printf("thread open=%d dup=%d\n", got[0], got[1]);
     printf("main open=%d\n", open("/dev/null", O_RDONLY));
     printf("main socket=%d\n", socket(AF_UNIX, SOCK_STREAM, 0));
+}
+
+/* Threads open and close fds in a loop (eight at a time), each open and its check under
+ * one lock, while the main thread blocks its OS thread again and again in a call no hook
+ * sees (the nanosleep instruction itself): every open gets the lowest free number, as
+ * natively.
+ * Greenified, the monitor reads the blocked worker's /proc/self/task/TID/syscall at its
+ * looks, to hand that worker's threads to a spare OS thread: that read must not take a
+ * number the program's next open would get. The opens are counted only after 10 such
+ * blocks, so that greenify has made its own fds by then (reactor, and the spare's, which
+ * it opens once as it starts); main runs on the first worker only, and the loops yield
+ * and main sleeps 20 ms between blocks, so that the spare has left the workers by the
+ * next block and is woken again for it, not a new one started. */
+static pthread_mutex_t lowest_lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile int lowest_stop, lowest_counting;
+static int lowest_expected[8], lowest_wrong, lowest_opens;
+
+static void nanosleep_unhooked(long ms) {
+    struct timespec ts = { 0, ms * 1000000L };
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "0"(35L /* SYS_nanosleep */), "D"(&ts), "S"(0L)
+                     : "rcx", "r11", "memory");
+    (void)ret;
+}
+
+static void *open_lowest_loop(void *arg) {
+    (void)arg;
+    while (!lowest_stop) {
+        int fds[8];
+        pthread_mutex_lock(&lowest_lock);
+        for (int i = 0; i < 8; i++) {
+            fds[i] = open("/dev/null", O_RDONLY);
+            if (lowest_counting) {
+                lowest_wrong += fds[i] != lowest_expected[i];
+                lowest_opens++;
+            }
+        }
+        for (int i = 0; i < 8; i++)
+            close(fds[i]);
+        pthread_mutex_unlock(&lowest_lock);
+        /* Greenified, a dispatch point: the spare that stood in for main's worker
+         * leaves the workers at one once that worker is back. */
+        sched_yield();
+    }
+    return NULL;
+}
+
+static void *do_nothing(void *arg) { return arg; }
+
+CASE(io_fd_numbering_while_a_worker_is_stuck) {
+    pthread_t first, loops[3];
+    pthread_create(&first, NULL, do_nothing, NULL);
+    pthread_join(first, NULL);
+    for (int i = 0; i < 8; i++)
+        lowest_expected[i] = open("/dev/null", O_RDONLY);
+    for (int i = 0; i < 8; i++)
+        close(lowest_expected[i]);
+    for (int i = 0; i < 3; i++)
+        pthread_create(&loops[i], NULL, open_lowest_loop, NULL);
+    for (int i = 0; i < 90; i++) {
+        lowest_counting = i >= 10;
+        nanosleep_unhooked(8);
+        usleep(20000);
+    }
+    lowest_stop = 1;
+    for (int i = 0; i < 3; i++)
+        pthread_join(loops[i], NULL);
+    printf("opens not at the lowest free number: %d (of more than 1000: %s)\n", lowest_wrong,
+           lowest_opens > 1000 ? "yes" : "no");
 }
 
 CASE(io_close_twice_and_negative) {

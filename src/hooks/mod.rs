@@ -213,6 +213,10 @@ pub fn config() -> &'static Config {
             // before its creator returns from pthread_create).
             runtime::watchdog::watch_locks();
         }
+        if config.slice.is_some() || config.watchdog.is_some() {
+            // Workers then open their /proc file as they start (see monitor.rs).
+            runtime::monitor::will_start();
+        }
         CONFIGURING.store(false, Relaxed);
         config
     })

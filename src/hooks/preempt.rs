@@ -68,6 +68,7 @@ pub fn thread_spawned() {
             in_program,
             hand_off: runtime::sched::hand_off,
             take_next: runtime::sched::take_next,
+            in_section: runtime::sched::in_section,
         },
         worker,
         tag,

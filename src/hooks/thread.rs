@@ -144,47 +144,23 @@ fn main_name(set: Option<&[u8]>) -> Result<[u8; 16], c_int> {
         let r = unsafe { runtime::raw::syscall(libc::SYS_prctl, &[option as usize, arg]) };
         return if r < 0 { Err(-r as c_int) } else { Ok(name) };
     }
-    let mut path = crate::log::Line::<40>::new();
-    path.push("/proc/self/task/");
-    path.num(pid as usize, 10);
-    path.push("/comm\0");
-    let flags = libc::O_CLOEXEC
-        | if set.is_some() {
-            libc::O_WRONLY
-        } else {
-            libc::O_RDONLY
-        };
-    // SAFETY: a NUL-terminated path on this stack (raw calls: open, read, write and close
-    // are greenify's own hooks).
-    let fd = unsafe {
-        runtime::raw::syscall(
-            libc::SYS_openat,
-            &[
-                libc::AT_FDCWD as usize,
-                path.bytes().as_ptr() as usize,
-                flags as usize,
-            ],
-        )
-    };
-    if fd < 0 {
-        return Err(-fd as c_int);
-    }
     let r = match set {
         Some(new) => {
-            let n = new.len().min(15);
-            // SAFETY: `new` has `n` bytes.
-            unsafe {
-                runtime::raw::syscall(libc::SYS_write, &[fd as usize, new.as_ptr() as usize, n])
+            let fd = runtime::raw::open_task_file(pid, "comm", libc::O_WRONLY);
+            if fd < 0 {
+                return Err(-fd as c_int);
             }
+            let n = new.len().min(15);
+            // SAFETY: `new` has `n` bytes (raw calls: write and close are greenify's own
+            // hooks).
+            let r = unsafe {
+                runtime::raw::syscall(libc::SYS_write, &[fd as usize, new.as_ptr() as usize, n])
+            };
+            runtime::raw::close(fd as i32);
+            r
         }
         None => {
-            // SAFETY: `name` has room for 15 bytes and its NUL.
-            let r = unsafe {
-                runtime::raw::syscall(
-                    libc::SYS_read,
-                    &[fd as usize, name.as_mut_ptr() as usize, 15],
-                )
-            };
+            let r = runtime::raw::read_task_file(pid, "comm", &mut name[..15]);
             // The comm file ends the name with a newline.
             if let Some(end) = name.iter().position(|&b| b == b'\n') {
                 name[end] = 0;
@@ -192,8 +168,6 @@ fn main_name(set: Option<&[u8]>) -> Result<[u8; 16], c_int> {
             r
         }
     };
-    // SAFETY: our own fd.
-    unsafe { runtime::raw::syscall(libc::SYS_close, &[fd as usize]) };
     if r < 0 {
         Err(-r as c_int)
     } else {

@@ -59,6 +59,11 @@
 //! scheduler only needs the worker outside its sections, which idle waits are not
 //! (the worker is then idle, not running).
 //!
+//! Each worker's `/proc` file is opened once, by the worker as it registers, and kept in
+//! greenify's fd range ([`open_syscall_file`]): an open takes the lowest free number of
+//! the fd table the program shares, so one at each look would, for a moment, hand a
+//! program open on another worker the next number up.
+//!
 //! With `GREENIFY_WATCHDOG` the monitor also runs the watchdog's looks (watchdog.rs), and
 //! runs with preemption off too (then it never preempts).
 //!
@@ -99,6 +104,11 @@ const IDLE_WATCHED: u32 = 2;
 pub struct Worker {
     /// Its kernel thread id (0: not known yet).
     os_tid: AtomicI32,
+    /// Watched (see [`register`]).
+    registered: AtomicBool,
+    /// Its `/proc/self/task/TID/syscall`, opened as it registers and kept in greenify's fd
+    /// range (-1: none, see [`open_syscall_file`]).
+    syscall_fd: AtomicI32,
     /// What `in_program` is asked about it (see [`start`]).
     tag: AtomicUsize,
     /// Bumped at every dispatch; only the worker writes it.
@@ -120,6 +130,8 @@ impl Worker {
     pub(crate) const fn new() -> Worker {
         Worker {
             os_tid: AtomicI32::new(0),
+            registered: AtomicBool::new(false),
+            syscall_fd: AtomicI32::new(-1),
             tag: AtomicUsize::new(0),
             dispatches: AtomicU32::new(0),
             state: AtomicU32::new(RUNNING),
@@ -160,6 +172,21 @@ impl Worker {
             AT_RETURN_PENDING.fetch_sub(1, SeqCst);
         }
         due
+    }
+
+    /// Its kernel thread id.
+    pub fn os_tid(&self) -> i32 {
+        self.os_tid.load(SeqCst)
+    }
+
+    /// Reads its `/proc/self/task/TID/syscall` into `buf` (see [`open_syscall_file`]): what
+    /// was read, or None if the file cannot be read.
+    pub fn read_syscall_file<'a>(&self, buf: &'a mut [u8]) -> Option<&'a [u8]> {
+        let n = match self.syscall_fd.load(Relaxed) {
+            fd if fd >= 0 => raw::read_from_start(fd, buf),
+            _ => raw::read_task_file(self.os_tid(), "syscall", buf),
+        };
+        buf.get(..usize::try_from(n).ok()?)
     }
 
     /// Its dispatches so far (wrapping): another worker sees it dispatch.
@@ -243,6 +270,8 @@ type HandOff = fn(usize, bool) -> bool;
 /// An idle worker is to take the thread waiting in the runnext of the worker registered
 /// with a tag (see [`start`]).
 type TakeNext = fn(usize);
+/// Whether the worker registered with a tag is inside a scheduler section (see [`start`]).
+type InSection = fn(usize) -> bool;
 
 /// What the monitor asks the scheduler (see [`start`]).
 #[derive(Clone, Copy)]
@@ -250,6 +279,7 @@ pub struct Calls {
     pub in_program: InProgram,
     pub hand_off: HandOff,
     pub take_next: TakeNext,
+    pub in_section: InSection,
 }
 
 /// The monitor sleeps on this word; bumped (and woken) when a worker leaves a wait the
@@ -296,8 +326,10 @@ pub fn started() -> bool {
 /// saw, to another OS thread and says whether it did; `hand_off(tag, false)` says that
 /// worker came back. `take_next(tag)` has an idle worker take the thread that waits to
 /// run next on that worker (Go's `runnext`) while it runs the same thread as at the
-/// monitor's last look. Called on the worker's OS thread. One monitor thread watches
-/// every worker registered, before or after.
+/// monitor's last look. `in_section(tag)` tells whether that worker is inside a section
+/// of the scheduler: a wait the kernel shows it in is then greenify's own (for the
+/// scheduler's lock), not a call of the program's. Called on the worker's OS thread.
+/// One monitor thread watches every worker registered, before or after.
 pub fn start(
     slice: Option<Duration>,
     watchdog: Option<Duration>,
@@ -329,12 +361,22 @@ pub fn start(
 }
 
 /// Registers the calling OS thread as a worker (`tag` for `in_program`, see [`start`]):
-/// watched from the monitor's start on (a running monitor is rung to look at it).
+/// watched from the monitor's start on (a running monitor is rung to look at it). Once;
+/// a worker of a spawn that [`hold_starts`] waits for says it is ready, then waits for
+/// the others.
 pub fn register(worker: &'static Worker, tag: usize) {
+    if worker.registered.swap(true, SeqCst) {
+        return;
+    }
     worker
         .os_tid
         .store(rustix::thread::gettid().as_raw_nonzero().get(), SeqCst);
     worker.tag.store(tag, SeqCst);
+    open_syscall_file(worker);
+    if STARTING.load(SeqCst) > 0 {
+        arrived(1);
+        await_starts();
+    }
     let slot = REGISTERED_COUNT.fetch_add(1, SeqCst);
     let Some(slot) = REGISTERED.get(slot) else {
         ::log::warn!("more than {MAX_WATCHED} workers: the others are not preempted");
@@ -342,6 +384,85 @@ pub fn register(worker: &'static Worker, tag: usize) {
     };
     slot.store(worker as *const Worker as *mut Worker, SeqCst);
     ring();
+}
+
+/// The monitor will start with the first green thread (set as the library reads its
+/// settings): workers open their `/proc` file as they register.
+static WANTED: AtomicBool = AtomicBool::new(false);
+
+/// The monitor will start with the first green thread (GREENIFY_SLICE_MS is not 0, or
+/// GREENIFY_WATCHDOG is set).
+pub fn will_start() {
+    WANTED.store(true, SeqCst);
+}
+
+/// Opens the calling OS thread's `/proc/self/task/TID/syscall` for the monitor, which
+/// re-reads it from offset 0 at each look (the kernel writes it afresh). The open takes
+/// the lowest free fd number of the table the program shares, so it is made once, as
+/// the thread starts, and the fd is moved at once into greenify's range (as the
+/// reactor's are). No program code runs meanwhile for the first worker and those of the
+/// first spawn ([`hold_starts`]); a spare starts while the program runs on the other
+/// workers, so its one open may, once in its life, give a program open the next number
+/// up. Where no number is free in greenify's range (it holds 32 fds of greenify's), the
+/// monitor opens the file for each read instead, with that moment at each read.
+fn open_syscall_file(worker: &Worker) {
+    use rustix::fd::{AsFd, FromRawFd, IntoRawFd, OwnedFd};
+    if !WANTED.load(SeqCst) || worker.syscall_fd.load(SeqCst) >= 0 {
+        return;
+    }
+    let fd = raw::open_task_file(worker.os_tid(), "syscall", libc::O_RDONLY);
+    if fd < 0 {
+        return;
+    }
+    // SAFETY: the fd just opened, ours alone; closed below (raw: close is a hook).
+    let low = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let placed = super::reactor::dup_internal(low.as_fd(), super::reactor::internal_fd_floor());
+    raw::close(low.into_raw_fd());
+    match placed {
+        Some(fd) => worker.syscall_fd.store(fd.into_raw_fd(), SeqCst),
+        None => {
+            ::log::debug!("no room in greenify's fd range: the monitor opens /proc at each look")
+        }
+    }
+}
+
+/// Workers a spawn started that have not registered yet (see [`hold_starts`]).
+static STARTING: AtomicU32 = AtomicU32::new(0);
+
+/// The first spawn is about to start `count` more workers, on the first worker
+/// (`worker`, `tag`): it registers (its `/proc` file opened now, while only its own
+/// code runs), and the workers, once each has opened its own, wait for the others before
+/// they run any thread; [`await_starts_of`] waits for them all. So no program code runs
+/// while greenify holds a low fd number for a moment. Costs the first spawn the start of
+/// the new workers' OS threads.
+pub fn hold_starts(count: usize, worker: &'static Worker, tag: usize) {
+    if !WANTED.load(SeqCst) {
+        return;
+    }
+    register(worker, tag);
+    STARTING.store(count as u32, SeqCst);
+}
+
+/// After [`hold_starts`]: waits until every worker started has registered (`failed`:
+/// those that could not be started).
+pub fn await_starts_of(failed: usize) {
+    arrived(failed as u32);
+    await_starts();
+}
+
+fn arrived(count: u32) {
+    if count > 0 && STARTING.fetch_sub(count, SeqCst) == count {
+        raw::futex_wake_all(&STARTING);
+    }
+}
+
+fn await_starts() {
+    loop {
+        match STARTING.load(SeqCst) {
+            0 => return,
+            n => raw::futex_wait(&STARTING, n, None),
+        };
+    }
 }
 
 /// Wakes the monitor from its sleep on [`BELL`] to look at once (a new worker, one that
@@ -352,13 +473,21 @@ pub fn ring() {
 }
 
 /// In the child of a fork: no monitor (it is started again with the next thread) and no
-/// worker registered; the forking worker is running.
+/// worker registered; the forking worker is running. The workers' `/proc` files are the
+/// parent's threads': closed (out of the program's numbers, so it sees no change).
 pub fn after_fork_child() {
     STARTED.store(false, SeqCst);
+    STARTING.store(0, SeqCst);
     let count = REGISTERED_COUNT.swap(0, SeqCst).min(MAX_WATCHED);
     for slot in &REGISTERED[..count] {
         // SAFETY: registered records live as long as the process.
         if let Some(worker) = unsafe { slot.swap(std::ptr::null_mut(), SeqCst).as_ref() } {
+            worker.registered.store(false, SeqCst);
+            let fd = worker.syscall_fd.swap(-1, SeqCst);
+            if fd >= 0 {
+                // SAFETY: greenify's own fd, given up here.
+                super::reactor::close_raw(unsafe { rustix::fd::FromRawFd::from_raw_fd(fd) });
+            }
             worker.state.store(RUNNING, SeqCst);
             worker.requested.store(false, SeqCst);
             worker.take_at_return();
@@ -494,6 +623,7 @@ impl View {
             in_program,
             hand_off,
             take_next,
+            in_section,
         } = calls;
         let state = worker.state.load(SeqCst);
         let dispatches = worker.dispatches.load(Relaxed);
@@ -506,6 +636,7 @@ impl View {
             if held >= limit && in_program(tag) {
                 self.reported = look_closer(
                     worker,
+                    || in_section(tag),
                     clock,
                     held,
                     dispatches == self.seen,
@@ -544,7 +675,7 @@ impl View {
             // The thread it runs woke one that waits to run next there, and ran on.
             take_next(tag);
         }
-        if self.stuck(now, look) && super::watchdog::waiting_in_kernel(self.tid) {
+        if self.stuck(now, look) && super::watchdog::waiting_in_kernel(worker) {
             self.handed_off = hand_off(tag, true);
         }
         let Some(slice) = slice else {
@@ -605,10 +736,12 @@ impl View {
 }
 
 /// The watchdog's look at a worker that ran one thread for `held` in the program's code
-/// (`blocked_since`: its dispatch count stood still since `since`, when its CPU clock
-/// read `cpu_since`). Says whether the stretch is dealt with (reported, or its site was).
+/// (`unmoved`: its dispatch count stood still since `since`, when its CPU clock read
+/// `cpu_since`; `in_section`: whether it is inside a scheduler section). Says whether
+/// the stretch is dealt with (reported, or its site was).
 fn look_closer(
     worker: &Worker,
+    in_section: impl Fn() -> bool,
     clock: i32,
     held: Duration,
     unmoved: bool,
@@ -631,7 +764,7 @@ fn look_closer(
     }
     let ran = Instant::now().saturating_duration_since(since);
     let computed = Duration::from_nanos(cpu_time(clock).saturating_sub(cpu_since));
-    unmoved && computed * 4 < ran && super::watchdog::stuck(tid, held)
+    unmoved && computed * 4 < ran && super::watchdog::stuck(worker, held, in_section)
 }
 
 /// Whether the worker computes right now: its CPU clock advances by at least a quarter of
@@ -826,6 +959,50 @@ mod tests {
         };
         assert!(measure(true) > 0);
         assert!(measure(false) < 5_000_000);
+    }
+
+    #[test]
+    fn the_watchdog_names_no_wait_inside_a_section_as_a_call_no_hook_saw() {
+        use std::io::Read;
+        // A thread blocked in a futex wait, as a worker waiting for the scheduler's lock.
+        static WORD: AtomicU32 = AtomicU32::new(0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            tx.send(rustix::thread::gettid().as_raw_nonzero().get())
+                .unwrap();
+            while WORD.load(SeqCst) == 0 {
+                raw::futex_wait(&WORD, 0, None);
+            }
+        });
+        let tid = rx.recv().unwrap();
+        let worker: &'static Worker = Box::leak(Box::new(Worker::new()));
+        worker.os_tid.store(tid, SeqCst);
+        while !super::super::watchdog::waiting_in_kernel(worker) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let (out, into) = std::os::unix::net::UnixStream::pair().unwrap();
+        out.set_nonblocking(true).unwrap();
+        super::super::watchdog::set_output(std::os::fd::AsRawFd::as_raw_fd(&into));
+        let clock = cpu_clock(tid);
+        let (since, cpu_since) = (Instant::now(), cpu_time(clock));
+        std::thread::sleep(Duration::from_millis(20));
+        let held = Duration::from_millis(20);
+        let in_section = look_closer(worker, || true, clock, held, true, cpu_since, since);
+        let mut said = String::new();
+        let _ = (&out).read_to_string(&mut said);
+        let outside = look_closer(worker, || false, clock, held, true, cpu_since, since);
+        let mut said_outside = String::new();
+        let _ = (&out).read_to_string(&mut said_outside);
+        super::super::watchdog::set_output(2);
+        WORD.store(1, SeqCst);
+        raw::futex_wake_all(&WORD);
+        t.join().unwrap();
+        assert!(!in_section && said.is_empty(), "{said}");
+        assert!(outside, "a wait outside a section is reported");
+        assert!(
+            said_outside.contains(&format!("worker {tid} stuck 20 ms in futex(")),
+            "{said_outside}"
+        );
     }
 
     #[test]

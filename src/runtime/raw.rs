@@ -74,6 +74,15 @@ pub fn futex_wait(
 
 /// Wakes one sleeper of the process-private futex `word`.
 pub fn futex_wake_one(word: &std::sync::atomic::AtomicU32) {
+    futex_wake(word, 1);
+}
+
+/// Wakes every sleeper of the process-private futex `word`.
+pub fn futex_wake_all(word: &std::sync::atomic::AtomicU32) {
+    futex_wake(word, i32::MAX as usize);
+}
+
+fn futex_wake(word: &std::sync::atomic::AtomicU32, count: usize) {
     // SAFETY: FUTEX_WAKE only reads the address.
     unsafe {
         syscall(
@@ -81,7 +90,7 @@ pub fn futex_wake_one(word: &std::sync::atomic::AtomicU32) {
             &[
                 word.as_ptr() as usize,
                 (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize,
-                1,
+                count,
             ],
         );
     }
@@ -153,6 +162,60 @@ pub fn queue_to_thread(tid: i32, sig: u32, info: &libc::siginfo_t) -> isize {
     }
 }
 
+/// Opens `/proc/self/task/TID/FILE` (`flags` and O_CLOEXEC): the fd, or `-errno`. It
+/// takes the lowest free number of the fd table the program shares, as glibc's own
+/// opens of these files do.
+pub fn open_task_file(tid: i32, file: &str, flags: i32) -> isize {
+    let mut path = crate::log::Line::<48>::new();
+    path.push("/proc/self/task/");
+    path.num(tid as usize, 10);
+    path.push("/");
+    path.push(file);
+    path.push("\0");
+    // SAFETY: a NUL-terminated path on this stack.
+    unsafe {
+        syscall(
+            libc::SYS_openat,
+            &[
+                libc::AT_FDCWD as usize,
+                path.bytes().as_ptr() as usize,
+                (flags | libc::O_CLOEXEC) as usize,
+            ],
+        )
+    }
+}
+
+/// Reads `fd` from offset 0 into `buf`: the bytes read, or `-errno`. A /proc file of one
+/// value (`syscall`, `comm`) is made afresh at each read from offset 0, so an fd kept open
+/// gives the value of now every time.
+pub fn read_from_start(fd: i32, buf: &mut [u8]) -> isize {
+    // SAFETY: pread64 writes at most `buf.len()` bytes into `buf`.
+    unsafe {
+        syscall(
+            libc::SYS_pread64,
+            &[fd as usize, buf.as_mut_ptr() as usize, buf.len(), 0],
+        )
+    }
+}
+
+/// Closes `fd` (raw: `close` is greenify's own hook).
+pub fn close(fd: i32) {
+    // SAFETY: the caller gives up `fd`; a bad number only fails.
+    unsafe { syscall(libc::SYS_close, &[fd as usize]) };
+}
+
+/// Reads `/proc/self/task/TID/FILE` into `buf` (open, read, close; nothing allocated):
+/// the bytes read, or `-errno`.
+pub fn read_task_file(tid: i32, file: &str, buf: &mut [u8]) -> isize {
+    let fd = open_task_file(tid, file, libc::O_RDONLY);
+    if fd < 0 {
+        return fd;
+    }
+    let n = read_from_start(fd as i32, buf);
+    close(fd as i32);
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +232,41 @@ mod tests {
             );
             assert_eq!(*libc::__errno_location(), 1234);
         }
+    }
+
+    #[test]
+    fn a_task_file_kept_open_reads_afresh_from_the_start() {
+        let tid = rustix::thread::gettid().as_raw_nonzero().get();
+        let mut buf = [0u8; 64];
+        let n = read_task_file(tid, "comm", &mut buf);
+        assert!(n > 0, "{n}");
+        let own = buf[..n as usize].to_vec();
+        let fd = open_task_file(tid, "comm", libc::O_RDONLY) as i32;
+        assert!(fd >= 0, "{fd}");
+        assert_eq!(read_from_start(fd, &mut buf), n);
+        assert_eq!(&buf[..n as usize], &own[..]);
+        // SAFETY: PR_SET_NAME reads a NUL-terminated name.
+        unsafe {
+            syscall(
+                libc::SYS_prctl,
+                &[libc::PR_SET_NAME as usize, c"renamed".as_ptr() as usize],
+            )
+        };
+        let n = read_from_start(fd, &mut buf);
+        assert_eq!(&buf[..n as usize], b"renamed\n");
+        close(fd);
+        let mut name = [0u8; 16];
+        name[..own.len() - 1].copy_from_slice(&own[..own.len() - 1]);
+        // SAFETY: as above: the harness's name for this thread again.
+        unsafe {
+            syscall(
+                libc::SYS_prctl,
+                &[libc::PR_SET_NAME as usize, name.as_ptr() as usize],
+            )
+        };
+        assert_eq!(
+            read_task_file(-5, "comm", &mut buf),
+            -(libc::ENOENT as isize)
+        );
     }
 }

@@ -22,7 +22,7 @@
 //! found above the stack pointer with `dladdr`, as the escapes report does.
 
 use super::escapes::{self, Line, CALLERS};
-use super::raw;
+use super::{monitor, raw};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use std::time::Duration;
 
@@ -214,19 +214,25 @@ pub fn spinning(before: u32, held: Duration) -> bool {
     true
 }
 
-/// The monitor saw worker `worker` (its kernel thread id) blocked for `held` in the
-/// program's code. Reports the system call it is in unless its site was reported already;
-/// false when it is in none just now (the monitor looks again later).
-pub fn stuck(worker: i32, held: Duration) -> bool {
+/// The monitor saw `worker` blocked for `held` in the program's code. Reports the system
+/// call it is in unless its site was reported already; false when it is in none just
+/// now, or in greenify's own wait (the monitor looks again later). `in_section` tells
+/// whether the worker is inside a scheduler section, asked after the kernel showed it
+/// waiting (as hand-off asks, see sched/handoff.rs): a wait there is for the scheduler's
+/// lock, whose holder lost its CPU on a busy machine, not a call no hook saw.
+pub fn stuck(worker: &monitor::Worker, held: Duration, in_section: impl Fn() -> bool) -> bool {
     let Some(call) = syscall_of(worker) else {
         return false;
     };
+    if in_section() {
+        return false;
+    }
     if !first_at(site(call.pc)) {
         return true;
     }
     let mut line = Line::default();
     line.push("greenify watchdog: worker ");
-    line.num(worker as usize, 10);
+    line.num(worker.os_tid() as usize, 10);
     line.push(" stuck ");
     line.num(held.as_millis() as usize, 10);
     line.push(" ms in ");
@@ -353,51 +359,20 @@ struct Call {
     pc: usize,
 }
 
-/// The system call kernel thread `tid` of this process is in (None: it runs, or the file
-/// cannot be read). The file holds `NR ARG1..ARG6 SP PC` (numbers in hex but NR).
-fn syscall_of(tid: i32) -> Option<Call> {
+/// The system call `worker` is in (None: it runs, or the file cannot be read). The file
+/// holds `NR ARG1..ARG6 SP PC` (numbers in hex but NR).
+fn syscall_of(worker: &monitor::Worker) -> Option<Call> {
     let mut buf = [0u8; 256];
-    parse_syscall(read_syscall_file(tid, &mut buf)?)
+    parse_syscall(worker.read_syscall_file(&mut buf)?)
 }
 
-/// Whether kernel thread `tid` of this process waits in the kernel (in a system call or a
-/// fault): `/proc/self/task/TID/syscall` says `running` for a thread on a CPU or waiting
-/// for one.
-pub fn waiting_in_kernel(tid: i32) -> bool {
+/// Whether `worker` waits in the kernel (in a system call or a fault):
+/// `/proc/self/task/TID/syscall` says `running` for a thread on a CPU or waiting for one.
+pub fn waiting_in_kernel(worker: &monitor::Worker) -> bool {
     let mut buf = [0u8; 256];
-    read_syscall_file(tid, &mut buf).is_some_and(|text| !text.starts_with(b"running"))
-}
-
-/// `/proc/self/task/TID/syscall` of kernel thread `tid`, read into `buf`.
-fn read_syscall_file(tid: i32, buf: &mut [u8; 256]) -> Option<&[u8]> {
-    let mut path = Line::default();
-    path.push("/proc/self/task/");
-    path.num(tid as usize, 10);
-    path.push("/syscall\0");
-    // SAFETY: a NUL-terminated path; the fd is closed below.
-    let fd = unsafe {
-        raw::syscall(
-            libc::SYS_openat,
-            &[
-                libc::AT_FDCWD as usize,
-                path.bytes().as_ptr() as usize,
-                (libc::O_RDONLY | libc::O_CLOEXEC) as usize,
-            ],
-        )
-    };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: reads into the caller's buffer; then closes the fd opened above.
-    let n = unsafe {
-        let n = raw::syscall(
-            libc::SYS_read,
-            &[fd as usize, buf.as_mut_ptr() as usize, buf.len()],
-        );
-        raw::syscall(libc::SYS_close, &[fd as usize]);
-        n
-    };
-    buf.get(..usize::try_from(n).ok()?)
+    worker
+        .read_syscall_file(&mut buf)
+        .is_some_and(|text| !text.starts_with(b"running"))
 }
 
 fn parse_syscall(text: &[u8]) -> Option<Call> {

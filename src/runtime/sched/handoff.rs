@@ -97,13 +97,10 @@ pub fn hand_off(tag: usize, stuck: bool) -> bool {
         return false;
     }
     let worker = tag as *mut Worker;
-    // SAFETY: worker records are never freed; `in_section` is a plain bool its own OS
-    // thread writes, read volatile.
-    let in_section = unsafe { std::ptr::addr_of!((*worker).in_section).read_volatile() };
     // In a section it waits for the scheduler's lock (its holder lost its CPU on a busy
     // machine) or in greenify's own wait, not in a call of the program's: a spare would
     // only contend for the same lock (prodcons with 2 workers made 3 spares).
-    if in_section || !POSSIBLE.load(SeqCst) || !lock_on(worker) {
+    if in_section(tag) || !POSSIBLE.load(SeqCst) || !lock_on(worker) {
         return false;
     }
     // Counted first: the spare must not find itself surplus as it joins.
@@ -113,6 +110,17 @@ pub fn hand_off(tag: usize, stuck: bool) -> bool {
     }
     STUCK.fetch_sub(1, SeqCst);
     false
+}
+
+/// For the monitor (on its own thread): whether the worker registered with `tag` (its
+/// record) is inside a section. Asked after the kernel showed it waiting (see the module
+/// doc), the wait is then greenify's own (the scheduler's lock, mostly), not a call of
+/// the program's: not handed off, nor reported by the watchdog.
+pub fn in_section(tag: usize) -> bool {
+    let worker = tag as *mut Worker;
+    // SAFETY: worker records are never freed; `in_section` is a plain bool its own OS
+    // thread writes, read volatile.
+    unsafe { std::ptr::addr_of!((*worker).in_section).read_volatile() }
 }
 
 /// For the monitor (on its own thread): the worker registered with `tag` (its record) runs
@@ -136,9 +144,9 @@ pub fn take_next(tag: usize) {
 
 /// Whether every section of `worker` takes the scheduler's lock now (see the module doc).
 fn lock_on(worker: *mut Worker) -> bool {
-    // SAFETY: worker records are never freed; `shared` and `in_section` are plain bools
-    // that only their own OS thread writes but for the one store here, read volatile;
-    // `os_tid` is written once, before the worker is watched.
+    // SAFETY: worker records are never freed; `shared` is a plain bool that only its own
+    // OS thread writes but for the one store here, read volatile; `watch` is set before
+    // the worker is watched.
     unsafe {
         let shared = std::ptr::addr_of_mut!((*worker).shared);
         if TURNING_ON.load(SeqCst) != worker {
@@ -150,10 +158,7 @@ fn lock_on(worker: *mut Worker) -> bool {
             // the kernel is asked about the worker below.
             TURNING_ON.store(worker, SeqCst);
         }
-        let tid = (*worker).os_tid.as_raw_nonzero().get();
-        if !watchdog::waiting_in_kernel(tid)
-            || std::ptr::addr_of!((*worker).in_section).read_volatile()
-        {
+        if !watchdog::waiting_in_kernel((*worker).watch) || in_section(worker as usize) {
             return false;
         }
         TURNING_ON.store(std::ptr::null_mut(), SeqCst);

@@ -83,7 +83,7 @@ pub use deadlock::{mutex_taken, waits_for_mutex};
 pub use fork::after_fork_child;
 pub use futex_wait::{futex_wait, futex_wake};
 pub use handle::{is_green_handle, Handle};
-pub use handoff::{hand_off, spares_started, take_next, MAX_SPARES};
+pub use handoff::{hand_off, in_section, spares_started, take_next, MAX_SPARES};
 pub use identity::{
     altstack, current_tid, running_identity, set_altstack, thread_by_tid, AltStack, PID_MAX_LIMIT,
 };

@@ -145,9 +145,7 @@ impl Scheduler {
             SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
             None,
         )?;
-        let mut name = [0u8; 32];
-        let len = socket_name(pid, &mut name);
-        let address = rustix::net::SocketAddrUnix::new_abstract_name(&name[..len])?;
+        let address = rustix::net::SocketAddrUnix::new_abstract_name(socket_name(pid).bytes())?;
         rustix::net::connect(&socket, &address)?;
         // Only to the process that asked: the name is anyone's to take.
         if rustix::net::sockopt::socket_peercred(&socket)?
@@ -297,23 +295,11 @@ impl Scheduler {
 }
 
 /// The abstract socket name of asking process `pid`: `greenify-ctl-PID`.
-fn socket_name(pid: i32, buf: &mut [u8; 32]) -> usize {
-    const PREFIX: &[u8] = b"greenify-ctl-";
-    buf[..PREFIX.len()].copy_from_slice(PREFIX);
-    let mut digits = [0u8; 10];
-    let mut n = pid.unsigned_abs();
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let len = PREFIX.len() + digits.len() - i;
-    buf[PREFIX.len()..len].copy_from_slice(&digits[i..]);
-    len
+fn socket_name(pid: i32) -> crate::log::Line<32> {
+    let mut name = crate::log::Line::new();
+    name.push("greenify-ctl-");
+    name.num(pid.unsigned_abs() as usize, 10);
+    name
 }
 
 /// The entries of `sorted` (sorted by key) whose key is `key`.
