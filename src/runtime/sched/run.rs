@@ -266,6 +266,7 @@ impl Scheduler {
             // Every several-worker step behind one predictable branch.
             if self.all_workers.len() > 1 {
                 if let Some(spare) = self.surplus() {
+                    self.switch_home();
                     *wait = Some(spare);
                     return Step::Idle;
                 }
@@ -313,6 +314,12 @@ impl Scheduler {
                 self.switch_tcb(tid);
                 self.apply_mask(mask);
                 return Step::Run(tid, co.expect("a ready coroutine has its coroutine"));
+            }
+            // Nothing to dispatch: with several workers the loop waits on the worker's own
+            // TCB, not on that of the thread it ran last, which another worker may
+            // dispatch once this section ends (see `after_resume`).
+            if self.all_workers.len() > 1 {
+                self.switch_home();
             }
             let first = self.w().index == 0;
             if self.main_exited && self.live == 0 {
@@ -381,10 +388,13 @@ impl Scheduler {
         let w = self.w();
         w.current = MAIN;
         w.running_stack.left();
+        // The loop stays on the thread's TCB, which names this worker: the dispatch that
+        // ends this section switches straight to the next thread's, and every other way
+        // out of it goes back to the worker's own first (see `next_step`). Until the
+        // section ends no other worker may dispatch the thread (and name itself in its
+        // TCB) or reuse its block.
         if self.all_workers.len() > 1 {
             self.threads[tid as usize].ran_on = running_worker();
-            // The thread may run on another worker next, which names itself in its TCB.
-            self.switch_home();
         }
         let t = &mut self.threads[tid as usize];
         t.check_gap();
@@ -405,6 +415,11 @@ impl Scheduler {
             }
             CoroutineResult::Return(retval) => retval,
         };
+        // Its TCB goes back to the pool, where another worker may take it once this
+        // section ends: the loop leaves it first.
+        if self.all_workers.len() > 1 {
+            self.switch_home();
+        }
         self.stacks.free(co.into_stack());
         self.finish(tid, retval);
     }
