@@ -22,6 +22,23 @@ static MAIN_CONTEXT: AtomicUsize = AtomicUsize::new(0);
 /// Dispatches between two non-blocking looks at epoll when threads are always ready.
 const POLL_EVERY: u32 = 61;
 
+/// Cache lines around a parked thread's saved stack pointer that its resume touches
+/// (the switch's saved registers below it, the frames of its way out above it).
+const STACK_LINES: usize = 16;
+
+/// Asks the CPU to bring the cache line of `addr` in (any address: a prefetch never
+/// faults).
+#[inline(always)]
+fn prefetch(addr: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch hint reads nothing architecturally and never faults.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(addr as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
+}
+
 enum Step {
     Main,
     Run(ThreadId, Box<Co>),
@@ -311,6 +328,7 @@ impl Scheduler {
                 };
                 w.running_stack.entering(&name, stack, kind);
                 self.stats.context_switches += 1;
+                self.prefetch_next();
                 self.switch_tcb(tid);
                 self.apply_mask(mask);
                 return Step::Run(tid, co.expect("a ready coroutine has its coroutine"));
@@ -363,6 +381,45 @@ impl Scheduler {
             self.w().watch.idle(true);
             self.poll_io(timeout);
             self.w().watch.idle(false);
+        }
+    }
+
+    /// Starts bringing into the cache, while the thread dispatched now runs, what the
+    /// dispatches after it will touch: for the thread next in line its coroutine, the top
+    /// of its stack and its TCB's busy lines, and the record of the one after it (read
+    /// here at the next dispatch). A thread-per-connection server's ready threads each
+    /// find them cold: a thousand threads' records, stacks and TCBs outgrow the caches
+    /// between two turns.
+    #[inline(always)]
+    fn prefetch_next(&mut self) {
+        let next = self.w().next;
+        let queued = &self.run_queue;
+        let (first, second) = match next {
+            Some(tid) => (Some(tid), queued.front().copied()),
+            None => (queued.front().copied(), queued.get(1).copied()),
+        };
+        if let Some(tid) = first.filter(|&tid| tid != MAIN) {
+            let t = &self.threads[tid as usize];
+            if let Some(co) = t.co.as_deref() {
+                prefetch(std::ptr::from_ref(co) as usize);
+            }
+            // 0 before its first run: the lines prefetched are then nobody's.
+            let low = t.saved_registers[1].wrapping_sub(STACK_LINES * 32);
+            for offset in (0..STACK_LINES).map(|l| l * 64) {
+                prefetch(low.wrapping_add(offset));
+            }
+            if t.tcb != 0 {
+                // libc's TLS (errno) just below the thread pointer, and tcbhead_t.
+                for offset in [-128, -64, 0, 64] {
+                    prefetch(t.tcb.wrapping_add_signed(offset));
+                }
+            }
+        }
+        if let Some(tid) = second {
+            let record = std::ptr::from_ref(&self.threads[tid as usize]) as usize;
+            for offset in (0..std::mem::size_of::<super::thread::Thread>()).step_by(64) {
+                prefetch(record + offset);
+            }
         }
     }
 
