@@ -389,7 +389,9 @@ impl Scheduler {
     /// of its stack and its TCB's busy lines, and the record of the one after it (read
     /// here at the next dispatch). A thread-per-connection server's ready threads each
     /// find them cold: a thousand threads' records, stacks and TCBs outgrow the caches
-    /// between two turns.
+    /// between two turns. Only while two threads or more wait: threads that take turns
+    /// one at a time (a ping-pong pair) find their lines still cached, and would pay the
+    /// prefetches for nothing.
     #[inline(always)]
     fn prefetch_next(&mut self) {
         let next = self.w().next;
@@ -398,8 +400,11 @@ impl Scheduler {
             Some(tid) => (Some(tid), queued.front().copied()),
             None => (queued.front().copied(), queued.get(1).copied()),
         };
-        if let Some(tid) = first.filter(|&tid| tid != MAIN) {
-            let t = &self.threads[tid as usize];
+        let (Some(first), Some(second)) = (first, second) else {
+            return;
+        };
+        if first != MAIN {
+            let t = &self.threads[first as usize];
             if let Some(co) = t.co.as_deref() {
                 prefetch(std::ptr::from_ref(co) as usize);
             }
@@ -415,11 +420,9 @@ impl Scheduler {
                 }
             }
         }
-        if let Some(tid) = second {
-            let record = std::ptr::from_ref(&self.threads[tid as usize]) as usize;
-            for offset in (0..std::mem::size_of::<super::thread::Thread>()).step_by(64) {
-                prefetch(record + offset);
-            }
+        let record = std::ptr::from_ref(&self.threads[second as usize]) as usize;
+        for offset in (0..std::mem::size_of::<super::thread::Thread>()).step_by(64) {
+            prefetch(record + offset);
         }
     }
 
