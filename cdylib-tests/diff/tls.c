@@ -60,6 +60,67 @@ CASE(tls_errno_per_thread_across_parks) {
     }
 }
 
+/* Many pairs of threads hand a token to each other over socketpairs, as a server's
+ * connections do: every read parks, and with several workers a thread resumes on whichever
+ * worker takes it, right after another thread ran there. Each checks after every park
+ * that its __thread value, errno's address and pthread_self() are its own (called through
+ * volatile pointers: both functions are declared const, and gcc would reuse the first
+ * answer), and that errno survives a yield. */
+#define PAIRS 32
+#define ROUNDS 300
+
+static __thread long pair_mine;
+static int *(*volatile errno_at)(void) = __errno_location;
+static pthread_t (*volatile self_is)(void) = pthread_self;
+
+struct pair_end {
+    int fd;
+    long id;
+    long kept;
+};
+
+static void *pair_run(void *arg) {
+    struct pair_end *end = arg;
+    pair_mine = end->id;
+    int *my_errno = errno_at();
+    pthread_t me = self_is();
+    int marker = (int)(end->id % 100) + 1;
+    long kept = 0;
+    char token = 't';
+    for (int i = 0; i < ROUNDS; i++) {
+        if (end->id % 2 == 0 && write(end->fd, &token, 1) != 1) break;
+        if (read(end->fd, &token, 1) != 1) break;
+        errno = marker;
+        sched_yield();
+        kept += pair_mine == end->id && errno_at() == my_errno && *my_errno == marker &&
+                pthread_equal(self_is(), me);
+        if (end->id % 2 == 1 && write(end->fd, &token, 1) != 1) break;
+    }
+    end->kept = kept;
+    return NULL;
+}
+
+CASE(tls_many_threads_keep_their_tls_across_fd_parks) {
+    static struct pair_end ends[2 * PAIRS];
+    pthread_t t[2 * PAIRS];
+    for (int p = 0; p < PAIRS; p++) {
+        int sv[2];
+        socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+        for (int k = 0; k < 2; k++) {
+            ends[2 * p + k] = (struct pair_end){.fd = sv[k], .id = 2 * p + k, .kept = 0};
+        }
+    }
+    for (int i = 0; i < 2 * PAIRS; i++) pthread_create(&t[i], NULL, pair_run, &ends[i]);
+    long all = 0;
+    for (int i = 0; i < 2 * PAIRS; i++) {
+        pthread_join(t[i], NULL);
+        all += ends[i].kept == ROUNDS;
+        close(ends[i].fd);
+    }
+    printf("threads whose TLS, errno and pthread_self() held in every round: %ld of %d\n",
+           all, 2 * PAIRS);
+}
+
 static uintptr_t tcb_self(void) {
     uintptr_t self;
     __asm__ volatile("mov %%fs:0x10, %0" : "=r"(self));

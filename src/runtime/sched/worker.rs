@@ -565,8 +565,9 @@ impl Scheduler {
         }
     }
 
-    /// Back on the worker's own TCB after a thread ran (the thread may run on another
-    /// worker next, which names itself in the thread's TCB).
+    /// Back on the worker's own TCB from that of the thread it ran last, before a section
+    /// of its run loop ends without dispatching another: that thread may run on another
+    /// worker next, which names itself in the thread's TCB (see `run::next_step`).
     pub(super) fn switch_home(&mut self) {
         let own = self.w().own_tcb;
         if let Tls::PerThread(pool) = &self.tls {
