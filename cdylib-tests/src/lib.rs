@@ -1178,6 +1178,21 @@ impl Server {
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&lock(&self.stderr)).into_owned()
     }
+
+    /// Ends the server with SIGTERM and returns greenify's stats line (the server must have
+    /// run with `GREENIFY_STATS=1`: greenify prints it on every exit path).
+    pub fn stats_at_exit(&mut self) -> BTreeMap<String, u64> {
+        // SAFETY: kill(2) of our own child, not reaped yet.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The reader threads take what is left of stderr after the exit.
+        std::thread::sleep(Duration::from_millis(100));
+        let report = self.report();
+        parse_stats(&self.stderr()).unwrap_or_else(|| panic!("no stats line\n{report}"))
+    }
 }
 
 /// The lines of `stderr` in which the library reports an error or dies (`greenify: error: ...`

@@ -65,7 +65,7 @@ fn echo_server_greenified_serves_2000_connections_on_one_os_thread() {
     let _serial = exclusive();
     let server_bin = example("echo_server");
     example("load_client");
-    let mut server = Server::start(&server_bin, Mode::Greenified, &[]);
+    let mut server = Server::start(&server_bin, Mode::Greenified, &[("GREENIFY_STATS", "1")]);
     let sampler = Sampler::start(server.pid());
     let out = load_client(
         &mut server,
@@ -75,12 +75,16 @@ fn echo_server_greenified_serves_2000_connections_on_one_os_thread() {
     let samples = sampler.stop();
     out.assert_stdout("mode=echo conns=2000 rounds=20 size=64 ok=40000 errors=0\n");
     assert!(samples.count >= 10, "too few samples: {samples:?}");
+    let report = server.report();
+    // The workers and their preemption monitor, plus the spares that stood in for a worker
+    // the kernel held in a call (the main thread's accept4 sleeps on the listening
+    // socket's lock while 2,000 connections arrive, and the monitor hands its threads off).
+    let spares = server.stats_at_exit()["spares_started"] as usize;
     assert!(
-        samples.threads_max == greenified_os_threads(),
-        "the greenified server used up to {} OS threads (want exactly the workers and their \
-         preemption monitors): {samples:?}\n{}",
+        (greenified_os_threads()..=greenified_os_threads() + spares).contains(&samples.threads_max),
+        "the greenified server used up to {} OS threads (want the workers, their preemption \
+         monitor and the {spares} spares started): {samples:?}\n{report}",
         samples.threads_max,
-        server.report()
     );
     assert!(
         samples.fds_max >= 2003,

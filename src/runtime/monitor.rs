@@ -443,11 +443,15 @@ pub fn hold_starts(count: usize, worker: &'static Worker, tag: usize) {
     STARTING.store(count as u32, SeqCst);
 }
 
-/// After [`hold_starts`]: waits until every worker started has registered (`failed`:
-/// those that could not be started).
-pub fn await_starts_of(failed: usize) {
+/// After [`hold_starts`]: the calling `worker` waits until every worker started has
+/// registered (`failed`: those that could not be started). It waits as an idle worker
+/// does: else the monitor saw it blocked in the kernel outside the scheduler and handed
+/// its threads to a spare (every threaded program started one).
+pub fn await_starts_of(worker: &Worker, failed: usize) {
     arrived(failed as u32);
+    worker.idle(true);
     await_starts();
+    worker.idle(false);
 }
 
 fn arrived(count: u32) {

@@ -862,7 +862,8 @@ pub(super) fn start_workers(count: usize) {
     // No program code runs until every new worker has opened its /proc file (monitor.rs).
     let me = super::current_worker();
     // SAFETY: the calling worker's record, never freed; `watch` is set before it runs.
-    monitor::hold_starts(count, unsafe { (*me).watch }, me as usize);
+    let watch = unsafe { (*me).watch };
+    monitor::hold_starts(count, watch, me as usize);
     let mut failed = 0;
     for _ in 0..count {
         let (record, started) = with(|s| {
@@ -883,7 +884,7 @@ pub(super) fn start_workers(count: usize) {
             failed += 1;
         }
     }
-    monitor::await_starts_of(failed);
+    monitor::await_starts_of(watch, failed);
 }
 
 /// Starts the OS thread of worker `record`: `started` is what it runs first, or None for a
