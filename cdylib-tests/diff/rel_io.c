@@ -652,3 +652,51 @@ CASE(rel_io_connect_full_backlog_eintr_any_moment) {
     printf("rounds ended by EINTR: %d/60, by a later signal: %d\n", eintr, missed);
     unlink(a.sun_path);
 }
+
+/* A call that waits and then succeeds leaves errno as it found it, as natively (a
+ * successful call never sets errno): a read, a poll and a sigtimedwait, each woken 20 ms
+ * later by another thread. */
+static void *write_x_later(void *fd) {
+    msleep(20);
+    write_x((int)(intptr_t)fd);
+    return NULL;
+}
+
+static void send_usr1_to_process(int unused) {
+    (void)unused;
+    kill(getpid(), SIGUSR1);
+}
+
+CASE(rel_io_success_after_a_wait_keeps_errno) {
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    pthread_t t;
+    char c;
+    pthread_create(&t, NULL, write_x_later, (void *)(intptr_t)sv[1]);
+    errno = EDOM;
+    ssize_t r = read(sv[0], &c, 1);
+    printf("read: %zd errno %s\n", r, en(errno));
+    pthread_join(t, NULL);
+
+    pthread_create(&t, NULL, write_x_later, (void *)(intptr_t)sv[1]);
+    struct pollfd p = { sv[0], POLLIN, 0 };
+    errno = ERANGE;
+    int n = poll(&p, 1, 5000);
+    printf("poll: %d errno %s\n", n, en(errno));
+    pthread_join(t, NULL);
+    read(sv[0], &c, 1);
+
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+    struct after *a = after(20, send_usr1_to_process, 0);
+    struct timespec five = { 5, 0 };
+    errno = EXDEV;
+    int sig = sigtimedwait(&usr1, NULL, &five);
+    printf("sigtimedwait: %s errno %s\n", sig == SIGUSR1 ? "SIGUSR1" : "other", en(errno));
+    after_join(a);
+    pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
+    close(sv[0]);
+    close(sv[1]);
+}

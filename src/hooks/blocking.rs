@@ -14,7 +14,7 @@
 //! Outside a green thread an owned socket still has to look blocking to the program, so
 //! we wait with a real poll(2) there.
 
-use super::{errno, fail, Green};
+use super::{errno, fail, set_errno, Green};
 use crate::runtime::fdtable::{self, FdInfo, Kind};
 use crate::runtime::{self, Interest, Reason, Wake};
 use rustix::event::{PollFd, PollFlags};
@@ -268,8 +268,13 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
     let tracks_drain = op.read_len > 0 && info.kind == Kind::Owned && info.is_tcp;
     let mut skip = tracks_drain && runtime::sched::is_drained(op.fd);
     let mut parked = false;
+    // A call that succeeds leaves errno as it found it: not the EAGAIN of a try before.
+    let entry_errno = errno();
     loop {
         if !skip && (how != Attempt::Gated || ready_now(op.fd, op.interest)) {
+            if parked {
+                set_errno(entry_errno);
+            }
             let result = attempt(how);
             if tracks_drain && result > 0 && (result as usize) < op.read_len {
                 runtime::sched::set_drained(op.fd);
@@ -387,8 +392,13 @@ pub fn wait_for<R: From<i8>>(
     mut park: impl FnMut(Option<Instant>) -> Wake,
 ) -> R {
     let mut parked = false;
+    // A call that succeeds leaves errno as it found it: not the EAGAIN of a try before.
+    let entry_errno = errno();
     loop {
         let due = waits.deadline.is_some_and(|d| Instant::now() >= d);
+        if parked {
+            set_errno(entry_errno);
+        }
         let answer = match attempt() {
             Tried::Done(answer) => Some(answer),
             Tried::Waits(answer) => due.then_some(answer),
