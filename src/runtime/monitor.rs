@@ -361,9 +361,7 @@ pub fn start(
 }
 
 /// Registers the calling OS thread as a worker (`tag` for `in_program`, see [`start`]):
-/// watched from the monitor's start on (a running monitor is rung to look at it). Once;
-/// a worker of a spawn that [`hold_starts`] waits for says it is ready, then waits for
-/// the others.
+/// watched from the monitor's start on (a running monitor is rung to look at it). Once.
 pub fn register(worker: &'static Worker, tag: usize) {
     if worker.registered.swap(true, SeqCst) {
         return;
@@ -373,10 +371,6 @@ pub fn register(worker: &'static Worker, tag: usize) {
         .store(rustix::thread::gettid().as_raw_nonzero().get(), SeqCst);
     worker.tag.store(tag, SeqCst);
     open_syscall_file(worker);
-    if STARTING.load(SeqCst) > 0 {
-        arrived(1);
-        await_starts();
-    }
     let slot = REGISTERED_COUNT.fetch_add(1, SeqCst);
     let Some(slot) = REGISTERED.get(slot) else {
         ::log::warn!("more than {MAX_WATCHED} workers: the others are not preempted");
@@ -400,10 +394,12 @@ pub fn will_start() {
 /// re-reads it from offset 0 at each look (the kernel writes it afresh). The open takes
 /// the lowest free fd number of the table the program shares, so it is made once, as
 /// the thread starts, and the fd is moved at once into greenify's range (as the
-/// reactor's are). No program code runs meanwhile for the first worker and those of the
-/// first spawn ([`hold_starts`]); a spare starts while the program runs on the other
-/// workers, so its one open may, once in its life, give a program open the next number
-/// up. Where no number is free in greenify's range (it holds 32 fds of greenify's), the
+/// reactor's are). No program code runs meanwhile for the first worker ([`register_first`]);
+/// the other workers and the spares start while the program may run on another worker,
+/// so each one's open may, once in its life, give a program open the next number up. (The
+/// first spawn does not wait for its new workers to have opened theirs: it may run inside
+/// the loader's lock, a library constructor's `pthread_create`, which a new thread's
+/// start takes too: numpy's OpenBLAS hung so.) Where no number is free in greenify's range (it holds 32 fds of greenify's), the
 /// monitor opens the file for each read instead, with that moment at each read.
 fn open_syscall_file(worker: &Worker) {
     use rustix::fd::{AsFd, FromRawFd, IntoRawFd, OwnedFd};
@@ -426,46 +422,11 @@ fn open_syscall_file(worker: &Worker) {
     }
 }
 
-/// Workers a spawn started that have not registered yet (see [`hold_starts`]).
-static STARTING: AtomicU32 = AtomicU32::new(0);
-
-/// The first spawn is about to start `count` more workers, on the first worker
-/// (`worker`, `tag`): it registers (its `/proc` file opened now, while only its own
-/// code runs), and the workers, once each has opened its own, wait for the others before
-/// they run any thread; [`await_starts_of`] waits for them all. So no program code runs
-/// while greenify holds a low fd number for a moment. Costs the first spawn the start of
-/// the new workers' OS threads.
-pub fn hold_starts(count: usize, worker: &'static Worker, tag: usize) {
-    if !WANTED.load(SeqCst) {
-        return;
-    }
-    register(worker, tag);
-    STARTING.store(count as u32, SeqCst);
-}
-
-/// After [`hold_starts`]: the calling `worker` waits until every worker started has
-/// registered (`failed`: those that could not be started). It waits as an idle worker
-/// does: else the monitor saw it blocked in the kernel outside the scheduler and handed
-/// its threads to a spare (every threaded program started one).
-pub fn await_starts_of(worker: &Worker, failed: usize) {
-    arrived(failed as u32);
-    worker.idle(true);
-    await_starts();
-    worker.idle(false);
-}
-
-fn arrived(count: u32) {
-    if count > 0 && STARTING.fetch_sub(count, SeqCst) == count {
-        raw::futex_wake_all(&STARTING);
-    }
-}
-
-fn await_starts() {
-    loop {
-        match STARTING.load(SeqCst) {
-            0 => return,
-            n => raw::futex_wait(&STARTING, n, None),
-        };
+/// The first spawn is about to start more workers, on the first worker (`worker`,
+/// `tag`): it registers, its `/proc` file opened now, while only its own code runs.
+pub fn register_first(worker: &'static Worker, tag: usize) {
+    if WANTED.load(SeqCst) {
+        register(worker, tag);
     }
 }
 
@@ -481,7 +442,6 @@ pub fn ring() {
 /// parent's threads': closed (out of the program's numbers, so it sees no change).
 pub fn after_fork_child() {
     STARTED.store(false, SeqCst);
-    STARTING.store(0, SeqCst);
     let count = REGISTERED_COUNT.swap(0, SeqCst).min(MAX_WATCHED);
     for slot in &REGISTERED[..count] {
         // SAFETY: registered records live as long as the process.

@@ -859,12 +859,10 @@ pub(super) fn start_workers(count: usize) {
     if MAIN_MOVES {
         super::run::start_loop_context();
     }
-    // No program code runs until every new worker has opened its /proc file (monitor.rs).
+    // Its /proc file for the monitor is opened while only its own code runs (monitor.rs).
     let me = super::current_worker();
     // SAFETY: the calling worker's record, never freed; `watch` is set before it runs.
-    let watch = unsafe { (*me).watch };
-    monitor::hold_starts(count, watch, me as usize);
-    let mut failed = 0;
+    monitor::register_first(unsafe { (*me).watch }, me as usize);
     for _ in 0..count {
         let (record, started) = with(|s| {
             let first = s.all_workers[0];
@@ -881,10 +879,8 @@ pub(super) fn start_workers(count: usize) {
         });
         if !start_thread(record as *mut Worker, Some(started)) {
             with(|s| s.all_workers.retain(|&w| w as usize != record));
-            failed += 1;
         }
     }
-    monitor::await_starts_of(watch, failed);
 }
 
 /// Starts the OS thread of worker `record`: `started` is what it runs first, or None for a
