@@ -32,6 +32,7 @@ pub mod poll;
 pub mod preempt;
 pub mod process;
 pub mod sem;
+pub mod setxid;
 pub mod signal;
 pub mod stand_in;
 pub mod stdio;

@@ -135,6 +135,9 @@ unsafe impl Sync for Layout {}
 // SAFETY: as above.
 unsafe impl Send for Layout {}
 
+/// The layout, once checked (see [`Layout::get`]).
+static LAYOUT: OnceLock<Result<Layout, &'static str>> = OnceLock::new();
+
 /// A symbol's address, or None.
 fn symbol(name: &CStr, version: Option<&CStr>) -> Option<usize> {
     // SAFETY: NUL-terminated names; RTLD_DEFAULT searches every loaded module.
@@ -186,7 +189,6 @@ impl Layout {
     /// The verified layout, or why it cannot be used. Checked once, on the thread that
     /// runs the scheduler, while its TCB is still glibc's.
     pub fn get() -> Result<&'static Layout, &'static str> {
-        static LAYOUT: OnceLock<Result<Layout, &'static str>> = OnceLock::new();
         LAYOUT.get_or_init(Layout::check).as_ref().map_err(|e| *e)
     }
 
@@ -498,6 +500,16 @@ fn set_thread_pointer(layout: &Layout, tp: usize) {
         const ARCH_SET_FS: usize = 0x1002;
         // SAFETY: as above, through the kernel.
         unsafe { super::raw::syscall(libc::SYS_arch_prctl, &[ARCH_SET_FS, tp]) };
+    }
+}
+
+/// Makes `tp`, a TCB that is not a green thread's (an OS thread's own, see setxid.rs),
+/// the calling OS thread's thread pointer as it is (the scheduler word in it is left
+/// alone). Async-signal-safe: checks nothing, and does nothing until the layout was
+/// checked (only then can a TCB other than the OS thread's own be installed).
+pub fn set_thread_pointer_as_is(tp: usize) {
+    if let Some(Ok(layout)) = LAYOUT.get() {
+        set_thread_pointer(layout, tp);
     }
 }
 

@@ -49,6 +49,8 @@ pub fn after_fork_child() {
         s.poller = std::ptr::null_mut();
         let me = s.current();
         s.w().os_tid = rustix::thread::gettid();
+        // glibc's one descriptor in the child is the TCB that forked (setxid.rs).
+        s.w().os_pd = crate::runtime::os_thread::thread_pointer();
         s.free_ids.clear();
         for (tid, t) in s.threads.iter_mut().enumerate() {
             let tid = tid as ThreadId;
