@@ -858,3 +858,24 @@ CASE(ids_setxid_from_main_between_waits) {
     for (int i = 0; i < 2; i++) pthread_join(spinners[i], NULL);
     printf("changes as natively: %d of 50, every task agreed: %d of 100\n", same, agree);
 }
+
+/* A lookup of a user no file lists, from a thread: NSS asks its modules in turn, and
+ * libnss_systemd runs a pthread_once on the OS thread that makes the lookup (greenify's
+ * helper thread, which runs no green thread: it crashed there). */
+static void *unknown_user(void *arg) {
+    (void)arg;
+    errno = 0;
+    struct passwd *pw = getpwuid(65533);
+    printf("getpwuid(65533) from a thread: %s\n", pw ? "found" : "none");
+    struct group *gr = getgrgid(65533);
+    printf("getgrgid(65533) from a thread: %s\n", gr ? "found" : "none");
+    return NULL;
+}
+
+CASE(ids_lookup_of_unknown_user_from_thread) {
+    for (int i = 0; i < 2; i++) {
+        pthread_t t;
+        pthread_create(&t, NULL, unknown_user, NULL);
+        pthread_join(t, NULL);
+    }
+}
