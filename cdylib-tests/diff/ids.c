@@ -879,3 +879,50 @@ CASE(ids_lookup_of_unknown_user_from_thread) {
         pthread_join(t, NULL);
     }
 }
+
+/* A child forked by a thread (not main) changes credentials from its own threads while
+ * the forking thread computes: the child's first OS thread, whose descriptor is then
+ * the forking thread's TCB, must take them too. */
+static volatile int child_set_done;
+
+static void *set_egid_and_look(void *arg) {
+    gid_t egid = *(gid_t *)arg;
+    int a = setresgid(-1, 65534, -1), e = errno;
+    int agreed = tasks_agree()[0] == 'y';
+    int b = setresgid(-1, egid, -1);
+    child_set_done = 1;
+    return (void *)(long)(agreed + 2 * (b == 0 && (a == 0 || e == EPERM)));
+}
+
+static void *fork_and_set_ids(void *arg) {
+    (void)arg;
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        gid_t egid = getegid();
+        int agreed = 0, same = 0;
+        for (int i = 0; i < 20; i++) {
+            pthread_t t;
+            void *r;
+            child_set_done = 0;
+            pthread_create(&t, NULL, set_egid_and_look, &egid);
+            while (!child_set_done) {}
+            pthread_join(t, &r);
+            agreed += (long)r & 1;
+            same += ((long)r & 2) != 0;
+        }
+        printf("child: changes as natively %d of 20, every task agreed %d of 20\n", same, agreed);
+        fflush(stdout);
+        _exit(0);
+    }
+    int status;
+    waitpid(child, &status, 0);
+    printf("child exited %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    return NULL;
+}
+
+CASE(ids_setxid_in_child_forked_by_thread) {
+    pthread_t t;
+    pthread_create(&t, NULL, fork_and_set_ids, NULL);
+    pthread_join(t, NULL);
+}

@@ -32,6 +32,7 @@ use super::os_thread;
 use libc::{c_char, c_int, c_void, dl_phdr_info, size_t};
 use std::collections::BTreeSet;
 use std::ffi::CStr;
+use std::sync::atomic::{AtomicI32, Ordering::SeqCst};
 use std::sync::OnceLock;
 
 /// tcbhead_t (all glibc versions since 2.26).
@@ -511,6 +512,31 @@ pub fn set_thread_pointer_as_is(tp: usize) {
     if let Some(Ok(layout)) = LAYOUT.get() {
         set_thread_pointer(layout, tp);
     }
+}
+
+/// Whether glibc's setxid broadcast would signal the OS thread of the descriptor `tp`
+/// (see setxid.rs): its EXITING bit is clear, as in every descriptor glibc made and
+/// unlike a green thread's TCB. Async-signal-safe, as [`set_thread_pointer_as_is`].
+pub fn signalled_by_setxid(tp: usize) -> bool {
+    let Some(Ok(layout)) = LAYOUT.get() else {
+        return true;
+    };
+    // SAFETY: `tp` is a live TCB laid out as checked; glibc changes the word atomically.
+    let word = unsafe { &*((tp + layout.table.cancelhandling) as *const AtomicI32) };
+    word.load(SeqCst) & EXITING_BITMASK == 0
+}
+
+/// In a forked child: the TCB that forked is glibc's descriptor of the child's one OS
+/// thread, and if it is a green thread's, its EXITING bit would keep glibc's setxid
+/// broadcast from that OS thread (its credentials would stay when a thread on another
+/// worker changes them). Cleared: the OS thread answers the signal.
+pub fn adopt_as_os_thread(tp: usize) {
+    let Some(Ok(layout)) = LAYOUT.get() else {
+        return;
+    };
+    // SAFETY: as in `signalled_by_setxid`; only this thread exists in the child.
+    let word = unsafe { &*((tp + layout.table.cancelhandling) as *const AtomicI32) };
+    word.fetch_and(!EXITING_BITMASK, SeqCst);
 }
 
 /// A new TCB block (0 if none), from glibc's allocator for a new thread's TLS: the

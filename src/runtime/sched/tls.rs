@@ -1,8 +1,8 @@
 //! Whether green threads get TCBs of their own (decided at the first spawn), switching the
 //! thread pointer at dispatch, and the TCB-side end of a thread.
 
-use super::{current_worker, running_thread, with, Scheduler};
-use crate::runtime::wait::{ThreadId, MAIN};
+use super::{current_worker, with, Scheduler};
+use crate::runtime::wait::ThreadId;
 use crate::runtime::{os_thread, tcb};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
@@ -50,10 +50,12 @@ pub fn os_thread_tcb() -> Option<u64> {
 
 /// For glibc's setxid broadcast (runtime/setxid.rs): the calling OS thread's own TCB when
 /// the one installed is another OS thread's descriptor, which glibc would take for the
-/// caller's: MAIN's, while MAIN runs on a worker other than the first.
+/// caller's: MAIN's, while MAIN runs on a worker other than the first (or in a forked
+/// child, the forking thread's away from the child's first OS thread).
 pub fn os_thread_tcb_if_lent() -> Option<usize> {
     let own = os_thread_tcb()? as usize;
-    (os_thread::thread_pointer() != own && running_thread() == MAIN).then_some(own)
+    let here = os_thread::thread_pointer();
+    (here != own && tcb::signalled_by_setxid(here)).then_some(own)
 }
 
 impl Scheduler {
