@@ -926,3 +926,37 @@ CASE(ids_setxid_in_child_forked_by_thread) {
     pthread_create(&t, NULL, fork_and_set_ids, NULL);
     pthread_join(t, NULL);
 }
+
+/* pthread_setaffinity_np on a thread's own handle, while another thread computes: it
+ * acts on the OS thread that runs the caller (greenify's os_thread_tcb named the first
+ * OS thread's descriptor on every worker: a thread on the second changed the first's). */
+static void *own_affinity(void *arg) {
+    (void)arg;
+    cpu_set_t all, one, now;
+    pthread_getaffinity_np(pthread_self(), sizeof all, &all);
+    int first = 0;
+    while (first < CPU_SETSIZE && !CPU_ISSET(first, &all)) first++;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    int rc = pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+    sched_getaffinity(0, sizeof now, &now);
+    pthread_setaffinity_np(pthread_self(), sizeof all, &all);
+    return (void *)(long)(rc == 0 && CPU_EQUAL(&now, &one));
+}
+
+CASE(ids_setaffinity_of_own_handle_acts_on_its_os_thread) {
+    pthread_t spinner;
+    id_spin_stop = 0;
+    pthread_create(&spinner, NULL, id_spin, NULL);
+    int ok = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_t t;
+        void *r;
+        pthread_create(&t, NULL, own_affinity, NULL);
+        pthread_join(t, &r);
+        ok += (long)r;
+    }
+    id_spin_stop = 1;
+    pthread_join(spinner, NULL);
+    printf("the caller's own OS thread took it: %d of 8\n", ok);
+}
