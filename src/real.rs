@@ -318,6 +318,18 @@ real_fns! {
     fn __chk_fail() -> ();
     fn __fdelt_chk(fd: libc::c_long) -> libc::c_long;
 
+    // credentials (setxid.rs)
+    fn setuid(uid: libc::uid_t) -> c_int;
+    fn setgid(gid: libc::gid_t) -> c_int;
+    fn seteuid(uid: libc::uid_t) -> c_int;
+    fn setegid(gid: libc::gid_t) -> c_int;
+    fn setreuid(ruid: libc::uid_t, euid: libc::uid_t) -> c_int;
+    fn setregid(rgid: libc::gid_t, egid: libc::gid_t) -> c_int;
+    fn setresuid(ruid: libc::uid_t, euid: libc::uid_t, suid: libc::uid_t) -> c_int;
+    fn setresgid(rgid: libc::gid_t, egid: libc::gid_t, sgid: libc::gid_t) -> c_int;
+    fn setgroups(size: size_t, list: *const libc::gid_t) -> c_int;
+    fn initgroups(user: *const c_char, group: libc::gid_t) -> c_int;
+
     // thread ids and per-thread kernel state
     fn gettid() -> libc::pid_t;
     fn tgkill(pid: libc::pid_t, tid: libc::pid_t, sig: c_int) -> c_int;

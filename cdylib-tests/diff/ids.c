@@ -670,3 +670,293 @@ CASE(ids_setgid_setuid_after_threads_ran) {
     SHOWRC("setuid(getuid())", setuid(getuid()));
     SHOWRC("setresgid(-1, -1, -1)", setresgid(-1, -1, -1));
 }
+
+/* ---- credentials reach every OS thread (glibc's setxid broadcast) ---- */
+
+#include <grp.h>
+#include <pwd.h>
+
+/* Whether the Uid, Gid and Groups lines of every /proc/self/task/N/status are the same:
+ * glibc makes each OS thread of the process (greenify's workers, monitor and helpers
+ * too) take the new credentials before a set*id call returns. */
+static const char *tasks_agree(void) {
+    char first[1024] = "", now[1024], line[512], path[300];
+    int agree = 1, n = 0;
+    DIR *d = opendir("/proc/self/task");
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue; /* exited meanwhile */
+        now[0] = 0;
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "Uid:", 4) || !strncmp(line, "Gid:", 4) || !strncmp(line, "Groups:", 7))
+                strncat(now, line, sizeof now - strlen(now) - 1);
+        fclose(f);
+        if (n++ == 0) strcpy(first, now);
+        else agree &= strcmp(first, now) == 0;
+    }
+    closedir(d);
+    return n > 0 && agree ? "yes" : "NO";
+}
+
+#define SHOW_ID(what, expr)                                                          \
+    do {                                                                             \
+        SHOW(what, expr);                                                            \
+        printf("  every task agrees: %s\n", tasks_agree());                          \
+    } while (0)
+
+/* Threads parked while the credentials change (natively, OS threads of their own). */
+#define ID_PARKED 3
+static pthread_t id_parked[ID_PARKED];
+
+static void park_some(void) {
+    pthread_barrier_init(&ids_barrier, NULL, ID_PARKED + 1);
+    for (int i = 0; i < ID_PARKED; i++) pthread_create(&id_parked[i], NULL, park_on_barrier, NULL);
+    pthread_barrier_wait(&ids_barrier);
+}
+
+static void release_parked(void) {
+    pthread_barrier_wait(&ids_barrier);
+    for (int i = 0; i < ID_PARKED; i++) pthread_join(id_parked[i], NULL);
+}
+
+/* Each call to the ids the process has (allowed to anyone), one to an invalid id
+ * (EINVAL on every thread), and one that changes the effective group (allowed to
+ * root only, refused with EPERM otherwise), then back. */
+static void set_ids(const char *who) {
+    printf("%s:\n", who);
+    gid_t egid = getegid();
+    SHOW_ID("setgid(getgid())", setgid(getgid()));
+    SHOW_ID("setuid(getuid())", setuid(getuid()));
+    SHOW_ID("setegid(getegid())", setegid(getegid()));
+    SHOW_ID("seteuid(geteuid())", seteuid(geteuid()));
+    SHOW_ID("setregid(-1, -1)", setregid(-1, -1));
+    SHOW_ID("setreuid(-1, -1)", setreuid(-1, -1));
+    SHOW_ID("setresgid(-1, -1, -1)", setresgid(-1, -1, -1));
+    SHOW_ID("setresuid(-1, -1, -1)", setresuid(-1, -1, -1));
+    SHOW_ID("setuid(-1)", setuid((uid_t)-1));
+    SHOW_ID("setresgid(-1, 65534, -1)", setresgid(-1, 65534, -1));
+    SHOW_ID("setresgid(-1, egid, -1)", setresgid(-1, egid, -1));
+}
+
+static void *set_ids_here(void *arg) {
+    set_ids(arg);
+    return NULL;
+}
+
+CASE(ids_setxid_from_thread_reaches_every_task) {
+    park_some();
+    pthread_t t;
+    pthread_create(&t, NULL, set_ids_here, "a thread");
+    pthread_join(t, NULL);
+    set_ids("main");
+    release_parked();
+}
+
+/* setgroups to the groups the process has (root only), to one other group and back,
+ * and initgroups (glibc's own call of setgroups inside libc). */
+static void *set_groups_here(void *arg) {
+    (void)arg;
+    gid_t groups[256], other = 65534;
+    int n = getgroups(256, groups);
+    SHOW_ID("setgroups(getgroups())", setgroups(n, groups));
+    SHOW_ID("setgroups(1, {65534})", setgroups(1, &other));
+    struct passwd *pw = getpwuid(getuid());
+    SHOW_ID("initgroups(own name)", pw ? initgroups(pw->pw_name, getgid()) : -2);
+    SHOW_ID("setgroups back", setgroups(n, groups));
+    SHOW_ID("setgroups(-1)", setgroups((size_t)-1, groups));
+    return NULL;
+}
+
+CASE(ids_setgroups_from_thread_reaches_every_task) {
+    park_some();
+    pthread_t t;
+    pthread_create(&t, NULL, set_groups_here, NULL);
+    pthread_join(t, NULL);
+    release_parked();
+}
+
+/* set*id while another thread creates and ends threads: a thread started meanwhile
+ * gets the credentials of its creator. */
+static volatile int churn_stop;
+
+static void *churn_threads(void *arg) {
+    (void)arg;
+    while (!churn_stop) {
+        pthread_t t;
+        pthread_create(&t, NULL, idle_thread, NULL);
+        pthread_join(t, NULL);
+    }
+    return NULL;
+}
+
+static void *toggle_egid(void *arg) {
+    (void)arg;
+    gid_t egid = getegid();
+    int ok = 1;
+    for (int i = 0; i < 50; i++) {
+        int a = setresgid(-1, 65534, -1), b = setresgid(-1, egid, -1);
+        ok &= b == 0 && (a == 0 || errno == EPERM);
+    }
+    printf("50 changes and back: %s\n", ok ? "as natively" : "failed");
+    return NULL;
+}
+
+CASE(ids_setxid_while_threads_come_and_go) {
+    pthread_t churner, setter;
+    pthread_create(&churner, NULL, churn_threads, NULL);
+    pthread_create(&setter, NULL, toggle_egid, NULL);
+    pthread_join(setter, NULL);
+    churn_stop = 1;
+    pthread_join(churner, NULL);
+    printf("every task agrees: %s\n", tasks_agree());
+}
+
+/* glibc keeps its setxid and cancellation signals from the program. */
+CASE(ids_sigaction_of_glibc_signals_refused) {
+    pthread_t t;
+    pthread_create(&t, NULL, idle_thread, NULL);
+    pthread_join(t, NULL);
+    SHOWRC("setgid(getgid())", setgid(getgid()));
+    struct sigaction old, act = {0};
+    act.sa_handler = SIG_IGN;
+    SHOW("sigaction(33) query", sigaction(33, NULL, &old));
+    SHOW("sigaction(33) set", sigaction(33, &act, NULL));
+    SHOW("sigaction(32) query", sigaction(32, NULL, &old));
+    SHOW("signal(33)", signal(33, SIG_IGN) == SIG_ERR ? -1 : 0);
+    SHOWRC("setgid(getgid()) after", setgid(getgid()));
+}
+
+/* The main thread changes credentials between short waits while other threads compute:
+ * with several workers greenify may resume it on any of them (see main_moves.c), and
+ * the first OS thread, whose descriptor is main's, must take the change too. */
+static volatile int id_spin_stop;
+
+static void *id_spin(void *arg) {
+    (void)arg;
+    while (!id_spin_stop) {}
+    return NULL;
+}
+
+CASE(ids_setxid_from_main_between_waits) {
+    pthread_t spinners[2];
+    for (int i = 0; i < 2; i++) pthread_create(&spinners[i], NULL, id_spin, NULL);
+    gid_t egid = getegid();
+    int same = 0, agree = 0;
+    for (int i = 0; i < 50; i++) {
+        usleep(200);
+        int a = setresgid(-1, 65534, -1);
+        int e = errno;
+        agree += tasks_agree()[0] == 'y';
+        usleep(200);
+        int b = setresgid(-1, egid, -1);
+        agree += tasks_agree()[0] == 'y';
+        same += b == 0 && (a == 0 || e == EPERM);
+    }
+    id_spin_stop = 1;
+    for (int i = 0; i < 2; i++) pthread_join(spinners[i], NULL);
+    printf("changes as natively: %d of 50, every task agreed: %d of 100\n", same, agree);
+}
+
+/* A lookup of a user no file lists, from a thread: NSS asks its modules in turn, and
+ * libnss_systemd runs a pthread_once on the OS thread that makes the lookup (greenify's
+ * helper thread, which runs no green thread: it crashed there). */
+static void *unknown_user(void *arg) {
+    (void)arg;
+    errno = 0;
+    struct passwd *pw = getpwuid(65533);
+    printf("getpwuid(65533) from a thread: %s\n", pw ? "found" : "none");
+    struct group *gr = getgrgid(65533);
+    printf("getgrgid(65533) from a thread: %s\n", gr ? "found" : "none");
+    return NULL;
+}
+
+CASE(ids_lookup_of_unknown_user_from_thread) {
+    for (int i = 0; i < 2; i++) {
+        pthread_t t;
+        pthread_create(&t, NULL, unknown_user, NULL);
+        pthread_join(t, NULL);
+    }
+}
+
+/* A child forked by a thread (not main) changes credentials from its own threads while
+ * the forking thread computes: the child's first OS thread, whose descriptor is then
+ * the forking thread's TCB, must take them too. */
+static volatile int child_set_done;
+
+static void *set_egid_and_look(void *arg) {
+    gid_t egid = *(gid_t *)arg;
+    int a = setresgid(-1, 65534, -1), e = errno;
+    int agreed = tasks_agree()[0] == 'y';
+    int b = setresgid(-1, egid, -1);
+    child_set_done = 1;
+    return (void *)(long)(agreed + 2 * (b == 0 && (a == 0 || e == EPERM)));
+}
+
+static void *fork_and_set_ids(void *arg) {
+    (void)arg;
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        gid_t egid = getegid();
+        int agreed = 0, same = 0;
+        for (int i = 0; i < 20; i++) {
+            pthread_t t;
+            void *r;
+            child_set_done = 0;
+            pthread_create(&t, NULL, set_egid_and_look, &egid);
+            while (!child_set_done) {}
+            pthread_join(t, &r);
+            agreed += (long)r & 1;
+            same += ((long)r & 2) != 0;
+        }
+        printf("child: changes as natively %d of 20, every task agreed %d of 20\n", same, agreed);
+        fflush(stdout);
+        _exit(0);
+    }
+    int status;
+    waitpid(child, &status, 0);
+    printf("child exited %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    return NULL;
+}
+
+CASE(ids_setxid_in_child_forked_by_thread) {
+    pthread_t t;
+    pthread_create(&t, NULL, fork_and_set_ids, NULL);
+    pthread_join(t, NULL);
+}
+
+/* pthread_setaffinity_np on a thread's own handle, while another thread computes: it
+ * acts on the OS thread that runs the caller (greenify's os_thread_tcb named the first
+ * OS thread's descriptor on every worker: a thread on the second changed the first's). */
+static void *own_affinity(void *arg) {
+    (void)arg;
+    cpu_set_t all, one, now;
+    pthread_getaffinity_np(pthread_self(), sizeof all, &all);
+    int first = 0;
+    while (first < CPU_SETSIZE && !CPU_ISSET(first, &all)) first++;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    int rc = pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+    sched_getaffinity(0, sizeof now, &now);
+    pthread_setaffinity_np(pthread_self(), sizeof all, &all);
+    return (void *)(long)(rc == 0 && CPU_EQUAL(&now, &one));
+}
+
+CASE(ids_setaffinity_of_own_handle_acts_on_its_os_thread) {
+    pthread_t spinner;
+    id_spin_stop = 0;
+    pthread_create(&spinner, NULL, id_spin, NULL);
+    int ok = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_t t;
+        void *r;
+        pthread_create(&t, NULL, own_affinity, NULL);
+        pthread_join(t, &r);
+        ok += (long)r;
+    }
+    id_spin_stop = 1;
+    pthread_join(spinner, NULL);
+    printf("the caller's own OS thread took it: %d of 8\n", ok);
+}

@@ -32,6 +32,7 @@ pub mod poll;
 pub mod preempt;
 pub mod process;
 pub mod sem;
+pub mod setxid;
 pub mod signal;
 pub mod stand_in;
 pub mod stdio;
@@ -149,6 +150,11 @@ pub fn end_application() {
 /// Runs the program's code (a once routine, a key destructor) from inside a hook.
 pub fn run_application<R>(f: impl FnOnce() -> R) -> R {
     let previous = mode();
+    if previous != LIBRARY && previous != APPLICATION {
+        // An OS thread that runs no green thread has no mode to change (greenify's
+        // helper, in an NSS module's pthread_once).
+        return f();
+    }
     set_mode(APPLICATION);
     let result = f();
     set_mode(previous);

@@ -92,6 +92,25 @@ pub fn set_blocking(blocking: bool) {
     }
 }
 
+/// Lets the calling worker's system calls pass while a handler of glibc's that greenify
+/// runs between the program's instructions makes its own (see setxid.rs); returns the
+/// selector to put back with [`restore_selector`]. Async-signal-safe.
+pub fn allow_here() -> u8 {
+    if !ARMED.load(Relaxed) {
+        return ALLOW;
+    }
+    super::sched::current_selector().map_or(ALLOW, |selector| selector.swap(ALLOW, Relaxed))
+}
+
+/// Puts back what [`allow_here`] returned.
+pub fn restore_selector(previous: u8) {
+    if previous != ALLOW {
+        if let Some(selector) = super::sched::current_selector() {
+            selector.store(previous, Relaxed);
+        }
+    }
+}
+
 /// The SIGSYS bit, which no mask of an armed process may hold: a trap while SIGSYS is
 /// blocked kills the process.
 pub fn kept_unblocked() -> u64 {

@@ -21,6 +21,7 @@ pub mod overflow;
 pub mod raw;
 pub mod reactor;
 pub mod sched;
+pub mod setxid;
 pub mod stack;
 pub mod sync;
 pub mod tcb;

@@ -32,6 +32,7 @@ use super::os_thread;
 use libc::{c_char, c_int, c_void, dl_phdr_info, size_t};
 use std::collections::BTreeSet;
 use std::ffi::CStr;
+use std::sync::atomic::{AtomicI32, Ordering::SeqCst};
 use std::sync::OnceLock;
 
 /// tcbhead_t (all glibc versions since 2.26).
@@ -135,6 +136,9 @@ unsafe impl Sync for Layout {}
 // SAFETY: as above.
 unsafe impl Send for Layout {}
 
+/// The layout, once checked (see [`Layout::get`]).
+static LAYOUT: OnceLock<Result<Layout, &'static str>> = OnceLock::new();
+
 /// A symbol's address, or None.
 fn symbol(name: &CStr, version: Option<&CStr>) -> Option<usize> {
     // SAFETY: NUL-terminated names; RTLD_DEFAULT searches every loaded module.
@@ -186,7 +190,6 @@ impl Layout {
     /// The verified layout, or why it cannot be used. Checked once, on the thread that
     /// runs the scheduler, while its TCB is still glibc's.
     pub fn get() -> Result<&'static Layout, &'static str> {
-        static LAYOUT: OnceLock<Result<Layout, &'static str>> = OnceLock::new();
         LAYOUT.get_or_init(Layout::check).as_ref().map_err(|e| *e)
     }
 
@@ -499,6 +502,41 @@ fn set_thread_pointer(layout: &Layout, tp: usize) {
         // SAFETY: as above, through the kernel.
         unsafe { super::raw::syscall(libc::SYS_arch_prctl, &[ARCH_SET_FS, tp]) };
     }
+}
+
+/// Makes `tp`, a TCB that is not a green thread's (an OS thread's own, see setxid.rs),
+/// the calling OS thread's thread pointer as it is (the scheduler word in it is left
+/// alone). Async-signal-safe: checks nothing, and does nothing until the layout was
+/// checked (only then can a TCB other than the OS thread's own be installed).
+pub fn set_thread_pointer_as_is(tp: usize) {
+    if let Some(Ok(layout)) = LAYOUT.get() {
+        set_thread_pointer(layout, tp);
+    }
+}
+
+/// Whether glibc's setxid broadcast would signal the OS thread of the descriptor `tp`
+/// (see setxid.rs): its EXITING bit is clear, as in every descriptor glibc made and
+/// unlike a green thread's TCB. Async-signal-safe, as [`set_thread_pointer_as_is`].
+pub fn signalled_by_setxid(tp: usize) -> bool {
+    let Some(Ok(layout)) = LAYOUT.get() else {
+        return true;
+    };
+    // SAFETY: `tp` is a live TCB laid out as checked; glibc changes the word atomically.
+    let word = unsafe { &*((tp + layout.table.cancelhandling) as *const AtomicI32) };
+    word.load(SeqCst) & EXITING_BITMASK == 0
+}
+
+/// In a forked child: the TCB that forked is glibc's descriptor of the child's one OS
+/// thread, and if it is a green thread's, its EXITING bit would keep glibc's setxid
+/// broadcast from that OS thread (its credentials would stay when a thread on another
+/// worker changes them). Cleared: the OS thread answers the signal.
+pub fn adopt_as_os_thread(tp: usize) {
+    let Some(Ok(layout)) = LAYOUT.get() else {
+        return;
+    };
+    // SAFETY: as in `signalled_by_setxid`; only this thread exists in the child.
+    let word = unsafe { &*((tp + layout.table.cancelhandling) as *const AtomicI32) };
+    word.fetch_and(!EXITING_BITMASK, SeqCst);
 }
 
 /// A new TCB block (0 if none), from glibc's allocator for a new thread's TLS: the

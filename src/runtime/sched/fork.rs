@@ -49,6 +49,10 @@ pub fn after_fork_child() {
         s.poller = std::ptr::null_mut();
         let me = s.current();
         s.w().os_tid = rustix::thread::gettid();
+        // glibc's one descriptor in the child is the TCB that forked (setxid.rs).
+        let os_pd = crate::runtime::os_thread::thread_pointer();
+        s.w().os_pd = os_pd;
+        crate::runtime::tcb::adopt_as_os_thread(os_pd);
         s.free_ids.clear();
         for (tid, t) in s.threads.iter_mut().enumerate() {
             let tid = tid as ThreadId;

@@ -1,7 +1,7 @@
 //! Whether green threads get TCBs of their own (decided at the first spawn), switching the
 //! thread pointer at dispatch, and the TCB-side end of a thread.
 
-use super::{is_active, with, Scheduler};
+use super::{current_worker, with, Scheduler};
 use crate::runtime::wait::ThreadId;
 use crate::runtime::{os_thread, tcb};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -38,15 +38,24 @@ pub fn thread_exiting() {
     }
 }
 
-/// The OS thread's own TCB, when green threads have TCBs of their own.
+/// The calling OS thread's own TCB (glibc's descriptor of it, see worker.rs `os_pd`),
+/// when it runs a scheduler: the running green thread's TCB may be another (its own, or
+/// MAIN's away from the first worker). No section: also from a signal handler.
 pub fn os_thread_tcb() -> Option<u64> {
-    if !TCBS_MADE.load(Relaxed) || !is_active() {
-        return None;
-    }
-    with(|s| match &s.tls {
-        Tls::PerThread(pool) => Some(pool.main() as u64),
-        _ => None,
-    })
+    let worker = current_worker();
+    // SAFETY: worker records are never freed; `os_pd` is written before the record is
+    // named (see worker.rs `worker_main`) and, in a forked child, by this OS thread.
+    (!worker.is_null()).then(|| unsafe { (*worker).os_pd } as u64)
+}
+
+/// For glibc's setxid broadcast (runtime/setxid.rs): the calling OS thread's own TCB when
+/// the one installed is another OS thread's descriptor, which glibc would take for the
+/// caller's: MAIN's, while MAIN runs on a worker other than the first (or in a forked
+/// child, the forking thread's away from the child's first OS thread).
+pub fn os_thread_tcb_if_lent() -> Option<usize> {
+    let own = os_thread_tcb()? as usize;
+    let here = os_thread::thread_pointer();
+    (here != own && tcb::signalled_by_setxid(here)).then_some(own)
 }
 
 impl Scheduler {

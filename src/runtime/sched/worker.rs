@@ -71,6 +71,11 @@ pub(super) struct Worker {
     /// The TCB its run loop runs on: its OS thread's own, or for the first worker once
     /// MAIN may leave it, one made for its loop (0: the pool's, MAIN's).
     pub(super) own_tcb: usize,
+    /// Its OS thread's own glibc thread descriptor (`struct pthread`), the one on glibc's
+    /// thread lists whose tid is this OS thread's: the TCB it had before green threads
+    /// ran on it (MAIN's on the first worker; in a forked child, the TCB that forked).
+    /// Written before the worker runs: read without a section, also by signal handlers.
+    pub(super) os_pd: usize,
     /// It may run MAIN: the first worker, and every worker started once MAIN may move
     /// (see `run::run_loop`; not a spare, whose loop could be MAIN's stack's neighbour
     /// only with one worker, where MAIN stays on the first).
@@ -139,6 +144,7 @@ impl Worker {
             sched,
             index: 0,
             own_tcb: 0,
+            os_pd: os_thread::thread_pointer(),
             runs_main: false,
             loop_context: 0,
             sleep: AtomicU32::new(AWAKE),
@@ -900,6 +906,9 @@ pub(super) fn start_thread(record: *mut Worker, started: Option<fn()>) -> bool {
 
 /// A worker's OS thread: names its record, then runs threads for good.
 fn worker_main(record: *mut Worker, started: Option<fn()>) {
+    // Before the record is named: a setxid handler that finds it reads this (setxid.rs).
+    // SAFETY: the record is this thread's own, never freed; no section is open.
+    unsafe { (*record).os_pd = os_thread::thread_pointer() };
     os_thread::set_sched_word(record as usize);
     os_thread::set_thread_word(MAIN as usize + 1);
     // SAFETY: the record is this thread's own, never freed; no section is open.
