@@ -22,34 +22,46 @@ static void on_alarm(int sig) {
 
 static void *nothing(void *arg) { return arg; }
 
+/* Starts a thread and joins it: greenify starts its workers at the first thread. */
+static void start_workers(void) {
+    pthread_t t;
+    pthread_create(&t, NULL, nothing, NULL);
+    pthread_join(t, NULL);
+}
+
+/* Blocks SIGUSR1, sends it to the process, takes it with sigwait and unblocks it again:
+ * whether it was taken. */
+static int block_send_and_take_usr1(void) {
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+    kill(getpid(), SIGUSR1);
+    int sig = 0, taken = sigwait(&usr1, &sig) == 0 && sig == SIGUSR1;
+    pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
+    return taken;
+}
+
 /* Each round the main thread waits for SIGALRM from a 1 ms timer in sigsuspend (SIGUSR1
  * open too, as between rounds), then blocks SIGUSR1, sends it to the process and takes it
  * with sigwait. The thread started first makes greenify start its workers: the SIGALRM
  * then lands on an idle worker while main may go on on another. */
 CASE(blocked_right_after_a_timer_signal_woke_main_stays_pending) {
     set_handler(SIGALRM, on_alarm, 0);
-    sigset_t alrm, usr1, open_both;
+    sigset_t alrm, open_both;
     sigemptyset(&alrm);
     sigaddset(&alrm, SIGALRM);
-    sigemptyset(&usr1);
-    sigaddset(&usr1, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &alrm, NULL);
     pthread_sigmask(SIG_SETMASK, NULL, &open_both);
     sigdelset(&open_both, SIGALRM);
     sigdelset(&open_both, SIGUSR1);
-    pthread_t t;
-    pthread_create(&t, NULL, nothing, NULL);
-    pthread_join(t, NULL);
+    start_workers();
     int taken = 0;
     for (int r = 0; r < ROUNDS; r++) {
         struct itimerval it = { { 0, 0 }, { 0, 1000 } };
         setitimer(ITIMER_REAL, &it, NULL);
         sigsuspend(&open_both);
-        pthread_sigmask(SIG_BLOCK, &usr1, NULL);
-        kill(getpid(), SIGUSR1);
-        int sig = 0;
-        if (sigwait(&usr1, &sig) == 0 && sig == SIGUSR1) taken++;
-        pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
+        taken += block_send_and_take_usr1();
     }
     printf("rounds %d: alarms handled %d, SIGUSR1 taken by sigwait %d\n", ROUNDS, (int)alarms,
            taken);
@@ -59,12 +71,7 @@ CASE(blocked_right_after_a_timer_signal_woke_main_stays_pending) {
  * ran; the timer stops once one did). */
 CASE(blocked_right_after_pause_returned_stays_pending) {
     set_handler(SIGALRM, on_alarm, 0);
-    sigset_t usr1;
-    sigemptyset(&usr1);
-    sigaddset(&usr1, SIGUSR1);
-    pthread_t t;
-    pthread_create(&t, NULL, nothing, NULL);
-    pthread_join(t, NULL);
+    start_workers();
     int taken = 0;
     for (int r = 0; r < ROUNDS; r++) {
         alarms = 0;
@@ -72,11 +79,7 @@ CASE(blocked_right_after_pause_returned_stays_pending) {
         setitimer(ITIMER_REAL, &every_ms, NULL);
         while (!alarms) pause();
         setitimer(ITIMER_REAL, &off, NULL);
-        pthread_sigmask(SIG_BLOCK, &usr1, NULL);
-        kill(getpid(), SIGUSR1);
-        int sig = 0;
-        if (sigwait(&usr1, &sig) == 0 && sig == SIGUSR1) taken++;
-        pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
+        taken += block_send_and_take_usr1();
     }
     printf("rounds %d: SIGUSR1 taken by sigwait %d\n", ROUNDS, taken);
 }
