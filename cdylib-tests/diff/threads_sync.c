@@ -394,9 +394,29 @@ CASE(timedjoin_and_clockjoin_paths) {
 }
 
 static pthread_t main_handle;
+
+/* Waits (up to 5 s) until the process's first OS thread sleeps: natively main then waits
+ * in pthread_join(this thread). Without it a busy machine could run this thread's join
+ * first, and main's join then answered EDEADLK natively instead. */
+static void until_main_sleeps(void) {
+    char path[64], stat[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)getpid());
+    for (int i = 0; i < 5000; i++) {
+        msleep(1);
+        FILE *f = fopen(path, "r");
+        if (!f) return;
+        size_t n = fread(stat, 1, sizeof stat - 1, f);
+        fclose(f);
+        stat[n] = 0;
+        const char *end = strrchr(stat, ')');
+        if (end && end[1] == ' ' && end[2] == 'S') return;
+    }
+}
+
 static void *join_main(void *arg) {
     (void)arg;
-    msleep(50); /* main is in pthread_join(this thread) by now */
+    msleep(50);
+    until_main_sleeps();
     struct timespec d = in_ms(CLOCK_REALTIME, 200);
     return (void *)(long)pthread_timedjoin_np(main_handle, NULL, &d);
 }

@@ -370,7 +370,6 @@ pub fn register(worker: &'static Worker, tag: usize) {
         .os_tid
         .store(rustix::thread::gettid().as_raw_nonzero().get(), SeqCst);
     worker.tag.store(tag, SeqCst);
-    open_syscall_file(worker);
     let slot = REGISTERED_COUNT.fetch_add(1, SeqCst);
     let Some(slot) = REGISTERED.get(slot) else {
         ::log::warn!("more than {MAX_WATCHED} workers: the others are not preempted");
@@ -390,23 +389,24 @@ pub fn will_start() {
     WANTED.store(true, SeqCst);
 }
 
-/// Opens the calling OS thread's `/proc/self/task/TID/syscall` for the monitor, which
-/// re-reads it from offset 0 at each look (the kernel writes it afresh). The open takes
-/// the lowest free fd number of the table the program shares, so it is made once, as
-/// the thread starts, and the fd is moved at once into greenify's range (as the
-/// reactor's are). No program code runs meanwhile for the first worker ([`register_first`]);
-/// the other workers and the spares start while the program may run on another worker,
-/// so each one's open may, once in its life, give a program open the next number up. (The
-/// first spawn does not wait for its new workers to have opened theirs: it may run inside
-/// the loader's lock, a library constructor's `pthread_create`, which a new thread's
-/// start takes too: numpy's OpenBLAS hung so.) Where no number is free in greenify's range (it holds 32 fds of greenify's), the
-/// monitor opens the file for each read instead, with that moment at each read.
-fn open_syscall_file(worker: &Worker) {
+/// Opens `/proc/self/task/TID/syscall` of `worker`'s OS thread `tid` for the monitor,
+/// which re-reads it from offset 0 at each look (the kernel writes it afresh). The open
+/// takes the lowest free fd number of the table the program shares, so it is made once
+/// per OS thread, and the fd is moved at once into greenify's range (as the reactor's
+/// are), by whoever starts the thread: the first worker for itself ([`register_first`]),
+/// the spawn that starts the others under the scheduler's lock (no program code runs on
+/// any worker meanwhile; the spawn does not wait for the new threads themselves, which
+/// may need the loader's lock that a library constructor's `pthread_create` holds: numpy's
+/// OpenBLAS hung so), the monitor for a spare (while the program runs: once in a spare's
+/// life, a program open at that moment gets the next number up). Where no number is free
+/// in greenify's range (it holds 32 fds of greenify's), the monitor opens the file for
+/// each read instead, with that moment at each read.
+pub fn open_syscall_file(worker: &Worker, tid: i32) {
     use rustix::fd::{AsFd, FromRawFd, IntoRawFd, OwnedFd};
     if !WANTED.load(SeqCst) || worker.syscall_fd.load(SeqCst) >= 0 {
         return;
     }
-    let fd = raw::open_task_file(worker.os_tid(), "syscall", libc::O_RDONLY);
+    let fd = raw::open_task_file(tid, "syscall", libc::O_RDONLY);
     if fd < 0 {
         return;
     }
@@ -427,6 +427,7 @@ fn open_syscall_file(worker: &Worker) {
 pub fn register_first(worker: &'static Worker, tag: usize) {
     if WANTED.load(SeqCst) {
         register(worker, tag);
+        open_syscall_file(worker, worker.os_tid());
     }
 }
 

@@ -514,6 +514,17 @@ pub fn set_thread_pointer_as_is(tp: usize) {
     }
 }
 
+/// The kernel's id of the OS thread whose glibc descriptor is `pd` (a live thread's:
+/// pthread_create's caller knows it once the call returns), where glibc's thread_db
+/// descriptor says it lies (also without a TCB per green thread).
+pub fn tid_of(pd: usize) -> Option<i32> {
+    static OFFSET: OnceLock<Option<usize>> = OnceLock::new();
+    let offset = (*OFFSET.get_or_init(|| db_offset(c"_thread_db_pthread_tid")))?;
+    // SAFETY: a live descriptor; the kernel wrote the id there as it made the thread
+    // (CLONE_PARENT_SETTID).
+    Some(unsafe { *((pd + offset) as *const i32) })
+}
+
 /// Whether glibc's setxid broadcast would signal the OS thread of the descriptor `tp`
 /// (see setxid.rs): its EXITING bit is clear, as in every descriptor glibc made and
 /// unlike a green thread's TCB. Async-signal-safe, as [`set_thread_pointer_as_is`].

@@ -206,8 +206,12 @@ fn new_spare(worker: *mut Worker) -> bool {
         spare.watch = Box::leak(Box::new(monitor::Worker::new()));
         Box::into_raw(Box::new(spare))
     };
-    if !start_thread(record, None) {
+    let Some(tid) = start_thread(record, None) else {
         return false;
+    };
+    if let Some(tid) = tid {
+        // SAFETY: as above.
+        monitor::open_syscall_file(unsafe { (*record).watch }, tid);
     }
     SPARES[slot].store(record, SeqCst);
     SPARE_COUNT.store(slot + 1, SeqCst);

@@ -869,6 +869,8 @@ pub(super) fn start_workers(count: usize) {
     let me = super::current_worker();
     // SAFETY: the calling worker's record, never freed; `watch` is set before it runs.
     monitor::register_first(unsafe { (*me).watch }, me as usize);
+    let mut started_threads = [(0usize, 0i32); 128];
+    let mut count_started = 0;
     for _ in 0..count {
         let (record, started) = with(|s| {
             let first = s.all_workers[0];
@@ -883,25 +885,44 @@ pub(super) fn start_workers(count: usize) {
             s.all_workers.push(record);
             (record as usize, s.worker_started)
         });
-        if !start_thread(record as *mut Worker, Some(started)) {
-            with(|s| s.all_workers.retain(|&w| w as usize != record));
+        match start_thread(record as *mut Worker, Some(started)) {
+            Some(Some(tid)) if count_started < started_threads.len() => {
+                started_threads[count_started] = (record, tid);
+                count_started += 1;
+            }
+            Some(_) => {}
+            None => with(|s| s.all_workers.retain(|&w| w as usize != record)),
         }
     }
+    // The new workers' /proc files, opened under the lock: no program code runs on any
+    // worker meanwhile (monitor.rs `open_syscall_file`).
+    with(|_| {
+        for &(record, tid) in &started_threads[..count_started] {
+            // SAFETY: worker records are never freed; `watch` is set before it starts.
+            monitor::open_syscall_file(unsafe { (*(record as *mut Worker)).watch }, tid);
+        }
+    });
 }
 
 /// Starts the OS thread of worker `record`: `started` is what it runs first, or None for a
 /// spare, which joins the workers in its first section (see handoff.rs). Says whether
-/// the thread started.
-pub(super) fn start_thread(record: *mut Worker, started: Option<fn()>) -> bool {
+/// the thread started, with its id when glibc's descriptor of it says it.
+pub(super) fn start_thread(record: *mut Worker, started: Option<fn()>) -> Option<Option<i32>> {
+    use std::os::unix::thread::JoinHandleExt;
     crate::runtime::reactor::placements_may_race();
     let record = record as usize;
     let spawned = std::thread::Builder::new()
         .name("greenify-work".into())
         .spawn(move || worker_main(record as *mut Worker, started));
-    if let Err(e) = &spawned {
-        ::log::warn!("cannot start a worker thread ({e}): fewer workers run");
+    match spawned {
+        // Its thread id, which the kernel wrote into glibc's descriptor of it as it
+        // created it; the handle drops (workers are never joined).
+        Ok(handle) => Some(crate::runtime::tcb::tid_of(handle.as_pthread_t() as usize)),
+        Err(e) => {
+            ::log::warn!("cannot start a worker thread ({e}): fewer workers run");
+            None
+        }
     }
-    spawned.is_ok()
 }
 
 /// A worker's OS thread: names its record, then runs threads for good.
