@@ -206,12 +206,9 @@ unsafe fn take(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> Taken 
     }
     // SAFETY: the kernel's siginfo for this handler.
     let ours = unsafe { monitor::is_preemption_signal(info) };
-    if !ours && runtime::sched::blocks_now(sig) {
-        // The program's own SIGURG, for a thread that blocks it: greenify keeps the signal
-        // open on its OS thread (for preemption), so it waits in the kernel, blocked as
-        // the handler returns, until the mask changes (see sched::kept_open).
-        // SAFETY: the kernel's siginfo and context for this handler.
-        unsafe { hold_for_later(sig, info, context) };
+    // SAFETY: the kernel's siginfo and context for this handler.
+    if !ours && unsafe { kept_pending(sig, info, context) } {
+        ABSORBED.fetch_add(1, SeqCst);
         return Taken::Done;
     }
     // A SIGURG of the program's that arrived while ours was pending carries the request.
@@ -219,9 +216,47 @@ unsafe fn take(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> Taken 
     Taken::Forward { ours, requested }
 }
 
+/// The program's own SIGURG, for a thread that blocks it (its target, or every thread for
+/// one sent to the process): greenify keeps the signal open on every OS thread (for
+/// preemption), so the kernel never keeps it pending; greenify's records do, where
+/// whichever worker runs its taker later sees it (runtime/kept_pending.rs). Says whether
+/// it is kept so; if not, a thread accepts it and the trampoline routes it.
+///
+/// # Safety
+/// The kernel's arguments for this handler.
+unsafe fn kept_pending(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> bool {
+    use runtime::kept_pending::{park, Owner};
+    use runtime::sched::KeptTaker;
+    // SAFETY: the kernel's siginfo (SA_SIGINFO), read.
+    let target = unsafe { super::signal::mark_of(info) };
+    let owner = match runtime::sched::kept_signal_taker(sig as u32, target) {
+        Some(KeptTaker::Accepting) => return false,
+        Some(KeptTaker::Blocking(tid)) => Some(Owner::Thread(tid)),
+        Some(KeptTaker::Nobody) => Some(Owner::Process),
+        // The signal interrupted a scheduler section: no thread's mask can be read. Sent
+        // to the process, it came to an idle worker, most likely, whose mask blocks only
+        // what every thread blocks (see sched/run.rs).
+        None if target.is_none() && runtime::sched::blocks_now(sig) => Some(Owner::Process),
+        None => None,
+    };
+    // SAFETY: the kernel's siginfo, copied; the mark is the record's owner now.
+    let kept = owner.is_some_and(|owner| park(owner, &super::signal::unmarked(unsafe { *info })));
+    if kept {
+        return true;
+    }
+    if !runtime::sched::blocks_now(sig) {
+        return false;
+    }
+    // SAFETY: the kernel's siginfo and context for this handler.
+    unsafe { hold_for_later(sig, info, context) };
+    true
+}
+
 /// Queues `info` back to the calling OS thread and blocks `sig` in the interrupted
 /// context, so that it stays pending (and seen by sigpending and sigwait) until the
-/// thread's mask is applied again.
+/// thread's mask is applied again: the fallback where greenify's records cannot keep it
+/// (the signal interrupted a scheduler section, or the records are full). Only the thread
+/// that runs on this OS thread next sees it there.
 unsafe fn hold_for_later(sig: c_int, info: *const siginfo_t, context: *mut c_void) {
     let bit = 1u64 << (sig - 1);
     // Blocked first: the handler runs with SA_NODEFER, so the instance queued back would

@@ -140,6 +140,37 @@ pub fn signal_is_for_current(sig: u32) -> bool {
     with(|s| s.chosen(sig, None).is_none_or(|t| t == s.current()))
 }
 
+/// Who takes the program's own instance of a signal greenify keeps open (see
+/// [`kept_open`] and runtime/kept_pending.rs), which the kernel gave the calling OS thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeptTaker {
+    /// A thread that accepts it: the trampoline routes it as any other signal.
+    Accepting,
+    /// Its target (a pthread_kill's), which blocks it: pending on that thread.
+    Blocking(ThreadId),
+    /// Sent to the process, and every live thread blocks it: pending on the process.
+    Nobody,
+}
+
+/// Who takes an instance of `sig` (kept open) sent to `target` (None: to the process),
+/// from the handler that caught it; None if no scheduler section may start here (the
+/// signal interrupted one, or greenify does not run here).
+pub fn kept_signal_taker(sig: u32, target: Option<ThreadId>) -> Option<KeptTaker> {
+    if !section_may_start() {
+        return None;
+    }
+    let bit = sig_bit(sig);
+    Some(with(|s| match target {
+        Some(tid) => match s.threads.get(tid as usize) {
+            Some(t) if t.is_live() && t.sigmask & bit != 0 => KeptTaker::Blocking(tid),
+            // Accepted, or the thread is gone (its signal is dropped as it is routed).
+            _ => KeptTaker::Accepting,
+        },
+        None if s.chosen(sig, None).is_some() => KeptTaker::Accepting,
+        None => KeptTaker::Nobody,
+    }))
+}
+
 /// The current thread's waits run no handlers while `hold` (see `holds_handlers`).
 #[inline]
 pub fn hold_handlers(hold: bool) {
