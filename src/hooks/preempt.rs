@@ -59,6 +59,7 @@ pub fn thread_spawned() {
         return;
     };
     install();
+    runtime::sched::set_keep_action(super::signal::keep_delivered);
     runtime::watchdog::set_output(crate::stats::output());
     monitor::start(
         config.slice,
@@ -206,8 +207,8 @@ unsafe fn take(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> Taken 
     }
     // SAFETY: the kernel's siginfo for this handler.
     let ours = unsafe { monitor::is_preemption_signal(info) };
-    // SAFETY: the kernel's siginfo and context for this handler.
-    if !ours && unsafe { kept_pending(sig, info, context) } {
+    // SAFETY: the kernel's siginfo for this handler.
+    if !ours && unsafe { kept_pending(sig, info) } {
         ABSORBED.fetch_add(1, SeqCst);
         return Taken::Done;
     }
@@ -220,55 +221,26 @@ unsafe fn take(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> Taken 
 /// one sent to the process): greenify keeps the signal open on every OS thread (for
 /// preemption), so the kernel never keeps it pending; greenify's records do, where
 /// whichever worker runs its taker later sees it (runtime/kept_pending.rs). Says whether
-/// it is kept so; if not, a thread accepts it and the trampoline routes it.
+/// it is kept so; if not, the trampoline routes it: to a thread that accepts it, or, when
+/// the signal interrupted a scheduler section (no thread's mask can be read here), as a
+/// delivery that the scheduler keeps pending the same way once it sees who takes it
+/// (see sched/signals.rs `keeps_pending`).
 ///
 /// # Safety
-/// The kernel's arguments for this handler.
-unsafe fn kept_pending(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> bool {
+/// `info` is the kernel's siginfo for this handler.
+unsafe fn kept_pending(sig: c_int, info: *const siginfo_t) -> bool {
     use runtime::kept_pending::{park, Owner};
     use runtime::sched::KeptTaker;
-    // SAFETY: the kernel's siginfo (SA_SIGINFO), read.
+    // SAFETY: the caller's, read.
     let target = unsafe { super::signal::mark_of(info) };
     let owner = match runtime::sched::kept_signal_taker(sig as u32, target) {
-        Some(KeptTaker::Accepting) => return false,
-        Some(KeptTaker::Blocking(tid)) => Some(Owner::Thread(tid)),
-        Some(KeptTaker::Nobody) => Some(Owner::Process),
-        // The signal interrupted a scheduler section: no thread's mask can be read. Sent
-        // to the process, it came to an idle worker, most likely, whose mask blocks only
-        // what every thread blocks (see sched/run.rs).
-        None if target.is_none() && runtime::sched::blocks_now(sig) => Some(Owner::Process),
-        None => None,
+        Some(KeptTaker::Blocking(tid)) => Owner::Thread(tid),
+        Some(KeptTaker::Nobody) => Owner::Process,
+        Some(KeptTaker::Accepting) | None => return false,
     };
-    // SAFETY: the kernel's siginfo, copied; the mark is the record's owner now.
-    let kept = owner.is_some_and(|owner| park(owner, &super::signal::unmarked(unsafe { *info })));
-    if kept {
-        return true;
-    }
-    if !runtime::sched::blocks_now(sig) {
-        return false;
-    }
-    // SAFETY: the kernel's siginfo and context for this handler.
-    unsafe { hold_for_later(sig, info, context) };
-    true
-}
-
-/// Queues `info` back to the calling OS thread and blocks `sig` in the interrupted
-/// context, so that it stays pending (and seen by sigpending and sigwait) until the
-/// thread's mask is applied again: the fallback where greenify's records cannot keep it
-/// (the signal interrupted a scheduler section, or the records are full). Only the thread
-/// that runs on this OS thread next sees it there.
-unsafe fn hold_for_later(sig: c_int, info: *const siginfo_t, context: *mut c_void) {
-    let bit = 1u64 << (sig - 1);
-    // Blocked first: the handler runs with SA_NODEFER, so the instance queued back would
-    // come in at once, nested.
-    monitor::sigprocmask(libc::SIG_BLOCK, &bit);
-    // SAFETY: the kernel's siginfo and context for this handler.
-    unsafe {
-        runtime::raw::queue_to_this_thread(sig as u32, &*info);
-        if let Some(mask) = super::signal::context_mask(context) {
-            *mask |= bit;
-        }
-    }
+    // SAFETY: the caller's, copied; the mark is the record's owner now. A full table
+    // leaves it to the trampoline, whose delivery waits until its thread unblocks it.
+    park(owner, &super::signal::unmarked(unsafe { *info }))
 }
 
 /// Switches away from the interrupted thread if it is at a safe point (module doc).

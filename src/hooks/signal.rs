@@ -320,6 +320,21 @@ fn run_one_delivered(sig: usize) {
     }
 }
 
+/// The scheduler found that the taker of delivered signal `sig` (greenify's SIGURG,
+/// caught inside a scheduler section) blocks it, or that nobody takes it: its saved
+/// siginfo becomes pending for `owner` in greenify's records instead (see
+/// runtime/kept_pending.rs); false if they are full.
+pub(super) fn keep_delivered(sig: u32, owner: runtime::kept_pending::Owner) -> bool {
+    // SAFETY: written by the trampoline before it posted this delivery, which the
+    // scheduler is handing out; copied, the slot stays as it is.
+    let (info, _) = unsafe { (*SAVED.0.get())[sig as usize].assume_init_read() };
+    if !runtime::kept_pending::park(owner, &info) {
+        return false;
+    }
+    held::free_slot(sig);
+    true
+}
+
 fn is_function(handler: usize) -> bool {
     handler != libc::SIG_DFL && handler != libc::SIG_IGN && handler != libc::SIG_ERR
 }
