@@ -510,3 +510,38 @@ CASE(preempt_program_sigurg_to_process_runs_in_the_thread_that_accepts) {
     printf("handled %d\n", pre_urgs);
     signal(SIGURG, SIG_DFL);
 }
+
+/* The program's SIGURG sent to the process (by a thread) while every thread blocks it runs
+ * its handler in main once main's sigsuspend opens it, and sigsuspend returns EINTR. */
+static void *pre_urg_to_process(void *arg) {
+    (void)arg;
+    usleep(1000);
+    kill(getpid(), SIGURG);
+    return NULL;
+}
+
+CASE(preempt_program_sigurg_pending_on_the_process_runs_at_sigsuspend) {
+    pthread_t t;
+    pre_flag = 0;
+    pthread_create(&t, NULL, pre_set_flag_later, NULL);
+    pthread_join(t, NULL);
+
+    signal(SIGURG, pre_on_urg_where);
+    pre_urgs = 0;
+    sigset_t urg, none, old;
+    sigemptyset(&urg);
+    sigaddset(&urg, SIGURG);
+    sigemptyset(&none);
+    pthread_sigmask(SIG_BLOCK, &urg, &old);
+    int in_main = 0;
+    for (int round = 0; round < 20; round++) {
+        pthread_create(&t, NULL, pre_urg_to_process, NULL);
+        pthread_join(t, NULL);
+        pre_urg_ran_in = 0;
+        SHOW("sigsuspend", sigsuspend(&none));
+        if (pre_urg_ran_in && pthread_equal(pre_urg_ran_in, pthread_self())) in_main++;
+    }
+    printf("ran in main %d of 20, handled %d\n", in_main, pre_urgs);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    signal(SIGURG, SIG_DFL);
+}

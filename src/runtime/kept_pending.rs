@@ -58,6 +58,9 @@ struct Slots {
 // only by whoever moved it owner -> owner | BUSY; no one else touches it meanwhile.
 unsafe impl Sync for Slots {}
 
+/// Slots not FREE: [`any`] in one load.
+static TAKEN: AtomicU32 = AtomicU32::new(0);
+
 static SLOTS_TABLE: Slots = Slots {
     words: [const { AtomicU32::new(FREE) }; SLOTS],
     infos: [const { UnsafeCell::new(MaybeUninit::uninit()) }; SLOTS],
@@ -79,10 +82,11 @@ pub fn park(owner: Owner, info: &siginfo_t) -> bool {
     }) else {
         return false;
     };
+    TAKEN.fetch_add(1, SeqCst);
     // Two handlers (on two workers) parking for the same owner at once: the lower slot
     // keeps it, as one instance.
     if (0..i).any(|j| table.words[j].load(SeqCst) & !BUSY == key) {
-        table.words[i].store(FREE, SeqCst);
+        free(i);
         return true;
     }
     // SAFETY: this slot is ours (FREE -> BUSY above) until its word is stored.
@@ -96,9 +100,14 @@ fn find(key: u32) -> Option<usize> {
     (0..SLOTS).find(|&i| SLOTS_TABLE.words[i].load(SeqCst) & !BUSY == key)
 }
 
-/// Whether any instance is pending (one load a slot: cheap enough for a mask change).
+fn free(i: usize) {
+    SLOTS_TABLE.words[i].store(FREE, SeqCst);
+    TAKEN.fetch_sub(1, SeqCst);
+}
+
+/// Whether any instance may be pending (one load: read at every mask change).
 pub fn any() -> bool {
-    SLOTS_TABLE.words.iter().any(|w| w.load(SeqCst) != FREE)
+    TAKEN.load(SeqCst) != 0
 }
 
 /// Whether green thread `tid` has an instance pending: its own, or the process's.
@@ -123,7 +132,7 @@ fn take(key: u32) -> Option<siginfo_t> {
         .ok()?;
     // SAFETY: complete (its word was `key`), and ours (key -> key | BUSY above).
     let info = unsafe { (*SLOTS_TABLE.infos[i].get()).assume_init_read() };
-    word.store(FREE, SeqCst);
+    free(i);
     Some(info)
 }
 
@@ -138,6 +147,7 @@ pub fn after_fork() {
     for word in &SLOTS_TABLE.words {
         word.store(FREE, SeqCst);
     }
+    TAKEN.store(0, SeqCst);
 }
 
 #[cfg(test)]
