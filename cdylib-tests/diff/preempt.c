@@ -545,3 +545,36 @@ CASE(preempt_program_sigurg_pending_on_the_process_runs_at_sigsuspend) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     signal(SIGURG, SIG_DFL);
 }
+
+/* The same with SIGURG at its default action (sigwait's usual pattern: no handler at
+ * all): blocked, it stays pending all the same, on the process or on its target thread. */
+CASE(preempt_program_sigurg_at_default_stays_pending_for_sigwait) {
+    pthread_t t;
+    pre_flag = 0;
+    pthread_create(&t, NULL, pre_set_flag_later, NULL);
+    pthread_join(t, NULL);
+
+    signal(SIGURG, SIG_DFL);
+    sigset_t urg, old;
+    sigemptyset(&urg);
+    sigaddset(&urg, SIGURG);
+    pthread_sigmask(SIG_BLOCK, &urg, &old);
+    int got = 0;
+    for (int round = 0; round < 20; round++) {
+        pthread_create(&t, NULL, pre_urg_to_process_then_wait, &got);
+        pthread_join(t, NULL);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int seen[4] = { 0, 0, 0, 0 };
+    for (int round = 0; round < 20; round++) {
+        pre_target_ready = pre_target_sent = 0;
+        seen[3] = 2 * round; /* even: the target takes it with sigtimedwait */
+        pthread_create(&t, NULL, pre_blocking_target, seen);
+        while (!pre_target_ready) usleep(500);
+        pthread_kill(t, SIGURG);
+        pre_target_sent = 1;
+        pthread_join(t, NULL);
+    }
+    printf("to the process: taken %d of 20; to a thread: pending seen %d, taken %d of 20\n", got,
+           seen[0], seen[1]);
+}

@@ -221,10 +221,13 @@ unsafe fn take(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> Taken 
 /// one sent to the process): greenify keeps the signal open on every OS thread (for
 /// preemption), so the kernel never keeps it pending; greenify's records do, where
 /// whichever worker runs its taker later sees it (runtime/kept_pending.rs). Says whether
-/// it is kept so; if not, the trampoline routes it: to a thread that accepts it, or, when
-/// the signal interrupted a scheduler section (no thread's mask can be read here), as a
-/// delivery that the scheduler keeps pending the same way once it sees who takes it
-/// (see sched/signals.rs `keeps_pending`).
+/// it is kept so; if not, the trampoline routes it to a thread that accepts it.
+///
+/// Only in the program's code may the handler read the threads' masks (see
+/// `sched::kept_signal_taker`). Elsewhere the scheduler decides as it hands out the
+/// delivery that the trampoline posts (see sched/signals.rs `keeps_pending`); if the
+/// program's action is not a function there is no trampoline, and the handler keeps the
+/// signal unsettled and posts the delivery itself.
 ///
 /// # Safety
 /// `info` is the kernel's siginfo for this handler.
@@ -233,14 +236,35 @@ unsafe fn kept_pending(sig: c_int, info: *const siginfo_t) -> bool {
     use runtime::sched::KeptTaker;
     // SAFETY: the caller's, read.
     let target = unsafe { super::signal::mark_of(info) };
-    let owner = match runtime::sched::kept_signal_taker(sig as u32, target) {
+    let decided = if super::mode() == super::APPLICATION {
+        runtime::sched::kept_signal_taker(sig as u32, target)
+    } else {
+        None
+    };
+    let owner = match decided {
         Some(KeptTaker::Blocking(tid)) => Owner::Thread(tid),
         Some(KeptTaker::Nobody) => Owner::Process,
-        Some(KeptTaker::Accepting) | None => return false,
+        Some(KeptTaker::Accepting) => return false,
+        None if program_runs_a_function() => return false,
+        None => Owner::Unsettled(target),
     };
     // SAFETY: the caller's, copied; the mark is the record's owner now. A full table
     // leaves it to the trampoline, whose delivery waits until its thread unblocks it.
-    park(owner, &super::signal::unmarked(unsafe { *info }))
+    if !park(owner, &super::signal::unmarked(unsafe { *info })) {
+        return false;
+    }
+    if let Owner::Unsettled(target) = owner {
+        runtime::interrupt::post(sig as u32, target, false, true);
+    }
+    true
+}
+
+/// Whether the program's action for SIGURG is a function (the trampoline, by then).
+fn program_runs_a_function() -> bool {
+    // SAFETY: an all-zero sigaction is a valid value to show the action in.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    PROGRAM.show(&mut action);
+    ![libc::SIG_DFL, libc::SIG_IGN, libc::SIG_ERR].contains(&action.sa_sigaction)
 }
 
 /// Switches away from the interrupted thread if it is at a safe point (module doc).

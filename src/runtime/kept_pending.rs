@@ -9,6 +9,10 @@
 //! - sent to a green thread (pthread_kill) that blocks it: pending on that thread;
 //! - sent to the process while every thread blocks it: pending on the process.
 //!
+//! Where no thread's mask can be read (a handler that interrupted a scheduler section or
+//! greenify's own code), the instance waits unsettled until the scheduler says whose it
+//! is.
+//!
 //! Each owner has at most one (SIGURG is a standard signal: a second instance while one
 //! is pending is dropped, as natively), with its siginfo. `sigpending` shows, and the
 //! sigwait family takes, the calling thread's own or else the process's; a thread that
@@ -22,7 +26,7 @@
 use libc::siginfo_t;
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 
 /// Whose a pending instance is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,26 +35,32 @@ pub enum Owner {
     Thread(u32),
     /// The process: the first thread to take or unblock it.
     Process,
+    /// Not known yet: caught where no thread's mask could be read, sent to this thread
+    /// (None: to the process). No one takes it until the scheduler [`settle`]s it.
+    Unsettled(Option<u32>),
 }
 
 impl Owner {
-    fn key(self) -> u32 {
-        match self {
-            Owner::Thread(tid) => (tid & !BUSY) + 1,
-            Owner::Process => PROCESS,
-        }
+    fn key(self) -> u64 {
+        let (kind, tid) = match self {
+            Owner::Thread(tid) => (1, tid),
+            Owner::Process => (2, 0),
+            Owner::Unsettled(Some(tid)) => (3, tid),
+            Owner::Unsettled(None) => (4, 0),
+        };
+        kind << 32 | u64::from(tid)
     }
 }
 
-const FREE: u32 = 0;
-const BUSY: u32 = 1 << 31;
-const PROCESS: u32 = BUSY - 1;
+const FREE: u64 = 0;
+const BUSY: u64 = 1 << 63;
+const PROCESS: u64 = 2 << 32;
 /// Owners with an instance pending at once (threads that block SIGURG and were sent one,
 /// and the process); a send beyond is left to the caller (see [`park`]).
 const SLOTS: usize = 32;
 
 struct Slots {
-    words: [AtomicU32; SLOTS],
+    words: [AtomicU64; SLOTS],
     infos: [UnsafeCell<MaybeUninit<siginfo_t>>; SLOTS],
 }
 
@@ -62,7 +72,7 @@ unsafe impl Sync for Slots {}
 static TAKEN: AtomicU32 = AtomicU32::new(0);
 
 static SLOTS_TABLE: Slots = Slots {
-    words: [const { AtomicU32::new(FREE) }; SLOTS],
+    words: [const { AtomicU64::new(FREE) }; SLOTS],
     infos: [const { UnsafeCell::new(MaybeUninit::uninit()) }; SLOTS],
 };
 
@@ -96,7 +106,7 @@ pub fn park(owner: Owner, info: &siginfo_t) -> bool {
 }
 
 /// The slot of `key`'s pending instance (complete or being written or taken).
-fn find(key: u32) -> Option<usize> {
+fn find(key: u64) -> Option<usize> {
     (0..SLOTS).find(|&i| SLOTS_TABLE.words[i].load(SeqCst) & !BUSY == key)
 }
 
@@ -124,7 +134,7 @@ pub fn take_for(tid: u32) -> Option<siginfo_t> {
     take(Owner::Thread(tid).key()).or_else(|| take(PROCESS))
 }
 
-fn take(key: u32) -> Option<siginfo_t> {
+fn take(key: u64) -> Option<siginfo_t> {
     let i = find(key)?;
     let word = &SLOTS_TABLE.words[i];
     // Only a complete one; one still being written is not pending yet.
@@ -134,6 +144,19 @@ fn take(key: u32) -> Option<siginfo_t> {
     let info = unsafe { (*SLOTS_TABLE.infos[i].get()).assume_init_read() };
     free(i);
     Some(info)
+}
+
+/// The scheduler saw who takes the instance caught for `target` (see
+/// [`Owner::Unsettled`]): it becomes `owner`'s, or goes (None: a thread that accepts it
+/// took it, and its action ignores it). False if there was none.
+pub fn settle(target: Option<u32>, owner: Option<Owner>) -> bool {
+    let Some(info) = take(Owner::Unsettled(target).key()) else {
+        return false;
+    };
+    if let Some(owner) = owner {
+        park(owner, &info);
+    }
+    true
 }
 
 /// Green thread `tid` ended: what was pending on it goes with it (its id is reused).
@@ -180,6 +203,11 @@ mod tests {
         assert!(!pending_for(7) && take_for(7).is_none());
         assert!(park(Owner::Thread(9), &info(4)));
         thread_ended(9);
+        assert!(!any());
+        assert!(park(Owner::Unsettled(None), &info(5)));
+        assert!(!pending_for(7), "nobody's yet");
+        assert!(settle(None, Some(Owner::Thread(7))) && !settle(None, None));
+        assert_eq!(take_for(7).map(|i| i.si_code), Some(5));
         assert!(!any());
     }
 }

@@ -4,7 +4,7 @@
 
 use super::thread::{State, Thread};
 use super::{current_worker, section_may_start, with, Scheduler};
-use crate::runtime::kept_pending::Owner;
+use crate::runtime::kept_pending::{self, Owner};
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
 use crate::runtime::{handler, held, interrupt, monitor};
 use rustix::io::Errno;
@@ -150,8 +150,10 @@ pub enum KeptTaker {
 }
 
 /// Who takes an instance of `sig` (kept open) sent to `target` (None: to the process),
-/// from the handler that caught it; None if no scheduler section may start here (the
-/// signal interrupted one, or greenify does not run here).
+/// from the handler that caught it in the program's code; None if no scheduler section
+/// may start here (the signal interrupted one, or greenify does not run here). Not from
+/// greenify's own code, which may hold a lock that a section elsewhere waits for while
+/// this waits for the scheduler's: the scheduler decides later (see `keeps_pending`).
 pub fn kept_signal_taker(sig: u32, target: Option<ThreadId>) -> Option<KeptTaker> {
     if !section_may_start() {
         return None;
@@ -395,23 +397,29 @@ impl Scheduler {
         }
     }
 
-    /// The program's own instance of a signal greenify keeps open, delivered to `target`
-    /// (the thread the kernel would choose; None: no thread accepts it) as any other
-    /// (its handler caught it inside a section, see [`kept_signal_taker`]): if its taker
-    /// blocks it, or nobody takes it, it is pending in greenify's records instead
-    /// (runtime/kept_pending.rs), where the taker's sigwait finds it and its unblocking
-    /// delivers it. True if it is kept so.
-    fn keeps_pending(&self, sig: u32, target: Option<ThreadId>) -> bool {
+    /// The program's own instance of a signal greenify keeps open, sent to `sent_to` (None:
+    /// the process), which the kernel would give `target` (None: no thread accepts it),
+    /// caught where its handler could not read the threads' masks (see
+    /// [`kept_signal_taker`]): if its taker blocks it, or nobody takes it, it is pending in
+    /// greenify's records instead (runtime/kept_pending.rs), where the taker's sigwait
+    /// finds it and its unblocking delivers it. True if it needs no delivery: kept so, or
+    /// taken by a thread whose action ignores it.
+    fn keeps_pending(&self, sig: u32, sent_to: Option<ThreadId>, target: Option<ThreadId>) -> bool {
         if sig != monitor::SIGNAL as u32 || kept_open() & sig_bit(sig) == 0 {
             return false;
         }
         let owner = match target {
-            None => Owner::Process,
+            None => Some(Owner::Process),
             Some(tid) => match self.threads.get(tid as usize) {
-                Some(t) if t.is_live() && t.sigmask & sig_bit(sig) != 0 => Owner::Thread(tid),
-                _ => return false,
+                Some(t) if t.is_live() && t.sigmask & sig_bit(sig) != 0 => Some(Owner::Thread(tid)),
+                _ => None,
             },
         };
+        // Its handler kept it unsettled (the program's action is not a function).
+        if kept_pending::settle(sent_to, owner) {
+            return true;
+        }
+        let Some(owner) = owner else { return false };
         let action = KEEP_ACTION.load(std::sync::atomic::Ordering::SeqCst);
         // SAFETY: the address was stored from such a `fn` by set_keep_action.
         action != 0
@@ -428,7 +436,7 @@ impl Scheduler {
                 && interrupt::parked_before(t.parked_at, i.epoch)
         };
         let target = self.chosen(i.sig, i.target);
-        if i.deliver && self.keeps_pending(i.sig, target) {
+        if i.deliver && self.keeps_pending(i.sig, i.target, target) {
             return;
         }
         let Some(tid) = target.filter(|&t| (t as usize) < self.threads.len()) else {
