@@ -242,8 +242,7 @@ unsafe fn kept_pending(sig: c_int, info: *const siginfo_t) -> bool {
         None
     };
     let owner = match decided {
-        Some(KeptTaker::Blocking(tid)) => Owner::Thread(tid),
-        Some(KeptTaker::Nobody) => Owner::Process,
+        Some(KeptTaker::Pending(owner)) => owner,
         Some(KeptTaker::Accepting) => return false,
         None if program_runs_a_function() => return false,
         None => Owner::Unsettled(target),

@@ -141,12 +141,11 @@ pub fn signal_is_for_current(sig: u32) -> bool {
 /// [`kept_open`] and runtime/kept_pending.rs), which the kernel gave the calling OS thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeptTaker {
-    /// A thread that accepts it: the trampoline routes it as any other signal.
+    /// A thread that accepts it (or its target is gone): routed as any other signal.
     Accepting,
-    /// Its target (a pthread_kill's), which blocks it: pending on that thread.
-    Blocking(ThreadId),
-    /// Sent to the process, and every live thread blocks it: pending on the process.
-    Nobody,
+    /// Pending for this owner: its target (a pthread_kill's), which blocks it, or the
+    /// process, when every live thread blocks it.
+    Pending(Owner),
 }
 
 /// Who takes an instance of `sig` (kept open) sent to `target` (None: to the process),
@@ -158,16 +157,7 @@ pub fn kept_signal_taker(sig: u32, target: Option<ThreadId>) -> Option<KeptTaker
     if !section_may_start() {
         return None;
     }
-    let bit = sig_bit(sig);
-    Some(with(|s| match target {
-        Some(tid) => match s.threads.get(tid as usize) {
-            Some(t) if t.is_live() && t.sigmask & bit != 0 => KeptTaker::Blocking(tid),
-            // Accepted, or the thread is gone (its signal is dropped as it is routed).
-            _ => KeptTaker::Accepting,
-        },
-        None if s.chosen(sig, None).is_some() => KeptTaker::Accepting,
-        None => KeptTaker::Nobody,
-    }))
+    Some(with(|s| s.kept_taker(sig, s.chosen(sig, target))))
 }
 
 /// The current thread's waits run no handlers while `hold` (see `holds_handlers`).
@@ -397,23 +387,34 @@ impl Scheduler {
         }
     }
 
+    /// Who takes an instance of `sig` (kept open) that the kernel would give `target` (see
+    /// [`Scheduler::chosen`]; None: no thread accepts it).
+    fn kept_taker(&self, sig: u32, target: Option<ThreadId>) -> KeptTaker {
+        match target {
+            None => KeptTaker::Pending(Owner::Process),
+            Some(tid) => match self.threads.get(tid as usize) {
+                Some(t) if t.is_live() && t.sigmask & sig_bit(sig) != 0 => {
+                    KeptTaker::Pending(Owner::Thread(tid))
+                }
+                _ => KeptTaker::Accepting,
+            },
+        }
+    }
+
     /// The program's own instance of a signal greenify keeps open, sent to `sent_to` (None:
-    /// the process), which the kernel would give `target` (None: no thread accepts it),
-    /// caught where its handler could not read the threads' masks (see
-    /// [`kept_signal_taker`]): if its taker blocks it, or nobody takes it, it is pending in
-    /// greenify's records instead (runtime/kept_pending.rs), where the taker's sigwait
-    /// finds it and its unblocking delivers it. True if it needs no delivery: kept so, or
-    /// taken by a thread whose action ignores it.
+    /// the process), which the kernel would give `target`, caught where its handler could
+    /// not read the threads' masks (see [`kept_signal_taker`]): if its taker blocks it, or
+    /// nobody takes it, it is pending in greenify's records instead
+    /// (runtime/kept_pending.rs), where the taker's sigwait finds it and its unblocking
+    /// delivers it. True if it needs no delivery: kept so, or taken by a thread whose
+    /// action ignores it.
     fn keeps_pending(&self, sig: u32, sent_to: Option<ThreadId>, target: Option<ThreadId>) -> bool {
         if sig != monitor::SIGNAL as u32 || kept_open() & sig_bit(sig) == 0 {
             return false;
         }
-        let owner = match target {
-            None => Some(Owner::Process),
-            Some(tid) => match self.threads.get(tid as usize) {
-                Some(t) if t.is_live() && t.sigmask & sig_bit(sig) != 0 => Some(Owner::Thread(tid)),
-                _ => None,
-            },
+        let owner = match self.kept_taker(sig, target) {
+            KeptTaker::Pending(owner) => Some(owner),
+            KeptTaker::Accepting => None,
         };
         // Its handler kept it unsettled (the program's action is not a function).
         if kept_pending::settle(sent_to, owner) {
