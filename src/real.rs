@@ -238,6 +238,7 @@ real_fns! {
     fn pthread_sigmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> c_int;
     fn sigprocmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> c_int;
     fn sigsuspend(mask: *const sigset_t) -> c_int;
+    fn sigpending(set: *mut sigset_t) -> c_int;
     fn sigtimedwait(set: *const sigset_t, info: *mut libc::siginfo_t, timeout: *const timespec) -> c_int;
     fn sigwaitinfo(set: *const sigset_t, info: *mut libc::siginfo_t) -> c_int;
     fn sigwait(set: *const sigset_t, sig: *mut c_int) -> c_int;

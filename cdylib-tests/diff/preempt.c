@@ -353,3 +353,228 @@ CASE(preempt_in_fork_child) {
     waitpid(pid, &status, 0);
     printf("child status %d\n", WEXITSTATUS(status));
 }
+
+/* The program's own SIGURG sent to the process while every thread blocks it stays pending
+ * on the process: a thread (which may run on another worker than the OS thread the kernel
+ * gave it to) takes it with sigtimedwait, siginfo and all. */
+static void *pre_urg_to_process_then_wait(void *arg) {
+    int *got = arg;
+    sigset_t urg;
+    sigemptyset(&urg);
+    sigaddset(&urg, SIGURG);
+    /* The mask is main's, which blocks SIGURG. Sleeps and yields on both sides of the
+     * kill, so that it may run on another worker than before. */
+    usleep(1000);
+    sched_yield();
+    kill(getpid(), SIGURG);
+    for (int i = 0; i < 3; i++) {
+        usleep(1000);
+        sched_yield();
+    }
+    struct timespec wait = { 0, 500000000 };
+    siginfo_t si;
+    if (sigtimedwait(&urg, &si, &wait) == SIGURG && si.si_code == SI_USER && si.si_pid == getpid())
+        (*got)++;
+    return NULL;
+}
+
+CASE(preempt_program_sigurg_to_process_sigwaited_by_a_thread) {
+    pthread_t t;
+    pre_flag = 0;
+    pthread_create(&t, NULL, pre_set_flag_later, NULL);
+    pthread_join(t, NULL);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = pre_on_urg;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    SHOW("sigaction", sigaction(SIGURG, &sa, NULL));
+    pre_urgs = 0;
+    sigset_t urg, pending, old;
+    sigemptyset(&urg);
+    sigaddset(&urg, SIGURG);
+    SHOWRC("block", pthread_sigmask(SIG_BLOCK, &urg, &old));
+    int got = 0;
+    for (int round = 0; round < 50; round++) {
+        pthread_create(&t, NULL, pre_urg_to_process_then_wait, &got);
+        pthread_join(t, NULL);
+    }
+    sigpending(&pending);
+    printf("taken %d of 50, handled %d, pending %d\n", got, pre_urgs, sigismember(&pending, SIGURG));
+    SHOWRC("unblock", pthread_sigmask(SIG_SETMASK, &old, NULL));
+    printf("handled %d\n", pre_urgs);
+    signal(SIGURG, SIG_DFL);
+}
+
+/* The program's SIGURG sent with pthread_kill to a thread that blocks it stays pending on
+ * that thread while it moves (it sleeps and yields, so it may resume on another worker):
+ * sigpending shows it there, sigtimedwait takes it, or unblocking it runs the
+ * handler in that thread before pthread_sigmask returns. */
+static volatile int pre_target_ready, pre_target_sent;
+static volatile pthread_t pre_urg_ran_in;
+
+static void pre_on_urg_where(int sig) {
+    (void)sig;
+    pre_urg_ran_in = pthread_self();
+    pre_urgs++;
+}
+
+static void *pre_blocking_target(void *arg) {
+    int *seen = arg; /* [pending, taken, ran here at unblock] */
+    int round = seen[3];
+    sigset_t urg, pending;
+    sigemptyset(&urg);
+    sigaddset(&urg, SIGURG);
+    pthread_sigmask(SIG_BLOCK, &urg, NULL);
+    pre_target_ready = 1;
+    while (!pre_target_sent) usleep(500);
+    for (int i = 0; i < 3; i++) {
+        usleep(1000);
+        sched_yield();
+    }
+    sigpending(&pending);
+    if (sigismember(&pending, SIGURG)) seen[0]++;
+    if (round % 2 == 0) {
+        struct timespec wait = { 0, 500000000 };
+        siginfo_t si;
+        /* glibc shows a tkill's SI_TKILL as SI_USER. */
+        if (sigtimedwait(&urg, &si, &wait) == SIGURG && si.si_code == SI_USER) seen[1]++;
+    } else {
+        pre_urg_ran_in = 0;
+        pthread_sigmask(SIG_UNBLOCK, &urg, NULL);
+        if (pre_urg_ran_in && pthread_equal(pre_urg_ran_in, pthread_self())) seen[2]++;
+    }
+    return NULL;
+}
+
+CASE(preempt_program_sigurg_pthread_kill_to_a_blocking_thread_that_moves) {
+    pthread_t t;
+    pre_flag = 0;
+    pthread_create(&t, NULL, pre_set_flag_later, NULL);
+    pthread_join(t, NULL);
+
+    signal(SIGURG, pre_on_urg_where);
+    pre_urgs = 0;
+    int seen[4] = { 0, 0, 0, 0 };
+    for (int round = 0; round < 50; round++) {
+        pre_target_ready = pre_target_sent = 0;
+        seen[3] = round;
+        pthread_create(&t, NULL, pre_blocking_target, seen);
+        while (!pre_target_ready) usleep(500);
+        pthread_kill(t, SIGURG);
+        pre_target_sent = 1;
+        pthread_join(t, NULL);
+    }
+    sigset_t pending;
+    sigpending(&pending);
+    printf("pending seen %d of 50, taken %d of 25, ran in the target %d of 25, handled %d\n",
+           seen[0], seen[1], seen[2], pre_urgs);
+    printf("pending in main %d\n", sigismember(&pending, SIGURG));
+    signal(SIGURG, SIG_DFL);
+}
+
+/* The program's SIGURG sent to the process while main blocks it runs the handler in the
+ * thread that accepts it (natively the kernel's choice), interrupting its sleep. */
+static volatile int pre_sleeper_stop;
+
+static void *pre_accepting_sleeper(void *arg) {
+    (void)arg;
+    while (!pre_sleeper_stop) usleep(1000);
+    return NULL;
+}
+
+CASE(preempt_program_sigurg_to_process_runs_in_the_thread_that_accepts) {
+    pthread_t t;
+    signal(SIGURG, pre_on_urg_where);
+    pre_urgs = 0;
+    pre_sleeper_stop = 0;
+    pthread_create(&t, NULL, pre_accepting_sleeper, NULL);
+    sigset_t urg, pending, old;
+    sigemptyset(&urg);
+    sigaddset(&urg, SIGURG);
+    pthread_sigmask(SIG_BLOCK, &urg, &old);
+    int in_thread = 0;
+    for (int round = 0; round < 20; round++) {
+        pre_urg_ran_in = 0;
+        kill(getpid(), SIGURG);
+        for (int i = 0; i < 1000 && !pre_urg_ran_in; i++) usleep(1000);
+        if (pre_urg_ran_in && pthread_equal(pre_urg_ran_in, t)) in_thread++;
+    }
+    pre_sleeper_stop = 1;
+    pthread_join(t, NULL);
+    sigpending(&pending);
+    printf("ran in the thread %d of 20, handled %d, pending in main %d\n", in_thread, pre_urgs,
+           sigismember(&pending, SIGURG));
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    printf("handled %d\n", pre_urgs);
+    signal(SIGURG, SIG_DFL);
+}
+
+/* The program's SIGURG sent to the process (by a thread) while every thread blocks it runs
+ * its handler in main once main's sigsuspend opens it, and sigsuspend returns EINTR. */
+static void *pre_urg_to_process(void *arg) {
+    (void)arg;
+    usleep(1000);
+    kill(getpid(), SIGURG);
+    return NULL;
+}
+
+CASE(preempt_program_sigurg_pending_on_the_process_runs_at_sigsuspend) {
+    pthread_t t;
+    pre_flag = 0;
+    pthread_create(&t, NULL, pre_set_flag_later, NULL);
+    pthread_join(t, NULL);
+
+    signal(SIGURG, pre_on_urg_where);
+    pre_urgs = 0;
+    sigset_t urg, none, old;
+    sigemptyset(&urg);
+    sigaddset(&urg, SIGURG);
+    sigemptyset(&none);
+    pthread_sigmask(SIG_BLOCK, &urg, &old);
+    int in_main = 0;
+    for (int round = 0; round < 20; round++) {
+        pthread_create(&t, NULL, pre_urg_to_process, NULL);
+        pthread_join(t, NULL);
+        pre_urg_ran_in = 0;
+        SHOW("sigsuspend", sigsuspend(&none));
+        if (pre_urg_ran_in && pthread_equal(pre_urg_ran_in, pthread_self())) in_main++;
+    }
+    printf("ran in main %d of 20, handled %d\n", in_main, pre_urgs);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    signal(SIGURG, SIG_DFL);
+}
+
+/* The same with SIGURG at its default action (sigwait's usual pattern: no handler at
+ * all): blocked, it stays pending all the same, on the process or on its target thread. */
+CASE(preempt_program_sigurg_at_default_stays_pending_for_sigwait) {
+    pthread_t t;
+    pre_flag = 0;
+    pthread_create(&t, NULL, pre_set_flag_later, NULL);
+    pthread_join(t, NULL);
+
+    signal(SIGURG, SIG_DFL);
+    sigset_t urg, old;
+    sigemptyset(&urg);
+    sigaddset(&urg, SIGURG);
+    pthread_sigmask(SIG_BLOCK, &urg, &old);
+    int got = 0;
+    for (int round = 0; round < 20; round++) {
+        pthread_create(&t, NULL, pre_urg_to_process_then_wait, &got);
+        pthread_join(t, NULL);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int seen[4] = { 0, 0, 0, 0 };
+    for (int round = 0; round < 20; round++) {
+        pre_target_ready = pre_target_sent = 0;
+        seen[3] = 2 * round; /* even: the target takes it with sigtimedwait */
+        pthread_create(&t, NULL, pre_blocking_target, seen);
+        while (!pre_target_ready) usleep(500);
+        pthread_kill(t, SIGURG);
+        pre_target_sent = 1;
+        pthread_join(t, NULL);
+    }
+    printf("to the process: taken %d of 20; to a thread: pending seen %d, taken %d of 20\n", got,
+           seen[0], seen[1]);
+}

@@ -59,6 +59,7 @@ pub fn thread_spawned() {
         return;
     };
     install();
+    runtime::sched::set_keep_action(super::signal::keep_delivered);
     runtime::watchdog::set_output(crate::stats::output());
     monitor::start(
         config.slice,
@@ -206,12 +207,9 @@ unsafe fn take(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> Taken 
     }
     // SAFETY: the kernel's siginfo for this handler.
     let ours = unsafe { monitor::is_preemption_signal(info) };
-    if !ours && runtime::sched::blocks_now(sig) {
-        // The program's own SIGURG, for a thread that blocks it: greenify keeps the signal
-        // open on its OS thread (for preemption), so it waits in the kernel, blocked as
-        // the handler returns, until the mask changes (see sched::kept_open).
-        // SAFETY: the kernel's siginfo and context for this handler.
-        unsafe { hold_for_later(sig, info, context) };
+    // SAFETY: the kernel's siginfo for this handler.
+    if !ours && unsafe { kept_pending(sig, info) } {
+        ABSORBED.fetch_add(1, SeqCst);
         return Taken::Done;
     }
     // A SIGURG of the program's that arrived while ours was pending carries the request.
@@ -219,21 +217,53 @@ unsafe fn take(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> Taken 
     Taken::Forward { ours, requested }
 }
 
-/// Queues `info` back to the calling OS thread and blocks `sig` in the interrupted
-/// context, so that it stays pending (and seen by sigpending and sigwait) until the
-/// thread's mask is applied again.
-unsafe fn hold_for_later(sig: c_int, info: *const siginfo_t, context: *mut c_void) {
-    let bit = 1u64 << (sig - 1);
-    // Blocked first: the handler runs with SA_NODEFER, so the instance queued back would
-    // come in at once, nested.
-    monitor::sigprocmask(libc::SIG_BLOCK, &bit);
-    // SAFETY: the kernel's siginfo and context for this handler.
-    unsafe {
-        runtime::raw::queue_to_this_thread(sig as u32, &*info);
-        if let Some(mask) = super::signal::context_mask(context) {
-            *mask |= bit;
-        }
+/// The program's own SIGURG, for a thread that blocks it (its target, or every thread for
+/// one sent to the process): greenify keeps the signal open on every OS thread (for
+/// preemption), so the kernel never keeps it pending; greenify's records do, where
+/// whichever worker runs its taker later sees it (runtime/kept_pending.rs). Says whether
+/// it is kept so; if not, the trampoline routes it to a thread that accepts it.
+///
+/// Only in the program's code may the handler read the threads' masks (see
+/// `sched::kept_signal_taker`). Elsewhere the scheduler decides as it hands out the
+/// delivery that the trampoline posts (see sched/signals.rs `keeps_pending`); if the
+/// program's action is not a function there is no trampoline, and the handler keeps the
+/// signal unsettled and posts the delivery itself.
+///
+/// # Safety
+/// `info` is the kernel's siginfo for this handler.
+unsafe fn kept_pending(sig: c_int, info: *const siginfo_t) -> bool {
+    use runtime::kept_pending::{park, Owner};
+    use runtime::sched::KeptTaker;
+    // SAFETY: the caller's, read.
+    let target = unsafe { super::signal::mark_of(info) };
+    let decided = if super::mode() == super::APPLICATION {
+        runtime::sched::kept_signal_taker(sig as u32, target)
+    } else {
+        None
+    };
+    let owner = match decided {
+        Some(KeptTaker::Pending(owner)) => owner,
+        Some(KeptTaker::Accepting) => return false,
+        None if program_runs_a_function() => return false,
+        None => Owner::Unsettled(target),
+    };
+    // SAFETY: the caller's, copied; the mark is the record's owner now. A full table
+    // leaves it to the trampoline, whose delivery waits until its thread unblocks it.
+    if !park(owner, &super::signal::unmarked(unsafe { *info })) {
+        return false;
     }
+    if let Owner::Unsettled(target) = owner {
+        runtime::interrupt::post(sig as u32, target, false, true);
+    }
+    true
+}
+
+/// Whether the program's action for SIGURG is a function (the trampoline, by then).
+fn program_runs_a_function() -> bool {
+    // SAFETY: an all-zero sigaction is a valid value to show the action in.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    PROGRAM.show(&mut action);
+    ![libc::SIG_DFL, libc::SIG_IGN, libc::SIG_ERR].contains(&action.sa_sigaction)
 }
 
 /// Switches away from the interrupted thread if it is at a safe point (module doc).

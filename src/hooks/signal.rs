@@ -320,6 +320,21 @@ fn run_one_delivered(sig: usize) {
     }
 }
 
+/// The scheduler found that the taker of delivered signal `sig` (greenify's SIGURG,
+/// caught inside a scheduler section) blocks it, or that nobody takes it: its saved
+/// siginfo becomes pending for `owner` in greenify's records instead (see
+/// runtime/kept_pending.rs); false if they are full.
+pub(super) fn keep_delivered(sig: u32, owner: runtime::kept_pending::Owner) -> bool {
+    // SAFETY: written by the trampoline before it posted this delivery, which the
+    // scheduler is handing out; copied, the slot stays as it is.
+    let (info, _) = unsafe { (*SAVED.0.get())[sig as usize].assume_init_read() };
+    if !runtime::kept_pending::park(owner, &info) {
+        return false;
+    }
+    held::free_slot(sig);
+    true
+}
+
 fn is_function(handler: usize) -> bool {
     handler != libc::SIG_DFL && handler != libc::SIG_IGN && handler != libc::SIG_ERR
 }
@@ -471,21 +486,37 @@ fn marked(mut info: siginfo_t, target: Option<u32>) -> siginfo_t {
     info
 }
 
+/// The green thread a signal is marked for.
+///
+/// # Safety
+/// `info` is NULL or a siginfo the caller may read.
+pub(super) unsafe fn mark_of(info: *const siginfo_t) -> Option<u32> {
+    // SAFETY: the caller's.
+    let errno = unsafe { info.as_ref() }?.si_errno;
+    if errno & MARK_BITS != MARK || errno & 0xFF_FFFF == 0 {
+        return None;
+    }
+    Some((errno & 0xFF_FFFF) as u32 - 1)
+}
+
+/// `info` without the mark of its target.
+pub(super) fn unmarked(mut info: siginfo_t) -> siginfo_t {
+    // SAFETY: a local siginfo.
+    if unsafe { mark_of(&info) }.is_some() {
+        info.si_errno = 0;
+    }
+    info
+}
+
 /// The green thread a signal is marked for, taking the mark out.
 ///
 /// # Safety
 /// `info` is NULL or a siginfo the caller may change.
 unsafe fn take_mark(info: *mut siginfo_t) -> Option<u32> {
-    if info.is_null() {
-        return None;
-    }
     // SAFETY: the caller's.
-    let errno = unsafe { &mut (*info).si_errno };
-    if *errno & MARK_BITS != MARK || *errno & 0xFF_FFFF == 0 {
-        return None;
-    }
-    let tid = (*errno & 0xFF_FFFF) as u32 - 1;
-    *errno = 0;
+    let tid = unsafe { mark_of(info) }?;
+    // SAFETY: the caller's, not NULL (it is marked).
+    unsafe { (*info).si_errno = 0 };
     Some(tid)
 }
 
@@ -618,6 +649,7 @@ fn green_sigmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> Result
     // SAFETY: the program's set, read as glibc reads it.
     let wanted = (!set.is_null()).then(|| kernel_mask(unsafe { &*set }));
     let previous = runtime::sched::sigmask(how, wanted).map_err(|e| e.raw_os_error())?;
+    deliver_kept();
     if !old.is_null() {
         let previous = to_sigset(previous);
         // SAFETY: a local sigset, seen as bytes.
@@ -628,6 +660,48 @@ fn green_sigmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> Result
         }
     }
     Ok(())
+}
+
+/// The program's own SIGURG pending for the calling thread in greenify's records (its
+/// own, or the process's: see runtime/kept_pending.rs), once its mask opens SIGURG, is
+/// delivered to it at once, as natively: queued to this OS thread, marked for it, where
+/// greenify's handler routes it to the program's (which runs as the hook returns).
+fn deliver_kept() {
+    let urg = 1u64 << (runtime::monitor::SIGNAL - 1);
+    if !runtime::kept_pending::any() {
+        return;
+    }
+    let (Some(me), Ok(mask)) = (
+        runtime::sched::current_for_signal(),
+        runtime::sched::sigmask(libc::SIG_BLOCK, None),
+    ) else {
+        return;
+    };
+    if mask & urg != 0 {
+        return;
+    }
+    if let Some(info) = runtime::kept_pending::take_for(me) {
+        let sig = runtime::monitor::SIGNAL as u32;
+        if runtime::raw::queue_to_this_thread(sig, &marked(info, Some(me))) < 0 {
+            // The kernel's queue is full: it stays pending.
+            runtime::kept_pending::park(runtime::kept_pending::Owner::Thread(me), &info);
+        }
+    }
+}
+
+/// sigpending: the kernel's answer, with the program's own SIGURG that greenify's records
+/// keep pending for the calling thread (see runtime/kept_pending.rs).
+#[no_mangle]
+pub unsafe extern "C" fn sigpending(set: *mut sigset_t) -> c_int {
+    // SAFETY: forwarded.
+    let r = unsafe { real::sigpending(set) };
+    let Some(_green) = enter() else { return r };
+    let kept = runtime::sched::current_for_signal().is_some_and(runtime::kept_pending::pending_for);
+    if r == 0 && kept {
+        // SAFETY: the program's set, which the kernel just wrote.
+        unsafe { libc::sigaddset(set, runtime::monitor::SIGNAL) };
+    }
+    r
 }
 
 /// Signal masks are per green thread: the scheduler gives the OS thread the running
@@ -816,6 +890,7 @@ pub unsafe extern "C" fn sigsuspend(mask: *const sigset_t) -> c_int {
     let Ok(saved) = runtime::sched::sigmask(libc::SIG_SETMASK, Some(kernel_mask(&wanted))) else {
         return fail(libc::EINVAL);
     };
+    deliver_kept();
     // A signal pending under the old mask is delivered as soon as the mask changes.
     let ran = || {
         if HANDLED.load(SeqCst) != before {
@@ -844,6 +919,49 @@ unsafe fn taken(r: c_int, info: *mut siginfo_t) -> c_int {
     r
 }
 
+/// Takes one of `set` pending for the calling thread without waiting (sigtimedwait with a
+/// zero timeout): with `urg` (SIGURG is in `set`), also the program's SIGURG kept in
+/// greenify's records, after the signals below it that the kernel has pending, as the
+/// kernel takes the lowest first.
+///
+/// # Safety
+/// `set` is the program's readable set, `info` NULL or its writable siginfo.
+unsafe fn take_signal(set: *const sigset_t, urg: bool, info: *mut siginfo_t) -> c_int {
+    let zero = timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let sig = runtime::monitor::SIGNAL;
+    let kept =
+        urg && runtime::sched::current_for_signal().is_some_and(runtime::kept_pending::pending_for);
+    if kept {
+        // SAFETY: the caller's.
+        let below = to_sigset(kernel_mask(unsafe { &*set }) & ((1 << (sig - 1)) - 1));
+        let saved = super::errno();
+        // SAFETY: our own set, the caller's info; a zero timeout never blocks.
+        let r = unsafe { real::sigtimedwait(&below, info, &zero) };
+        if r > 0 {
+            return r;
+        }
+        // A success leaves errno as it found it.
+        super::set_errno(saved);
+        let taken = runtime::sched::current_for_signal().and_then(runtime::kept_pending::take_for);
+        if let Some(mut taken) = taken {
+            // As glibc's sigtimedwait shows the kernel's: a tkill's SI_TKILL as SI_USER.
+            if taken.si_code == libc::SI_TKILL {
+                taken.si_code = libc::SI_USER;
+            }
+            // SAFETY: the caller's: NULL or the program's siginfo.
+            if let Some(info) = unsafe { info.as_mut() } {
+                *info = taken;
+            }
+            return sig;
+        }
+    }
+    // SAFETY: the caller's; a zero timeout never blocks.
+    unsafe { real::sigtimedwait(set, info, &zero) }
+}
+
 /// Waits for one of `set` (blocked by the program) with a signalfd the reactor watches
 /// (none if greenify's fd range is full: it then looks again every millisecond). Never
 /// restarted after a handler, whatever SA_RESTART says (signal(7)).
@@ -853,10 +971,6 @@ unsafe fn wait_signal(
     info: *mut siginfo_t,
     deadline: Option<Instant>,
 ) -> c_int {
-    let zero = timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
     // SAFETY: the program's set; a signalfd of our own, closed below.
     let fd = unsafe { real::signalfd(-1, set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
     if fd < 0 {
@@ -866,16 +980,20 @@ unsafe fn wait_signal(
     let fd = own_fd(unsafe { OwnedFd::from_raw_fd(fd) });
     let watched = fd.as_ref().map(|fd| [(fd.as_raw_fd(), Interest::Read)]);
     let fds = watched.as_ref().map_or(&[][..], |w| &w[..]);
+    // SAFETY: the program's set, which signalfd has just read.
+    let urg = kernel_mask(unsafe { &*set }) & 1 << (runtime::monitor::SIGNAL - 1) != 0;
     let waits = Waits {
         deadline,
-        every: fd.is_none().then_some(Duration::from_millis(1)),
+        // The program's SIGURG kept in greenify's records comes with no wake (the handler
+        // that keeps it can wake no one async-signal-safely): look every millisecond.
+        every: (fd.is_none() || urg).then_some(Duration::from_millis(1)),
         restarts: false,
     };
     let result = wait_for(
         Some(green),
         waits,
-        // SAFETY: the program's set and out-pointer; a zero timeout never blocks.
-        || match unsafe { taken(real::sigtimedwait(set, info, &zero), info) } {
+        // SAFETY: the program's set and out-pointer.
+        || match unsafe { taken(take_signal(set, urg, info), info) } {
             -1 if super::errno() == libc::EAGAIN => Tried::Waits(-1),
             r => Tried::Done(r),
         },

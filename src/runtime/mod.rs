@@ -12,6 +12,7 @@ pub mod futex;
 pub mod handler;
 pub mod held;
 pub mod interrupt;
+pub mod kept_pending;
 pub mod keys;
 pub mod modules;
 pub mod monitor;

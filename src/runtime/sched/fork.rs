@@ -96,6 +96,7 @@ pub fn after_fork_child() {
             })
         });
         interrupt::set_deliveries_pending(false);
+        crate::runtime::kept_pending::after_fork();
         if held::after_fork() {
             // The forked mask still blocks them.
             s.w().applied_mask = signals::UNKNOWN_MASK;

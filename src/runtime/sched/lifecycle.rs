@@ -355,6 +355,7 @@ impl Scheduler {
         t.generation = t.generation.wrapping_add(1);
         t.joiner = None;
         t.detached = false;
+        crate::runtime::kept_pending::thread_ended(tid);
         self.free_ids.push(tid);
     }
 

@@ -99,9 +99,9 @@ pub use nudge::{close_idle_masks, hold_here, nudge_holders, settle_nudge, Frame}
 pub use park::{current_key, park, park_interruptible, sleep_until, Interrupts};
 pub use run::stdio_lock;
 pub use signals::{
-    apply_interruptions, blocks_now, current_for_signal, enter_handler, hold_handlers,
-    leave_handler, reapply_mask, sent_to_main_tid, set_handler_action, sigmask,
-    signal_is_for_current, take_due_handlers,
+    apply_interruptions, current_for_signal, enter_handler, hold_handlers, kept_signal_taker,
+    leave_handler, reapply_mask, sent_to_main_tid, set_handler_action, set_keep_action, sigmask,
+    signal_is_for_current, take_due_handlers, KeptTaker,
 };
 pub use slice::{completed_without_parking, preempt, preempt_at_return, yield_now};
 pub use stats::{stats, Stats};

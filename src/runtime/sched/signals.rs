@@ -4,6 +4,7 @@
 
 use super::thread::{State, Thread};
 use super::{current_worker, section_may_start, with, Scheduler};
+use crate::runtime::kept_pending::{self, Owner};
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
 use crate::runtime::{handler, held, interrupt, monitor};
 use rustix::io::Errno;
@@ -19,6 +20,16 @@ static HANDLER_ACTION: std::sync::atomic::AtomicUsize = std::sync::atomic::Atomi
 /// Sets what runs the handlers a thread must run (see [`take_due_handlers`]).
 pub fn set_handler_action(action: fn()) {
     HANDLER_ACTION.store(action as usize, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Moves the saved siginfo of a delivered signal into greenify's pending records (set by
+/// the hooks: signal.rs); see `Scheduler::keeps_pending`.
+static KEEP_ACTION: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Sets what keeps a delivered instance of a signal greenify keeps open pending for its
+/// owner instead (false: it could not, the delivery goes on).
+pub fn set_keep_action(action: fn(u32, Owner) -> bool) {
+    KEEP_ACTION.store(action as usize, std::sync::atomic::Ordering::SeqCst);
 }
 
 pub(super) fn run_due_handlers() {
@@ -78,8 +89,8 @@ pub fn reapply_mask() {
 /// Signals a green thread's mask never blocks on its OS thread: greenify's preemption
 /// signal once the monitor runs (a thread that blocks every signal, as `xz -T2`'s
 /// compressing threads do, was never preempted), and SIGSYS while escapes are armed. The
-/// program's own instance of the preemption signal waits while its thread blocks it (see
-/// [`blocks_now`]).
+/// program's own instance of the preemption signal that its taker blocks waits in
+/// greenify's records (see [`kept_signal_taker`] and runtime/kept_pending.rs).
 pub fn kept_open() -> u64 {
     let preemption = if monitor::started() {
         1 << (monitor::SIGNAL - 1)
@@ -87,20 +98,6 @@ pub fn kept_open() -> u64 {
         0
     };
     preemption | crate::runtime::escapes::kept_unblocked()
-}
-
-/// Whether the green thread the calling OS thread runs blocks `sig` (read from a signal
-/// handler: the mask its worker applied for it; false on an OS thread without one).
-pub fn blocks_now(sig: i32) -> bool {
-    let worker = super::current_worker();
-    if worker.is_null() {
-        return false;
-    }
-    // SAFETY: a worker record, never freed; only this OS thread writes `applied_mask`,
-    // which a handler interrupting it reads whole (a u64 store on this same thread).
-    let applied = unsafe { std::ptr::addr_of!((*worker).applied_mask).read_volatile() };
-    // Not known (in a child of fork, until the mask is next applied): not held.
-    applied != UNKNOWN_MASK && applied & (1 << (sig - 1)) != 0
 }
 
 /// The running green thread, read from a signal handler (None on an OS thread without a
@@ -138,6 +135,29 @@ pub fn signal_is_for_current(sig: u32) -> bool {
         return current_worker().is_null();
     }
     with(|s| s.chosen(sig, None).is_none_or(|t| t == s.current()))
+}
+
+/// Who takes the program's own instance of a signal greenify keeps open (see
+/// [`kept_open`] and runtime/kept_pending.rs), which the kernel gave the calling OS thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeptTaker {
+    /// A thread that accepts it (or its target is gone): routed as any other signal.
+    Accepting,
+    /// Pending for this owner: its target (a pthread_kill's), which blocks it, or the
+    /// process, when every live thread blocks it.
+    Pending(Owner),
+}
+
+/// Who takes an instance of `sig` (kept open) sent to `target` (None: to the process),
+/// from the handler that caught it in the program's code; None if no scheduler section
+/// may start here (the signal interrupted one, or greenify does not run here). Not from
+/// greenify's own code, which may hold a lock that a section elsewhere waits for while
+/// this waits for the scheduler's: the scheduler decides later (see `keeps_pending`).
+pub fn kept_signal_taker(sig: u32, target: Option<ThreadId>) -> Option<KeptTaker> {
+    if !section_may_start() {
+        return None;
+    }
+    Some(with(|s| s.kept_taker(sig, s.chosen(sig, target))))
 }
 
 /// The current thread's waits run no handlers while `hold` (see `holds_handlers`).
@@ -335,8 +355,8 @@ pub fn sigmask(how: i32, set: Option<u64>) -> Result<u64, Errno> {
 impl Scheduler {
     pub(super) fn apply_mask(&mut self, mask: u64) {
         if mask != self.w().applied_mask {
-            // Noted first: a signal kept open comes in as the mask changes, and its handler
-            // asks the new mask whether the thread blocks it (`blocks_now`).
+            // Noted first: a signal comes in as the mask changes, and a handler reads it
+            // (a nudge, see nudge.rs).
             self.w().applied_mask = mask;
             os_sigmask(Some(mask & !kept_open()));
         }
@@ -367,6 +387,46 @@ impl Scheduler {
         }
     }
 
+    /// Who takes an instance of `sig` (kept open) that the kernel would give `target` (see
+    /// [`Scheduler::chosen`]; None: no thread accepts it).
+    fn kept_taker(&self, sig: u32, target: Option<ThreadId>) -> KeptTaker {
+        match target {
+            None => KeptTaker::Pending(Owner::Process),
+            Some(tid) => match self.threads.get(tid as usize) {
+                Some(t) if t.is_live() && t.sigmask & sig_bit(sig) != 0 => {
+                    KeptTaker::Pending(Owner::Thread(tid))
+                }
+                _ => KeptTaker::Accepting,
+            },
+        }
+    }
+
+    /// The program's own instance of a signal greenify keeps open, sent to `sent_to` (None:
+    /// the process), which the kernel would give `target`, caught where its handler could
+    /// not read the threads' masks (see [`kept_signal_taker`]): if its taker blocks it, or
+    /// nobody takes it, it is pending in greenify's records instead
+    /// (runtime/kept_pending.rs), where the taker's sigwait finds it and its unblocking
+    /// delivers it. True if it needs no delivery: kept so, or taken by a thread whose
+    /// action ignores it.
+    fn keeps_pending(&self, sig: u32, sent_to: Option<ThreadId>, target: Option<ThreadId>) -> bool {
+        if sig != monitor::SIGNAL as u32 || kept_open() & sig_bit(sig) == 0 {
+            return false;
+        }
+        let owner = match self.kept_taker(sig, target) {
+            KeptTaker::Pending(owner) => Some(owner),
+            KeptTaker::Accepting => None,
+        };
+        // Its handler kept it unsettled (the program's action is not a function).
+        if kept_pending::settle(sent_to, owner) {
+            return true;
+        }
+        let Some(owner) = owner else { return false };
+        let action = KEEP_ACTION.load(std::sync::atomic::Ordering::SeqCst);
+        // SAFETY: the address was stored from such a `fn` by set_keep_action.
+        action != 0
+            && unsafe { std::mem::transmute::<usize, fn(u32, Owner) -> bool>(action)(sig, owner) }
+    }
+
     /// Applies a signal's interruption to the thread the kernel would have chosen; hands
     /// it the handler to run if the handler has not run yet, waking it from any wait to
     /// do so (a wait that is not interrupted goes on after the handler: callers re-check).
@@ -377,6 +437,9 @@ impl Scheduler {
                 && interrupt::parked_before(t.parked_at, i.epoch)
         };
         let target = self.chosen(i.sig, i.target);
+        if i.deliver && self.keeps_pending(i.sig, i.target, target) {
+            return;
+        }
         let Some(tid) = target.filter(|&t| (t as usize) < self.threads.len()) else {
             // No thread takes it: the one running now does, when it unblocks it.
             if i.deliver {
