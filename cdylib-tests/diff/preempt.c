@@ -15,6 +15,14 @@ static void *pre_set_flag_later(void *arg) {
     return NULL;
 }
 
+/* A thread ran and ended: greenify's monitor and workers run from now on. */
+static void pre_threads_ran(void) {
+    pthread_t t;
+    pre_flag = 0;
+    pthread_create(&t, NULL, pre_set_flag_later, NULL);
+    pthread_join(t, NULL);
+}
+
 static void *pre_spin_on_flag(void *arg) {
     (void)arg;
     while (!pre_flag) {
@@ -223,9 +231,7 @@ static void *pre_spin_until_urgs(void *arg) {
 CASE(preempt_program_sigurg) {
     pthread_t t;
     /* A first thread (greenified: the preemption monitor starts with it). */
-    pre_flag = 0;
-    pthread_create(&t, NULL, pre_set_flag_later, NULL);
-    pthread_join(t, NULL);
+    pre_threads_ran();
 
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
@@ -268,13 +274,10 @@ CASE(preempt_program_sigurg) {
     printf("handled %d\n", pre_urgs);
 }
 
-/* The program's own SIGURG sent to a thread that blocks it stays pending (sigpending
- * shows it, no handler runs) until the thread unblocks it; sigwait takes one. */
-CASE(preempt_program_sigurg_blocked_stays_pending) {
-    pthread_t t;
-    pre_flag = 0;
-    pthread_create(&t, NULL, pre_set_flag_later, NULL);
-    pthread_join(t, NULL);
+/* The start of the program-SIGURG cases: a thread ran (greenify's monitor and workers
+ * start), the program's handler counts SIGURGs (from 0), and `urg` holds SIGURG. */
+static void pre_urg_setup(sigset_t *urg) {
+    pre_threads_ran();
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -283,9 +286,15 @@ CASE(preempt_program_sigurg_blocked_stays_pending) {
     sigemptyset(&sa.sa_mask);
     SHOW("sigaction", sigaction(SIGURG, &sa, NULL));
     pre_urgs = 0;
+    sigemptyset(urg);
+    sigaddset(urg, SIGURG);
+}
+
+/* The program's own SIGURG sent to a thread that blocks it stays pending (sigpending
+ * shows it, no handler runs) until the thread unblocks it; sigwait takes one. */
+CASE(preempt_program_sigurg_blocked_stays_pending) {
     sigset_t urg, pending, old;
-    sigemptyset(&urg);
-    sigaddset(&urg, SIGURG);
+    pre_urg_setup(&urg);
     SHOWRC("block", pthread_sigmask(SIG_BLOCK, &urg, &old));
     SHOWRC("pthread_kill", pthread_kill(pthread_self(), SIGURG));
     sigpending(&pending);
@@ -380,20 +389,8 @@ static void *pre_urg_to_process_then_wait(void *arg) {
 
 CASE(preempt_program_sigurg_to_process_sigwaited_by_a_thread) {
     pthread_t t;
-    pre_flag = 0;
-    pthread_create(&t, NULL, pre_set_flag_later, NULL);
-    pthread_join(t, NULL);
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = pre_on_urg;
-    sa.sa_flags = SA_SIGINFO;
-    sigemptyset(&sa.sa_mask);
-    SHOW("sigaction", sigaction(SIGURG, &sa, NULL));
-    pre_urgs = 0;
     sigset_t urg, pending, old;
-    sigemptyset(&urg);
-    sigaddset(&urg, SIGURG);
+    pre_urg_setup(&urg);
     SHOWRC("block", pthread_sigmask(SIG_BLOCK, &urg, &old));
     int got = 0;
     for (int round = 0; round < 50; round++) {
@@ -450,9 +447,7 @@ static void *pre_blocking_target(void *arg) {
 
 CASE(preempt_program_sigurg_pthread_kill_to_a_blocking_thread_that_moves) {
     pthread_t t;
-    pre_flag = 0;
-    pthread_create(&t, NULL, pre_set_flag_later, NULL);
-    pthread_join(t, NULL);
+    pre_threads_ran();
 
     signal(SIGURG, pre_on_urg_where);
     pre_urgs = 0;
@@ -522,9 +517,7 @@ static void *pre_urg_to_process(void *arg) {
 
 CASE(preempt_program_sigurg_pending_on_the_process_runs_at_sigsuspend) {
     pthread_t t;
-    pre_flag = 0;
-    pthread_create(&t, NULL, pre_set_flag_later, NULL);
-    pthread_join(t, NULL);
+    pre_threads_ran();
 
     signal(SIGURG, pre_on_urg_where);
     pre_urgs = 0;
@@ -550,9 +543,7 @@ CASE(preempt_program_sigurg_pending_on_the_process_runs_at_sigsuspend) {
  * all): blocked, it stays pending all the same, on the process or on its target thread. */
 CASE(preempt_program_sigurg_at_default_stays_pending_for_sigwait) {
     pthread_t t;
-    pre_flag = 0;
-    pthread_create(&t, NULL, pre_set_flag_later, NULL);
-    pthread_join(t, NULL);
+    pre_threads_ran();
 
     signal(SIGURG, SIG_DFL);
     sigset_t urg, old;
