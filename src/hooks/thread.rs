@@ -392,7 +392,14 @@ fn thread_ending() {
 /// A green thread cannot wait for the main thread: glibc would wait in the kernel for the
 /// OS thread, which runs them all, to end (with shared TCBs glibc sees a self-join).
 fn joins_main(green: &Option<Green>, t: pthread_t) -> bool {
-    green.is_some() && t == os_thread()
+    green.is_some() && t == main_handle()
+}
+
+/// The main thread's handle (its TCB), wherever it runs: not the calling OS thread's own
+/// descriptor ([`os_thread`]), which is another one on a worker other than the first.
+fn main_handle() -> pthread_t {
+    // SAFETY: no arguments.
+    runtime::sched::main_tcb().unwrap_or_else(|| unsafe { real::pthread_self() })
 }
 
 /// `t` as a green handle, if it is one and we are green.
@@ -688,7 +695,7 @@ pub unsafe extern "C" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
         let tid = runtime::sched::thread_id(h).unwrap_or(0);
         return send_to_green(tid, sig, Sent::Kill);
     }
-    if green.is_some() && sig != 0 && t == os_thread() {
+    if green.is_some() && sig != 0 && t == main_handle() {
         // The main thread's own handle: its handler runs in the main thread.
         return send_to_green(runtime::sched::MAIN, sig, Sent::Kill);
     }
@@ -702,7 +709,7 @@ pub unsafe extern "C" fn pthread_sigqueue(t: pthread_t, sig: c_int, value: libc:
     let tid = match green_handle(&green, t) {
         Some(h) if !runtime::exists(h) => return libc::ESRCH,
         Some(h) => runtime::sched::thread_id(h).unwrap_or(0),
-        None if green.is_some() && t == os_thread() => runtime::sched::MAIN,
+        None if green.is_some() && t == main_handle() => runtime::sched::MAIN,
         // SAFETY: forwarded.
         None => return unsafe { real::pthread_sigqueue(t, sig, value) },
     };

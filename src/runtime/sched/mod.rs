@@ -105,7 +105,7 @@ pub use signals::{
 };
 pub use slice::{completed_without_parking, preempt, preempt_at_return, yield_now};
 pub use stats::{stats, Stats};
-pub use tls::{os_thread_tcb, os_thread_tcb_if_lent, thread_exiting};
+pub use tls::{main_tcb, os_thread_tcb, os_thread_tcb_if_lent, thread_exiting};
 
 use crate::runtime::reactor::Reactor;
 use crate::runtime::stack::StackPool;

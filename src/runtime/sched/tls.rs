@@ -48,6 +48,18 @@ pub fn os_thread_tcb() -> Option<u64> {
     (!worker.is_null()).then(|| unsafe { (*worker).os_pd } as u64)
 }
 
+/// The main thread's TCB (its glibc descriptor, its handle), when green threads have TCBs
+/// of their own; else the one TCB every thread shares is it.
+pub fn main_tcb() -> Option<u64> {
+    if !TCBS_MADE.load(Relaxed) || !super::is_active() {
+        return None;
+    }
+    with(|s| match &s.tls {
+        Tls::PerThread(pool) => Some(pool.main() as u64),
+        _ => None,
+    })
+}
+
 /// For glibc's setxid broadcast (runtime/setxid.rs): the calling OS thread's own TCB when
 /// the one installed is another OS thread's descriptor, which glibc would take for the
 /// caller's: MAIN's, while MAIN runs on a worker other than the first (or in a forked
