@@ -167,7 +167,7 @@ pub fn settle_nudge(mask: &mut u64) {
     if released != 0 {
         held_here.fetch_and(!released, SeqCst);
         // SAFETY: only this OS thread writes `applied_mask`, which a handler interrupting
-        // it reads whole (see signals.rs `blocks_now`).
+        // it reads whole (see signals.rs `apply_mask`).
         let applied = unsafe { std::ptr::addr_of!((*worker).applied_mask).read_volatile() };
         // Not known (a handler the kernel ran returned since): the thread's own mask is
         // applied again at its next switch; a signal it blocks that comes in meanwhile is

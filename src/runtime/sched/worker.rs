@@ -853,15 +853,15 @@ impl Idle {
 }
 
 /// Whether the main thread may run on any worker (see run.rs `start_loop_context`): off
-/// until the known defect is fixed.
+/// until the known defect of the README's "The main thread on any worker" is fixed.
 const MAIN_MOVES: bool = false;
 
 /// Starts `count` more workers, after the section of the spawn that asked for them (on
 /// the first worker, inside greenify): raw OS threads that never run a hook of their
 /// own, each with its record named by its scheduler word before anything else runs.
 pub(super) fn start_workers(count: usize) {
-    // The main thread stays on the first worker for now: moving it lets a signal at its
-    // default action kill the process (README, "The main thread on any worker").
+    // The main thread stays on the first worker for now: moving it loses real-time signal
+    // instances sent to the process (README, "The main thread on any worker").
     if MAIN_MOVES {
         super::run::start_loop_context();
     }
