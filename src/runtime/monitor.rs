@@ -59,7 +59,7 @@
 //! scheduler only needs the worker outside its sections, which idle waits are not
 //! (the worker is then idle, not running).
 //!
-//! Each worker's `/proc` file is opened once, by the worker as it registers, and kept in
+//! Each worker's `/proc` file is opened once, by whoever starts its OS thread, and kept in
 //! greenify's fd range ([`open_syscall_file`]): an open takes the lowest free number of
 //! the fd table the program shares, so one at each look would, for a moment, hand a
 //! program open on another worker the next number up.
@@ -394,11 +394,13 @@ pub fn will_start() {
 /// takes the lowest free fd number of the table the program shares, so it is made once
 /// per OS thread, and the fd is moved at once into greenify's range (as the reactor's
 /// are), by whoever starts the thread: the first worker for itself ([`register_first`]),
-/// the spawn that starts the others under the scheduler's lock (no program code runs on
-/// any worker meanwhile; the spawn does not wait for the new threads themselves, which
-/// may need the loader's lock that a library constructor's `pthread_create` holds: numpy's
-/// OpenBLAS hung so), the monitor for a spare (while the program runs: once in a spare's
-/// life, a program open at that moment gets the next number up). Where no number is free
+/// the spawn that starts the others under the scheduler's lock, so that no worker
+/// dispatches a thread meanwhile (the spawn does not wait for the new threads themselves,
+/// which may need the loader's lock that a library constructor's `pthread_create` holds:
+/// numpy's OpenBLAS hung so; the one thread that spawn made may already run on a new
+/// worker, and an open of its at that moment gets the next number up), the monitor for a
+/// spare (while the program runs: once in a spare's life, a program open at that moment
+/// gets the next number up). Where no number is free
 /// in greenify's range (it holds 32 fds of greenify's), the monitor opens the file for
 /// each read instead, with that moment at each read.
 pub fn open_syscall_file(worker: &Worker, tid: i32) {

@@ -869,8 +869,7 @@ pub(super) fn start_workers(count: usize) {
     let me = super::current_worker();
     // SAFETY: the calling worker's record, never freed; `watch` is set before it runs.
     monitor::register_first(unsafe { (*me).watch }, me as usize);
-    let mut started_threads = [(0usize, 0i32); 128];
-    let mut count_started = 0;
+    let mut started_threads = Vec::with_capacity(count);
     for _ in 0..count {
         let (record, started) = with(|s| {
             let first = s.all_workers[0];
@@ -886,18 +885,15 @@ pub(super) fn start_workers(count: usize) {
             (record as usize, s.worker_started)
         });
         match start_thread(record as *mut Worker, Some(started)) {
-            Some(Some(tid)) if count_started < started_threads.len() => {
-                started_threads[count_started] = (record, tid);
-                count_started += 1;
-            }
-            Some(_) => {}
+            Some(Some(tid)) => started_threads.push((record, tid)),
+            Some(None) => {}
             None => with(|s| s.all_workers.retain(|&w| w as usize != record)),
         }
     }
-    // The new workers' /proc files, opened under the lock: no program code runs on any
-    // worker meanwhile (monitor.rs `open_syscall_file`).
+    // The new workers' /proc files, opened under the lock: no worker dispatches a thread
+    // meanwhile (monitor.rs `open_syscall_file`).
     with(|_| {
-        for &(record, tid) in &started_threads[..count_started] {
+        for &(record, tid) in &started_threads {
             // SAFETY: worker records are never freed; `watch` is set before it starts.
             monitor::open_syscall_file(unsafe { (*(record as *mut Worker)).watch }, tid);
         }
