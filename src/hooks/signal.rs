@@ -111,18 +111,19 @@ fn route(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> Route {
         // A real-time signal is queued natively, each instance with its siginfo: while
         // one waits to run, the next waits in the kernel (see runtime/held.rs).
         let queued = held::is_queued(sig as u32);
-        if queued && held::slot_taken(sig as u32) && {
+        if !held::take_slot(sig as u32) && queued && {
             // SAFETY: the kernel's siginfo, copied.
             let info = unsafe { *info };
             held::put_back(sig as u32, &marked(info, target))
         } {
             return Route::Return { hold: true };
         }
-        // SAFETY: the kernel's siginfo and context for this handler; our own slot.
+        // SAFETY: the kernel's siginfo and context for this handler; our own slot (a
+        // standard signal's next instance merges into it, as natively; a real-time one
+        // the kernel would not queue back replaces the instance saved).
         unsafe {
             (*SAVED.0.get())[i].write((*info, *context.cast::<ucontext_t>()));
         }
-        held::take_slot(sig as u32);
         runtime::sched::set_handler_action(run_delivered);
         if queued {
             // Held before it is posted: the delivery may run, and release it, on another
