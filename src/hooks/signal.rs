@@ -111,6 +111,7 @@ fn route(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> Route {
         // A real-time signal is queued natively, each instance with its siginfo: while
         // one waits to run, the next waits in the kernel (see runtime/held.rs).
         let queued = held::is_queued(sig as u32);
+        let _saving = held::Saving::start();
         if !held::take_slot(sig as u32) && queued && {
             // SAFETY: the kernel's siginfo, copied.
             let info = unsafe { *info };

@@ -23,7 +23,7 @@
 //! The trampoline marks a signal held before it posts the saved instance, so that a
 //! release on another worker, once the delivery ran, never comes before the mark.
 
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 
 /// Signals whose saved siginfo a delivery has not run yet (bit `sig - 1`).
 static UNRUN: AtomicU64 = AtomicU64::new(0);
@@ -110,14 +110,42 @@ pub fn release() -> bool {
     ready != 0 && HELD.fetch_and(!ready, SeqCst) & ready != 0
 }
 
-/// The scheduler's count of the deliveries still to run: `due`, the signals handed to
-/// threads, and `queued`, those posted and not yet handed. A slot whose delivery was
-/// dropped (its thread ended) is free again. An instance the trampoline saves while the
-/// count runs keeps its slot if it is posted before the count reads the queue; in the few
-/// instructions after, its slot counts free, and a later instance would replace its
-/// siginfo.
-pub fn recount(due: u64, queued: u64) {
-    UNRUN.store(due | queued, SeqCst);
+/// Trampolines between taking a slot and posting its delivery (see [`recount`]).
+static SAVING: AtomicU32 = AtomicU32::new(0);
+
+/// A trampoline saving an instance, from before it takes the slot until its delivery is
+/// posted (or it gives up): meanwhile that delivery is in no count of the scheduler's.
+pub struct Saving(());
+
+impl Saving {
+    pub fn start() -> Saving {
+        SAVING.fetch_add(1, SeqCst);
+        Saving(())
+    }
+}
+
+impl Drop for Saving {
+    fn drop(&mut self) {
+        SAVING.fetch_sub(1, SeqCst);
+    }
+}
+
+/// The scheduler's count of the deliveries still to run (in a section, where no posted
+/// delivery is handed out): `due`, the signals handed to threads, and `queued()`, those
+/// posted and not yet handed. A slot taken by neither was dropped (its thread ended) and
+/// is free again. Only while no trampoline saves an instance, read in this order, and
+/// only if no slot was taken or freed meanwhile: a trampoline between its take and its
+/// post must keep its slot (a store of the counts freed it, and the next instance,
+/// taken on another OS thread, replaced its siginfo).
+pub fn recount(due: u64, queued: impl FnOnce() -> u64) {
+    let taken = UNRUN.load(SeqCst);
+    if taken & !due == 0 || SAVING.load(SeqCst) != 0 {
+        return;
+    }
+    let dropped = taken & !(due | queued());
+    if dropped != 0 {
+        let _ = UNRUN.compare_exchange(taken, taken & !dropped, SeqCst, SeqCst);
+    }
 }
 
 /// In a forked child: nothing is pending (the kernel drops pending signals at fork) and no
@@ -140,6 +168,15 @@ mod tests {
         free_slot(40);
         assert!(release());
         assert!(!release(), "released once");
+        take_slot(41);
+        let saving = Saving::start();
+        recount(0, || 0);
+        assert!(slot_taken(41), "kept while an instance is saved");
+        drop(saving);
+        recount(0, || 1 << 40);
+        assert!(slot_taken(41), "kept while its delivery is queued");
+        recount(0, || 0);
+        assert!(!slot_taken(41), "freed once its delivery is dropped");
         assert!(is_queued(34) && is_queued(64) && !is_queued(10) && !is_queued(31));
     }
 }

@@ -64,7 +64,7 @@ pub fn take_due_handlers() -> u64 {
             .iter()
             .filter(|t| t.is_live())
             .fold(0, |all, t| all | t.handlers_due);
-        held::recount(handed | due, interrupt::queued_deliveries());
+        held::recount(handed | due, interrupt::queued_deliveries);
         interrupt::set_deliveries_pending(handed != 0);
         due
     })
