@@ -3,6 +3,9 @@
  * times out, and differs). Every case prints only what it computed or counted. */
 #include "case.h"
 #include <signal.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 
@@ -535,6 +538,45 @@ CASE(preempt_program_sigurg_pending_on_the_process_runs_at_sigsuspend) {
         if (pre_urg_ran_in && pthread_equal(pre_urg_ran_in, pthread_self())) in_main++;
     }
     printf("ran in main %d of 20, handled %d\n", in_main, pre_urgs);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    signal(SIGURG, SIG_DFL);
+}
+
+/* The same for the waits that take a signal mask: ppoll, pselect and epoll_pwait, given
+ * a mask that opens SIGURG, end at once with EINTR, the handler run in main. */
+static int pre_wait_under_mask(int which, const sigset_t *mask) {
+    struct timespec second = { 1, 0 };
+    if (which == 0) return ppoll(NULL, 0, &second, mask);
+    if (which == 1) return pselect(0, NULL, NULL, NULL, &second, mask);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev;
+    int r = epoll_pwait(ep, &ev, 1, 1000, mask);
+    int e = errno;
+    close(ep);
+    errno = e;
+    return r;
+}
+
+CASE(preempt_program_sigurg_pending_on_the_process_ends_waits_with_a_mask) {
+    pthread_t t;
+    pre_threads_ran();
+
+    signal(SIGURG, pre_on_urg_where);
+    pre_urgs = 0;
+    sigset_t urg, none, old;
+    sigemptyset(&urg);
+    sigaddset(&urg, SIGURG);
+    sigemptyset(&none);
+    pthread_sigmask(SIG_BLOCK, &urg, &old);
+    static const char *names[] = { "ppoll", "pselect", "epoll_pwait" };
+    for (int which = 0; which < 3; which++) {
+        pthread_create(&t, NULL, pre_urg_to_process, NULL);
+        pthread_join(t, NULL);
+        pre_urg_ran_in = 0;
+        SHOW(names[which], pre_wait_under_mask(which, &none));
+        printf("ran in main %d\n", pre_urg_ran_in && pthread_equal(pre_urg_ran_in, pthread_self()));
+    }
+    printf("handled %d\n", pre_urgs);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     signal(SIGURG, SIG_DFL);
 }

@@ -73,6 +73,7 @@ fn under_mask(mask: *const sigset_t, wait: impl FnOnce() -> c_int) -> Option<c_i
     let wanted = super::memory::read(mask.cast::<u64>())?;
     let handled = super::signal::handled();
     let saved = runtime::sched::sigmask(libc::SIG_SETMASK, Some(wanted)).ok()?;
+    super::signal::deliver_kept();
     // A signal pending under the old mask arrives as soon as the mask lets it in.
     let result = if super::signal::handled() != handled {
         fail(libc::EINTR)

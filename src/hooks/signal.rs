@@ -668,7 +668,7 @@ fn green_sigmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> Result
 /// own, or the process's: see runtime/kept_pending.rs), once its mask opens SIGURG, is
 /// delivered to it at once, as natively: queued to this OS thread, marked for it, where
 /// greenify's handler routes it to the program's (which runs as the hook returns).
-fn deliver_kept() {
+pub(super) fn deliver_kept() {
     let urg = 1u64 << (runtime::monitor::SIGNAL - 1);
     if !runtime::kept_pending::any() {
         return;
