@@ -581,6 +581,32 @@ CASE(preempt_program_sigurg_pending_on_the_process_ends_waits_with_a_mask) {
     signal(SIGURG, SIG_DFL);
 }
 
+/* The program's SIGURG sent to the process from its own handler (which blocks it) runs
+ * the handler again once the first returns, as natively. */
+static volatile int pre_urg_depth, pre_urg_nested;
+
+static void pre_on_urg_again(int sig) {
+    (void)sig;
+    pre_urg_nested |= pre_urg_depth;
+    pre_urg_depth = 1;
+    if (pre_urgs++ == 0) kill(getpid(), SIGURG);
+    pre_urg_depth = 0;
+}
+
+CASE(preempt_program_sigurg_sent_from_its_handler_runs_when_it_returns) {
+    pre_threads_ran();
+    pre_urgs = pre_urg_nested = 0;
+    signal(SIGURG, pre_on_urg_again);
+    for (int round = 0; round < 10; round++) {
+        pre_urgs = 0;
+        kill(getpid(), SIGURG);
+        for (int i = 0; i < 100 && pre_urgs < 2; i++) msleep(1);
+        if (pre_urgs != 2) printf("round %d: handled %d\n", round, pre_urgs);
+    }
+    printf("nested %d\n", pre_urg_nested);
+    signal(SIGURG, SIG_DFL);
+}
+
 /* The same with SIGURG at its default action (sigwait's usual pattern: no handler at
  * all): blocked, it stays pending all the same, on the process or on its target thread. */
 CASE(preempt_program_sigurg_at_default_stays_pending_for_sigwait) {

@@ -72,7 +72,7 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
             if recorded {
                 // SAFETY: the kernel's context, whose mask its sigreturn sets.
                 let restored = kernel_mask(unsafe { &(*context.cast::<ucontext_t>()).uc_sigmask });
-                runtime::sched::leave_handler(restored, true);
+                handler_returned(restored, true);
             }
         }
     }
@@ -318,8 +318,16 @@ fn run_one_delivered(sig: usize) {
     });
     runtime::handler::unmark(&mut mark);
     if before.is_some() {
-        runtime::sched::leave_handler(kernel_mask(&context.uc_sigmask), false);
+        handler_returned(kernel_mask(&context.uc_sigmask), false);
     }
+}
+
+/// A handler of the program's returned, to `mask` (see `sched::leave_handler`): a SIGURG of
+/// the program's kept while the handler blocked it is delivered now that it may run, as
+/// the kernel delivers a signal left pending by a handler's mask as that handler returns.
+fn handler_returned(mask: u64, by_kernel: bool) {
+    runtime::sched::leave_handler(mask, by_kernel);
+    deliver_kept();
 }
 
 /// The scheduler found that the taker of delivered signal `sig` (greenify's SIGURG,

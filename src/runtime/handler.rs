@@ -79,8 +79,9 @@ impl Frames {
     }
 
     /// Forgets the handlers the thread, now running at `sp`, has jumped out of: their
-    /// frames lie below `sp`, or their marks were written over.
-    pub fn forget_left(&mut self, sp: usize) {
+    /// frames lie below `sp`, or their marks were written over. Says whether it forgot any.
+    pub fn forget_left(&mut self, sp: usize) -> bool {
+        let depth = self.depth;
         while self.unrecorded == 0 && self.depth > 0 {
             let mark = self.marks[self.depth - 1];
             // SAFETY: a mark on this thread's stack (or the OS thread's alternate stack),
@@ -92,6 +93,7 @@ impl Frames {
             }
             self.depth -= 1;
         }
+        self.depth != depth
     }
 }
 

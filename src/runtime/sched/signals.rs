@@ -248,12 +248,23 @@ impl Scheduler {
     #[inline(never)]
     fn settle_handler_jumps_now(&mut self, sp: usize) {
         let me = self.current() as usize;
-        self.threads[me].handler_frames.forget_left(sp);
+        let left = self.threads[me].handler_frames.forget_left(sp);
         let mask = os_sigmask(None);
         self.w().applied_mask = mask;
-        let before = std::mem::replace(&mut self.threads[me].sigmask, mask & !NEVER);
+        // The OS thread's mask never shows the signals greenify keeps open: the thread's
+        // record keeps them (a handler of the program's SIGURG blocks it: a second one
+        // sent from it ran the handler nested, with 2 workers), unless a jump out of a
+        // handler left a mask from before it, which the record does not hold.
+        let kept = kept_open();
+        let kept_blocked = if left {
+            0
+        } else {
+            self.threads[me].sigmask & kept
+        };
+        let now = (mask & !kept | kept_blocked) & !NEVER;
+        let before = std::mem::replace(&mut self.threads[me].sigmask, now);
         self.masks_vary = true;
-        self.accepts_more(before & !mask);
+        self.accepts_more(before & !now);
     }
 
     /// The current thread (or a new one) accepts the signals `newly` now: the first
