@@ -607,6 +607,54 @@ CASE(preempt_program_sigurg_sent_from_its_handler_runs_when_it_returns) {
     signal(SIGURG, SIG_DFL);
 }
 
+/* The program's SIGURG pending on the process while every thread blocks it runs its
+ * handler in a thread created later that accepts it (pthread_attr_setsigmask_np), before
+ * its start routine, as natively. */
+static volatile int pre_urgs_at_start;
+
+static void *pre_urg_note_at_start(void *arg) {
+    (void)arg;
+    pre_urgs_at_start = pre_urgs;
+    return NULL;
+}
+
+CASE(preempt_program_sigurg_pending_on_the_process_runs_in_a_thread_created_later) {
+    pthread_t t;
+    pre_threads_ran();
+
+    signal(SIGURG, pre_on_urg_where);
+    sigset_t urg, none, old;
+    sigemptyset(&urg);
+    sigaddset(&urg, SIGURG);
+    sigemptyset(&none);
+    pthread_sigmask(SIG_BLOCK, &urg, &old);
+    int in_new = 0, before_start = 0;
+    for (int round = 0; round < 10; round++) {
+        pre_urgs = 0;
+        pre_urg_ran_in = 0;
+        kill(getpid(), SIGURG);
+        /* Pending at once natively; with several workers another OS thread may take it a
+         * moment later (see the README). */
+        sigset_t pending;
+        sigemptyset(&pending);
+        for (int i = 0; i < 1000 && !sigismember(&pending, SIGURG); i++) {
+            sigpending(&pending);
+            if (!sigismember(&pending, SIGURG)) msleep(1);
+        }
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setsigmask_np(&attr, &none);
+        pthread_create(&t, &attr, pre_urg_note_at_start, NULL);
+        pthread_attr_destroy(&attr);
+        pthread_join(t, NULL);
+        in_new += pre_urg_ran_in && pthread_equal(pre_urg_ran_in, t);
+        before_start += pre_urgs_at_start == 1;
+    }
+    printf("ran in the new thread %d of 10, before its start routine %d\n", in_new, before_start);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    signal(SIGURG, SIG_DFL);
+}
+
 /* The same with SIGURG at its default action (sigwait's usual pattern: no handler at
  * all): blocked, it stays pending all the same, on the process or on its target thread. */
 CASE(preempt_program_sigurg_at_default_stays_pending_for_sigwait) {

@@ -675,28 +675,32 @@ fn green_sigmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> Result
 /// The program's own SIGURG pending for the calling thread in greenify's records (its
 /// own, or the process's: see runtime/kept_pending.rs), once its mask opens SIGURG, is
 /// delivered to it at once, as natively: queued to this OS thread, marked for it, where
-/// greenify's handler routes it to the program's (which runs as the hook returns).
-pub(super) fn deliver_kept() {
+/// greenify's handler routes it to the program's (which runs as the hook returns). Says
+/// whether it queued one.
+pub(super) fn deliver_kept() -> bool {
     let urg = 1u64 << (runtime::monitor::SIGNAL - 1);
     if !runtime::kept_pending::any() {
-        return;
+        return false;
     }
     let (Some(me), Ok(mask)) = (
         runtime::sched::current_for_signal(),
         runtime::sched::sigmask(libc::SIG_BLOCK, None),
     ) else {
-        return;
+        return false;
     };
     if mask & urg != 0 {
-        return;
+        return false;
     }
-    if let Some(info) = runtime::kept_pending::take_for(me) {
-        let sig = runtime::monitor::SIGNAL as u32;
-        if runtime::raw::queue_to_this_thread(sig, &marked(info, Some(me))) < 0 {
-            // The kernel's queue is full: it stays pending.
-            runtime::kept_pending::park(runtime::kept_pending::Owner::Thread(me), &info);
-        }
+    let Some(info) = runtime::kept_pending::take_for(me) else {
+        return false;
+    };
+    let sig = runtime::monitor::SIGNAL as u32;
+    if runtime::raw::queue_to_this_thread(sig, &marked(info, Some(me))) < 0 {
+        // The kernel's queue is full: it stays pending.
+        runtime::kept_pending::park(runtime::kept_pending::Owner::Thread(me), &info);
+        return false;
     }
+    true
 }
 
 /// sigpending: the kernel's answer, with the program's own SIGURG that greenify's records

@@ -357,6 +357,11 @@ pub unsafe extern "C" fn pthread_create(
     let options = unsafe { spawn_options(attr) };
     let arg = arg as usize;
     let body = move || {
+        // The program's SIGURG pending on the process while every thread blocked it is
+        // this thread's if it accepts it: its handler runs before the start routine.
+        if super::signal::deliver_kept() {
+            super::signal::run_delivered();
+        }
         start_application();
         let retval = start(arg as *mut c_void) as usize;
         thread_ending();
