@@ -266,12 +266,21 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
     };
     let deadline = timeout.map(|t| Instant::now() + t);
     let tracks_drain = op.read_len > 0 && info.kind == Kind::Owned && info.is_tcp;
-    let mut skip = tracks_drain && runtime::sched::is_drained(op.fd);
     let mut parked = false;
     // A call that succeeds leaves errno as it found it: not the EAGAIN of a try before.
     let entry_errno = errno();
+    // A read that would only find nothing waits at once: the look and the park are one
+    // section. (A gated read looks with a poll anyway.)
+    if tracks_drain && how != Attempt::Gated {
+        if let Some(wake) = runtime::wait_read_if_drained(op.fd, op.reason, deadline) {
+            parked = true;
+            if let Some(result) = after_wake(wake, timeout) {
+                return result;
+            }
+        }
+    }
     loop {
-        if !skip && (how != Attempt::Gated || ready_now(op.fd, op.interest)) {
+        if how != Attempt::Gated || ready_now(op.fd, op.interest) {
             if parked {
                 set_errno(entry_errno);
             }
@@ -317,7 +326,6 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
                 return fail(error);
             }
         }
-        skip = false;
         parked = true;
         match runtime::wait_fd(op.fd, op.interest, op.reason, deadline) {
             // A sender the kernel wakes looks at the socket's error first (a peer that

@@ -34,6 +34,7 @@ pub use reactor::Interest;
 pub use sched::{
     current_handle, current_is_main, detach, exists, exit_current, exit_main, fd_closed,
     fd_closed_by, fd_poke, init_current_thread, is_alive, join, name, park, park_interruptible,
-    set_name, sleep_until, spawn, spawn_to, stack_bounds, stats, wait_fd, wait_fds, yield_now,
-    Config, Handle, JoinWait, Reason, SpawnOptions, StackRequest, Stats, Wake,
+    set_name, sleep_until, spawn, spawn_to, stack_bounds, stats, wait_fd, wait_fds,
+    wait_read_if_drained, yield_now, Config, Handle, JoinWait, Reason, SpawnOptions, StackRequest,
+    Stats, Wake,
 };

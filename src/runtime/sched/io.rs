@@ -73,11 +73,34 @@ pub fn wait_fd(fd: i32, interest: Interest, reason: Reason, deadline: Option<Ins
 }
 
 /// Waits until any of `fds` may be ready (see [`wait_fd`]).
-/// Registers and parks in one section: with several workers, another may apply the fd's
-/// event between the two.
 pub fn wait_fds(fds: &[(i32, Interest)], reason: Reason, deadline: Option<Instant>) -> Wake {
-    let mut refused = Wake::Ready;
+    wait_fds_if(fds, reason, deadline, |_| true).unwrap_or(Wake::Ready)
+}
+
+/// Waits as [`wait_fd`] for `fd` to be readable, only if a read now would find nothing
+/// (see [`set_drained`]): the look and the park are one section (with several workers,
+/// a section of its own for the look cost a lock round trip per read). None: not
+/// drained, nothing waited: read it.
+pub fn wait_read_if_drained(fd: i32, reason: Reason, deadline: Option<Instant>) -> Option<Wake> {
+    wait_fds_if(&[(fd, Interest::Read)], reason, deadline, |s| {
+        s.reactor.is_drained(fd)
+    })
+}
+
+/// Waits as [`wait_fds`] if `needed`, asked in the section that parks, says so (None
+/// if not). Registers and parks in one section: with several workers, another may apply
+/// the fd's event between the two.
+fn wait_fds_if(
+    fds: &[(i32, Interest)],
+    reason: Reason,
+    deadline: Option<Instant>,
+    needed: impl FnOnce(&Scheduler) -> bool,
+) -> Option<Wake> {
+    let mut refused = None;
     let parked = park_if(reason, deadline, Interrupts::Signals, |s| {
+        if !needed(s) {
+            return false;
+        }
         if !fds.is_empty() {
             s.open_reactor();
         }
@@ -88,13 +111,13 @@ pub fn wait_fds(fds: &[(i32, Interest)], reason: Reason, deadline: Option<Instan
             let result = s
                 .reactor
                 .add_waiter(fd, interest, key, |k| Scheduler::is_waiting(threads, k));
-            refused = match result {
+            refused = Some(match result {
                 Ok(()) => continue,
                 // Always ready, not an fd at all, or ready meanwhile: the caller's next
                 // attempt tells.
                 Err(RegisterError::NotPollable | RegisterError::ReadyMeanwhile) => Wake::Ready,
                 Err(RegisterError::Os(_)) => Wake::Closed,
-            };
+            });
             // Void the registrations made so far.
             let t = &mut s.threads[me as usize];
             t.seq = t.seq.wrapping_add(1);
@@ -102,7 +125,7 @@ pub fn wait_fds(fds: &[(i32, Interest)], reason: Reason, deadline: Option<Instan
         }
         true
     });
-    parked.unwrap_or(refused)
+    parked.or(refused)
 }
 
 /// The program closed `fd` (or reused its number): wake its waiters, drop its registration.
@@ -138,11 +161,6 @@ pub fn fd_closed_by<R>(fd: i32, close: impl FnOnce() -> R) -> R {
 /// A stream read of `fd` came back short: skip reads until it is readable again.
 pub fn set_drained(fd: i32) {
     with(|s| s.reactor.set_drained(fd))
-}
-
-/// Whether a read of `fd` would only find nothing (see [`set_drained`]).
-pub fn is_drained(fd: i32) -> bool {
-    with(|s| s.reactor.is_drained(fd))
 }
 
 /// Wakes every thread waiting on `fd` to look again (it stays registered).

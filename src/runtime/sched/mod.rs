@@ -88,7 +88,8 @@ pub use identity::{
     altstack, current_tid, running_identity, set_altstack, thread_by_tid, AltStack, PID_MAX_LIMIT,
 };
 pub use io::{
-    fd_closed, fd_closed_by, fd_poke, is_drained, open_reactor, set_drained, wait_fd, wait_fds,
+    fd_closed, fd_closed_by, fd_poke, open_reactor, set_drained, wait_fd, wait_fds,
+    wait_read_if_drained,
 };
 pub use lifecycle::{
     current_handle, current_id, current_is_main, detach, exists, exit_current, exit_main, is_alive,
