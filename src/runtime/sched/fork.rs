@@ -46,6 +46,12 @@ pub fn after_fork_child() {
         s.reactor.after_fork();
         s.mailbox = futex::new_mailbox();
         s.all_workers.retain(|&w| w == worker);
+        // SAFETY: as above.
+        unsafe {
+            (*worker)
+                .stuck
+                .store(false, std::sync::atomic::Ordering::SeqCst)
+        };
         s.poller = std::ptr::null_mut();
         let me = s.current();
         s.w().os_tid = rustix::thread::gettid();
@@ -74,7 +80,7 @@ pub fn after_fork_child() {
         } else {
             s.live = 0;
         }
-        s.run_queue.clear();
+        s.w().queue.clear();
         s.preempted.clear();
         s.w().next = None;
         s.w().watch.next_waits(false);
