@@ -10,9 +10,9 @@
 //! running. So each stuck worker gets a spare: a parked one if there is one, else a new
 //! OS thread, at most [`MAX_SPARES`] in the process's life. A spare is a worker like the
 //! others (its own record, TCB, SUD selector byte and monitor record, started by the same
-//! path, see worker.rs): it takes the stuck worker's run queue (see queues.rs), and polls the
-//! reactor and timers when idle. The stuck worker keeps its green thread, which continues there when the
-//! call returns.
+//! path, see worker.rs): it takes the stuck worker's run queue (see queues.rs), and polls
+//! the reactor and timers when idle. The stuck worker keeps its green thread, which
+//! continues there when the call returns.
 //!
 //! When the monitor sees the stuck worker switch or go idle again, it says so
 //! ([`hand_off`] with `stuck` false); then more than N + the stuck ones run, and the first
