@@ -168,11 +168,12 @@ pub fn print() {
     let preemption = runtime::monitor::stats();
     let _ = write!(
         line,
-        " preempt_signals={} preemptions={} blocked_worker_sightings={} spares_started={}",
+        " preempt_signals={} preemptions={} blocked_worker_sightings={} spares_started={} steals={}",
         preemption.signals,
         preemption.preemptions,
         preemption.blocked_sightings,
-        runtime::sched::spares_started()
+        runtime::sched::spares_started(),
+        stats.steals
     );
     for reason in Reason::ALL {
         let _ = write!(

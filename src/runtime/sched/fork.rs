@@ -8,6 +8,7 @@ use super::{current_worker, is_active, signals, with};
 use crate::runtime::timer::Timers;
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
 use crate::runtime::{futex, held, interrupt};
+use std::sync::atomic::Ordering::SeqCst;
 
 /// In the child of a fork, on the thread that forked: only this green thread exists.
 /// The epoll instance and the doorbell are the parent's (shared across fork), so they
@@ -46,6 +47,9 @@ pub fn after_fork_child() {
         s.reactor.after_fork();
         s.mailbox = futex::new_mailbox();
         s.all_workers.retain(|&w| w == worker);
+        // Nothing is stuck in the child (see handoff.rs).
+        // SAFETY: as above.
+        unsafe { (*worker).stuck.store(false, SeqCst) };
         s.poller = std::ptr::null_mut();
         let me = s.current();
         s.w().os_tid = rustix::thread::gettid();
@@ -74,7 +78,7 @@ pub fn after_fork_child() {
         } else {
             s.live = 0;
         }
-        s.run_queue.clear();
+        s.w().queue.clear();
         s.preempted.clear();
         s.w().next = None;
         s.w().watch.next_waits(false);

@@ -10,9 +10,9 @@
 //! running. So each stuck worker gets a spare: a parked one if there is one, else a new
 //! OS thread, at most [`MAX_SPARES`] in the process's life. A spare is a worker like the
 //! others (its own record, TCB, SUD selector byte and monitor record, started by the same
-//! path, see worker.rs): it runs the shared run queue, and polls the reactor and timers
-//! when idle. The stuck worker keeps its green thread, which continues there when the
-//! call returns.
+//! path, see worker.rs): it takes the stuck worker's run queue (see queues.rs), and polls
+//! the reactor and timers when idle. The stuck worker keeps its green thread, which
+//! continues there when the call returns.
 //!
 //! When the monitor sees the stuck worker switch or go idle again, it says so
 //! ([`hand_off`] with `stuck` false); then more than N + the stuck ones run, and the first
@@ -42,7 +42,6 @@
 use super::signals::{os_sigmask, ALL_BLOCKED};
 use super::worker::{start_thread, Idle, Worker, RETIRED};
 use super::{current_worker, Scheduler};
-use crate::runtime::wait::MAIN;
 use crate::runtime::{monitor, raw, watchdog};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::SeqCst};
 
@@ -82,13 +81,15 @@ pub(super) fn set_possible(possible: bool) {
 /// worker it handed off earlier came back. Says whether the role was handed off (false:
 /// not now; the monitor asks again at its next look).
 pub fn hand_off(tag: usize, stuck: bool) -> bool {
+    let worker = tag as *mut Worker;
     if !stuck {
         STUCK.fetch_sub(1, SeqCst);
+        // SAFETY: worker records are never freed; the flag is atomic.
+        unsafe { (*worker).stuck.store(false, SeqCst) };
         // A spare leaves at a dispatch point; one idle then would wait for ever (a thread
         // that runs next keeps the first worker busy and wakes nobody): it looks now.
         // SAFETY: as in `take_next`.
         unsafe {
-            let worker = tag as *mut Worker;
             let lock = (*worker).lock;
             lock.lock();
             (*(*worker).sched).wake_idle_from(FIRST_SPARE);
@@ -96,18 +97,22 @@ pub fn hand_off(tag: usize, stuck: bool) -> bool {
         }
         return false;
     }
-    let worker = tag as *mut Worker;
     // In a section it waits for the scheduler's lock (its holder lost its CPU on a busy
     // machine) or in greenify's own wait, not in a call of the program's: a spare would
     // only contend for the same lock (prodcons with 2 workers made 3 spares).
     if in_section(tag) || !POSSIBLE.load(SeqCst) || !lock_on(worker) {
         return false;
     }
-    // Counted first: the spare must not find itself surplus as it joins.
+    // Counted and marked first: the spare must not find itself surplus as it joins, and
+    // takes the stuck worker's queue then (`Scheduler::rejoin`).
     STUCK.fetch_add(1, SeqCst);
+    // SAFETY: worker records are never freed; the flag is atomic.
+    let mark = |stuck| unsafe { (*worker).stuck.store(stuck, SeqCst) };
+    mark(true);
     if wake_spare() || new_spare(worker) {
         return true;
     }
+    mark(false);
     STUCK.fetch_sub(1, SeqCst);
     false
 }
@@ -248,14 +253,15 @@ impl Scheduler {
         }
         let me = current_worker();
         self.all_workers.retain(|&w| w != me);
-        // Its runnext goes to the workers that stay (a spare never holds MAIN), and so does
-        // the last one's if it stays alone (a single worker has no runnext: see pop_ready).
+        // Its run queue and runnext go to the workers that stay (a spare never holds MAIN),
+        // and so does the last one's runnext if it stays alone (a single worker has no
+        // runnext: see pop_ready).
+        self.give_queue_away(me);
         let alone = self.all_workers.len() == 1;
         for worker in [me].into_iter().chain(alone.then(|| self.all_workers[0])) {
             // SAFETY: in the retiring worker's section.
             if let Some(tid) = unsafe { super::slice::take_runnext(worker, |_| true) } {
-                self.run_queue.push_back(tid);
-                self.wake_worker(tid == MAIN);
+                self.push_ready(tid);
             }
         }
         if self.poller.is_null() {
@@ -270,9 +276,18 @@ impl Scheduler {
         Some(Idle::Spare(std::ptr::addr_of!(self.w().sleep)))
     }
 
-    /// A spare, woken by the monitor, joins the workers.
+    /// A spare, woken by the monitor, joins the workers, and takes the run queues of the
+    /// stuck ones (marked before it was woken, see [`hand_off`]).
     pub(super) fn rejoin(&mut self) {
-        self.all_workers.push(current_worker());
+        let me = current_worker();
+        self.all_workers.push(me);
+        for i in 0..self.all_workers.len() {
+            let worker = self.all_workers[i];
+            // SAFETY: worker records are never freed; the flag is atomic.
+            if unsafe { (*worker).stuck.load(SeqCst) } {
+                self.give_queue(worker, me);
+            }
+        }
         set_name(b"greenify-work\0");
     }
 

@@ -131,6 +131,9 @@ pub unsafe fn spawn_to(
         t.stdio_locks.clear();
         t.requeue = None;
         t.early_wake = None;
+        // Never ran: spread over the workers (see queues.rs), not queued where the slot's
+        // last thread ran.
+        t.ran_on = std::ptr::null_mut();
         if varies {
             s.masks_vary = true;
             s.accepts_more(accepts);

@@ -1,4 +1,4 @@
-//! The scheduler: green threads, the run queue, park and ready, shared by the workers
+//! The scheduler: green threads, the run queues, park and ready, shared by the workers
 //! (the OS threads that run green threads, see worker.rs; one unless `GREENIFY_WORKERS`
 //! says more).
 //!
@@ -42,7 +42,8 @@
 //! # Rooms
 //! This file keeps the [`Scheduler`] itself, its creation and [`with`]; each submodule
 //! adds one job to it: `thread` (the per-thread record), `run` (the run loop and
-//! switching), `park`, `slice` (yield and stepping aside), `lifecycle` (spawn, join,
+//! switching), `park`, `queues` (a run queue per worker, placement and stealing),
+//! `slice` (yield, stepping aside and the pick of the next thread), `lifecycle` (spawn, join,
 //! exit, detach), `attrs`, `handle` (`pthread_t`), `tls`, `signals` (masks and handler
 //! delivery), `cancel`, `deadlock` (the watchdog's cycle of waits), `identity` (thread
 //! ids), `io` (the reactor), `futex_wait`, `fork` (the child's reset), `stats` and
@@ -62,6 +63,7 @@ mod io;
 mod lifecycle;
 mod nudge;
 mod park;
+mod queues;
 mod run;
 mod signals;
 mod slice;
@@ -141,7 +143,8 @@ pub struct Config {
 pub struct Scheduler {
     threads: Vec<Thread>,
     free_ids: Vec<ThreadId>,
-    run_queue: VecDeque<ThreadId>,
+    /// Where the next new thread is queued, among `all_workers` (see queues.rs).
+    spread: usize,
     /// Green threads other than MAIN that have not exited.
     live: u64,
     main_exited: bool,
@@ -264,7 +267,7 @@ pub fn init_current_thread(config: Config) {
     let sched = Scheduler {
         threads: vec![main],
         free_ids: Vec::new(),
-        run_queue: VecDeque::new(),
+        spread: 0,
         live: 0,
         main_exited: false,
         main_moves: false,
@@ -518,7 +521,7 @@ impl Scheduler {
             return self.enqueue_shared(tid, queue);
         }
         match queue {
-            Queue::Run | Queue::Next => self.run_queue.push_back(tid),
+            Queue::Run | Queue::Next => self.w().queue.push_back(tid),
             Queue::Preempted => self.push_preempted(tid),
         }
     }
@@ -528,8 +531,9 @@ impl Scheduler {
     /// only that worker's run loop may queue it, once the coroutine is back (as Go's
     /// park_m), or another worker could pick it before it has left; `Next` then puts it in
     /// that worker's runnext. MAIN is out in the same way until its switch back to the
-    /// loop that ran it is complete (`main_out`, see `run::run_loop`). A thread queued in the shared queues wakes an idle
-    /// worker; one put in runnext does not, as Go's `ready()` puts the thread a running
+    /// loop that ran it is complete (`main_out`, see `run::run_loop`). A thread queued in a
+    /// run queue (placed and woken for as queues.rs says) wakes a worker; one put in
+    /// runnext does not, as Go's `ready()` puts the thread a running
     /// one wakes in its P's `runnext`: the waker usually waits next (a lock or condvar
     /// hand-off, a request and its answer), and the pair goes on on one OS thread instead
     /// of waking another for every hand-off. If the waker runs on instead, an idle worker
@@ -576,8 +580,7 @@ impl Scheduler {
                 return;
             }
         };
-        self.run_queue.push_back(kicked);
-        self.wake_worker(kicked == MAIN && !self.main_moves);
+        self.push_ready(kicked);
     }
 
     /// With several workers, a thread that the running one wakes may run on another worker

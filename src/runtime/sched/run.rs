@@ -395,7 +395,7 @@ impl Scheduler {
     #[inline(always)]
     fn prefetch_next(&mut self) {
         let next = self.w().next;
-        let queued = &self.run_queue;
+        let queued = &self.w().queue;
         let (first, second) = match next {
             Some(tid) => (Some(tid), queued.front().copied()),
             None => (queued.front().copied(), queued.get(1).copied()),

@@ -282,7 +282,7 @@ impl Scheduler {
         // own OS thread writes).
         let applied = unsafe { std::ptr::addr_of!((*first).applied_mask).read_volatile() };
         if first != super::running_worker() && applied & newly != 0 {
-            self.wake(first);
+            self.wake_idle(first);
         }
     }
 

@@ -2,11 +2,11 @@
 //! whose hooked calls never wait once it has run a slice while others are ready, and the
 //! preemption of one that computes without calls (the monitor's signal, see monitor.rs).
 
+use super::queues::pop;
 use super::run::switch_keeping_errno;
 use super::thread::State;
 use super::{section_may_start, with, with_worker, Queue, Scheduler};
 use crate::runtime::wait::{Reason, ThreadId, MAIN};
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Lets every other ready thread run once before the current one continues.
@@ -134,17 +134,6 @@ pub fn preempt_at_return() -> bool {
     preempt(sp, mask)
 }
 
-/// The first thread of `queue`, or its second if the first is MAIN and not `main_ok`
-/// (MAIN is in a queue at most once).
-#[inline(always)]
-fn pop(queue: &mut VecDeque<ThreadId>, main_ok: bool) -> Option<ThreadId> {
-    if main_ok || queue.front() != Some(&MAIN) {
-        queue.pop_front()
-    } else {
-        queue.remove(1)
-    }
-}
-
 /// Takes the thread that waits in `worker`'s runnext, if `wanted` says so.
 ///
 /// # Safety
@@ -165,15 +154,16 @@ pub(super) unsafe fn take_runnext(
     }
 }
 
-/// Of this many picks of a worker's runnext, one goes to the shared queues instead when
+/// Of this many picks of a worker's runnext, one goes to the queues instead when
 /// they hold threads (as Go's scheduler looks at its global queue every 61st schedule): a
 /// pair that hands work to each other keeps the other threads waiting at most that long.
 const NEXT_TURNS: u32 = 61;
 
 impl Scheduler {
     /// The next thread to run: the worker's runnext (see `Scheduler::enqueue_shared`), then
-    /// the run queue's first, unless a preempted thread has waited a slice (or nothing else
-    /// is ready); with nothing there, the runnext of another worker. MAIN only if
+    /// its run queue's first, unless a preempted thread has waited a slice (or nothing
+    /// else is ready); with nothing in its queue, it steals from another's first (see
+    /// queues.rs); with nothing there either, the runnext of another worker. MAIN only if
     /// `main_ok` (see `run::run_loop`: a worker whose loop runs on MAIN's stack has it).
     pub(super) fn pop_ready(&mut self, main_ok: bool) -> Option<ThreadId> {
         if self.all_workers.len() > 1 {
@@ -187,24 +177,28 @@ impl Scheduler {
     }
 
     /// [`Scheduler::pop_ready`] with several workers: the worker's runnext first; nothing
-    /// else while the threads gather on the first worker (see `Gather`, worker.rs).
+    /// else while the threads gather on the first worker (see `Gather`, worker.rs); with
+    /// nothing it may run in its own queue, it steals.
     #[inline(never)]
     fn pop_shared(&mut self, main_ok: bool) -> Option<ThreadId> {
         if let Some(tid) = self.pop_next() {
             return Some(tid);
         }
         if self.gathered() {
-            // Its own runnext still (left there when the shared queues had their turn; a
+            // Its own runnext still (left there when the queues had their turn; a
             // gathered worker never holds MAIN).
             let w = self.w();
             w.watch.next_waits(false);
             return w.next.take();
         }
+        if !self.runnable_queued(main_ok) {
+            self.steal(main_ok);
+        }
         self.pop_queues(main_ok)
     }
 
-    /// The run queue's first, unless a preempted thread has waited a slice (or nothing
-    /// else is ready); with nothing there and several workers, a runnext.
+    /// The worker's run queue's first, unless a preempted thread has waited a slice (or
+    /// nothing else is ready); with nothing there and several workers, a runnext.
     #[inline(always)]
     fn pop_queues(&mut self, main_ok: bool) -> Option<ThreadId> {
         if !self.preempted.is_empty()
@@ -215,26 +209,16 @@ impl Scheduler {
                 return Some(tid);
             }
         }
-        match pop(&mut self.run_queue, main_ok) {
+        match pop(&mut self.w().queue, main_ok) {
             None if self.all_workers.len() > 1 => self.steal_next(main_ok),
             tid => tid,
         }
     }
 
-    /// Whether the run queue holds a thread the worker may run: one that may not run
-    /// MAIN sees a queue that holds only MAIN as empty (else a preempted thread would wait
-    /// behind MAIN for a worker that runs another thread).
-    fn runnable_queued(&self, main_ok: bool) -> bool {
-        match self.run_queue.front() {
-            Some(&MAIN) => main_ok || self.run_queue.len() > 1,
-            front => front.is_some(),
-        }
-    }
-
-    /// The worker's runnext, unless the shared queues have their turn.
+    /// The worker's runnext, unless its run queue and the preempted threads have their turn.
     #[inline(never)]
     fn pop_next(&mut self) -> Option<ThreadId> {
-        let queued = !self.run_queue.is_empty() || !self.preempted.is_empty();
+        let queued = !self.w().queue.is_empty() || !self.preempted.is_empty();
         let w = self.w();
         w.next?;
         w.next_taken = w.next_taken.wrapping_add(1);
@@ -268,14 +252,22 @@ impl Scheduler {
     }
 
     /// Whether another thread is ready, after a look at epoll when none is (parked
-    /// threads whose fds became ready or whose timers are due get their turn).
+    /// threads whose fds became ready or whose timers are due get their turn). With
+    /// several workers, threads queued on another worker are stolen first: the thread that
+    /// steps aside then waits behind them (its worker's queue is the one it joins).
     fn others_ready(&mut self) -> bool {
-        if !self.run_queue.is_empty() {
+        if !self.w().queue.is_empty() {
             return true;
+        }
+        if self.all_workers.len() > 1 {
+            let main_ok = self.w().runs_main;
+            if self.steal(main_ok) {
+                return true;
+            }
         }
         if self.preempted.is_empty() {
             self.poll_io(Some(Duration::ZERO));
         }
-        !self.run_queue.is_empty() || !self.preempted.is_empty() || self.w().next.is_some()
+        !self.w().queue.is_empty() || !self.preempted.is_empty() || self.w().next.is_some()
     }
 }

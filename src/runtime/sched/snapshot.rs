@@ -195,7 +195,7 @@ impl Scheduler {
              preemptions {}\nblocked_worker_sightings {}\n",
             coarse_now(),
             self.live + u64::from(!self.main_exited),
-            self.run_queue.len() + self.preempted.len() + self.in_runnext(),
+            self.queued() + self.preempted.len() + self.in_runnext(),
             s.threads_created,
             s.peak_alive.max(1),
             s.context_switches,

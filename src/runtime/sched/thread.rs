@@ -46,8 +46,9 @@ pub(super) struct Thread {
     /// several workers: see `Scheduler::ready`); its next park ends at once with it.
     pub(super) early_wake: Option<Wake>,
     pub(super) yielder: *const Yielder<(), Suspend>,
-    /// The worker it last ran on, with several workers (null: none yet): a look at epoll
-    /// on another one may leave it there (see `Scheduler::lend_found`).
+    /// The worker it last ran on, with several workers (null: none yet): it is queued
+    /// there when ready (see queues.rs), and a look at epoll on another one may leave it
+    /// there (see `Scheduler::lend_found`).
     pub(super) ran_on: *mut Worker,
     pub(super) seq: u32,
     pub(super) wake: Wake,

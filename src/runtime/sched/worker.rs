@@ -21,7 +21,8 @@
 //! and starts workers 1..N-1 ([`start_workers`]): OS threads of greenify's own, each with
 //! its own record and TCB, running the run loop on their own stacks; the first worker's
 //! loop gets a stack and a TCB of its own too, so that MAIN may run on any worker (see
-//! `run::run_loop`). They share one run queue.
+//! `run::run_loop`). Each has its own run queue, all under the one lock (queues.rs): a
+//! ready thread goes back to the worker it last ran on, and an idle worker steals.
 //! A thread queued while its coroutine is out stays with its worker until the coroutine is
 //! back (`Scheduler::enqueue`, as Go's park_m; a single worker queues it at once). A worker with nothing to run goes idle
 //! ([`Scheduler::go_idle`]): the first waits in epoll for all, outside the lock (the
@@ -42,7 +43,8 @@ use super::{with, Scheduler};
 use crate::runtime::reactor::{EpollWait, DEGRADED_TICK};
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
 use crate::runtime::{monitor, os_thread, overflow, raw};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 /// The hooks' mode a worker record starts in: "inside greenify" (the hooks' LIBRARY; a
@@ -104,6 +106,12 @@ pub(super) struct Worker {
     /// times it took one from there (see `Scheduler::pop_ready`).
     pub(super) next: Option<ThreadId>,
     pub(super) next_taken: u32,
+    /// Its run queue: ready threads that last ran here, new ones spread here, or ones it
+    /// stole (see queues.rs). Only touched in sections, under the lock once shared.
+    pub(super) queue: VecDeque<ThreadId>,
+    /// The monitor handed its role to a spare: it is stuck in a call no hook saw, and
+    /// its queue went to the spare (see handoff.rs).
+    pub(super) stuck: AtomicBool,
     /// Its OS thread.
     pub(super) os_tid: rustix::thread::Pid,
     /// Real-time signals the trampoline blocked on its OS thread, whose next instances
@@ -161,6 +169,8 @@ impl Worker {
             },
             next: None,
             next_taken: 0,
+            queue: VecDeque::new(),
+            stuck: AtomicBool::new(false),
             os_tid: rustix::thread::gettid(),
             held_here: AtomicU64::new(0),
             block_request: AtomicU64::new(0),
@@ -381,7 +391,7 @@ impl Scheduler {
             // there 200 ms late. So it looks without waiting, and sleeps apart for at most
             // a tick if it found nothing to run.
             self.poll_prepared(Some(Duration::ZERO), rung);
-            if !self.run_queue.is_empty() || !self.preempted.is_empty() || self.w().next.is_some() {
+            if !self.w().queue.is_empty() || !self.preempted.is_empty() || self.w().next.is_some() {
                 return Idle::Nothing;
             }
             let tick = Instant::now() + DEGRADED_TICK;
@@ -428,7 +438,7 @@ impl Scheduler {
                 if let Some(lent) = self.lend_found() {
                     return Some(lent);
                 }
-                if !self.run_queue.is_empty() || self.w().next.is_none() {
+                if !self.w().queue.is_empty() || self.w().next.is_none() {
                     self.wake_worker(false);
                 }
             }
@@ -450,7 +460,7 @@ impl Scheduler {
     /// thread on each worker: each worker, going idle as its thread waits, becomes the
     /// poller that the other's next write wakes.
     fn lend_found(&mut self) -> Option<Idle> {
-        if !self.run_queue.is_empty() || !self.preempted.is_empty() {
+        if !self.w().queue.is_empty() || !self.preempted.is_empty() {
             return None;
         }
         let tid = self.w().next.filter(|&tid| tid != MAIN)?;
@@ -500,7 +510,7 @@ impl Scheduler {
             self.w().next = Some(tid);
             return None;
         }
-        let more = !self.run_queue.is_empty() || !self.preempted.is_empty();
+        let more = !self.w().queue.is_empty() || !self.preempted.is_empty();
         (!more && self.w().next.is_none()).then(|| self.sleep_idle(None))
     }
 
@@ -512,15 +522,10 @@ impl Scheduler {
     #[inline(never)]
     pub(super) fn wake_worker(&mut self, main: bool) {
         let candidates = if main { 1 } else { self.all_workers.len() };
-        let gathering = self.gather.until.is_some();
         for &worker in &self.all_workers[..candidates] {
-            // SAFETY: worker records are never freed; `index` never changes.
-            let index = unsafe { (*worker).index };
-            if gathering && index != 0 && index < FIRST_SPARE {
-                // It sleeps until the gathering ends (see `Gather`).
-                continue;
-            }
-            if wake_sleeping(worker) {
+            // One the threads gathered away from sleeps until the gathering ends (see
+            // `Gather`).
+            if !self.gathers_away(worker) && wake_sleeping(worker) {
                 return;
             }
         }
@@ -547,11 +552,13 @@ impl Scheduler {
     }
 
     /// Wakes `worker` if it waits idle (it looks at its state again); nothing if it runs.
-    pub(super) fn wake(&mut self, worker: *mut Worker) {
+    /// Says whether it waited idle.
+    pub(super) fn wake_idle(&mut self, worker: *mut Worker) -> bool {
         if worker == self.poller {
             self.kick_poller();
+            true
         } else {
-            wake_sleeping(worker);
+            wake_sleeping(worker)
         }
     }
 
@@ -605,8 +612,9 @@ fn wake_sleeping(worker: *mut Worker) -> bool {
 /// watches windows of [`GATHER_WINDOW`] dispatches: when an eighth of them or more ran a
 /// thread that a thread of another worker woke from a lock wait, and the window took less
 /// than [`HANDOFF_RUN`] a dispatch, the threads gather on the first worker for a while:
-/// the others take no thread from the shared queues (they run what waits in their own
-/// runnext, and what they wake goes to the shared queue), poll nothing, and sleep until
+/// the others take no thread from the queues (their own goes to the first worker as
+/// the gathering begins; they run what waits in their own runnext, and what they wake
+/// goes to another worker's queue), poll nothing, and sleep until
 /// the while ends. Then the next window decides again: a gathering that follows one lasts
 /// twice as long (up to [`GATHER_MAX`]), a window in which the other workers ran an
 /// eighth of the threads without such hand-offs (and the look at the CPU below found
@@ -729,6 +737,14 @@ impl Scheduler {
         false
     }
 
+    /// Whether the threads are gathered away from `worker` now (see [`Gather`]): a worker
+    /// but the first, not a spare, during a gathering.
+    pub(super) fn gathers_away(&self, worker: *mut Worker) -> bool {
+        // SAFETY: worker records are never freed; `index` never changes.
+        let index = unsafe { (*worker).index };
+        self.gather.until.is_some() && index != 0 && index < FIRST_SPARE
+    }
+
     /// A thread that a thread of another worker woke from a lock wait (see [`Gather`]).
     #[inline(always)]
     pub(super) fn lock_handed_across(&mut self) {
@@ -762,6 +778,15 @@ impl Scheduler {
         if handed || crowded == Some(true) {
             gather.until = Some(now + gather.period);
             gather.period = (gather.period * 2).min(GATHER_MAX);
+            (gather.dispatches, gather.handoffs, gather.elsewhere) = (0, 0, 0);
+            // The threads queued on the workers they gather away from go to the first.
+            for i in 1..self.all_workers.len() {
+                let worker = self.all_workers[i];
+                if self.gathers_away(worker) {
+                    self.give_queue(worker, self.all_workers[0]);
+                }
+            }
+            return;
         } else if crowded == Some(false) && gather.elsewhere * 8 >= GATHER_WINDOW {
             // Only once the CPU look too found the spread worth it.
             gather.period = (gather.period / 2).max(GATHER_MIN);
