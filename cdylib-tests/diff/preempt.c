@@ -509,6 +509,19 @@ CASE(preempt_program_sigurg_to_process_runs_in_the_thread_that_accepts) {
     signal(SIGURG, SIG_DFL);
 }
 
+/* Main blocks SIGURG (into `old`; `none` is the empty set), whose handler notes where it
+ * ran, after a thread ran (the monitor runs). */
+static void pre_urg_where_blocked(sigset_t *none, sigset_t *old) {
+    pre_threads_ran();
+    signal(SIGURG, pre_on_urg_where);
+    pre_urgs = 0;
+    sigset_t urg;
+    sigemptyset(&urg);
+    sigaddset(&urg, SIGURG);
+    sigemptyset(none);
+    pthread_sigmask(SIG_BLOCK, &urg, old);
+}
+
 /* The program's SIGURG sent to the process (by a thread) while every thread blocks it runs
  * its handler in main once main's sigsuspend opens it, and sigsuspend returns EINTR. */
 static void *pre_urg_to_process(void *arg) {
@@ -520,15 +533,8 @@ static void *pre_urg_to_process(void *arg) {
 
 CASE(preempt_program_sigurg_pending_on_the_process_runs_at_sigsuspend) {
     pthread_t t;
-    pre_threads_ran();
-
-    signal(SIGURG, pre_on_urg_where);
-    pre_urgs = 0;
-    sigset_t urg, none, old;
-    sigemptyset(&urg);
-    sigaddset(&urg, SIGURG);
-    sigemptyset(&none);
-    pthread_sigmask(SIG_BLOCK, &urg, &old);
+    sigset_t none, old;
+    pre_urg_where_blocked(&none, &old);
     int in_main = 0;
     for (int round = 0; round < 20; round++) {
         pthread_create(&t, NULL, pre_urg_to_process, NULL);
@@ -559,15 +565,8 @@ static int pre_wait_under_mask(int which, const sigset_t *mask) {
 
 CASE(preempt_program_sigurg_pending_on_the_process_ends_waits_with_a_mask) {
     pthread_t t;
-    pre_threads_ran();
-
-    signal(SIGURG, pre_on_urg_where);
-    pre_urgs = 0;
-    sigset_t urg, none, old;
-    sigemptyset(&urg);
-    sigaddset(&urg, SIGURG);
-    sigemptyset(&none);
-    pthread_sigmask(SIG_BLOCK, &urg, &old);
+    sigset_t none, old;
+    pre_urg_where_blocked(&none, &old);
     static const char *names[] = { "ppoll", "pselect", "epoll_pwait" };
     for (int which = 0; which < 3; which++) {
         pthread_create(&t, NULL, pre_urg_to_process, NULL);
@@ -620,14 +619,8 @@ static void *pre_urg_note_at_start(void *arg) {
 
 CASE(preempt_program_sigurg_pending_on_the_process_runs_in_a_thread_created_later) {
     pthread_t t;
-    pre_threads_ran();
-
-    signal(SIGURG, pre_on_urg_where);
-    sigset_t urg, none, old;
-    sigemptyset(&urg);
-    sigaddset(&urg, SIGURG);
-    sigemptyset(&none);
-    pthread_sigmask(SIG_BLOCK, &urg, &old);
+    sigset_t none, old;
+    pre_urg_where_blocked(&none, &old);
     int in_new = 0, before_start = 0;
     for (int round = 0; round < 10; round++) {
         pre_urgs = 0;
