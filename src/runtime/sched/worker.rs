@@ -885,8 +885,9 @@ const MAIN_MOVES: bool = false;
 /// the first worker, inside greenify): raw OS threads that never run a hook of their
 /// own, each with its record named by its scheduler word before anything else runs.
 pub(super) fn start_workers(count: usize) {
-    // The main thread stays on the first worker for now: moving it loses real-time signal
-    // instances sent to the process (README, "The main thread on any worker").
+    // The main thread stays on the first worker for now: moving it runs real-time signal
+    // instances sent to the process out of order, and makes a setxid hang under load more
+    // likely (README, "The main thread on any worker").
     if MAIN_MOVES {
         super::run::start_loop_context();
     }
