@@ -263,7 +263,7 @@ fn program_runs_a_function() -> bool {
     // SAFETY: an all-zero sigaction is a valid value to show the action in.
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
     PROGRAM.show(&mut action);
-    ![libc::SIG_DFL, libc::SIG_IGN, libc::SIG_ERR].contains(&action.sa_sigaction)
+    super::signal::is_function(action.sa_sigaction)
 }
 
 /// Switches away from the interrupted thread if it is at a safe point (module doc).

@@ -345,7 +345,7 @@ pub(super) fn keep_delivered(sig: u32, owner: runtime::kept_pending::Owner) -> b
     true
 }
 
-fn is_function(handler: usize) -> bool {
+pub(super) fn is_function(handler: usize) -> bool {
     handler != libc::SIG_DFL && handler != libc::SIG_IGN && handler != libc::SIG_ERR
 }
 
@@ -946,9 +946,11 @@ unsafe fn take_signal(set: *const sigset_t, urg: bool, info: *mut siginfo_t) -> 
         tv_nsec: 0,
     };
     let sig = runtime::monitor::SIGNAL;
-    let kept =
-        urg && runtime::sched::current_for_signal().is_some_and(runtime::kept_pending::pending_for);
-    if kept {
+    let kept_for = urg
+        .then(runtime::sched::current_for_signal)
+        .flatten()
+        .filter(|&me| runtime::kept_pending::pending_for(me));
+    if let Some(me) = kept_for {
         // SAFETY: the caller's.
         let below = to_sigset(kernel_mask(unsafe { &*set }) & ((1 << (sig - 1)) - 1));
         let saved = super::errno();
@@ -959,8 +961,7 @@ unsafe fn take_signal(set: *const sigset_t, urg: bool, info: *mut siginfo_t) -> 
         }
         // A success leaves errno as it found it.
         super::set_errno(saved);
-        let taken = runtime::sched::current_for_signal().and_then(runtime::kept_pending::take_for);
-        if let Some(mut taken) = taken {
+        if let Some(mut taken) = runtime::kept_pending::take_for(me) {
             // As glibc's sigtimedwait shows the kernel's: a tkill's SI_TKILL as SI_USER.
             if taken.si_code == libc::SI_TKILL {
                 taken.si_code = libc::SI_USER;

@@ -41,20 +41,20 @@ pub enum Owner {
 }
 
 impl Owner {
-    fn key(self) -> u64 {
+    const fn key(self) -> u64 {
         let (kind, tid) = match self {
             Owner::Thread(tid) => (1, tid),
             Owner::Process => (2, 0),
             Owner::Unsettled(Some(tid)) => (3, tid),
             Owner::Unsettled(None) => (4, 0),
         };
-        kind << 32 | u64::from(tid)
+        kind << 32 | tid as u64
     }
 }
 
 const FREE: u64 = 0;
 const BUSY: u64 = 1 << 63;
-const PROCESS: u64 = 2 << 32;
+const PROCESS: u64 = Owner::Process.key();
 /// Owners with an instance pending at once (threads that block SIGURG and were sent one,
 /// and the process); a send beyond is left to the caller (see [`park`]).
 const SLOTS: usize = 32;

@@ -810,8 +810,7 @@ pub fn place_internal(fd: OwnedFd, floor: u32) -> OwnedFd {
 pub fn close_raw(fd: OwnedFd) {
     use rustix::fd::IntoRawFd;
     let fd = fd.into_raw_fd();
-    // SAFETY: we own the fd and give it up here.
-    unsafe { rustix::io::close(fd) };
+    super::raw::close(fd);
     unmark_internal(fd);
 }
 

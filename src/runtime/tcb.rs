@@ -529,12 +529,7 @@ pub fn tid_of(pd: usize) -> Option<i32> {
 /// (see setxid.rs): its EXITING bit is clear, as in every descriptor glibc made and
 /// unlike a green thread's TCB. Async-signal-safe, as [`set_thread_pointer_as_is`].
 pub fn signalled_by_setxid(tp: usize) -> bool {
-    let Some(Ok(layout)) = LAYOUT.get() else {
-        return true;
-    };
-    // SAFETY: `tp` is a live TCB laid out as checked; glibc changes the word atomically.
-    let word = unsafe { &*((tp + layout.table.cancelhandling) as *const AtomicI32) };
-    word.load(SeqCst) & EXITING_BITMASK == 0
+    cancelhandling(tp).is_none_or(|word| word.load(SeqCst) & EXITING_BITMASK == 0)
 }
 
 /// In a forked child: the TCB that forked is glibc's descriptor of the child's one OS
@@ -542,12 +537,20 @@ pub fn signalled_by_setxid(tp: usize) -> bool {
 /// broadcast from that OS thread (its credentials would stay when a thread on another
 /// worker changes them). Cleared: the OS thread answers the signal.
 pub fn adopt_as_os_thread(tp: usize) {
-    let Some(Ok(layout)) = LAYOUT.get() else {
-        return;
+    // Only this thread exists in the child.
+    if let Some(word) = cancelhandling(tp) {
+        word.fetch_and(!EXITING_BITMASK, SeqCst);
+    }
+}
+
+/// The `cancelhandling` word of TCB `tp` (None until the layout was checked).
+/// Async-signal-safe.
+fn cancelhandling<'a>(tp: usize) -> Option<&'a AtomicI32> {
+    let Ok(layout) = LAYOUT.get()? else {
+        return None;
     };
-    // SAFETY: as in `signalled_by_setxid`; only this thread exists in the child.
-    let word = unsafe { &*((tp + layout.table.cancelhandling) as *const AtomicI32) };
-    word.fetch_and(!EXITING_BITMASK, SeqCst);
+    // SAFETY: `tp` is a live TCB laid out as checked; glibc changes the word atomically.
+    Some(unsafe { &*((tp + layout.table.cancelhandling) as *const AtomicI32) })
 }
 
 /// A new TCB block (0 if none), from glibc's allocator for a new thread's TLS: the

@@ -133,8 +133,14 @@ pub fn nudge_holders() {
         }
         count
     });
+    send_nudges(&holders[..count]);
+}
+
+/// Sends a nudge (greenify's SIGURG with the nudge's value) to each of the OS threads
+/// `tids`; its handler there settles it ([`settle_nudge`]).
+fn send_nudges(tids: &[i32]) {
     let info = held::nudge_info(monitor::SIGNAL as u32);
-    for &tid in &holders[..count] {
+    for &tid in tids {
         raw::queue_to_thread(tid, monitor::SIGNAL as u32, &info);
     }
 }
@@ -229,10 +235,7 @@ pub fn close_idle_masks() {
     if count == 0 {
         return;
     }
-    let info = held::nudge_info(monitor::SIGNAL as u32);
-    for &tid in &tids[..count] {
-        raw::queue_to_thread(tid, monitor::SIGNAL as u32, &info);
-    }
+    send_nudges(&tids[..count]);
     let until = std::time::Instant::now() + CLOSE_WAIT;
     for &worker in &asked[..count] {
         // SAFETY: as above.
