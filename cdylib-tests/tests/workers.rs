@@ -8,14 +8,22 @@ use std::time::Duration;
 
 use cdylib_tests::*;
 
+/// Whether the machine has 2 CPUs or more; says the test `name` is skipped if not (its
+/// workers could not run at once).
+fn two_cpus(name: &str) -> bool {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        eprintln!("skipped: {name} needs 2 CPUs, has {cpus}");
+    }
+    cpus >= 2
+}
+
 /// Two green threads that compute without waiting each see the other advance, on two
 /// OS threads, with two workers (one worker would switch between them only at its
 /// preemption slices, far too seldom to finish in time).
 #[test]
 fn two_workers_run_two_spinning_threads_at_once() {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cpus < 2 {
-        eprintln!("skipped: two_workers_run_two_spinning_threads_at_once needs 2 CPUs, has {cpus}");
+    if !two_cpus("two_workers_run_two_spinning_threads_at_once") {
         return;
     }
     let _serial = exclusive();
@@ -127,9 +135,7 @@ fn threads_that_take_turns_stay_on_one_os_thread_with_two_workers() {
 /// with the watchdog keeping the monitor on: else it hung), and without any monitor.
 #[test]
 fn a_thread_woken_by_one_that_runs_on_is_taken_by_an_idle_worker() {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cpus < 2 {
-        eprintln!("skipped: a_thread_woken_by_one_that_runs_on_... needs 2 CPUs, has {cpus}");
+    if !two_cpus("a_thread_woken_by_one_that_runs_on_is_taken_by_an_idle_worker") {
         return;
     }
     let _serial = exclusive();
@@ -259,9 +265,7 @@ fn threads_of_a_process_that_gets_one_cpu_gather_on_one_worker() {
 /// counted.
 #[test]
 fn threads_queued_on_a_busy_worker_are_stolen_by_an_idle_one() {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cpus < 2 {
-        eprintln!("skipped: threads_queued_on_a_busy_worker_... needs 2 CPUs, has {cpus}");
+    if !two_cpus("threads_queued_on_a_busy_worker_are_stolen_by_an_idle_one") {
         return;
     }
     let _serial = exclusive();
