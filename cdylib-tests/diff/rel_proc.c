@@ -532,6 +532,77 @@ CASE(rp_fork_from_non_main_thread) {
     printf("thread returned %ld\n", (long)rv);
 }
 
+/* A thread forks beside a thread that computes (greenified, on the second worker, most
+ * rounds), and in the child a call no hook sees (an inline-assembly nanosleep) keeps the
+ * OS thread while another thread must run: a spare OS thread stands in. The forking
+ * worker's run loop runs on its OS thread's glibc descriptor and stack, which glibc's fork
+ * frees in the child, and the spare took them: 7 of 8 children died of SIGSEGV. */
+static volatile int rp_spin_stop, rp_ticks;
+
+static void rp_nanosleep_unhooked(long ms) {
+    struct timespec ts = { 0, ms * 1000000L };
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "0"((long)SYS_nanosleep), "D"(&ts), "S"(0L)
+                     : "rcx", "r11", "memory");
+    (void)ret;
+}
+
+static void *rp_ticker(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 5; i++) {
+        msleep(2);
+        rp_ticks++;
+    }
+    return NULL;
+}
+
+static int rp_child_beside_a_stuck_call(void) {
+    pthread_t t;
+    rp_ticks = 0;
+    if (pthread_create(&t, NULL, rp_ticker, NULL) != 0) return 10;
+    for (int i = 0; i < 4; i++) rp_nanosleep_unhooked(10);
+    pthread_join(t, NULL);
+    for (int r = 0; r < 4; r++) {
+        if (pthread_create(&t, NULL, rp_ticker, NULL) != 0) return 11;
+        pthread_join(t, NULL);
+    }
+    return rp_ticks == 25 ? 0 : 12;
+}
+
+static void *rp_spin_until_stopped(void *arg) {
+    (void)arg;
+    while (!rp_spin_stop) {}
+    return NULL;
+}
+
+static void *rp_fork_beside(void *arg) {
+    (void)arg;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) _exit(rp_child_beside_a_stuck_call());
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return (void *)(long)(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+CASE(rp_fork_beside_a_computing_thread_then_a_call_no_hook_sees) {
+    int ok = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_t spinner, forker;
+        void *r = NULL;
+        rp_spin_stop = 0;
+        pthread_create(&spinner, NULL, rp_spin_until_stopped, NULL);
+        pthread_create(&forker, NULL, rp_fork_beside, NULL);
+        pthread_join(forker, &r);
+        rp_spin_stop = 1;
+        pthread_join(spinner, NULL);
+        ok += (long)r;
+    }
+    printf("children that ran as natively: %d of 8\n", ok);
+}
+
 /* A SIGALRM handler forks while main waits in read (no SA_RESTART). Both the parent and
  * the child get EINTR from the read once the handler returns. */
 static volatile pid_t rp_forked;

@@ -514,15 +514,34 @@ pub fn set_thread_pointer_as_is(tp: usize) {
     }
 }
 
-/// The kernel's id of the OS thread whose glibc descriptor is `pd` (a live thread's:
-/// pthread_create's caller knows it once the call returns), where glibc's thread_db
-/// descriptor says it lies (also without a TCB per green thread).
-pub fn tid_of(pd: usize) -> Option<i32> {
+/// The word of glibc's descriptor `pd` that holds its OS thread's kernel id, where glibc's
+/// thread_db descriptor says it lies (also without a TCB per green thread).
+fn tid_word<'a>(pd: usize) -> Option<&'a AtomicI32> {
     static OFFSET: OnceLock<Option<usize>> = OnceLock::new();
     let offset = (*OFFSET.get_or_init(|| db_offset(c"_thread_db_pthread_tid")))?;
-    // SAFETY: a live descriptor; the kernel wrote the id there as it made the thread
-    // (CLONE_PARENT_SETTID).
-    Some(unsafe { *((pd + offset) as *const i32) })
+    // SAFETY: a descriptor glibc made, never unmapped while greenify names it; glibc and
+    // the kernel write the word atomically.
+    Some(unsafe { &*((pd + offset) as *const AtomicI32) })
+}
+
+/// The kernel's id of the OS thread whose glibc descriptor is `pd` (a live thread's:
+/// pthread_create's caller knows it once the call returns; the kernel wrote it there as
+/// it made the thread, CLONE_PARENT_SETTID).
+pub fn tid_of(pd: usize) -> Option<i32> {
+    tid_word(pd).map(|word| word.load(SeqCst))
+}
+
+/// In a forked child: keeps glibc from giving `pd`, the descriptor of one of the parent's
+/// other OS threads, and the stack it heads, to a new thread. glibc's fork put both in its
+/// stack cache as free (tid 0), but the forking worker's run loop still runs on them (the
+/// forking green thread's coroutine returns there), and the child's next OS thread with
+/// that stack size (a spare, a worker) took them: two OS threads on one TCB and one stack.
+/// glibc takes a cached stack only while its tid is 0 or less (`FREE_P`), so it gets
+/// `tid`, the child's.
+pub fn keep_from_reuse(pd: usize, tid: i32) {
+    if let Some(word) = tid_word(pd) {
+        word.store(tid, SeqCst);
+    }
 }
 
 /// Whether glibc's setxid broadcast would signal the OS thread of the descriptor `tp`

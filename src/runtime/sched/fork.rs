@@ -7,7 +7,7 @@ use super::worker::Home;
 use super::{current_worker, is_active, signals, with};
 use crate::runtime::timer::Timers;
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
-use crate::runtime::{futex, held, interrupt};
+use crate::runtime::{futex, held, interrupt, tcb};
 use std::sync::atomic::Ordering::SeqCst;
 
 /// In the child of a fork, on the thread that forked: only this green thread exists.
@@ -55,6 +55,13 @@ pub fn after_fork_child() {
         s.w().os_tid = rustix::thread::gettid();
         // glibc's one descriptor in the child is the TCB that forked (setxid.rs).
         let os_pd = crate::runtime::os_thread::thread_pointer();
+        // The run loop of a worker other than the program's first runs on its OS
+        // thread's own descriptor and stack; unless that is the one that forked, glibc
+        // freed them in the child.
+        let own = s.w().own_tcb;
+        if own == s.w().os_pd && own != os_pd {
+            tcb::keep_from_reuse(own, s.w().os_tid.as_raw_nonzero().get());
+        }
         s.w().os_pd = os_pd;
         crate::runtime::tcb::adopt_as_os_thread(os_pd);
         s.free_ids.clear();
