@@ -859,6 +859,36 @@ CASE(ids_setxid_from_main_between_waits) {
     printf("changes as natively: %d of 50, every task agreed: %d of 100\n", same, agree);
 }
 
+/* A thread changes credentials 40 times over while two threads compute, which greenify
+ * preempts and resumes on either worker. A preempted thread's signal frame keeps the
+ * alternate stack of the OS thread it was made on, and sigreturn gives that stack to the
+ * OS thread it is resumed on: two workers with one alternate stack ran glibc's SIGSETXID
+ * handler (SA_ONSTACK) over each other's frames, and 6 runs of 10 hung or crashed. */
+static void *set_and_restore_egid_40(void *arg) {
+    (void)arg;
+    gid_t egid = getegid();
+    long same = 0;
+    for (int i = 0; i < 40; i++) {
+        int a = setresgid(-1, 65534, -1);
+        int e = errno;
+        int b = setresgid(-1, egid, -1);
+        same += b == 0 && getegid() == egid && (a == 0 || e == EPERM);
+    }
+    return (void *)same;
+}
+
+CASE(ids_setxid_from_thread_beside_threads_preempted_on_both_workers) {
+    pthread_t spinners[2], setter;
+    void *same = NULL;
+    id_spin_stop = 0;
+    for (int i = 0; i < 2; i++) pthread_create(&spinners[i], NULL, id_spin, NULL);
+    pthread_create(&setter, NULL, set_and_restore_egid_40, NULL);
+    pthread_join(setter, &same);
+    id_spin_stop = 1;
+    for (int i = 0; i < 2; i++) pthread_join(spinners[i], NULL);
+    printf("changes as natively: %ld of 40\n", (long)same);
+}
+
 /* A lookup of a user no file lists, from a thread: NSS asks its modules in turn, and
  * libnss_systemd runs a pthread_once on the OS thread that makes the lookup (greenify's
  * helper thread, which runs no green thread: it crashed there). */

@@ -137,6 +137,7 @@ pub fn set_program_action(action: &libc::sigaction) {
 extern "C" fn on_signal(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
     // First: a nudge may come from here on, nested (SA_NODEFER; see sched/nudge.rs).
     let frame = runtime::sched::Frame::enter();
+    let entered = runtime::overflow::handler_os_thread();
     let saved = runtime::errno::get();
     // SAFETY: the kernel's arguments for this handler.
     match unsafe { take(sig, info, context) } {
@@ -174,6 +175,10 @@ extern "C" fn on_signal(sig: c_int, info: *mut siginfo_t, context: *mut c_void) 
             }
         }
     }
+    // A thread switched away (preempted, or in the program's handler) may be back on
+    // another worker.
+    // SAFETY: the kernel's context for this handler.
+    unsafe { runtime::overflow::altstack_follows(context, entered) };
     runtime::errno::set(saved);
 }
 

@@ -52,6 +52,7 @@ static SAVED: Saved = Saved(UnsafeCell::new([const { MaybeUninit::uninit() }; NS
 extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
     // First: a nudge may come from here on (see sched/nudge.rs).
     let frame = runtime::sched::Frame::enter();
+    let entered = runtime::overflow::handler_os_thread();
     match route(sig, info, context) {
         Route::Return { hold } => {
             // SAFETY: the kernel's context, whose mask its sigreturn sets.
@@ -74,6 +75,9 @@ extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void)
                 let restored = kernel_mask(unsafe { &(*context.cast::<ucontext_t>()).uc_sigmask });
                 handler_returned(restored, true);
             }
+            // The handler may have waited, and its thread may run on another worker now.
+            // SAFETY: the kernel's context for this handler.
+            unsafe { runtime::overflow::altstack_follows(context, entered) };
         }
     }
 }

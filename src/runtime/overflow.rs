@@ -249,6 +249,47 @@ pub fn arm_worker() {
     unsafe { sigaltstack(&stack, std::ptr::null_mut()) };
 }
 
+/// Which OS thread runs a signal handler of greenify's that may switch its green thread
+/// away (see [`altstack_follows`]), noted as the handler starts.
+#[inline(always)]
+pub fn handler_os_thread() -> usize {
+    super::os_thread::sched_word()
+}
+
+/// Before a handler of greenify's returns through the kernel's signal frame `context`,
+/// entered on the OS thread `entered` names ([`handler_os_thread`]): if its green thread
+/// was switched away inside it and resumed on another OS thread, the frame's saved
+/// alternate stack becomes this OS thread's. `sigreturn` gives the OS thread the alternate
+/// stack its frame saved, here the first OS thread's, and two workers with one alternate
+/// stack run their SA_ONSTACK handlers (glibc's SIGSETXID one, the fault handler) over
+/// each other's frames: each returned into the other's context (a thread changing its
+/// credentials beside threads preempted on one worker and resumed on the other hung or
+/// crashed in 6 runs of 10). Async-signal-safe.
+///
+/// # Safety
+/// `context` is the kernel's `ucontext_t` for the running handler.
+pub unsafe fn altstack_follows(context: *mut libc::c_void, entered: usize) {
+    if super::os_thread::sched_word() == entered || context.is_null() {
+        return;
+    }
+    // SAFETY: zeroed is a valid stack_t; the kernel fills it.
+    let mut here: libc::stack_t = unsafe { std::mem::zeroed() };
+    // SAFETY: reads the calling OS thread's alternate stack into `here`.
+    let read = unsafe {
+        super::raw::syscall(
+            libc::SYS_sigaltstack,
+            &[0, &mut here as *mut libc::stack_t as usize],
+        )
+    };
+    if read != 0 {
+        return;
+    }
+    // The handler is not on it (the flag only says where the call was made).
+    here.ss_flags &= !libc::SS_ONSTACK;
+    // SAFETY: the caller's: the frame this handler's sigreturn reads.
+    unsafe { (*context.cast::<libc::ucontext_t>()).uc_stack = here };
+}
+
 /// Whether green threads have alternate stacks of their own yet (see [`arm`]); before,
 /// the program's sigaltstack calls are the OS thread's, as natively.
 pub fn armed() -> bool {
