@@ -67,6 +67,9 @@ struct Table {
     /// its lock (an int) follow it.
     dl_stack_user: usize,
     dl_stack_cache: usize,
+    /// The bytes of stack in the cache (a size_t between the cache list and the
+    /// in-flight word).
+    dl_stack_cache_actsize: usize,
     dl_in_flight_stack: usize,
     dl_stack_cache_lock: usize,
 }
@@ -89,6 +92,7 @@ const TABLES: &[Table] = &[Table {
     l_tls_modid: 1152,
     dl_stack_user: 4280,
     dl_stack_cache: 4296,
+    dl_stack_cache_actsize: 4312,
     dl_in_flight_stack: 4320,
     dl_stack_cache_lock: 4328,
 }];
@@ -540,6 +544,45 @@ pub fn adopt_as_os_thread(tp: usize) {
     // Only this thread exists in the child.
     if let Some(word) = cancelhandling(tp) {
         word.fetch_and(!EXITING_BITMASK, SeqCst);
+    }
+}
+
+/// In a forked child whose fork was made on another TCB than `pd`, the forking OS
+/// thread's own glibc descriptor (a green thread forked on a worker): glibc's fork moved
+/// the stacks of every descriptor on its list of running threads but the forking TCB
+/// into its cache for new threads, `pd`'s with them if glibc made it (a worker but the
+/// first). The child's OS thread still runs on that stack (its worker's run loop), and
+/// the next thread glibc made there ran on it too (a worker the child started crashed).
+/// Taken off the cache, on no list: glibc neither hands it out nor frees it.
+pub fn keep_own_stack(pd: usize) {
+    let Some(Ok(layout)) = LAYOUT.get() else {
+        return;
+    };
+    let t = layout.table;
+    let g = layout.rtld_global;
+    let head = g + t.dl_stack_cache;
+    let elem = pd + t.list;
+    // SAFETY: ld.so's cache list (verified by Layout::check) and a descriptor on it; only
+    // this OS thread exists in the child, so nobody else walks or changes the list.
+    unsafe {
+        let mut at = word(head, 0);
+        while at != head && at != elem {
+            at = word(at, 0);
+        }
+        if at != elem {
+            return;
+        }
+        let (next, prev) = (word(elem, 0), word(elem, 8));
+        set_word(next, 8, prev);
+        set_word(prev, 0, next);
+        set_word(elem, 0, elem);
+        set_word(elem, 8, elem);
+        let cached = word(g, t.dl_stack_cache_actsize);
+        set_word(
+            g,
+            t.dl_stack_cache_actsize,
+            cached.saturating_sub(word(pd, t.stackblock_size)),
+        );
     }
 }
 
