@@ -42,7 +42,7 @@ use super::tls::Tls;
 use super::{with, Scheduler};
 use crate::runtime::reactor::{EpollWait, DEGRADED_TICK};
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
-use crate::runtime::{monitor, os_thread, overflow, raw};
+use crate::runtime::{monitor, os_thread, overflow, own_threads, raw};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
@@ -938,9 +938,10 @@ pub(super) fn start_thread(record: *mut Worker, started: Option<fn()>) -> Option
     use std::os::unix::thread::JoinHandleExt;
     crate::runtime::reactor::placements_may_race();
     let record = record as usize;
-    let spawned = std::thread::Builder::new()
-        .name("greenify-work".into())
-        .spawn(move || worker_main(record as *mut Worker, started));
+    let spawned = own_threads::spawn(
+        std::thread::Builder::new().name("greenify-work".into()),
+        move || worker_main(record as *mut Worker, started),
+    );
     match spawned {
         // Its thread id, which the kernel wrote into glibc's descriptor of it as it
         // created it; the handle drops (workers are never joined).
