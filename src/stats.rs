@@ -168,12 +168,14 @@ pub fn print() {
     let preemption = runtime::monitor::stats();
     let _ = write!(
         line,
-        " preempt_signals={} preemptions={} blocked_worker_sightings={} spares_started={} steals={}",
+        " preempt_signals={} preemptions={} blocked_worker_sightings={} spares_started={} steals={} \
+         peak_os_threads={}",
         preemption.signals,
         preemption.preemptions,
         preemption.blocked_sightings,
         runtime::sched::spares_started(),
-        stats.steals
+        stats.steals,
+        runtime::own_threads::peak()
     );
     for reason in Reason::ALL {
         let _ = write!(

@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -856,6 +857,101 @@ CASE(fork_child_runs_threads_and_sleeps) {
         _exit((int)s * 10 + ok);
     }
     reap(pid, "child (3 threads summing to 3, timing ok -> 31)");
+}
+
+/* The calling thread's OS thread id, from the system call instruction itself (greenified,
+ * gettid and syscall(SYS_gettid) name the green thread, not the OS thread that runs it). */
+static long os_thread_id(void) {
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "0"((long)SYS_gettid) : "rcx", "r11", "memory");
+    return r;
+}
+
+/* Two threads that spin (no call that waits) until each has seen the other on another OS
+ * thread than its own, or for bound_ms: natively at once; greenified, only when more than
+ * one worker runs green threads (with one, never: then after bound_ms). */
+struct spin_pair {
+    _Atomic long tid[2];
+    _Atomic int apart;
+    double bound_ms;
+};
+
+static void spin_in_pair(struct spin_pair *p, int i) {
+    double end = now_ms() + p->bound_ms;
+    while (!p->apart && now_ms() < end) {
+        long me = os_thread_id();
+        p->tid[i] = me;
+        long other = p->tid[1 - i];
+        if (other && other != me) p->apart = 1;
+    }
+}
+
+struct pair_member { struct spin_pair *pair; int i; };
+
+static void *pair_member(void *arg) {
+    struct pair_member *m = arg;
+    spin_in_pair(m->pair, m->i);
+    return NULL;
+}
+
+/* Runs a spinning pair to its end; whether its threads ran on two OS threads. */
+static int pair_ran_apart(double bound_ms, void *(*member)(void *)) {
+    struct spin_pair p = { .bound_ms = bound_ms };
+    struct pair_member m[2] = { { &p, 0 }, { &p, 1 } };
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, member, &m[i]);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    return p.apart;
+}
+
+/* Forks a child that runs a spinning pair (bounded by bound_ms); whether that pair ran on
+ * two OS threads (-1: the child did not exit). */
+static int child_pair_ran_apart(double bound_ms) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        kill_if_hung(); /* a hung child dies too */
+        _exit(pair_ran_apart(bound_ms, pair_member));
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) == -1 && errno == EINTR) {}
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Whether a member of the parent's pair forked, and what its child found of its own pair. */
+static _Atomic int child_forked;
+static int child_apart;
+
+/* A child's pair gets long enough to start its second OS thread on a loaded machine when
+ * the parent's pair ran apart; else (greenified with one worker) it cannot. */
+static double child_bound_ms(int parent_pair_apart) { return parent_pair_apart ? 5000 : 100; }
+
+static void *parent_member_forking_off_first(void *arg) {
+    struct pair_member *m = arg;
+    spin_in_pair(m->pair, m->i);
+    /* Both members still run (the other may spin on): greenified with two workers, this
+     * one runs on the second, the first being the program's own OS thread. */
+    if (m->pair->apart && os_thread_id() != getpid() && !__atomic_exchange_n(&child_forked, 1, __ATOMIC_SEQ_CST))
+        child_apart = child_pair_ran_apart(child_bound_ms(1));
+    return NULL;
+}
+
+/* A child forked by a thread that runs on another OS thread than the program's first runs
+ * its own threads on as many OS threads as its parent did (greenified, it starts its
+ * other workers as the parent's first worker did; one worker: one each). */
+CASE(fork_from_a_thread_off_the_first_os_thread_child_runs_threads_apart_as_parent) {
+    child_forked = 0;
+    child_apart = -1;
+    int parent_apart = pair_ran_apart(1000, parent_member_forking_off_first);
+    /* Only with one worker does no member run off the first OS thread. */
+    if (!child_forked) child_apart = child_pair_ran_apart(child_bound_ms(parent_apart));
+    printf("child's threads ran apart as the parent's: %s\n", child_apart == parent_apart ? "yes" : "no");
+}
+
+/* The same from the main thread (greenified, on the first worker). */
+CASE(fork_from_main_child_runs_threads_apart_as_parent) {
+    int apart = pair_ran_apart(1000, pair_member);
+    int child = child_pair_ran_apart(child_bound_ms(apart));
+    printf("child's threads ran apart as the parent's: %s\n", child == apart ? "yes" : "no");
 }
 
 CASE(vfork_exit_status) {

@@ -1030,6 +1030,47 @@ pub fn greenified_os_threads() -> usize {
     workers() + 1
 }
 
+/// Panics unless the greenified process `what` ran exactly the OS threads greenify runs
+/// green threads on (the workers and their preemption monitor), plus at most `spares`
+/// spares that stood in for stuck workers: as greenify counted them (its stats line's
+/// `peak_os_threads`, from `stats`: the process ran with `GREENIFY_STATS=1`), an exact
+/// figure that a [`Sampler`] may miss on a short run, the second worker starting a moment
+/// after the first thread. With `sampled` (what a [`Sampler`] saw over the whole run, and
+/// the fewest samples that make it watched), no sample may have seen more (an OS thread
+/// greenify did not start). `report` is the process's output, for the message.
+#[track_caller]
+pub fn assert_greenified_os_threads(
+    what: &str,
+    stats: &BTreeMap<String, u64>,
+    spares: u64,
+    sampled: Option<(&Samples, usize)>,
+    report: &str,
+) {
+    let want = greenified_os_threads() as u64;
+    let Some(&peak) = stats.get("peak_os_threads") else {
+        panic!("{what}: no peak_os_threads in its stats line\n{report}");
+    };
+    assert!(
+        (want..=want + spares).contains(&peak),
+        "{what} ran {peak} OS threads (want the {} workers and their preemption monitor, \
+         and up to the {spares} spares started)\n{report}",
+        want - 1
+    );
+    if let Some((samples, min_samples)) = sampled {
+        assert!(
+            samples.count >= min_samples,
+            "{what}: too few samples ({} < {min_samples}): {samples:?}\n{report}",
+            samples.count
+        );
+        assert!(
+            samples.threads_max as u64 <= peak,
+            "{what} had up to {} OS threads, more than the {peak} greenify ran: \
+             {samples:?}\n{report}",
+            samples.threads_max
+        );
+    }
+}
+
 /// Extremes of what a [`Sampler`] saw. Samples that failed (process gone) are not counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Samples {

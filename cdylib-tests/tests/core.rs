@@ -74,17 +74,17 @@ fn echo_server_greenified_serves_2000_connections_on_one_os_thread() {
     );
     let samples = sampler.stop();
     out.assert_stdout("mode=echo conns=2000 rounds=20 size=64 ok=40000 errors=0\n");
-    assert!(samples.count >= 10, "too few samples: {samples:?}");
     let report = server.report();
     // The workers and their preemption monitor, plus the spares that stood in for a worker
     // the kernel held in a call (the main thread's accept4 sleeps on the listening
     // socket's lock while 2,000 connections arrive, and the monitor hands its threads off).
-    let spares = server.stats_at_exit()["spares_started"] as usize;
-    assert!(
-        (greenified_os_threads()..=greenified_os_threads() + spares).contains(&samples.threads_max),
-        "the greenified server used up to {} OS threads (want the workers, their preemption \
-         monitor and the {spares} spares started): {samples:?}\n{report}",
-        samples.threads_max,
+    let stats = server.stats_at_exit();
+    assert_greenified_os_threads(
+        "the greenified server",
+        &stats,
+        stats["spares_started"],
+        Some((&samples, 10)),
+        &report,
     );
     assert!(
         samples.fds_max >= 2003,
@@ -144,6 +144,7 @@ fn echo_client_greenified_against_native_server() {
     let running = Cmd::new(&client)
         .args(args)
         .greenified()
+        .env("GREENIFY_STATS", "1")
         .timeout(Duration::from_secs(60))
         .spawn();
     let sampler = Sampler::start(running.pid());
@@ -158,13 +159,12 @@ fn echo_client_greenified_against_native_server() {
     }
     green.assert_stdout(expected);
     server.assert_alive();
-    assert!(samples.count >= 5, "too few samples: {samples:?}");
-    assert!(
-        samples.threads_max == greenified_os_threads(),
-        "the greenified client used up to {} OS threads (want exactly the workers and their \
-         preemption monitors): {samples:?}\n{}",
-        samples.threads_max,
-        green.report()
+    assert_greenified_os_threads(
+        "the greenified client",
+        &green.stats(),
+        0,
+        Some((&samples, 5)),
+        &green.report(),
     );
 }
 
@@ -219,6 +219,7 @@ fn ten_thousand_sleepers(extra_env: &[(&str, &str)]) {
     let mut cmd = Cmd::new(example("sleepers"))
         .args(["10000", "1", "500"])
         .greenified()
+        .env("GREENIFY_STATS", "1")
         .timeout(Duration::from_secs(60));
     for (k, v) in extra_env {
         cmd = cmd.env(k, v);
@@ -229,17 +230,12 @@ fn ten_thousand_sleepers(extra_env: &[(&str, &str)]) {
     let samples = sampler.stop();
     out.assert_success()
         .assert_stdout("threads=10000 sleeps=1 ms=500 done\n");
-    assert!(
-        samples.count >= 5,
-        "too few samples: {samples:?}\n{}",
-        out.report()
-    );
-    assert!(
-        samples.threads_max == greenified_os_threads(),
-        "greenified sleepers used up to {} OS threads (want exactly the workers and their \
-         preemption monitors): {samples:?}\n{}",
-        samples.threads_max,
-        out.report()
+    assert_greenified_os_threads(
+        "greenified sleepers",
+        &out.stats(),
+        0,
+        Some((&samples, 5)),
+        &out.report(),
     );
     assert!(
         out.elapsed < Duration::from_secs(5),

@@ -185,11 +185,12 @@ fn more_green_threads_than_guard_pages_fit_under_max_map_count() {
     // worker stuck in a call (on a loaded machine, a worker waiting in the kernel for the
     // memory map lock while the other maps stacks).
     let stats = out.stats();
-    let spares = stats["spares_started"] as usize;
-    assert!(
-        (greenified_os_threads()..=greenified_os_threads() + spares).contains(&samples.threads_max),
-        "{samples:?}\n{}",
-        out.report()
+    assert_greenified_os_threads(
+        "greenified gathered",
+        &stats,
+        stats["spares_started"],
+        Some((&samples, 1)),
+        &out.report(),
     );
     assert_eq!(stats["peak_alive"], threads as u64 + 1, "{}", out.report());
 }

@@ -19,6 +19,7 @@ pub mod monitor;
 pub mod offload;
 pub mod os_thread;
 pub mod overflow;
+pub mod own_threads;
 pub mod raw;
 pub mod reactor;
 pub mod sched;

@@ -348,10 +348,12 @@ pub fn start(
     // (a new thread inherits its creator's mask), and the worker's mask is put back.
     let all = u64::MAX;
     let previous = sigprocmask(libc::SIG_SETMASK, &all);
-    let spawned = std::thread::Builder::new()
-        .name("greenify-monitor".into())
-        .stack_size(64 << 10)
-        .spawn(move || watch(slice, watchdog, calls));
+    let spawned = super::own_threads::spawn(
+        std::thread::Builder::new()
+            .name("greenify-monitor".into())
+            .stack_size(64 << 10),
+        move || watch(slice, watchdog, calls),
+    );
     sigprocmask(libc::SIG_SETMASK, &previous);
     if let Err(e) = spawned {
         ::log::warn!(

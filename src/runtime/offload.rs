@@ -114,10 +114,12 @@ pub fn run<F: FnOnce() -> R, R>(call: F) -> R {
     let pool = pool();
     let started = pool.idle.load(SeqCst) > 0 || pool.helpers.load(SeqCst) >= MAX_HELPERS || {
         pool.helpers.fetch_add(1, SeqCst);
-        let spawned = std::thread::Builder::new()
-            .name("greenify-helper".into())
-            .stack_size(HELPER_STACK)
-            .spawn(helper_loop);
+        let spawned = super::own_threads::spawn(
+            std::thread::Builder::new()
+                .name("greenify-helper".into())
+                .stack_size(HELPER_STACK),
+            helper_loop,
+        );
         if spawned.is_err() {
             pool.helpers.fetch_sub(1, SeqCst);
         }

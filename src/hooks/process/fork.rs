@@ -23,6 +23,7 @@ pub unsafe extern "C" fn fork() -> pid_t {
         runtime::sched::after_fork_child();
         runtime::offload::after_fork_child();
         runtime::monitor::after_fork_child();
+        runtime::own_threads::after_fork_child();
         children::forget_all();
         crate::hooks::escapes::after_fork_child(green.is_some());
     } else {

@@ -28,9 +28,10 @@ pub fn after_fork_child() {
     // epoll_wait): the child's handler returns into it, so it stays open afterwards.
     // SAFETY: worker records are never freed; only this thread exists in the child.
     let interrupted_section = unsafe { std::mem::replace(&mut (*worker).in_section, false) };
-    // It is the only worker, the first (it idles with the threads' masks, see run.rs).
-    // The program's first one skips the lock again, until it spawns; another keeps it
-    // (its record is not next to the scheduler, see worker.rs' Home).
+    // It is the only worker, the first (it idles with the threads' masks, see run.rs),
+    // and starts the others at its next spawn as the parent's first did (`share`). The
+    // program's first one skips the lock again until then; another keeps it (its record
+    // is not next to the scheduler, see worker.rs' Home).
     // SAFETY: as above.
     unsafe {
         (*worker).lock.after_fork();
@@ -47,6 +48,9 @@ pub fn after_fork_child() {
         s.reactor.after_fork();
         s.mailbox = futex::new_mailbox();
         s.all_workers.retain(|&w| w == worker);
+        s.workers_started = false;
+        // The parent's dispatch window and CPU clock are not the child's.
+        s.gather = super::worker::Gather::new();
         // Nothing is stuck in the child (see handoff.rs).
         // SAFETY: as above.
         unsafe { (*worker).stuck.store(false, SeqCst) };

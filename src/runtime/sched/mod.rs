@@ -187,6 +187,9 @@ pub struct Scheduler {
     worker_started: fn(),
     /// Every worker's record, the first one first (see worker.rs).
     all_workers: Vec<*mut Worker>,
+    /// The first spawn started the other workers (see `Scheduler::share`); a forked
+    /// child starts its own at its next spawn (fork.rs).
+    workers_started: bool,
     /// The worker waiting in epoll for all the idle ones, or null; until when, and
     /// whether it was already asked to look again (see `Scheduler::wake_worker`).
     poller: *mut Worker,
@@ -290,6 +293,7 @@ pub fn init_current_thread(config: Config) {
         workers: config.workers,
         worker_started: config.worker_started,
         all_workers: Vec::new(),
+        workers_started: false,
         poller: std::ptr::null_mut(),
         poll_until: None,
         poller_kicked: false,

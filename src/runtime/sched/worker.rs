@@ -42,7 +42,7 @@ use super::tls::Tls;
 use super::{with, Scheduler};
 use crate::runtime::reactor::{EpollWait, DEGRADED_TICK};
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
-use crate::runtime::{monitor, os_thread, overflow, raw};
+use crate::runtime::{monitor, os_thread, overflow, own_threads, raw};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
@@ -326,14 +326,14 @@ impl BigLock {
 }
 
 impl Scheduler {
-    /// At a spawn: the first one turns the lock on when more workers are configured, and
-    /// says how many to start (see [`start_workers`]) once its section has closed. The
-    /// section that turns the lock on takes it here and releases it as it closes, as
-    /// every section does from then on. The unit tests take the lock as if workers
+    /// At a spawn: the first one (of the process, or of a forked child) turns the lock on
+    /// when more workers are configured, and says how many to start (see
+    /// [`start_workers`]) once its section has closed. The section that turns the lock on
+    /// takes it here and releases it as it closes, as every section does from then on. The unit tests take the lock as if workers
     /// started, but start none (their schedulers run on the test harness's threads).
     pub(super) fn share(&mut self) -> usize {
         let wanted = self.workers.count;
-        if self.w().shared || wanted <= 1 {
+        if self.workers_started || wanted <= 1 {
             return 0;
         }
         if !cfg!(test) && !matches!(self.tls, Tls::PerThread(_)) {
@@ -353,9 +353,14 @@ impl Scheduler {
         // the other workers start, so that no call of the program's on another worker
         // meets that number (a socket() got the next number up, 1 run in 200).
         self.open_reactor();
+        self.workers_started = true;
         let w = self.w();
-        w.lock.lock();
-        w.shared = true;
+        // A forked child's only worker, if it was not the parent's first, has its lock on
+        // already (fork.rs): this section holds it.
+        if !w.shared {
+            w.lock.lock();
+            w.shared = true;
+        }
         self.reactor.track_missed();
         if cfg!(test) {
             0
@@ -933,9 +938,10 @@ pub(super) fn start_thread(record: *mut Worker, started: Option<fn()>) -> Option
     use std::os::unix::thread::JoinHandleExt;
     crate::runtime::reactor::placements_may_race();
     let record = record as usize;
-    let spawned = std::thread::Builder::new()
-        .name("greenify-work".into())
-        .spawn(move || worker_main(record as *mut Worker, started));
+    let spawned = own_threads::spawn(
+        std::thread::Builder::new().name("greenify-work".into()),
+        move || worker_main(record as *mut Worker, started),
+    );
     match spawned {
         // Its thread id, which the kernel wrote into glibc's descriptor of it as it
         // created it; the handle drops (workers are never joined).
