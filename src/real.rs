@@ -106,6 +106,7 @@ real_fns! {
     fn pthread_getname_np(t: pthread_t, name: *mut c_char, len: size_t) -> c_int;
     fn pthread_kill(t: pthread_t, sig: c_int) -> c_int;
     fn kill(pid: libc::pid_t, sig: c_int) -> c_int;
+    fn sigqueue(pid: libc::pid_t, sig: c_int, value: libc::sigval) -> c_int;
     fn pthread_sigqueue(t: pthread_t, sig: c_int, value: libc::sigval) -> c_int;
     fn pthread_cancel(t: pthread_t) -> c_int;
     fn pthread_getcpuclockid(t: pthread_t, clock: *mut clockid_t) -> c_int;

@@ -42,12 +42,13 @@ static HANDLED: AtomicU64 = AtomicU64::new(0);
 /// signals merge natively).
 struct Saved(UnsafeCell<[MaybeUninit<(siginfo_t, ucontext_t)>; NSIG]>);
 
-// SAFETY: only the one green OS thread writes (in the trampoline) and reads (before it
-// runs the delivered handler); a signal arriving during the read of the same number
-// only makes the copy mixed, as a second instance of a standard signal would.
+// SAFETY: a trampoline writes a standard signal's (a second one arriving during the
+// delivery's read only makes the copy mixed, as a second instance would natively); a
+// real-time signal's is written only by its slot's holder (see runtime/held.rs). The
+// delivery reads it before it frees the slot.
 unsafe impl Sync for Saved {}
 
-static SAVED: Saved = Saved(UnsafeCell::new([const { MaybeUninit::uninit() }; NSIG]));
+static SAVED: Saved = Saved(UnsafeCell::new([const { MaybeUninit::zeroed() }; NSIG]));
 
 extern "C" fn trampoline(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
     // First: a nudge may come from here on (see sched/nudge.rs).
@@ -96,6 +97,10 @@ enum Route {
 fn route(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> Route {
     let i = sig as usize;
     let (handler, flags) = (HANDLERS[i].load(SeqCst), FLAGS[i].load(SeqCst));
+    // First, before any system call: a real-time signal's place in line, in the order
+    // the OS threads took its instances (see runtime/held.rs).
+    let queued = is_function(handler) && held::is_queued(sig as u32);
+    let ticket = queued.then(|| held::Ticket::take(sig as u32)).flatten();
     // SAFETY: the kernel's siginfo, ours to change.
     let target = unsafe { take_mark(info) }
         .or_else(|| timer_target(info))
@@ -103,7 +108,10 @@ fn route(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> Route {
         .or_else(|| runtime::sched::sent_to_main_tid(unsafe { info.as_ref() }));
     let restart = flags & libc::SA_RESTART != 0;
     HANDLED.fetch_add(1, SeqCst);
-    if is_function(handler) && must_wait(sig, info, target) {
+    // A real-time signal's instance waits behind older ones (a full line has some).
+    let behind = queued && ticket.as_ref().is_none_or(held::Ticket::behind_others);
+    let waits = is_function(handler) && (behind || must_wait(sig, info, target));
+    if waits {
         // A signal this OS thread sent itself outside the hooks (raise) while the running
         // thread blocked it, unblocked now inside a hooked call (sigsuspend): natively it
         // was pending on that thread, so it is that thread's.
@@ -112,31 +120,33 @@ fn route(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> Route {
                 .then(runtime::sched::current_for_signal)
                 .flatten()
         });
-        // A real-time signal is queued natively, each instance with its siginfo: while
-        // one waits to run, the next waits in the kernel (see runtime/held.rs).
-        let queued = held::is_queued(sig as u32);
-        let _saving = held::Saving::start();
-        if !held::take_slot(sig as u32) && queued && {
-            // SAFETY: the kernel's siginfo, copied.
-            let info = unsafe { *info };
-            held::put_back(sig as u32, &marked(info, target))
-        } {
-            return Route::Return { hold: true };
+        // SAFETY: the kernel's siginfo, copied.
+        let copy = unsafe { *info };
+        if let Some(ticket) = ticket {
+            ticket.wait(held::Instance {
+                info: copy,
+                target,
+                restart,
+            });
+            hand_on(sig, context);
+            return Route::Return { hold: false };
         }
-        // SAFETY: the kernel's siginfo and context for this handler; our own slot (a
-        // standard signal's next instance merges into it, as natively; a real-time one
-        // the kernel would not queue back replaces the instance saved).
+        if queued {
+            // Its line is full: it waits in the kernel (lost if the kernel's queue is
+            // full too).
+            let hold = held::put_back(sig as u32, &marked(copy, target));
+            return Route::Return { hold };
+        }
+        let _saving = held::Saving::start();
+        held::take_slot(sig as u32);
+        // SAFETY: the kernel's siginfo and context for this handler; our own slot (the
+        // next instance of a standard signal merges into it, as natively).
         unsafe {
-            (*SAVED.0.get())[i].write((*info, *context.cast::<ucontext_t>()));
+            (*SAVED.0.get())[i].write((copy, *context.cast::<ucontext_t>()));
         }
         runtime::sched::set_handler_action(run_delivered);
-        if queued {
-            // Held before it is posted: the delivery may run, and release it, on another
-            // worker at once.
-            held::hold(sig as u32);
-        }
         if interrupt::post(sig as u32, target, restart, true) {
-            return Route::Return { hold: queued };
+            return Route::Return { hold: false };
         }
         held::free_slot(sig as u32);
     } else if !(is_function(handler) && runtime::sched::is_active()) {
@@ -149,11 +159,36 @@ fn route(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> Route {
         // ran its handler at once, inside the scheduler section the signal interrupted.)
         interrupt::post(sig as u32, target, restart, false);
     }
+    if let Some(ticket) = ticket {
+        // It runs here, now: the instances behind it go on.
+        ticket.pass();
+        hand_on(sig, context);
+    }
     if is_function(handler) {
         Route::RunHandler(handler, flags)
     } else {
         Route::Return { hold: false }
     }
+}
+
+/// Hands the next instance in the line of real-time signal `sig` to its delivery if its
+/// slot is free (see runtime/held.rs): saved with `context`, the kernel's for the
+/// trampoline running, or NULL outside one (the context saved last stays: a delivered
+/// handler's context is never its thread's own).
+fn hand_on(sig: c_int, context: *mut c_void) {
+    held::pump(sig as u32, |instance| {
+        // SAFETY: the slot of `sig`, which `pump` took for us; the context is the kernel's
+        // (or NULL), the slot zeroed or written before.
+        unsafe {
+            let slot = (*SAVED.0.get())[sig as usize].as_mut_ptr();
+            (*slot).0 = instance.info;
+            if let Some(context) = context.cast::<ucontext_t>().as_ref() {
+                (*slot).1 = *context;
+            }
+        }
+        runtime::sched::set_handler_action(run_delivered);
+        interrupt::post(sig as u32, instance.target, instance.restart, true)
+    });
 }
 
 /// Timers whose signal names a green thread (timer_create with SIGEV_THREAD_ID): the
@@ -274,6 +309,19 @@ pub fn run_delivered() {
         runtime::sched::apply_interruptions();
         let due = runtime::sched::take_due_handlers();
         if due == 0 {
+            // A slot freed with instances behind it, but by none that hands them on (see
+            // held::recount): their deliveries are posted, and run in the next round if
+            // theirs.
+            let (in_line, mut handed) = (held::in_line(), false);
+            for sig in 32..NSIG {
+                if in_line & (1 << (sig - 1)) != 0 && !held::slot_taken(sig as u32) {
+                    hand_on(sig as c_int, std::ptr::null_mut());
+                    handed |= held::slot_taken(sig as u32);
+                }
+            }
+            if handed {
+                continue;
+            }
             if held::release() {
                 // The next instances of real-time signals whose handlers ran come in
                 // (the trampoline saves one each), and run in the next round if theirs;
@@ -295,14 +343,15 @@ pub fn run_delivered() {
 
 fn run_one_delivered(sig: usize) {
     let (handler, flags) = (HANDLERS[sig].load(SeqCst), FLAGS[sig].load(SeqCst));
-    if !is_function(handler) {
-        held::free_slot(sig as u32);
-        return;
-    }
-    // SAFETY: written by the trampoline before it posted this delivery; copied out
-    // first, as another signal of this number may replace it while the handler runs.
+    // SAFETY: written before this delivery was posted; copied out first, as another
+    // signal of this number may replace it while the handler runs.
     let (mut info, mut context) = unsafe { (*SAVED.0.get())[sig].assume_init_read() };
     held::free_slot(sig as u32);
+    // The next instance in line, if a real-time signal's, is delivered after this one.
+    hand_on(sig as c_int, std::ptr::null_mut());
+    if !is_function(handler) {
+        return;
+    }
     let mut block = MASKS[sig].load(SeqCst);
     if flags & libc::SA_NODEFER == 0 {
         block |= 1 << (sig - 1);
@@ -569,6 +618,56 @@ pub unsafe extern "C" fn kill(pid: libc::pid_t, sig: c_int) -> c_int {
     }
     // SAFETY: forwarded.
     unsafe { real::kill(pid, sig) }
+}
+
+/// sigqueue. An instance of a real-time signal the program queues to its own process,
+/// which one of its threads takes now, goes straight into the signal's line (see
+/// runtime/held.rs), in the order sent, and its delivery is posted as the trampoline
+/// posts one: through the kernel, two OS threads could take instances at once (an idle
+/// worker for a parked thread, and the worker running it), and the later trampoline to
+/// start might hold the older instance. A handler it hands the calling thread runs before
+/// the call returns, as natively. Otherwise (no thread takes it now, an older instance
+/// waits in the kernel, or the line is full) the kernel queues it.
+#[no_mangle]
+pub unsafe extern "C" fn sigqueue(pid: libc::pid_t, sig: c_int, value: libc::sigval) -> c_int {
+    let green = enter();
+    let own = rustix::process::getpid().as_raw_nonzero().get();
+    if green.is_some() && pid == own && line_up(sig, value) {
+        return 0;
+    }
+    // SAFETY: forwarded.
+    unsafe { real::sigqueue(pid, sig, value) }
+}
+
+/// Puts an instance of `sig` this process queues itself, with `value`, in the signal's
+/// line (see [`sigqueue`]); false if it must go through the kernel.
+fn line_up(sig: c_int, value: libc::sigval) -> bool {
+    if !(held::is_queued(sig as u32) && is_function(HANDLERS[sig as usize].load(SeqCst))) {
+        return false;
+    }
+    let mut pending = 0u64;
+    // SAFETY: a kernel sigset of our own to write.
+    let r = unsafe {
+        runtime::raw::syscall(
+            libc::SYS_rt_sigpending,
+            &[&mut pending as *mut u64 as usize, 8],
+        )
+    };
+    if r != 0 || pending & 1 << (sig - 1) != 0 || !runtime::sched::taken_by_a_thread(sig as u32) {
+        return false;
+    }
+    let Some(ticket) = held::Ticket::take(sig as u32) else {
+        return false;
+    };
+    ticket.wait(held::Instance {
+        info: runtime::raw::own_queued_info(sig as u32, value.sival_ptr as u64),
+        target: None,
+        restart: FLAGS[sig as usize].load(SeqCst) & libc::SA_RESTART != 0,
+    });
+    // It arrived, as for the trampoline (see [`handled`]).
+    HANDLED.fetch_add(1, SeqCst);
+    hand_on(sig, std::ptr::null_mut());
+    true
 }
 
 /// Sends `sig` to green thread `tid`: to this OS thread, marked for `tid` (see [`MARK`]),

@@ -1,28 +1,39 @@
-//! Real-time signals that wait in the kernel for their turn.
+//! Real-time signals that wait for their turn.
 //!
 //! A handler that must run in another green thread than the one its OS thread runs is
 //! *delivered* (see interrupt.rs): the signal trampoline saves the signal's siginfo, one
 //! slot per signal number, until the chosen thread runs the handler. That suits standard
 //! signals, which merge natively while one is pending. Real-time signals do not: each
 //! instance is queued with its own siginfo (a `sigqueue` value) and runs the handler once,
-//! in order. So while the slot of a real-time signal is taken, its next instances stay in
-//! the kernel's queue:
-//! - after saving an instance, the trampoline blocks the signal on its OS thread (in the
-//!   context its sigreturn restores), so the next one is not taken yet;
-//! - an instance that still comes (the OS thread's mask was applied again meanwhile) is
-//!   put back with `rt_tgsigqueueinfo` to the OS thread itself: the kernel serves a
-//!   thread's own queue before the process's, so it stays first;
-//! - once the handler ran and the slot is free, the OS thread's mask is applied again
-//!   ([`release`]) and the next instance comes in.
+//! in the kernel's order. So each real-time signal has a *line* in memory, behind its
+//! slot:
+//! - the trampoline takes a [`Ticket`] first thing, before any system call. With several
+//!   workers two OS threads may take instances of one signal at once (both leave it open:
+//!   an idle worker for a parked thread that accepts it, and the worker running that
+//!   thread), and the order in which their trampolines reached the slot, a few system
+//!   calls in, was often not the kernel's: 20 rounds of five `sigqueue`s ran out of order
+//!   in 11 runs of 100 on a loaded machine (two busy loops);
+//! - an instance that waits for a delivery, or comes while older ones wait, is written at
+//!   its ticket's place ([`Ticket::wait`]); one that runs at once leaves its place empty
+//!   ([`Ticket::pass`]);
+//! - whoever holds the slot hands the next instance in line to its delivery ([`pump`]):
+//!   the one that wrote it if the slot is free, else the delivery that frees it.
 //!
-//! An instance aimed at a green thread is put back with its target marked, as it was sent
-//! (see hooks/signal.rs). With several workers, instances put back on different OS
-//! threads may run out of order, and the worker that frees the slot may not be the one
-//! whose OS thread holds the next instances: it nudges the holders (sched/nudge.rs).
+//! A ticket only follows the order in which trampolines start: an OS thread preempted
+//! between the kernel's dequeue and its trampoline still lets a newer instance taken on
+//! another OS thread go first (8 runs of 100 above, with tickets alone). So the program's
+//! own `sigqueue` to its process, when a thread takes the signal, puts the instance in
+//! line itself, in the order sent, without the kernel (hooks/signal.rs): 0 in 100.
 //!
-//! The trampoline marks a signal held before it posts the saved instance, so that a
-//! release on another worker, once the delivery ran, never comes before the mark.
+//! The line holds [`LINE`] instances of a signal; more wait in the kernel (the trampoline
+//! blocks the signal on its OS thread, in the context its sigreturn restores, and puts the
+//! instance back with `rt_tgsigqueueinfo` to the OS thread itself, whose queue the kernel
+//! serves before the process's), and come in again once their signal is *released*
+//! ([`release`]): the worker that frees the slot nudges the holders (sched/nudge.rs). Those
+//! may run out of order.
 
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 
 /// Signals whose saved siginfo a delivery has not run yet (bit `sig - 1`).
@@ -37,7 +48,168 @@ fn bit(sig: u32) -> u64 {
 
 /// Whether `sig` is a real-time signal: natively, each of its instances is queued.
 pub fn is_queued(sig: u32) -> bool {
-    (32..=64).contains(&sig)
+    (FIRST_QUEUED..=64).contains(&sig)
+}
+
+const FIRST_QUEUED: u32 = 32;
+
+/// Instances of one real-time signal that wait in memory (see the module's comment).
+pub const LINE: u64 = 64;
+
+/// An instance of a real-time signal waiting for its delivery.
+#[derive(Clone, Copy)]
+pub struct Instance {
+    pub info: libc::siginfo_t,
+    /// The green thread it was sent to (None: the scheduler chooses).
+    pub target: Option<u32>,
+    /// Whether the handler restarts the call it interrupts (SA_RESTART).
+    pub restart: bool,
+}
+
+/// A place in a line: `seq` is `(ticket + 1) << 1`, with [`EMPTY`] for an instance that
+/// ran at once, once its ticket's trampoline wrote it; any other value before.
+struct Place {
+    seq: AtomicU64,
+    instance: UnsafeCell<MaybeUninit<Instance>>,
+}
+
+const EMPTY: u64 = 1;
+
+/// The line of one real-time signal: tickets from `head` (the next to hand to a
+/// delivery; only the slot's holder moves it) to `tail` (the next to give out).
+struct Line {
+    head: AtomicU64,
+    tail: AtomicU64,
+    places: [Place; LINE as usize],
+}
+
+struct Lines([Line; 33]);
+
+// SAFETY: a place's instance is written only by the trampoline holding its ticket, before
+// it publishes `seq`, and read only by the slot's holder after it saw `seq`; the place is
+// given out again only once `head` passed it.
+unsafe impl Sync for Lines {}
+
+static LINES: Lines = Lines(
+    [const {
+        Line {
+            head: AtomicU64::new(0),
+            tail: AtomicU64::new(0),
+            places: [const {
+                Place {
+                    seq: AtomicU64::new(0),
+                    instance: UnsafeCell::new(MaybeUninit::uninit()),
+                }
+            }; LINE as usize],
+        }
+    }; 33],
+);
+
+fn line(sig: u32) -> Option<&'static Line> {
+    is_queued(sig).then(|| &LINES.0[(sig - FIRST_QUEUED) as usize])
+}
+
+/// An instance's place in the line of its real-time signal, taken first thing in the
+/// trampoline; it must be filled ([`Ticket::wait`]) or left empty ([`Ticket::pass`]), and
+/// then the line [`pump`]ed.
+pub struct Ticket {
+    sig: u32,
+    number: u64,
+}
+
+impl Ticket {
+    /// The next place in the line of `sig`; None if `sig` is not a real-time signal or
+    /// its line is full. Lock-free, async-signal-safe.
+    pub fn take(sig: u32) -> Option<Ticket> {
+        let line = line(sig)?;
+        let mut tail = line.tail.load(SeqCst);
+        loop {
+            if tail.wrapping_sub(line.head.load(SeqCst)) >= LINE {
+                return None;
+            }
+            match line.tail.compare_exchange(tail, tail + 1, SeqCst, SeqCst) {
+                Ok(_) => return Some(Ticket { sig, number: tail }),
+                Err(now) => tail = now,
+            }
+        }
+    }
+
+    /// Whether older instances of the signal wait (in line, or in its slot): then this
+    /// one waits behind them.
+    pub fn behind_others(&self) -> bool {
+        let line = &LINES.0[(self.sig - FIRST_QUEUED) as usize];
+        line.head.load(SeqCst) != self.number || slot_taken(self.sig)
+    }
+
+    /// The instance waits in its place for a delivery.
+    pub fn wait(self, instance: Instance) {
+        let place = self.place();
+        // SAFETY: the place is this ticket's alone until `seq` says it is written (see
+        // `Lines`).
+        unsafe { (*place.instance.get()).write(instance) };
+        place.seq.store((self.number + 1) << 1, SeqCst);
+    }
+
+    /// The instance ran at once: its place is passed over.
+    pub fn pass(self) {
+        self.place()
+            .seq
+            .store((self.number + 1) << 1 | EMPTY, SeqCst);
+    }
+
+    fn place(&self) -> &'static Place {
+        &LINES.0[(self.sig - FIRST_QUEUED) as usize].places[(self.number % LINE) as usize]
+    }
+}
+
+/// Hands the next instance in the line of `sig` to `hand` (which saves it and posts its
+/// delivery; false if it could not), if the slot is free: the caller filled or passed a
+/// place, or freed the slot. The slot stays taken by the instance handed. Async-signal-safe.
+pub fn pump(sig: u32, mut hand: impl FnMut(&Instance) -> bool) {
+    let Some(line) = line(sig) else { return };
+    let _saving = Saving::start();
+    loop {
+        let head = line.head.load(SeqCst);
+        let place = &line.places[(head % LINE) as usize];
+        let seq = place.seq.load(SeqCst);
+        // Not written yet: its trampoline pumps once it is.
+        if seq >> 1 != head + 1 || !take_slot(sig) {
+            return;
+        }
+        if line.head.load(SeqCst) != head {
+            // Another holder handed it on between the look and the take.
+            free_slot(sig);
+            continue;
+        }
+        if seq & EMPTY != 0 {
+            line.head.store(head + 1, SeqCst);
+            free_slot(sig);
+            continue;
+        }
+        // SAFETY: written before `seq` said so (see `Lines`); ours as the slot's holder,
+        // read before `head` passes the place, which may then be given out again.
+        let instance = unsafe { (*place.instance.get()).assume_init_read() };
+        // Moved on before the delivery is posted: once posted it may run, free the slot
+        // and pump on another worker at once.
+        line.head.store(head + 1, SeqCst);
+        if !hand(&instance) {
+            // Every interruption slot is taken (see interrupt.rs): the instance is lost,
+            // as one the kernel would not queue.
+            free_slot(sig);
+        }
+        return;
+    }
+}
+
+/// The real-time signals with instances in line (bit `sig - 1`): their slot may have been
+/// freed by [`recount`], with nobody left to hand the next one on.
+pub fn in_line() -> u64 {
+    (FIRST_QUEUED..=64)
+        .filter(|&sig| {
+            let line = &LINES.0[(sig - FIRST_QUEUED) as usize];
+            line.head.load(SeqCst) != line.tail.load(SeqCst)
+        })
+        .fold(0, |all, sig| all | bit(sig))
 }
 
 /// Whether the saved siginfo of `sig` waits for its delivery to run.
@@ -152,12 +324,71 @@ pub fn recount(due: u64, queued: impl FnOnce() -> u64) {
 /// handler waits; true if signals were held, which the child's mask still blocks.
 pub fn after_fork() -> bool {
     UNRUN.store(0, SeqCst);
+    for line in &LINES.0 {
+        line.head.store(line.tail.load(SeqCst), SeqCst);
+    }
     HELD.swap(0, SeqCst) != 0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn instance(sig: u32, value: u64) -> Instance {
+        Instance {
+            info: super::super::raw::own_queued_info(sig, value),
+            target: None,
+            restart: false,
+        }
+    }
+
+    /// Pumps the line of `sig`, noting the values handed.
+    fn pump_into(sig: u32, handed: &mut Vec<u64>) {
+        pump(sig, |i| {
+            // SAFETY: our own siginfo.
+            handed.push(unsafe { super::super::raw::own_queued_value(&i.info) }.unwrap());
+            true
+        });
+    }
+
+    #[test]
+    fn instances_are_handed_on_in_ticket_order_whoever_writes_first() {
+        let sig = 50;
+        let (first, second, third) = (
+            Ticket::take(sig).unwrap(),
+            Ticket::take(sig).unwrap(),
+            Ticket::take(sig).unwrap(),
+        );
+        let mut handed = Vec::new();
+        second.wait(instance(sig, 2));
+        pump_into(sig, &mut handed);
+        assert!(
+            handed.is_empty() && !slot_taken(sig),
+            "the first is not written yet"
+        );
+        first.wait(instance(sig, 1));
+        pump_into(sig, &mut handed);
+        pump_into(sig, &mut handed);
+        assert_eq!(handed, [1], "one at a time: the slot is taken");
+        third.pass();
+        free_slot(sig);
+        pump_into(sig, &mut handed);
+        assert_eq!(handed, [1, 2]);
+        free_slot(sig);
+        pump_into(sig, &mut handed);
+        assert!(
+            !slot_taken(sig) && in_line() & bit(sig) == 0,
+            "the third ran at once"
+        );
+        let line: Vec<_> = (0..LINE).map(|_| Ticket::take(sig).unwrap()).collect();
+        assert!(Ticket::take(sig).is_none(), "full");
+        line.into_iter().for_each(Ticket::pass);
+        pump_into(sig, &mut handed);
+        assert_eq!(handed, [1, 2]);
+        let next = Ticket::take(sig).unwrap();
+        assert!(!next.behind_others(), "its turn");
+        next.pass();
+    }
 
     #[test]
     fn a_held_signal_is_released_once_its_slot_is_free() {

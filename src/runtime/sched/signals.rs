@@ -126,6 +126,11 @@ pub fn sent_to_main_tid(info: Option<&libc::siginfo_t>) -> Option<ThreadId> {
     current_for_signal().filter(|&t| t != MAIN).map(|_| MAIN)
 }
 
+/// Whether some live thread takes `sig` (process-directed) now: it does not block it.
+pub fn taken_by_a_thread(sig: u32) -> bool {
+    with(|s| s.chosen(sig, None).is_some())
+}
+
 /// Whether the handler of `sig` (process-directed) belongs to the current thread: the
 /// kernel would have chosen it, or no thread at all. No while a scheduler section runs
 /// (the signal interrupted it): the handler must not run, nor jump, out of the middle
