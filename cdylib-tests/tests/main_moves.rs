@@ -14,8 +14,6 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// Main waits and wakes 300 times while two threads compute: natively and with one
 /// worker it stays on the process's first OS thread; with two it runs on both.
 #[test]
-#[ignore = "the main thread stays on the first worker until the known defect of the README's \
-            \"The main thread on any worker\" is fixed (src/runtime/sched/worker.rs MAIN_MOVES)"]
 fn with_two_workers_main_runs_on_more_than_one_os_thread() {
     let _serial = exclusive();
     let program = test_program("main_moves", &[]);
@@ -40,8 +38,6 @@ fn with_two_workers_main_runs_on_more_than_one_os_thread() {
 /// the process ends with SIGSEGV, as natively (the kernel grows the main thread's stack
 /// for any OS thread of the process, up to its limit).
 #[test]
-#[ignore = "the main thread stays on the first worker until the known defect of the README's \
-            \"The main thread on any worker\" is fixed (src/runtime/sched/worker.rs MAIN_MOVES)"]
 fn main_overflowing_its_stack_on_another_worker_ends_as_natively() {
     let _serial = exclusive();
     let program = test_program("main_moves", &[]);

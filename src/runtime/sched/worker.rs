@@ -882,17 +882,15 @@ impl Idle {
     }
 }
 
-/// Whether the main thread may run on any worker (see run.rs `start_loop_context`): off
-/// until the known defect of the README's "The main thread on any worker" is fixed.
-const MAIN_MOVES: bool = false;
+/// Whether the main thread may run on any worker (see run.rs `start_loop_context`).
+const MAIN_MOVES: bool = true;
 
 /// Starts `count` more workers, after the section of the spawn that asked for them (on
 /// the first worker, inside greenify): raw OS threads that never run a hook of their
 /// own, each with its record named by its scheduler word before anything else runs.
 pub(super) fn start_workers(count: usize) {
-    // The main thread stays on the first worker for now: moving it runs real-time signal
-    // instances sent to the process out of order, and makes a setxid hang under load more
-    // likely (README, "The main thread on any worker").
+    // Off, the main thread stays on the first worker: moving it makes a setxid hang under
+    // load more likely (README, "The main thread on any worker").
     if MAIN_MOVES {
         super::run::start_loop_context();
     }
