@@ -882,18 +882,13 @@ impl Idle {
     }
 }
 
-/// Whether the main thread may run on any worker (see run.rs `start_loop_context`).
-const MAIN_MOVES: bool = true;
-
 /// Starts `count` more workers, after the section of the spawn that asked for them (on
 /// the first worker, inside greenify): raw OS threads that never run a hook of their
 /// own, each with its record named by its scheduler word before anything else runs.
 pub(super) fn start_workers(count: usize) {
-    // Off, the main thread stays on the first worker: moving it makes a setxid hang under
-    // load more likely (README, "The main thread on any worker").
-    if MAIN_MOVES {
-        super::run::start_loop_context();
-    }
+    // The main thread may run on any worker from now on (README, "The main thread on any
+    // worker").
+    super::run::start_loop_context();
     // Its /proc file for the monitor is opened while only its own code runs (monitor.rs).
     let me = super::current_worker();
     // SAFETY: the calling worker's record, never freed; `watch` is set before it runs.
