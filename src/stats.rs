@@ -7,7 +7,7 @@
 //! process dies by it as natively (same wait status). The program sees SIG_DFL from
 //! `sigaction` meanwhile (see [`program_view`]).
 
-use crate::runtime::{self, Reason};
+use crate::runtime;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::Relaxed};
 
@@ -156,35 +156,9 @@ pub fn print() {
     let mut line = Line::default();
     let _ = write!(line, "greenify stats: pid={pid} program=");
     push_program_name(&mut line);
-    let _ = write!(
-        line,
-        " threads_created={} peak_alive={} context_switches={} epoll_waits={}",
-        stats.threads_created,
-        // The main thread is alive even when no green call was made.
-        stats.peak_alive.max(1),
-        stats.context_switches,
-        stats.epoll_waits
-    );
-    let preemption = runtime::monitor::stats();
-    let _ = write!(
-        line,
-        " preempt_signals={} preemptions={} blocked_worker_sightings={} spares_started={} steals={} \
-         peak_os_threads={}",
-        preemption.signals,
-        preemption.preemptions,
-        preemption.blocked_sightings,
-        runtime::sched::spares_started(),
-        stats.steals,
-        runtime::own_threads::peak()
-    );
-    for reason in Reason::ALL {
-        let _ = write!(
-            line,
-            " parks_{}={}",
-            reason.name(),
-            stats.parks[reason as usize]
-        );
-    }
+    runtime::sched::each_counter(&stats, |prefix, name, value| {
+        let _ = write!(line, " {prefix}{name}={value}");
+    });
     let _ = line.write_str("\n");
     // SAFETY: our copy of stderr (or fd 2), borrowed for one write.
     let out = unsafe {

@@ -107,7 +107,7 @@ pub use signals::{
     signal_is_for_current, take_due_handlers, taken_by_a_thread, KeptTaker,
 };
 pub use slice::{completed_without_parking, preempt, preempt_at_return, yield_now};
-pub use stats::{stats, Stats};
+pub use stats::{each_counter, stats, Stats};
 pub use tls::{main_tcb, os_thread_tcb, os_thread_tcb_if_lent, thread_exiting};
 
 use crate::runtime::reactor::Reactor;

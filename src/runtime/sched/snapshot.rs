@@ -16,7 +16,6 @@
 use super::deadlock::MUTEX_OWNER;
 use super::thread::State;
 use super::Scheduler;
-use crate::runtime::monitor;
 use crate::runtime::wait::{Reason, ThreadId, WaitKey, MAIN};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
@@ -186,27 +185,16 @@ impl Scheduler {
     }
 
     fn write_counters(&self, out: &mut String) {
-        let s = &self.stats;
-        let p = monitor::stats();
         let _ = write!(
             out,
-            "greenify-snapshot 1\nnow_ns {}\nalive {}\nready {}\nthreads_created {}\n\
-             peak_alive {}\ncontext_switches {}\nepoll_waits {}\npreempt_signals {}\n\
-             preemptions {}\nblocked_worker_sightings {}\n",
+            "greenify-snapshot 1\nnow_ns {}\nalive {}\nready {}\n",
             coarse_now(),
             self.live + u64::from(!self.main_exited),
             self.queued() + self.preempted.len() + self.in_runnext(),
-            s.threads_created,
-            s.peak_alive.max(1),
-            s.context_switches,
-            s.epoll_waits,
-            p.signals,
-            p.preemptions,
-            p.blocked_sightings
         );
-        for reason in Reason::ALL {
-            let _ = writeln!(out, "parks_{} {}", reason.name(), s.parks[reason as usize]);
-        }
+        super::each_counter(&self.stats, |prefix, name, value| {
+            let _ = writeln!(out, "{prefix}{name} {value}");
+        });
     }
 
     /// One line per thread, and its stack copy appended to `memfd`.

@@ -17,3 +17,28 @@ pub struct Stats {
 pub fn stats() -> Stats {
     with(|s| s.stats)
 }
+
+/// Every counter of the exit line (`GREENIFY_STATS`) and of `greenify stats PID`, in
+/// their order, as `(prefix, name, value)`: one list for both. Allocates nothing (the exit
+/// line is built where malloc may not be safe).
+pub fn each_counter(s: &Stats, mut f: impl FnMut(&str, &str, u64)) {
+    let preemption = crate::runtime::monitor::stats();
+    for (name, value) in [
+        ("threads_created", s.threads_created),
+        // The main thread is alive even when no green call was made.
+        ("peak_alive", s.peak_alive.max(1)),
+        ("context_switches", s.context_switches),
+        ("epoll_waits", s.epoll_waits),
+        ("preempt_signals", preemption.signals),
+        ("preemptions", preemption.preemptions),
+        ("blocked_worker_sightings", preemption.blocked_sightings),
+        ("spares_started", super::spares_started() as u64),
+        ("steals", s.steals),
+        ("peak_os_threads", crate::runtime::own_threads::peak()),
+    ] {
+        f("", name, value);
+    }
+    for reason in Reason::ALL {
+        f("parks_", reason.name(), s.parks[reason as usize]);
+    }
+}
