@@ -645,15 +645,7 @@ fn line_up(sig: c_int, value: libc::sigval) -> bool {
     if !(held::is_queued(sig as u32) && is_function(HANDLERS[sig as usize].load(SeqCst))) {
         return false;
     }
-    let mut pending = 0u64;
-    // SAFETY: a kernel sigset of our own to write.
-    let r = unsafe {
-        runtime::raw::syscall(
-            libc::SYS_rt_sigpending,
-            &[&mut pending as *mut u64 as usize, 8],
-        )
-    };
-    if r != 0 || pending & 1 << (sig - 1) != 0 || !runtime::sched::taken_by_a_thread(sig as u32) {
+    if !runtime::sched::taken_now(sig as u32) {
         return false;
     }
     let Some(ticket) = held::Ticket::take(sig as u32) else {

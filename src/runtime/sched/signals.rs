@@ -126,9 +126,11 @@ pub fn sent_to_main_tid(info: Option<&libc::siginfo_t>) -> Option<ThreadId> {
     current_for_signal().filter(|&t| t != MAIN).map(|_| MAIN)
 }
 
-/// Whether some live thread takes `sig` (process-directed) now: it does not block it.
-pub fn taken_by_a_thread(sig: u32) -> bool {
-    with(|s| s.chosen(sig, None).is_some())
+/// Whether an instance of `sig` the process sends itself now would be taken at once, in
+/// order: no instance of it waits in the kernel (on this OS thread or the process, which
+/// it would have to follow), and some live thread takes it (does not block it).
+pub fn taken_now(sig: u32) -> bool {
+    os_sigpending() & 1 << (sig - 1) == 0 && with(|s| s.chosen(sig, None).is_some())
 }
 
 /// Whether the handler of `sig` (process-directed) belongs to the current thread: the

@@ -329,8 +329,9 @@ impl Scheduler {
     /// At a spawn: the first one (of the process, or of a forked child) turns the lock on
     /// when more workers are configured, and says how many to start (see
     /// [`start_workers`]) once its section has closed. The section that turns the lock on
-    /// takes it here and releases it as it closes, as every section does from then on. The unit tests take the lock as if workers
-    /// started, but start none (their schedulers run on the test harness's threads).
+    /// takes it here and releases it as it closes, as every section does from then on.
+    /// The unit tests take the lock as if workers started, but start none (their
+    /// schedulers run on the test harness's threads).
     pub(super) fn share(&mut self) -> usize {
         let wanted = self.workers.count;
         if self.workers_started || wanted <= 1 {
