@@ -2,7 +2,8 @@
 //! thread with its wait and its stack, `greenify stats PID [--json]` reads the counters
 //! live, a process that cannot answer is told apart (and untouched), and with
 //! `GREENIFY_STATS=1` a process stopped by SIGTERM, SIGINT or SIGHUP still prints its
-//! stats line and dies as natively.
+//! stats line and dies as natively, and a forked child's line counts the child's own
+//! life.
 //!
 //! Run: `cargo test --release -p cdylib-tests --test observe`.
 
@@ -326,4 +327,46 @@ fn stats_line_at_death_by_signal_with_the_native_status() {
             native.report()
         );
     }
+}
+
+/// A forked child's stats line counts what the child did, not the parent's history too:
+/// the parent runs 6 threads at once and forks, the child runs 2 (with the default
+/// workers, so the child starts its own second worker and monitor).
+#[test]
+fn forked_child_stats_line_counts_its_own_life() {
+    let _serial = shared();
+    let program = test_program("stats_fork", &[]);
+    let running = Cmd::new(&program)
+        .mode(Mode::Greenified)
+        .env("GREENIFY_STATS", "1")
+        .timeout(TIMEOUT)
+        .spawn();
+    let parent_pid = running.pid();
+    let out = running.wait();
+    out.assert_success();
+    let child = out
+        .stdout
+        .strip_prefix("child ")
+        .and_then(|rest| rest.trim().parse::<u32>().ok())
+        .unwrap_or_else(|| panic!("no child pid\n{}", out.report()));
+    let line_of = |pid: u32| {
+        let tag = format!("greenify stats: pid={pid} ");
+        let line = out
+            .stderr
+            .lines()
+            .find(|l| l.starts_with(&tag))
+            .unwrap_or_else(|| panic!("no stats line of {pid}\n{}", out.report()));
+        parse_stats(line).expect("a stats line")
+    };
+    let parent = line_of(parent_pid);
+    let child = line_of(child);
+    for (who, stats, threads) in [("parent", &parent, 6), ("child", &child, 2)] {
+        assert_eq!(stat(stats, "threads_created"), threads, "{who}: {stats:?}");
+        assert_eq!(stat(stats, "peak_alive"), threads + 1, "{who}: {stats:?}");
+        assert_eq!(stat(stats, "parks_sleep"), threads, "{who}: {stats:?}");
+    }
+    assert!(
+        stat(&child, "context_switches") < stat(&parent, "context_switches"),
+        "the child's switches include the parent's: parent {parent:?}, child {child:?}"
+    );
 }

@@ -442,11 +442,15 @@ pub fn ring() {
     raw::futex_wake_one(&BELL);
 }
 
-/// In the child of a fork: no monitor (it is started again with the next thread) and no
-/// worker registered; the forking worker is running. The workers' `/proc` files are the
+/// In the child of a fork: no monitor (it is started again with the next thread), no
+/// preemption counted yet and no worker registered; the forking worker is running. The workers' `/proc` files are the
 /// parent's threads': closed (out of the program's numbers, so it sees no change).
 pub fn after_fork_child() {
     STARTED.store(false, SeqCst);
+    // The child's stats count its own preemptions.
+    for counter in [&SIGNALS_SENT, &PREEMPTIONS, &BLOCKED_SIGHTINGS] {
+        counter.store(0, SeqCst);
+    }
     let count = REGISTERED_COUNT.swap(0, SeqCst).min(MAX_WATCHED);
     for slot in &REGISTERED[..count] {
         // SAFETY: registered records live as long as the process.

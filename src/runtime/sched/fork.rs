@@ -51,6 +51,11 @@ pub fn after_fork_child() {
         s.workers_started = false;
         // The parent's dispatch window and CPU clock are not the child's.
         s.gather = super::worker::Gather::new();
+        // The child's stats line counts its own life (the forking thread alive).
+        s.stats = super::Stats {
+            peak_alive: 1,
+            ..Default::default()
+        };
         // Nothing is stuck in the child (see handoff.rs).
         // SAFETY: as above.
         unsafe { (*worker).stuck.store(false, SeqCst) };
