@@ -2,7 +2,8 @@
 //! natively and greenified: both runs succeed and print the same stdout. Their runtimes keep
 //! per-thread state in TLS (Rust's current thread, C++ `thread_local`, Ruby's execution
 //! context, HotSpot's `Thread::current()`, V8's current isolate), wait with the futex system
-//! call, or wait for children in `pselect` (make's jobserver).
+//! call, or wait for children in `pselect` (make's jobserver). Everyday tools with threads
+//! (xz, zstd, pigz, sort, git) give the native output byte for byte.
 //!
 //! A test whose runtime or tool is not installed prints `SKIPPED <test>: <reason>` on stderr
 //! and passes (`.ci/run` installs them on a fresh machine).
@@ -569,4 +570,177 @@ fn numpy_linalg_solve_with_two_openblas_threads() {
             green.report()
         );
     }
+}
+
+/// `count` lines of words drawn from a small vocabulary by a fixed generator: text that
+/// compresses like prose and sorts with many equal keys.
+fn write_word_text(path: &Path, count: usize) {
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let words: Vec<String> = (0..3000)
+        .map(|_| {
+            let len = 2 + next() % 8;
+            (0..len)
+                .map(|_| (b'a' + (next() % 10) as u8) as char)
+                .collect()
+        })
+        .collect();
+    let mut text = String::with_capacity(count * 48);
+    for _ in 0..count {
+        for w in 0..8 {
+            if w > 0 {
+                text.push(' ');
+            }
+            text.push_str(&words[(next() % words.len() as u64) as usize]);
+        }
+        text.push('\n');
+    }
+    fs::write(path, text).expect("writing the input text");
+}
+
+/// The stats line of the process named `program` in a greenified run's stderr (each
+/// process of a pipeline prints its own).
+#[track_caller]
+fn stats_of(program: &str, out: &Output) -> std::collections::BTreeMap<String, u64> {
+    out.stderr
+        .lines()
+        .filter(|line| line.contains(&format!(" program={program} ")))
+        .find_map(parse_stats)
+        .unwrap_or_else(|| panic!("no stats line of {program}\n{}", out.report()))
+}
+
+/// `xz -T2`, `zstd -T2`, `pigz -p 2` and `sort --parallel=2` on 10 MiB of text: each tool's
+/// threads (a thread per block, per job, per sorted half) run as green threads on the
+/// workers, and every output is byte for byte the native one (the compressors' output does
+/// not depend on their threads' timing); each compressed file also unpacks to the input.
+#[test]
+fn compressors_and_sort_with_two_threads_give_the_native_output() {
+    let _g = shared();
+    let test = "compressors_and_sort_with_two_threads_give_the_native_output";
+    if let Some(why) = missing(
+        &["xz", "zstd", "pigz", "sort"],
+        "apt-get install xz-utils zstd pigz",
+    ) {
+        return skip(test, &why);
+    }
+    let dir = build_dir("tools", true);
+    write_word_text(&dir.join("input"), 200_000);
+    // (program, its arguments: input on stdin, output on stdout, how it unpacks)
+    let tools: [(&str, &str, Option<&str>); 4] = [
+        ("xz", "xz -T2 -1 --block-size=1MiB -c", Some("xz -d -c")),
+        ("zstd", "zstd -T2 -3 -B1MiB -c -q", Some("zstd -d -c -q")),
+        ("pigz", "pigz -p 2 -b 256 -c", Some("pigz -d -c")),
+        // sort uses threads only for a buffer of at least 128 Ki lines (coreutils'
+        // SUBTHREAD_LINES_HEURISTIC): 200,000 lines in one 32 MiB buffer.
+        ("sort", "LC_ALL=C sort --parallel=2 -S 32M", None),
+    ];
+    for (program, command, unpack) in tools {
+        let run = |mode: Mode| {
+            let out = format!("{program}-{mode}");
+            let script = format!("{command} < input > {out}");
+            let result = run_bounded(
+                Cmd::new("sh")
+                    .args(["-c", &script])
+                    .dir(&dir)
+                    .env("GREENIFY_STATS", "1")
+                    .mode(mode),
+                RUN_TIMEOUT,
+            );
+            result.assert_success();
+            (fs::read(dir.join(&out)).expect("the tool's output"), result)
+        };
+        let (native, _) = run(Mode::Native);
+        let (green, run) = run(Mode::Greenified);
+        assert!(
+            native == green,
+            "{command}: the greenified output differs ({} bytes against {} natively)\n{}",
+            green.len(),
+            native.len(),
+            run.report()
+        );
+        let stats = stats_of(program, &run);
+        assert!(
+            stat(&stats, "threads_created") >= 1,
+            "{command} ran no thread greenified: {stats:?}\n{}",
+            run.report()
+        );
+        assert_greenified_os_threads(
+            command,
+            &stats,
+            stat(&stats, "spares_started"),
+            None,
+            &run.report(),
+        );
+        if let Some(unpack) = unpack {
+            let script = format!("{unpack} < {program}-greenified | cmp -s - input");
+            run_bounded(Cmd::new("sh").args(["-c", &script]).dir(&dir), RUN_TIMEOUT)
+                .assert_success();
+        }
+    }
+}
+
+/// git with two threads where it uses them (`pack.threads` in repack and gc, `grep.threads`
+/// in grep), on a repository of 300 files in 3 commits made with fixed dates: the commit
+/// ids, `fsck --full --strict`, the object counts, a grep and the archive's checksum are
+/// the native ones; git's own child processes (pack-objects) run greenified too.
+#[test]
+fn git_repack_gc_grep_with_two_threads() {
+    let _g = shared();
+    let test = "git_repack_gc_grep_with_two_threads";
+    if let Some(why) = missing(&["git", "md5sum"], "apt-get install git") {
+        return skip(test, &why);
+    }
+    let script = r#"set -e
+export GIT_AUTHOR_NAME=a GIT_AUTHOR_EMAIL=a@b GIT_COMMITTER_NAME=a GIT_COMMITTER_EMAIL=a@b
+export GIT_AUTHOR_DATE=2026-01-01T00:00:00Z GIT_COMMITTER_DATE=2026-01-01T00:00:00Z
+export GIT_CONFIG_NOSYSTEM=1 HOME=$PWD
+git init -q -b main .
+for c in 1 2 3; do
+  i=0
+  while [ $i -lt 100 ]; do seq $((i * c)) $((i * c + 400)) > f$c-$i.txt; i=$((i + 1)); done
+  git add -A
+  git commit -q -m "commit $c"
+done
+git -c pack.threads=2 repack -q -a -d -f --window=50
+git -c pack.threads=2 gc -q --aggressive
+git fsck --full --strict
+git count-objects -v | grep -v size
+git log --format='%H %s'
+git -c grep.threads=2 grep -c '^69' HEAD | sort | head -5
+git archive HEAD | md5sum
+echo done"#;
+    let run = |mode: Mode| {
+        let dir = build_dir(&format!("git-{mode}"), true);
+        let out = run_bounded(
+            Cmd::new("sh")
+                .args(["-c", script])
+                .dir(&dir)
+                .env("GREENIFY_STATS", "1")
+                .mode(mode),
+            RUN_TIMEOUT,
+        );
+        out.assert_success();
+        out
+    };
+    let native = run(Mode::Native);
+    assert!(native.stdout.ends_with("done\n"), "{}", native.report());
+    let green = run(Mode::Greenified);
+    assert_same_stdout(&native, &green);
+    let threaded = green
+        .stderr
+        .lines()
+        .filter(|line| line.contains(" program=git "))
+        .filter_map(parse_stats)
+        .filter(|stats| stat(stats, "threads_created") >= 1)
+        .count();
+    assert!(
+        threaded >= 2,
+        "want repack's and grep's threads greenified, {threaded} git processes ran threads\n{}",
+        green.report()
+    );
 }
