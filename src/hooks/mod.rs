@@ -214,6 +214,10 @@ pub fn config() -> &'static Config {
         let config = Config::from_env();
         crate::log::init(config.log_level);
         crate::log::announce(&config);
+        // What the runtime calls back into the hooks for (signal.rs), set once here,
+        // before any handler of greenify's can run: signal paths only read them.
+        runtime::sched::set_handler_action(signal::run_delivered);
+        runtime::sched::set_keep_action(signal::keep_delivered);
         if config.watchdog.is_some() {
             // From the start: a new thread may wait for a lock at once (on another worker,
             // before its creator returns from pthread_create).

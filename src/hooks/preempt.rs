@@ -59,7 +59,6 @@ pub fn thread_spawned() {
         return;
     };
     install();
-    runtime::sched::set_keep_action(super::signal::keep_delivered);
     runtime::watchdog::set_output(crate::stats::output());
     monitor::start(
         config.slice,

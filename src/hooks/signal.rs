@@ -144,7 +144,6 @@ fn route(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> Route {
         unsafe {
             (*SAVED.0.get())[i].write((copy, *context.cast::<ucontext_t>()));
         }
-        runtime::sched::set_handler_action(run_delivered);
         if interrupt::post(sig as u32, target, restart, true) {
             return Route::Return { hold: false };
         }
@@ -186,7 +185,6 @@ fn hand_on(sig: c_int, context: *mut c_void) {
                 (*slot).1 = *context;
             }
         }
-        runtime::sched::set_handler_action(run_delivered);
         interrupt::post(sig as u32, instance.target, instance.restart, true)
     });
 }

@@ -8,35 +8,35 @@ use crate::runtime::kept_pending::{self, Owner};
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
 use crate::runtime::{handler, held, interrupt, monitor};
 use rustix::io::Errno;
+use std::sync::OnceLock;
 
 /// A signal's bit in a kernel sigset.
 fn sig_bit(sig: u32) -> u64 {
     1u64 << (sig.clamp(1, 64) - 1)
 }
 
-/// Runs the handlers due in the current thread (set by the hooks: signal.rs).
-static HANDLER_ACTION: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Runs the handlers due in the current thread (set by the hooks: signal.rs). Set before
+/// any signal path runs; a `OnceLock` is then read with one atomic load.
+static HANDLER_ACTION: OnceLock<fn()> = OnceLock::new();
 
-/// Sets what runs the handlers a thread must run (see [`take_due_handlers`]).
+/// Sets what runs the handlers a thread must run (see [`take_due_handlers`]), once, as
+/// the hooks start (a later setting is ignored).
 pub fn set_handler_action(action: fn()) {
-    HANDLER_ACTION.store(action as usize, std::sync::atomic::Ordering::SeqCst);
+    let _ = HANDLER_ACTION.set(action);
 }
 
 /// Moves the saved siginfo of a delivered signal into greenify's pending records (set by
 /// the hooks: signal.rs); see `Scheduler::keeps_pending`.
-static KEEP_ACTION: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static KEEP_ACTION: OnceLock<fn(u32, Owner) -> bool> = OnceLock::new();
 
 /// Sets what keeps a delivered instance of a signal greenify keeps open pending for its
-/// owner instead (false: it could not, the delivery goes on).
+/// owner instead (false: it could not, the delivery goes on), once, as the hooks start.
 pub fn set_keep_action(action: fn(u32, Owner) -> bool) {
-    KEEP_ACTION.store(action as usize, std::sync::atomic::Ordering::SeqCst);
+    let _ = KEEP_ACTION.set(action);
 }
 
 pub(super) fn run_due_handlers() {
-    let action = HANDLER_ACTION.load(std::sync::atomic::Ordering::SeqCst);
-    if action != 0 {
-        // SAFETY: the address was stored from a `fn()` by set_handler_action.
-        let action: fn() = unsafe { std::mem::transmute(action) };
+    if let Some(action) = HANDLER_ACTION.get() {
         action();
     }
 }
@@ -439,10 +439,7 @@ impl Scheduler {
             return true;
         }
         let Some(owner) = owner else { return false };
-        let action = KEEP_ACTION.load(std::sync::atomic::Ordering::SeqCst);
-        // SAFETY: the address was stored from such a `fn` by set_keep_action.
-        action != 0
-            && unsafe { std::mem::transmute::<usize, fn(u32, Owner) -> bool>(action)(sig, owner) }
+        KEEP_ACTION.get().is_some_and(|keep| keep(sig, owner))
     }
 
     /// Applies a signal's interruption to the thread the kernel would have chosen; hands
