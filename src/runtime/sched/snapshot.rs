@@ -16,7 +16,10 @@
 use super::deadlock::MUTEX_OWNER;
 use super::thread::State;
 use super::Scheduler;
+use crate::runtime::reactor::{close_raw, internal_fd_floor, place_internal};
 use crate::runtime::wait::{Reason, ThreadId, WaitKey, MAIN};
+use rustix::fd::OwnedFd;
+use rustix::io::Errno;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::Instant;
@@ -136,31 +139,59 @@ impl Scheduler {
         let _ = self.answer(kind, pid);
     }
 
-    fn answer(&mut self, kind: Request, pid: i32) -> Result<(), rustix::io::Errno> {
+    /// Its fds go into greenify's range at once, hidden from the program, and are closed
+    /// with the raw call (libc's close is a hook): a socket or memfd is made at the
+    /// lowest free number, where for a few microseconds a program open on another worker
+    /// gets the next number up.
+    fn answer(&mut self, kind: Request, pid: i32) -> Result<(), Errno> {
         use rustix::net::{AddressFamily, SocketFlags, SocketType};
-        let socket = rustix::net::socket_with(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-            None,
-        )?;
+        let socket = place_internal(
+            rustix::net::socket_with(
+                AddressFamily::UNIX,
+                SocketType::SEQPACKET,
+                SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+                None,
+            )?,
+            internal_fd_floor(),
+        );
+        let answered = self.answer_on(&socket, kind, pid);
+        close_raw(socket);
+        answered
+    }
+
+    fn answer_on(&mut self, socket: &OwnedFd, kind: Request, pid: i32) -> Result<(), Errno> {
         let address = rustix::net::SocketAddrUnix::new_abstract_name(socket_name(pid).bytes())?;
-        rustix::net::connect(&socket, &address)?;
+        rustix::net::connect(socket, &address)?;
         // Only to the process that asked: the name is anyone's to take.
-        if rustix::net::sockopt::socket_peercred(&socket)?
+        if rustix::net::sockopt::socket_peercred(socket)?
             .pid
             .as_raw_nonzero()
             .get()
             != pid
         {
-            return Err(rustix::io::Errno::PERM);
+            return Err(Errno::PERM);
         }
-        let memfd = rustix::fs::memfd_create("greenify-snapshot", rustix::fs::MemfdFlags::CLOEXEC)?;
+        let memfd = place_internal(
+            rustix::fs::memfd_create("greenify-snapshot", rustix::fs::MemfdFlags::CLOEXEC)?,
+            internal_fd_floor(),
+        );
+        let sent = self.send_snapshot(socket, &memfd, kind);
+        close_raw(memfd);
+        sent
+    }
+
+    /// Fills `memfd` with the answer to `kind` and sends it over `socket`.
+    fn send_snapshot(
+        &mut self,
+        socket: &OwnedFd,
+        memfd: &OwnedFd,
+        kind: Request,
+    ) -> Result<(), Errno> {
         let started = Instant::now();
         let mut header = String::with_capacity(256 + 160 * self.threads.len());
         self.write_counters(&mut header);
         if kind == Request::Dump {
-            self.write_threads(&mut header, &memfd);
+            self.write_threads(&mut header, memfd);
         }
         // How long the workers' threads waited for this answer, for the dump's reader.
         let _ = write!(
@@ -168,15 +199,15 @@ impl Scheduler {
             "snapshot_us {}\nend\n",
             started.elapsed().as_micros()
         );
-        let offset = rustix::fs::seek(&memfd, rustix::fs::SeekFrom::End(0))?;
-        write_all(&memfd, header.as_bytes())?;
-        write_all(&memfd, &offset.to_le_bytes())?;
+        let offset = rustix::fs::seek(memfd, rustix::fs::SeekFrom::End(0))?;
+        write_all(memfd, header.as_bytes())?;
+        write_all(memfd, &offset.to_le_bytes())?;
         let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut control = rustix::net::SendAncillaryBuffer::new(&mut space);
-        let fds = [rustix::fd::AsFd::as_fd(&memfd)];
+        let fds = [rustix::fd::AsFd::as_fd(memfd)];
         control.push(rustix::net::SendAncillaryMessage::ScmRights(&fds));
         rustix::net::sendmsg(
-            &socket,
+            socket,
             &[std::io::IoSlice::new(b"greenify")],
             &mut control,
             rustix::net::SendFlags::empty(),
@@ -198,7 +229,7 @@ impl Scheduler {
     }
 
     /// One line per thread, and its stack copy appended to `memfd`.
-    fn write_threads(&self, out: &mut String, memfd: &rustix::fd::OwnedFd) {
+    fn write_threads(&self, out: &mut String, memfd: &OwnedFd) {
         // What each parked thread waits for, from the tables that will wake it.
         let mut fds: Vec<(WaitKey, i32, bool)> = Vec::new();
         self.reactor
@@ -340,12 +371,12 @@ fn read_i32(addr: usize) -> Option<i32> {
     (n == 4).then_some(value)
 }
 
-fn write_all(fd: &rustix::fd::OwnedFd, mut bytes: &[u8]) -> Result<(), rustix::io::Errno> {
+fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<(), Errno> {
     while !bytes.is_empty() {
         match rustix::io::write(fd, bytes) {
-            Ok(0) => return Err(rustix::io::Errno::IO),
+            Ok(0) => return Err(Errno::IO),
             Ok(n) => bytes = &bytes[n..],
-            Err(rustix::io::Errno::INTR) => {}
+            Err(Errno::INTR) => {}
             Err(e) => return Err(e),
         }
     }
@@ -354,7 +385,7 @@ fn write_all(fd: &rustix::fd::OwnedFd, mut bytes: &[u8]) -> Result<(), rustix::i
 
 /// Appends the `len` bytes at `addr`, or as many of them as are mapped (a write from
 /// memory that ends early stops short, without a fault); returns how many.
-fn copy_mapped(fd: &rustix::fd::OwnedFd, addr: usize, len: usize) -> usize {
+fn copy_mapped(fd: &OwnedFd, addr: usize, len: usize) -> usize {
     let fd = rustix::fd::AsRawFd::as_raw_fd(fd) as usize;
     let mut done = 0;
     while done < len {
