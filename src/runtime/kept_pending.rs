@@ -171,9 +171,13 @@ pub fn thread_ended(tid: u32) {
 }
 
 /// In a forked child: nothing is pending (the kernel drops pending signals at fork).
+/// Only words not FREE are written: a write to the table's page cost each fork's child a
+/// page fault.
 pub fn after_fork() {
     for word in &SLOTS_TABLE.words {
-        word.store(FREE, SeqCst);
+        if word.load(SeqCst) != FREE {
+            word.store(FREE, SeqCst);
+        }
     }
     TAKEN.store(0, SeqCst);
 }
