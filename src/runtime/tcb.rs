@@ -57,6 +57,8 @@ struct Table {
     robust_head: usize,
     specific_1stblock: usize,
     specific: usize,
+    /// `bool user_stack`, the byte after `report_events` (which has a descriptor).
+    user_stack: usize,
     stackblock: usize,
     stackblock_size: usize,
     res: usize,
@@ -81,6 +83,7 @@ const TABLES: &[Table] = &[Table {
     robust_head: 736,
     specific_1stblock: 784,
     specific: 1296,
+    user_stack: 1554,
     stackblock: 1680,
     stackblock_size: 1688,
     res: 1720,
@@ -218,6 +221,7 @@ impl Layout {
             && db(c"_thread_db_link_map_l_tls_modid", table.l_tls_modid)
             && db(c"_thread_db_pthread_list", table.list)
             && db(c"_thread_db_pthread_cancelhandling", table.cancelhandling)
+            && db(c"_thread_db_pthread_report_events", table.user_stack - 1)
             && db(
                 c"_thread_db_rtld_global__dl_stack_user",
                 table.dl_stack_user,
@@ -263,7 +267,8 @@ impl Layout {
         let rtld_global =
             symbol(c"_rtld_global", Some(c"GLIBC_PRIVATE")).ok_or("_rtld_global is missing")?;
         // The stack cache list after dl_stack_user is a well-formed circular list, and
-        // this thread (glibc made it) is on one of the two thread lists.
+        // this thread (glibc made it) is on the list its user_stack flag names: the
+        // program's first thread and threads on stacks of their own on dl_stack_user.
         // SAFETY: ld.so's _rtld_global, laid out as the descriptors just confirmed.
         let lists_ok = unsafe {
             let cache = rtld_global + table.dl_stack_cache;
@@ -278,7 +283,13 @@ impl Layout {
                 }
                 false
             };
-            word(word(cache, 0), 8) == cache && (on_list(user) || on_list(user - 16))
+            let user_stack = *((tp + table.user_stack) as *const u8);
+            word(word(cache, 0), 8) == cache
+                && match user_stack {
+                    0 => on_list(user - 16),
+                    1 => on_list(user),
+                    _ => false,
+                }
         };
         if !lists_ok {
             return Err("ld.so's thread lists are not where expected");
@@ -743,6 +754,13 @@ impl Pool {
             set_word(tcb, SELF, tcb);
             *((tcb + MULTIPLE_THREADS) as *mut i32) = 1;
             *((tcb + t.cancelhandling) as *mut i32) = EXITING_BITMASK;
+            // Its stack is not glibc's: a fork from this thread leaves the TCB on ld.so's
+            // list of threads with user stacks in the child (glibc's fork reads the flag),
+            // from which a fork in the child drops it. On the list of glibc's own stacks, a
+            // fork in the child would put it in the stack cache as free, and a new OS
+            // thread there (a worker, a spare) would get it as its descriptor, with its
+            // stack below it in the heap.
+            *((tcb + t.user_stack) as *mut u8) = 1;
             for offset in [SYSINFO, STACK_GUARD, POINTER_GUARD] {
                 set_word(tcb, offset, word(main, offset));
             }
