@@ -605,6 +605,9 @@ pub struct Pool {
     loads: u64,
     /// The OS thread's own TCB (MAIN keeps it).
     main: usize,
+    /// In a forked child, the TCB that forked: glibc's descriptor of the child's first OS
+    /// thread (0 until a fork), never reused (see [`Pool::release`]).
+    os_thread: usize,
 }
 
 impl Pool {
@@ -620,6 +623,7 @@ impl Pool {
             modules: modules.blocks,
             loads,
             main,
+            os_thread: 0,
         }
     }
 
@@ -709,10 +713,22 @@ impl Pool {
         }
     }
 
+    /// In a forked child: `tcb`, the TCB that forked, is glibc's descriptor of the
+    /// child's first OS thread from now on (see [`adopt_as_os_thread`]).
+    pub fn keep_as_os_thread(&mut self, tcb: usize) {
+        self.os_thread = tcb;
+    }
+
     /// Back on the free list (its thread ran its exit path; the FS base is elsewhere or
-    /// moves before the block is used again).
+    /// moves before the block is used again), unless it is a forked child's OS thread
+    /// descriptor, which outlives the thread that forked: a new green thread given it
+    /// would mark it EXITING (glibc's setxid broadcast then skipped that OS thread, whose
+    /// credentials stayed) and overwrite its tid (which the kernel clears when that OS
+    /// thread exits). Kept, it costs one block per fork from a green thread.
     pub fn release(&mut self, tcb: usize) {
-        self.free.push(tcb);
+        if tcb != self.os_thread {
+            self.free.push(tcb);
+        }
     }
 
     /// Copies the static TLS images again and frees the dynamic TLS blocks (the DTV
