@@ -20,6 +20,8 @@ struct fc_plan {
     size_t fork_stack;  /* the forking threads' stack size (0: the default) */
     int forker_exits;   /* the thread that forked exits in the child while others run */
     int spare;          /* the deepest level keeps an OS thread in a call no hook sees */
+    int stuck_at_fork;  /* two threads hold their OS threads in such calls as each level
+                         * forks: greenified, the forking thread may run on a spare */
 };
 
 static struct fc_plan fc_plan;
@@ -120,9 +122,14 @@ static int fc_finish(struct fc_rest *r) {
         if (!code && rv) code = 10 * r->level + (int)(long)rv;
     }
     if (r->level < fc_plan.depth) {
+        pthread_t stuck[2];
+        if (fc_plan.stuck_at_fork)
+            for (int i = 0; i < 2; i++) stuck[i] = fc_spawn(fc_stuck, NULL, 0);
         void *rv = NULL;
         pthread_join(fc_spawn(fc_forker, (void *)(long)r->level, fc_plan.fork_stack), &rv);
         if (!code && rv) code = (int)(long)rv;
+        if (fc_plan.stuck_at_fork)
+            for (int i = 0; i < 2; i++) pthread_join(stuck[i], NULL);
     } else if (fc_plan.spare) {
         pthread_t s = fc_spawn(fc_stuck, NULL, 0);
         void *rv = NULL;
@@ -201,4 +208,9 @@ CASE(fc_chain_3_deep_default_stacks_forker_exits) {
 /* 1 MiB stacks (within 4x of greenify's 512 KiB helper threads). */
 CASE(fc_chain_3_deep_1m_stacks_forker_exits) {
     fc_run((struct fc_plan){ .depth = 3, .fork_stack = 1 << 20, .forker_exits = 1, .spare = 1 }, 4);
+}
+
+/* Both OS threads are held in calls no hook sees while each level forks. */
+CASE(fc_chain_3_deep_fork_beside_stuck_threads) {
+    fc_run((struct fc_plan){ .depth = 3, .fork_stack = 4 << 20, .forker_exits = 1, .spare = 1, .stuck_at_fork = 1 }, 4);
 }
