@@ -160,6 +160,8 @@ static int fc_level(int level) {
         rest.compute[i] = fc_spawn(fc_compute, (void *)(long)(level * 10 + i), 0);
     if (level > 0 && fc_plan.forker_exits) {
         fc_spawn(fc_finish_and_exit, &rest, 0);
+        /* Detached, it is reaped as it exits (greenified, its TCB could be reused). */
+        pthread_detach(pthread_self());
         pthread_exit(NULL);
     }
     int code = fc_finish(&rest);
