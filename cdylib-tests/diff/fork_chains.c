@@ -22,6 +22,8 @@ struct fc_plan {
     int spare;          /* the deepest level keeps an OS thread in a call no hook sees */
     int stuck_at_fork;  /* two threads hold their OS threads in such calls as each level
                          * forks: greenified, the forking thread may run on a spare */
+    int main_forks;     /* the top level is main's and main forks it (greenified, main
+                         * runs on either worker) */
 };
 
 static struct fc_plan fc_plan;
@@ -126,7 +128,10 @@ static int fc_finish(struct fc_rest *r) {
         if (fc_plan.stuck_at_fork)
             for (int i = 0; i < 2; i++) stuck[i] = fc_spawn(fc_stuck, NULL, 0);
         void *rv = NULL;
-        pthread_join(fc_spawn(fc_forker, (void *)(long)r->level, fc_plan.fork_stack), &rv);
+        if (r->level == 0 && fc_plan.main_forks)
+            rv = fc_forker((void *)0L);
+        else
+            pthread_join(fc_spawn(fc_forker, (void *)(long)r->level, fc_plan.fork_stack), &rv);
         if (!code && rv) code = (int)(long)rv;
         if (fc_plan.stuck_at_fork)
             for (int i = 0; i < 2; i++) pthread_join(stuck[i], NULL);
@@ -152,7 +157,7 @@ static void *fc_finish_and_exit(void *arg) {
     _exit(code);
 }
 
-/* One level of the chain, on the thread that forked it (the top: a thread of main's). */
+/* One level of the chain, on the thread that forked it (the top: main or a thread of its). */
 static int fc_level(int level) {
     static struct fc_rest rest;
     rest.level = level;
@@ -183,7 +188,10 @@ static void fc_run(struct fc_plan plan, int runs) {
     int ok = 0, first = 0;
     for (int i = 0; i < runs; i++) {
         void *rv = NULL;
-        pthread_join(fc_spawn(fc_top, NULL, plan.fork_stack), &rv);
+        if (plan.main_forks)
+            rv = fc_top(NULL);
+        else
+            pthread_join(fc_spawn(fc_top, NULL, plan.fork_stack), &rv);
         if (rv == NULL)
             ok++;
         else if (!first)
@@ -215,4 +223,9 @@ CASE(fc_chain_3_deep_1m_stacks_forker_exits) {
 /* Both OS threads are held in calls no hook sees while each level forks. */
 CASE(fc_chain_3_deep_fork_beside_stuck_threads) {
     fc_run((struct fc_plan){ .depth = 3, .fork_stack = 4 << 20, .forker_exits = 1, .spare = 1, .stuck_at_fork = 1 }, 4);
+}
+
+/* Main forks the first child (greenified, from whichever worker runs it then). */
+CASE(fc_chain_3_deep_from_main_then_threads) {
+    fc_run((struct fc_plan){ .depth = 3, .fork_stack = 4 << 20, .forker_exits = 1, .spare = 1, .main_forks = 1 }, 4);
 }
