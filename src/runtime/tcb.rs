@@ -23,7 +23,7 @@
 //!   destructors), then (hooks) the key destructors; then the block goes back on the list.
 //! - fork, from a green thread: its TCB is glibc's descriptor of the child's one OS thread
 //!   from then on, never reused there ([`Pool::keep_as_os_thread`]); its `user_stack`
-//!   flag keeps it out of glibc's stack cache in a grandchild (see [`Pool::fill`]).
+//!   flag keeps it out of glibc's stack cache in a grandchild (set with the others).
 //!
 //! libc's own static TLS (its malloc cache and arena, ctype tables) stays with the block
 //! across reuse, as a cached glibc stack keeps its tcache only until glibc frees it at
