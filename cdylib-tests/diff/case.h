@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 typedef void (*case_fn)(void);
 static struct { const char *name; case_fn fn; } diff_cases[512];
@@ -277,5 +278,50 @@ static inline int closed_fd(void) {
         pthread_create(&t_, NULL, thread_##name, NULL);                              \
         pthread_join(t_, NULL);                                                      \
     }
+
+/* The calling thread's OS thread id, from the system call instruction itself (greenified,
+ * gettid and syscall(SYS_gettid) name the green thread, not the OS thread that runs it). */
+static inline long os_thread_id(void) {
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "0"((long)SYS_gettid) : "rcx", "r11", "memory");
+    return r;
+}
+
+/* Two threads that spin (no call that waits) until each has seen the other on another OS
+ * thread than its own, or for bound_ms: natively at once; greenified, only when more than
+ * one worker runs green threads (with one, never: then after bound_ms). */
+struct spin_pair {
+    _Atomic long tid[2];
+    _Atomic int apart;
+    double bound_ms;
+};
+
+static inline void spin_in_pair(struct spin_pair *p, int i) {
+    double end = now_ms() + p->bound_ms;
+    while (!p->apart && now_ms() < end) {
+        long me = os_thread_id();
+        p->tid[i] = me;
+        long other = p->tid[1 - i];
+        if (other && other != me) p->apart = 1;
+    }
+}
+
+struct pair_member { struct spin_pair *pair; int i; };
+
+static inline void *pair_member(void *arg) {
+    struct pair_member *m = arg;
+    spin_in_pair(m->pair, m->i);
+    return NULL;
+}
+
+/* Runs a spinning pair to its end; whether its threads ran on two OS threads. */
+static inline int pair_ran_apart(double bound_ms, void *(*member)(void *)) {
+    struct spin_pair p = { .bound_ms = bound_ms };
+    struct pair_member m[2] = { { &p, 0 }, { &p, 1 } };
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, member, &m[i]);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    return p.apart;
+}
 
 #endif

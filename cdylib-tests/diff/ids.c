@@ -689,10 +689,15 @@ static const char *tasks_agree(void) {
         FILE *f = fopen(path, "r");
         if (!f) continue; /* exited meanwhile */
         now[0] = 0;
-        while (fgets(line, sizeof line, f))
+        int zombie = 0;
+        while (fgets(line, sizeof line, f)) {
             if (!strncmp(line, "Uid:", 4) || !strncmp(line, "Gid:", 4) || !strncmp(line, "Groups:", 7))
                 strncat(now, line, sizeof now - strlen(now) - 1);
+            zombie |= !strncmp(line, "State:\tZ", 8);
+        }
         fclose(f);
+        /* A thread group leader that exited keeps its task, with the credentials it had. */
+        if (zombie) continue;
         if (n++ == 0) strcpy(first, now);
         else agree &= strcmp(first, now) == 0;
     }
@@ -954,6 +959,64 @@ static void *fork_and_set_ids(void *arg) {
 CASE(ids_setxid_in_child_forked_by_thread) {
     pthread_t t;
     pthread_create(&t, NULL, fork_and_set_ids, NULL);
+    pthread_join(t, NULL);
+}
+
+/* The same when the forking thread, detached, exits in the child while others live:
+ * greenified, its TCB is the child's first OS thread's descriptor, which must keep
+ * taking the changes: handed to a new thread from greenify's pool, it was marked as a
+ * green thread's, and glibc skipped that OS thread (its credentials stayed). */
+static volatile int child_holder_stop;
+
+static void *hold_until_stopped(void *arg) {
+    (void)arg;
+    while (!child_holder_stop) msleep(1);
+    return NULL;
+}
+
+static void *set_ids_after_forker_exits(void *arg) {
+    (void)arg;
+    msleep(20); /* the forking thread has exited */
+    gid_t egid = getegid();
+    int agreed = 0, same = 0;
+    for (int i = 0; i < 20; i++) {
+        pthread_t holder[3], t;
+        void *r;
+        child_holder_stop = 0;
+        for (int h = 0; h < 3; h++) pthread_create(&holder[h], NULL, hold_until_stopped, NULL);
+        child_set_done = 0;
+        pthread_create(&t, NULL, set_egid_and_look, &egid);
+        while (!child_set_done) {}
+        pthread_join(t, &r);
+        child_holder_stop = 1;
+        for (int h = 0; h < 3; h++) pthread_join(holder[h], NULL);
+        agreed += (long)r & 1;
+        same += ((long)r & 2) != 0;
+    }
+    printf("child: changes as natively %d of 20, every task agreed %d of 20\n", same, agreed);
+    fflush(stdout);
+    _exit(0);
+}
+
+static void *fork_then_exit_in_child(void *arg) {
+    (void)arg;
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        pthread_t rest;
+        pthread_detach(pthread_self());
+        pthread_create(&rest, NULL, set_ids_after_forker_exits, NULL);
+        pthread_exit(NULL);
+    }
+    int status;
+    waitpid(child, &status, 0);
+    printf("child exited %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    return NULL;
+}
+
+CASE(ids_setxid_in_child_after_its_detached_forking_thread_exits) {
+    pthread_t t;
+    pthread_create(&t, NULL, fork_then_exit_in_child, NULL);
     pthread_join(t, NULL);
 }
 

@@ -859,51 +859,6 @@ CASE(fork_child_runs_threads_and_sleeps) {
     reap(pid, "child (3 threads summing to 3, timing ok -> 31)");
 }
 
-/* The calling thread's OS thread id, from the system call instruction itself (greenified,
- * gettid and syscall(SYS_gettid) name the green thread, not the OS thread that runs it). */
-static long os_thread_id(void) {
-    long r;
-    __asm__ volatile("syscall" : "=a"(r) : "0"((long)SYS_gettid) : "rcx", "r11", "memory");
-    return r;
-}
-
-/* Two threads that spin (no call that waits) until each has seen the other on another OS
- * thread than its own, or for bound_ms: natively at once; greenified, only when more than
- * one worker runs green threads (with one, never: then after bound_ms). */
-struct spin_pair {
-    _Atomic long tid[2];
-    _Atomic int apart;
-    double bound_ms;
-};
-
-static void spin_in_pair(struct spin_pair *p, int i) {
-    double end = now_ms() + p->bound_ms;
-    while (!p->apart && now_ms() < end) {
-        long me = os_thread_id();
-        p->tid[i] = me;
-        long other = p->tid[1 - i];
-        if (other && other != me) p->apart = 1;
-    }
-}
-
-struct pair_member { struct spin_pair *pair; int i; };
-
-static void *pair_member(void *arg) {
-    struct pair_member *m = arg;
-    spin_in_pair(m->pair, m->i);
-    return NULL;
-}
-
-/* Runs a spinning pair to its end; whether its threads ran on two OS threads. */
-static int pair_ran_apart(double bound_ms, void *(*member)(void *)) {
-    struct spin_pair p = { .bound_ms = bound_ms };
-    struct pair_member m[2] = { { &p, 0 }, { &p, 1 } };
-    pthread_t t[2];
-    for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, member, &m[i]);
-    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
-    return p.apart;
-}
-
 /* Forks a child that runs a spinning pair (bounded by bound_ms); whether that pair ran on
  * two OS threads (-1: the child did not exit). */
 static int child_pair_ran_apart(double bound_ms) {

@@ -21,6 +21,9 @@
 //!   kernel lacks FSGSBASE) only when the target differs from the current one.
 //! - exit, in the thread itself: `__call_tls_dtors` (C++ and Rust thread_local
 //!   destructors), then (hooks) the key destructors; then the block goes back on the list.
+//! - fork, from a green thread: its TCB is glibc's descriptor of the child's one OS thread
+//!   from then on, never reused there ([`Pool::keep_as_os_thread`]); its `user_stack`
+//!   flag keeps it out of glibc's stack cache in a grandchild (set with the others).
 //!
 //! libc's own static TLS (its malloc cache and arena, ctype tables) stays with the block
 //! across reuse, as a cached glibc stack keeps its tcache only until glibc frees it at
@@ -57,6 +60,8 @@ struct Table {
     robust_head: usize,
     specific_1stblock: usize,
     specific: usize,
+    /// `bool user_stack`, the byte after `report_events` (which has a descriptor).
+    user_stack: usize,
     stackblock: usize,
     stackblock_size: usize,
     res: usize,
@@ -81,6 +86,7 @@ const TABLES: &[Table] = &[Table {
     robust_head: 736,
     specific_1stblock: 784,
     specific: 1296,
+    user_stack: 1554,
     stackblock: 1680,
     stackblock_size: 1688,
     res: 1720,
@@ -218,6 +224,7 @@ impl Layout {
             && db(c"_thread_db_link_map_l_tls_modid", table.l_tls_modid)
             && db(c"_thread_db_pthread_list", table.list)
             && db(c"_thread_db_pthread_cancelhandling", table.cancelhandling)
+            && db(c"_thread_db_pthread_report_events", table.user_stack - 1)
             && db(
                 c"_thread_db_rtld_global__dl_stack_user",
                 table.dl_stack_user,
@@ -263,7 +270,8 @@ impl Layout {
         let rtld_global =
             symbol(c"_rtld_global", Some(c"GLIBC_PRIVATE")).ok_or("_rtld_global is missing")?;
         // The stack cache list after dl_stack_user is a well-formed circular list, and
-        // this thread (glibc made it) is on one of the two thread lists.
+        // this thread (glibc made it) is on the list its user_stack flag names: the
+        // program's first thread and threads on stacks of their own on dl_stack_user.
         // SAFETY: ld.so's _rtld_global, laid out as the descriptors just confirmed.
         let lists_ok = unsafe {
             let cache = rtld_global + table.dl_stack_cache;
@@ -278,7 +286,13 @@ impl Layout {
                 }
                 false
             };
-            word(word(cache, 0), 8) == cache && (on_list(user) || on_list(user - 16))
+            let user_stack = *((tp + table.user_stack) as *const u8);
+            word(word(cache, 0), 8) == cache
+                && match user_stack {
+                    0 => on_list(user - 16),
+                    1 => on_list(user),
+                    _ => false,
+                }
         };
         if !lists_ok {
             return Err("ld.so's thread lists are not where expected");
@@ -594,6 +608,9 @@ pub struct Pool {
     loads: u64,
     /// The OS thread's own TCB (MAIN keeps it).
     main: usize,
+    /// In a forked child, the TCB that forked: glibc's descriptor of the child's first OS
+    /// thread (0 until a fork), never reused (see [`Pool::release`]).
+    os_thread: usize,
 }
 
 impl Pool {
@@ -609,6 +626,7 @@ impl Pool {
             modules: modules.blocks,
             loads,
             main,
+            os_thread: 0,
         }
     }
 
@@ -698,10 +716,22 @@ impl Pool {
         }
     }
 
+    /// In a forked child: `tcb`, the TCB that forked, is glibc's descriptor of the
+    /// child's first OS thread from now on (see [`adopt_as_os_thread`]).
+    pub fn keep_as_os_thread(&mut self, tcb: usize) {
+        self.os_thread = tcb;
+    }
+
     /// Back on the free list (its thread ran its exit path; the FS base is elsewhere or
-    /// moves before the block is used again).
+    /// moves before the block is used again), unless it is a forked child's OS thread
+    /// descriptor, which outlives the thread that forked: a new green thread given it
+    /// would mark it EXITING (glibc's setxid broadcast then skipped that OS thread, whose
+    /// credentials stayed) and overwrite its tid (which the kernel clears when that OS
+    /// thread exits). Kept, it costs one block per fork from a green thread.
     pub fn release(&mut self, tcb: usize) {
-        self.free.push(tcb);
+        if tcb != self.os_thread {
+            self.free.push(tcb);
+        }
     }
 
     /// Copies the static TLS images again and frees the dynamic TLS blocks (the DTV
@@ -743,6 +773,13 @@ impl Pool {
             set_word(tcb, SELF, tcb);
             *((tcb + MULTIPLE_THREADS) as *mut i32) = 1;
             *((tcb + t.cancelhandling) as *mut i32) = EXITING_BITMASK;
+            // Its stack is not glibc's: a fork from this thread leaves the TCB on ld.so's
+            // list of threads with user stacks in the child (glibc's fork reads the flag),
+            // from which a fork in the child drops it. On the list of glibc's own stacks, a
+            // fork in the child would put it in the stack cache as free, and a new OS
+            // thread there (a worker, a spare) would get it as its descriptor, with its
+            // stack below it in the heap.
+            *((tcb + t.user_stack) as *mut u8) = 1;
             for offset in [SYSINFO, STACK_GUARD, POINTER_GUARD] {
                 set_word(tcb, offset, word(main, offset));
             }

@@ -3,6 +3,7 @@
 
 use super::identity::os_tid;
 use super::thread::State;
+use super::tls::Tls;
 use super::worker::Home;
 use super::{current_worker, is_active, signals, with};
 use crate::runtime::timer::Timers;
@@ -73,6 +74,9 @@ pub fn after_fork_child() {
         }
         s.w().os_pd = os_pd;
         crate::runtime::tcb::adopt_as_os_thread(os_pd);
+        if let Tls::PerThread(pool) = &mut s.tls {
+            pool.keep_as_os_thread(os_pd);
+        }
         s.free_ids.clear();
         for (tid, t) in s.threads.iter_mut().enumerate() {
             let tid = tid as ThreadId;
