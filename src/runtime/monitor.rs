@@ -18,7 +18,8 @@
 //! - `next_waits`: a thread the running one woke waits to run next on this worker (Go's
 //!   `runnext`: no idle worker is woken for it). At a look that finds the worker still
 //!   running the thread of the last look, the scheduler has an idle worker take it
-//!   (`take_next`), as Go's stealers take a `runnext` that waited a few microseconds.
+//!   (`take_next`), as Go's stealers take a `runnext` that waited a few microseconds,
+//!   and marks the running thread so that its next wakes wake an idle worker at once.
 //! - `state`: whether the worker is in its idle wait. The monitor then does not signal it,
 //!   and, once the worker has stayed idle a while, stops looking at it until the worker
 //!   rings the monitor's bell as it leaves the wait (the worker makes that system call

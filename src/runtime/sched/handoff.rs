@@ -132,17 +132,27 @@ pub fn in_section(tag: usize) -> bool {
 /// the thread it ran at the monitor's last look, and a thread that one woke waits in its
 /// runnext (see `Scheduler::enqueue_shared`). An idle worker is woken (a sleeping one, or
 /// the poller), and takes it (`Scheduler::pop_ready`); with none idle, this changes
-/// nothing but one spurious look at epoll. The scheduler's lock is taken for that: it is
-/// on, as several workers exist or did (a hand-off leaves it on).
+/// nothing but one spurious look at epoll. The thread that runs there, the waker, is
+/// marked to run on after its wakes (`Thread::runs_on`). The scheduler's lock is taken
+/// for that: it is on, as several workers exist or did (a hand-off leaves it on).
 pub fn take_next(tag: usize) {
     let worker = tag as *mut Worker;
     // SAFETY: worker records are never freed, nor is the scheduler, and `lock` and
-    // `sched` never change; under the lock the scheduler is this thread's alone, and
-    // `wake_worker` reads no worker record of the calling OS thread (the monitor has none).
+    // `sched` never change; under the lock the scheduler is this thread's alone, and so
+    // are the worker's `next` and `current` (only written in its sections); `wake_worker`
+    // reads no worker record of the calling OS thread (the monitor has none).
     unsafe {
         let lock = (*worker).lock;
         lock.lock();
-        (*(*worker).sched).wake_worker(false);
+        let sched = &mut *(*worker).sched;
+        let waker = std::ptr::addr_of!((*worker).current).read();
+        if std::ptr::addr_of!((*worker).next).read().is_some() {
+            sched.stats.runnext_late += 1;
+            if let Some(t) = sched.threads.get_mut(waker as usize) {
+                t.runs_on = super::thread::RUNS_ON;
+            }
+        }
+        sched.wake_worker(false);
         lock.unlock();
     }
 }

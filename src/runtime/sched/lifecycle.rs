@@ -131,6 +131,8 @@ pub unsafe fn spawn_to(
         t.stdio_locks.clear();
         t.requeue = None;
         t.early_wake = None;
+        t.runs_on = 0;
+        t.woke_at = None;
         // Never ran: spread over the workers (see queues.rs), not queued where the slot's
         // last thread ran.
         t.ran_on = std::ptr::null_mut();

@@ -94,6 +94,7 @@ pub(super) fn park_if(
             t.parked_at = interrupt::next_park();
         }
         t.timed_wait = deadline.is_some();
+        t.note_wait_after_wake();
         t.state = State::Parked;
         true
     });

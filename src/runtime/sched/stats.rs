@@ -11,6 +11,9 @@ pub struct Stats {
     pub epoll_waits: u64,
     /// Steals: a worker took threads from another's run queue (see queues.rs).
     pub steals: u64,
+    /// Threads that waited in a worker's runnext while their waker ran on, until the
+    /// monitor had an idle worker take them (see `take_next`, handoff.rs).
+    pub runnext_late: u64,
     pub parks: [u64; Reason::ALL.len()],
 }
 
@@ -34,6 +37,7 @@ pub fn each_counter(s: &Stats, mut f: impl FnMut(&str, &str, u64)) {
         ("blocked_worker_sightings", preemption.blocked_sightings),
         ("spares_started", super::spares_started() as u64),
         ("steals", s.steals),
+        ("runnext_late", s.runnext_late),
         ("peak_os_threads", crate::runtime::own_threads::peak()),
     ] {
         f("", name, value);

@@ -11,11 +11,26 @@ use crate::runtime::overflow;
 use crate::runtime::stack::{gap_check_needed, gap_untouched_below, GreenStack, StackKind};
 use crate::runtime::wait::{Reason, WaitKey, Wake};
 use corosensei::{Coroutine, Yielder};
+use std::time::{Duration, Instant};
 
 pub(super) enum Suspend {
     Park,
     Exit(usize),
 }
+
+/// A thread that parks this soon after waking another would have let it run at once in
+/// its worker's runnext: an idle worker woken instead takes tens of microseconds to come,
+/// and the woken thread runs away from the caches it shares with its waker.
+pub(super) const WAITS_SOON: Duration = Duration::from_micros(50);
+
+/// How many of its wakes in a row a thread seen to run on after one (see
+/// `Thread::runs_on`) must park soon after before its wakes go to its worker's runnext
+/// again. A wake that waits in runnext while its waker runs on is 2.5 to 5 ms late (the
+/// monitor's look); one that wakes an idle worker needlessly costs the waker a futex
+/// call and the idle worker's CPU some microseconds; and a thread that hands work over
+/// may park soon after some of its wakes (`sort --parallel`'s merging threads wait when
+/// the queue they share is empty, and compute on when it is not).
+pub(super) const RUNS_ON: u8 = 16;
 
 pub(super) type Co = Coroutine<(), Suspend, usize, GreenStack>;
 
@@ -46,6 +61,14 @@ pub(super) struct Thread {
     /// several workers: see `Scheduler::ready`); its next park ends at once with it.
     pub(super) early_wake: Option<Wake>,
     pub(super) yielder: *const Yielder<(), Suspend>,
+    /// With several workers: a thread it woke waited in its worker's runnext until the
+    /// monitor had an idle worker take it, as it ran on. While this is not 0 its wakes go
+    /// to the run queues and wake an idle worker at once (see
+    /// `Scheduler::enqueue_shared`): set to [`RUNS_ON`] then, and again by each such wake
+    /// it runs on after, less one for each it parks within [`WAITS_SOON`] of (`woke_at`:
+    /// when it last woke one so).
+    pub(super) runs_on: u8,
+    pub(super) woke_at: Option<Instant>,
     /// The worker it last ran on, with several workers (null: none yet): it is queued
     /// there when ready (see queues.rs), and a look at epoll on another one may leave it
     /// there (see `Scheduler::lend_found`).
@@ -128,6 +151,19 @@ impl Thread {
         }
     }
 
+    /// It parks: if it runs on after its wakes (`runs_on`), how soon after its last
+    /// counts (see `runs_on`).
+    #[inline(always)]
+    pub(super) fn note_wait_after_wake(&mut self) {
+        if let Some(woke) = self.woke_at.take() {
+            self.runs_on = if woke.elapsed() < WAITS_SOON {
+                self.runs_on.saturating_sub(1)
+            } else {
+                RUNS_ON
+            };
+        }
+    }
+
     /// Made and not yet reaped: running, ready or parked.
     pub(super) fn is_live(&self) -> bool {
         !matches!(self.state, State::Free | State::Exited)
@@ -142,6 +178,8 @@ impl Thread {
             registered: false,
             early_wake: None,
             yielder: std::ptr::null(),
+            runs_on: 0,
+            woke_at: None,
             ran_on: std::ptr::null_mut(),
             seq: 0,
             wake: Wake::Ready,

@@ -29,7 +29,8 @@
 //! poller, as Go's netpoll), the others sleep on a futex word in their record; queueing a
 //! thread wakes one, or rings the poller's doorbell (Go's wakep); a thread that a running
 //! thread wakes runs next on its worker instead, waking none (Go's runnext, see
-//! `Scheduler::enqueue_shared`). Several workers need a TCB per green thread (a thread may
+//! `Scheduler::enqueue_shared`), unless that thread was seen to run on after its wakes
+//! (`Thread::runs_on`). Several workers need a TCB per green thread (a thread may
 //! resume on another OS thread).
 //!
 //! A worker stuck in a call no hook saw gets a spare, started by the same path
