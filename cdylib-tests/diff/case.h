@@ -287,6 +287,19 @@ static inline long os_thread_id(void) {
     return r;
 }
 
+/* Sleeps ms milliseconds in a call no hook sees (the system call instruction itself): the
+ * OS thread blocks, as in a library's own futex wait; greenified, a spare stands in for
+ * its worker. */
+static inline void nanosleep_unhooked(long ms) {
+    struct timespec ts = { 0, ms * 1000000L };
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "0"((long)SYS_nanosleep), "D"(&ts), "S"(0L)
+                     : "rcx", "r11", "memory");
+    (void)ret;
+}
+
 /* Two threads that spin (no call that waits) until each has seen the other on another OS
  * thread than its own, or for bound_ms: natively at once; greenified, only when more than
  * one worker runs green threads (with one, never: then after bound_ms). */

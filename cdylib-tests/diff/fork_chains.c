@@ -32,16 +32,6 @@ static int fc_top_apart;
 
 static __thread long fc_tls[64];
 
-static void fc_nanosleep_unhooked(long ms) {
-    struct timespec ts = { 0, ms * 1000000L };
-    long ret;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "0"((long)SYS_nanosleep), "D"(&ts), "S"(0L)
-                     : "rcx", "r11", "memory");
-    (void)ret;
-}
-
 /* Computes with thread-local and heap data, waiting between rounds; returns 0 when every
  * result is as expected. */
 static void *fc_compute(void *arg) {
@@ -66,7 +56,7 @@ static void *fc_compute(void *arg) {
  * stands in greenified). */
 static void *fc_stuck(void *arg) {
     (void)arg;
-    for (int i = 0; i < 3; i++) fc_nanosleep_unhooked(10);
+    for (int i = 0; i < 3; i++) nanosleep_unhooked(10);
     return NULL;
 }
 

@@ -703,16 +703,6 @@ static pthread_mutex_t lowest_lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile int lowest_stop, lowest_counting;
 static int lowest_expected[8], lowest_wrong, lowest_opens;
 
-static void nanosleep_unhooked(long ms) {
-    struct timespec ts = { 0, ms * 1000000L };
-    long ret;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "0"(35L /* SYS_nanosleep */), "D"(&ts), "S"(0L)
-                     : "rcx", "r11", "memory");
-    (void)ret;
-}
-
 static void *open_lowest_loop(void *arg) {
     (void)arg;
     while (!lowest_stop) {

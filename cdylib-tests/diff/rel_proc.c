@@ -539,16 +539,6 @@ CASE(rp_fork_from_non_main_thread) {
  * frees in the child, and the spare took them: 7 of 8 children died of SIGSEGV. */
 static volatile int rp_spin_stop, rp_ticks;
 
-static void rp_nanosleep_unhooked(long ms) {
-    struct timespec ts = { 0, ms * 1000000L };
-    long ret;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "0"((long)SYS_nanosleep), "D"(&ts), "S"(0L)
-                     : "rcx", "r11", "memory");
-    (void)ret;
-}
-
 static void *rp_ticker(void *arg) {
     (void)arg;
     for (int i = 0; i < 5; i++) {
@@ -562,7 +552,7 @@ static int rp_child_beside_a_stuck_call(void) {
     pthread_t t;
     rp_ticks = 0;
     if (pthread_create(&t, NULL, rp_ticker, NULL) != 0) return 10;
-    for (int i = 0; i < 4; i++) rp_nanosleep_unhooked(10);
+    for (int i = 0; i < 4; i++) nanosleep_unhooked(10);
     pthread_join(t, NULL);
     for (int r = 0; r < 4; r++) {
         if (pthread_create(&t, NULL, rp_ticker, NULL) != 0) return 11;
