@@ -1,18 +1,22 @@
 /*
  * condvar_pingpong: two threads take turns through one mutex and one
- * condition variable.
+ * condition variable; optionally PAIRS such pairs at once, each with its own.
  *
  * A shared "turn" variable says whose turn it is. Thread A waits for turn 0,
  * sets turn 1 and signals; thread B waits for turn 1, sets turn 0 and
  * signals; ROUNDS times each, so every round trip means two hand-offs
- * through the condition variable. Each turn also increments a shared
+ * through the condition variable. Each turn also increments the pair's
  * counter and checks it has the parity of the thread's turn, so a turn taken
- * out of order is detected; the final counter must be 2*ROUNDS.
+ * out of order is detected; each pair's final counter must be 2*ROUNDS.
+ * Pairs share nothing: with several, a runtime that runs threads on several
+ * CPUs may run them apart, and their wakes cross nothing but the runtime.
  *
- * Usage:  condvar_pingpong ROUNDS
+ * Usage:  condvar_pingpong ROUNDS [PAIRS]
  * Example: ./condvar_pingpong 100000
- * stdout: "rounds=R ok" ("rounds=R FAILED" and exit status 1 on a failed
- *         check); stderr: microseconds per round trip.
+ *          ./condvar_pingpong 20000 64
+ * stdout: "rounds=R ok" ("rounds=R pairs=P ok" with PAIRS; "FAILED" instead
+ *         of "ok" and exit status 1 on a failed check); stderr: microseconds
+ *         per round trip (of all pairs together: elapsed / (PAIRS * ROUNDS)).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,13 +27,20 @@
 #include <time.h>
 #include <unistd.h>
 
-static long rounds;
+struct pair {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int turn;                        /* 0: A's turn, 1: B's turn; guarded by lock */
+    long counter;                    /* turns taken; guarded by lock */
+    long out_of_order;               /* guarded by lock */
+};
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
-static int turn;                     /* 0: A's turn, 1: B's turn; guarded by lock */
-static long counter;                 /* turns taken; guarded by lock */
-static long out_of_order;            /* guarded by lock */
+struct player {
+    struct pair *pair;
+    int me;                          /* 0 = A, 1 = B */
+};
+
+static long rounds;
 
 static void check(int rc, const char *what)
 {
@@ -39,55 +50,89 @@ static void check(int rc, const char *what)
     }
 }
 
-static void *player(void *arg)
+static void *play(void *arg)
 {
-    int me = (int)(intptr_t)arg;     /* 0 = A, 1 = B */
+    struct player *player = arg;
+    struct pair *p = player->pair;
+    int me = player->me;
 
     for (long r = 0; r < rounds; r++) {
-        check(pthread_mutex_lock(&lock), "pthread_mutex_lock");
-        while (turn != me)
-            check(pthread_cond_wait(&changed, &lock), "pthread_cond_wait");
-        if (counter % 2 != me)
-            out_of_order++;
-        counter++;
-        turn = 1 - me;
-        check(pthread_cond_signal(&changed), "pthread_cond_signal");
-        check(pthread_mutex_unlock(&lock), "pthread_mutex_unlock");
+        check(pthread_mutex_lock(&p->lock), "pthread_mutex_lock");
+        while (p->turn != me)
+            check(pthread_cond_wait(&p->changed, &p->lock), "pthread_cond_wait");
+        if (p->counter % 2 != me)
+            p->out_of_order++;
+        p->counter++;
+        p->turn = 1 - me;
+        check(pthread_cond_signal(&p->changed), "pthread_cond_signal");
+        check(pthread_mutex_unlock(&p->lock), "pthread_mutex_unlock");
     }
     return NULL;
 }
 
+static long parse(const char *text, const char *what, long max)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (text[0] == '\0' || *end != '\0' || v < 0 || v > max) {
+        fprintf(stderr, "bad %s: %s\n", what, text);
+        exit(2);
+    }
+    return v;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s ROUNDS\n", argv[0]);
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: %s ROUNDS [PAIRS]\n", argv[0]);
         return 2;
     }
-    char *end;
-    rounds = strtol(argv[1], &end, 10);
-    if (argv[1][0] == '\0' || *end != '\0' || rounds < 0 || rounds > 1000000000) {
-        fprintf(stderr, "bad ROUNDS: %s\n", argv[1]);
+    rounds = parse(argv[1], "ROUNDS", 1000000000);
+    long pairs = argc == 3 ? parse(argv[2], "PAIRS", 10000) : 1;
+    if (pairs < 1) {
+        fprintf(stderr, "bad PAIRS: %s\n", argv[2]);
         return 2;
     }
 
-    pthread_t a, b;
+    struct pair *all = calloc((size_t)pairs, sizeof *all);
+    struct player *players = calloc((size_t)pairs * 2, sizeof *players);
+    pthread_t *threads = calloc((size_t)pairs * 2, sizeof *threads);
+    if (!all || !players || !threads) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
     struct timespec start, stop;
     clock_gettime(CLOCK_MONOTONIC, &start);
-    check(pthread_create(&b, NULL, player, (void *)(intptr_t)1), "pthread_create B");
-    check(pthread_create(&a, NULL, player, (void *)(intptr_t)0), "pthread_create A");
-    check(pthread_join(a, NULL), "pthread_join A");
-    check(pthread_join(b, NULL), "pthread_join B");
+    for (long i = 0; i < pairs; i++) {
+        check(pthread_mutex_init(&all[i].lock, NULL), "pthread_mutex_init");
+        check(pthread_cond_init(&all[i].changed, NULL), "pthread_cond_init");
+        /* B first, as a single pair always started */
+        for (int me = 1; me >= 0; me--) {
+            players[2 * i + me] = (struct player){ &all[i], me };
+            check(pthread_create(&threads[2 * i + me], NULL, play, &players[2 * i + me]),
+                  "pthread_create");
+        }
+    }
+    for (long i = 0; i < 2 * pairs; i++)
+        check(pthread_join(threads[i], NULL), "pthread_join");
     clock_gettime(CLOCK_MONOTONIC, &stop);
 
-    int ok = counter == 2 * rounds && out_of_order == 0 && turn == 0;
-    printf("rounds=%ld %s\n", rounds, ok ? "ok" : "FAILED");
+    long bad = 0;
+    for (long i = 0; i < pairs; i++)
+        if (all[i].counter != 2 * rounds || all[i].out_of_order != 0 || all[i].turn != 0) {
+            if (bad++ == 0)
+                fprintf(stderr, "FAILED: pair %ld: counter=%ld (expected %ld), %ld turns out of order\n",
+                        i, all[i].counter, 2 * rounds, all[i].out_of_order);
+        }
+    if (argc == 3)
+        printf("rounds=%ld pairs=%ld %s\n", rounds, pairs, bad ? "FAILED" : "ok");
+    else
+        printf("rounds=%ld %s\n", rounds, bad ? "FAILED" : "ok");
     fflush(stdout);
 
     double us = (double)(stop.tv_sec - start.tv_sec) * 1e6
                 + (double)(stop.tv_nsec - start.tv_nsec) / 1e3;
-    fprintf(stderr, "%.3f us per round trip\n", rounds > 0 ? us / (double)rounds : 0.0);
-    if (!ok)
-        fprintf(stderr, "FAILED: counter=%ld (expected %ld), %ld turns out of order\n",
-                counter, 2 * rounds, out_of_order);
-    return ok ? 0 : 1;
+    double trips = (double)rounds * (double)pairs;
+    fprintf(stderr, "%.3f us per round trip\n", trips > 0 ? us / trips : 0.0);
+    return bad ? 1 : 0;
 }
