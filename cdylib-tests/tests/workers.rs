@@ -166,20 +166,23 @@ fn a_thread_woken_by_one_that_runs_on_is_taken_by_an_idle_worker() {
 fn producer_counts(stdout: &str) -> [u64; 2] {
     let words: Vec<&str> = stdout.split_whitespace().collect();
     match words[..] {
-        ["items", n, "taken", "while", "the", "producer", "computed", t] => {
+        ["items", n, "taken", "within", "1", "ms", t] => {
             [n, t].map(|v| v.parse().expect("a count"))
         }
         _ => panic!("unexpected output {stdout:?}"),
     }
 }
 
-/// A producer wakes its consumer at each item and computes on for 2 ms, as `sort
+/// A producer wakes its consumer at each item and computes on for 6 ms, as `sort
 /// --parallel`'s merging threads hand work over: with two workers the consumer takes
-/// most items while the producer computes, as natively. A waker seen to run on (the
-/// monitor had an idle worker take a thread it woke from its runnext) has the threads it
-/// wakes queued for an idle worker at once; before, each waited in the producer's runnext
-/// for the monitor's next look (2.5 to 5 ms), and 8 to 86 items of 200 were taken while
-/// the producer computed (natively 180 to 199; now 195 to 199, 122 once under load).
+/// most items within 1 ms of the offer, as natively. A waker seen to run on (the monitor
+/// had an idle worker take a thread it woke from its runnext) has the threads it wakes
+/// queued for an idle worker at once; before, each waited in the producer's runnext for
+/// the monitor's next look (2.5 to 5 ms): 106 to 123 items of 200 within 1 ms, against
+/// 198 to 200 now and 199 natively (182 to 189 both ways under two busy loops). The
+/// producer computes longer than two looks, so that the monitor sees it run on at its
+/// first item: with 2 ms, its dispatches rarely spanned a look, and in 3 runs of 20 it
+/// was never seen (runnext_late=0, 0 or 1 item taken at once).
 #[test]
 fn a_thread_woken_by_one_that_computes_on_runs_at_once_on_an_idle_worker() {
     if !two_cpus("a_thread_woken_by_one_that_computes_on_runs_at_once_on_an_idle_worker") {
@@ -200,8 +203,8 @@ fn a_thread_woken_by_one_that_computes_on_runs_at_once_on_an_idle_worker() {
     let [items, taken] = producer_counts(&out.stdout);
     assert_eq!(items, 200);
     assert!(
-        taken * 2 >= natively,
-        "{taken} items of {items} taken while the producer computed (natively {natively})\n{}",
+        taken * 4 >= natively * 3,
+        "{taken} items of {items} taken within 1 ms of the offer (natively {natively})\n{}",
         out.report()
     );
 }
