@@ -110,7 +110,12 @@ static LINES: Lines = Lines(
 );
 
 fn line(sig: u32) -> Option<&'static Line> {
-    is_queued(sig).then(|| &LINES.0[(sig - FIRST_QUEUED) as usize])
+    is_queued(sig).then(|| line_of(sig))
+}
+
+/// The line of real-time signal `sig`.
+fn line_of(sig: u32) -> &'static Line {
+    &LINES.0[(sig - FIRST_QUEUED) as usize]
 }
 
 /// An instance's place in the line of its real-time signal, taken first thing in the
@@ -144,8 +149,7 @@ impl Ticket {
     /// Whether older instances of the signal wait (in line, or in its slot): then this
     /// one waits behind them.
     pub fn behind_others(&self) -> bool {
-        let line = &LINES.0[(self.sig - FIRST_QUEUED) as usize];
-        line.head.load(SeqCst) != self.number || slot_taken(self.sig)
+        line_of(self.sig).head.load(SeqCst) != self.number || slot_taken(self.sig)
     }
 
     /// The instance waits in its place for a delivery.
@@ -165,7 +169,7 @@ impl Ticket {
     }
 
     fn place(&self) -> &'static Place {
-        &LINES.0[(self.sig - FIRST_QUEUED) as usize].places[(self.number % LINE) as usize]
+        &line_of(self.sig).places[(self.number % LINE) as usize]
     }
 }
 
@@ -213,7 +217,7 @@ pub fn pump(sig: u32, mut hand: impl FnMut(&Instance) -> bool) {
 pub fn in_line() -> u64 {
     (FIRST_QUEUED..=64)
         .filter(|&sig| {
-            let line = &LINES.0[(sig - FIRST_QUEUED) as usize];
+            let line = line_of(sig);
             line.head.load(SeqCst) != line.tail.load(SeqCst)
         })
         .fold(0, |all, sig| all | bit(sig))

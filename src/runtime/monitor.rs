@@ -444,8 +444,9 @@ pub fn ring() {
 }
 
 /// In the child of a fork: no monitor (it is started again with the next thread), no
-/// preemption counted yet and no worker registered; the forking worker is running. The workers' `/proc` files are the
-/// parent's threads': closed (out of the program's numbers, so it sees no change).
+/// preemption counted yet and no worker registered; the forking worker is running. The
+/// workers' `/proc` files are the parent's threads': closed (out of the program's
+/// numbers, so it sees no change).
 pub fn after_fork_child() {
     STARTED.store(false, SeqCst);
     // The child's stats count its own preemptions.
