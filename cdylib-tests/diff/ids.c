@@ -929,30 +929,51 @@ static void *set_egid_and_look(void *arg) {
     return (void *)(long)(agreed + 2 * (b == 0 && (a == 0 || e == EPERM)));
 }
 
+static volatile int child_holder_stop;
+
+static void *hold_until_stopped(void *arg) {
+    (void)arg;
+    while (!child_holder_stop) msleep(1);
+    return NULL;
+}
+
+/* In the child: 20 rounds of a thread changing the egid and back, while `holders` other
+ * threads live, counted and printed; then the child exits. */
+static _Noreturn void child_sets_ids(int holders) {
+    gid_t egid = getegid();
+    int agreed = 0, same = 0;
+    for (int i = 0; i < 20; i++) {
+        pthread_t holder[3], t;
+        void *r;
+        child_holder_stop = 0;
+        for (int h = 0; h < holders; h++) pthread_create(&holder[h], NULL, hold_until_stopped, NULL);
+        child_set_done = 0;
+        pthread_create(&t, NULL, set_egid_and_look, &egid);
+        while (!child_set_done) {}
+        pthread_join(t, &r);
+        child_holder_stop = 1;
+        for (int h = 0; h < holders; h++) pthread_join(holder[h], NULL);
+        agreed += (long)r & 1;
+        same += ((long)r & 2) != 0;
+    }
+    printf("child: changes as natively %d of 20, every task agreed %d of 20\n", same, agreed);
+    fflush(stdout);
+    _exit(0);
+}
+
+static void wait_for_child(pid_t child) {
+    int status;
+    waitpid(child, &status, 0);
+    printf("child exited %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
 static void *fork_and_set_ids(void *arg) {
     (void)arg;
     fflush(stdout);
     pid_t child = fork();
-    if (child == 0) {
-        gid_t egid = getegid();
-        int agreed = 0, same = 0;
-        for (int i = 0; i < 20; i++) {
-            pthread_t t;
-            void *r;
-            child_set_done = 0;
-            pthread_create(&t, NULL, set_egid_and_look, &egid);
-            while (!child_set_done) {}
-            pthread_join(t, &r);
-            agreed += (long)r & 1;
-            same += ((long)r & 2) != 0;
-        }
-        printf("child: changes as natively %d of 20, every task agreed %d of 20\n", same, agreed);
-        fflush(stdout);
-        _exit(0);
-    }
-    int status;
-    waitpid(child, &status, 0);
-    printf("child exited %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    if (child == 0)
+        child_sets_ids(0);
+    wait_for_child(child);
     return NULL;
 }
 
@@ -966,36 +987,11 @@ CASE(ids_setxid_in_child_forked_by_thread) {
  * greenified, its TCB is the child's first OS thread's descriptor, which must keep
  * taking the changes: handed to a new thread from greenify's pool, it was marked as a
  * green thread's, and glibc skipped that OS thread (its credentials stayed). */
-static volatile int child_holder_stop;
-
-static void *hold_until_stopped(void *arg) {
-    (void)arg;
-    while (!child_holder_stop) msleep(1);
-    return NULL;
-}
-
 static void *set_ids_after_forker_exits(void *arg) {
     (void)arg;
     msleep(20); /* the forking thread has exited */
-    gid_t egid = getegid();
-    int agreed = 0, same = 0;
-    for (int i = 0; i < 20; i++) {
-        pthread_t holder[3], t;
-        void *r;
-        child_holder_stop = 0;
-        for (int h = 0; h < 3; h++) pthread_create(&holder[h], NULL, hold_until_stopped, NULL);
-        child_set_done = 0;
-        pthread_create(&t, NULL, set_egid_and_look, &egid);
-        while (!child_set_done) {}
-        pthread_join(t, &r);
-        child_holder_stop = 1;
-        for (int h = 0; h < 3; h++) pthread_join(holder[h], NULL);
-        agreed += (long)r & 1;
-        same += ((long)r & 2) != 0;
-    }
-    printf("child: changes as natively %d of 20, every task agreed %d of 20\n", same, agreed);
-    fflush(stdout);
-    _exit(0);
+    child_sets_ids(3);
+    return NULL;
 }
 
 static void *fork_then_exit_in_child(void *arg) {
@@ -1008,9 +1004,7 @@ static void *fork_then_exit_in_child(void *arg) {
         pthread_create(&rest, NULL, set_ids_after_forker_exits, NULL);
         pthread_exit(NULL);
     }
-    int status;
-    waitpid(child, &status, 0);
-    printf("child exited %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    wait_for_child(child);
     return NULL;
 }
 
