@@ -1166,6 +1166,20 @@ pub fn parse_stats(stderr: &str) -> Option<BTreeMap<String, u64>> {
     )
 }
 
+/// The parsed `greenify stats:` lines of `stderr` that say `key=value` (each process of a
+/// run prints its own: pick it by `pid` or by `program`).
+pub fn stats_lines_with<'a>(
+    stderr: &'a str,
+    key: &str,
+    value: &str,
+) -> impl Iterator<Item = BTreeMap<String, u64>> + 'a {
+    let pair = format!(" {key}={value} ");
+    stderr
+        .lines()
+        .filter(move |line| line.starts_with("greenify stats:") && line.contains(&pair))
+        .filter_map(parse_stats)
+}
+
 /// `stats[key]`, panicking with the whole map when the key is missing.
 #[track_caller]
 pub fn stat(stats: &BTreeMap<String, u64>, key: &str) -> u64 {

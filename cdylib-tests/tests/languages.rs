@@ -607,10 +607,8 @@ fn write_word_text(path: &Path, count: usize) {
 /// process of a pipeline prints its own).
 #[track_caller]
 fn stats_of(program: &str, out: &Output) -> std::collections::BTreeMap<String, u64> {
-    out.stderr
-        .lines()
-        .filter(|line| line.contains(&format!(" program={program} ")))
-        .find_map(parse_stats)
+    stats_lines_with(&out.stderr, "program", program)
+        .next()
         .unwrap_or_else(|| panic!("no stats line of {program}\n{}", out.report()))
 }
 
@@ -731,11 +729,7 @@ echo done"#;
     assert!(native.stdout.ends_with("done\n"), "{}", native.report());
     let green = run(Mode::Greenified);
     assert_same_stdout(&native, &green);
-    let threaded = green
-        .stderr
-        .lines()
-        .filter(|line| line.contains(" program=git "))
-        .filter_map(parse_stats)
+    let threaded = stats_lines_with(&green.stderr, "program", "git")
         .filter(|stats| stat(stats, "threads_created") >= 1)
         .count();
     assert!(

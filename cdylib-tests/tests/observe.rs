@@ -357,13 +357,9 @@ fn forked_child_stats_line_counts_its_own_life() {
         .and_then(|rest| rest.trim().parse::<u32>().ok())
         .unwrap_or_else(|| panic!("no child pid\n{}", out.report()));
     let line_of = |pid: u32| {
-        let tag = format!("greenify stats: pid={pid} ");
-        let line = out
-            .stderr
-            .lines()
-            .find(|l| l.starts_with(&tag))
-            .unwrap_or_else(|| panic!("no stats line of {pid}\n{}", out.report()));
-        parse_stats(line).expect("a stats line")
+        stats_lines_with(&out.stderr, "pid", &pid.to_string())
+            .next()
+            .unwrap_or_else(|| panic!("no stats line of {pid}\n{}", out.report()))
     };
     let parent = line_of(parent_pid);
     let child = line_of(child);
