@@ -646,8 +646,13 @@ impl View {
                 return if watched { None } else { Some(Duration::ZERO) };
             }
         }
-        if worker.next_waits.load(Relaxed) {
-            // The thread it runs woke one that waits to run next there, and ran on.
+        if worker.next_waits.load(Relaxed) && now.saturating_duration_since(self.since) >= look / 2
+        {
+            // The thread it runs woke one that waits to run next there, and ran on. Only
+            // once its dispatch spanned most of a look: a look right after the last (the
+            // worker left its idle wait as it was watched) sees the same dispatch count
+            // microseconds later, and a pair taking turns over a pipe was taken for a
+            // waker that runs on (marked `runs_on`, it split over the two workers).
             take_next(tag);
         }
         if self.stuck(now, look) && super::watchdog::waiting_in_kernel(worker) {
