@@ -279,9 +279,9 @@ fn pairs_counts(stdout: &str) -> [u64; 4] {
 }
 
 /// 64 independent condvar pairs, each handing over every few hundred nanoseconds, gather
-/// on one worker with two: spread over both, the workers spent most of their time
-/// waiting for each other at the scheduler's lock (2 to 6 times one worker's CPU per
-/// turn, and slower), and the scheduler now sees that spin and gathers the threads (see
+/// on one worker with two: spread over both, the workers spent a third to a half of
+/// their CPU waiting for each other at the scheduler's lock (2 to 8 times one worker's
+/// CPU per turn, and slower), and the scheduler now sees that spin and gathers them (see
 /// `Gather`, worker.rs). Which runs spread was a matter of luck and load: in some series
 /// one in three, in others every run (about 40% of the turns on the second OS thread,
 /// which used half the CPU; gathered, under 2%, and next to no CPU). Counted, not

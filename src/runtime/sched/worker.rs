@@ -668,8 +668,9 @@ fn wake_sleeping(worker: *mut Worker) -> bool {
 /// [`HANDOFF_RUN`] a dispatch): independent pairs that hand over through a condvar each
 /// stay on one worker, but with pairs on both workers every wake, park and dispatch (a
 /// section each) found the lock held by the other worker. 64 such pairs took 0.6 to
-/// 1.3 us a round trip on 2 workers, about half of their CPU spinning, against 0.27
-/// gathered; the CPU look above misses them, as the spinning uses both CPUs.
+/// 1.3 us a round trip on 2 workers, a third to a half of their CPU spent waiting for
+/// the lock, against 0.27 gathered; the CPU look above misses them, as the spinning
+/// uses both CPUs.
 pub(super) struct Gather {
     /// Dispatches and cross-worker lock hand-offs in the window, when it began, and the
     /// scheduler lock's spin total then ([`BigLock::spun`]).
