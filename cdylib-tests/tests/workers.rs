@@ -269,6 +269,43 @@ fn threads_that_take_turns_at_one_lock_gather_on_one_worker() {
     }
 }
 
+/// Parses "samples N apart A cpu C of T" (see workers_pairs.c).
+fn pairs_counts(stdout: &str) -> [u64; 4] {
+    let words: Vec<&str> = stdout.split_whitespace().collect();
+    match words[..] {
+        ["samples", n, "apart", a, "cpu", c, "of", t] => {
+            [n, a, c, t].map(|v| v.parse().expect("a count"))
+        }
+        _ => panic!("unexpected output {stdout:?}"),
+    }
+}
+
+/// 64 independent condvar pairs, each handing over every few hundred nanoseconds, gather
+/// on one worker with two: spread over both, the workers spent a third to a half of
+/// their CPU waiting for each other at the scheduler's lock (2 to 8 times one worker's
+/// CPU per turn, and slower), and the scheduler now sees that spin and gathers them (see
+/// `Gather`, worker.rs). Which runs spread was a matter of luck and load: in some series
+/// one in three, in others every run (about 40% of the turns on the second OS thread,
+/// which used half the CPU; gathered, under 2%, and next to no CPU). Counted, not
+/// timed: the sampled turns taken on another OS thread than the busiest.
+#[test]
+fn condvar_pairs_that_hand_over_briefly_gather_on_one_worker() {
+    let _serial = exclusive();
+    let [native, with_one, with_two] = native_then_one_and_two_workers("workers_pairs");
+    assert_eq!(pairs_counts(&native.stdout)[0], 80000, "natively");
+    for (workers, out) in [(1, with_one), (2, with_two)] {
+        let [samples, apart, cpu_apart, cpu] = pairs_counts(&out.stdout);
+        assert_eq!(samples, 80000);
+        assert!(
+            apart * 4 < samples,
+            "with {workers} workers: {apart} of {samples} sampled turns on another OS thread \
+             than the busiest (which used {} of the {cpu} CPU ticks)\n{}",
+            cpu - cpu_apart,
+            out.report()
+        );
+    }
+}
+
 /// Parses "requests N crossings C" (see workers_one_cpu.c).
 fn one_cpu_counts(stdout: &str) -> [u64; 2] {
     let words: Vec<&str> = stdout.split_whitespace().collect();

@@ -128,6 +128,9 @@ pub struct Reactor {
     events: Vec<libc::epoll_event>,
     /// See [`Reactor::track_missed`].
     tracks_missed: bool,
+    /// Fds registered in the epoll instance: none, and a look without waiting can only
+    /// find the doorbell, whose ring the mailbox's flag says without a system call.
+    registered: usize,
 }
 
 /// The longest a degraded reactor sleeps: it has no doorbell, so wakes posted from other
@@ -171,6 +174,7 @@ impl Reactor {
             },
             events: Vec::new(),
             tracks_missed: false,
+            registered: 0,
         }
     }
 
@@ -229,6 +233,7 @@ impl Reactor {
         };
         self.fds.low.clear();
         self.fds.high.clear();
+        self.registered = 0;
     }
 
     fn close(&mut self) {
@@ -301,6 +306,7 @@ impl Reactor {
                 Err(e) => return Err(RegisterError::Os(e)),
             }
             slot.registered = true;
+            self.registered += 1;
         }
         let missed = match interest {
             Interest::Read => std::mem::take(&mut slot.missed_read),
@@ -344,6 +350,7 @@ impl Reactor {
             // in which case the kernel answers EBADF/ENOENT and nothing happens.
             let _ = epoll::delete(epoll, unsafe { BorrowedFd::borrow_raw(fd) });
             slot.registered = false;
+            self.registered -= 1;
         }
         slot.generation = slot.generation.wrapping_add(1);
         slot.drained = false;
@@ -370,7 +377,18 @@ impl Reactor {
     /// Waits up to `timeout` (None: forever) and appends the keys of the waiters whose fd
     /// became ready to `woken`. Returns whether the doorbell rang.
     /// Never blocks while unopened (the scheduler opens it before it would).
+    /// A look without waiting while no fd is registered makes no system call: the caller
+    /// reads the doorbell's flag itself (`Mailbox::rung`), and a ring it answers drains
+    /// the eventfd too. With several workers the run loop's fairness look (every 61
+    /// dispatches) was an epoll_pwait2 under the scheduler's lock, for nothing, in a
+    /// program whose threads wait on no fd.
     pub fn poll(&mut self, timeout: Option<Duration>, woken: &mut Vec<WaitKey>) -> bool {
+        if timeout == Some(Duration::ZERO)
+            && self.registered == 0
+            && self.backend != Backend::Degraded
+        {
+            return false;
+        }
         let Some(mut wait) = self.wait_apart() else {
             if self.backend == Backend::Degraded {
                 self.poll_degraded(timeout, woken);
@@ -930,6 +948,22 @@ mod tests {
             r.add_waiter(f.as_raw_fd(), Interest::Read, key(1), |_| true),
             Err(RegisterError::NotPollable)
         );
+    }
+
+    #[test]
+    fn a_look_without_waiting_skips_epoll_only_while_no_fd_is_registered() {
+        let mut r = opened(100);
+        let (rd, wr) = rustix::pipe::pipe().unwrap();
+        let fd = rd.as_raw_fd();
+        r.add_waiter(fd, Interest::Read, key(1), |_| true).unwrap();
+        r.add_waiter(fd, Interest::Read, key(2), |_| true).unwrap();
+        assert_eq!(r.registered, 1);
+        rustix::io::write(&wr, b"x").unwrap();
+        let mut woken = vec![];
+        r.poll(Some(Duration::ZERO), &mut woken);
+        assert_eq!(woken, vec![key(1), key(2)]);
+        r.forget(fd, &mut woken);
+        assert_eq!(r.registered, 0);
     }
 
     #[test]
