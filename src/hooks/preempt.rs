@@ -215,6 +215,16 @@ unsafe fn take(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> Taken 
         return Taken::Done;
     }
     // SAFETY: the kernel's siginfo for this handler.
+    if unsafe { runtime::sched::is_look(info) } {
+        // A dump answered on another worker: the thread interrupted here stands still.
+        // SAFETY: the kernel's context for this handler.
+        let pc = unsafe { context.cast::<ucontext_t>().as_ref() }.map(|c| interrupted(c).0);
+        let in_program = pc.is_some() && super::mode() == super::APPLICATION;
+        runtime::sched::stand_still(in_program, pc.unwrap_or(0));
+        ABSORBED.fetch_add(1, SeqCst);
+        return Taken::Done;
+    }
+    // SAFETY: the kernel's siginfo for this handler.
     let ours = unsafe { monitor::is_preemption_signal(info) };
     // SAFETY: the kernel's siginfo for this handler.
     if !ours && unsafe { kept_pending(sig, info) } {

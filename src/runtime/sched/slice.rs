@@ -92,6 +92,8 @@ pub fn preempt(sp: usize, mask: u64) -> bool {
         return false;
     }
     let registers = super::snapshot::registers_here();
+    // A dump answered on another worker meanwhile may show it from here.
+    super::look::still(registers);
     let safe = with(|s| {
         let me = s.current();
         let applied = s.w().applied_mask;
@@ -106,7 +108,7 @@ pub fn preempt(sp: usize, mask: u64) -> bool {
         if safe && super::snapshot::pending() {
             // A thread that keeps its worker answers a dump here: it may be alone.
             s.threads[me as usize].saved_registers = registers;
-            s.answer_request();
+            s.answer_request(Some(me));
         }
         if safe {
             // Sleepers whose deadline passed and threads whose fds are ready run first.
@@ -114,6 +116,7 @@ pub fn preempt(sp: usize, mask: u64) -> bool {
         }
         safe
     });
+    super::look::moving();
     if safe {
         step_aside(Behind::AllReady);
     }
