@@ -11,7 +11,9 @@
 //! no handler of the program's runs). Otherwise the handler returns at once and the
 //! monitor tries again a little later. With the watchdog on, the handler first stores the
 //! interrupted PC and stack pointer and the running thread for it (runtime/watchdog.rs);
-//! with `GREENIFY_SLICE_MS=0` that is all it does with greenify's signal.
+//! with `GREENIFY_SLICE_MS=0` that is all it does with greenify's signal. The same
+//! signal carries a dump's look at the thread, from the worker that answers it
+//! (runtime/sched/look.rs): the handler records its registers and stands still.
 //!
 //! The program sees SIGURG as natively: `sigaction` reports and records its action while
 //! greenify's handler stands in, and a SIGURG that is not greenify's (told apart by its

@@ -2,7 +2,9 @@
 //! scheduler writes its counters, the record of every green thread and a copy of the top
 //! of each one's stack into a memfd in one section of its run loop, and hands the memfd
 //! to the asking process over its abstract unix socket. Nothing is kept between requests
-//! and nothing exists before the first one (no thread, no fd).
+//! and nothing exists before the first one (no thread, no fd). Threads that other workers
+//! run meanwhile stand still with their registers recorded while their stacks are copied
+//! (look.rs).
 //!
 //! The answer is never written to a socket: a memfd is filled without waiting for the
 //! reader, and the one `sendmsg` that passes it is a few bytes, so the section is bounded
