@@ -1,13 +1,15 @@
 /* A program with a thread in each kind of wait, for `greenify dump`: one parked in read
  * on a pipe, one in pthread_mutex_lock on a mutex main holds, one in nanosleep, one
- * spinning (two with argument 2), and main in pthread_join. It prints "ready" once all
- * are in place, then stays until killed. The spinners start once the others wait, so
- * with a worker each they never switch: a dump shows their frames only from their
- * registers as they run. Its functions are static: the dump must name them from .symtab. */
+ * spinning (two with argument 2, the second in libc), and main in pthread_join. It
+ * prints "ready" once all are in place, then stays until killed. The spinners start once
+ * the others wait, so with a worker each they never switch: a dump shows their frames
+ * only from their registers as they run. Its functions are static: the dump must name
+ * them from .symtab. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,10 +42,19 @@ static __attribute__((noinline)) void *observe_sleeper(void *arg) {
     return NULL;
 }
 
+static char page[4096];
+/* Called through a pointer: the compiler inlines a memset it sees. */
+static void *(*volatile libc_memset)(void *, int, size_t) = memset;
+
+/* The second spinner spends most of its time in libc (memset): a dump shows it there. */
 static __attribute__((noinline)) void *observe_spinner(void *arg) {
+    int in_libc = strcmp(arg, "spinner2") == 0;
     pthread_setname_np(pthread_self(), arg);
-    for (;;)
+    for (;;) {
         spins++;
+        if (in_libc)
+            libc_memset(page, (int)spins, sizeof page);
+    }
     return NULL;
 }
 

@@ -65,8 +65,9 @@ fn dump_names_each_thread_its_wait_and_its_functions() {
     dump_shows_every_thread(None, &["spinner"]);
 }
 
-/// As above with a second spinner: with two workers no worker is idle, the preemption of
-/// one spinner answers and the other is looked at.
+/// As above with a second spinner, mostly inside libc's memset: with two workers no worker
+/// is idle, the preemption of one spinner answers and the other is looked at, in libc or
+/// in the program's code.
 #[test]
 fn dump_shows_the_frames_of_two_spinners() {
     dump_shows_every_thread(None, &["spinner", "spinner2"]);
