@@ -9,8 +9,9 @@
 //!
 //! - A worker whose thread is being preempted (`slice::preempt`, waiting for the
 //!   scheduler's lock that the answer holds) published the registers it switches away
-//!   with before its section ([`still`]); the answerer claims them, and the thread does
-//!   not move until it is released ([`moving`]).
+//!   with before its section ([`still`]), and withdraws them only in the section where it
+//!   steps aside ([`moving`]): its stack above them does not move meanwhile. The answerer
+//!   claims them, and the thread does not move until it is released.
 //! - A worker that runs the program's code is sent greenify's SIGURG with [`LOOK_VALUE`]
 //!   (as a nudge, see nudge.rs). Its handler runs on the thread's own stack, above the
 //!   kernel's signal frame, as a preemption's does: it records its registers there and
@@ -19,6 +20,9 @@
 //!   loader's: the answering worker needs no lock of theirs (it makes raw system calls
 //!   and allocates from greenify's own allocator). Not greenify's own (a hook's edge, one
 //!   of its handlers, its allocator): the handler refuses, and the answerer asks again.
+//!   SIGURG is a standard signal: one sent while another is pending for the OS thread
+//!   (the monitor's, whose retries come every millisecond at a thread in libc) is merged
+//!   into it, so every one of greenify's SIGURG handlers answers a look that waits.
 //! - A worker inside a call of greenify's (it will wait for the lock the answer holds, or
 //!   waits in the kernel), in a system call (a signal could end it with EINTR, which the
 //!   program would see) or stuck (handed off) is not asked: the dump shows its thread
@@ -33,7 +37,7 @@
 //! ```text
 //!   FREE --answerer--> ASKED --handler--> HELD (look_registers) | a refusal --answerer--> FREE
 //!   FREE --preempt---> STILL (still_registers) --answerer--> HELD --answerer--> FREE
-//!   ASKED --preempt--> STILL                       STILL --preempt, after its section--> FREE
+//!   ASKED or a refusal --preempt--> STILL          STILL --preempt, in its next section--> FREE
 //! ```
 
 use super::thread::State;
@@ -51,6 +55,8 @@ const LOOK_VALUE: u64 = 0x6772_6e6c_6f6b_0001;
 /// thread that waits for a CPU on a loaded machine (two busy loops on 2 cores) ran its
 /// handler within a few milliseconds.
 const ANSWER_WAIT: Duration = Duration::from_millis(20);
+/// How many looks that find a worker waiting in the kernel tell that it does.
+const IN_KERNEL_LOOKS: u32 = 3;
 /// How long a thread stands still at most for one answer (the answerer releases it as
 /// soon as its stack is copied).
 const HOLD_MAX: Duration = Duration::from_secs(1);
@@ -156,41 +162,35 @@ impl Scheduler {
             return looks;
         }
         let me = running_worker();
-        let mut asked: Vec<(*mut Worker, ThreadId)> = Vec::new();
+        // Each worker to look at, the thread it runs, and how often it was seen in the
+        // kernel.
+        let mut pending: Vec<(*mut Worker, ThreadId, u32)> = Vec::new();
         for &worker in &self.all_workers {
             // SAFETY: worker records are never freed; `current` is written in sections
-            // only (this one excludes them), the rest is atomic or written before the
-            // worker runs.
-            let (tid, mode, stuck, watch) = unsafe {
-                (
-                    std::ptr::addr_of!((*worker).current).read(),
-                    (*worker).mode.load(SeqCst),
-                    (*worker).stuck.load(SeqCst),
-                    (*worker).watch,
-                )
-            };
+            // only, which this one excludes.
+            let tid = unsafe { std::ptr::addr_of!((*worker).current).read() };
             let running = self
                 .threads
                 .get(tid as usize)
                 .is_some_and(|t| t.state == State::Running);
-            if worker == me || !running {
-                continue;
-            }
-            let (look, _) = words(worker);
-            // A preemption waiting for this section: it stands still already.
-            if look.compare_exchange(STILL, HELD, SeqCst, SeqCst).is_ok() {
-                looks.claim_still(worker, tid);
-            } else if stuck || watchdog::waiting_in_kernel(watch) {
-                looks.found.push((tid, Look::Unseen(Unseen::Syscall)));
-            } else if mode != APPLICATION_MODE {
-                looks.found.push((tid, Look::Unseen(Unseen::Greenify)));
-            } else {
-                asked.push((worker, tid));
+            if worker != me && running {
+                pending.push((worker, tid, 0));
             }
         }
         let deadline = Instant::now() + ANSWER_WAIT;
-        while !asked.is_empty() {
-            asked.retain(|&(worker, tid)| !looks.ask(worker, tid));
+        while !pending.is_empty() {
+            let late = Instant::now() >= deadline;
+            let mut asked: Vec<(*mut Worker, ThreadId)> = Vec::new();
+            pending.retain_mut(|(worker, tid, in_kernel)| {
+                match looks.first_look(*worker, *tid, in_kernel, late) {
+                    Next::Done => false,
+                    Next::Asked => {
+                        asked.push((*worker, *tid));
+                        false
+                    }
+                    Next::Later => true,
+                }
+            });
             for &(worker, _) in &asked {
                 let (look, _) = words(worker);
                 while look.load(SeqCst) == ASKED {
@@ -202,13 +202,86 @@ impl Scheduler {
                 }
             }
             let late = Instant::now() >= deadline;
-            asked.retain(|&(worker, tid)| looks.take_answer(worker, tid, late));
+            for (worker, tid) in asked {
+                if looks.take_answer(worker, tid, late) {
+                    pending.push((worker, tid, 0));
+                }
+            }
+            if !pending.is_empty() {
+                // SAFETY: sched_yield has no arguments (raw: it is greenify's own hook).
+                unsafe { raw::syscall(libc::SYS_sched_yield, &[]) };
+            }
         }
         looks
     }
 }
 
+/// What the answerer does next with a worker it looks at.
+enum Next {
+    /// Its thread was found, or why not.
+    Done,
+    /// It was sent the look: its handler answers.
+    Asked,
+    /// It runs greenify's code outside a section (a hook's edge, a handler's way back to
+    /// the program, between a preemption's two sections): looked at again.
+    Later,
+}
+
 impl Looks {
+    /// The first look at `worker`, which runs thread `tid` (module doc); `in_kernel`: how
+    /// often it was seen in the kernel before; `late`: the wait is over.
+    fn first_look(
+        &mut self,
+        worker: *mut Worker,
+        tid: ThreadId,
+        in_kernel: &mut u32,
+        late: bool,
+    ) -> Next {
+        let (look, _) = words(worker);
+        // A preemption waiting for this section: it stands still already.
+        if look.compare_exchange(STILL, HELD, SeqCst, SeqCst).is_ok() {
+            self.claim_still(worker, tid);
+            return Next::Done;
+        }
+        // SAFETY: worker records are never freed; the flags are atomic, `watch` is set
+        // before the worker runs, and `in_section` is a bool its OS thread writes, read
+        // volatile (as the monitor does).
+        let (mode, stuck, watch, in_section) = unsafe {
+            (
+                (*worker).mode.load(SeqCst),
+                (*worker).stuck.load(SeqCst),
+                (*worker).watch,
+                std::ptr::addr_of!((*worker).in_section).read_volatile(),
+            )
+        };
+        let why = if in_section {
+            // Waiting for this section's lock: a preemption publishes its registers first.
+            if look.compare_exchange(STILL, HELD, SeqCst, SeqCst).is_ok() {
+                self.claim_still(worker, tid);
+                return Next::Done;
+            }
+            Unseen::Greenify
+        } else if stuck {
+            Unseen::Syscall
+        } else if watchdog::in_system_call(watch) {
+            // Seen waiting once, a worker was running the program's code the next moment
+            // (1 dump in 100 of two spinners, one in libc, lost its frames so).
+            *in_kernel += 1;
+            if *in_kernel < IN_KERNEL_LOOKS && !late {
+                return Next::Later;
+            }
+            Unseen::Syscall
+        } else if mode == APPLICATION_MODE {
+            return self.ask(worker, tid, late);
+        } else if late {
+            Unseen::Greenify
+        } else {
+            return Next::Later;
+        };
+        self.found.push((tid, Look::Unseen(why)));
+        Next::Done
+    }
+
     /// The answerer claimed `worker`'s published registers (state HELD now).
     fn claim_still(&mut self, worker: *mut Worker, tid: ThreadId) {
         // SAFETY: worker records are never freed; the words are atomic.
@@ -217,18 +290,16 @@ impl Looks {
         self.held.push(worker);
     }
 
-    /// Asks `worker` to stand still; true if it was dealt with at once (its preemption
-    /// published its registers meanwhile, or the signal could not be sent).
-    fn ask(&mut self, worker: *mut Worker, tid: ThreadId) -> bool {
+    /// Sends `worker` the look.
+    fn ask(&mut self, worker: *mut Worker, tid: ThreadId, late: bool) -> Next {
         let (look, _) = words(worker);
-        if look.compare_exchange(STILL, HELD, SeqCst, SeqCst).is_ok() {
-            self.claim_still(worker, tid);
-            return true;
-        }
         if look.compare_exchange(FREE, ASKED, SeqCst, SeqCst).is_err() {
-            // HELD by an earlier answer's handler that has not seen its release yet.
-            self.found.push((tid, Look::Unseen(Unseen::Late)));
-            return true;
+            if late {
+                self.found.push((tid, Look::Unseen(Unseen::Late)));
+                return Next::Done;
+            }
+            // Its preemption published its registers since the first look.
+            return Next::Later;
         }
         // SAFETY: worker records are never freed; `os_tid` is written before it runs.
         let os_tid = unsafe { (*worker).os_tid.as_raw_nonzero().get() };
@@ -236,12 +307,12 @@ impl Looks {
         if raw::queue_to_thread(os_tid, monitor::SIGNAL as u32, &info) != 0 {
             let _ = look.compare_exchange(ASKED, FREE, SeqCst, SeqCst);
             self.found.push((tid, Look::Unseen(Unseen::Late)));
-            return true;
+            return Next::Done;
         }
-        false
+        Next::Asked
     }
 
-    /// Takes what `worker`'s handler answered; true if it is to be asked again (its
+    /// Takes what `worker`'s handler answered; true if it is to be looked at again (its
     /// handler found greenify's own code running: a hook's edge or one of greenify's
     /// handlers, over in microseconds).
     fn take_answer(&mut self, worker: *mut Worker, tid: ThreadId, late: bool) -> bool {
@@ -252,23 +323,22 @@ impl Looks {
                 // It answered as the wait ended.
                 Err(_) => return self.take_answer(worker, tid, late),
             },
-            STILL => {
-                if look.compare_exchange(STILL, HELD, SeqCst, SeqCst).is_err() {
-                    return self.take_answer(worker, tid, late);
-                }
-                self.claim_still(worker, tid);
-                return false;
-            }
+            // Its preemption published its registers instead.
+            STILL => return true,
             HELD => {
                 self.held.push(worker);
                 Look::Seen(read(registers))
             }
             refused => {
-                look.store(FREE, SeqCst);
+                if look
+                    .compare_exchange(refused, FREE, SeqCst, SeqCst)
+                    .is_err()
+                {
+                    // Its preemption published its registers meanwhile.
+                    return true;
+                }
                 let why = Unseen::from_word(refused).unwrap_or(Unseen::Late);
-                // SAFETY: worker records are never freed; the byte is atomic.
-                let in_program = unsafe { (*worker).mode.load(SeqCst) } == APPLICATION_MODE;
-                if why == Unseen::Greenify && in_program && !late {
+                if why == Unseen::Greenify && !late {
                     return true;
                 }
                 Look::Unseen(why)
@@ -288,19 +358,21 @@ pub unsafe fn is_look(info: *const libc::siginfo_t) -> bool {
     unsafe { raw::own_queued_value(info) == Some(LOOK_VALUE) }
 }
 
-/// In greenify's SIGURG handler, for a look, on the worker asked: the thread it
-/// interrupted (at `pc`, in the program's code if `in_program`) stands still with the
-/// handler's registers recorded until the answer is written, or the handler says why not.
+/// In greenify's SIGURG handler, on a worker asked for a look (by this signal or by one
+/// it merged with): the thread it interrupted (at `pc`, in the program's code if
+/// `in_program`) stands still with the handler's registers recorded until the answer is
+/// written, or the handler says why not. Says whether it was asked (SIGURG is blocked
+/// on this OS thread then, until the handler's sigreturn or an unblock).
 #[inline(never)]
-pub fn stand_still(in_program: bool, pc: usize) {
+pub fn stand_still(in_program: bool, pc: usize) -> bool {
     let worker = current_worker();
     if worker.is_null() {
-        return;
+        return false;
     }
     let (look, registers) = words(worker);
     if look.load(SeqCst) != ASKED {
-        // An answer that gave up on it, or a preemption's registers already published.
-        return;
+        // Not asked, an answer that gave up on it, or a preemption's registers published.
+        return false;
     }
     // The next look lands in the context this handler returns to (its sigreturn opens
     // the signal again), not in this handler: asked again at once after a refusal, a
@@ -323,16 +395,19 @@ pub fn stand_still(in_program: bool, pc: usize) {
             HELD
         }
     };
-    if look
-        .compare_exchange(ASKED, answer, SeqCst, SeqCst)
-        .is_err()
-    {
-        return;
+    if look.compare_exchange(ASKED, answer, SeqCst, SeqCst).is_ok() {
+        raw::futex_wake_all(look);
+        if answer == HELD {
+            hold(look);
+        }
     }
-    raw::futex_wake_all(look);
-    if answer == HELD {
-        hold(look);
-    }
+    true
+}
+
+/// Whether `worker` stands still for an answer (for the monitor: its wait is greenify's).
+pub(super) fn held(worker: *mut Worker) -> bool {
+    let (look, _) = words(worker);
+    look.load(SeqCst) == HELD
 }
 
 /// Waits while the answerer holds this worker (bounded by [`HOLD_MAX`]).
@@ -357,16 +432,22 @@ pub(super) fn still(registers: [usize; 3]) {
     for (word, value) in published.iter().zip(registers) {
         word.store(value, SeqCst);
     }
-    if look.compare_exchange(FREE, STILL, SeqCst, SeqCst).is_err()
-        && look.compare_exchange(ASKED, STILL, SeqCst, SeqCst).is_ok()
-    {
-        // An answer asked this worker: it takes these instead of the handler's.
-        raw::futex_wake_all(look);
+    // An answer that asked this worker (its handler may have refused already, from
+    // greenify's code) takes these instead of the handler's.
+    let mut state = look.load(SeqCst);
+    while state != HELD && state != STILL {
+        match look.compare_exchange(state, STILL, SeqCst, SeqCst) {
+            Ok(_) if state == FREE => return,
+            Ok(_) => return raw::futex_wake_all(look),
+            Err(now) => state = now,
+        }
     }
 }
 
-/// The preemption's section is over ([`still`]): its registers are withdrawn, once an
-/// answer that claimed them released them.
+/// The preemption that published its registers ([`still`]) moves on: they are withdrawn,
+/// once an answer that claimed them released them. Called in the section where the thread
+/// steps aside (an answer releases before its own section ends, so none holds them
+/// there), or after the preemption's section when it does not step aside.
 pub(super) fn moving() {
     let worker = current_worker();
     // SAFETY: worker records are never freed; the word is atomic.
