@@ -58,8 +58,8 @@ fn expect(block: &str, what: &[&str]) -> Result<(), String> {
 /// (one per CPU) the spinner computes on one worker while another may answer: the answer
 /// makes it stand still with its registers recorded (runtime/sched/look.rs), so every
 /// dump shows its frames, though it never switched (before, a dump answered by the other
-/// worker showed it without frames: with main's library of then, 7 runs in 10 failed, and
-/// 10 in 10 of the two-spinner test below; the one-worker test passed).
+/// worker showed it without frames: with main's library of then, 12 runs in 15 failed,
+/// and 15 in 15 of the two-spinner test below; the one-worker test passed).
 #[test]
 fn dump_names_each_thread_its_wait_and_its_functions() {
     dump_shows_every_thread(None, &["spinner"]);
