@@ -69,7 +69,11 @@ pub fn print(pid: i32, bytes: &[u8]) {
             wait(t, now)
         );
         let frames = unwind(t, &images, &unwinder, &mut cache);
-        for line in describe(&frames) {
+        let lines = match t.fields.get("unseen") {
+            Some(why) if frames.is_empty() => vec![unseen(why)],
+            _ => describe(&frames),
+        };
+        for line in lines {
             let _ = writeln!(out, "    {line}");
         }
     }
@@ -351,6 +355,19 @@ fn describe(frames: &[Frame]) -> Vec<String> {
         lines.push("(not started yet: no frames)".into());
     }
     lines
+}
+
+/// Why a thread running on another worker has no frames (`unseen=`, see the library's
+/// runtime/sched/look.rs).
+fn unseen(why: &str) -> String {
+    let because = match why {
+        "greenify" => "its worker runs greenify's own code, where the dump does not stop it",
+        "syscall" => "its worker waits in a system call, which a signal would interrupt",
+        "sigstack" => "it runs a signal handler on its alternate stack",
+        "late" => "its worker did not answer in time (a loaded machine)",
+        other => other,
+    };
+    format!("(no frames: {because})")
 }
 
 /// The address to look up: a return address's call instruction is the byte before.

@@ -52,7 +52,7 @@ const UNDECIDED: u8 = 0;
 /// Not a green OS thread: everything passes through.
 const NATIVE: u8 = 1;
 /// A green thread running the program's code.
-const APPLICATION: u8 = 2;
+const APPLICATION: u8 = runtime::sched::APPLICATION_MODE;
 /// A green thread inside greenify (the mode a worker starts in).
 const LIBRARY: u8 = runtime::sched::START_MODE;
 

@@ -11,7 +11,9 @@
 //! no handler of the program's runs). Otherwise the handler returns at once and the
 //! monitor tries again a little later. With the watchdog on, the handler first stores the
 //! interrupted PC and stack pointer and the running thread for it (runtime/watchdog.rs);
-//! with `GREENIFY_SLICE_MS=0` that is all it does with greenify's signal.
+//! with `GREENIFY_SLICE_MS=0` that is all it does with greenify's signal. The same
+//! signal carries a dump's look at the thread, from the worker that answers it
+//! (runtime/sched/look.rs): the handler records its registers and stands still.
 //!
 //! The program sees SIGURG as natively: `sigaction` reports and records its action while
 //! greenify's handler stands in, and a SIGURG that is not greenify's (told apart by its
@@ -204,15 +206,26 @@ unsafe fn take(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> Taken 
         ABSORBED.fetch_add(1, SeqCst);
         return Taken::Done;
     }
+    // A look or a nudge merges with any other SIGURG pending for this OS thread (the
+    // kernel keeps one instance of a standard signal; the monitor's retries came every
+    // millisecond at a thread in libc and a look waited for nothing): every handler
+    // answers a look that waits, and a look's settles a nudge too.
+    // SAFETY: the kernel's context for this handler.
+    let looked = unsafe { answer_look(context) };
     // SAFETY: the kernel's siginfo for this handler.
-    if unsafe { crate::runtime::held::is_nudge(info) } {
-        // Another worker asks this OS thread to change its mask (see sched/nudge.rs).
+    if unsafe { crate::runtime::held::is_nudge(info) || runtime::sched::is_look(info) } {
+        // Another worker may ask this OS thread to change its mask (see sched/nudge.rs).
         // SAFETY: the kernel's context for this handler, whose mask its sigreturn sets.
         if let Some(mask) = unsafe { super::signal::context_mask(context) } {
             runtime::sched::settle_nudge(mask);
         }
         ABSORBED.fetch_add(1, SeqCst);
         return Taken::Done;
+    }
+    if looked {
+        // The handler goes on (it may switch away, or run the program's handler): the
+        // signal the look blocked is open again.
+        monitor::sigprocmask(libc::SIG_UNBLOCK, &(1 << (monitor::SIGNAL - 1)));
     }
     // SAFETY: the kernel's siginfo for this handler.
     let ours = unsafe { monitor::is_preemption_signal(info) };
@@ -224,6 +237,18 @@ unsafe fn take(sig: c_int, info: *mut siginfo_t, context: *mut c_void) -> Taken 
     // A SIGURG of the program's that arrived while ours was pending carries the request.
     let requested = runtime::sched::watched().is_some_and(|(w, _)| monitor::take_request(w));
     Taken::Forward { ours, requested }
+}
+
+/// A dump answered on another worker may wait for the thread interrupted here to stand
+/// still (runtime/sched/look.rs); says whether it did (SIGURG is blocked then).
+///
+/// # Safety
+/// `context` is the kernel's context for this handler.
+unsafe fn answer_look(context: *mut c_void) -> bool {
+    // SAFETY: the caller's.
+    let pc = unsafe { context.cast::<ucontext_t>().as_ref() }.map(|c| interrupted(c).0);
+    let in_program = pc.is_some() && super::mode() == super::APPLICATION;
+    runtime::sched::stand_still(in_program, pc.unwrap_or(0))
 }
 
 /// The program's own SIGURG, for a thread that blocks it (its target, or every thread for

@@ -862,6 +862,10 @@ const MAX_RANGES: usize = 64;
 static RANGES: [AtomicUsize; 2 * MAX_RANGES] = [const { AtomicUsize::new(0) }; 2 * MAX_RANGES];
 static RANGE_COUNT: AtomicUsize = AtomicUsize::new(0);
 static OWN_CODE: AtomicUsize = AtomicUsize::new(0);
+/// greenify's own code, from the start of its first executable segment to the end of its
+/// last (see [`in_own_code`]).
+static OWN_START: AtomicUsize = AtomicUsize::new(0);
+static OWN_END: AtomicUsize = AtomicUsize::new(0);
 
 /// Modules whose code may hold locks greenify cannot see (or is greenify's own scheduler).
 const EXCLUDED: [&[u8]; 8] = [
@@ -884,14 +888,25 @@ pub fn in_excluded_code(pc: usize) -> bool {
     })
 }
 
+/// Whether `pc` lies in greenify's own code (known once the monitor started).
+pub fn in_own_code(pc: usize) -> bool {
+    (OWN_START.load(SeqCst)..OWN_END.load(SeqCst)).contains(&pc)
+}
+
 /// Records the excluded modules' code (ranges known already are skipped).
 fn scan_modules() {
     let own = OWN_CODE.load(Relaxed);
     super::modules::each(&mut |module| {
-        let excluded = EXCLUDED.iter().any(|e| module.name.starts_with(e))
-            || module
-                .code()
-                .any(|(start, end)| (start..end).contains(&own));
+        let is_own = module
+            .code()
+            .any(|(start, end)| (start..end).contains(&own));
+        if is_own {
+            let low = module.code().map(|(start, _)| start).min().unwrap_or(0);
+            let high = module.code().map(|(_, end)| end).max().unwrap_or(0);
+            OWN_END.store(high, SeqCst);
+            OWN_START.store(low, SeqCst);
+        }
+        let excluded = is_own || EXCLUDED.iter().any(|e| module.name.starts_with(e));
         if excluded {
             module.code().for_each(record);
         }

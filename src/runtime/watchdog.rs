@@ -366,6 +366,11 @@ fn syscall_of(worker: &monitor::Worker) -> Option<Call> {
     parse_syscall(worker.read_syscall_file(&mut buf)?)
 }
 
+/// Whether `worker` waits in a system call (not a fault, which a signal does not end).
+pub fn in_system_call(worker: &monitor::Worker) -> bool {
+    syscall_of(worker).is_some()
+}
+
 /// Whether `worker` waits in the kernel (in a system call or a fault):
 /// `/proc/self/task/TID/syscall` says `running` for a thread on a CPU or waiting for one.
 pub fn waiting_in_kernel(worker: &monitor::Worker) -> bool {

@@ -118,14 +118,18 @@ pub fn hand_off(tag: usize, stuck: bool) -> bool {
 }
 
 /// For the monitor (on its own thread): whether the worker registered with `tag` (its
-/// record) is inside a section. Asked after the kernel showed it waiting (see the module
+/// record) is inside a section, or stands still for a dump that another worker answers
+/// in its section (look.rs). Asked after the kernel showed it waiting (see the module
 /// doc), the wait is then greenify's own (the scheduler's lock, mostly), not a call of
-/// the program's: not handed off, nor reported by the watchdog.
+/// the program's: not handed off, nor reported by the watchdog. (A worker held by a
+/// dump under two busy loops was handed off, and stayed marked stuck while its spinner
+/// never switched: later dumps said it waited in a system call.)
 pub fn in_section(tag: usize) -> bool {
     let worker = tag as *mut Worker;
     // SAFETY: worker records are never freed; `in_section` is a plain bool its own OS
     // thread writes, read volatile.
-    unsafe { std::ptr::addr_of!((*worker).in_section).read_volatile() }
+    let in_section = unsafe { std::ptr::addr_of!((*worker).in_section).read_volatile() };
+    in_section || super::look::held(worker)
 }
 
 /// For the monitor (on its own thread): the worker registered with `tag` (its record) runs

@@ -61,6 +61,7 @@ mod handoff;
 mod identity;
 mod io;
 mod lifecycle;
+mod look;
 mod nudge;
 mod park;
 mod queues;
@@ -115,14 +116,15 @@ use crate::runtime::stack::StackPool;
 use crate::runtime::timer::Timers;
 use crate::runtime::{futex, monitor, os_thread, overflow};
 use identity::{os_tid, Identity};
+pub use look::{is_look, stand_still};
 use signals::os_sigmask;
 use std::collections::VecDeque;
 use std::sync::atomic::{compiler_fence, AtomicU8, Ordering::SeqCst};
 use std::time::Instant;
 use thread::{State, Thread};
 use tls::Tls;
-pub use worker::START_MODE;
 use worker::{BigLock, Home, Worker};
+pub use worker::{APPLICATION_MODE, START_MODE};
 
 #[derive(Clone, Copy, Debug)]
 pub struct Config {

@@ -289,7 +289,7 @@ impl Scheduler {
                 }
             }
             if super::snapshot::pending() {
-                self.answer_request();
+                self.answer_request(None);
             }
             if self.w().dispatches_since_poll >= POLL_EVERY {
                 self.poll_io(Some(Duration::ZERO));

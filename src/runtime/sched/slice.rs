@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 /// Lets every other ready thread run once before the current one continues.
 pub fn yield_now() {
-    step_aside(Behind::AllReady);
+    step_aside(Behind::AllReady, false);
 }
 
 /// How long a thread may run through hooked calls that never wait while others are
@@ -50,7 +50,7 @@ pub fn completed_without_parking() {
         }
     });
     if due {
-        step_aside(Behind::ForASlice);
+        step_aside(Behind::ForASlice, false);
     }
 }
 
@@ -64,9 +64,14 @@ enum Behind {
 }
 
 /// The current thread, which stays ready, lets others run (waiting as `behind` says); it
-/// goes on at once if none is ready after a look at epoll and the timers.
-fn step_aside(behind: Behind) {
+/// goes on at once if none is ready after a look at epoll and the timers. `published`:
+/// its preemption published its registers for a dump (see look.rs), withdrawn in this
+/// section: its stack above them did not move until here.
+fn step_aside(behind: Behind, published: bool) {
     switch_keeping_errno(|s, me| {
+        if published {
+            super::look::moving();
+        }
         if !s.others_ready() {
             return false;
         }
@@ -92,6 +97,8 @@ pub fn preempt(sp: usize, mask: u64) -> bool {
         return false;
     }
     let registers = super::snapshot::registers_here();
+    // A dump answered on another worker meanwhile may show it from here.
+    super::look::still(registers);
     let safe = with(|s| {
         let me = s.current();
         let applied = s.w().applied_mask;
@@ -106,7 +113,7 @@ pub fn preempt(sp: usize, mask: u64) -> bool {
         if safe && super::snapshot::pending() {
             // A thread that keeps its worker answers a dump here: it may be alone.
             s.threads[me as usize].saved_registers = registers;
-            s.answer_request();
+            s.answer_request(Some(me));
         }
         if safe {
             // Sleepers whose deadline passed and threads whose fds are ready run first.
@@ -115,7 +122,9 @@ pub fn preempt(sp: usize, mask: u64) -> bool {
         safe
     });
     if safe {
-        step_aside(Behind::AllReady);
+        step_aside(Behind::AllReady, true);
+    } else {
+        super::look::moving();
     }
     safe
 }

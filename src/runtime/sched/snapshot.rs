@@ -2,7 +2,9 @@
 //! scheduler writes its counters, the record of every green thread and a copy of the top
 //! of each one's stack into a memfd in one section of its run loop, and hands the memfd
 //! to the asking process over its abstract unix socket. Nothing is kept between requests
-//! and nothing exists before the first one (no thread, no fd).
+//! and nothing exists before the first one (no thread, no fd). Threads that other workers
+//! run meanwhile stand still with their registers recorded while their stacks are copied
+//! (look.rs).
 //!
 //! The answer is never written to a socket: a memfd is filled without waiting for the
 //! reader, and the one `sendmsg` that passes it is a few bytes, so the section is bounded
@@ -14,6 +16,7 @@
 //! copy is), then the header's offset as 8 little-endian bytes.
 
 use super::deadlock::MUTEX_OWNER;
+use super::look::{Look, Looks, Unseen};
 use super::thread::State;
 use super::Scheduler;
 use crate::runtime::reactor::{close_raw, internal_fd_floor, place_internal};
@@ -124,9 +127,10 @@ impl Scheduler {
         }
     }
 
-    /// Answers the pending request, if any (from the run loop, on MAIN's stack, so every
-    /// other thread is switched out with its registers saved).
-    pub(super) fn answer_request(&mut self) {
+    /// Answers the pending request, if any: from the run loop, or from the preemption of
+    /// `running_here` (its registers saved). Every other thread is switched out with its
+    /// registers saved, or runs on another worker (see look.rs).
+    pub(super) fn answer_request(&mut self, running_here: Option<ThreadId>) {
         let pending = PENDING.swap(0, SeqCst);
         let kind = match pending >> 32 {
             1 => Request::Stats,
@@ -136,14 +140,19 @@ impl Scheduler {
         let pid = pending as u32 as i32;
         self.stamp_parks();
         // The answer is best effort: a requester gone meanwhile finds nothing.
-        let _ = self.answer(kind, pid);
+        let _ = self.answer(kind, pid, running_here);
     }
 
     /// Its fds go into greenify's range at once, hidden from the program, and are closed
     /// with the raw call (libc's close is a hook): a socket or memfd is made at the
     /// lowest free number, where for a few microseconds a program open on another worker
     /// gets the next number up.
-    fn answer(&mut self, kind: Request, pid: i32) -> Result<(), Errno> {
+    fn answer(
+        &mut self,
+        kind: Request,
+        pid: i32,
+        running_here: Option<ThreadId>,
+    ) -> Result<(), Errno> {
         use rustix::net::{AddressFamily, SocketFlags, SocketType};
         let socket = place_internal(
             rustix::net::socket_with(
@@ -154,12 +163,18 @@ impl Scheduler {
             )?,
             internal_fd_floor(),
         );
-        let answered = self.answer_on(&socket, kind, pid);
+        let answered = self.answer_on(&socket, kind, pid, running_here);
         close_raw(socket);
         answered
     }
 
-    fn answer_on(&mut self, socket: &OwnedFd, kind: Request, pid: i32) -> Result<(), Errno> {
+    fn answer_on(
+        &mut self,
+        socket: &OwnedFd,
+        kind: Request,
+        pid: i32,
+        running_here: Option<ThreadId>,
+    ) -> Result<(), Errno> {
         let address = rustix::net::SocketAddrUnix::new_abstract_name(socket_name(pid).bytes())?;
         rustix::net::connect(socket, &address)?;
         // Only to the process that asked: the name is anyone's to take.
@@ -175,7 +190,7 @@ impl Scheduler {
             rustix::fs::memfd_create("greenify-snapshot", rustix::fs::MemfdFlags::CLOEXEC)?,
             internal_fd_floor(),
         );
-        let sent = self.send_snapshot(socket, &memfd, kind);
+        let sent = self.send_snapshot(socket, &memfd, kind, running_here);
         close_raw(memfd);
         sent
     }
@@ -186,12 +201,16 @@ impl Scheduler {
         socket: &OwnedFd,
         memfd: &OwnedFd,
         kind: Request,
+        running_here: Option<ThreadId>,
     ) -> Result<(), Errno> {
         let started = Instant::now();
         let mut header = String::with_capacity(256 + 160 * self.threads.len());
         self.write_counters(&mut header);
         if kind == Request::Dump {
-            self.write_threads(&mut header, memfd);
+            // The threads other workers run stand still while their stacks are copied.
+            let looks = self.look_at_running();
+            self.write_threads(&mut header, memfd, &looks, running_here);
+            looks.release();
         }
         // How long the workers' threads waited for this answer, for the dump's reader.
         let _ = write!(
@@ -228,8 +247,15 @@ impl Scheduler {
         });
     }
 
-    /// One line per thread, and its stack copy appended to `memfd`.
-    fn write_threads(&self, out: &mut String, memfd: &OwnedFd) {
+    /// One line per thread, and its stack copy appended to `memfd`: a thread running on
+    /// another worker from the registers its look found (`looks`), or none, with why.
+    fn write_threads(
+        &self,
+        out: &mut String,
+        memfd: &OwnedFd,
+        looks: &Looks,
+        running_here: Option<ThreadId>,
+    ) {
         // What each parked thread waits for, from the tables that will wake it.
         let mut fds: Vec<(WaitKey, i32, bool)> = Vec::new();
         self.reactor
@@ -287,10 +313,24 @@ impl Scheduler {
             let started = id == MAIN as usize
                 || t.state == State::Running
                 || t.co.as_ref().is_some_and(|c| c.started());
-            let [pc, sp, fp] = t.saved_registers;
+            let (bottom, size) = t.stack;
+            let on_stack = |sp: usize| size == 0 || (bottom..bottom + size).contains(&sp);
+            let registers = match looks.of(id as ThreadId) {
+                _ if t.state != State::Running || running_here == Some(id as ThreadId) => {
+                    Ok(t.saved_registers)
+                }
+                Some(Look::Seen(r)) if on_stack(r[1]) => Ok(r),
+                Some(Look::Seen(_)) => Err(Unseen::SignalStack),
+                Some(Look::Unseen(why)) => Err(why),
+                None => Err(Unseen::Greenify),
+            };
+            if let Err(why) = registers {
+                let _ = write!(out, " unseen={}", why.name());
+            }
+            let [pc, sp, fp] = registers.unwrap_or_default();
             if started && sp != 0 {
-                let top = if t.stack.1 != 0 {
-                    (t.stack.0 + t.stack.1).min(sp + STACK_COPY)
+                let top = if size != 0 {
+                    (bottom + size).min(sp + STACK_COPY)
                 } else {
                     sp + STACK_COPY
                 };

@@ -45,12 +45,15 @@ use crate::runtime::reactor::{EpollWait, DEGRADED_TICK};
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
 use crate::runtime::{monitor, os_thread, overflow, own_threads, raw};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The hooks' mode a worker record starts in: "inside greenify" (the hooks' LIBRARY; a
 /// worker's first code is greenify's own).
 pub const START_MODE: u8 = 3;
+/// The hooks' mode of a worker whose green thread runs the program's code (the hooks'
+/// APPLICATION).
+pub const APPLICATION_MODE: u8 = 2;
 
 /// [`Worker::sleep`]: running, or woken.
 const AWAKE: u32 = 0;
@@ -126,6 +129,11 @@ pub(super) struct Worker {
     pub(super) open_frames: AtomicU32,
     pub(super) frames_blocked: AtomicU64,
     pub(super) frames_opened: AtomicU64,
+    /// A dump's look at the thread it runs (see look.rs): the state word, the registers
+    /// its handler recorded, and those a preemption published as it waits for the lock.
+    pub(super) look: AtomicU32,
+    pub(super) look_registers: [AtomicUsize; 3],
+    pub(super) still_registers: [AtomicUsize; 3],
     /// What the preemption monitor watches of it: the run loop bumps its dispatch count
     /// and says when it waits idle (see monitor.rs).
     pub(super) watch: &'static monitor::Worker,
@@ -178,6 +186,9 @@ impl Worker {
             open_frames: AtomicU32::new(0),
             frames_blocked: AtomicU64::new(0),
             frames_opened: AtomicU64::new(0),
+            look: AtomicU32::new(0),
+            look_registers: Default::default(),
+            still_registers: Default::default(),
             watch: &monitor::WORKER,
             running_stack: overflow::Running::default(),
             in_section: false,
