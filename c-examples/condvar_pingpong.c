@@ -1,6 +1,7 @@
 /*
  * condvar_pingpong: two threads take turns through one mutex and one
- * condition variable; optionally PAIRS such pairs at once, each with its own.
+ * condition variable; optionally PAIRS such pairs at once, each with its own,
+ * and WORK steps of an empty loop per turn (CPU work between hand-offs).
  *
  * A shared "turn" variable says whose turn it is. Thread A waits for turn 0,
  * sets turn 1 and signals; thread B waits for turn 1, sets turn 0 and
@@ -11,10 +12,12 @@
  * Pairs share nothing: with several, a runtime that runs threads on several
  * CPUs may run them apart, and their wakes cross nothing but the runtime.
  *
- * Usage:  condvar_pingpong ROUNDS [PAIRS]
+ * Usage:  condvar_pingpong ROUNDS [PAIRS [WORK]]
  * Example: ./condvar_pingpong 100000
  *          ./condvar_pingpong 20000 64
- * stdout: "rounds=R ok" ("rounds=R pairs=P ok" with PAIRS; "FAILED" instead
+ *          ./condvar_pingpong 5000 64 1000   (about 0.6 us of work a turn here)
+ * stdout: "rounds=R ok" ("rounds=R pairs=P ok" with PAIRS, "rounds=R pairs=P
+ *         work=W ok" with WORK too; "FAILED" instead
  *         of "ok" and exit status 1 on a failed check); stderr: microseconds
  *         per round trip (of all pairs together: elapsed / (PAIRS * ROUNDS)).
  */
@@ -41,6 +44,7 @@ struct player {
 };
 
 static long rounds;
+static long work;                    /* empty-loop steps per turn */
 
 static void check(int rc, const char *what)
 {
@@ -60,6 +64,8 @@ static void *play(void *arg)
         check(pthread_mutex_lock(&p->lock), "pthread_mutex_lock");
         while (p->turn != me)
             check(pthread_cond_wait(&p->changed, &p->lock), "pthread_cond_wait");
+        for (volatile long step = 0; step < work; step++)
+            ;
         if (p->counter % 2 != me)
             p->out_of_order++;
         p->counter++;
@@ -83,12 +89,13 @@ static long parse(const char *text, const char *what, long max)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2 && argc != 3) {
-        fprintf(stderr, "usage: %s ROUNDS [PAIRS]\n", argv[0]);
+    if (argc < 2 || argc > 4) {
+        fprintf(stderr, "usage: %s ROUNDS [PAIRS [WORK]]\n", argv[0]);
         return 2;
     }
     rounds = parse(argv[1], "ROUNDS", 1000000000);
-    long pairs = argc == 3 ? parse(argv[2], "PAIRS", 10000) : 1;
+    long pairs = argc >= 3 ? parse(argv[2], "PAIRS", 10000) : 1;
+    work = argc == 4 ? parse(argv[3], "WORK", 1000000000) : 0;
     if (pairs < 1) {
         fprintf(stderr, "bad PAIRS: %s\n", argv[2]);
         return 2;
@@ -124,7 +131,9 @@ int main(int argc, char **argv)
                 fprintf(stderr, "FAILED: pair %ld: counter=%ld (expected %ld), %ld turns out of order\n",
                         i, all[i].counter, 2 * rounds, all[i].out_of_order);
         }
-    if (argc == 3)
+    if (argc == 4)
+        printf("rounds=%ld pairs=%ld work=%ld %s\n", rounds, pairs, work, bad ? "FAILED" : "ok");
+    else if (argc == 3)
         printf("rounds=%ld pairs=%ld %s\n", rounds, pairs, bad ? "FAILED" : "ok");
     else
         printf("rounds=%ld %s\n", rounds, bad ? "FAILED" : "ok");
