@@ -75,13 +75,26 @@ fn a_stuck_worker_hands_its_threads_to_a_spare_os_thread() {
     }
 }
 
+/// The counts in `stdout`, whose words must be those of `shape` with a count wherever
+/// `shape` has `#` (a test program's one line of output).
+fn counts<const N: usize>(stdout: &str, shape: &str) -> [u64; N] {
+    let words: Vec<&str> = stdout.split_whitespace().collect();
+    let wanted: Vec<&str> = shape.split_whitespace().collect();
+    let mut found = Vec::new();
+    let fits = words.len() == wanted.len()
+        && words.iter().zip(&wanted).all(|(word, want)| match *want {
+            "#" => word.parse().map(|count| found.push(count)).is_ok(),
+            _ => word == want,
+        });
+    match found.try_into() {
+        Ok(counts) if fits => counts,
+        _ => panic!("unexpected output {stdout:?} (want {shape:?})"),
+    }
+}
+
 /// Parses "turns N crossings C sleeps S" (see workers_locality.c).
 fn locality(stdout: &str) -> [u64; 3] {
-    let words: Vec<&str> = stdout.split_whitespace().collect();
-    match words[..] {
-        ["turns", n, "crossings", c, "sleeps", s] => [n, c, s].map(|v| v.parse().expect("a count")),
-        _ => panic!("unexpected output {stdout:?}"),
-    }
+    counts(stdout, "turns # crossings # sleeps #")
 }
 
 /// Two threads that take strict turns (a condition variable, or two pipes) stay on one
@@ -166,13 +179,7 @@ fn a_thread_woken_by_one_that_runs_on_is_taken_by_an_idle_worker() {
 
 /// Parses "items N taken while the producer computed T" (see workers_producer.c).
 fn producer_counts(stdout: &str) -> [u64; 2] {
-    let words: Vec<&str> = stdout.split_whitespace().collect();
-    match words[..] {
-        ["items", n, "taken", "within", "1", "ms", t] => {
-            [n, t].map(|v| v.parse().expect("a count"))
-        }
-        _ => panic!("unexpected output {stdout:?}"),
-    }
+    counts(stdout, "items # taken within 1 ms #")
 }
 
 /// A producer wakes its consumer at each item and computes on for 6 ms, as `sort
@@ -231,13 +238,7 @@ fn native_then_one_and_two_workers(name: &str) -> [Output; 3] {
 
 /// Parses "requests N lock_waits W crossings C" (see workers_gil.c).
 fn gil_counts(stdout: &str) -> [u64; 3] {
-    let words: Vec<&str> = stdout.split_whitespace().collect();
-    match words[..] {
-        ["requests", n, "lock_waits", w, "crossings", c] => {
-            [n, w, c].map(|v| v.parse().expect("a count"))
-        }
-        _ => panic!("unexpected output {stdout:?}"),
-    }
+    counts(stdout, "requests # lock_waits # crossings #")
 }
 
 /// A server whose threads take turns at one big lock, dropped around each read and write
@@ -271,13 +272,7 @@ fn threads_that_take_turns_at_one_lock_gather_on_one_worker() {
 
 /// Parses "samples N apart A cpu C of T" (see workers_pairs.c).
 fn pairs_counts(stdout: &str) -> [u64; 4] {
-    let words: Vec<&str> = stdout.split_whitespace().collect();
-    match words[..] {
-        ["samples", n, "apart", a, "cpu", c, "of", t] => {
-            [n, a, c, t].map(|v| v.parse().expect("a count"))
-        }
-        _ => panic!("unexpected output {stdout:?}"),
-    }
+    counts(stdout, "samples # apart # cpu # of #")
 }
 
 /// 64 independent condvar pairs, each handing over every few hundred nanoseconds, gather
@@ -308,11 +303,7 @@ fn condvar_pairs_that_hand_over_briefly_gather_on_one_worker() {
 
 /// Parses "requests N crossings C" (see workers_one_cpu.c).
 fn one_cpu_counts(stdout: &str) -> [u64; 2] {
-    let words: Vec<&str> = stdout.split_whitespace().collect();
-    match words[..] {
-        ["requests", n, "crossings", c] => [n, c].map(|v| v.parse().expect("a count")),
-        _ => panic!("unexpected output {stdout:?}"),
-    }
+    counts(stdout, "requests # crossings #")
 }
 
 /// A thread-per-connection echo server whose process has one CPU (pinned to it, with its
