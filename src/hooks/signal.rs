@@ -12,9 +12,7 @@
 //! caused it); otherwise the signal is *delivered*: the chosen thread is woken and runs
 //! the handler when it leaves its wait or greenify's code (see [`run_delivered`]).
 
-use super::blocking::{
-    close_own, own_fd, park_on, uninterrupted, wait_for, Remaining, Tried, Waits,
-};
+use super::blocking::{close_own, own_fd, uninterrupted, wait_for, Remaining, Tried, Waits};
 use super::{enter, fail};
 use crate::real;
 use crate::runtime::{self, held, interrupt, Interest, Reason, Wake};
@@ -660,9 +658,10 @@ fn line_up(sig: c_int, value: libc::sigval) -> bool {
     true
 }
 
-/// Sends `sig` to green thread `tid`: to this OS thread, marked for `tid` (see [`MARK`]),
-/// so that its handler runs in `tid` and `tid` is the thread it interrupts. Err: the
-/// kernel's error number.
+/// Sends `sig` to green thread `tid`: pending for `tid` in greenify's records if `tid`
+/// blocks it (see `sched::keep_for_blocking`); else to this OS thread, marked for `tid`
+/// (see [`MARK`]), so that its handler runs in `tid` and `tid` is the thread it
+/// interrupts. Err: the kernel's error number.
 pub fn send_to_green(tid: u32, sig: c_int, sent: Sent) -> Result<(), c_int> {
     let info = match sent {
         Sent::Info(info) => info,
@@ -678,9 +677,12 @@ pub fn send_to_green(tid: u32, sig: c_int, sent: Sent) -> Result<(), c_int> {
             info
         }
     };
-    let mut info = marked(info, Some(tid));
+    let mut info = info;
     info.si_signo = sig;
-    let r = runtime::raw::queue_to_this_thread(sig as u32, &info);
+    if runtime::sched::keep_for_blocking(tid, &info) {
+        return Ok(());
+    }
+    let r = runtime::raw::queue_to_this_thread(sig as u32, &marked(info, Some(tid)));
     if r < 0 {
         return Err(-r as c_int);
     }
@@ -765,13 +767,12 @@ fn green_sigmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> Result
     Ok(())
 }
 
-/// The program's own SIGURG pending for the calling thread in greenify's records (its
-/// own, or the process's: see runtime/kept_pending.rs), once its mask opens SIGURG, is
+/// The program's own signals pending for the calling thread in greenify's records (its
+/// own, or the process's: see runtime/kept_pending.rs), once its mask opens them, are
 /// delivered to it at once, as natively: queued to this OS thread, marked for it, where
-/// greenify's handler routes it to the program's (which runs as the hook returns). Says
-/// whether it queued one.
+/// greenify's handler routes each to the program's (which runs as the hook returns), or
+/// the kernel takes the default action. Says whether it queued one.
 pub(super) fn deliver_kept() -> bool {
-    let urg = 1u64 << (runtime::monitor::SIGNAL - 1);
     if !runtime::kept_pending::any() {
         return false;
     }
@@ -781,32 +782,31 @@ pub(super) fn deliver_kept() -> bool {
     ) else {
         return false;
     };
-    if mask & urg != 0 {
-        return false;
+    let mut queued = false;
+    while let Some(info) = runtime::kept_pending::take_for(me, !mask) {
+        let sig = info.si_signo as u32;
+        if runtime::raw::queue_to_this_thread(sig, &marked(info, Some(me))) < 0 {
+            // The kernel's queue is full: it stays pending.
+            runtime::kept_pending::park(runtime::kept_pending::Owner::Thread(me), &info);
+            break;
+        }
+        queued = true;
     }
-    let Some(info) = runtime::kept_pending::take_for(me) else {
-        return false;
-    };
-    let sig = runtime::monitor::SIGNAL as u32;
-    if runtime::raw::queue_to_this_thread(sig, &marked(info, Some(me))) < 0 {
-        // The kernel's queue is full: it stays pending.
-        runtime::kept_pending::park(runtime::kept_pending::Owner::Thread(me), &info);
-        return false;
-    }
-    true
+    queued
 }
 
-/// sigpending: the kernel's answer, with the program's own SIGURG that greenify's records
-/// keep pending for the calling thread (see runtime/kept_pending.rs).
+/// sigpending: the kernel's answer, with the program's own signals that greenify's
+/// records keep pending for the calling thread (see runtime/kept_pending.rs).
 #[no_mangle]
 pub unsafe extern "C" fn sigpending(set: *mut sigset_t) -> c_int {
     // SAFETY: forwarded.
     let r = unsafe { real::sigpending(set) };
     let Some(_green) = enter() else { return r };
-    let kept = runtime::sched::current_for_signal().is_some_and(runtime::kept_pending::pending_for);
-    if r == 0 && kept {
+    let kept = runtime::sched::current_for_signal().map_or(0, runtime::kept_pending::pending_for);
+    if r == 0 && kept != 0 {
         // SAFETY: the program's set, which the kernel just wrote.
-        unsafe { libc::sigaddset(set, runtime::monitor::SIGNAL) };
+        let pending = unsafe { &mut *set.cast::<u64>() };
+        *pending |= kept;
     }
     r
 }
@@ -1027,25 +1027,25 @@ unsafe fn taken(r: c_int, info: *mut siginfo_t) -> c_int {
 }
 
 /// Takes one of `set` pending for the calling thread without waiting (sigtimedwait with a
-/// zero timeout): with `urg` (SIGURG is in `set`), also the program's SIGURG kept in
-/// greenify's records, after the signals below it that the kernel has pending, as the
-/// kernel takes the lowest first.
+/// zero timeout), also of the program's signals kept in greenify's records
+/// (runtime/kept_pending.rs): those after the signals below them that the kernel has
+/// pending, as the kernel takes the lowest first.
 ///
 /// # Safety
 /// `set` is the program's readable set, `info` NULL or its writable siginfo.
-unsafe fn take_signal(set: *const sigset_t, urg: bool, info: *mut siginfo_t) -> c_int {
+unsafe fn take_signal(set: *const sigset_t, info: *mut siginfo_t) -> c_int {
     let zero = timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    let sig = runtime::monitor::SIGNAL;
-    let kept_for = urg
-        .then(runtime::sched::current_for_signal)
-        .flatten()
-        .filter(|&me| runtime::kept_pending::pending_for(me));
-    if let Some(me) = kept_for {
-        // SAFETY: the caller's.
-        let below = to_sigset(kernel_mask(unsafe { &*set }) & ((1 << (sig - 1)) - 1));
+    // SAFETY: the caller's.
+    let wanted = kernel_mask(unsafe { &*set });
+    let kept_for = runtime::sched::current_for_signal()
+        .map(|me| (me, runtime::kept_pending::pending_for(me) & wanted))
+        .filter(|&(_, kept)| kept != 0);
+    if let Some((me, kept)) = kept_for {
+        let lowest = kept & kept.wrapping_neg();
+        let below = to_sigset(wanted & (lowest - 1));
         let saved = super::errno();
         // SAFETY: our own set, the caller's info; a zero timeout never blocks.
         let r = unsafe { real::sigtimedwait(&below, info, &zero) };
@@ -1054,7 +1054,7 @@ unsafe fn take_signal(set: *const sigset_t, urg: bool, info: *mut siginfo_t) -> 
         }
         // A success leaves errno as it found it.
         super::set_errno(saved);
-        if let Some(mut taken) = runtime::kept_pending::take_for(me) {
+        if let Some(mut taken) = runtime::kept_pending::take_for(me, wanted) {
             // As glibc's sigtimedwait shows the kernel's: a tkill's SI_TKILL as SI_USER.
             if taken.si_code == libc::SI_TKILL {
                 taken.si_code = libc::SI_USER;
@@ -1063,7 +1063,7 @@ unsafe fn take_signal(set: *const sigset_t, urg: bool, info: *mut siginfo_t) -> 
             if let Some(info) = unsafe { info.as_mut() } {
                 *info = taken;
             }
-            return sig;
+            return taken.si_signo;
         }
     }
     // SAFETY: the caller's; a zero timeout never blocks.
@@ -1089,11 +1089,14 @@ unsafe fn wait_signal(
     let watched = fd.as_ref().map(|fd| [(fd.as_raw_fd(), Interest::Read)]);
     let fds = watched.as_ref().map_or(&[][..], |w| &w[..]);
     // SAFETY: the program's set, which signalfd has just read.
-    let urg = kernel_mask(unsafe { &*set }) & 1 << (runtime::monitor::SIGNAL - 1) != 0;
+    let wanted = kernel_mask(unsafe { &*set });
+    let urg = wanted & 1 << (runtime::monitor::SIGNAL - 1) != 0;
     let waits = Waits {
         deadline,
-        // The program's SIGURG kept in greenify's records comes with no wake (the handler
-        // that keeps it can wake no one async-signal-safely): look every millisecond.
+        // The program's SIGURG that greenify's preemption handler keeps in its records
+        // comes with no wake (the handler can wake no one async-signal-safely): look
+        // every millisecond. A signal the program sends a thread that blocks it wakes it
+        // (sched::keep_for_blocking).
         every: (fd.is_none() || urg).then_some(Duration::from_millis(1)),
         restarts: false,
     };
@@ -1101,11 +1104,11 @@ unsafe fn wait_signal(
         Some(green),
         waits,
         // SAFETY: the program's set and out-pointer.
-        || match unsafe { taken(take_signal(set, urg, info), info) } {
+        || match unsafe { taken(take_signal(set, info), info) } {
             -1 if super::errno() == libc::EAGAIN => Tried::Waits(-1),
             r => Tried::Done(r),
         },
-        |until| park_on(fds, Reason::Poll, until),
+        |until| runtime::sched::wait_signals(fds, wanted, Reason::Poll, until),
     );
     let saved = super::errno();
     if let Some(fd) = fd {

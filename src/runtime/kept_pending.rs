@@ -1,27 +1,30 @@
-//! The program's own instances of the preemption signal (SIGURG) that wait, pending, for
-//! a thread that blocks it.
+//! The program's own instances of signals that wait, pending, for a thread that
+//! blocks them, where every worker sees them (an OS thread's own kernel queue is seen only
+//! by the green thread that runs there next, and a green thread moves between workers).
 //!
-//! greenify keeps SIGURG open on every worker OS thread whatever the running green
-//! thread's mask (see sched::kept_open), so the kernel never keeps the program's SIGURG
-//! pending: it always runs greenify's handler, on whichever OS thread it chose. An
-//! instance that no thread may take now is kept here instead, where every worker sees it
-//! (an OS thread's own queue is seen only by the green thread that runs there next):
-//! - sent to a green thread (pthread_kill) that blocks it: pending on that thread;
-//! - sent to the process while every thread blocks it: pending on the process.
+//! Two kinds come here:
+//! - a signal the program sends one of its green threads (pthread_kill, tgkill) that the
+//!   target blocks: the sender's OS thread is not the target's, so the kernel's queue of
+//!   it is the wrong place (see sched::keep_for_blocking);
+//! - the preemption signal (SIGURG), which greenify keeps open on every worker OS thread
+//!   whatever the running green thread's mask (see sched::kept_open), so the kernel never
+//!   keeps the program's SIGURG pending: it always runs greenify's handler, on whichever
+//!   OS thread it chose. An instance sent to a green thread that blocks it is pending on
+//!   that thread; one sent to the process while every thread blocks it, on the process.
+//!   Where no thread's mask can be read (a handler that interrupted a scheduler section
+//!   or greenify's own code), the instance waits unsettled until the scheduler says whose
+//!   it is.
 //!
-//! Where no thread's mask can be read (a handler that interrupted a scheduler section or
-//! greenify's own code), the instance waits unsettled until the scheduler says whose it
-//! is.
-//!
-//! Each owner has at most one (SIGURG is a standard signal: a second instance while one
-//! is pending is dropped, as natively), with its siginfo. `sigpending` shows, and the
+//! Each owner has at most one of each standard signal (a second instance while one is
+//! pending is dropped, as natively), and the instances of a real-time signal in the order
+//! they came (each with a sequence number), with their siginfo. `sigpending` shows, and the
 //! sigwait family takes, the calling thread's own or else the process's; a thread that
-//! unblocks SIGURG takes one and has it delivered at once.
+//! unblocks a signal takes one and has it delivered at once.
 //!
-//! Parking runs in the signal handler: a fixed table, no allocation, no lock. A slot's
-//! word says whose it is and whether its siginfo is complete:
-//! `FREE` -> owner | `BUSY` (claimed, the siginfo being written) -> owner (complete)
-//! -> owner | `BUSY` (being taken, the siginfo being read) -> `FREE`.
+//! Parking may run in a signal handler: a fixed table, no allocation, no lock. A slot's
+//! word says whose it is, of which signal, and whether its siginfo is complete:
+//! `FREE` -> key | `BUSY` (claimed, the siginfo being written) -> key (complete)
+//! -> key | `BUSY` (being taken, the siginfo being read) -> `FREE`.
 
 use libc::siginfo_t;
 use std::cell::UnsafeCell;
@@ -41,22 +44,32 @@ pub enum Owner {
 }
 
 impl Owner {
-    const fn key(self) -> u64 {
+    /// The key of this owner's instance of `sig`: the signal above the owner.
+    const fn key(self, sig: u32) -> u64 {
         let (kind, tid) = match self {
             Owner::Thread(tid) => (1, tid),
             Owner::Process => (2, 0),
             Owner::Unsettled(Some(tid)) => (3, tid),
             Owner::Unsettled(None) => (4, 0),
         };
-        kind << 32 | tid as u64
+        (sig as u64) << SIG_SHIFT | kind << 32 | tid as u64
     }
 }
 
 const FREE: u64 = 0;
 const BUSY: u64 = 1 << 63;
-const PROCESS: u64 = Owner::Process.key();
-/// Owners with an instance pending at once (threads that block SIGURG and were sent one,
-/// and the process); a send beyond is left to the caller (see [`park`]).
+const SIG_SHIFT: u32 = 40;
+/// A key's owner part.
+const OWNER_BITS: u64 = (1 << SIG_SHIFT) - 1;
+/// A real-time instance's sequence number, above the key (0 for a standard signal's).
+const SEQ_SHIFT: u32 = 48;
+const SEQ_MASK: u64 = (1 << 15) - 1;
+/// A word's key: owner and signal, without the sequence number and BUSY.
+const KEY_BITS: u64 = (1 << SEQ_SHIFT) - 1;
+/// The next real-time instance's sequence number.
+static NEXT_SEQ: AtomicU64 = AtomicU64::new(0);
+/// Instances pending at once (of every owner and signal); a send beyond is left to the
+/// caller (see [`park`]).
 const SLOTS: usize = 32;
 
 struct Slots {
@@ -76,38 +89,53 @@ static SLOTS_TABLE: Slots = Slots {
     infos: [const { UnsafeCell::new(MaybeUninit::uninit()) }; SLOTS],
 };
 
-/// Keeps `info` pending for `owner`; one already pending for it keeps its own (the new one
-/// merges with it). False if the table is full: the caller keeps the signal otherwise.
+/// Keeps `info` pending for `owner`: a standard signal's merges with one of the same
+/// signal already pending for it (which keeps its own), a real-time signal's goes after
+/// those pending. False if the table is full: the caller keeps the signal otherwise.
 /// Async-signal-safe.
 pub fn park(owner: Owner, info: &siginfo_t) -> bool {
-    let key = owner.key();
+    let sig = info.si_signo as u32;
+    let key = owner.key(sig);
+    let queued = sig >= 32;
     let table = &SLOTS_TABLE;
-    if find(key).is_some() {
+    if !queued && find(key).is_some() {
         return true;
     }
+    let word = if queued {
+        key | (NEXT_SEQ.fetch_add(1, SeqCst) & SEQ_MASK) << SEQ_SHIFT
+    } else {
+        key
+    };
     let Some(i) = (0..SLOTS).find(|&i| {
         table.words[i]
-            .compare_exchange(FREE, key | BUSY, SeqCst, SeqCst)
+            .compare_exchange(FREE, word | BUSY, SeqCst, SeqCst)
             .is_ok()
     }) else {
         return false;
     };
     TAKEN.fetch_add(1, SeqCst);
-    // Two handlers (on two workers) parking for the same owner at once: the lower slot
-    // keeps it, as one instance.
-    if (0..i).any(|j| table.words[j].load(SeqCst) & !BUSY == key) {
+    // Two handlers (on two workers) parking a standard signal for the same owner at once:
+    // the lower slot keeps it, as one instance.
+    if !queued && (0..i).any(|j| table.words[j].load(SeqCst) & KEY_BITS == key) {
         free(i);
         return true;
     }
     // SAFETY: this slot is ours (FREE -> BUSY above) until its word is stored.
     unsafe { (*table.infos[i].get()).write(*info) };
-    table.words[i].store(key, SeqCst);
+    table.words[i].store(word, SeqCst);
     true
 }
 
-/// The slot of `key`'s pending instance (complete or being written or taken).
-fn find(key: u64) -> Option<usize> {
-    (0..SLOTS).find(|&i| SLOTS_TABLE.words[i].load(SeqCst) & !BUSY == key)
+/// The slot of `key`'s pending instance (complete or being written or taken); of a
+/// real-time signal's, the oldest, and its word.
+fn find(key: u64) -> Option<(usize, u64)> {
+    let next = NEXT_SEQ.load(SeqCst);
+    let age = |word: u64| next.wrapping_sub(word >> SEQ_SHIFT) & SEQ_MASK;
+    (0..SLOTS)
+        .map(|i| (i, SLOTS_TABLE.words[i].load(SeqCst)))
+        .filter(|&(_, word)| word & KEY_BITS == key)
+        // The first of the oldest: a standard signal's second slot is a moment's.
+        .min_by_key(|&(_, word)| SEQ_MASK - age(word & !BUSY))
 }
 
 fn free(i: usize) {
@@ -120,37 +148,65 @@ pub fn any() -> bool {
     TAKEN.load(SeqCst) != 0
 }
 
-/// Whether green thread `tid` has an instance pending: its own, or the process's.
-pub fn pending_for(tid: u32) -> bool {
-    any() && (find(Owner::Thread(tid).key()).is_some() || find(PROCESS).is_some())
+/// The signals (kernel sigset bits) pending for `owner`.
+fn pending_on(owner: Owner) -> u64 {
+    let owner = owner.key(0);
+    SLOTS_TABLE.words.iter().fold(0, |set, word| {
+        let key = word.load(SeqCst) & KEY_BITS;
+        let sig = key >> SIG_SHIFT;
+        if key != FREE && key & OWNER_BITS == owner && (1..=64).contains(&sig) {
+            set | 1 << (sig - 1)
+        } else {
+            set
+        }
+    })
 }
 
-/// Takes the instance pending for green thread `tid`: its own first, as the kernel serves
-/// a thread's queue before the process's, else the process's.
-pub fn take_for(tid: u32) -> Option<siginfo_t> {
+/// The signals (kernel sigset bits) pending for green thread `tid`: its own and the
+/// process's. One load when nothing is pending.
+pub fn pending_for(tid: u32) -> u64 {
+    if !any() {
+        return 0;
+    }
+    pending_on(Owner::Thread(tid)) | pending_on(Owner::Process)
+}
+
+/// Takes the lowest signal of `set` pending for green thread `tid`: of its own first, as
+/// the kernel serves a thread's queue before the process's, else of the process's.
+pub fn take_for(tid: u32, set: u64) -> Option<siginfo_t> {
     if !any() {
         return None;
     }
-    take(Owner::Thread(tid).key()).or_else(|| take(PROCESS))
+    [Owner::Thread(tid), Owner::Process]
+        .into_iter()
+        .find_map(|owner| {
+            let ready = pending_on(owner) & set;
+            (ready != 0)
+                .then(|| take(owner.key(ready.trailing_zeros() + 1)))
+                .flatten()
+        })
 }
 
 fn take(key: u64) -> Option<siginfo_t> {
-    let i = find(key)?;
+    let (i, seen) = find(key)?;
     let word = &SLOTS_TABLE.words[i];
-    // Only a complete one; one still being written is not pending yet.
-    word.compare_exchange(key, key | BUSY, SeqCst, SeqCst)
+    // Only a complete one; one still being written (or taken) is not pending.
+    if seen & BUSY != 0 {
+        return None;
+    }
+    word.compare_exchange(seen, seen | BUSY, SeqCst, SeqCst)
         .ok()?;
-    // SAFETY: complete (its word was `key`), and ours (key -> key | BUSY above).
+    // SAFETY: complete (its word was `seen`), and ours (seen -> seen | BUSY above).
     let info = unsafe { (*SLOTS_TABLE.infos[i].get()).assume_init_read() };
     free(i);
     Some(info)
 }
 
-/// The scheduler saw who takes the instance caught for `target` (see
+/// The scheduler saw who takes the instance of `sig` caught for `target` (see
 /// [`Owner::Unsettled`]): it becomes `owner`'s, or goes (None: a thread that accepts it
 /// took it, and its action ignores it). False if there was none.
-pub fn settle(target: Option<u32>, owner: Option<Owner>) -> bool {
-    let Some(info) = take(Owner::Unsettled(target).key()) else {
+pub fn settle(sig: u32, target: Option<u32>, owner: Option<Owner>) -> bool {
+    let Some(info) = take(Owner::Unsettled(target).key(sig)) else {
         return false;
     };
     if let Some(owner) = owner {
@@ -166,8 +222,13 @@ pub fn thread_ended(tid: u32) {
     if !any() {
         return;
     }
-    let key = Owner::Thread(tid).key();
-    while take(key).is_some() {}
+    while take_for_owner(Owner::Thread(tid)) {}
+}
+
+/// Drops one of `owner`'s pending instances; false if it had none.
+fn take_for_owner(owner: Owner) -> bool {
+    let set = pending_on(owner);
+    set != 0 && take(owner.key(set.trailing_zeros() + 1)).is_some()
 }
 
 /// In a forked child: nothing is pending (the kernel drops pending signals at fork).
@@ -186,37 +247,74 @@ pub fn after_fork() {
 mod tests {
     use super::*;
 
-    fn info(code: i32) -> siginfo_t {
+    fn info(sig: i32, code: i32) -> siginfo_t {
         // SAFETY: an all-zero siginfo is a valid value.
         let mut info: siginfo_t = unsafe { std::mem::zeroed() };
-        info.si_signo = libc::SIGURG;
+        info.si_signo = sig;
         info.si_code = code;
         info
     }
 
+    const URG: u64 = 1 << (libc::SIGURG - 1);
+    const ALL: u64 = u64::MAX;
+
     #[test]
-    fn pending_instances_merge_per_owner_and_a_thread_takes_its_own_first() {
-        assert!(park(Owner::Process, &info(1)));
-        assert!(park(Owner::Process, &info(2)), "merged");
-        assert!(park(Owner::Thread(7), &info(3)));
+    fn pending_instances_merge_per_owner_and_signal_and_a_thread_takes_its_own_first() {
+        let urg = |code| info(libc::SIGURG, code);
+        assert!(park(Owner::Process, &urg(1)));
+        assert!(park(Owner::Process, &urg(2)), "merged");
+        assert!(park(Owner::Thread(7), &urg(3)));
         assert!(
-            pending_for(7) && pending_for(8),
+            pending_for(7) == URG && pending_for(8) == URG,
             "the process's is everyone's"
         );
-        assert_eq!(take_for(7).map(|i| i.si_code), Some(3));
+        assert_eq!(take_for(7, ALL).map(|i| i.si_code), Some(3));
         assert_eq!(
-            take_for(8).map(|i| i.si_code),
+            take_for(8, ALL).map(|i| i.si_code),
             Some(1),
             "the first one kept"
         );
-        assert!(!pending_for(7) && take_for(7).is_none());
-        assert!(park(Owner::Thread(9), &info(4)));
+        assert!(pending_for(7) == 0 && take_for(7, ALL).is_none());
+        assert!(park(Owner::Thread(9), &urg(4)));
         thread_ended(9);
         assert!(!any());
-        assert!(park(Owner::Unsettled(None), &info(5)));
-        assert!(!pending_for(7), "nobody's yet");
-        assert!(settle(None, Some(Owner::Thread(7))) && !settle(None, None));
-        assert_eq!(take_for(7).map(|i| i.si_code), Some(5));
+        assert!(park(Owner::Unsettled(None), &urg(5)));
+        assert_eq!(pending_for(7), 0, "nobody's yet");
+        let sig = libc::SIGURG as u32;
+        assert!(settle(sig, None, Some(Owner::Thread(7))) && !settle(sig, None, None));
+        assert_eq!(take_for(7, ALL).map(|i| i.si_code), Some(5));
+        assert!(!any());
+        // One test: the table is the process's.
+        a_thread_takes_the_lowest_of_the_set_and_keeps_each_signal_apart();
+    }
+
+    fn a_thread_takes_the_lowest_of_the_set_and_keeps_each_signal_apart() {
+        assert!(park(Owner::Thread(3), &info(libc::SIGUSR2, 1)));
+        assert!(park(Owner::Thread(3), &info(libc::SIGUSR1, 2)));
+        assert!(park(Owner::Thread(3), &info(libc::SIGUSR1, 3)), "merged");
+        assert!(park(Owner::Process, &info(libc::SIGHUP, 4)));
+        let usr = 1 << (libc::SIGUSR1 - 1) | 1 << (libc::SIGUSR2 - 1);
+        assert_eq!(pending_for(3), usr | 1 << (libc::SIGHUP - 1));
+        assert_eq!(take_for(3, usr).map(|i| i.si_code), Some(2));
+        assert_eq!(
+            take_for(3, ALL).map(|i| i.si_code),
+            Some(1),
+            "its own first"
+        );
+        assert_eq!(take_for(3, ALL).map(|i| i.si_code), Some(4));
+        assert!(park(Owner::Thread(3), &info(libc::SIGUSR1, 5)));
+        assert!(park(Owner::Thread(3), &info(libc::SIGTERM, 6)));
+        thread_ended(3);
+        assert!(!any());
+        for code in 1..=3 {
+            assert!(park(Owner::Thread(4), &info(libc::SIGRTMIN(), code)));
+        }
+        assert!(park(Owner::Thread(4), &info(libc::SIGUSR1, 9)));
+        let rt = 1 << (libc::SIGRTMIN() - 1);
+        assert_eq!(pending_for(4) & rt, rt);
+        let codes: Vec<_> = std::iter::from_fn(|| take_for(4, rt).map(|i| i.si_code)).collect();
+        assert_eq!(codes, [1, 2, 3], "real-time instances queue, in order");
+        assert_eq!(take_for(4, ALL).map(|i| i.si_code), Some(9));
         assert!(!any());
     }
 }

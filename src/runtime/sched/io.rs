@@ -90,11 +90,11 @@ pub fn wait_read_if_drained(fd: i32, reason: Reason, deadline: Option<Instant>) 
 /// Waits as [`wait_fds`] if `needed`, asked in the section that parks, says so (None
 /// if not). Registers and parks in one section: with several workers, another may apply
 /// the fd's event between the two.
-fn wait_fds_if(
+pub(super) fn wait_fds_if(
     fds: &[(i32, Interest)],
     reason: Reason,
     deadline: Option<Instant>,
-    needed: impl FnOnce(&Scheduler) -> bool,
+    needed: impl FnOnce(&mut Scheduler) -> bool,
 ) -> Option<Wake> {
     let mut refused = None;
     let parked = park_if(reason, deadline, Interrupts::Signals, |s| {

@@ -103,9 +103,10 @@ pub use nudge::{close_idle_masks, hold_here, nudge_holders, settle_nudge, Frame}
 pub use park::{current_key, park, park_interruptible, sleep_until, Interrupts};
 pub use run::stdio_lock;
 pub use signals::{
-    apply_interruptions, current_for_signal, enter_handler, hold_handlers, kept_signal_taker,
-    leave_handler, reapply_mask, sent_to_main_tid, set_handler_action, set_keep_action, sigmask,
-    signal_is_for_current, take_due_handlers, taken_now, KeptTaker,
+    apply_interruptions, current_for_signal, enter_handler, hold_handlers, keep_for_blocking,
+    kept_signal_taker, leave_handler, reapply_mask, sent_to_main_tid, set_handler_action,
+    set_keep_action, sigmask, signal_is_for_current, take_due_handlers, taken_now, wait_signals,
+    KeptTaker,
 };
 pub use slice::{completed_without_parking, preempt, preempt_at_return, yield_now};
 pub use stats::{each_counter, stats, Stats};

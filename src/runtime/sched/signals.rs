@@ -167,6 +167,61 @@ pub fn kept_signal_taker(sig: u32, target: Option<ThreadId>) -> Option<KeptTaker
     Some(with(|s| s.kept_taker(sig, s.chosen(sig, target))))
 }
 
+/// Keeps `info`, a signal the program sends green thread `target` (pthread_kill,
+/// tgkill), pending for it in greenify's records (runtime/kept_pending.rs) if `target`
+/// blocks it, and wakes `target` if it waits for it (see [`wait_signals`]). Through the
+/// kernel it would be pending on the sender's OS thread, where a target on another worker
+/// never saw it (pbzip2's terminator thread waited in sigwait for ever) and a handler's
+/// delivery could not show it to the target's sigwait. False: the target takes it now (or
+/// is gone, or the table is full): it goes through the kernel.
+pub fn keep_for_blocking(target: ThreadId, info: &libc::siginfo_t) -> bool {
+    let sig = info.si_signo as u32;
+    if !(1..=64).contains(&sig) || !section_may_start() {
+        return false;
+    }
+    with(|s| {
+        let bit = sig_bit(sig);
+        let Some(t) = s.threads.get_mut(target as usize) else {
+            return false;
+        };
+        if !t.is_live() || t.sigmask & bit == 0 || !kept_pending::park(Owner::Thread(target), info)
+        {
+            return false;
+        }
+        if t.state == State::Parked && t.waits_for_signals & bit != 0 {
+            t.waits_for_signals = 0;
+            let key = s.key(target);
+            s.ready(key, Wake::Ready);
+        }
+        true
+    })
+}
+
+/// A sigwait of the current thread: waits as `wait_fds` on `fds` (its signalfd), unless
+/// one of `set` is pending for it in greenify's records, where [`keep_for_blocking`]
+/// wakes it when one comes (the look and the park are one section, so none comes
+/// unseen between them).
+pub fn wait_signals(
+    fds: &[(i32, crate::runtime::Interest)],
+    set: u64,
+    reason: crate::runtime::Reason,
+    deadline: Option<std::time::Instant>,
+) -> Wake {
+    let wake = super::io::wait_fds_if(fds, reason, deadline, |s| {
+        let me = s.current();
+        if kept_pending::pending_for(me) & set != 0 {
+            return false;
+        }
+        s.threads[me as usize].waits_for_signals = set;
+        true
+    });
+    with(|s| {
+        let me = s.current() as usize;
+        s.threads[me].waits_for_signals = 0;
+    });
+    wake.unwrap_or(Wake::Ready)
+}
+
 /// The current thread's waits run no handlers while `hold` (see `holds_handlers`).
 #[inline]
 pub fn hold_handlers(hold: bool) {
@@ -435,7 +490,7 @@ impl Scheduler {
             KeptTaker::Accepting => None,
         };
         // Its handler kept it unsettled (the program's action is not a function).
-        if kept_pending::settle(sent_to, owner) {
+        if kept_pending::settle(sig, sent_to, owner) {
             return true;
         }
         let Some(owner) = owner else { return false };
