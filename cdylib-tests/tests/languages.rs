@@ -612,27 +612,35 @@ fn stats_of(program: &str, out: &Output) -> std::collections::BTreeMap<String, u
         .unwrap_or_else(|| panic!("no stats line of {program}\n{}", out.report()))
 }
 
-/// `xz -T2`, `zstd -T2`, `pigz -p 2` and `sort --parallel=2` on 10 MiB of text: each tool's
-/// threads (a thread per block, per job, per sorted half) run as green threads on the
-/// workers, and every output is byte for byte the native one (the compressors' output does
-/// not depend on their threads' timing); each compressed file also unpacks to the input.
+/// `xz -T2`, `zstd -T2`, `pigz -p 2`, `lbzip2 -n 2`, 7-Zip's `7zz -mmt2` and
+/// `sort --parallel=2` on 10 MiB of text: each tool's threads (a thread per block, per
+/// job, per sorted half) run as green threads on the workers, and every output is byte for
+/// byte the native one (the compressors' output does not depend on their threads'
+/// timing); each compressed file also unpacks to the input.
 #[test]
 fn compressors_and_sort_with_two_threads_give_the_native_output() {
     let _g = shared();
     let test = "compressors_and_sort_with_two_threads_give_the_native_output";
     if let Some(why) = missing(
-        &["xz", "zstd", "pigz", "sort"],
-        "apt-get install xz-utils zstd pigz",
+        &["xz", "zstd", "pigz", "lbzip2", "7zz", "sort"],
+        "apt-get install xz-utils zstd pigz lbzip2 7zip",
     ) {
         return skip(test, &why);
     }
     let dir = build_dir("tools", true);
     write_word_text(&dir.join("input"), 200_000);
     // (program, its arguments: input on stdin, output on stdout, how it unpacks)
-    let tools: [(&str, &str, Option<&str>); 4] = [
+    let tools: [(&str, &str, Option<&str>); 6] = [
         ("xz", "xz -T2 -1 --block-size=1MiB -c", Some("xz -d -c")),
         ("zstd", "zstd -T2 -3 -B1MiB -c -q", Some("zstd -d -c -q")),
         ("pigz", "pigz -p 2 -b 256 -c", Some("pigz -d -c")),
+        ("lbzip2", "lbzip2 -n 2 -c", Some("lbzip2 -d -c")),
+        // An xz stream from 7-Zip's own threads (its archive formats carry times).
+        (
+            "7zz",
+            "7zz a -txz -mmt2 -mx1 -si -so -bd unused",
+            Some("xz -d -c"),
+        ),
         // sort uses threads only for a buffer of at least 128 Ki lines (coreutils'
         // SUBTHREAD_LINES_HEURISTIC): 200,000 lines in one 32 MiB buffer.
         ("sort", "LC_ALL=C sort --parallel=2 -S 32M", None),
