@@ -612,29 +612,31 @@ fn stats_of(program: &str, out: &Output) -> std::collections::BTreeMap<String, u
         .unwrap_or_else(|| panic!("no stats line of {program}\n{}", out.report()))
 }
 
-/// `xz -T2`, `zstd -T2`, `pigz -p 2`, `lbzip2 -n 2`, 7-Zip's `7zz -mmt2` and
-/// `sort --parallel=2` on 10 MiB of text: each tool's threads (a thread per block, per
+/// `xz -T2`, `zstd -T2`, `pigz -p 2`, `lbzip2 -n 2`, `pbzip2 -p2`, 7-Zip's `7zz -mmt2`
+/// and `sort --parallel=2` on 10 MiB of text: each tool's threads (a thread per block, per
 /// job, per sorted half) run as green threads on the workers, and every output is byte for
 /// byte the native one (the compressors' output does not depend on their threads'
-/// timing); each compressed file also unpacks to the input.
+/// timing); each compressed file also unpacks to the input. pbzip2 ends by pthread_kill'ing
+/// its terminator thread, which waits in sigwait for the SIGUSR1 every thread blocks.
 #[test]
 fn compressors_and_sort_with_two_threads_give_the_native_output() {
     let _g = shared();
     let test = "compressors_and_sort_with_two_threads_give_the_native_output";
     if let Some(why) = missing(
-        &["xz", "zstd", "pigz", "lbzip2", "7zz", "sort"],
-        "apt-get install xz-utils zstd pigz lbzip2 7zip",
+        &["xz", "zstd", "pigz", "lbzip2", "pbzip2", "7zz", "sort"],
+        "apt-get install xz-utils zstd pigz lbzip2 pbzip2 7zip",
     ) {
         return skip(test, &why);
     }
     let dir = build_dir("tools", true);
     write_word_text(&dir.join("input"), 200_000);
     // (program, its arguments: input on stdin, output on stdout, how it unpacks)
-    let tools: [(&str, &str, Option<&str>); 6] = [
+    let tools: [(&str, &str, Option<&str>); 7] = [
         ("xz", "xz -T2 -1 --block-size=1MiB -c", Some("xz -d -c")),
         ("zstd", "zstd -T2 -3 -B1MiB -c -q", Some("zstd -d -c -q")),
         ("pigz", "pigz -p 2 -b 256 -c", Some("pigz -d -c")),
         ("lbzip2", "lbzip2 -n 2 -c", Some("lbzip2 -d -c")),
+        ("pbzip2", "pbzip2 -p2 -b9 -c", Some("pbzip2 -d -c")),
         // An xz stream from 7-Zip's own threads (its archive formats carry times).
         (
             "7zz",
