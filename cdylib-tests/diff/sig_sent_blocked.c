@@ -229,3 +229,42 @@ CASE(pthread_sigqueue_rt_pair_to_a_blocking_thread_runs_in_order_when_it_unblock
     pthread_sigmask(SIG_BLOCK, &usr1, NULL);
     send_to_computing(unblock_rt_after_computing, queue_rt_pair);
 }
+
+/* A timer that signals the target by its thread id (SIGEV_THREAD_ID) while the target
+ * blocks the signal, which has a handler: the target's sigwaitinfo takes it (greenified,
+ * the handler was handed to the target to run when it unblocks it, which sigwait did not
+ * see). */
+static volatile pid_t target_tid;
+
+static void *timer_target(void *arg) {
+    pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+    target_tid = (pid_t)syscall(SYS_gettid);
+    compute_until_sent();
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    int sig = sigwaitinfo(&usr1, &info);
+    printf("sigwaitinfo: %d si_code=%d\n", sig, info.si_code);
+    return arg;
+}
+
+static void arm_timer_at_target(pthread_t t) {
+    (void)t;
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_THREAD_ID;
+    ev.sigev_signo = SIGUSR1;
+    ev._sigev_un._tid = target_tid;
+    timer_t timer;
+    SHOW("timer_create", timer_create(CLOCK_MONOTONIC, &ev, &timer));
+    struct itimerspec in_2ms = { { 0, 0 }, { 0, 2000000 } };
+    timer_settime(timer, 0, &in_2ms, NULL);
+    msleep(20);
+}
+
+CASE(thread_timer_signal_with_a_handler_to_a_blocking_thread_reaches_its_sigwaitinfo) {
+    usr1_set();
+    set_handler(SIGUSR1, on_usr1, 0);
+    target_tid = 0;
+    send_to_computing(timer_target, arm_timer_at_target);
+    printf("handler ran: %d\n", (int)handled);
+}

@@ -188,11 +188,7 @@ pub fn keep_for_blocking(target: ThreadId, info: &libc::siginfo_t) -> bool {
         {
             return false;
         }
-        if t.state == State::Parked && t.waits_for_signals & bit != 0 {
-            t.waits_for_signals = 0;
-            let key = s.key(target);
-            s.ready(key, Wake::Ready);
-        }
+        s.wake_signal_waiter(target, sig);
         true
     })
 }
@@ -474,15 +470,23 @@ impl Scheduler {
         }
     }
 
-    /// The program's own instance of a signal greenify keeps open, sent to `sent_to` (None:
-    /// the process), which the kernel would give `target`, caught where its handler could
-    /// not read the threads' masks (see [`kept_signal_taker`]): if its taker blocks it, or
-    /// nobody takes it, it is pending in greenify's records instead
-    /// (runtime/kept_pending.rs), where the taker's sigwait finds it and its unblocking
-    /// delivers it. True if it needs no delivery: kept so, or taken by a thread whose
-    /// action ignores it.
-    fn keeps_pending(&self, sig: u32, sent_to: Option<ThreadId>, target: Option<ThreadId>) -> bool {
-        if sig != monitor::SIGNAL as u32 || kept_open() & sig_bit(sig) == 0 {
+    /// The program's own instance of `sig` sent to `sent_to` (None: the process), which the
+    /// kernel would give `target`, whose delivery the trampoline posted (or, for the
+    /// signal greenify keeps open, which its handler caught where it could not read the
+    /// threads' masks, see [`kept_signal_taker`]): if `target` blocks it (or, for the
+    /// signal kept open, nobody takes it), it is pending in greenify's records instead
+    /// (runtime/kept_pending.rs), where the taker's sigwait finds it (woken if it waits)
+    /// and its unblocking delivers it. True if it needs no delivery: kept so, or taken by
+    /// a thread whose action ignores it. A real-time signal's instance stays a handler due
+    /// (its line, runtime/held.rs, hands on the next as its handler runs).
+    fn keeps_pending(
+        &mut self,
+        sig: u32,
+        sent_to: Option<ThreadId>,
+        target: Option<ThreadId>,
+    ) -> bool {
+        let kept_open = sig == monitor::SIGNAL as u32 && kept_open() & sig_bit(sig) != 0;
+        if !kept_open && sig >= 32 {
             return false;
         }
         let owner = match self.kept_taker(sig, target) {
@@ -490,11 +494,31 @@ impl Scheduler {
             KeptTaker::Accepting => None,
         };
         // Its handler kept it unsettled (the program's action is not a function).
-        if kept_pending::settle(sig, sent_to, owner) {
+        if kept_open && kept_pending::settle(sig, sent_to, owner) {
             return true;
         }
-        let Some(owner) = owner else { return false };
-        KEEP_ACTION.get().is_some_and(|keep| keep(sig, owner))
+        let owner = match owner {
+            Some(Owner::Thread(tid)) => Owner::Thread(tid),
+            Some(Owner::Process) if kept_open => Owner::Process,
+            _ => return false,
+        };
+        if !KEEP_ACTION.get().is_some_and(|keep| keep(sig, owner)) {
+            return false;
+        }
+        if let Owner::Thread(tid) = owner {
+            self.wake_signal_waiter(tid, sig);
+        }
+        true
+    }
+
+    /// Wakes thread `tid` if it is parked in a sigwait for `sig` (see [`wait_signals`]).
+    fn wake_signal_waiter(&mut self, tid: ThreadId, sig: u32) {
+        let t = &mut self.threads[tid as usize];
+        if t.state == State::Parked && t.waits_for_signals & sig_bit(sig) != 0 {
+            t.waits_for_signals = 0;
+            let key = self.key(tid);
+            self.ready(key, Wake::Ready);
+        }
     }
 
     /// Applies a signal's interruption to the thread the kernel would have chosen; hands
