@@ -663,7 +663,7 @@ fn line_up(sig: c_int, value: libc::sigval) -> bool {
 /// (see [`MARK`]), so that its handler runs in `tid` and `tid` is the thread it
 /// interrupts. Err: the kernel's error number.
 pub fn send_to_green(tid: u32, sig: c_int, sent: Sent) -> Result<(), c_int> {
-    let info = match sent {
+    let mut info = match sent {
         Sent::Info(info) => info,
         Sent::Queue(value) => runtime::raw::own_queued_info(sig as u32, value.sival_ptr as u64),
         Sent::Kill | Sent::User => {
@@ -677,7 +677,6 @@ pub fn send_to_green(tid: u32, sig: c_int, sent: Sent) -> Result<(), c_int> {
             info
         }
     };
-    let mut info = info;
     info.si_signo = sig;
     if runtime::sched::keep_for_blocking(tid, &info) {
         return Ok(());
