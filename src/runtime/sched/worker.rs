@@ -673,8 +673,9 @@ fn wake_sleeping(worker: *mut Worker) -> bool {
 /// round trips than with one, on the same CPU time. Its next window looks again, as for
 /// hand-offs: with a CPU free for the other workers the process uses more than
 /// [`SPREAD_CPUS`] and the threads stay spread. Nor do they gather again while, spread,
-/// they dispatch at least [`SPREAD_KEEPS`] as fast as they did in such gatherings
-/// ([`Rate`]s over the last few hundred milliseconds), unless the workers may only run on
+/// they dispatch at least [`SPREAD_KEEPS`] as fast as they did in such gatherings, for at
+/// most [`SPREAD_COSTS`] of the CPU a dispatch ([`Rate`]s over the last few hundred
+/// milliseconds), unless the workers may only run on
 /// one CPU between them (their affinity, as for the echo above): a process that gets
 /// under [`SPREAD_CPUS`] only because other processes take the rest of the CPUs gets more
 /// with each worker it runs. 64 condvar pairs with about 3 us of work after every turn,
@@ -704,10 +705,11 @@ pub(super) struct Gather {
     elsewhere: u32,
     /// Until when the workers but the first take no shared thread (None: they do).
     until: Option<Instant>,
-    /// When the gathering under way began, if the CPU look began it; the dispatch rate
-    /// of such gatherings, and of the threads spread while the process used under
-    /// [`SPREAD_CPUS`] quarters of a CPU (see [`Gather::spread_pays`]).
-    crowded_since: Option<Instant>,
+    /// When the gathering under way began and the process CPU time (ns) then, if the CPU
+    /// look began it; the dispatches of such gatherings, and of the threads spread while
+    /// the process used under [`SPREAD_CPUS`] quarters of a CPU (see
+    /// [`Gather::spread_pays`]).
+    crowded_since: Option<(Instant, u64)>,
     gathered_rate: Rate,
     spread_rate: Rate,
     /// How long the next gathering lasts.
@@ -737,26 +739,38 @@ const SPREAD_CPUS: u64 = 5;
 /// Spread threads that keep at least this share of the dispatch rate they had gathered
 /// (a ratio) stay spread, however little CPU the process gets (see [`Gather`]).
 const SPREAD_KEEPS: (u128, u128) = (7, 8);
+/// ... if their dispatches cost at most this many times the CPU they cost gathered: the
+/// switch-heavy ones, whose workers wait for each other at the scheduler's lock, spread
+/// for a larger share of an oversubscribed machine's CPUs, not for their own progress.
+const SPREAD_COSTS: (u128, u128) = (9, 8);
+/// ... if, gathered, their dispatches took this much CPU or more: shorter ones (64 condvar
+/// pairs without work, 0.15 us a dispatch) stayed spread on a machine loaded by a dozen
+/// other threads, where their workers rarely ran at once, took twice the CPU share and
+/// waited at the lock for each other whenever they did.
+const SPREAD_RUN: Duration = Duration::from_micros(1);
 
-/// Dispatches over wall time (ns), the older half forgotten past [`RATE_SPAN`]: a rate
-/// that follows a load that changes, but not a single look's noise (a few milliseconds
-/// without a CPU for the second worker, on a busy machine).
+/// Dispatches, and the wall and process CPU time (ns) they took, the older half forgotten
+/// past [`RATE_SPAN`]: rates that follow a load that changes, but not a single look's
+/// noise (a few milliseconds without a CPU for the second worker, on a busy machine).
 #[derive(Clone, Copy, Default)]
 struct Rate {
     dispatches: u64,
     wall: u64,
+    cpu: u64,
 }
 
 /// The wall time a [`Rate`] keeps before it halves.
 const RATE_SPAN: Duration = Duration::from_millis(320);
 
 impl Rate {
-    fn add(&mut self, dispatches: u64, wall: u64) {
-        if u128::from(self.wall.saturating_add(wall)) > RATE_SPAN.as_nanos() {
-            (self.dispatches, self.wall) = (self.dispatches / 2, self.wall / 2);
+    fn add(&mut self, more: Rate) {
+        if u128::from(self.wall.saturating_add(more.wall)) > RATE_SPAN.as_nanos() {
+            (self.dispatches, self.wall, self.cpu) =
+                (self.dispatches / 2, self.wall / 2, self.cpu / 2);
         }
-        self.dispatches = self.dispatches.saturating_add(dispatches);
-        self.wall = self.wall.saturating_add(wall);
+        self.dispatches = self.dispatches.saturating_add(more.dispatches);
+        self.wall = self.wall.saturating_add(more.wall);
+        self.cpu = self.cpu.saturating_add(more.cpu);
     }
 }
 
@@ -786,27 +800,41 @@ impl Gather {
         let wall = u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX);
         let crowded = used * 4 < wall.saturating_mul(SPREAD_CPUS)
             && u128::from(used) < HANDOFF_RUN.as_nanos() * u128::from(dispatches);
-        Some(crowded && (one_cpu() || !self.spread_pays(dispatches, wall)))
+        let spread = Rate {
+            dispatches,
+            wall,
+            cpu: used,
+        };
+        Some(crowded && (one_cpu() || !self.spread_pays(spread)))
     }
 
-    /// Whether the spread threads, with `dispatches` in `wall` ns now, kept at least
-    /// [`SPREAD_KEEPS`] of the dispatch rate they had in the gatherings the CPU look began
-    /// (none yet: no): then the other workers do get CPU time of their own.
-    fn spread_pays(&mut self, dispatches: u64, wall: u64) -> bool {
-        self.spread_rate.add(dispatches, wall);
+    /// Whether the spread threads, `now` (over the last look), kept at least
+    /// [`SPREAD_KEEPS`] of the dispatch rate they had in the gatherings the CPU look began,
+    /// at most [`SPREAD_COSTS`] of the CPU a dispatch, where gathered a dispatch took
+    /// [`SPREAD_RUN`] or more (none yet: no): then the other workers add CPU time of their
+    /// own, and the spread costs the threads little.
+    fn spread_pays(&mut self, now: Rate) -> bool {
+        self.spread_rate.add(now);
         let (spread, gathered) = (self.spread_rate, self.gathered_rate);
-        gathered.wall > 0
-            && u128::from(spread.dispatches) * u128::from(gathered.wall) * SPREAD_KEEPS.1
-                >= u128::from(gathered.dispatches) * u128::from(spread.wall) * SPREAD_KEEPS.0
+        let [dispatches, wall, cpu] = [spread.dispatches, spread.wall, spread.cpu].map(u128::from);
+        let [g_dispatches, g_wall, g_cpu] =
+            [gathered.dispatches, gathered.wall, gathered.cpu].map(u128::from);
+        g_wall > 0
+            && g_cpu >= g_dispatches * SPREAD_RUN.as_nanos()
+            && dispatches * g_wall * SPREAD_KEEPS.1 >= g_dispatches * wall * SPREAD_KEEPS.0
+            && cpu * g_dispatches * SPREAD_COSTS.1 <= g_cpu * dispatches * SPREAD_COSTS.0
     }
 
-    /// A gathering ends: one the CPU look began adds its dispatch rate to compare with
-    /// (see [`Gather::spread_pays`]).
+    /// A gathering ends: one the CPU look began adds its dispatch rate and CPU to compare
+    /// with (see [`Gather::spread_pays`]).
     fn end(&mut self, now: Instant) {
-        if let Some(began) = self.crowded_since.take() {
+        if let Some((began, cpu_began)) = self.crowded_since.take() {
             let wall = now.saturating_duration_since(began).as_nanos();
-            let wall = u64::try_from(wall).unwrap_or(u64::MAX);
-            self.gathered_rate.add(u64::from(self.dispatches), wall);
+            self.gathered_rate.add(Rate {
+                dispatches: u64::from(self.dispatches),
+                wall: u64::try_from(wall).unwrap_or(u64::MAX),
+                cpu: process_cpu().saturating_sub(cpu_began),
+            });
         }
         (
             self.until,
@@ -902,7 +930,7 @@ impl Scheduler {
         };
         if handed || crowded == Some(true) {
             gather.until = Some(now + gather.period);
-            gather.crowded_since = (!handed).then_some(now);
+            gather.crowded_since = (!handed).then(|| (now, process_cpu()));
             gather.period = (gather.period * 2).min(GATHER_MAX);
             (gather.dispatches, gather.handoffs, gather.elsewhere) = (0, 0, 0);
             // The threads queued on the workers they gather away from go to the first.
