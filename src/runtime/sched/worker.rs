@@ -737,12 +737,14 @@ const CPU_LOOK: Duration = Duration::from_millis(10);
 /// one worker does on one CPU what the spread threads did on about 1.25.
 const SPREAD_CPUS: u64 = 5;
 /// Spread threads that keep at least this share of the dispatch rate they had gathered
-/// (a ratio) stay spread, however little CPU the process gets (see [`Gather`]).
-const SPREAD_KEEPS: (u128, u128) = (7, 8);
+/// (a ratio) stay spread, however little CPU the process gets (see [`Gather`]); 7/8 and
+/// 9/8 below let a busy machine's noise gather condvar pairs with work between turns
+/// for most of a run, 3 runs in 20.
+const SPREAD_KEEPS: (u128, u128) = (3, 4);
 /// ... if their dispatches cost at most this many times the CPU they cost gathered: the
 /// switch-heavy ones, whose workers wait for each other at the scheduler's lock, spread
 /// for a larger share of an oversubscribed machine's CPUs, not for their own progress.
-const SPREAD_COSTS: (u128, u128) = (9, 8);
+const SPREAD_COSTS: (u128, u128) = (5, 4);
 /// ... if, gathered, their dispatches took this much CPU or more: shorter ones (64 condvar
 /// pairs without work, 0.15 us a dispatch) stayed spread on a machine loaded by a dozen
 /// other threads, where their workers rarely ran at once, took twice the CPU share and
@@ -814,7 +816,10 @@ impl Gather {
     /// [`SPREAD_RUN`] or more (none yet: no): then the other workers add CPU time of their
     /// own, and the spread costs the threads little.
     fn spread_pays(&mut self, now: Rate) -> bool {
-        self.spread_rate.add(now);
+        // Not before a gathering to compare with: the first look holds the start-up.
+        if self.gathered_rate.wall > 0 {
+            self.spread_rate.add(now);
+        }
         let (spread, gathered) = (self.spread_rate, self.gathered_rate);
         let [dispatches, wall, cpu] = [spread.dispatches, spread.wall, spread.cpu].map(u128::from);
         let [g_dispatches, g_wall, g_cpu] =
