@@ -313,8 +313,8 @@ fn condvar_pairs_that_hand_over_briefly_gather_on_one_worker() {
 /// worker (see `Gather`, worker.rs): main's library kept them there in every run (5 to 8%
 /// of the sampled turns on the other OS thread, against 40 to 50% spread); the gathering
 /// now ends for good when, spread, the threads dispatch at least 3/4 as fast as they did
-/// gathered, on at most 5/4 of the CPU a dispatch. Counted, not timed: the sampled turns taken on another OS thread than the
-/// busiest.
+/// gathered, on at most 5/4 of the CPU a dispatch. Counted, not timed: the sampled turns
+/// taken on another OS thread than the busiest.
 #[test]
 fn condvar_pairs_that_work_between_turns_use_both_workers_beside_spinners() {
     if !two_cpus("condvar_pairs_that_work_between_turns_use_both_workers_beside_spinners") {
