@@ -1,5 +1,7 @@
 /* PAIRS independent pairs of threads take strict turns, each pair through a mutex and a
- * condition variable of its own, TURNS turns per pair. At every SAMPLEth turn the
+ * condition variable of its own, TURNS turns per pair (or the TURNS argument's), each
+ * turn followed by WORK steps of an empty loop (argument, default 0), while SPINNERS
+ * child processes (argument, default 0) spin on the CPUs. At every SAMPLEth turn the
  * thread notes the OS thread it runs on, by the raw system call (no library call sees
  * it; one at every turn would slow the turns it counts down several times); at the end
  * the sampled turns are counted per OS thread.
@@ -10,17 +12,21 @@
  * (natively every thread is an OS thread of its own, gone by then: 0 of 0).
  * Greenified with two workers, pairs that hand over every few hundred nanoseconds do
  * more on one worker than on two that wait for each other at the scheduler's lock: they
- * should gather on one, the other spending little CPU (not spinning for the lock). */
+ * should gather on one, the other spending little CPU (not spinning for the lock); pairs
+ * with a few microseconds of work a turn should use both, also beside spinners.
+ *
+ * Usage: workers_pairs [WORK [TURNS [SPINNERS]]] (at most 8 spinners). */
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define PAIRS 64
-#define TURNS 20000
 #define SAMPLE 16
 #define MAX_OS_THREADS (2 * PAIRS + 8)
 
@@ -37,6 +43,7 @@ struct player {
 
 static struct pair pairs[PAIRS];
 static struct player players[2 * PAIRS];
+static long turns_each = 20000, work;
 
 /* The OS threads seen and their turns, guarded by `seen_lock`. */
 static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -99,7 +106,7 @@ static void *play(void *arg)
     struct pair *p = player->pair;
     long tids[8], turns[8];
     int n = 0;
-    for (int r = 0; r < TURNS / 2; r++) {
+    for (long r = 0; r < turns_each / 2; r++) {
         pthread_mutex_lock(&p->lock);
         while (p->turn != player->me)
             pthread_cond_wait(&p->changed, &p->lock);
@@ -128,14 +135,32 @@ static void *play(void *arg)
         p->turn = 1 - player->me;
         pthread_cond_signal(&p->changed);
         pthread_mutex_unlock(&p->lock);
+        for (volatile long w = 0; w < work; w++)
+            ;
     }
     count(tids, turns, n);
     return NULL;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     pthread_t threads[2 * PAIRS];
+    pid_t spinners[8];
+    int spinning = argc > 3 ? atoi(argv[3]) : 0;
+    if (argc > 1)
+        work = atol(argv[1]);
+    if (argc > 2)
+        turns_each = atol(argv[2]);
+    if (spinning > 8)
+        return fprintf(stderr, "at most 8 spinners\n"), 1;
+    for (int i = 0; i < spinning; i++) {
+        spinners[i] = fork();
+        if (spinners[i] < 0)
+            return perror("fork"), 1;
+        if (spinners[i] == 0)
+            for (volatile long spin = 0;; spin++)
+                ;
+    }
     for (int i = 0; i < PAIRS; i++) {
         pthread_mutex_init(&pairs[i].lock, NULL);
         pthread_cond_init(&pairs[i].changed, NULL);
@@ -147,6 +172,10 @@ int main(void)
     }
     for (int i = 0; i < 2 * PAIRS; i++)
         pthread_join(threads[i], NULL);
+    for (int i = 0; i < spinning; i++) {
+        kill(spinners[i], SIGKILL);
+        waitpid(spinners[i], NULL, 0);
+    }
     long total = 0, most = 0, cpu = 0, cpu_most = 0;
     for (int i = 0; i < seen; i++) {
         total += seen_turns[i];

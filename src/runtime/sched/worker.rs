@@ -672,7 +672,15 @@ fn wake_sleeping(worker: *mut Worker) -> bool {
 /// waking each other): a thread-per-connection echo with 2 workers made 20 to 25% fewer
 /// round trips than with one, on the same CPU time. Its next window looks again, as for
 /// hand-offs: with a CPU free for the other workers the process uses more than
-/// [`SPREAD_CPUS`] and the threads stay spread.
+/// [`SPREAD_CPUS`] and the threads stay spread. Nor do they gather again while, spread,
+/// they dispatch at least [`SPREAD_KEEPS`] as fast as they did in such gatherings, for at
+/// most [`SPREAD_COSTS`] of the CPU a dispatch ([`Rate`]s over the last few hundred
+/// milliseconds), unless the workers may only run on
+/// one CPU between them (their affinity, as for the echo above): a process that gets
+/// under [`SPREAD_CPUS`] only because other processes take the rest of the CPUs gets more
+/// with each worker it runs. 64 condvar pairs with about 3 us of work after every turn,
+/// beside two spinning processes, gathered so in every run (92 to 95% of their sampled
+/// turns on the first worker; spread, 50 to 60%).
 ///
 /// Threads that run briefly gather too when the workers spend a quarter of a CPU or more
 /// spinning for the scheduler's lock ([`SPIN_SHARE`], over a window that took under
@@ -697,6 +705,13 @@ pub(super) struct Gather {
     elsewhere: u32,
     /// Until when the workers but the first take no shared thread (None: they do).
     until: Option<Instant>,
+    /// When the gathering under way began and the process CPU time (ns) then, if the CPU
+    /// look began it; the dispatches of such gatherings, and of the threads spread while
+    /// the process used under [`SPREAD_CPUS`] quarters of a CPU (see
+    /// [`Gather::spread_pays`]).
+    crowded_since: Option<(Instant, u64)>,
+    gathered_rate: Rate,
+    spread_rate: Rate,
     /// How long the next gathering lasts.
     period: Duration,
 }
@@ -721,13 +736,52 @@ const CPU_LOOK: Duration = Duration::from_millis(10);
 /// on the first worker (see [`Gather`]): the other workers add no CPU of their own, and
 /// one worker does on one CPU what the spread threads did on about 1.25.
 const SPREAD_CPUS: u64 = 5;
+/// Spread threads that keep at least this share of the dispatch rate they had gathered
+/// (a ratio) stay spread, however little CPU the process gets (see [`Gather`]); 7/8 and
+/// 9/8 below let a busy machine's noise gather condvar pairs with work between turns
+/// for most of a run, 3 runs in 20.
+const SPREAD_KEEPS: (u128, u128) = (3, 4);
+/// ... if their dispatches cost at most this many times the CPU they cost gathered: the
+/// switch-heavy ones, whose workers wait for each other at the scheduler's lock, spread
+/// for a larger share of an oversubscribed machine's CPUs, not for their own progress.
+const SPREAD_COSTS: (u128, u128) = (5, 4);
+/// ... if, gathered, their dispatches took this much CPU or more: shorter ones (64 condvar
+/// pairs without work, 0.15 us a dispatch) stayed spread on a machine loaded by a dozen
+/// other threads, where their workers rarely ran at once, took twice the CPU share and
+/// waited at the lock for each other whenever they did.
+const SPREAD_RUN: Duration = Duration::from_micros(1);
+
+/// Dispatches, and the wall and process CPU time (ns) they took, the older half forgotten
+/// past [`RATE_SPAN`]: rates that follow a load that changes, but not a single look's
+/// noise (a few milliseconds without a CPU for the second worker, on a busy machine).
+#[derive(Clone, Copy, Default)]
+struct Rate {
+    dispatches: u64,
+    wall: u64,
+    cpu: u64,
+}
+
+/// The wall time a [`Rate`] keeps before it halves.
+const RATE_SPAN: Duration = Duration::from_millis(320);
+
+impl Rate {
+    fn add(&mut self, more: Rate) {
+        if u128::from(self.wall.saturating_add(more.wall)) > RATE_SPAN.as_nanos() {
+            (self.dispatches, self.wall, self.cpu) =
+                (self.dispatches / 2, self.wall / 2, self.cpu / 2);
+        }
+        self.dispatches = self.dispatches.saturating_add(more.dispatches);
+        self.wall = self.wall.saturating_add(more.wall);
+        self.cpu = self.cpu.saturating_add(more.cpu);
+    }
+}
 
 impl Gather {
     /// At the end of a window: whether, over the [`CPU_LOOK`] or more since the last such
     /// look, the process used under [`SPREAD_CPUS`] quarters of a CPU, each dispatch under
     /// [`HANDOFF_RUN`] of it (a window's dispatches are counted in already); None until
     /// that much time has passed. A CPU clock that cannot be read says no.
-    fn cpu_bound_to_one(&mut self, now: Instant) -> Option<bool> {
+    fn cpu_bound_to_one(&mut self, now: Instant, one_cpu: impl FnOnce() -> bool) -> Option<bool> {
         self.cpu_dispatches += self.dispatches;
         let Some((since, cpu_since)) = self.cpu_since else {
             self.cpu_since = Some((now, process_cpu()));
@@ -746,10 +800,54 @@ impl Gather {
         let dispatches = u64::from(std::mem::take(&mut self.cpu_dispatches));
         self.cpu_since = Some((now, cpu));
         let wall = u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX);
-        Some(
-            used * 4 < wall.saturating_mul(SPREAD_CPUS)
-                && u128::from(used) < HANDOFF_RUN.as_nanos() * u128::from(dispatches),
-        )
+        let crowded = used * 4 < wall.saturating_mul(SPREAD_CPUS)
+            && u128::from(used) < HANDOFF_RUN.as_nanos() * u128::from(dispatches);
+        let spread = Rate {
+            dispatches,
+            wall,
+            cpu: used,
+        };
+        Some(crowded && (one_cpu() || !self.spread_pays(spread)))
+    }
+
+    /// Whether the spread threads, `now` (over the last look), kept at least
+    /// [`SPREAD_KEEPS`] of the dispatch rate they had in the gatherings the CPU look began,
+    /// at most [`SPREAD_COSTS`] of the CPU a dispatch, where gathered a dispatch took
+    /// [`SPREAD_RUN`] or more (none yet: no): then the other workers add CPU time of their
+    /// own, and the spread costs the threads little.
+    fn spread_pays(&mut self, now: Rate) -> bool {
+        // Not before a gathering to compare with: the first look holds the start-up.
+        if self.gathered_rate.wall > 0 {
+            self.spread_rate.add(now);
+        }
+        let (spread, gathered) = (self.spread_rate, self.gathered_rate);
+        let [dispatches, wall, cpu] = [spread.dispatches, spread.wall, spread.cpu].map(u128::from);
+        let [g_dispatches, g_wall, g_cpu] =
+            [gathered.dispatches, gathered.wall, gathered.cpu].map(u128::from);
+        g_wall > 0
+            && g_cpu >= g_dispatches * SPREAD_RUN.as_nanos()
+            && dispatches * g_wall * SPREAD_KEEPS.1 >= g_dispatches * wall * SPREAD_KEEPS.0
+            && cpu * g_dispatches * SPREAD_COSTS.1 <= g_cpu * dispatches * SPREAD_COSTS.0
+    }
+
+    /// A gathering ends: one the CPU look began adds its dispatch rate and CPU to compare
+    /// with (see [`Gather::spread_pays`]).
+    fn end(&mut self, now: Instant) {
+        if let Some((began, cpu_began)) = self.crowded_since.take() {
+            let wall = now.saturating_duration_since(began).as_nanos();
+            self.gathered_rate.add(Rate {
+                dispatches: u64::from(self.dispatches),
+                wall: u64::try_from(wall).unwrap_or(u64::MAX),
+                cpu: process_cpu().saturating_sub(cpu_began),
+            });
+        }
+        (
+            self.until,
+            self.dispatches,
+            self.handoffs,
+            self.elsewhere,
+            self.cpu_since,
+        ) = (None, 0, 0, 0, None);
     }
 
     pub(super) fn new() -> Gather {
@@ -762,6 +860,9 @@ impl Gather {
             cpu_since: None,
             cpu_dispatches: 0,
             until: None,
+            crowded_since: None,
+            gathered_rate: Rate::default(),
+            spread_rate: Rate::default(),
             period: GATHER_MIN,
         }
     }
@@ -782,14 +883,7 @@ impl Scheduler {
             return true;
         }
         // The next window begins at the next dispatch.
-        let gather = &mut self.gather;
-        (
-            gather.until,
-            gather.dispatches,
-            gather.handoffs,
-            gather.elsewhere,
-            gather.cpu_since,
-        ) = (None, 0, 0, 0, None);
+        self.gather.end(Instant::now());
         false
     }
 
@@ -814,6 +908,8 @@ impl Scheduler {
         let (first, lock) = (w.index == 0, w.lock);
         let gather = &mut self.gather;
         if gather.until.is_some() {
+            // Counted for the gathering's rate (see `Gather::end`).
+            gather.dispatches = gather.dispatches.saturating_add(1);
             return;
         }
         if gather.dispatches == 0 {
@@ -834,10 +930,12 @@ impl Scheduler {
         let crowded = if handed {
             None
         } else {
-            gather.cpu_bound_to_one(now)
+            let workers = &self.all_workers;
+            gather.cpu_bound_to_one(now, || share_one_cpu(workers))
         };
         if handed || crowded == Some(true) {
             gather.until = Some(now + gather.period);
+            gather.crowded_since = (!handed).then(|| (now, process_cpu()));
             gather.period = (gather.period * 2).min(GATHER_MAX);
             (gather.dispatches, gather.handoffs, gather.elsewhere) = (0, 0, 0);
             // The threads queued on the workers they gather away from go to the first.
@@ -854,6 +952,32 @@ impl Scheduler {
         }
         (gather.dispatches, gather.handoffs, gather.elsewhere) = (0, 0, 0);
     }
+}
+
+/// Whether the OS threads of `workers` may only run on one CPU between them (their
+/// affinity masks allow one together; a mask that cannot be read says no).
+fn share_one_cpu(workers: &[*mut Worker]) -> bool {
+    let mut union = [0u64; 16];
+    for &worker in workers {
+        let mut mask = [0u64; 16];
+        // SAFETY: worker records are never freed; `os_tid` is written before the worker
+        // runs. The kernel writes at most the buffer's size into `mask`, a local.
+        let written = unsafe {
+            raw::syscall(
+                libc::SYS_sched_getaffinity,
+                &[
+                    (*worker).os_tid.as_raw_nonzero().get() as usize,
+                    std::mem::size_of_val(&mask),
+                    mask.as_mut_ptr() as usize,
+                ],
+            )
+        };
+        if written <= 0 {
+            return false;
+        }
+        union.iter_mut().zip(mask).for_each(|(u, m)| *u |= m);
+    }
+    union.iter().map(|word| word.count_ones()).sum::<u32>() < 2
 }
 
 /// The CPU time all the process's OS threads used so far, in nanoseconds (0 if the clock
