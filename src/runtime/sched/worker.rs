@@ -841,13 +841,13 @@ impl Gather {
                 cpu: process_cpu().saturating_sub(cpu_began),
             });
         }
-        (
-            self.until,
-            self.dispatches,
-            self.handoffs,
-            self.elsewhere,
-            self.cpu_since,
-        ) = (None, 0, 0, 0, None);
+        (self.until, self.cpu_since) = (None, None);
+        self.new_window();
+    }
+
+    /// The next window begins: its counts start again (see [`Scheduler::count_dispatch`]).
+    fn new_window(&mut self) {
+        (self.dispatches, self.handoffs, self.elsewhere) = (0, 0, 0);
     }
 
     pub(super) fn new() -> Gather {
@@ -937,7 +937,7 @@ impl Scheduler {
             gather.until = Some(now + gather.period);
             gather.crowded_since = (!handed).then(|| (now, process_cpu()));
             gather.period = (gather.period * 2).min(GATHER_MAX);
-            (gather.dispatches, gather.handoffs, gather.elsewhere) = (0, 0, 0);
+            gather.new_window();
             // The threads queued on the workers they gather away from go to the first.
             for i in 1..self.all_workers.len() {
                 let worker = self.all_workers[i];
@@ -950,34 +950,26 @@ impl Scheduler {
             // Only once the CPU look too found the spread worth it.
             gather.period = (gather.period / 2).max(GATHER_MIN);
         }
-        (gather.dispatches, gather.handoffs, gather.elsewhere) = (0, 0, 0);
+        gather.new_window();
     }
 }
 
 /// Whether the OS threads of `workers` may only run on one CPU between them (their
 /// affinity masks allow one together; a mask that cannot be read says no).
 fn share_one_cpu(workers: &[*mut Worker]) -> bool {
-    let mut union = [0u64; 16];
+    use rustix::thread::{sched_getaffinity, CpuSet};
+    let mut union = CpuSet::new();
     for &worker in workers {
-        let mut mask = [0u64; 16];
         // SAFETY: worker records are never freed; `os_tid` is written before the worker
-        // runs. The kernel writes at most the buffer's size into `mask`, a local.
-        let written = unsafe {
-            raw::syscall(
-                libc::SYS_sched_getaffinity,
-                &[
-                    (*worker).os_tid.as_raw_nonzero().get() as usize,
-                    std::mem::size_of_val(&mask),
-                    mask.as_mut_ptr() as usize,
-                ],
-            )
-        };
-        if written <= 0 {
+        // runs.
+        let Ok(mask) = sched_getaffinity(Some(unsafe { (*worker).os_tid })) else {
             return false;
-        }
-        union.iter_mut().zip(mask).for_each(|(u, m)| *u |= m);
+        };
+        (0..CpuSet::MAX_CPU)
+            .filter(|&cpu| mask.is_set(cpu))
+            .for_each(|cpu| union.set(cpu));
     }
-    union.iter().map(|word| word.count_ones()).sum::<u32>() < 2
+    union.count() < 2
 }
 
 /// The CPU time all the process's OS threads used so far, in nanoseconds (0 if the clock
