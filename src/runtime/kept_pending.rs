@@ -179,12 +179,15 @@ pub fn take_for(tid: u32, set: u64) -> Option<siginfo_t> {
     }
     [Owner::Thread(tid), Owner::Process]
         .into_iter()
-        .find_map(|owner| {
-            let ready = pending_on(owner) & set;
-            (ready != 0)
-                .then(|| take(owner.key(ready.trailing_zeros() + 1)))
-                .flatten()
-        })
+        .find_map(|owner| take_lowest(owner, set))
+}
+
+/// Takes the lowest signal of `set` pending for `owner`.
+fn take_lowest(owner: Owner, set: u64) -> Option<siginfo_t> {
+    let ready = pending_on(owner) & set;
+    (ready != 0)
+        .then(|| take(owner.key(ready.trailing_zeros() + 1)))
+        .flatten()
 }
 
 fn take(key: u64) -> Option<siginfo_t> {
@@ -222,13 +225,7 @@ pub fn thread_ended(tid: u32) {
     if !any() {
         return;
     }
-    while take_for_owner(Owner::Thread(tid)) {}
-}
-
-/// Drops one of `owner`'s pending instances; false if it had none.
-fn take_for_owner(owner: Owner) -> bool {
-    let set = pending_on(owner);
-    set != 0 && take(owner.key(set.trailing_zeros() + 1)).is_some()
+    while take_lowest(Owner::Thread(tid), u64::MAX).is_some() {}
 }
 
 /// In a forked child: nothing is pending (the kernel drops pending signals at fork).
