@@ -49,11 +49,18 @@ static void usr1_set(void) {
     sigaddset(&usr1, SIGUSR1);
 }
 
+/* Takes `times` signals of `usr1` with sigwait, printing each. */
+static void sigwait_times(int times) {
+    for (int i = 0; i < times; i++) {
+        int sig = 0;
+        int rc = sigwait(&usr1, &sig);
+        printf("sigwait: %s sig=%d\n", en(rc), sig);
+    }
+}
+
 static void *sigwait_after_computing(void *arg) {
     compute_until_sent();
-    int sig = 0;
-    int rc = sigwait(&usr1, &sig);
-    printf("sigwait: %s sig=%d\n", en(rc), sig);
+    sigwait_times(1);
     return arg;
 }
 
@@ -144,11 +151,7 @@ static void kill_term_then_usr1(pthread_t t) {
 
 static void *sigwait_twice_after_computing(void *arg) {
     compute_until_sent();
-    for (int i = 0; i < 2; i++) {
-        int sig = 0;
-        int rc = sigwait(&usr1, &sig);
-        printf("sigwait: %s sig=%d\n", en(rc), sig);
-    }
+    sigwait_times(2);
     return arg;
 }
 
