@@ -45,6 +45,18 @@ mod words {
                 options(nostack, preserves_flags));
         }
     }
+
+    /// Zeroes both words in the TCB at `tp`.
+    ///
+    /// # Safety
+    /// `tp` is a glibc thread descriptor (or a TCB greenify made) that no running thread
+    /// uses.
+    pub unsafe fn clear_in(tp: usize) {
+        for offset in [THREAD, SCHED] {
+            // SAFETY: the caller's; both words lie in the descriptor's tcbhead_t.
+            unsafe { ((tp + offset) as *mut usize).write_volatile(0) };
+        }
+    }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -66,6 +78,12 @@ mod words {
     pub fn write<const OFFSET: usize>(value: usize) {
         WORDS.with(|w| w[OFFSET].set(value))
     }
+
+    /// Nothing to do: glibc initialises a reused stack's thread-locals again.
+    ///
+    /// # Safety
+    /// None needed; as on x86_64 for the signature.
+    pub unsafe fn clear_in(_tp: usize) {}
 }
 
 /// The calling OS thread's scheduler address, or [`UNDECIDED`] / [`NO_SCHEDULER`].
@@ -90,6 +108,21 @@ pub fn thread_word() -> usize {
 #[inline(always)]
 pub fn set_thread_word(value: usize) {
     words::write::<{ words::THREAD }>(value)
+}
+
+/// Makes the descriptor `tp` of an OS thread that is gone forget greenify's words: glibc
+/// gives a gone thread's descriptor and stack to its next new thread as they are, words
+/// included, and a new OS thread that started with a gone worker's scheduler word would
+/// run its first hooked calls as that worker (a forked child's new worker, in std's
+/// thread start, found its descriptor naming a parent's worker caught inside a section,
+/// and aborted as a re-entered scheduler).
+///
+/// # Safety
+/// `tp` is the descriptor of an OS thread that no longer runs (in a forked child: one of
+/// the parent's other threads), not the calling thread's.
+pub unsafe fn forget_words_of(tp: usize) {
+    // SAFETY: the caller's.
+    unsafe { words::clear_in(tp) }
 }
 
 /// The calling thread's thread pointer (the FS base on x86_64): names the green thread
@@ -131,5 +164,37 @@ mod tests {
         .unwrap();
         assert_ne!(here, there.0);
         assert_eq!(there.1, 7);
+    }
+
+    /// glibc's stack cache hands a joined thread's descriptor to the next thread of the
+    /// same stack size with greenify's words as the gone thread left them, until
+    /// [`forget_words_of`] clears them. (A stack size no other test's thread would take:
+    /// glibc gives a cached stack only to threads wanting at least a quarter of it.)
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn a_reused_descriptor_keeps_the_words_until_they_are_forgotten() {
+        let spawn = |f: fn() -> (usize, usize, usize)| {
+            std::thread::Builder::new()
+                .stack_size(9 << 20)
+                .spawn(f)
+                .unwrap()
+                .join()
+                .unwrap()
+        };
+        let gone = spawn(|| {
+            set_sched_word(0x5a5a0);
+            set_thread_word(3);
+            (thread_pointer(), 0, 0)
+        });
+        let seen = || (thread_pointer(), sched_word(), thread_word());
+        let reused = spawn(seen);
+        assert_eq!(
+            reused,
+            (gone.0, 0x5a5a0, 3),
+            "glibc reused the descriptor as it was"
+        );
+        // SAFETY: the descriptor's thread was joined.
+        unsafe { forget_words_of(gone.0) };
+        assert_eq!(spawn(seen), (gone.0, 0, 0));
     }
 }

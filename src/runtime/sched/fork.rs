@@ -48,6 +48,9 @@ pub fn after_fork_child() {
         // numbers until the child makes its own (exec closes them).
         s.reactor.after_fork();
         s.mailbox = futex::new_mailbox();
+        for &other in &s.all_workers {
+            super::worker::forget_os_thread(other);
+        }
         s.all_workers.retain(|&w| w == worker);
         s.workers_started = false;
         // The parent's dispatch window and CPU clock are not the child's.

@@ -241,7 +241,10 @@ fn new_spare(worker: *mut Worker) -> bool {
 /// lock again (see fork.rs).
 pub(super) fn after_fork_child() {
     for slot in &SPARES {
-        slot.store(std::ptr::null_mut(), SeqCst);
+        let spare = slot.swap(std::ptr::null_mut(), SeqCst);
+        if !spare.is_null() {
+            super::worker::forget_os_thread(spare);
+        }
     }
     SPARE_COUNT.store(0, SeqCst);
     STUCK.store(0, SeqCst);

@@ -1118,6 +1118,24 @@ pub(super) fn start_thread(record: *mut Worker, started: Option<fn()>) -> Option
     }
 }
 
+/// In a forked child, for a worker of the parent's (its OS thread is gone) other than the
+/// one that forked: its OS thread's descriptor, which glibc's fork left free in its stack
+/// cache, no longer names the record (see `os_thread::forget_words_of`). The forking
+/// worker's stays as it is: its run loop may run on it (fork.rs keeps glibc from reusing
+/// it), and the forking thread may run on another worker's (MAIN's TCB is the first
+/// worker's OS thread's descriptor).
+pub(super) fn forget_os_thread(record: *mut Worker) {
+    if record == super::current_worker() {
+        return;
+    }
+    // SAFETY: worker records are never freed; only the forking thread runs in the child.
+    let pd = unsafe { (*record).os_pd };
+    if pd != 0 && pd != os_thread::thread_pointer() {
+        // SAFETY: the descriptor of a parent's OS thread that the child does not have.
+        unsafe { os_thread::forget_words_of(pd) };
+    }
+}
+
 /// A worker's OS thread: names its record, then runs threads for good.
 fn worker_main(record: *mut Worker, started: Option<fn()>) {
     // Before the record is named: a setxid handler that finds it reads this (setxid.rs).
