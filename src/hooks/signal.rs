@@ -766,6 +766,12 @@ fn green_sigmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> Result
     Ok(())
 }
 
+/// Sets the calling green thread's mask to `set` as pthread_sigmask does (see
+/// signal_jump.rs): an error number, or 0.
+pub(super) fn set_green_mask(set: &sigset_t) -> Result<(), c_int> {
+    green_sigmask(libc::SIG_SETMASK, set, std::ptr::null_mut())
+}
+
 /// The program's own signals pending for the calling thread in greenify's records (its
 /// own, or the process's: see runtime/kept_pending.rs), once its mask opens them, are
 /// delivered to it at once, as natively: queued to this OS thread, marked for it, where
