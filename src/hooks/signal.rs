@@ -678,6 +678,8 @@ pub fn send_to_green(tid: u32, sig: c_int, sent: Sent) -> Result<(), c_int> {
         }
     };
     info.si_signo = sig;
+    // Room for it to wait in greenify's records, grown here where allocating is allowed.
+    runtime::kept_pending::reserve();
     if runtime::sched::keep_for_blocking(tid, &info) {
         return Ok(());
     }
