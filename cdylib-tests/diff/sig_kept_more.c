@@ -156,13 +156,17 @@ CASE(signal_kept_while_a_handler_blocks_it_runs_as_siglongjmp_leaves_the_handler
 }
 
 /* A timer that signals a thread by its id (SIGEV_THREAD_ID) with SIGUSR1, which has no
- * handler and which every thread blocks: the target's sigtimedwait takes it, whichever
+ * handler and which the target blocks: the target's sigtimedwait takes it, whichever
  * worker the timer's creator and the target run on. The target computes while the timer
- * fires, the creator while the target waits. */
+ * fires, the creator while the target waits. First while every thread blocks SIGUSR1
+ * (greenified with 2 workers, it stayed pending on the creator's OS thread: the target's
+ * wait timed out), then while the creator accepts it (greenified, its default action
+ * ended the process). */
 static volatile pid_t target_tid;
 static volatile int started, fired, done;
 
 static void *timer_target(void *arg) {
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
     target_tid = (pid_t)syscall(SYS_gettid);
     started = 1;
     while (!fired) {
@@ -193,7 +197,6 @@ static void timer_at_computing_thread(void) {
     timer_settime(timer, 0, &in_2ms, NULL);
     msleep(20);
     fired = 1;
-    /* The creator computes while the target waits. */
     double start = now_ms();
     while (!done && now_ms() - start < 1500) {
     }
@@ -208,4 +211,6 @@ CASE(thread_timer_signal_with_the_default_action_to_a_blocking_thread_reaches_it
     one_signal_set(SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     for (int i = 0; i < 3; i++) timer_at_computing_thread();
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    timer_at_computing_thread();
 }
