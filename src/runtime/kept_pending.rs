@@ -76,11 +76,12 @@ const KEY_BITS: u64 = (1 << SEQ_SHIFT) - 1;
 /// The next real-time instance's sequence number.
 static NEXT_SEQ: AtomicU64 = AtomicU64::new(0);
 
-/// Slots in a chunk of the table.
-const CHUNK: usize = 64;
+/// Slots in a chunk of the table: the first is all a program that keeps few pending
+/// looks through (a look reads every slot's word).
+const CHUNK: usize = 32;
 /// Chunks at most: 65,536 instances pending at once (of every owner and signal); a send
 /// beyond is left to the caller (see [`park`]).
-const CHUNKS: usize = 1024;
+const CHUNKS: usize = 2048;
 /// Free slots [`reserve`] keeps ahead of the instances pending, for those parked where
 /// nothing may allocate (a signal handler, a scheduler section).
 const HEADROOM: usize = CHUNK / 2;
@@ -148,7 +149,9 @@ fn free_slots() -> usize {
 
 /// Every slot's word, with its index.
 fn words() -> impl Iterator<Item = (usize, &'static AtomicU64)> {
-    (0..capacity()).map(|i| (i, slot(i).0))
+    (0..=GROWN.load(SeqCst))
+        .flat_map(|c| chunk(c).words.iter())
+        .enumerate()
 }
 
 /// Grows the table where allocating is allowed (a hook that sends a signal, never a
