@@ -161,7 +161,7 @@ CASE(signal_kept_while_a_handler_blocks_it_runs_as_siglongjmp_leaves_the_handler
  * fires, the creator while the target waits. First while every thread blocks SIGUSR1
  * (greenified with 2 workers, it stayed pending on the creator's OS thread: the target's
  * wait timed out), then while the creator accepts it (greenified, its default action
- * ended the process). */
+ * ended the process, with 1 worker too). */
 static volatile pid_t target_tid;
 static volatile int started, fired, done;
 
@@ -211,6 +211,12 @@ CASE(thread_timer_signal_with_the_default_action_to_a_blocking_thread_reaches_it
     one_signal_set(SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     for (int i = 0; i < 3; i++) timer_at_computing_thread();
+    /* The same with a handler (greenified with 2 workers, it waited on the creator's OS
+     * thread too). */
+    set_handler(SIGUSR1, on_usr1, 0);
+    for (int i = 0; i < 3; i++) timer_at_computing_thread();
+    printf("handled %d\n", (int)handled);
+    signal(SIGUSR1, SIG_DFL);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     timer_at_computing_thread();
 }
