@@ -70,6 +70,7 @@ mod signals;
 mod slice;
 pub mod snapshot;
 mod stats;
+mod table;
 #[cfg(test)]
 mod tests;
 mod thread;
@@ -122,6 +123,7 @@ use signals::os_sigmask;
 use std::collections::VecDeque;
 use std::sync::atomic::{compiler_fence, AtomicU8, Ordering::SeqCst};
 use std::time::Instant;
+use table::Threads;
 use thread::{State, Thread};
 use tls::Tls;
 use worker::{BigLock, Home, Worker};
@@ -144,7 +146,8 @@ pub struct Config {
 }
 
 pub struct Scheduler {
-    threads: Vec<Thread>,
+    /// Every thread's record, indexed by its id: records never move (see table.rs).
+    threads: Threads,
     free_ids: Vec<ThreadId>,
     /// Where the next new thread is queued, among `all_workers` (see queues.rs).
     spread: usize,
@@ -271,7 +274,7 @@ pub fn init_current_thread(config: Config) {
     let os_mask = os_sigmask(None);
     main.sigmask = os_mask;
     let sched = Scheduler {
-        threads: vec![main],
+        threads: Threads::new(main),
         free_ids: Vec::new(),
         spread: 0,
         live: 0,
