@@ -2,154 +2,166 @@
 //!
 //! A `Vec` moved every record as it grew, so nothing outside the scheduler's lock could
 //! keep a pointer to one; a waker that readies a thread without the lock (issue 11) needs
-//! records at stable addresses. The table is one mapping reserved at once (`PROT_NONE`:
-//! address space only, no commit charge, no page touched) and made writable as it grows,
-//! [`COMMIT_STEP`] at a time; a record's address is the mapping's plus its id times the
-//! record's size, as in a `Vec`, so indexing costs what it did. A million records take
-//! the pages they touch, as a `Vec` of them did (whose spare capacity was untouched).
+//! records at stable addresses. The table is chunks that are never moved nor freed:
+//! chunk `k` holds `FIRST << k` records, from id `FIRST * (2^k - 1)` on, allocated from
+//! greenify's allocator (alloc.rs) as the table reaches it. The first chunk, made with
+//! the table, serves most programs' threads at a `Vec`'s cost (one compare, then the
+//! record's address); past it a record costs a look-up in the chunk directory (a few
+//! instructions). Chunks are large blocks, mapped by the allocator and touched only as
+//! records are made: a million records take the pages they fill, as the `Vec` did.
 //!
-//! The reservation is [`MAX_RECORDS`] records, or a sixteenth of the address-space limit
-//! (`RLIMIT_AS`) when that is smaller, as the stack arenas do (stack.rs), halved while
-//! the kernel refuses; a spawn past it fails with `EAGAIN` as one past the stacks does.
+//! Not one reservation of address space for the most records (a mapping made writable as
+//! it grows, which would have cost the `Vec`'s instructions everywhere): a program that
+//! lowers its `RLIMIT_AS` below what it uses could then map nothing more (the `stacks`
+//! test's `stack_limits` hung so, with greenify's own tables unable to allocate).
+//!
 //! The table lives as long as its scheduler, which is never dropped (a forked child keeps
-//! its copy): records are neither dropped nor unmapped.
+//! its copy): records are neither dropped nor freed.
 
 use super::thread::Thread;
-use crate::runtime::raw::syscall;
-use std::ops::{Deref, DerefMut};
+use std::alloc::{alloc, Layout};
+use std::ops::{Index, IndexMut};
 
-/// The most records a table holds: 16 Mi, far above what memory affords (a thread takes
-/// some 4 KiB besides its record), reserved as address space only.
-const MAX_RECORDS: usize = 16 << 20;
-/// How much of the reservation each growth makes writable (one `mprotect`).
-const COMMIT_STEP: usize = 256 << 10;
-/// The fewest records a reservation is shrunk to before the table gives up.
-const MIN_RECORDS: usize = 64;
+/// Records in the first chunk.
+const FIRST: usize = 4096;
+/// Chunks at most: `FIRST * (2^CHUNKS - 1)` records, more than ids can name.
+const CHUNKS: usize = 21;
 
 pub(super) struct Threads {
-    base: *mut Thread,
+    /// `chunks[0]`, for the fast path of an index.
+    first: *mut Thread,
+    /// Records made in the first chunk: `len` up to [`FIRST`].
+    first_len: usize,
     len: usize,
-    /// Bytes of the mapping made writable (from its start).
-    writable: usize,
-    /// Records the reservation holds.
-    capacity: usize,
+    chunks: [*mut Thread; CHUNKS],
 }
 
 impl Threads {
     /// A table holding `first` (the record of MAIN, id 0).
     pub(super) fn new(first: Thread) -> Threads {
-        Threads::with_capacity(first, reservation_target() / std::mem::size_of::<Thread>())
-    }
-
-    /// A table holding `first`, with room reserved for at most `capacity` records.
-    fn with_capacity(first: Thread, mut capacity: usize) -> Threads {
-        let size = std::mem::size_of::<Thread>();
-        let base = loop {
-            if capacity < MIN_RECORDS {
-                crate::runtime::overflow::die("greenify: no address space for thread records");
-            }
-            // SAFETY: a new anonymous mapping; no memory of ours is named.
-            let at = unsafe {
-                syscall(
-                    libc::SYS_mmap,
-                    &[
-                        0,
-                        capacity * size,
-                        libc::PROT_NONE as usize,
-                        (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE) as usize,
-                        usize::MAX,
-                        0,
-                    ],
-                )
-            };
-            if at >= 0 {
-                break at as *mut Thread;
-            }
-            capacity /= 2;
-        };
         let mut threads = Threads {
-            base,
+            first: std::ptr::null_mut(),
+            first_len: 0,
             len: 0,
-            writable: 0,
-            capacity,
+            chunks: [std::ptr::null_mut(); CHUNKS],
         };
         if threads.push(first).is_none() {
             crate::runtime::overflow::die("greenify: no memory for thread records");
         }
+        threads.first = threads.chunks[0];
         threads
     }
 
-    /// Appends `t`; its index, or None when the reservation is full or the kernel will not
-    /// back more of it.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Appends `t`; its id, or None when no memory is left for its chunk.
     pub(super) fn push(&mut self, t: Thread) -> Option<usize> {
-        let end = (self.len + 1) * std::mem::size_of::<Thread>();
-        if end > self.writable && !self.commit_more(end) {
-            return None;
+        let (chunk, offset) = place(self.len);
+        if self.chunks[chunk].is_null() {
+            self.chunks[chunk] = new_chunk(chunk)?;
         }
-        // SAFETY: the slot after the last record ends within the writable part of the
-        // mapping and is unused; it is aligned as the mapping (page-aligned) plus a
-        // multiple of the record's size.
-        unsafe { self.base.add(self.len).write(t) };
+        // SAFETY: `offset` lies inside chunk `chunk` (see `place`), whose records from
+        // `offset` on are not made yet.
+        unsafe { self.chunks[chunk].add(offset).write(t) };
         self.len += 1;
+        self.first_len = self.len.min(FIRST);
         Some(self.len - 1)
     }
 
-    /// Makes the reservation writable up to `end` bytes and [`COMMIT_STEP`] more where it
-    /// has them (out of line: once per some hundreds of records); false if it cannot.
+    pub(super) fn get(&self, id: usize) -> Option<&Thread> {
+        (id < self.len).then(|| &self[id])
+    }
+
+    pub(super) fn get_mut(&mut self, id: usize) -> Option<&mut Thread> {
+        (id < self.len).then(|| &mut self[id])
+    }
+
+    /// The records, by id.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Thread> {
+        self.filled().flat_map(|(at, n)| {
+            // SAFETY: the records made in one chunk.
+            unsafe { std::slice::from_raw_parts(at, n) }
+        })
+    }
+
+    /// The records, by id.
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Thread> {
+        self.filled().flat_map(|(at, n)| {
+            // SAFETY: the records made in one chunk, disjoint from the other chunks';
+            // `&mut self` lends them all out once.
+            unsafe { std::slice::from_raw_parts_mut(at, n) }
+        })
+    }
+
+    /// Each chunk that holds records: its start and how many it holds.
+    fn filled(&self) -> impl Iterator<Item = (*mut Thread, usize)> + use<'_> {
+        let len = self.len;
+        (0..CHUNKS).map_while(move |k| {
+            let from = FIRST * ((1 << k) - 1);
+            (from < len).then(|| (self.chunks[k], (len - from).min(FIRST << k)))
+        })
+    }
+
+    /// The record `id` past the first chunk.
     #[cold]
     #[inline(never)]
-    fn commit_more(&mut self, end: usize) -> bool {
-        let page = rustix::param::page_size();
-        let reserved = (self.capacity * std::mem::size_of::<Thread>()).div_ceil(page) * page;
-        let (from, to) = (self.writable, (self.writable + COMMIT_STEP).min(reserved));
-        if to < end {
-            return false;
-        }
-        // SAFETY: `[from, to)` lies inside the reservation, which only this table uses.
-        let done = unsafe {
-            syscall(
-                libc::SYS_mprotect,
-                &[
-                    self.base as usize + from,
-                    to - from,
-                    (libc::PROT_READ | libc::PROT_WRITE) as usize,
-                ],
-            )
+    fn far(&self, id: usize) -> *mut Thread {
+        assert!(
+            id < self.len,
+            "thread id {id} past the table ({})",
+            self.len
+        );
+        let (chunk, offset) = place(id);
+        // SAFETY: a made record lies in an allocated chunk, at `offset` inside it.
+        unsafe { self.chunks[chunk].add(offset) }
+    }
+}
+
+/// The chunk that holds record `id`, and its offset there.
+#[inline]
+fn place(id: usize) -> (usize, usize) {
+    let k = (usize::BITS - 1 - (id / FIRST + 1).leading_zeros()) as usize;
+    (k, id - FIRST * ((1 << k) - 1))
+}
+
+/// A new chunk `k` (uninitialized), or None without memory.
+#[cold]
+fn new_chunk(k: usize) -> Option<*mut Thread> {
+    let layout = Layout::array::<Thread>(FIRST << k).ok()?;
+    // SAFETY: the layout is not zero-sized.
+    let at = unsafe { alloc(layout) }.cast::<Thread>();
+    (!at.is_null()).then_some(at)
+}
+
+impl Index<usize> for Threads {
+    type Output = Thread;
+
+    #[inline(always)]
+    fn index(&self, id: usize) -> &Thread {
+        let at = if id < self.first_len {
+            // SAFETY: a made record of the first chunk.
+            unsafe { self.first.add(id) }
+        } else {
+            self.far(id)
         };
-        if done < 0 {
-            return false;
-        }
-        self.writable = to;
-        true
+        // SAFETY: a made record; `&self` lends it out shared.
+        unsafe { &*at }
     }
 }
 
-/// How many bytes of address space to reserve first: room for [`MAX_RECORDS`], or a
-/// sixteenth of the address-space limit when that is smaller.
-fn reservation_target() -> usize {
-    let most = MAX_RECORDS * std::mem::size_of::<Thread>();
-    match rustix::process::getrlimit(rustix::process::Resource::As).current {
-        Some(limit) => (limit as usize / 16).min(most),
-        None => most,
-    }
-}
-
-impl Deref for Threads {
-    type Target = [Thread];
-
+impl IndexMut<usize> for Threads {
     #[inline(always)]
-    fn deref(&self) -> &[Thread] {
-        // SAFETY: the first `len` records are initialized and never move; `&self` lends
-        // them out shared.
-        unsafe { std::slice::from_raw_parts(self.base, self.len) }
-    }
-}
-
-impl DerefMut for Threads {
-    #[inline(always)]
-    fn deref_mut(&mut self) -> &mut [Thread] {
-        // SAFETY: as in `deref`; `&mut self` makes this the only reference.
-        unsafe { std::slice::from_raw_parts_mut(self.base, self.len) }
+    fn index_mut(&mut self, id: usize) -> &mut Thread {
+        let at = if id < self.first_len {
+            // SAFETY: a made record of the first chunk.
+            unsafe { self.first.add(id) }
+        } else {
+            self.far(id)
+        };
+        // SAFETY: a made record; `&mut self` makes this the only reference.
+        unsafe { &mut *at }
     }
 }
 
@@ -158,18 +170,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_keep_their_addresses_as_the_table_grows_until_it_is_full() {
-        let records = 3 * COMMIT_STEP / std::mem::size_of::<Thread>();
-        let mut table = Threads::with_capacity(Thread::free(), records);
+    fn records_keep_their_addresses_as_the_table_grows() {
+        let records = FIRST * 7 + 5;
+        let mut table = Threads::new(Thread::free());
+        table[0].generation = 7;
         let first = std::ptr::from_ref(&table[0]);
-        table[0].seq = 7;
-        while table.push(Thread::free()).is_some() {
-            let last = table.len() - 1;
-            table[last].seq = last as u32;
+        let mut addresses = vec![first];
+        while table.len() < records {
+            let id = table.push(Thread::free()).expect("memory for records");
+            table[id].generation = id as u32;
+            addresses.push(std::ptr::from_ref(&table[id]));
         }
-        assert_eq!(table.len(), records);
-        assert_eq!(std::ptr::from_ref(&table[0]), first);
-        assert_eq!(table[0].seq, 7);
-        assert!((1..records).all(|i| table[i].seq == i as u32));
+        assert_eq!(table[0].generation, 7);
+        assert!((1..records).all(|id| table[id].generation == id as u32));
+        assert!((0..records).all(|id| std::ptr::from_ref(&table[id]) == addresses[id]));
+        let by_iter: Vec<_> = table.iter().map(std::ptr::from_ref).collect();
+        assert_eq!(by_iter, addresses);
+        assert_eq!(table.iter_mut().count(), records);
+        assert!(table.get(records).is_none());
+        assert_eq!(place(FIRST - 1), (0, FIRST - 1));
+        assert_eq!(place(FIRST), (1, 0));
+        assert_eq!(place(3 * FIRST), (2, 0));
     }
 }
