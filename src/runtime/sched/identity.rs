@@ -6,7 +6,8 @@
 //! last. Looking a thread up by id scans the threads: only signals sent by id need it, so
 //! spawn and exit pay one counter increment and nothing else.
 
-use super::thread::{State, Thread};
+use super::table::Threads;
+use super::thread::State;
 use super::with;
 use crate::runtime::wait::ThreadId;
 use std::sync::atomic::Ordering::Relaxed;
@@ -40,7 +41,7 @@ pub(super) struct Identity {
 /// range, skipping those live threads hold (as the kernel's own ids wrap at pid_max).
 /// Only the main OS thread's scheduler spawns (see hooks/mod.rs), so a plain load and
 /// store suffice: no locked instruction on the spawn path.
-pub(super) fn next_green_tid(threads: &[Thread]) -> i32 {
+pub(super) fn next_green_tid(threads: &Threads) -> i32 {
     loop {
         let tid = NEXT_GREEN_TID.load(Relaxed);
         let next = tid.checked_add(1).unwrap_or_else(|| {

@@ -83,7 +83,10 @@ pub unsafe fn spawn_to(
         let bounds = stack.bounds();
         let kind = stack.kind();
         let creator_mask = s.threads[s.current() as usize].sigmask;
-        let tid = s.allocate_id();
+        let Some(tid) = s.allocate_id() else {
+            s.stacks.free(stack);
+            return Err(Errno::AGAIN);
+        };
         let (tcb, layout) = match &mut s.tls {
             Tls::PerThread(pool) => match pool.make(tid, bounds, fresh) {
                 Some(tcb) => (tcb, Some(pool.layout())),
@@ -364,11 +367,11 @@ impl Scheduler {
         self.free_ids.push(tid);
     }
 
-    fn allocate_id(&mut self) -> ThreadId {
+    /// A free record's id; None when no memory is left for a new chunk (see table.rs).
+    fn allocate_id(&mut self) -> Option<ThreadId> {
         if let Some(tid) = self.free_ids.pop() {
-            return tid;
+            return Some(tid);
         }
-        self.threads.push(Thread::free());
-        (self.threads.len() - 1) as ThreadId
+        Some(self.threads.push(Thread::free())? as ThreadId)
     }
 }

@@ -70,6 +70,7 @@ mod signals;
 mod slice;
 pub mod snapshot;
 mod stats;
+mod table;
 #[cfg(test)]
 mod tests;
 mod thread;
@@ -124,6 +125,7 @@ use signals::os_sigmask;
 use std::collections::VecDeque;
 use std::sync::atomic::{compiler_fence, AtomicU8, Ordering::SeqCst};
 use std::time::Instant;
+use table::Threads;
 use thread::{State, Thread};
 use tls::Tls;
 use worker::{BigLock, Home, Worker};
@@ -146,7 +148,8 @@ pub struct Config {
 }
 
 pub struct Scheduler {
-    threads: Vec<Thread>,
+    /// Every thread's record, indexed by its id: records never move (see table.rs).
+    threads: Threads,
     free_ids: Vec<ThreadId>,
     /// Where the next new thread is queued, among `all_workers` (see queues.rs).
     spread: usize,
@@ -273,7 +276,7 @@ pub fn init_current_thread(config: Config) {
     let os_mask = os_sigmask(None);
     main.sigmask = os_mask;
     let sched = Scheduler {
-        threads: vec![main],
+        threads: Threads::new(main),
         free_ids: Vec::new(),
         spread: 0,
         live: 0,
@@ -492,7 +495,7 @@ impl Scheduler {
     /// Whether the wait `key` names is still on: its thread is parked in it, or registered
     /// it and runs on to park (see [`Scheduler::register_ahead`]). Every way out of a
     /// wait moves the thread's sequence on: a wake, the thread's end.
-    fn is_waiting(threads: &[Thread], key: WaitKey) -> bool {
+    fn is_waiting(threads: &Threads, key: WaitKey) -> bool {
         let t = &threads[key.tid as usize];
         t.seq == key.seq
             && match t.state {
@@ -503,7 +506,9 @@ impl Scheduler {
     }
 
     /// Makes the waiter of `key` ready, if that wait is still the one it is in.
-    #[inline]
+    /// Inlined: into a single worker's futex wake it costs no call (LLVM left it out of
+    /// line once the thread table's index was no longer a `Vec`'s).
+    #[inline(always)]
     fn ready(&mut self, key: WaitKey, how: Wake) {
         if !Scheduler::is_waiting(&self.threads, key) {
             return;
