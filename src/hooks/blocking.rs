@@ -722,19 +722,23 @@ fn run_native(op: Op, mut attempt: impl FnMut(Attempt) -> isize) -> isize {
     }
 }
 
-/// A write-like operation of `total` bytes: as natively on a blocking fd, it returns only
-/// once everything is written (or on an error, or a timeout after partial progress).
-/// `attempt(how, offset, len)` writes up to `len` bytes starting at `offset`.
+/// A write-like operation of `total()` bytes: as natively on a blocking fd, it returns
+/// only once everything is written (or on an error, or a timeout after partial progress).
+/// `attempt(how, offset, cap)` writes what is left from `offset`, at most `cap` bytes.
+/// `total` is asked only once a first attempt wrote something on a blocking fd: sendmsg
+/// and writev need a safe copy of the program's iovecs for it (two system calls), which a
+/// first attempt that sends everything, or one on a non-blocking fd, never needs.
 pub fn write_all(
     green: Option<&Green>,
     op: Op,
-    total: usize,
+    total: impl FnOnce() -> usize,
     mut attempt: impl FnMut(Attempt, usize, usize) -> isize,
 ) -> isize {
     if let Some(error) = fdtable::take_error(op.fd) {
         return fail(error);
     }
     let blocking = blocks(op.fd);
+    let total = std::cell::LazyCell::new(total);
     let mut done = 0usize;
     loop {
         let result = run(green, op, |how| {
@@ -743,7 +747,7 @@ pub fn write_all(
             } else {
                 usize::MAX
             };
-            attempt(how, done, (total - done).min(cap))
+            attempt(how, done, cap)
         });
         if result < 0 {
             if done == 0 {
@@ -757,7 +761,7 @@ pub fn write_all(
             return done as isize;
         }
         done += result as usize;
-        if !blocking || done >= total || result == 0 {
+        if !blocking || result == 0 || done >= *total {
             return done as isize;
         }
     }

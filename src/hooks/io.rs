@@ -104,34 +104,40 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
         .with_flags()
         .with_nowait();
     // Counts past user space were answered above, so from here n <= SSIZE_MAX.
-    write_all(green.as_ref(), op, n, |how, offset, len| {
-        // SAFETY: offset + len stays within the program's buffer of n bytes.
-        let at = unsafe { buf.cast::<u8>().add(offset) }.cast();
-        match how {
-            Attempt::DontWait if len > MAX_RW_COUNT => {
-                let one = iovec {
-                    iov_base: at as *mut c_void,
-                    iov_len: len,
-                };
-                let msg = iov_msg(&one, 1);
-                // SAFETY: the program's buffer, for the kernel to check.
-                unsafe { real::sendmsg(fd, &msg, libc::MSG_DONTWAIT) }
+    write_all(
+        green.as_ref(),
+        op,
+        || n,
+        |how, offset, cap| {
+            let len = (n - offset).min(cap);
+            // SAFETY: offset + len stays within the program's buffer of n bytes.
+            let at = unsafe { buf.cast::<u8>().add(offset) }.cast();
+            match how {
+                Attempt::DontWait if len > MAX_RW_COUNT => {
+                    let one = iovec {
+                        iov_base: at as *mut c_void,
+                        iov_len: len,
+                    };
+                    let msg = iov_msg(&one, 1);
+                    // SAFETY: the program's buffer, for the kernel to check.
+                    unsafe { real::sendmsg(fd, &msg, libc::MSG_DONTWAIT) }
+                }
+                // SAFETY: the program's own buffer and fd.
+                Attempt::DontWait => unsafe { real::send(fd, at, len, libc::MSG_DONTWAIT) },
+                Attempt::NoWait => write_nowait(
+                    fd,
+                    &iovec {
+                        iov_base: at as *mut c_void,
+                        iov_len: len,
+                    },
+                    1,
+                    0,
+                ),
+                // SAFETY: as above.
+                _ => unsafe { real::write(fd, at, len) },
             }
-            // SAFETY: the program's own buffer and fd.
-            Attempt::DontWait => unsafe { real::send(fd, at, len, libc::MSG_DONTWAIT) },
-            Attempt::NoWait => write_nowait(
-                fd,
-                &iovec {
-                    iov_base: at as *mut c_void,
-                    iov_len: len,
-                },
-                1,
-                0,
-            ),
-            // SAFETY: as above.
-            _ => unsafe { real::write(fd, at, len) },
-        }
-    })
+        },
+    )
 }
 
 /// Whether `n` bytes at `buf` end past any user address space (2^56 bounds every 64-bit
@@ -291,23 +297,11 @@ unsafe fn write_vectored(fd: c_int, iov: *const iovec, count: c_int, flags: c_in
             unsafe { real::pwritev2(fd, iov, count, -1, flags) }
         }
     };
-    // Invalid counts and unreadable iovecs: the kernel's own answer (EINVAL, EFAULT).
-    let iovecs = (0..=libc::UIO_MAXIOV)
-        .contains(&count)
-        .then(|| super::memory::read_slice(iov, count as usize))
-        .flatten();
-    let Some(iovecs) = iovecs.filter(|v| !v.is_empty()) else {
-        // Forwarded: the kernel reports the error (or writes nothing).
-        return plain(iov, count);
-    };
-    let n = iovecs.len();
-    let total = iovecs
-        .iter()
-        .fold(0usize, |t, v| t.saturating_add(v.iov_len));
-    if total > isize::MAX as usize {
-        // Forwarded: the kernel answers EINVAL.
+    if !(1..=libc::UIO_MAXIOV).contains(&count) {
+        // Forwarded: the kernel answers EINVAL (or writes nothing).
         return plain(iov, count);
     }
+    let n = count as usize;
     let send = |iov: *const iovec, count: usize, how: Attempt| match how {
         Attempt::DontWait => {
             let msg = iov_msg(iov, count);
@@ -317,13 +311,31 @@ unsafe fn write_vectored(fd: c_int, iov: *const iovec, count: c_int, flags: c_in
         Attempt::NoWait => write_nowait(fd, iov, count as c_int, flags),
         _ => plain(iov, count as c_int),
     };
-    write_all(green.as_ref(), op, total, |how, offset, len| {
+    // The first attempt passes the program's iovecs (the kernel checks them: EFAULT,
+    // EINVAL); the rest of a partial write needs a copy, read safely, and only then.
+    let copy = std::cell::OnceCell::new();
+    let copied = || {
+        copy.get_or_init(|| super::memory::read_slice(iov, n))
+            .as_deref()
+    };
+    let total = || {
+        copied().map_or(0, |iovecs| {
+            iovecs
+                .iter()
+                .fold(0usize, |t, v| t.saturating_add(v.iov_len))
+        })
+    };
+    write_all(green.as_ref(), op, total, |how, offset, cap| {
         if offset == 0 && how != Attempt::Gated {
-            return send(iovecs.as_ptr(), n, how);
+            return send(iov, n, how);
         }
-        // SAFETY: re-slices the program's own iovecs (read above).
+        let Some(iovecs) = copied() else {
+            // Unreadable now (it was written from at first): the kernel's answer.
+            return super::fail(libc::EFAULT);
+        };
+        // SAFETY: re-slices our copy of the program's iovecs.
         let mut rest = unsafe { iovecs_after(iovecs.as_ptr(), n, offset) };
-        let mut budget = len;
+        let mut budget = cap;
         rest.retain_mut(|v| {
             let keep = budget > 0;
             v.iov_len = v.iov_len.min(budget);
@@ -649,7 +661,12 @@ pub unsafe extern "C" fn sendfile(
     let op = Op::new(out_fd, Interest::Write, Reason::Write);
     if blocking::facts(out_fd).is_some_and(|i| i.is_socket) {
         // From a file to a blocking socket, sendfile sends everything (or fails).
-        return write_all(green.as_ref(), op, count, |_, _, len| transfer_up_to(len));
+        return write_all(
+            green.as_ref(),
+            op,
+            || count,
+            |_, sent, cap| transfer_up_to((count - sent).min(cap)),
+        );
     }
     // To a pipe: one transfer of what fits once there is room, as natively.
     blocking::run(green.as_ref(), op, |how| {

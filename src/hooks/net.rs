@@ -419,54 +419,75 @@ pub unsafe extern "C" fn sendto(
         return unsafe { real::sendto(fd, buf, n, flags, addr, len) };
     }
     let op = Op::new(fd, Interest::Write, Reason::Write).with_flags();
-    write_all(green.as_ref(), op, n, |how, offset, chunk| {
-        // SAFETY: forwarded; offset + chunk stays inside the program's buffer.
-        unsafe {
-            real::sendto(
-                fd,
-                buf.cast::<u8>().add(offset).cast(),
-                chunk,
-                flags | dontwait(how),
-                addr,
-                len,
-            )
-        }
-    })
+    write_all(
+        green.as_ref(),
+        op,
+        || n,
+        |how, offset, cap| {
+            let chunk = (n - offset).min(cap);
+            // SAFETY: forwarded; offset + chunk stays inside the program's buffer.
+            unsafe {
+                real::sendto(
+                    fd,
+                    buf.cast::<u8>().add(offset).cast(),
+                    chunk,
+                    flags | dontwait(how),
+                    addr,
+                    len,
+                )
+            }
+        },
+    )
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
     let green = enter();
-    // A copy of the header and iovecs, read safely; unreadable or too many iovecs go to
-    // the kernel for its own answer (EFAULT, EMSGSIZE).
-    let copied = super::memory::read(msg)
-        .filter(|h| h.msg_iovlen <= libc::UIO_MAXIOV as usize)
-        .and_then(|h| Some((h, super::memory::read_slice(h.msg_iov, h.msg_iovlen)?)));
-    let Some((header, iovecs)) = copied.filter(|_| flags & libc::MSG_DONTWAIT == 0) else {
+    if flags & libc::MSG_DONTWAIT != 0 {
         // SAFETY: forwarded.
         return unsafe { real::sendmsg(fd, msg, flags) };
+    }
+    // The first attempt passes the program's header as it is (the kernel checks it: EFAULT,
+    // EMSGSIZE); the rest of a partly sent message needs a copy of the header and iovecs,
+    // read safely, and only then.
+    let copy = std::cell::OnceCell::new();
+    let copied = || {
+        copy.get_or_init(|| {
+            super::memory::read(msg)
+                .filter(|h| h.msg_iovlen <= libc::UIO_MAXIOV as usize)
+                .and_then(|h| Some((h, super::memory::read_slice(h.msg_iov, h.msg_iovlen)?)))
+        })
+        .as_ref()
+    };
+    let total = || {
+        copied().map_or(0, |(_, iovecs)| {
+            iovecs
+                .iter()
+                .fold(0usize, |t, v| t.saturating_add(v.iov_len))
+        })
     };
     let op = Op::new(fd, Interest::Write, Reason::Write).with_flags();
-    let total = iovecs
-        .iter()
-        .fold(0usize, |t, v| t.saturating_add(v.iov_len));
-    write_all(green.as_ref(), op, total, |how, offset, chunk| {
+    write_all(green.as_ref(), op, total, |how, offset, cap| {
         if offset == 0 && how != Attempt::Gated {
             // SAFETY: forwarded.
             return unsafe { real::sendmsg(fd, msg, flags | dontwait(how)) };
         }
+        let Some((header, iovecs)) = copied() else {
+            // Unreadable now (it was sent from at first): the kernel's answer.
+            return fail(libc::EFAULT);
+        };
         // The rest of a partially sent stream message: same header, fewer bytes, and the
         // ancillary data (already sent with the first part) left out.
         // SAFETY: re-slices our copy of the program's iovecs.
         let mut rest = unsafe { iovecs_after(iovecs.as_ptr(), iovecs.len(), offset) };
-        let mut budget = chunk;
+        let mut budget = cap;
         rest.retain_mut(|v| {
             let keep = budget > 0;
             v.iov_len = v.iov_len.min(budget);
             budget -= v.iov_len;
             keep
         });
-        let mut part = header;
+        let mut part = *header;
         part.msg_iov = rest.as_mut_ptr();
         part.msg_iovlen = rest.len();
         if offset > 0 {
@@ -492,12 +513,18 @@ pub unsafe extern "C" fn sendmmsg(
     }
     let op = Op::new(fd, Interest::Write, Reason::Write).with_flags();
     // As a blocking write: until every message is sent (or an error after some were).
-    write_all(green.as_ref(), op, vlen as usize, |how, sent, left| {
-        // SAFETY: forwarded; sent < vlen keeps the pointer inside the program's array.
-        unsafe {
-            real::sendmmsg(fd, msgs.add(sent), left as c_uint, flags | dontwait(how)) as isize
-        }
-    }) as c_int
+    write_all(
+        green.as_ref(),
+        op,
+        || vlen as usize,
+        |how, sent, cap| {
+            let left = (vlen as usize - sent).min(cap);
+            // SAFETY: forwarded; sent < vlen keeps the pointer inside the program's array.
+            unsafe {
+                real::sendmmsg(fd, msgs.add(sent), left as c_uint, flags | dontwait(how)) as isize
+            }
+        },
+    ) as c_int
 }
 
 /// A socket timeout as the kernel keeps it: {0, 0} is none; a negative one means "do
