@@ -113,6 +113,12 @@ pub(super) struct Worker {
     /// Its run queue: ready threads that last ran here, new ones spread here, or ones it
     /// stole (see queues.rs). Only touched in sections, under the lock once shared.
     pub(super) queue: VecDeque<ThreadId>,
+    /// The first thread of its queue, and the thread in its runnext with its dispatch
+    /// count, when another worker last looked for threads stranded here, and the
+    /// dispatches since it last looked itself (see `Scheduler::rescue`, queues.rs).
+    pub(super) front_seen: Option<ThreadId>,
+    pub(super) next_seen: Option<(ThreadId, u32)>,
+    pub(super) since_rescue: u32,
     /// The monitor handed its role to a spare: it is stuck in a call no hook saw, and
     /// its queue went to the spare (see handoff.rs).
     pub(super) stuck: AtomicBool,
@@ -179,6 +185,9 @@ impl Worker {
             next: None,
             next_taken: 0,
             queue: VecDeque::new(),
+            front_seen: None,
+            next_seen: None,
+            since_rescue: 0,
             stuck: AtomicBool::new(false),
             os_tid: rustix::thread::gettid(),
             held_here: AtomicU64::new(0),
