@@ -947,11 +947,18 @@ impl Scheduler {
             gather.crowded_since = (!handed).then(|| (now, process_cpu()));
             gather.period = (gather.period * 2).min(GATHER_MAX);
             gather.new_window();
-            // The threads queued on the workers they gather away from go to the first.
+            // The threads queued on the workers they gather away from go to the first. One
+            // of those asleep idle is woken to sleep again until the gathering's end: only
+            // such a worker ends it (`gathered`), and no wake reaches it meanwhile
+            // (`wake_worker`), so one that slept without a deadline kept the threads gathered
+            // for good, with the first worker blocked in a call no hook sees (MariaDB's main
+            // thread, ready to accept connections, waited 18 minutes on a spare, which may
+            // not run it).
             for i in 1..self.all_workers.len() {
                 let worker = self.all_workers[i];
                 if self.gathers_away(worker) {
                     self.give_queue(worker, self.all_workers[0]);
+                    wake_sleeping(worker);
                 }
             }
             return;
