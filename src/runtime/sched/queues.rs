@@ -16,6 +16,10 @@
 //!   worker's runnext, or goes idle (the poller too: it polls only once idle). Every
 //!   pick and every idle decision is made under the lock, in the same section as the
 //!   queues were looked at, so a thread queued anywhere is seen or wakes someone.
+//! - Rescue ([`Scheduler::rescue`]): a busy worker never steals, so every
+//!   [`RESCUE_EVERY`] dispatches each worker also takes the threads that waited through a
+//!   whole such stretch on another worker that ran none of them (one blocked in a call no
+//!   hook sees, between short bursts or before the monitor hands it off).
 //! - Hand-over ([`Scheduler::give_queue`]): a spare that takes a stuck worker's role
 //!   takes its queue, a retiring spare gives its own back, and a gathering moves the
 //!   gathered workers' queues to the first worker. A forked child drops them all but its
@@ -40,6 +44,10 @@ pub(super) fn pop(queue: &mut VecDeque<ThreadId>, main_ok: bool) -> Option<Threa
         queue.remove(1)
     }
 }
+
+/// Dispatches of a worker between two looks for threads stranded on another (see
+/// [`Scheduler::rescue`]): as often as it looks at epoll while busy (`run::POLL_EVERY`).
+const RESCUE_EVERY: u32 = 61;
 
 /// How many threads a steal takes of a victim's `len` queued: half, rounded up (Go's
 /// runqsteal), so that one queued thread is taken too.
@@ -169,6 +177,13 @@ impl Scheduler {
         else {
             return false;
         };
+        self.take_half(victim, runnable, main_ok);
+        true
+    }
+
+    /// Moves half of the `runnable` threads of `victim`'s queue to the calling worker's.
+    fn take_half(&mut self, victim: *mut Worker, runnable: usize, main_ok: bool) {
+        let me = running_worker();
         for _ in 0..steal_count(runnable) {
             let Some(tid) = pop(self.queue(victim), main_ok) else {
                 break;
@@ -176,6 +191,63 @@ impl Scheduler {
             self.queue(me).push_back(tid);
         }
         self.stats.steals += 1;
-        true
+    }
+
+    /// Every [`RESCUE_EVERY`] dispatches of the calling worker, busy or not: threads that
+    /// wait on another worker that ran none of them since the last such look are moved
+    /// here: half of its queue if its first thread is the same, the thread in its runnext
+    /// if that is the same and the worker did not dispatch meanwhile. That worker is
+    /// blocked in a call no hook sees (not yet, or no longer, handed off: the monitor
+    /// waits for a look interval without a dispatch, see monitor.rs), or keeps running a
+    /// pair that hands its turns through runnext: a busy worker never steals, and a
+    /// thread readied there waited for the call to end (a completion thread blocking in
+    /// `io_uring_enter` between short bursts, while 45 threads took short turns on the
+    /// other worker: one waited there for seconds). As Go's sysmon retakes the P of an M
+    /// in a system call when its run queue holds work.
+    pub(super) fn rescue(&mut self, main_ok: bool) {
+        let w = self.w();
+        w.since_rescue += 1;
+        if w.since_rescue < RESCUE_EVERY || self.gathered() {
+            return;
+        }
+        self.w().since_rescue = 0;
+        let me = running_worker();
+        for i in 0..self.all_workers.len() {
+            let victim = self.all_workers[i];
+            if victim == me {
+                continue;
+            }
+            let runnable = self.runnable_in(victim, main_ok);
+            let front = (runnable > 0)
+                .then(|| self.queue(victim).front().copied())
+                .flatten();
+            // SAFETY: worker records are never freed; `front_seen`, `next_seen` and `next`
+            // are only touched in sections (as `queue`), `watch` never changes.
+            let (front_seen, next_seen, next, dispatches) = unsafe {
+                (
+                    &mut *std::ptr::addr_of_mut!((*victim).front_seen),
+                    &mut *std::ptr::addr_of_mut!((*victim).next_seen),
+                    std::ptr::addr_of!((*victim).next).read(),
+                    (*victim).watch.dispatch_count(),
+                )
+            };
+            let stranded = front.is_some() && *front_seen == front;
+            *front_seen = if stranded { None } else { front };
+            let next = next
+                .filter(|&tid| main_ok || tid != MAIN)
+                .map(|tid| (tid, dispatches));
+            let next_stranded = next.is_some() && *next_seen == next;
+            *next_seen = if next_stranded { None } else { next };
+            if stranded {
+                self.take_half(victim, runnable, main_ok);
+            }
+            if next_stranded {
+                // SAFETY: in a section.
+                if let Some(tid) = unsafe { super::slice::take_runnext(victim, |_| true) } {
+                    self.queue(me).push_back(tid);
+                    self.stats.steals += 1;
+                }
+            }
+        }
     }
 }

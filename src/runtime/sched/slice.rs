@@ -205,9 +205,11 @@ impl Scheduler {
 
     /// [`Scheduler::pop_ready`] with several workers: the worker's runnext first; nothing
     /// else while the threads gather on the first worker (see `Gather`, worker.rs); with
-    /// nothing it may run in its own queue, it steals.
+    /// nothing it may run in its own queue, it steals; now and then, busy or not, it takes
+    /// threads stranded on another worker (see `Scheduler::rescue`).
     #[inline(never)]
     fn pop_shared(&mut self, main_ok: bool) -> Option<ThreadId> {
+        self.rescue(main_ok);
         if let Some(tid) = self.pop_next() {
             return Some(tid);
         }

@@ -82,9 +82,9 @@ pub(super) struct Worker {
     /// ran on it (MAIN's on the first worker; in a forked child, the TCB that forked).
     /// Written before the worker runs: read without a section, also by signal handlers.
     pub(super) os_pd: usize,
-    /// It may run MAIN: the first worker, and every worker started once MAIN may move
-    /// (see `run::run_loop`; not a spare, whose loop could be MAIN's stack's neighbour
-    /// only with one worker, where MAIN stays on the first).
+    /// It may run MAIN: the first worker, and every worker started once MAIN may move,
+    /// spares too as they join (see `run::run_loop`; a spare's loop could be MAIN's
+    /// stack's neighbour only with one worker, where MAIN stays on the first).
     pub(super) runs_main: bool,
     /// Its run loop's saved context while MAIN runs on it (0: its loop runs on MAIN's
     /// stack, or has not dispatched MAIN yet; see `run::run_loop`).
@@ -113,6 +113,12 @@ pub(super) struct Worker {
     /// Its run queue: ready threads that last ran here, new ones spread here, or ones it
     /// stole (see queues.rs). Only touched in sections, under the lock once shared.
     pub(super) queue: VecDeque<ThreadId>,
+    /// The first thread of its queue, and the thread in its runnext with its dispatch
+    /// count, when another worker last looked for threads stranded here, and the
+    /// dispatches since it last looked itself (see `Scheduler::rescue`, queues.rs).
+    pub(super) front_seen: Option<ThreadId>,
+    pub(super) next_seen: Option<(ThreadId, u32)>,
+    pub(super) since_rescue: u32,
     /// The monitor handed its role to a spare: it is stuck in a call no hook saw, and
     /// its queue went to the spare (see handoff.rs).
     pub(super) stuck: AtomicBool,
@@ -179,6 +185,9 @@ impl Worker {
             next: None,
             next_taken: 0,
             queue: VecDeque::new(),
+            front_seen: None,
+            next_seen: None,
+            since_rescue: 0,
             stuck: AtomicBool::new(false),
             os_tid: rustix::thread::gettid(),
             held_here: AtomicU64::new(0),
@@ -938,11 +947,18 @@ impl Scheduler {
             gather.crowded_since = (!handed).then(|| (now, process_cpu()));
             gather.period = (gather.period * 2).min(GATHER_MAX);
             gather.new_window();
-            // The threads queued on the workers they gather away from go to the first.
+            // The threads queued on the workers they gather away from go to the first. One
+            // of those asleep idle is woken to sleep again until the gathering's end: only
+            // such a worker ends it (`gathered`), and no wake reaches it meanwhile
+            // (`wake_worker`), so one that slept without a deadline kept the threads gathered
+            // for good, with the first worker blocked in a call no hook sees (MariaDB's main
+            // thread, ready to accept connections, waited 18 minutes on a spare, which may
+            // not run it).
             for i in 1..self.all_workers.len() {
                 let worker = self.all_workers[i];
                 if self.gathers_away(worker) {
                     self.give_queue(worker, self.all_workers[0]);
+                    wake_sleeping(worker);
                 }
             }
             return;
