@@ -4,7 +4,6 @@
 use super::cancel::cancellation_point;
 use super::run::{resumed, switch_out};
 use super::signals::run_due_handlers;
-use super::thread::State;
 use super::worker::Resumed;
 use super::{with, Scheduler};
 use crate::runtime::wait::{Reason, WaitKey, Wake};
@@ -73,8 +72,14 @@ pub(super) fn park_if(
     let saved = errno::get();
     let mut early = None;
     let parked = switch_out(|s, me| {
-        early = s.threads[me as usize].early_wake.take();
+        let alone = s.alone();
+        early = s.threads[me as usize].word.take_owed(alone);
         if early.is_some() || !still_waits(s) {
+            return false;
+        }
+        if let Err(wake) = s.threads[me as usize].word.parked(alone) {
+            // Woken as `still_waits` registered it (by another worker).
+            early = Some(wake);
             return false;
         }
         s.stats.parks[reason as usize] += 1;
@@ -95,7 +100,6 @@ pub(super) fn park_if(
         }
         t.timed_wait = deadline.is_some();
         t.note_wait_after_wake();
-        t.state = State::Parked;
         true
     });
     if !parked {

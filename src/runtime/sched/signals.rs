@@ -2,7 +2,8 @@
 //! thread's, which thread a signal's handler belongs to, and the handlers due per thread
 //! (run through an action the hooks set).
 
-use super::thread::{State, Thread};
+use super::state::State;
+use super::thread::Thread;
 use super::{current_worker, section_may_start, with, Scheduler};
 use crate::runtime::kept_pending::{self, Owner};
 use crate::runtime::wait::{ThreadId, Wake, MAIN};
@@ -514,7 +515,7 @@ impl Scheduler {
     /// Wakes thread `tid` if it is parked in a sigwait for `sig` (see [`wait_signals`]).
     fn wake_signal_waiter(&mut self, tid: ThreadId, sig: u32) {
         let t = &mut self.threads[tid as usize];
-        if t.state == State::Parked && t.waits_for_signals & sig_bit(sig) != 0 {
+        if t.state() == State::Parked && t.waits_for_signals & sig_bit(sig) != 0 {
             t.waits_for_signals = 0;
             let key = self.key(tid);
             self.ready(key, Wake::Ready);
@@ -526,7 +527,7 @@ impl Scheduler {
     /// do so (a wait that is not interrupted goes on after the handler: callers re-check).
     pub(super) fn interrupt(&mut self, i: interrupt::Interruption) {
         let eligible = |t: &Thread| {
-            t.state == State::Parked
+            t.state() == State::Parked
                 && t.interruptible
                 && interrupt::parked_before(t.parked_at, i.epoch)
         };
@@ -551,7 +552,7 @@ impl Scheduler {
             return;
         }
         t.hand(i.sig, i.restart);
-        if t.state == State::Parked && t.sigmask & sig_bit(i.sig) == 0 && !t.holds_handlers {
+        if t.state() == State::Parked && t.sigmask & sig_bit(i.sig) == 0 && !t.holds_handlers {
             let key = self.key(tid);
             self.ready(key, Wake::Ready);
         }
