@@ -243,6 +243,10 @@ real_fns! {
     fn sigtimedwait(set: *const sigset_t, info: *mut libc::siginfo_t, timeout: *const timespec) -> c_int;
     fn sigwaitinfo(set: *const sigset_t, info: *mut libc::siginfo_t) -> c_int;
     fn sigwait(set: *const sigset_t, sig: *mut c_int) -> c_int;
+    fn siglongjmp(env: *mut crate::hooks::signal_jump::JmpBuf, value: c_int) -> !;
+    fn longjmp(env: *mut crate::hooks::signal_jump::JmpBuf, value: c_int) -> !;
+    fn _longjmp(env: *mut crate::hooks::signal_jump::JmpBuf, value: c_int) -> !;
+    fn __longjmp_chk(env: *mut crate::hooks::signal_jump::JmpBuf, value: c_int) -> !;
 
     // processes
     fn fork() -> libc::pid_t;

@@ -3,7 +3,9 @@
  * times out, and differs). Every case prints only what it computed or counted. */
 #include "case.h"
 #include <signal.h>
+#include <linux/futex.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/time.h>
@@ -677,4 +679,46 @@ CASE(preempt_program_sigurg_at_default_stays_pending_for_sigwait) {
     }
     printf("to the process: taken %d of 20; to a thread: pending seen %d, taken %d of 20\n", got,
            seen[0], seen[1]);
+}
+
+/* A thread wakes another (a futex wake: greenified, the woken one waits to run next on the
+ * waker's worker), then blocks its OS thread in a call no hook sees, while busy threads keep
+ * every other worker busy. Natively the woken thread runs at once; greenified it must too
+ * (the spare that takes the stuck worker's place takes it), not when the call returns
+ * (as a completion thread does: it wakes waiters, then blocks in io_uring_enter). */
+static atomic_int pre_woken, pre_woken_ran, pre_waiting, pre_busy_stop;
+
+static void *pre_wait_to_be_woken(void *arg) {
+    (void)arg;
+    atomic_store(&pre_waiting, 1);
+    while (!atomic_load(&pre_woken))
+        syscall(SYS_futex, &pre_woken, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+    atomic_store(&pre_woken_ran, 1);
+    return NULL;
+}
+
+static void *pre_busy_yielding(void *arg) {
+    (void)arg;
+    while (!atomic_load(&pre_busy_stop)) {
+        for (volatile int i = 0; i < 100000; i++) {
+        }
+        sched_yield();
+    }
+    return NULL;
+}
+
+CASE(preempt_woken_thread_runs_while_its_waker_blocks_in_kernel) {
+    pthread_t busy[4], woken;
+    atomic_store(&pre_busy_stop, 0);
+    for (int i = 0; i < 4; i++) pthread_create(&busy[i], NULL, pre_busy_yielding, NULL);
+    pthread_create(&woken, NULL, pre_wait_to_be_woken, NULL);
+    while (!atomic_load(&pre_waiting)) usleep(1000);
+    usleep(20000);
+    atomic_store(&pre_woken, 1);
+    syscall(SYS_futex, &pre_woken, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    printf("raw select: %ld\n", pre_raw_select(500));
+    printf("woken thread ran during the call: %s\n", atomic_load(&pre_woken_ran) ? "yes" : "no");
+    SHOWRC("join", pthread_join(woken, NULL));
+    atomic_store(&pre_busy_stop, 1);
+    for (int i = 0; i < 4; i++) pthread_join(busy[i], NULL);
 }

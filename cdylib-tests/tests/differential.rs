@@ -29,6 +29,10 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "the kernel runs every SA_ONSTACK handler on the alternate stack of the OS thread it comes on: while one waits, another green thread's SA_ONSTACK handler on that worker runs on the same memory",
     ),
     (
+        "thread_timer_signal_with_the_default_action_to_a_blocking_thread_reaches_its_sigwait",
+        "a SIGEV_THREAD_ID timer aimed at a green thread signals the OS thread that created it: with no handler, its signal ends the process if the thread running there accepts it; with or without one, it waits there unseen by a target on another worker while the thread running there blocks it",
+    ),
+    (
         "lazy_thread_join_without_io",
         "from the first green thread on, the preemption monitor is an OS thread of greenify's",
     ),

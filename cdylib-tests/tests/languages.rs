@@ -3,7 +3,8 @@
 //! per-thread state in TLS (Rust's current thread, C++ `thread_local`, Ruby's execution
 //! context, HotSpot's `Thread::current()`, V8's current isolate), wait with the futex system
 //! call, or wait for children in `pselect` (make's jobserver). Everyday tools with threads
-//! (xz, zstd, pigz, sort, git) give the native output byte for byte.
+//! (xz, zstd, pigz, sort, git) give the native output byte for byte; threaded servers
+//! (memcached, redis-server) answer many connections at once with the right data.
 //!
 //! A test whose runtime or tool is not installed prints `SKIPPED <test>: <reason>` on stderr
 //! and passes (`.ci/run` installs them on a fresh machine).
@@ -747,4 +748,457 @@ echo done"#;
         "want repack's and grep's threads greenified, {threaded} git processes ran threads\n{}",
         green.report()
     );
+}
+
+/// A server program started on a free loopback port, with `GREENIFY_STATS=1`.
+struct Daemon {
+    running: Running,
+    port: u16,
+    what: String,
+}
+
+impl Daemon {
+    /// Starts what `make(port)` builds in `mode` and waits (at most 10 s) until the port
+    /// takes a connection.
+    #[track_caller]
+    fn start(make: impl Fn(u16) -> Cmd, mode: Mode) -> Daemon {
+        // a port the kernel just handed out and that nobody holds now
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let cmd = make(port)
+            .env("GREENIFY_STATS", "1")
+            .mode(mode)
+            .timeout(RUN_TIMEOUT);
+        let what = format!("[{mode}] {}", cmd.describe());
+        let running = cmd.spawn();
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > Duration::from_secs(10) {
+                let out = running.wait_bounded().unwrap_or_else(|out| out);
+                panic!("{what} did not listen on {port}\n{}", out.report());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Daemon {
+            running,
+            port,
+            what,
+        }
+    }
+
+    /// A new client connection, with timeouts so that a server that stops answering fails
+    /// the test instead of hanging it.
+    fn connect(&self) -> std::net::TcpStream {
+        let s = std::net::TcpStream::connect(("127.0.0.1", self.port))
+            .unwrap_or_else(|e| panic!("{}: connect: {e}", self.what));
+        s.set_read_timeout(Some(RUN_TIMEOUT)).expect("timeout");
+        s.set_write_timeout(Some(RUN_TIMEOUT)).expect("timeout");
+        s
+    }
+
+    /// Stops it with SIGTERM: it must exit with status 0 (greenified: print its stats line).
+    #[track_caller]
+    fn stop(self) -> Output {
+        // SAFETY: kill(2) of our own child, which is not reaped before wait_bounded.
+        unsafe { libc::kill(self.running.pid() as libc::pid_t, libc::SIGTERM) };
+        let out = self.running.wait_bounded().unwrap_or_else(|out| {
+            panic!("{} did not exit after SIGTERM\n{}", self.what, out.report())
+        });
+        out.assert_success();
+        out
+    }
+}
+
+/// Client connections from test threads, `clients` at once, each running `body(client
+/// number)`; returns the bodies' results in client order.
+fn from_clients<T: Send + 'static>(
+    clients: usize,
+    body: impl Fn(usize) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let body = std::sync::Arc::new(body);
+    let handles: Vec<_> = (0..clients)
+        .map(|c| {
+            let body = body.clone();
+            std::thread::spawn(move || body(c))
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("client thread"))
+        .collect()
+}
+
+/// One line (without its `\r\n`) of a text protocol.
+fn read_line(r: &mut impl std::io::BufRead) -> String {
+    let mut line = String::new();
+    r.read_line(&mut line).expect("reading a reply line");
+    line.trim_end_matches("\r\n").to_string()
+}
+
+/// memcached's text protocol on one connection: `set`, multi-key `get`, `incr`.
+struct Memcache {
+    w: std::net::TcpStream,
+    r: std::io::BufReader<std::net::TcpStream>,
+}
+
+impl Memcache {
+    fn new(s: std::net::TcpStream) -> Memcache {
+        let r = std::io::BufReader::new(s.try_clone().expect("clone"));
+        Memcache { w: s, r }
+    }
+
+    /// Sends `text` and returns the first line of the answer.
+    fn ask(&mut self, text: &[u8]) -> String {
+        use std::io::Write;
+        self.w.write_all(text).expect("sending a command");
+        read_line(&mut self.r)
+    }
+
+    /// The values of `keys` that the server has, by key.
+    fn get(&mut self, keys: &[String]) -> std::collections::BTreeMap<String, Vec<u8>> {
+        use std::io::Read;
+        let mut line = self.ask(format!("get {}\r\n", keys.join(" ")).as_bytes());
+        let mut found = std::collections::BTreeMap::new();
+        while line != "END" {
+            // VALUE <key> <flags> <bytes>
+            let fields: Vec<&str> = line.split(' ').collect();
+            assert!(
+                fields.len() == 4 && fields[0] == "VALUE",
+                "get answered {line:?}"
+            );
+            let mut data = vec![0u8; fields[3].parse::<usize>().expect("length") + 2];
+            self.r.read_exact(&mut data).expect("a value");
+            data.truncate(data.len() - 2);
+            found.insert(fields[1].to_string(), data);
+            line = read_line(&mut self.r);
+        }
+        found
+    }
+}
+
+/// memcached with 2 worker threads (`-t 2`), each with its own libevent loop, the
+/// dispatcher handing new connections over a pipe: 24 connections at once each store 60
+/// values of their own (1 to 2,000 bytes) and read them back with multi-key gets; all
+/// increment one counter. Every value comes back, the counter is exact, and the server
+/// stops on SIGTERM, natively and greenified.
+#[test]
+fn memcached_two_threads_serves_many_connections() {
+    const CLIENTS: usize = 24;
+    const KEYS: usize = 60;
+    let _g = shared();
+    let test = "memcached_two_threads_serves_many_connections";
+    if let Some(why) = missing(&["memcached"], "apt-get install memcached") {
+        return skip(test, &why);
+    }
+    let value = |c: usize, k: usize| format!("{c}:{k};").repeat(1 + (c * 7 + k * 13) % 400);
+    for mode in Mode::BOTH {
+        let server = Daemon::start(
+            |port| {
+                Cmd::new("memcached").args([
+                    "-u",
+                    "root",
+                    "-l",
+                    "127.0.0.1",
+                    "-U",
+                    "0",
+                    "-t",
+                    "2",
+                    "-p",
+                    &port.to_string(),
+                ])
+            },
+            mode,
+        );
+        let conns: Vec<_> = (0..CLIENTS).map(|_| server.connect()).collect();
+        let conns = std::sync::Mutex::new(conns);
+        let wrong = from_clients(CLIENTS, move |c| {
+            let mut mc = Memcache::new(conns.lock().expect("conns").pop().expect("a conn"));
+            let mut wrong = Vec::new();
+            mc.ask(b"add counter 0 0 1\r\n0\r\n");
+            for k in 0..KEYS {
+                let v = value(c, k);
+                let stored = mc.ask(format!("set k{c}-{k} 0 0 {}\r\n{v}\r\n", v.len()).as_bytes());
+                if stored != "STORED" {
+                    wrong.push(format!("set k{c}-{k}: {stored}"));
+                }
+                mc.ask(b"incr counter 1\r\n");
+            }
+            for batch in (0..KEYS).collect::<Vec<_>>().chunks(15) {
+                let keys: Vec<String> = batch.iter().map(|k| format!("k{c}-{k}")).collect();
+                let found = mc.get(&keys);
+                for &k in batch {
+                    if found.get(&format!("k{c}-{k}")).map(Vec::as_slice)
+                        != Some(value(c, k).as_bytes())
+                    {
+                        wrong.push(format!("k{c}-{k}"));
+                    }
+                }
+            }
+            wrong
+        });
+        let wrong: Vec<String> = wrong.into_iter().flatten().collect();
+        let mut mc = Memcache::new(server.connect());
+        let counter = mc.get(&["counter".to_string()]);
+        let what = server.what.clone();
+        let out = server.stop();
+        assert!(
+            wrong.is_empty(),
+            "{what}: wrong or missing: {wrong:?}\n{}",
+            out.report()
+        );
+        assert_eq!(
+            counter
+                .get("counter")
+                .map(|v| String::from_utf8_lossy(v).into_owned()),
+            Some((CLIENTS * KEYS).to_string()),
+            "{what}: the shared counter\n{}",
+            out.report()
+        );
+        if mode == Mode::Greenified {
+            let stats = stats_of("memcached", &out);
+            assert!(
+                stat(&stats, "threads_created") >= 2,
+                "{stats:?}\n{}",
+                out.report()
+            );
+        }
+    }
+}
+
+/// A Redis reply.
+#[derive(Debug, PartialEq, Eq)]
+enum Resp {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Vec<Resp>),
+}
+
+/// Redis's protocol (RESP2) on one connection.
+struct Redis {
+    w: std::net::TcpStream,
+    r: std::io::BufReader<std::net::TcpStream>,
+}
+
+impl Redis {
+    fn new(s: std::net::TcpStream) -> Redis {
+        let r = std::io::BufReader::new(s.try_clone().expect("clone"));
+        Redis { w: s, r }
+    }
+
+    /// Sends each command of `commands` (pipelined), then reads one reply per command.
+    fn ask(&mut self, commands: &[Vec<Vec<u8>>]) -> Vec<Resp> {
+        use std::io::Write;
+        let mut out = Vec::new();
+        for cmd in commands {
+            out.extend_from_slice(format!("*{}\r\n", cmd.len()).as_bytes());
+            for arg in cmd {
+                out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+                out.extend_from_slice(arg);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        self.w.write_all(&out).expect("sending commands");
+        commands.iter().map(|_| self.reply()).collect()
+    }
+
+    /// One command given as words.
+    fn one(&mut self, words: &[&str]) -> Resp {
+        let cmd = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+        self.ask(&[cmd]).pop().expect("one reply")
+    }
+
+    fn reply(&mut self) -> Resp {
+        use std::io::Read;
+        let line = read_line(&mut self.r);
+        let (kind, rest) = line.split_at(1);
+        let number = || {
+            rest.parse::<i64>()
+                .unwrap_or_else(|_| panic!("reply {line:?}"))
+        };
+        match kind {
+            "+" => Resp::Simple(rest.to_string()),
+            "-" => Resp::Error(rest.to_string()),
+            ":" => Resp::Int(number()),
+            "$" if number() < 0 => Resp::Bulk(None),
+            "$" => {
+                let mut data = vec![0u8; number() as usize + 2];
+                self.r.read_exact(&mut data).expect("a bulk reply");
+                data.truncate(data.len() - 2);
+                Resp::Bulk(Some(data))
+            }
+            "*" => Resp::Array((0..number().max(0)).map(|_| self.reply()).collect()),
+            _ => panic!("not a RESP reply: {line:?}"),
+        }
+    }
+
+    /// The value of `field` in `INFO section`.
+    fn info(&mut self, section: &str, field: &str) -> String {
+        let Resp::Bulk(Some(text)) = self.one(&["INFO", section]) else {
+            panic!("INFO {section} did not answer text");
+        };
+        let text = String::from_utf8_lossy(&text).into_owned();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .unwrap_or_else(|| panic!("no {field} in INFO {section}:\n{text}"))
+            .to_string()
+    }
+}
+
+/// redis-server with 2 I/O threads that also read (`--io-threads 2 --io-threads-do-reads
+/// yes`; they spin on an atomic counter, then sleep on a mutex the main thread holds), 24
+/// connections at once, each pipelining SETs, RPUSHes and INCRs and reading its values back;
+/// then BGSAVE forks a child that writes the data set while the server goes on answering.
+/// Every value and count is right, the save succeeds, and the server stops on SIGTERM,
+/// natively and greenified.
+#[test]
+fn redis_io_threads_and_background_save() {
+    const CLIENTS: usize = 24;
+    const KEYS: usize = 100;
+    let _g = shared();
+    let test = "redis_io_threads_and_background_save";
+    if let Some(why) = missing(&["redis-server"], "apt-get install redis-server") {
+        return skip(test, &why);
+    }
+    let value = |c: usize, k: usize| format!("{c}/{k}|").repeat(1 + (c * 5 + k * 11) % 300);
+    for mode in Mode::BOTH {
+        let dir = build_dir(&format!("redis-{mode}"), true);
+        let server = Daemon::start(
+            |port| {
+                Cmd::new("redis-server")
+                    .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+                    .args(["--io-threads", "2", "--io-threads-do-reads", "yes"])
+                    .args([
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--dbfilename",
+                        "dump.rdb",
+                    ])
+                    .args(["--logfile", "server.log"])
+                    .arg("--dir")
+                    .arg(&dir)
+            },
+            mode,
+        );
+        let conns: Vec<_> = (0..CLIENTS).map(|_| server.connect()).collect();
+        let conns = std::sync::Mutex::new(conns);
+        let wrong = from_clients(CLIENTS, move |c| {
+            let mut redis = Redis::new(conns.lock().expect("conns").pop().expect("a conn"));
+            let mut wrong = Vec::new();
+            for batch in (0..KEYS).collect::<Vec<_>>().chunks(10) {
+                let mut cmds = Vec::new();
+                for &k in batch {
+                    let key = format!("k{c}-{k}").into_bytes();
+                    cmds.push(vec![b"SET".to_vec(), key, value(c, k).into_bytes()]);
+                    cmds.push(vec![
+                        b"RPUSH".to_vec(),
+                        format!("list{c}").into_bytes(),
+                        k.to_string().into_bytes(),
+                    ]);
+                    cmds.push(vec![b"INCR".to_vec(), b"counter".to_vec()]);
+                }
+                for reply in redis.ask(&cmds) {
+                    if matches!(reply, Resp::Error(_)) {
+                        wrong.push(format!("{reply:?}"));
+                    }
+                }
+            }
+            let gets: Vec<_> = (0..KEYS)
+                .map(|k| vec![b"GET".to_vec(), format!("k{c}-{k}").into_bytes()])
+                .collect();
+            for (k, reply) in redis.ask(&gets).into_iter().enumerate() {
+                if reply != Resp::Bulk(Some(value(c, k).into_bytes())) {
+                    wrong.push(format!("k{c}-{k}"));
+                }
+            }
+            let list = redis.one(&["LRANGE", &format!("list{c}"), "0", "-1"]);
+            let want: Vec<Resp> = (0..KEYS)
+                .map(|k| Resp::Bulk(Some(k.to_string().into_bytes())))
+                .collect();
+            if list != Resp::Array(want) {
+                wrong.push(format!("list{c}"));
+            }
+            wrong
+        });
+        let wrong: Vec<String> = wrong.into_iter().flatten().collect();
+        let mut redis = Redis::new(server.connect());
+        let counter = redis.one(&["GET", "counter"]);
+        // BGSAVE: a forked child writes the data set while the server goes on answering
+        let save = redis.one(&["BGSAVE"]);
+        let started = Instant::now();
+        let mut during = 0;
+        while redis.info("persistence", "rdb_bgsave_in_progress") != "0" {
+            assert!(
+                started.elapsed() < RUN_TIMEOUT,
+                "{}: BGSAVE did not end",
+                server.what
+            );
+            during += usize::from(matches!(redis.one(&["INCR", "during"]), Resp::Int(_)));
+        }
+        let status = redis.info("persistence", "rdb_last_bgsave_status");
+        let keys = redis.one(&["DBSIZE"]);
+        let what = server.what.clone();
+        let out = server.stop();
+        let report = || {
+            format!(
+                "{}\n--- server.log ---\n{}",
+                out.report(),
+                fs::read_to_string(dir.join("server.log")).unwrap_or_default()
+            )
+        };
+        assert!(
+            wrong.is_empty(),
+            "{what}: wrong or missing: {wrong:?}\n{}",
+            report()
+        );
+        assert_eq!(
+            counter,
+            Resp::Bulk(Some((CLIENTS * KEYS).to_string().into_bytes())),
+            "{what}: the shared counter\n{}",
+            report()
+        );
+        assert_eq!(
+            save,
+            Resp::Simple("Background saving started".into()),
+            "{what}\n{}",
+            report()
+        );
+        assert_eq!(
+            status,
+            "ok",
+            "{what}: BGSAVE ({during} commands answered during it)\n{}",
+            report()
+        );
+        let expect_keys = CLIENTS * KEYS + CLIENTS + 1 + usize::from(during > 0);
+        assert_eq!(
+            keys,
+            Resp::Int(expect_keys as i64),
+            "{what}: keys\n{}",
+            report()
+        );
+        let rdb = fs::metadata(dir.join("dump.rdb"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(
+            rdb > (CLIENTS * KEYS * 10) as u64,
+            "{what}: dump.rdb has {rdb} bytes\n{}",
+            report()
+        );
+        if mode == Mode::Greenified {
+            // the server's line and the BGSAVE child's (which starts no thread)
+            let threads = stats_lines_with(&out.stderr, "program", "redis-server")
+                .map(|stats| stat(&stats, "threads_created"))
+                .max();
+            assert!(
+                threads >= Some(2),
+                "{what}: I/O threads greenified\n{}",
+                report()
+            );
+        }
+    }
 }

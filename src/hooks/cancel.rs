@@ -12,7 +12,7 @@
 use super::{enter, start_application, thread};
 use crate::real;
 use crate::runtime::sched;
-use libc::{c_int, c_void};
+use libc::c_int;
 
 /// glibc's `__pthread_unwind_buf_t` on x86_64: a jmp_buf and its mask flag, then four
 /// spare pointers: we keep the previous buffer in the first and the exit value in the
@@ -21,10 +21,6 @@ use libc::{c_int, c_void};
 pub struct UnwindBuf {
     jmp: [u64; 9],
     pad: [usize; 4],
-}
-
-extern "C" {
-    fn siglongjmp(env: *mut c_void, value: c_int) -> !;
 }
 
 // glibc's values (not in the libc crate).
@@ -53,7 +49,7 @@ pub fn unwind_or_finish(retval: usize) -> ! {
     start_application();
     // SAFETY: jumps back into pthread_cleanup_push's frame, which runs the handler and
     // calls __pthread_unwind_next; the frames in between hold nothing to drop.
-    unsafe { siglongjmp(buffer.cast(), 1) }
+    unsafe { real::siglongjmp(buffer.cast(), 1) }
 }
 
 /// A cancellation point found a cancel request: end the thread as cancelled.

@@ -34,6 +34,7 @@ pub mod process;
 pub mod sem;
 pub mod setxid;
 pub mod signal;
+pub mod signal_jump;
 pub mod stand_in;
 pub mod stdio;
 pub mod sync;

@@ -9,7 +9,8 @@
 //! libgcc_s, the vDSO or greenify), not on the alternate signal stack, and the scheduler
 //! agrees (no section of its own runs; the thread is on its stack with its own mask, so
 //! no handler of the program's runs). Otherwise the handler returns at once and the
-//! monitor tries again a little later. With the watchdog on, the handler first stores the
+//! monitor tries again a little later; in libc, the loader or the unwinder, a dump that
+//! waits is answered from there first (see `sched::answer_dump_here`). With the watchdog on, the handler first stores the
 //! interrupted PC and stack pointer and the running thread for it (runtime/watchdog.rs);
 //! with `GREENIFY_SLICE_MS=0` that is all it does with greenify's signal. The same
 //! signal carries a dump's look at the thread, from the worker that answers it
@@ -316,7 +317,17 @@ unsafe fn preempt(context: *const ucontext_t) {
     }
     // SAFETY: the kernel's context: the interrupted registers and signal mask.
     let (pc, sp, mask) = unsafe { interrupted(&*context) };
-    if monitor::in_excluded_code(pc) || monitor::on_signal_stack() {
+    if monitor::on_signal_stack() {
+        return;
+    }
+    if monitor::in_excluded_code(pc) {
+        if !monitor::in_own_code(pc) {
+            // As greenify's code (a signal that comes meanwhile waits as in any hook),
+            // without a hook's step aside as it returns: not here.
+            super::set_mode(super::LIBRARY);
+            runtime::sched::answer_dump_here(sp, mask);
+            super::set_mode(super::APPLICATION);
+        }
         return;
     }
     let Some(_green) = super::enter() else { return };

@@ -678,6 +678,8 @@ pub fn send_to_green(tid: u32, sig: c_int, sent: Sent) -> Result<(), c_int> {
         }
     };
     info.si_signo = sig;
+    // Room for it to wait in greenify's records, grown here where allocating is allowed.
+    runtime::kept_pending::reserve();
     if runtime::sched::keep_for_blocking(tid, &info) {
         return Ok(());
     }
@@ -764,6 +766,12 @@ fn green_sigmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> Result
         }
     }
     Ok(())
+}
+
+/// Sets the calling green thread's mask to `set` as pthread_sigmask does (see
+/// signal_jump.rs): an error number, or 0.
+pub(super) fn set_green_mask(set: &sigset_t) -> Result<(), c_int> {
+    green_sigmask(libc::SIG_SETMASK, set, std::ptr::null_mut())
 }
 
 /// The program's own signals pending for the calling thread in greenify's records (its

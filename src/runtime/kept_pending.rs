@@ -21,7 +21,8 @@
 //! sigwait family takes, the calling thread's own or else the process's; a thread that
 //! unblocks a signal takes one and has it delivered at once.
 //!
-//! Parking may run in a signal handler: a fixed table, no allocation, no lock. A slot's
+//! Parking may run in a signal handler: a table of chunks, which grows only where a
+//! signal is sent through a hook ([`reserve`]), no allocation, no lock. A slot's
 //! word says whose it is, of which signal, and whether its siginfo is complete:
 //! `FREE` -> key | `BUSY` (claimed, the siginfo being written) -> key (complete)
 //! -> key | `BUSY` (being taken, the siginfo being read) -> `FREE`.
@@ -29,7 +30,10 @@
 use libc::siginfo_t;
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::ptr;
+use std::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst,
+};
 
 /// Whose a pending instance is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,36 +62,113 @@ impl Owner {
 
 const FREE: u64 = 0;
 const BUSY: u64 = 1 << 63;
-const SIG_SHIFT: u32 = 40;
+/// A word's fields, from the bottom: the green thread's id (32 bits), the owner's kind (3),
+/// the signal (7), a real-time instance's sequence number (21), BUSY.
+const SIG_SHIFT: u32 = 35;
 /// A key's owner part.
 const OWNER_BITS: u64 = (1 << SIG_SHIFT) - 1;
-/// A real-time instance's sequence number, above the key (0 for a standard signal's).
-const SEQ_SHIFT: u32 = 48;
-const SEQ_MASK: u64 = (1 << 15) - 1;
+/// A real-time instance's sequence number, above the key (0 for a standard signal's): its
+/// window (2M) is far wider than the table, so the oldest is always told apart.
+const SEQ_SHIFT: u32 = 42;
+const SEQ_MASK: u64 = (1 << 21) - 1;
 /// A word's key: owner and signal, without the sequence number and BUSY.
 const KEY_BITS: u64 = (1 << SEQ_SHIFT) - 1;
 /// The next real-time instance's sequence number.
 static NEXT_SEQ: AtomicU64 = AtomicU64::new(0);
-/// Instances pending at once (of every owner and signal); a send beyond is left to the
-/// caller (see [`park`]).
-const SLOTS: usize = 32;
+
+/// Slots in a chunk of the table: the first is all a program that keeps few pending
+/// looks through (a look reads every slot's word).
+const CHUNK: usize = 32;
+/// Chunks at most: 65,536 instances pending at once (of every owner and signal); a send
+/// beyond is left to the caller (see [`park`]).
+const CHUNKS: usize = 2048;
+/// Free slots [`reserve`] keeps ahead of the instances pending, for those parked where
+/// nothing may allocate (a signal handler, a scheduler section).
+const HEADROOM: usize = CHUNK / 2;
 
 struct Slots {
-    words: [AtomicU64; SLOTS],
-    infos: [UnsafeCell<MaybeUninit<siginfo_t>>; SLOTS],
+    words: [AtomicU64; CHUNK],
+    infos: [UnsafeCell<MaybeUninit<siginfo_t>>; CHUNK],
 }
 
 // SAFETY: a slot's siginfo is written only by whoever moved its word FREE -> BUSY, and read
 // only by whoever moved it owner -> owner | BUSY; no one else touches it meanwhile.
 unsafe impl Sync for Slots {}
 
+impl Slots {
+    const fn empty() -> Slots {
+        Slots {
+            words: [const { AtomicU64::new(FREE) }; CHUNK],
+            infos: [const { UnsafeCell::new(MaybeUninit::uninit()) }; CHUNK],
+        }
+    }
+}
+
 /// Slots not FREE: [`any`] in one load.
 static TAKEN: AtomicU32 = AtomicU32::new(0);
 
-static SLOTS_TABLE: Slots = Slots {
-    words: [const { AtomicU64::new(FREE) }; SLOTS],
-    infos: [const { UnsafeCell::new(MaybeUninit::uninit()) }; SLOTS],
-};
+/// The first chunk, in the library's own memory.
+static FIRST: Slots = Slots::empty();
+
+/// The chunks after the first, as [`reserve`] added them (never freed: a slot may be read
+/// at any time); the first `GROWN` are set.
+static MORE: [AtomicPtr<Slots>; CHUNKS - 1] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; CHUNKS - 1];
+static GROWN: AtomicUsize = AtomicUsize::new(0);
+/// Held by the one [`reserve`] that adds a chunk.
+static GROWING: AtomicBool = AtomicBool::new(false);
+
+/// Chunk `c` (below `1 + GROWN`).
+fn chunk(c: usize) -> &'static Slots {
+    if c == 0 {
+        return &FIRST;
+    }
+    // SAFETY: set before GROWN counted it, and never freed.
+    unsafe { &*MORE[c - 1].load(SeqCst) }
+}
+
+/// Slots in the table now.
+fn capacity() -> usize {
+    (1 + GROWN.load(SeqCst)) * CHUNK
+}
+
+/// Slot `i`'s word and siginfo (`i` below [`capacity`]).
+fn slot(
+    i: usize,
+) -> (
+    &'static AtomicU64,
+    &'static UnsafeCell<MaybeUninit<siginfo_t>>,
+) {
+    let c = chunk(i / CHUNK);
+    (&c.words[i % CHUNK], &c.infos[i % CHUNK])
+}
+
+fn free_slots() -> usize {
+    capacity().saturating_sub(TAKEN.load(SeqCst) as usize)
+}
+
+/// Every slot's word, with its index.
+fn words() -> impl Iterator<Item = (usize, &'static AtomicU64)> {
+    (0..=GROWN.load(SeqCst))
+        .flat_map(|c| chunk(c).words.iter())
+        .enumerate()
+}
+
+/// Grows the table where allocating is allowed (a hook that sends a signal, never a
+/// handler): keeps [`HEADROOM`] free slots ahead, so that many instances may be pending
+/// at once (natively a thread has one of each standard signal, and real-time instances up
+/// to RLIMIT_SIGPENDING) without any allocation on the paths that park them.
+pub fn reserve() {
+    if free_slots() >= HEADROOM || GROWN.load(SeqCst) == CHUNKS - 1 || GROWING.swap(true, SeqCst) {
+        return;
+    }
+    let grown = GROWN.load(SeqCst);
+    if free_slots() < HEADROOM && grown < CHUNKS - 1 {
+        MORE[grown].store(Box::into_raw(Box::new(Slots::empty())), SeqCst);
+        GROWN.store(grown + 1, SeqCst);
+    }
+    GROWING.store(false, SeqCst);
+}
 
 /// Keeps `info` pending for `owner`: a standard signal's merges with one of the same
 /// signal already pending for it (which keeps its own), a real-time signal's goes after
@@ -97,7 +178,6 @@ pub fn park(owner: Owner, info: &siginfo_t) -> bool {
     let sig = info.si_signo as u32;
     let key = owner.key(sig);
     let queued = sig >= 32;
-    let table = &SLOTS_TABLE;
     if !queued && find(key).is_some() {
         return true;
     }
@@ -106,9 +186,8 @@ pub fn park(owner: Owner, info: &siginfo_t) -> bool {
     } else {
         key
     };
-    let Some(i) = (0..SLOTS).find(|&i| {
-        table.words[i]
-            .compare_exchange(FREE, word | BUSY, SeqCst, SeqCst)
+    let Some((i, claimed)) = words().find(|(_, w)| {
+        w.compare_exchange(FREE, word | BUSY, SeqCst, SeqCst)
             .is_ok()
     }) else {
         return false;
@@ -116,13 +195,17 @@ pub fn park(owner: Owner, info: &siginfo_t) -> bool {
     TAKEN.fetch_add(1, SeqCst);
     // Two handlers (on two workers) parking a standard signal for the same owner at once:
     // the lower slot keeps it, as one instance.
-    if !queued && (0..i).any(|j| table.words[j].load(SeqCst) & KEY_BITS == key) {
-        free(i);
+    if !queued
+        && words()
+            .take(i)
+            .any(|(_, w)| w.load(SeqCst) & KEY_BITS == key)
+    {
+        free(claimed);
         return true;
     }
     // SAFETY: this slot is ours (FREE -> BUSY above) until its word is stored.
-    unsafe { (*table.infos[i].get()).write(*info) };
-    table.words[i].store(word, SeqCst);
+    unsafe { (*slot(i).1.get()).write(*info) };
+    claimed.store(word, SeqCst);
     true
 }
 
@@ -131,15 +214,15 @@ pub fn park(owner: Owner, info: &siginfo_t) -> bool {
 fn find(key: u64) -> Option<(usize, u64)> {
     let next = NEXT_SEQ.load(SeqCst);
     let age = |word: u64| next.wrapping_sub(word >> SEQ_SHIFT) & SEQ_MASK;
-    (0..SLOTS)
-        .map(|i| (i, SLOTS_TABLE.words[i].load(SeqCst)))
+    words()
+        .map(|(i, w)| (i, w.load(SeqCst)))
         .filter(|&(_, word)| word & KEY_BITS == key)
         // The first of the oldest: a standard signal's second slot is a moment's.
         .min_by_key(|&(_, word)| SEQ_MASK - age(word & !BUSY))
 }
 
-fn free(i: usize) {
-    SLOTS_TABLE.words[i].store(FREE, SeqCst);
+fn free(word: &AtomicU64) {
+    word.store(FREE, SeqCst);
     TAKEN.fetch_sub(1, SeqCst);
 }
 
@@ -151,7 +234,7 @@ pub fn any() -> bool {
 /// The signals (kernel sigset bits) pending for `owner`.
 fn pending_on(owner: Owner) -> u64 {
     let owner = owner.key(0);
-    SLOTS_TABLE.words.iter().fold(0, |set, word| {
+    words().fold(0, |set, (_, word)| {
         let key = word.load(SeqCst) & KEY_BITS;
         let sig = key >> SIG_SHIFT;
         if key != FREE && key & OWNER_BITS == owner && (1..=64).contains(&sig) {
@@ -192,7 +275,7 @@ fn take_lowest(owner: Owner, set: u64) -> Option<siginfo_t> {
 
 fn take(key: u64) -> Option<siginfo_t> {
     let (i, seen) = find(key)?;
-    let word = &SLOTS_TABLE.words[i];
+    let (word, info) = slot(i);
     // Only a complete one; one still being written (or taken) is not pending.
     if seen & BUSY != 0 {
         return None;
@@ -200,8 +283,8 @@ fn take(key: u64) -> Option<siginfo_t> {
     word.compare_exchange(seen, seen | BUSY, SeqCst, SeqCst)
         .ok()?;
     // SAFETY: complete (its word was `seen`), and ours (seen -> seen | BUSY above).
-    let info = unsafe { (*SLOTS_TABLE.infos[i].get()).assume_init_read() };
-    free(i);
+    let info = unsafe { (*info.get()).assume_init_read() };
+    free(word);
     Some(info)
 }
 
@@ -232,12 +315,14 @@ pub fn thread_ended(tid: u32) {
 /// Only words not FREE are written: a write to the table's page cost each fork's child a
 /// page fault.
 pub fn after_fork() {
-    for word in &SLOTS_TABLE.words {
+    for (_, word) in words() {
         if word.load(SeqCst) != FREE {
             word.store(FREE, SeqCst);
         }
     }
     TAKEN.store(0, SeqCst);
+    // A reserve of another thread's stopped at the fork.
+    GROWING.store(false, SeqCst);
 }
 
 #[cfg(test)]
@@ -312,6 +397,33 @@ mod tests {
         let codes: Vec<_> = std::iter::from_fn(|| take_for(4, rt).map(|i| i.si_code)).collect();
         assert_eq!(codes, [1, 2, 3], "real-time instances queue, in order");
         assert_eq!(take_for(4, ALL).map(|i| i.si_code), Some(9));
+        assert!(!any());
+        many_pending_instances_grow_the_table_where_reserved();
+    }
+
+    fn many_pending_instances_grow_the_table_where_reserved() {
+        let room = capacity();
+        for code in 0..room as i32 {
+            assert!(park(Owner::Thread(5), &info(libc::SIGRTMIN(), code)));
+        }
+        assert!(
+            !park(Owner::Thread(5), &info(libc::SIGRTMIN(), -1)),
+            "full: never grown where it parks"
+        );
+        for code in room as i32..1000 {
+            reserve();
+            assert!(park(Owner::Thread(5), &info(libc::SIGRTMIN(), code)));
+        }
+        for tid in 0..64 {
+            reserve();
+            assert!(park(Owner::Thread(tid), &info(libc::SIGUSR1, tid as i32)));
+        }
+        let rt = 1 << (libc::SIGRTMIN() - 1);
+        let codes: Vec<_> = std::iter::from_fn(|| take_for(5, rt).map(|i| i.si_code)).collect();
+        assert_eq!(codes, (0..1000).collect::<Vec<_>>(), "in order");
+        for tid in 0..64 {
+            assert_eq!(take_for(tid, ALL).map(|i| i.si_code), Some(tid as i32));
+        }
         assert!(!any());
     }
 }

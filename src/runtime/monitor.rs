@@ -783,7 +783,7 @@ pub unsafe fn is_preemption_signal(info: *const libc::siginfo_t) -> bool {
 
 /// The per-thread CPU clock of OS thread `tid` of this process (what
 /// `pthread_getcpuclockid` makes: CPUCLOCK_SCHED of a thread).
-fn cpu_clock(tid: i32) -> i32 {
+pub(crate) fn cpu_clock(tid: i32) -> i32 {
     (!tid << 3) | 6
 }
 

@@ -294,7 +294,10 @@ impl Scheduler {
     }
 
     /// A spare, woken by the monitor, joins the workers, and takes the run queues of the
-    /// stuck ones (marked before it was woken, see [`hand_off`]).
+    /// stuck ones (marked before it was woken, see [`hand_off`]), and the threads waiting
+    /// in their runnext: a thread its waker woke just before the call that blocked it
+    /// would wait there for the call's end, as busy workers never look at another's
+    /// runnext (a completion thread that wakes waiters, then blocks in `io_uring_enter`).
     pub(super) fn rejoin(&mut self) {
         let me = current_worker();
         self.all_workers.push(me);
@@ -303,6 +306,11 @@ impl Scheduler {
             // SAFETY: worker records are never freed; the flag is atomic.
             if unsafe { (*worker).stuck.load(SeqCst) } {
                 self.give_queue(worker, me);
+                // SAFETY: in the spare's section (see `take_runnext`).
+                if let Some(tid) = unsafe { super::slice::take_runnext(worker, |_| true) } {
+                    // queued where the stuck worker's threads go (`push_ready`: here)
+                    self.push_ready(tid);
+                }
             }
         }
         set_name(b"greenify-work\0");

@@ -368,7 +368,7 @@ impl Scheduler {
         self.free_ids.push(tid);
     }
 
-    /// A free record's id; None when the table is full (see table.rs).
+    /// A free record's id; None when no memory is left for a new chunk (see table.rs).
     fn allocate_id(&mut self) -> Option<ThreadId> {
         if let Some(tid) = self.free_ids.pop() {
             return Some(tid);

@@ -110,7 +110,9 @@ pub use signals::{
     set_keep_action, sigmask, signal_is_for_current, take_due_handlers, taken_now, wait_signals,
     KeptTaker,
 };
-pub use slice::{completed_without_parking, preempt, preempt_at_return, yield_now};
+pub use slice::{
+    answer_dump_here, completed_without_parking, preempt, preempt_at_return, yield_now,
+};
 pub use stats::{each_counter, stats, Stats};
 pub use tls::{main_tcb, os_thread_tcb, os_thread_tcb_if_lent, thread_exiting};
 

@@ -6,7 +6,7 @@ use super::state::State;
 use super::thread::Thread;
 use super::{current_worker, section_may_start, with, Scheduler};
 use crate::runtime::kept_pending::{self, Owner};
-use crate::runtime::wait::{ThreadId, Wake, MAIN};
+use crate::runtime::wait::{ThreadId, WaitKey, Wake, MAIN};
 use crate::runtime::{handler, held, interrupt, monitor};
 use rustix::io::Errno;
 use std::sync::OnceLock;
@@ -209,12 +209,10 @@ pub fn wait_signals(
         if kept_pending::pending_for(me) & set != 0 {
             return false;
         }
-        s.threads[me as usize].waits_for_signals = set;
+        // No section after the wait clears it: any wake moves the thread's sequence on,
+        // which makes this record stale (see `wake_signal_waiter`).
+        s.threads[me as usize].waits_for_signals = (set, s.key(me).seq);
         true
-    });
-    with(|s| {
-        let me = s.current() as usize;
-        s.threads[me].waits_for_signals = 0;
     });
     wake.unwrap_or(Wake::Ready)
 }
@@ -512,13 +510,13 @@ impl Scheduler {
         true
     }
 
-    /// Wakes thread `tid` if it is parked in a sigwait for `sig` (see [`wait_signals`]).
+    /// Wakes thread `tid` if it is parked in a sigwait for `sig` (see [`wait_signals`]):
+    /// the record of its latest sigwait names that park's sequence number, which a park
+    /// it is in now has only if it is that one (`ready` ignores any other).
     fn wake_signal_waiter(&mut self, tid: ThreadId, sig: u32) {
-        let t = &mut self.threads[tid as usize];
-        if t.state() == State::Parked && t.waits_for_signals & sig_bit(sig) != 0 {
-            t.waits_for_signals = 0;
-            let key = self.key(tid);
-            self.ready(key, Wake::Ready);
+        let (set, seq) = self.threads[tid as usize].waits_for_signals;
+        if set & sig_bit(sig) != 0 && self.threads[tid as usize].state() == State::Parked {
+            self.ready(WaitKey { tid, seq }, Wake::Ready);
         }
     }
 

@@ -94,6 +94,24 @@ fn step_aside(behind: Behind, published: bool) {
 /// pointer) with its own signal mask (`mask`, the interrupted one: a program's handler
 /// running adds its signal and sa_mask). Says whether it was a safe point.
 pub fn preempt(sp: usize, mask: u64) -> bool {
+    stop_here(sp, mask, true)
+}
+
+/// The preemption signal interrupted the current thread where it may not switch (in
+/// libc, the loader or the unwinder, whose locks it may hold) while a dump waits: with one
+/// worker nothing else answers until it leaves that code, which for a thread that spends
+/// most of its time in libc took seconds on a loaded machine (3 dumps of 40 over 3 s, the
+/// dump's limit). The answer takes none of those locks (greenify's allocator, raw system
+/// calls), so it is made here, and the thread goes on. As [`preempt`] otherwise.
+pub fn answer_dump_here(sp: usize, mask: u64) {
+    if super::snapshot::pending() {
+        stop_here(sp, mask, false);
+    }
+}
+
+/// [`preempt`], which steps aside (`may_switch`), and [`answer_dump_here`], which only
+/// answers a pending dump: both where the thread's record and stack are its own.
+fn stop_here(sp: usize, mask: u64, may_switch: bool) -> bool {
     if !section_may_start() {
         return false;
     }
@@ -118,13 +136,13 @@ pub fn preempt(sp: usize, mask: u64) -> bool {
             s.threads[me as usize].saved_registers = registers;
             s.answer_request(Some(me));
         }
-        if safe {
+        if safe && may_switch {
             // Sleepers whose deadline passed and threads whose fds are ready run first.
             s.poll_io(Some(Duration::ZERO));
         }
         safe
     });
-    if safe {
+    if safe && may_switch {
         step_aside(Behind::AllReady, true);
     } else {
         super::look::moving();

@@ -93,9 +93,9 @@ pub(super) struct Thread {
     /// Its waits do not run handlers (a helper thread writes into its stack until the
     /// wait ends, so the handler must not jump out of it).
     pub(super) holds_handlers: bool,
-    /// While parked in a sigwait: the signals it waits for (see signals.rs
-    /// `keep_for_blocking`); 0 otherwise.
-    pub(super) waits_for_signals: u64,
+    /// Its latest sigwait's park: the signals it waits for and the wait's sequence number
+    /// (see signals.rs `keep_for_blocking`); stale once that wait ended (`seq` moved on).
+    pub(super) waits_for_signals: (u64, u32),
     /// Its signal handlers that are running (its mask is the innermost one's).
     pub(super) handler_frames: handler::Frames,
     /// Its thread id and the per-thread kernel state greenify keeps for it.
@@ -186,7 +186,7 @@ impl Thread {
             handlers_due: 0,
             due_restart: false,
             holds_handlers: false,
-            waits_for_signals: 0,
+            waits_for_signals: (0, 0),
             handler_frames: handler::Frames::NONE,
             identity: Identity::FREE,
             park_reason: Reason::Yield,
