@@ -77,11 +77,21 @@ pub(super) fn park_if(
         if early.is_some() || !still_waits(s) {
             return false;
         }
-        if let Err(wake) = s.threads[me as usize].word.parked(alone) {
+        // The record's own fields first, under one borrow (each borrow re-checks the
+        // index).
+        let t = &mut s.threads[me as usize];
+        if let Err(wake) = t.word.parked(alone) {
             // Woken as `still_waits` registered it (by another worker).
             early = Some(wake);
             return false;
         }
+        t.interruptible = interruptible;
+        t.cancellable = cancellable;
+        if interruptible {
+            t.parked_at = interrupt::next_park();
+        }
+        t.timed_wait = deadline.is_some();
+        t.note_wait_after_wake();
         s.stats.parks[reason as usize] += 1;
         s.note_park(me, reason);
         if let Some(deadline) = deadline {
@@ -90,16 +100,6 @@ pub(super) fn park_if(
             s.timer_armed(deadline);
             s.timed_waits += 1;
         }
-        // The record's own fields last, under one borrow (each borrow re-checks the
-        // index).
-        let t = &mut s.threads[me as usize];
-        t.interruptible = interruptible;
-        t.cancellable = cancellable;
-        if interruptible {
-            t.parked_at = interrupt::next_park();
-        }
-        t.timed_wait = deadline.is_some();
-        t.note_wait_after_wake();
         true
     });
     if !parked {

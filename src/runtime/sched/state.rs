@@ -6,19 +6,23 @@
 //!
 //! # The word (64 bits)
 //! ```text
-//!   bits  0..32  seq        the wait sequence: a wait is named by (thread id, seq)
-//!   bits 32..35  state      Free, Ready, Running, Parked, Exited
-//!   bit  35      REGISTERED a Running thread registered a wait under seq that it has not
+//!   bits  0..3   state      Free, Ready, Running, Parked, Exited
+//!   bit   3      REGISTERED a Running thread registered a wait under seq that it has not
 //!                           parked in yet (see `Scheduler::register_ahead`)
-//!   bit  36      OWED       a wake came for that wait before it parked: its next park
+//!   bit   4      OWED       a wake came for that wait before it parked: its next park
 //!                           ends at once with `wake`
-//!   bits 37..40  wake       how the last wake ended its wait (read at its dispatch)
-//!   bit  40      OUT        its coroutine is out: running, or on its way out to the run
+//!   bit   5      OUT        its coroutine is out: running, or on its way out to the run
 //!                           loop that dispatched it (for MAIN: its switch back to that
 //!                           loop is not complete); no other worker may dispatch it
-//!   bits 41..43  requeue    made ready while OUT: the queue the run loop puts it in once
+//!   bits  6..8   requeue    made ready while OUT: the queue the run loop puts it in once
 //!                           it is back (0: none)
+//!   bits  8..16  wake       how the last wake ended its wait (read at its dispatch): the
+//!                           `Wake`'s own byte
+//!   bits 32..64  seq        the wait sequence: a wait is named by (thread id, seq)
 //! ```
+//! The flags sit low so that every mask is an instruction's 32-bit immediate, and the
+//! sequence high so that moving it on is one add whose carry falls off the word (with
+//! the fields the other way round a transition cost a dozen instructions more).
 //!
 //! # Transitions
 //! ```text
@@ -58,19 +62,30 @@ pub(super) enum State {
     Exited,
 }
 
-const STATE_SHIFT: u32 = 32;
-const STATE_MASK: u64 = 0b111 << STATE_SHIFT;
-const REGISTERED: u64 = 1 << 35;
-const OWED: u64 = 1 << 36;
-const WAKE_SHIFT: u32 = 37;
-const WAKE_MASK: u64 = 0b111 << WAKE_SHIFT;
-const OUT: u64 = 1 << 40;
-const REQUEUE_SHIFT: u32 = 41;
+const STATE_MASK: u64 = 0b111;
+const REGISTERED: u64 = 1 << 3;
+const OWED: u64 = 1 << 4;
+const OUT: u64 = 1 << 5;
+const REQUEUE_SHIFT: u32 = 6;
 const REQUEUE_MASK: u64 = 0b11 << REQUEUE_SHIFT;
-const SEQ_MASK: u64 = u32::MAX as u64;
-const RUNNING_REGISTERED: u64 = (State::Running as u64) << STATE_SHIFT | REGISTERED;
+const WAKE_SHIFT: u32 = 8;
+const WAKE_MASK: u64 = 0xff << WAKE_SHIFT;
+const SEQ_SHIFT: u32 = 32;
+const SEQ_ONE: u64 = 1 << SEQ_SHIFT;
+const SEQ_MASK: u64 = !0 << SEQ_SHIFT;
+const RUNNING_REGISTERED: u64 = State::Running as u64 | REGISTERED;
 
-// The fields decoded by a table look-up (a `match` cost a dozen instructions a transition).
+// A `Wake` is one byte (checked here), kept as is in the word: read back by a shift.
+const _: () = assert!(std::mem::size_of::<Wake>() == 1);
+
+/// The byte of `wake` (see [`Word::wake`]).
+const fn wake_bits(wake: Wake) -> u64 {
+    // SAFETY: `Wake` is one byte (asserted above) of plain data: any of its values is a
+    // valid `u8`.
+    (unsafe { std::mem::transmute::<Wake, u8>(wake) } as u64) << WAKE_SHIFT
+}
+
+// The states decoded by a table look-up (a `match` cost a dozen instructions a transition).
 const STATES: [State; 8] = [
     State::Free,
     State::Ready,
@@ -80,16 +95,6 @@ const STATES: [State; 8] = [
     State::Exited,
     State::Exited,
     State::Exited,
-];
-const WAKES: [Wake; 8] = [
-    Wake::Ready,
-    Wake::TimedOut,
-    Wake::Closed,
-    Wake::Interrupted { restart: false },
-    Wake::Interrupted { restart: true },
-    Wake::Ready,
-    Wake::Ready,
-    Wake::Ready,
 ];
 const REQUEUES: [Option<Queue>; 4] = [
     None,
@@ -103,18 +108,20 @@ const REQUEUES: [Option<Queue>; 4] = [
 pub(super) struct Word(u64);
 
 impl Word {
-    const FREE: Word = Word(0);
+    /// Free, its wake Ready (what a new thread's first dispatch answers).
+    const FREE: Word = Word(wake_bits(Wake::Ready));
 
     pub(super) fn state(self) -> State {
-        STATES[((self.0 & STATE_MASK) >> STATE_SHIFT) as usize]
+        STATES[(self.0 & STATE_MASK) as usize]
     }
 
     pub(super) fn seq(self) -> u32 {
-        self.0 as u32
+        (self.0 >> SEQ_SHIFT) as u32
     }
 
     pub(super) fn wake(self) -> Wake {
-        WAKES[((self.0 & WAKE_MASK) >> WAKE_SHIFT) as usize]
+        // SAFETY: the word's wake byte is only ever written by `wake_bits`, from a `Wake`.
+        unsafe { std::mem::transmute::<u8, Wake>((self.0 >> WAKE_SHIFT) as u8) }
     }
 
     pub(super) fn out(self) -> bool {
@@ -135,22 +142,11 @@ impl Word {
     }
 
     fn with_state(self, state: State) -> Word {
-        Word(self.0 & !STATE_MASK | (state as u64) << STATE_SHIFT)
-    }
-
-    fn with_wake(self, wake: Wake) -> Word {
-        let bits: u64 = match wake {
-            Wake::Ready => 0,
-            Wake::TimedOut => 1,
-            Wake::Closed => 2,
-            Wake::Interrupted { restart: false } => 3,
-            Wake::Interrupted { restart: true } => 4,
-        };
-        Word(self.0 & !WAKE_MASK | bits << WAKE_SHIFT)
+        Word(self.0 & !STATE_MASK | state as u64)
     }
 
     fn next_seq(self) -> Word {
-        Word(self.0 & !SEQ_MASK | u64::from(self.seq().wrapping_add(1)))
+        Word(self.0.wrapping_add(SEQ_ONE))
     }
 
     fn requeue(self) -> Option<Queue> {
@@ -168,7 +164,7 @@ impl Word {
 
     #[inline(always)]
     fn is(self, state: State) -> bool {
-        self.0 & STATE_MASK == (state as u64) << STATE_SHIFT
+        self.0 & STATE_MASK == state as u64
     }
 }
 
@@ -203,29 +199,36 @@ impl StateWord {
         Word(self.0.load(Acquire))
     }
 
-    /// Applies `change` to the word: the new word, or the one it refused (None from
-    /// `change`). With `alone` (one worker: nothing else touches records) a load and a
-    /// store; else a compare-and-swap loop.
+    /// Applies `change` to the word: `Ok((new word, answer))`, or `Err(answer)` to leave
+    /// it as it is. With `alone` (one worker: nothing else touches records) a load and a
+    /// store; else a compare-and-swap loop. The answer comes from `change` itself, so
+    /// that no caller decodes the word again to learn which way it went.
     #[inline(always)]
-    fn update(&self, alone: bool, change: impl Fn(Word) -> Option<Word>) -> Result<Word, Word> {
+    fn update<R>(&self, alone: bool, change: impl Fn(Word) -> Result<(Word, R), R>) -> R {
         if !alone {
             return self.swap_in(change);
         }
-        let old = self.load();
-        let new = change(old).ok_or(old)?;
-        self.0.store(new.0, Relaxed);
-        Ok(new)
+        match change(self.load()) {
+            Ok((new, answer)) => {
+                self.0.store(new.0, Relaxed);
+                answer
+            }
+            Err(answer) => answer,
+        }
     }
 
     /// [`StateWord::update`]'s compare-and-swap loop (out of line: it kept the hot paths
     /// of one worker from being inlined).
     #[inline(never)]
-    fn swap_in(&self, change: impl Fn(Word) -> Option<Word>) -> Result<Word, Word> {
+    fn swap_in<R>(&self, change: impl Fn(Word) -> Result<(Word, R), R>) -> R {
         let mut old = self.load();
         loop {
-            let new = change(old).ok_or(old)?;
+            let (new, answer) = match change(old) {
+                Ok(done) => done,
+                Err(answer) => return answer,
+            };
             match self.0.compare_exchange_weak(old.0, new.0, AcqRel, Acquire) {
-                Ok(_) => return Ok(new),
+                Ok(_) => return answer,
                 Err(now) => old = Word(now),
             }
         }
@@ -234,29 +237,28 @@ impl StateWord {
     /// Applies `change`, which the transition's caller knows to be valid from the word's
     /// state (checked in debug builds only: these are the transitions the scheduler makes
     /// of a thread only it touches then, and a check cost instructions at every switch).
+    /// The new word.
     #[inline(always)]
     fn set(&self, alone: bool, from: &[State], change: impl Fn(Word) -> Word) -> Word {
-        let done = self.update(alone, |w| {
+        self.update(alone, move |w| {
             debug_assert!(from.contains(&w.state()), "{:?} from {:?}", from, w.state());
-            Some(change(w))
-        });
-        done.unwrap_or_else(|w| w)
+            let new = change(w);
+            Ok((new, new))
+        })
     }
 
     /// Free -> Ready, for a new thread in a free record.
     pub(super) fn spawned(&self, alone: bool) {
         self.set(alone, &[State::Free], |w| {
-            Word(w.0 & SEQ_MASK).with_state(State::Ready)
+            Word(w.0 & SEQ_MASK | Word::FREE.0).with_state(State::Ready)
         });
     }
 
     /// Ready -> Running, its coroutine out; the wake that ended its wait.
     #[inline(always)]
     pub(super) fn dispatched(&self, alone: bool) -> Wake {
-        let now = self.set(alone, &[State::Ready], |w| {
-            Word((w.0 + (1 << STATE_SHIFT)) | OUT)
-        });
-        now.wake()
+        self.set(alone, &[State::Ready], |w| Word((w.0 + 1) | OUT))
+            .wake()
     }
 
     /// It registers a wait ahead of the section it parks in.
@@ -272,46 +274,49 @@ impl StateWord {
     /// The wake owed to its next park, taken (None if none came).
     #[inline(always)]
     pub(super) fn take_owed(&self, alone: bool) -> Option<Wake> {
-        if self.load().0 & OWED == 0 {
-            return None;
-        }
-        let taken = self.update(alone, |w| (w.0 & OWED != 0).then_some(Word(w.0 & !OWED)));
-        taken.ok().map(Word::wake)
+        self.update(alone, |w| {
+            if w.0 & OWED == 0 {
+                return Err(None);
+            }
+            Ok((Word(w.0 & !OWED), Some(w.wake())))
+        })
     }
 
-    /// Running -> Parked; the wake owed instead if one came first.
+    /// Running -> Parked; the wake owed instead (taken) if one came first.
     #[inline(always)]
     pub(super) fn parked(&self, alone: bool) -> Result<(), Wake> {
-        let done = self.update(alone, |w| {
+        self.update(alone, |w| {
             debug_assert_eq!(w.state(), State::Running);
-            (w.0 & OWED == 0).then(|| Word(w.0 + (1 << STATE_SHIFT)))
-        });
-        match done {
-            Ok(_) => Ok(()),
-            Err(w) => Err(self.take_owed(alone).unwrap_or(w.wake())),
-        }
+            Ok(if w.0 & OWED == 0 {
+                (Word(w.0 + 1), Ok(()))
+            } else {
+                (Word(w.0 & !OWED), Err(w.wake()))
+            })
+        })
     }
 
     /// Ends the wait under `seq` with `how`, if it is still on.
     #[inline(always)]
     pub(super) fn woken(&self, alone: bool, seq: u32, how: Wake) -> Woken {
-        let done = self.update(alone, |w| {
-            if !w.waits(seq) {
-                return None;
+        self.update(alone, move |w| {
+            if w.seq() != seq {
+                return Err(Woken::Stale);
             }
-            let w = Word(w.next_seq().0 & !REGISTERED).with_wake(how);
-            // Parked -> Ready; Running stays, owed the wake.
-            Some(if w.is(State::Parked) {
-                Word(w.0 - (2 << STATE_SHIFT))
+            // The sequence moves on, the wake is noted and the wait is no longer
+            // registered ahead.
+            let ended = Word(w.next_seq().0 & !(WAKE_MASK | REGISTERED) | wake_bits(how));
+            if w.is(State::Parked) {
+                Ok((
+                    Word(ended.0 - (State::Parked as u64 - State::Ready as u64)),
+                    Woken::Ready,
+                ))
+            } else if w.0 & (STATE_MASK | REGISTERED) == RUNNING_REGISTERED {
+                // Running stays, owed the wake.
+                Ok((Word(ended.0 | OWED), Woken::Early))
             } else {
-                Word(w.0 | OWED)
-            })
-        });
-        match done {
-            Ok(w) if w.0 & OWED == 0 => Woken::Ready,
-            Ok(_) => Woken::Early,
-            Err(_) => Woken::Stale,
-        }
+                Err(Woken::Stale)
+            }
+        })
     }
 
     /// Running -> Ready: it steps aside, to be queued.
@@ -323,11 +328,13 @@ impl StateWord {
     /// it is back; false if it is not out (the caller queues it).
     #[inline(always)]
     pub(super) fn deferred(&self, alone: bool, queue: Queue) -> bool {
-        self.update(alone, |w| {
+        self.update(alone, move |w| {
             debug_assert_eq!(w.state(), State::Ready);
-            w.out().then(|| w.with_requeue(queue))
+            if !w.out() {
+                return Err(false);
+            }
+            Ok((w.with_requeue(queue), true))
         })
-        .is_ok()
     }
 
     /// Its coroutine is back in the run loop: the queue it asked for meanwhile.
@@ -348,8 +355,12 @@ impl StateWord {
 
     /// Marks it out if it is not (MAIN, taken back to exit); whether it was not.
     pub(super) fn claimed(&self, alone: bool) -> bool {
-        self.update(alone, |w| (!w.out()).then_some(Word(w.0 | OUT)))
-            .is_ok()
+        self.update(alone, |w| {
+            if w.out() {
+                return Err(false);
+            }
+            Ok((Word(w.0 | OUT), true))
+        })
     }
 
     /// Its end (or MAIN's exit): every wait it registered is off.
@@ -368,7 +379,7 @@ impl StateWord {
         } else {
             &[State::Exited]
         };
-        self.set(alone, from, |w| Word(w.0 & SEQ_MASK));
+        self.set(alone, from, |w| Word(w.0 & SEQ_MASK | Word::FREE.0));
     }
 }
 
