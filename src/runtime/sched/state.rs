@@ -202,26 +202,26 @@ impl StateWord {
     /// Applies `change` to the word: `Ok((new word, answer))`, or `Err(answer)` to leave
     /// it as it is. With `alone` (one worker: nothing else touches records) a load and a
     /// store; else a compare-and-swap loop. The answer comes from `change` itself, so
-    /// that no caller decodes the word again to learn which way it went.
+    /// that no caller decodes the word again to learn which way it went; a refusal costs
+    /// the load alone.
     #[inline(always)]
     fn update<R>(&self, alone: bool, change: impl Fn(Word) -> Result<(Word, R), R>) -> R {
+        let old = self.load();
+        let (new, answer) = match change(old) {
+            Ok(done) => done,
+            Err(answer) => return answer,
+        };
         if !alone {
-            return self.swap_in(change);
+            return self.swap_in(old, change);
         }
-        match change(self.load()) {
-            Ok((new, answer)) => {
-                self.0.store(new.0, Relaxed);
-                answer
-            }
-            Err(answer) => answer,
-        }
+        self.0.store(new.0, Relaxed);
+        answer
     }
 
-    /// [`StateWord::update`]'s compare-and-swap loop (out of line: it kept the hot paths
-    /// of one worker from being inlined).
+    /// [`StateWord::update`]'s compare-and-swap loop, from the word `old` it read (out of
+    /// line: it kept the hot paths of one worker from being inlined).
     #[inline(never)]
-    fn swap_in<R>(&self, change: impl Fn(Word) -> Result<(Word, R), R>) -> R {
-        let mut old = self.load();
+    fn swap_in<R>(&self, mut old: Word, change: impl Fn(Word) -> Result<(Word, R), R>) -> R {
         loop {
             let (new, answer) = match change(old) {
                 Ok(done) => done,
