@@ -299,9 +299,8 @@ impl Scheduler {
             if let Some(tid) = self.pop_ready(main_ok) {
                 // The thread's record read and written under one borrow (one bounds
                 // check), the worker's after it.
-                let alone = self.alone();
                 let t = &mut self.threads[tid as usize];
-                let wake = t.word.dispatched(alone);
+                let wake = t.word.dispatched();
                 let mask = t.sigmask;
                 let timed = std::mem::take(&mut t.timed_wait);
                 let resumed = Resumed {

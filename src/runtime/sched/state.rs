@@ -28,7 +28,7 @@
 //! ```text
 //!   transition     from                          to
 //!   spawned        Free                          Ready, wake Ready, flags clear
-//!   dispatched     Ready                         Running + OUT            (answers wake)
+//!   dispatched     Ready, not OUT                Running + OUT            (answers wake)
 //!   registered     Running                       Running + REGISTERED
 //!   voided         Running                       seq + 1                  (own waits off)
 //!   take_owed      Running + OWED                Running                  (answers wake)
@@ -44,14 +44,16 @@
 //!   released       Exited (any in a fork child)  Free
 //! ```
 //! Every transition is one compare-and-swap of the whole word (a load and a store when
-//! one worker alone touches records: see [`StateWord::update`]), so each is valid without
-//! the lock: a wake and a park that race end in exactly one of "parked, then woken" and
+//! one worker alone touches records: see [`StateWord::update`]; `dispatched` always, as
+//! no other transition may come between them), so each is valid without the lock: a wake and a park that race end in exactly one of "parked, then woken" and
 //! "woken early, the park returns at once"; a deferral and a `back` that race end in
 //! exactly one of "the run loop queues it" and "the waker queues it".
 
 use super::Queue;
 use crate::runtime::wait::Wake;
-use std::sync::atomic::{AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum State {
@@ -254,11 +256,17 @@ impl StateWord {
         });
     }
 
-    /// Ready -> Running, its coroutine out; the wake that ended its wait.
+    /// Ready -> Running, its coroutine out; the wake that ended its wait. A load and a
+    /// store whatever the worker count: no transition but under the scheduler's lock
+    /// applies to a Ready word that is not out (`woken` and `deferred` refuse it), so
+    /// none comes between them.
     #[inline(always)]
-    pub(super) fn dispatched(&self, alone: bool) -> Wake {
-        self.set(alone, &[State::Ready], |w| Word((w.0 + 1) | OUT))
-            .wake()
+    pub(super) fn dispatched(&self) -> Wake {
+        let was = self.load();
+        debug_assert!(was.is(State::Ready) && !was.out(), "dispatched {was:?}");
+        let now = Word((was.0 + 1) | OUT);
+        self.0.store(now.0, Release);
+        now.wake()
     }
 
     /// It registers a wait ahead of the section it parks in.
@@ -392,7 +400,7 @@ mod tests {
     fn a_wake_ends_only_the_wait_it_names_and_only_once() {
         let word = StateWord::free();
         word.spawned(false);
-        assert_eq!(word.dispatched(false), Wake::Ready);
+        assert_eq!(word.dispatched(), Wake::Ready);
         let seq = word.load().seq();
         assert_eq!(word.woken(false, seq, Wake::Ready), Woken::Stale);
         word.parked(false).unwrap();
@@ -411,7 +419,7 @@ mod tests {
             !word.deferred(false, Queue::Next),
             "back: its waker queues it"
         );
-        assert_eq!(word.dispatched(false), Wake::TimedOut);
+        assert_eq!(word.dispatched(), Wake::TimedOut);
         word.registered(false);
         let seq = word.load().seq();
         assert_eq!(word.woken(false, seq, Wake::Closed), Woken::Early);
@@ -458,7 +466,7 @@ mod tests {
                 });
             }
             word.spawned(false);
-            word.dispatched(false);
+            word.dispatched();
             let mut ended = 0;
             while ended < WAITS {
                 word.registered(false);
@@ -478,7 +486,7 @@ mod tests {
                         }
                         queued.fetch_sub(1, SeqCst);
                         assert_eq!(word.load().state(), State::Ready);
-                        word.dispatched(false);
+                        word.dispatched();
                         ended += 1;
                     }
                 }
