@@ -120,7 +120,9 @@ impl Scheduler {
         let now = coarse_now();
         for tid in self.unstamped.drain(..) {
             if let Some(t) = self.threads.get_mut(tid as usize) {
-                if t.state() == State::Parked && t.parked_since == UNSTAMPED {
+                // The stamp first: most entries are of threads woken (and parked and
+                // stamped again) since, and it costs less to read than the state.
+                if t.parked_since == UNSTAMPED && t.state() == State::Parked {
                     t.parked_since = now;
                 }
             }

@@ -18,17 +18,19 @@
 //!                           it is back (0: none)
 //!   bits  8..16  wake       how the last wake ended its wait (read at its dispatch): the
 //!                           `Wake`'s own byte
-//!   bits 32..64  seq        the wait sequence: a wait is named by (thread id, seq)
+//!   bits 16..48  seq        the wait sequence: a wait is named by (thread id, seq)
+//!   bits 48..64  (the carries of seq: read by nothing)
 //! ```
-//! The flags sit low so that every mask is an instruction's 32-bit immediate, and the
-//! sequence high so that moving it on is one add whose carry falls off the word (with
-//! the fields the other way round a transition cost a dozen instructions more).
+//! The flags sit low and the sequence above them so that every mask, and a change of
+//! state and sequence at once, is an instruction's 32-bit immediate; the sequence moves
+//! on by one add, whose carry out of it falls into bits nothing reads (with the fields
+//! the other way round a transition cost a dozen instructions more).
 //!
 //! # Transitions
 //! ```text
 //!   transition     from                          to
 //!   spawned        Free                          Ready, wake Ready, flags clear
-//!   dispatched     Ready, not OUT                Running + OUT            (answers wake)
+//!   dispatched     Ready                         Running + OUT            (answers wake)
 //!   registered     Running                       Running + REGISTERED
 //!   voided         Running                       seq + 1                  (own waits off)
 //!   take_owed      Running + OWED                Running                  (answers wake)
@@ -72,8 +74,9 @@ const REQUEUE_SHIFT: u32 = 6;
 const REQUEUE_MASK: u64 = 0b11 << REQUEUE_SHIFT;
 const WAKE_SHIFT: u32 = 8;
 const WAKE_MASK: u64 = 0xff << WAKE_SHIFT;
-const SEQ_SHIFT: u32 = 32;
+const SEQ_SHIFT: u32 = 16;
 const SEQ_ONE: u64 = 1 << SEQ_SHIFT;
+/// The sequence and its carries: what a new thread keeps of its record's word.
 const SEQ_MASK: u64 = !0 << SEQ_SHIFT;
 const RUNNING_REGISTERED: u64 = State::Running as u64 | REGISTERED;
 
@@ -258,12 +261,13 @@ impl StateWord {
 
     /// Ready -> Running, its coroutine out; the wake that ended its wait. A load and a
     /// store whatever the worker count: no transition but under the scheduler's lock
-    /// applies to a Ready word that is not out (`woken` and `deferred` refuse it), so
-    /// none comes between them.
+    /// applies to a Ready word in a queue (`woken` refuses it, as `deferred` does unless
+    /// it is out, which a queued thread is only as MAIN that does not move, never
+    /// deferred), so none comes between them.
     #[inline(always)]
     pub(super) fn dispatched(&self) -> Wake {
         let was = self.load();
-        debug_assert!(was.is(State::Ready) && !was.out(), "dispatched {was:?}");
+        debug_assert_eq!(was.state(), State::Ready);
         let now = Word((was.0 + 1) | OUT);
         self.0.store(now.0, Release);
         now.wake()
@@ -348,17 +352,25 @@ impl StateWord {
     /// Its coroutine is back in the run loop: the queue it asked for meanwhile.
     #[inline(always)]
     pub(super) fn back(&self, alone: bool) -> Option<Queue> {
-        let before = if alone {
-            let before = self.load();
-            self.0.store(before.0 & !(OUT | REQUEUE_MASK), Relaxed);
-            before
-        } else {
-            Word(self.0.fetch_and(!(OUT | REQUEUE_MASK), AcqRel))
-        };
+        if !alone {
+            return self.back_shared();
+        }
+        let before = self.load();
         if before.0 & REQUEUE_MASK == 0 {
+            self.0.store(before.0 & !OUT, Relaxed);
             return None;
         }
+        self.0.store(before.0 & !(OUT | REQUEUE_MASK), Relaxed);
         before.requeue()
+    }
+
+    /// [`StateWord::back`] with several workers: one atomic and, as a deferral may race
+    /// with it (out of line and cold: inlined, the jump over it cost one instruction at
+    /// every return of one worker's threads).
+    #[cold]
+    #[inline(never)]
+    fn back_shared(&self) -> Option<Queue> {
+        Word(self.0.fetch_and(!(OUT | REQUEUE_MASK), AcqRel)).requeue()
     }
 
     /// Marks it out if it is not (MAIN, taken back to exit); whether it was not.
