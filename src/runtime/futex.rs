@@ -93,22 +93,16 @@ impl Table {
         queue.push_back(key);
     }
 
-    /// Pops up to `n` live sleepers of `addr`, oldest first, handing each to `wake`.
-    pub fn pop(
-        &mut self,
-        addr: usize,
-        n: usize,
-        is_live: impl Fn(WaitKey) -> bool,
-        mut wake: impl FnMut(WaitKey),
-    ) -> usize {
+    /// Pops sleepers of `addr`, oldest first, handing each to `wake`, which ends its
+    /// wait if it is still on and says whether it did, until `n` of them did.
+    pub fn pop(&mut self, addr: usize, n: usize, mut wake: impl FnMut(WaitKey) -> bool) -> usize {
         let Some(queue) = self.queues.get_mut(&addr) else {
             return 0;
         };
         let mut woken = 0;
         while woken < n {
             let Some(key) = queue.pop_front() else { break };
-            if is_live(key) {
-                wake(key);
+            if wake(key) {
                 woken += 1;
             }
         }
@@ -382,10 +376,22 @@ mod tests {
             t.push(0x1000, key(tid), |_| true);
         }
         let mut woken = vec![];
-        let n = t.pop(0x1000, 2, |k| k.tid != 1, |k| woken.push(k.tid));
+        let n = t.pop(0x1000, 2, |k| {
+            let live = k.tid != 1;
+            if live {
+                woken.push(k.tid);
+            }
+            live
+        });
         assert_eq!((n, woken.clone()), (2, vec![2, 3]));
-        assert_eq!(t.pop(0x1000, 10, |_| true, |k| woken.push(k.tid)), 1);
-        assert_eq!(t.pop(0x1000, 10, |_| true, |_| {}), 0);
+        assert_eq!(
+            t.pop(0x1000, 10, |k| {
+                woken.push(k.tid);
+                true
+            }),
+            1
+        );
+        assert_eq!(t.pop(0x1000, 10, |_| true), 0);
         assert!(t.addresses().is_empty());
     }
 
@@ -402,7 +408,7 @@ mod tests {
         }
         // Pruned at 64, 128, ... 16384 entries: under 2n checks, not n * n / 2.
         assert!(checks.get() < 2 * n as usize, "{} checks", checks.get());
-        assert_eq!(t.pop(0x1000, usize::MAX, |_| true, |_| {}), n as usize);
+        assert_eq!(t.pop(0x1000, usize::MAX, |_| true), n as usize);
     }
 
     #[test]

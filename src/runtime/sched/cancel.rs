@@ -3,7 +3,7 @@
 //! hooks set).
 
 use super::handle::Handle;
-use super::thread::State;
+use super::state::State;
 use super::with;
 use crate::runtime::wait::Wake;
 use rustix::io::Errno;
@@ -52,7 +52,7 @@ pub fn cancel(handle: Handle) -> Result<(), Errno> {
         CANCEL_EVER_REQUESTED.store(true, std::sync::atomic::Ordering::Relaxed);
         let t = &mut s.threads[tid as usize];
         t.cancel_pending = true;
-        if t.state == State::Parked && t.cancellable && !t.cancel_disabled {
+        if t.state() == State::Parked && t.cancellable && !t.cancel_disabled {
             let key = s.key(tid);
             s.ready(key, Wake::Interrupted { restart: false });
         }

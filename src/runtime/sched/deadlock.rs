@@ -12,7 +12,7 @@
 //! whom they wait for; condition variables, semaphores, rwlocks and futexes do not, so
 //! cycles through them are not seen.
 
-use super::thread::State;
+use super::state::State;
 use super::{with, Scheduler};
 use crate::runtime::sync::GREEN_OWNER_BASE;
 use crate::runtime::wait::ThreadId;
@@ -50,7 +50,7 @@ impl Scheduler {
     pub(super) fn waits_for(&mut self, on: Blocker) {
         let me = self.current();
         let t = &mut self.threads[me as usize];
-        t.blocked = (on, t.seq);
+        t.blocked = (on, t.word.load().seq());
         let mut cycle = [Waiter::default(); CYCLE];
         cycle[0] = self.waiter(me, on, super::snapshot::registers_here()[1]);
         let mut len = 1;
@@ -64,7 +64,9 @@ impl Scheduler {
             let (blocker, seq) = t.blocked;
             // Parked, or running between its note and its park (on another worker: its
             // check ran before this thread's note, so this one closes the cycle).
-            let waiting = matches!(t.state, State::Parked | State::Running) && seq == t.seq;
+            let word = t.word.load();
+            let waiting =
+                matches!(word.state(), State::Parked | State::Running) && seq == word.seq();
             if !waiting || len == CYCLE {
                 return;
             }

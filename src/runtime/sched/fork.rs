@@ -2,7 +2,7 @@
 //! other threads, waits, timers and reactor are dropped.
 
 use super::identity::os_tid;
-use super::thread::State;
+use super::state::State;
 use super::tls::Tls;
 use super::worker::Home;
 use super::{current_worker, is_active, signals, with};
@@ -81,13 +81,14 @@ pub fn after_fork_child() {
             pool.keep_as_os_thread(os_pd);
         }
         s.free_ids.clear();
+        let alone = s.alone();
         for (tid, t) in s.threads.iter_mut().enumerate() {
             let tid = tid as ThreadId;
-            if tid == me || tid == MAIN || t.state == State::Free {
+            if tid == me || tid == MAIN || t.state() == State::Free {
                 continue;
             }
             std::mem::forget(t.co.take());
-            t.state = State::Free;
+            t.word.released(alone, true);
             t.generation = t.generation.wrapping_add(1);
             t.joiner = None;
             t.detached = false;
@@ -96,7 +97,7 @@ pub fn after_fork_child() {
         if me != MAIN {
             s.main_exited = true;
             s.main_gone = true;
-            s.threads[MAIN as usize].state = State::Exited;
+            s.threads[MAIN as usize].word.exited(alone);
             s.live = 1;
         } else {
             s.live = 0;
@@ -130,7 +131,7 @@ pub fn after_fork_child() {
             let mask = s.threads[me as usize].sigmask;
             s.apply_mask(mask);
         }
-        if s.threads[me as usize].state == State::Parked {
+        if s.threads[me as usize].state() == State::Parked {
             let key = s.key(me);
             s.ready(key, Wake::Ready);
         }

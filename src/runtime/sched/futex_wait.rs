@@ -2,9 +2,11 @@
 //! sleepers, and answer the doorbell rung by wakers on other OS threads.
 
 use super::park::{acts_on_cancel, park_as, park_if, Interrupts};
-use super::{with, Scheduler};
+use super::state::Woken;
+use super::table::Threads;
+use super::{with, Queue, Scheduler};
 use crate::runtime::futex;
-use crate::runtime::wait::{Reason, Wake};
+use crate::runtime::wait::{Reason, WaitKey, Wake};
 use std::time::Instant;
 
 /// Parks the current thread on `addr` if `still_waiting()` (checked atomically with
@@ -94,34 +96,44 @@ impl Scheduler {
         }
     }
 
+    /// Each wait ends in the pop that finds it still on (one look at the thread's
+    /// state word), the threads parked in them queued after.
     pub(super) fn futex_wake(&mut self, addr: usize, n: usize) -> usize {
+        let alone = self.alone();
+        let threads = &self.threads;
         if n == 1 {
             // A mutex's hand-off or a signal: no list of the woken to borrow and give back.
-            let mut woken = None;
-            let threads = &self.threads;
-            let count = self.futex.pop(
-                addr,
-                1,
-                |k| Scheduler::is_waiting(threads, k),
-                |k| woken = Some(k),
-            );
-            if let Some(key) = woken {
-                self.ready(key, Wake::Ready);
+            let mut parked = None;
+            let count = self.futex.pop(addr, 1, |k| {
+                end_wait(threads, alone, k, |k| parked = Some(k.tid))
+            });
+            if let Some(tid) = parked {
+                self.enqueue(tid, Queue::Next);
             }
             return count;
         }
-        let mut woken = std::mem::take(&mut self.woken);
-        let threads = &self.threads;
-        let count = self.futex.pop(
-            addr,
-            n,
-            |k| Scheduler::is_waiting(threads, k),
-            |k| woken.push(k),
-        );
-        for key in woken.drain(..) {
-            self.ready(key, Wake::Ready);
+        let mut parked = std::mem::take(&mut self.woken);
+        let count = self
+            .futex
+            .pop(addr, n, |k| end_wait(threads, alone, k, |k| parked.push(k)));
+        for key in parked.drain(..) {
+            self.enqueue(key.tid, Queue::Next);
         }
-        self.woken = woken;
+        self.woken = parked;
         count
     }
+}
+
+/// Ends the wait of `key` if it is still on, as `Scheduler::ready` does, for a caller
+/// that holds the thread table: whether it did; `parked` is given the key if the thread
+/// was parked in it, to be queued once the table is free.
+#[inline(always)]
+fn end_wait(threads: &Threads, alone: bool, key: WaitKey, mut parked: impl FnMut(WaitKey)) -> bool {
+    let woken = threads[key.tid as usize]
+        .word
+        .woken(alone, key.seq, Wake::Ready);
+    if woken == Woken::Ready {
+        parked(key);
+    }
+    woken != Woken::Stale
 }

@@ -1,7 +1,7 @@
 //! A green thread's `pthread_t`: making one for a thread and resolving one back to it
 //! (a TCB address with TCBs per thread, else a tagged number), stale handles included.
 
-use super::thread::State;
+use super::state::State;
 use super::tls::Tls;
 use super::{with, Scheduler};
 use crate::runtime::wait::ThreadId;
@@ -55,11 +55,11 @@ impl Scheduler {
             // SAFETY: one of our TCBs, whose thread word is its thread's id + 1.
             let tid = unsafe { *((tcb + 0x38) as *const usize) }.checked_sub(1)? as ThreadId;
             let t = self.threads.get(tid as usize)?;
-            return (t.state != State::Free && t.tcb == tcb).then_some(tid);
+            return (t.state() != State::Free && t.tcb == tcb).then_some(tid);
         }
         let (tid, generation) = handle.decode()?;
         let t = self.threads.get(tid as usize)?;
-        (t.state != State::Free && u64::from(t.generation) & GEN_MASK == u64::from(generation))
+        (t.state() != State::Free && u64::from(t.generation) & GEN_MASK == u64::from(generation))
             .then_some(tid)
     }
 

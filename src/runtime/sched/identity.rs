@@ -6,8 +6,8 @@
 //! last. Looking a thread up by id scans the threads: only signals sent by id need it, so
 //! spawn and exit pay one counter increment and nothing else.
 
+use super::state::State;
 use super::table::Threads;
-use super::thread::State;
 use super::with;
 use crate::runtime::wait::ThreadId;
 use std::sync::atomic::Ordering::Relaxed;
@@ -52,7 +52,7 @@ pub(super) fn next_green_tid(threads: &Threads) -> i32 {
         let taken = GREEN_TIDS_WRAPPED.load(Relaxed)
             && threads
                 .iter()
-                .any(|t| t.state != State::Free && t.identity.tid == tid);
+                .any(|t| t.state() != State::Free && t.identity.tid == tid);
         if !taken {
             return tid;
         }
@@ -85,7 +85,7 @@ pub fn running_identity() -> Option<(i32, [u8; 16])> {
 pub fn thread_by_tid(tid: i32) -> Option<ThreadId> {
     with(|s| {
         s.threads.iter().position(|t| {
-            matches!(t.state, State::Ready | State::Running | State::Parked)
+            matches!(t.state(), State::Ready | State::Running | State::Parked)
                 && t.identity.tid == tid
         })
     })

@@ -119,8 +119,8 @@ pub(super) fn wait_fds_if(
                 Err(RegisterError::Os(_)) => Wake::Closed,
             });
             // Void the registrations made so far.
-            let t = &mut s.threads[me as usize];
-            t.seq = t.seq.wrapping_add(1);
+            let alone = s.alone();
+            s.threads[me as usize].word.voided(alone);
             return false;
         }
         true

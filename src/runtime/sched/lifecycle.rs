@@ -7,7 +7,8 @@ use super::identity::{next_green_tid, Identity};
 use super::park::park;
 use super::run::switch_thread;
 use super::slice::completed_without_parking;
-use super::thread::{Co, State, Suspend, Thread};
+use super::state::State;
+use super::thread::{Co, Suspend, Thread};
 use super::tls::Tls;
 use super::worker::start_workers;
 use super::{with, Queue, Scheduler};
@@ -110,9 +111,10 @@ pub unsafe fn spawn_to(
             body()
         });
         let green_tid = next_green_tid(&s.threads);
+        let alone = s.alone();
         let t = &mut s.threads[tid as usize];
         t.tcb = tcb;
-        t.state = State::Ready;
+        t.word.spawned(alone);
         t.co = Some(Box::new(co));
         t.detached = options.detached;
         t.joiner = None;
@@ -132,8 +134,6 @@ pub unsafe fn spawn_to(
         t.specific = Values::default();
         t.identity = Identity::new(green_tid);
         t.stdio_locks.clear();
-        t.requeue = None;
-        t.early_wake = None;
         t.runs_on = 0;
         t.woke_at = None;
         // Never ran: spread over the workers (see queues.rs), not queued where the slot's
@@ -191,7 +191,8 @@ pub fn exit_current(retval: usize) -> ! {
 pub fn exit_main() {
     with(|s| {
         s.main_exited = true;
-        s.threads[MAIN as usize].state = State::Exited;
+        let alone = s.alone();
+        s.threads[MAIN as usize].word.exited(alone);
     });
     switch_thread(MAIN, std::ptr::null());
 }
@@ -235,7 +236,7 @@ pub fn join(handle: Handle, wait: JoinWait) -> Result<usize, Errno> {
         if t.detached || t.joiner.is_some() {
             return Err(Errno::INVAL);
         }
-        if t.state == State::Exited {
+        if t.state() == State::Exited {
             let retval = t.retval;
             s.release(tid);
             return Ok(Some(retval));
@@ -266,7 +267,7 @@ pub fn join(handle: Handle, wait: JoinWait) -> Result<usize, Errno> {
                 .resolve(handle)
                 .expect("a joined thread stays until reaped");
             let t = &s.threads[tid as usize];
-            if t.state == State::Exited {
+            if t.state() == State::Exited {
                 let retval = t.retval;
                 s.release(tid);
                 return Some(Ok(retval));
@@ -297,7 +298,7 @@ pub fn detach(handle: Handle) -> Result<(), Errno> {
         if t.detached || t.joiner.is_some() {
             return Err(Errno::INVAL);
         }
-        if t.state == State::Exited {
+        if t.state() == State::Exited {
             s.release(tid);
         } else {
             t.detached = true;
@@ -310,7 +311,7 @@ pub fn detach(handle: Handle) -> Result<(), Errno> {
 pub fn is_alive(handle: Handle) -> bool {
     with(|s| {
         s.resolve(handle)
-            .is_some_and(|tid| s.threads[tid as usize].state != State::Exited)
+            .is_some_and(|tid| s.threads[tid as usize].state() != State::Exited)
     })
 }
 
@@ -333,12 +334,11 @@ pub fn current_id() -> ThreadId {
 impl Scheduler {
     pub(super) fn finish(&mut self, tid: ThreadId, retval: usize) {
         self.live -= 1;
+        let alone = self.alone();
         let t = &mut self.threads[tid as usize];
         // A wait it registered and left without a wake (a cancel request acted on before
         // it parked) is over: its entries must not match the slot's next thread.
-        t.seq = t.seq.wrapping_add(1);
-        t.registered = false;
-        t.state = State::Exited;
+        t.word.exited(alone);
         t.retval = retval;
         if t.detached {
             self.release(tid);
@@ -353,13 +353,14 @@ impl Scheduler {
     }
 
     fn release(&mut self, tid: ThreadId) {
+        let alone = self.alone();
         let t = &mut self.threads[tid as usize];
         if let (Tls::PerThread(pool), tcb @ 1..) = (&mut self.tls, t.tcb) {
             // Kept until now: the handle names this thread until it is reaped.
             pool.release(tcb);
         }
         t.tcb = 0;
-        t.state = State::Free;
+        t.word.released(alone, false);
         t.generation = t.generation.wrapping_add(1);
         t.joiner = None;
         t.detached = false;

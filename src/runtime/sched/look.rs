@@ -41,7 +41,7 @@
 //!   ASKED or a refusal --preempt--> STILL          STILL --preempt, in its next section--> FREE
 //! ```
 
-use super::thread::State;
+use super::state::State;
 use super::worker::{Worker, APPLICATION_MODE};
 use super::{current_worker, running_worker, Scheduler};
 use crate::runtime::wait::ThreadId;
@@ -180,7 +180,7 @@ impl Scheduler {
             let running = self
                 .threads
                 .get(tid as usize)
-                .is_some_and(|t| t.state == State::Running);
+                .is_some_and(|t| t.state() == State::Running);
             if worker != me && running {
                 pending.push((worker, tid, 0));
             }

@@ -69,6 +69,7 @@ mod run;
 mod signals;
 mod slice;
 pub mod snapshot;
+mod state;
 mod stats;
 mod table;
 #[cfg(test)]
@@ -122,11 +123,12 @@ use crate::runtime::{futex, monitor, os_thread, overflow};
 use identity::{os_tid, Identity};
 pub use look::{is_look, stand_still};
 use signals::os_sigmask;
+use state::Woken;
 use std::collections::VecDeque;
 use std::sync::atomic::{compiler_fence, AtomicU8, Ordering::SeqCst};
 use std::time::Instant;
 use table::Threads;
-use thread::{State, Thread};
+use thread::Thread;
 use tls::Tls;
 use worker::{BigLock, Home, Worker};
 pub use worker::{APPLICATION_MODE, START_MODE};
@@ -159,10 +161,6 @@ pub struct Scheduler {
     /// MAIN may run on any worker: their run loops have stacks of their own (see
     /// `run::run_loop`).
     main_moves: bool,
-    /// MAIN runs, or its switch back to the loop that ran it is not complete yet: no
-    /// other worker may dispatch it (a wake meanwhile queues it as that loop takes it
-    /// back, as for a coroutine that is out).
-    main_out: bool,
     reactor: Reactor,
     timers: Timers,
     /// Parked threads with an armed timer, for timer compaction.
@@ -270,7 +268,9 @@ pub fn init_current_thread(config: Config) {
         return;
     }
     let mut main = Thread::free();
-    main.state = State::Running;
+    // Running, out: no other worker may dispatch it until its switch back to the loop
+    // that ran it is complete (see `run::run_loop`).
+    main.word = state::StateWord::running_main();
     main.name[..4].copy_from_slice(b"main");
     main.identity = Identity::new(os_tid());
     let os_mask = os_sigmask(None);
@@ -282,7 +282,6 @@ pub fn init_current_thread(config: Config) {
         live: 0,
         main_exited: false,
         main_moves: false,
-        main_out: true,
         reactor: Reactor::new(config.fd_floor),
         timers: Timers::default(),
         timed_waits: 0,
@@ -480,15 +479,23 @@ impl Scheduler {
     fn key(&self, tid: ThreadId) -> WaitKey {
         WaitKey {
             tid,
-            seq: self.threads[tid as usize].seq,
+            seq: self.threads[tid as usize].word.load().seq(),
         }
+    }
+
+    /// One worker alone touches the thread records: their state words change by a plain
+    /// load and store (see state.rs).
+    #[inline(always)]
+    fn alone(&self) -> bool {
+        self.all_workers.len() <= 1
     }
 
     /// The current thread's key for a wait it registers now and parks in by a later
     /// section (a futex wait that is a cancellation point, a join): with several workers
     /// a wake may come in between, and must count (see [`Scheduler::ready`]).
     fn register_ahead(&mut self) -> WaitKey {
-        self.running().registered = true;
+        let alone = self.alone();
+        self.running().word.registered(alone);
         self.key(self.current())
     }
 
@@ -496,35 +503,22 @@ impl Scheduler {
     /// it and runs on to park (see [`Scheduler::register_ahead`]). Every way out of a
     /// wait moves the thread's sequence on: a wake, the thread's end.
     fn is_waiting(threads: &Threads, key: WaitKey) -> bool {
-        let t = &threads[key.tid as usize];
-        t.seq == key.seq
-            && match t.state {
-                State::Parked => true,
-                State::Running => t.registered,
-                _ => false,
-            }
+        threads[key.tid as usize].word.load().waits(key.seq)
     }
 
-    /// Makes the waiter of `key` ready, if that wait is still the one it is in.
-    /// Inlined: into a single worker's futex wake it costs no call (LLVM left it out of
-    /// line once the thread table's index was no longer a `Vec`'s).
+    /// Makes the waiter of `key` ready, if that wait is still the one it is in. One woken
+    /// between the section that registered its wait and the one it parks in (only another
+    /// worker runs meanwhile) is owed the wake: that park ends at once.
     #[inline(always)]
     fn ready(&mut self, key: WaitKey, how: Wake) {
-        if !Scheduler::is_waiting(&self.threads, key) {
-            return;
+        let alone = self.alone();
+        if self.threads[key.tid as usize]
+            .word
+            .woken(alone, key.seq, how)
+            == Woken::Ready
+        {
+            self.enqueue(key.tid, Queue::Next);
         }
-        let t = &mut self.threads[key.tid as usize];
-        t.seq = t.seq.wrapping_add(1);
-        t.registered = false;
-        if t.state == State::Running {
-            // Woken between the section that registered its wait and the one it parks
-            // in (only another worker runs meanwhile): that park ends at once.
-            t.early_wake = Some(how);
-            return;
-        }
-        t.wake = how;
-        t.state = State::Ready;
-        self.enqueue(key.tid, Queue::Next);
     }
 
     /// Queues `tid`, which is Ready, in `queue`: the one way a thread enters a queue. A
@@ -545,7 +539,7 @@ impl Scheduler {
     /// only that worker's run loop may queue it, once the coroutine is back (as Go's
     /// park_m), or another worker could pick it before it has left; `Next` then puts it in
     /// that worker's runnext. MAIN is out in the same way until its switch back to the
-    /// loop that ran it is complete (`main_out`, see `run::run_loop`). A thread queued in a
+    /// loop that ran it is complete (see `run::run_loop`). A thread queued in a
     /// run queue (placed and woken for as queues.rs says) wakes a worker; one put in
     /// runnext does not, as Go's `ready()` puts the thread a running
     /// one wakes in its P's `runnext`: the waker usually waits next (a lock or condvar
@@ -569,13 +563,12 @@ impl Scheduler {
             // of `ready`, which a single worker needs inlined into its wakes.
             self.lock_handed_across();
         }
-        let t = &mut self.threads[tid as usize];
-        if if tid == MAIN {
-            self.main_moves && self.main_out
-        } else {
-            t.co.is_none()
-        } {
-            t.requeue = Some(queue);
+        // Its coroutine out (MAIN: out only once it may move): its run loop queues it.
+        if (tid != MAIN || self.main_moves)
+            && self.threads[tid as usize]
+                .word
+                .deferred(self.alone(), queue)
+        {
             return;
         }
         let kicked = match queue {

@@ -4,7 +4,6 @@
 use super::cancel::cancellation_point;
 use super::run::{resumed, switch_out};
 use super::signals::run_due_handlers;
-use super::thread::State;
 use super::worker::Resumed;
 use super::{with, Scheduler};
 use crate::runtime::wait::{Reason, WaitKey, Wake};
@@ -73,10 +72,26 @@ pub(super) fn park_if(
     let saved = errno::get();
     let mut early = None;
     let parked = switch_out(|s, me| {
-        early = s.threads[me as usize].early_wake.take();
+        let alone = s.alone();
+        early = s.threads[me as usize].word.take_owed(alone);
         if early.is_some() || !still_waits(s) {
             return false;
         }
+        // The record's own fields first, under one borrow (each borrow re-checks the
+        // index).
+        let t = &mut s.threads[me as usize];
+        if let Err(wake) = t.word.parked(alone) {
+            // Woken as `still_waits` registered it (by another worker).
+            early = Some(wake);
+            return false;
+        }
+        t.interruptible = interruptible;
+        t.cancellable = cancellable;
+        if interruptible {
+            t.parked_at = interrupt::next_park();
+        }
+        t.timed_wait = deadline.is_some();
+        t.note_wait_after_wake();
         s.stats.parks[reason as usize] += 1;
         s.note_park(me, reason);
         if let Some(deadline) = deadline {
@@ -85,17 +100,6 @@ pub(super) fn park_if(
             s.timer_armed(deadline);
             s.timed_waits += 1;
         }
-        // The record's own fields last, under one borrow (each borrow re-checks the
-        // index).
-        let t = &mut s.threads[me as usize];
-        t.interruptible = interruptible;
-        t.cancellable = cancellable;
-        if interruptible {
-            t.parked_at = interrupt::next_park();
-        }
-        t.timed_wait = deadline.is_some();
-        t.note_wait_after_wake();
-        t.state = State::Parked;
         true
     });
     if !parked {

@@ -4,7 +4,7 @@
 
 use super::context;
 use super::signals::run_due_handlers;
-use super::thread::{Co, State, Suspend};
+use super::thread::{Co, Suspend};
 use super::tls::Tls;
 use super::worker::{Idle, Resumed};
 use super::{running_worker, with, with_after, Queue, Scheduler};
@@ -209,7 +209,8 @@ fn switch_lending_locks(me: ThreadId, yielder: *const Yielder<(), Suspend>) {
         while !unsafe { tcb::retake_io_lock(&lock) } {
             // Another thread entered the stream meanwhile: let it finish.
             with(|s| {
-                s.threads[me as usize].state = State::Ready;
+                let alone = s.alone();
+                s.threads[me as usize].word.yielded(alone);
                 s.enqueue(me, Queue::Run);
             });
             switch_thread(me, yielder);
@@ -299,11 +300,11 @@ impl Scheduler {
                 // The thread's record read and written under one borrow (one bounds
                 // check), the worker's after it.
                 let t = &mut self.threads[tid as usize];
-                t.state = State::Running;
+                let wake = t.word.dispatched();
                 let mask = t.sigmask;
                 let timed = std::mem::take(&mut t.timed_wait);
                 let resumed = Resumed {
-                    wake: t.wake,
+                    wake,
                     handlers_due: t.has_handlers_due(),
                     due_restart: t.due_restart,
                 };
@@ -321,7 +322,6 @@ impl Scheduler {
                 w.current = tid;
                 w.resumed = resumed;
                 let Some((co, name, stack, kind)) = co else {
-                    self.main_out = true;
                     self.switch_tcb(tid);
                     self.apply_mask(mask);
                     return Step::Main;
@@ -349,12 +349,12 @@ impl Scheduler {
                 // Else in MAIN, on its TCB, where it exited: once its switch away is
                 // complete, on whichever worker sees it first.
                 let main_here = if self.main_moves {
-                    !self.main_out
+                    let alone = self.alone();
+                    self.threads[MAIN as usize].word.claimed(alone)
                 } else {
                     first
                 };
                 if main_here {
-                    self.main_out = true;
                     self.switch_tcb(MAIN);
                     return Step::Main;
                 }
@@ -430,11 +430,11 @@ impl Scheduler {
     /// worker now, queued as it asked while it was on its way out (as a coroutine's
     /// thread is in [`Scheduler::after_resume`]).
     fn main_back(&mut self) {
-        self.main_out = false;
         self.switch_home();
+        let alone = self.alone();
         let t = &mut self.threads[MAIN as usize];
         t.ran_on = running_worker();
-        if let Some(queue) = t.requeue.take() {
+        if let Some(queue) = t.word.back(alone) {
             self.enqueue(MAIN, queue);
         }
     }
@@ -456,12 +456,13 @@ impl Scheduler {
         if self.all_workers.len() > 1 {
             self.threads[tid as usize].ran_on = running_worker();
         }
+        let alone = self.alone();
         let t = &mut self.threads[tid as usize];
         t.check_gap();
         let retval = match result {
             CoroutineResult::Yield(Suspend::Park) => {
                 t.co = Some(co);
-                if let Some(queue) = t.requeue.take() {
+                if let Some(queue) = t.word.back(alone) {
                     self.enqueue(tid, queue);
                 }
                 return;

@@ -2,7 +2,8 @@
 //! thread's, which thread a signal's handler belongs to, and the handlers due per thread
 //! (run through an action the hooks set).
 
-use super::thread::{State, Thread};
+use super::state::State;
+use super::thread::Thread;
 use super::{current_worker, section_may_start, with, Scheduler};
 use crate::runtime::kept_pending::{self, Owner};
 use crate::runtime::wait::{ThreadId, WaitKey, Wake, MAIN};
@@ -514,7 +515,7 @@ impl Scheduler {
     /// it is in now has only if it is that one (`ready` ignores any other).
     fn wake_signal_waiter(&mut self, tid: ThreadId, sig: u32) {
         let (set, seq) = self.threads[tid as usize].waits_for_signals;
-        if set & sig_bit(sig) != 0 && self.threads[tid as usize].state == State::Parked {
+        if set & sig_bit(sig) != 0 && self.threads[tid as usize].state() == State::Parked {
             self.ready(WaitKey { tid, seq }, Wake::Ready);
         }
     }
@@ -524,7 +525,7 @@ impl Scheduler {
     /// do so (a wait that is not interrupted goes on after the handler: callers re-check).
     pub(super) fn interrupt(&mut self, i: interrupt::Interruption) {
         let eligible = |t: &Thread| {
-            t.state == State::Parked
+            t.state() == State::Parked
                 && t.interruptible
                 && interrupt::parked_before(t.parked_at, i.epoch)
         };
@@ -549,7 +550,7 @@ impl Scheduler {
             return;
         }
         t.hand(i.sig, i.restart);
-        if t.state == State::Parked && t.sigmask & sig_bit(i.sig) == 0 && !t.holds_handlers {
+        if t.state() == State::Parked && t.sigmask & sig_bit(i.sig) == 0 && !t.holds_handlers {
             let key = self.key(tid);
             self.ready(key, Wake::Ready);
         }

@@ -4,7 +4,7 @@
 
 use super::queues::pop;
 use super::run::switch_keeping_errno;
-use super::thread::State;
+use super::state::State;
 use super::{section_may_start, with, with_worker, Queue, Scheduler};
 use crate::runtime::wait::{Reason, ThreadId, MAIN};
 use std::time::{Duration, Instant};
@@ -76,7 +76,8 @@ fn step_aside(behind: Behind, published: bool) {
             return false;
         }
         s.stats.parks[Reason::Yield as usize] += 1;
-        s.threads[me as usize].state = State::Ready;
+        let alone = s.alone();
+        s.threads[me as usize].word.yielded(alone);
         let queue = match behind {
             Behind::AllReady => Queue::Run,
             Behind::ForASlice => Queue::Preempted,
@@ -126,8 +127,10 @@ fn stop_here(sp: usize, mask: u64, may_switch: bool) -> bool {
         // The kernel's mask lacks what greenify keeps open (`kept_open`).
         let open = super::signals::kept_open();
         let same = |a: u64, b: u64| a | open == b | open;
-        let safe =
-            t.state == State::Running && own_stack && same(mask, t.sigmask) && same(applied, mask);
+        let safe = t.state() == State::Running
+            && own_stack
+            && same(mask, t.sigmask)
+            && same(applied, mask);
         if safe && super::snapshot::pending() {
             // A thread that keeps its worker answers a dump here: it may be alone.
             s.threads[me as usize].saved_registers = registers;

@@ -17,7 +17,7 @@
 
 use super::deadlock::MUTEX_OWNER;
 use super::look::{Look, Looks, Unseen};
-use super::thread::State;
+use super::state::State;
 use super::Scheduler;
 use crate::runtime::reactor::{close_raw, internal_fd_floor, place_internal};
 use crate::runtime::wait::{Reason, ThreadId, WaitKey, MAIN};
@@ -120,7 +120,9 @@ impl Scheduler {
         let now = coarse_now();
         for tid in self.unstamped.drain(..) {
             if let Some(t) = self.threads.get_mut(tid as usize) {
-                if t.state == State::Parked && t.parked_since == UNSTAMPED {
+                // The stamp first: most entries are of threads woken (and parked and
+                // stamped again) since, and it costs less to read than the state.
+                if t.parked_since == UNSTAMPED && t.state() == State::Parked {
                     t.parked_since = now;
                 }
             }
@@ -271,7 +273,7 @@ impl Scheduler {
         let now = Instant::now();
         let mut copied: u64 = 0;
         for (id, t) in self.threads.iter().enumerate() {
-            let state = match t.state {
+            let state = match t.state() {
                 State::Free | State::Exited => continue,
                 State::Ready => "ready",
                 State::Running => "running",
@@ -279,7 +281,7 @@ impl Scheduler {
             };
             let key = self.key(id as u32);
             let _ = write!(out, "thread tid={} state={state}", t.identity.tid);
-            if t.state == State::Parked {
+            if t.state() == State::Parked {
                 let _ = write!(
                     out,
                     " reason={} since_ns={}",
@@ -311,12 +313,12 @@ impl Scheduler {
             }
             // A thread that never ran has no frames yet.
             let started = id == MAIN as usize
-                || t.state == State::Running
+                || t.state() == State::Running
                 || t.co.as_ref().is_some_and(|c| c.started());
             let (bottom, size) = t.stack;
             let on_stack = |sp: usize| size == 0 || (bottom..bottom + size).contains(&sp);
             let registers = match looks.of(id as ThreadId) {
-                _ if t.state != State::Running || running_here == Some(id as ThreadId) => {
+                _ if t.state() != State::Running || running_here == Some(id as ThreadId) => {
                     Ok(t.saved_registers)
                 }
                 Some(Look::Seen(r)) if on_stack(r[1]) => Ok(r),

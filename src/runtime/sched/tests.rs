@@ -4,6 +4,7 @@ use super::*;
 use crate::runtime::errno;
 use crate::runtime::reactor::Interest;
 use rustix::io::Errno;
+use state::State;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -427,7 +428,7 @@ fn until_parked(n: usize) {
     while with(|s| {
         s.threads
             .iter()
-            .filter(|t| t.state == State::Parked)
+            .filter(|t| t.state() == State::Parked)
             .count()
     }) < n
     {
@@ -500,7 +501,7 @@ fn a_park_is_stamped_at_the_next_look_at_epoll_before_an_idle_wait() {
     .unwrap();
     let parked_since = || {
         with(|s| {
-            let t = s.threads.iter().find(|t| t.state == State::Parked);
+            let t = s.threads.iter().find(|t| t.state() == State::Parked);
             t.map(|t| (t.park_reason, t.parked_since))
         })
     };

@@ -3,13 +3,13 @@
 
 use super::deadlock::Blocker;
 use super::identity::Identity;
+use super::state::{State, StateWord};
 use super::worker::Worker;
-use super::Queue;
 use crate::runtime::handler;
 use crate::runtime::keys::Values;
 use crate::runtime::overflow;
 use crate::runtime::stack::{gap_check_needed, gap_untouched_below, GreenStack, StackKind};
-use crate::runtime::wait::{Reason, WaitKey, Wake};
+use crate::runtime::wait::{Reason, WaitKey};
 use corosensei::{Coroutine, Yielder};
 use std::time::{Duration, Instant};
 
@@ -34,32 +34,14 @@ pub(super) const RUNS_ON: u8 = 16;
 
 pub(super) type Co = Coroutine<(), Suspend, usize, GreenStack>;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) enum State {
-    Free,
-    Ready,
-    Running,
-    Parked,
-    Exited,
-}
-
 pub(super) struct Thread {
     pub(super) generation: u32,
-    pub(super) state: State,
+    /// Its state, wait sequence, the wake owed to it and whether its coroutine is out
+    /// (see state.rs).
+    pub(super) word: StateWord,
     /// The coroutine, while the thread is not running (MAIN has none). Boxed: a dispatch
     /// and the run loop pass it on as a pointer, not as 48 bytes copied several times.
     pub(super) co: Option<Box<Co>>,
-    /// Made ready while its coroutine was out (running, or parking on a worker but not
-    /// yet suspended): the queue the run loop puts it in once it is back (see
-    /// `Scheduler::enqueue`).
-    pub(super) requeue: Option<Queue>,
-    /// It registered a wait under its current `seq` that no wake has ended yet, in a
-    /// section before the one it parks in (see `Scheduler::register_ahead`): until it
-    /// parks, that wait is on although the thread runs.
-    pub(super) registered: bool,
-    /// Woken while it ran, for a wait it registered but had not parked in yet (only with
-    /// several workers: see `Scheduler::ready`); its next park ends at once with it.
-    pub(super) early_wake: Option<Wake>,
     pub(super) yielder: *const Yielder<(), Suspend>,
     /// With several workers: a thread it woke waited in its worker's runnext until the
     /// monitor had an idle worker take it, as it ran on. While this is not 0 its wakes go
@@ -73,8 +55,6 @@ pub(super) struct Thread {
     /// there when ready (see queues.rs), and a look at epoll on another one may leave it
     /// there (see `Scheduler::lend_found`).
     pub(super) ran_on: *mut Worker,
-    pub(super) seq: u32,
-    pub(super) wake: Wake,
     pub(super) retval: usize,
     pub(super) detached: bool,
     pub(super) joiner: Option<WaitKey>,
@@ -167,25 +147,24 @@ impl Thread {
         }
     }
 
+    pub(super) fn state(&self) -> State {
+        self.word.load().state()
+    }
+
     /// Made and not yet reaped: running, ready or parked.
     pub(super) fn is_live(&self) -> bool {
-        !matches!(self.state, State::Free | State::Exited)
+        self.word.load().is_live()
     }
 
     pub(super) fn free() -> Thread {
         Thread {
             generation: 0,
-            state: State::Free,
+            word: StateWord::free(),
             co: None,
-            requeue: None,
-            registered: false,
-            early_wake: None,
             yielder: std::ptr::null(),
             runs_on: 0,
             woke_at: None,
             ran_on: std::ptr::null_mut(),
-            seq: 0,
-            wake: Wake::Ready,
             retval: 0,
             detached: false,
             joiner: None,
