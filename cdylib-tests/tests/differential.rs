@@ -256,11 +256,17 @@ impl Outcome {
         }
     }
 
-    /// Whether a difference may be timing: both runs ended alike (status, signal) and
-    /// greenify said nothing (an abort or a warning of greenify's is never run again).
+    /// Whether a difference may be timing: both runs ended alike (status, signal), neither
+    /// hit the harness's timeout (a hang is not a timing class, and a rerun would cost a
+    /// minute), and greenify said nothing (an abort or a warning of greenify's is never
+    /// run again).
     fn may_be_timing(&self) -> bool {
         let ending = |o: &str| o.lines().next().map(str::to_owned);
-        ending(&self.native) == ending(&self.green) && !self.green_stderr.contains("greenify")
+        let timed_out = |o: &str| o.contains("<timed out>");
+        ending(&self.native) == ending(&self.green)
+            && !timed_out(&self.native)
+            && !timed_out(&self.green)
+            && !self.green_stderr.contains("greenify")
     }
 }
 
