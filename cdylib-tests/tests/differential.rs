@@ -293,7 +293,10 @@ fn catalogue_matches_native() {
                 };
                 let Some(case) = cases.get(i) else { break };
                 let key = format!("{}::{}", case.file, case.name);
-                results.lock().unwrap().insert(key, (i, Outcome::of(case)));
+                // Run before the lock is taken: the receiver of `insert` would hold it for
+                // the whole run, one case at a time.
+                let outcome = Outcome::of(case);
+                results.lock().unwrap().insert(key, (i, outcome));
             });
         }
     });
