@@ -188,6 +188,22 @@ static inline void msleep(long ms) {
     nanosleep(&t, NULL);
 }
 
+/* Arms a one-shot timer that sends `sig` to thread `tid` (SIGEV_THREAD_ID) in 2 ms, showing
+ * timer_create's result, and sleeps 20 ms for it to come. */
+static inline timer_t signal_thread_in_2ms(pid_t tid, int sig) {
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_THREAD_ID;
+    ev.sigev_signo = sig;
+    ev._sigev_un._tid = tid;
+    timer_t timer;
+    SHOW("timer_create", timer_create(CLOCK_MONOTONIC, &ev, &timer));
+    struct itimerspec in_2ms = { { 0, 0 }, { 0, 2000000 } };
+    timer_settime(timer, 0, &in_2ms, NULL);
+    msleep(20);
+    return timer;
+}
+
 /* Values the compiler cannot see through, so deliberate misuse does not warn. */
 static inline void *opaque_ptr(uintptr_t v) {
     volatile uintptr_t x = v;

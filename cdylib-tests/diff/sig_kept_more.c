@@ -186,16 +186,7 @@ static void timer_at_computing_thread(void) {
     pthread_create(&t, NULL, timer_target, NULL);
     while (!started) {
     }
-    struct sigevent ev;
-    memset(&ev, 0, sizeof ev);
-    ev.sigev_notify = SIGEV_THREAD_ID;
-    ev.sigev_signo = SIGUSR1;
-    ev._sigev_un._tid = target_tid;
-    timer_t timer;
-    SHOW("timer_create", timer_create(CLOCK_MONOTONIC, &ev, &timer));
-    struct itimerspec in_2ms = { { 0, 0 }, { 0, 2000000 } };
-    timer_settime(timer, 0, &in_2ms, NULL);
-    msleep(20);
+    timer_t timer = signal_thread_in_2ms(target_tid, SIGUSR1);
     fired = 1;
     double start = now_ms();
     while (!done && now_ms() - start < 1500) {

@@ -252,16 +252,7 @@ static void *timer_target(void *arg) {
 
 static void arm_timer_at_target(pthread_t t) {
     (void)t;
-    struct sigevent ev;
-    memset(&ev, 0, sizeof ev);
-    ev.sigev_notify = SIGEV_THREAD_ID;
-    ev.sigev_signo = SIGUSR1;
-    ev._sigev_un._tid = target_tid;
-    timer_t timer;
-    SHOW("timer_create", timer_create(CLOCK_MONOTONIC, &ev, &timer));
-    struct itimerspec in_2ms = { { 0, 0 }, { 0, 2000000 } };
-    timer_settime(timer, 0, &in_2ms, NULL);
-    msleep(20);
+    signal_thread_in_2ms(target_tid, SIGUSR1);
 }
 
 CASE(thread_timer_signal_with_a_handler_to_a_blocking_thread_reaches_its_sigwaitinfo) {
