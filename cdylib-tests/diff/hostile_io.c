@@ -182,7 +182,7 @@ CASE(hostile_io_write_sizemax_pipe) { int p[2]; pipe(p); SHOW("write", write(p[1
 CASE(hostile_io_write_ssizemax_pipe) { int p[2]; pipe(p); SHOW("write", write(p[1], buf, (size_t)opaque(LONG_MAX))); }
 CASE(hostile_io_write_null_socket) { int s[2]; socketpair(AF_UNIX, SOCK_STREAM, 0, s); SHOW("write", write(s[0], NULLPTR, 12)); }
 CASE(hostile_io_write_noaccess_socket) { int s[2]; socketpair(AF_UNIX, SOCK_STREAM, 0, s); SHOW("write", write(s[0], noaccess(), 12)); }
-CASE(hostile_io_write_edge_socket) { int s[2]; socketpair(AF_UNIX, SOCK_STREAM, 0, s); memset(edge(5), 'e', 5); SHOW("write", write(s[0], edge(5), 12)); SHOW("peer reads", read(s[1], buf, 64)); }
+CASE(hostile_io_write_edge_socket) { int s[2]; socketpair(AF_UNIX, SOCK_STREAM, 0, s); memset(edge(5), 'e', 5); SHOW("write", write(s[0], edge(5), 12)); SHOW("peer reads", recv(s[1], buf, 64, MSG_DONTWAIT)); }
 CASE(hostile_io_write_zero_socket) { int s[2]; socketpair(AF_UNIX, SOCK_STREAM, 0, s); SHOW("write", write(s[0], buf, 0)); }
 CASE(hostile_io_write_sizemax_socket) { int s[2]; socketpair(AF_UNIX, SOCK_STREAM, 0, s); SHOW("write", write(s[0], buf, (size_t)opaque(-1))); }
 CASE(hostile_io_write_read_end) { int p[2]; pipe(p); SHOW("write", write(p[0], "x", 1)); }
@@ -298,7 +298,7 @@ CASE(hostile_io_fcntl_dupfd_neg) { SHOW("fcntl", fcntl(1, F_DUPFD, -1)); }
 CASE(hostile_io_fcntl_dupfd_huge) { SHOW("fcntl", fcntl(1, F_DUPFD, 1 << 20)); }
 CASE(hostile_io_fcntl_dupfd_cloexec_intmax) { SHOW("fcntl", fcntl(1, F_DUPFD_CLOEXEC, INT_MAX)); }
 CASE(hostile_io_fcntl_setfl_all_bits_pipe) { int p[2]; pipe(p); SHOW("setfl", fcntl(p[0], F_SETFL, (int)opaque(-1))); int fl = fcntl(p[0], F_GETFL); printf("nonblock=%d append=%d async=%d direct=%d noatime=%d\n", !!(fl & O_NONBLOCK), !!(fl & O_APPEND), !!(fl & O_ASYNC), !!(fl & O_DIRECT), !!(fl & O_NOATIME)); SHOW("read", read(p[0], buf, 1)); }
-CASE(hostile_io_fcntl_setfl_all_bits_socket) { int s[2]; socketpair(AF_UNIX, SOCK_STREAM, 0, s); SHOW("setfl", fcntl(s[0], F_SETFL, (int)opaque(-1))); int fl = fcntl(s[0], F_GETFL); printf("nonblock=%d append=%d\n", !!(fl & O_NONBLOCK), !!(fl & O_APPEND)); SHOW("read", read(s[0], buf, 1)); }
+CASE(hostile_io_fcntl_setfl_all_bits_socket) { int s[2]; socketpair(AF_UNIX, SOCK_STREAM, 0, s); SHOW("setfl", fcntl(s[0], F_SETFL, (int)opaque(-1))); int fl = fcntl(s[0], F_GETFL); printf("nonblock=%d append=%d\n", !!(fl & O_NONBLOCK), !!(fl & O_APPEND)); if (!(fl & O_NONBLOCK)) (void)!write(s[1], "x", 1); SHOW("read", read(s[0], buf, 1)); }
 CASE(hostile_io_fcntl_setfl_zero_socket) { int s[2]; socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s); SHOW("setfl", fcntl(s[0], F_SETFL, 0)); printf("nonblock=%d\n", !!(fcntl(s[0], F_GETFL) & O_NONBLOCK)); (void)!write(s[1], "x", 1); SHOW("read", read(s[0], buf, 1)); }
 CASE(hostile_io_fcntl_setfd_garbage) { int fd = dup(1); SHOW("setfd", fcntl(fd, F_SETFD, (int)opaque(-1))); SHOW("getfd", fcntl(fd, F_GETFD)); }
 CASE(hostile_io_fcntl_setlk_null) { int fd = open("/etc/hostname", O_RDONLY); SHOW("setlk", fcntl(fd, F_SETLK, NULLPTR)); }

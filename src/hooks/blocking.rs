@@ -46,8 +46,8 @@ pub struct Op {
     pub has_flags: bool,
     /// The call has a preadv2/pwritev2 form, so [`Attempt::NoWait`] is possible.
     pub has_nowait: bool,
-    /// A read that consumes up to this many bytes (0: not such a read).
-    pub read_len: usize,
+    /// A read that consumes up to this many bytes (None: not such a read).
+    pub read_len: Option<usize>,
 }
 
 impl Op {
@@ -58,7 +58,7 @@ impl Op {
             reason,
             has_flags: false,
             has_nowait: false,
-            read_len: 0,
+            read_len: None,
         }
     }
 
@@ -66,7 +66,7 @@ impl Op {
     /// the queue is empty, so the next read can wait for readiness without trying.
     pub fn reading(self, len: usize) -> Op {
         Op {
-            read_len: len,
+            read_len: Some(len),
             ..self
         }
     }
@@ -265,7 +265,14 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
         Interest::Write => info.send_timeout,
     };
     let deadline = timeout.map(|t| Instant::now() + t);
-    let tracks_drain = op.read_len > 0 && info.kind == Kind::Owned && info.is_tcp;
+    let tracks_drain =
+        op.read_len.is_some_and(|n| n > 0) && info.kind == Kind::Owned && info.is_tcp;
+    // TCP ends a zero-length receive whose timeout passed with 0, not EAGAIN (tcp_recvmsg
+    // leaves its loop once its one wait ends, with nothing copied).
+    let after_wake = |wake: Wake| match wake {
+        Wake::TimedOut if timeout.is_some() && op.read_len == Some(0) && info.is_tcp => Some(0),
+        wake => after_wake(wake, timeout),
+    };
     let mut parked = false;
     // A call that succeeds leaves errno as it found it: not the EAGAIN of a try before.
     let entry_errno = errno();
@@ -274,7 +281,7 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
     if tracks_drain && how != Attempt::Gated {
         if let Some(wake) = runtime::wait_read_if_drained(op.fd, op.reason, deadline) {
             parked = true;
-            if let Some(result) = after_wake(wake, timeout) {
+            if let Some(result) = after_wake(wake) {
                 return result;
             }
         }
@@ -285,7 +292,7 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
                 set_errno(entry_errno);
             }
             let result = attempt(how);
-            if tracks_drain && result > 0 && (result as usize) < op.read_len {
+            if tracks_drain && result > 0 && op.read_len.is_some_and(|n| (result as usize) < n) {
                 runtime::sched::set_drained(op.fd);
             }
             if result != -1 {
@@ -336,7 +343,7 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
                 }
             }
             wake => {
-                if let Some(result) = after_wake(wake, timeout) {
+                if let Some(result) = after_wake(wake) {
                     return result;
                 }
             }
@@ -668,7 +675,9 @@ fn refused_at_once(op: Op) -> Option<i32> {
     }
     let timerfd = fd_link(op.fd, |target| target.ends_with(b"[timerfd]"));
     let refused = match op.interest {
-        Interest::Read => op.reason == Reason::Read && (1..8).contains(&op.read_len),
+        Interest::Read => {
+            op.reason == Reason::Read && op.read_len.is_some_and(|n| (1..8).contains(&n))
+        }
         Interest::Write => op.reason == Reason::Write,
     };
     (timerfd && refused).then_some(libc::EINVAL)
