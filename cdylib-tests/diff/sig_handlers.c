@@ -234,6 +234,50 @@ CASE(handler_from_timer_sleeps_while_main_runs) {
     pthread_join(t, NULL);
 }
 
+static void note_handled(int sig) {
+    (void)sig;
+    handler_done = 1;
+}
+
+/* Sleeps 2 s under a timer of its own aimed at itself (SIGEV_THREAD_ID) that fires in
+ * 20 ms: the handler runs and the sleep ends with EINTR. */
+static void *sleep_under_own_timer(void *arg) {
+    (void)arg;
+    handler_done = 0;
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_THREAD_ID;
+    ev.sigev_signo = SIGUSR1;
+    ev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+    timer_t timer;
+    timer_create(CLOCK_MONOTONIC, &ev, &timer);
+    struct itimerspec in_20ms = { { 0, 0 }, { 0, 20000000 } };
+    timer_settime(timer, 0, &in_20ms, NULL);
+    struct timespec two_seconds = { 2, 0 };
+    double start = now_ms();
+    errno = 0;
+    int r = nanosleep(&two_seconds, NULL);
+    int e = errno;
+    double slept = now_ms() - start;
+    timer_delete(timer);
+    printf("thread: nanosleep %d %s, handled %d, %s\n", r, r ? en(e) : "0", (int)handler_done,
+           timing(slept, 20));
+    return NULL;
+}
+
+/* A thread's timer aimed at itself ends its sleep, on whichever worker it sleeps (four
+ * threads in turn: a new thread may start on any). Greenified with 2 workers, the timer
+ * signalled the OS thread that created it, an idle worker other than the first, which
+ * blocks every signal: the handler ran only as the 2 s sleep ended. */
+CASE(thread_timer_aimed_at_itself_ends_its_sleep_on_any_worker) {
+    install(SIGUSR1, note_handled);
+    for (int i = 0; i < 4; i++) {
+        pthread_t t;
+        pthread_create(&t, NULL, sleep_under_own_timer, NULL);
+        pthread_join(t, NULL);
+    }
+}
+
 /* ---- a handler that locks a mutex another thread holds, or reads a pipe it writes */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

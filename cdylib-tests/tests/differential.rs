@@ -36,7 +36,7 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     ),
     (
         "thread_timer_signal_with_the_default_action_to_a_blocking_thread_reaches_its_sigwait",
-        "a SIGEV_THREAD_ID timer aimed at a green thread signals the OS thread that created it: with no handler, its signal ends the process if the thread running there accepts it; with or without one, it waits there unseen by a target on another worker while the thread running there blocks it",
+        "a SIGEV_THREAD_ID timer aimed at a green thread signals the process: with no handler, the kernel takes the default action (SIGUSR1 ends the process) where the running green thread accepts it, though the target blocks it",
     ),
     (
         "lazy_thread_join_without_io",

@@ -273,10 +273,12 @@ unsafe fn forward_clock_nanosleep(
     uninterrupted_by(call, |r| *r == libc::EINTR)
 }
 
-/// timer_create: a SIGEV_THREAD_ID timer naming a green thread's id signals the OS thread,
-/// and its handler runs in the green thread named (see signal.rs), as natively. A timer
-/// aimed at a thread that exits before the timer is deleted may reach the thread that
-/// later takes its place in the scheduler.
+/// timer_create: a SIGEV_THREAD_ID timer naming a green thread's id signals the process,
+/// and its handler runs in the green thread named (see signal.rs), as natively. Not this
+/// OS thread: the green thread may run elsewhere by then, and an idle worker other than
+/// the first blocks every signal (sched/run.rs), so a sleep it should end slept on. A
+/// timer aimed at a thread that exits before the timer is deleted may reach the thread
+/// that later takes its place in the scheduler.
 #[no_mangle]
 pub unsafe extern "C" fn timer_create(
     clock: clockid_t,
@@ -298,7 +300,7 @@ pub unsafe extern "C" fn timer_create(
         }
         return r;
     };
-    event.sigev_notify_thread_id = rustix::thread::gettid().as_raw_nonzero().get();
+    event.sigev_notify = libc::SIGEV_SIGNAL;
     // SAFETY: the program's clock and out-pointer, our copy of its event.
     let r = unsafe { real::timer_create(clock, &mut event, timer) };
     // SAFETY: timer_create filled it: a SIGEV_THREAD_ID timer_t is the kernel's timer id.
