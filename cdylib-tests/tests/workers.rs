@@ -77,6 +77,31 @@ fn a_stuck_worker_hands_its_threads_to_a_spare_os_thread() {
 
 /// The counts in `stdout`, whose words must be those of `shape` with a count wherever
 /// `shape` has `#` (a test program's one line of output).
+/// A library's constructor that creates the process's first threads inside `dlopen` (as
+/// OpenBLAS does when numpy loads it) starts the workers and the monitor there, while glibc
+/// holds its loader lock: none of their starts may wait for that lock (std's start of a
+/// thread registered a TLS destructor, which takes it: numpy hung so).
+#[test]
+fn threads_a_library_constructor_creates_inside_dlopen_run() {
+    let _g = shared();
+    let library = test_program("ctor_threads_lib", &["-shared", "-fPIC"]);
+    let program = test_program("ctor_threads", &[]);
+    let library = library.to_str().expect("a UTF-8 path");
+    let native = Cmd::new(&program)
+        .arg(library)
+        .timeout(Duration::from_secs(30))
+        .run();
+    native
+        .assert_success()
+        .assert_stdout("the constructor's threads computed 5999995\n");
+    let green = Cmd::new(&program)
+        .arg(library)
+        .greenified()
+        .timeout(Duration::from_secs(30))
+        .run();
+    green.assert_success().assert_stdout(&native.stdout);
+}
+
 fn counts<const N: usize>(stdout: &str, shape: &str) -> [u64; N] {
     let words: Vec<&str> = stdout.split_whitespace().collect();
     let wanted: Vec<&str> = shape.split_whitespace().collect();

@@ -5,7 +5,7 @@
 //! the sequence it was set under, so after pthread_key_delete and a new
 //! pthread_key_create of the same slot, old values read as NULL, as in glibc.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 
 /// PTHREAD_KEYS_MAX on glibc.
@@ -145,14 +145,29 @@ impl Values {
 }
 
 thread_local! {
-    /// Values of an OS thread that is not green. A thread-local is right here: such a
-    /// thread keeps its own TCB (only green threads have theirs switched).
-    static NATIVE_VALUES: RefCell<Values> = RefCell::new(Values::default());
+    /// Values of an OS thread that is not green, made on its first use. A thread-local is
+    /// right here: such a thread keeps its own TCB (only green threads have theirs
+    /// switched). Constant, with no destructor: a destructor is registered with glibc's
+    /// `calloc` under its loader lock, and std sets a key as it starts each of greenify's
+    /// OS threads (workers, the monitor): a worker started while the program held that
+    /// lock (OpenBLAS creating its threads inside `dlopen`) would wait for it for ever,
+    /// and one that got the CPU only after the program took all of `RLIMIT_AS` aborted
+    /// the process. No native thread's key destructors run, so an OS thread of that kind
+    /// that ends leaves its table behind (a few words).
+    static NATIVE_VALUES: Cell<*const RefCell<Values>> = const { Cell::new(std::ptr::null()) };
 }
 
 /// Runs `f` on the calling (non-green) OS thread's values.
 pub fn with_native<R>(f: impl FnOnce(&mut Values) -> R) -> R {
-    NATIVE_VALUES.with(|v| f(&mut v.borrow_mut()))
+    NATIVE_VALUES.with(|slot| {
+        if slot.get().is_null() {
+            slot.set(Box::into_raw(Box::new(RefCell::new(Values::default()))));
+        }
+        // SAFETY: made above, never freed (see NATIVE_VALUES), and only this OS thread
+        // reaches it.
+        let values = unsafe { &*slot.get() };
+        f(&mut values.borrow_mut())
+    })
 }
 
 #[cfg(test)]
