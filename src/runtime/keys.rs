@@ -149,10 +149,10 @@ thread_local! {
     /// right here: such a thread keeps its own TCB (only green threads have theirs
     /// switched). Constant, with no destructor: a destructor is registered with glibc's
     /// `calloc` under its loader lock, and std sets a key as it starts each of greenify's
-    /// OS threads (workers, the monitor): a worker started while the program held that
-    /// lock (OpenBLAS creating its threads inside `dlopen`) would wait for it for ever,
-    /// and one that got the CPU only after the program took all of `RLIMIT_AS` aborted
-    /// the process. No native thread's key destructors run, so an OS thread of that kind
+    /// OS threads (workers, the monitor): one started while the program held that lock
+    /// (OpenBLAS creating its threads inside `dlopen`) waited for the `dlopen` to end, and
+    /// one that got the CPU only after the program took all of `RLIMIT_AS` aborted the
+    /// process. No native thread's key destructors run, so an OS thread of that kind
     /// that ends leaves its table behind (a few words).
     static NATIVE_VALUES: Cell<*const RefCell<Values>> = const { Cell::new(std::ptr::null()) };
 }
