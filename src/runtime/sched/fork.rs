@@ -47,6 +47,7 @@ pub fn after_fork_child() {
         // The parent's epoll instance and doorbell stay open, unused, holding their
         // numbers until the child makes its own (exec closes them).
         s.reactor.after_fork();
+        s.stacks.forked();
         s.mailbox = futex::new_mailbox();
         for &other in &s.all_workers {
             super::worker::forget_os_thread(other);
