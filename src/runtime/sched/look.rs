@@ -28,9 +28,10 @@
 //!   program would see) or stuck (handed off) is not asked: the dump shows its thread
 //!   without frames and says why ([`Unseen`]).
 //!
-//! Both waits are bounded: the answerer waits [`ANSWER_WAIT`] at most for the handlers,
-//! [`LOADED_WAIT`] for a worker that got no CPU meanwhile (a loaded machine; one that
-//! still did not answer is shown without frames), and
+//! Both waits are bounded: the answerer waits [`ANSWER_WAIT`] at most for the handlers
+//! and for a worker to leave greenify's own code, [`LOADED_WAIT`] for a worker that got no
+//! CPU meanwhile (a loaded machine; one that still did not answer is shown without
+//! frames), and
 //! a handler stands still [`HOLD_MAX`] at most. Nothing here allocates on the handler's
 //! side; only raw system calls.
 //!
@@ -170,9 +171,9 @@ impl Scheduler {
             return looks;
         }
         let me = running_worker();
-        // Each worker to look at, the thread it runs, and how often it was seen in the
-        // kernel.
-        let mut pending: Vec<(*mut Worker, ThreadId, u32)> = Vec::new();
+        // Each worker to look at, the thread it runs, how often it was seen in the kernel,
+        // and its CPU time as the dump began.
+        let mut pending: Vec<(*mut Worker, ThreadId, u32, u64)> = Vec::new();
         for &worker in &self.all_workers {
             // SAFETY: worker records are never freed; `current` is written in sections
             // only, which this one excludes.
@@ -182,49 +183,33 @@ impl Scheduler {
                 .get(tid as usize)
                 .is_some_and(|t| t.state() == State::Running);
             if worker != me && running {
-                pending.push((worker, tid, 0));
+                pending.push((worker, tid, 0, cpu_time_of(worker)));
             }
         }
         let start = Instant::now();
-        let deadline = start + ANSWER_WAIT;
         while !pending.is_empty() {
-            let late = Instant::now() >= deadline;
-            let mut asked: Vec<(*mut Worker, ThreadId)> = Vec::new();
-            pending.retain_mut(|(worker, tid, in_kernel)| {
+            let mut asked: Vec<(*mut Worker, ThreadId, u64)> = Vec::new();
+            pending.retain_mut(|(worker, tid, in_kernel, ran_before)| {
+                let late = waited_enough(*worker, *ran_before, start);
                 match looks.first_look(*worker, *tid, in_kernel, late) {
                     Next::Done => false,
                     Next::Asked => {
-                        asked.push((*worker, *tid));
+                        asked.push((*worker, *tid, *ran_before));
                         false
                     }
                     Next::Later => true,
                 }
             });
-            for &(worker, _) in &asked {
+            for &(worker, _, ran_before) in &asked {
                 let (look, _) = words(worker);
-                // SAFETY: worker records are never freed; `os_tid` is written before it
-                // runs.
-                let clock = monitor::cpu_clock(unsafe { (*worker).os_tid.as_raw_nonzero().get() });
-                let ran_before = monitor::cpu_time(clock);
-                while look.load(SeqCst) == ASKED {
-                    let now = Instant::now();
-                    let mut left = deadline.saturating_duration_since(now);
-                    if left.is_zero() {
-                        let ran = monitor::cpu_time(clock).saturating_sub(ran_before);
-                        left = (start + LOADED_WAIT).saturating_duration_since(now);
-                        if ran >= RAN.as_nanos() as u64 || left.is_zero() {
-                            break;
-                        }
-                        // Not run since it was asked: a loaded machine; it answers as it does.
-                        left = left.min(ANSWER_WAIT);
-                    }
-                    raw::futex_wait(look, ASKED, Some(left));
+                while look.load(SeqCst) == ASKED && !waited_enough(worker, ran_before, start) {
+                    raw::futex_wait(look, ASKED, Some(ANSWER_WAIT / 4));
                 }
             }
-            let late = Instant::now() >= deadline;
-            for (worker, tid) in asked {
+            for (worker, tid, ran_before) in asked {
+                let late = waited_enough(worker, ran_before, start);
                 if looks.take_answer(worker, tid, late) {
-                    pending.push((worker, tid, 0));
+                    pending.push((worker, tid, 0, ran_before));
                 }
             }
             if !pending.is_empty() {
@@ -234,6 +219,25 @@ impl Scheduler {
         }
         looks
     }
+}
+
+/// The CPU time `worker`'s OS thread has used, in ns.
+fn cpu_time_of(worker: *mut Worker) -> u64 {
+    // SAFETY: worker records are never freed; `os_tid` is written before it runs.
+    let tid = unsafe { (*worker).os_tid.as_raw_nonzero().get() };
+    monitor::cpu_time(monitor::cpu_clock(tid))
+}
+
+/// Whether the answerer, which began at `start`, has waited long enough for `worker`
+/// (whose CPU time was `ran_before` then) to answer or to leave greenify's own code:
+/// [`ANSWER_WAIT`], or up to [`LOADED_WAIT`] while it got no CPU (a loaded machine; it
+/// does either within microseconds of running). A spinner's worker met between the two
+/// sections of a preemption on a loaded machine was shown without frames so.
+fn waited_enough(worker: *mut Worker, ran_before: u64, start: Instant) -> bool {
+    let waited = start.elapsed();
+    waited >= LOADED_WAIT
+        || (waited >= ANSWER_WAIT
+            && cpu_time_of(worker).saturating_sub(ran_before) >= RAN.as_nanos() as u64)
 }
 
 /// What the answerer does next with a worker it looks at.
