@@ -270,7 +270,7 @@ impl Scheduler {
         }
         let me = current_worker();
         self.all_workers.retain(|&w| w != me);
-        // Its run queue and runnext go to the workers that stay (a spare never holds MAIN),
+        // Its run queue and runnext go to the workers that stay (MAIN too, if there),
         // and so does the last one's runnext if it stays alone (a single worker has no
         // runnext: see pop_ready).
         self.give_queue_away(me);
@@ -301,6 +301,10 @@ impl Scheduler {
     pub(super) fn rejoin(&mut self) {
         let me = current_worker();
         self.all_workers.push(me);
+        // MAIN, once it may move, runs here too: queued here (its worker stuck), it waited
+        // for a worker asleep idle that no wake reached (MariaDB's accepting main thread:
+        // 4 hangs in 45 runs, none in 20 since).
+        self.w().runs_main = self.main_moves;
         for i in 0..self.all_workers.len() {
             let worker = self.all_workers[i];
             // SAFETY: worker records are never freed; the flag is atomic.
