@@ -7,10 +7,11 @@
 //! Each thread notes what it waits for (and its stack pointer there, for the report)
 //! under its wait sequence, so a note left by a wait that ended in any way (woken,
 //! cancelled, a handler that jumped out) never counts: a wake bumps the sequence; a
-//! mutex wait that ends without a park clears its note. A cycle is found once, by the wait that closes it (the other waits of the cycle found a
-//! thread still running at theirs). Only pthread mutexes of this process and joins carry
-//! whom they wait for; condition variables, semaphores, rwlocks and futexes do not, so
-//! cycles through them are not seen.
+//! mutex wait that ends without a park clears its note. A cycle is found once, by the
+//! wait that closes it (the other waits of the cycle found a thread still running at
+//! theirs). Only pthread mutexes of this process and joins carry whom they wait for;
+//! condition variables, semaphores, rwlocks and futexes do not, so cycles through them
+//! are not seen.
 
 use super::state::State;
 use super::{with, Scheduler};
