@@ -4,13 +4,14 @@
 //! such waits themselves. When the chain comes back to it, no thread of the cycle can
 //! ever run again: the cycle goes to the watchdog, whose monitor thread reports it.
 //!
-//! Each thread notes what it waits for under its wait sequence, so a note left by a wait
-//! that ended in any way (woken, cancelled, a handler that jumped out) never counts: a
-//! wake bumps the sequence; a mutex wait that ends without a park clears its note. A
-//! cycle is found once, by the wait that closes it (the other waits of the cycle found a
-//! thread still running at theirs). Only pthread mutexes of this process and joins carry
-//! whom they wait for; condition variables, semaphores, rwlocks and futexes do not, so
-//! cycles through them are not seen.
+//! Each thread notes what it waits for (and its stack pointer there, for the report)
+//! under its wait sequence, so a note left by a wait that ended in any way (woken,
+//! cancelled, a handler that jumped out) never counts: a wake bumps the sequence; a
+//! mutex wait that ends without a park clears its note. A cycle is found once, by the
+//! wait that closes it (the other waits of the cycle found a thread still running at
+//! theirs). Only pthread mutexes of this process and joins carry whom they wait for;
+//! condition variables, semaphores, rwlocks and futexes do not, so cycles through them
+//! are not seen.
 
 use super::state::State;
 use super::{with, Scheduler};
@@ -29,6 +30,26 @@ pub(super) enum Blocker {
     Join(ThreadId),
 }
 
+/// What a thread noted it waits for: valid while its wait sequence is `seq`. With its
+/// stack pointer at the note, which stays below its callers' frames for the whole wait:
+/// its registers saved at its last switch are of an earlier wait while it runs between
+/// its note and its park, where the wait that closes a cycle on another worker may find
+/// it (MAIN, never switched out before, was then reported "in ?").
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Note {
+    pub(super) on: Blocker,
+    pub(super) seq: u32,
+    pub(super) sp: usize,
+}
+
+impl Note {
+    pub(super) const NOTHING: Note = Note {
+        on: Blocker::Nothing,
+        seq: 0,
+        sp: 0,
+    };
+}
+
 /// The current green thread is about to wait for the mutex at `mutex` without a deadline
 /// (only with the watchdog on: see [`watchdog::watching_locks`]).
 pub fn waits_for_mutex(mutex: usize) {
@@ -40,7 +61,7 @@ pub fn waits_for_mutex(mutex: usize) {
 pub fn mutex_taken() {
     with(|s| {
         let me = s.current();
-        s.threads[me as usize].blocked = (Blocker::Nothing, 0);
+        s.threads[me as usize].blocked = Note::NOTHING;
     });
 }
 
@@ -49,10 +70,15 @@ impl Scheduler {
     /// cycle that wait closes, if any.
     pub(super) fn waits_for(&mut self, on: Blocker) {
         let me = self.current();
+        let sp = super::snapshot::registers_here()[1];
         let t = &mut self.threads[me as usize];
-        t.blocked = (on, t.word.load().seq());
+        t.blocked = Note {
+            on,
+            seq: t.word.load().seq(),
+            sp,
+        };
         let mut cycle = [Waiter::default(); CYCLE];
-        cycle[0] = self.waiter(me, on, super::snapshot::registers_here()[1]);
+        cycle[0] = self.waiter(me, on, sp);
         let mut len = 1;
         let mut next = self.holder(on);
         while let Some(at) = next {
@@ -61,7 +87,11 @@ impl Scheduler {
                 return;
             }
             let t = &self.threads[at as usize];
-            let (blocker, seq) = t.blocked;
+            let Note {
+                on: blocker,
+                seq,
+                sp,
+            } = t.blocked;
             // Parked, or running between its note and its park (on another worker: its
             // check ran before this thread's note, so this one closes the cycle).
             let word = t.word.load();
@@ -70,7 +100,7 @@ impl Scheduler {
             if !waiting || len == CYCLE {
                 return;
             }
-            cycle[len] = self.waiter(at, blocker, t.saved_registers[1]);
+            cycle[len] = self.waiter(at, blocker, sp);
             len += 1;
             next = self.holder(blocker);
         }

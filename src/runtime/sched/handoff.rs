@@ -270,7 +270,7 @@ impl Scheduler {
         }
         let me = current_worker();
         self.all_workers.retain(|&w| w != me);
-        // Its run queue and runnext go to the workers that stay (a spare never holds MAIN),
+        // Its run queue and runnext go to the workers that stay (MAIN too, if there),
         // and so does the last one's runnext if it stays alone (a single worker has no
         // runnext: see pop_ready).
         self.give_queue_away(me);
@@ -301,6 +301,14 @@ impl Scheduler {
     pub(super) fn rejoin(&mut self) {
         let me = current_worker();
         self.all_workers.push(me);
+        // MAIN, once it may move, runs here too. A spare ran it anyway when it came
+        // through the spare's runnext (its poll found MAIN's wait over), so MAIN's last
+        // worker could be a spare: a wake from the stuck worker's thread then queued MAIN
+        // here and woke this spare alone, which left it queued and went back to its idle
+        // wait, no other worker woken for it, until the stuck call returned (catalogue
+        // `main_moves_woken_on_a_spare_runs_at_once`; MariaDB's accepting main thread
+        // hung with a spare polling in 4 runs of 45, none in 60 since).
+        self.w().runs_main = self.main_moves;
         for i in 0..self.all_workers.len() {
             let worker = self.all_workers[i];
             // SAFETY: worker records are never freed; the flag is atomic.

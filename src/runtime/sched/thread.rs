@@ -1,7 +1,7 @@
 //! The record of one green thread: its state, coroutine, wait sequence and the per-thread
 //! state the other modules keep in it.
 
-use super::deadlock::Blocker;
+use super::deadlock::Note;
 use super::identity::Identity;
 use super::state::{State, StateWord};
 use super::worker::Worker;
@@ -107,7 +107,7 @@ pub(super) struct Thread {
     /// Its registers when it last switched out, for a thread dump (see snapshot.rs).
     pub(super) saved_registers: [usize; 3],
     /// What it waits for in the park under the sequence given, for the deadlock report.
-    pub(super) blocked: (Blocker, u32),
+    pub(super) blocked: Note,
 }
 
 impl Thread {
@@ -192,7 +192,7 @@ impl Thread {
             park_reason: Reason::Yield,
             parked_since: 0,
             saved_registers: [0; 3],
-            blocked: (Blocker::Nothing, 0),
+            blocked: Note::NOTHING,
         }
     }
 }

@@ -82,9 +82,9 @@ pub(super) struct Worker {
     /// ran on it (MAIN's on the first worker; in a forked child, the TCB that forked).
     /// Written before the worker runs: read without a section, also by signal handlers.
     pub(super) os_pd: usize,
-    /// It may run MAIN: the first worker, and every worker started once MAIN may move
-    /// (see `run::run_loop`; not a spare, whose loop could be MAIN's stack's neighbour
-    /// only with one worker, where MAIN stays on the first).
+    /// It may run MAIN: the first worker, and every worker started once MAIN may move,
+    /// spares too as they join (see `run::run_loop`; a spare's loop could be MAIN's
+    /// stack's neighbour only with one worker, where MAIN stays on the first).
     pub(super) runs_main: bool,
     /// Its run loop's saved context while MAIN runs on it (0: its loop runs on MAIN's
     /// stack, or has not dispatched MAIN yet; see `run::run_loop`).
