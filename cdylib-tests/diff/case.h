@@ -188,20 +188,41 @@ static inline void msleep(long ms) {
     nanosleep(&t, NULL);
 }
 
-/* Arms a one-shot timer that sends `sig` to thread `tid` (SIGEV_THREAD_ID) in 2 ms, showing
- * timer_create's result, and sleeps 20 ms for it to come. */
-static inline timer_t signal_thread_in_2ms(pid_t tid, int sig) {
+/* Arms a one-shot timer that sends `sig` to thread `tid` (SIGEV_THREAD_ID) in `ns`
+ * nanoseconds (under a second); timer_create's result. */
+static inline int signal_thread_in(pid_t tid, int sig, long ns, timer_t *timer) {
     struct sigevent ev;
     memset(&ev, 0, sizeof ev);
     ev.sigev_notify = SIGEV_THREAD_ID;
     ev.sigev_signo = sig;
     ev._sigev_un._tid = tid;
+    int r = timer_create(CLOCK_MONOTONIC, &ev, timer);
+    struct itimerspec in_ns = { { 0, 0 }, { 0, ns } };
+    if (r == 0) timer_settime(*timer, 0, &in_ns, NULL);
+    return r;
+}
+
+/* signal_thread_in 2 ms, showing timer_create's result, and sleeps 20 ms for it to come. */
+static inline timer_t signal_thread_in_2ms(pid_t tid, int sig) {
     timer_t timer;
-    SHOW("timer_create", timer_create(CLOCK_MONOTONIC, &ev, &timer));
-    struct itimerspec in_2ms = { { 0, 0 }, { 0, 2000000 } };
-    timer_settime(timer, 0, &in_2ms, NULL);
+    SHOW("timer_create", signal_thread_in(tid, sig, 2000000, &timer));
     msleep(20);
     return timer;
+}
+
+/* A select made with the system call instruction itself: no hook sees it, and the OS
+ * thread it runs on waits in the kernel for `us` microseconds (no preemption signal may
+ * interrupt it: select fails with EINTR after a handler ran, whatever SA_RESTART says). */
+static inline long raw_select_us(long us) {
+    struct timeval tv = { us / 1000000, us % 1000000 };
+    long ret;
+    register long r10 __asm__("r10") = 0;
+    register long r8 __asm__("r8") = (long)&tv;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "0"(23L /* SYS_select */), "D"(0L), "S"(0L), "d"(0L), "r"(r10), "r"(r8)
+                     : "rcx", "r11", "memory");
+    return ret;
 }
 
 /* Values the compiler cannot see through, so deliberate misuse does not warn. */

@@ -41,15 +41,8 @@ static void interrupted(int sig) { (void)sig; }
  * tv_usec) then ends in EINTR, where others fail at once. */
 static timer_t interrupt_in_50ms(void) {
     set_handler(SIGUSR1, interrupted, 0);
-    struct sigevent ev;
-    memset(&ev, 0, sizeof ev);
-    ev.sigev_notify = SIGEV_THREAD_ID;
-    ev.sigev_signo = SIGUSR1;
-    ev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
     timer_t timer;
-    timer_create(CLOCK_MONOTONIC, &ev, &timer);
-    struct itimerspec in_50ms = { { 0, 0 }, { 0, 50000000 } };
-    timer_settime(timer, 0, &in_50ms, NULL);
+    signal_thread_in((pid_t)syscall(SYS_gettid), SIGUSR1, 50000000, &timer);
     return timer;
 }
 

@@ -264,20 +264,6 @@ CASE(main_moves_and_signals_its_own_process) {
     printf("handled before kill returned: %d of 50\n", before_return);
 }
 
-/* A select made with the system call instruction itself: no hook sees it, and the OS
- * thread it runs on waits in the kernel for `us` microseconds. */
-static void raw_select_us(long us) {
-    struct timeval tv = { us / 1000000, us % 1000000 };
-    long ret;
-    register long r10 __asm__("r10") = 0;
-    register long r8 __asm__("r8") = (long)&tv;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "0"(23L /* SYS_select */), "D"(0L), "S"(0L), "d"(0L), "r"(r10), "r"(r8)
-                     : "rcx", "r11", "memory");
-    (void)ret;
-}
-
 static atomic_int spare_main_word, spare_main_waits, spare_spin_stop, spare_spinner_parks,
     spare_end;
 static _Atomic double spare_woken_at;

@@ -319,26 +319,11 @@ CASE(preempt_program_sigurg_blocked_stays_pending) {
     signal(SIGURG, SIG_DFL);
 }
 
-/* A call no hook sees (the system call instruction itself) blocks the OS thread while
- * another thread is ready: no preemption signal may interrupt it (select fails with EINTR
- * after a handler ran, whatever SA_RESTART says). */
-static long pre_raw_select(int ms) {
-    struct timeval tv = { 0, ms * 1000L };
-    long ret;
-    register long r10 __asm__("r10") = 0;
-    register long r8 __asm__("r8") = (long)&tv;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "0"(23L /* SYS_select */), "D"(0L), "S"(0L), "d"(0L), "r"(r10), "r"(r8)
-                     : "rcx", "r11", "memory");
-    return ret;
-}
-
 CASE(preempt_not_while_blocked_in_kernel) {
     pthread_t t;
     pre_flag = 0;
     pthread_create(&t, NULL, pre_set_flag_later, NULL);
-    printf("raw select: %ld\n", pre_raw_select(200));
+    printf("raw select: %ld\n", raw_select_us(200000));
     SHOWRC("join", pthread_join(t, NULL));
 }
 
@@ -716,7 +701,7 @@ CASE(preempt_woken_thread_runs_while_its_waker_blocks_in_kernel) {
     usleep(20000);
     atomic_store(&pre_woken, 1);
     syscall(SYS_futex, &pre_woken, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-    printf("raw select: %ld\n", pre_raw_select(500));
+    printf("raw select: %ld\n", raw_select_us(500000));
     printf("woken thread ran during the call: %s\n", atomic_load(&pre_woken_ran) ? "yes" : "no");
     SHOWRC("join", pthread_join(woken, NULL));
     atomic_store(&pre_busy_stop, 1);
@@ -803,7 +788,7 @@ static void *pre_short_yielding(void *arg) {
 static void *pre_completions(void *arg) {
     (void)arg;
     while (!atomic_load(&pre_ring_stop)) {
-        pre_raw_select(2);
+        raw_select_us(2000);
         pre_give(&pre_ping);
         pre_take(&pre_pong);
     }

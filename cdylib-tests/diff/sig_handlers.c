@@ -244,15 +244,8 @@ static void note_handled(int sig) {
 static void *sleep_under_own_timer(void *arg) {
     (void)arg;
     handler_done = 0;
-    struct sigevent ev;
-    memset(&ev, 0, sizeof ev);
-    ev.sigev_notify = SIGEV_THREAD_ID;
-    ev.sigev_signo = SIGUSR1;
-    ev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
     timer_t timer;
-    timer_create(CLOCK_MONOTONIC, &ev, &timer);
-    struct itimerspec in_20ms = { { 0, 0 }, { 0, 20000000 } };
-    timer_settime(timer, 0, &in_20ms, NULL);
+    signal_thread_in((pid_t)syscall(SYS_gettid), SIGUSR1, 20000000, &timer);
     struct timespec two_seconds = { 2, 0 };
     double start = now_ms();
     errno = 0;
