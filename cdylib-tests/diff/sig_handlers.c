@@ -345,8 +345,12 @@ static void record_masks(int sig) {
 
 static const int usr2_term[] = { SIGUSR2, SIGTERM, 0 };
 
+/* The thread printed its mask before the handler: main signals it only then. */
+static volatile sig_atomic_t masks_printed;
+
 static void *masks_around_handler(void *arg) {
     printf("thread before: %s\n", my_mask());
+    masks_printed = 1;
     if (arg) {
         raise(SIGUSR1);
     } else {
@@ -358,9 +362,10 @@ static void *masks_around_handler(void *arg) {
 
 static void masks_case(int flags, int by_raise) {
     install_mask(SIGUSR1, record_masks, flags, usr2_term);
+    masks_printed = 0;
     pthread_t t = spawn(masks_around_handler, by_raise ? (void *)1 : NULL);
     if (!by_raise) {
-        msleep(20);
+        wait_for(&masks_printed);
         pthread_kill(t, SIGUSR1);
     }
     wait_for(&in_handler);
@@ -378,6 +383,8 @@ CASE(handler_mask_kept_across_wait_nodefer) { masks_case(SA_NODEFER, 0); }
 /* ---- jumping out of a handler that waited */
 
 static sigjmp_buf jump;
+/* The jump target is set: before it, natively, a handler's siglongjmp crashed. */
+static volatile sig_atomic_t jump_set;
 
 static void wait_then_jump(int sig) {
     (void)sig;
@@ -392,6 +399,7 @@ static void *jump_target(void *arg) {
     struct jump_how *how = arg;
     block(SIGHUP);
     if (sigsetjmp(jump, how->save) == 0) {
+        jump_set = 1;
         if (how->by_raise) {
             raise(SIGUSR1);
         } else {
@@ -409,10 +417,11 @@ static void *jump_target(void *arg) {
 static void jump_case(int save, int by_raise) {
     static const int usr2[] = { SIGUSR2, 0 };
     install_mask(SIGUSR1, wait_then_jump, 0, usr2);
+    jump_set = 0;
     struct jump_how how = { save, by_raise };
     pthread_t t = spawn(jump_target, &how);
     if (!by_raise) {
-        msleep(20);
+        wait_for(&jump_set);
         pthread_kill(t, SIGUSR1);
     }
     wait_for(&in_handler);
