@@ -247,7 +247,9 @@ fn decide() -> bool {
         ::log::warn!("this glibc uses the TCB words greenify keeps its state in; running natively");
         return false;
     }
-    // Nothing of ours (fds, handlers, stacks) is made here: each on its first use.
+    // Nothing of ours (fds, handlers, stacks) is made here, each on its first use, but the
+    // fd table, whose memory the program might have taken by then (fdtable::init).
+    runtime::fdtable::init();
     runtime::init_current_thread(runtime::sched::Config {
         guard_budget: config.guard_pages.unwrap_or(usize::MAX),
         fd_floor: runtime::reactor::internal_fd_floor(),

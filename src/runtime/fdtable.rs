@@ -96,6 +96,14 @@ const PENDING_MASK: u32 = 0xff << PENDING_SHIFT;
 /// Upper bound on the table, whatever RLIMIT_NOFILE says.
 const MAX_FDS: usize = 1 << 20;
 
+/// Makes the table now, while the process is young. Made at the program's first fd call
+/// instead, it could come after the program had taken all of `RLIMIT_AS` (threads created
+/// until EAGAIN): its allocation failed, std's report of that went through the `write`
+/// hook back into the table's own initialization, and the process hung.
+pub fn init() {
+    table();
+}
+
 fn table() -> &'static [Entry] {
     static TABLE: OnceLock<Box<[Entry]>> = OnceLock::new();
     TABLE.get_or_init(|| {
@@ -112,7 +120,12 @@ fn table() -> &'static [Entry] {
         unsafe {
             let ptr = std::alloc::alloc_zeroed(layout).cast::<Entry>();
             if ptr.is_null() {
-                std::alloc::handle_alloc_error(layout);
+                // Not std's report (handle_alloc_error): it writes through the hooks.
+                ::log::error!(
+                    "cannot allocate the fd table ({} bytes): out of memory",
+                    layout.size()
+                );
+                std::process::abort();
             }
             Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len))
         }
