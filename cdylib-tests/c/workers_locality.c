@@ -78,7 +78,8 @@ static long os_thread_sleeps(void)
         char path[300], line[128] = "";
         snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
         FILE *f = fopen(path, "r");
-        int monitor = f && fgets(line, sizeof line, f) && strncmp(line, "greenify-monitor", 16) == 0;
+        /* comm holds 15 characters: "greenify-monito". */
+        int monitor = f && fgets(line, sizeof line, f) && strncmp(line, "greenify-monito\n", 16) == 0;
         if (f)
             fclose(f);
         snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
