@@ -269,7 +269,7 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
         op.read_len.is_some_and(|n| n > 0) && info.kind == Kind::Owned && info.is_tcp;
     // TCP ends a zero-length receive whose timeout passed with 0, not EAGAIN (tcp_recvmsg
     // leaves its loop once its one wait ends, with nothing copied).
-    let after_wake = |wake: Wake| match wake {
+    let wake_ends = |wake: Wake| match wake {
         Wake::TimedOut if timeout.is_some() && op.read_len == Some(0) && info.is_tcp => Some(0),
         wake => after_wake(wake, timeout),
     };
@@ -281,7 +281,7 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
     if tracks_drain && how != Attempt::Gated {
         if let Some(wake) = runtime::wait_read_if_drained(op.fd, op.reason, deadline) {
             parked = true;
-            if let Some(result) = after_wake(wake) {
+            if let Some(result) = wake_ends(wake) {
                 return result;
             }
         }
@@ -343,7 +343,7 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
                 }
             }
             wake => {
-                if let Some(result) = after_wake(wake) {
+                if let Some(result) = wake_ends(wake) {
                     return result;
                 }
             }

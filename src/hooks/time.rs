@@ -303,7 +303,7 @@ pub unsafe extern "C" fn timer_create(
     event.sigev_notify = libc::SIGEV_SIGNAL;
     // SAFETY: the program's clock and out-pointer, our copy of its event.
     let r = unsafe { real::timer_create(clock, &mut event, timer) };
-    // SAFETY: timer_create filled it: a SIGEV_THREAD_ID timer_t is the kernel's timer id.
+    // SAFETY: timer_create filled it: a SIGEV_SIGNAL timer_t is the kernel's timer id.
     if r == 0 && !signal::route_timer(unsafe { *timer } as usize as i32, Some(target)) {
         ::log::warn!("too many timers signal green threads: this one goes to any thread");
     }

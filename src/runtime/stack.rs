@@ -381,9 +381,7 @@ impl StackPool {
         }
         arena.free.push(stack);
     }
-}
 
-impl StackPool {
     /// In a forked child (after [`after_fork_child`]): as its first new stack is made
     /// (a child that only execs never pays for it: one ioctl per slot), its own
     /// userfaultfd watches the gaps of the slots of its watched arenas again; until then
