@@ -152,6 +152,8 @@ fn threads_that_take_turns_stay_on_one_os_thread_with_two_workers() {
                 .arg(kind)
                 .greenified()
                 .env("GREENIFY_WORKERS", workers)
+                // Its counters (steals, runnext_late) in a failure's report.
+                .env("GREENIFY_STATS", "1")
                 .timeout(Duration::from_secs(60))
                 .run();
             out.assert_success();

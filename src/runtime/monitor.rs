@@ -269,8 +269,8 @@ type InProgram = fn(usize) -> bool;
 /// or (false) it came back (see [`start`]).
 type HandOff = fn(usize, bool) -> bool;
 /// An idle worker is to take the thread waiting in the runnext of the worker registered
-/// with a tag (see [`start`]).
-type TakeNext = fn(usize);
+/// with a tag, whose OS thread computed meanwhile or not (see [`start`]).
+type TakeNext = fn(usize, bool);
 /// Whether the worker registered with a tag is inside a scheduler section (see [`start`]).
 type InSection = fn(usize) -> bool;
 
@@ -325,9 +325,10 @@ pub fn started() -> bool {
 /// where a signal would only end the call greenify makes with EINTR). `hand_off(tag,
 /// true)` gives the role of the worker registered with `tag`, stuck in a call no hook
 /// saw, to another OS thread and says whether it did; `hand_off(tag, false)` says that
-/// worker came back. `take_next(tag)` has an idle worker take the thread that waits to
-/// run next on that worker (Go's `runnext`) while it runs the same thread as at the
-/// monitor's last look. `in_section(tag)` tells whether that worker is inside a section
+/// worker came back. `take_next(tag, computed)` has an idle worker take the thread that
+/// waits to run next on that worker (Go's `runnext`) while it runs the same thread as at
+/// the monitor's last look; `computed`: that worker's OS thread was on a CPU for most of
+/// that time (the thread ran on; else the kernel held it off a CPU). `in_section(tag)` tells whether that worker is inside a section
 /// of the scheduler: a wait the kernel shows it in is then greenify's own (for the
 /// scheduler's lock), not a call of the program's. Called on the worker's OS thread.
 /// One monitor thread watches every worker registered, before or after.
@@ -652,8 +653,12 @@ impl View {
             // once its dispatch spanned most of a look: a look right after the last (the
             // worker left its idle wait as it was watched) sees the same dispatch count
             // microseconds later, and a pair taking turns over a pipe was taken for a
-            // waker that runs on (marked `runs_on`, it split over the two workers).
-            take_next(tag);
+            // waker that runs on (marked `runs_on`, it split over the two workers). Nor
+            // is a waker whose OS thread lost its CPU on a busy machine one that runs on:
+            // with two busy loops, a condvar pair split so for hundreds of turns.
+            let ran = now.saturating_duration_since(self.since);
+            let computed = Duration::from_nanos(cpu_time(clock).saturating_sub(self.cpu_since));
+            take_next(tag, computed * 2 >= ran);
         }
         if self.stuck(now, look) && super::watchdog::waiting_in_kernel(worker) {
             self.handed_off = hand_off(tag, true);

@@ -137,22 +137,32 @@ pub fn in_section(tag: usize) -> bool {
 /// runnext (see `Scheduler::enqueue_shared`). An idle worker is woken (a sleeping one, or
 /// the poller), and takes it (`Scheduler::pop_ready`); with none idle, this changes
 /// nothing but one spurious look at epoll. The thread that runs there, the waker, is
-/// marked to run on after its wakes (`Thread::runs_on`). The scheduler's lock is taken
+/// marked to run on after its wakes (`Thread::runs_on`) if the worker `computed` since
+/// the last look. None is when the worker is in its run loop (its OS thread lost its CPU
+/// between two dispatches on a busy machine): marked then, MAIN, which the loop's
+/// `current` names, ran on for good in its eyes, and every later look at epoll queued
+/// what it found away from its waker (a pipe pair split over the two workers for hundreds
+/// of turns). The scheduler's lock is taken
 /// for that: it is on, as several workers exist or did (a hand-off leaves it on).
-pub fn take_next(tag: usize) {
+pub fn take_next(tag: usize, computed: bool) {
     let worker = tag as *mut Worker;
     // SAFETY: worker records are never freed, nor is the scheduler, and `lock` and
     // `sched` never change; under the lock the scheduler is this thread's alone, and so
-    // are the worker's `next` and `current` (only written in its sections); `wake_worker`
+    // are the worker's `next`, `current` and `in_loop` (only written in its sections); `wake_worker`
     // reads no worker record of the calling OS thread (the monitor has none).
     unsafe {
         let lock = (*worker).lock;
         lock.lock();
         let sched = &mut *(*worker).sched;
         let waker = std::ptr::addr_of!((*worker).current).read();
+        let in_loop = std::ptr::addr_of!((*worker).in_loop).read();
         if std::ptr::addr_of!((*worker).next).read().is_some() {
             sched.stats.runnext_late += 1;
-            if let Some(t) = sched.threads.get_mut(waker as usize) {
+            if let Some(t) = sched
+                .threads
+                .get_mut(waker as usize)
+                .filter(|_| computed && !in_loop)
+            {
                 t.runs_on = super::thread::RUNS_ON;
             }
         }

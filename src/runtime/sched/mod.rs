@@ -597,8 +597,12 @@ impl Scheduler {
     }
 
     /// Whether the running thread runs on after its wakes (see `Thread::runs_on`); if so,
-    /// notes that it woke one now.
+    /// notes that it woke one now. No thread runs while the worker's loop makes a wake
+    /// (what its look at epoll or its timers found).
     fn waker_runs_on(&mut self) -> bool {
+        if self.w().in_loop {
+            return false;
+        }
         let waker = self.running();
         if waker.runs_on == 0 {
             return false;

@@ -280,6 +280,7 @@ pub(super) fn resumed() -> Resumed {
 
 impl Scheduler {
     fn next_step(&mut self, wait: &mut Option<Idle>) -> Step {
+        self.w().in_loop = true;
         loop {
             // Every several-worker step behind one predictable branch.
             if self.all_workers.len() > 1 {
@@ -320,6 +321,7 @@ impl Scheduler {
                 w.unparked_calls = 0;
                 w.slice_start = None;
                 w.current = tid;
+                w.in_loop = false;
                 w.resumed = resumed;
                 let Some((co, name, stack, kind)) = co else {
                     self.switch_tcb(tid);

@@ -96,6 +96,10 @@ pub(super) struct Worker {
     pub(super) lock: &'static BigLock,
     /// The green thread it runs ([`MAIN`] while its run loop runs).
     pub(super) current: ThreadId,
+    /// Its run loop runs (from a thread's switch back to the next dispatch, idle waits
+    /// included): `current` names no running thread then. Its wakes (a look at epoll, a
+    /// timer) are no running thread's (see `Scheduler::waker_runs_on`).
+    pub(super) in_loop: bool,
     /// The signal mask its OS thread has now.
     pub(super) applied_mask: u64,
     /// Hooked calls that came back without waiting since the current thread was
@@ -173,6 +177,7 @@ impl Worker {
             sleep: AtomicU32::new(AWAKE),
             lock,
             current: MAIN,
+            in_loop: true,
             applied_mask: os_mask,
             unparked_calls: 0,
             slice_start: None,
@@ -222,7 +227,11 @@ impl Home {
     /// returns its worker record.
     pub(super) fn make(sched: Scheduler, lock: &'static BigLock, os_mask: u64) -> *mut Worker {
         let home = Box::into_raw(Box::new(Home {
-            worker: Worker::new(std::ptr::null_mut(), lock, os_mask),
+            worker: Worker {
+                // The program's own thread: MAIN runs on it.
+                in_loop: false,
+                ..Worker::new(std::ptr::null_mut(), lock, os_mask)
+            },
             sched,
         }));
         // SAFETY: just made, never freed.
