@@ -71,10 +71,12 @@ pub(super) fn park_if(
     }
     let saved = errno::get();
     let mut early = None;
+    let mut gathered_away = false;
     let parked = switch_out(|s, me| {
         let alone = s.alone();
         early = s.threads[me as usize].word.take_owed(alone);
         if early.is_some() || !still_waits(s) {
+            gathered_away = !alone && s.gathered();
             return false;
         }
         // The record's own fields first, under one borrow (each borrow re-checks the
@@ -83,6 +85,7 @@ pub(super) fn park_if(
         if let Err(wake) = t.word.parked(alone) {
             // Woken as `still_waits` registered it (by another worker).
             early = Some(wake);
+            gathered_away = !alone && s.gathered();
             return false;
         }
         t.interruptible = interruptible;
@@ -103,6 +106,9 @@ pub(super) fn park_if(
         true
     });
     if !parked {
+        if gathered_away {
+            super::slice::leave_gathered_worker();
+        }
         return early;
     }
     errno::set(saved);
