@@ -400,7 +400,13 @@ fn threads_of_a_process_that_gets_one_cpu_gather_on_one_worker() {
 /// sleep while the main thread spins, none lost. With preemption off and no monitor
 /// (`GREENIFY_SLICE_MS=0`), nothing but the idle worker's steal runs the threads queued
 /// behind the spinner: without it the spawn case failed (8 of 16 ran). The steals are
-/// counted.
+/// counted where a steal is the only way: the spawn case (the spinner's queued threads
+/// run elsewhere only if stolen: preempted, the spinner's worker would run them on the
+/// spinner's OS thread, which the program reports), and the wake case without a monitor.
+/// With one, the worker whose look at epoll finds the sleeper runs it next, and a round
+/// steals only if the idle worker takes the new sleeper before the main thread waits for
+/// it to start: a matter of the OS's timing (none in 20 rounds once in about 70 runs of
+/// the suite beside two busy loops).
 #[test]
 fn threads_queued_on_a_busy_worker_are_stolen_by_an_idle_one() {
     if !two_cpus("threads_queued_on_a_busy_worker_are_stolen_by_an_idle_one") {
@@ -436,6 +442,9 @@ fn threads_queued_on_a_busy_worker_are_stolen_by_an_idle_one() {
                 .run();
             out.assert_success().assert_stdout(expected);
             let stats = parse_stats(&out.stderr).unwrap_or_else(|| panic!("{}", out.report()));
+            if case == "wake" && slice != "0" {
+                continue;
+            }
             assert!(
                 stat(&stats, "steals") > 0,
                 "{case} with GREENIFY_SLICE_MS={slice}: no steal\n{}",
