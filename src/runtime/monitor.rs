@@ -328,9 +328,10 @@ pub fn started() -> bool {
 /// worker came back. `take_next(tag, computed)` has an idle worker take the thread that
 /// waits to run next on that worker (Go's `runnext`) while it runs the same thread as at
 /// the monitor's last look; `computed`: that worker's OS thread was on a CPU for most of
-/// that time (the thread ran on; else the kernel held it off a CPU). `in_section(tag)` tells whether that worker is inside a section
-/// of the scheduler: a wait the kernel shows it in is then greenify's own (for the
-/// scheduler's lock), not a call of the program's. Called on the worker's OS thread.
+/// that time (the thread ran on; else the kernel held it off a CPU). `in_section(tag)`
+/// tells whether that worker is inside a section of the scheduler: a wait the kernel
+/// shows it in is then greenify's own (for the scheduler's lock), not a call of the
+/// program's. Called on the worker's OS thread.
 /// One monitor thread watches every worker registered, before or after.
 pub fn start(
     slice: Option<Duration>,

@@ -142,14 +142,14 @@ pub fn in_section(tag: usize) -> bool {
 /// between two dispatches on a busy machine): marked then, MAIN, which the loop's
 /// `current` names, ran on for good in its eyes, and every later look at epoll queued
 /// what it found away from its waker (a pipe pair split over the two workers for hundreds
-/// of turns). The scheduler's lock is taken
-/// for that: it is on, as several workers exist or did (a hand-off leaves it on).
+/// of turns). The scheduler's lock is taken for that: it is on, as several workers exist
+/// or did (a hand-off leaves it on).
 pub fn take_next(tag: usize, computed: bool) {
     let worker = tag as *mut Worker;
     // SAFETY: worker records are never freed, nor is the scheduler, and `lock` and
     // `sched` never change; under the lock the scheduler is this thread's alone, and so
-    // are the worker's `next`, `current` and `in_loop` (only written in its sections); `wake_worker`
-    // reads no worker record of the calling OS thread (the monitor has none).
+    // are the worker's `next`, `current` and `in_loop` (only written in its sections);
+    // `wake_worker` reads no worker record of the calling OS thread (the monitor has none).
     unsafe {
         let lock = (*worker).lock;
         lock.lock();
