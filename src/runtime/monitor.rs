@@ -657,9 +657,10 @@ impl View {
             // waker that runs on (marked `runs_on`, it split over the two workers). Nor
             // is a waker whose OS thread lost its CPU on a busy machine one that runs on:
             // with two busy loops, a condvar pair split so for hundreds of turns.
-            let ran = now.saturating_duration_since(self.since);
-            let computed = Duration::from_nanos(cpu_time(clock).saturating_sub(self.cpu_since));
-            take_next(tag, computed * 2 >= ran);
+            take_next(
+                tag,
+                computed_at_least(clock, self.cpu_since, self.since, now, 2),
+            );
         }
         if self.stuck(now, look) && super::watchdog::waiting_in_kernel(worker) {
             self.handed_off = hand_off(tag, true);
@@ -680,9 +681,7 @@ impl View {
             // Not on a CPU just now: blocked in the kernel (a signal could end its call
             // with EINTR), or waiting for a CPU on a loaded machine. Blocked, its CPU
             // clock fell behind over the whole slice too.
-            let ran = Instant::now().saturating_duration_since(self.since);
-            let computed = Duration::from_nanos(cpu_time(clock).saturating_sub(self.cpu_since));
-            if computed * 4 < ran {
+            if !computed_at_least(clock, self.cpu_since, self.since, Instant::now(), 4) {
                 BLOCKED_SIGHTINGS.fetch_add(1, Relaxed);
                 return Some(look);
             }
@@ -748,9 +747,16 @@ fn look_closer(
         }
         return super::watchdog::spinning(before, held);
     }
-    let ran = Instant::now().saturating_duration_since(since);
+    unmoved
+        && !computed_at_least(clock, cpu_since, since, Instant::now(), 4)
+        && super::watchdog::stuck(worker, held, in_section)
+}
+
+/// Whether the OS thread whose CPU clock is `clock`, which read `cpu_since` at `since`,
+/// was on a CPU for at least 1/`share` of the time from then to `now`.
+fn computed_at_least(clock: i32, cpu_since: u64, since: Instant, now: Instant, share: u32) -> bool {
     let computed = Duration::from_nanos(cpu_time(clock).saturating_sub(cpu_since));
-    unmoved && computed * 4 < ran && super::watchdog::stuck(worker, held, in_section)
+    computed * share >= now.saturating_duration_since(since)
 }
 
 /// Whether the worker computes right now: its CPU clock advances by at least a quarter of
