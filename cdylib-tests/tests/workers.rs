@@ -75,8 +75,6 @@ fn a_stuck_worker_hands_its_threads_to_a_spare_os_thread() {
     }
 }
 
-/// The counts in `stdout`, whose words must be those of `shape` with a count wherever
-/// `shape` has `#` (a test program's one line of output).
 /// A library's constructor that creates the process's first threads inside `dlopen` (as
 /// OpenBLAS does when numpy loads it) starts the workers and the monitor there, while glibc
 /// holds its loader lock: none of their starts may wait for that lock (std's start of a
@@ -102,6 +100,8 @@ fn threads_a_library_constructor_creates_inside_dlopen_run() {
     green.assert_success().assert_stdout(&native.stdout);
 }
 
+/// The counts in `stdout`, whose words must be those of `shape` with a count wherever
+/// `shape` has `#` (a test program's one line of output).
 fn counts<const N: usize>(stdout: &str, shape: &str) -> [u64; N] {
     let words: Vec<&str> = stdout.split_whitespace().collect();
     let wanted: Vec<&str> = shape.split_whitespace().collect();
