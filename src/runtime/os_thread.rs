@@ -32,7 +32,7 @@ mod words {
         // tcbhead_t; the two words read here are ours (see the module doc).
         unsafe {
             std::arch::asm!("mov {}, fs:[{off}]", out(reg) value, off = const OFFSET,
-                options(nostack, readonly, preserves_flags));
+                options(pure, nostack, readonly, preserves_flags));
         }
         value
     }
