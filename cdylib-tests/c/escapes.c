@@ -14,6 +14,7 @@
  *   cost       stderr only: ns per inline-asm getppid, per read(2) of /dev/zero.
  * Output (stdout) is deterministic and identical natively. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -147,6 +148,24 @@ static int asm_read_case(void) {
     return 0;
 }
 
+/* A pipe made non-blocking by an inline fcntl: its read of nothing fails at once, as
+ * natively (greenify trusts its own view of a pipe it saw made until such a call). */
+static int asm_fcntl_case(void) {
+    int p[2];
+    if (pipe(p) != 0) abort();
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "0"((long)SYS_fcntl), "D"((long)p[0]), "S"((long)F_SETFL),
+                       "d"((long)O_NONBLOCK)
+                     : "rcx", "r11", "memory");
+    char c;
+    errno = 0;
+    long n = read(p[0], &c, 1);
+    printf("fcntl %ld, read %ld (%s)\n", ret, n, errno == EAGAIN ? "EAGAIN" : "other");
+    return 0;
+}
+
 static volatile sig_atomic_t got_sigsys;
 static void on_sigsys(int sig) { got_sigsys = sig; }
 
@@ -243,6 +262,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "services")) return services_case();
     if (!strcmp(c, "exec")) return exec_case();
     if (!strcmp(c, "cost")) return cost_case();
-    fprintf(stderr, "usage: escapes pipe|progress|asm_read|sigsys|services|exec|cost\n");
+    if (!strcmp(c, "asm_fcntl")) return asm_fcntl_case();
+    fprintf(stderr, "usage: escapes pipe|progress|asm_read|sigsys|services|exec|cost|asm_fcntl\n");
     return 2;
 }

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- helpers ---------------------------------------------------------------------- */
@@ -1497,4 +1498,87 @@ CASE(io_read_directory_eisdir) {
     SHOW("read dir", read(d, b, sizeof b));
     SHOW("write dir", write(d, "x", 1));
     close(d);
+}
+
+/* A pipe the process made is its own until something may share its open file description
+ * (greenify then skips the F_GETFL before each wait, fdtable::set_private). Each way below
+ * makes the read end non-blocking behind the reader's back: its read of the empty pipe
+ * must fail with EAGAIN, not wait for data that never comes. */
+CASE(io_pipe_made_nonblocking_by_a_forked_child) {
+    int p[2];
+    pipe(p);
+    pid_t c = fork();
+    if (c == 0) {
+        fcntl(p[0], F_SETFL, O_NONBLOCK);
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+    char b;
+    SHOW("read", read(p[0], &b, 1));
+}
+
+CASE(io_pipe_made_nonblocking_through_syscall) {
+    int p[2];
+    pipe(p);
+    SHOW("fcntl", syscall(SYS_fcntl, p[0], F_SETFL, O_NONBLOCK));
+    char b;
+    SHOW("read", read(p[0], &b, 1));
+    int on = 0;
+    SHOW("fionbio off", syscall(SYS_ioctl, p[0], FIONBIO, &on));
+    struct after *a = after(30, write_x, p[1]);
+    SHOW("read after", read(p[0], &b, 1));
+    after_join(a);
+    on = 1;
+    SHOW("fionbio on", syscall(SYS_ioctl, p[0], FIONBIO, &on));
+    SHOW("read empty", read(p[0], &b, 1));
+}
+
+CASE(io_pipe_made_nonblocking_through_a_dup) {
+    int p[2];
+    pipe(p);
+    int d = dup(p[0]);
+    SHOW("fcntl", fcntl(d, F_SETFL, O_NONBLOCK));
+    char b;
+    SHOW("read", read(p[0], &b, 1));
+}
+
+CASE(io_pipe_made_nonblocking_by_the_process_it_was_sent_to) {
+    int s[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, s);
+    pid_t c = fork();
+    if (c == 0) {
+        char byte;
+        char control[CMSG_SPACE(sizeof(int))];
+        struct iovec v = { &byte, 1 };
+        struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = control,
+                            .msg_controllen = sizeof control };
+        if (recvmsg(s[1], &m, 0) != 1 || !CMSG_FIRSTHDR(&m))
+            _exit(1);
+        int fd;
+        memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof fd);
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        (void)!write(s[1], "k", 1);
+        _exit(0);
+    }
+    /* Made after the fork: only the message shares it. */
+    int p[2];
+    pipe(p);
+    char byte = 'f';
+    char control[CMSG_SPACE(sizeof(int))] = { 0 };
+    struct iovec v = { &byte, 1 };
+    struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = control,
+                        .msg_controllen = sizeof control };
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(h), &p[0], sizeof(int));
+    SHOW("sendmsg", sendmsg(s[0], &m, 0));
+    char ack;
+    SHOW("ack", read(s[0], &ack, 1));
+    char b;
+    SHOW("read", read(p[0], &b, 1));
+    int status;
+    waitpid(c, &status, 0);
+    printf("child exit=%d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }

@@ -364,6 +364,7 @@ pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
             fresh_fd(green.as_ref(), fd);
             // Pipes are shared with children more often than not: never touch their flags.
             fdtable::set(fd, Kind::Gated, flags & libc::O_NONBLOCK != 0, false);
+            fdtable::set_private(fd);
         }
     }
     result

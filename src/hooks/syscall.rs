@@ -47,6 +47,17 @@ pub unsafe extern "C" fn syscall(
     // SAFETY: forwarded unchanged.
     let pass = || unsafe { pass_through(nr, [a1, a2, a3, a4, a5, a6]) };
     if !DISPATCHED.contains(&nr) {
+        if matches!(
+            nr,
+            libc::SYS_fork
+                | libc::SYS_vfork
+                | libc::SYS_clone
+                | libc::SYS_clone3
+                | libc::SYS_sendmmsg
+        ) {
+            // A child process, or the receiver of fds, may hold our descriptions.
+            crate::runtime::fdtable::forget_private();
+        }
         return pass();
     }
     let Some(green) = enter() else {
@@ -77,6 +88,11 @@ pub unsafe extern "C" fn syscall(
                     libc::SYS_sched_yield => c_long::from(thread::sched_yield()),
                     libc::SYS_sigaltstack => c_long::from(signal::sigaltstack(ptr(a1), ptr(a2))),
                     libc::SYS_pause => c_long::from(signal::pause()),
+                    // The fd table keeps the program's view of O_NONBLOCK.
+                    libc::SYS_fcntl => c_long::from(io::fcntl(fd, int(a2), a3 as usize)),
+                    libc::SYS_ioctl => {
+                        c_long::from(io::ioctl(fd, a2 as libc::c_ulong, a3 as usize))
+                    }
                     libc::SYS_nanosleep => c_long::from(time::nanosleep(ptr(a1), ptr(a2))),
                     libc::SYS_clock_nanosleep => {
                         match time::clock_nanosleep(int(a1), int(a2), ptr(a3), ptr(a4)) {
@@ -191,8 +207,10 @@ pub(super) unsafe fn pass_through(nr: c_long, mut args: [c_long; 6]) -> c_long {
 }
 
 /// The numbers that may take another path than the kernel's (see the module's comment).
-const DISPATCHED: [c_long; 29] = [
+const DISPATCHED: [c_long; 31] = [
     libc::SYS_futex,
+    libc::SYS_fcntl,
+    libc::SYS_ioctl,
     libc::SYS_gettid,
     libc::SYS_tgkill,
     libc::SYS_tkill,

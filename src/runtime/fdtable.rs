@@ -17,7 +17,7 @@
 
 use rustix::fd::BorrowedFd;
 use rustix::fs::FileType;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -34,6 +34,10 @@ pub struct FdInfo {
     pub kind: Kind,
     /// The program's own O_NONBLOCK view (meaningful for Owned and Gated).
     pub user_nonblock: bool,
+    /// No other process holds its open file description, and this one changes the
+    /// description's O_NONBLOCK only through the hooks: `user_nonblock` is the
+    /// description's own (see [`set_private`]).
+    pub private: bool,
     pub is_socket: bool,
     /// A TCP socket: a short read means its receive queue was empty (not so for AF_UNIX
     /// streams, whose reads stop at a message carrying fds or other credentials).
@@ -89,6 +93,8 @@ const USER_NONBLOCK: u32 = 1 << 2;
 const IS_SOCKET: u32 = 1 << 3;
 /// See [`FdInfo::is_tcp`].
 const IS_TCP: u32 = 1 << 4;
+/// See [`FdInfo::private`].
+const PRIVATE: u32 = 1 << 5;
 /// Bits 8..16: an error the kernel reported for the socket after a write had made
 /// progress (see [`keep_error`]); 0: none.
 const PENDING_SHIFT: u32 = 8;
@@ -164,6 +170,7 @@ pub fn get(fd: i32) -> FdInfo {
         None => FdInfo {
             kind: Kind::Unknown,
             user_nonblock: false,
+            private: false,
             is_socket: false,
             is_tcp: false,
             recv_timeout: None,
@@ -174,6 +181,7 @@ pub fn get(fd: i32) -> FdInfo {
             FdInfo {
                 kind: decode(flags),
                 user_nonblock: flags & USER_NONBLOCK != 0,
+                private: flags & PRIVATE != 0,
                 is_socket: flags & IS_SOCKET != 0,
                 is_tcp: flags & IS_TCP != 0,
                 recv_timeout: duration(e.recv_timeout_ns.load(Relaxed)),
@@ -251,6 +259,44 @@ pub fn set_user_nonblock(fd: i32, on: bool) {
     });
 }
 
+/// Some fd was marked private since the last [`forget_private`].
+static ANY_PRIVATE: AtomicBool = AtomicBool::new(false);
+
+/// `fd` and its description are new, made by this process (a pipe): no other process
+/// holds the description until one may inherit it or be sent it, and until then its
+/// O_NONBLOCK changes only through this process's hooked calls (fcntl, ioctl, also made
+/// through `syscall()`), which keep `user_nonblock` up to date. A blocking call on it
+/// that finds nothing then waits without asking the kernel whether the description
+/// became non-blocking (an F_GETFL at every wait), and a non-blocking one makes no try
+/// that cannot wait first. Every way out of that state the hooks see ends it for all
+/// ([`forget_private`]): fork, vfork, posix_spawn (system, popen), exec, a sendmsg with
+/// ancillary data, any sendmmsg, and with `GREENIFY_ESCAPES` the raw fork, clone,
+/// fcntl, ioctl and sendmsg calls it traps. Not seen: a child made by libc's `clone()`,
+/// `daemon()`, `forkpty()` or `_Fork()` (or by a raw system call without
+/// `GREENIFY_ESCAPES`) that makes an inherited pipe non-blocking: a blocking read of it
+/// here then waits for data where natively it fails with EAGAIN (README).
+pub fn set_private(fd: i32) {
+    if let Some(e) = entry(fd) {
+        ANY_PRIVATE.store(true, Relaxed);
+        e.flags.fetch_or(PRIVATE, Relaxed);
+    }
+}
+
+/// Another process may hold our descriptions now, or their O_NONBLOCK may have changed
+/// behind the hooks (see [`set_private`]): none is private any more. Async-signal-safe
+/// (atomics only), as the trap of an escaped call calls it.
+pub fn forget_private() {
+    if !ANY_PRIVATE.swap(false, Relaxed) {
+        return;
+    }
+    let high = HIGH_WATER.load(Relaxed).min(table().len());
+    for e in &table()[..high] {
+        if e.flags.load(Relaxed) & PRIVATE != 0 {
+            e.flags.fetch_and(!PRIVATE, Relaxed);
+        }
+    }
+}
+
 /// SO_RCVTIMEO / SO_SNDTIMEO as the program set them (None or zero: no timeout).
 /// (They belong to the socket, so every dup of `fd` sees them.)
 pub fn set_timeout(fd: i32, direction: Direction, timeout: Option<Duration>) {
@@ -282,6 +328,7 @@ pub fn copy(from: i32, to: i32) {
 /// expects. This process then treats it as a socket it does not own: MSG_DONTWAIT and
 /// readiness waits keep it from ever blocking a green thread.
 pub fn release_for_children() {
+    forget_private();
     let high = tracked_limit().min(table().len());
     for (fd, e) in table()[..high].iter().enumerate() {
         let flags = e.flags.load(Relaxed);

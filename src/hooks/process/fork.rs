@@ -18,6 +18,8 @@ pub unsafe extern "C" fn fork() -> pid_t {
         Some(_) => crate::hooks::fork_as_application(fork),
         None => fork(),
     };
+    // A pipe made by another worker during the fork may be the child's too.
+    fdtable::forget_private();
     if pid == 0 {
         runtime::alloc::after_fork_child();
         runtime::sched::after_fork_child();

@@ -43,6 +43,8 @@ pub(super) unsafe fn spawn(
 unsafe fn releasing_fds(pid: *mut pid_t, call: impl FnOnce() -> c_int) -> c_int {
     fdtable::release_for_children();
     let result = call();
+    // A pipe made by another worker during the spawn may be the child's too.
+    fdtable::forget_private();
     if result == 0 && !pid.is_null() {
         // SAFETY: the call succeeded and wrote the pid (per the caller).
         children::started(unsafe { *pid });
