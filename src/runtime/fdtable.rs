@@ -110,6 +110,7 @@ pub fn init() {
     table();
 }
 
+#[inline]
 fn table() -> &'static [Entry] {
     static TABLE: OnceLock<Box<[Entry]>> = OnceLock::new();
     TABLE.get_or_init(|| {
@@ -138,6 +139,7 @@ fn table() -> &'static [Entry] {
     })
 }
 
+#[inline]
 fn entry(fd: i32) -> Option<&'static Entry> {
     usize::try_from(fd).ok().and_then(|i| table().get(i))
 }
@@ -164,7 +166,9 @@ fn duration(ns: u64) -> Option<Duration> {
     (ns != 0).then(|| Duration::from_nanos(ns))
 }
 
-/// What we know of `fd` (Unknown for numbers beyond the table).
+/// What we know of `fd` (Unknown for numbers beyond the table). Inline, as
+/// `blocking::facts`.
+#[inline]
 pub fn get(fd: i32) -> FdInfo {
     match entry(fd) {
         None => FdInfo {
