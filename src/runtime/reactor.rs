@@ -187,6 +187,7 @@ impl Reactor {
     }
 
     /// Whether no epoll instance was made yet (nor given up on).
+    #[inline]
     pub fn is_unopened(&self) -> bool {
         matches!(self.backend, Backend::Unopened | Backend::Inherited(_))
     }
