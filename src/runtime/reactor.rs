@@ -615,13 +615,18 @@ fn unmark_internal(fd: i32) {
     }
 }
 
-/// Whether `fd` is one of greenify's own.
+/// Whether `fd` is one of greenify's own. Inline up to the scan of the slots: every read
+/// and write asks, nearly always about an fd below them all.
+#[inline]
 pub fn is_internal(fd: i32) -> bool {
-    fd >= 0
-        && fd >= LOWEST_INTERNAL.load(Ordering::Relaxed)
-        && INTERNAL
-            .iter()
-            .any(|slot| slot.load(Ordering::Relaxed) == fd)
+    fd >= 0 && fd >= LOWEST_INTERNAL.load(Ordering::Relaxed) && among_internal(fd)
+}
+
+#[inline(never)]
+fn among_internal(fd: i32) -> bool {
+    INTERNAL
+        .iter()
+        .any(|slot| slot.load(Ordering::Relaxed) == fd)
 }
 
 /// Whether a hook answers for `fd` as for a closed number: it is greenify's own, or it is
