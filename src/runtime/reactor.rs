@@ -87,8 +87,19 @@ impl Slots {
         self.low.get_mut(usize::try_from(fd).ok()?)
     }
 
-    /// `fd` must be >= 0.
+    /// `fd` must be >= 0. Inline up to a slot that exists: every park on an fd asks.
+    #[inline]
     fn get_or_insert(&mut self, fd: i32) -> &mut FdSlot {
+        let i = fd as usize;
+        if i < self.low.len() && !self.reserved.contains(&fd) {
+            return &mut self.low[i];
+        }
+        self.insert(fd)
+    }
+
+    /// [`Slots::get_or_insert`] of a slot that may not exist yet.
+    #[inline(never)]
+    fn insert(&mut self, fd: i32) -> &mut FdSlot {
         if self.reserved.contains(&fd) {
             let i = match self.high.iter().position(|(f, _)| *f == fd) {
                 Some(i) => i,
