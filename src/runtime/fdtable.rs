@@ -424,6 +424,25 @@ mod tests {
     }
 
     #[test]
+    fn a_private_pipe_stays_so_in_its_dups_until_anything_may_share_it() {
+        set(910, Kind::Gated, false, false);
+        assert!(!get(910).private, "a description seen, not made here");
+        set_private(910);
+        copy(910, 911);
+        assert!(get(910).private && get(911).private);
+        set_user_nonblock(911, true);
+        assert!(get(910).user_nonblock, "the view is the description's");
+        forget_private();
+        assert!(!get(910).private && !get(911).private);
+        set_private(910);
+        reset(910);
+        assert!(
+            !get(910).private,
+            "closed: the number's next fd is another's"
+        );
+    }
+
+    #[test]
     fn kept_error_is_handed_over_once() {
         set(902, Kind::Owned, false, true);
         assert_eq!(take_error(902), None);
