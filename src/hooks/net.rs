@@ -445,10 +445,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
     let green = enter();
     if flags & libc::MSG_DONTWAIT != 0 {
         // SAFETY: forwarded.
-        let sent = unsafe { real::sendmsg(fd, msg, flags) };
-        // SAFETY: the header the call just sent from.
-        unsafe { after_sent(sent, msg) };
-        return sent;
+        return unsafe { send_noting_fds(fd, msg, flags) };
     }
     // The first attempt passes the program's header as it is (the kernel checks it: EFAULT,
     // EMSGSIZE); the rest of a partly sent message needs a copy of the header and iovecs,
@@ -473,10 +470,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
     write_all(green.as_ref(), op, total, |how, offset, cap| {
         if offset == 0 && how != Attempt::Gated {
             // SAFETY: forwarded.
-            let sent = unsafe { real::sendmsg(fd, msg, flags | dontwait(how)) };
-            // SAFETY: the header the call just sent from.
-            unsafe { after_sent(sent as isize, msg) };
-            return sent;
+            return unsafe { send_noting_fds(fd, msg, flags | dontwait(how)) };
         }
         let Some((header, iovecs)) = copied() else {
             // Unreadable now (it was sent from at first): the kernel's answer.
@@ -501,23 +495,24 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
             part.msg_controllen = 0;
         }
         // SAFETY: `part` points into the program's buffers.
-        let sent = unsafe { real::sendmsg(fd, &part, flags | dontwait(how)) };
-        // SAFETY: our own copy of the header.
-        unsafe { after_sent(sent as isize, &part) };
-        sent
+        unsafe { send_noting_fds(fd, &part, flags | dontwait(how)) }
     })
 }
 
-/// After a sendmsg: ancillary data sent may carry fds (SCM_RIGHTS), whose descriptions
-/// another process holds from now on (see `fdtable::set_private`).
+/// The real sendmsg. Ancillary data sent may carry fds (SCM_RIGHTS), whose descriptions
+/// another process holds from then on (see `fdtable::set_private`).
 ///
 /// # Safety
-/// `msg` is the header a call that returned `sent` sent from (readable if it succeeded).
-unsafe fn after_sent(sent: isize, msg: *const msghdr) {
-    // SAFETY: the kernel read the header to send it (per the caller).
+/// sendmsg's: `msg` is a header the kernel may read (it is read again here only if the
+/// call succeeded, so read by the kernel).
+unsafe fn send_noting_fds(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    // SAFETY: per the caller.
+    let sent = unsafe { real::sendmsg(fd, msg, flags) };
+    // SAFETY: the kernel just read the header to send it.
     if sent >= 0 && unsafe { (*msg).msg_controllen } > 0 {
         fdtable::forget_private();
     }
+    sent
 }
 
 #[no_mangle]
@@ -528,7 +523,7 @@ pub unsafe extern "C" fn sendmmsg(
     flags: c_int,
 ) -> c_int {
     let green = enter();
-    // Each message may carry fds (see `after_sent`): not worth reading them for.
+    // Each message may carry fds (see `send_noting_fds`): not worth reading them for.
     fdtable::forget_private();
     if flags & libc::MSG_DONTWAIT != 0 || green.is_none() {
         // SAFETY: forwarded.
