@@ -47,17 +47,8 @@ pub unsafe extern "C" fn syscall(
     // SAFETY: forwarded unchanged.
     let pass = || unsafe { pass_through(nr, [a1, a2, a3, a4, a5, a6]) };
     if !DISPATCHED.contains(&nr) {
-        if matches!(
-            nr,
-            libc::SYS_fork
-                | libc::SYS_vfork
-                | libc::SYS_clone
-                | libc::SYS_clone3
-                | libc::SYS_sendmmsg
-        ) {
-            // A child process, or the receiver of fds, may hold our descriptions.
-            crate::runtime::fdtable::forget_private();
-        }
+        // Made as it is (see `fdtable::set_private`).
+        crate::runtime::fdtable::forget_private_before(nr);
         return pass();
     }
     let Some(green) = enter() else {

@@ -451,6 +451,8 @@ extern "C" fn on_sigsys(sig: i32, info: *mut libc::siginfo_t, context: *mut libc
         g[libc::REG_R8 as usize],
         g[libc::REG_R9 as usize],
     ];
+    // Made as it is unless caught (see `super::fdtable::set_private`).
+    super::fdtable::forget_private_before(nr);
     match nr {
         libc::SYS_rt_sigreturn => {
             g[libc::REG_RIP as usize] = greenify_escape_restorer as *const () as i64;
@@ -464,8 +466,6 @@ extern "C" fn on_sigsys(sig: i32, info: *mut libc::siginfo_t, context: *mut libc
             g[libc::REG_RAX as usize] = unsafe { exec(&uc.uc_sigmask, nr, &args) };
         }
         libc::SYS_fork | libc::SYS_vfork | libc::SYS_clone | libc::SYS_clone3 => {
-            // A child process may hold our descriptions from now on.
-            super::fdtable::forget_private();
             if let Some(selector) = super::sched::current_selector() {
                 selector.store(ALLOW, Relaxed);
             }
@@ -476,24 +476,9 @@ extern "C" fn on_sigsys(sig: i32, info: *mut libc::siginfo_t, context: *mut libc
             // SAFETY: the program's own call, made as it asked.
             g[libc::REG_RAX as usize] = unsafe { super::raw::syscall(nr, &a) } as i64;
         }
-        _ => {
-            if SHARES_DESCRIPTIONS.contains(&nr) {
-                // Made as it is unless caught (see `super::fdtable::set_private`).
-                super::fdtable::forget_private();
-            }
-            to_entry(g)
-        }
+        _ => to_entry(g),
     }
 }
-
-/// Calls that may change a description's O_NONBLOCK or hand descriptions to another
-/// process (see `super::fdtable::set_private`).
-const SHARES_DESCRIPTIONS: [i64; 4] = [
-    libc::SYS_fcntl,
-    libc::SYS_ioctl,
-    libc::SYS_sendmsg,
-    libc::SYS_sendmmsg,
-];
 
 /// Calls that never wait nor depend on the signal mask: made in the handler itself (every
 /// other one is made outside it, where signals arrive as they would at the call).

@@ -301,6 +301,28 @@ pub fn forget_private() {
     }
 }
 
+/// System calls that may hand our descriptions to another process (a child, the
+/// receiver of fds) or change a description's O_NONBLOCK (see [`set_private`]).
+const SHARING_CALLS: [i64; 8] = [
+    libc::SYS_fork,
+    libc::SYS_vfork,
+    libc::SYS_clone,
+    libc::SYS_clone3,
+    libc::SYS_fcntl,
+    libc::SYS_ioctl,
+    libc::SYS_sendmsg,
+    libc::SYS_sendmmsg,
+];
+
+/// The program makes system call `nr` past the hooks (through `syscall()`, or an
+/// instruction trapped with `GREENIFY_ESCAPES`): [`forget_private`] if it may share a
+/// description. Async-signal-safe.
+pub fn forget_private_before(nr: i64) {
+    if SHARING_CALLS.contains(&nr) {
+        forget_private();
+    }
+}
+
 /// SO_RCVTIMEO / SO_SNDTIMEO as the program set them (None or zero: no timeout).
 /// (They belong to the socket, so every dup of `fd` sees them.)
 pub fn set_timeout(fd: i32, direction: Direction, timeout: Option<Duration>) {
