@@ -191,9 +191,7 @@ impl Mutex {
     #[inline(always)]
     pub fn unlock(&self, caller: Caller) -> Result<(), i32> {
         if unchecked(self.kind()) {
-            self.owner.store(0, Relaxed);
-            self.count.store(0, Relaxed);
-            self.release(caller.green);
+            self.released(0, caller.green);
             return Ok(());
         }
         self.unlock_checked(caller)
@@ -235,10 +233,15 @@ impl Mutex {
                 next_owner = OWNER_NOT_RECOVERABLE;
             }
         }
+        self.released(next_owner, caller.green);
+        Ok(())
+    }
+
+    /// Its owner leaves it (to `next_owner`: 0, or OWNER_NOT_RECOVERABLE) and releases it.
+    fn released(&self, next_owner: i32, green: bool) {
         self.owner.store(next_owner, Relaxed);
         self.count.store(0, Relaxed);
-        self.release(caller.green);
-        Ok(())
+        self.release(green);
     }
 
     pub(super) fn release(&self, green: bool) {
