@@ -251,7 +251,7 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
         }
         return attempt(Attempt::Plain);
     }
-    if (info.kind == Kind::Owned || info.private) && info.user_nonblock {
+    if info.view_decides() && info.user_nonblock {
         // The program's own non-blocking call: a loop of them waits for another thread.
         let result = attempt(Attempt::Plain);
         runtime::sched::completed_without_parking();
@@ -325,9 +325,9 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
             }
         }
         // Not ready. O_NONBLOCK belongs to the open file description: if the program (or
-        // anyone sharing it) made it non-blocking, the answer is the call's own EAGAIN.
-        // Nobody else can have made a private one so (see `fdtable::set_private`).
-        if info.kind != Kind::Owned && !info.private && description_nonblocking(op.fd) {
+        // anyone sharing it) made it non-blocking, the answer is the call's own EAGAIN
+        // (known without asking where the program's view decides).
+        if !info.view_decides() && description_nonblocking(op.fd) {
             let result = attempt(Attempt::Plain);
             runtime::sched::completed_without_parking();
             return result;

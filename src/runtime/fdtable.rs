@@ -46,6 +46,16 @@ pub struct FdInfo {
     pub send_timeout: Option<Duration>,
 }
 
+impl FdInfo {
+    /// The program's O_NONBLOCK view is all a call needs, without asking the kernel:
+    /// the description is non-blocking underneath whatever the view (Owned), or nobody
+    /// but the hooks changes it ([`FdInfo::private`]).
+    #[inline]
+    pub fn view_decides(&self) -> bool {
+        self.kind == Kind::Owned || self.private
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Direction {
     Recv,
