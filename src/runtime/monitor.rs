@@ -346,7 +346,7 @@ pub fn start(
         return;
     }
     scan_modules();
-    register(worker, tag);
+    register_first(worker, tag);
     // The monitor takes no signal of the program's: it is born with every signal blocked
     // (a new thread inherits its creator's mask), and the worker's mask is put back.
     let all = u64::MAX;
@@ -429,8 +429,11 @@ pub fn open_syscall_file(worker: &Worker, tid: i32) {
     }
 }
 
-/// The first spawn is about to start more workers, on the first worker (`worker`,
-/// `tag`): it registers, its `/proc` file opened now, while only its own code runs.
+/// Registers the calling worker (`worker`, `tag`) with its `/proc` file opened now, while
+/// only its own code runs: the first worker as the first spawn is about to start more
+/// workers, or as the monitor starts (with one worker, no worker is started: without the
+/// file opened here, each look that read it took the lowest free fd for a moment, and an
+/// open of the program's then got the next number up).
 pub fn register_first(worker: &'static Worker, tag: usize) {
     if WANTED.load(SeqCst) {
         register(worker, tag);
