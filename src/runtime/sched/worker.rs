@@ -831,8 +831,8 @@ impl Gather {
     /// Whether the spread threads, `now` (over the last look), kept at least
     /// [`SPREAD_KEEPS`] of the dispatch rate they had in the gatherings the CPU look began,
     /// at most [`SPREAD_COSTS`] of the CPU a dispatch, where gathered a dispatch took
-    /// [`SPREAD_RUN`] or more (none yet: no): then the other workers add CPU time of their
-    /// own, and the spread costs the threads little.
+    /// [`SPREAD_RUN`] or more (no gathering with a dispatch yet: no): then the other
+    /// workers add CPU time of their own, and the spread costs the threads little.
     fn spread_pays(&mut self, now: Rate) -> bool {
         // Not before a gathering to compare with: the first look holds the start-up.
         if self.gathered_rate.wall > 0 {
@@ -842,7 +842,11 @@ impl Gather {
         let [dispatches, wall, cpu] = [spread.dispatches, spread.wall, spread.cpu].map(u128::from);
         let [g_dispatches, g_wall, g_cpu] =
             [gathered.dispatches, gathered.wall, gathered.cpu].map(u128::from);
+        // A gathering that dispatched nothing (a server's start-up, accepting its
+        // connections) says nothing of the threads' rate: every comparison with it held,
+        // and a server so compared its spread threads with it for good.
         g_wall > 0
+            && g_dispatches > 0
             && g_cpu >= g_dispatches * SPREAD_RUN.as_nanos()
             && dispatches * g_wall * SPREAD_KEEPS.1 >= g_dispatches * wall * SPREAD_KEEPS.0
             && cpu * g_dispatches * SPREAD_COSTS.1 <= g_cpu * dispatches * SPREAD_COSTS.0
