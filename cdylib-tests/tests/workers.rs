@@ -245,8 +245,8 @@ fn a_thread_woken_by_one_that_computes_on_runs_at_once_on_an_idle_worker() {
     );
 }
 
-/// Runs test program `name` natively, then greenified with one worker and with two; each
-/// run must succeed.
+/// Runs test program `name` natively, then greenified with one worker and with two (with
+/// the stats line); each run must succeed.
 fn native_then_one_and_two_workers(name: &str) -> [Output; 3] {
     let program = test_program(name, &[]);
     let native = Cmd::new(&program).timeout(Duration::from_secs(120)).run();
@@ -255,6 +255,7 @@ fn native_then_one_and_two_workers(name: &str) -> [Output; 3] {
         let out = Cmd::new(&program)
             .greenified()
             .env("GREENIFY_WORKERS", workers)
+            .env("GREENIFY_STATS", "1")
             .timeout(Duration::from_secs(120))
             .run();
         out.assert_success();
@@ -283,6 +284,16 @@ fn threads_that_take_turns_at_one_lock_gather_on_one_worker() {
     for (workers, out) in [(1, with_one), (2, with_two)] {
         let [requests, waits, crossings] = gil_counts(&out.stdout);
         assert_eq!(requests, 30000);
+        // The server's stats line (its 200 threads; the client is a process of its own)
+        // tells the gathering (one worker has nothing to gather on).
+        let server = stats_lines_with(&out.stderr, "threads_created", "200").next();
+        let gatherings = server.map(|stats| stats["gatherings"]);
+        assert_eq!(
+            gatherings.map(|n| n > 0),
+            Some(workers == 2),
+            "{}",
+            out.report()
+        );
         let bound = if workers == 1 {
             requests / 100
         } else {

@@ -14,11 +14,28 @@ pub struct Stats {
     /// Threads that waited in a worker's runnext while their waker ran on, until the
     /// monitor had an idle worker take them (see `take_next`, handoff.rs).
     pub runnext_late: u64,
+    /// Times the threads gathered on the first worker, and the nanoseconds they spent so
+    /// (see `Gather`, worker.rs).
+    pub gatherings: u64,
+    pub gathered_ns: u64,
     pub parks: [u64; Reason::ALL.len()],
 }
 
+impl Stats {
+    /// A gathering that lasted `gathered` ended.
+    pub(super) fn note_gathered(&mut self, gathered: std::time::Duration) {
+        let ns = u64::try_from(gathered.as_nanos()).unwrap_or(u64::MAX);
+        self.gathered_ns = self.gathered_ns.saturating_add(ns);
+    }
+}
+
+/// The counters now, the gathering under way counted in up to now.
 pub fn stats() -> Stats {
-    with(|s| s.stats)
+    with(|s| {
+        let mut stats = s.stats;
+        stats.note_gathered(s.gather.so_far(std::time::Instant::now()));
+        stats
+    })
 }
 
 /// Every counter of the exit line (`GREENIFY_STATS`) and of `greenify stats PID`, in
@@ -38,6 +55,8 @@ pub fn each_counter(s: &Stats, mut f: impl FnMut(&str, &str, u64)) {
         ("spares_started", super::spares_started() as u64),
         ("steals", s.steals),
         ("runnext_late", s.runnext_late),
+        ("gatherings", s.gatherings),
+        ("gathered_ms", s.gathered_ns / 1_000_000),
         ("peak_os_threads", crate::runtime::own_threads::peak()),
     ] {
         f("", name, value);

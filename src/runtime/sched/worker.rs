@@ -721,8 +721,10 @@ pub(super) struct Gather {
     cpu_dispatches: u32,
     /// Dispatches in the window by the workers but the first.
     elsewhere: u32,
-    /// Until when the workers but the first take no shared thread (None: they do).
+    /// Until when the workers but the first take no shared thread (None: they do), and
+    /// since when.
     until: Option<Instant>,
+    began: Instant,
     /// When the gathering under way began and the process CPU time (ns) then, if the CPU
     /// look began it; the dispatches of such gatherings, and of the threads spread while
     /// the process used under [`SPREAD_CPUS`] quarters of a CPU (see
@@ -852,6 +854,14 @@ impl Gather {
             && cpu * g_dispatches * SPREAD_COSTS.1 <= g_cpu * dispatches * SPREAD_COSTS.0
     }
 
+    /// How long the gathering under way has lasted by `now` (zero: none is).
+    pub(super) fn so_far(&self, now: Instant) -> Duration {
+        match self.until {
+            Some(_) => now.saturating_duration_since(self.began),
+            None => Duration::ZERO,
+        }
+    }
+
     /// A gathering ends: one the CPU look began adds its dispatch rate and CPU to compare
     /// with (see [`Gather::spread_pays`]).
     fn end(&mut self, now: Instant) {
@@ -882,6 +892,7 @@ impl Gather {
             cpu_since: None,
             cpu_dispatches: 0,
             until: None,
+            began: Instant::now(),
             crowded_since: None,
             gathered_rate: Rate::default(),
             spread_rate: Rate::default(),
@@ -905,7 +916,9 @@ impl Scheduler {
             return true;
         }
         // The next window begins at the next dispatch.
-        self.gather.end(Instant::now());
+        let now = Instant::now();
+        self.stats.note_gathered(self.gather.so_far(now));
+        self.gather.end(now);
         false
     }
 
@@ -956,10 +969,11 @@ impl Scheduler {
             gather.cpu_bound_to_one(now, || share_one_cpu(workers))
         };
         if handed || crowded == Some(true) {
-            gather.until = Some(now + gather.period);
+            (gather.until, gather.began) = (Some(now + gather.period), now);
             gather.crowded_since = (!handed).then(|| (now, process_cpu()));
             gather.period = (gather.period * 2).min(GATHER_MAX);
             gather.new_window();
+            self.stats.gatherings += 1;
             // The threads queued on the workers they gather away from go to the first. One
             // of those asleep idle is woken to sleep again until the gathering's end: only
             // such a worker ends it (`gathered`), and no wake reaches it meanwhile
