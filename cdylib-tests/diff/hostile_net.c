@@ -270,6 +270,11 @@ CASE(hostile_net_recvmsg_null) { int s[2]; pair_with_data(s); SHOW("recvmsg", re
 CASE(hostile_net_recvmsg_noaccess) { int s[2]; pair_with_data(s); SHOW("recvmsg", recvmsg(s[0], noaccess(), 0)); }
 CASE(hostile_net_recvmsg_iov_null) { int s[2]; pair_with_data(s); struct msghdr m = {.msg_iov = NULLPTR, .msg_iovlen = 1}; SHOW("recvmsg", recvmsg(s[0], &m, 0)); }
 CASE(hostile_net_recvmsg_base_noaccess) { int s[2]; pair_with_data(s); struct iovec v = {noaccess(), 12}; struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1}; SHOW("recvmsg", recvmsg(s[0], &m, 0)); }
+/* recvmsg asking for no byte (no iovec, or iovecs of length 0) is a zero-length receive:
+ * on TCP its timeout ends it with 0, as recv's does. */
+CASE(hostile_net_recvmsg_no_iov_empty_tcp) { int c[2]; tcp_pair(c); rcvtimeo_50ms(c[0]); struct msghdr m = {0}; SHOW("recvmsg", recvmsg(c[0], &m, 0)); }
+CASE(hostile_net_recvmsg_zero_iovs_empty_tcp) { int c[2]; tcp_pair(c); rcvtimeo_50ms(c[0]); struct iovec v[2] = {{buf, 0}, {buf, 0}}; struct msghdr m = {.msg_iov = v, .msg_iovlen = 2}; SHOW("recvmsg", recvmsg(c[0], &m, 0)); }
+CASE(hostile_net_recvmsg_zero_iov_empty_unix) { int s[2]; socketpair(AF_UNIX, SOCK_STREAM, 0, s); rcvtimeo_50ms(s[0]); struct iovec v = {buf, 0}; struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1}; SHOW("recvmsg", recvmsg(s[0], &m, 0)); }
 CASE(hostile_net_recvmsg_iovlen_1025) { int s[2]; pair_with_data(s); static struct iovec v[1025]; for (int i = 0; i < 1025; i++) { v[i].iov_base = buf + i; v[i].iov_len = 1; } struct msghdr m = {.msg_iov = v, .msg_iovlen = 1025}; SHOW("recvmsg", recvmsg(s[0], &m, 0)); }
 CASE(hostile_net_recvmsg_iovlen_zero_empty) { int s[2]; socketpair(AF_UNIX, SOCK_STREAM, 0, s); rcvtimeo_50ms(s[0]); struct msghdr m = {.msg_iov = NULLPTR, .msg_iovlen = 0}; SHOW("recvmsg", recvmsg(s[0], &m, 0)); }
 CASE(hostile_net_recvmsg_control_noaccess) { int s[2]; pair_with_data(s); struct msghdr m = {.msg_iov = &iov1, .msg_iovlen = 1, .msg_control = noaccess(), .msg_controllen = 64}; SHOW("recvmsg", recvmsg(s[0], &m, 0)); }

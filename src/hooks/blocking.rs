@@ -48,6 +48,9 @@ pub struct Op {
     pub has_nowait: bool,
     /// A read that consumes up to this many bytes (None: not such a read).
     pub read_len: Option<usize>,
+    /// A `recvmsg` into this header's iovecs (null: not one), read only when its length
+    /// matters (see [`Op::asks_nothing`]).
+    pub msg: *const libc::msghdr,
 }
 
 impl Op {
@@ -59,7 +62,33 @@ impl Op {
             has_flags: false,
             has_nowait: false,
             read_len: None,
+            msg: std::ptr::null(),
         }
+    }
+
+    /// A `recvmsg` into `msg`'s iovecs.
+    pub fn receiving_into(self, msg: *const libc::msghdr) -> Op {
+        Op { msg, ..self }
+    }
+
+    /// Whether it is a receive of no byte: `read_len` 0, or a `recvmsg` whose iovecs hold
+    /// none (read through the kernel, only as a timeout ends the wait: a header or iovec
+    /// that cannot be read says no, and the call's own try reports it).
+    fn asks_nothing(&self) -> bool {
+        if self.msg.is_null() {
+            return self.read_len == Some(0);
+        }
+        let Some(msg) = super::memory::read(self.msg) else {
+            return false;
+        };
+        let mut iov = msg.msg_iov.cast_const();
+        for _ in 0..msg.msg_iovlen {
+            match super::memory::read(iov) {
+                Some(one) if one.iov_len == 0 => iov = iov.wrapping_add(1),
+                _ => return false,
+            }
+        }
+        true
     }
 
     /// A consuming read of up to `len` bytes: on a stream socket a short result means
@@ -273,7 +302,7 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
     // TCP ends a zero-length receive whose timeout passed with 0, not EAGAIN (tcp_recvmsg
     // leaves its loop once its one wait ends, with nothing copied).
     let wake_ends = |wake: Wake| match wake {
-        Wake::TimedOut if timeout.is_some() && op.read_len == Some(0) && info.is_tcp => Some(0),
+        Wake::TimedOut if timeout.is_some() && info.is_tcp && op.asks_nothing() => Some(0),
         wake => after_wake(wake, timeout),
     };
     let mut parked = false;

@@ -320,7 +320,9 @@ pub unsafe extern "C" fn recvfrom(
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     let green = enter();
-    let op = Op::new(fd, Interest::Read, Reason::Read).with_flags();
+    let op = Op::new(fd, Interest::Read, Reason::Read)
+        .with_flags()
+        .receiving_into(msg);
     // The error queue never blocks, as in recvfrom.
     if flags & (libc::MSG_DONTWAIT | libc::MSG_ERRQUEUE) != 0 {
         // SAFETY: forwarded.
