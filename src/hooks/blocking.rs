@@ -46,11 +46,20 @@ pub struct Op {
     pub has_flags: bool,
     /// The call has a preadv2/pwritev2 form, so [`Attempt::NoWait`] is possible.
     pub has_nowait: bool,
-    /// A read that consumes up to this many bytes (None: not such a read).
-    pub read_len: Option<usize>,
-    /// A `recvmsg` into this header's iovecs (null: not one), read only when its length
-    /// matters (see [`Op::asks_nothing`]).
-    pub msg: *const libc::msghdr,
+    /// What the call reads into, where its length matters.
+    pub reads: Reads,
+}
+
+/// What a read consumes into (one value: a field each made every call's `Op` bigger).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reads {
+    /// Not a consuming read, or one whose length nothing asks.
+    Unknown,
+    /// Up to this many bytes: on a stream socket a short result means the queue is empty.
+    Bytes(usize),
+    /// The iovecs of this `recvmsg` header, read only when their length matters (see
+    /// [`holds_no_byte`]).
+    Msg(*const libc::msghdr),
 }
 
 impl Op {
@@ -61,41 +70,34 @@ impl Op {
             reason,
             has_flags: false,
             has_nowait: false,
-            read_len: None,
-            msg: std::ptr::null(),
+            reads: Reads::Unknown,
         }
     }
 
     /// A `recvmsg` into `msg`'s iovecs.
     pub fn receiving_into(self, msg: *const libc::msghdr) -> Op {
-        Op { msg, ..self }
+        Op {
+            reads: Reads::Msg(msg),
+            ..self
+        }
     }
 
-    /// Whether it is a receive of no byte: `read_len` 0, or a `recvmsg` whose iovecs hold
-    /// none (read through the kernel, only as a timeout ends the wait: a header or iovec
-    /// that cannot be read says no, and the call's own try reports it).
+    /// Whether it is a receive of no byte: `Bytes(0)`, or a `recvmsg` whose iovecs hold
+    /// none (see [`holds_no_byte`]).
+    #[inline]
     fn asks_nothing(&self) -> bool {
-        if self.msg.is_null() {
-            return self.read_len == Some(0);
+        match self.reads {
+            Reads::Unknown => false,
+            Reads::Bytes(n) => n == 0,
+            Reads::Msg(msg) => holds_no_byte(msg),
         }
-        let Some(msg) = super::memory::read(self.msg) else {
-            return false;
-        };
-        let mut iov = msg.msg_iov.cast_const();
-        for _ in 0..msg.msg_iovlen {
-            match super::memory::read(iov) {
-                Some(one) if one.iov_len == 0 => iov = iov.wrapping_add(1),
-                _ => return false,
-            }
-        }
-        true
     }
 
     /// A consuming read of up to `len` bytes: on a stream socket a short result means
     /// the queue is empty, so the next read can wait for readiness without trying.
     pub fn reading(self, len: usize) -> Op {
         Op {
-            read_len: Some(len),
+            reads: Reads::Bytes(len),
             ..self
         }
     }
@@ -113,6 +115,25 @@ impl Op {
             ..self
         }
     }
+}
+
+/// Whether the iovecs of `msg` hold no byte: read through the kernel, only as a timeout
+/// ends a wait (a header or iovec that cannot be read says no, and the call's own try
+/// reports it). Out of line: every read's `run` would carry it.
+#[cold]
+#[inline(never)]
+fn holds_no_byte(msg: *const libc::msghdr) -> bool {
+    let Some(msg) = super::memory::read(msg) else {
+        return false;
+    };
+    let mut iov = msg.msg_iov.cast_const();
+    for _ in 0..msg.msg_iovlen {
+        match super::memory::read(iov) {
+            Some(one) if one.iov_len == 0 => iov = iov.wrapping_add(1),
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// What we know of `fd`, looking at it the first time. None: not an open fd.
@@ -298,7 +319,7 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
     };
     let deadline = timeout.map(|t| Instant::now() + t);
     let tracks_drain =
-        op.read_len.is_some_and(|n| n > 0) && info.kind == Kind::Owned && info.is_tcp;
+        matches!(op.reads, Reads::Bytes(n) if n > 0) && info.kind == Kind::Owned && info.is_tcp;
     // TCP ends a zero-length receive whose timeout passed with 0, not EAGAIN (tcp_recvmsg
     // leaves its loop once its one wait ends, with nothing copied).
     let wake_ends = |wake: Wake| match wake {
@@ -324,7 +345,10 @@ pub fn run(green: Option<&Green>, op: Op, mut attempt: impl FnMut(Attempt) -> is
                 set_errno(entry_errno);
             }
             let result = attempt(how);
-            if tracks_drain && result > 0 && op.read_len.is_some_and(|n| (result as usize) < n) {
+            if tracks_drain
+                && result > 0
+                && matches!(op.reads, Reads::Bytes(n) if (result as usize) < n)
+            {
                 runtime::sched::set_drained(op.fd);
             }
             if result != -1 {
@@ -708,9 +732,7 @@ fn refused_at_once(op: Op) -> Option<i32> {
     }
     let timerfd = fd_link(op.fd, |target| target.ends_with(b"[timerfd]"));
     let refused = match op.interest {
-        Interest::Read => {
-            op.reason == Reason::Read && op.read_len.is_some_and(|n| (1..8).contains(&n))
-        }
+        Interest::Read => op.reason == Reason::Read && matches!(op.reads, Reads::Bytes(1..8)),
         Interest::Write => op.reason == Reason::Write,
     };
     (timerfd && refused).then_some(libc::EINVAL)
