@@ -251,6 +251,8 @@ CASE(hostile_net_recv_noaccess) { int s[2]; pair_with_data(s); SHOW("recv", recv
 CASE(hostile_net_recv_null_zero) { int s[2]; pair_with_data(s); SHOW("recv", recv(s[0], NULLPTR, 0, 0)); }
 CASE(hostile_net_recv_zero_empty) { int s[2]; socketpair(AF_UNIX, SOCK_STREAM, 0, s); rcvtimeo_50ms(s[0]); SHOW("recv", recv(s[0], buf, 0, 0)); }
 CASE(hostile_net_recv_zero_empty_tcp) { int c[2]; tcp_pair(c); rcvtimeo_50ms(c[0]); SHOW("recv", recv(c[0], buf, 0, 0)); }
+CASE(hostile_net_recv_zero_peek_empty_tcp) { int c[2]; tcp_pair(c); rcvtimeo_50ms(c[0]); SHOW("recv", recv(c[0], buf, 0, MSG_PEEK)); }
+CASE(hostile_net_recv_zero_waitall_empty_tcp) { int c[2]; tcp_pair(c); rcvtimeo_50ms(c[0]); SHOW("recv", recv(c[0], buf, 0, MSG_WAITALL)); }
 CASE(hostile_net_recv_sizemax) { int s[2]; pair_with_data(s); SHOW("recv", recv(s[0], buf, (size_t)opaque(-1), 0)); }
 CASE(hostile_net_recv_bad_flags) { int s[2]; pair_with_data(s); SHOW("recv", recv(s[0], buf, 12, (int)opaque(0x7fff0000))); }
 CASE(hostile_net_recv_oob_unix) { int s[2]; pair_with_data(s); SHOW("recv", recv(s[0], buf, 12, MSG_OOB)); }

@@ -57,6 +57,9 @@ pub enum Reads {
     Unknown,
     /// Up to this many bytes: on a stream socket a short result means the queue is empty.
     Bytes(usize),
+    /// Up to this many bytes without consuming them as they come (MSG_PEEK, MSG_WAITALL):
+    /// only whether it asks for none matters.
+    Looks(usize),
     /// The iovecs of this `recvmsg` header, read only when their length matters (see
     /// [`holds_no_byte`]).
     Msg(*const libc::msghdr),
@@ -82,13 +85,13 @@ impl Op {
         }
     }
 
-    /// Whether it is a receive of no byte: `Bytes(0)`, or a `recvmsg` whose iovecs hold
+    /// Whether it is a receive of no byte: of 0 bytes, or a `recvmsg` whose iovecs hold
     /// none (see [`holds_no_byte`]).
     #[inline]
     fn asks_nothing(&self) -> bool {
         match self.reads {
             Reads::Unknown => false,
-            Reads::Bytes(n) => n == 0,
+            Reads::Bytes(n) | Reads::Looks(n) => n == 0,
             Reads::Msg(msg) => holds_no_byte(msg),
         }
     }
@@ -98,6 +101,15 @@ impl Op {
     pub fn reading(self, len: usize) -> Op {
         Op {
             reads: Reads::Bytes(len),
+            ..self
+        }
+    }
+
+    /// A read of up to `len` bytes that does not consume them as they come (see
+    /// [`Reads::Looks`]).
+    pub fn looking(self, len: usize) -> Op {
+        Op {
+            reads: Reads::Looks(len),
             ..self
         }
     }

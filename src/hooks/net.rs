@@ -281,8 +281,13 @@ pub unsafe extern "C" fn recvfrom(
     if flags & (libc::MSG_DONTWAIT | libc::MSG_ERRQUEUE) != 0 {
         return once(0, Attempt::Plain);
     }
-    let consuming = flags & (libc::MSG_PEEK | libc::MSG_OOB | libc::MSG_WAITALL) == 0;
-    let op = if consuming { op.reading(n) } else { op };
+    let op = if flags & (libc::MSG_PEEK | libc::MSG_OOB | libc::MSG_WAITALL) == 0 {
+        op.reading(n)
+    } else if flags & libc::MSG_OOB == 0 {
+        op.looking(n)
+    } else {
+        op
+    };
     let first = blocking::run(green.as_ref(), op, |how| once(0, how));
     let stream_wait_all = flags & libc::MSG_WAITALL != 0 && is_stream(fd);
     if stream_wait_all && flags & libc::MSG_PEEK != 0 && green.is_some() {
