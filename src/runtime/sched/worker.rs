@@ -725,13 +725,13 @@ pub(super) struct Gather {
     /// since when.
     until: Option<Instant>,
     began: Instant,
-    /// When the gathering under way began and the process CPU time (ns) then, if the CPU
-    /// look began it; the dispatches of such gatherings, and of the threads spread while
+    /// For a gathering the CPU look began: when its rate starts to count (see
+    /// [`GATHER_SETTLE`]), then, from that moment on, the moment and the process CPU time
+    /// (ns) then; the dispatches of such gatherings, and of the threads spread while
     /// the process used under [`SPREAD_CPUS`] quarters of a CPU (see
     /// [`Gather::spread_pays`]).
-    crowded_since: Option<(Instant, u64)>,
-    /// When such a gathering's rate starts to count (see [`GATHER_SETTLE`]).
     settles_at: Option<Instant>,
+    crowded_since: Option<(Instant, u64)>,
     gathered_rate: Rate,
     spread_rate: Rate,
     /// How long the next gathering lasts.
@@ -953,9 +953,13 @@ impl Scheduler {
         if gather.until.is_some() {
             // Counted for the gathering's rate (see `Gather::end`), once it settled.
             gather.dispatches = gather.dispatches.saturating_add(1);
-            if gather.dispatches.is_multiple_of(32) {
+            // The clock is read only while a rate waits to settle, every 32 dispatches.
+            if let Some(at) = gather
+                .settles_at
+                .filter(|_| gather.dispatches.is_multiple_of(32))
+            {
                 let now = Instant::now();
-                if gather.settles_at.is_some_and(|at| now >= at) {
+                if now >= at {
                     gather.crowded_since = Some((now, process_cpu()));
                     (gather.settles_at, gather.dispatches) = (None, 0);
                 }
